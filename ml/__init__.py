@@ -1,0 +1,1 @@
+"""CineMatch's recommendation core: numpy/pandas only, no web code."""
