@@ -1,0 +1,54 @@
+# CineMatch: `make run` starts the app, `make test` runs every test. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+SHARED := ../shared/data/movielens
+DATA_1M ?= $(SHARED)/ml-1m
+DATA_LATEST ?= $(SHARED)/ml-latest-small
+LINKS ?= $(SHARED)/links/links.csv
+API_PORT ?= 8000
+UI_PORT ?= 8501
+
+.PHONY: run test setup browser train evaluate bench lint clean
+
+$(VENV)/bin/python:
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (CineMatch needs Python 3.11)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(VENV)/bin/python requirements_api.txt requirements.txt requirements_dev.txt
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements_dev.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+## Debian's Chromium for the browser test (Playwright's own download cannot work offline).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "error: chromium is missing; run: sudo apt-get install chromium"; exit 2; fi; }
+
+run: setup
+	@API_PORT=$(API_PORT) UI_PORT=$(UI_PORT) PY=$(PY) scripts/run_app.sh
+
+test: setup browser
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+train: setup
+	$(PY) -m ml.train --data $(DATA_1M) --data $(DATA_LATEST) --links $(LINKS) --out models
+
+evaluate: setup
+	$(PY) -m ml.evaluate --ml100k-folds $(SHARED)/ml-100k --quiet
+	$(PY) -m ml.evaluate --data $(DATA_1M) --test-fraction 0.1 --seed 42 --quiet
+
+bench: setup
+	$(PY) -m pip install --quiet -r requirements_bench.txt
+	$(PY) bench/run_all.py
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

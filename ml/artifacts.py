@@ -1,0 +1,244 @@
+"""The shipped model on disk: one format, written atomically, checked on load.
+
+A model directory holds:
+- ``factors.npz``: float32 factor and bias arrays, the item id map (``item_ids``) and the
+  popularity counts and means, plain arrays only (loaded with ``allow_pickle=False``);
+- ``catalogue.csv``: movie_id, title, year, genres (``|``-joined), tmdb_id, imdb_id, in item order;
+- ``manifest.json``: format version, data sources (rows, sha256), hyper-parameters, metrics,
+  training time, git commit, and the sha256 and shape of every array and file.
+Loading verifies all of it and fails with one line naming the file, so a half-copied or
+mismatched model never starts serving.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ml.matrix import IdMap
+from ml.model import FactorModel
+from ml.popularity import Popularity
+
+FORMAT_VERSION = 1
+FACTORS_FILE = "factors.npz"
+CATALOGUE_FILE = "catalogue.csv"
+MANIFEST_FILE = "manifest.json"
+CATALOGUE_COLUMNS = ("movie_id", "title", "year", "genres", "tmdb_id", "imdb_id")
+
+_MODEL_ARRAYS = ("user_factors", "user_bias", "item_factors", "item_bias", "fold_in_reg")
+
+
+class ArtifactError(RuntimeError):
+    """A model directory is missing, truncated or inconsistent; the message is one line."""
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    movie_id: int
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    tmdb_id: int | None
+    imdb_id: str | None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """Everything a model directory holds, in memory."""
+
+    model: FactorModel
+    items: IdMap
+    catalogue: tuple[CatalogueEntry, ...]  # aligned with item indices
+    popularity: Popularity
+    manifest: dict[str, Any]
+
+
+def save_artifact(directory: str | Path, artifact: Artifact) -> Path:
+    """Write ``artifact`` to ``directory`` atomically (a sibling temp dir, then a rename)."""
+    target = Path(directory)
+    _check_alignment(artifact)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        arrays = _arrays_of(artifact)
+        factors_path = staging / FACTORS_FILE
+        with open(factors_path, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        catalogue_bytes = _catalogue_csv(artifact.catalogue).encode("utf-8")
+        (staging / CATALOGUE_FILE).write_bytes(catalogue_bytes)
+        manifest = dict(artifact.manifest)
+        manifest["format_version"] = FORMAT_VERSION
+        manifest["files"] = {
+            FACTORS_FILE: {"sha256": sha256_bytes(factors_path.read_bytes())},
+            CATALOGUE_FILE: {"sha256": sha256_bytes(catalogue_bytes),
+                             "rows": len(artifact.catalogue)},
+        }
+        manifest["arrays"] = {
+            name: {"shape": list(a.shape), "dtype": str(a.dtype)} for name, a in arrays.items()
+        }
+        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _swap_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def load_artifact(directory: str | Path) -> Artifact:
+    """Read and verify a model directory; raise ``ArtifactError`` with one line on any fault."""
+    root = Path(directory)
+    manifest_path = root / MANIFEST_FILE
+    manifest = _read_manifest(manifest_path)
+    files = manifest.get("files", {})
+    for name in (FACTORS_FILE, CATALOGUE_FILE):
+        path = root / name
+        if not path.is_file():
+            raise ArtifactError(f"{path}: missing model file")
+        expected = files.get(name, {}).get("sha256")
+        actual = sha256_bytes(path.read_bytes())
+        if expected != actual:
+            raise ArtifactError(
+                f"{path}: checksum mismatch (manifest {str(expected)[:12]}, file {actual[:12]}); "
+                "the model directory is truncated or mixed from two trainings"
+            )
+    arrays = _read_arrays(root / FACTORS_FILE, manifest)
+    catalogue = _read_catalogue(root / CATALOGUE_FILE)
+    try:
+        model = FactorModel(
+            global_mean=float(arrays["global_mean"][0]),
+            fold_in_reg_per_rating=float(arrays["fold_in_reg_per_rating"][0]),
+            **{name: arrays[name] for name in _MODEL_ARRAYS},
+        )
+        items = IdMap(arrays["item_ids"])
+        popularity = Popularity.from_counts(
+            arrays["popularity_counts"], arrays["popularity_means"], model.global_mean,
+            float(manifest.get("popularity", {}).get("prior_percentile", 90.0)),
+        )
+    except (KeyError, ValueError) as error:
+        raise ArtifactError(f"{root / FACTORS_FILE}: inconsistent arrays ({error})") from None
+    artifact = Artifact(model, items, catalogue, popularity, manifest)
+    try:
+        _check_alignment(artifact)
+    except ValueError as error:
+        raise ArtifactError(f"{root / CATALOGUE_FILE}: {error}") from None
+    return artifact
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _arrays_of(artifact: Artifact) -> dict[str, npt.NDArray[Any]]:
+    model = artifact.model
+    arrays: dict[str, npt.NDArray[Any]] = {
+        name: np.asarray(getattr(model, name), dtype=np.float32) for name in _MODEL_ARRAYS
+    }
+    arrays["global_mean"] = np.array([model.global_mean], dtype=np.float64)
+    arrays["fold_in_reg_per_rating"] = np.array([model.fold_in_reg_per_rating], dtype=np.float64)
+    arrays["item_ids"] = np.asarray(artifact.items.ids, dtype=np.int64)
+    arrays["popularity_counts"] = np.asarray(artifact.popularity.counts, dtype=np.int64)
+    arrays["popularity_means"] = np.asarray(artifact.popularity.means, dtype=np.float32)
+    return arrays
+
+
+def _check_alignment(artifact: Artifact) -> None:
+    n_items = artifact.model.n_items
+    if len(artifact.items) != n_items:
+        raise ValueError(f"{len(artifact.items)} item ids for {n_items} item factor rows")
+    if len(artifact.catalogue) != n_items:
+        raise ValueError(f"{len(artifact.catalogue)} catalogue rows for {n_items} items")
+    if len(artifact.popularity.counts) != n_items:
+        raise ValueError("popularity arrays do not match the item count")
+    ids = np.array([entry.movie_id for entry in artifact.catalogue], dtype=np.int64)
+    if not np.array_equal(ids, artifact.items.ids):
+        raise ValueError("catalogue movie ids are not in item-index order")
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ArtifactError(f"{path}: missing model manifest (train one with `make train`)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ArtifactError(f"{path}: unreadable manifest ({error})") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{path}: manifest is not a JSON object")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: model format version {version!r}, this code reads {FORMAT_VERSION}"
+        )
+    return manifest
+
+
+def _read_arrays(path: Path, manifest: dict[str, Any]) -> dict[str, npt.NDArray[Any]]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except Exception as error:  # zipfile/ValueError/OSError: any unreadable npz is one fault
+        raise ArtifactError(f"{path}: unreadable arrays ({type(error).__name__})") from None
+    for name, spec in manifest.get("arrays", {}).items():
+        if name not in arrays:
+            raise ArtifactError(f"{path}: array {name!r} is missing")
+        if list(arrays[name].shape) != spec.get("shape"):
+            raise ArtifactError(
+                f"{path}: array {name!r} has shape {list(arrays[name].shape)}, "
+                f"manifest says {spec.get('shape')}"
+            )
+    return arrays
+
+
+def _catalogue_csv(entries: tuple[CatalogueEntry, ...]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CATALOGUE_COLUMNS)
+    for e in entries:
+        writer.writerow([
+            e.movie_id, e.title, "" if e.year is None else e.year, "|".join(e.genres),
+            "" if e.tmdb_id is None else e.tmdb_id, e.imdb_id or "",
+        ])
+    return buffer.getvalue()
+
+
+def _read_catalogue(path: Path) -> tuple[CatalogueEntry, ...]:
+    entries = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or tuple(header) != CATALOGUE_COLUMNS:
+            raise ArtifactError(f"{path}:1: expected header {','.join(CATALOGUE_COLUMNS)}")
+        for line_number, row in enumerate(reader, start=2):
+            if len(row) != len(CATALOGUE_COLUMNS):
+                raise ArtifactError(f"{path}:{line_number}: expected 6 fields, got {len(row)}")
+            try:
+                movie_id, title, year, genres, tmdb_id, imdb_id = row
+                entries.append(CatalogueEntry(
+                    movie_id=int(movie_id), title=title, year=int(year) if year else None,
+                    genres=tuple(g for g in genres.split("|") if g),
+                    tmdb_id=int(tmdb_id) if tmdb_id else None, imdb_id=imdb_id or None,
+                ))
+            except ValueError:
+                raise ArtifactError(f"{path}:{line_number}: malformed catalogue row") from None
+    return tuple(entries)
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Replace ``target`` by ``staging`` so readers see the old or the new model, never a mix."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    os.replace(target, retired / target.name)
+    os.replace(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)

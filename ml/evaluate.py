@@ -1,0 +1,268 @@
+"""Measure the rating model and its rankings: ``python -m ml.evaluate``.
+
+Modes:
+- ``--train TRAIN.csv --test TEST.csv`` (``userId,movieId,rating[,timestamp]``);
+- ``--data DIR --test-fraction 0.1 --seed S`` (a seeded random holdout of a release);
+- ``--ml100k-folds DIR`` (the official u1–u5 folds; mean and per fold).
+
+Rating accuracy: RMSE and MAE of the global mean, the damped bias baseline and FunkSVD.
+Top-N: Recall@10, NDCG@10 and catalogue coverage for popularity, FunkSVD by predicted rating,
+and the service's own personal ranking, through the same ``Recommender`` that serves /recommend.
+Positives are test ratings ≥ 4; every film seen in training and not rated by the user in
+training is ranked. Hyper-parameters are never tuned here: early stopping uses a validation
+split carved from the training part only.
+
+JSON keys (stable): ``split`` {name, n_train, n_test, seed, test_fraction}, ``training_seconds``,
+``rating`` [{model, rmse, mae}], ``top_n`` [{model, recall_at_10, ndcg_at_10, coverage,
+n_users}], and for folds ``folds`` [report…] plus ``mean`` {rating, top_n}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml.baselines import BiasBaseline
+from ml.cli import CliError, cli_errors, load_training_data
+from ml.data import DataFormatError
+from ml.metrics import catalogue_coverage, mae, ndcg_at_k, recall_at_k, rmse
+from ml.model import FunkSVDParams
+from ml.ranking import top_n_indices
+from ml.recommender import Recommender
+from ml.rules import POSITIVE_RATING
+from ml.split import random_split
+
+log = logging.getLogger(__name__)
+
+TOP_K = 10
+RATING_COLUMNS = {"userId": "user_id", "movieId": "movie_id", "rating": "rating"}
+
+
+@dataclass
+class EvaluationReport:
+    split: dict[str, Any]
+    training_seconds: float
+    rating: list[dict[str, Any]] = field(default_factory=list)
+    top_n: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"split": self.split, "training_seconds": round(self.training_seconds, 2),
+                "rating": self.rating, "top_n": self.top_n}
+
+
+def evaluate(
+    train: pd.DataFrame, test: pd.DataFrame, params: FunkSVDParams,
+    movies: pd.DataFrame | None = None, split: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> EvaluationReport:
+    """Train on ``train`` (FunkSVD and baselines) and measure everything on ``test``."""
+    from ml.train import fit_artifact  # train imports this module for its CLI
+
+    catalogue = movies if movies is not None else _bare_movies(train)
+    fitted = fit_artifact(train, catalogue, params, progress=progress)
+    recommender = Recommender(fitted.artifact)
+    items, users = fitted.artifact.items, fitted.users
+    model = fitted.artifact.model
+
+    train_u = users.indices(train["user_id"].to_numpy())
+    train_i = items.indices(train["movie_id"].to_numpy())
+    test_u = users.indices(test["user_id"].to_numpy())
+    test_i = items.indices(test["movie_id"].to_numpy())
+    truth = test["rating"].to_numpy(np.float64)
+    baseline = BiasBaseline.fit(train_u, train_i, train["rating"].to_numpy(np.float64),
+                                len(users), len(items))
+    mean_pred = np.full(len(truth), model.global_mean)
+    rows = [("global_mean", mean_pred), ("bias_baseline", baseline.predict(test_u, test_i)),
+            ("funksvd", model.predict_pairs(test_u, test_i))]
+    report = EvaluationReport(
+        split=split or {"n_train": len(train), "n_test": len(test)},
+        training_seconds=fitted.result.seconds,
+        rating=[{"model": name, "rmse": round(rmse(p, truth), 4), "mae": round(mae(p, truth), 4)}
+                for name, p in rows],
+    )
+    report.top_n = _top_n(train, test, recommender, len(items))
+    return report
+
+
+def _top_n(train: pd.DataFrame, test: pd.DataFrame, recommender: Recommender,
+           n_items: int) -> list[dict[str, Any]]:
+    """Rank for every test user with a positive, three ways, through the serving code."""
+    items, model = recommender.items, recommender.model
+    positives = test[test["rating"] >= POSITIVE_RATING]
+    wanted = {int(u): set(g["movie_id"].astype(int)) for u, g in positives.groupby("user_id")}
+    seen = {int(u): g for u, g in train.groupby("user_id")}
+    lists: dict[str, list[list[int]]] = defaultdict(list)
+    scores: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for user, relevant in wanted.items():
+        if user not in seen:
+            continue
+        history = seen[user]
+        ratings = dict(zip(history["movie_id"].astype(int), history["rating"].astype(float),
+                           strict=True))
+        rated_idx = items.indices(list(ratings))
+        profile = recommender.profile(ratings)
+        ranked = {
+            "popularity": list(items.ids[recommender.popularity.top_n(TOP_K, exclude=rated_idx)]),
+            "funksvd_predicted_rating": list(items.ids[top_n_indices(
+                model.predict_raw(profile.vector), TOP_K, exclude=rated_idx)]),
+            "service_ranking": [r.movie_id for r in recommender.recommend(
+                ratings, TOP_K, profile=profile).items],
+        }
+        for name, ids in ranked.items():
+            ids = [int(i) for i in ids]
+            lists[name].append(ids)
+            scores[name].append((recall_at_k(ids, relevant, TOP_K),
+                                 ndcg_at_k(ids, relevant, TOP_K)))
+    out = []
+    for name, values in scores.items():
+        arr = np.array(values)
+        out.append({"model": name, "recall_at_10": round(float(arr[:, 0].mean()), 4),
+                    "ndcg_at_10": round(float(arr[:, 1].mean()), 4),
+                    "coverage": round(catalogue_coverage(lists[name], n_items), 4),
+                    "n_users": len(values)})
+    return out
+
+
+def evaluate_split(ratings: pd.DataFrame, movies: pd.DataFrame | None, params: FunkSVDParams,
+                   test_fraction: float, seed: int, name: str = "holdout",
+                   progress: bool = True) -> EvaluationReport:
+    train, test = random_split(ratings, test_fraction, seed)
+    split = {"name": name, "n_train": len(train), "n_test": len(test), "seed": seed,
+             "test_fraction": test_fraction}
+    return evaluate(train, test, params, movies, split, progress)
+
+
+def evaluate_ml100k_folds(folder: Path, params: FunkSVDParams,
+                          progress: bool = True) -> dict[str, Any]:
+    """The official u1–u5 folds: each fold's report, then the means."""
+    reports = []
+    for fold in range(1, 6):
+        base, test = folder / f"u{fold}.base", folder / f"u{fold}.test"
+        train_df, test_df = read_100k_split(base), read_100k_split(test)
+        split = {"name": f"ml-100k u{fold}", "n_train": len(train_df), "n_test": len(test_df)}
+        report = evaluate(train_df, test_df, params, None, split, progress)
+        log.info("u%d: %s", fold, report.rating[-1])
+        reports.append(report.as_json())
+    return {"folds": reports, "mean": _mean_of(reports)}
+
+
+def read_100k_split(path: Path) -> pd.DataFrame:
+    """One ml-100k ``uN.base``/``uN.test`` file (tab-separated user item rating timestamp)."""
+    if not path.is_file():
+        raise CliError(f"{path}: missing ml-100k fold file")
+    frame = _read_numeric_table(path, sep="\t", names=["user_id", "movie_id", "rating", "ts"])
+    return frame[["user_id", "movie_id", "rating"]]
+
+
+def read_ratings_csv(path: Path) -> pd.DataFrame:
+    """A ``userId,movieId,rating[,timestamp]`` CSV, checked line by line on failure."""
+    if not path.is_file():
+        raise CliError(f"{path}: no such ratings file")
+    with open(path, encoding="utf-8") as handle:
+        header = handle.readline().strip().split(",")
+    missing = [c for c in RATING_COLUMNS if c not in header]
+    if missing:
+        raise DataFormatError(f"{path}:1: missing column {missing[0]!r} "
+                              "(expected userId,movieId,rating[,timestamp])")
+    frame = _read_numeric_table(path, sep=",", header=0, usecols=list(RATING_COLUMNS))
+    return frame.rename(columns=RATING_COLUMNS)
+
+
+def _read_numeric_table(path: Path, **kwargs: Any) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, **kwargs)
+        bad = frame.apply(pd.to_numeric, errors="coerce").isna().any(axis=1)
+    except (ValueError, pd.errors.ParserError):
+        bad = None
+        frame = None
+    if frame is None or bad is None or bad.any():
+        first = 0 if frame is None or bad is None else int(np.flatnonzero(bad.to_numpy())[0])
+        line = first + (2 if kwargs.get("header") == 0 else 1)
+        raise DataFormatError(f"{path}:{line}: expected numbers in every column")
+    return frame.astype({c: np.float64 for c in frame.columns if c == "rating"})
+
+
+def _bare_movies(ratings: pd.DataFrame) -> pd.DataFrame:
+    ids = np.unique(ratings["movie_id"].to_numpy())
+    return pd.DataFrame({"movie_id": ids, "title": [f"Movie {i}" for i in ids],
+                         "year": pd.array([pd.NA] * len(ids), dtype="Int64"),
+                         "genres": [()] * len(ids),
+                         "tmdb_id": pd.array([pd.NA] * len(ids), dtype="Int64"),
+                         "imdb_id": [None] * len(ids)})
+
+
+def _mean_of(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    def average(section: str) -> list[dict[str, Any]]:
+        rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in reports:
+            for row in r[section]:
+                rows[row["model"]].append(row)
+        return [{"model": m, **{k: round(float(np.mean([x[k] for x in v])), 4)
+                                for k in v[0] if k != "model"}} for m, v in rows.items()]
+    return {"rating": average("rating"), "top_n": average("top_n"),
+            "training_seconds": round(float(np.mean([r["training_seconds"] for r in reports])), 2)}
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A plain-text table of a report (or of the fold means)."""
+    lines = ["model                      RMSE     MAE"]
+    lines += [f"{r['model']:<24} {r['rmse']:>7.4f} {r['mae']:>7.4f}" for r in report["rating"]]
+    lines.append("")
+    lines.append("ranker                     Recall@10 NDCG@10 coverage")
+    lines += [f"{r['model']:<26} {r['recall_at_10']:>9.4f} {r['ndcg_at_10']:>7.4f} "
+              f"{r['coverage']:>8.4f}" for r in report["top_n"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ml.train import add_params_arguments, params_from_arguments
+
+    parser = argparse.ArgumentParser(prog="python -m ml.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--train", type=Path, help="training ratings CSV (with --test)")
+    mode.add_argument("--data", action="append", type=Path, help="a MovieLens folder")
+    mode.add_argument("--ml100k-folds", type=Path, help="an ml-100k folder with u1–u5 folds")
+    parser.add_argument("--test", type=Path, help="test ratings CSV (with --train)")
+    parser.add_argument("--links", type=Path)
+    parser.add_argument("--test-fraction", type=float, default=0.1)
+    parser.add_argument("--json", type=Path, help="write the report as JSON here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_params_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with cli_errors():
+        params = params_from_arguments(args)
+        progress = not args.quiet
+        if args.train is not None:
+            if args.test is None:
+                raise CliError("--train needs --test")
+            report = evaluate(read_ratings_csv(args.train), read_ratings_csv(args.test), params,
+                              split={"name": "files", "train": str(args.train),
+                                     "test": str(args.test)}, progress=progress).as_json()
+            table = format_report(report)
+        elif args.ml100k_folds is not None:
+            report = evaluate_ml100k_folds(args.ml100k_folds, params, progress)
+            table = "mean of u1–u5\n" + format_report(report["mean"])
+        else:
+            dataset, _ = load_training_data(args.data, args.links)
+            report = evaluate_split(dataset.ratings, dataset.movies, params, args.test_fraction,
+                                    args.seed, dataset.name, progress).as_json()
+            table = format_report(report)
+        print(table)
+        if args.json is not None:
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

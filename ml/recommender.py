@@ -1,0 +1,218 @@
+"""The one object the API holds: a loaded model that answers "what should this person watch".
+
+It speaks raw MovieLens ids at its edge and dense indices inside. Everything a request needs is
+precomputed at load (unit factors for cosines, genre and year masks, the popularity order), so
+a request is one fold-in plus a few vectorised passes over the items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ml.artifacts import Artifact, CatalogueEntry, load_artifact
+from ml.model import UserVector, clip_rating
+from ml.onboarding import onboarding_order
+from ml.ranking import normalise_rows, similar_items, top_n_indices, zscore
+from ml.rules import POSITIVE_RATING, is_personal
+
+Source = Literal["popularity", "personalized"]
+
+#: Weight of the log-popularity prior in the personal ranking score (z-scored units).
+#: A rating model alone ranks obscure films first; see ml/ranking.py and bench/ranking.py.
+POPULARITY_PRIOR_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class Movie(CatalogueEntry):
+    """A catalogue entry with what the ratings say about it."""
+
+    rating_count: int = 0
+    mean_rating: float | None = None
+
+    @property
+    def label(self) -> str:
+        """"Alien (1979)": how a film is named in reasons."""
+        return self.title if self.year is None else f"{self.title} ({self.year})"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    movie_id: int
+    predicted_rating: float
+    score: float
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class RecommendationList:
+    source: Source
+    items: list[Recommendation]
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """A user's fold-in result and the ratings it came from (dense indices)."""
+
+    vector: UserVector
+    rated_indices: npt.NDArray[np.int64]
+    rated_values: npt.NDArray[np.float64]
+
+
+class Recommender:
+    """Popularity below the personalisation threshold, fold-in ranking from it on."""
+
+    def __init__(self, artifact: Artifact) -> None:
+        self.artifact = artifact
+        self.model = artifact.model
+        self.items = artifact.items
+        self.manifest: dict[str, Any] = artifact.manifest
+        self.model_version = str(artifact.manifest.get("model_version", "unknown"))
+        self.popularity = artifact.popularity
+        pop = self.popularity
+        self._movies = tuple(
+            _movie(entry, int(pop.counts[i]), pop.means[i])
+            for i, entry in enumerate(artifact.catalogue)
+        )
+        self._unit_factors = normalise_rows(self.model.item_factors)
+        self._log_popularity_z = zscore(np.log1p(pop.counts.astype(np.float64)))
+        self._years = np.array(
+            [-1 if e.year is None else e.year for e in artifact.catalogue], dtype=np.int64)
+        genres = sorted({g for e in artifact.catalogue for g in e.genres})
+        self._genre_masks = {
+            g: np.array([g in e.genres for e in artifact.catalogue]) for g in genres
+        }
+        self._genres_lower = {g.lower(): g for g in genres}
+        self._popularity_order = pop.top_n(len(self._movies))
+        self._onboarding_order = onboarding_order(
+            pop.counts, self.model.item_factors, [e.genres for e in artifact.catalogue])
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> Recommender:
+        return cls(load_artifact(model_dir))
+
+    @property
+    def n_movies(self) -> int:
+        return len(self._movies)
+
+    def movie(self, movie_id: int) -> Movie:
+        return self._movies[self.items.index(movie_id)]
+
+    def unknown_movie_ids(self, movie_ids: Iterable[int]) -> list[int]:
+        return [m for m in movie_ids if m not in self.items]
+
+    def movies(self) -> list[Movie]:
+        """The whole catalogue, most popular first."""
+        return [self._movies[i] for i in self._popularity_order]
+
+    def genres(self) -> list[str]:
+        return list(self._genre_masks)
+
+    def canonical_genre(self, genre: str) -> str | None:
+        """The catalogue's spelling of ``genre`` (case-insensitive), or None if unknown."""
+        return self._genres_lower.get(genre.strip().lower())
+
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.manifest.get("metrics", {}))
+
+    def profile(self, ratings: Mapping[int, float]) -> UserProfile:
+        """Fold the user's ratings in (unknown movie ids are ignored)."""
+        known = [(self.items.get(m), float(r)) for m, r in ratings.items()]
+        pairs = [(i, r) for i, r in known if i >= 0]
+        idx = np.array([i for i, _ in pairs], dtype=np.int64)
+        values = np.array([r for _, r in pairs], dtype=np.float64)
+        return UserProfile(self.model.fold_in(idx, values), idx, values)
+
+    def recommend(
+        self, ratings: Mapping[int, float], n: int = 10, *, genre: str | None = None,
+        year_from: int | None = None, year_to: int | None = None,
+        profile: UserProfile | None = None,
+    ) -> RecommendationList:
+        """Top-``n`` films for someone with these ratings, filters applied before the cut."""
+        allowed = self._filter_mask(genre, year_from, year_to)
+        if not is_personal(len(ratings)):
+            return self._popular(ratings, n, allowed, genre)
+        profile = profile or self.profile(ratings)
+        predicted = self.model.predict_raw(profile.vector)
+        score = zscore(predicted) + POPULARITY_PRIOR_WEIGHT * self._log_popularity_z
+        best = top_n_indices(score, n, exclude=profile.rated_indices, allowed=allowed)
+        reasons = self._personal_reasons(best, profile)
+        items = [
+            Recommendation(
+                movie_id=int(self.items.ids[i]),
+                predicted_rating=round(float(clip_rating(predicted[i])), 2),
+                score=round(float(score[i]), 4), reason=reason,
+            )
+            for i, reason in zip(best, reasons, strict=True)
+        ]
+        return RecommendationList("personalized", items)
+
+    def similar(self, movie_id: int, n: int = 10) -> list[tuple[Movie, float]]:
+        """Films closest to ``movie_id`` by cosine in factor space; KeyError if unknown."""
+        index = self.items.index(movie_id)
+        best, cosines = similar_items(self._unit_factors, index, n)
+        return [(self._movies[i], round(float(c), 4)) for i, c in zip(best, cosines, strict=True)]
+
+    def onboarding(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
+        """Well-known, informative films of mixed genres, minus those shown or rated."""
+        excluded = {self.items.get(m) for m in exclude}
+        picked = [i for i in self._onboarding_order if i not in excluded][:n]
+        return [self._movies[i] for i in picked]
+
+    def _popular(self, ratings: Mapping[int, float], n: int,
+                 allowed: npt.NDArray[np.bool_] | None, genre: str | None) -> RecommendationList:
+        rated = self.items.indices(list(ratings))
+        best = self.popularity.top_n(n, exclude=rated, allowed=allowed)
+        canonical = self.canonical_genre(genre) if genre else None
+        reason = f"Loved by fans of {canonical}" if canonical else "Among the highest rated"
+        scores = self.popularity.scores
+        items = [
+            Recommendation(
+                movie_id=int(self.items.ids[i]),
+                predicted_rating=round(float(clip_rating(scores[i])), 2),
+                score=round(float(scores[i]), 4), reason=reason,
+            )
+            for i in best
+        ]
+        return RecommendationList("popularity", items)
+
+    def _personal_reasons(self, best: npt.NDArray[np.int64], profile: UserProfile) -> list[str]:
+        """Name, for each pick, the user's own highly rated film most like it."""
+        if len(profile.rated_indices) == 0 or len(best) == 0:
+            return ["Picked for your taste"] * len(best)
+        values = profile.rated_values
+        loved = values >= POSITIVE_RATING
+        verb = "loved"
+        if not loved.any():  # nobody is left without a reason: use their best-rated films
+            loved = values >= values.max()
+            verb = "liked"
+        anchors = profile.rated_indices[loved]
+        cosines = self._unit_factors[best] @ self._unit_factors[anchors].T
+        nearest = anchors[np.argmax(cosines, axis=1)]
+        return [f"Because you {verb} {self._movies[a].label}" for a in nearest]
+
+    def _filter_mask(self, genre: str | None, year_from: int | None,
+                     year_to: int | None) -> npt.NDArray[np.bool_] | None:
+        mask: npt.NDArray[np.bool_] | None = None
+        if genre:
+            canonical = self.canonical_genre(genre)
+            mask = (self._genre_masks[canonical].copy() if canonical
+                    else np.zeros(self.n_movies, dtype=bool))
+        if year_from is not None or year_to is not None:
+            low = -10**9 if year_from is None else year_from
+            high = 10**9 if year_to is None else year_to
+            in_range = (self._years >= low) & (self._years <= high) & (self._years >= 0)
+            mask = in_range if mask is None else mask & in_range
+        return mask
+
+
+def _movie(entry: CatalogueEntry, count: int, mean: float) -> Movie:
+    return Movie(
+        **asdict(entry), rating_count=count,
+        mean_rating=None if count == 0 or not np.isfinite(mean) else round(float(mean), 3),
+    )

@@ -1,0 +1,52 @@
+"""Train/test and train/validation splits of a ratings table.
+
+Tuning and early stopping use validation carved from training data only; the test set is never
+seen before the final figure. Splits are seeded, so every figure in the README reproduces.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def random_split(
+    ratings: pd.DataFrame, test_fraction: float, seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A uniform random holdout of ``test_fraction`` of the rows."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test fraction must be in (0, 1), got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    held_out = rng.random(len(ratings)) < test_fraction
+    return ratings[~held_out].reset_index(drop=True), ratings[held_out].reset_index(drop=True)
+
+
+def validation_split(
+    ratings: pd.DataFrame, fraction: float, seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Like ``random_split`` but every user and film keeps at least one training rating.
+
+    A held-out row whose user or film would vanish from training goes back to training, so the
+    model has a vector for everything it is scored on.
+    """
+    train, held = random_split(ratings, fraction, seed)
+    for column in ("user_id", "movie_id"):
+        orphan = ~held[column].isin(train[column])
+        if orphan.any():
+            first = held[orphan].drop_duplicates(column)
+            train = pd.concat([train, first], ignore_index=True)
+            held = held.drop(first.index).reset_index(drop=True)
+            held = held[held[column].isin(train[column])].reset_index(drop=True)
+    return train, held
+
+
+def users_holdout(
+    ratings: pd.DataFrame, n_users: int, seed: int, min_ratings: int = 20,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold ``n_users`` users out entirely (for newcomer simulations)."""
+    counts = ratings.groupby("user_id").size()
+    eligible = np.sort(counts[counts >= min_ratings].index.to_numpy())
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(eligible, size=min(n_users, len(eligible)), replace=False)
+    mask = ratings["user_id"].isin(chosen)
+    return ratings[~mask].reset_index(drop=True), ratings[mask].reset_index(drop=True)

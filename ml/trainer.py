@@ -1,0 +1,320 @@
+"""Training the biased matrix factorisation: vectorised ALS sweeps, MAP or Gibbs-sampled.
+
+Why ALS and not SGD: each half-sweep is a closed-form ridge solve per user (then per item), so it
+vectorises into one batched Cholesky solve and has no learning rate to tune. Why sampling: on a
+few hundred thousand ratings the MAP fit overfits rare films; drawing each vector from its
+posterior and averaging the samples (Salakhutdinov & Mnih 2008) lowers RMSE by about 0.01 on
+ml-100k and ml-1m at the same cost per sweep (see bench/rating_accuracy.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from tqdm.auto import tqdm
+
+from ml.matrix import RatingMatrix, Segments
+from ml.model import FactorModel, FunkSVDParams, clip_rating
+
+log = logging.getLogger(__name__)
+
+Array = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Held-out ratings on dense indices (-1 where the user or item is unseen in training)."""
+
+    users: npt.NDArray[np.int64]
+    items: npt.NDArray[np.int64]
+    ratings: Array
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    epoch: int
+    train_rmse: float
+    validation_rmse: float | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model: FactorModel
+    history: list[EpochStats] = field(default_factory=list)
+    seconds: float = 0.0
+    best_epoch: int = 0
+
+
+def train_funksvd(
+    train: RatingMatrix,
+    params: FunkSVDParams,
+    validation: Validation | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Fit μ + b_u + b_i + p_u·q_i to ``train``; early-stop on ``validation`` RMSE.
+
+    Deterministic for ``params.seed``. Shows a per-sweep tqdm bar with train and validation RMSE.
+    """
+    if len(train) == 0:
+        raise ValueError("cannot train on zero ratings")
+    started = time.perf_counter()
+    rng = np.random.default_rng(params.seed)
+    state = _State.initial(train, params, rng)
+    averager = _PosteriorAverager(train, validation)
+    history: list[EpochStats] = []
+    best_rmse, best_epoch, best_map = np.inf, 0, state.copy()
+    map_warmup = params.burn_in // 2 if params.method == "gibbs" else params.n_epochs
+
+    bar = tqdm(range(params.n_epochs), desc=f"FunkSVD/{params.method}", disable=not progress,
+               unit="sweep", leave=False)
+    for epoch in bar:
+        sampling = epoch >= map_warmup
+        state.sweep(train, params, rng, sampling)
+        if sampling and epoch >= params.burn_in:
+            averager.add(state)
+        train_rmse, val_rmse = averager.rmse(state)
+        history.append(EpochStats(epoch + 1, train_rmse, val_rmse, time.perf_counter() - started))
+        shown = "-" if val_rmse is None else f"{val_rmse:.4f}"
+        bar.set_postfix(train=f"{train_rmse:.4f}", val=shown)
+        if val_rmse is None:
+            continue
+        # Only count epochs whose figures mean something: the MAP fit, or the running average.
+        if params.method == "als" or averager.n_samples > 0:
+            if val_rmse < best_rmse - 1e-5:
+                best_rmse, best_epoch = val_rmse, epoch + 1
+                if params.method == "als":
+                    best_map = state.copy()
+            elif epoch + 1 - best_epoch >= params.patience:
+                log.info("early stop at sweep %d (best %d, val %.4f)", epoch + 1, best_epoch,
+                         best_rmse)
+                break
+    bar.close()
+
+    if params.method == "gibbs" and averager.n_samples > 0:
+        model = averager.model(state, params.rank)
+    else:
+        final = best_map if validation is not None and best_epoch > 0 else state
+        model = final.map_model(params.reg)
+    if not best_epoch:
+        best_epoch = len(history)
+    return TrainResult(model, history, time.perf_counter() - started, best_epoch)
+
+
+def solve_ridge_batched(
+    segments: Segments, features: Array, targets_sorted: Array, ridge: Array,
+) -> tuple[Array, Array]:
+    """For every entity, solve (X_eᵀX_e + diag(ridge_e)) w = X_eᵀ y_e; return (w, cholesky).
+
+    ``ridge`` is (n_entities, d). The per-entity Gram products are BLAS calls on contiguous
+    slices (the ratings are pre-sorted by entity); the solves are one batched LAPACK call.
+    """
+    n, d = len(segments.indptr) - 1, features.shape[1]
+    augmented = np.empty((len(segments.other), d + 1))
+    augmented[:, :d] = features[segments.other]
+    augmented[:, d] = targets_sorted
+    normal = np.empty((n, d + 1, d + 1))
+    indptr = segments.indptr
+    for e in range(n):
+        block = augmented[indptr[e] : indptr[e + 1]]
+        np.matmul(block.T, block, out=normal[e])
+    gram = normal[:, :d, :d]
+    rhs = normal[:, :d, d]
+    gram[:, np.arange(d), np.arange(d)] += ridge
+    chol = np.linalg.cholesky(gram)
+    solution = np.linalg.solve(gram, rhs[..., None])[..., 0]
+    return solution, chol
+
+
+@dataclass
+class _State:
+    """Current factors, biases and (for sampling) precisions."""
+
+    mu: float
+    user_factors: Array
+    user_bias: Array
+    item_factors: Array
+    item_bias: Array
+    user_precision: Array  # per dimension incl. bias, Gibbs only
+    item_precision: Array
+    noise_precision: float
+
+    @classmethod
+    def initial(cls, train: RatingMatrix, params: FunkSVDParams,
+                rng: np.random.Generator) -> _State:
+        k = params.n_factors
+        return cls(
+            mu=float(train.ratings.mean()),
+            user_factors=rng.normal(0.0, params.init_std, (train.n_users, k)),
+            user_bias=np.zeros(train.n_users),
+            item_factors=rng.normal(0.0, params.init_std, (train.n_items, k)),
+            item_bias=np.zeros(train.n_items),
+            user_precision=np.ones(k + 1),
+            item_precision=np.ones(k + 1),
+            noise_precision=1.0 / max(float(train.ratings.var()), 1e-6),
+        )
+
+    def copy(self) -> _State:
+        return _State(
+            self.mu, self.user_factors.copy(), self.user_bias.copy(), self.item_factors.copy(),
+            self.item_bias.copy(), self.user_precision.copy(), self.item_precision.copy(),
+            self.noise_precision,
+        )
+
+    def predict_train(self, train: RatingMatrix) -> Array:
+        return (
+            self.mu + self.user_bias[train.users] + self.item_bias[train.items]
+            + np.einsum("ij,ij->i", self.user_factors[train.users], self.item_factors[train.items])
+        )
+
+    def sweep(self, train: RatingMatrix, params: FunkSVDParams, rng: np.random.Generator,
+              sampling: bool) -> None:
+        """One ALS sweep: users given items, then items given users."""
+        r = train.ratings
+        self.user_factors, self.user_bias = self._half_sweep(
+            train.by_user, self.item_factors, r - self.mu - self.item_bias[train.items],
+            self.user_precision, params, rng, sampling,
+        )
+        if sampling:
+            self.user_precision = self._sample_precision(
+                self.user_factors, self.user_bias, params, rng)
+        self.item_factors, self.item_bias = self._half_sweep(
+            train.by_item, self.user_factors, r - self.mu - self.user_bias[train.users],
+            self.item_precision, params, rng, sampling,
+        )
+        if sampling:
+            self.item_precision = self._sample_precision(
+                self.item_factors, self.item_bias, params, rng)
+            residual = r - self.predict_train(train)
+            shape = params.prior_shape + len(r) / 2.0
+            rate = params.prior_rate + float(residual @ residual) / 2.0
+            self.noise_precision = float(rng.gamma(shape, 1.0 / rate))
+
+    def _half_sweep(self, segments: Segments, other_factors: Array, target: Array,
+                    precision: Array, params: FunkSVDParams, rng: np.random.Generator,
+                    sampling: bool) -> tuple[Array, Array]:
+        n = len(segments.indptr) - 1
+        features = np.hstack([other_factors, np.ones((other_factors.shape[0], 1))])
+        if sampling:
+            ridge = np.broadcast_to(precision / self.noise_precision, (n, features.shape[1]))
+        else:  # MAP with count-scaled ridge (ALS-WR): the warm start, or the ALS method
+            counts = np.maximum(segments.counts, 1).astype(np.float64)
+            ridge = np.outer(counts * params.reg, np.ones(features.shape[1]))
+        solution, chol = solve_ridge_batched(segments, features, target[segments.order], ridge)
+        if sampling:
+            # Posterior covariance is (τ·A)⁻¹ with A = L Lᵀ: add L⁻ᵀ z / √τ.
+            z = rng.standard_normal(solution.shape)
+            noise = np.linalg.solve(np.swapaxes(chol, 1, 2), z[..., None])[..., 0]
+            solution = solution + noise / np.sqrt(self.noise_precision)
+        return solution[:, :-1], solution[:, -1]
+
+    @staticmethod
+    def _sample_precision(factors: Array, bias: Array, params: FunkSVDParams,
+                          rng: np.random.Generator) -> Array:
+        squares = np.concatenate([(factors**2).sum(axis=0), [(bias**2).sum()]])
+        shape = params.prior_shape + factors.shape[0] / 2.0
+        return rng.gamma(shape, 1.0 / (params.prior_rate + squares / 2.0))
+
+    def map_model(self, reg: float) -> FactorModel:
+        k = self.user_factors.shape[1]
+        return FactorModel(
+            global_mean=self.mu,
+            user_factors=self.user_factors.astype(np.float32),
+            user_bias=self.user_bias.astype(np.float32),
+            item_factors=self.item_factors.astype(np.float32),
+            item_bias=self.item_bias.astype(np.float32),
+            fold_in_reg=np.zeros(k + 1, dtype=np.float32),
+            fold_in_reg_per_rating=reg,
+        )
+
+
+class _PosteriorAverager:
+    """Running averages of predictions and the kept samples of the factors."""
+
+    def __init__(self, train: RatingMatrix, validation: Validation | None) -> None:
+        self.train = train
+        self.validation = validation
+        self.n_samples = 0
+        self.user_samples: list[Array] = []
+        self.item_samples: list[Array] = []
+        self.user_bias_sum = np.zeros(train.n_users)
+        self.item_bias_sum = np.zeros(train.n_items)
+        self.noise_variance_sum = 0.0
+        self.train_sum = np.zeros(len(train))
+        self.val_sum = None if validation is None else np.zeros(len(validation.ratings))
+
+    def add(self, state: _State) -> None:
+        self.n_samples += 1
+        self.user_samples.append(state.user_factors.copy())
+        self.item_samples.append(state.item_factors.copy())
+        self.user_bias_sum += state.user_bias
+        self.item_bias_sum += state.item_bias
+        self.noise_variance_sum += 1.0 / state.noise_precision
+        self.train_sum += state.predict_train(self.train)
+        if self.validation is not None and self.val_sum is not None:
+            self.val_sum += _predict_validation(state, self.validation)
+
+    def rmse(self, state: _State) -> tuple[float, float | None]:
+        """Train and validation RMSE of the running average (or of the current state)."""
+        if self.n_samples:
+            train_pred = self.train_sum / self.n_samples
+        else:
+            train_pred = state.predict_train(self.train)
+        train_rmse = _rmse(train_pred, self.train.ratings)
+        if self.validation is None:
+            return train_rmse, None
+        if self.n_samples and self.val_sum is not None:
+            val_pred = self.val_sum / self.n_samples
+        else:
+            val_pred = _predict_validation(state, self.validation)
+        return train_rmse, _rmse(val_pred, self.validation.ratings)
+
+    def model(self, state: _State, rank: int) -> FactorModel:
+        """Posterior-mean model: the average of the sampled p_u·q_i, compressed exactly.
+
+        The mean of S products P_s Q_sᵀ is one product of the concatenated factors (scaled by
+        1/√S); its best rank-``rank`` approximation comes from QR of both sides and an SVD of
+        the small core, without ever forming the users × items matrix.
+        """
+        s = self.n_samples
+        users = np.hstack(self.user_samples) / np.sqrt(s)
+        items = np.hstack(self.item_samples) / np.sqrt(s)
+        q_users, r_users = np.linalg.qr(users)
+        q_items, r_items = np.linalg.qr(items)
+        left, singular, right_t = np.linalg.svd(r_users @ r_items.T)
+        kept = min(rank, int(np.sum(singular > singular[0] * 1e-9)))
+        root = np.sqrt(singular[:kept])
+        user_factors = (q_users @ left[:, :kept]) * root
+        item_factors = (q_items @ right_t[:kept].T) * root
+        user_bias = self.user_bias_sum / s
+        noise_variance = self.noise_variance_sum / s
+        # The prior each shipped dimension implies: noise variance over its spread across users.
+        prior_variance = np.concatenate([(user_factors**2).mean(axis=0), [(user_bias**2).mean()]])
+        fold_in_reg = noise_variance / np.maximum(prior_variance, 1e-12)
+        return FactorModel(
+            global_mean=state.mu,
+            user_factors=user_factors.astype(np.float32),
+            user_bias=user_bias.astype(np.float32),
+            item_factors=item_factors.astype(np.float32),
+            item_bias=(self.item_bias_sum / s).astype(np.float32),
+            fold_in_reg=fold_in_reg.astype(np.float32),
+        )
+
+
+def _predict_validation(state: _State, validation: Validation) -> Array:
+    u, i = validation.users, validation.items
+    known_u, known_i = u >= 0, i >= 0
+    both = known_u & known_i
+    pred = np.full(len(u), state.mu)
+    pred[known_u] += state.user_bias[u[known_u]]
+    pred[known_i] += state.item_bias[i[known_i]]
+    pred[both] += np.einsum("ij,ij->i", state.user_factors[u[both]], state.item_factors[i[both]])
+    return pred
+
+
+def _rmse(pred: Array, truth: Array) -> float:
+    return float(np.sqrt(np.mean((clip_rating(pred) - truth) ** 2)))

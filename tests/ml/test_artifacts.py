@@ -1,0 +1,82 @@
+"""The model directory round-trips exactly and refuses to load when damaged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.artifacts import (
+    CATALOGUE_FILE,
+    FACTORS_FILE,
+    MANIFEST_FILE,
+    ArtifactError,
+    load_artifact,
+    save_artifact,
+)
+
+
+def test_save_load_round_trip_keeps_every_array_and_the_catalogue(tiny_model_dir: Path,
+                                                                  tmp_path: Path):
+    first = load_artifact(tiny_model_dir)
+    save_artifact(tmp_path / "again", first)
+    second = load_artifact(tmp_path / "again")
+    for name in ("user_factors", "user_bias", "item_factors", "item_bias", "fold_in_reg"):
+        np.testing.assert_array_equal(getattr(first.model, name), getattr(second.model, name))
+    assert first.model.global_mean == second.model.global_mean
+    assert first.catalogue == second.catalogue
+    np.testing.assert_array_equal(first.items.ids, second.items.ids)
+    np.testing.assert_array_equal(first.popularity.scores, second.popularity.scores)
+    assert first.catalogue[0].title and first.catalogue[0].genres
+
+
+def test_saving_twice_overwrites_atomically_without_leftovers(tiny_model_dir: Path,
+                                                               tmp_path: Path):
+    artifact = load_artifact(tiny_model_dir)
+    target = tmp_path / "models"
+    save_artifact(target, artifact)
+    save_artifact(target, artifact)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
+    assert sorted(p.name for p in target.iterdir()) == sorted(
+        [FACTORS_FILE, CATALOGUE_FILE, MANIFEST_FILE])
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda d: (d / FACTORS_FILE).unlink(), "factors.npz: missing"),
+    (lambda d: (d / MANIFEST_FILE).unlink(), "manifest.json: missing"),
+    (lambda d: (d / FACTORS_FILE).write_bytes((d / FACTORS_FILE).read_bytes()[:200]),
+     "factors.npz: checksum mismatch"),
+    (lambda d: (d / CATALOGUE_FILE).write_text("movie_id,title\n1,x\n"),
+     "catalogue.csv: checksum mismatch"),
+    (lambda d: (d / MANIFEST_FILE).write_text("{not json"), "manifest.json: unreadable"),
+])
+def test_a_damaged_model_is_refused_with_one_line_naming_the_file(tiny_model_copy: Path,
+                                                                   damage, expected):
+    damage(tiny_model_copy)
+    with pytest.raises(ArtifactError) as caught:
+        load_artifact(tiny_model_copy)
+    message = str(caught.value)
+    assert expected in message and "\n" not in message
+
+
+def test_a_model_of_another_format_version_is_refused(tiny_model_copy: Path):
+    manifest = json.loads((tiny_model_copy / MANIFEST_FILE).read_text())
+    manifest["format_version"] = 999
+    (tiny_model_copy / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="format version 999"):
+        load_artifact(tiny_model_copy)
+
+
+def test_a_shape_mismatch_against_the_manifest_is_refused(tiny_model_copy: Path):
+    manifest = json.loads((tiny_model_copy / MANIFEST_FILE).read_text())
+    manifest["arrays"]["item_factors"]["shape"] = [1, 1]
+    (tiny_model_copy / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="item_factors"):
+        load_artifact(tiny_model_copy)
+
+
+def test_the_npz_holds_plain_arrays_only(tiny_model_dir: Path):
+    with np.load(tiny_model_dir / FACTORS_FILE, allow_pickle=False) as data:
+        assert all(data[name].dtype != object for name in data.files)

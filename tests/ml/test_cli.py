@@ -1,0 +1,94 @@
+"""The training and evaluation CLIs: they work on small files and fail in one clear line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.synthetic import planted_ratings
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = ["--n-factors", "3", "--rank", "4", "--n-epochs", "12", "--burn-in", "4", "--quiet"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def write_split(tmp_path: Path) -> tuple[Path, Path]:
+    ratings = planted_ratings(n_users=80, per_user=25).rename(
+        columns={"user_id": "userId", "movie_id": "movieId"})
+    test = ratings.sample(frac=0.1, random_state=0)
+    train = ratings.drop(test.index)
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    return tmp_path / "train.csv", tmp_path / "test.csv"
+
+
+def test_evaluate_on_train_and_test_files_writes_the_documented_json(tmp_path: Path):
+    train, test = write_split(tmp_path)
+    out = tmp_path / "report.json"
+    result = run("-m", "ml.evaluate", "--train", str(train), "--test", str(test),
+                 "--json", str(out), *FAST)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert set(report) >= {"split", "training_seconds", "rating", "top_n"}
+    models = {row["model"]: row for row in report["rating"]}
+    assert set(models) == {"global_mean", "bias_baseline", "funksvd"}
+    assert models["funksvd"]["rmse"] < models["global_mean"]["rmse"]
+    rankers = {row["model"] for row in report["top_n"]}
+    assert rankers == {"popularity", "funksvd_predicted_rating", "service_ranking"}
+    assert "RMSE" in result.stdout
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("userId,movieId,stars\n1,2,3\n", "train.csv:1: missing column 'rating'"),
+    ("userId,movieId,rating\n1,2,3\n1,x,4\n", "train.csv:3: expected numbers"),
+])
+def test_a_malformed_ratings_file_is_named_with_its_line(tmp_path: Path, content, expected):
+    (tmp_path / "train.csv").write_text(content)
+    (tmp_path / "test.csv").write_text("userId,movieId,rating\n1,2,3\n")
+    result = run("-m", "ml.evaluate", "--train", str(tmp_path / "train.csv"),
+                 "--test", str(tmp_path / "test.csv"), *FAST)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["-m", "ml.evaluate", "--train", "nope.csv", "--test", "nope.csv"], "nope.csv: no such"),
+    (["-m", "ml.train", "--data", "no/such/folder", "--out", "x"], "no/such/folder: no such"),
+    (["-m", "ml.evaluate", "--ml100k-folds", "no/such"], "u1.base: missing"),
+])
+def test_missing_inputs_fail_in_one_line_with_exit_2(args, expected):
+    result = run(*args, *FAST) if "ml.evaluate" in args else run(*args)
+    assert result.returncode == 2
+    assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_cli_writes_a_loadable_model_from_a_movielens_folder(tmp_path: Path):
+    folder = tmp_path / "ml-latest-small"
+    folder.mkdir()
+    ratings = planted_ratings(n_users=60, per_user=20)
+    ratings.rename(columns={"user_id": "userId", "movie_id": "movieId"}).to_csv(
+        folder / "ratings.csv", index=False)
+    from tests.synthetic import planted_movies
+    movies = planted_movies()
+    (folder / "movies.csv").write_text("movieId,title,genres\n" + "".join(
+        f'{m.movie_id},"{m.title} ({m.year})",{"|".join(m.genres)}\n'
+        for m in movies.itertuples()))
+    out = tmp_path / "models"
+    result = run("-m", "ml.train", "--data", str(folder), "--out", str(out),
+                 "--test-fraction", "0.1", *FAST[:-1])
+    assert result.returncode == 0, result.stderr
+    from ml.recommender import Recommender
+    recommender = Recommender.load(out)
+    assert recommender.n_movies == 60
+    assert recommender.metrics()["rating"][0]["model"] == "global_mean"
+    sources = recommender.manifest["data"]["sources"]
+    assert {s["path"].split("/")[-1] for s in sources} >= {"ratings.csv", "movies.csv"}

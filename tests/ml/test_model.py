@@ -1,0 +1,118 @@
+"""Contracts of the rating model: it learns, it is deterministic, it clips, fold-in agrees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml.baselines import BiasBaseline
+from ml.matrix import IdMap, RatingMatrix
+from ml.metrics import rmse
+from ml.model import FactorModel, FunkSVDParams, UserVector
+from ml.ranking import top_n_indices
+from ml.rules import RATING_MAX, RATING_MIN
+from ml.trainer import Validation, train_funksvd
+
+
+def planted_low_rank(seed: int = 0, n_users: int = 300, n_items: int = 200, rank: int = 3,
+                     density: float = 0.15) -> tuple[RatingMatrix, Validation]:
+    """Ratings from a rank-3 matrix plus biases and a little noise; 10% held out."""
+    rng = np.random.default_rng(seed)
+    p, q = rng.normal(0, 0.8, (n_users, rank)), rng.normal(0, 0.8, (n_items, rank))
+    bu, bi = rng.normal(0, 0.3, n_users), rng.normal(0, 0.3, n_items)
+    full = 3.2 + bu[:, None] + bi[None, :] + p @ q.T + rng.normal(0, 0.1, (n_users, n_items))
+    users, items = np.nonzero(rng.random((n_users, n_items)) < density)
+    values = np.clip(full[users, items], RATING_MIN, RATING_MAX)
+    test = rng.random(len(users)) < 0.1
+    train = RatingMatrix.build(users[~test], items[~test], values[~test], n_users, n_items)
+    return train, Validation(users[test], items[test], values[test])
+
+
+@pytest.mark.parametrize("method", ["gibbs", "als"])
+def test_trainer_recovers_a_planted_low_rank_matrix_well_below_the_bias_baseline(method):
+    train, held = planted_low_rank()
+    params = FunkSVDParams(method=method, n_factors=6, rank=6, n_epochs=40, burn_in=6,
+                           reg=0.02, seed=3)
+    model = train_funksvd(train, params, progress=False).model
+    baseline = BiasBaseline.fit(train.users, train.items, train.ratings, train.n_users,
+                                train.n_items)
+    model_rmse = rmse(model.predict_pairs(held.users, held.items), held.ratings)
+    baseline_rmse = rmse(baseline.predict(held.users, held.items), held.ratings)
+    assert model_rmse < 0.5 * baseline_rmse, (model_rmse, baseline_rmse)
+
+
+def test_training_is_deterministic_for_a_seed_and_differs_across_seeds():
+    train, held = planted_low_rank(n_users=80, n_items=60)
+    params = FunkSVDParams(n_factors=3, rank=4, n_epochs=12, burn_in=4, seed=5)
+    a = train_funksvd(train, params, held, progress=False).model
+    b = train_funksvd(train, params, held, progress=False).model
+    c = train_funksvd(train, FunkSVDParams(n_factors=3, rank=4, n_epochs=12, burn_in=4, seed=6),
+                      held, progress=False).model
+    np.testing.assert_array_equal(a.item_factors, b.item_factors)
+    np.testing.assert_array_equal(a.user_bias, b.user_bias)
+    assert not np.array_equal(a.item_factors, c.item_factors)
+
+
+def test_early_stopping_records_every_sweep_with_train_and_validation_rmse():
+    train, held = planted_low_rank(n_users=80, n_items=60)
+    params = FunkSVDParams(method="als", n_factors=3, n_epochs=200, patience=3, reg=0.5)
+    result = train_funksvd(train, params, held, progress=False)
+    assert len(result.history) < 200  # it stopped early
+    assert all(h.validation_rmse is not None and h.train_rmse > 0 for h in result.history)
+    best = min(h.validation_rmse for h in result.history)
+    assert result.history[result.best_epoch - 1].validation_rmse == pytest.approx(best)
+
+
+def test_predictions_are_clipped_to_the_rating_scale():
+    rng = np.random.default_rng(0)
+    model = FactorModel(
+        global_mean=3.5, user_factors=rng.normal(0, 5, (4, 3)).astype(np.float32),
+        user_bias=np.array([3, -3, 0, 0], dtype=np.float32),
+        item_factors=rng.normal(0, 5, (50, 3)).astype(np.float32),
+        item_bias=np.zeros(50, dtype=np.float32), fold_in_reg=np.ones(4, dtype=np.float32),
+    )
+    raw = model.predict_raw(model.user(0))
+    assert raw.max() > RATING_MAX or raw.min() < RATING_MIN  # the raw scores do overflow
+    for user in range(4):
+        pred = model.predict(model.user(user))
+        assert pred.min() >= RATING_MIN and pred.max() <= RATING_MAX
+    pairs = model.predict_pairs(np.repeat(np.arange(4), 50), np.tile(np.arange(50), 4))
+    assert pairs.min() >= RATING_MIN and pairs.max() <= RATING_MAX
+
+
+def test_fold_in_of_a_training_user_gives_nearly_the_same_top_10():
+    """The posterior-mean vector from training vs fold-in from the same ratings."""
+    train, _ = planted_low_rank(n_users=200, n_items=300, density=0.2)
+    params = FunkSVDParams(n_factors=4, rank=8, n_epochs=30, burn_in=6, seed=2)
+    model = train_funksvd(train, params, progress=False).model
+    seg = train.by_user
+    overlaps = []
+    for user in range(0, 200, 5):
+        rows = slice(seg.indptr[user], seg.indptr[user + 1])
+        rated = seg.other[rows]
+        folded = model.fold_in(rated, train.ratings[seg.order[rows]])
+        trained_top = set(top_n_indices(model.predict(model.user(user)), 10, exclude=rated))
+        folded_top = set(top_n_indices(model.predict(folded), 10, exclude=rated))
+        overlaps.append(len(trained_top & folded_top) / 10)
+    assert np.mean(overlaps) >= 0.8, np.mean(overlaps)
+
+
+def test_fold_in_with_no_ratings_is_the_mean_user_and_validates_shapes():
+    model = FactorModel(3.0, np.zeros((1, 2), np.float32), np.zeros(1, np.float32),
+                        np.ones((5, 2), np.float32), np.zeros(5, np.float32),
+                        np.ones(3, np.float32))
+    empty = model.fold_in([], [])
+    assert isinstance(empty, UserVector) and empty.bias == 0.0
+    assert not empty.factors.any()
+    with pytest.raises(ValueError):
+        model.fold_in([0, 1], [4.0])
+
+
+def test_id_map_is_a_bijection_with_minus_one_for_unknown_ids():
+    ids = IdMap.from_values([50, 7, 7, 1000])
+    assert list(ids.ids) == [7, 50, 1000]
+    assert [ids.index(v) for v in (7, 50, 1000)] == [0, 1, 2]
+    assert list(ids.indices([1000, 8, 7])) == [2, -1, 0]
+    assert 8 not in ids and 50 in ids
+    with pytest.raises(KeyError):
+        ids.index(8)

@@ -1,0 +1,97 @@
+"""Contracts every list the service returns must keep, on the tiny planted model.
+
+Movie ids: 1–20 Action, 101–120 Romance, 201–220 Comedy (see tests/synthetic.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ml.recommender import Recommender
+from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN
+
+ACTION, ROMANCE = range(1, 21), range(101, 121)
+ACTION_FAN = {1: 5.0, 2: 5.0, 3: 4.5, 4: 5.0, 5: 4.5, 101: 1.0, 102: 1.5}
+ROMANCE_FAN = {101: 5.0, 102: 5.0, 103: 4.5, 104: 5.0, 105: 4.5, 1: 1.0, 2: 1.5}
+
+
+@pytest.fixture(scope="module")
+def recommender(tiny_model_dir: Path) -> Recommender:
+    return Recommender.load(tiny_model_dir)
+
+
+@pytest.mark.parametrize("ratings", [{}, {1: 4.0}, ACTION_FAN, ROMANCE_FAN])
+def test_rated_films_are_never_returned_and_predictions_are_on_the_scale(recommender, ratings):
+    result = recommender.recommend(ratings, n=50)
+    ids = [r.movie_id for r in result.items]
+    assert not set(ids) & set(ratings)
+    assert len(ids) == len(set(ids))
+    assert all(RATING_MIN <= r.predicted_rating <= RATING_MAX for r in result.items)
+    assert all(r.reason for r in result.items)
+
+
+def test_the_list_turns_personal_exactly_at_the_threshold(recommender):
+    ratings = dict(list(ACTION_FAN.items())[: PERSONALISATION_THRESHOLD - 1])
+    assert recommender.recommend(ratings).source == "popularity"
+    ratings.update(dict(list(ACTION_FAN.items())[PERSONALISATION_THRESHOLD - 1:]))
+    assert recommender.recommend(ratings).source == "personalized"
+
+
+def test_opposite_tastes_get_clearly_different_lists(recommender):
+    action = [r.movie_id for r in recommender.recommend(ACTION_FAN, 10).items]
+    romance = [r.movie_id for r in recommender.recommend(ROMANCE_FAN, 10).items]
+    assert sum(m in ACTION for m in action) > sum(m in ROMANCE for m in action)
+    assert sum(m in ROMANCE for m in romance) > sum(m in ACTION for m in romance)
+    assert len(set(action) & set(romance)) <= 4
+
+
+def test_filters_apply_before_the_cut(recommender):
+    for ratings in ({}, ACTION_FAN):
+        comedies = recommender.recommend(ratings, 10, genre="comedy").items
+        assert len(comedies) == 10  # filtered first, then cut: still a full list
+        assert all("Comedy" in recommender.movie(r.movie_id).genres for r in comedies)
+        dated = recommender.recommend(ratings, 5, year_from=1990, year_to=1992).items
+        assert dated and all(1990 <= recommender.movie(r.movie_id).year <= 1992 for r in dated)
+    assert recommender.recommend({}, 10, genre="No Such Genre").items == []
+
+
+def test_lists_are_deterministic(recommender):
+    for ratings in ({}, ACTION_FAN):
+        assert recommender.recommend(ratings, 20) == recommender.recommend(ratings, 20)
+
+
+def test_a_new_user_is_folded_in_from_ratings_alone(recommender):
+    profile = recommender.profile(ACTION_FAN)
+    assert len(profile.rated_indices) == len(ACTION_FAN)
+    assert recommender.recommend(ACTION_FAN, profile=profile) == recommender.recommend(ACTION_FAN)
+
+
+def test_personal_reasons_name_a_film_the_user_loved(recommender):
+    loved = {recommender.movie(m).label for m, r in ACTION_FAN.items() if r >= 4}
+    for item in recommender.recommend(ACTION_FAN, 10).items:
+        assert item.reason.startswith("Because you loved ")
+        assert item.reason.removeprefix("Because you loved ") in loved
+
+
+def test_popular_reasons_say_why(recommender):
+    assert recommender.recommend({}, 3).items[0].reason == "Among the highest rated"
+    assert recommender.recommend({}, 3, genre="Action").items[0].reason == (
+        "Loved by fans of Action")
+
+
+def test_similar_films_share_the_genre_and_unknown_ids_raise(recommender):
+    similar = recommender.similar(1, 5)
+    assert len(similar) == 5 and all(m.movie_id != 1 for m, _ in similar)
+    assert sum("Action" in m.genres for m, _ in similar) >= 4
+    with pytest.raises(KeyError):
+        recommender.similar(999999)
+
+
+def test_onboarding_pages_never_repeat_and_mix_genres(recommender):
+    first = recommender.onboarding(6)
+    second = recommender.onboarding(6, exclude=[m.movie_id for m in first])
+    assert not {m.movie_id for m in first} & {m.movie_id for m in second}
+    assert len({m.genres[0] for m in first}) >= 2
+    assert recommender.unknown_movie_ids([1, 424242]) == [424242]
