@@ -1,0 +1,50 @@
+"""Shared fixtures for the UI tests: an isolated environment, the fake API, an AppTest factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.ui.ui_fakes import AppFactory, FakeCineMatchApi, fake_client
+from ui import api_client
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRY = ROOT / "streamlit_app.py"
+#: AppTest's default is 3 s per run; a first run imports pandas/altair, slow on 2 cores.
+RUN_TIMEOUT = 30
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No real TMDB key, API URL or cache folder leaks in from the developer's machine."""
+    for name in ("TMDB_API_KEY", "TMDB_READ_TOKEN", "TMDB_API_BASE", "CINEMATCH_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CINEMATCH_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def fake_api(monkeypatch: pytest.MonkeyPatch) -> FakeCineMatchApi:
+    """The in-memory API, installed as the client every page obtains."""
+    api = FakeCineMatchApi()
+    client = fake_client(api)
+    monkeypatch.setattr(api_client, "get_client", lambda: client)
+    return api
+
+
+@pytest.fixture
+def make_app(fake_api: FakeCineMatchApi) -> AppFactory:
+    """``make_app(user=(id, token), page="ui/pages/x.py")`` → an AppTest that has run once."""
+
+    def factory(user: tuple[int, str] | None = None, page: str | None = None) -> AppTest:
+        at = AppTest.from_file(str(ENTRY), default_timeout=RUN_TIMEOUT)
+        if user is not None:
+            at.query_params["uid"] = str(user[0])
+            at.query_params["token"] = user[1]
+        at.run()
+        if page is not None:
+            at.switch_page(page).run()
+        return at
+
+    return factory

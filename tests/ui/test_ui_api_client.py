@@ -1,0 +1,186 @@
+"""ApiClient: every failure becomes a clear ApiError, and requests match the contract."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from tests.ui.ui_fakes import FakeCineMatchApi, fake_client, http_server, send_json
+from ui.api_client import ApiClient, ApiError, Credentials
+
+
+def _closed_port() -> int:
+    """A loopback port with nothing listening (bound, read, released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_connection_refused_is_a_clear_unavailable_error() -> None:
+    base = f"http://127.0.0.1:{_closed_port()}"
+    with pytest.raises(ApiError) as caught:
+        ApiClient(base).genres()
+    assert caught.value.kind == "unavailable"
+    assert "Can't reach the CineMatch service" in caught.value.message
+    assert base in caught.value.message
+
+
+def test_slow_service_times_out_quickly_with_a_clear_message() -> None:
+    release = threading.Event()
+
+    def hang(request: BaseHTTPRequestHandler) -> None:
+        release.wait(5)
+
+    with http_server(hang) as (base, _):
+        client = ApiClient(base, timeout=(1.0, 0.3))
+        started = time.monotonic()
+        with pytest.raises(ApiError) as caught:
+            client.genres()
+        elapsed = time.monotonic() - started
+        release.set()
+    assert elapsed < 2.0
+    assert caught.value.kind == "unavailable"
+    assert "taking too long" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "kind", "expected"),
+    [
+        (
+            404,
+            {"detail": "Unknown movie ids: [999999]"},
+            "not_found",
+            "Unknown movie ids: [999999]",
+        ),
+        (
+            422,
+            {
+                "detail": [
+                    {
+                        "loc": ["body", "ratings", 0, "rating"],
+                        "msg": "Input should be a multiple of 0.5",
+                    }
+                ]
+            },
+            "invalid",
+            "Input should be a multiple of 0.5",
+        ),
+        (
+            401,
+            {"detail": "Missing or malformed bearer token"},
+            "auth",
+            "Missing or malformed bearer token",
+        ),
+        (403, {"detail": "This token belongs to another user"}, "auth", "another user"),
+        (503, {"detail": "database unreachable"}, "unavailable", "database unreachable"),
+        (500, {"detail": "Internal Server Error"}, "server", "(500)"),
+    ],
+)
+def test_error_statuses_surface_the_detail(
+    status: int, payload: dict[str, object], kind: str, expected: str
+) -> None:
+    server = http_server(lambda request: send_json(request, status, payload))
+    with server as (base, _), pytest.raises(ApiError) as caught:
+        ApiClient(base).rate(Credentials(1, "tok"), {999999: 4.0})
+    assert caught.value.kind == kind
+    assert caught.value.status == status
+    assert expected in caught.value.message
+
+
+def test_unknown_user_on_a_user_endpoint_means_the_session_is_gone() -> None:
+    reply = {"detail": "Unknown user 7"}
+    server = http_server(lambda request: send_json(request, 404, reply))
+    with server as (base, _), pytest.raises(ApiError) as caught:
+        ApiClient(base).user_stats(Credentials(7, "tok"))
+    assert caught.value.kind == "auth"
+
+
+def test_a_body_that_is_not_the_contract_becomes_an_api_error() -> None:
+    def html(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Type", "text/html")
+        request.end_headers()
+        request.wfile.write(b"<html>proxy login</html>")
+
+    with http_server(html) as (base, _), pytest.raises(ApiError) as caught:
+        ApiClient(base).genres()
+    assert caught.value.kind == "server"
+
+    server = http_server(lambda request: send_json(request, 200, {"oops": []}))
+    with server as (base, _), pytest.raises(ApiError, match="does not understand"):
+        ApiClient(base).genres()
+
+
+def test_token_is_sent_as_bearer_and_ratings_as_numbers() -> None:
+    reply = {
+        "user_id": 3,
+        "saved": 1,
+        "total_user_ratings": 1,
+        "ratings_needed": 4,
+        "recommendation_mode": "popularity",
+    }
+    bodies: list[bytes] = []
+
+    def rate(request: BaseHTTPRequestHandler) -> None:
+        bodies.append(request.rfile.read(int(request.headers["Content-Length"])))
+        send_json(request, 200, reply)
+
+    with http_server(rate) as (base, seen):
+        progress = ApiClient(base).rate(Credentials(3, "s3cret"), {2571: 4.5})
+    assert seen[0].headers["Authorization"] == "Bearer s3cret"
+    assert seen[0].path == "/rate"
+    assert bodies[0] == b'{"user_id": 3, "ratings": [{"movie_id": 2571, "rating": 4.5}]}'
+    assert progress.total_user_ratings == 1
+    assert progress.ratings_needed == 4
+
+
+def test_onboarding_repeats_exclude_as_the_contract_asks() -> None:
+    api = FakeCineMatchApi()
+    films = fake_client(api).onboarding_movies(n=3, exclude=[2571, 260])
+    params = api.calls_to("/onboarding/movies")[-1]
+    assert params["exclude"] == ["260", "2571"]
+    assert params["n"] == ["3"]
+    assert [film.movie_id for film in films] == [1196, 593, 2858]
+
+
+def test_every_endpoint_parses_the_contracts_json() -> None:
+    api = FakeCineMatchApi(threshold=2)
+    client = fake_client(api)
+    creds = client.create_user()
+    assert isinstance(creds.token, str)
+    progress = client.rate(creds, {2571: 5.0, 260: 3.5})
+    assert (progress.total_user_ratings, progress.ratings_needed) == (2, 0)
+    assert progress.recommendation_mode == "personalized"
+
+    recs = client.recommend(creds, n=5, genre="Sci-Fi", year_from=1980, year_to=1999)
+    assert recs.source == "personalized"
+    assert recs.items and all("Sci-Fi" in rec.genres for rec in recs.items)
+    assert all(1980 <= (rec.year or 0) <= 1999 for rec in recs.items)
+    assert {2571, 260}.isdisjoint(rec.movie_id for rec in recs.items)
+
+    history = client.user_ratings(creds)
+    assert [row.movie_id for row in history] == [260, 2571]  # newest first
+    stats = client.user_stats(creds)
+    assert stats.total_ratings == 2
+    assert stats.average_rating == pytest.approx(4.25)
+    assert len(stats.rating_histogram) == 10
+    assert stats.top_genres[0].genre in {"Action", "Sci-Fi"}
+
+    found = client.search_movies("star wars", limit=2)
+    assert found.total == 3 and len(found.items) == 2
+    assert client.movie(2571).tmdb_id == 603
+    similar = client.similar(2571, n=3)
+    assert len(similar) == 3 and all(0 <= s.similarity <= 1 for s in similar)
+    assert "Drama" in client.genres()
+    metrics = client.metrics()
+    assert metrics.rating[0]["rmse"] > 0 and metrics.top_n
+
+    after = client.delete_rating(creds, 260)
+    assert (after.total_user_ratings, after.ratings_needed) == (1, 1)
+    with pytest.raises(ApiError) as caught:
+        client.delete_rating(creds, 260)
+    assert caught.value.kind == "not_found"

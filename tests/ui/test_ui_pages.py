@@ -1,0 +1,400 @@
+"""AppTest: every page renders, onboarding counts right, filters reach the API, state survives.
+
+The pages run for real against ``FakeCineMatchApi`` (through the real ApiClient); no TMDB key
+is set, so posters are the generated art and no network is touched.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from html import unescape
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.ui.ui_fakes import AppFactory, FakeCineMatchApi
+from ui import api_client, routes
+from ui.api_client import ApiClient
+
+SIGNED_IN_PAGES = [
+    routes.WELCOME,
+    routes.ONBOARDING,
+    routes.FOR_YOU,
+    routes.SEARCH,
+    routes.PROFILE,
+    routes.ABOUT_MODEL,
+]
+
+
+# -- reading the rendered app ---------------------------------------------------------------
+
+
+def card_titles(at: AppTest) -> list[str]:
+    found = (re.search(r'class="cm-card-title" title="([^"]*)"', m.value) for m in at.markdown)
+    return [unescape(match.group(1)) for match in found if match]
+
+
+def movie_ids(at: AppTest, prefix: str) -> list[int]:
+    """Films on screen, read from their rating sliders' keys (``<prefix><movie_id>``)."""
+    return [
+        int(s.key.removeprefix(prefix))
+        for s in at.select_slider
+        if s.key and s.key.startswith(prefix)
+    ]
+
+
+def progress_text(at: AppTest) -> str:
+    assert len(at.progress) == 1
+    return at.progress[0].text
+
+
+def rate_first_on_deck(at: AppTest, rating: float) -> int:
+    movie_id = movie_ids(at, "cm-onb-rate-")[0]
+    at.select_slider(key=f"cm-onb-rate-{movie_id}").set_value(rating).run()
+    return movie_id
+
+
+def badge(at: AppTest) -> str:
+    return next(unescape(m.value) for m in at.markdown if 'class="cm-badge' in m.value)
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+# -- every page --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", SIGNED_IN_PAGES)
+def test_every_page_renders_for_a_signed_in_user(
+    make_app: AppFactory, fake_api: FakeCineMatchApi, page: str
+) -> None:
+    at = make_app(user=fake_api.add_user({2571: 4.5, 260: 4.0}), page=page)
+    assert_clean(at)
+    assert at.markdown  # the page drew something, not a blank
+
+
+def test_a_visitor_sees_welcome_and_about_but_no_private_pages(make_app: AppFactory) -> None:
+    at = make_app()
+    assert_clean(at)
+    assert at.button(key="cm-start").label == "Start"
+    at.switch_page(routes.ABOUT_MODEL).run()
+    assert_clean(at)
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(routes.PROFILE)
+
+
+# -- session ------------------------------------------------------------------------------
+
+
+def test_start_creates_a_user_keeps_it_in_the_url_and_opens_onboarding(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    at = make_app()
+    at.button(key="cm-start").click().run()
+    assert_clean(at)
+    assert list(fake_api.users) == [1]
+    assert at.query_params == {"uid": "1", "token": fake_api.users[1].token}
+    assert progress_text(at) == "0 / 5 rated"
+
+
+def test_a_refresh_keeps_the_user(make_app: AppFactory, fake_api: FakeCineMatchApi) -> None:
+    user = fake_api.add_user({2571: 4.5, 260: 4.0})
+    # A refresh is a brand-new session that only has the URL.
+    at = make_app(user=user, page=routes.ONBOARDING)
+    assert_clean(at)
+    assert progress_text(at) == "2 / 5 rated"
+
+
+def test_a_page_change_that_drops_the_url_parameters_gets_them_back(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    user = fake_api.add_user()
+    at = make_app(user=user, page=routes.FOR_YOU)
+    at.query_params.clear()  # what the browser does when the visitor picks another page
+    at.run()
+    assert at.query_params == {"uid": str(user[0]), "token": user[1]}
+
+
+def test_logout_clears_url_and_session(make_app: AppFactory, fake_api: FakeCineMatchApi) -> None:
+    at = make_app(user=fake_api.add_user({2571: 4.0}), page=routes.PROFILE)
+    at.button(key="cm-logout").click().run()
+    assert_clean(at)
+    assert at.query_params == {}
+    assert "cinematch_credentials" not in at.session_state
+    assert at.button(key="cm-start").label == "Start"  # back on Welcome, signed out
+
+
+def test_resume_code_signs_in(make_app: AppFactory, fake_api: FakeCineMatchApi) -> None:
+    user_id, token = fake_api.add_user({2571: 4.0})
+    at = make_app()
+    at.text_input(key="cm-resume-code").input(f"{user_id}:{token}")
+    at.button(key="FormSubmitter:cm-resume-Resume").click().run()
+    assert_clean(at)
+    assert at.query_params == {"uid": str(user_id), "token": token}
+    assert progress_text(at) == "1 / 5 rated"
+
+
+def test_a_stale_session_offers_a_fresh_start(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    user_id, _ = fake_api.add_user()
+    at = make_app(user=(user_id, "not-the-token"), page=routes.FOR_YOU)
+    assert not at.exception
+    assert "no longer recognised" in at.error[0].value
+    at.button(key="cm-error-start-again").click().run()
+    assert at.query_params == {}
+    assert at.button(key="cm-start").label == "Start"
+
+
+# -- onboarding -----------------------------------------------------------------------------
+
+
+def test_onboarding_progress_is_exact_after_every_rating_and_unlocks(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    user = fake_api.add_user()
+    at = make_app(user=user, page=routes.ONBOARDING)
+    assert progress_text(at) == "0 / 5 rated"
+    for done in range(1, 5):
+        rated = rate_first_on_deck(at, 4.5)
+        assert_clean(at)
+        assert progress_text(at) == f"{done} / 5 rated"
+        assert len(fake_api.ratings_of(user[0])) == done
+        assert rated not in movie_ids(at, "cm-onb-rate-")  # it left the deck…
+        assert len(movie_ids(at, "cm-onb-rate-")) == 10  # …and another took its seat
+        assert not at.success
+    rate_first_on_deck(at, 3.0)
+    assert progress_text(at) == "5 rated · personal list unlocked"
+    assert at.success
+    assert fake_api.ratings_of(user[0])[rated] == 4.5  # saved exactly as given
+
+
+def test_unlock_follows_the_apis_ratings_needed_not_a_constant(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    fake_api.threshold = 3
+    at = make_app(user=fake_api.add_user(), page=routes.ONBOARDING)
+    assert progress_text(at) == "0 / 3 rated"
+    for _ in range(3):
+        rate_first_on_deck(at, 4.0)
+    assert progress_text(at) == "3 rated · personal list unlocked"
+
+
+def test_havent_seen_it_brings_another_film_and_never_the_same_again(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    at = make_app(user=fake_api.add_user({2571: 5.0}), page=routes.ONBOARDING)
+    before = movie_ids(at, "cm-onb-rate-")
+    assert 2571 not in before  # rated films are excluded from the deck
+    skipped = before[0]
+    at.button(key=f"cm-onb-skip-{skipped}").click().run()
+    assert_clean(at)
+    after = movie_ids(at, "cm-onb-rate-")
+    assert len(after) == 10
+    assert skipped not in after
+    assert set(after) - set(before)  # a new film
+    exclude = fake_api.calls_to("/onboarding/movies")[-1]["exclude"]
+    assert {str(skipped), "2571"} <= set(exclude)
+    assert set(map(str, before[1:])) <= set(exclude)  # the ones still shown, too
+
+
+def test_onboarding_search_rates_any_film(make_app: AppFactory, fake_api: FakeCineMatchApi) -> None:
+    user = fake_api.add_user()
+    at = make_app(user=user, page=routes.ONBOARDING)
+    at.text_input(key="cm-onb-query").input("casablanca").run()
+    at.select_slider(key="cm-onb-search-rate-912").set_value(5.0).run()
+    assert_clean(at)
+    assert fake_api.ratings_of(user[0]) == {912: 5.0}
+    assert progress_text(at) == "1 / 5 rated"
+    assert "Saved" in at.toast[0].value
+
+
+def test_a_failed_rating_is_reported_not_raised(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    at = make_app(user=fake_api.add_user(), page=routes.ONBOARDING)
+    fake_api.down = True
+    movie_id = rate_first_on_deck(at, 4.0)
+    assert not at.exception
+    messages = " ".join(e.value for e in at.error)
+    assert "wasn't saved" in messages
+    assert at.button(key="cm-error-retry")
+    fake_api.down = False
+    at.button(key="cm-error-retry").click().run()
+    # The slider went back to "Slide to rate", so the same choice can simply be made again.
+    assert at.select_slider(key=f"cm-onb-rate-{movie_id}").value == 0.0
+    at.select_slider(key=f"cm-onb-rate-{movie_id}").set_value(4.0).run()
+    assert_clean(at)
+    assert progress_text(at) == "1 / 5 rated"
+
+
+# -- for you --------------------------------------------------------------------------------
+
+
+def test_for_you_badge_counts_down_from_the_api(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    at = make_app(user=fake_api.add_user({2571: 4.0, 260: 4.0, 1: 3.0}), page=routes.FOR_YOU)
+    assert "Popular picks — rate 2 more to personalise" in badge(at)
+    at = make_app(
+        user=fake_api.add_user({m: 4.0 for m in (2571, 260, 1, 318, 858)}), page=routes.FOR_YOU
+    )
+    assert "Personal" in badge(at)
+    reasons = [m.value for m in at.markdown if "cm-card-reason" in m.value]
+    assert reasons and "Because you loved" in reasons[0]
+
+
+def test_for_you_filters_and_count_reach_the_api(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    at = make_app(user=fake_api.add_user(), page=routes.FOR_YOU)
+    assert len(movie_ids(at, "cm-fy-rate-")) == 10
+    at.selectbox(key="cm-fy-genre").select("Drama").run()
+    at.selectbox(key="cm-fy-decade").select("1990s").run()
+    at.segmented_control(key="cm-fy-count").set_value(20).run()
+    assert_clean(at)
+    params = fake_api.calls_to("/recommend")[-1]
+    assert params["genre"] == ["Drama"]
+    assert (params["year_from"], params["year_to"]) == (["1990"], ["1999"])
+    assert params["n"] == ["20"]
+    shown = movie_ids(at, "cm-fy-rate-")
+    assert shown
+    for movie_id in shown:
+        movie = fake_api.movies[movie_id]
+        assert "Drama" in movie["genres"] and 1990 <= movie["year"] <= 1999
+
+
+def test_rating_from_for_you_removes_the_film(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    user = fake_api.add_user()
+    at = make_app(user=user, page=routes.FOR_YOU)
+    first = movie_ids(at, "cm-fy-rate-")[0]
+    at.select_slider(key=f"cm-fy-rate-{first}").set_value(2.5).run()
+    assert_clean(at)
+    assert fake_api.ratings_of(user[0]) == {first: 2.5}
+    assert first not in movie_ids(at, "cm-fy-rate-")
+    assert "rate 4 more" in badge(at)
+
+
+def test_more_like_this_opens_a_dialog_of_similar_films(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    at = make_app(user=fake_api.add_user(), page=routes.FOR_YOU)
+    seed = movie_ids(at, "cm-fy-rate-")[0]
+    at.button(key=f"cm-fy-similar-{seed}").click().run()
+    assert_clean(at)
+    assert at.get("dialog")
+    assert fake_api.calls_to(f"/movies/{seed}/similar")
+    assert any("match" in m.value for m in at.markdown if "cm-chip" in m.value)
+
+
+# -- search -----------------------------------------------------------------------------------
+
+
+def test_search_filters_and_rating_from_results(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    user = fake_api.add_user()
+    at = make_app(user=user, page=routes.SEARCH)
+    assert not movie_ids(at, "cm-search-rate-")  # nothing until asked
+    at.text_input(key="cm-search-query").input("star wars").run()
+    assert sorted(movie_ids(at, "cm-search-rate-")) == [260, 1196, 1210]
+    at.selectbox(key="cm-search-genre").select("Romance").run()
+    at.number_input(key="cm-search-year").set_value(1983).run()
+    params = fake_api.calls_to("/movies")[-1]
+    assert params["query"] == ["star wars"]
+    assert params["genre"] == ["Romance"] and params["year"] == ["1983"]
+    assert movie_ids(at, "cm-search-rate-") == [1210]
+    at.select_slider(key="cm-search-rate-1210").set_value(4.0).run()
+    assert_clean(at)
+    assert fake_api.ratings_of(user[0]) == {1210: 4.0}
+    assert at.select_slider(key="cm-search-rate-1210").value == 4.0  # shown as yours now
+
+
+# -- profile and about ------------------------------------------------------------------------
+
+
+def test_profile_totals_history_edit_and_delete(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    user = fake_api.add_user({2571: 4.5, 260: 4.0, 1: 3.0})
+    at = make_app(user=user, page=routes.PROFILE)
+    assert at.metric[0].value == "3"
+    assert at.metric[1].value == "★ 3.83"
+    assert sorted(movie_ids(at, "cm-history-rate-")) == [1, 260, 2571]
+    at.select_slider(key="cm-history-rate-2571").set_value(2.0).run()
+    assert fake_api.ratings_of(user[0])[2571] == 2.0
+    at.button(key="cm-history-delete-260").click().run()
+    assert_clean(at)
+    assert fake_api.ratings_of(user[0]) == {2571: 2.0, 1: 3.0}
+    assert sorted(movie_ids(at, "cm-history-rate-")) == [1, 2571]
+    assert at.metric[0].value == "2"
+
+
+def test_profile_history_pages_through_long_histories(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    everything = {movie_id: 3.0 for movie_id in fake_api.popularity[:20]}
+    at = make_app(user=fake_api.add_user(everything), page=routes.PROFILE)
+    assert len(movie_ids(at, "cm-history-rate-")) == 15
+    at.pagination[0].set_value(2).run()
+    assert_clean(at)
+    assert len(movie_ids(at, "cm-history-rate-")) == 5
+    # Deleting down to one page leaves no pager pointing past the end.
+    for movie_id in movie_ids(at, "cm-history-rate-"):
+        at.button(key=f"cm-history-delete-{movie_id}").click().run()
+    assert_clean(at)
+    assert len(movie_ids(at, "cm-history-rate-")) == 15
+    assert not at.pagination
+
+
+def test_about_the_model_shows_rmse_and_top_n_tables(make_app: AppFactory) -> None:
+    at = make_app()
+    at.switch_page(routes.ABOUT_MODEL).run()
+    assert_clean(at)
+    rating, top_n = (frame.value for frame in at.dataframe)
+    assert list(rating.columns) == ["Model", "RMSE", "MAE"]
+    assert rating["RMSE"].min() == pytest.approx(0.857)
+    assert {"Recall@10", "NDCG@10"} <= set(top_n.columns)
+    assert "popularity" in set(top_n["Model"])
+    data_line = next(c.value for c in at.caption if c.value.startswith("Data"))
+    assert "ratings: 1,000,209" in data_line
+
+
+# -- the API going away ------------------------------------------------------------------------
+
+
+def test_api_down_shows_a_banner_with_retry_then_recovers(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    user = fake_api.add_user()
+    fake_api.down = True
+    at = make_app(user=user, page=routes.FOR_YOU)
+    assert not at.exception
+    assert "unavailable" in at.error[0].value
+    fake_api.down = False
+    at.button(key="cm-error-retry").click().run()
+    assert_clean(at)
+    assert len(movie_ids(at, "cm-fy-rate-")) == 10
+
+
+def test_unreachable_api_is_a_banner_not_a_traceback(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dead = ApiClient(f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(api_client, "get_client", lambda: dead)
+    at = make_app()
+    at.button(key="cm-start").click().run()
+    assert not at.exception
+    assert "Can't reach the CineMatch service" in at.error[0].value
+    at.switch_page(routes.ABOUT_MODEL).run()
+    assert not at.exception
+    assert "Can't reach the CineMatch service" in at.error[0].value
+    assert at.button(key="cm-error-retry")

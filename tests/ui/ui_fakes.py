@@ -1,0 +1,492 @@
+"""Fakes for the UI tests: an in-memory CineMatch API (docs/CONTRACT.md) and a local HTTP server.
+
+``FakeCineMatchApi`` answers the contract's requests with the contract's JSON and semantics
+(popularity below the threshold, personalised from it, rated films never returned, 401/403/404,
+422 on bad ratings). It is plugged into the *real* ``ApiClient`` through a ``requests``
+transport adapter, so AppTest drives the real parsing code without sockets.
+
+The threshold is a constructor argument so a test can prove the UI reads ``ratings_needed``
+from the API instead of assuming five.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+from streamlit.testing.v1 import AppTest
+
+from ui.api_client import ApiClient
+
+FAKE_BASE_URL = "http://cinematch.test"
+
+#: ``make_app(user=(id, token), page=...)``, the AppTest factory fixture of conftest.py.
+AppFactory = Callable[..., AppTest]
+
+# movie_id, title, year, genres, tmdb_id — in popularity order (most rated first).
+CATALOGUE: list[tuple[int, str, int, tuple[str, ...], int | None]] = [
+    (2571, "Matrix, The", 1999, ("Action", "Sci-Fi", "Thriller"), 603),
+    (260, "Star Wars: Episode IV - A New Hope", 1977, ("Action", "Adventure", "Sci-Fi"), 11),
+    (
+        1196,
+        "Star Wars: Episode V - The Empire Strikes Back",
+        1980,
+        ("Action", "Adventure", "Sci-Fi"),
+        1891,
+    ),
+    (593, "Silence of the Lambs, The", 1991, ("Drama", "Thriller"), 274),
+    (2858, "American Beauty", 1999, ("Comedy", "Drama"), 14),
+    (318, "Shawshank Redemption, The", 1994, ("Drama",), 278),
+    (858, "Godfather, The", 1972, ("Action", "Crime", "Drama"), 238),
+    (296, "Pulp Fiction", 1994, ("Crime", "Drama"), 680),
+    (
+        1210,
+        "Star Wars: Episode VI - Return of the Jedi",
+        1983,
+        ("Action", "Adventure", "Romance", "Sci-Fi", "War"),
+        1892,
+    ),
+    (480, "Jurassic Park", 1993, ("Action", "Adventure", "Sci-Fi"), 329),
+    (2028, "Saving Private Ryan", 1998, ("Action", "Drama", "War"), 857),
+    (589, "Terminator 2: Judgment Day", 1991, ("Action", "Sci-Fi", "Thriller"), 280),
+    (1, "Toy Story", 1995, ("Animation", "Children's", "Comedy"), 862),
+    (608, "Fargo", 1996, ("Crime", "Drama", "Thriller"), 275),
+    (110, "Braveheart", 1995, ("Action", "Drama", "War"), 197),
+    (1270, "Back to the Future", 1985, ("Comedy", "Sci-Fi"), 105),
+    (527, "Schindler's List", 1993, ("Drama", "War"), 424),
+    (1617, "L.A. Confidential", 1997, ("Crime", "Film-Noir", "Mystery", "Thriller"), 2118),
+    (924, "2001: A Space Odyssey", 1968, ("Drama", "Mystery", "Sci-Fi", "Thriller"), 62),
+    (912, "Casablanca", 1942, ("Drama", "Romance", "War"), 289),
+    (750, "Dr. Strangelove", 1963, ("Sci-Fi", "War"), 935),
+    (1252, "Chinatown", 1974, ("Film-Noir", "Mystery", "Thriller"), 829),
+    (2762, "Sixth Sense, The", 1999, ("Thriller",), 745),
+    (1097, "E.T. the Extra-Terrestrial", 1982, ("Children's", "Drama", "Fantasy", "Sci-Fi"), 601),
+    (1193, "One Flew Over the Cuckoo's Nest", 1975, ("Drama",), 510),
+    (541, "Blade Runner", 1982, ("Film-Noir", "Sci-Fi"), 78),
+    (919, "Wizard of Oz, The", 1939, ("Adventure", "Children's", "Drama", "Musical"), 630),
+    (3114, "Toy Story 2", 1999, ("Animation", "Children's", "Comedy"), 863),
+    (1136, "Monty Python and the Holy Grail", 1974, ("Comedy",), 762),
+    (3996, "Crouching Tiger, Hidden Dragon", 2000, ("Action", "Drama", "Romance"), None),
+]
+
+
+@dataclass
+class FakeUser:
+    token: str
+    ratings: dict[int, tuple[float, str, str]] = field(default_factory=dict)  # id → (r, c, u)
+
+
+@dataclass
+class FakeCineMatchApi:
+    """The contract, in memory. ``calls`` records (method, path, params) for assertions."""
+
+    threshold: int = 5
+    calls: list[tuple[str, str, dict[str, list[str]]]] = field(default_factory=list)
+    users: dict[int, FakeUser] = field(default_factory=dict)
+    down: bool = False
+
+    def __post_init__(self) -> None:
+        self.movies = {
+            movie_id: {
+                "movie_id": movie_id,
+                "title": title,
+                "year": year,
+                "genres": list(genres),
+                "tmdb_id": tmdb_id,
+                "imdb_id": None,
+                "rating_count": 1000 - rank * 10,
+                "mean_rating": round(4.5 - rank * 0.03, 2),
+            }
+            for rank, (movie_id, title, year, genres, tmdb_id) in enumerate(CATALOGUE)
+        }
+        self.popularity = [row[0] for row in CATALOGUE]
+        self._lock = threading.Lock()
+        self._clock = 0
+
+    # -- helpers for tests ---------------------------------------------------------------
+
+    def add_user(self, ratings: dict[int, float] | None = None) -> tuple[int, str]:
+        user_id = len(self.users) + 1
+        user = FakeUser(token=f"tok-{user_id}-{secrets.token_hex(4)}")
+        self.users[user_id] = user
+        for movie_id, rating in (ratings or {}).items():
+            stamp = self._stamp()
+            user.ratings[movie_id] = (rating, stamp, stamp)
+        return user_id, user.token
+
+    def ratings_of(self, user_id: int) -> dict[int, float]:
+        return {movie_id: r for movie_id, (r, _, _) in self.users[user_id].ratings.items()}
+
+    def calls_to(self, path: str) -> list[dict[str, list[str]]]:
+        return [params for _, p, params in self.calls if p == path]
+
+    # -- dispatch ------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, params: dict[str, list[str]], body: Any, auth: str | None
+    ) -> tuple[int, Any]:
+        with self._lock:
+            self.calls.append((method, path, params))
+            if self.down:
+                return 503, {"detail": "maintenance"}
+            parts = [p for p in path.split("/") if p]
+            try:
+                return self._route(method, parts, params, body, auth)
+            except _HttpError as err:
+                return err.status, {"detail": err.detail}
+
+    def _route(
+        self, method: str, parts: list[str], q: dict[str, list[str]], body: Any, auth: str | None
+    ) -> tuple[int, Any]:
+        match method, parts:
+            case "GET", ["health"]:
+                return 200, {
+                    "status": "ok",
+                    "model_version": "fake-1",
+                    "n_movies": len(self.movies),
+                    "n_users": len(self.users),
+                    "n_ratings": 0,
+                    "database": "ok",
+                }
+            case "POST", ["users"]:
+                user_id, token = self.add_user()
+                return 201, {"user_id": user_id, "token": token}
+            case "POST", ["rate"]:
+                return 200, self._rate(body, auth)
+            case "DELETE", ["users", user_id, "ratings", movie_id]:
+                user = self._auth(int(user_id), auth)
+                if int(movie_id) not in user.ratings:
+                    raise _HttpError(404, f"User {user_id} has not rated movie {movie_id}")
+                del user.ratings[int(movie_id)]
+                return 200, {
+                    "user_id": int(user_id),
+                    "movie_id": int(movie_id),
+                    **self._standing(user),
+                }
+            case "GET", ["users", user_id, "ratings"]:
+                user = self._auth(int(user_id), auth)
+                rows = sorted(user.ratings.items(), key=lambda item: item[1][2], reverse=True)
+                return 200, {
+                    "user_id": int(user_id),
+                    "count": len(rows),
+                    "ratings": [
+                        {**self._brief(mid), "rating": r, "created_at": c, "updated_at": u}
+                        for mid, (r, c, u) in rows
+                    ],
+                }
+            case "GET", ["recommend"]:
+                return 200, self._recommend(q, auth)
+            case "GET", ["user", user_id, "stats"]:
+                return 200, self._stats(self._auth(int(user_id), auth), int(user_id))
+            case "GET", ["movies"]:
+                return 200, self._search(q)
+            case "GET", ["movies", movie_id]:
+                return 200, self._movie(int(movie_id))
+            case "GET", ["movies", movie_id, "similar"]:
+                return 200, self._similar(int(movie_id), int(_one(q, "n", "10")))
+            case "GET", ["genres"]:
+                return 200, {
+                    "genres": sorted({g for m in self.movies.values() for g in m["genres"]})
+                }
+            case "GET", ["onboarding", "movies"]:
+                n = int(_one(q, "n", "20"))
+                exclude = {int(x) for x in q.get("exclude", [])}
+                chosen = [self.movies[m] for m in self.popularity if m not in exclude][:n]
+                return 200, {"count": len(chosen), "movies": chosen}
+            case "GET", ["metrics"]:
+                return 200, FAKE_METRICS
+        raise _HttpError(404, "Not Found")
+
+    # -- endpoints -----------------------------------------------------------------------
+
+    def _auth(self, user_id: int, auth: str | None) -> FakeUser:
+        if not auth or not auth.startswith("Bearer "):
+            raise _HttpError(401, "Missing or malformed bearer token")
+        user = self.users.get(user_id)
+        if user is None:
+            raise _HttpError(404, f"Unknown user {user_id}")
+        if auth.removeprefix("Bearer ") != user.token:
+            raise _HttpError(403, "This token belongs to another user")
+        return user
+
+    def _standing(self, user: FakeUser) -> dict[str, Any]:
+        total = len(user.ratings)
+        return {
+            "total_user_ratings": total,
+            "ratings_needed": max(0, self.threshold - total),
+            "recommendation_mode": "personalized" if total >= self.threshold else "popularity",
+        }
+
+    def _rate(self, body: Any, auth: str | None) -> dict[str, Any]:
+        user = self._auth(int(body["user_id"]), auth)
+        rows = body["ratings"]
+        ids = [row["movie_id"] for row in rows]
+        if not 1 <= len(rows) <= 200 or len(set(ids)) != len(ids):
+            raise _HttpError(422, "ratings must hold 1–200 distinct films")
+        for row in rows:
+            r = row["rating"]
+            if (
+                isinstance(r, bool)
+                or not isinstance(r, int | float)
+                or not (0.5 <= r <= 5.0 and (r * 2).is_integer())
+            ):
+                raise _HttpError(422, f"rating {r!r} is not 0.5–5.0 in steps of 0.5")
+        unknown = [i for i in ids if i not in self.movies]
+        if unknown:
+            raise _HttpError(404, f"Unknown movie ids: {unknown}")
+        for row in rows:
+            stamp = self._stamp()
+            created = user.ratings.get(row["movie_id"], (0, stamp, stamp))[1]
+            user.ratings[row["movie_id"]] = (float(row["rating"]), created, stamp)
+        return {"user_id": int(body["user_id"]), "saved": len(rows), **self._standing(user)}
+
+    def _recommend(self, q: dict[str, list[str]], auth: str | None) -> dict[str, Any]:
+        user_id = int(_one(q, "user_id", "0"))
+        user = self._auth(user_id, auth)
+        n = int(_one(q, "n", "10"))
+        genre = _one(q, "genre", "")
+        year_from = int(_one(q, "year_from", "0") or 0)
+        year_to = int(_one(q, "year_to", "9999") or 9999)
+        personal = len(user.ratings) >= self.threshold
+        candidates = [
+            self.movies[m]
+            for m in self.popularity
+            if m not in user.ratings
+            and (not genre or genre in self.movies[m]["genres"])
+            and year_from <= (self.movies[m]["year"] or 0) <= year_to
+        ]
+        if personal:
+            liked = [m for m, (r, _, _) in user.ratings.items() if r >= 4] or list(user.ratings)
+            anchor = self.movies[liked[0]]
+            candidates.sort(key=lambda m: -len(set(m["genres"]) & set(anchor["genres"])))
+        items = [
+            {
+                **self._brief(m["movie_id"]),
+                "predicted_rating": round(min(5.0, m["mean_rating"]), 2),
+                "score": round(1.0 - i / 100, 3),
+                "reason": (
+                    f"Because you loved {anchor['title']}" if personal else "Popular with everyone"
+                ),
+            }
+            for i, m in enumerate(candidates[:n])
+        ]
+        return {
+            "user_id": user_id,
+            "source": "personalized" if personal else "popularity",
+            "ratings_needed": max(0, self.threshold - len(user.ratings)),
+            "count": len(items),
+            "model_version": "fake-1",
+            "recommendations": items,
+        }
+
+    def _stats(self, user: FakeUser, user_id: int) -> dict[str, Any]:
+        values = [r for r, _, _ in user.ratings.values()]
+        genres: dict[str, list[float]] = {}
+        for movie_id, (r, _, _) in user.ratings.items():
+            for g in self.movies[movie_id]["genres"]:
+                genres.setdefault(g, []).append(r)
+        standing = self._standing(user)
+        return {
+            "user_id": user_id,
+            "total_ratings": len(values),
+            "average_rating": round(sum(values) / len(values), 2) if values else None,
+            "rating_histogram": [
+                {"rating": step / 2, "count": values.count(step / 2)} for step in range(1, 11)
+            ],
+            "top_genres": [
+                {"genre": g, "count": len(rs), "average_rating": round(sum(rs) / len(rs), 2)}
+                for g, rs in sorted(genres.items(), key=lambda item: -len(item[1]))
+            ],
+            "recommendation_type": standing["recommendation_mode"],
+            "ratings_needed": standing["ratings_needed"],
+        }
+
+    def _search(self, q: dict[str, list[str]]) -> dict[str, Any]:
+        query = _one(q, "query", "").lower()
+        genre = _one(q, "genre", "")
+        year = _one(q, "year", "")
+        limit = int(_one(q, "limit", "20"))
+        offset = int(_one(q, "offset", "0"))
+        hits = [
+            self.movies[m]
+            for m in self.popularity
+            if query in self.movies[m]["title"].lower()
+            and (not genre or genre in self.movies[m]["genres"])
+            and (not year or self.movies[m]["year"] == int(year))
+        ]
+        return {
+            "total": len(hits),
+            "limit": limit,
+            "offset": offset,
+            "items": hits[offset : offset + limit],
+        }
+
+    def _movie(self, movie_id: int) -> dict[str, Any]:
+        if movie_id not in self.movies:
+            raise _HttpError(404, f"Unknown movie {movie_id}")
+        return self.movies[movie_id]
+
+    def _similar(self, movie_id: int, n: int) -> dict[str, Any]:
+        seed = set(self._movie(movie_id)["genres"])
+        scored = sorted(
+            (
+                (len(seed & set(m["genres"])) / len(seed | set(m["genres"])), m)
+                for m in self.movies.values()
+                if m["movie_id"] != movie_id
+            ),
+            key=lambda pair: -pair[0],
+        )[:n]
+        return {
+            "movie_id": movie_id,
+            "count": len(scored),
+            "similar": [{**m, "similarity": round(s, 3)} for s, m in scored],
+        }
+
+    def _brief(self, movie_id: int) -> dict[str, Any]:
+        m = self.movies[movie_id]
+        return {k: m[k] for k in ("movie_id", "title", "year", "genres", "tmdb_id")}
+
+    def _stamp(self) -> str:
+        self._clock += 1
+        return datetime.fromtimestamp(1_700_000_000 + self._clock, UTC).isoformat()
+
+
+FAKE_METRICS: dict[str, Any] = {
+    "model_version": "funksvd-fake0001",
+    "trained_at": "2026-11-01T12:00:00Z",
+    "data": {"dataset": "ml-1m", "ratings": 1000209, "split": "random 90/10"},
+    "rating": [
+        {"model": "global mean", "rmse": 1.117, "mae": 0.934},
+        {"model": "bias baseline", "rmse": 0.905, "mae": 0.716},
+        {"model": "funksvd", "rmse": 0.857, "mae": 0.673},
+    ],
+    "top_n": [
+        {"model": "popularity", "recall_at_10": 0.125, "ndcg_at_10": 0.119, "coverage": 0.02},
+        {
+            "model": "funksvd + popularity prior",
+            "recall_at_10": 0.16,
+            "ndcg_at_10": 0.15,
+            "coverage": 0.21,
+        },
+    ],
+}
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _one(q: dict[str, list[str]], name: str, default: str) -> str:
+    values = q.get(name)
+    return values[-1] if values else default
+
+
+# -- plugging the fake into requests ------------------------------------------------------
+
+
+class FakeApiAdapter(BaseAdapter):
+    """A ``requests`` transport that answers from a :class:`FakeCineMatchApi`."""
+
+    def __init__(self, api: FakeCineMatchApi) -> None:
+        super().__init__()
+        self.api = api
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        split = urlsplit(request.url or "")
+        body = json.loads(request.body) if request.body else None
+        status, payload = self.api.handle(
+            request.method or "GET",
+            split.path,
+            parse_qs(split.query),
+            body,
+            request.headers.get("Authorization"),
+        )
+        response = requests.Response()
+        response.status_code = status
+        response._content = json.dumps(payload).encode()
+        response.headers["Content-Type"] = "application/json"
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        """Nothing to release: no sockets."""
+
+
+def fake_client(api: FakeCineMatchApi) -> ApiClient:
+    """The real :class:`ApiClient`, talking to ``api`` in memory."""
+
+    def session_factory() -> requests.Session:
+        http = requests.Session()
+        http.mount(FAKE_BASE_URL, FakeApiAdapter(api))
+        return http
+
+    return ApiClient(FAKE_BASE_URL, session_factory=session_factory)
+
+
+# -- a real loopback HTTP server for transport-level tests ---------------------------------
+
+
+Handler = Callable[[BaseHTTPRequestHandler], None]
+
+
+@contextmanager
+def http_server(handler: Handler) -> Iterator[tuple[str, list[BaseHTTPRequestHandler]]]:
+    """Serve ``handler(request)`` on 127.0.0.1:<free port>; yield (base URL, requests seen).
+
+    The request list lets tests assert what was sent (path, headers) or that nothing was.
+    """
+    seen: list[BaseHTTPRequestHandler] = []
+
+    class _Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self)
+            handler(self)
+
+        do_POST = do_GET
+        do_DELETE = do_GET
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Keep test output quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def send_json(
+    request: BaseHTTPRequestHandler,
+    status: int,
+    payload: Any,
+    headers: dict[str, str] | None = None,
+) -> None:
+    data = json.dumps(payload).encode()
+    request.send_response(status)
+    request.send_header("Content-Type", "application/json")
+    request.send_header("Content-Length", str(len(data)))
+    for name, value in (headers or {}).items():
+        request.send_header(name, value)
+    request.end_headers()
+    request.wfile.write(data)

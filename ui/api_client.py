@@ -1,0 +1,553 @@
+"""HTTP client for the CineMatch API (see docs/CONTRACT.md), usable without a Streamlit run.
+
+Every call has a timeout, and every failure a person could meet (service down, slow, a 4xx
+with a ``detail``, a 5xx, a body that is not the contract's JSON) becomes one typed
+:class:`ApiError` whose message can be shown as is. Pages therefore catch a single exception
+type and never show a traceback.
+
+Pages obtain the client through :func:`get_client`, the one seam tests replace with a fake.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import requests
+import streamlit as st
+
+from ui.settings import read_setting
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+#: (connect, read) seconds. Connecting to a live service is near-instant; reading may wait
+#: for a model fold-in, but a person should not stare at a spinner for longer than this.
+DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 10.0)
+
+RecommendationMode = Literal["popularity", "personalized"]
+ErrorKind = Literal["unavailable", "auth", "not_found", "invalid", "server"]
+
+
+class ApiError(Exception):
+    """A failed API call, with a message written for the person using the app.
+
+    ``kind`` lets a page choose its reaction: ``"unavailable"`` (down or too slow: offer
+    Retry), ``"auth"`` (the saved session is no longer valid: offer to start again),
+    ``"not_found"``, ``"invalid"`` (the request was refused) or ``"server"``.
+    """
+
+    def __init__(self, message: str, *, kind: ErrorKind, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind: ErrorKind = kind
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who the UI acts for: the id and bearer token ``POST /users`` handed out once."""
+
+    user_id: int
+    token: str
+
+
+class FilmLike(Protocol):
+    """What a poster card needs from any film-shaped response row."""
+
+    @property
+    def movie_id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def year(self) -> int | None: ...
+    @property
+    def genres(self) -> tuple[str, ...]: ...
+    @property
+    def tmdb_id(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Movie:
+    """The contract's Movie JSON."""
+
+    movie_id: int
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    tmdb_id: int | None
+    imdb_id: str | None = None
+    rating_count: int = 0
+    mean_rating: float | None = None
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> Movie:
+        return cls(
+            movie_id=int(row["movie_id"]),
+            title=str(row["title"]),
+            year=_optional_int(row.get("year")),
+            genres=tuple(str(g) for g in row.get("genres") or ()),
+            tmdb_id=_optional_int(row.get("tmdb_id")),
+            imdb_id=row.get("imdb_id"),
+            rating_count=int(row.get("rating_count") or 0),
+            mean_rating=_optional_float(row.get("mean_rating")),
+        )
+
+
+@dataclass(frozen=True)
+class SimilarMovie:
+    """A film from ``GET /movies/{id}/similar`` with its similarity to the seed film."""
+
+    movie: Movie
+    similarity: float
+
+
+@dataclass(frozen=True)
+class MoviePage:
+    """One page of ``GET /movies`` results."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[Movie]
+
+
+@dataclass(frozen=True)
+class RatingProgress:
+    """The user's standing after ``POST /rate`` or a delete: the numbers onboarding shows."""
+
+    user_id: int
+    total_user_ratings: int
+    ratings_needed: int
+    recommendation_mode: RecommendationMode
+    saved: int | None = None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> RatingProgress:
+        return cls(
+            user_id=int(body["user_id"]),
+            total_user_ratings=int(body["total_user_ratings"]),
+            ratings_needed=int(body["ratings_needed"]),
+            recommendation_mode=_mode(body["recommendation_mode"]),
+            saved=_optional_int(body.get("saved")),
+        )
+
+
+@dataclass(frozen=True)
+class UserRating:
+    """One row of the user's rating history."""
+
+    movie_id: int
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    tmdb_id: int | None
+    rating: float
+    created_at: str | None
+    updated_at: str | None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One film of ``GET /recommend``."""
+
+    movie_id: int
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    tmdb_id: int | None
+    predicted_rating: float
+    score: float
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class RecommendationPage:
+    """A recommendation list and how it was made (popularity until enough ratings)."""
+
+    user_id: int
+    source: RecommendationMode
+    ratings_needed: int
+    model_version: str | None
+    items: list[Recommendation]
+
+
+@dataclass(frozen=True)
+class GenreTaste:
+    """How much and how well a user rated one genre."""
+
+    genre: str
+    count: int
+    average_rating: float | None
+
+
+@dataclass(frozen=True)
+class UserStats:
+    """``GET /user/{id}/stats``: the profile page's numbers."""
+
+    user_id: int
+    total_ratings: int
+    average_rating: float | None
+    rating_histogram: list[tuple[float, int]]
+    top_genres: list[GenreTaste]
+    recommendation_type: RecommendationMode
+    ratings_needed: int
+
+
+@dataclass(frozen=True)
+class ModelMetrics:
+    """``GET /metrics``: offline evaluation of the served model against its baselines."""
+
+    model_version: str | None
+    trained_at: str | None
+    data: Any
+    rating: list[dict[str, Any]]
+    top_n: list[dict[str, Any]]
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+class ApiClient:
+    """Typed methods for each endpoint of the contract.
+
+    One instance is shared by every browser session (see :func:`get_client`), so HTTP
+    sessions are kept per thread: Streamlit runs each session's script in its own thread and
+    ``requests.Session`` is not documented as thread-safe.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session_factory: Callable[[], requests.Session] = requests.Session,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session_factory = session_factory
+        self._local = threading.local()
+
+    # -- public, no token -------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return self._request("GET", "/health")
+
+    def create_user(self) -> Credentials:
+        body = self._request("POST", "/users")
+        with _parsing():
+            return Credentials(user_id=int(body["user_id"]), token=str(body["token"]))
+
+    def genres(self) -> list[str]:
+        body = self._request("GET", "/genres")
+        with _parsing():
+            return [str(g) for g in body["genres"]]
+
+    def movie(self, movie_id: int) -> Movie:
+        body = self._request("GET", f"/movies/{int(movie_id)}")
+        with _parsing():
+            return Movie.from_json(body)
+
+    def search_movies(
+        self,
+        query: str = "",
+        *,
+        genre: str | None = None,
+        year: int | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> MoviePage:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if query.strip():
+            params["query"] = query.strip()
+        if genre:
+            params["genre"] = genre
+        if year is not None:
+            params["year"] = year
+        body = self._request("GET", "/movies", params=params)
+        with _parsing():
+            return MoviePage(
+                total=int(body["total"]),
+                limit=int(body["limit"]),
+                offset=int(body["offset"]),
+                items=[Movie.from_json(row) for row in body["items"]],
+            )
+
+    def similar(self, movie_id: int, n: int = 10) -> list[SimilarMovie]:
+        body = self._request("GET", f"/movies/{int(movie_id)}/similar", params={"n": n})
+        with _parsing():
+            return [
+                SimilarMovie(movie=Movie.from_json(row), similarity=float(row["similarity"]))
+                for row in body["similar"]
+            ]
+
+    def onboarding_movies(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
+        # A list of tuples makes requests repeat the key: exclude=1&exclude=2 (the contract).
+        params: list[tuple[str, int]] = [("n", n)]
+        params += [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
+        body = self._request("GET", "/onboarding/movies", params=params)
+        with _parsing():
+            return [Movie.from_json(row) for row in body["movies"]]
+
+    def metrics(self) -> ModelMetrics:
+        body = self._request("GET", "/metrics")
+        with _parsing():
+            return ModelMetrics(
+                model_version=body.get("model_version"),
+                trained_at=body.get("trained_at"),
+                data=body.get("data"),
+                rating=[dict(row) for row in body.get("rating") or ()],
+                top_n=[dict(row) for row in body.get("top_n") or ()],
+                raw=dict(body),
+            )
+
+    # -- the user's own data (bearer token) -------------------------------------------
+
+    def rate(self, creds: Credentials, ratings: Mapping[int, float]) -> RatingProgress:
+        payload = {
+            "user_id": creds.user_id,
+            "ratings": [
+                {"movie_id": int(movie_id), "rating": float(rating)}
+                for movie_id, rating in ratings.items()
+            ],
+        }
+        body = self._request("POST", "/rate", creds=creds, json=payload)
+        with _parsing():
+            return RatingProgress.from_json(body)
+
+    def delete_rating(self, creds: Credentials, movie_id: int) -> RatingProgress:
+        body = self._request(
+            "DELETE", f"/users/{creds.user_id}/ratings/{int(movie_id)}", creds=creds
+        )
+        with _parsing():
+            return RatingProgress.from_json(body)
+
+    def user_ratings(self, creds: Credentials) -> list[UserRating]:
+        body = self._request("GET", f"/users/{creds.user_id}/ratings", creds=creds, user=True)
+        with _parsing():
+            return [
+                UserRating(
+                    movie_id=int(row["movie_id"]),
+                    title=str(row["title"]),
+                    year=_optional_int(row.get("year")),
+                    genres=tuple(str(g) for g in row.get("genres") or ()),
+                    tmdb_id=_optional_int(row.get("tmdb_id")),
+                    rating=float(row["rating"]),
+                    created_at=row.get("created_at"),
+                    updated_at=row.get("updated_at"),
+                )
+                for row in body["ratings"]
+            ]
+
+    def recommend(
+        self,
+        creds: Credentials,
+        n: int = 10,
+        *,
+        genre: str | None = None,
+        year_from: int | None = None,
+        year_to: int | None = None,
+    ) -> RecommendationPage:
+        params: dict[str, Any] = {"user_id": creds.user_id, "n": n}
+        if genre:
+            params["genre"] = genre
+        if year_from is not None:
+            params["year_from"] = year_from
+        if year_to is not None:
+            params["year_to"] = year_to
+        body = self._request("GET", "/recommend", creds=creds, params=params, user=True)
+        with _parsing():
+            return RecommendationPage(
+                user_id=int(body["user_id"]),
+                source=_mode(body["source"]),
+                ratings_needed=int(body["ratings_needed"]),
+                model_version=body.get("model_version"),
+                items=[
+                    Recommendation(
+                        movie_id=int(row["movie_id"]),
+                        title=str(row["title"]),
+                        year=_optional_int(row.get("year")),
+                        genres=tuple(str(g) for g in row.get("genres") or ()),
+                        tmdb_id=_optional_int(row.get("tmdb_id")),
+                        predicted_rating=float(row["predicted_rating"]),
+                        score=float(row.get("score") or 0.0),
+                        reason=row.get("reason"),
+                    )
+                    for row in body["recommendations"]
+                ],
+            )
+
+    def user_stats(self, creds: Credentials) -> UserStats:
+        body = self._request("GET", f"/user/{creds.user_id}/stats", creds=creds, user=True)
+        with _parsing():
+            return UserStats(
+                user_id=int(body["user_id"]),
+                total_ratings=int(body["total_ratings"]),
+                average_rating=_optional_float(body.get("average_rating")),
+                rating_histogram=[
+                    (float(row["rating"]), int(row["count"])) for row in body["rating_histogram"]
+                ],
+                top_genres=[
+                    GenreTaste(
+                        genre=str(row["genre"]),
+                        count=int(row["count"]),
+                        average_rating=_optional_float(row.get("average_rating")),
+                    )
+                    for row in body["top_genres"]
+                ],
+                recommendation_type=_mode(body["recommendation_type"]),
+                ratings_needed=int(body["ratings_needed"]),
+            )
+
+    # -- transport --------------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._session_factory()
+            self._local.session = session
+        return session
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        creds: Credentials | None = None,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        json: Any = None,
+        user: bool = False,
+    ) -> dict[str, Any]:
+        """Send one request and return its JSON object, or raise :class:`ApiError`.
+
+        ``user=True`` marks endpoints addressed by the user id alone, where a 404 means the
+        saved session points at a user the service no longer knows.
+        """
+        headers = {"Accept": "application/json"}
+        if creds is not None:
+            headers["Authorization"] = f"Bearer {creds.token}"
+        url = f"{self.base_url}{path}"
+        try:
+            response = self._session().request(
+                method, url, params=params, json=json, headers=headers, timeout=self.timeout
+            )
+        except requests.Timeout as exc:
+            raise ApiError(
+                f"The CineMatch service at {self.base_url} is taking too long to answer "
+                f"(over {self.timeout[1]:g} s). Please try again in a moment.",
+                kind="unavailable",
+            ) from exc
+        except requests.ConnectionError as exc:
+            raise ApiError(
+                f"Can't reach the CineMatch service at {self.base_url}. "
+                "It may be starting up or down; please try again in a moment.",
+                kind="unavailable",
+            ) from exc
+        except requests.RequestException as exc:
+            raise ApiError(
+                f"The request to the CineMatch service failed ({type(exc).__name__}).",
+                kind="unavailable",
+            ) from exc
+        return _json_or_error(response, user=user)
+
+
+def _json_or_error(response: requests.Response, *, user: bool) -> dict[str, Any]:
+    status = response.status_code
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if 200 <= status < 300:
+        if not isinstance(body, dict):
+            raise ApiError(
+                "The CineMatch service sent a response this app does not understand.",
+                kind="server",
+                status=status,
+            )
+        return body
+    detail = _detail(body)
+    if status in (401, 403) or (status == 404 and user):
+        message = "This session is no longer recognised by the CineMatch service."
+        if detail:
+            message += f" ({detail})"
+        raise ApiError(message, kind="auth", status=status)
+    if status == 404:
+        raise ApiError(detail or "Not found.", kind="not_found", status=status)
+    if 400 <= status < 500:
+        raise ApiError(
+            detail or f"The request was refused ({status}).", kind="invalid", status=status
+        )
+    if status in (502, 503, 504):
+        raise ApiError(
+            "The CineMatch service is unavailable right now"
+            + (f": {detail}" if detail else ".")
+            + " Please try again in a moment.",
+            kind="unavailable",
+            status=status,
+        )
+    raise ApiError(
+        f"The CineMatch service had a problem ({status})" + (f": {detail}" if detail else "."),
+        kind="server",
+        status=status,
+    )
+
+
+def _detail(body: Any) -> str:
+    """The contract's ``{"detail": "..."}``; FastAPI's 422 list of errors is joined too."""
+    if not isinstance(body, dict):
+        return ""
+    detail = body.get("detail")
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        messages = [
+            str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail
+        ]
+        return "; ".join(messages)
+    return "" if detail is None else str(detail)
+
+
+@contextmanager
+def _parsing() -> Iterator[None]:
+    """Turn a response that does not match the contract into an :class:`ApiError`."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ApiError(
+            "The CineMatch service sent a response this app does not understand.",
+            kind="server",
+        ) from exc
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _mode(value: Any) -> RecommendationMode:
+    if value == "personalized":
+        return "personalized"
+    if value == "popularity":
+        return "popularity"
+    raise ValueError(f"unknown recommendation mode {value!r}")
+
+
+@st.cache_resource(show_spinner=False)
+def _shared_client(base_url: str) -> ApiClient:
+    return ApiClient(base_url)
+
+
+def api_base_url() -> str:
+    """``CINEMATCH_API_URL`` from the environment or secrets, else the local default."""
+    return read_setting("CINEMATCH_API_URL", DEFAULT_API_URL) or DEFAULT_API_URL
+
+
+def get_client() -> ApiClient:
+    """The client every page uses: one per API base URL, shared by all sessions.
+
+    Tests replace this function (``monkeypatch.setattr(api_client, "get_client", ...)``), so
+    pages must call it as ``api_client.get_client()`` rather than importing the name.
+    """
+    return _shared_client(api_base_url())

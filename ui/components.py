@@ -1,0 +1,336 @@
+"""Building blocks the pages share: theme injection, poster cards, rating control, banners.
+
+HTML for cards is built by pure functions (``card_html`` …) so it can be tested and escaped
+in one place; the functions that call ``st.*`` only arrange widgets around it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from html import escape
+from pathlib import Path
+from typing import TypeVar
+
+import streamlit as st
+
+from ui import api_client, posters, session
+from ui.api_client import ApiError, FilmLike, RatingProgress
+
+THEME_CSS = Path(__file__).with_name("theme.css")
+
+#: The rating scale, needed to draw the control (the API does not publish it; it validates
+#: every rating against the same 0.5–5.0 half-star scale and refuses anything else).
+RATING_VALUES: tuple[float, ...] = tuple(step / 2 for step in range(1, 11))
+#: The slider position meaning "not rated yet"; never sent to the API.
+UNRATED = 0.0
+
+#: Posters per row on a desktop; st.grid drops columns when cells would be narrower than
+#: GRID_MIN_COLUMN_PX, so tablets get 3–4 and phones 2.
+GRID_COLUMNS = 5
+GRID_MIN_COLUMN_PX = 150
+
+_FLASH_KEY = "cinematch_flash"
+_FLASH_ERROR_KEY = "cinematch_flash_error"
+
+F = TypeVar("F", bound=FilmLike)
+
+
+# -- theme -------------------------------------------------------------------------------
+
+
+def inject_theme() -> None:
+    """Add ui/theme.css to the page (a style-only st.html takes no space in the layout)."""
+    st.html(THEME_CSS)
+
+
+def page_header(eyebrow: str, title: str, lede: str | None = None) -> None:
+    st.markdown(page_header_html(eyebrow, title, lede), unsafe_allow_html=True)
+
+
+def page_header_html(eyebrow: str, title: str, lede: str | None = None) -> str:
+    lede_part = lede_html(lede) if lede else ""
+    return (
+        f'<div class="cm-heading"><p class="cm-eyebrow">{_text(eyebrow)}</p>'
+        f'<h1 class="cm-page-title">{_text(title)}</h1>{lede_part}'
+        '<div class="cm-rule"></div></div>'
+    )
+
+
+# -- formatting ----------------------------------------------------------------------------
+
+
+def display_title(title: str) -> str:
+    """MovieLens files titles as "Matrix, The"; people read "The Matrix"."""
+    for article in ("The", "A", "An", "Les", "La", "Le", "Il", "Das", "Die", "El"):
+        suffix = f", {article}"
+        if title.endswith(suffix):
+            return f"{article} {title[: -len(suffix)]}"
+    return title
+
+
+def stars(rating: float) -> str:
+    """Half-star glyphs: 3.5 → "★★★½"."""
+    whole = int(rating)
+    return "★" * whole + ("½" if rating - whole >= 0.5 else "")
+
+
+def rating_label(value: float) -> str:
+    """How the rating slider names a position."""
+    if value == UNRATED:
+        return "Slide to rate"
+    return f"{stars(value)} {value:.1f}"
+
+
+def film_meta(film: FilmLike, *, max_genres: int = 2) -> str:
+    parts = [str(film.year)] if film.year else []
+    if film.genres:
+        parts.append(", ".join(film.genres[:max_genres]))
+    return " · ".join(parts)
+
+
+def mode_badge_html(mode: str, ratings_needed: int) -> str:
+    """The For-you badge: what kind of list this is, and what unlocks a personal one."""
+    if mode == "personalized":
+        return '<span class="cm-badge cm-badge-personal">✦ Personal</span>'
+    more = f"rate {ratings_needed} more to personalise" if ratings_needed > 0 else "personal soon"
+    return f'<span class="cm-badge">★ Popular picks — {more}</span>'
+
+
+def decade_options(today: dt.date | None = None, first: int = 1920) -> list[str]:
+    """Decades newest first, e.g. ["2020s", "2010s", …, "1920s"]."""
+    last = ((today or dt.date.today()).year // 10) * 10
+    return [f"{decade}s" for decade in range(last, first - 1, -10)]
+
+
+def decade_bounds(label: str | None) -> tuple[int | None, int | None]:
+    """ "1990s" → (1990, 1999): the ``year_from``/``year_to`` the API filters on."""
+    if not label or not label.endswith("s") or not label[:-1].isdigit():
+        return None, None
+    start = int(label[:-1])
+    return start, start + 9
+
+
+# -- cards -----------------------------------------------------------------------------
+
+
+def card_html(
+    film: FilmLike,
+    poster_src: str,
+    *,
+    chip: str | None = None,
+    reason: str | None = None,
+) -> str:
+    """A poster card. ``chip`` overlays the poster's corner (a gold ★ rating).
+
+    Kept on one line of HTML: Markdown would end a raw HTML block at a blank line.
+    ``referrerpolicy`` keeps the session's URL (which holds the token) from image hosts.
+    """
+    title = display_title(film.title)
+    chip_html = f'<span class="cm-chip">{chip}</span>' if chip else ""
+    reason_html = f'<div class="cm-card-reason">{_text(reason)}</div>' if reason else ""
+    return (
+        '<div class="cm-card">'
+        f'<div class="cm-poster">{chip_html}'
+        f'<img src="{escape(poster_src, quote=True)}" alt="Poster: {_text(title)}" '
+        'loading="lazy" referrerpolicy="no-referrer"></div>'
+        f'<div class="cm-card-title" title="{_text(title)}">{_text(title)}</div>'
+        f'<div class="cm-card-meta">{_text(film_meta(film))}</div>'
+        f"{reason_html}</div>"
+    )
+
+
+def star_chip(value: float, caption: str = "") -> str:
+    tail = f" {_text(caption)}" if caption else ""
+    return f'<span class="cm-star">★</span> {value:.1f}{tail}'
+
+
+def thumb_html(film: FilmLike, poster_src: str) -> str:
+    return (
+        f'<div class="cm-thumb"><img src="{escape(poster_src, quote=True)}" '
+        f'alt="Poster: {_text(display_title(film.title))}" loading="lazy" '
+        'referrerpolicy="no-referrer"></div>'
+    )
+
+
+def row_title_html(film: FilmLike) -> str:
+    """The title line of a compact row (search results, history)."""
+    return f'<div class="cm-row-title">{_text(display_title(film.title))}</div>'
+
+
+def lede_html(text: str, emphasis: str = "") -> str:
+    """A line of body copy, with an optional emphasised tail (e.g. a film title)."""
+    tail = f" <em>{_text(emphasis)}</em>" if emphasis else ""
+    return f'<p class="cm-lede">{_text(text)}{tail}</p>'
+
+
+def poster_sources(films: Sequence[FilmLike]) -> dict[int, str]:
+    """Posters for a whole grid in one concurrent batch (see ui/posters.py)."""
+    return posters.get_poster_client().poster_sources(films)
+
+
+def film_grid(
+    films: Sequence[F],
+    *,
+    key: str,
+    body: Callable[[F, str], None],
+) -> None:
+    """Lay ``films`` out as poster cards; ``body(film, poster_src)`` fills each card.
+
+    Each card is a keyed container (``st-key-cm-card-…``), which theme.css lifts and lights
+    as one piece, controls included.
+    """
+    sources = poster_sources(films)
+    grid = st.grid(GRID_COLUMNS, min_column_width=GRID_MIN_COLUMN_PX, gap="medium")
+    for film in films:
+        with grid, st.container(key=f"cm-card-{key}-{film.movie_id}"):
+            body(film, sources[film.movie_id])
+
+
+def link_to(page: str, label: str, icon: str | None = None) -> None:
+    """A page link that carries the session's URL parameters, so the address stays resumable."""
+    creds = session.current_credentials()
+    st.page_link(
+        page,
+        label=label,
+        icon=icon,
+        query_params=session.query_params_for(creds) if creds else None,
+    )
+
+
+def empty_state(title: str, text: str) -> None:
+    st.markdown(
+        f'<div class="cm-empty"><div class="cm-empty-title">{_text(title)}</div>'
+        f"<div>{_text(text)}</div></div>",
+        unsafe_allow_html=True,
+    )
+
+
+# -- rating ------------------------------------------------------------------------------
+
+
+def rating_slider(
+    key: str,
+    *,
+    on_rate: Callable[[float], object],
+    current: float | None = None,
+    label: str = "Your rating",
+) -> None:
+    """A half-star select slider that calls ``on_rate(value)`` as soon as it is moved.
+
+    Unrated films start on a "Slide to rate" stop, so nothing is saved until a person
+    chooses; a rated film starts on its rating and can be moved to re-rate. If ``on_rate``
+    returns ``None`` (the save failed) the slider goes back to where it was, so the screen
+    never shows a rating the service does not have and the same choice can be made again.
+    """
+    start = current if current is not None else UNRATED
+    options = RATING_VALUES if current is not None else (UNRATED, *RATING_VALUES)
+    st.select_slider(
+        label,
+        options=options,
+        value=start,
+        format_func=rating_label,
+        key=key,
+        on_change=_slider_moved,
+        args=(key, on_rate, start),
+        label_visibility="collapsed",
+    )
+
+
+def _slider_moved(key: str, on_rate: Callable[[float], object], start: float) -> None:
+    value = st.session_state.get(key)
+    if isinstance(value, float) and value != UNRATED and on_rate(value) is None:
+        st.session_state[key] = start
+
+
+def save_rating(movie_id: int, title: str, rating: float) -> RatingProgress | None:
+    """POST the rating at once; report success or failure on the next render.
+
+    Runs inside widget callbacks, so it records messages instead of drawing them.
+    """
+    creds = session.current_credentials()
+    if creds is None:
+        return None
+    try:
+        progress = api_client.get_client().rate(creds, {movie_id: rating})
+    except ApiError as err:
+        flash_error(f"Your rating for {display_title(title)} wasn't saved. {err.message}")
+        return None
+    flash(f"Saved {stars(rating)} {rating:.1f} for {display_title(title)}")
+    return progress
+
+
+def delete_rating(movie_id: int, title: str) -> None:
+    creds = session.current_credentials()
+    if creds is None:
+        return
+    try:
+        api_client.get_client().delete_rating(creds, movie_id)
+    except ApiError as err:
+        flash_error(f"Couldn't remove {display_title(title)}. {err.message}")
+        return
+    flash(f"Removed your rating for {display_title(title)}")
+
+
+# -- messages and errors ------------------------------------------------------------------
+
+
+def flash(message: str) -> None:
+    st.session_state[_FLASH_KEY] = message
+
+
+def flash_error(message: str) -> None:
+    st.session_state[_FLASH_ERROR_KEY] = message
+
+
+def show_flash() -> None:
+    """Show (once) what the last callback reported: a toast, or an error banner."""
+    message = st.session_state.pop(_FLASH_KEY, None)
+    if message:
+        st.toast(message, icon=":material/star:")
+    error = st.session_state.pop(_FLASH_ERROR_KEY, None)
+    if error:
+        st.error(error, icon=":material/error:")
+
+
+def api_error_banner(err: ApiError) -> None:
+    """A clear banner for a failed API call, with the one action that can help."""
+    if err.kind == "auth":
+        st.error(
+            f"{err.message} Your saved session may belong to an older version of the "
+            "service. Start again to get a fresh one.",
+            icon=":material/lock:",
+        )
+        st.button(
+            "Start again", on_click=session.sign_out, key="cm-error-start-again", type="primary"
+        )
+        return
+    icon = ":material/cloud_off:" if err.kind == "unavailable" else ":material/error:"
+    st.error(err.message, icon=icon)
+    # A click is all a retry needs: it reruns the page, which repeats the call.
+    st.button("Retry", key="cm-error-retry", icon=":material/refresh:", type="primary")
+
+
+@contextmanager
+def api_guard() -> Iterator[None]:
+    """Run page code that calls the API; on failure show the banner and stop the page."""
+    try:
+        yield
+    except ApiError as err:
+        api_error_banner(err)
+        st.stop()
+
+
+def require_user() -> api_client.Credentials:
+    """The signed-in user, or a friendly stop for pages that need one."""
+    creds = session.current_credentials()
+    if creds is None:
+        empty_state("No seat reserved yet", "Start on the Welcome page to create your profile.")
+        st.stop()
+    return creds
+
+
+def _text(value: str | None) -> str:
+    """Escape text for our HTML; ``$`` too, which Markdown would read as maths."""
+    return escape(value or "", quote=True).replace("$", "&#36;")

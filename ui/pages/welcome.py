@@ -1,0 +1,84 @@
+"""Welcome: the hero, "Start" (a new profile via POST /users) and "Resume" a saved session."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import api_client, components, routes, session
+from ui.api_client import ApiError
+
+HERO = (
+    '<section class="cm-hero">'
+    '<p class="cm-eyebrow">Tonight at CineMatch</p>'
+    '<h1 class="cm-hero-title">Your next favourite film<br>is already showing.</h1>'
+    "<p>Rate five films you have seen. We learn your taste and set a private screening "
+    "list: the films you are most likely to love, each with a reason.</p>"
+    '<div class="cm-steps"><span><b>I</b>Rate five films</span>'
+    "<span><b>II</b>Get a personal list</span><span><b>III</b>Keep rating, keep refining"
+    "</span></div></section>"
+)
+
+
+def start() -> None:
+    """Create a profile and open onboarding (runs as the Start button's callback)."""
+    try:
+        creds = api_client.get_client().create_user()
+    except ApiError as err:
+        components.flash_error(f"We couldn't create your profile. {err.message}")
+        return
+    session.sign_in(creds, then_open=routes.ONBOARDING)
+
+
+def resume_with_code() -> None:
+    """Sign in with a pasted resume code, after checking it with the API."""
+    code = st.session_state.get("cm-resume-code", "")
+    creds = session.parse_resume_code(code)
+    if creds is None:
+        components.flash_error("That resume code doesn't look right: it is `<number>:<token>`.")
+        return
+    try:
+        stats = api_client.get_client().user_stats(creds)
+    except ApiError as err:
+        components.flash_error(f"We couldn't resume that session. {err.message}")
+        return
+    target = routes.FOR_YOU if stats.ratings_needed == 0 else routes.ONBOARDING
+    session.sign_in(creds, then_open=target)
+
+
+st.markdown(HERO, unsafe_allow_html=True)
+st.space("medium")
+
+creds = session.current_credentials()
+if creds is None:
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        st.subheader("First time here?")
+        st.caption("No e-mail, no password: a private profile is created for you.")
+        st.button(
+            "Start", type="primary", icon=":material/play_arrow:", on_click=start, key="cm-start"
+        )
+    with right:
+        st.subheader("Resume")
+        st.caption(
+            "Bookmarked your CineMatch address? Opening it resumes where you left off. "
+            "Or paste the resume code from your profile."
+        )
+        with st.form("cm-resume", border=False):
+            st.text_input(
+                "Resume code", key="cm-resume-code", placeholder="42:your-token", type="password"
+            )
+            st.form_submit_button("Resume", icon=":material/replay:", on_click=resume_with_code)
+else:
+    with components.api_guard():
+        stats = api_client.get_client().user_stats(creds)
+    st.subheader("Welcome back")
+    if stats.ratings_needed > 0:
+        st.write(
+            f"You have rated {stats.total_ratings} films. "
+            f"Rate {stats.ratings_needed} more and your list becomes personal."
+        )
+        target, label = routes.ONBOARDING, "Resume rating"
+    else:
+        st.write(f"You have rated {stats.total_ratings} films and your personal list is ready.")
+        target, label = routes.FOR_YOU, "Resume: my recommendations"
+    components.link_to(target, label, ":material/arrow_forward:")

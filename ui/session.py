@@ -1,0 +1,111 @@
+"""Who is signed in, kept in the URL so that a browser refresh does not lose the user.
+
+``st.session_state`` dies with the tab and ``st.context.cookies`` is read-only, so the user id
+and token live in ``st.query_params`` (``?uid=…&token=…``). Streamlit drops query parameters
+when the visitor changes page in the navigation, so every run re-syncs both ways:
+
+* the URL has a user the session does not know (a refresh, a bookmark): adopt it;
+* the session has a user the URL has lost (a page change): write it back.
+
+A URL naming another user than the session wins: a pasted link is an explicit choice.
+The token in the URL is a bearer secret; poster ``<img>`` tags are rendered with
+``referrerpolicy="no-referrer"`` so it never leaks to image hosts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from ui.api_client import Credentials
+
+QUERY_USER = "uid"
+QUERY_TOKEN = "token"
+_CREDENTIALS_KEY = "cinematch_credentials"
+_REDIRECT_KEY = "cinematch_redirect"
+
+
+def sync_credentials() -> Credentials | None:
+    """Reconcile the URL and the session (see module docstring) and return the user."""
+    from_url = _credentials_from_url()
+    held: Credentials | None = st.session_state.get(_CREDENTIALS_KEY)
+    if from_url is not None and from_url != held:
+        if held is not None:
+            _forget_user_state()
+        st.session_state[_CREDENTIALS_KEY] = from_url
+        return from_url
+    if held is not None and from_url is None:
+        st.query_params.update(query_params_for(held))
+    return held
+
+
+def current_credentials() -> Credentials | None:
+    """The signed-in user of this session, as synced at the top of the run."""
+    return st.session_state.get(_CREDENTIALS_KEY)
+
+
+def sign_in(creds: Credentials, *, then_open: str | None = None) -> None:
+    """Remember ``creds`` in the session and the URL; optionally open a page next run.
+
+    ``then_open`` exists because a page that only appears once signed in is not yet
+    registered in the run that signs in; the entry script opens it after navigation.
+    """
+    _forget_user_state()
+    st.session_state[_CREDENTIALS_KEY] = creds
+    st.query_params.update(query_params_for(creds))
+    if then_open is not None:
+        st.session_state[_REDIRECT_KEY] = then_open
+
+
+def sign_out() -> None:
+    """Forget the user: the URL's parameters and everything this session held."""
+    for name in (QUERY_USER, QUERY_TOKEN):
+        if name in st.query_params:
+            del st.query_params[name]
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+
+
+def pop_redirect() -> str | None:
+    """The page :func:`sign_in` asked to open, consumed once."""
+    return st.session_state.pop(_REDIRECT_KEY, None)
+
+
+def query_params_for(creds: Credentials) -> dict[str, str]:
+    return {QUERY_USER: str(creds.user_id), QUERY_TOKEN: creds.token}
+
+
+def resume_code(creds: Credentials) -> str:
+    """A short text a person can keep to come back on another device: ``<id>:<token>``."""
+    return f"{creds.user_id}:{creds.token}"
+
+
+def parse_resume_code(code: str) -> Credentials | None:
+    """The inverse of :func:`resume_code`; ``None`` for anything malformed."""
+    user_part, sep, token = code.strip().partition(":")
+    if not sep or not user_part.isdigit() or not token.strip():
+        return None
+    return Credentials(user_id=int(user_part), token=token.strip())
+
+
+def state(key: str, default: Any) -> Any:
+    """``st.session_state[key]``, initialised to ``default`` on first use."""
+    if key not in st.session_state:
+        st.session_state[key] = default
+    return st.session_state[key]
+
+
+def _credentials_from_url() -> Credentials | None:
+    user = st.query_params.get(QUERY_USER, "")
+    token = st.query_params.get(QUERY_TOKEN, "")
+    if not user.isdigit() or not token:
+        return None
+    return Credentials(user_id=int(user), token=token)
+
+
+def _forget_user_state() -> None:
+    """Drop per-user page state (onboarding deck, widget values) when the user changes."""
+    for key in list(st.session_state.keys()):
+        if key != _CREDENTIALS_KEY:
+            del st.session_state[key]
