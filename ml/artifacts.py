@@ -1,7 +1,7 @@
 """The shipped model on disk: one format, written atomically, checked on load.
 
 A model directory holds:
-- ``factors.npz``: float32 factor and bias arrays, the item id map (``item_ids``) and the
+- ``factors.npz``: float32 factor and bias arrays, the id maps (``item_ids``, ``user_ids``), the
   popularity counts and means, plain arrays only (loaded with ``allow_pickle=False``);
 - ``catalogue.csv``: movie_id, title, year, genres (``|``-joined), tmdb_id, imdb_id, in item order;
 - ``manifest.json``: format version, data sources (rows, sha256), hyper-parameters, metrics,
@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ CATALOGUE_FILE = "catalogue.csv"
 MANIFEST_FILE = "manifest.json"
 CATALOGUE_COLUMNS = ("movie_id", "title", "year", "genres", "tmdb_id", "imdb_id")
 
-_MODEL_ARRAYS = ("user_factors", "user_bias", "item_factors", "item_bias", "fold_in_reg")
+_MODEL_ARRAYS = (
+    "user_factors", "user_bias", "item_factors", "item_bias", "fold_in_reg", "fold_in_mean",
+)
 
 
 class ArtifactError(RuntimeError):
@@ -62,6 +65,7 @@ class Artifact:
     catalogue: tuple[CatalogueEntry, ...]  # aligned with item indices
     popularity: Popularity
     manifest: dict[str, Any]
+    users: IdMap  # training users (namespaced ids), aligned with user factor rows
 
 
 def save_artifact(directory: str | Path, artifact: Artifact) -> Path:
@@ -73,8 +77,7 @@ def save_artifact(directory: str | Path, artifact: Artifact) -> Path:
     try:
         arrays = _arrays_of(artifact)
         factors_path = staging / FACTORS_FILE
-        with open(factors_path, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+        _write_npz(factors_path, arrays)
         catalogue_bytes = _catalogue_csv(artifact.catalogue).encode("utf-8")
         (staging / CATALOGUE_FILE).write_bytes(catalogue_bytes)
         manifest = dict(artifact.manifest)
@@ -125,9 +128,10 @@ def load_artifact(directory: str | Path) -> Artifact:
             arrays["popularity_counts"], arrays["popularity_means"], model.global_mean,
             float(manifest.get("popularity", {}).get("prior_percentile", 90.0)),
         )
+        users = IdMap(arrays["user_ids"])
     except (KeyError, ValueError) as error:
         raise ArtifactError(f"{root / FACTORS_FILE}: inconsistent arrays ({error})") from None
-    artifact = Artifact(model, items, catalogue, popularity, manifest)
+    artifact = Artifact(model, items, catalogue, popularity, manifest, users)
     try:
         _check_alignment(artifact)
     except ValueError as error:
@@ -141,15 +145,32 @@ def sha256_bytes(data: bytes) -> str:
 
 def _arrays_of(artifact: Artifact) -> dict[str, npt.NDArray[Any]]:
     model = artifact.model
+    mean = model.fold_in_mean if model.fold_in_mean is not None else np.zeros(model.rank + 1)
     arrays: dict[str, npt.NDArray[Any]] = {
         name: np.asarray(getattr(model, name), dtype=np.float32) for name in _MODEL_ARRAYS
+        if name != "fold_in_mean"
     }
+    arrays["fold_in_mean"] = np.asarray(mean, dtype=np.float32)
     arrays["global_mean"] = np.array([model.global_mean], dtype=np.float64)
     arrays["fold_in_reg_per_rating"] = np.array([model.fold_in_reg_per_rating], dtype=np.float64)
     arrays["item_ids"] = np.asarray(artifact.items.ids, dtype=np.int64)
+    arrays["user_ids"] = np.asarray(artifact.users.ids, dtype=np.int64)
     arrays["popularity_counts"] = np.asarray(artifact.popularity.counts, dtype=np.int64)
     arrays["popularity_means"] = np.asarray(artifact.popularity.means, dtype=np.float32)
     return arrays
+
+
+def _write_npz(path: Path, arrays: dict[str, npt.NDArray[Any]]) -> None:
+    """Like ``np.savez_compressed`` but byte-reproducible: fixed entry order and timestamps,
+    so `make train` on the same data gives the same checksum."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[name]),
+                                      allow_pickle=False)
+            archive.writestr(info, buffer.getvalue())
 
 
 def _check_alignment(artifact: Artifact) -> None:
@@ -158,6 +179,8 @@ def _check_alignment(artifact: Artifact) -> None:
         raise ValueError(f"{len(artifact.items)} item ids for {n_items} item factor rows")
     if len(artifact.catalogue) != n_items:
         raise ValueError(f"{len(artifact.catalogue)} catalogue rows for {n_items} items")
+    if len(artifact.users) != artifact.model.n_users:
+        raise ValueError(f"{len(artifact.users)} user ids for {artifact.model.n_users} users")
     if len(artifact.popularity.counts) != n_items:
         raise ValueError("popularity arrays do not match the item count")
     ids = np.array([entry.movie_id for entry in artifact.catalogue], dtype=np.int64)

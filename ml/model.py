@@ -23,21 +23,22 @@ class FunkSVDParams:
     """Hyper-parameters of the biased matrix factorisation, saved into ``manifest.json``.
 
     ``method="gibbs"`` runs ALS sweeps that draw each user/item vector from its Gaussian
-    posterior instead of taking its mode, with the per-dimension prior precisions and the noise
-    precision sampled too (Bayesian probabilistic MF). The shipped factors are the posterior mean
-    of the interaction matrix over the kept samples, compressed exactly to ``rank`` dimensions.
-    Averaging is what beats the MAP fit on sparse data: each obscure film's vector is an average
-    over its plausible values instead of its overfitted best one. ``method="als"`` is the MAP
-    baseline (ALS with count-scaled ridge ``reg``), kept to measure that claim.
+    posterior instead of taking its mode; the prior's mean and full precision (Normal-Wishart)
+    and the noise precision are sampled too (Bayesian probabilistic MF). The shipped factors
+    are the posterior mean of the interaction matrix over the kept samples, compressed exactly
+    to ``rank`` dimensions. Averaging is what beats the MAP fit on sparse data: each obscure
+    film's vector is an average over its plausible values, not its overfitted best one.
+    ``method="als"`` is the MAP baseline (ALS with count-scaled ridge ``reg``), kept to
+    measure that claim.
     """
 
     method: Literal["gibbs", "als"] = "gibbs"
-    n_factors: int = 8  # latent dimensions of each posterior sample
+    n_factors: int = 16  # latent dimensions of each posterior sample
     rank: int = 64  # dimensions of the shipped (posterior mean) factors
-    n_epochs: int = 150  # sweeps, including burn_in
+    n_epochs: int = 100  # sweeps, including burn_in
     burn_in: int = 10  # sweeps before samples are averaged (the first half are MAP warm-up)
     reg: float = 0.1  # ALS only: ridge per rating on factors and biases
-    prior_shape: float = 1.0  # Gamma(a0, b0) hyperprior on precisions
+    prior_shape: float = 1.0  # Gamma(a0, b0) hyperprior on the noise precision
     prior_rate: float = 1.0
     init_std: float = 0.1
     patience: int = 40  # stop when validation RMSE has not improved for this many sweeps
@@ -78,6 +79,7 @@ class FactorModel:
     item_bias: FloatArray
     fold_in_reg: FloatArray
     fold_in_reg_per_rating: float = 0.0
+    fold_in_mean: FloatArray | None = None  # prior mean of [p; b_u]; None means zero
 
     def __post_init__(self) -> None:
         n_users, rank = self.user_factors.shape
@@ -88,6 +90,8 @@ class FactorModel:
             raise ValueError("bias shapes do not match the factor shapes")
         if self.fold_in_reg.shape != (rank + 1,):
             raise ValueError(f"fold_in_reg must have {rank + 1} entries")
+        if self.fold_in_mean is not None and self.fold_in_mean.shape != (rank + 1,):
+            raise ValueError(f"fold_in_mean must have {rank + 1} entries")
 
     @property
     def n_users(self) -> int:
@@ -107,15 +111,16 @@ class FactorModel:
     def fold_in(self, item_indices: npt.ArrayLike, ratings: npt.ArrayLike) -> UserVector:
         """The MAP user vector and bias for these ratings, item factors and biases held fixed.
 
-        Solves (X_Rᵀ X_R + diag(λ)) [p; b_u] = X_Rᵀ (r − μ − b_i), X = [Q, 1]: one (k+1)² solve,
-        so a new user is personal at once without retraining.
+        Solves (X_Rᵀ X_R + diag(λ)) [p; b_u] = X_Rᵀ (r − μ − b_i) + diag(λ) m, X = [Q, 1], m the
+        prior mean: one (k+1)² solve, so a new user is personal at once without retraining.
         """
         idx = np.asarray(item_indices, dtype=np.int64)
         r = np.asarray(ratings, dtype=np.float64)
         if idx.ndim != 1 or idx.shape != r.shape:
             raise ValueError("item_indices and ratings must be 1-D and the same length")
         if len(idx) == 0:
-            return UserVector(np.zeros(self.rank, dtype=np.float32), 0.0)
+            prior = np.zeros(self.rank + 1) if self.fold_in_mean is None else self.fold_in_mean
+            return UserVector(prior[:-1].astype(np.float32), float(prior[-1]))
         features = np.empty((len(idx), self.rank + 1))
         features[:, :-1] = self.item_factors[idx]
         features[:, -1] = 1.0
@@ -123,7 +128,10 @@ class FactorModel:
         gram = features.T @ features
         ridge = self.fold_in_reg + self.fold_in_reg_per_rating * len(idx)
         gram[np.diag_indices_from(gram)] += ridge
-        solution = np.linalg.solve(gram, features.T @ target)
+        rhs = features.T @ target
+        if self.fold_in_mean is not None:
+            rhs += ridge * self.fold_in_mean
+        solution = np.linalg.solve(gram, rhs)
         return UserVector(solution[:-1].astype(np.float32), float(solution[-1]))
 
     def predict_raw(self, user: UserVector) -> npt.NDArray[np.float32]:

@@ -101,7 +101,7 @@ def fit_artifact(
         },
         "metrics": {},
     }
-    artifact = Artifact(model, items, catalogue, popularity, manifest)
+    artifact = Artifact(model, items, catalogue, popularity, manifest, users)
     return FittedModel(artifact, result, users)
 
 

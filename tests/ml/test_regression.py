@@ -8,8 +8,8 @@ from ml.evaluate import evaluate, read_100k_split
 from ml.model import FunkSVDParams
 
 #: Measured with the default parameters (seed 0) on ml-100k u1: see README "Results".
-U1_RMSE = 0.913
-TOLERANCE = 0.006
+U1_RMSE = 0.909
+TOLERANCE = 0.005
 
 
 def test_ml100k_u1_rmse_is_pinned(shared_data: Path):
