@@ -1,0 +1,66 @@
+"""Bearer tokens: issued once at sign-up, stored only as SHA-256, compared in constant time.
+
+A token is 32 random bytes (``secrets.token_urlsafe``), so a fast unsalted hash is enough: there
+is nothing to brute-force, and the database never holds anything a thief could replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from db import repository
+
+TOKEN_BYTES = 32
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="BearerToken",
+    description="The `token` that `POST /users` returned, sent as `Authorization: Bearer <token>`.",
+)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest stored in ``users.token_hash``."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> str:
+    """The request's bearer token, or 401 when it is missing or not a Bearer credential."""
+    if credentials is None or not credentials.credentials:
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="Missing or malformed token: send 'Authorization: Bearer <token>' "
+            "with the token POST /users returned.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return credentials.credentials
+
+
+BearerToken = Annotated[str, Depends(bearer_token)]
+
+
+def authorize(session: Session, user_id: int, token: str) -> None:
+    """Allow the request only if ``token`` is ``user_id``'s: 404 unknown user, 403 otherwise."""
+    stored = repository.user_token_hash(session, user_id)
+    if stored is None:
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND, detail=f"user {user_id} not found"
+        )
+    if not hmac.compare_digest(stored, hash_token(token)):
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail=f"this token does not belong to user {user_id}",
+        )

@@ -1,0 +1,62 @@
+"""What handlers receive: the model, a database session and the caches, as ``Annotated`` deps.
+
+Everything is built once in the app's lifespan and kept in ``app.state.services``; the
+dependencies only hand it out, so tests can build the app around a tiny model or override
+``get_recommender`` outright. The dependencies are ``async`` on purpose: they do no I/O, and
+an ``async`` dependency runs on the event loop instead of costing a threadpool hop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.profiles import ProfileCache
+from api.search import MovieIndex
+from api.settings import Settings
+from ml.recommender import Recommender, UserProfile
+
+
+@dataclass(frozen=True)
+class Services:
+    """The long-lived objects one running app shares between requests."""
+
+    settings: Settings
+    recommender: Recommender
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    profiles: ProfileCache[UserProfile]
+    movie_index: MovieIndex
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+async def get_recommender(request: Request) -> Recommender:
+    return get_services(request).recommender
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session per request; it opens a connection only when a query runs."""
+    with get_services(request).session_factory() as session:
+        yield session
+
+
+async def get_profiles(request: Request) -> ProfileCache[UserProfile]:
+    return get_services(request).profiles
+
+
+async def get_movie_index(request: Request) -> MovieIndex:
+    return get_services(request).movie_index
+
+
+RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ProfilesDep = Annotated[ProfileCache[UserProfile], Depends(get_profiles)]
+MovieIndexDep = Annotated[MovieIndex, Depends(get_movie_index)]

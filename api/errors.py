@@ -1,0 +1,156 @@
+"""Error responses: always JSON ``{"detail": "<clear message>"}``, never a traceback.
+
+* Validation errors become one readable sentence in ``detail``; FastAPI's per-field list stays
+  under ``errors`` (without echoing the input back).
+* A database that is down or locked for too long is a 503, not a crash.
+* Anything unexpected is logged with a request id and answered with a generic 500 that quotes
+  only that id; the request id is also returned on every response as ``X-Request-ID``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger("api")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_MAX_LISTED_ERRORS = 5
+
+
+def request_id_of(request: Request) -> str:
+    """The id ``RequestIdMiddleware`` gave this request (or "-" outside it)."""
+    return getattr(request.state, "request_id", "-")
+
+
+class RequestIdMiddleware:
+    """Tag each request with an id and turn any escaped exception into a generic 500.
+
+    Pure ASGI (not ``BaseHTTPMiddleware``) because it wraps every request on the hot path.
+    Catching here, rather than in Starlette's outermost error middleware, means the error is
+    logged once, with the id, and the client's 500 carries the same id.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (REQUEST_ID_HEADER.lower().encode(), request_id.encode())
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception(
+                "unhandled error on %s %s [request_id=%s]",
+                scope.get("method"),
+                scope.get("path"),
+                request_id,
+            )
+            if started:
+                raise
+            response = JSONResponse(
+                {
+                    "detail": f"Internal server error (request id {request_id}).",
+                },
+                status_code=500,
+            )
+            await response(scope, receive, send_with_id)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _CLIENT_REQUEST_ID.match(text) else None
+    return None
+
+
+def readable_validation_message(errors: Sequence[Any]) -> str:
+    """``[{loc, msg, input}, ...]`` -> "ratings[0].rating: Input should be ... (got true)"."""
+    parts = [_describe(error) for error in errors[:_MAX_LISTED_ERRORS]]
+    if len(errors) > _MAX_LISTED_ERRORS:
+        parts.append(f"and {len(errors) - _MAX_LISTED_ERRORS} more")
+    return "; ".join(parts) or "invalid request"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where, *path = error.get("loc", ()) or ("body",)
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
+    field = field.lstrip(".")
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    in_url = where in ("query", "path", "header")
+    if in_url:
+        label = f"{where} parameter {field}" if field else where
+    else:
+        label = field or "request body"
+    got = _short_repr(error.get("input"), error.get("type", ""), quote_strings=not in_url)
+    return f"{label}: {message}{got}"
+
+
+def _short_repr(value: Any, error_type: str, *, quote_strings: bool) -> str:
+    """ " (got true)" for a short scalar input; URL parameters are always text, so unquoted."""
+    if error_type == "missing" or not isinstance(value, bool | int | float | str):
+        return ""
+    if isinstance(value, str) and not quote_strings and value.isprintable():
+        text = value
+    else:
+        text = json.dumps(value)  # NaN stays "NaN": readable; this is a message, not JSON data
+    return f" (got {text})" if len(text) <= 40 else ""
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    listed = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in errors
+    ]
+    return JSONResponse(
+        {"detail": readable_validation_message(errors), "errors": listed}, status_code=422
+    )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.error(
+        "database error on %s %s [request_id=%s]: %s",
+        request.method,
+        request.url.path,
+        request_id_of(request),
+        exc,
+    )
+    return JSONResponse(
+        {"detail": "The database is unavailable right now; please retry shortly."},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+def install_error_handling(app: FastAPI) -> None:
+    """Register the JSON error handlers and the request-id middleware on ``app``."""
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_middleware(RequestIdMiddleware)

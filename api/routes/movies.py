@@ -1,0 +1,133 @@
+"""The catalogue: search, details, similar films, genres and films to rate first."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import Field
+
+from api.deps import MovieIndexDep, RecommenderDep
+from api.params import GenreQuery, MovieIdPath, canonical_genre
+from api.responses import error_responses
+from api.schemas import (
+    MAX_ID,
+    GenresOut,
+    MovieOut,
+    MoviePage,
+    OnboardingOut,
+    SimilarMovieOut,
+    SimilarOut,
+)
+from ml.recommender import Movie, Recommender
+
+router = APIRouter(tags=["movies"])
+
+MOVIE_NOT_FOUND = "movie 999999 not found"
+MAX_EXCLUDED = 1000
+
+
+@router.get(
+    "/movies",
+    summary="Search the catalogue",
+    responses=error_responses(
+        {422: "query parameter limit: Input should be less than or equal to 100 (got 500)"}
+    ),
+)
+async def search_movies(
+    index: MovieIndexDep,
+    query: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Words of the title; each may be a prefix. Case and accents are "
+            "ignored (`amel` finds Amélie, `matr` finds The Matrix).",
+            examples=["matrix"],
+        ),
+    ] = None,
+    genre: GenreQuery = None,
+    year: Annotated[int | None, Query(ge=1, le=9999, examples=[1999])] = None,
+    limit: Annotated[int, Query(ge=1, le=100, examples=[20])] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, examples=[0])] = 0,
+) -> MoviePage:
+    """Films whose title matches `query`, best match first (exact title, then titles that
+    start with it, then the rest), ties by popularity. Without `query`, the whole catalogue
+    by popularity. `genre` and `year` narrow either."""
+    page = index.search(
+        query, genre=canonical_genre(index, genre), year=year, limit=limit, offset=offset
+    )
+    return MoviePage(
+        total=page.total,
+        limit=limit,
+        offset=offset,
+        items=[MovieOut.of(movie) for movie in page.movies],
+    )
+
+
+@router.get(
+    "/movies/{movie_id}",
+    summary="One film",
+    responses=error_responses({404: MOVIE_NOT_FOUND}),
+)
+async def get_movie(movie_id: MovieIdPath, recommender: RecommenderDep) -> MovieOut:
+    """A film's title, year, genres, external ids and rating summary."""
+    return MovieOut.of(_movie_or_404(recommender, movie_id))
+
+
+@router.get(
+    "/movies/{movie_id}/similar",
+    summary="Films similar to one film",
+    responses=error_responses({404: MOVIE_NOT_FOUND}),
+)
+async def similar_movies(
+    movie_id: MovieIdPath,
+    recommender: RecommenderDep,
+    n: Annotated[int, Query(ge=1, le=50, examples=[10])] = 10,
+) -> SimilarOut:
+    """The `n` films closest to this one in the model's taste space (cosine similarity)."""
+    _movie_or_404(recommender, movie_id)
+    similar = [
+        SimilarMovieOut(**MovieOut.of(movie).model_dump(), similarity=similarity)
+        for movie, similarity in recommender.similar(movie_id, n)
+    ]
+    return SimilarOut(movie_id=movie_id, count=len(similar), similar=similar)
+
+
+@router.get("/genres", summary="All genres")
+async def list_genres(recommender: RecommenderDep) -> GenresOut:
+    """Every genre in the catalogue; use one as `genre` in /movies and /recommend."""
+    return GenresOut(genres=recommender.genres())
+
+
+@router.get(
+    "/onboarding/movies",
+    summary="Films to ask a newcomer to rate",
+    responses=error_responses(
+        {422: "query parameter n: Input should be less than or equal to 50 (got 80)"}
+    ),
+)
+async def onboarding_movies(
+    recommender: RecommenderDep,
+    n: Annotated[int, Query(ge=1, le=50, examples=[20])] = 20,
+    exclude: Annotated[
+        list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None,
+        Query(
+            max_length=MAX_EXCLUDED,
+            description="Movie ids already shown or rated (repeat the parameter).",
+            examples=[[2571, 356]],
+        ),
+    ] = None,
+) -> OnboardingOut:
+    """Well-known films that tell tastes apart, for a newcomer's first ratings. Pass the films
+    already shown as `exclude` to get fresh ones."""
+    movies = recommender.onboarding(n, exclude=frozenset(exclude or ()))
+    return OnboardingOut(count=len(movies), movies=[MovieOut.of(movie) for movie in movies])
+
+
+def _movie_or_404(recommender: Recommender, movie_id: int) -> Movie:
+    try:
+        return recommender.movie(movie_id)
+    except KeyError:
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND, detail=f"movie {movie_id} not found"
+        ) from None

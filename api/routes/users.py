@@ -1,0 +1,97 @@
+"""Sign-up and a user's rating statistics."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from fastapi import APIRouter, status
+
+from api import auth
+from api.deps import RecommenderDep, SessionDep
+from api.params import BAD_USER_ID, UserIdPath
+from api.responses import auth_responses, error_responses
+from api.schemas import (
+    GenreStat,
+    HistogramBin,
+    StatsOut,
+    UserCreated,
+    recommendation_mode,
+)
+from db import repository
+from db.session import write_transaction
+from ml.recommender import Recommender
+from ml.rules import RATING_MAX, RATING_MIN, RATING_STEP, ratings_needed
+
+router = APIRouter(tags=["users"])
+
+
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a user and get their token",
+    response_description="The new user's id and bearer token (shown only this once).",
+    responses=error_responses(
+        {503: "The database is unavailable right now; please retry shortly."}
+    ),
+)
+def create_user(session: SessionDep) -> UserCreated:
+    """Create an anonymous user. Keep the returned `token`: click **Authorize** in /docs and
+    paste it to call this user's routes. The server stores only its SHA-256."""
+    token = auth.new_token()
+    with write_transaction(session):
+        user_id = repository.create_user(session, auth.hash_token(token))
+    return UserCreated(user_id=user_id, token=token)
+
+
+@router.get(
+    "/user/{user_id}/stats",
+    summary="A user's rating statistics",
+    responses=auth_responses({422: BAD_USER_ID}),
+)
+async def user_stats(
+    user_id: UserIdPath, token: auth.BearerToken, session: SessionDep, recommender: RecommenderDep
+) -> StatsOut:
+    """How many films the user rated, their average, a histogram over the whole rating scale,
+    their most-rated genres, and how far they are from a personal list."""
+    auth.authorize(session, user_id, token)
+    ratings = repository.user_ratings(session, user_id)
+    return _stats(user_id, ratings, recommender)
+
+
+def rating_scale() -> list[float]:
+    """Every allowed rating value, from ml.rules (0.5, 1.0, ..., 5.0)."""
+    steps = round((RATING_MAX - RATING_MIN) / RATING_STEP)
+    return [RATING_MIN + i * RATING_STEP for i in range(steps + 1)]
+
+
+def _stats(user_id: int, ratings: dict[int, float], recommender: Recommender) -> StatsOut:
+    histogram = dict.fromkeys(rating_scale(), 0)
+    for value in ratings.values():
+        histogram[value] = histogram.get(value, 0) + 1
+    genre_count: dict[str, int] = defaultdict(int)
+    genre_sum: dict[str, float] = defaultdict(float)
+    for movie_id, value in ratings.items():
+        try:
+            genres = recommender.movie(movie_id).genres
+        except KeyError:  # rated under an older catalogue; it still counts in the totals
+            continue
+        for genre in genres:
+            genre_count[genre] += 1
+            genre_sum[genre] += value
+    top_genres = sorted(
+        (
+            GenreStat(genre=g, count=c, average_rating=round(genre_sum[g] / c, 2))
+            for g, c in genre_count.items()
+        ),
+        key=lambda stat: (-stat.count, -stat.average_rating, stat.genre),
+    )
+    total = len(ratings)
+    return StatsOut(
+        user_id=user_id,
+        total_ratings=total,
+        average_rating=round(sum(ratings.values()) / total, 2) if total else None,
+        rating_histogram=[HistogramBin(rating=r, count=c) for r, c in sorted(histogram.items())],
+        top_genres=top_genres,
+        recommendation_type=recommendation_mode(total),
+        ratings_needed=ratings_needed(total),
+    )

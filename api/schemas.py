@@ -1,0 +1,269 @@
+"""Request and response bodies of the HTTP API (see docs/CONTRACT.md).
+
+Inputs are strict: a rating must be a JSON number on the product's scale (``true`` and
+``"4.5"`` are refused, ``4`` is read as 4.0), ids are bounded 64-bit integers, and a request
+carries at most ``MAX_RATINGS_PER_REQUEST`` distinct films. The scale itself comes from
+``ml.rules`` so that the API, the trainer and the UI cannot disagree about it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from ml.recommender import Movie
+from ml.rules import RATING_MAX, RATING_MIN, RATING_STEP, is_personal
+
+#: Largest id SQLite's INTEGER and PostgreSQL's BIGINT hold; larger ids are a 422, not a 500.
+MAX_ID = 2**63 - 1
+MAX_RATINGS_PER_REQUEST = 200
+
+RecommendationMode = Literal["popularity", "personalized"]
+
+
+def recommendation_mode(n_ratings: int) -> RecommendationMode:
+    """Which list a user with ``n_ratings`` ratings gets (the threshold lives in ml.rules)."""
+    return "personalized" if is_personal(n_ratings) else "popularity"
+
+
+def _on_rating_step(value: float) -> float:
+    steps = (value - RATING_MIN) / RATING_STEP
+    if not math.isclose(steps, round(steps), abs_tol=1e-9):
+        raise ValueError(
+            f"rating must be a multiple of {RATING_STEP} between {RATING_MIN} and {RATING_MAX}"
+        )
+    return value
+
+
+UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID, examples=[1])]
+MovieId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID, examples=[2571])]
+RatingValue = Annotated[
+    float,
+    Field(
+        strict=True,
+        allow_inf_nan=False,
+        ge=RATING_MIN,
+        le=RATING_MAX,
+        description=f"{RATING_MIN} to {RATING_MAX} in steps of {RATING_STEP}.",
+        examples=[4.5],
+    ),
+    AfterValidator(_on_rating_step),
+]
+
+
+class ErrorOut(BaseModel):
+    """Every error the API returns has this shape."""
+
+    detail: str = Field(examples=["user 7 not found"])
+
+
+class ValidationErrorOut(ErrorOut):
+    """A 422: ``detail`` reads as a sentence; ``errors`` keeps the per-field list."""
+
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+# --- users and ratings ----------------------------------------------------------------------
+
+
+class UserCreated(BaseModel):
+    user_id: int = Field(examples=[1])
+    token: str = Field(
+        description="Bearer token for this user's routes. Shown once: it is stored only hashed.",
+        examples=["Vq3c0m1yqg5m1lq2rK1Lr8W0bI0dSx3Jp0vKZQ1nN2E"],
+    )
+
+
+class RatingIn(BaseModel):
+    movie_id: MovieId
+    rating: RatingValue
+
+
+class RateRequest(BaseModel):
+    """One batch of ratings, written in one transaction (all or nothing)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": 1,
+                    "ratings": [
+                        {"movie_id": 2571, "rating": 5},
+                        {"movie_id": 4993, "rating": 4.5},
+                        {"movie_id": 2959, "rating": 4},
+                        {"movie_id": 356, "rating": 3.5},
+                        {"movie_id": 1, "rating": 4},
+                    ],
+                }
+            ]
+        }
+    )
+
+    user_id: UserId
+    ratings: list[RatingIn] = Field(min_length=1, max_length=MAX_RATINGS_PER_REQUEST)
+
+    @model_validator(mode="after")
+    def _distinct_movies(self) -> RateRequest:
+        counts = Counter(r.movie_id for r in self.ratings)
+        duplicates = sorted(movie_id for movie_id, count in counts.items() if count > 1)
+        if duplicates:
+            raise ValueError(f"each movie_id may appear once per request; repeated: {duplicates}")
+        return self
+
+    def as_mapping(self) -> dict[int, float]:
+        return {r.movie_id: float(r.rating) for r in self.ratings}
+
+
+class RateOut(BaseModel):
+    user_id: int
+    saved: int = Field(description="Ratings written by this request (new or updated).")
+    total_user_ratings: int
+    ratings_needed: int = Field(description="More ratings needed before the list is personal.")
+    recommendation_mode: RecommendationMode
+
+
+class RatingDeleted(BaseModel):
+    user_id: int
+    movie_id: int
+    total_user_ratings: int
+    ratings_needed: int
+    recommendation_mode: RecommendationMode
+
+
+class UserRatingOut(BaseModel):
+    movie_id: int
+    title: str
+    year: int | None
+    genres: list[str]
+    tmdb_id: int | None
+    rating: float
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserRatingsOut(BaseModel):
+    user_id: int
+    count: int
+    ratings: list[UserRatingOut]
+
+
+class HistogramBin(BaseModel):
+    rating: float
+    count: int
+
+
+class GenreStat(BaseModel):
+    genre: str
+    count: int
+    average_rating: float
+
+
+class StatsOut(BaseModel):
+    user_id: int
+    total_ratings: int
+    average_rating: float | None
+    rating_histogram: list[HistogramBin]
+    top_genres: list[GenreStat]
+    recommendation_type: RecommendationMode
+    ratings_needed: int
+
+
+# --- movies ----------------------------------------------------------------------------------
+
+
+class MovieOut(BaseModel):
+    movie_id: int = Field(examples=[2571])
+    title: str = Field(examples=["The Matrix"])
+    year: int | None = Field(examples=[1999])
+    genres: list[str] = Field(examples=[["Action", "Sci-Fi", "Thriller"]])
+    tmdb_id: int | None = Field(examples=[603])
+    imdb_id: str | None = Field(examples=["tt0133093"])
+    rating_count: int = Field(examples=[2590])
+    mean_rating: float | None = Field(examples=[4.32])
+
+    @classmethod
+    def of(cls, movie: Movie) -> MovieOut:
+        return cls(
+            movie_id=movie.movie_id,
+            title=movie.title,
+            year=movie.year,
+            genres=list(movie.genres),
+            tmdb_id=movie.tmdb_id,
+            imdb_id=movie.imdb_id,
+            rating_count=movie.rating_count,
+            mean_rating=movie.mean_rating,
+        )
+
+
+class MoviePage(BaseModel):
+    total: int = Field(description="Matches in all, before limit/offset.")
+    limit: int
+    offset: int
+    items: list[MovieOut]
+
+
+class SimilarMovieOut(MovieOut):
+    similarity: float = Field(examples=[0.83])
+
+
+class SimilarOut(BaseModel):
+    movie_id: int
+    count: int
+    similar: list[SimilarMovieOut]
+
+
+class GenresOut(BaseModel):
+    genres: list[str] = Field(examples=[["Action", "Comedy", "Drama"]])
+
+
+class OnboardingOut(BaseModel):
+    count: int
+    movies: list[MovieOut]
+
+
+# --- recommendations, health, metrics --------------------------------------------------------
+
+
+class RecommendationOut(BaseModel):
+    movie_id: int
+    title: str
+    year: int | None
+    genres: list[str]
+    tmdb_id: int | None
+    predicted_rating: float = Field(description=f"Clipped to {RATING_MIN}–{RATING_MAX}.")
+    score: float = Field(description="Ranking score (higher is better); not a rating.")
+    reason: str | None = Field(examples=["Because you loved The Matrix (1999)"])
+
+
+class RecommendationsOut(BaseModel):
+    user_id: int
+    source: RecommendationMode
+    ratings_needed: int
+    count: int
+    model_version: str
+    recommendations: list[RecommendationOut]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    model_version: str
+    n_movies: int
+    n_users: int | None
+    n_ratings: int | None
+    database: Literal["ok", "unreachable"]
+
+
+class MetricsOut(BaseModel):
+    """The trained model's offline evaluation, as recorded in its manifest."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model_version: str
+    trained_at: str | None = None
+    data: Any = None
+    rating: list[dict[str, Any]] = Field(default_factory=list)
+    top_n: list[dict[str, Any]] = Field(default_factory=list)

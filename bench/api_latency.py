@@ -1,0 +1,448 @@
+"""HTTP latency and throughput of the API, side by side with the service it replaces.
+
+    .venv/bin/python bench/api_latency.py [--model-dir models] [--workers 1 2] [--quick]
+
+Starts ``uvicorn api.main:app`` on 127.0.0.1 (a free port) in its own process with a temporary
+SQLite database, prepares users through the API itself, then drives it from this process with
+1 and 16 concurrent keep-alive clients (threads, ``http.client``), a bounded number of requests
+per scenario. Prints p50/p95/p99 latency and req/s per scenario and worker count, the old
+service's measured figures, and the ratios; full runs also write
+``bench/results/api_latency.json``. The whole run takes under three minutes.
+
+The client shares the machine with the server, so absolute figures are a floor on what the
+server alone could do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_JSON = REPO / "bench/results/api_latency.json"
+sys.path.insert(0, str(REPO))
+
+from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP  # noqa: E402
+
+# The seed service, measured on this kind of machine (docs: FIELD-NOTES, "The service we replace").
+OLD_REQ_PER_S_8_CLIENTS = 22.0
+OLD_P99_MS_8_CLIENTS = 887.0
+OLD_P50_MS_COLD = 59.0
+
+TARGET_REQ_PER_S = 1000.0
+TARGET_P99_MS = 15.0
+
+CONCURRENCY = (1, 16)
+MAX_SECONDS_PER_RUN = 8.0
+N_PERSONAL_USERS = 32
+N_COLD_USERS = 32
+N_RATE_USERS = 64
+SEARCH_QUERIES = ("matr", "star", "the", "amel", "love", "god", "alien", "toy st", "war", "night")
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    body: bytes | None = None
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    scenario: str
+    workers: int
+    clients: int
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+    server_cpu_ms: float | None  # server processes' CPU time per request
+
+    @property
+    def req_per_s(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def process_tree_cpu_seconds(pid: int) -> float | None:
+    """User+system CPU of ``pid`` and its descendants (Linux /proc), or None elsewhere.
+
+    CPU per request is the figure that stays comparable when other work shares the machine.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += process_tree_cpu_seconds(int(child)) or 0.0
+        return total
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_server(model_dir: Path, workers: int, workdir: Path) -> Iterator[tuple[int, int]]:
+    """A uvicorn process on a fresh database; yields (port, pid) once /health answers."""
+    port = free_port()
+    database = workdir / f"bench-w{workers}.db"
+    env = {
+        **os.environ,
+        "CINEMATCH_MODEL_DIR": str(model_dir),
+        "DATABASE_URL": f"sqlite:///{database}",
+        "PYTHONPATH": str(REPO),
+    }
+    command = [
+        sys.executable, "-m", "uvicorn", "api.main:app",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, cwd=REPO, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"uvicorn exited with {server.returncode}")
+            try:
+                status, _ = call(port, Request("GET", "/health"))
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not become healthy within 60 s")
+            time.sleep(0.2)
+        yield port, server.pid
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def send(conn: http.client.HTTPConnection, request: Request) -> tuple[int, bytes]:
+    headers = {"Content-Type": "application/json"} if request.body is not None else {}
+    if request.token:
+        headers["Authorization"] = f"Bearer {request.token}"
+    conn.request(request.method, request.path, body=request.body, headers=headers)
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def call(port: int, request: Request) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        return send(conn, request)
+    finally:
+        conn.close()
+
+
+def call_json(port: int, request: Request, expect: int = 200) -> dict:
+    status, body = call(port, request)
+    if status != expect:
+        raise RuntimeError(f"{request.method} {request.path}: {status} {body[:200]!r}")
+    return json.loads(body)
+
+
+@dataclass(frozen=True)
+class Fixtures:
+    cold: list[tuple[int, str]]
+    personal: list[tuple[int, str]]
+    raters: list[tuple[int, str]]
+    catalogue: list[int]
+
+
+def prepare(port: int) -> Fixtures:
+    """Users through the API itself: cold ones, personal ones (2× the threshold), raters."""
+
+    def new_user() -> tuple[int, str]:
+        created = call_json(port, Request("POST", "/users"), expect=201)
+        return created["user_id"], created["token"]
+
+    catalogue = [
+        m["movie_id"] for m in call_json(port, Request("GET", "/movies?limit=100"))["items"]
+    ]
+    cold = [new_user() for _ in range(N_COLD_USERS)]
+    personal = [new_user() for _ in range(N_PERSONAL_USERS)]
+    values = scale()
+    for k, (user_id, token) in enumerate(personal):
+        picks = catalogue[k % 7 :: 7][: 2 * PERSONALISATION_THRESHOLD]
+        ratings = [
+            {"movie_id": m, "rating": values[(k + i) % len(values)]} for i, m in enumerate(picks)
+        ]
+        body = json.dumps({"user_id": user_id, "ratings": ratings}).encode()
+        call_json(port, Request("POST", "/rate", body, token))
+    raters = [new_user() for _ in range(N_RATE_USERS)]
+    return Fixtures(cold, personal, raters, catalogue)
+
+
+def scale() -> list[float]:
+    steps = round((RATING_MAX - RATING_MIN) / RATING_STEP)
+    return [RATING_MIN + i * RATING_STEP for i in range(steps + 1)]
+
+
+def scenarios(fx: Fixtures) -> dict[str, Callable[[int], Request]]:
+    """Scenario name -> the i-th request of that scenario."""
+    values = scale()
+
+    def recommend(users: list[tuple[int, str]]) -> Callable[[int], Request]:
+        def make(i: int) -> Request:
+            user_id, token = users[i % len(users)]
+            return Request("GET", f"/recommend?user_id={user_id}&n=10", token=token)
+
+        return make
+
+    def rate(i: int) -> Request:
+        user_id, token = fx.raters[i % len(fx.raters)]
+        movie = fx.catalogue[(i // len(fx.raters)) % len(fx.catalogue)]
+        body = {
+            "user_id": user_id,
+            "ratings": [{"movie_id": movie, "rating": values[i % len(values)]}],
+        }
+        return Request("POST", "/rate", json.dumps(body).encode(), token)
+
+    def search(i: int) -> Request:
+        query = SEARCH_QUERIES[i % len(SEARCH_QUERIES)].replace(" ", "%20")
+        return Request("GET", f"/movies?query={query}&limit=20")
+
+    return {
+        "recommend cold (0 ratings)": recommend(fx.cold),
+        f"recommend personal ({2 * PERSONALISATION_THRESHOLD} ratings)": recommend(fx.personal),
+        "rate (1 film)": rate,
+        "movies search": search,
+    }
+
+
+def drive(
+    port: int,
+    make: Callable[[int], Request],
+    clients: int,
+    total: int,
+    max_seconds: float = MAX_SECONDS_PER_RUN,
+) -> tuple[float, list[float], int]:
+    """``total`` requests split over ``clients`` keep-alive connections, stopping early after
+    ``max_seconds`` so a slow machine cannot stretch the run; (seconds, ms, errors)."""
+    per_client = total // clients
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    start_gate = threading.Barrier(clients + 1)
+
+    def client(c: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        requests = [make(c * per_client + k) for k in range(per_client)]
+        send(conn, requests[0])  # open the connection before the clock starts
+        start_gate.wait()
+        own = latencies[c]
+        deadline = time.perf_counter() + max_seconds
+        for request in requests:
+            if time.perf_counter() > deadline:
+                break
+            t0 = time.perf_counter()
+            status, _ = send(conn, request)
+            own.append((time.perf_counter() - t0) * 1000)
+            if status != 200:
+                errors[c] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for thread in threads:
+        thread.start()
+    start_gate.wait()
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - t0
+    return seconds, [ms for own in latencies for ms in own], sum(errors)
+
+
+def run(model_dir: Path, workers_list: list[int], total: int) -> list[Result]:
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="cinematch-bench-") as workdir:
+        for workers in workers_list:
+            with running_server(model_dir, workers, Path(workdir)) as (port, pid):
+                fx = prepare(port)
+                for name, make in scenarios(fx).items():
+                    drive(port, make, 4, 200)  # warm-up: caches, pools, code paths
+                    for clients in CONCURRENCY:
+                        cpu_before = process_tree_cpu_seconds(pid)
+                        seconds, latencies, errors = drive(port, make, clients, total)
+                        cpu_after = process_tree_cpu_seconds(pid)
+                        cpu_ms = None
+                        if cpu_before is not None and cpu_after is not None:
+                            cpu_ms = (cpu_after - cpu_before) * 1000 / len(latencies)
+                        result = Result(
+                            name,
+                            workers,
+                            clients,
+                            len(latencies),
+                            errors,
+                            seconds,
+                            latencies,
+                            cpu_ms,
+                        )
+                        results.append(result)
+                        print(row(result), flush=True)
+    return results
+
+
+HEADER = (
+    f"{'scenario':<30} {'workers':>7} {'clients':>7} {'requests':>8} {'req/s':>8} "
+    f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6} {'srv cpu ms/req':>14}"
+)
+
+
+def row(r: Result) -> str:
+    return (
+        f"{r.scenario:<30} {r.workers:>7} {r.clients:>7} {r.requests:>8} "
+        f"{r.req_per_s:>8.0f} {r.percentile(50):>7.2f} {r.percentile(95):>7.2f} "
+        f"{r.percentile(99):>7.2f} {r.errors:>6} "
+        f"{'n/a' if r.server_cpu_ms is None else f'{r.server_cpu_ms:.2f}':>14}"
+    )
+
+
+def summary(results: list[Result]) -> None:
+    recommend = [r for r in results if r.scenario.startswith("recommend")]
+    busy = [r for r in recommend if r.clients == max(CONCURRENCY)]
+    best_workers = max(
+        {r.workers for r in busy},
+        key=lambda w: statistics.fmean(r.req_per_s for r in busy if r.workers == w),
+    )
+    best = [r for r in busy if r.workers == best_workers]
+    cold_p50 = min(
+        r.percentile(50)
+        for r in recommend
+        if r.clients == 1 and r.scenario.startswith("recommend cold")
+    )
+    print()
+    print(
+        "The service we replace (measured): /recommend 22 req/s and p99 887 ms at 8 clients;"
+        " cold p50 59 ms."
+    )
+    print(f"Best worker setting for /recommend at {max(CONCURRENCY)} clients: {best_workers}")
+    for r in best:
+        speedup = r.req_per_s / OLD_REQ_PER_S_8_CLIENTS
+        p99 = r.percentile(99)
+        print(
+            f"  {r.scenario:<30} {r.req_per_s:>7.0f} req/s = {speedup:>5.0f}x old;"
+            f"  p99 {p99:.2f} ms = {OLD_P99_MS_8_CLIENTS / p99:.0f}x lower"
+        )
+    print(
+        f"  cold /recommend p50 at 1 client: {cold_p50:.2f} ms = "
+        f"{OLD_P50_MS_COLD / cold_p50:.0f}x lower than {OLD_P50_MS_COLD:.0f} ms"
+    )
+    throughput_ok = all(r.req_per_s >= TARGET_REQ_PER_S for r in best)
+    latency_ok = all(r.percentile(99) <= TARGET_P99_MS for r in best)
+    print(
+        f"Target >= {TARGET_REQ_PER_S:.0f} req/s: {'met' if throughput_ok else 'NOT met'};"
+        f" p99 <= {TARGET_P99_MS:.0f} ms at {max(CONCURRENCY)} clients:"
+        f" {'met' if latency_ok else 'NOT met'}"
+    )
+
+
+def write_json(path: Path, model_dir: Path, results: list[Result], load: float) -> None:
+    """Keep the run next to the other benchmarks' results (full runs only)."""
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    rows = [
+        {
+            "scenario": r.scenario,
+            "workers": r.workers,
+            "clients": r.clients,
+            "requests": r.requests,
+            "errors": r.errors,
+            "req_per_s": round(r.req_per_s, 1),
+            "p50_ms": round(r.percentile(50), 3),
+            "p95_ms": round(r.percentile(95), 3),
+            "p99_ms": round(r.percentile(99), 3),
+            "server_cpu_ms_per_request": None
+            if r.server_cpu_ms is None
+            else round(r.server_cpu_ms, 3),
+        }
+        for r in results
+    ]
+    document = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "environment": {
+            "cpus": os.cpu_count(),
+            "load_average_1m_at_start": load,
+            "python": platform.python_version(),
+        },
+        "model_version": manifest.get("model_version"),
+        "baseline": {
+            "req_per_s_8_clients": OLD_REQ_PER_S_8_CLIENTS,
+            "p99_ms_8_clients": OLD_P99_MS_8_CLIENTS,
+            "p50_ms_cold": OLD_P50_MS_COLD,
+        },
+        "results": rows,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"results written to {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=Path(os.environ.get("CINEMATCH_MODEL_DIR", REPO / "models")),
+    )
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=3200,
+        help="requests per scenario and concurrency level (bounded run time)",
+    )
+    parser.add_argument("--quick", action="store_true", help="400 requests per scenario")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=DEFAULT_JSON,
+        help=f"where full runs write their results (default {DEFAULT_JSON})",
+    )
+    args = parser.parse_args(argv)
+    total = 400 if args.quick else args.requests
+    if not (args.model_dir / "manifest.json").is_file():
+        print(f"no model in {args.model_dir}: train one (make train) or pass --model-dir")
+        return 2
+    load = os.getloadavg()[0]
+    print(
+        f"model {args.model_dir}; {os.cpu_count()} CPUs shared by server and client; "
+        f"load average {load:.1f} before the run"
+    )
+    print(HEADER)
+    results = run(args.model_dir.resolve(), args.workers, total)
+    summary(results)
+    if not args.quick:
+        write_json(args.json, args.model_dir, results, load)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

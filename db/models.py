@@ -1,0 +1,97 @@
+"""Typed SQLAlchemy tables: who the users are and what they rated.
+
+Films themselves are not stored here: the catalogue ships with the model artifact, so the
+database holds only what people do (sign up, rate), keyed by MovieLens ``movie_id``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ml.rules import RATING_MAX, RATING_MIN
+
+#: SQLite only auto-increments a column declared exactly ``INTEGER PRIMARY KEY``; elsewhere the
+#: id is a 64-bit integer, which is also the bound the API enforces on user ids.
+Int64 = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime (the only clock the database sees)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite has no timezone type and hands back naive datetimes; without this, JSON output would
+    lose its ``+00:00`` and clients would guess the zone.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding the metadata that ``init_db`` creates."""
+
+
+class User(Base):
+    """Someone who signed up. Only a SHA-256 of their bearer token is kept, never the token."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Int64, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Rating(Base):
+    """One user's rating of one film; re-rating updates the row in place.
+
+    The primary key (user_id, movie_id) is the index the hot path reads: all of a user's
+    ratings in one range scan. On SQLite the table is WITHOUT ROWID so those rows are stored
+    together in key order and the rating value comes from the same b-tree page.
+    """
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        CheckConstraint(
+            f"rating >= {RATING_MIN} AND rating <= {RATING_MAX}", name="ck_ratings_rating_range"
+        ),
+        Index("ix_ratings_user_updated", "user_id", "updated_at"),
+        {"sqlite_with_rowid": False},
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        Int64, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    movie_id: Mapped[int] = mapped_column(Int64, primary_key=True)
+    rating: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,101 @@
+"""Engine and session factory built from a database URL.
+
+Any SQLAlchemy URL works. SQLite (the default) gets the settings a multi-threaded web server
+needs: WAL so readers never block the writer, a busy timeout so concurrent writers queue instead
+of failing, foreign keys on, and explicit ``BEGIN`` handling so a write transaction can take the
+write lock up front (``BEGIN IMMEDIATE``) instead of failing on a lock upgrade under load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Base
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+#: Execution option that makes the SQLite ``begin`` hook emit ``BEGIN IMMEDIATE``.
+_WRITE_OPTION = "cinematch_write"
+
+
+def create_db_engine(url: str) -> Engine:
+    """Create the engine for ``url``; for a SQLite file, create its directory and tune it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    database = parsed.database
+    if not database or database == ":memory:" or parsed.query.get("mode") == "memory":
+        raise ValueError(
+            "in-memory SQLite is not supported: each pooled connection would see its own "
+            "empty database; use a file URL such as sqlite:///data/cinematch.db"
+        )
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # One connection per threadpool worker at peak; SQLite connections are cheap.
+    engine = create_engine(url, pool_size=8, max_overflow=32)
+    _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module (its legacy mode does not BEGIN
+        # before SELECT) so that SQLAlchemy's transactions are real SQLite transactions.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # busy_timeout first: switching to WAL needs a lock another process may briefly hold.
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # Safe with WAL (a crash can lose the last commits, never corrupt the file).
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # A deferred transaction that reads and then writes cannot upgrade its lock when another
+        # writer committed meanwhile (SQLITE_BUSY, no retry). Writers therefore lock up front
+        # and wait their turn through busy_timeout.
+        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def create_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit (responses are built after committing)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def init_db(engine: Engine) -> None:
+    """Create missing tables (idempotent); the schema is small enough not to need migrations yet.
+
+    Runs as one write transaction so that several workers starting on a fresh SQLite file
+    take turns: the second one finds the tables the first created instead of failing on them.
+    """
+    with engine.connect() as connection:
+        connection.execution_options(**{_WRITE_OPTION: True})
+        with connection.begin():
+            Base.metadata.create_all(connection)
+
+
+@contextmanager
+def write_transaction(session: Session) -> Iterator[Session]:
+    """Run the block as ONE write transaction: commit on success, roll back on any error.
+
+    On SQLite the transaction starts with ``BEGIN IMMEDIATE``; elsewhere the option is ignored.
+    A read-only transaction left open by earlier lookups (e.g. the token check) is ended first,
+    so the write lock is only requested once the request is known to be allowed.
+    """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("write_transaction would discard pending ORM changes")
+    if session.in_transaction():
+        session.rollback()
+    with session.begin():
+        session.connection(execution_options={_WRITE_OPTION: True})
+        yield session

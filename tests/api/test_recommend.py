@@ -1,0 +1,137 @@
+"""GET /recommend: popularity below the threshold, personal from it, filters, exclusions."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, ratings_needed
+from tests.api.conftest import ACTION, ACTION_FAN, COMEDY, ROMANCE, ROMANCE_FAN
+
+
+def recommend(client, user, **params):
+    response = client.get(
+        "/recommend", params={"user_id": user.user_id, **params}, headers=user.headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def ids(body):
+    return [r["movie_id"] for r in body["recommendations"]]
+
+
+def test_a_new_user_gets_the_popular_list_and_is_told_how_many_ratings_to_go(client, user, app):
+    body = recommend(client, user)
+    assert body["source"] == "popularity"
+    assert body["ratings_needed"] == PERSONALISATION_THRESHOLD
+    assert body["count"] == len(body["recommendations"]) == 10
+    assert body["model_version"] == app.state.services.recommender.model_version
+    first = body["recommendations"][0]
+    assert set(first) == {
+        "movie_id",
+        "title",
+        "year",
+        "genres",
+        "tmdb_id",
+        "predicted_rating",
+        "score",
+        "reason",
+    }
+
+
+def test_the_list_switches_to_personal_at_the_threshold_not_before(client, user, rate):
+    films = list(ACTION_FAN.items())
+    rate(user, dict(films[: PERSONALISATION_THRESHOLD - 1]))
+    before = recommend(client, user)
+    assert before["source"] == "popularity"
+    assert before["ratings_needed"] == ratings_needed(PERSONALISATION_THRESHOLD - 1) == 1
+    answer = rate(user, dict(films[PERSONALISATION_THRESHOLD - 1 : PERSONALISATION_THRESHOLD]))
+    assert answer["recommendation_mode"] == "personalized" and answer["ratings_needed"] == 0
+    after = recommend(client, user)
+    assert after["source"] == "personalized"
+    assert after["ratings_needed"] == 0
+
+
+def test_opposite_tastes_get_clearly_different_lists(client, new_user, rate):
+    action_fan, romance_fan = new_user(), new_user()
+    rate(action_fan, ACTION_FAN)
+    rate(romance_fan, ROMANCE_FAN)
+    action = ids(recommend(client, action_fan))
+    romance = ids(recommend(client, romance_fan))
+    assert sum(m in ACTION for m in action) > sum(m in ROMANCE for m in action)
+    assert sum(m in ROMANCE for m in romance) > sum(m in ACTION for m in romance)
+    assert len(set(action) & set(romance)) <= 4
+
+
+@pytest.mark.parametrize("ratings", [{1: 4.0, 2: 3.0}, ACTION_FAN])
+def test_rated_films_are_never_recommended(client, user, rate, ratings):
+    rate(user, ratings)
+    body = recommend(client, user, n=100)
+    assert not set(ids(body)) & set(ratings)
+    assert len(ids(body)) == len(set(ids(body)))
+
+
+def test_predicted_ratings_are_on_the_scale(client, new_user, rate):
+    for ratings in ({}, ACTION_FAN, {m: RATING_MAX for m in ACTION[:6]}):
+        who = new_user()
+        if ratings:
+            rate(who, ratings)
+        for item in recommend(client, who, n=100)["recommendations"]:
+            assert RATING_MIN <= item["predicted_rating"] <= RATING_MAX
+
+
+def test_a_changed_rating_changes_the_list_at_once(client, user, rate):
+    """The cached profile must not outlive the ratings it came from."""
+    rate(user, ACTION_FAN)
+    action = ids(recommend(client, user))
+    rate(user, ROMANCE_FAN)  # same films, opposite values
+    romance = ids(recommend(client, user))
+    assert sum(m in ROMANCE for m in romance) > sum(m in ROMANCE for m in action)
+
+
+def test_a_worker_never_serves_a_profile_another_worker_made_stale(settings, client, user, rate):
+    """Two apps on one database stand for two uvicorn workers: they share rows, not caches."""
+    rate(user, ACTION_FAN)
+    with TestClient(create_app(settings)) as other_worker:
+        action = ids(recommend(other_worker, user))  # other worker caches the action profile
+        rate(user, ROMANCE_FAN)  # written through the first worker
+        romance = ids(recommend(other_worker, user))
+    assert sum(m in ACTION for m in action) > sum(m in ROMANCE for m in action)
+    assert sum(m in ROMANCE for m in romance) > sum(m in ACTION for m in romance)
+
+
+@pytest.mark.parametrize("ratings", [{}, ACTION_FAN])
+def test_genre_and_year_filters_apply_before_the_cut(client, app, user, rate, ratings):
+    if ratings:
+        rate(user, ratings)
+    comedies = recommend(client, user, n=10, genre="comedy")  # any case
+    assert comedies["count"] == 10
+    assert all(m in COMEDY for m in ids(comedies))
+    dated = recommend(client, user, n=5, year_from=1990, year_to=1992)
+    assert dated["count"] == 5
+    assert all(1990 <= r["year"] <= 1992 for r in dated["recommendations"])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n": 0}, "query parameter n"),
+        ({"n": 101}, "query parameter n"),
+        ({"genre": "Western"}, "unknown genre 'Western'"),
+        ({"year_from": 2000, "year_to": 1990}, "year_from (2000) must not be after year_to"),
+        ({"year_from": "soon"}, "query parameter year_from"),
+    ],
+)
+def test_bad_parameters_are_422_with_a_readable_detail(client, user, params, message):
+    response = client.get(
+        "/recommend", params={"user_id": user.user_id, **params}, headers=user.headers
+    )
+    assert response.status_code == 422
+    assert message in response.json()["detail"]
+
+
+def test_n_bounds_are_inclusive(client, user):
+    assert recommend(client, user, n=1)["count"] == 1
+    assert recommend(client, user, n=100)["count"] == 60  # the whole tiny catalogue
