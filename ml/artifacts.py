@@ -91,6 +91,7 @@ def save_artifact(directory: str | Path, artifact: Artifact) -> Path:
             name: {"shape": list(a.shape), "dtype": str(a.dtype)} for name, a in arrays.items()
         }
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        staging.chmod(0o755)  # mkdtemp makes it 0700; a service user must be able to read it
         _swap_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

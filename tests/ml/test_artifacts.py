@@ -80,3 +80,8 @@ def test_a_shape_mismatch_against_the_manifest_is_refused(tiny_model_copy: Path)
 def test_the_npz_holds_plain_arrays_only(tiny_model_dir: Path):
     with np.load(tiny_model_dir / FACTORS_FILE, allow_pickle=False) as data:
         assert all(data[name].dtype != object for name in data.files)
+
+
+def test_a_saved_model_is_readable_by_a_service_user(tiny_model_dir: Path, tmp_path: Path):
+    target = save_artifact(tmp_path / "models", load_artifact(tiny_model_dir))
+    assert target.stat().st_mode & 0o755 == 0o755
