@@ -35,7 +35,7 @@ class FunkSVDParams:
     method: Literal["gibbs", "als"] = "gibbs"
     n_factors: int = 16  # latent dimensions of each posterior sample
     rank: int = 64  # dimensions of the shipped (posterior mean) factors
-    n_epochs: int = 100  # sweeps, including burn_in
+    n_epochs: int = 65  # sweeps, including burn_in
     burn_in: int = 10  # sweeps before samples are averaged (the first half are MAP warm-up)
     reg: float = 0.1  # ALS only: ridge per rating on factors and biases
     prior_shape: float = 1.0  # Gamma(a0, b0) hyperprior on the noise precision

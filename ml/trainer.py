@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
+from ml.blas import single_threaded_blas
 from ml.matrix import RatingMatrix, Segments
 from ml.model import FactorModel, FunkSVDParams, clip_rating
 
@@ -59,7 +60,14 @@ def train_funksvd(
     """Fit μ + b_u + b_i + p_u·q_i to ``train``; early-stop on ``validation`` RMSE.
 
     Deterministic for ``params.seed``. Shows a per-sweep tqdm bar with train and validation RMSE.
+    Runs with one BLAS thread: its work is thousands of tiny systems (see ``ml.blas``).
     """
+    with single_threaded_blas():
+        return _train(train, params, validation, progress)
+
+
+def _train(train: RatingMatrix, params: FunkSVDParams, validation: Validation | None,
+           progress: bool) -> TrainResult:
     if len(train) == 0:
         raise ValueError("cannot train on zero ratings")
     started = time.perf_counter()
