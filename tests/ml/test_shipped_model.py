@@ -1,0 +1,51 @@
+"""The shipped model: what it was trained on, and fold-in agreeing with training.
+
+Needs the shared MovieLens copies (skips only when ../shared is absent).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.artifacts import load_artifact
+from ml.data import load_dataset
+from ml.ranking import top_n_indices
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_artifact(MODELS)
+
+
+def test_the_manifest_names_every_source_with_rows_and_checksums(shipped):
+    sources = {s["path"]: s for s in shipped.manifest["data"]["sources"]}
+    assert sources["ml-1m/ratings_PARTIAL_first487650.dat"]["rows"] == 487_650
+    assert sources["ml-latest-small/ratings.csv"]["rows"] == 100_836
+    assert all(len(s["sha256"]) == 64 for s in sources.values())
+    assert shipped.manifest["data"]["n_ratings"] == 487_650 + 100_836
+    assert shipped.model.n_items == len(shipped.catalogue) > 10_000
+    assert {"rating", "top_n"} <= set(shipped.manifest["metrics"])
+
+
+def test_training_users_folded_in_from_their_ratings_get_nearly_the_same_list(
+        shipped, shared_data: Path):
+    """ml-1m users keep their ids in the merged model (source 0 has no offset)."""
+    ratings = load_dataset(shared_data / "ml-1m").ratings
+    model = shipped.model
+    overlaps, gaps = [], []
+    for user_id in range(1, 3000, 50):
+        mine = ratings[ratings["user_id"] == user_id]
+        rated = shipped.items.indices(mine["movie_id"].to_numpy())
+        trained = model.predict(model.user(shipped.users.index(user_id)))
+        folded = model.predict(model.fold_in(rated, mine["rating"].to_numpy()))
+        gaps.append(float(np.abs(trained - folded).mean()))
+        top_trained = set(top_n_indices(trained, 10, exclude=rated))
+        top_folded = set(top_n_indices(folded, 10, exclude=rated))
+        overlaps.append(len(top_trained & top_folded) / 10)
+    assert np.mean(gaps) < 0.05, np.mean(gaps)  # stars, averaged over every film
+    assert np.mean(overlaps) >= 0.7, np.mean(overlaps)
