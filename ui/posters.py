@@ -17,6 +17,7 @@ import email.utils
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
@@ -332,6 +333,7 @@ GENRE_GRADIENTS: dict[str, tuple[str, str]] = {
     "War": ("#17170f", "#5a5a3c"),
     "Western": ("#221205", "#8a5a2b"),
 }
+_TRAILING_ALIAS = re.compile(r"^(\S.*?\S)\s+\([^()]+\)$")
 DEFAULT_GRADIENT = ("#0f1419", "#2a2f38")
 _GOLD = "#d4af37"
 _GOLD_LIGHT = "#f4e4a6"
@@ -366,9 +368,20 @@ def wrap_title(title: str, width: int, max_lines: int = 4) -> list[str]:
     return lines or [""]
 
 
+def poster_title(title: str) -> str:
+    """The title as a poster would print it: without MovieLens's trailing alternate title.
+
+    "Battle Royale (Batoru rowaiaru)" → "Battle Royale". The card under the poster keeps
+    the full title; the art has room for a few words only.
+    """
+    match = _TRAILING_ALIAS.match(title)
+    return match.group(1) if match else title
+
+
 def fallback_poster_svg(title: str, year: int | None, genres: Sequence[str]) -> str:
     """A 2:3 poster drawn as SVG markup: gradient by genre, serif title, gold rules, year."""
     top, bottom = gradient_for(genres)
+    title = poster_title(title)
     size = 34 if len(title) <= 18 else 28 if len(title) <= 40 else 23
     width_chars = {34: 13, 28: 16, 23: 20}[size]
     lines = wrap_title(title, width_chars)
@@ -395,10 +408,10 @@ def fallback_poster_svg(title: str, year: int | None, genres: Sequence[str]) -> 
         '<rect width="300" height="450" fill="url(#glow)"/>'
         f'<rect x="14" y="14" width="272" height="422" fill="none" stroke="{_GOLD}" '
         'stroke-opacity="0.55" stroke-width="1"/>'
-        f'<text x="150" y="48" text-anchor="middle" fill="{_GOLD}" '
-        'font-family="Helvetica, Arial, sans-serif" font-size="11" letter-spacing="5">'
-        "CINEMATCH</text>"
-        f'<line x1="120" y1="62" x2="180" y2="62" stroke="{_GOLD}" stroke-opacity="0.7"/>'
+        # A small gold ornament, low enough that a card's corner chip never covers it.
+        f'<line x1="112" y1="66" x2="140" y2="66" stroke="{_GOLD}" stroke-opacity="0.7"/>'
+        f'<path d="M150 60 L156 66 L150 72 L144 66 Z" fill="{_GOLD}" fill-opacity="0.85"/>'
+        f'<line x1="160" y1="66" x2="188" y2="66" stroke="{_GOLD}" stroke-opacity="0.7"/>'
         f'<text text-anchor="middle" fill="{_GOLD_LIGHT}" '
         "font-family=\"'Playfair Display', 'Didot', Georgia, 'Times New Roman', serif\" "
         f'font-size="{size}" font-weight="700">{title_text}</text>'
@@ -407,7 +420,7 @@ def fallback_poster_svg(title: str, year: int | None, genres: Sequence[str]) -> 
         'font-family="Helvetica, Arial, sans-serif" font-size="15" letter-spacing="3">'
         f"{year_text}</text>"
         f'<text x="150" y="420" text-anchor="middle" fill="#c0c0c0" fill-opacity="0.7" '
-        'font-family="Helvetica, Arial, sans-serif" font-size="9" letter-spacing="2">'
+        'font-family="Helvetica, Arial, sans-serif" font-size="10.5" letter-spacing="2">'
         f"{genre_line}</text>"
         "</svg>"
     )

@@ -53,7 +53,8 @@ def charts(stats: UserStats) -> None:
                 color="#f4e4a6",
                 horizontal=True,
                 sort="-Films",
-                height=280,
+                # Room for every genre's label: at 280 px Vega drops every other one.
+                height=max(280, 30 * len(stats.top_genres)),
             )
             averages = ", ".join(
                 f"{row.genre} ★ {row.average_rating:.1f}"

@@ -1,0 +1,1 @@
+"""End-to-end tests: the real API and the real Streamlit app, driven by a real browser."""
