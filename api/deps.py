@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.limits import WriteRateLimiter
 from api.profiles import ProfileCache
 from api.search import MovieIndex
 from api.settings import Settings
@@ -32,6 +33,7 @@ class Services:
     session_factory: sessionmaker[Session]
     profiles: ProfileCache[UserProfile]
     movie_index: MovieIndex
+    write_limiter: WriteRateLimiter
 
 
 def get_services(request: Request) -> Services:
@@ -56,7 +58,12 @@ async def get_movie_index(request: Request) -> MovieIndex:
     return get_services(request).movie_index
 
 
+async def get_write_limiter(request: Request) -> WriteRateLimiter:
+    return get_services(request).write_limiter
+
+
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ProfilesDep = Annotated[ProfileCache[UserProfile], Depends(get_profiles)]
 MovieIndexDep = Annotated[MovieIndex, Depends(get_movie_index)]
+WriteLimiterDep = Annotated[WriteRateLimiter, Depends(get_write_limiter)]

@@ -2,9 +2,11 @@
 
 * Validation errors become one readable sentence in ``detail``; FastAPI's per-field list stays
   under ``errors`` (without echoing the input back).
-* A database that is down or locked for too long is a 503, not a crash.
+* A database that is locked for too long, read-only or down is a 503 saying which, never a
+  500; the log gets the driver's one-line reason, never the SQL or its parameters.
 * Anything unexpected is logged with a request id and answered with a generic 500 that quotes
-  only that id; the request id is also returned on every response as ``X-Request-ID``.
+  only that id; the request id is also returned on every response as ``X-Request-ID``, and
+  every request ends with one JSON access line carrying it (see ``api.logs``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -20,9 +23,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.logs import ACCESS_LOGGER, redact, request_id_var
+
 logger = logging.getLogger("api")
+access_logger = logging.getLogger(ACCESS_LOGGER)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -35,7 +42,7 @@ def request_id_of(request: Request) -> str:
 
 
 class RequestIdMiddleware:
-    """Tag each request with an id and turn any escaped exception into a generic 500.
+    """Tag each request with an id, log one access line, and turn escapes into a generic 500.
 
     Pure ASGI (not ``BaseHTTPMiddleware``) because it wraps every request on the hot path.
     Catching here, rather than in Starlette's outermost error middleware, means the error is
@@ -49,15 +56,19 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started_at = time.perf_counter()
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        context_token = request_id_var.set(request_id)
         header = (REQUEST_ID_HEADER.lower().encode(), request_id.encode())
+        status = 500
         started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
@@ -79,6 +90,31 @@ class RequestIdMiddleware:
                 status_code=500,
             )
             await response(scope, receive, send_with_id)
+        finally:
+            _log_access(scope, status, started_at)
+            request_id_var.reset(context_token)
+
+
+def _log_access(scope: Scope, status: int, started_at: float) -> None:
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    method, path = scope.get("method", "-"), scope.get("path", "-")
+    query = redact(scope.get("query_string", b"").decode("latin-1"))
+    duration_ms = round((time.perf_counter() - started_at) * 1000, 2)
+    access_logger.info(
+        "%s %s %d %.2f ms",
+        method,
+        path,
+        status,
+        duration_ms,
+        extra={
+            "method": method,
+            "path": path,
+            "query": query,
+            "status": status,
+            "duration_ms": duration_ms,
+        },
+    )
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -99,6 +135,9 @@ def readable_validation_message(errors: Sequence[Any]) -> str:
 
 def _describe(error: dict[str, Any]) -> str:
     where, *path = error.get("loc", ()) or ("body",)
+    if error.get("type") == "json_invalid":  # loc is ("body", <character offset>)
+        near = f" near character {path[0]}" if path else ""
+        return f"request body: not valid JSON{near}"
     field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
     field = field.lstrip(".")
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
@@ -134,18 +173,37 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+DATABASE_BUSY = "The database is busy with other changes; please retry in a moment."
+DATABASE_READ_ONLY = (
+    "The database is read-only right now, so changes cannot be saved; please retry later."
+)
+DATABASE_UNAVAILABLE = "The database is unavailable right now; please retry shortly."
+
+
+def database_problem(exc: Exception) -> tuple[str, int]:
+    """The client's message and ``Retry-After`` seconds for a database failure."""
+    reason = str(getattr(exc, "orig", None) or exc).lower()
+    if isinstance(exc, PoolTimeoutError) or "locked" in reason or "busy" in reason:
+        return DATABASE_BUSY, 1
+    if "readonly" in reason or "read-only" in reason:
+        return DATABASE_READ_ONLY, 30
+    return DATABASE_UNAVAILABLE, 5
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    message, retry_after = database_problem(exc)
+    # The driver's own one-line reason ("database is locked"); SQLAlchemy's full text would
+    # add the SQL and, without hide_parameters, its parameters.
+    reason = getattr(exc, "orig", None) or type(exc).__name__
     logger.error(
         "database error on %s %s [request_id=%s]: %s",
         request.method,
         request.url.path,
         request_id_of(request),
-        exc,
+        reason,
     )
     return JSONResponse(
-        {"detail": "The database is unavailable right now; please retry shortly."},
-        status_code=503,
-        headers={"Retry-After": "1"},
+        {"detail": message}, status_code=503, headers={"Retry-After": str(retry_after)}
     )
 
 
@@ -153,4 +211,5 @@ def install_error_handling(app: FastAPI) -> None:
     """Register the JSON error handlers and the request-id middleware on ``app``."""
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_middleware(RequestIdMiddleware)

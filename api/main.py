@@ -5,6 +5,12 @@ handlers receive them through the dependencies in ``api.deps``. ``create_app`` b
 from explicit settings, which is how the tests run it against a tiny model and a temporary
 database.
 
+``app`` itself is built on first access (when uvicorn imports it), from the environment's
+settings, and loads the model right then: a missing, truncated or mismatched model stops the
+process with exit status 3 and ONE log line naming the file, instead of a traceback from
+inside the lifespan. Exit status 3 is uvicorn's "failed to start", which also stops a
+``--workers`` supervisor from restarting workers that can never start.
+
 Handlers that only read are ``async def``: on SQLite a read is tens of microseconds of
 in-process work, far cheaper than the two threadpool hops a ``def`` handler costs (measured
 with bench/api_latency.py: /recommend went from ~3.6 ms to ~1.1 ms p50). Handlers that write
@@ -23,16 +29,20 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.deps import Services
 from api.errors import REQUEST_ID_HEADER, install_error_handling
+from api.limits import BodySizeLimitMiddleware, WriteRateLimiter
+from api.logs import configure_logging
 from api.profiles import ProfileCache
 from api.routes import movies, ratings, recommendations, service, users
 from api.search import MovieIndex
 from api.settings import Settings, get_settings
 from db.session import create_db_engine, create_session_factory, init_db
+from ml.artifacts import ArtifactError
 from ml.recommender import Recommender, UserProfile
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP
 
 logger = logging.getLogger("api")
-LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
+#: uvicorn's exit status for "the app could not start" (uvicorn.config.STARTUP_FAILURE).
+STARTUP_FAILURE = 3
 
 DESCRIPTION = f"""
 An open movie recommender: rate {PERSONALISATION_THRESHOLD} films, get a personal list.
@@ -60,27 +70,34 @@ TAGS = [
 ]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; the model and database are opened when its lifespan starts."""
+def create_app(
+    settings: Settings | None = None, *, recommender: Recommender | None = None
+) -> FastAPI:
+    """Build the app; the database (and the model, unless given) open when its lifespan starts."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        recommender = Recommender.load(settings.model_dir)
-        engine = create_db_engine(settings.database_url)
+        model = recommender or Recommender.load(settings.model_dir)
+        engine = create_db_engine(
+            settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        )
         init_db(engine)
         app.state.services = Services(
             settings=settings,
-            recommender=recommender,
+            recommender=model,
             engine=engine,
             session_factory=create_session_factory(engine),
             profiles=ProfileCache[UserProfile](settings.profile_cache_size),
-            movie_index=MovieIndex(recommender.movies()),
+            movie_index=MovieIndex(model.movies()),
+            write_limiter=WriteRateLimiter(
+                settings.write_limit_per_minute, settings.write_limit_burst
+            ),
         )
         logger.info(
             "serving model %s (%d films) on %s",
-            recommender.model_version,
-            recommender.n_movies,
+            model.model_version,
+            model.n_movies,
             engine.url.render_as_string(hide_password=True),
         )
         try:
@@ -94,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
     )
+    # Inside the request-id middleware, so a 413 carries an id and an access line too.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handling(app)
     # Added last so it is outermost: even a 500 carries the CORS headers the browser needs to
     # show it. Bearer tokens travel in a header, so cookies (credentials) are never allowed.
@@ -116,8 +135,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-# The service's own INFO lines, other libraries' warnings; a no-op where logging is already
-# configured (uvicorn --log-config, pytest).
-logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
-logger.setLevel(logging.INFO)
-app = create_app()
+def _app_from_environment() -> FastAPI:
+    """The served app: settings from the environment, the model loaded now or never."""
+    settings = get_settings()
+    try:
+        recommender = Recommender.load(settings.model_dir)
+    except ArtifactError as error:
+        logger.critical("cannot start: %s", error)
+        raise SystemExit(STARTUP_FAILURE) from None
+    return create_app(settings, recommender=recommender)
+
+
+def __getattr__(name: str) -> FastAPI:
+    # PEP 562: ``api.main.app`` is built when first asked for (uvicorn's import), so that
+    # importing this module for ``create_app`` (the tests) never loads a model.
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    built = _app_from_environment()
+    globals()["app"] = built
+    return built
+
+
+# JSON lines on stderr with request ids (api.logs); where logging is already configured
+# (pytest, uvicorn --log-config) its handlers are kept.
+configure_logging()

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.errors import DATABASE_UNAVAILABLE
 from api.schemas import ErrorOut, ValidationErrorOut
 
 _DESCRIPTIONS = {
+    400: "The body could not be read as JSON text (for example, it is not UTF-8).",
     401: "Missing or malformed bearer token.",
     403: "The token belongs to another user.",
     404: "Not found.",
+    413: "The request body is over the size limit.",
     422: "Invalid input; `detail` says which field and why.",
-    503: "The database is unavailable; retry shortly.",
+    429: "Too many writes for this user; wait `Retry-After` seconds.",
+    503: "The database is busy, read-only or down; `Retry-After` says when to retry.",
 }
 
 MISSING_TOKEN = (
@@ -19,7 +23,12 @@ MISSING_TOKEN = (
     "with the token POST /users returned."
 )
 WRONG_TOKEN = "this token does not belong to user 1"
+TOO_MANY_WRITES = (
+    "Too many changes for user 1: at most 30 in a burst and 60 a minute. Retry in 1 s."
+)
 UNKNOWN_USER = "user 1 not found"
+#: FastAPI's answer to a body it cannot even decode (invalid JSON text is a 422 instead).
+UNREADABLE_BODY = "There was an error parsing the body"
 
 
 def error_responses(examples: dict[int, str]) -> dict[int | str, dict[str, Any]]:
@@ -35,7 +44,13 @@ def error_responses(examples: dict[int, str]) -> dict[int | str, dict[str, Any]]
 
 
 def auth_responses(examples: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
-    """The 401/403/404 every per-user route can answer, with ``examples`` added or overriding."""
+    """The 401/403/404/503 every per-user route can answer, plus ``examples`` (which win)."""
     return error_responses(
-        {401: MISSING_TOKEN, 403: WRONG_TOKEN, 404: UNKNOWN_USER, **(examples or {})}
+        {
+            401: MISSING_TOKEN,
+            403: WRONG_TOKEN,
+            404: UNKNOWN_USER,
+            503: DATABASE_UNAVAILABLE,
+            **(examples or {}),
+        }
     )

@@ -1,6 +1,7 @@
 """In-memory title search over the catalogue, built once at startup.
 
-Titles are folded to lower-case ASCII words ("Amélie" -> "amelie") and every word goes into one
+Titles are folded to lower-case words without accents ("Amélie" -> "amelie"; other scripts
+keep their letters, so "東京物語" and "Сталкер" are searchable too) and every word goes into one
 sorted list, so a query word is a prefix range found by bisection instead of a scan of every
 title. Results are ranked: exact title, then title starting with the query, then the query as
 a phrase inside the title, then any title whose words the query's words begin; ties keep the
@@ -18,7 +19,10 @@ from dataclasses import dataclass
 
 from ml.recommender import Movie
 
-_NON_WORD = re.compile(r"[^0-9a-z]+")
+#: Anything but a letter or digit, of any script, separates words.
+_NON_WORD = re.compile(r"[\W_]+")
+#: Sorts after every character: the end of a prefix range in a sorted list of words.
+_AFTER_ALL = "\U0010ffff"
 _YEAR_SUFFIX = re.compile(r"\s*\(\d{4}\)\s*$")
 _ARTICLES = "the|a|an|le|la|les|l'|il|el|los|las|die|der|das|det|den"
 #: MovieLens files titles as "Matrix, The"; people type "the matrix" or just "matrix".
@@ -27,12 +31,13 @@ _LEADING_ARTICLE = re.compile(rf"^(?:{_ARTICLES})\s+(?P<head>\S.*)$")
 
 
 def _strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    # Decomposed before and after case folding: compatibility forms ("𝔉", "ﬁ") fold too.
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def fold(text: str) -> str:
-    """Case- and accent-insensitive form of ``text``: lower-case ASCII words, single-spaced."""
+    """Case- and accent-insensitive form of ``text``: lower-case words, single-spaced."""
     return _NON_WORD.sub(" ", _strip_accents(text)).strip()
 
 
@@ -131,7 +136,7 @@ class MovieIndex:
 
     def _range(self, keys: list[str], values: list[int], prefix: str) -> set[int]:
         start = bisect_left(keys, prefix)
-        end = bisect_left(keys, prefix + "\x7f", start)
+        end = bisect_left(keys, prefix + _AFTER_ALL, start)
         return set(values[start:end])
 
     def _ranked_matches(self, folded: str) -> list[int]:

@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from db.session import SQLITE_BUSY_TIMEOUT_MS
+
 DEFAULT_CORS_ORIGINS = ("http://localhost:8501", "http://127.0.0.1:8501")
 
 
@@ -31,6 +33,31 @@ class Settings(BaseSettings):
         default=DEFAULT_CORS_ORIGINS,
         validation_alias="CINEMATCH_CORS_ORIGINS",
         description="Comma-separated browser origins allowed to call the API.",
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        validation_alias="CINEMATCH_MAX_BODY_BYTES",
+        description="Largest request body accepted (413 above); 200 ratings take about 8 kB.",
+    )
+    write_limit_per_minute: float = Field(
+        default=60.0,
+        ge=0,
+        validation_alias="CINEMATCH_WRITE_LIMIT_PER_MINUTE",
+        description="Sustained writes (POST /rate, DELETE) allowed per user a minute, per "
+        "worker process (429 above); 0 turns the limit off.",
+    )
+    write_limit_burst: int = Field(
+        default=30,
+        ge=1,
+        validation_alias="CINEMATCH_WRITE_LIMIT_BURST",
+        description="Writes a user may make back to back before the per-minute rate applies.",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=SQLITE_BUSY_TIMEOUT_MS,
+        ge=0,
+        validation_alias="CINEMATCH_SQLITE_BUSY_TIMEOUT_MS",
+        description="How long a write waits for SQLite's lock before answering 503.",
     )
     profile_cache_size: int = Field(
         default=10_000,

@@ -20,9 +20,7 @@ import http.client
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO / "bench/results/api_latency.json"
 sys.path.insert(0, str(REPO))
 
+from bench.harness.api_server import ApiServer, Request, call_json, send  # noqa: E402
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP  # noqa: E402
 
 # The seed service, measured on this kind of machine (docs: FIELD-NOTES, "The service we replace").
@@ -53,14 +52,6 @@ N_PERSONAL_USERS = 32
 N_COLD_USERS = 32
 N_RATE_USERS = 64
 SEARCH_QUERIES = ("matr", "star", "the", "amel", "love", "god", "alien", "toy st", "war", "night")
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    body: bytes | None = None
-    token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,75 +90,15 @@ def process_tree_cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def running_server(model_dir: Path, workers: int, workdir: Path) -> Iterator[tuple[int, int]]:
     """A uvicorn process on a fresh database; yields (port, pid) once /health answers."""
-    port = free_port()
     database = workdir / f"bench-w{workers}.db"
-    env = {
-        **os.environ,
-        "CINEMATCH_MODEL_DIR": str(model_dir),
-        "DATABASE_URL": f"sqlite:///{database}",
-        "PYTHONPATH": str(REPO),
-    }
-    command = [
-        sys.executable, "-m", "uvicorn", "api.main:app",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, cwd=REPO, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with {server.returncode}")
-            try:
-                status, _ = call(port, Request("GET", "/health"))
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not become healthy within 60 s")
-            time.sleep(0.2)
-        yield port, server.pid
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def send(conn: http.client.HTTPConnection, request: Request) -> tuple[int, bytes]:
-    headers = {"Content-Type": "application/json"} if request.body is not None else {}
-    if request.token:
-        headers["Authorization"] = f"Bearer {request.token}"
-    conn.request(request.method, request.path, body=request.body, headers=headers)
-    response = conn.getresponse()
-    return response.status, response.read()
-
-
-def call(port: int, request: Request) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        return send(conn, request)
-    finally:
-        conn.close()
-
-
-def call_json(port: int, request: Request, expect: int = 200) -> dict:
-    status, body = call(port, request)
-    if status != expect:
-        raise RuntimeError(f"{request.method} {request.path}: {status} {body[:200]!r}")
-    return json.loads(body)
+    # The rate scenario has each rater write ~50 times in seconds, far past what the per-user
+    # write limit allows a person; this benchmark measures capacity, so the limit is off.
+    unlimited = {"CINEMATCH_WRITE_LIMIT_PER_MINUTE": "0"}
+    with ApiServer(model_dir, database, workers=workers, env=unlimited) as server:
+        yield server.port, server.pid
 
 
 @dataclass(frozen=True)

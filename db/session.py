@@ -25,11 +25,15 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 _WRITE_OPTION = "cinematch_write"
 
 
-def create_db_engine(url: str) -> Engine:
-    """Create the engine for ``url``; for a SQLite file, create its directory and tune it."""
+def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+    """Create the engine for ``url``; for a SQLite file, create its directory and tune it.
+
+    ``hide_parameters`` keeps bound values (token hashes among them) out of the text of
+    database exceptions, and so out of any log line that quotes one.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     database = parsed.database
     if not database or database == ":memory:" or parsed.query.get("mode") == "memory":
         raise ValueError(
@@ -38,12 +42,12 @@ def create_db_engine(url: str) -> Engine:
         )
     Path(database).parent.mkdir(parents=True, exist_ok=True)
     # One connection per threadpool worker at peak; SQLite connections are cheap.
-    engine = create_engine(url, pool_size=8, max_overflow=32)
-    _tune_sqlite(engine)
+    engine = create_engine(url, pool_size=8, max_overflow=32, hide_parameters=True)
+    _tune_sqlite(engine, busy_timeout_ms)
     return engine
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the sqlite3 module (its legacy mode does not BEGIN
@@ -51,7 +55,7 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         # busy_timeout first: switching to WAL needs a lock another process may briefly hold.
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         # Safe with WAL (a crash can lose the last commits, never corrupt the file).

@@ -24,6 +24,7 @@ from ml.recommender import Movie, Recommender
 router = APIRouter(tags=["movies"])
 
 MOVIE_NOT_FOUND = "movie 999999 not found"
+BAD_MOVIE_ID = "path parameter movie_id: Input should be greater than or equal to 1 (got 0)"
 MAX_EXCLUDED = 1000
 
 
@@ -67,7 +68,7 @@ async def search_movies(
 @router.get(
     "/movies/{movie_id}",
     summary="One film",
-    responses=error_responses({404: MOVIE_NOT_FOUND}),
+    responses=error_responses({404: MOVIE_NOT_FOUND, 422: BAD_MOVIE_ID}),
 )
 async def get_movie(movie_id: MovieIdPath, recommender: RecommenderDep) -> MovieOut:
     """A film's title, year, genres, external ids and rating summary."""
@@ -77,7 +78,7 @@ async def get_movie(movie_id: MovieIdPath, recommender: RecommenderDep) -> Movie
 @router.get(
     "/movies/{movie_id}/similar",
     summary="Films similar to one film",
-    responses=error_responses({404: MOVIE_NOT_FOUND}),
+    responses=error_responses({404: MOVIE_NOT_FOUND, 422: BAD_MOVIE_ID}),
 )
 async def similar_movies(
     movie_id: MovieIdPath,

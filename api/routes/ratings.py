@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from api import auth
-from api.deps import ProfilesDep, RecommenderDep, SessionDep
+from api.deps import ProfilesDep, RecommenderDep, SessionDep, WriteLimiterDep
+from api.errors import DATABASE_BUSY
 from api.params import BAD_USER_ID, MovieIdPath, UserIdPath
-from api.responses import auth_responses
+from api.responses import TOO_MANY_WRITES, UNREADABLE_BODY, auth_responses
 from api.schemas import (
     RateOut,
     RateRequest,
@@ -29,8 +30,12 @@ router = APIRouter(tags=["ratings"])
     summary="Rate films (add or change, all or nothing)",
     responses=auth_responses(
         {
+            400: UNREADABLE_BODY,
             404: "unknown movie ids: [999999, 999998]",
+            413: "Request body too large: the limit is 65536 bytes.",
             422: "ratings[0].rating: Input should be a valid number (got true)",
+            429: TOO_MANY_WRITES,
+            503: DATABASE_BUSY,
         }
     ),
 )
@@ -40,12 +45,16 @@ def rate(
     session: SessionDep,
     recommender: RecommenderDep,
     profiles: ProfilesDep,
+    limiter: WriteLimiterDep,
 ) -> RateOut:
     """Save 1–200 ratings for the user in one transaction. Re-rating a film replaces the value
     (its first-rated time is kept). Each rating is a JSON number on the scale (`4` or `4.5`,
     not `"4.5"` or `true`); a film may appear once per request. If any film is unknown the
-    whole batch is refused with 404 listing them, and nothing is written."""
+    whole batch is refused with 404 listing them, and nothing is written. A user may make
+    about one write a second (bursts of a few dozen); faster is refused with 429 and
+    `Retry-After`."""
     auth.authorize(session, body.user_id, token)
+    limiter.check(body.user_id)
     ratings = body.as_mapping()
     unknown = recommender.unknown_movie_ids(ratings)
     if unknown:
@@ -84,7 +93,14 @@ async def list_ratings(
 @router.delete(
     "/users/{user_id}/ratings/{movie_id}",
     summary="Remove one rating",
-    responses=auth_responses({404: "user 1 has not rated movie 2571", 422: BAD_USER_ID}),
+    responses=auth_responses(
+        {
+            404: "user 1 has not rated movie 2571",
+            422: BAD_USER_ID,
+            429: TOO_MANY_WRITES,
+            503: DATABASE_BUSY,
+        }
+    ),
 )
 def delete_rating(
     user_id: UserIdPath,
@@ -92,10 +108,12 @@ def delete_rating(
     token: auth.BearerToken,
     session: SessionDep,
     profiles: ProfilesDep,
+    limiter: WriteLimiterDep,
 ) -> RatingDeleted:
     """Take back a rating. The answer says how many remain and which list the user now gets
     (dropping below the threshold switches back to popularity)."""
     auth.authorize(session, user_id, token)
+    limiter.check(user_id)
     with write_transaction(session):
         if not repository.delete_rating(session, user_id, movie_id):
             raise HTTPException(

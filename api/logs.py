@@ -1,0 +1,99 @@
+"""Structured logs: one JSON object per line, tagged with the request id, never a token.
+
+Every record the API process writes (its own, and uvicorn's once the app is imported) goes to
+stderr as ``{"ts", "level", "logger", "msg", "request_id", ...extra fields}``, so a log shipper
+can index it and one request can be followed through every line it caused. The request id is
+the one ``X-Request-ID`` carries (see ``api.errors.RequestIdMiddleware``); it reaches records
+logged anywhere during the request, threadpool handlers included, through a context variable.
+
+Bearer tokens never reach a log on purpose: no code logs headers or bodies, and the access
+line records the path and a redacted query string. As a second line of defence the formatter
+masks anything shaped like ``Bearer <token>`` or ``token=<value>`` in every message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+#: The id of the request being served by the current task or thread, if any.
+request_id_var: ContextVar[str | None] = ContextVar("cinematch_request_id", default=None)
+
+ACCESS_LOGGER = "api.access"
+
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
+_SECRET_PARAMETER = re.compile(
+    r"(?i)\b((?:access_|refresh_|id_)?token|api_key|apikey|secret|password)=[^&\s\"',;]+"
+)
+_BLANK_RECORD = logging.LogRecord("", logging.INFO, "", 0, "", None, None)
+#: Attributes every record has (and uvicorn's coloured copy of the message); any other
+#: attribute was passed as ``extra=`` and becomes a field of the JSON line.
+_RECORD_ATTRIBUTES = frozenset(vars(_BLANK_RECORD)) | {"message", "color_message", "taskName"}
+
+
+def redact(text: str) -> str:
+    """``text`` with bearer credentials and secret-looking parameters masked."""
+    text = _BEARER.sub(r"\1[redacted]", text)
+    return _SECRET_PARAMETER.sub(r"\1=[redacted]", text)
+
+
+class JsonFormatter(logging.Formatter):
+    """Render a record as one line of JSON (newlines in tracebacks stay escaped)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES and key not in entry:
+                entry[key] = redact(value) if isinstance(value, str) else value
+        if record.exc_info:
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class _JsonStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``configure_logging`` installs (a type of its own, so it is added once)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.setFormatter(JsonFormatter())
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Make the process log JSON lines to stderr; idempotent.
+
+    * If nothing configured the root logger yet (a plain ``uvicorn api.main:app``), it gets a
+      JSON stderr handler; where logging is already configured (pytest, ``--log-config``) the
+      existing handlers are kept.
+    * uvicorn configures its own loggers before importing the app; their handlers are switched
+      to the JSON format here.
+    * The API writes its own access line (with request id and duration), so uvicorn's is
+      silenced; ours follows uvicorn's ``--log-level`` and ``--no-access-log``.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(_JsonStderrHandler())
+        root.setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error"):
+        for handler in logging.getLogger(name).handlers:
+            handler.setFormatter(JsonFormatter())
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    # uvicorn --no-access-log leaves its access logger with no handlers and no propagation.
+    access_wanted = bool(uvicorn_access.handlers) or uvicorn_access.propagate
+    access = logging.getLogger(ACCESS_LOGGER)
+    access.disabled = not access_wanted
+    access.setLevel(uvicorn_access.level or logging.INFO)
+    uvicorn_access.disabled = True
+    logging.getLogger("api").setLevel(level)

@@ -1,0 +1,205 @@
+"""Run the CineMatch API (``uvicorn api.main:app``) in its own process on 127.0.0.1.
+
+Benchmarks and the reliability tests drive the real server the way a deployment runs it: a
+separate process, a real socket, a SQLite file. ``ApiServer`` starts it on a free loopback
+port, waits for ``/health``, and stops it gently (SIGTERM) or brutally (SIGKILL, for the crash
+test); it can be started again on the same database. The server's output goes to a log file
+whose tail is quoted if it fails to start. Only loopback addresses are ever used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+REPO = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    body: bytes | None = None
+    token: str | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def send(conn: http.client.HTTPConnection, request: Request) -> tuple[int, bytes]:
+    """One request on a keep-alive connection; (status, body)."""
+    headers = {"Content-Type": "application/json"} if request.body is not None else {}
+    if request.token:
+        headers["Authorization"] = f"Bearer {request.token}"
+    conn.request(request.method, request.path, body=request.body, headers=headers)
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def call(port: int, request: Request, timeout: float = 10) -> tuple[int, bytes]:
+    """One request on a fresh connection."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        return send(conn, request)
+    finally:
+        conn.close()
+
+
+def call_json(port: int, request: Request, expect: int = 200) -> dict:
+    status, body = call(port, request)
+    if status != expect:
+        raise RuntimeError(f"{request.method} {request.path}: {status} {body[:200]!r}")
+    return json.loads(body)
+
+
+class ServerFailed(RuntimeError):
+    """The API process exited or never became healthy; the message quotes its log."""
+
+
+class ApiServer:
+    """One uvicorn process serving ``model_dir`` from the SQLite file ``database``.
+
+    ``env`` adds or overrides environment variables (settings such as
+    ``CINEMATCH_WRITE_LIMIT_PER_MINUTE``). ``access_log`` keeps the API's JSON access lines
+    (one per request) in the log; benchmarks that measure latency turn it off.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        database: Path,
+        *,
+        log_path: Path | None = None,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        access_log: bool = False,
+        log_level: str = "warning",
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.database = Path(database)
+        self.log_path = log_path or self.database.with_suffix(".server.log")
+        self.workers = workers
+        self.extra_env = dict(env or {})
+        self.access_log = access_log
+        self.log_level = log_level
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("the server is not running")
+        return self._process.pid
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", "api.main:app",
+            "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
+            "--log-level", self.log_level,
+            *([] if self.access_log else ["--no-access-log"]),
+        ]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "CINEMATCH_MODEL_DIR": str(self.model_dir),
+            "DATABASE_URL": f"sqlite:///{self.database}",
+            "PYTHONPATH": str(REPO),
+            **self.extra_env,
+        }
+
+    def start(self, timeout: float = 60) -> ApiServer:
+        """Start the process (same port and database as before) and wait until it is healthy."""
+        if self._process is not None and self._process.poll() is None:
+            raise RuntimeError("the server is already running")
+        self.database.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                self.command(),
+                cwd=REPO,
+                env=self.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Its own process group, so that a kill reaches every worker it forked.
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._process.poll() is not None:
+                raise ServerFailed(
+                    f"uvicorn exited with {self._process.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                if call(self.port, Request("GET", "/health"), timeout=2)[0] == 200:
+                    return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise ServerFailed(f"uvicorn was not healthy within {timeout:g} s")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 15) -> int | None:
+        """SIGTERM (a graceful shutdown), then SIGKILL if it lingers; the exit code."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+        return process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies mid-request, as in a crash or an OOM kill."""
+        process, self._process = self._process, None
+        if process is not None:
+            _kill_group(process)
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def __enter__(self) -> ApiServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process and the workers it forked (its own process group), then reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

@@ -1,0 +1,594 @@
+"""Load test: concurrent visitors against the real server, and proof that no write was lost.
+
+    .venv/bin/python bench/load.py [--clients 32] [--seconds 60] [--workers 1]
+                                   [--model-dir models] [--quick] [--json PATH]
+
+Starts ``uvicorn api.main:app`` on 127.0.0.1 (a free port) in its own process, with a fresh
+SQLite file, the JSON access log on and the default per-user write limit, then runs
+``--clients`` threads for ``--seconds`` (``--quick``: 8 clients for 10 s). Each thread plays
+one visitor after another, the way the app is used:
+
+    sign up → onboarding films → rate a first batch → /recommend → search → rate more, some
+    of them again with a new value → /recommend → stats → take one rating back → list own
+    ratings (must equal what this visitor was told was saved) → /recommend by genre
+
+Every write the server acknowledged (200) is recorded client-side, value included. After the
+run the server is stopped and the SQLite file is read directly: it must hold exactly those
+ratings — none missing, none with another value, none deleted coming back, nothing extra.
+A write whose answer never arrived (timeout, reset) may or may not have landed; it is
+counted apart and not held against the server.
+
+Prints req/s and p50/p99 per endpoint, errors (any status other than the one expected) and
+lost writes, and whether any issued token appears in the server's log. Exits 1 if anything
+failed. Loopback only; bounded in time (``--seconds``) and count (``--max-requests`` per
+client). ``tests/reliability/test_load_short.py`` runs the same code, shorter, in make test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from contextlib import closing, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_JSON = REPO / "bench/results/load.json"
+sys.path.insert(0, str(REPO))
+
+from bench.harness.api_server import HOST, ApiServer, Request, call_json  # noqa: E402
+from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP  # noqa: E402
+
+SCALE = [
+    RATING_MIN + i * RATING_STEP for i in range(round((RATING_MAX - RATING_MIN) / RATING_STEP) + 1)
+]
+#: Endpoints in the order a visit reaches them (the report's row order).
+ENDPOINTS = (
+    "POST /users",
+    "GET /onboarding/movies",
+    "POST /rate",
+    "GET /recommend",
+    "GET /movies?query=",
+    "GET /user/{id}/stats",
+    "DELETE /users/{id}/ratings/{movie}",
+    "GET /users/{id}/ratings",
+)
+_TOKEN_SHAPED = re.compile(r"[A-Za-z0-9_-]{43,}")
+
+Key = tuple[int, int]  # (user_id, movie_id)
+
+
+class Unanswered(Exception):
+    """The request got no HTTP answer (timeout, reset): its effect is unknown."""
+
+
+@dataclass
+class ClientLog:
+    """What one client thread saw; merged into the report at the end."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[str] = field(default_factory=list)
+    errors_by_endpoint: Counter[str] = field(default_factory=Counter)
+    #: Last acknowledged value per (user, movie); None = acknowledged delete.
+    acknowledged: dict[Key, float | None] = field(default_factory=dict)
+    uncertain: set[Key] = field(default_factory=set)
+    users: dict[int, str] = field(default_factory=dict)
+    rating_writes: int = 0
+    ratings_written: int = 0
+    deletes: int = 0
+    stale_reads: int = 0
+    visits: int = 0
+
+
+class VisitOver(Exception):
+    """The run's deadline or request budget is reached: stop the visit where it is."""
+
+
+class Client:
+    """One simulated browser: a keep-alive connection and a series of visits."""
+
+    def __init__(
+        self,
+        port: int,
+        catalogue: list[int],
+        queries: list[str],
+        genres: list[str],
+        deadline: float,
+        max_requests: int,
+        seed: int,
+    ) -> None:
+        self.port = port
+        self.catalogue = catalogue
+        self.queries = queries
+        self.genres = genres
+        self.deadline = deadline
+        self.max_requests = max_requests
+        self.rng = random.Random(seed)
+        self.log = ClientLog()
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        self.sent = 0
+
+    # -- transport ---------------------------------------------------------------------
+
+    def request(self, endpoint: str, request: Request, expect: int = 200) -> dict:
+        if time.monotonic() >= self.deadline or self.sent >= self.max_requests:
+            raise VisitOver
+        self.sent += 1
+        headers = {"Content-Type": "application/json"} if request.body is not None else {}
+        if request.token:
+            headers["Authorization"] = f"Bearer {request.token}"
+        started = time.perf_counter()
+        try:
+            self.conn.request(request.method, request.path, body=request.body, headers=headers)
+            response = self.conn.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            self.conn.close()
+            self.conn = http.client.HTTPConnection(HOST, self.port, timeout=30)
+            self.log.errors.append(f"{endpoint}: no answer ({type(error).__name__})")
+            self.log.errors_by_endpoint[endpoint] += 1
+            raise Unanswered from error
+        self.log.latencies[endpoint].append((time.perf_counter() - started) * 1000)
+        if response.status != expect:
+            self.log.errors.append(f"{endpoint}: {response.status} {body[:160]!r}")
+            self.log.errors_by_endpoint[endpoint] += 1
+            return {}
+        return json.loads(body)
+
+    # -- one visitor -------------------------------------------------------------------
+
+    def run(self) -> ClientLog:
+        try:
+            while True:
+                # An unanswered request is recorded; that visitor's state is unknown, so the
+                # next visitor starts.
+                with suppress(Unanswered):
+                    self.visit()
+                self.log.visits += 1
+        except VisitOver:
+            pass
+        finally:
+            self.conn.close()
+        return self.log
+
+    def visit(self) -> None:
+        created = self.request("POST /users", Request("POST", "/users"), expect=201)
+        if not created:
+            return
+        user_id, token = created["user_id"], created["token"]
+        self.log.users[user_id] = token
+        mine: dict[int, float] = {}
+
+        deck = self.request(
+            "GET /onboarding/movies", Request("GET", "/onboarding/movies?n=20", token=None)
+        )
+        films = [m["movie_id"] for m in deck.get("movies", [])] or self.sample(20)
+        self.rate(
+            user_id, token, mine, {m: self.value() for m in films[:PERSONALISATION_THRESHOLD]}
+        )
+        self.recommend(user_id, token)
+
+        query = quote(self.rng.choice(self.queries))
+        found = self.request(
+            "GET /movies?query=", Request("GET", f"/movies?query={query}&limit=20")
+        )
+        candidates = [m["movie_id"] for m in found.get("items", [])] + films[5:] + self.sample(10)
+        new = [m for m in dict.fromkeys(candidates) if m not in mine][: self.rng.randint(2, 6)]
+        again = self.rng.sample(sorted(mine), k=min(len(mine), self.rng.randint(1, 3)))
+        batch = {m: self.value() for m in new}
+        batch.update({m: self.other_value(mine[m]) for m in again})  # re-rates
+        self.rate(user_id, token, mine, batch)
+        self.recommend(user_id, token)
+        self.request("GET /user/{id}/stats", Request("GET", f"/user/{user_id}/stats", token=token))
+
+        if mine:
+            gone = self.rng.choice(sorted(mine))
+            path = f"/users/{user_id}/ratings/{gone}"
+            try:
+                deleted = self.request(
+                    "DELETE /users/{id}/ratings/{movie}", Request("DELETE", path, token=token)
+                )
+            except Unanswered:
+                self.log.uncertain.add((user_id, gone))
+                raise
+            if deleted:
+                self.log.acknowledged[(user_id, gone)] = None
+                self.log.deletes += 1
+                del mine[gone]
+
+        listed = self.request(
+            "GET /users/{id}/ratings", Request("GET", f"/users/{user_id}/ratings", token=token)
+        )
+        if listed and {r["movie_id"]: r["rating"] for r in listed["ratings"]} != mine:
+            self.log.stale_reads += 1
+        genre = quote(self.rng.choice(self.genres)) if self.genres else ""
+        self.recommend(user_id, token, f"&genre={genre}" if genre else "")
+
+    def rate(
+        self, user_id: int, token: str, mine: dict[int, float], batch: dict[int, float]
+    ) -> None:
+        if not batch:
+            return
+        body = {
+            "user_id": user_id,
+            "ratings": [{"movie_id": m, "rating": r} for m, r in batch.items()],
+        }
+        request = Request("POST", "/rate", json.dumps(body).encode(), token)
+        try:
+            answer = self.request("POST /rate", request)
+        except Unanswered:
+            self.log.uncertain.update((user_id, m) for m in batch)
+            raise
+        if answer:
+            mine.update(batch)
+            for movie_id, value in batch.items():
+                self.log.acknowledged[(user_id, movie_id)] = value
+            self.log.rating_writes += 1
+            self.log.ratings_written += len(batch)
+
+    def recommend(self, user_id: int, token: str, extra: str = "") -> None:
+        path = f"/recommend?user_id={user_id}&n=10{extra}"
+        self.request("GET /recommend", Request("GET", path, token=token))
+
+    def value(self) -> float:
+        return self.rng.choice(SCALE)
+
+    def other_value(self, current: float) -> float:
+        return self.rng.choice([v for v in SCALE if v != current])
+
+    def sample(self, n: int) -> list[int]:
+        return self.rng.sample(self.catalogue, k=min(n, len(self.catalogue)))
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+@dataclass
+class EndpointStats:
+    endpoint: str
+    requests: int
+    req_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass
+class LoadReport:
+    clients: int
+    seconds: float
+    workers: int
+    requests: int
+    p50_ms: float
+    p99_ms: float
+    errors: list[str]
+    endpoints: list[EndpointStats]
+    users: int
+    visits: int
+    rating_writes: int
+    ratings_written: int
+    deletes: int
+    acknowledged_keys: int
+    lost_writes: list[str]
+    unexpected_rows: list[str]
+    uncertain: int
+    stale_reads: int
+    tokens_in_log: int
+    integrity: str
+    write_limit: str
+
+    @property
+    def req_per_s(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.errors
+            and not self.lost_writes
+            and not self.unexpected_rows
+            and self.stale_reads == 0
+            and self.tokens_in_log == 0
+            and self.integrity == "ok"
+        )
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def run_load(
+    model_dir: Path,
+    *,
+    clients: int,
+    seconds: float,
+    workdir: Path,
+    workers: int = 1,
+    max_requests: int = 200_000,
+    seed: int = 0,
+) -> LoadReport:
+    """Serve ``model_dir`` from a fresh database in ``workdir``, load it, verify the file."""
+    database = workdir / "load.db"
+    server = ApiServer(
+        model_dir, database, workers=workers, access_log=True, log_level="info"
+    ).start()
+    try:
+        catalogue, queries, genres = discover(server.port)
+        deadline = time.monotonic() + seconds
+        logs: list[ClientLog] = [ClientLog() for _ in range(clients)]
+
+        def play(index: int) -> None:
+            client = Client(
+                server.port, catalogue, queries, genres, deadline, max_requests, seed + index
+            )
+            logs[index] = client.run()
+
+        threads = [threading.Thread(target=play, args=(i,)) for i in range(clients)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    finally:
+        server.stop()
+    return report(logs, database, server.log_text(), clients, elapsed, workers)
+
+
+def discover(port: int) -> tuple[list[int], list[str], list[str]]:
+    """Film ids, search words taken from real titles, and genres, asked of the API itself."""
+    catalogue: list[int] = []
+    words: list[str] = []
+    for offset in range(0, 500, 100):
+        page = call_json(port, Request("GET", f"/movies?limit=100&offset={offset}"))
+        for movie in page["items"]:
+            catalogue.append(movie["movie_id"])
+            first = re.split(r"[\s,:(]+", movie["title"].strip())[0]
+            if len(first) >= 3:
+                words.append(first[: random.Random(movie["movie_id"]).randint(3, len(first))])
+        if offset + 100 >= page["total"]:
+            break
+    genres = call_json(port, Request("GET", "/genres"))["genres"]
+    return catalogue, sorted(set(words)) or ["a"], genres
+
+
+def report(
+    logs: list[ClientLog],
+    database: Path,
+    server_log: str,
+    clients: int,
+    elapsed: float,
+    workers: int,
+) -> LoadReport:
+    latencies: dict[str, list[float]] = defaultdict(list)
+    errors_by_endpoint: Counter[str] = Counter()
+    acknowledged: dict[Key, float | None] = {}
+    uncertain: set[Key] = set()
+    tokens: set[str] = set()
+    for log in logs:
+        for endpoint, values in log.latencies.items():
+            latencies[endpoint].extend(values)
+        errors_by_endpoint.update(log.errors_by_endpoint)
+        acknowledged.update(log.acknowledged)  # each user belongs to one client: no overlap
+        uncertain |= log.uncertain
+        tokens.update(log.users.values())
+    errors = [error for log in logs for error in log.errors]
+    lost, unexpected, integrity = verify(database, acknowledged, uncertain)
+    every = [ms for values in latencies.values() for ms in values]
+    endpoints = [
+        EndpointStats(
+            endpoint=endpoint,
+            requests=len(latencies[endpoint]),
+            req_per_s=len(latencies[endpoint]) / elapsed,
+            p50_ms=percentile(latencies[endpoint], 50),
+            p99_ms=percentile(latencies[endpoint], 99),
+            errors=errors_by_endpoint[endpoint],
+        )
+        for endpoint in ENDPOINTS
+    ]
+    write_limit = os.environ.get("CINEMATCH_WRITE_LIMIT_PER_MINUTE", "default (60/min, burst 30)")
+    return LoadReport(
+        clients=clients,
+        seconds=elapsed,
+        workers=workers,
+        requests=len(every),
+        p50_ms=percentile(every, 50),
+        p99_ms=percentile(every, 99),
+        errors=errors,
+        endpoints=endpoints,
+        users=len(tokens),
+        visits=sum(log.visits for log in logs),
+        rating_writes=sum(log.rating_writes for log in logs),
+        ratings_written=sum(log.ratings_written for log in logs),
+        deletes=sum(log.deletes for log in logs),
+        acknowledged_keys=len(acknowledged),
+        lost_writes=lost,
+        unexpected_rows=unexpected,
+        uncertain=len(uncertain),
+        stale_reads=sum(log.stale_reads for log in logs),
+        tokens_in_log=tokens_in(server_log, tokens),
+        integrity=integrity,
+        write_limit=write_limit,
+    )
+
+
+def verify(
+    database: Path, acknowledged: dict[Key, float | None], uncertain: set[Key]
+) -> tuple[list[str], list[str], str]:
+    """Compare the SQLite file with the acknowledged writes: (lost, unexpected, integrity)."""
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+        stored: dict[Key, float] = {
+            (user_id, movie_id): rating
+            for user_id, movie_id, rating in connection.execute(
+                "SELECT user_id, movie_id, rating FROM ratings"
+            )
+        }
+        integrity = "; ".join(row[0] for row in connection.execute("PRAGMA integrity_check"))
+    lost: list[str] = []
+    for key, value in acknowledged.items():
+        if key in uncertain:
+            continue
+        if value is None and key in stored:
+            lost.append(f"user {key[0]} film {key[1]}: deleted (acknowledged) but still stored")
+        elif value is not None and key not in stored:
+            lost.append(f"user {key[0]} film {key[1]}: rated {value} (acknowledged), missing")
+        elif value is not None and stored[key] != value:
+            lost.append(f"user {key[0]} film {key[1]}: rated {value} (acknowledged), {stored[key]}")
+    unexpected = [
+        f"user {key[0]} film {key[1]}: stored {value}, never acknowledged"
+        for key, value in stored.items()
+        if key not in acknowledged and key not in uncertain
+    ]
+    return lost, unexpected, integrity
+
+
+def tokens_in(log_text: str, tokens: set[str]) -> int:
+    """How many issued tokens appear anywhere in the server's log."""
+    found = set()
+    for run in _TOKEN_SHAPED.findall(log_text):
+        for start in range(len(run) - 42):
+            if run[start : start + 43] in tokens:
+                found.add(run[start : start + 43])
+    return len(found)
+
+
+def markdown(result: LoadReport) -> str:
+    lines = [
+        f"{result.clients} clients × {result.seconds:.0f} s, {result.workers} uvicorn "
+        f"worker(s): **{result.requests:,} requests, {result.req_per_s:,.0f} req/s**, "
+        f"{len(result.errors)} errors.",
+        "",
+        "| endpoint | requests | req/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for e in result.endpoints:
+        lines.append(
+            f"| `{e.endpoint}` | {e.requests:,} | {e.req_per_s:,.1f} | {e.p50_ms:.1f} "
+            f"| {e.p99_ms:.1f} | {e.errors} |"
+        )
+    lines += [
+        f"| **all** | **{result.requests:,}** | **{result.req_per_s:,.0f}** | "
+        f"{result.p50_ms:.1f} | {result.p99_ms:.1f} | "
+        f"**{len(result.errors)}** |",
+        "",
+        f"- {result.users:,} users created; {result.rating_writes:,} acknowledged `POST /rate` "
+        f"({result.ratings_written:,} ratings, re-rates included) and {result.deletes:,} "
+        f"acknowledged deletes; {result.acknowledged_keys:,} (user, film) outcomes checked "
+        "against the SQLite file.",
+        f"- **Lost writes: {len(result.lost_writes)}**; rows never acknowledged: "
+        f"{len(result.unexpected_rows)}; unanswered writes: {result.uncertain}; "
+        f"stale reads of one's own ratings: {result.stale_reads}; "
+        f"`PRAGMA integrity_check`: {result.integrity}.",
+        f"- Issued tokens found in the server's JSON log: {result.tokens_in_log}. "
+        f"Write limit: {result.write_limit}.",
+    ]
+    return "\n".join(lines)
+
+
+def to_json(result: LoadReport, model_dir: Path, load_average: float) -> dict:
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "environment": {"cpus": os.cpu_count(), "load_average_1m_at_start": load_average},
+        "model_version": manifest.get("model_version"),
+        "clients": result.clients,
+        "seconds": round(result.seconds, 1),
+        "workers": result.workers,
+        "requests": result.requests,
+        "req_per_s": round(result.req_per_s, 1),
+        "p50_ms": round(result.p50_ms, 2),
+        "p99_ms": round(result.p99_ms, 2),
+        "errors": len(result.errors),
+        "error_samples": result.errors[:20],
+        "endpoints": [
+            {
+                "endpoint": e.endpoint,
+                "requests": e.requests,
+                "req_per_s": round(e.req_per_s, 1),
+                "p50_ms": round(e.p50_ms, 2),
+                "p99_ms": round(e.p99_ms, 2),
+                "errors": e.errors,
+            }
+            for e in result.endpoints
+        ],
+        "users": result.users,
+        "visits": result.visits,
+        "rating_writes": result.rating_writes,
+        "ratings_written": result.ratings_written,
+        "deletes": result.deletes,
+        "acknowledged_outcomes": result.acknowledged_keys,
+        "lost_writes": len(result.lost_writes),
+        "unexpected_rows": len(result.unexpected_rows),
+        "unanswered_writes": result.uncertain,
+        "stale_reads": result.stale_reads,
+        "tokens_in_log": result.tokens_in_log,
+        "integrity_check": result.integrity,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=Path(os.environ.get("CINEMATCH_MODEL_DIR", REPO / "models")),
+    )
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--max-requests", type=int, default=200_000, help="per client")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="8 clients for 10 s")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=DEFAULT_JSON,
+        help=f"where full runs write their results (default {DEFAULT_JSON})",
+    )
+    args = parser.parse_args(argv)
+    clients, seconds = (8, 10.0) if args.quick else (args.clients, args.seconds)
+    if not (args.model_dir / "manifest.json").is_file():
+        print(f"no model in {args.model_dir}: train one (make train) or pass --model-dir")
+        return 2
+    load_average = os.getloadavg()[0]
+    print(
+        f"model {args.model_dir}; {clients} clients for {seconds:g} s against "
+        f"{args.workers} worker(s); {os.cpu_count()} CPUs shared by server and clients; "
+        f"load average {load_average:.1f} before the run",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="cinematch-load-") as workdir:
+        result = run_load(
+            args.model_dir.resolve(),
+            clients=clients,
+            seconds=seconds,
+            workdir=Path(workdir),
+            workers=args.workers,
+            max_requests=args.max_requests,
+            seed=args.seed,
+        )
+    print(markdown(result))
+    for problem in (result.errors + result.lost_writes + result.unexpected_rows)[:20]:
+        print(f"  ! {problem}")
+    if not args.quick:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(to_json(result, args.model_dir, load_average), indent=2))
+        print(f"results written to {args.json}")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
