@@ -36,7 +36,7 @@ class FunkSVDParams:
     n_factors: int = 16  # latent dimensions of each posterior sample
     rank: int = 64  # dimensions of the shipped (posterior mean) factors
     n_epochs: int = 65  # sweeps, including burn_in
-    burn_in: int = 10  # sweeps before samples are averaged (the first half are MAP warm-up)
+    burn_in: int = 4  # sweeps before samples are averaged (the first half are MAP warm-up)
     reg: float = 0.1  # ALS only: ridge per rating on factors and biases
     prior_shape: float = 1.0  # Gamma(a0, b0) hyperprior on the noise precision
     prior_rate: float = 1.0
