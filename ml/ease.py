@@ -30,9 +30,9 @@ class Ease:
         for first in range(0, matrix.n_users, USER_BLOCK):  # bounded memory: one block dense
             last = min(first + USER_BLOCK, matrix.n_users)
             block = np.zeros((last - first, matrix.n_items), dtype=np.float32)
-            lo, hi = matrix.by_user.indptr[first], matrix.by_user.indptr[last]
-            owners = np.repeat(np.arange(last - first), np.diff(matrix.by_user.indptr[first:last + 1]))
-            block[owners, matrix.by_user.other[lo:hi]] = 1.0
+            indptr = matrix.by_user.indptr[first:last + 1]
+            owners = np.repeat(np.arange(last - first), np.diff(indptr))
+            block[owners, matrix.by_user.other[indptr[0]:indptr[-1]]] = 1.0
             gram += block.T @ block
         gram[np.diag_indices_from(gram)] += l2
         precision = np.linalg.inv(gram)
