@@ -2,7 +2,9 @@
 
 A model directory holds:
 - ``factors.npz``: float32 factor and bias arrays, the id maps (``item_ids``, ``user_ids``), the
-  popularity counts and means, plain arrays only (loaded with ``allow_pickle=False``);
+  popularity counts and means, and the ranking model (``implicit_*``: iALS item factors, the
+  eigenvalues of their Gram matrix and the fold-in's constants), plain arrays only (loaded
+  with ``allow_pickle=False``);
 - ``catalogue.csv``: movie_id, title, year, genres (``|``-joined), tmdb_id, imdb_id, in item order;
 - ``manifest.json``: format version, data sources (rows, sha256), hyper-parameters, metrics,
   training time, git commit, and the sha256 and shape of every array and file.
@@ -27,11 +29,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ml.implicit import ImplicitModel
 from ml.matrix import IdMap
 from ml.model import FactorModel
 from ml.popularity import Popularity
 
-FORMAT_VERSION = 1
+#: 2: the ranking model (``implicit_*`` arrays) joined the rating model.
+FORMAT_VERSION = 2
 FACTORS_FILE = "factors.npz"
 CATALOGUE_FILE = "catalogue.csv"
 MANIFEST_FILE = "manifest.json"
@@ -39,6 +43,10 @@ CATALOGUE_COLUMNS = ("movie_id", "title", "year", "genres", "tmdb_id", "imdb_id"
 
 _MODEL_ARRAYS = (
     "user_factors", "user_bias", "item_factors", "item_bias", "fold_in_reg", "fold_in_mean",
+)
+_IMPLICIT_SCALARS = (
+    "unobserved_weight", "reg", "reg_exponent", "rating_confidence", "dislike_below",
+    "fold_in_half_ratings",
 )
 
 
@@ -66,6 +74,7 @@ class Artifact:
     popularity: Popularity
     manifest: dict[str, Any]
     users: IdMap  # training users (namespaced ids), aligned with user factor rows
+    implicit: ImplicitModel  # the ranking model, on the same item indices
 
 
 def save_artifact(directory: str | Path, artifact: Artifact) -> Path:
@@ -130,9 +139,14 @@ def load_artifact(directory: str | Path) -> Artifact:
             float(manifest.get("popularity", {}).get("prior_percentile", 90.0)),
         )
         users = IdMap(arrays["user_ids"])
+        implicit = ImplicitModel(
+            item_factors=arrays["implicit_item_factors"],
+            gram_eigenvalues=arrays["implicit_gram_eigenvalues"],
+            **{name: float(arrays[f"implicit_{name}"][0]) for name in _IMPLICIT_SCALARS},
+        )
     except (KeyError, ValueError) as error:
         raise ArtifactError(f"{root / FACTORS_FILE}: inconsistent arrays ({error})") from None
-    artifact = Artifact(model, items, catalogue, popularity, manifest, users)
+    artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit)
     try:
         _check_alignment(artifact)
     except ValueError as error:
@@ -158,6 +172,11 @@ def _arrays_of(artifact: Artifact) -> dict[str, npt.NDArray[Any]]:
     arrays["user_ids"] = np.asarray(artifact.users.ids, dtype=np.int64)
     arrays["popularity_counts"] = np.asarray(artifact.popularity.counts, dtype=np.int64)
     arrays["popularity_means"] = np.asarray(artifact.popularity.means, dtype=np.float32)
+    implicit = artifact.implicit
+    arrays["implicit_item_factors"] = np.asarray(implicit.item_factors, dtype=np.float32)
+    arrays["implicit_gram_eigenvalues"] = np.asarray(implicit.gram_eigenvalues, dtype=np.float64)
+    for name in _IMPLICIT_SCALARS:
+        arrays[f"implicit_{name}"] = np.array([getattr(implicit, name)], dtype=np.float64)
     return arrays
 
 
@@ -184,6 +203,8 @@ def _check_alignment(artifact: Artifact) -> None:
         raise ValueError(f"{len(artifact.users)} user ids for {artifact.model.n_users} users")
     if len(artifact.popularity.counts) != n_items:
         raise ValueError("popularity arrays do not match the item count")
+    if artifact.implicit.n_items != n_items:
+        raise ValueError(f"{artifact.implicit.n_items} ranking-model rows for {n_items} items")
     ids = np.array([entry.movie_id for entry in artifact.catalogue], dtype=np.int64)
     if not np.array_equal(ids, artifact.items.ids):
         raise ValueError("catalogue movie ids are not in item-index order")

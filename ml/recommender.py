@@ -1,8 +1,13 @@
 """The one object the API holds: a loaded model that answers "what should this person watch".
 
 It speaks raw MovieLens ids at its edge and dense indices inside. Everything a request needs is
-precomputed at load (unit factors for cosines, genre and year masks, the popularity order), so
-a request is one fold-in plus a few vectorised passes over the items.
+precomputed at load (unit factors for cosines, genre and year masks, franchise clusters, the
+popularity and onboarding orders), so a request is two fold-ins (FunkSVD for the ★ shown, iALS
+for the order) plus a few vectorised passes over the items.
+
+Lists are ranked by one of three scorers (``ml.ranking.RANKERS``): popularity below the
+personalisation threshold, the ranking score from it on; FunkSVD's predicted rating alone is
+kept selectable so evaluation and the contract tests measure it through this same code.
 """
 
 from __future__ import annotations
@@ -16,16 +21,22 @@ import numpy as np
 import numpy.typing as npt
 
 from ml.artifacts import Artifact, CatalogueEntry, load_artifact
+from ml.blas import single_threaded_blas
+from ml.diversity import capped_top_n, franchise_clusters
 from ml.model import UserVector, clip_rating
-from ml.onboarding import onboarding_order
-from ml.ranking import normalise_rows, similar_items, top_n_indices, zscore
+from ml.onboarding import OnboardingParams, onboarding_order
+from ml.ranking import (
+    Ranker,
+    RankingWeights,
+    blend_scores,
+    normalise_rows,
+    similar_items,
+    top_n_indices,
+    zscore,
+)
 from ml.rules import POSITIVE_RATING, is_personal
 
 Source = Literal["popularity", "personalized"]
-
-#: Weight of the log-popularity prior in the personal ranking score (z-scored units).
-#: A rating model alone ranks obscure films first; see ml/ranking.py and bench/ranking.py.
-POPULARITY_PRIOR_WEIGHT = 1.0
 
 
 @dataclass(frozen=True)
@@ -57,29 +68,44 @@ class RecommendationList:
 
 @dataclass(frozen=True)
 class UserProfile:
-    """A user's fold-in result and the ratings it came from (dense indices)."""
+    """A user's fold-in results and the ratings they came from (dense indices).
+
+    ``vector`` is the rating model's (FunkSVD) user, ``choice_vector`` the ranking model's
+    (iALS); both depend only on the ratings, so the API caches a profile until they change.
+    """
 
     vector: UserVector
     rated_indices: npt.NDArray[np.int64]
     rated_values: npt.NDArray[np.float64]
+    choice_vector: npt.NDArray[np.float64]
 
 
 class Recommender:
-    """Popularity below the personalisation threshold, fold-in ranking from it on."""
+    """Popularity below the personalisation threshold, the ranking score from it on."""
 
-    def __init__(self, artifact: Artifact) -> None:
+    def __init__(self, artifact: Artifact, *, weights: RankingWeights | None = None,
+                 onboarding: OnboardingParams | None = None) -> None:
+        """``weights`` and ``onboarding`` replace the tuned defaults (for simulations)."""
         self.artifact = artifact
         self.model = artifact.model
+        self.implicit = artifact.implicit
         self.items = artifact.items
         self.manifest: dict[str, Any] = artifact.manifest
         self.model_version = str(artifact.manifest.get("model_version", "unknown"))
         self.popularity = artifact.popularity
+        self.weights = weights or RankingWeights(
+            **artifact.manifest.get("ranking", {}).get("weights", {}))
         pop = self.popularity
         self._movies = tuple(
             _movie(entry, int(pop.counts[i]), pop.means[i])
             for i, entry in enumerate(artifact.catalogue)
         )
-        self._unit_factors = normalise_rows(self.model.item_factors)
+        # Neighbours, reasons and franchise checks use the rating model's item space: films
+        # close there are liked by the same people, which is what "because you loved" means.
+        self.unit_factors = normalise_rows(self.model.item_factors)
+        #: Franchise / near-duplicate cluster of every film (``ml.diversity``).
+        self.clusters = franchise_clusters([e.title for e in artifact.catalogue],
+                                           self.unit_factors)
         self._log_popularity_z = zscore(np.log1p(pop.counts.astype(np.float64)))
         self._years = np.array(
             [-1 if e.year is None else e.year for e in artifact.catalogue], dtype=np.int64)
@@ -89,8 +115,11 @@ class Recommender:
         }
         self._genres_lower = {g.lower(): g for g in genres}
         self._popularity_order = pop.top_n(len(self._movies))
+        # The same order as a score, so the franchise cap can walk it like any other score.
+        self._popularity_rank = np.empty(len(self._movies), dtype=np.float64)
+        self._popularity_rank[self._popularity_order] = -np.arange(len(self._movies))
         self._onboarding_order = onboarding_order(
-            pop.counts, self.model.item_factors, [e.genres for e in artifact.catalogue])
+            pop.counts, self.implicit, [e.genres for e in artifact.catalogue], onboarding)
 
     @classmethod
     def load(cls, model_dir: str | Path) -> Recommender:
@@ -121,27 +150,40 @@ class Recommender:
         return dict(self.manifest.get("metrics", {}))
 
     def profile(self, ratings: Mapping[int, float]) -> UserProfile:
-        """Fold the user's ratings in (unknown movie ids are ignored)."""
+        """Fold the user's ratings into both models (unknown movie ids are ignored)."""
         known = [(self.items.get(m), float(r)) for m, r in ratings.items()]
         pairs = [(i, r) for i, r in known if i >= 0]
         idx = np.array([i for i, _ in pairs], dtype=np.int64)
         values = np.array([r for _, r in pairs], dtype=np.float64)
-        return UserProfile(self.model.fold_in(idx, values), idx, values)
+        with single_threaded_blas():  # small solves: see ml/blas.py
+            return UserProfile(self.model.fold_in(idx, values), idx, values,
+                               self.implicit.fold_in(idx, values))
 
     def recommend(
         self, ratings: Mapping[int, float], n: int = 10, *, genre: str | None = None,
         year_from: int | None = None, year_to: int | None = None,
-        profile: UserProfile | None = None,
+        profile: UserProfile | None = None, ranker: Ranker | None = None,
+        diversify: bool = True,
     ) -> RecommendationList:
-        """Top-``n`` films for someone with these ratings, filters applied before the cut."""
+        """Top-``n`` films for someone with these ratings, filters applied before the cut.
+
+        ``ranker`` defaults to popularity below the personalisation threshold and the ranking
+        score ("blend") from it on; ``diversify`` keeps at most two films of a franchise.
+        """
         allowed = self._filter_mask(genre, year_from, year_to)
-        if not is_personal(len(ratings)):
-            return self._popular(ratings, n, allowed, genre)
+        ranker = ranker or ("blend" if is_personal(len(ratings)) else "popularity")
+        if ranker == "popularity":
+            return self._popular(ratings, n, allowed, genre, diversify)
         profile = profile or self.profile(ratings)
-        predicted = self.model.predict_raw(profile.vector)
-        score = zscore(predicted) + POPULARITY_PRIOR_WEIGHT * self._log_popularity_z
-        best = top_n_indices(score, n, exclude=profile.rated_indices, allowed=allowed)
-        reasons = self._personal_reasons(best, profile)
+        with single_threaded_blas():
+            predicted = self.model.predict_raw(profile.vector)
+            if ranker == "rating":
+                score = predicted.astype(np.float64)
+            else:
+                score = blend_scores(self.implicit.scores(profile.choice_vector), predicted,
+                                     self._log_popularity_z, self.weights)
+            best = self._cut(score, n, profile.rated_indices, allowed, diversify)
+            reasons = self._personal_reasons(best, profile)
         items = [
             Recommendation(
                 movie_id=int(self.items.ids[i]),
@@ -155,7 +197,8 @@ class Recommender:
     def similar(self, movie_id: int, n: int = 10) -> list[tuple[Movie, float]]:
         """Films closest to ``movie_id`` by cosine in factor space; KeyError if unknown."""
         index = self.items.index(movie_id)
-        best, cosines = similar_items(self._unit_factors, index, n)
+        with single_threaded_blas():
+            best, cosines = similar_items(self.unit_factors, index, n)
         return [(self._movies[i], round(float(c), 4)) for i, c in zip(best, cosines, strict=True)]
 
     def onboarding(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
@@ -164,10 +207,17 @@ class Recommender:
         picked = [i for i in self._onboarding_order if i not in excluded][:n]
         return [self._movies[i] for i in picked]
 
+    def _cut(self, score: npt.NDArray[np.float64], n: int, exclude: npt.ArrayLike,
+             allowed: npt.NDArray[np.bool_] | None, diversify: bool) -> npt.NDArray[np.int64]:
+        if diversify:
+            return capped_top_n(score, n, self.clusters, exclude=exclude, allowed=allowed)
+        return top_n_indices(score, n, exclude=exclude, allowed=allowed)
+
     def _popular(self, ratings: Mapping[int, float], n: int,
-                 allowed: npt.NDArray[np.bool_] | None, genre: str | None) -> RecommendationList:
+                 allowed: npt.NDArray[np.bool_] | None, genre: str | None,
+                 diversify: bool) -> RecommendationList:
         rated = self.items.indices(list(ratings))
-        best = self.popularity.top_n(n, exclude=rated, allowed=allowed)
+        best = self._cut(self._popularity_rank, n, rated, allowed, diversify)
         canonical = self.canonical_genre(genre) if genre else None
         reason = f"Loved by fans of {canonical}" if canonical else "Among the highest rated"
         scores = self.popularity.scores
@@ -192,7 +242,7 @@ class Recommender:
             loved = values >= values.max()
             verb = "liked"
         anchors = profile.rated_indices[loved]
-        cosines = self._unit_factors[best] @ self._unit_factors[anchors].T
+        cosines = self.unit_factors[best] @ self.unit_factors[anchors].T
         nearest = anchors[np.argmax(cosines, axis=1)]
         return [f"Because you {verb} {self._movies[a].label}" for a in nearest]
 

@@ -1,0 +1,136 @@
+"""At most two films of one franchise in a list: title stems, confirmed by factor similarity.
+
+Why: a ranker that learned "fans of Star Wars watch Star Wars" fills a top-10 with three
+episodes and two spin-offs; each is a fine pick, together they waste the list. Films are grouped
+once, at load, into clusters:
+- the same *title stem*: the title without its year, alternative titles, trailing article,
+  subtitle, sequel number and plural ("Star Wars: Episode V…", "Toy Story 2", "Aliens",
+  "Alien³" → "star wars", "toy story", "alien", "alien");
+- or a stem that extends another by whole words ("Matrix Reloaded" after "Matrix") *and* a
+  factor cosine of at least ``PREFIX_MIN_COSINE``: the title says "maybe a sequel", the
+  audience confirms it, so "Alien Nation" stays apart from "Alien".
+Ranking then walks down the scores and skips a film whose cluster already holds ``cap`` picks.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from ml.ranking import top_n_indices
+
+IntArray = npt.NDArray[np.int64]
+
+#: Films of one cluster allowed in a list.
+MAX_PER_CLUSTER = 2
+#: A title that extends another by whole words joins its cluster only above this cosine.
+PREFIX_MIN_COSINE = 0.5
+#: Shortest stem that may absorb longer titles by prefix ("up" must not swallow "up in smoke").
+PREFIX_MIN_CHARS = 5
+
+_ALTERNATIVE = re.compile(r"\([^)]*\)")
+_TRAILING_ARTICLE = re.compile(
+    r",\s*(the|a|an|les|la|le|l'|il|el|los|las|das|der|die|den|det)\s*$")
+_LEADING_ARTICLE = re.compile(r"^(the|a|an)\s+")
+_SUBTITLE = re.compile(r"\s*(:|\s-\s|\band the\b).*$")
+_SEQUEL = re.compile(r"(\s+(part|chapter|episode|vol|volume))?(\s+([ivx]+|\d+)|(?<=[a-z])\d+)$")
+_NON_WORD = re.compile(r"[^a-z0-9 ]+")
+
+
+def title_stem(title: str) -> str:
+    """The franchise key of a title: "Godfather: Part II, The (1974)" → "godfather".
+
+    Articles go whichever end they are on, since catalogues write both "The Matrix" and
+    "Matrix, The"."""
+    text = unicodedata.normalize("NFKC", title).lower()
+    text = _ALTERNATIVE.sub(" ", text).strip()
+    text = _LEADING_ARTICLE.sub("", _TRAILING_ARTICLE.sub("", text))
+    text = _SUBTITLE.sub("", text)
+    text = " ".join(_NON_WORD.sub(" ", text).split())
+    previous = None
+    while previous != text:  # "star trek ii" and "rocky 3" both lose their number
+        previous, text = text, _SEQUEL.sub("", text).strip()
+    words = text.split()
+    if words and len(words[-1]) > 4 and words[-1].endswith("s"):
+        words[-1] = words[-1][:-1]  # "aliens" → "alien"
+    return " ".join(words) or title.lower()
+
+
+def franchise_clusters(
+    titles: Sequence[str], unit_factors: npt.NDArray[np.floating] | None = None,
+) -> IntArray:
+    """A cluster id per film (ids are the index of the cluster's first film)."""
+    stems = [title_stem(t) for t in titles]
+    parent = np.arange(len(stems))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    def join(i: int, j: int) -> None:
+        a, b = root(i), root(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+
+    first: dict[str, int] = {}
+    for i, stem in enumerate(stems):
+        join(i, first.setdefault(stem, i))
+    if unit_factors is not None:
+        for i, stem in enumerate(stems):
+            words = stem.split()
+            for cut in range(1, len(words)):
+                prefix = " ".join(words[:cut])
+                j = first.get(prefix)
+                if (j is not None and len(prefix) >= PREFIX_MIN_CHARS
+                        and float(unit_factors[i] @ unit_factors[j]) >= PREFIX_MIN_COSINE):
+                    join(i, j)
+    return np.array([root(i) for i in range(len(stems))], dtype=np.int64)
+
+
+def capped_top_n(
+    scores: npt.NDArray[np.floating], n: int, clusters: IntArray,
+    exclude: npt.ArrayLike | None = None, allowed: npt.NDArray[np.bool_] | None = None,
+    cap: int = MAX_PER_CLUSTER,
+) -> IntArray:
+    """Like ``top_n_indices``, but at most ``cap`` items of one cluster.
+
+    Candidates are read in score order from a pool that grows until the list is full. Only
+    when the allowed films run out (a narrow filter) are capped-out films used to fill it: a
+    short list would be worse than a third sequel.
+    """
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    pool = 3 * n
+    while True:
+        ranked = top_n_indices(scores, pool, exclude=exclude, allowed=allowed)
+        picked, spare = _cap(ranked, clusters, n, cap)
+        exhausted = len(ranked) < pool
+        if len(picked) == n or exhausted:
+            break
+        pool *= 4
+    if len(picked) < n:
+        picked += spare[: n - len(picked)]
+    return np.array(picked, dtype=np.int64)
+
+
+def _cap(ranked: IntArray, clusters: IntArray, n: int, cap: int) -> tuple[list[int], list[int]]:
+    """Walk ``ranked`` keeping at most ``cap`` per cluster; also return the ones skipped."""
+    taken: dict[int, int] = {}
+    picked: list[int] = []
+    skipped: list[int] = []
+    for item in ranked.tolist():
+        cluster = int(clusters[item])
+        if taken.get(cluster, 0) < cap:
+            taken[cluster] = taken.get(cluster, 0) + 1
+            picked.append(item)
+            if len(picked) == n:
+                break
+        else:
+            skipped.append(item)
+    return picked, skipped
