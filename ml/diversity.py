@@ -119,6 +119,39 @@ def capped_top_n(
     return np.array(picked, dtype=np.int64)
 
 
+def capped_from_order(
+    order: IntArray, n: int, clusters: IntArray | None,
+    exclude: npt.ArrayLike | None = None, allowed: npt.NDArray[np.bool_] | None = None,
+    cap: int = MAX_PER_CLUSTER,
+) -> IntArray:
+    """``capped_top_n`` for a ranking known in advance (``order``: every item, best first).
+
+    Why: the popularity list is the same for everyone, so it is sorted once at load and a
+    request only reads its head, growing the head when exclusions and filters thin it out;
+    ``clusters=None`` skips the franchise cap.
+    """
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    excluded = np.asarray(exclude if exclude is not None else [], dtype=np.int64)
+    head = 3 * n + len(excluded)
+    while True:
+        candidates = order[:head]
+        if allowed is not None:
+            candidates = candidates[allowed[candidates]]
+        if len(excluded):
+            candidates = candidates[~np.isin(candidates, excluded)]
+        if clusters is None:
+            picked, spare = candidates[:n].tolist(), []
+        else:
+            picked, spare = _cap(candidates, clusters, n, cap)
+        if len(picked) == n or head >= len(order):
+            break
+        head *= 4
+    if len(picked) < n:
+        picked += spare[: n - len(picked)]
+    return np.array(picked, dtype=np.int64)
+
+
 def _cap(ranked: IntArray, clusters: IntArray, n: int, cap: int) -> tuple[list[int], list[int]]:
     """Walk ``ranked`` keeping at most ``cap`` per cluster; also return the ones skipped."""
     taken: dict[int, int] = {}

@@ -22,13 +22,13 @@ import numpy.typing as npt
 
 from ml.artifacts import Artifact, CatalogueEntry, load_artifact
 from ml.blas import single_threaded_blas
-from ml.diversity import capped_top_n, franchise_clusters
+from ml.diversity import capped_from_order, capped_top_n, franchise_clusters
 from ml.model import UserVector, clip_rating
 from ml.onboarding import OnboardingParams, onboarding_order
 from ml.ranking import (
+    BlendScorer,
     Ranker,
     RankingWeights,
-    blend_scores,
     normalise_rows,
     similar_items,
     top_n_indices,
@@ -115,9 +115,8 @@ class Recommender:
         }
         self._genres_lower = {g.lower(): g for g in genres}
         self._popularity_order = pop.top_n(len(self._movies))
-        # The same order as a score, so the franchise cap can walk it like any other score.
-        self._popularity_rank = np.empty(len(self._movies), dtype=np.float64)
-        self._popularity_rank[self._popularity_order] = -np.arange(len(self._movies))
+        self._blend = BlendScorer(self.implicit.item_factors, self.model.item_factors,
+                                  self.model.item_bias, self._log_popularity_z, self.weights)
         self._onboarding_order = onboarding_order(
             pop.counts, self.implicit, [e.genres for e in artifact.catalogue], onboarding)
 
@@ -176,23 +175,17 @@ class Recommender:
             return self._popular(ratings, n, allowed, genre, diversify)
         profile = profile or self.profile(ratings)
         with single_threaded_blas():
-            predicted = self.model.predict_raw(profile.vector)
             if ranker == "rating":
-                score = predicted.astype(np.float64)
+                score = self.model.predict_raw(profile.vector)
             else:
-                score = blend_scores(self.implicit.scores(profile.choice_vector), predicted,
-                                     self._log_popularity_z, self.weights)
+                score = self._blend.scores(profile.choice_vector, profile.vector.factors)
             best = self._cut(score, n, profile.rated_indices, allowed, diversify)
+            predicted = self.model.item_factors[best] @ profile.vector.factors + (
+                self.model.item_bias[best] + np.float32(self.model.global_mean
+                                                        + profile.vector.bias))
             reasons = self._personal_reasons(best, profile)
-        items = [
-            Recommendation(
-                movie_id=int(self.items.ids[i]),
-                predicted_rating=round(float(clip_rating(predicted[i])), 2),
-                score=round(float(score[i]), 4), reason=reason,
-            )
-            for i, reason in zip(best, reasons, strict=True)
-        ]
-        return RecommendationList("personalized", items)
+        return RecommendationList("personalized", _items(
+            self.items.ids[best], clip_rating(predicted), score[best], reasons))
 
     def similar(self, movie_id: int, n: int = 10) -> list[tuple[Movie, float]]:
         """Films closest to ``movie_id`` by cosine in factor space; KeyError if unknown."""
@@ -217,19 +210,14 @@ class Recommender:
                  allowed: npt.NDArray[np.bool_] | None, genre: str | None,
                  diversify: bool) -> RecommendationList:
         rated = self.items.indices(list(ratings))
-        best = self._cut(self._popularity_rank, n, rated, allowed, diversify)
+        best = capped_from_order(self._popularity_order, n,
+                                 self.clusters if diversify else None,
+                                 exclude=rated, allowed=allowed)
         canonical = self.canonical_genre(genre) if genre else None
         reason = f"Loved by fans of {canonical}" if canonical else "Among the highest rated"
-        scores = self.popularity.scores
-        items = [
-            Recommendation(
-                movie_id=int(self.items.ids[i]),
-                predicted_rating=round(float(clip_rating(scores[i])), 2),
-                score=round(float(scores[i]), 4), reason=reason,
-            )
-            for i in best
-        ]
-        return RecommendationList("popularity", items)
+        scores = self.popularity.scores[best]
+        return RecommendationList("popularity", _items(
+            self.items.ids[best], clip_rating(scores), scores, [reason] * len(best)))
 
     def _personal_reasons(self, best: npt.NDArray[np.int64], profile: UserProfile) -> list[str]:
         """Name, for each pick, the user's own highly rated film most like it."""
@@ -259,6 +247,17 @@ class Recommender:
             in_range = (self._years >= low) & (self._years <= high) & (self._years >= 0)
             mask = in_range if mask is None else mask & in_range
         return mask
+
+
+def _items(movie_ids: npt.NDArray[np.int64], predicted: npt.NDArray[np.floating],
+           scores: npt.NDArray[np.floating], reasons: list[str]) -> list[Recommendation]:
+    """The list's entries, rounded for display in one vectorised pass."""
+    shown = np.round(predicted.astype(np.float64), 2).tolist()
+    rounded = np.round(scores.astype(np.float64), 4).tolist()
+    return [
+        Recommendation(movie_id=m, predicted_rating=p, score=s, reason=r)
+        for m, p, s, r in zip(movie_ids.tolist(), shown, rounded, reasons, strict=True)
+    ]
 
 
 def _movie(entry: CatalogueEntry, count: int, mean: float) -> Movie:

@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.diversity import MAX_PER_CLUSTER, capped_top_n, franchise_clusters, title_stem
+from ml.diversity import (
+    MAX_PER_CLUSTER,
+    capped_from_order,
+    capped_top_n,
+    franchise_clusters,
+    title_stem,
+)
+from ml.ranking import top_n_indices
 from ml.recommender import Recommender
 
 
@@ -59,6 +66,25 @@ def test_the_pool_grows_until_the_list_is_full():
     picked = capped_top_n(scores, 10, clusters)
     assert len(picked) == 10
     assert max(Counter(clusters[picked].tolist()).values()) == MAX_PER_CLUSTER
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_precomputed_order_gives_the_same_list_as_its_scores(seed: int):
+    """The popularity path walks a sorted order; it must pick what ranking the scores would."""
+    rng = np.random.default_rng(seed)
+    n_items = 300
+    clusters = rng.integers(0, 40, n_items)
+    scores = rng.permutation(n_items).astype(np.float64)
+    order = np.argsort(-scores)
+    exclude = rng.choice(n_items, rng.integers(0, 60), replace=False)
+    allowed = rng.random(n_items) < rng.choice([0.03, 0.3, 1.0])
+    for n in (1, 10, 50):
+        for cap_clusters in (clusters, None):
+            expected = (capped_top_n(scores, n, clusters, exclude=exclude, allowed=allowed)
+                        if cap_clusters is not None else
+                        top_n_indices(scores, n, exclude=exclude, allowed=allowed))
+            got = capped_from_order(order, n, cap_clusters, exclude=exclude, allowed=allowed)
+            assert got.tolist() == expected.tolist()
 
 
 def test_served_lists_hold_at_most_two_films_of_a_franchise(tiny_model_dir: Path):

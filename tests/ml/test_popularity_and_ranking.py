@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ml.popularity import Popularity, bayesian_average
-from ml.ranking import similar_items, top_n_indices
+from ml.ranking import BlendScorer, RankingWeights, blend_scores, similar_items, top_n_indices
 
 
 def test_bayesian_average_matches_the_formula():
@@ -52,3 +52,23 @@ def test_similar_items_are_nearest_by_cosine_and_exclude_the_item():
     best, cos = similar_items(unit, 0, 3)
     assert list(best) == [1, 2, 3]
     assert cos[0] > cos[1] > cos[2]
+
+
+@pytest.mark.parametrize("weights", [RankingWeights(), RankingWeights(rating=0.0),
+                                     RankingWeights(rating=0.7, popularity=0.5)])
+def test_the_one_pass_blend_equals_the_z_scored_sum(weights: RankingWeights):
+    """BlendScorer's moments trick must give blend_scores' numbers and the same top list."""
+    rng = np.random.default_rng(7)
+    n_items = 2000
+    choice = rng.normal(size=(n_items, 24)).astype(np.float32) * rng.random(24).astype(np.float32)
+    rating = rng.normal(0, 0.3, size=(n_items, 12)).astype(np.float32)
+    bias = rng.normal(0, 0.5, n_items).astype(np.float32)
+    log_pop = rng.normal(size=n_items)
+    scorer = BlendScorer(choice, rating, bias, log_pop, weights)
+    for _ in range(5):
+        x, p, user_constant = rng.normal(size=24), rng.normal(size=12), rng.normal()
+        predicted = rating @ p.astype(np.float32) + bias + np.float32(3.5 + user_constant)
+        expected = blend_scores(choice @ x.astype(np.float32), predicted, log_pop, weights)
+        got = scorer.scores(x, p)
+        np.testing.assert_allclose(got, expected, atol=2e-4)
+        assert list(top_n_indices(got, 20)) == list(top_n_indices(expected, 20))
