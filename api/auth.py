@@ -54,7 +54,11 @@ BearerToken = Annotated[str, Depends(bearer_token)]
 
 def authorize(session: Session, user_id: int, token: str) -> None:
     """Allow the request only if ``token`` is ``user_id``'s: 404 unknown user, 403 otherwise."""
-    stored = repository.user_token_hash(session, user_id)
+    check_token(repository.user_token_hash(session, user_id), user_id, token)
+
+
+def check_token(stored: str | None, user_id: int, token: str) -> None:
+    """``authorize`` for a token hash already read (None: no such user)."""
     if stored is None:
         raise HTTPException(
             status_code=status.HTTP_404_NOT_FOUND, detail=f"user {user_id} not found"

@@ -17,9 +17,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.limits import WriteRateLimiter
-from api.profiles import ProfileCache
 from api.search import MovieIndex
 from api.settings import Settings
+from api.user_cache import UserCache
+from db.snapshot import SnapshotReader
 from ml.recommender import Recommender, UserProfile
 
 
@@ -31,39 +32,48 @@ class Services:
     recommender: Recommender
     engine: Engine
     session_factory: sessionmaker[Session]
-    profiles: ProfileCache[UserProfile]
+    #: Per-user profiles and served lists, valid while the user's ratings stay the same.
+    user_cache: UserCache[UserProfile]
+    #: The hot path's one query (token hash and ratings).
+    snapshots: SnapshotReader
     movie_index: MovieIndex
     write_limiter: WriteRateLimiter
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """Everything at once: the cheapest way for a hot handler to reach several services."""
+    return request.app.state.services
+
+
+def _services(request: Request) -> Services:
     return request.app.state.services
 
 
 async def get_recommender(request: Request) -> Recommender:
-    return get_services(request).recommender
+    return _services(request).recommender
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """A session per request; it opens a connection only when a query runs."""
-    with get_services(request).session_factory() as session:
+    with _services(request).session_factory() as session:
         yield session
 
 
-async def get_profiles(request: Request) -> ProfileCache[UserProfile]:
-    return get_services(request).profiles
+async def get_user_cache(request: Request) -> UserCache[UserProfile]:
+    return _services(request).user_cache
 
 
 async def get_movie_index(request: Request) -> MovieIndex:
-    return get_services(request).movie_index
+    return _services(request).movie_index
 
 
 async def get_write_limiter(request: Request) -> WriteRateLimiter:
-    return get_services(request).write_limiter
+    return _services(request).write_limiter
 
 
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 SessionDep = Annotated[Session, Depends(get_session)]
-ProfilesDep = Annotated[ProfileCache[UserProfile], Depends(get_profiles)]
+UserCacheDep = Annotated[UserCache[UserProfile], Depends(get_user_cache)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 MovieIndexDep = Annotated[MovieIndex, Depends(get_movie_index)]
 WriteLimiterDep = Annotated[WriteRateLimiter, Depends(get_write_limiter)]

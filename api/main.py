@@ -31,11 +31,12 @@ from api.deps import Services
 from api.errors import REQUEST_ID_HEADER, install_error_handling
 from api.limits import BodySizeLimitMiddleware, WriteRateLimiter
 from api.logs import configure_logging
-from api.profiles import ProfileCache
 from api.routes import movies, ratings, recommendations, service, users
 from api.search import MovieIndex
 from api.settings import Settings, get_settings
+from api.user_cache import UserCache
 from db.session import create_db_engine, create_session_factory, init_db
+from db.snapshot import SnapshotReader
 from ml.artifacts import ArtifactError
 from ml.recommender import Recommender, UserProfile
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP
@@ -88,7 +89,10 @@ def create_app(
             recommender=model,
             engine=engine,
             session_factory=create_session_factory(engine),
-            profiles=ProfileCache[UserProfile](settings.profile_cache_size),
+            user_cache=UserCache[UserProfile](
+                settings.profile_cache_size, settings.list_cache_mb * 1_000_000
+            ),
+            snapshots=SnapshotReader(engine),
             movie_index=MovieIndex(model.movies()),
             write_limiter=WriteRateLimiter(
                 settings.write_limit_per_minute, settings.write_limit_burst

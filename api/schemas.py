@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from ml.recommender import Movie
+from ml.recommender import Movie, Recommendation
 from ml.rules import RATING_MAX, RATING_MIN, RATING_STEP, is_personal
 
 #: Largest id SQLite's INTEGER and PostgreSQL's BIGINT hold; larger ids are a 422, not a 500.
@@ -237,6 +237,19 @@ class RecommendationOut(BaseModel):
     predicted_rating: float = Field(description=f"Clipped to {RATING_MIN}–{RATING_MAX}.")
     score: float = Field(description="Ranking score (higher is better); not a rating.")
     reason: str | None = Field(examples=["Because you loved The Matrix (1999)"])
+
+    @classmethod
+    def of(cls, movie: Movie, item: Recommendation) -> RecommendationOut:
+        return cls(
+            movie_id=movie.movie_id,
+            title=movie.title,
+            year=movie.year,
+            genres=list(movie.genres),
+            tmdb_id=movie.tmdb_id,
+            predicted_rating=item.predicted_rating,
+            score=item.score,
+            reason=item.reason,
+        )
 
 
 class RecommendationsOut(BaseModel):

@@ -63,7 +63,14 @@ class Settings(BaseSettings):
         default=10_000,
         ge=0,
         validation_alias="CINEMATCH_PROFILE_CACHE_SIZE",
-        description="How many users' folded-in profiles to keep in memory (0 disables).",
+        description="How many users' folded-in profiles and served lists to keep in memory "
+        "(0 disables the cache).",
+    )
+    list_cache_mb: int = Field(
+        default=64,
+        ge=0,
+        validation_alias="CINEMATCH_LIST_CACHE_MB",
+        description="Memory for served /recommend lists, in MB (0 recomputes every list).",
     )
 
     @field_validator("cors_origins", mode="before")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from api import auth
-from api.deps import ProfilesDep, RecommenderDep, SessionDep, WriteLimiterDep
+from api.deps import RecommenderDep, SessionDep, UserCacheDep, WriteLimiterDep
 from api.errors import DATABASE_BUSY
 from api.params import BAD_USER_ID, MovieIdPath, UserIdPath
 from api.responses import TOO_MANY_WRITES, UNREADABLE_BODY, auth_responses
@@ -44,7 +44,7 @@ def rate(
     token: auth.BearerToken,
     session: SessionDep,
     recommender: RecommenderDep,
-    profiles: ProfilesDep,
+    user_cache: UserCacheDep,
     limiter: WriteLimiterDep,
 ) -> RateOut:
     """Save 1–200 ratings for the user in one transaction. Re-rating a film replaces the value
@@ -65,7 +65,7 @@ def rate(
     with write_transaction(session):
         repository.upsert_ratings(session, body.user_id, ratings)
         total = repository.count_user_ratings(session, body.user_id)
-    profiles.invalidate(body.user_id)
+    user_cache.invalidate(body.user_id)
     return RateOut(
         user_id=body.user_id,
         saved=len(ratings),
@@ -107,7 +107,7 @@ def delete_rating(
     movie_id: MovieIdPath,
     token: auth.BearerToken,
     session: SessionDep,
-    profiles: ProfilesDep,
+    user_cache: UserCacheDep,
     limiter: WriteLimiterDep,
 ) -> RatingDeleted:
     """Take back a rating. The answer says how many remain and which list the user now gets
@@ -121,7 +121,7 @@ def delete_rating(
                 detail=f"user {user_id} has not rated movie {movie_id}",
             )
         total = repository.count_user_ratings(session, user_id)
-    profiles.invalidate(user_id)
+    user_cache.invalidate(user_id)
     return RatingDeleted(
         user_id=user_id,
         movie_id=movie_id,

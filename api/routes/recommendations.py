@@ -1,19 +1,25 @@
-"""The product's answer: a top-N list for one user, popular or personal."""
+"""The product's answer: a top-N list for one user, popular or personal.
+
+The hot path, in order: one indexed query (token hash and ratings together, ``db.snapshot``),
+the token check, then the user's cached list for these exact ratings and parameters, and only
+on a miss the fold-in (itself cached per rating set) and one vectorised scoring pass. The list
+goes out as the JSON bytes it was cached as; FastAPI still documents it as
+``RecommendationsOut``.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api import auth
-from api.deps import MovieIndexDep, ProfilesDep, RecommenderDep, SessionDep
+from api.deps import ServicesDep
 from api.params import GenreQuery, UserIdQuery, canonical_genre
-from api.profiles import ProfileCache
 from api.responses import auth_responses
 from api.schemas import RecommendationOut, RecommendationsOut
-from db import repository
-from ml.recommender import Recommender, UserProfile
+from api.user_cache import ratings_fingerprint
+from ml.recommender import Recommender
 from ml.rules import is_personal, ratings_needed
 
 router = APIRouter(tags=["recommendations"])
@@ -24,6 +30,7 @@ YearQuery = Annotated[int | None, Query(ge=1, le=9999, examples=[1990])]
 @router.get(
     "/recommend",
     summary="Recommendations for a user",
+    response_model=RecommendationsOut,
     responses=auth_responses(
         {422: "query parameter n: Input should be less than or equal to 100 (got 500)"}
     ),
@@ -31,55 +38,51 @@ YearQuery = Annotated[int | None, Query(ge=1, le=9999, examples=[1990])]
 async def recommend(
     user_id: UserIdQuery,
     token: auth.BearerToken,
-    session: SessionDep,
-    recommender: RecommenderDep,
-    profiles: ProfilesDep,
-    index: MovieIndexDep,
+    services: ServicesDep,
     n: Annotated[int, Query(ge=1, le=100, description="How many films.", examples=[10])] = 10,
     genre: GenreQuery = None,
     year_from: YearQuery = None,
     year_to: YearQuery = None,
-) -> RecommendationsOut:
+) -> Response:
     """Films the user has not rated, best first. Below the personalisation threshold the list
     is the catalogue's most popular films (`source: popularity`, and `ratings_needed` says how
     many more ratings unlock a personal list); from it on, `source: personalized`. The genre
     and year filters apply before the top-`n` cut, so a filtered list is still `n` long when
     enough films match."""
-    auth.authorize(session, user_id, token)
+    snapshot = services.snapshots.read(user_id)
+    auth.check_token(None if snapshot is None else snapshot.token_hash, user_id, token)
+    assert snapshot is not None
     if year_from is not None and year_to is not None and year_from > year_to:
         raise HTTPException(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=f"year_from ({year_from}) must not be after year_to ({year_to})",
         )
-    genre = canonical_genre(index, genre)
-    ratings = _known_ratings(repository.user_ratings(session, user_id), recommender)
-    profile = _profile(user_id, ratings, recommender, profiles)
-    result = recommender.recommend(
-        ratings, n, genre=genre, year_from=year_from, year_to=year_to, profile=profile
-    )
-    items = []
-    for item in result.items:
-        movie = recommender.movie(item.movie_id)
-        items.append(
-            RecommendationOut(
-                movie_id=movie.movie_id,
-                title=movie.title,
-                year=movie.year,
-                genres=list(movie.genres),
-                tmdb_id=movie.tmdb_id,
-                predicted_rating=item.predicted_rating,
-                score=item.score,
-                reason=item.reason,
-            )
+    genre = canonical_genre(services.movie_index, genre)
+    recommender, cache = services.recommender, services.user_cache
+    ratings = _known_ratings(snapshot.ratings, recommender)
+    fingerprint = ratings_fingerprint(ratings)
+    key = (n, genre, year_from, year_to)
+    body = cache.served_list(user_id, fingerprint, key)
+    if body is None:
+        profile = (
+            cache.get_or_compute(user_id, ratings, recommender.profile)
+            if is_personal(len(ratings))
+            else None  # popularity list: nothing to fold in
         )
-    return RecommendationsOut(
-        user_id=user_id,
-        source=result.source,
-        ratings_needed=ratings_needed(len(ratings)),
-        count=len(items),
-        model_version=recommender.model_version,
-        recommendations=items,
-    )
+        result = recommender.recommend(
+            ratings, n, genre=genre, year_from=year_from, year_to=year_to, profile=profile
+        )
+        items = [RecommendationOut.of(recommender.movie(i.movie_id), i) for i in result.items]
+        body = RecommendationsOut(
+            user_id=user_id,
+            source=result.source,
+            ratings_needed=ratings_needed(len(ratings)),
+            count=len(items),
+            model_version=recommender.model_version,
+            recommendations=items,
+        ).model_dump_json().encode()
+        cache.keep_list(user_id, fingerprint, key, body)
+    return Response(body, media_type="application/json")
 
 
 def _known_ratings(ratings: dict[int, float], recommender: Recommender) -> dict[int, float]:
@@ -89,14 +92,3 @@ def _known_ratings(ratings: dict[int, float], recommender: Recommender) -> dict[
         return ratings
     dropped = set(unknown)
     return {movie_id: r for movie_id, r in ratings.items() if movie_id not in dropped}
-
-
-def _profile(
-    user_id: int,
-    ratings: dict[int, float],
-    recommender: Recommender,
-    profiles: ProfileCache[UserProfile],
-) -> UserProfile | None:
-    if not is_personal(len(ratings)):
-        return None  # popularity list: nothing to fold in
-    return profiles.get_or_compute(user_id, ratings, recommender.profile)

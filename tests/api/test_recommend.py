@@ -102,6 +102,31 @@ def test_a_worker_never_serves_a_profile_another_worker_made_stale(settings, cli
     assert sum(m in ROMANCE for m in romance) > sum(m in ACTION for m in romance)
 
 
+def test_a_film_rated_through_another_worker_leaves_its_cached_list(settings, client, user, rate):
+    """The popular list is cached too: rating its top film elsewhere must still remove it."""
+    with TestClient(create_app(settings)) as other_worker:
+        top = ids(recommend(other_worker, user))[0]
+        rate(user, {top: 4.0})  # through the first worker; still below the threshold
+        assert top not in ids(recommend(other_worker, user))
+
+
+@pytest.mark.parametrize("ratings", [{}, ACTION_FAN])
+def test_a_repeated_request_is_served_without_ranking_again(
+    client, app, user, rate, ratings, monkeypatch
+):
+    if ratings:
+        rate(user, ratings)
+    recommender = app.state.services.recommender
+    calls = []
+    real = recommender.recommend
+    monkeypatch.setattr(recommender, "recommend", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = recommend(client, user, n=5)
+    assert recommend(client, user, n=5) == first and len(calls) == 1
+    assert len(recommend(client, user, n=6)["recommendations"]) == 6 and len(calls) == 2
+    rate(user, {220: 3.0})  # new ratings: nothing served from before
+    assert 220 not in ids(recommend(client, user, n=5)) and len(calls) == 3
+
+
 @pytest.mark.parametrize("ratings", [{}, ACTION_FAN])
 def test_genre_and_year_filters_apply_before_the_cut(client, app, user, rate, ratings):
     if ratings:

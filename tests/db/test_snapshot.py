@@ -1,0 +1,56 @@
+"""SnapshotReader: one query gives the token hash and the ratings, or None for no such user."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from db import repository
+from db.session import write_transaction
+from db.snapshot import SnapshotReader
+
+
+def new_user(sessions: sessionmaker[Session], token_hash: str, ratings: dict[int, float]) -> int:
+    with sessions() as session, write_transaction(session):
+        user_id = repository.create_user(session, token_hash)
+        repository.upsert_ratings(session, user_id, ratings)
+    return user_id
+
+
+def test_a_user_with_ratings_gets_them_in_movie_id_order(engine: Engine, sessions):
+    user_id = new_user(sessions, "a" * 64, {30: 2.5, 4: 5.0, 17: 0.5})
+    new_user(sessions, "b" * 64, {4: 1.0})  # someone else's ratings stay out
+    snapshot = SnapshotReader(engine).read(user_id)
+    assert snapshot is not None and snapshot.token_hash == "a" * 64
+    assert list(snapshot.ratings.items()) == [(4, 5.0), (17, 0.5), (30, 2.5)]
+
+
+def test_a_user_without_ratings_and_an_unknown_user_differ(engine: Engine, sessions):
+    user_id = new_user(sessions, "c" * 64, {})
+    reader = SnapshotReader(engine)
+    snapshot = reader.read(user_id)
+    assert snapshot is not None and snapshot.ratings == {} and snapshot.token_hash == "c" * 64
+    assert reader.read(user_id + 1) is None
+
+
+def test_it_sees_writes_committed_after_it_was_built(engine: Engine, sessions):
+    user_id = new_user(sessions, "d" * 64, {1: 3.0})
+    reader = SnapshotReader(engine)
+    assert reader.read(user_id).ratings == {1: 3.0}
+    with sessions() as session, write_transaction(session):
+        repository.upsert_ratings(session, user_id, {1: 4.5, 2: 1.0})
+    assert reader.read(user_id).ratings == {1: 4.5, 2: 1.0}
+
+
+def test_a_driver_error_surfaces_as_sqlalchemy_operational_error(engine: Engine, sessions):
+    """The API's 503 handler catches SQLAlchemy's errors; the raw path must raise those too."""
+    user_id = new_user(sessions, "e" * 64, {1: 3.0})
+    reader = SnapshotReader(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE ratings"))
+    with pytest.raises(OperationalError) as raised:
+        reader.read(user_id)
+    assert "ratings" in str(raised.value.orig)
+    assert "e" * 64 not in str(raised.value)
