@@ -188,11 +188,7 @@ class MovieOut(BaseModel):
     @classmethod
     def of(cls, movie: Movie) -> MovieOut:
         return cls(
-            movie_id=movie.movie_id,
-            title=movie.title,
-            year=movie.year,
-            genres=list(movie.genres),
-            tmdb_id=movie.tmdb_id,
+            **_catalogue_fields(movie),
             imdb_id=movie.imdb_id,
             rating_count=movie.rating_count,
             mean_rating=movie.mean_rating,
@@ -241,15 +237,22 @@ class RecommendationOut(BaseModel):
     @classmethod
     def of(cls, movie: Movie, item: Recommendation) -> RecommendationOut:
         return cls(
-            movie_id=movie.movie_id,
-            title=movie.title,
-            year=movie.year,
-            genres=list(movie.genres),
-            tmdb_id=movie.tmdb_id,
+            **_catalogue_fields(movie),
             predicted_rating=item.predicted_rating,
             score=item.score,
             reason=item.reason,
         )
+
+
+def _catalogue_fields(movie: Movie) -> dict[str, Any]:
+    """What every film in a response says about itself."""
+    return {
+        "movie_id": movie.movie_id,
+        "title": movie.title,
+        "year": movie.year,
+        "genres": list(movie.genres),
+        "tmdb_id": movie.tmdb_id,
+    }
 
 
 class RecommendationsOut(BaseModel):
