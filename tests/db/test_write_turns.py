@@ -1,0 +1,81 @@
+"""Writers of one process queue for SQLite's write lock; a wait past busy_timeout is an error."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+
+from db import repository
+from db.session import create_db_engine, create_session_factory, init_db, write_transaction
+
+
+def test_writers_of_one_process_take_turns_and_all_land(tmp_path: Path):
+    """With SQLite's own waiting switched off, only the process's queue keeps writers apart:
+    any two threads reaching SQLite's lock together would fail with "database is locked"."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'turns.db'}")
+    init_db(engine)
+
+    @event.listens_for(engine, "connect")
+    def _no_sqlite_waiting(dbapi_connection, _record) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+    engine.dispose()  # reconnect with the listener
+    sessions = create_session_factory(engine)
+    with sessions() as session, write_transaction(session):
+        user_id = repository.create_user(session, "f" * 64)
+    inside, most_inside, guard = 0, 0, threading.Lock()
+
+    def writer(k: int) -> None:
+        nonlocal inside, most_inside
+        for j in range(10):
+            with sessions() as session, write_transaction(session):
+                with guard:
+                    inside += 1
+                    most_inside = max(most_inside, inside)
+                repository.upsert_ratings(session, user_id, {100 * k + j: 3.0})
+                with guard:
+                    inside -= 1
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with sessions() as session:
+        assert len(repository.user_ratings(session, user_id)) == 80
+    assert most_inside == 1
+
+
+def test_a_writer_kept_waiting_past_the_busy_timeout_is_told_the_database_is_locked(
+    tmp_path: Path,
+):
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'slow.db'}", busy_timeout_ms=100)
+    init_db(engine)
+    sessions = create_session_factory(engine)
+    holding, release = threading.Event(), threading.Event()
+
+    def slow_writer() -> None:
+        with sessions() as session, write_transaction(session):
+            repository.create_user(session, "a" * 64)
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with (
+            pytest.raises(OperationalError, match="database is locked"),
+            sessions() as session,
+            write_transaction(session),
+        ):
+            repository.create_user(session, "b" * 64)
+    finally:
+        release.set()
+        thread.join()
+    with sessions() as session, write_transaction(session):  # the queue is free again
+        repository.create_user(session, "c" * 64)
