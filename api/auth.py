@@ -11,15 +11,36 @@ import hmac
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPBearer
 from sqlalchemy.orm import Session
 
 from db import repository
 
 TOKEN_BYTES = 32
 
-bearer_scheme = HTTPBearer(
+
+class BearerScheme(HTTPBearer):
+    """``Authorization: Bearer <token>`` → the token, or 401 when it is missing or malformed.
+
+    One dependency that is also the OpenAPI security scheme (Swagger's *Authorize* button);
+    a plain function depending on ``HTTPBearer`` would cost FastAPI a second dependency to
+    solve on every authenticated request.
+    """
+
+    async def __call__(self, request: Request) -> str:  # type: ignore[override]
+        credentials = await super().__call__(request)
+        if credentials is None or not credentials.credentials:
+            raise HTTPException(
+                status_code=status.HTTP_401_UNAUTHORIZED,
+                detail="Missing or malformed token: send 'Authorization: Bearer <token>' "
+                "with the token POST /users returned.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return credentials.credentials
+
+
+bearer_scheme = BearerScheme(
     auto_error=False,
     scheme_name="BearerToken",
     description="The `token` that `POST /users` returned, sent as `Authorization: Bearer <token>`.",
@@ -35,21 +56,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def bearer_token(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> str:
-    """The request's bearer token, or 401 when it is missing or not a Bearer credential."""
-    if credentials is None or not credentials.credentials:
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="Missing or malformed token: send 'Authorization: Bearer <token>' "
-            "with the token POST /users returned.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return credentials.credentials
-
-
-BearerToken = Annotated[str, Depends(bearer_token)]
+BearerToken = Annotated[str, Depends(bearer_scheme)]
 
 
 def authorize(session: Session, user_id: int, token: str) -> None:

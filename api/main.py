@@ -20,6 +20,7 @@ never stall the event loop. A networked database would change this trade-off.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -98,6 +99,7 @@ def create_app(
                 settings.write_limit_per_minute, settings.write_limit_burst
             ),
         )
+        _freeze_startup_objects()
         logger.info(
             "serving model %s (%d films) on %s",
             model.model_version,
@@ -108,6 +110,7 @@ def create_app(
             yield
         finally:
             engine.dispose()
+            gc.unfreeze()  # what the app held can be collected again (tests build many apps)
 
     app = FastAPI(
         title="CineMatch API",
@@ -137,6 +140,18 @@ def create_app(
     ):
         app.include_router(router)
     return app
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything loaded so far out of the garbage collector's reach.
+
+    The catalogue, search index and id maps are ~130k objects that live as long as the process;
+    each full collection walked them all and stalled every request for ~70 ms (measured
+    in-process), a periodic hiccup that set the p99 of every endpoint. Frozen objects are never
+    scanned; new garbage is collected as before. (No ``gc.collect()`` first: it would cost each
+    start ~0.1 s, and the little startup garbage frozen with the rest is freed at shutdown.)
+    """
+    gc.freeze()
 
 
 def _app_from_environment() -> FastAPI:
