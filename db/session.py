@@ -5,30 +5,26 @@ needs: WAL so readers never block the writer, a busy timeout so concurrent write
 of failing, foreign keys on, and explicit ``BEGIN`` handling so a write transaction can take the
 write lock up front (``BEGIN IMMEDIATE``) instead of failing on a lock upgrade under load.
 
-Writers of one process also queue on a Python lock before asking SQLite for its own. Why:
-SQLite's busy handler polls with sleeps that grow to 100 ms, so sixteen threads racing for the
-write lock served each write in ~1 ms but left the unlucky ones asleep long after the lock was
-free (/rate p99 at 16 clients: 250–540 ms). A thread waiting on a Python lock wakes the moment
-it is released; SQLite's polling is left to the few writers of *other* processes.
+Writers also take turns before asking SQLite for its lock (``db.write_gate``), because
+SQLite's own waiting sleeps far longer than a write takes.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Base
+from db.write_gate import WriteGate
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -36,15 +32,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 _WRITE_OPTION = "cinematch_write"
 
 
-@dataclass(frozen=True)
-class _WriteGate:
-    """The queue a SQLite engine's writers of this process wait in, for at most ``timeout`` s."""
-
-    lock: threading.Lock
-    timeout: float
-
-
-_WRITE_GATES: weakref.WeakKeyDictionary[Engine, _WriteGate] = weakref.WeakKeyDictionary()
+#: The turn-taking of each SQLite engine's writers (other databases queue on their own).
+_WRITE_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
 
 
 def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
@@ -66,7 +55,10 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
     # One connection per threadpool worker at peak; SQLite connections are cheap.
     engine = create_engine(url, pool_size=8, max_overflow=32, hide_parameters=True)
     _tune_sqlite(engine, busy_timeout_ms)
-    _WRITE_GATES[engine] = _WriteGate(threading.Lock(), busy_timeout_ms / 1000)
+    gate = _WRITE_GATES[engine] = WriteGate(
+        Path(f"{database}-writers.lock"), busy_timeout_ms / 1000
+    )
+    event.listen(engine, "engine_disposed", lambda _engine: gate.close())
     return engine
 
 
@@ -148,20 +140,8 @@ def write_transaction(session: Session) -> Iterator[Session]:
         yield session
 
 
-@contextmanager
-def _write_turn(session: Session) -> Iterator[None]:
-    """Wait for this process's turn to write (SQLite engines only; see the module docstring)."""
+def _write_turn(session: Session) -> AbstractContextManager[None]:
+    """Wait for this writer's turn (SQLite engines; see ``db.write_gate``)."""
     bind = session.get_bind()
     gate = _WRITE_GATES.get(bind.engine if isinstance(bind, Connection) else bind)
-    if gate is None:
-        yield
-        return
-    if not gate.lock.acquire(timeout=gate.timeout):
-        # What SQLite itself says when its busy timeout runs out, so callers handle one error.
-        raise exc.OperationalError(
-            "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
-        )
-    try:
-        yield
-    finally:
-        gate.lock.release()
+    return nullcontext() if gate is None else gate.turn()

@@ -1,4 +1,9 @@
-"""Writers of one process queue for SQLite's write lock; a wait past busy_timeout is an error."""
+"""Writers take turns for SQLite's write lock, within and across processes; a wait past
+busy_timeout is an error.
+
+SQLite's own waiting is switched off in the turn-taking tests (busy_timeout=0 on every
+connection): then any two writers reaching SQLite's lock together fail with "database is
+locked", so only the gate can make every write land."""
 
 from __future__ import annotations
 
@@ -6,17 +11,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 
 from db import repository
 from db.session import create_db_engine, create_session_factory, init_db, write_transaction
 
 
-def test_writers_of_one_process_take_turns_and_all_land(tmp_path: Path):
-    """With SQLite's own waiting switched off, only the process's queue keeps writers apart:
-    any two threads reaching SQLite's lock together would fail with "database is locked"."""
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'turns.db'}")
+def engine_without_sqlite_waiting(path: Path) -> Engine:
+    engine = create_db_engine(f"sqlite:///{path}")
     init_db(engine)
 
     @event.listens_for(engine, "connect")
@@ -24,13 +27,21 @@ def test_writers_of_one_process_take_turns_and_all_land(tmp_path: Path):
         dbapi_connection.execute("PRAGMA busy_timeout=0")
 
     engine.dispose()  # reconnect with the listener
-    sessions = create_session_factory(engine)
-    with sessions() as session, write_transaction(session):
+    return engine
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_writers_take_turns_and_all_land(tmp_path: Path, processes: int):
+    """Two engines on one file stand for two worker processes: they share only the file."""
+    engines = [engine_without_sqlite_waiting(tmp_path / "turns.db") for _ in range(processes)]
+    factories = [create_session_factory(engine) for engine in engines]
+    with factories[0]() as session, write_transaction(session):
         user_id = repository.create_user(session, "f" * 64)
     inside, most_inside, guard = 0, 0, threading.Lock()
 
     def writer(k: int) -> None:
         nonlocal inside, most_inside
+        sessions = factories[k % processes]
         for j in range(10):
             with sessions() as session, write_transaction(session):
                 with guard:
@@ -45,7 +56,7 @@ def test_writers_of_one_process_take_turns_and_all_land(tmp_path: Path):
         thread.start()
     for thread in threads:
         thread.join()
-    with sessions() as session:
+    with factories[-1]() as session:
         assert len(repository.user_ratings(session, user_id)) == 80
     assert most_inside == 1
 
