@@ -6,8 +6,10 @@ Modes:
 - ``--ml100k-folds DIR`` (the official u1–u5 folds; mean and per fold).
 
 Rating accuracy: RMSE and MAE of the global mean, the damped bias baseline and FunkSVD.
-Top-N: Recall@10, NDCG@10 and catalogue coverage for popularity, FunkSVD by predicted rating,
-and the service's own personal ranking, through the same ``Recommender`` that serves /recommend.
+Top-N: Recall@10, NDCG@10 and catalogue coverage for popularity (``popularity``: the Bayesian
+average the app shows newcomers; ``popularity_count``: the raw rating count, the stronger top-N
+baseline), FunkSVD by predicted rating, and the service's own personal ranking, through the
+same ``Recommender`` that serves /recommend.
 Positives are test ratings ≥ 4; every film seen in training and not rated by the user in
 training is ranked. Hyper-parameters are never tuned here: early stopping uses a validation
 split carved from the training part only.
@@ -95,7 +97,7 @@ def evaluate(
 
 def _top_n(train: pd.DataFrame, test: pd.DataFrame, recommender: Recommender,
            n_items: int) -> list[dict[str, Any]]:
-    """Rank for every test user with a positive, three ways, through the serving code."""
+    """Rank for every test user with a positive, four ways, through the serving code."""
     items, model = recommender.items, recommender.model
     positives = test[test["rating"] >= POSITIVE_RATING]
     wanted = {int(u): set(g["movie_id"].astype(int)) for u, g in positives.groupby("user_id")}
@@ -112,6 +114,8 @@ def _top_n(train: pd.DataFrame, test: pd.DataFrame, recommender: Recommender,
         profile = recommender.profile(ratings)
         ranked = {
             "popularity": list(items.ids[recommender.popularity.top_n(TOP_K, exclude=rated_idx)]),
+            "popularity_count": list(items.ids[top_n_indices(
+                recommender.popularity.counts, TOP_K, exclude=rated_idx)]),
             "funksvd_predicted_rating": list(items.ids[top_n_indices(
                 model.predict_raw(profile.vector), TOP_K, exclude=rated_idx)]),
             "service_ranking": [r.movie_id for r in recommender.recommend(

@@ -42,7 +42,9 @@ def test_evaluate_on_train_and_test_files_writes_the_documented_json(tmp_path: P
     assert set(models) == {"global_mean", "bias_baseline", "funksvd"}
     assert models["funksvd"]["rmse"] < models["global_mean"]["rmse"]
     rankers = {row["model"] for row in report["top_n"]}
-    assert rankers == {"popularity", "funksvd_predicted_rating", "service_ranking"}
+    assert rankers == {
+        "popularity", "popularity_count", "funksvd_predicted_rating", "service_ranking"
+    }
     assert "RMSE" in result.stdout
 
 
