@@ -23,8 +23,6 @@ THEME_CSS = Path(__file__).with_name("theme.css")
 #: The rating scale, needed to draw the control (the API does not publish it; it validates
 #: every rating against the same 0.5–5.0 half-star scale and refuses anything else).
 RATING_VALUES: tuple[float, ...] = tuple(step / 2 for step in range(1, 11))
-#: The slider position meaning "not rated yet"; never sent to the API.
-UNRATED = 0.0
 
 #: Posters per row on a desktop; st.grid drops columns when cells would be narrower than
 #: GRID_MIN_COLUMN_PX, so tablets get 3–4 and phones 2.
@@ -76,11 +74,10 @@ def stars(rating: float) -> str:
     return "★" * whole + ("½" if rating - whole >= 0.5 else "")
 
 
-def rating_label(value: float) -> str:
-    """How the rating slider names a position."""
-    if value == UNRATED:
-        return "Slide to rate"
-    return f"{stars(value)} {value:.1f}"
+def rating_choice_label(value: float) -> str:
+    """How the rating control names a choice: 0.5 → "½", 3.0 → "3", 4.5 → "4½"."""
+    whole = int(value)
+    return f"{whole if whole else ''}{'½' if value - whole >= 0.5 else ''}"
 
 
 def film_meta(film: FilmLike, *, max_genres: int = 2) -> str:
@@ -210,38 +207,43 @@ def empty_state(title: str, text: str) -> None:
 # -- rating ------------------------------------------------------------------------------
 
 
-def rating_slider(
+def rating_control(
     key: str,
     *,
     on_rate: Callable[[float], object],
     current: float | None = None,
     label: str = "Your rating",
 ) -> None:
-    """A half-star select slider that calls ``on_rate(value)`` as soon as it is moved.
+    """Ten half-star choices, ½ to 5; choosing one saves it at once with ``on_rate(value)``.
 
-    Unrated films start on a "Slide to rate" stop, so nothing is saved until a person
-    chooses; a rated film starts on its rating and can be moved to re-rate. If ``on_rate``
-    returns ``None`` (the save failed) the slider goes back to where it was, so the screen
-    never shows a rating the service does not have and the same choice can be made again.
+    Why choices and not a slider: a slider reports every position it passes. With the
+    keyboard, the first arrow press from "unrated" saved ½★ and the film left the grid
+    before the person could go on (measured in Chromium), and a dragged slider saves wherever
+    the pointer lets go. A choice is one deliberate value, by click, tap or Tab + Enter.
+
+    A rated film shows its rating chosen, and choosing another re-rates it. Choosing the
+    current one again would clear the choice; ratings are removed on the profile page, so the
+    control keeps showing the rating. If ``on_rate`` returns ``None`` (the save failed) the
+    control goes back to where it was, so the screen never shows a rating the service does
+    not have and the same choice can be made again.
     """
-    start = current if current is not None else UNRATED
-    options = RATING_VALUES if current is not None else (UNRATED, *RATING_VALUES)
-    st.select_slider(
+    st.pills(
         label,
-        options=options,
-        value=start,
-        format_func=rating_label,
+        options=RATING_VALUES,
+        default=current,
+        format_func=rating_choice_label,
         key=key,
-        on_change=_slider_moved,
-        args=(key, on_rate, start),
+        on_change=_rating_chosen,
+        args=(key, on_rate, current),
         label_visibility="collapsed",
+        width="stretch",
     )
 
 
-def _slider_moved(key: str, on_rate: Callable[[float], object], start: float) -> None:
+def _rating_chosen(key: str, on_rate: Callable[[float], object], current: float | None) -> None:
     value = st.session_state.get(key)
-    if isinstance(value, float) and value != UNRATED and on_rate(value) is None:
-        st.session_state[key] = start
+    if value is None or on_rate(value) is None:
+        st.session_state[key] = current
 
 
 def save_rating(movie_id: int, title: str, rating: float) -> RatingProgress | None:

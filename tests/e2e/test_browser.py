@@ -30,9 +30,8 @@ APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 DECK_CARDS = '[class*="st-key-cm-card-onb-"]'
 FOR_YOU_CARDS = '[class*="st-key-cm-card-fy-"]'
 SIMILAR_CARDS = '[class*="st-key-cm-card-similar-"]'
-#: The onboarding ratings, one per film; the slider's stops are 0 (unrated), 0.5 … 5.0.
+#: The onboarding ratings, one per film: the first four by pointer, the last by keyboard.
 RATINGS = (4.5, 5.0, 4.0, 3.5, 4.5)
-RATING_STOPS = 10
 
 
 def settle(page: Any) -> None:
@@ -65,17 +64,27 @@ def shoot(page: Any, folder: Path, name: str) -> None:
         page.set_viewport_size(viewport)
 
 
-def rate_first_card(page: Any, rating: float) -> str:
-    """Click the first deck film's slider where ``rating`` sits, as a person would."""
+def rating_choices(card: Any) -> Any:
+    return card.locator('[data-testid="stButtonGroup"] [role="radio"]')
+
+
+def rate_first_card(page: Any, rating: float, *, keyboard: bool = False) -> str:
+    """Rate the first deck film as a person would: click the choice, or with the keyboard
+    focus the first choice, arrow to the value and press Enter (nothing may be saved on the
+    way)."""
     card = page.locator(DECK_CARDS).first
     title = card.locator(".cm-card-title").inner_text()
-    track = card.locator('[data-testid="stSlider"] [role="group"] > div').first
-    box = track.bounding_box()
-    assert box is not None, f"the rating slider of {title!r} is not on screen"
-    # The track maps x linearly onto the stops; stay a pixel inside its ends.
-    x = box["width"] * round(rating * 2) / RATING_STOPS
-    x = min(max(x, 1.0), box["width"] - 1.0)
-    page.mouse.click(box["x"] + x, box["y"] + box["height"] / 2)
+    choices = rating_choices(card)
+    expect_ten = choices.count()
+    assert expect_ten == 10, f"{title!r} offers {expect_ten} rating choices, not 10"
+    position = round(rating * 2) - 1  # ½ is the first choice
+    if not keyboard:
+        choices.nth(position).click()
+        return title
+    choices.first.focus()
+    for _ in range(position):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
     return title
 
 
@@ -133,9 +142,10 @@ def test_first_visit_to_a_personal_list_in_a_real_browser(
         shoot(page, screenshots, "02-onboarding.png")
 
         # Rate five films: each leaves the deck, another takes its seat, progress counts up.
+        # The last is rated with the keyboard: arrowing across the choices saves nothing.
         rated: list[str] = []
         for count, rating in enumerate(RATINGS, start=1):
-            rated.append(rate_first_card(page, rating))
+            rated.append(rate_first_card(page, rating, keyboard=count == len(RATINGS)))
             progress = page.locator('[data-testid="stProgress"]')
             if count < PERSONALISATION_THRESHOLD:
                 expect(progress).to_contain_text(f"{count} / {PERSONALISATION_THRESHOLD} rated")

@@ -28,8 +28,8 @@ def test_movielens_titles_read_naturally() -> None:
 def test_half_stars() -> None:
     assert components.stars(3.5) == "★★★½"
     assert components.stars(0.5) == "½"
-    assert components.rating_label(5.0) == "★★★★★ 5.0"
-    assert components.rating_label(components.UNRATED) == "Slide to rate"
+    labels = [components.rating_choice_label(v) for v in components.RATING_VALUES]
+    assert labels == ["½", "1", "1½", "2", "2½", "3", "3½", "4", "4½", "5"]
     assert components.RATING_VALUES[0] == 0.5 and components.RATING_VALUES[-1] == 5.0
     assert len(components.RATING_VALUES) == 10
 

@@ -36,10 +36,10 @@ def card_titles(at: AppTest) -> list[str]:
 
 
 def movie_ids(at: AppTest, prefix: str) -> list[int]:
-    """Films on screen, read from their rating sliders' keys (``<prefix><movie_id>``)."""
+    """Films on screen, read from their rating controls' keys (``<prefix><movie_id>``)."""
     return [
         int(s.key.removeprefix(prefix))
-        for s in at.select_slider
+        for s in at.button_group
         if s.key and s.key.startswith(prefix)
     ]
 
@@ -51,7 +51,7 @@ def progress_text(at: AppTest) -> str:
 
 def rate_first_on_deck(at: AppTest, rating: float) -> int:
     movie_id = movie_ids(at, "cm-onb-rate-")[0]
-    at.select_slider(key=f"cm-onb-rate-{movie_id}").set_value(rating).run()
+    at.button_group(key=f"cm-onb-rate-{movie_id}").set_value(rating).run()
     return movie_id
 
 
@@ -205,7 +205,7 @@ def test_onboarding_search_rates_any_film(make_app: AppFactory, fake_api: FakeCi
     user = fake_api.add_user()
     at = make_app(user=user, page=routes.ONBOARDING)
     at.text_input(key="cm-onb-query").input("casablanca").run()
-    at.select_slider(key="cm-onb-search-rate-912").set_value(5.0).run()
+    at.button_group(key="cm-onb-search-rate-912").set_value(5.0).run()
     assert_clean(at)
     assert fake_api.ratings_of(user[0]) == {912: 5.0}
     assert progress_text(at) == "1 / 5 rated"
@@ -224,9 +224,9 @@ def test_a_failed_rating_is_reported_not_raised(
     assert at.button(key="cm-error-retry")
     fake_api.down = False
     at.button(key="cm-error-retry").click().run()
-    # The slider went back to "Slide to rate", so the same choice can simply be made again.
-    assert at.select_slider(key=f"cm-onb-rate-{movie_id}").value == 0.0
-    at.select_slider(key=f"cm-onb-rate-{movie_id}").set_value(4.0).run()
+    # The control went back to no choice, so the same choice can simply be made again.
+    assert at.button_group(key=f"cm-onb-rate-{movie_id}").value is None
+    at.button_group(key=f"cm-onb-rate-{movie_id}").set_value(4.0).run()
     assert_clean(at)
     assert progress_text(at) == "1 / 5 rated"
 
@@ -273,7 +273,7 @@ def test_rating_from_for_you_removes_the_film(
     user = fake_api.add_user()
     at = make_app(user=user, page=routes.FOR_YOU)
     first = movie_ids(at, "cm-fy-rate-")[0]
-    at.select_slider(key=f"cm-fy-rate-{first}").set_value(2.5).run()
+    at.button_group(key=f"cm-fy-rate-{first}").set_value(2.5).run()
     assert_clean(at)
     assert fake_api.ratings_of(user[0]) == {first: 2.5}
     assert first not in movie_ids(at, "cm-fy-rate-")
@@ -309,10 +309,10 @@ def test_search_filters_and_rating_from_results(
     assert params["query"] == ["star wars"]
     assert params["genre"] == ["Romance"] and params["year"] == ["1983"]
     assert movie_ids(at, "cm-search-rate-") == [1210]
-    at.select_slider(key="cm-search-rate-1210").set_value(4.0).run()
+    at.button_group(key="cm-search-rate-1210").set_value(4.0).run()
     assert_clean(at)
     assert fake_api.ratings_of(user[0]) == {1210: 4.0}
-    assert at.select_slider(key="cm-search-rate-1210").value == 4.0  # shown as yours now
+    assert at.button_group(key="cm-search-rate-1210").value == 4.0  # shown as yours now
 
 
 # -- profile and about ------------------------------------------------------------------------
@@ -326,13 +326,26 @@ def test_profile_totals_history_edit_and_delete(
     assert at.metric[0].value == "3"
     assert at.metric[1].value == "★ 3.83"
     assert sorted(movie_ids(at, "cm-history-rate-")) == [1, 260, 2571]
-    at.select_slider(key="cm-history-rate-2571").set_value(2.0).run()
+    at.button_group(key="cm-history-rate-2571").set_value(2.0).run()
     assert fake_api.ratings_of(user[0])[2571] == 2.0
     at.button(key="cm-history-delete-260").click().run()
     assert_clean(at)
     assert fake_api.ratings_of(user[0]) == {2571: 2.0, 1: 3.0}
     assert sorted(movie_ids(at, "cm-history-rate-")) == [1, 2571]
     assert at.metric[0].value == "2"
+
+
+def test_choosing_the_current_rating_again_keeps_it(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    """A second click on the chosen value clears a pill; a rating must not vanish that way."""
+    user = fake_api.add_user({2571: 4.5})
+    at = make_app(user=user, page=routes.PROFILE)
+    assert at.button_group(key="cm-history-rate-2571").value == 4.5
+    at.button_group(key="cm-history-rate-2571").set_value(None).run()
+    assert_clean(at)
+    assert fake_api.ratings_of(user[0]) == {2571: 4.5}
+    assert at.button_group(key="cm-history-rate-2571").value == 4.5
 
 
 def test_profile_history_pages_through_long_histories(

@@ -54,7 +54,7 @@ def recommendation_card(rec: Recommendation, poster_src: str) -> None:
         ),
         unsafe_allow_html=True,
     )
-    components.rating_slider(
+    components.rating_control(
         f"cm-fy-rate-{rec.movie_id}",
         on_rate=partial(components.save_rating, rec.movie_id, rec.title),
     )

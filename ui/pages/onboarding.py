@@ -59,7 +59,7 @@ def show_progress(total: int, needed: int) -> None:
 
 def deck_card(film: Movie, poster_src: str) -> None:
     st.markdown(components.card_html(film, poster_src), unsafe_allow_html=True)
-    components.rating_slider(
+    components.rating_control(
         f"cm-onb-rate-{film.movie_id}",
         on_rate=partial(components.save_rating, film.movie_id, film.title),
     )
@@ -91,7 +91,7 @@ def search_results(client: api_client.ApiClient, query: str, ratings: dict[int, 
             info.markdown(components.row_title_html(film), unsafe_allow_html=True)
             info.caption(components.film_meta(film, max_genres=3))
             with control:
-                components.rating_slider(
+                components.rating_control(
                     f"cm-onb-search-rate-{film.movie_id}",
                     current=ratings.get(film.movie_id),
                     on_rate=partial(components.save_rating, film.movie_id, film.title),
@@ -104,7 +104,7 @@ client = api_client.get_client()
 components.page_header(
     "Your screening begins",
     "Rate films you have seen",
-    "Slide to rate — half stars welcome. Not seen it? Skip it and another film takes its seat.",
+    "Pick your rating, ½ to 5 stars. Not seen it? Skip it and another film takes its seat.",
 )
 
 with components.api_guard():

@@ -74,7 +74,7 @@ def history_row(row: UserRating, poster_src: str) -> None:
         info.markdown(components.row_title_html(row), unsafe_allow_html=True)
         info.caption(components.film_meta(row, max_genres=3))
         with control:
-            components.rating_slider(
+            components.rating_control(
                 f"cm-history-rate-{row.movie_id}",
                 current=row.rating,
                 on_rate=partial(components.save_rating, row.movie_id, row.title),

@@ -18,7 +18,7 @@ def result_card(film: Movie, poster_src: str, ratings: dict[int, float]) -> None
     mine = ratings.get(film.movie_id)
     chip = components.star_chip(mine, "yours") if mine is not None else None
     st.markdown(components.card_html(film, poster_src, chip=chip), unsafe_allow_html=True)
-    components.rating_slider(
+    components.rating_control(
         f"cm-search-rate-{film.movie_id}",
         current=mine,
         on_rate=partial(components.save_rating, film.movie_id, film.title),
