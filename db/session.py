@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlite3
 import time
 import weakref
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -131,17 +131,39 @@ def write_transaction(session: Session) -> Iterator[Session]:
     A read-only transaction left open by earlier lookups (e.g. the token check) is ended first,
     so the write lock is only requested once the request is known to be allowed.
     """
+    _end_reads(session)
+    gate = _gate_of(session)
+    with nullcontext() if gate is None else gate.turn(), _begin_write(session):
+        yield session
+
+
+@asynccontextmanager
+async def write_transaction_async(session: Session) -> AsyncIterator[Session]:
+    """``write_transaction`` for handlers on the event loop: the wait for this writer's turn
+    yields to other requests instead of blocking the loop. The block itself must not
+    ``await`` (see ``db.write_gate``); its SQL runs at once, the turn being taken."""
+    _end_reads(session)
+    gate = _gate_of(session)
+    async with nullcontext() if gate is None else gate.turn_async():
+        with _begin_write(session):
+            yield session
+
+
+def _end_reads(session: Session) -> None:
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("write_transaction would discard pending ORM changes")
     if session.in_transaction():
         session.rollback()
-    with _write_turn(session), session.begin():
+
+
+@contextmanager
+def _begin_write(session: Session) -> Iterator[None]:
+    with session.begin():
         session.connection(execution_options={_WRITE_OPTION: True})
-        yield session
+        yield
 
 
-def _write_turn(session: Session) -> AbstractContextManager[None]:
-    """Wait for this writer's turn (SQLite engines; see ``db.write_gate``)."""
+def _gate_of(session: Session) -> WriteGate | None:
+    """The turn-taking of the session's SQLite engine (None for other databases)."""
     bind = session.get_bind()
-    gate = _WRITE_GATES.get(bind.engine if isinstance(bind, Connection) else bind)
-    return nullcontext() if gate is None else gate.turn()
+    return _WRITE_GATES.get(bind.engine if isinstance(bind, Connection) else bind)

@@ -10,16 +10,22 @@ is done, and then on an ``flock`` shared with the other worker processes, polled
 Neither lock replaces SQLite's: they only order the writers that will ask for it. The file
 lock dies with its process (kill -9 included); where it cannot be had (no ``fcntl``, a
 read-only directory) the process queue and SQLite's busy handler remain.
+
+``turn()`` is for threads; ``turn_async()`` is for code on an event loop: it waits with
+``asyncio.sleep`` instead of blocking, so the loop serves other requests meanwhile. Both wait
+in the same queue. A block run under a turn must not ``await``: the turn would be held while
+the loop runs other writers' waits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from sqlalchemy import exc
@@ -29,7 +35,8 @@ try:
 except ImportError:  # Windows: the process queue alone
     fcntl = None  # type: ignore[assignment]
 
-#: Longest pause between two tries of the file lock.
+#: First and longest pause between two tries of a lock someone else holds.
+FIRST_PAUSE_S = 0.0001
 MAX_PAUSE_S = 0.001
 
 
@@ -57,30 +64,51 @@ class WriteGate:
         if not self._in_process.acquire(timeout=self.timeout):
             raise database_locked()
         try:
-            locked_file = self._lock_file(deadline)
+            for pause in _pauses(deadline):
+                if self._try_file_lock():
+                    break
+                time.sleep(pause)
             try:
                 yield
             finally:
-                if locked_file:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                self._unlock_file()
         finally:
             self._in_process.release()
 
-    def _lock_file(self, deadline: float) -> bool:
-        """Take the cross-process lock (held by this thread: the process queue is ours)."""
+    @asynccontextmanager
+    async def turn_async(self) -> AsyncIterator[None]:
+        """``turn()`` without blocking the event loop while waiting."""
+        deadline = time.monotonic() + self.timeout
+        for pause in _pauses(deadline):
+            if self._in_process.acquire(blocking=False):
+                break
+            await asyncio.sleep(pause)
+        try:
+            for pause in _pauses(deadline):
+                if self._try_file_lock():
+                    break
+                await asyncio.sleep(pause)
+            try:
+                yield
+            finally:
+                self._unlock_file()
+        finally:
+            self._in_process.release()
+
+    def _try_file_lock(self) -> bool:
+        """Take the cross-process lock if it is free (always "free" where it is unusable)."""
         fd = self._open()
         if fd is None:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
             return False
-        pause = 0.0001
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() + pause > deadline:
-                    raise database_locked() from None
-            time.sleep(pause)
-            pause = min(2 * pause, MAX_PAUSE_S)
+        return True
+
+    def _unlock_file(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _open(self) -> int | None:
         if self._fd is None and self._file_lock_usable:
@@ -95,3 +123,13 @@ class WriteGate:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _pauses(deadline: float) -> Iterator[float]:
+    """Pauses between tries, growing to MAX_PAUSE_S; ``database_locked()`` past ``deadline``."""
+    pause = FIRST_PAUSE_S
+    while True:
+        yield pause
+        if time.monotonic() + pause > deadline:
+            raise database_locked()
+        pause = min(2 * pause, MAX_PAUSE_S)

@@ -18,7 +18,7 @@ from api.schemas import (
     recommendation_mode,
 )
 from db import repository
-from db.session import write_transaction
+from db.session import write_transaction_async
 from ml.recommender import Recommender
 from ml.rules import ratings_needed
 
@@ -39,7 +39,7 @@ router = APIRouter(tags=["ratings"])
         }
     ),
 )
-def rate(
+async def rate(
     body: RateRequest,
     token: auth.BearerToken,
     session: SessionDep,
@@ -62,7 +62,7 @@ def rate(
             status_code=status.HTTP_404_NOT_FOUND,
             detail=f"unknown movie ids: {sorted(unknown)}",
         )
-    with write_transaction(session):
+    async with write_transaction_async(session):
         repository.upsert_ratings(session, body.user_id, ratings)
         total = repository.count_user_ratings(session, body.user_id)
     user_cache.invalidate(body.user_id)
@@ -102,7 +102,7 @@ async def list_ratings(
         }
     ),
 )
-def delete_rating(
+async def delete_rating(
     user_id: UserIdPath,
     movie_id: MovieIdPath,
     token: auth.BearerToken,
@@ -114,7 +114,7 @@ def delete_rating(
     (dropping below the threshold switches back to popularity)."""
     auth.authorize(session, user_id, token)
     limiter.check(user_id)
-    with write_transaction(session):
+    async with write_transaction_async(session):
         if not repository.delete_rating(session, user_id, movie_id):
             raise HTTPException(
                 status_code=status.HTTP_404_NOT_FOUND,

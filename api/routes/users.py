@@ -18,7 +18,7 @@ from api.schemas import (
     recommendation_mode,
 )
 from db import repository
-from db.session import write_transaction
+from db.session import write_transaction_async
 from ml.recommender import Recommender
 from ml.rules import RATING_MAX, RATING_MIN, RATING_STEP, ratings_needed
 
@@ -34,11 +34,11 @@ router = APIRouter(tags=["users"])
         {503: "The database is unavailable right now; please retry shortly."}
     ),
 )
-def create_user(session: SessionDep) -> UserCreated:
+async def create_user(session: SessionDep) -> UserCreated:
     """Create an anonymous user. Keep the returned `token`: click **Authorize** in /docs and
     paste it to call this user's routes. The server stores only its SHA-256."""
     token = auth.new_token()
-    with write_transaction(session):
+    async with write_transaction_async(session):
         user_id = repository.create_user(session, auth.hash_token(token))
     return UserCreated(user_id=user_id, token=token)
 
