@@ -68,9 +68,13 @@ class UserCache(Generic[P]):
         user_id: int,
         ratings: Mapping[int, float],
         compute: Callable[[Mapping[int, float]], P],
+        fingerprint: Fingerprint | None = None,
     ) -> P:
-        """The cached profile for exactly these ratings, else ``compute(ratings)`` (then cached)."""
-        fingerprint = ratings_fingerprint(ratings)
+        """The cached profile for exactly these ratings, else ``compute(ratings)`` (then cached).
+
+        ``fingerprint`` is ``ratings_fingerprint(ratings)`` when the caller already has it.
+        """
+        fingerprint = fingerprint or ratings_fingerprint(ratings)
         with self._lock:
             entry = self._current(user_id, fingerprint)
             if entry is not None and entry.profile is not None:

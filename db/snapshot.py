@@ -7,12 +7,12 @@ rating for a user who rated nothing.
 
 Why it bypasses SQLAlchemy's ``Connection``: on this path the SQLite query takes ~15 µs and
 SQLAlchemy's execution around it (the ``begin`` event, result machinery, reset) ~100 µs, a
-third of the whole request (measured in-process: 25 µs this way, 130 µs through a Connection,
-240 µs as the two ORM-session queries it replaced). The
-statement is still written with SQLAlchemy Core and compiled once for the engine's dialect, so
-it runs on any database SQLAlchemy supports; it runs on a pooled DBAPI connection as one
-autocommit statement, which sees one consistent state on its own. Driver errors are re-raised
-as SQLAlchemy's, so the API's 503 handling treats them like any other query's.
+third of the whole request. Measured in-process: 25 µs this way, 130 µs through a Connection,
+240 µs as the two ORM-session queries it replaced. The statement is still written with
+SQLAlchemy Core and compiled once for the engine's dialect, so it runs on any database
+SQLAlchemy supports; it runs on a pooled DBAPI connection as one autocommit statement, which
+sees one consistent state on its own. Driver errors are re-raised as SQLAlchemy's, so the
+API's 503 handling treats them like any other query's.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Why: SQLite's busy handler polls with sleeps that grow to 100 ms, so writers racing for its
 lock were each served in ~1 ms yet the unlucky ones slept long after the lock was free
 (/rate p99 at 16 clients: 250–540 ms with one uvicorn worker, ~200 ms with two). Here a
-thread waits on a Python lock, which wakes it the moment the previous writer of its process
-is done, and then on an ``flock`` shared with the other worker processes, polled every
-0.1–1 ms. SQLite's own lock is then almost always free when ``BEGIN IMMEDIATE`` asks for it.
+writer takes a lock of its process, then an ``flock`` shared with the other worker
+processes, polling both every 0.1–1 ms. SQLite's own lock is then almost always free when
+``BEGIN IMMEDIATE`` asks for it.
 
 Neither lock replaces SQLite's: they only order the writers that will ask for it. The file
 lock dies with its process (kill -9 included); where it cannot be had (no ``fcntl``, a
@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, closing, contextmanager
 from pathlib import Path
 
 from sqlalchemy import exc
@@ -60,40 +60,40 @@ class WriteGate:
     @contextmanager
     def turn(self) -> Iterator[None]:
         """Hold both locks for the block; raise ``database_locked()`` when the wait is too long."""
-        deadline = time.monotonic() + self.timeout
-        if not self._in_process.acquire(timeout=self.timeout):
-            raise database_locked()
-        try:
-            for pause in _pauses(deadline):
-                if self._try_file_lock():
-                    break
+        with closing(self._take()) as waits:  # closing: an interrupted wait lets go
+            for pause in waits:
                 time.sleep(pause)
-            try:
-                yield
-            finally:
-                self._unlock_file()
+        try:
+            yield
         finally:
-            self._in_process.release()
+            self._leave()
 
     @asynccontextmanager
     async def turn_async(self) -> AsyncIterator[None]:
         """``turn()`` without blocking the event loop while waiting."""
-        deadline = time.monotonic() + self.timeout
-        for pause in _pauses(deadline):
-            if self._in_process.acquire(blocking=False):
-                break
-            await asyncio.sleep(pause)
-        try:
-            for pause in _pauses(deadline):
-                if self._try_file_lock():
-                    break
+        with closing(self._take()) as waits:  # closing: a cancelled request lets go
+            for pause in waits:
                 await asyncio.sleep(pause)
-            try:
-                yield
-            finally:
-                self._unlock_file()
+        try:
+            yield
         finally:
+            self._leave()
+
+    def _take(self) -> Iterator[float]:
+        """Take the process lock, then the file lock; yield a pause whenever one is busy."""
+        pauses = _pauses(time.monotonic() + self.timeout)
+        while not self._in_process.acquire(blocking=False):
+            yield next(pauses)
+        try:
+            while not self._try_file_lock():
+                yield next(pauses)
+        except BaseException:
             self._in_process.release()
+            raise
+
+    def _leave(self) -> None:
+        self._unlock_file()
+        self._in_process.release()
 
     def _try_file_lock(self) -> bool:
         """Take the cross-process lock if it is free (always "free" where it is unusable)."""
@@ -129,7 +129,7 @@ def _pauses(deadline: float) -> Iterator[float]:
     """Pauses between tries, growing to MAX_PAUSE_S; ``database_locked()`` past ``deadline``."""
     pause = FIRST_PAUSE_S
     while True:
-        yield pause
         if time.monotonic() + pause > deadline:
             raise database_locked()
+        yield pause
         pause = min(2 * pause, MAX_PAUSE_S)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -104,19 +104,11 @@ def capped_top_n(
     when the allowed films run out (a narrow filter) are capped-out films used to fill it: a
     short list would be worse than a third sequel.
     """
-    if n <= 0:
-        return np.empty(0, dtype=np.int64)
-    pool = 3 * n
-    while True:
-        ranked = top_n_indices(scores, pool, exclude=exclude, allowed=allowed)
-        picked, spare = _cap(ranked, clusters, n, cap)
-        exhausted = len(ranked) < pool
-        if len(picked) == n or exhausted:
-            break
-        pool *= 4
-    if len(picked) < n:
-        picked += spare[: n - len(picked)]
-    return np.array(picked, dtype=np.int64)
+    def head(size: int) -> tuple[IntArray, bool]:
+        ranked = top_n_indices(scores, size, exclude=exclude, allowed=allowed)
+        return ranked, len(ranked) < size
+
+    return _capped_walk(head, 3 * n, n, clusters, cap)
 
 
 def capped_from_order(
@@ -130,23 +122,37 @@ def capped_from_order(
     request only reads its head, growing the head when exclusions and filters thin it out;
     ``clusters=None`` skips the franchise cap.
     """
-    if n <= 0:
-        return np.empty(0, dtype=np.int64)
     excluded = np.asarray(exclude if exclude is not None else [], dtype=np.int64)
-    head = 3 * n + len(excluded)
-    while True:
-        candidates = order[:head]
+
+    def head(size: int) -> tuple[IntArray, bool]:
+        candidates = order[:size]
         if allowed is not None:
             candidates = candidates[allowed[candidates]]
         if len(excluded):
             candidates = candidates[~np.isin(candidates, excluded)]
+        return candidates, size >= len(order)
+
+    return _capped_walk(head, 3 * n + len(excluded), n, clusters, cap)
+
+
+def _capped_walk(
+    head: Callable[[int], tuple[IntArray, bool]], size: int, n: int,
+    clusters: IntArray | None, cap: int,
+) -> IntArray:
+    """Walk the best ``size`` candidates (``head(size)``: ranked, and whether that is all of
+    them), growing ``size`` until ``n`` fit the cap. Only when the candidates run out (a
+    narrow filter) are capped-out films used to fill the list."""
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    while True:
+        ranked, exhausted = head(size)
         if clusters is None:
-            picked, spare = candidates[:n].tolist(), []
+            picked, spare = ranked[:n].tolist(), []
         else:
-            picked, spare = _cap(candidates, clusters, n, cap)
-        if len(picked) == n or head >= len(order):
+            picked, spare = _cap(ranked, clusters, n, cap)
+        if len(picked) == n or exhausted:
             break
-        head *= 4
+        size *= 4
     if len(picked) < n:
         picked += spare[: n - len(picked)]
     return np.array(picked, dtype=np.int64)

@@ -134,11 +134,17 @@ class FactorModel:
         solution = np.linalg.solve(gram, rhs)
         return UserVector(solution[:-1].astype(np.float32), float(solution[-1]))
 
-    def predict_raw(self, user: UserVector) -> npt.NDArray[np.float32]:
-        """Unclipped predicted rating of every item: the ranking stage needs its full range."""
-        return self.item_factors @ user.factors + np.float32(self.global_mean + user.bias) + (
-            self.item_bias
+    def predict_raw(
+        self, user: UserVector, items: npt.NDArray[np.int64] | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Unclipped predicted rating of every item (or of ``items`` only): the ranking stage
+        needs the full range; a served list needs its ten films'."""
+        factors, bias = (
+            (self.item_factors, self.item_bias)
+            if items is None
+            else (self.item_factors[items], self.item_bias[items])
         )
+        return factors @ user.factors + np.float32(self.global_mean + user.bias) + bias
 
     def predict(self, user: UserVector) -> npt.NDArray[np.float32]:
         """Predicted rating of every item, clipped to the rating scale people see."""

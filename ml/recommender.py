@@ -180,9 +180,7 @@ class Recommender:
             else:
                 score = self._blend.scores(profile.choice_vector, profile.vector.factors)
             best = self._cut(score, n, profile.rated_indices, allowed, diversify)
-            predicted = self.model.item_factors[best] @ profile.vector.factors + (
-                self.model.item_bias[best] + np.float32(self.model.global_mean
-                                                        + profile.vector.bias))
+            predicted = self.model.predict_raw(profile.vector, best)
             reasons = self._personal_reasons(best, profile)
         return RecommendationList("personalized", _items(
             self.items.ids[best], clip_rating(predicted), score[best], reasons))

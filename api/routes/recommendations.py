@@ -65,7 +65,7 @@ async def recommend(
     body = cache.served_list(user_id, fingerprint, key)
     if body is None:
         profile = (
-            cache.get_or_compute(user_id, ratings, recommender.profile)
+            cache.get_or_compute(user_id, ratings, recommender.profile, fingerprint)
             if is_personal(len(ratings))
             else None  # popularity list: nothing to fold in
         )
