@@ -31,12 +31,13 @@ def recommendation_mode(n_ratings: int) -> RecommendationMode:
 
 
 def _on_rating_step(value: float) -> float:
+    """The scale's own value for ``value`` (4.5000000001 is stored as 4.5), or an error."""
     steps = (value - RATING_MIN) / RATING_STEP
     if not math.isclose(steps, round(steps), abs_tol=1e-9):
         raise ValueError(
             f"rating must be a multiple of {RATING_STEP} between {RATING_MIN} and {RATING_MAX}"
         )
-    return value
+    return RATING_MIN + round(steps) * RATING_STEP
 
 
 UserId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID, examples=[1])]

@@ -40,7 +40,7 @@ from bench.harness.api_server import (  # noqa: E402
     Request,
     call_json,
 )
-from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP  # noqa: E402
+from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES  # noqa: E402
 
 # The seed service, measured on this kind of machine (docs: FIELD-NOTES, "The service we replace").
 OLD_REQ_PER_S_8_CLIENTS = 22.0
@@ -133,7 +133,7 @@ def prepare(port: int) -> Fixtures:
     ]
     cold = [new_user() for _ in range(N_COLD_USERS)]
     personal = [new_user() for _ in range(N_PERSONAL_USERS)]
-    values = scale()
+    values = list(RATING_VALUES)
     for k, (user_id, token) in enumerate(personal):
         picks = catalogue[k % 7 :: 7][: 2 * PERSONALISATION_THRESHOLD]
         ratings = [
@@ -143,11 +143,6 @@ def prepare(port: int) -> Fixtures:
         call_json(port, Request("POST", "/rate", body, token))
     raters = [new_user() for _ in range(N_RATE_USERS)]
     return Fixtures(cold, personal, raters, catalogue)
-
-
-def scale() -> list[float]:
-    steps = round((RATING_MAX - RATING_MIN) / RATING_STEP)
-    return [RATING_MIN + i * RATING_STEP for i in range(steps + 1)]
 
 
 def recommend_requests(users: list[tuple[int, str]]) -> Callable[[int], Request]:
@@ -162,7 +157,7 @@ def recommend_requests(users: list[tuple[int, str]]) -> Callable[[int], Request]
 
 def scenarios(fx: Fixtures) -> dict[str, Callable[[int], Request]]:
     """Scenario name -> the i-th request of that scenario."""
-    values = scale()
+    values = list(RATING_VALUES)
 
     def rate(i: int) -> Request:
         user_id, token = fx.raters[i % len(fx.raters)]

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from ml.artifacts import ArtifactError, load_artifact  # noqa: E402
 from ml.model import FactorModel, UserVector  # noqa: E402
 from ml.recommender import Recommender  # noqa: E402
-from ml.rules import RATING_MAX, RATING_MIN, RATING_STEP  # noqa: E402
+from ml.rules import RATING_VALUES  # noqa: E402
 
 IndexArray = npt.NDArray[np.int64]
 RatingArray = npt.NDArray[np.float64]
@@ -100,7 +100,7 @@ def sample_ratings(
     """``n`` distinct films drawn by popularity, with ratings drawn from the scale."""
     counts = recommender.popularity.counts.astype(np.float64)
     items = rng.choice(len(counts), size=n, replace=False, p=counts / counts.sum())
-    scale = np.arange(RATING_MIN, RATING_MAX + RATING_STEP / 2, RATING_STEP)
+    scale = np.array(RATING_VALUES)
     return items.astype(np.int64), rng.choice(scale, size=n)
 
 

@@ -49,11 +49,9 @@ DEFAULT_JSON = REPO / "bench/results/load.json"
 sys.path.insert(0, str(REPO))
 
 from bench.harness.api_server import HOST, ApiServer, Request, call_json  # noqa: E402
-from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP  # noqa: E402
+from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES  # noqa: E402
 
-SCALE = [
-    RATING_MIN + i * RATING_STEP for i in range(round((RATING_MAX - RATING_MIN) / RATING_STEP) + 1)
-]
+SCALE = list(RATING_VALUES)
 #: Endpoints in the order a visit reaches them (the report's row order).
 ENDPOINTS = (
     "POST /users",
@@ -184,7 +182,8 @@ class Client:
         found = self.request(
             "GET /movies?query=", Request("GET", f"/movies?query={query}&limit=20")
         )
-        candidates = [m["movie_id"] for m in found.get("items", [])] + films[5:] + self.sample(10)
+        found_ids = [m["movie_id"] for m in found.get("items", [])]
+        candidates = found_ids + films[PERSONALISATION_THRESHOLD:] + self.sample(10)
         new = [m for m in dict.fromkeys(candidates) if m not in mine][: self.rng.randint(2, 6)]
         again = self.rng.sample(sorted(mine), k=min(len(mine), self.rng.randint(1, 3)))
         batch = {m: self.value() for m in new}

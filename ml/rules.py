@@ -9,6 +9,10 @@ from typing import Final
 RATING_MIN: Final[float] = 0.5
 RATING_MAX: Final[float] = 5.0
 RATING_STEP: Final[float] = 0.5
+#: Every allowed rating, from RATING_MIN to RATING_MAX in steps of RATING_STEP.
+RATING_VALUES: Final[tuple[float, ...]] = tuple(
+    RATING_MIN + i * RATING_STEP for i in range(round((RATING_MAX - RATING_MIN) / RATING_STEP) + 1)
+)
 
 #: A user with at least this many ratings gets a personal list; below it, popularity.
 PERSONALISATION_THRESHOLD: Final[int] = 5

@@ -54,7 +54,6 @@ async def rate(
     about one write a second (bursts of a few dozen); faster is refused with 429 and
     `Retry-After`."""
     auth.authorize(session, body.user_id, token)
-    limiter.check(body.user_id)
     ratings = body.as_mapping()
     unknown = recommender.unknown_movie_ids(ratings)
     if unknown:
@@ -62,6 +61,7 @@ async def rate(
             status_code=status.HTTP_404_NOT_FOUND,
             detail=f"unknown movie ids: {sorted(unknown)}",
         )
+    limiter.check(body.user_id)  # after the checks: a refused batch writes nothing, costs nothing
     async with write_transaction_async(session):
         repository.upsert_ratings(session, body.user_id, ratings)
         total = repository.count_user_ratings(session, body.user_id)

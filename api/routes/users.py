@@ -20,7 +20,7 @@ from api.schemas import (
 from db import repository
 from db.session import write_transaction_async
 from ml.recommender import Recommender
-from ml.rules import RATING_MAX, RATING_MIN, RATING_STEP, ratings_needed
+from ml.rules import RATING_VALUES, ratings_needed
 
 router = APIRouter(tags=["users"])
 
@@ -58,16 +58,12 @@ async def user_stats(
     return _stats(user_id, ratings, recommender)
 
 
-def rating_scale() -> list[float]:
-    """Every allowed rating value, from ml.rules (0.5, 1.0, ..., 5.0)."""
-    steps = round((RATING_MAX - RATING_MIN) / RATING_STEP)
-    return [RATING_MIN + i * RATING_STEP for i in range(steps + 1)]
-
-
 def _stats(user_id: int, ratings: dict[int, float], recommender: Recommender) -> StatsOut:
-    histogram = dict.fromkeys(rating_scale(), 0)
+    histogram = dict.fromkeys(RATING_VALUES, 0)
     for value in ratings.values():
-        histogram[value] = histogram.get(value, 0) + 1
+        # Off-scale values (stored before the API snapped them) count in their nearest step.
+        nearest = min(RATING_VALUES, key=lambda step: abs(step - value))
+        histogram[nearest] += 1
     genre_count: dict[str, int] = defaultdict(int)
     genre_sum: dict[str, float] = defaultdict(float)
     for movie_id, value in ratings.items():

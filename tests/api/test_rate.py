@@ -45,6 +45,17 @@ def test_every_step_of_the_scale_is_accepted(client, user, value):
     assert post_rate(client, user, [{"movie_id": 1, "rating": value}]).status_code == 200
 
 
+def test_a_value_a_rounding_error_off_a_step_is_stored_on_the_step(client, user):
+    """4.5000000001 passes the step check (float tolerance); the scale's 4.5 is what lands,
+    so the stats histogram keeps exactly one bin per step."""
+    assert post_rate(client, user, [{"movie_id": 1, "rating": 4.5000000001}]).status_code == 200
+    listed = client.get(f"/users/{user.user_id}/ratings", headers=user.headers).json()
+    assert listed["ratings"][0]["rating"] == 4.5
+    stats = client.get(f"/user/{user.user_id}/stats", headers=user.headers).json()
+    assert len(stats["rating_histogram"]) == 10
+    assert {"rating": 4.5, "count": 1} in stats["rating_histogram"]
+
+
 @pytest.mark.parametrize(
     ("rating", "why"),
     [

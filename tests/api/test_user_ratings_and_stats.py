@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from api.routes.users import rating_scale
-from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP
+from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP, RATING_VALUES
 
 
 def test_ratings_are_listed_newest_first_with_film_details(client, user, rate):
@@ -53,7 +52,7 @@ def test_deleting_a_film_not_rated_is_404(client, user, rate):
 
 
 def test_the_scale_comes_from_the_rules():
-    scale = rating_scale()
+    scale = list(RATING_VALUES)
     assert scale[0] == RATING_MIN and scale[-1] == RATING_MAX
     assert all(b - a == RATING_STEP for a, b in pairwise(scale))
 
@@ -64,7 +63,7 @@ def test_stats_cover_the_whole_scale_and_rank_genres(client, user, rate):
     assert body["user_id"] == user.user_id and body["total_ratings"] == 5
     assert body["average_rating"] == 3.4
     histogram = {row["rating"]: row["count"] for row in body["rating_histogram"]}
-    assert list(histogram) == rating_scale() and len(histogram) == 10
+    assert list(histogram) == list(RATING_VALUES) and len(histogram) == 10
     assert histogram[5.0] == 1 and histogram[4.0] == 2 and histogram[1.0] == 1
     assert sum(histogram.values()) == 5
     assert body["top_genres"][0] == {"genre": "Action", "count": 3, "average_rating": 4.33}

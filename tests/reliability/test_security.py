@@ -276,6 +276,15 @@ def test_writes_past_the_burst_are_429_with_retry_after_for_that_user_only(limit
         assert rate_once(client, other, value=2.0).status_code == 200
 
 
+def test_a_batch_refused_for_unknown_films_costs_no_allowance(limited):
+    with limited(per_minute=60, burst=2) as client:
+        who = signup(client)
+        assert rate_once(client, who).status_code == 200
+        for _ in range(3):  # 404s write nothing, so they spend nothing
+            assert rate_once(client, who, movie_id=999_999).status_code == 404
+        assert rate_once(client, who, value=2.0).status_code == 200
+
+
 def test_the_allowance_refills_with_time(limited):
     with limited(per_minute=120, burst=1) as client:  # one write every 0.5 s
         who = signup(client)
