@@ -16,6 +16,7 @@ from fastapi.security import HTTPBearer
 from sqlalchemy.orm import Session
 
 from db import repository
+from db.snapshot import SnapshotReader, UserSnapshot
 
 TOKEN_BYTES = 32
 
@@ -62,6 +63,15 @@ BearerToken = Annotated[str, Depends(bearer_scheme)]
 def authorize(session: Session, user_id: int, token: str) -> None:
     """Allow the request only if ``token`` is ``user_id``'s: 404 unknown user, 403 otherwise."""
     check_token(repository.user_token_hash(session, user_id), user_id, token)
+
+
+def authorized_snapshot(snapshots: SnapshotReader, user_id: int, token: str) -> UserSnapshot:
+    """The user's token check and ratings from one query (``db.snapshot``), for the reads
+    that need the ratings anyway (/recommend, /stats)."""
+    snapshot = snapshots.read(user_id)
+    check_token(None if snapshot is None else snapshot.token_hash, user_id, token)
+    assert snapshot is not None  # check_token raised otherwise
+    return snapshot
 
 
 def check_token(stored: str | None, user_id: int, token: str) -> None:

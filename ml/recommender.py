@@ -134,6 +134,11 @@ class Recommender:
     def unknown_movie_ids(self, movie_ids: Iterable[int]) -> list[int]:
         return [m for m in movie_ids if m not in self.items]
 
+    def known_ratings(self, ratings: Mapping[int, float]) -> dict[int, float]:
+        """``ratings`` without films this catalogue lacks (rated under an older model): what
+        the list and the personalisation threshold are computed from."""
+        return {m: r for m, r in ratings.items() if m in self.items}
+
     def movies(self) -> list[Movie]:
         """The whole catalogue, most popular first."""
         return [self._movies[i] for i in self._popularity_order]
@@ -169,6 +174,7 @@ class Recommender:
         ``ranker`` defaults to popularity below the personalisation threshold and the ranking
         score ("blend") from it on; ``diversify`` keeps at most two films of a franchise.
         """
+        ratings = self.known_ratings(ratings)
         allowed = self._filter_mask(genre, year_from, year_to)
         ranker = ranker or ("blend" if is_personal(len(ratings)) else "popularity")
         if ranker == "popularity":

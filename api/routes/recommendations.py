@@ -19,7 +19,6 @@ from api.params import GenreQuery, UserIdQuery, canonical_genre
 from api.responses import auth_responses
 from api.schemas import RecommendationOut, RecommendationsOut
 from api.user_cache import ratings_fingerprint
-from ml.recommender import Recommender
 from ml.rules import is_personal, ratings_needed
 
 router = APIRouter(tags=["recommendations"])
@@ -49,9 +48,7 @@ async def recommend(
     many more ratings unlock a personal list); from it on, `source: personalized`. The genre
     and year filters apply before the top-`n` cut, so a filtered list is still `n` long when
     enough films match."""
-    snapshot = services.snapshots.read(user_id)
-    auth.check_token(None if snapshot is None else snapshot.token_hash, user_id, token)
-    assert snapshot is not None
+    snapshot = auth.authorized_snapshot(services.snapshots, user_id, token)
     if year_from is not None and year_to is not None and year_from > year_to:
         raise HTTPException(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -59,11 +56,12 @@ async def recommend(
         )
     genre = canonical_genre(services.movie_index, genre)
     recommender, cache = services.recommender, services.user_cache
-    ratings = _known_ratings(snapshot.ratings, recommender)
-    fingerprint = ratings_fingerprint(ratings)
+    # Keyed by the ratings as stored: a hit costs one hash, whatever the catalogue lacks.
+    fingerprint = ratings_fingerprint(snapshot.ratings)
     key = (n, genre, year_from, year_to)
     body = cache.served_list(user_id, fingerprint, key)
     if body is None:
+        ratings = recommender.known_ratings(snapshot.ratings)
         profile = (
             cache.get_or_compute(user_id, ratings, recommender.profile, fingerprint)
             if is_personal(len(ratings))
@@ -84,11 +82,3 @@ async def recommend(
         cache.keep_list(user_id, fingerprint, key, body)
     return Response(body, media_type="application/json")
 
-
-def _known_ratings(ratings: dict[int, float], recommender: Recommender) -> dict[int, float]:
-    """Drop films the loaded catalogue no longer has (rated under an older model)."""
-    unknown = recommender.unknown_movie_ids(ratings)
-    if not unknown:
-        return ratings
-    dropped = set(unknown)
-    return {movie_id: r for movie_id, r in ratings.items() if movie_id not in dropped}

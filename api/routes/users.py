@@ -7,7 +7,7 @@ from collections import defaultdict
 from fastapi import APIRouter, status
 
 from api import auth
-from api.deps import RecommenderDep, SessionDep
+from api.deps import ServicesDep, SessionDep
 from api.params import BAD_USER_ID, UserIdPath
 from api.responses import auth_responses, error_responses
 from api.schemas import (
@@ -49,13 +49,12 @@ async def create_user(session: SessionDep) -> UserCreated:
     responses=auth_responses({422: BAD_USER_ID}),
 )
 async def user_stats(
-    user_id: UserIdPath, token: auth.BearerToken, session: SessionDep, recommender: RecommenderDep
+    user_id: UserIdPath, token: auth.BearerToken, services: ServicesDep
 ) -> StatsOut:
     """How many films the user rated, their average, a histogram over the whole rating scale,
     their most-rated genres, and how far they are from a personal list."""
-    auth.authorize(session, user_id, token)
-    ratings = repository.user_ratings(session, user_id)
-    return _stats(user_id, ratings, recommender)
+    snapshot = auth.authorized_snapshot(services.snapshots, user_id, token)
+    return _stats(user_id, snapshot.ratings, services.recommender)
 
 
 def _stats(user_id: int, ratings: dict[int, float], recommender: Recommender) -> StatsOut:

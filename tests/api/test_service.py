@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from api.main import create_app
 from db import repository
+from db.snapshot import SnapshotReader
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "secret-internal-detail /srv/cinematch/api/routes.py line 42"
@@ -45,12 +46,16 @@ def test_health_is_degraded_not_failed_when_the_database_is_down(client, monkeyp
     assert body["n_users"] is None and body["model_version"]
 
 
-def test_a_database_outage_on_a_request_is_a_503_without_internals(client, user, monkeypatch):
-    def locked(session, user_id):
+@pytest.mark.parametrize("path", ["/user/{id}/stats", "/users/{id}/ratings"])
+def test_a_database_outage_on_a_request_is_a_503_without_internals(
+    client, user, monkeypatch, path
+):
+    def locked(*_args):
         raise OperationalError("SELECT token_hash", {}, Exception(SECRET))
 
-    monkeypatch.setattr(repository, "user_token_hash", locked)
-    response = client.get(f"/user/{user.user_id}/stats", headers=user.headers)
+    monkeypatch.setattr(repository, "user_token_hash", locked)  # the session's token check
+    monkeypatch.setattr(SnapshotReader, "read", locked)  # the one-query token check
+    response = client.get(path.format(id=user.user_id), headers=user.headers)
     assert response.status_code == 503
     assert SECRET not in response.text and "token_hash" not in response.text
     assert response.json() == {

@@ -79,3 +79,11 @@ def test_the_ranking_stage_follows_taste_where_popularity_cannot(recommender):
     assert all(1 <= r.movie_id <= 20 for r in action[:3])
     popular = recommender.recommend(ACTION_FAN, 5, ranker="popularity").items
     assert popular != action
+
+
+def test_films_the_catalogue_lacks_do_not_count_toward_a_personal_list(recommender):
+    """Four known ratings and one of a film an older model had: still below the threshold."""
+    four_known = {1: 5.0, 2: 4.5, 3: 5.0, 4: 4.0}
+    assert recommender.recommend({**four_known, 999_999: 5.0}, 5).source == "popularity"
+    assert recommender.recommend({**four_known, 5: 4.5}, 5).source == "personalized"
+    assert recommender.known_ratings({**four_known, 999_999: 5.0}) == four_known
