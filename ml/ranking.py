@@ -139,13 +139,16 @@ def top_n_indices(
     if exclude is not None:
         ex = np.asarray(exclude, dtype=np.int64)
         masked[ex[(ex >= 0) & (ex < len(masked))]] = -np.inf
-    available = int(np.count_nonzero(np.isfinite(masked)))
-    k = min(n, available)
+    finite = np.isfinite(masked)
+    # Partition only the films still in play: argpartition over thousands of equal -inf
+    # (a narrow genre or year filter) was 20-40x slower than over the few that remain.
+    candidates = np.arange(len(masked)) if finite.all() else np.flatnonzero(finite)
+    k = min(n, len(candidates))
     if k == 0:
         return np.empty(0, dtype=np.int64)
-    whole = k >= len(masked)
-    cut = len(masked) - k
-    candidates = np.arange(len(masked)) if whole else np.argpartition(masked, cut)[cut:]
+    if k < len(candidates):
+        cut = len(candidates) - k
+        candidates = candidates[np.argpartition(masked[candidates], cut)[cut:]]
     # Stable order: by score descending, then index ascending.
     order = np.lexsort((candidates, -masked[candidates]))
     return candidates[order][:k].astype(np.int64)

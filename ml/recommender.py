@@ -117,8 +117,13 @@ class Recommender:
         self._popularity_order = pop.top_n(len(self._movies))
         self._blend = BlendScorer(self.implicit.item_factors, self.model.item_factors,
                                   self.model.item_bias, self._log_popularity_z, self.weights)
-        self._onboarding_order = onboarding_order(
+        chosen = onboarding_order(
             pop.counts, self.implicit, [e.genres for e in artifact.catalogue], onboarding)
+        # The chosen order covers the first few hundred films; someone who has seen them all
+        # goes on through the rest of the catalogue, most popular first, not to an empty deck.
+        in_chosen = set(chosen)
+        self._onboarding_order = list(chosen) + [
+            int(i) for i in self._popularity_order if int(i) not in in_chosen]
 
     @classmethod
     def load(cls, model_dir: str | Path) -> Recommender:
@@ -201,7 +206,7 @@ class Recommender:
     def onboarding(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
         """Well-known, informative films of mixed genres, minus those shown or rated."""
         excluded = {self.items.get(m) for m in exclude}
-        picked = [i for i in self._onboarding_order if i not in excluded][:n]
+        picked = [i for i in self._onboarding_order if i not in excluded][: max(n, 0)]
         return [self._movies[i] for i in picked]
 
     def _cut(self, score: npt.NDArray[np.float64], n: int, exclude: npt.ArrayLike,

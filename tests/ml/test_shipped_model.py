@@ -49,3 +49,16 @@ def test_training_users_folded_in_from_their_ratings_get_nearly_the_same_list(
         overlaps.append(len(top_trained & top_folded) / 10)
     assert np.mean(gaps) < 0.05, np.mean(gaps)  # stars, averaged over every film
     assert np.mean(overlaps) >= 0.7, np.mean(overlaps)
+
+
+def test_the_onboarding_deck_goes_on_past_its_chosen_films(shipped):
+    """Someone who has seen (or skipped) every chosen film still gets films to rate."""
+    from ml.recommender import Recommender
+
+    recommender = Recommender(shipped)
+    seen: list[int] = []
+    for _ in range(60):  # 600 films, past the few hundred the onboarding order picks
+        page = recommender.onboarding(10, exclude=seen)
+        assert len(page) == 10 and not set(m.movie_id for m in page) & set(seen)
+        seen += [m.movie_id for m in page]
+    assert recommender.onboarding(-1) == []
