@@ -20,6 +20,9 @@ from ui.api_client import ApiError, FilmLike, RatingProgress
 
 THEME_CSS = Path(__file__).with_name("theme.css")
 
+#: Suffix of the session key remembering which rating a rating control was last drawn with.
+_SHOWN_SUFFIX = "-shown"
+
 #: The rating scale, needed to draw the control (the API does not publish it; it validates
 #: every rating against the same 0.5–5.0 half-star scale and refuses anything else).
 RATING_VALUES: tuple[float, ...] = tuple(step / 2 for step in range(1, 11))
@@ -227,10 +230,16 @@ def rating_control(
     control goes back to where it was, so the screen never shows a rating the service does
     not have and the same choice can be made again.
     """
+    # A keyed widget keeps its own value across reruns and ignores a new ``default``, so when
+    # the service's rating changes under it (the same film rated from another row on the
+    # page) the control is set to it here, before it is drawn.
+    shown = f"{key}{_SHOWN_SUFFIX}"
+    if shown not in st.session_state or st.session_state[shown] != current:
+        st.session_state[key] = current
+        st.session_state[shown] = current
     st.pills(
         label,
         options=RATING_VALUES,
-        default=current,
         format_func=rating_choice_label,
         key=key,
         on_change=_rating_chosen,

@@ -84,9 +84,14 @@ def resume_code(creds: Credentials) -> str:
 def parse_resume_code(code: str) -> Credentials | None:
     """The inverse of :func:`resume_code`; ``None`` for anything malformed."""
     user_part, sep, token = code.strip().partition(":")
-    if not sep or not user_part.isdigit() or not token.strip():
+    if not sep or not _is_user_id(user_part) or not token.strip():
         return None
     return Credentials(user_id=int(user_part), token=token.strip())
+
+
+def _is_user_id(text: str) -> bool:
+    """ASCII digits only: "²".isdigit() is True, and int("²") raises."""
+    return text.isascii() and text.isdigit()
 
 
 def state(key: str, default: Any) -> Any:
@@ -99,7 +104,7 @@ def state(key: str, default: Any) -> Any:
 def _credentials_from_url() -> Credentials | None:
     user = st.query_params.get(QUERY_USER, "")
     token = st.query_params.get(QUERY_TOKEN, "")
-    if not user.isdigit() or not token:
+    if not _is_user_id(user) or not token:
         return None
     return Credentials(user_id=int(user), token=token)
 

@@ -51,5 +51,5 @@ def test_resume_codes_round_trip_and_reject_garbage() -> None:
     creds = Credentials(42, "abc:def-_")
     assert session.parse_resume_code(session.resume_code(creds)) == creds
     assert session.parse_resume_code(" 42:abc:def-_ ") == creds
-    for bad in ("", "42", "x:tok", "42:", ":tok"):
+    for bad in ("", "42", "x:tok", "42:", ":tok", "²:tok", "٤٢:tok"):
         assert session.parse_resume_code(bad) is None

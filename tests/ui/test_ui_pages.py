@@ -13,7 +13,7 @@ from html import unescape
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.ui.ui_fakes import AppFactory, FakeCineMatchApi
+from tests.ui.ui_fakes import FAKE_METRICS, AppFactory, FakeCineMatchApi
 from ui import api_client, routes
 from ui.api_client import ApiClient
 
@@ -127,6 +127,16 @@ def test_logout_clears_url_and_session(make_app: AppFactory, fake_api: FakeCineM
     assert at.button(key="cm-start").label == "Start"  # back on Welcome, signed out
 
 
+def test_a_crafted_address_is_a_visitor_not_a_crash(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    """"²".isdigit() is True but int("²") raises: such a uid must read as signed out."""
+    at = make_app(user=(0, "x"))  # a valid-looking start, then the crafted one
+    at.query_params["uid"] = "²"
+    at.run()
+    assert not at.exception
+
+
 def test_resume_code_signs_in(make_app: AppFactory, fake_api: FakeCineMatchApi) -> None:
     user_id, token = fake_api.add_user({2571: 4.0})
     at = make_app()
@@ -210,6 +220,22 @@ def test_onboarding_search_rates_any_film(make_app: AppFactory, fake_api: FakeCi
     assert fake_api.ratings_of(user[0]) == {912: 5.0}
     assert progress_text(at) == "1 / 5 rated"
     assert "Saved" in at.toast[0].value
+
+
+def test_a_film_rated_in_one_row_shows_that_rating_in_another(
+    make_app: AppFactory, fake_api: FakeCineMatchApi
+) -> None:
+    """The deck and the search results can show the same film: both show its rating."""
+    user = fake_api.add_user()
+    at = make_app(user=user, page=routes.ONBOARDING)
+    movie_id = movie_ids(at, "cm-onb-rate-")[0]
+    at.text_input(key="cm-onb-query").input(fake_api.movies[movie_id]["title"]).run()
+    search_row = f"cm-onb-search-rate-{movie_id}"
+    assert at.button_group(key=search_row).value is None
+    at.button_group(key=f"cm-onb-rate-{movie_id}").set_value(3.5).run()
+    assert_clean(at)
+    assert fake_api.ratings_of(user[0]) == {movie_id: 3.5}
+    assert at.button_group(key=search_row).value == 3.5
 
 
 def test_a_failed_rating_is_reported_not_raised(
@@ -376,6 +402,19 @@ def test_about_the_model_shows_rmse_and_top_n_tables(make_app: AppFactory) -> No
     assert "popularity" in set(top_n["Model"])
     data_line = next(c.value for c in at.caption if c.value.startswith("Data"))
     assert "ratings: 1,000,209" in data_line
+
+
+def test_about_the_model_draws_a_top_n_table_with_one_metric(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older manifest may carry Recall@10 only: one bar colour, not a crash."""
+    recall_only = [
+        {k: v for k, v in row.items() if k != "ndcg_at_10"} for row in FAKE_METRICS["top_n"]
+    ]
+    monkeypatch.setitem(FAKE_METRICS, "top_n", recall_only)
+    at = make_app()
+    at.switch_page(routes.ABOUT_MODEL).run()
+    assert_clean(at)
 
 
 # -- the API going away ------------------------------------------------------------------------

@@ -93,7 +93,7 @@ if metrics.top_n:
                 top_n,
                 x="Model",
                 y=plotted,
-                color=["#d4af37", "#f4e4a6"],
+                color=["#d4af37", "#f4e4a6"][: len(plotted)],
                 stack=False,
                 horizontal=True,
                 height=240,
