@@ -11,6 +11,7 @@ Pages obtain the client through :func:`get_client`, the one seam tests replace w
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ DEFAULT_API_URL = "http://127.0.0.1:8000"
 #: (connect, read) seconds. Connecting to a live service is near-instant; reading may wait
 #: for a model fold-in, but a person should not stare at a spinner for longer than this.
 DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 10.0)
+#: How long the genres and metrics of the served model are kept before asking again.
+MODEL_FACTS_TTL_S = 600.0
 
 RecommendationMode = Literal["popularity", "personalized"]
 ErrorKind = Literal["unavailable", "auth", "not_found", "invalid", "server"]
@@ -226,8 +229,22 @@ class ApiClient:
         self.timeout = timeout
         self._session_factory = session_factory
         self._local = threading.local()
+        self._model_facts: dict[str, tuple[float, Any]] = {}
+        self._model_facts_lock = threading.Lock()
 
     # -- public, no token -------------------------------------------------------------
+
+    def _model_fact(self, path: str) -> Any:
+        """``GET path`` for a fact of the served model, answered from memory for a while."""
+        now = time.monotonic()
+        with self._model_facts_lock:
+            cached = self._model_facts.get(path)
+        if cached is not None and now - cached[0] < MODEL_FACTS_TTL_S:
+            return cached[1]
+        body = self._request("GET", path)
+        with self._model_facts_lock:
+            self._model_facts[path] = (now, body)
+        return body
 
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/health")
@@ -238,7 +255,9 @@ class ApiClient:
             return Credentials(user_id=int(body["user_id"]), token=str(body["token"]))
 
     def genres(self) -> list[str]:
-        body = self._request("GET", "/genres")
+        """The catalogue's genres (kept for MODEL_FACTS_TTL_S: they change with the model only,
+        and the For you and Search pages ask on every rerun)."""
+        body = self._model_fact("/genres")
         with _parsing():
             return [str(g) for g in body["genres"]]
 
@@ -289,7 +308,7 @@ class ApiClient:
             return [Movie.from_json(row) for row in body["movies"]]
 
     def metrics(self) -> ModelMetrics:
-        body = self._request("GET", "/metrics")
+        body = self._model_fact("/metrics")
         with _parsing():
             return ModelMetrics(
                 model_version=body.get("model_version"),

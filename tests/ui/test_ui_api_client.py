@@ -147,6 +147,15 @@ def test_onboarding_repeats_exclude_as_the_contract_asks() -> None:
     assert [film.movie_id for film in films] == [1196, 593, 2858]
 
 
+def test_the_models_genres_and_metrics_are_asked_for_once_a_while() -> None:
+    """Pages ask on every rerun; the model's facts only change when the API restarts."""
+    api = FakeCineMatchApi()
+    client = fake_client(api)
+    assert client.genres() == client.genres()
+    assert client.metrics() == client.metrics()
+    assert len(api.calls_to("/genres")) == 1 and len(api.calls_to("/metrics")) == 1
+
+
 def test_every_endpoint_parses_the_contracts_json() -> None:
     api = FakeCineMatchApi(threshold=2)
     client = fake_client(api)
