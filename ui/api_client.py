@@ -10,6 +10,7 @@ Pages obtain the client through :func:`get_client`, the one seam tests replace w
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -213,9 +214,11 @@ class ModelMetrics:
 class ApiClient:
     """Typed methods for each endpoint of the contract.
 
-    One instance is shared by every browser session (see :func:`get_client`), so HTTP
-    sessions are kept per thread: Streamlit runs each session's script in its own thread and
-    ``requests.Session`` is not documented as thread-safe.
+    One instance is shared by every browser session (see :func:`get_client`). HTTP sessions
+    (each with its keep-alive connections) are lent out one request at a time from a small
+    idle pool: ``requests.Session`` is not documented as thread-safe, and Streamlit runs each
+    rerun in a new thread, so a session per thread was a new connection (for a remote HTTPS
+    API, a new TLS handshake) on every click.
     """
 
     def __init__(
@@ -228,7 +231,7 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._session_factory = session_factory
-        self._local = threading.local()
+        self._idle_sessions: queue.SimpleQueue[requests.Session] = queue.SimpleQueue()
         self._model_facts: dict[str, tuple[float, Any]] = {}
         self._model_facts_lock = threading.Lock()
 
@@ -419,12 +422,17 @@ class ApiClient:
 
     # -- transport --------------------------------------------------------------------
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
+    @contextmanager
+    def _session(self) -> Iterator[requests.Session]:
+        """An idle session (or a new one when all are busy), returned to the pool after use."""
+        try:
+            session = self._idle_sessions.get_nowait()
+        except queue.Empty:
             session = self._session_factory()
-            self._local.session = session
-        return session
+        try:
+            yield session
+        finally:
+            self._idle_sessions.put(session)
 
     def _request(
         self,
@@ -446,9 +454,10 @@ class ApiClient:
             headers["Authorization"] = f"Bearer {creds.token}"
         url = f"{self.base_url}{path}"
         try:
-            response = self._session().request(
-                method, url, params=params, json=json, headers=headers, timeout=self.timeout
-            )
+            with self._session() as session:
+                response = session.request(
+                    method, url, params=params, json=json, headers=headers, timeout=self.timeout
+                )
         except requests.Timeout as exc:
             raise ApiError(
                 f"The CineMatch service at {self.base_url} is taking too long to answer "

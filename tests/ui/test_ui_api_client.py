@@ -8,8 +8,16 @@ import time
 from http.server import BaseHTTPRequestHandler
 
 import pytest
+import requests
 
-from tests.ui.ui_fakes import FakeCineMatchApi, fake_client, http_server, send_json
+from tests.ui.ui_fakes import (
+    FAKE_BASE_URL,
+    FakeApiAdapter,
+    FakeCineMatchApi,
+    fake_client,
+    http_server,
+    send_json,
+)
 from ui.api_client import ApiClient, ApiError, Credentials
 
 
@@ -154,6 +162,26 @@ def test_the_models_genres_and_metrics_are_asked_for_once_a_while() -> None:
     assert client.genres() == client.genres()
     assert client.metrics() == client.metrics()
     assert len(api.calls_to("/genres")) == 1 and len(api.calls_to("/metrics")) == 1
+
+
+def test_reruns_on_new_threads_reuse_one_http_session() -> None:
+    """Streamlit runs each rerun on a new thread; its requests must not each open a session
+    (a new connection, over HTTPS a new handshake)."""
+    api = FakeCineMatchApi()
+    created = []
+
+    def session_factory() -> requests.Session:
+        http = requests.Session()
+        http.mount(FAKE_BASE_URL, FakeApiAdapter(api))
+        created.append(http)
+        return http
+
+    client = ApiClient(FAKE_BASE_URL, session_factory=session_factory)
+    for _ in range(3):  # three reruns, one after another
+        rerun = threading.Thread(target=lambda: client.search_movies("matrix"))
+        rerun.start()
+        rerun.join()
+    assert len(api.calls_to("/movies")) == 3 and len(created) == 1
 
 
 def test_every_endpoint_parses_the_contracts_json() -> None:
