@@ -17,11 +17,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.limits import WriteRateLimiter
-from api.search import MovieIndex
 from api.settings import Settings
 from api.user_cache import UserCache
 from db.snapshot import SnapshotReader
 from ml.recommender import Recommender, UserProfile
+from ml.search import MovieIndex
 
 
 @dataclass(frozen=True)

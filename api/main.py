@@ -37,7 +37,6 @@ from api.errors import REQUEST_ID_HEADER, install_error_handling
 from api.limits import BodySizeLimitMiddleware, WriteRateLimiter
 from api.logs import configure_logging
 from api.routes import movies, ratings, recommendations, service, users
-from api.search import MovieIndex
 from api.settings import Settings, get_settings
 from api.user_cache import UserCache
 from db.session import create_db_engine, create_session_factory, init_db
@@ -45,6 +44,7 @@ from db.snapshot import SnapshotReader
 from ml.artifacts import ArtifactError
 from ml.recommender import Recommender, UserProfile
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP
+from ml.search import MovieIndex
 
 logger = logging.getLogger("api")
 #: uvicorn's exit status for "the app could not start" (uvicorn.config.STARTUP_FAILURE).

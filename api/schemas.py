@@ -201,6 +201,15 @@ class MoviePage(BaseModel):
     limit: int
     offset: int
     items: list[MovieOut]
+    corrected_query: str | None = Field(
+        default=None,
+        description="How the query was read when typos had to be corrected "
+        "(`godfater` → `godfather`); null when it matched as typed.",
+    )
+    suggestion: str | None = Field(
+        default=None,
+        description="When nothing matched: the closest title, for a \"did you mean\".",
+    )
 
 
 class SimilarMovieOut(MovieOut):

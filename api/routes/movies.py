@@ -41,8 +41,9 @@ async def search_movies(
         str | None,
         Query(
             max_length=200,
-            description="Words of the title; each may be a prefix. Case and accents are "
-            "ignored (`amel` finds Amélie, `matr` finds The Matrix).",
+            description="Words of the title; each may be a prefix. Case, accents and small "
+            "typos are forgiven (`amel` finds Amélie, `godfater` The Godfather, `walle` "
+            "WALL·E, `star wars 4` Episode IV).",
             examples=["matrix"],
         ),
     ] = None,
@@ -51,9 +52,11 @@ async def search_movies(
     limit: Annotated[int, Query(ge=1, le=100, examples=[20])] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_ID, examples=[0])] = 0,
 ) -> MoviePage:
-    """Films whose title matches `query`, best match first (exact title, then titles that
-    start with it, then the rest), ties by popularity. Without `query`, the whole catalogue
-    by popularity. `genre` and `year` narrow either."""
+    """Films whose title (or an alternative title) matches `query`, best match first (exact
+    title, then titles that start with it, then the rest, then matches found by correcting a
+    typo), ties by popularity. Without `query`, the whole catalogue by popularity. `genre`
+    and `year` narrow either. `corrected_query` says how a misspelt query was read;
+    `suggestion` offers the closest title when nothing matched."""
     page = index.search(
         query, genre=canonical_genre(index, genre), year=year, limit=limit, offset=offset
     )
@@ -62,6 +65,8 @@ async def search_movies(
         limit=limit,
         offset=offset,
         items=[MovieOut.of(movie) for movie in page.movies],
+        corrected_query=page.corrected_query,
+        suggestion=page.suggestion,
     )
 
 

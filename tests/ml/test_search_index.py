@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from api.search import MovieIndex, fold
 from ml.recommender import Movie
+from ml.search import MovieIndex
+from ml.titles import fold
 
 
 def movie(
@@ -79,3 +80,53 @@ def test_a_query_of_only_punctuation_lists_everything(index):
 def test_genres_resolve_case_insensitively(index):
     assert index.canonical_genre(" sci-fi ") == "Sci-Fi"
     assert index.canonical_genre("Western") is None
+
+
+TYPO_CATALOGUE = [
+    movie(1, "Godfather, The", ("Crime", "Drama"), 1972),
+    movie(2, "Star Wars: Episode IV - A New Hope", ("Sci-Fi",), 1977),
+    movie(3, "Star Wars: Episode V - The Empire Strikes Back", ("Sci-Fi",), 1980),
+    movie(4, "Walled In", ("Thriller",), 2009),
+    movie(5, "WALL·E", ("Animation",), 2008),
+    movie(6, "Seven (a.k.a. Se7en)", ("Thriller",), 1995),
+    movie(7, "Tokyo Godfathers", ("Animation",), 2003),
+]
+
+
+@pytest.fixture(scope="module")
+def typo_index() -> MovieIndex:
+    return MovieIndex(TYPO_CATALOGUE)
+
+
+def test_a_misspelt_word_is_corrected_and_said(typo_index):
+    page = typo_index.search("godfater")
+    assert page.movies[0].movie_id == 1
+    assert page.corrected_query == "godfather"
+
+
+def test_a_title_typed_without_its_spaces_is_an_exact_match(typo_index):
+    assert found(typo_index, "walle")[0] == 5
+
+
+def test_numbers_and_roman_numerals_are_the_same_word(typo_index):
+    assert found(typo_index, "star wars 4") == [2]
+    assert found(typo_index, "star wars iv") == [2]
+
+
+def test_alternative_titles_are_searchable(typo_index):
+    assert found(typo_index, "se7en") == [6]
+
+
+def test_a_query_typed_right_is_not_corrected(typo_index):
+    page = typo_index.search("godfather")
+    assert page.corrected_query is None and [m.movie_id for m in page.movies] == [1, 7]
+
+
+def test_nothing_matching_offers_the_closest_title(typo_index):
+    page = typo_index.search("empire strikes bak")
+    assert page.total == 0
+    assert page.suggestion == "Star Wars: Episode V - The Empire Strikes Back"
+
+
+def test_short_words_are_not_guessed(typo_index):
+    assert typo_index.search("xq").total == 0
