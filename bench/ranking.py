@@ -61,12 +61,12 @@ from ml.implicit import ImplicitParams, rotate  # noqa: E402
 from ml.matrix import IdMap, RatingMatrix  # noqa: E402
 from ml.metrics import catalogue_coverage, intra_list_diversity, ndcg_at_k, recall_at_k  # noqa: E402
 from ml.model import FactorModel, FunkSVDParams  # noqa: E402
+from ml.pipeline import FittedModel, fit_artifact  # noqa: E402
 from ml.popularity import Popularity  # noqa: E402
 from ml.ranking import RankingWeights, top_n_indices, zscore  # noqa: E402
 from ml.recommender import Recommender  # noqa: E402
 from ml.rules import POSITIVE_RATING  # noqa: E402
 from ml.split import random_split, validation_split  # noqa: E402
-from ml.train import FittedModel, fit_artifact  # noqa: E402
 
 log = logging.getLogger("bench.ranking")
 

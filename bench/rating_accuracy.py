@@ -54,8 +54,8 @@ from ml.evaluate import read_100k_split  # noqa: E402
 from ml.matrix import IdMap, RatingMatrix  # noqa: E402
 from ml.metrics import mae, rmse  # noqa: E402
 from ml.model import FunkSVDParams  # noqa: E402
+from ml.pipeline import fit_artifact  # noqa: E402
 from ml.split import random_split  # noqa: E402
-from ml.train import fit_artifact  # noqa: E402
 from ml.trainer import Validation, train_funksvd  # noqa: E402
 
 try:

@@ -34,10 +34,17 @@ import numpy as np
 import pandas as pd
 
 from ml.baselines import BiasBaseline
-from ml.cli import CliError, cli_errors, load_training_data
-from ml.data import DataFormatError
+from ml.cli import (
+    CliError,
+    add_params_arguments,
+    cli_errors,
+    load_training_data,
+    params_from_arguments,
+)
+from ml.data import read_ratings_file
 from ml.metrics import catalogue_coverage, mae, ndcg_at_k, recall_at_k, rmse
 from ml.model import FunkSVDParams
+from ml.pipeline import fit_artifact
 from ml.ranking import top_n_indices
 from ml.recommender import Recommender
 from ml.rules import POSITIVE_RATING
@@ -46,7 +53,6 @@ from ml.split import random_split
 log = logging.getLogger(__name__)
 
 TOP_K = 10
-RATING_COLUMNS = {"userId": "user_id", "movieId": "movie_id", "rating": "rating"}
 
 
 @dataclass
@@ -67,8 +73,6 @@ def evaluate(
     progress: bool = True,
 ) -> EvaluationReport:
     """Train on ``train`` (FunkSVD and baselines) and measure everything on ``test``."""
-    from ml.train import fit_artifact  # train imports this module for its CLI
-
     catalogue = movies if movies is not None else _bare_movies(train)
     fitted = fit_artifact(train, catalogue, params, progress=progress)
     recommender = Recommender(fitted.artifact)
@@ -160,39 +164,10 @@ def evaluate_ml100k_folds(folder: Path, params: FunkSVDParams,
 
 
 def read_100k_split(path: Path) -> pd.DataFrame:
-    """One ml-100k ``uN.base``/``uN.test`` file (tab-separated user item rating timestamp)."""
+    """One ml-100k ``uN.base``/``uN.test`` file, through the one ratings reader."""
     if not path.is_file():
         raise CliError(f"{path}: missing ml-100k fold file")
-    frame = _read_numeric_table(path, sep="\t", names=["user_id", "movie_id", "rating", "ts"])
-    return frame[["user_id", "movie_id", "rating"]]
-
-
-def read_ratings_csv(path: Path) -> pd.DataFrame:
-    """A ``userId,movieId,rating[,timestamp]`` CSV, checked line by line on failure."""
-    if not path.is_file():
-        raise CliError(f"{path}: no such ratings file")
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline().strip().split(",")
-    missing = [c for c in RATING_COLUMNS if c not in header]
-    if missing:
-        raise DataFormatError(f"{path}:1: missing column {missing[0]!r} "
-                              "(expected userId,movieId,rating[,timestamp])")
-    frame = _read_numeric_table(path, sep=",", header=0, usecols=list(RATING_COLUMNS))
-    return frame.rename(columns=RATING_COLUMNS)
-
-
-def _read_numeric_table(path: Path, **kwargs: Any) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, **kwargs)
-        bad = frame.apply(pd.to_numeric, errors="coerce").isna().any(axis=1)
-    except (ValueError, pd.errors.ParserError):
-        bad = None
-        frame = None
-    if frame is None or bad is None or bad.any():
-        first = 0 if frame is None or bad is None else int(np.flatnonzero(bad.to_numpy())[0])
-        line = first + (2 if kwargs.get("header") == 0 else 1)
-        raise DataFormatError(f"{path}:{line}: expected numbers in every column")
-    return frame.astype({c: np.float64 for c in frame.columns if c == "rating"})
+    return read_ratings_file(path)
 
 
 def _bare_movies(ratings: pd.DataFrame) -> pd.DataFrame:
@@ -228,8 +203,6 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ml.train import add_params_arguments, params_from_arguments
-
     parser = argparse.ArgumentParser(prog="python -m ml.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -250,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.train is not None:
             if args.test is None:
                 raise CliError("--train needs --test")
-            report = evaluate(read_ratings_csv(args.train), read_ratings_csv(args.test), params,
+            report = evaluate(read_ratings_file(args.train), read_ratings_file(args.test), params,
                               split={"name": "files", "train": str(args.train),
                                      "test": str(args.test)}, progress=progress).as_json()
             table = format_report(report)

@@ -44,11 +44,11 @@ from ml.matrix import RatingMatrix
 from ml.metrics import ndcg_at_k, recall_at_k
 from ml.model import FunkSVDParams
 from ml.onboarding import OnboardingParams
+from ml.pipeline import fit_artifact
 from ml.ranking import RankingWeights, top_n_indices
 from ml.recommender import Recommender
 from ml.rules import POSITIVE_RATING
 from ml.split import users_holdout
-from ml.train import fit_artifact
 
 log = logging.getLogger(__name__)
 

@@ -50,7 +50,7 @@ def test_evaluate_on_train_and_test_files_writes_the_documented_json(tmp_path: P
 
 @pytest.mark.parametrize("content, expected", [
     ("userId,movieId,stars\n1,2,3\n", "train.csv:1: missing column 'rating'"),
-    ("userId,movieId,rating\n1,2,3\n1,x,4\n", "train.csv:3: expected numbers"),
+    ("userId,movieId,rating\n1,2,3\n1,x,4\n", "train.csv:3: movieId 'x' is not an integer"),
 ])
 def test_a_malformed_ratings_file_is_named_with_its_line(tmp_path: Path, content, expected):
     (tmp_path / "train.csv").write_text(content)
