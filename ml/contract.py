@@ -161,9 +161,15 @@ def recommend_batch(
     k = min(n, masked.shape[1])
     if k <= 0:
         return np.empty((len(users), 0), dtype=np.int64), np.empty((len(users), 0), dtype=dtype)
-    top = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+    # ``top_n_indices``'s rule, row-wise: all above the k-th best value, then of those tied
+    # with it the lowest indices; then best first, ties by index.
+    kth = np.partition(masked, masked.shape[1] - k, axis=1)[:, masked.shape[1] - k, None]
+    above = masked > kth
+    tied = masked == kth
+    needed = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= needed))
+    top = np.nonzero(chosen)[1].reshape(len(users), k)
     top_scores = np.take_along_axis(masked, top, axis=1)
-    # Best first, ties by index (as ``top_n_indices``): sort by (−score, index) per row.
     order = np.lexsort((top, -top_scores), axis=1)
     top = np.take_along_axis(top, order, axis=1)
     top_scores = np.take_along_axis(top_scores, order, axis=1)
