@@ -10,7 +10,7 @@ training is ranked (the ``ml.evaluate`` convention).
    models are fitted to the rest and every variant is measured on the carved ratings. With the
    newcomer grid of ``python -m ml.simulate_onboarding --tune`` this chose the shipped blend
    weights (``ml.ranking.RankingWeights``); the test set chooses nothing.
-2. Test: models refitted on the whole training part (``ml.train.fit_artifact``, the code
+2. Test: models refitted on the whole training part (``ml.pipeline.fit_artifact``, the code
    ``make train`` runs), every variant measured on the test ratings:
    - ``popularity (count)`` and ``popularity (served)`` (the Bayesian average the app shows);
    - ``FunkSVD by rating`` (the trap) and ``legacy blend`` (z(rating) + z(log count), the
