@@ -144,10 +144,11 @@ def recommend_batch(
     model: Model[Any], users: Sequence[UserRatings], n: int,
     allowed: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[IntArray, Scores]:
-    """``recommend`` for many users at once: ``(len(users), n)`` indices and scores.
+    """``recommend`` for many users at once: ``(len(users), min(n, n_items))`` indices and
+    scores, row ``r`` equal to ``recommend(model, users[r], n)``.
 
     One scores matrix and one row-wise partition instead of a loop of sorts. Rows of users
-    with fewer than ``n`` eligible items are padded with index −1 and score −inf.
+    with fewer eligible items are padded with index −1 and score −inf.
     """
     if not users:
         return np.empty((0, n), dtype=np.int64), np.empty((0, n))
