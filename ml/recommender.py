@@ -7,7 +7,9 @@ for the order) plus a few vectorised passes over the items.
 
 Lists are ranked by one of three scorers (``ml.ranking.RANKERS``): popularity below the
 personalisation threshold, the ranking score from it on; FunkSVD's predicted rating alone is
-kept selectable so evaluation and the contract tests measure it through this same code.
+kept selectable so evaluation and the contract tests measure it through this same code. Both
+models are used through ``ml.contract`` (``fold_in``, ``scores``, ``similar_items``): raw ids
+are mapped to indices here, once, and never reach a model.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy.typing as npt
 
 from ml.artifacts import Artifact, CatalogueEntry, load_artifact
 from ml.blas import single_threaded_blas
+from ml.contract import UserRatings
 from ml.diversity import capped_from_order, capped_top_n, franchise_clusters
 from ml.model import UserVector, clip_rating
 from ml.onboarding import OnboardingParams, onboarding_order
@@ -29,8 +32,6 @@ from ml.ranking import (
     BlendScorer,
     Ranker,
     RankingWeights,
-    normalise_rows,
-    similar_items,
     top_n_indices,
     zscore,
 )
@@ -89,6 +90,9 @@ class Recommender:
         self.artifact = artifact
         self.model = artifact.model
         self.implicit = artifact.implicit
+        #: The rating and ranking models as ``ml.contract`` models.
+        self.funksvd = artifact.funksvd
+        self.ials = artifact.ials
         self.items = artifact.items
         self.manifest: dict[str, Any] = artifact.manifest
         self.model_version = str(artifact.manifest.get("model_version", "unknown"))
@@ -102,7 +106,7 @@ class Recommender:
         )
         # Neighbours, reasons and franchise checks use the rating model's item space: films
         # close there are liked by the same people, which is what "because you loved" means.
-        self.unit_factors = normalise_rows(self.model.item_factors)
+        self.unit_factors = self.funksvd.unit_item_factors
         #: Franchise / near-duplicate cluster of every film (``ml.diversity``).
         self.clusters = franchise_clusters([e.title for e in artifact.catalogue],
                                            self.unit_factors)
@@ -162,11 +166,10 @@ class Recommender:
         """Fold the user's ratings into both models (unknown movie ids are ignored)."""
         known = [(self.items.get(m), float(r)) for m, r in ratings.items()]
         pairs = [(i, r) for i, r in known if i >= 0]
-        idx = np.array([i for i, _ in pairs], dtype=np.int64)
-        values = np.array([r for _, r in pairs], dtype=np.float64)
+        rated = UserRatings.of([i for i, _ in pairs], [r for _, r in pairs])
         with single_threaded_blas():  # small solves: see ml/blas.py
-            return UserProfile(self.model.fold_in(idx, values), idx, values,
-                               self.implicit.fold_in(idx, values))
+            return UserProfile(self.funksvd.fold_in(rated), rated.items, rated.ratings,
+                               self.ials.fold_in(rated))
 
     def recommend(
         self, ratings: Mapping[int, float], n: int = 10, *, genre: str | None = None,
@@ -187,20 +190,20 @@ class Recommender:
         profile = profile or self.profile(ratings)
         with single_threaded_blas():
             if ranker == "rating":
-                score = self.model.predict_raw(profile.vector)
+                score = self.funksvd.scores(profile.vector)
             else:
                 score = self._blend.scores(profile.choice_vector, profile.vector.factors)
             best = self._cut(score, n, profile.rated_indices, allowed, diversify)
-            predicted = self.model.predict_raw(profile.vector, best)
+            predicted = self.funksvd.predict(profile.vector, best)
             reasons = self._personal_reasons(best, profile)
         return RecommendationList("personalized", _items(
-            self.items.ids[best], clip_rating(predicted), score[best], reasons))
+            self.items.ids[best], predicted, score[best], reasons))
 
     def similar(self, movie_id: int, n: int = 10) -> list[tuple[Movie, float]]:
         """Films closest to ``movie_id`` by cosine in factor space; KeyError if unknown."""
         index = self.items.index(movie_id)
         with single_threaded_blas():
-            best, cosines = similar_items(self.unit_factors, index, n)
+            best, cosines = self.funksvd.similar_items(index, n)
         return [(self._movies[i], round(float(c), 4)) for i, c in zip(best, cosines, strict=True)]
 
     def onboarding(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
