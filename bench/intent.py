@@ -1,0 +1,165 @@
+"""How well plain-word requests are understood, and whether the lists honour them.
+
+    .venv/bin/python bench/intent.py [--split dev|heldout|all] [--json PATH]
+
+Set: ``tests/data/intents.jsonl``, requests written the way people ask (typos, negations,
+moods, decades, British and American spelling, reference films), each labelled with the
+genres, exclusions, years and reference film a person means. It was written before the
+parser; every row with ``"split": "heldout"`` (30%) was evaluated only once the parser was
+done. Parsed with the shipped model's catalogue (``models/``).
+
+Reports, per split:
+- per-field accuracy: genres (the set), exclusions (the set), years (``year_from`` and
+  ``year_to`` both), reference film (the list of ``"Title (year)"`` labels);
+- whole-intent accuracy: all four fields right;
+- the share of recommended films honouring the parsed constraints (genres all present, no
+  excluded genre, year in range), over lists of 10 for a cold user and a personal user (20
+  ratings of popular films) per request, counting relaxed constraints as not honoured;
+- p50 and p99 parse latency over all requests (5 rounds after one warm-up pass), the cache of
+  typo corrections emptied before each parse so every parse pays for its corrections.
+
+Targets: ≥ 95% per field, ≥ 90% whole-intent, ≥ 95% honoured, p99 ≤ 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ml.constraints import Constraints  # noqa: E402
+from ml.intent import Intent, IntentParser  # noqa: E402
+from ml.recommender import Recommender  # noqa: E402
+from ml.search import MovieIndex  # noqa: E402
+
+SET = REPO / "tests" / "data" / "intents.jsonl"
+MODELS = REPO / "models"
+FIELDS = ("genres", "exclusions", "years", "reference film")
+
+
+def load_set(path: Path = SET) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def parser_for(model_dir: Path = MODELS) -> tuple[Recommender, IntentParser]:
+    recommender = Recommender.load(model_dir)
+    return recommender, IntentParser(MovieIndex(recommender.movies()), recommender.genres())
+
+
+def field_hits(intent: Intent, row: dict[str, Any]) -> dict[str, bool]:
+    """Which of the four fields the parser got right for one labelled row."""
+    films = [f"{f.title} ({f.year})" for f in intent.similar_to]
+    return {
+        "genres": sorted(intent.genres) == sorted(row["genres"]),
+        "exclusions": sorted(intent.exclude_genres) == sorted(row["exclude_genres"]),
+        "years": (intent.year_from, intent.year_to) == (row["year_from"], row["year_to"]),
+        "reference film": films == row["similar_to"],
+    }
+
+
+def accuracy(parser: IntentParser, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Per-field and whole-intent accuracy, and the rows that missed (for reading)."""
+    rows = list(rows)
+    totals = dict.fromkeys(FIELDS, 0)
+    whole = 0
+    misses = []
+    for row in rows:
+        intent = parser.parse(row["q"])
+        hits = field_hits(intent, row)
+        for name, hit in hits.items():
+            totals[name] += hit
+        whole += all(hits.values())
+        if not all(hits.values()):
+            misses.append({"q": row["q"], "wrong": [f for f, h in hits.items() if not h],
+                           "parsed": _plain(intent)})
+    n = max(len(rows), 1)
+    return {
+        "n": len(rows),
+        "fields": {name: round(count / n, 4) for name, count in totals.items()},
+        "whole": round(whole / n, 4),
+        "misses": misses,
+    }
+
+
+def honoured(recommender: Recommender, parser: IntentParser,
+             rows: Iterable[dict[str, Any]], n: int = 10) -> dict[str, Any]:
+    """Share of recommended films meeting every constraint parsed from each request."""
+    personal = {m.movie_id: 4.0 + (i % 3) / 2 for i, m in enumerate(recommender.movies()[:20])}
+    good = total = relaxed_lists = 0
+    for row in rows:
+        intent = parser.parse(row["q"])
+        constraints = Constraints.of(intent)
+        for ratings in ({}, personal):
+            result = recommender.recommend(ratings, n, constraints=constraints)
+            relaxed_lists += bool(result.relaxed)
+            for item in result.items:
+                total += 1
+                good += constraints.admits(recommender.movie(item.movie_id))
+    return {"films": total, "honoured": round(good / max(total, 1), 4),
+            "lists_relaxed": relaxed_lists}
+
+
+def latency(parser: IntentParser, rows: list[dict[str, Any]], rounds: int = 5) -> dict[str, float]:
+    for row in rows:  # warm-up: first calls of every code path
+        parser.parse(row["q"])
+    times = []
+    for _ in range(rounds):
+        for row in rows:
+            parser.corrected.cache_clear()  # every parse pays for its typo corrections
+            start = time.perf_counter()
+            parser.parse(row["q"])
+            times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return {"p50_ms": round(statistics.median(times), 3),
+            "p99_ms": round(times[int(0.99 * (len(times) - 1))], 3),
+            "max_ms": round(times[-1], 3), "parses": len(times)}
+
+
+def _plain(intent: Intent) -> dict[str, Any]:
+    return {"genres": intent.genres, "exclude": intent.exclude_genres,
+            "years": [intent.year_from, intent.year_to],
+            "similar_to": [f"{f.title} ({f.year})" for f in intent.similar_to],
+            "unparsed": intent.unparsed}
+
+
+def main() -> None:
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args.add_argument("--split", choices=("dev", "heldout", "all"), default="all")
+    args.add_argument("--json", type=Path, help="write the figures here")
+    args.add_argument("--show-misses", action="store_true")
+    options = args.parse_args()
+    rows = load_set()
+    recommender, parser = parser_for()
+    splits = ("dev", "heldout") if options.split == "all" else (options.split,)
+    report: dict[str, Any] = {}
+    for split in splits:
+        chosen = [r for r in rows if r["split"] == split]
+        report[split] = accuracy(parser, chosen)
+        report[split]["honoured"] = honoured(recommender, parser, chosen)
+    report["latency"] = latency(parser, rows)
+    for split in splits:
+        figures = report[split]
+        fields = "  ".join(f"{k} {v:.1%}" for k, v in figures["fields"].items())
+        print(f"{split:8} n={figures['n']:3}  {fields}  whole {figures['whole']:.1%}  "
+              f"honoured {figures['honoured']['honoured']:.1%} of "
+              f"{figures['honoured']['films']} films")
+        if options.show_misses:
+            for miss in figures["misses"]:
+                print("   miss:", miss)
+    lat = report["latency"]
+    print(f"parse latency p50 {lat['p50_ms']} ms  p99 {lat['p99_ms']} ms  "
+          f"max {lat['max_ms']} ms over {lat['parses']} parses")
+    if options.json:
+        options.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
