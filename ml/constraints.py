@@ -161,8 +161,9 @@ class Constraints:
 
     def _reason(self, step: RelaxationStep, found: int) -> str:
         films = f"{found} film{'s' if found != 1 else ''}"
+        verb = "is" if found == 1 else "are"
         if step == "genres_any":
-            return (f"Only {films} are {' and '.join(self.genres)} at once: showing films "
+            return (f"Only {films} {verb} {' and '.join(self.genres)} at once: showing films "
                     f"that are any of them")
         if step == "years_widened":
             return (f"Only {films} matched {self.years_label()}: widened by "
