@@ -307,6 +307,10 @@ class IntentFilmOut(BaseModel):
     movie_id: int = Field(examples=[1214])
     title: str = Field(examples=["Alien"])
     year: int | None = Field(examples=[1979])
+    name: str = Field(
+        examples=["Alien"],
+        description="The title as people write it (`ml.titles`: no alternative titles), "
+        "which reads back as this film in a request.")
 
 
 class IntentOut(BaseModel):

@@ -160,7 +160,8 @@ class IntentParser:
     def parse(self, text: str) -> Intent:
         """The constraints in ``text``; never raises on odd input (an empty intent)."""
         query = text.strip()[:MAX_QUERY_CHARS]
-        clauses = [fold(c).split() for c in re.split(r"[,;.!?()\n]+", query)]
+        # Not "." (it is in titles: "Mr. Smith Goes to Washington", "E.T.").
+        clauses = [fold(c).split() for c in re.split(r"[,;!?()\n]+", query)]
         state = _State()
         for words in clauses:
             if words:
@@ -179,22 +180,25 @@ class IntentParser:
     def _clause(self, words: list[str], state: _State) -> None:
         used = [False] * len(words)
         self._references(words, used, state)
+        typed = words
         words = [w if used[i] else self._correct(w) for i, w in enumerate(words)]
         self._years(words, used, state)
         self._negations(words, used, state)
         self._genre_words(words, used, state)
-        # Unclaimed words in runs ("black and white"), filler trimmed from either end.
-        run: list[str] = []
-        for word, claimed in zip([*words, ""], [*used, True], strict=True):
+        # Unclaimed words as typed, in runs ("black and white"), filler trimmed from the ends.
+        filler = self._words.filler
+        run: list[tuple[str, str]] = []  # (as typed, as read)
+        for pair, claimed in zip([*zip(typed, words, strict=True), ("", "")], [*used, True],
+                                 strict=True):
             if not claimed:
-                run.append(word)
+                run.append(pair)
                 continue
-            while run and run[-1] in self._words.filler:
+            while run and run[-1][1] in filler:
                 run.pop()
-            while run and run[0] in self._words.filler:
+            while run and run[0][1] in filler:
                 run.pop(0)
             if run:
-                state.unparsed.append(" ".join(run))
+                state.unparsed.append(" ".join(typed_word for typed_word, _ in run))
             run = []
 
     def _correct(self, word: str) -> str:

@@ -16,6 +16,7 @@ from api.responses import error_responses
 from api.schemas import IntentFilmOut, IntentOut, RelaxationOut
 from ml.intent import MAX_QUERY_CHARS
 from ml.recommender import RecommendationList
+from ml.titles import parse_title
 
 router = APIRouter(tags=["recommendations"])
 
@@ -49,7 +50,8 @@ def intent_out(read: ReadIntent) -> IntentOut:
         query=intent.query, genres=list(intent.genres),
         exclude_genres=list(intent.exclude_genres), year_from=intent.year_from,
         year_to=intent.year_to,
-        similar_to=[IntentFilmOut(movie_id=f.movie_id, title=f.title, year=f.year)
+        similar_to=[IntentFilmOut(movie_id=f.movie_id, title=f.title, year=f.year,
+                                  name=parse_title(f.title).title)
                     for f in intent.similar_to],
         mood=intent.mood, unparsed=list(intent.unparsed), parser=read.parser,
     )

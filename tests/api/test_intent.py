@@ -7,14 +7,7 @@ Tiny catalogue: "Action Film 1–20" (ids 1–20), "Romance Film …" (101–120
 from __future__ import annotations
 
 from tests.api.conftest import ACTION, ACTION_FAN, COMEDY, ROMANCE
-
-
-def recommend(client, user, **params):
-    response = client.get(
-        "/recommend", params={"user_id": user.user_id, **params}, headers=user.headers
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
+from tests.api.test_recommend import recommend
 
 
 def test_intent_reads_genres_years_exclusions_films_and_leftovers(client):
@@ -24,7 +17,8 @@ def test_intent_reads_genres_years_exclusions_films_and_leftovers(client):
     assert response.json() == {
         "query": "funny 90s films like Action Film 3, no romance, on a rainy day",
         "genres": ["Comedy"], "exclude_genres": ["Romance"], "year_from": 1990,
-        "year_to": 1999, "similar_to": [{"movie_id": 3, "title": "Action Film 3", "year": 1982}],
+        "year_to": 1999, "similar_to": [{"movie_id": 3, "title": "Action Film 3", "year": 1982,
+                        "name": "Action Film 3"}],
         "mood": "funny", "unparsed": ["rainy day"], "parser": "offline",
     }
 

@@ -94,7 +94,8 @@ def test_a_valid_answer_is_used_in_catalogue_terms(settings, fake_llm):
     body = read(settings, f"{fake_llm}/valid", "something light from the 90s like Romance Film 2")
     assert body["parser"] == "llm"
     assert body["genres"] == ["Comedy"] and (body["year_from"], body["year_to"]) == (1990, 1999)
-    assert body["similar_to"] == [{"movie_id": 102, "title": "Romance Film 2", "year": 1981}]
+    assert body["similar_to"] == [{"movie_id": 102, "title": "Romance Film 2", "year": 1981,
+                                   "name": "Romance Film 2"}]
     assert body["unparsed"] == ["tonight", "No Such Film"]
     (call,) = FakeLlm.seen
     assert call["auth"] == f"Bearer {KEY}"
