@@ -4,9 +4,15 @@
 
 Set: ``tests/data/intents.jsonl``, requests written the way people ask (typos, negations,
 moods, decades, British and American spelling, reference films), each labelled with the
-genres, exclusions, years and reference film a person means. It was written before the
-parser; every row with ``"split": "heldout"`` (30%) was evaluated only once the parser was
-done. Parsed with the shipped model's catalogue (``models/``).
+genres, exclusions, years and reference film a person means. Parsed with the shipped
+model's catalogue (``models/``). Three splits:
+- ``dev`` (123 rows) and ``heldout`` (53, every row whose index ends in 2, 5 or 8) were
+  written before the parser; ``heldout`` was evaluated only once the parser was done;
+- ``fresh`` (40) was written after that, by the same author, and evaluated once before any
+  change (first run: genres 95.0%, years 92.5%, whole 90.0%: "not an old one" read as old,
+  "my 6 year old" read as an era, "sob" unknown); those three were then fixed, so it is no
+  longer unseen either. The same person wrote the set and the parser: expect real requests
+  to score lower than these figures.
 
 Reports, per split:
 - per-field accuracy: genres (the set), exclusions (the set), years (``year_from`` and
@@ -16,7 +22,9 @@ Reports, per split:
   excluded genre, year in range), over lists of 10 for a cold user and a personal user (20
   ratings of popular films) per request, counting relaxed constraints as not honoured;
 - p50 and p99 parse latency over all requests (5 rounds after one warm-up pass), the cache of
-  typo corrections emptied before each parse so every parse pays for its corrections.
+  typo corrections emptied before each parse so every parse pays for its corrections; as
+  wall-clock time (what a caller waits, inflated when the machine is shared: the load average
+  is printed beside it) and as the thread's CPU time (the parser's own cost).
 
 Targets: ≥ 95% per field, ≥ 90% whole-intent, ≥ 95% honoured, p99 ≤ 5 ms.
 """
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -110,17 +119,25 @@ def honoured(recommender: Recommender, parser: IntentParser,
 def latency(parser: IntentParser, rows: list[dict[str, Any]], rounds: int = 5) -> dict[str, float]:
     for row in rows:  # warm-up: first calls of every code path
         parser.parse(row["q"])
-    times = []
+    wall: list[float] = []
+    cpu: list[float] = []
     for _ in range(rounds):
         for row in rows:
             parser.corrected.cache_clear()  # every parse pays for its typo corrections
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             parser.parse(row["q"])
-            times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    return {"p50_ms": round(statistics.median(times), 3),
-            "p99_ms": round(times[int(0.99 * (len(times) - 1))], 3),
-            "max_ms": round(times[-1], 3), "parses": len(times)}
+            cpu.append((time.thread_time() - start_cpu) * 1000)
+            wall.append((time.perf_counter() - start) * 1000)
+    wall.sort()
+    cpu.sort()
+    return {"p50_ms": round(statistics.median(wall), 3), "p99_ms": _p99(wall),
+            "max_ms": round(wall[-1], 3), "cpu_p50_ms": round(statistics.median(cpu), 3),
+            "cpu_p99_ms": _p99(cpu), "parses": len(wall),
+            "load_average_1min": round(os.getloadavg()[0], 2)}
+
+
+def _p99(ordered: list[float]) -> float:
+    return round(ordered[int(0.99 * (len(ordered) - 1))], 3)
 
 
 def _plain(intent: Intent) -> dict[str, Any]:
@@ -132,13 +149,13 @@ def _plain(intent: Intent) -> dict[str, Any]:
 
 def main() -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    args.add_argument("--split", choices=("dev", "heldout", "all"), default="all")
+    args.add_argument("--split", choices=("dev", "heldout", "fresh", "all"), default="all")
     args.add_argument("--json", type=Path, help="write the figures here")
     args.add_argument("--show-misses", action="store_true")
     options = args.parse_args()
     rows = load_set()
     recommender, parser = parser_for()
-    splits = ("dev", "heldout") if options.split == "all" else (options.split,)
+    splits = ("dev", "heldout", "fresh") if options.split == "all" else (options.split,)
     report: dict[str, Any] = {}
     for split in splits:
         chosen = [r for r in rows if r["split"] == split]
@@ -156,7 +173,9 @@ def main() -> None:
                 print("   miss:", miss)
     lat = report["latency"]
     print(f"parse latency p50 {lat['p50_ms']} ms  p99 {lat['p99_ms']} ms  "
-          f"max {lat['max_ms']} ms over {lat['parses']} parses")
+          f"max {lat['max_ms']} ms over {lat['parses']} parses (wall clock, load "
+          f"{lat['load_average_1min']}); CPU time p50 {lat['cpu_p50_ms']} ms  "
+          f"p99 {lat['cpu_p99_ms']} ms")
     if options.json:
         options.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 

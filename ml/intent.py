@@ -47,6 +47,8 @@ MAX_QUERY_CHARS = 300
 MAX_TITLE_WORDS = 8
 #: Words a negation reaches past to find the genre it negates ("not in the mood for drama").
 NEGATION_REACH = 4
+#: "6 year old", "ten years old": an age, not an era.
+AGE_WORDS = frozenset({"year", "years", "yr", "yrs"})
 #: Misspelt words whose correction is remembered.
 CORRECTION_CACHE = 4096
 
@@ -286,14 +288,37 @@ class IntentParser:
                 i += 1
                 continue
             hit = self._year_at(words, i)
-            if hit is None:
+            if hit is None or (i > 0 and words[i - 1] in AGE_WORDS):  # "my 6 year old"
                 i += 1
                 continue
             (low, high), length = hit
+            negation = self._negation_before(words, i)
+            if negation is not None:
+                # "not an old one", "nothing too recent": the years outside that era.
+                if low is not None and high is None:
+                    low, high = None, low - 1
+                elif high is not None and low is None:
+                    low, high = high + 1, None
+                else:
+                    negation = None  # "not the 90s" cannot be said as one range
+            if negation is not None:
+                for k in range(negation, i):
+                    used[k] = True
             state.add_years(low, high)
             for k in range(i, i + length):
                 used[k] = True
             i += length
+
+    def _negation_before(self, words: list[str], i: int) -> int | None:
+        """Where a negation of the phrase at ``i`` starts ("not an old one"), if any."""
+        k = i
+        while k > 0 and i - k < NEGATION_REACH and words[k - 1] in self._words.negation_skips:
+            k -= 1
+        for negation in self._words.negations:
+            start = k - len(negation)
+            if start >= 0 and tuple(words[start:k]) == negation:
+                return start
+        return None
 
     def _year_at(self, words: list[str], i: int
                  ) -> tuple[tuple[int | None, int | None], int] | None:
