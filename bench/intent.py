@@ -21,6 +21,8 @@ Reports, per split:
 - the share of recommended films honouring the parsed constraints (genres all present, no
   excluded genre, year in range), over lists of 10 for a cold user and a personal user (20
   ratings of popular films) per request, counting relaxed constraints as not honoured;
+- for requests naming a film: the share of listed films among the film's 100 nearest
+  neighbours (``Recommender.similar``), with the pull and with the same filters alone;
 - p50 and p99 parse latency over all requests (5 rounds after one warm-up pass), the cache of
   typo corrections emptied before each parse so every parse pays for its corrections; as
   wall-clock time (what a caller waits, inflated when the machine is shared: the load average
@@ -38,6 +40,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +119,29 @@ def honoured(recommender: Recommender, parser: IntentParser,
             "lists_relaxed": relaxed_lists}
 
 
+def reference_pull(recommender: Recommender, parser: IntentParser,
+                   rows: Iterable[dict[str, Any]], n: int = 10, near: int = 100) -> dict[str, Any]:
+    """Share of listed films among each reference film's ``near`` nearest neighbours, with the
+    request's pull and with its filters alone (same lists otherwise), cold and personal."""
+    personal = {m.movie_id: 4.0 + (i % 3) / 2 for i, m in enumerate(recommender.movies()[:20])}
+    pulled = plain = total = 0
+    for row in rows:
+        constraints = Constraints.of(parser.parse(row["q"]))
+        if not constraints.similar_to:
+            continue
+        neighbours = {m.movie_id for ref in constraints.similar_to
+                      for m, _ in recommender.similar(ref, near)}
+        filters_only = replace(constraints, similar_to=())
+        for ratings in ({}, personal):
+            with_pull = recommender.recommend(ratings, n, constraints=constraints).items
+            without = recommender.recommend(ratings, n, constraints=filters_only).items
+            pulled += sum(i.movie_id in neighbours for i in with_pull)
+            plain += sum(i.movie_id in neighbours for i in without)
+            total += n
+    return {"films": total, "near_reference_with_pull": round(pulled / max(total, 1), 4),
+            "near_reference_filters_only": round(plain / max(total, 1), 4)}
+
+
 def latency(parser: IntentParser, rows: list[dict[str, Any]], rounds: int = 5) -> dict[str, float]:
     for row in rows:  # warm-up: first calls of every code path
         parser.parse(row["q"])
@@ -161,6 +187,7 @@ def main() -> None:
         chosen = [r for r in rows if r["split"] == split]
         report[split] = accuracy(parser, chosen)
         report[split]["honoured"] = honoured(recommender, parser, chosen)
+    report["reference_pull"] = reference_pull(recommender, parser, rows)
     report["latency"] = latency(parser, rows)
     for split in splits:
         figures = report[split]
@@ -171,6 +198,11 @@ def main() -> None:
         if options.show_misses:
             for miss in figures["misses"]:
                 print("   miss:", miss)
+    pull = report["reference_pull"]
+    print(f"reference films: {pull['near_reference_with_pull']:.1%} of listed films are among "
+          f"a reference's 100 nearest with the pull, "
+          f"{pull['near_reference_filters_only']:.1%} with the filters alone "
+          f"({pull['films']} films)")
     lat = report["latency"]
     print(f"parse latency p50 {lat['p50_ms']} ms  p99 {lat['p99_ms']} ms  "
           f"max {lat['max_ms']} ms over {lat['parses']} parses (wall clock, load "
