@@ -1,6 +1,7 @@
 """How well plain-word requests are understood, and whether the lists honour them.
 
-    .venv/bin/python bench/intent.py [--split dev|heldout|all] [--json PATH]
+    .venv/bin/python bench/intent.py [--split dev|heldout|fresh|all] [--json PATH]
+                                     [--show-misses] [--quick]
 
 Set: ``tests/data/intents.jsonl``, requests written the way people ask (typos, negations,
 moods, decades, British and American spelling, reference films), each labelled with the
@@ -178,6 +179,7 @@ def main() -> None:
     args.add_argument("--split", choices=("dev", "heldout", "fresh", "all"), default="all")
     args.add_argument("--json", type=Path, help="write the figures here")
     args.add_argument("--show-misses", action="store_true")
+    args.add_argument("--quick", action="store_true", help="one latency round instead of 5")
     options = args.parse_args()
     rows = load_set()
     recommender, parser = parser_for()
@@ -188,7 +190,7 @@ def main() -> None:
         report[split] = accuracy(parser, chosen)
         report[split]["honoured"] = honoured(recommender, parser, chosen)
     report["reference_pull"] = reference_pull(recommender, parser, rows)
-    report["latency"] = latency(parser, rows)
+    report["latency"] = latency(parser, rows, rounds=1 if options.quick else 5)
     for split in splits:
         figures = report[split]
         fields = "  ".join(f"{k} {v:.1%}" for k, v in figures["fields"].items())
