@@ -99,7 +99,7 @@ class Vocabulary:
     negations: tuple[tuple[str, ...], ...]
     negation_skips: frozenset[str]
     softeners: frozenset[str]
-    longest: int = field(default=1)
+    longest: int = 1
 
 
 @cache
@@ -144,8 +144,8 @@ class IntentParser:
         by_key = {_genre_key(g): g for g in catalogue}
         words = vocabulary()
         self._phrases = {
-            phrase: (tuple(by_key[_genre_key(g)] for g in genres if _genre_key(g) in by_key), mood)
-            for phrase, (genres, mood) in words.phrases.items()
+            phrase: (tuple(by_key[_genre_key(g)] for g in named if _genre_key(g) in by_key), mood)
+            for phrase, (named, mood) in words.phrases.items()
         }
         self._words = words
         known = {w for p in (*words.phrases, *words.eras) for w in p} | set(words.decade_words)
@@ -175,7 +175,8 @@ class IntentParser:
             year_from, year_to = year_to, year_from
         return Intent(
             query=query, genres=tuple(sorted(genres)), exclude_genres=tuple(sorted(excluded)),
-            year_from=year_from, year_to=year_to, similar_to=tuple(state.films),
+            year_from=year_from, year_to=year_to,
+            similar_to=tuple({f.movie_id: f for f in state.films}.values()),
             mood=state.mood, unparsed=tuple(state.unparsed),
         )
 
