@@ -180,7 +180,8 @@ class Constraints:
         return "You have rated every film that matches"
 
     def request_reason(self, film: _Film, reference: str | None) -> str:
-        """Why ``film`` fits the request: its matching genres, its year, the film it is like."""
+        """Why ``film`` fits the request: its matching genres, its year, the film it is like
+        ("Crime, 1976, like Heat")."""
         parts = [g for g in self.genres if g in film.genres]
         if self.years_label() is not None and film.year is not None and _in_years(
                 film.year, self.year_from, self.year_to):
@@ -189,7 +190,8 @@ class Constraints:
             parts.append(f"no {', '.join(self.exclude_genres)}")
         if reference:
             parts.append(f"like {reference}")
-        return "Fits your request: " + ", ".join(parts) if parts else "Closest to your request"
+        # Short: a card shows two lines, and the person's reason follows.
+        return ", ".join(parts) if parts else "Closest to your request"
 
 
 def pull_towards(vector: npt.NDArray[np.float64], references: npt.NDArray[np.float64],

@@ -43,6 +43,7 @@ from ml.ranking import (
     zscore,
 )
 from ml.rules import POSITIVE_RATING, is_personal
+from ml.titles import parse_title
 
 Source = Literal["popularity", "personalized"]
 
@@ -231,7 +232,8 @@ class Recommender:
         """``recommend`` inside a request's constraints, relaxed if too few films pass.
 
         The reference films themselves are left out (asked for "like Alien", Alien is known).
-        Reasons say why each film fits the request, then why it fits the person.
+        Reasons say why each film fits the request, then why it fits the person ("Crime,
+        1976, like Heat · Because you loved The Godfather (1972)").
         """
         rated = self.items.indices(list(ratings))
         references = self.items.indices(list(constraints.similar_to))
@@ -267,7 +269,8 @@ class Recommender:
         nearest: list[str | None] = [None] * len(best)
         if len(references) and len(best):
             cosines = self.unit_factors[best] @ self.unit_factors[references].T
-            nearest = [self._movies[references[k]].label for k in np.argmax(cosines, axis=1)]
+            nearest = [parse_title(self._movies[references[k]].title).title
+                       for k in np.argmax(cosines, axis=1)]
         reasons = [
             f"{constraints.request_reason(self._movies[i], ref)} · {why}"
             for i, ref, why in zip(best.tolist(), nearest, person, strict=True)

@@ -99,15 +99,15 @@ def show_reading(intent: RequestIntent | None, relaxed: tuple[str, ...],
     if intent is not None:
         chips = chips_of(intent)
         if chips:
-            columns = st.columns(len(chips) + 1, vertical_alignment="center")
-            for i, (column, chip) in enumerate(zip(columns, chips, strict=False)):
-                column.button(
-                    chip.label, key=f"{CHIP_KEY}{i}", icon=":material/close:",
-                    help="Remove this from the request", on_click=_set_request,
-                    args=(request_without(chips, i),),
-                )
-            columns[-1].button("Clear", key=CLEAR_KEY, type="tertiary",
-                               on_click=_set_request, args=("",))
+            with st.container(horizontal=True, vertical_alignment="center"):
+                for i, chip in enumerate(chips):
+                    st.button(
+                        chip.label, key=f"{CHIP_KEY}{i}", icon=":material/close:",
+                        help="Remove this from the request", on_click=_set_request,
+                        args=(request_without(chips, i),),
+                    )
+                st.button("Clear", key=CLEAR_KEY, type="tertiary", on_click=_set_request,
+                          args=("",))
         if intent.unparsed:
             st.caption("Not used: " + ", ".join(f"“{w}”" for w in intent.unparsed))
     for reason in relaxed:
