@@ -169,7 +169,10 @@ class IntentParser:
             if words:
                 self._clause(words, state)
         genres = tuple(dict.fromkeys(state.genres))
-        excluded = tuple(g for g in dict.fromkeys(state.excluded) if g not in genres)
+        excluded = tuple(dict.fromkeys(g for g, _ in state.excluded if g not in genres))
+        # "scary but not too gory": the exclusion gives way to the genre asked for; say so.
+        overruled = dict.fromkeys(said for g, said in state.excluded if g in genres)
+        state.unparsed.extend(overruled)
         year_from, year_to = state.year_from, state.year_to
         if year_from is not None and year_to is not None and year_from > year_to:
             year_from, year_to = year_to, year_from
@@ -185,7 +188,7 @@ class IntentParser:
         self._references(words, used, state)
         typed = words
         words = [w if used[i] else self._correct(w) for i, w in enumerate(words)]
-        self._years(words, used, state)
+        self._years(words, used, state, typed)
         self._negations(words, used, state)
         self._genre_words(words, used, state)
         # Unclaimed words as typed, in runs ("black and white"), filler trimmed from the ends.
@@ -282,7 +285,8 @@ class IntentParser:
         return max(exact, key=lambda m: m.rating_count)
 
     # Years -----------------------------------------------------------------------------
-    def _years(self, words: list[str], used: list[bool], state: _State) -> None:
+    def _years(self, words: list[str], used: list[bool], state: _State,
+               typed_words: list[str]) -> None:
         i = 0
         while i < len(words):
             if used[i]:
@@ -294,21 +298,20 @@ class IntentParser:
                 continue
             (low, high), length = hit
             negation = self._negation_before(words, i)
+            start = i if negation is None else negation
+            for k in range(start, i + length):
+                used[k] = True
+            i += length
             if negation is not None:
                 # "not an old one", "nothing too recent": the years outside that era.
                 if low is not None and high is None:
                     low, high = None, low - 1
                 elif high is not None and low is None:
                     low, high = high + 1, None
-                else:
-                    negation = None  # "not the 90s" cannot be said as one range
-            if negation is not None:
-                for k in range(negation, i):
-                    used[k] = True
+                else:  # "not the 90s" is two ranges: said, but not as a filter
+                    state.unparsed.append(" ".join(typed_words[start:i]))
+                    continue
             state.add_years(low, high)
-            for k in range(i, i + length):
-                used[k] = True
-            i += length
 
     def _negation_before(self, words: list[str], i: int) -> int | None:
         """Where a negation of the phrase at ``i`` starts ("not an old one"), if any."""
@@ -381,7 +384,8 @@ class IntentParser:
                 phrase = self._phrase_at(words, j)
                 if phrase is not None:
                     genres, length = phrase
-                    state.excluded.extend(genres)
+                    said = " ".join(words[i:j + length])
+                    state.excluded.extend((genre, said) for genre in genres)
                     for k in range(j, j + length):
                         used[k] = True
                     found = True
@@ -437,7 +441,8 @@ class IntentParser:
 @dataclass
 class _State:
     genres: list[str] = field(default_factory=list)
-    excluded: list[str] = field(default_factory=list)
+    #: (genre, the words that excluded it)
+    excluded: list[tuple[str, str]] = field(default_factory=list)
     year_from: int | None = None
     year_to: int | None = None
     films: list[FilmReference] = field(default_factory=list)

@@ -73,6 +73,13 @@ def test_a_softened_genre_is_neither_asked_for_nor_excluded(parser):
 def test_a_genre_both_asked_for_and_excluded_stays_asked_for(parser):
     intent = parser.parse("a scary movie but not too gory")
     assert (intent.genres, intent.exclude_genres) == (("Horror",), ())
+    assert intent.unparsed == ("not too gory",)  # said, and overruled: reported, not dropped
+
+
+def test_a_negated_decade_is_not_read_as_that_decade(parser):
+    intent = parser.parse("a comedy, not the 90s")
+    assert (intent.genres, intent.year_from, intent.year_to) == (("Comedy",), None, None)
+    assert intent.unparsed == ("not the 90s",)
 
 
 def test_negation_reaches_over_fillers_and_lists(parser):
