@@ -25,7 +25,7 @@ Reports, per split:
 - for requests naming a film: the share of listed films among the film's 100 nearest
   neighbours (``Recommender.similar``), with the pull and with the same filters alone;
 - p50 and p99 parse latency over all requests (5 rounds after one warm-up pass), the cache of
-  typo corrections emptied before each parse so every parse pays for its corrections; as
+  typo corrections and title look-ups emptied before each parse so every parse pays for them; as
   wall-clock time (what a caller waits, inflated when the machine is shared: the load average
   is printed beside it) and as the thread's CPU time (the parser's own cost).
 
@@ -150,7 +150,7 @@ def latency(parser: IntentParser, rows: list[dict[str, Any]], rounds: int = 5) -
     cpu: list[float] = []
     for _ in range(rounds):
         for row in rows:
-            parser.corrected.cache_clear()  # every parse pays for its typo corrections
+            parser.clear_caches()  # every parse pays for its typo corrections and title searches
             start, start_cpu = time.perf_counter(), time.thread_time()
             parser.parse(row["q"])
             cpu.append((time.thread_time() - start_cpu) * 1000)

@@ -49,7 +49,11 @@ MAX_TITLE_WORDS = 8
 NEGATION_REACH = 4
 #: "6 year old", "ten years old": an age, not an era.
 AGE_WORDS = frozenset({"year", "years", "yr", "yrs"})
-#: Misspelt words whose correction is remembered.
+#: Title searches one request may cost: "like godfatherr like godfatherr…" repeated to 300
+#: characters took 185 ms of CPU unbounded; a real request needs a few (8 per named film at
+#: most, its longest run of words first).
+MAX_TITLE_LOOKUPS = 24
+#: Misspelt words (and titles looked up) whose reading is remembered.
 CORRECTION_CACHE = 4096
 
 _YEAR = r"(1[89]\d\d|20[0-3]\d)"
@@ -158,6 +162,12 @@ class IntentParser:
             self._correctable_by_letter.setdefault(word[0], []).append(word)
         #: Corrections of words seen lately; bounded, since requests are anyone's text.
         self.corrected = lru_cache(maxsize=CORRECTION_CACHE)(self._closest_known)
+        self._film_of = lru_cache(maxsize=CORRECTION_CACHE)(self._film_named)
+
+    def clear_caches(self) -> None:
+        """Forget remembered corrections and title look-ups (for honest benchmarks)."""
+        self.corrected.cache_clear()
+        self._film_of.cache_clear()
 
     def parse(self, text: str) -> Intent:
         """The constraints in ``text``; never raises on odd input (an empty intent)."""
@@ -239,7 +249,7 @@ class IntentParser:
             found = None
             if start < end and words[start] not in self._words.not_a_title and not self._is_taste(
                     words, i, trigger):
-                found = self._longest_title(words[start:end])
+                found = self._longest_title(words[start:end], state)
             if found is None:
                 i += 1
                 continue
@@ -260,8 +270,11 @@ class IntentParser:
             return i > 0 and words[i - 1] in self._words.like_subjects
         return self._phrase_at(list(words), i + len(trigger)) is not None
 
-    def _longest_title(self, span: Sequence[str]) -> tuple[Movie, int] | None:
+    def _longest_title(self, span: Sequence[str], state: _State) -> tuple[Movie, int] | None:
         for length in range(len(span), 0, -1):
+            if state.title_lookups >= MAX_TITLE_LOOKUPS:
+                return None
+            state.title_lookups += 1
             movie = self.film(" ".join(span[:length]))
             if movie is not None:
                 return movie, length
@@ -270,7 +283,9 @@ class IntentParser:
     def film(self, text: str) -> Movie | None:
         """The film ``text`` names: an exact title (typos corrected), else the title it
         begins when only its last word is unfinished; the most-rated of several."""
-        folded = fold(text)
+        return self._film_of(fold(text))
+
+    def _film_named(self, folded: str) -> Movie | None:
         if len(folded) < 2 or all(w in self._words.filler for w in folded.split()):
             return None
         page = self.index.search(folded, limit=50)
@@ -448,6 +463,7 @@ class _State:
     films: list[FilmReference] = field(default_factory=list)
     mood: str | None = None
     unparsed: list[str] = field(default_factory=list)
+    title_lookups: int = 0
     _years_seen: bool = False
 
     def add_years(self, low: int | None, high: int | None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bench.intent import FIELDS, accuracy, load_set, parser_for
-from ml.intent import MAX_QUERY_CHARS, IntentParser
+from ml.intent import MAX_QUERY_CHARS, MAX_TITLE_LOOKUPS, IntentParser
 from ml.recommender import Recommender
 from ml.search import MovieIndex
 
@@ -144,3 +144,19 @@ def test_genres_the_catalogue_lacks_stay_unparsed(tiny_model_dir):
     intent = parser.parse("something scary and funny")
     assert intent.genres == ("Comedy",)
     assert intent.unparsed == ("scary",)
+
+
+def test_a_hostile_request_costs_a_bounded_number_of_title_searches(parser, monkeypatch):
+    searches = []
+    search = parser.index.search
+
+    def counted(*args, **kwargs):
+        searches.append(args)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(parser.index, "search", counted)
+    parser.clear_caches()
+    parser.parse("like godfatherr " * 18)
+    assert 0 < len(searches) <= MAX_TITLE_LOOKUPS
+    parser.clear_caches()
+    assert [f.title for f in parser.parse("like the godfater").similar_to] == ["The Godfather"]
