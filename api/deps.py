@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.intent_llm import IntentReader
 from api.limits import WriteRateLimiter
 from api.settings import Settings
 from api.user_cache import UserCache
@@ -38,6 +39,8 @@ class Services:
     snapshots: SnapshotReader
     movie_index: MovieIndex
     write_limiter: WriteRateLimiter
+    #: Plain-words requests (/intent, /recommend?q=): offline parser, LLM if configured.
+    intent_reader: IntentReader
 
 
 async def get_services(request: Request) -> Services:
@@ -67,6 +70,10 @@ async def get_movie_index(request: Request) -> MovieIndex:
     return _services(request).movie_index
 
 
+async def get_intent_reader(request: Request) -> IntentReader:
+    return _services(request).intent_reader
+
+
 async def get_write_limiter(request: Request) -> WriteRateLimiter:
     return _services(request).write_limiter
 
@@ -77,3 +84,4 @@ UserCacheDep = Annotated[UserCache[UserProfile], Depends(get_user_cache)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 MovieIndexDep = Annotated[MovieIndex, Depends(get_movie_index)]
 WriteLimiterDep = Annotated[WriteRateLimiter, Depends(get_write_limiter)]
+IntentReaderDep = Annotated[IntentReader, Depends(get_intent_reader)]

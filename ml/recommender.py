@@ -24,6 +24,14 @@ import numpy.typing as npt
 
 from ml.artifacts import Artifact, CatalogueEntry, load_artifact
 from ml.blas import single_threaded_blas
+from ml.constraints import (
+    MIN_MATCHES,
+    REFERENCE_WEIGHT,
+    Constraints,
+    Relaxation,
+    pull_towards,
+    reference_cosines,
+)
 from ml.contract import UserRatings
 from ml.diversity import capped_from_order, capped_top_n, franchise_clusters
 from ml.model import UserVector, clip_rating
@@ -36,6 +44,7 @@ from ml.ranking import (
     zscore,
 )
 from ml.rules import POSITIVE_RATING, is_personal
+from ml.titles import parse_title
 
 Source = Literal["popularity", "personalized"]
 
@@ -65,6 +74,10 @@ class Recommendation:
 class RecommendationList:
     source: Source
     items: list[Recommendation]
+    #: Constraints of a plain-words request loosened to fill the list (``ml.constraints``).
+    relaxed: tuple[Relaxation, ...] = ()
+    #: Why the list is empty, when it is.
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,16 +188,20 @@ class Recommender:
         self, ratings: Mapping[int, float], n: int = 10, *, genre: str | None = None,
         year_from: int | None = None, year_to: int | None = None,
         profile: UserProfile | None = None, ranker: Ranker | None = None,
-        diversify: bool = True,
+        diversify: bool = True, constraints: Constraints | None = None,
     ) -> RecommendationList:
         """Top-``n`` films for someone with these ratings, filters applied before the cut.
 
         ``ranker`` defaults to popularity below the personalisation threshold and the ranking
         score ("blend") from it on; ``diversify`` keeps at most two films of a franchise.
+        ``constraints`` (a plain-words request, ``ml.constraints``) filter and pull the list.
         """
         ratings = self.known_ratings(ratings)
         allowed = self._filter_mask(genre, year_from, year_to)
         ranker = ranker or ("blend" if is_personal(len(ratings)) else "popularity")
+        if constraints is not None and not constraints.is_empty:
+            return self._for_request(ratings, n, constraints, allowed, profile, ranker,
+                                     diversify)
         if ranker == "popularity":
             return self._popular(ratings, n, allowed, genre, diversify)
         profile = profile or self.profile(ratings)
@@ -211,6 +228,59 @@ class Recommender:
         excluded = {self.items.get(m) for m in exclude}
         picked = [i for i in self._onboarding_order if i not in excluded][: max(n, 0)]
         return [self._movies[i] for i in picked]
+
+    def _for_request(self, ratings: Mapping[int, float], n: int, constraints: Constraints,
+                     allowed: npt.NDArray[np.bool_] | None, profile: UserProfile | None,
+                     ranker: Ranker, diversify: bool) -> RecommendationList:
+        """``recommend`` inside a request's constraints, relaxed if too few films pass.
+
+        The reference films themselves are left out (asked for "like Alien", Alien is known).
+        Reasons say why each film fits the request, then why it fits the person ("Crime,
+        1976, like Heat · Because you loved The Godfather (1972)").
+        """
+        rated = self.items.indices(list(ratings))
+        references = self.items.indices(list(constraints.similar_to))
+        references = references[references >= 0]
+        exclude = np.concatenate([rated, references])
+        available = (np.ones(self.n_movies, dtype=bool) if allowed is None else allowed.copy())
+        available[exclude[exclude >= 0]] = False
+        mask, relaxed = constraints.relaxed_mask(
+            self._genre_masks, self._years, available, min(n, MIN_MATCHES))
+        with single_threaded_blas():
+            if ranker == "popularity":
+                score = zscore(self.popularity.scores)
+                if len(references):
+                    score = score + REFERENCE_WEIGHT * zscore(
+                        reference_cosines(self.unit_factors, references))
+                best = self._cut(score, n, exclude, mask, diversify)
+                shown = self.popularity.scores[best]
+                predicted, person = shown, ["Among the highest rated"] * len(best)
+                source: Source = "popularity"
+            else:
+                profile = profile or self.profile(ratings)
+                choice = profile.choice_vector
+                if len(references):
+                    choice = pull_towards(choice, self.implicit.item_factors[references])
+                if ranker == "rating":
+                    score = self.model.predict_raw(profile.vector)
+                else:
+                    score = self._blend.scores(choice, profile.vector.factors)
+                best = self._cut(score, n, exclude, mask, diversify)
+                predicted = self.model.predict_raw(profile.vector, best)
+                person = self._personal_reasons(best, profile)
+                source = "personalized"
+        nearest: list[str | None] = [None] * len(best)
+        if len(references) and len(best):
+            cosines = self.unit_factors[best] @ self.unit_factors[references].T
+            nearest = [parse_title(self._movies[references[k]].title).title
+                       for k in np.argmax(cosines, axis=1)]
+        reasons = [
+            f"{constraints.request_reason(self._movies[i], ref)} · {why}"
+            for i, ref, why in zip(best.tolist(), nearest, person, strict=True)
+        ]
+        items = _items(self.items.ids[best], clip_rating(predicted), score[best], reasons)
+        return RecommendationList(source, items, relaxed,
+                                  None if items else constraints.empty_reason())
 
     def _cut(self, score: npt.NDArray[np.float64], n: int, exclude: npt.ArrayLike,
              allowed: npt.NDArray[np.bool_] | None, diversify: bool) -> npt.NDArray[np.int64]:
