@@ -23,6 +23,7 @@ import numpy.typing as npt
 from ml.artifacts import Artifact, CatalogueEntry, load_artifact
 from ml.blas import single_threaded_blas
 from ml.diversity import capped_from_order, capped_top_n, franchise_clusters
+from ml.feedback import fold_in_feedback
 from ml.model import UserVector, clip_rating
 from ml.onboarding import OnboardingParams, onboarding_order
 from ml.ranking import (
@@ -71,7 +72,8 @@ class UserProfile:
     """A user's fold-in results and the ratings they came from (dense indices).
 
     ``vector`` is the rating model's (FunkSVD) user, ``choice_vector`` the ranking model's
-    (iALS); both depend only on the ratings, so the API caches a profile until they change.
+    (iALS, which also hears the films skipped as "haven't seen it", ``ml.feedback``); both
+    depend only on the ratings and skips, so the API caches a profile until they change.
     """
 
     vector: UserVector
@@ -158,38 +160,45 @@ class Recommender:
     def metrics(self) -> dict[str, Any]:
         return dict(self.manifest.get("metrics", {}))
 
-    def profile(self, ratings: Mapping[int, float]) -> UserProfile:
-        """Fold the user's ratings into both models (unknown movie ids are ignored)."""
+    def profile(self, ratings: Mapping[int, float], skipped: Collection[int] = ()) -> UserProfile:
+        """Fold the user's ratings (and the films they skipped as "haven't seen it") into both
+        models; unknown movie ids are ignored."""
         known = [(self.items.get(m), float(r)) for m, r in ratings.items()]
         pairs = [(i, r) for i, r in known if i >= 0]
         idx = np.array([i for i, _ in pairs], dtype=np.int64)
         values = np.array([r for _, r in pairs], dtype=np.float64)
+        skips = self.items.indices(sorted(skipped)) if skipped else np.empty(0, dtype=np.int64)
+        w = self.weights
         with single_threaded_blas():  # small solves: see ml/blas.py
-            return UserProfile(self.model.fold_in(idx, values), idx, values,
-                               self.implicit.fold_in(idx, values))
+            return UserProfile(self.model.fold_in(idx, values), idx, values, fold_in_feedback(
+                self.implicit, idx, values, skips[skips >= 0],
+                half_ratings=w.fold_in_half_ratings, skip_confidence=w.skip_confidence))
 
     def recommend(
         self, ratings: Mapping[int, float], n: int = 10, *, genre: str | None = None,
         year_from: int | None = None, year_to: int | None = None,
         profile: UserProfile | None = None, ranker: Ranker | None = None,
-        diversify: bool = True,
+        diversify: bool = True, skipped: Collection[int] = (),
     ) -> RecommendationList:
         """Top-``n`` films for someone with these ratings, filters applied before the cut.
 
         ``ranker`` defaults to popularity below the personalisation threshold and the ranking
         score ("blend") from it on; ``diversify`` keeps at most two films of a franchise.
+        ``skipped``: films the user said they have not seen (onboarding's "Haven't seen it"),
+        a signal for the ranking score; ignored when ``profile`` is given (it holds them).
         """
         ratings = self.known_ratings(ratings)
         allowed = self._filter_mask(genre, year_from, year_to)
         ranker = ranker or ("blend" if is_personal(len(ratings)) else "popularity")
         if ranker == "popularity":
             return self._popular(ratings, n, allowed, genre, diversify)
-        profile = profile or self.profile(ratings)
+        profile = profile or self.profile(ratings, skipped)
         with single_threaded_blas():
             if ranker == "rating":
                 score = self.model.predict_raw(profile.vector)
             else:
-                score = self._blend.scores(profile.choice_vector, profile.vector.factors)
+                score = self._blend.scores(profile.choice_vector, profile.vector.factors,
+                                           len(profile.rated_indices))
             best = self._cut(score, n, profile.rated_indices, allowed, diversify)
             predicted = self.model.predict_raw(profile.vector, best)
             reasons = self._personal_reasons(best, profile)
