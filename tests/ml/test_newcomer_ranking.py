@@ -53,10 +53,11 @@ def test_a_newcomer_list_leans_on_the_chart_more_than_a_flat_blend_would(recomme
     order = {int(m): rank for rank, m in
              enumerate(recommender.items.ids[np.argsort(-recommender.popularity.counts,
                                                         kind="stable")])}
-    flat = Recommender(recommender.artifact, weights=replace(
-        recommender.weights, popularity_at_threshold=recommender.weights.popularity,
-        rating_at_threshold=recommender.weights.rating))
-    lists = [r.recommend(ACTION_FAN, 10, diversify=False).items for r in (recommender, flat)]
+    tuned = RankingWeights()
+    flat = replace(tuned, popularity_at_threshold=tuned.popularity,
+                   rating_at_threshold=tuned.rating)
+    lists = [Recommender(recommender.artifact, weights=w).recommend(
+        ACTION_FAN, 10, diversify=False).items for w in (tuned, flat)]
     assert all(len(items) == 10 for items in lists)
     newcomer, full_history = (np.mean([order[r.movie_id] for r in items]) for items in lists)
     assert newcomer < full_history
@@ -64,17 +65,16 @@ def test_a_newcomer_list_leans_on_the_chart_more_than_a_flat_blend_would(recomme
 
 def test_skipped_films_sink_in_the_choice_score_and_in_the_list(recommender):
     """A skip is "not what I pick": the skipped films' iALS scores fall, and with them their
-    place in the list. (The list is checked with the popularity prior off: on the planted
-    data it outweighs the tiny iALS; bench/newcomers.py measures the real effect.)"""
+    place in the list. (The planted model ranks without the popularity prior,
+    tests/synthetic.py; bench/newcomers.py measures the real effect.)"""
     skipped = [201, 202, 203, 204, 205]  # the popular comedies
     idx = recommender.items.indices(skipped)
     factors = recommender.implicit.item_factors.astype(np.float64)
     plain = factors @ recommender.profile(ACTION_FAN).choice_vector
     told = factors @ recommender.profile(ACTION_FAN, skipped).choice_vector
     assert (told[idx] < plain[idx]).all()
-    personal = Recommender(recommender.artifact, weights=replace(
-        recommender.weights, popularity=0.0, popularity_at_threshold=0.0))
-    lists = [personal.recommend(ACTION_FAN, 60, diversify=False, skipped=s).items
+    assert recommender.weights.popularity_at_threshold == 0.0  # tests/synthetic.py
+    lists = [recommender.recommend(ACTION_FAN, 60, diversify=False, skipped=s).items
              for s in ((), skipped)]
     place, place_told = ({r.movie_id: i for i, r in enumerate(items)} for items in lists)
     assert set(place) == set(place_told)  # ranked lower, never removed
@@ -131,3 +131,4 @@ def test_a_skip_is_a_zero_target_with_its_own_confidence(n_skips):
     expected = np.linalg.solve(system, y[rows].T @ (c * p))
     got = fold_in_feedback(model, idx, ratings, skips, half_ratings=2.0, skip_confidence=7.0)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+

@@ -9,7 +9,6 @@ for a newcomer known only by their ratings. Movie ids: 1–20 Action, 101–120 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -75,14 +74,8 @@ def test_personal_scorers_say_personalized_and_popularity_does_not(recommender, 
 
 
 def test_the_ranking_stage_follows_taste_where_popularity_cannot(recommender):
-    """The personal terms carry the taste. Measured with the popularity prior off: on the
-    planted data popularity is blind to taste and the tiny iALS (128 factors, 60 films) cannot
-    rank, so the prior's weight, tuned on real newcomers (bench/newcomers.py), would decide
-    this list; tests/ml/test_newcomer_ranking.py holds the prior's own contract."""
-    personal = Recommender(recommender.artifact, weights=replace(
-        recommender.weights, popularity=0.0, popularity_at_threshold=0.0))
     # diversify=False: the planted titles ("Action Film 7") all share one franchise stem.
-    action = personal.recommend(ACTION_FAN, 5, ranker="blend", diversify=False).items
+    action = recommender.recommend(ACTION_FAN, 5, ranker="blend", diversify=False).items
     assert all(1 <= r.movie_id <= 20 for r in action[:3])
     popular = recommender.recommend(ACTION_FAN, 5, ranker="popularity").items
     assert popular != action
