@@ -34,6 +34,7 @@ from ml.constraints import (
 )
 from ml.contract import UserRatings
 from ml.diversity import capped_from_order, capped_top_n, franchise_clusters
+from ml.feedback import fold_in_feedback
 from ml.model import UserVector, clip_rating
 from ml.onboarding import OnboardingParams, onboarding_order
 from ml.ranking import (
@@ -85,7 +86,8 @@ class UserProfile:
     """A user's fold-in results and the ratings they came from (dense indices).
 
     ``vector`` is the rating model's (FunkSVD) user, ``choice_vector`` the ranking model's
-    (iALS); both depend only on the ratings, so the API caches a profile until they change.
+    (iALS, which also hears the films skipped as "haven't seen it", ``ml.feedback``); both
+    depend only on the ratings and skips, so the API caches a profile until they change.
     """
 
     vector: UserVector
@@ -175,41 +177,52 @@ class Recommender:
     def metrics(self) -> dict[str, Any]:
         return dict(self.manifest.get("metrics", {}))
 
-    def profile(self, ratings: Mapping[int, float]) -> UserProfile:
-        """Fold the user's ratings into both models (unknown movie ids are ignored)."""
+    def profile(self, ratings: Mapping[int, float], skipped: Collection[int] = ()) -> UserProfile:
+        """Fold the user's ratings (and the films they skipped as "haven't seen it") into both
+        models; unknown movie ids are ignored."""
         known = [(self.items.get(m), float(r)) for m, r in ratings.items()]
         pairs = [(i, r) for i, r in known if i >= 0]
         rated = UserRatings.of([i for i, _ in pairs], [r for _, r in pairs])
+        skips = self.items.indices(sorted(skipped)) if skipped else np.empty(0, dtype=np.int64)
+        w = self.weights
         with single_threaded_blas():  # small solves: see ml/blas.py
             return UserProfile(self.funksvd.fold_in(rated), rated.items, rated.ratings,
-                               self.ials.fold_in(rated))
+                               fold_in_feedback(self.implicit, rated.items, rated.ratings,
+                                                skips[skips >= 0],
+                                                half_ratings=w.fold_in_half_ratings,
+                                                skip_confidence=w.skip_confidence))
 
     def recommend(
         self, ratings: Mapping[int, float], n: int = 10, *, genre: str | None = None,
         year_from: int | None = None, year_to: int | None = None,
         profile: UserProfile | None = None, ranker: Ranker | None = None,
         diversify: bool = True, constraints: Constraints | None = None,
+        skipped: Collection[int] = (),
     ) -> RecommendationList:
         """Top-``n`` films for someone with these ratings, filters applied before the cut.
 
         ``ranker`` defaults to popularity below the personalisation threshold and the ranking
         score ("blend") from it on; ``diversify`` keeps at most two films of a franchise.
         ``constraints`` (a plain-words request, ``ml.constraints``) filter and pull the list.
+        ``skipped``: films the user said they have not seen (onboarding's "Haven't seen it"),
+        a signal for the ranking score; ignored when ``profile`` is given (it holds them).
         """
         ratings = self.known_ratings(ratings)
         allowed = self._filter_mask(genre, year_from, year_to)
         ranker = ranker or ("blend" if is_personal(len(ratings)) else "popularity")
         if constraints is not None and not constraints.is_empty:
-            return self._for_request(ratings, n, constraints, allowed, profile, ranker,
-                                     diversify)
+            return self._for_request(ratings, n, constraints, allowed,
+                                     profile or self._profile_if_personal(ratings, ranker, skipped),
+                                     ranker, diversify)
         if ranker == "popularity":
             return self._popular(ratings, n, allowed, genre, diversify)
-        profile = profile or self.profile(ratings)
+        profile = profile or self.profile(ratings, skipped)
         with single_threaded_blas():
             if ranker == "rating":
                 score = self.funksvd.scores(profile.vector)
             else:
-                score = self._blend.scores(profile.choice_vector, profile.vector.factors)
+                score = self._blend.scores(profile.choice_vector, profile.vector.factors,
+                                           len(profile.rated_indices))
             best = self._cut(score, n, profile.rated_indices, allowed, diversify)
             predicted = self.funksvd.predict(profile.vector, best)
             reasons = self._personal_reasons(best, profile)
@@ -228,6 +241,10 @@ class Recommender:
         excluded = {self.items.get(m) for m in exclude}
         picked = [i for i in self._onboarding_order if i not in excluded][: max(n, 0)]
         return [self._movies[i] for i in picked]
+
+    def _profile_if_personal(self, ratings: Mapping[int, float], ranker: Ranker,
+                             skipped: Collection[int]) -> UserProfile | None:
+        return None if ranker == "popularity" else self.profile(ratings, skipped)
 
     def _for_request(self, ratings: Mapping[int, float], n: int, constraints: Constraints,
                      allowed: npt.NDArray[np.bool_] | None, profile: UserProfile | None,
@@ -262,11 +279,12 @@ class Recommender:
                 if len(references):
                     choice = pull_towards(choice, self.implicit.item_factors[references])
                 if ranker == "rating":
-                    score = self.model.predict_raw(profile.vector)
+                    score = self.funksvd.scores(profile.vector)
                 else:
-                    score = self._blend.scores(choice, profile.vector.factors)
+                    score = self._blend.scores(choice, profile.vector.factors,
+                                               len(profile.rated_indices))
                 best = self._cut(score, n, exclude, mask, diversify)
-                predicted = self.model.predict_raw(profile.vector, best)
+                predicted = self.funksvd.predict(profile.vector, best)
                 person = self._personal_reasons(best, profile)
                 source = "personalized"
         nearest: list[str | None] = [None] * len(best)
