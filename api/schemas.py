@@ -355,7 +355,7 @@ class CredentialsIn(BaseModel):
 
 class CredentialsOut(BaseModel):
     user_id: int
-    username: str
+    username: str | None = Field(description="Null when no password was set.")
 
 
 class SignInIn(BaseModel):

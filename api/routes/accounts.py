@@ -236,6 +236,19 @@ async def set_credentials(
     return CredentialsOut(user_id=user_id, username=body.username)
 
 
+@router.get(
+    "/users/{user_id}/credentials",
+    summary="Whether the account has a username and password (never the password)",
+    responses=auth_responses({422: BAD_USER_ID}),
+)
+async def get_credentials(
+    user_id: UserIdPath, token: auth.BearerToken, session: SessionDep
+) -> CredentialsOut:
+    """`username` is null while the account can only be resumed with its token."""
+    auth.authorize(session, user_id, token)
+    return CredentialsOut(user_id=user_id, username=repository.username_of(session, user_id))
+
+
 def _taken() -> HTTPException:
     return HTTPException(status_code=status.HTTP_409_CONFLICT, detail="that username is taken")
 

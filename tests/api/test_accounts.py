@@ -199,7 +199,10 @@ def test_sign_in_on_another_device_gets_a_second_working_token(client, user, rat
 
 
 def test_usernames_are_unique_ignoring_case(client, user, new_user):
+    url = f"/users/{user.user_id}/credentials"
+    assert client.get(url, headers=user.headers).json()["username"] is None
     assert set_password(client, user).status_code == 200
+    assert client.get(url, headers=user.headers).json()["username"] == "Ana.Film"
     taken = set_password(client, new_user(), username="ANA.FILM")
     assert taken.status_code == 409 and "taken" in taken.json()["detail"]
     assert set_password(client, user, username="ana.film").status_code == 200  # own name

@@ -39,6 +39,7 @@ def test_the_contract_paths_are_all_there(spec):
         ("get", "/onboarding/movies"), ("get", "/metrics"),
         ("post", "/users/{user_id}/import"), ("get", "/users/{user_id}/export"),
         ("put", "/users/{user_id}/credentials"), ("post", "/sessions"),
+        ("get", "/users/{user_id}/credentials"),
         ("delete", "/sessions/current"), ("delete", "/users/{user_id}"),
     }  # fmt: skip
     assert {(m, p) for m, p, _ in operations(spec)} == expected
