@@ -534,23 +534,15 @@ class ApiClient:
             self._idle_sessions.put(session)
 
     def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        creds: Credentials | None = None,
-        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-        json: Any = None,
-        files: Mapping[str, tuple[str, bytes, str]] | None = None,
-        user: bool = False,
+        self, method: str, path: str, *, user: bool = False, **send: Any
     ) -> dict[str, Any]:
-        """Send one request and return its JSON object, or raise :class:`ApiError`.
+        """Send one request (``send``: the options of :meth:`_send`) and return its JSON
+        object, or raise :class:`ApiError`.
 
         ``user=True`` marks endpoints addressed by the user id alone, where a 404 means the
         saved session points at a user the service no longer knows.
         """
-        response = self._send(method, path, creds=creds, params=params, json=json, files=files)
-        return _json_or_error(response, user=user)
+        return _json_or_error(self._send(method, path, **send), user=user)
 
     def _send(
         self,
