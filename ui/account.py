@@ -178,10 +178,12 @@ def _show_preview(result: ImportResult) -> None:
         st.caption(f"{result.unchanged} films are already rated here as recently; kept as is.")
     if result.unmatched:
         st.markdown("**Not imported, and why**")
-        st.dataframe(
+        # A plain table: its text is on the page (readable by screen readers and the browser
+        # test), unlike the canvas-drawn st.dataframe.
+        st.table(
             {
                 "Title": [t for t, _, _ in result.unmatched],
-                "Year": [y for _, y, _ in result.unmatched],
+                "Year": ["" if y is None else str(y) for _, y, _ in result.unmatched],
                 "Why": [r for _, _, r in result.unmatched],
             },
             hide_index=True,

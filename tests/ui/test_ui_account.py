@@ -37,7 +37,7 @@ def test_import_previews_matches_and_reasons_then_imports(make_app, fake_api) ->
     at.button(key="cm-acc-import-preview-btn").click().run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Films found"] == "2" and metrics["Not imported"] == "1"
-    unmatched = at.dataframe[0].value  # the "not imported" table comes first
+    unmatched = at.table[0].value
     assert list(unmatched["Title"]) == ["Parasite"]
     assert list(unmatched["Why"]) == ["not in the catalogue"]
     assert fake_api.ratings_of(user_id) == {2858: 3.0}  # the preview wrote nothing
