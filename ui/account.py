@@ -20,7 +20,8 @@ import streamlit as st
 from ui import api_client, components, routes, session
 from ui.api_client import ApiError, Credentials, ImportResult
 
-PREVIEW_SLICE_ROWS = 1000
+#: Rows per previewed slice: each slice is one request of the user's write allowance.
+PREVIEW_SLICE_ROWS = 5000
 MIN_PASSWORD_CHARS = 10
 
 #: (API source, label, how to get the file) per site.
@@ -105,7 +106,7 @@ def preview(
     on_progress: Callable[[float, str], None],
 ) -> ImportResult:
     """Dry-run ``data`` slice by slice, reporting progress; raises ``ApiError``."""
-    slices = csv_slices(data)
+    slices = csv_slices(data, PREVIEW_SLICE_ROWS)
     parts = []
     for done, piece in enumerate(slices, start=1):
         parts.append(

@@ -2,8 +2,9 @@
 
 Import reads the whole file and matches it (``ml.imports``) before anything is written, then
 writes every new or newer rating in ONE transaction: a bad file is a 4xx that writes nothing,
-and a failure halfway leaves nothing half-written. It counts as one write against the user's
-write allowance (it is one request, whatever the number of films), and only when it writes.
+and a failure halfway leaves nothing half-written. Each import request, dry run or not, counts
+as ONE write of the user's write allowance, whatever the number of films: reading a 5 MB file
+costs real CPU, so previews cannot be sent in a tight loop either.
 
 Passwords are hashed with argon2id (argon2-cffi's defaults) in a worker thread, so the ~50 ms
 a hash costs does not stall other requests; they are never logged or echoed back.
@@ -103,6 +104,7 @@ async def import_ratings(
     rating off the scale, more than 20,000 rows or over 5 MB is refused whole (4xx) and
     nothing is written."""
     auth.authorize(session, user_id, token)
+    services.write_limiter.check(user_id)  # after the token check: nobody spends another's
     limit = services.settings.import_max_bytes
     data = await file.read(limit + 1)
     name = file.filename or "file"
@@ -121,7 +123,6 @@ async def import_ratings(
     stored = repository.user_rating_times(session, user_id)
     writes = _newer_than_stored(plan.matched, stored, utcnow())
     if writes and not dry_run:
-        services.write_limiter.check(user_id)
         async with write_transaction_async(session):
             repository.upsert_dated_ratings(session, user_id, writes)
         services.user_cache.invalidate(user_id)

@@ -162,13 +162,17 @@ def test_an_import_needs_the_users_token(client, user, new_user):
     assert response.status_code == 403
 
 
-def test_an_import_is_one_write_of_the_users_allowance(client, user, app):
+def test_an_import_is_one_write_of_the_users_allowance(client, user, app, count_ratings):
     limiter = app.state.services.write_limiter
-    before = limiter.acquire(user.user_id)  # takes one; what is left is burst - 1
-    assert before == 0.0
-    upload(client, user, MOVIELENS, source="movielens")
+    assert limiter.acquire(user.user_id) == 0.0  # takes one; what is left is burst - 1
+    upload(client, user, MOVIELENS, source="movielens")  # 2 films, one write
     bucket = limiter._buckets[user.user_id]
     assert limiter.burst - 2 <= bucket.tokens < limiter.burst - 1
+    while limiter.acquire(user.user_id) == 0.0:  # spend the rest of the burst
+        pass
+    refused = upload(client, user, LETTERBOXD, dry_run=True)
+    assert refused.status_code == 429 and "Retry-After" in refused.headers
+    assert count_ratings() == 2
 
 
 # --- credentials and sessions -----------------------------------------------------------------

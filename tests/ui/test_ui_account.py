@@ -56,12 +56,13 @@ def test_a_bad_file_shows_the_apis_reason(make_app, fake_api) -> None:
     assert not at.button(key="cm-acc-import-preview-btn").disabled
 
 
-def test_a_large_file_is_previewed_in_slices_with_progress(fake_api) -> None:
+def test_a_large_file_is_previewed_in_slices_with_progress(fake_api, monkeypatch) -> None:
     big = b"Date,Name,Year,Letterboxd URI,Rating\n" + b"2024-01-05,Fargo,1996,u,4\n" * 2500
-    slices = account.csv_slices(big)
+    slices = account.csv_slices(big, rows_per_slice=1000)
     assert len(slices) == 3 and all(s.startswith(b"Date,Name") for s in slices)
     seen: list[float] = []
     user_id, token = fake_api.add_user()
+    monkeypatch.setattr(account, "PREVIEW_SLICE_ROWS", 1000)
     result = account.preview(
         Credentials(user_id, token), "big.csv", big, "letterboxd", lambda f, _t: seen.append(f)
     )
