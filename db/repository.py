@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from db.models import Credential, Rating, Token, User, utcnow
+from db.models import Base, Credential, Rating, Token, User, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,17 +167,16 @@ def set_credentials(
     session.flush()
 
 
-#: Every table holding a user's rows, children first (lists of other branches join at merge).
-USER_TABLES: tuple[Any, ...] = (Rating, Token, Credential)
-
-
 def delete_user(session: Session, user_id: int) -> bool:
     """Delete the user and every row of theirs; False when there was no such user.
 
-    Each child table is emptied explicitly, so nothing is left even where a database does
-    not enforce ``ON DELETE CASCADE`` (SQLite with foreign keys off)."""
-    for table in USER_TABLES:
-        session.execute(delete(table).where(table.user_id == user_id))
+    Every table with a ``user_id`` column (ratings, tokens, credentials, and any a later
+    change adds, such as lists) is emptied of the user's rows explicitly, children first, so
+    nothing is left even where a database does not enforce ``ON DELETE CASCADE``."""
+    for table in reversed(Base.metadata.sorted_tables):
+        column = table.c.get("user_id")
+        if column is not None:
+            session.execute(delete(table).where(column == user_id))
     return bool(session.execute(delete(User).where(User.id == user_id)).rowcount)
 
 
@@ -278,3 +277,21 @@ def delete_rating(session: Session, user_id: int, movie_id: int) -> bool:
         delete(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id)
     )
     return bool(result.rowcount)
+
+
+#: The lists an export carries besides ratings, when the signals table exists (signals-ui).
+EXPORTED_LISTS = ("watchlist", "hidden")
+
+
+def user_list_entries(session: Session, user_id: int) -> list[tuple[str, int, datetime]]:
+    """(list, movie_id, added_at) of the user's watchlist and hidden films, oldest first;
+    empty while the schema has no ``user_signals`` table."""
+    table = Base.metadata.tables.get("user_signals")
+    if table is None:
+        return []
+    stmt = (
+        select(table.c.kind, table.c.movie_id, table.c.created_at)
+        .where(table.c.user_id == user_id, table.c.kind.in_(EXPORTED_LISTS))
+        .order_by(table.c.created_at, table.c.movie_id)
+    )
+    return [(kind, movie_id, at) for kind, movie_id, at in session.execute(stmt)]

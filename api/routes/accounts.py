@@ -43,6 +43,7 @@ from db import repository
 from db.models import utcnow
 from db.session import write_transaction_async
 from ml.imports import EXPORT_COLUMNS, RATED, ImportFileError, MatchedRating, plan_import
+from ml.recommender import Recommender
 
 router = APIRouter(tags=["accounts"])
 
@@ -179,20 +180,23 @@ async def export_ratings(
     Importing this file with `source=cinematch` restores exactly these ratings."""
     auth.authorize(session, user_id, token)
     stored = repository.user_ratings_newest_first(session, user_id)
-    recommender = services.recommender
+    listed = repository.user_list_entries(session, user_id)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     for rating in stored:
-        try:
-            movie = recommender.movie(rating.movie_id)
-            imdb = f"tt{movie.imdb_id}" if movie.imdb_id else ""
-            details = [imdb, movie.tmdb_id or "", movie.title, movie.year or ""]
-        except KeyError:  # rated under an older catalogue: the id alone still restores it
-            details = ["", "", "", ""]
         writer.writerow(
-            [rating.movie_id, *details, rating.rating, rating.updated_at.isoformat(), RATED]
+            [
+                rating.movie_id,
+                *_film_columns(services.recommender, rating.movie_id),
+                rating.rating,
+                rating.updated_at.isoformat(),
+                RATED,
+            ]
         )
+    for kind, movie_id, added_at in listed:  # watchlist and hidden films: no rating
+        film = _film_columns(services.recommender, movie_id)
+        writer.writerow([movie_id, *film, "", added_at.isoformat(), kind])
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -201,6 +205,17 @@ async def export_ratings(
             **NO_STORE,
         },
     )
+
+
+def _film_columns(recommender: Recommender, movie_id: int) -> list[object]:
+    """imdb_id, tmdb_id, title, year of a film; blanks for one an older catalogue had (the
+    id alone still restores it)."""
+    try:
+        movie = recommender.movie(movie_id)
+    except KeyError:
+        return ["", "", "", ""]
+    imdb = f"tt{movie.imdb_id}" if movie.imdb_id else ""
+    return [imdb, movie.tmdb_id or "", movie.title, movie.year or ""]
 
 
 @router.put(

@@ -291,3 +291,51 @@ def test_deleting_an_account_leaves_no_row_and_the_token_dead(client, user, new_
 
 def test_deleting_needs_the_users_token(client, user, new_user):
     assert client.delete(f"/users/{user.user_id}", headers=new_user().headers).status_code == 403
+
+
+def test_the_export_carries_the_watchlist_and_hidden_lists_when_they_are_kept(
+    app, client, user, rate
+):
+    """The signals table (signals-ui) is declared here only when the schema lacks it."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import Column, DateTime, Integer, String, Table
+
+    declared = "user_signals" not in Base.metadata.tables
+    table = Base.metadata.tables.get("user_signals")
+    if table is None:
+        table = Table(
+            "user_signals",
+            Base.metadata,
+            Column("user_id", Integer, primary_key=True),
+            Column("kind", String(16), primary_key=True),
+            Column("movie_id", Integer, primary_key=True),
+            Column("created_at", DateTime(timezone=True)),
+        )
+    try:
+        engine = app.state.services.engine
+        table.create(engine, checkfirst=True)
+        rate(user, {1: 4.0})
+        with engine.begin() as connection:
+            connection.execute(
+                table.insert(),
+                [
+                    {"user_id": user.user_id, "kind": kind, "movie_id": m,
+                     "created_at": datetime(2024, 1, 1, tzinfo=UTC)}
+                    for kind, m in (("watchlist", 2), ("hidden", 101), ("skipped", 3))
+                ],
+            )  # fmt: skip
+        lines = client.get(f"/users/{user.user_id}/export", headers=user.headers).text
+        rows = [line.split(",") for line in lines.splitlines()[1:]]
+        assert [(r[0], r[5], r[7]) for r in rows] == [
+            ("1", "4.0", "rated"),
+            ("2", "", "watchlist"),
+            ("101", "", "hidden"),
+        ]
+        assert client.delete(f"/users/{user.user_id}", headers=user.headers).status_code == 204
+        with engine.connect() as connection:
+            left = connection.execute(select(func.count()).select_from(table)).scalar_one()
+        assert left == 0  # deleting the account empties every table with a user_id
+    finally:
+        if declared:
+            Base.metadata.remove(table)
