@@ -6,7 +6,9 @@ catalogue lacks the film (2019+ releases, remakes it does not have). Matching ru
 an import does (``ml.imports``); the targets are >= 97% of the films the catalogue has matched
 correctly, no wrong match, and every absent film unmatched.
 
-    .venv/bin/python -m bench.matching [--catalogue models/catalogue.csv] [--show]
+    .venv/bin/python bench/matching.py [--catalogue models/catalogue.csv] [--show]
+
+(``--quick`` is accepted for bench/run_all.py; the run is a fraction of a second anyway.)
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import csv
 import sys
 from pathlib import Path
 
-from ml.artifacts import read_catalogue
-from ml.matching import TitleMatcher
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ml.artifacts import read_catalogue  # noqa: E402
+from ml.matching import TitleMatcher  # noqa: E402
 
 LABELLED = Path("tests/data/letterboxd_labelled.csv")
 TARGET_CORRECT = 0.97
@@ -56,8 +61,9 @@ def evaluate(matcher: TitleMatcher, labelled: Path, *, show: bool = False) -> di
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--catalogue", type=Path, default=Path("models/catalogue.csv"))
-    parser.add_argument("--labelled", type=Path, default=LABELLED)
+    parser.add_argument("--catalogue", type=Path, default=REPO / "models" / "catalogue.csv")
+    parser.add_argument("--labelled", type=Path, default=REPO / LABELLED)
+    parser.add_argument("--quick", action="store_true", help="accepted; the run is short")
     parser.add_argument("--show", action="store_true", help="list the films left unmatched")
     args = parser.parse_args(argv)
     matcher = TitleMatcher(read_catalogue(args.catalogue))
