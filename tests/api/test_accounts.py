@@ -339,3 +339,23 @@ def test_the_export_carries_the_watchlist_and_hidden_lists_when_they_are_kept(
     finally:
         if declared:
             Base.metadata.remove(table)
+
+
+def test_a_failure_while_writing_an_import_leaves_nothing_half_written(
+    client, user, rate, count_ratings, monkeypatch
+):
+    from sqlalchemy.exc import OperationalError
+
+    from db import repository
+
+    rate(user, {5: 1.0})
+    real = repository.upsert_dated_ratings
+
+    def write_then_fail(*args, **kwargs):
+        real(*args, **kwargs)  # the rows are written inside the transaction...
+        raise OperationalError("INSERT", {}, Exception("disk I/O error"))  # ...then it fails
+
+    monkeypatch.setattr(repository, "upsert_dated_ratings", write_then_fail)
+    response = upload(client, user, LETTERBOXD)
+    assert response.status_code == 503
+    assert count_ratings() == 1 and my_ratings(client, user) == {5: 1.0}
