@@ -35,15 +35,17 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.deps import Services
 from api.errors import REQUEST_ID_HEADER, install_error_handling
+from api.intent_llm import IntentReader, LlmIntentClient
 from api.limits import BodySizeLimitMiddleware, SignInLimiter, WriteRateLimiter
 from api.logs import configure_logging
-from api.routes import accounts, movies, ratings, recommendations, service, users
+from api.routes import accounts, intent, movies, ratings, recommendations, service, users
 from api.settings import Settings, get_settings
 from api.user_cache import UserCache
 from db.session import create_db_engine, create_session_factory, init_db
 from db.snapshot import SnapshotReader
 from ml.artifacts import ArtifactError
 from ml.imports import Catalogue as ImportCatalogue
+from ml.intent import IntentParser
 from ml.recommender import Recommender, UserProfile
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP
 from ml.search import MovieIndex
@@ -95,6 +97,7 @@ def create_app(
             settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
         )
         init_db(engine)
+        movie_index = MovieIndex(model.movies())
         app.state.services = Services(
             settings=settings,
             recommender=model,
@@ -104,10 +107,11 @@ def create_app(
                 settings.profile_cache_size, settings.list_cache_mb * 1_000_000
             ),
             snapshots=SnapshotReader(engine),
-            movie_index=MovieIndex(model.movies()),
+            movie_index=movie_index,
             write_limiter=WriteRateLimiter(
                 settings.write_limit_per_minute, settings.write_limit_burst
             ),
+            intent_reader=intent_reader(settings, model, movie_index),
             signin_limiter=SignInLimiter(
                 WriteRateLimiter(settings.signin_limit_per_minute, settings.signin_limit_burst),
                 WriteRateLimiter(
@@ -126,6 +130,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.services.intent_reader.aclose()
             engine.dispose()
             gc.unfreeze()  # what the app held can be collected again (tests build many apps)
 
@@ -158,11 +163,22 @@ def create_app(
         accounts.router,
         ratings.router,
         recommendations.router,
+        intent.router,
         movies.router,
         service.router,
     ):
         app.include_router(router)
     return app
+
+
+def intent_reader(settings: Settings, model: Recommender, index: MovieIndex) -> IntentReader:
+    """The offline parser, behind the LLM when both its URL and key are set."""
+    parser = IntentParser(index, model.genres())
+    if not (settings.llm_url and settings.llm_key):
+        return IntentReader(parser)
+    llm = LlmIntentClient(settings.llm_url, settings.llm_key.get_secret_value(),
+                          settings.llm_model, model.genres(), settings.llm_timeout_s)
+    return IntentReader(parser, llm)
 
 
 def _import_catalogue_builder(model: Recommender) -> Callable[[], ImportCatalogue]:

@@ -272,6 +272,14 @@ class RecommendationsOut(BaseModel):
     count: int
     model_version: str
     recommendations: list[RecommendationOut]
+    intent: IntentOut | None = Field(
+        default=None, description="How `q` was read (present only when `q` was sent).")
+    relaxed: list[RelaxationOut] = Field(
+        default_factory=list,
+        description="Constraints of `q` loosened, in the order tried, because too few films "
+        "matched them.")
+    note: str | None = Field(
+        default=None, description="Why the list is empty or ignores `q`, when it does.")
 
 
 class HealthOut(BaseModel):
@@ -293,6 +301,38 @@ class MetricsOut(BaseModel):
     data: Any = None
     rating: list[dict[str, Any]] = Field(default_factory=list)
     top_n: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class IntentFilmOut(BaseModel):
+    movie_id: int = Field(examples=[1214])
+    title: str = Field(examples=["Alien"])
+    year: int | None = Field(examples=[1979])
+    name: str = Field(
+        examples=["Alien"],
+        description="The title as people write it (`ml.titles`: no alternative titles), "
+        "which reads back as this film in a request.")
+
+
+class IntentOut(BaseModel):
+    """A request in plain words, read as constraints (``ml/intent.py``)."""
+
+    query: str = Field(examples=["something scary from the 90s, like Alien"])
+    genres: list[str] = Field(
+        examples=[["Horror"]], description="Asked for together (a film has all of them).")
+    exclude_genres: list[str] = Field(examples=[["Comedy"]])
+    year_from: int | None = Field(examples=[1990])
+    year_to: int | None = Field(examples=[1999])
+    similar_to: list[IntentFilmOut] = Field(description="Reference films the list leans towards.")
+    mood: str | None = Field(examples=["scary"])
+    unparsed: list[str] = Field(
+        examples=[["rainy sunday"]], description="Words that could not be used.")
+    parser: Literal["offline", "llm"] = Field(
+        description="Which reader answered: the LLM when configured and valid, else offline.")
+
+
+class RelaxationOut(BaseModel):
+    step: Literal["genres_any", "years_widened", "years", "genres"]
+    reason: str = Field(examples=["Only 2 films matched 1990–1991: widened by 10 years each side"])
 
 
 # --- accounts: import, export, sign-in ---------------------------------------------------------

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from db.session import SQLITE_BUSY_TIMEOUT_MS
@@ -92,6 +92,29 @@ class Settings(BaseSettings):
         ge=0,
         validation_alias="CINEMATCH_LIST_CACHE_MB",
         description="Memory for served /recommend lists, in MB (0 recomputes every list).",
+    )
+    llm_url: str | None = Field(
+        default=None,
+        validation_alias="CINEMATCH_LLM_URL",
+        description="An OpenAI-compatible chat-completions URL that reads /intent and "
+        "/recommend?q= requests; unset, the offline parser (ml/intent.py) does.",
+    )
+    llm_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="CINEMATCH_LLM_KEY",
+        description="Bearer key for CINEMATCH_LLM_URL (both must be set to use the LLM).",
+    )
+    llm_model: str = Field(
+        default="gpt-4o-mini",
+        validation_alias="CINEMATCH_LLM_MODEL",
+        description="Model name sent to CINEMATCH_LLM_URL.",
+    )
+    llm_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        validation_alias="CINEMATCH_LLM_TIMEOUT_S",
+        description="Whole-exchange deadline for the LLM; past it the offline parser answers.",
     )
 
     @field_validator("cors_origins", mode="before")

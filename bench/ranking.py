@@ -10,7 +10,7 @@ training is ranked (the ``ml.evaluate`` convention).
    models are fitted to the rest and every variant is measured on the carved ratings. With the
    newcomer grid of ``python -m ml.simulate_onboarding --tune`` this chose the shipped blend
    weights (``ml.ranking.RankingWeights``); the test set chooses nothing.
-2. Test: models refitted on the whole training part (``ml.train.fit_artifact``, the code
+2. Test: models refitted on the whole training part (``ml.pipeline.fit_artifact``, the code
    ``make train`` runs), every variant measured on the test ratings:
    - ``popularity (count)`` and ``popularity (served)`` (the Bayesian average the app shows);
    - ``FunkSVD by rating`` (the trap) and ``legacy blend`` (z(rating) + z(log count), the
@@ -61,12 +61,12 @@ from ml.implicit import ImplicitParams, rotate  # noqa: E402
 from ml.matrix import IdMap, RatingMatrix  # noqa: E402
 from ml.metrics import catalogue_coverage, intra_list_diversity, ndcg_at_k, recall_at_k  # noqa: E402
 from ml.model import FactorModel, FunkSVDParams  # noqa: E402
+from ml.pipeline import FittedModel, fit_artifact  # noqa: E402
 from ml.popularity import Popularity  # noqa: E402
 from ml.ranking import RankingWeights, top_n_indices, zscore  # noqa: E402
 from ml.recommender import Recommender  # noqa: E402
 from ml.rules import POSITIVE_RATING  # noqa: E402
 from ml.split import random_split, validation_split  # noqa: E402
-from ml.train import FittedModel, fit_artifact  # noqa: E402
 
 log = logging.getLogger("bench.ranking")
 

@@ -126,7 +126,8 @@ def top_n_indices(
 ) -> npt.NDArray[np.int64]:
     """Indices of the ``n`` highest scores, best first, skipping excluded and disallowed items.
 
-    Equal scores keep index order, so a ranking is deterministic.
+    Equal scores keep index order, at the cut as well, so a ranking is deterministic and
+    ``ml.contract.recommend_batch`` (the same rule, row-wise) equals it.
     """
     if n <= 0:
         return np.empty(0, dtype=np.int64)
@@ -147,8 +148,13 @@ def top_n_indices(
     if k == 0:
         return np.empty(0, dtype=np.int64)
     if k < len(candidates):
-        cut = len(candidates) - k
-        candidates = candidates[np.argpartition(masked[candidates], cut)[cut:]]
+        # The k-th best value, then everything above it and, of the items tied with it, the
+        # lowest indices: ties at the cut are decided by index too, not by argpartition.
+        values = masked[candidates]
+        kth = values[np.argpartition(values, len(candidates) - k)[len(candidates) - k]]
+        above = values > kth
+        tied = np.flatnonzero(values == kth)[: k - int(above.sum())]
+        candidates = np.concatenate([candidates[above], candidates[tied]])
     # Stable order: by score descending, then index ascending.
     order = np.lexsort((candidates, -masked[candidates]))
     return candidates[order][:k].astype(np.int64)

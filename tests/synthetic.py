@@ -14,7 +14,7 @@ import pandas as pd
 
 from ml.artifacts import save_artifact
 from ml.model import FunkSVDParams
-from ml.train import fit_artifact
+from ml.pipeline import fit_artifact
 
 GENRES = ("Action", "Romance", "Comedy")
 MOVIES_PER_GENRE = 20

@@ -167,6 +167,45 @@ class Recommendation:
 
 
 @dataclass(frozen=True)
+class IntentFilm:
+    movie_id: int
+    title: str
+    year: int | None
+    name: str
+
+
+@dataclass(frozen=True)
+class RequestIntent:
+    """How the API read a request in plain words (``intent`` of ``GET /recommend?q=``)."""
+
+    query: str
+    genres: tuple[str, ...]
+    exclude_genres: tuple[str, ...]
+    year_from: int | None
+    year_to: int | None
+    similar_to: tuple[IntentFilm, ...]
+    mood: str | None
+    unparsed: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> RequestIntent:
+        return cls(
+            query=str(body["query"]),
+            genres=tuple(str(g) for g in body["genres"]),
+            exclude_genres=tuple(str(g) for g in body["exclude_genres"]),
+            year_from=_optional_int(body.get("year_from")),
+            year_to=_optional_int(body.get("year_to")),
+            similar_to=tuple(
+                IntentFilm(int(f["movie_id"]), str(f["title"]), _optional_int(f.get("year")),
+                           str(f.get("name") or f["title"]))
+                for f in body["similar_to"]
+            ),
+            mood=body.get("mood"),
+            unparsed=tuple(str(w) for w in body["unparsed"]),
+        )
+
+
+@dataclass(frozen=True)
 class RecommendationPage:
     """A recommendation list and how it was made (popularity until enough ratings)."""
 
@@ -175,6 +214,10 @@ class RecommendationPage:
     ratings_needed: int
     model_version: str | None
     items: list[Recommendation]
+    #: With a plain-words request: how it was read, what was relaxed, why a list is empty.
+    intent: RequestIntent | None = None
+    relaxed: tuple[str, ...] = ()
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -401,8 +444,11 @@ class ApiClient:
         genre: str | None = None,
         year_from: int | None = None,
         year_to: int | None = None,
+        q: str | None = None,
     ) -> RecommendationPage:
         params: dict[str, Any] = {"user_id": creds.user_id, "n": n}
+        if q:
+            params["q"] = q
         if genre:
             params["genre"] = genre
         if year_from is not None:
@@ -429,6 +475,9 @@ class ApiClient:
                     )
                     for row in body["recommendations"]
                 ],
+                intent=RequestIntent.from_json(body["intent"]) if body.get("intent") else None,
+                relaxed=tuple(str(r["reason"]) for r in body.get("relaxed") or ()),
+                note=body.get("note"),
             )
 
     def user_stats(self, creds: Credentials) -> UserStats:

@@ -17,8 +17,10 @@ from api import auth
 from api.deps import ServicesDep
 from api.params import GenreQuery, UserIdQuery, canonical_genre
 from api.responses import auth_responses
+from api.routes.intent import OptionalIntentText, request_fields, request_text
 from api.schemas import RecommendationOut, RecommendationsOut
 from api.user_cache import ratings_fingerprint
+from ml.constraints import Constraints
 from ml.rules import is_personal, ratings_needed
 
 router = APIRouter(tags=["recommendations"])
@@ -42,12 +44,15 @@ async def recommend(
     genre: GenreQuery = None,
     year_from: YearQuery = None,
     year_to: YearQuery = None,
+    q: OptionalIntentText = None,
 ) -> Response:
     """Films the user has not rated, best first. Below the personalisation threshold the list
     is the catalogue's most popular films (`source: popularity`, and `ratings_needed` says how
     many more ratings unlock a personal list); from it on, `source: personalized`. The genre
     and year filters apply before the top-`n` cut, so a filtered list is still `n` long when
-    enough films match."""
+    enough films match. With `q` (a request in plain words, see GET /intent) the list is
+    ranked inside its constraints, relaxed in a stated order when too few films match; the
+    answer carries `intent`, `relaxed` and, when the list is empty or ignores `q`, `note`."""
     snapshot = auth.authorized_snapshot(services.snapshots, user_id, token)
     if year_from is not None and year_to is not None and year_from > year_to:
         raise HTTPException(
@@ -55,10 +60,11 @@ async def recommend(
             detail=f"year_from ({year_from}) must not be after year_to ({year_to})",
         )
     genre = canonical_genre(services.movie_index, genre)
+    q = request_text(q) if q is not None else None
     recommender, cache = services.recommender, services.user_cache
     # Keyed by the ratings as stored: a hit costs one hash, whatever the catalogue lacks.
     fingerprint = ratings_fingerprint(snapshot.ratings)
-    key = (n, genre, year_from, year_to)
+    key = (n, genre, year_from, year_to, q)
     body = cache.served_list(user_id, fingerprint, key)
     if body is None:
         ratings = recommender.known_ratings(snapshot.ratings)
@@ -67,8 +73,10 @@ async def recommend(
             if is_personal(len(ratings))
             else None  # popularity list: nothing to fold in
         )
+        read = await services.intent_reader.read(q) if q else None
         result = recommender.recommend(
-            ratings, n, genre=genre, year_from=year_from, year_to=year_to, profile=profile
+            ratings, n, genre=genre, year_from=year_from, year_to=year_to, profile=profile,
+            constraints=Constraints.of(read.intent) if read else None,
         )
         items = [RecommendationOut.of(recommender.movie(i.movie_id), i) for i in result.items]
         body = RecommendationsOut(
@@ -78,6 +86,7 @@ async def recommend(
             count=len(items),
             model_version=recommender.model_version,
             recommendations=items,
+            **(request_fields(read, result) if read else {}),
         ).model_dump_json().encode()
         cache.keep_list(user_id, fingerprint, key, body)
     return Response(body, media_type="application/json")

@@ -1,5 +1,9 @@
 """For you: the recommendation grid, its filters, rating in place and "More like this".
 
+A request in plain words ("What are you in the mood for?", ``ui.intent_prompt``) narrows
+and steers the list; the API reads it and each card's reason says why the film fits both the
+request and the person.
+
 Whether the list is popular picks or personal, and how many ratings unlock a personal one,
 is whatever the API's ``source`` and ``ratings_needed`` say.
 """
@@ -10,7 +14,7 @@ from functools import partial
 
 import streamlit as st
 
-from ui import api_client, components
+from ui import api_client, components, intent_prompt
 from ui.api_client import ApiError, Recommendation, SimilarMovie
 
 ALL_GENRES = "All genres"
@@ -80,6 +84,8 @@ components.page_header(
 with components.api_guard():
     genres = client.genres()
 
+request = intent_prompt.prompt()
+
 genre_col, decade_col, count_col = st.columns([3, 3, 2], vertical_alignment="bottom")
 genre = genre_col.selectbox("Genre", [ALL_GENRES, *genres], key="cm-fy-genre")
 decade = decade_col.selectbox(
@@ -97,14 +103,16 @@ with components.api_guard():
         genre=None if genre == ALL_GENRES else genre,
         year_from=year_from,
         year_to=year_to,
+        q=request,
     )
 
+intent_prompt.show_reading(page.intent, page.relaxed, page.note)
 st.markdown(components.mode_badge_html(page.source, page.ratings_needed), unsafe_allow_html=True)
 st.space("small")
 
 if page.items:
     components.film_grid(page.items, key="fy", body=recommendation_card)
-else:
+elif not page.note:  # a request's note already says why the list is empty
     components.empty_state(
         "Nothing on this bill",
         "No unrated films match these filters. Try another genre or decade.",
