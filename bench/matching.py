@@ -21,7 +21,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ml.artifacts import read_catalogue  # noqa: E402
+from ml.artifacts import CatalogueEntry, read_catalogue  # noqa: E402
+from ml.imports import Catalogue, plan_import  # noqa: E402
 from ml.matching import TitleMatcher  # noqa: E402
 
 LABELLED = Path("tests/data/letterboxd_labelled.csv")
@@ -59,6 +60,19 @@ def evaluate(matcher: TitleMatcher, labelled: Path, *, show: bool = False) -> di
     return counts
 
 
+def imdb_by_id(films: tuple[CatalogueEntry, ...]) -> tuple[int, int]:
+    """(films found, films with an IMDb id): an IMDb export of every catalogue film that has
+    an id, as IMDb writes it (``tt`` + 7 digits, 1–10 stars), imported by the real reader."""
+    with_id = [f for f in films if f.imdb_id]
+    lines = ["Const,Your Rating,Date Rated,Title,URL,Title Type,Year"]
+    lines += [
+        f"tt{int(f.imdb_id or 0):07d},8,2024-01-01,x,u,Movie,{f.year or ''}" for f in with_id
+    ]
+    plan = plan_import("\n".join(lines).encode(), "imdb", Catalogue(films))
+    found = {m.movie_id for m in plan.matched} & {f.movie_id for f in with_id}
+    return len(found), len(with_id)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--catalogue", type=Path, default=REPO / "models" / "catalogue.csv")
@@ -66,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="accepted; the run is short")
     parser.add_argument("--show", action="store_true", help="list the films left unmatched")
     args = parser.parse_args(argv)
-    matcher = TitleMatcher(read_catalogue(args.catalogue))
+    films = read_catalogue(args.catalogue)
+    matcher = TitleMatcher(films)
     c = evaluate(matcher, args.labelled, show=args.show)
     share = c["correct"] / c["present"] if c["present"] else 0.0
     print(
@@ -74,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{c['unmatched']} unmatched; {c['wrong']} wrong in all; "
         f"{c['absent_unmatched']}/{c['absent']} absent films unmatched"
     )
+    found, with_id = imdb_by_id(films)
+    print(f"IMDb export of every catalogue film with an IMDb id: {found}/{with_id} found by id")
     ok = share >= TARGET_CORRECT and c["wrong"] == 0 and c["absent_unmatched"] == c["absent"]
+    ok = ok and found == with_id
     print("targets met" if ok else "TARGETS MISSED")
     return 0 if ok else 1
 

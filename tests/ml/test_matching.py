@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.matching import LABELLED, evaluate
+from bench.matching import LABELLED, evaluate, imdb_by_id
 from ml.artifacts import CatalogueEntry, read_catalogue
 from ml.matching import AMBIGUOUS, NOT_IN_CATALOGUE, TitleMatcher, title_key
 
@@ -106,3 +106,8 @@ def test_labelled_letterboxd_titles_meet_the_targets() -> None:
     assert counts["wrong"] == 0
     assert counts["correct"] >= 0.97 * counts["present"]
     assert counts["absent_unmatched"] == counts["absent"] > 0
+
+
+def test_an_imdb_export_finds_every_catalogue_film_by_id() -> None:
+    found, with_id = imdb_by_id(read_catalogue(REPO / "models" / "catalogue.csv"))
+    assert found == with_id > 10_000
