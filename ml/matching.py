@@ -10,7 +10,8 @@ digits. A film is then looked up in tiers, the first tier with any candidate dec
 2. the part before a colon or the last part after one ("Star Wars", "The Empire Strikes
    Back"), same year;
 3. a full title with the year one off (or a catalogue entry without a year), only when that
-   title names a single film in the whole catalogue and the year is not past the catalogue's
+   title (as written, article included, if any film has it so) names a single film in the
+   whole catalogue and the year is not past the catalogue's
    newest film (a 2019 release cannot be the 2018 film of the same name the catalogue has).
 
 A tier that finds several films is *ambiguous* and matches nothing: a wrong match costs a
@@ -126,10 +127,15 @@ class TitleMatcher:
             return _one(same_year)
         if self.newest_year is not None and year > self.newest_year:
             return Match(None, NOT_IN_CATALOGUE)
-        anywhere = _ids(self._full, keys, lambda _year: True)
+        # The title as written ("The King of Comedy") decides which films share its name;
+        # without its article only when nothing has it as written ("King of Comedy" is
+        # another film).
+        as_written = {title_key(parse_title(title).title)} & self._full.keys()
+        name = as_written or keys
+        anywhere = _ids(self._full, name, lambda _year: True)
         if len(anywhere) == 1:
             # One film of this name: near enough in year, or a catalogue entry with no year.
-            near = _ids(self._full, keys, lambda y: y is None or abs(y - year) == 1)
+            near = _ids(self._full, name, lambda y: y is None or abs(y - year) == 1)
             if near:
                 return Match(near.pop())
         return Match(None, NOT_IN_CATALOGUE)

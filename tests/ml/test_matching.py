@@ -37,6 +37,8 @@ CATALOGUE = [
     film(13, "Echo", 2007),
     film(14, "Upgrade", 2018),
     film(15, "Moonlight", None),
+    film(16, "King of Comedy, The", 1983),
+    film(17, "King of Comedy (Hei kek ji wong)", 1999),
 ]
 
 
@@ -62,6 +64,7 @@ def matcher() -> TitleMatcher:
         ("Lock, Stock and Two Smoking Barrels", 1998, 2542),
         ("Cinema Paradiso", 1988, 1172),  # one off, and the only film of that name
         ("Moonlight", 2016, 15),  # the catalogue has no year for its only Moonlight
+        ("The King of Comedy", 1982, 16),  # one film has the title as written
     ],
 )
 def test_titles_as_other_sites_write_them(matcher, title, year, expected) -> None:
@@ -72,6 +75,7 @@ def test_titles_as_other_sites_write_them(matcher, title, year, expected) -> Non
     ("title", "year", "reason"),
     [
         ("Psycho", 1961, NOT_IN_CATALOGUE),  # one off, but two films share the name
+        ("King of Comedy", 2000, NOT_IN_CATALOGUE),  # without "The": two films have it
         ("Echo", 2006, NOT_IN_CATALOGUE),  # one off from two different films
         ("Twin", 2000, AMBIGUOUS),  # two films, same name and year
         ("Upgrade", 2019, NOT_IN_CATALOGUE),  # newer than the catalogue: not its 2018 namesake
