@@ -53,6 +53,27 @@ class Settings(BaseSettings):
         validation_alias="CINEMATCH_WRITE_LIMIT_BURST",
         description="Writes a user may make back to back before the per-minute rate applies.",
     )
+    import_max_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        le=5 * 1024 * 1024,
+        validation_alias="CINEMATCH_IMPORT_MAX_BYTES",
+        description="Largest CSV accepted by POST /users/{id}/import (413 above).",
+    )
+    signin_limit_per_minute: float = Field(
+        default=5.0,
+        ge=0,
+        validation_alias="CINEMATCH_SIGNIN_LIMIT_PER_MINUTE",
+        description="Sign-in attempts a minute per username (and four times that per "
+        "address), per worker process; 0 turns the limit off.",
+    )
+    signin_limit_burst: int = Field(
+        default=5,
+        ge=1,
+        validation_alias="CINEMATCH_SIGNIN_LIMIT_BURST",
+        description="Sign-in attempts per username before the per-minute rate applies "
+        "(four times that per address).",
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=SQLITE_BUSY_TIMEOUT_MS,
         ge=0,

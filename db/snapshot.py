@@ -1,9 +1,10 @@
-"""The one read on /recommend's hot path: a user's token hash and all their ratings, one query.
+"""The one read on /recommend's hot path: may this token read this user, and all their ratings.
 
-One indexed statement answers both questions a recommendation needs (may this token read this
-user, and what did the user rate): the users row by primary key, left-joined to the user's
-range of the ratings primary key. It returns no row for an unknown user, one row with no
-rating for a user who rated nothing.
+One indexed statement answers both questions a recommendation needs: the users row by primary
+key, left-joined to the user's live token with the presented hash (the unique index on
+``tokens.token_hash``) and to the user's range of the ratings primary key. It returns no row
+for an unknown user, rows with a null token id when the token is not (or no longer) theirs,
+and one row with no rating for a user who rated nothing.
 
 Why it bypasses SQLAlchemy's ``Connection``: on this path the SQLite query takes ~15 µs and
 SQLAlchemy's execution around it (the ``begin`` event, result machinery, reset) ~100 µs, a
@@ -20,23 +21,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, exc, select
+from sqlalchemy import Engine, and_, bindparam, exc, select
 
-from db.models import Rating, User
+from db.models import Rating, Token, User
 
 
 @dataclass(frozen=True, slots=True)
 class UserSnapshot:
     """What the database holds for one user right now."""
 
-    token_hash: str
+    #: The id of the user's live token that was presented, or None when it is not theirs.
+    token_id: int | None
     #: ``{movie_id: rating}`` in movie-id order, so equal rating sets compare and hash equal.
     ratings: dict[int, float]
 
 
 _SNAPSHOT = (
-    select(User.token_hash, Rating.movie_id, Rating.rating)
+    select(Token.id, Rating.movie_id, Rating.rating)
     .select_from(User)
+    .outerjoin(
+        Token,
+        and_(
+            Token.user_id == User.id,
+            Token.token_hash == bindparam("token_hash"),
+            Token.revoked_at.is_(None),
+        ),
+    )
     .outerjoin(Rating, Rating.user_id == User.id)
     .where(User.id == bindparam("user_id"))
     .order_by(Rating.movie_id)
@@ -48,18 +58,19 @@ class SnapshotReader:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self.engine = engine
         dialect = engine.dialect
         compiled = _SNAPSHOT.compile(dialect=dialect)
         self._sql = str(compiled)
         self._positional = tuple(compiled.positiontup or ()) if dialect.positional else None
         self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
 
-    def read(self, user_id: int) -> UserSnapshot | None:
-        """The user's token hash and ratings, or None when there is no such user."""
+    def read(self, user_id: int, token_hash: str) -> UserSnapshot | None:
+        """Whether ``token_hash`` is the user's live token, and the user's ratings; None when
+        there is no such user."""
+        named = {"user_id": user_id, "token_hash": token_hash}
         params: Any = (
-            {"user_id": user_id}
-            if self._positional is None
-            else tuple(user_id for _ in self._positional)
+            named if self._positional is None else tuple(named[n] for n in self._positional)
         )
         raw = self._engine.raw_connection()
         try:
@@ -81,4 +92,5 @@ class SnapshotReader:
         if not rows:
             return None
         ratings = {int(m): float(r) for _, m, r in rows if m is not None}
-        return UserSnapshot(token_hash=rows[0][0], ratings=ratings)
+        token_id = rows[0][0]
+        return UserSnapshot(token_id=None if token_id is None else int(token_id), ratings=ratings)

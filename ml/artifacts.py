@@ -302,6 +302,11 @@ def _catalogue_csv(entries: tuple[CatalogueEntry, ...]) -> str:
     return buffer.getvalue()
 
 
+def read_catalogue(path: str | Path) -> tuple[CatalogueEntry, ...]:
+    """A model directory's catalogue CSV alone, without loading the model (bench/matching.py)."""
+    return _read_catalogue(Path(path))
+
+
 def _read_catalogue(path: Path) -> tuple[CatalogueEntry, ...]:
     entries = []
     with open(path, encoding="utf-8", newline="") as handle:
