@@ -34,6 +34,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.deps import Services
 from api.errors import REQUEST_ID_HEADER, install_error_handling
+from api.headers import ResponseHeadersMiddleware
 from api.limits import BodySizeLimitMiddleware, WriteRateLimiter
 from api.logs import configure_logging
 from api.routes import movies, ratings, recommendations, service, users
@@ -135,6 +136,8 @@ def create_app(
         allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
         expose_headers=[REQUEST_ID_HEADER],
     )
+    # Outermost of all: preflights and errors get nosniff (and no-store when private) too.
+    app.add_middleware(ResponseHeadersMiddleware)
     for router in (
         users.router,
         ratings.router,

@@ -1,7 +1,7 @@
 """Faults around the service: a broken model, a locked or read-only database, a failing TMDB,
 and the API going away while the UI is open.
 
-* A missing, truncated or mismatched model: ``uvicorn api.main:app`` refuses to start, exits
+* A missing, truncated or mismatched model: ``python -m api.server`` refuses to start, exits
   non-zero, and prints ONE line, which names the faulty file (no traceback).
 * A database locked by another writer past the busy timeout, or read-only: writes answer 503
   with a message saying which, and ``Retry-After``; reads keep working; never a 500.
