@@ -6,10 +6,12 @@ from explicit settings, which is how the tests run it against a tiny model and a
 database.
 
 ``app`` itself is built on first access (when uvicorn imports it), from the environment's
-settings, and loads the model right then: a missing, truncated or mismatched model stops the
-process with exit status 3 and ONE log line naming the file, instead of a traceback from
-inside the lifespan. Exit status 3 is uvicorn's "failed to start", which also stops a
-``--workers`` supervisor from restarting workers that can never start.
+settings, and loads the model and opens the database right then: a missing, unreadable,
+truncated or mismatched model, a corrupt database file or a bad or unreachable
+``DATABASE_URL`` stops the process with exit status 3 and ONE log line naming the file
+(``api.startup``), instead of a traceback from inside the lifespan. Exit status 3 is
+uvicorn's "failed to start", which also stops a ``--workers`` supervisor from restarting
+workers that can never start.
 
 Handlers are ``async def`` (all but /health, whose full-table counts run in a worker thread):
 on SQLite a read is tens of microseconds of in-process work, far cheaper than the two
@@ -40,6 +42,7 @@ from api.logs import configure_logging
 from api.routes import movies, ratings, recommendations, service, users
 from api.search import MovieIndex
 from api.settings import Settings, get_settings
+from api.startup import StartupError, check_database
 from api.user_cache import UserCache
 from db.session import create_db_engine, create_session_factory, init_db
 from db.snapshot import SnapshotReader
@@ -162,11 +165,13 @@ def _freeze_startup_objects() -> None:
 
 
 def _app_from_environment() -> FastAPI:
-    """The served app: settings from the environment, the model loaded now or never."""
+    """The served app: settings from the environment, the model loaded and the database
+    opened now, or one log line saying which file is at fault (``api.startup``)."""
     settings = get_settings()
     try:
         recommender = Recommender.load(settings.model_dir)
-    except ArtifactError as error:
+        check_database(settings)
+    except (ArtifactError, StartupError) as error:
         logger.critical("cannot start: %s", error)
         raise SystemExit(STARTUP_FAILURE) from None
     return create_app(settings, recommender=recommender)
