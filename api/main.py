@@ -35,6 +35,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.deps import Services
+from api.docs import install_offline_docs
 from api.errors import REQUEST_ID_HEADER, install_error_handling
 from api.headers import ResponseHeadersMiddleware
 from api.limits import BodySizeLimitMiddleware, WriteRateLimiter
@@ -125,7 +126,10 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served by api.docs from local assets, not a CDN
+        redoc_url=None,
     )
+    install_offline_docs(app)
     # Inside the request-id middleware, so a 413 carries an id and an access line too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handling(app)
