@@ -1,5 +1,37 @@
-# CineMatch API: `docker build -t cinematch-api . && docker run -p 8000:8000 -v cinematch-data:/data cinematch-api`
-FROM python:3.11-slim
+# CineMatch images (deploy/compose.yaml builds both):
+#   API (default): docker build -t cinematch-api . && docker run -p 8000:8000 -v cinematch-data:/data cinematch-api
+#   UI:            docker build --target ui -t cinematch-ui . && docker run -p 8501:8501 -e CINEMATCH_API_URL=http://api:8000 cinematch-ui
+
+# --- The Streamlit UI: talks to the API over HTTP only, so it needs none of api/, db/, ml/.
+FROM python:3.11-slim AS ui
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+RUN groupadd --system cinematch \
+    && useradd --system --gid cinematch --no-create-home --shell /usr/sbin/nologin cinematch
+COPY streamlit_app.py ./
+COPY ui/ ui/
+COPY .streamlit/config.toml .streamlit/config.toml
+RUN chmod -R a+rX /app
+
+# The API's address and the TMDB key come from the environment (or a mounted secrets.toml).
+ENV CINEMATCH_API_URL=http://api:8000 \
+    CINEMATCH_CACHE_DIR=/tmp/cinematch-cache
+USER cinematch
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"]
+CMD ["streamlit", "run", "streamlit_app.py", "--server.address", "0.0.0.0", "--server.port", "8501", \
+     "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+
+# --- The API (the last stage, so a plain `docker build .` builds it).
+FROM python:3.11-slim AS api
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
