@@ -2,8 +2,8 @@
 #   API (default): docker build -t cinematch-api . && docker run -p 8000:8000 -v cinematch-data:/data cinematch-api
 #   UI:            docker build --target ui -t cinematch-ui . && docker run -p 8501:8501 -e CINEMATCH_API_URL=http://api:8000 cinematch-ui
 
-# --- The Streamlit UI: talks to the API over HTTP only, so it needs none of api/, db/, ml/.
-FROM python:3.11-slim AS ui
+# --- What both images share: Python, quiet pip, an unprivileged user.
+FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -11,10 +11,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY requirements.txt ./
-RUN pip install -r requirements.txt
+
 RUN groupadd --system cinematch \
     && useradd --system --gid cinematch --no-create-home --shell /usr/sbin/nologin cinematch
+
+# --- The Streamlit UI: talks to the API over HTTP only, so it needs none of api/, db/, ml/.
+FROM base AS ui
+
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
 COPY streamlit_app.py ./
 COPY ui/ ui/
 COPY .streamlit/config.toml .streamlit/config.toml
@@ -31,23 +36,13 @@ CMD ["streamlit", "run", "streamlit_app.py", "--server.address", "0.0.0.0", "--s
      "--server.headless", "true", "--browser.gatherUsageStats", "false"]
 
 # --- The API (the last stage, so a plain `docker build .` builds it).
-FROM python:3.11-slim AS api
-
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-
-WORKDIR /app
+FROM base AS api
 
 # Dependencies first so that code changes do not reinstall them.
 COPY requirements_api.txt ./
 RUN pip install -r requirements_api.txt
 
-RUN groupadd --system cinematch \
-    && useradd --system --gid cinematch --no-create-home --shell /usr/sbin/nologin cinematch \
-    && mkdir /data \
-    && chown cinematch:cinematch /data
+RUN mkdir /data && chown cinematch:cinematch /data
 
 # Code and the shipped model stay root-owned: the service can read them, never change them.
 COPY ml/ ml/

@@ -113,9 +113,16 @@ def test_the_ui_talks_to_the_api_through_nginx(services):
 def test_the_dockerfile_builds_both_targets_from_files_that_exist():
     dockerfile = (ROOT / "Dockerfile").read_text()
     stages = re.findall(r"^FROM \S+ AS (\w+)$", dockerfile, flags=re.MULTILINE)
-    assert stages == ["ui", "api"]  # the API last: a plain `docker build .` builds it
+    assert stages == ["base", "ui", "api"]  # the API last: a plain `docker build .` builds it
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
     for source in re.findall(r"^COPY (\S+) ", dockerfile, flags=re.MULTILINE):
         assert (ROOT / source).exists(), source
+        assert source.rstrip("/") in allowed, f"{source} is not in .dockerignore's allow-list"
+    assert not any(".streamlit/secrets" in name or name.startswith("data") for name in allowed)
     # The API runs behind its own front door (431, slow clients cut off, readable 413).
     assert 'CMD ["python", "-m", "api.server", "--host", "0.0.0.0", "--port", "8000"]' in (
         dockerfile
