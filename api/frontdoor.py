@@ -105,6 +105,10 @@ class FrontDoorProtocol(HttpToolsProtocol):
             return
         self.data_received(rest)
 
+    def handle_websocket_upgrade(self) -> None:
+        self._disarm()  # the connection now belongs to the WebSocket protocol and its pings
+        super().handle_websocket_upgrade()
+
     def timeout_keep_alive_handler(self) -> None:
         if not self._lingering:  # a lingering close ends on its own timer
             super().timeout_keep_alive_handler()
