@@ -33,9 +33,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from api.deps import Services
-from api.docs import install_offline_docs
 from api.errors import REQUEST_ID_HEADER, install_error_handling
 from api.headers import ResponseHeadersMiddleware
 from api.limits import BodySizeLimitMiddleware, WriteRateLimiter
@@ -52,6 +52,8 @@ from ml.recommender import Recommender, UserProfile
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP
 
 logger = logging.getLogger("api")
+#: Where Swagger UI's script and styles are served from.
+DOCS_ASSETS_URL = "/docs/assets"
 #: uvicorn's exit status for "the app could not start" (uvicorn.config.STARTUP_FAILURE).
 STARTUP_FAILURE = 3
 
@@ -121,15 +123,19 @@ def create_app(
             engine.dispose()
             gc.unfreeze()  # what the app held can be collected again (tests build many apps)
 
-    app = FastAPI(
+    # /docs loads Swagger UI 5 from this API (/docs/assets, shipped by the fastapi-offline
+    # package), not from a CDN, so it works without internet access; the online validator
+    # badge (validator.swagger.io) is off for the same reason. ReDoc is not served: its
+    # standalone bundle still fetches its logo from cdn.redoc.ly.
+    app = FastAPIOffline(
         title="CineMatch API",
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        docs_url=None,  # served by api.docs from local assets, not a CDN
         redoc_url=None,
+        static_url=DOCS_ASSETS_URL,
+        swagger_ui_parameters={"validatorUrl": None},
     )
-    install_offline_docs(app)
     # Inside the request-id middleware, so a 413 carries an id and an access line too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handling(app)
