@@ -95,6 +95,21 @@ def test_two_identical_replicas_answer_health_on_port_8000(services):
     assert "ports" not in first  # reached only through nginx
 
 
+def nginx_port() -> int:
+    """The port deploy/nginx.conf listens on."""
+    (port,) = re.findall(r"^\s*listen\s+(\d+);", (DEPLOY / "nginx.conf").read_text(), re.M)
+    return int(port)
+
+
+def test_nginx_balances_exactly_the_replicas_on_its_published_port(services):
+    config = (DEPLOY / "nginx.conf").read_text()
+    upstream = re.findall(r"^\s*server\s+([\w.-]+:\d+)", config, flags=re.MULTILINE)
+    assert sorted(upstream) == [f"{name}:8000" for name in REPLICAS]
+    nginx = services["nginx"]
+    assert f"{nginx_port()}:{nginx_port()}" in nginx["ports"]
+    assert f"127.0.0.1:{nginx_port()}/health" in " ".join(nginx["healthcheck"]["test"])
+
+
 def test_nginx_mounts_the_tested_config_and_is_the_only_trusted_proxy(services):
     nginx = services["nginx"]
     assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in nginx["volumes"]
@@ -106,7 +121,7 @@ def test_nginx_mounts_the_tested_config_and_is_the_only_trusted_proxy(services):
 def test_the_ui_talks_to_the_api_through_nginx(services):
     ui = services["ui"]
     assert ui["build"]["target"] == "ui"
-    assert ui["environment"]["CINEMATCH_API_URL"] == "http://nginx:80"
+    assert ui["environment"]["CINEMATCH_API_URL"] == f"http://nginx:{nginx_port()}"
     assert "8501:8501" in ui["ports"]
 
 
