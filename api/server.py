@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import uvicorn.main
+from uvicorn.main import main as uvicorn_command
 
 #: The ASGI app uvicorn imports (built from the environment's settings by ``api.main``).
 APP = "api.main:app"
@@ -24,13 +24,19 @@ PROTOCOL = "api.frontdoor:FrontDoorProtocol"
 
 
 def command_line(argv: Sequence[str]) -> list[str]:
-    """uvicorn's arguments: the app and the protocol first, then the caller's options."""
-    return [APP, "--http", PROTOCOL, *argv]
+    """uvicorn's arguments: the app, the protocol and our defaults first, then the caller's
+    options (which win: click keeps the last value of an option).
+
+    ``--no-proxy-headers``: uvicorn would otherwise believe ``X-Forwarded-For`` from any
+    process on 127.0.0.1; which proxies to believe is the app's setting
+    (``CINEMATCH_TRUSTED_PROXIES``), applied in one place.
+    """
+    return [APP, "--http", PROTOCOL, "--no-proxy-headers", *argv]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     arguments = command_line(sys.argv[1:] if argv is None else argv)
-    uvicorn.main.main(args=arguments, prog_name="python -m api.server")
+    uvicorn_command.main(args=arguments, prog_name="python -m api.server")  # click's entry
 
 
 if __name__ == "__main__":
