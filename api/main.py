@@ -43,9 +43,9 @@ from api.logs import configure_logging
 from api.routes import movies, ratings, recommendations, service, users
 from api.search import MovieIndex
 from api.settings import Settings, get_settings
-from api.startup import StartupError, check_database
+from api.startup import StartupError, check_database, open_database
 from api.user_cache import UserCache
-from db.session import create_db_engine, create_session_factory, init_db
+from db.session import create_session_factory
 from db.snapshot import SnapshotReader
 from ml.artifacts import ArtifactError
 from ml.recommender import Recommender, UserProfile
@@ -92,10 +92,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model = recommender or Recommender.load(settings.model_dir)
-        engine = create_db_engine(
-            settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
-        )
-        init_db(engine)
+        engine = open_database(settings)
         app.state.services = Services(
             settings=settings,
             recommender=model,

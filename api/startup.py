@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
@@ -25,17 +26,26 @@ class StartupError(RuntimeError):
     """A fault in the service's surroundings (model, database), as one line for the log."""
 
 
-def check_database(settings: Settings) -> None:
-    """Open the configured database and create its tables, or raise ``StartupError``."""
-    url = settings.database_url
+def open_database(settings: Settings) -> Engine:
+    """The engine for the configured database, its schema made ready: how the app's lifespan
+    opens it, and so what ``check_database`` tries before serving."""
+    engine = create_db_engine(
+        settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
     try:
-        engine = create_db_engine(url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-        try:
-            init_db(engine)
-        finally:
-            engine.dispose()
+        init_db(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def check_database(settings: Settings) -> None:
+    """Open the database as the app will (``open_database``), or raise ``StartupError``."""
+    try:
+        open_database(settings).dispose()
     except Exception as error:
-        reason = describe_database_error(url, error)
+        reason = describe_database_error(settings.database_url, error)
         if reason is None:
             raise
         raise StartupError(reason) from None
