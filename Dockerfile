@@ -1,5 +1,9 @@
-# CineMatch API: `docker build -t cinematch-api . && docker run -p 8000:8000 -v cinematch-data:/data cinematch-api`
-FROM python:3.11-slim
+# CineMatch images (deploy/compose.yaml builds both):
+#   API (default): docker build -t cinematch-api . && docker run -p 8000:8000 -v cinematch-data:/data cinematch-api
+#   UI:            docker build --target ui -t cinematch-ui . && docker run -p 8501:8501 -e CINEMATCH_API_URL=http://api:8000 cinematch-ui
+
+# --- What both images share: Python, quiet pip, an unprivileged user.
+FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -8,14 +12,37 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+RUN groupadd --system cinematch \
+    && useradd --system --gid cinematch --no-create-home --shell /usr/sbin/nologin cinematch
+
+# --- The Streamlit UI: talks to the API over HTTP only, so it needs none of api/, db/, ml/.
+FROM base AS ui
+
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+COPY streamlit_app.py ./
+COPY ui/ ui/
+COPY .streamlit/config.toml .streamlit/config.toml
+RUN chmod -R a+rX /app
+
+# The API's address and the TMDB key come from the environment (or a mounted secrets.toml).
+ENV CINEMATCH_API_URL=http://api:8000 \
+    CINEMATCH_CACHE_DIR=/tmp/cinematch-cache
+USER cinematch
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"]
+CMD ["streamlit", "run", "streamlit_app.py", "--server.address", "0.0.0.0", "--server.port", "8501", \
+     "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+
+# --- The API (the last stage, so a plain `docker build .` builds it).
+FROM base AS api
+
 # Dependencies first so that code changes do not reinstall them.
 COPY requirements_api.txt ./
 RUN pip install -r requirements_api.txt
 
-RUN groupadd --system cinematch \
-    && useradd --system --gid cinematch --no-create-home --shell /usr/sbin/nologin cinematch \
-    && mkdir /data \
-    && chown cinematch:cinematch /data
+RUN mkdir /data && chown cinematch:cinematch /data
 
 # Code and the shipped model stay root-owned: the service can read them, never change them.
 COPY ml/ ml/
@@ -42,5 +69,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import json, sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4); sys.exit(0 if json.load(r).get('status') == 'ok' else 1)"]
 
-# uvicorn reads its worker count from WEB_CONCURRENCY.
-CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]
+# uvicorn with the front door (api/server.py: 431 for heads over 16 kB, slow clients cut off,
+# readable 413s); it reads its worker count from WEB_CONCURRENCY.
+CMD ["python", "-m", "api.server", "--host", "0.0.0.0", "--port", "8000"]

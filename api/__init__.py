@@ -1,4 +1,4 @@
-"""CineMatch's HTTP API (FastAPI): run with ``uvicorn api.main:app``."""
+"""CineMatch's HTTP API (FastAPI): run with ``python -m api.server`` (uvicorn + front door)."""
 
 import os
 

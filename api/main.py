@@ -6,10 +6,12 @@ from explicit settings, which is how the tests run it against a tiny model and a
 database.
 
 ``app`` itself is built on first access (when uvicorn imports it), from the environment's
-settings, and loads the model right then: a missing, truncated or mismatched model stops the
-process with exit status 3 and ONE log line naming the file, instead of a traceback from
-inside the lifespan. Exit status 3 is uvicorn's "failed to start", which also stops a
-``--workers`` supervisor from restarting workers that can never start.
+settings, and loads the model and opens the database right then: a missing, unreadable,
+truncated or mismatched model, a corrupt database file or a bad or unreachable
+``DATABASE_URL`` stops the process with exit status 3 and ONE log line naming the file
+(``api.startup``), instead of a traceback from inside the lifespan. Exit status 3 is
+uvicorn's "failed to start", which also stops a ``--workers`` supervisor from restarting
+workers that can never start.
 
 Handlers are ``async def`` (all but /health, whose full-table counts run in a worker thread):
 on SQLite a read is tens of microseconds of in-process work, far cheaper than the two
@@ -32,16 +34,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from api.deps import Services
 from api.errors import REQUEST_ID_HEADER, install_error_handling
+from api.headers import ResponseHeadersMiddleware
 from api.intent_llm import IntentReader, LlmIntentClient
 from api.limits import BodySizeLimitMiddleware, SignInLimiter, WriteRateLimiter
 from api.logs import configure_logging
 from api.routes import accounts, intent, movies, ratings, recommendations, service, users
 from api.settings import Settings, get_settings
+from api.startup import StartupError, check_database, open_database
 from api.user_cache import UserCache
-from db.session import create_db_engine, create_session_factory, init_db
+from db.session import create_session_factory
 from db.snapshot import SnapshotReader
 from ml.artifacts import ArtifactError
 from ml.imports import Catalogue as ImportCatalogue
@@ -51,6 +56,8 @@ from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_S
 from ml.search import MovieIndex
 
 logger = logging.getLogger("api")
+#: Where Swagger UI's script and styles are served from.
+DOCS_ASSETS_URL = "/docs/assets"
 #: uvicorn's exit status for "the app could not start" (uvicorn.config.STARTUP_FAILURE).
 STARTUP_FAILURE = 3
 
@@ -93,10 +100,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model = recommender or Recommender.load(settings.model_dir)
-        engine = create_db_engine(
-            settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
-        )
-        init_db(engine)
+        engine = open_database(settings)
         movie_index = MovieIndex(model.movies())
         app.state.services = Services(
             settings=settings,
@@ -134,11 +138,18 @@ def create_app(
             engine.dispose()
             gc.unfreeze()  # what the app held can be collected again (tests build many apps)
 
-    app = FastAPI(
+    # /docs loads Swagger UI 5 from this API (/docs/assets, shipped by the fastapi-offline
+    # package), not from a CDN, so it works without internet access; the online validator
+    # badge (validator.swagger.io) is off for the same reason. ReDoc is not served: its
+    # standalone bundle still fetches its logo from cdn.redoc.ly.
+    app = FastAPIOffline(
         title="CineMatch API",
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        redoc_url=None,
+        static_url=DOCS_ASSETS_URL,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     # Inside the request-id middleware, so a 413 carries an id and an access line too.
     app.add_middleware(
@@ -158,6 +169,8 @@ def create_app(
         allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
         expose_headers=[REQUEST_ID_HEADER],
     )
+    # Outermost of all: preflights and errors get nosniff (and no-store when private) too.
+    app.add_middleware(ResponseHeadersMiddleware)
     for router in (
         users.router,
         accounts.router,
@@ -208,11 +221,13 @@ def _freeze_startup_objects() -> None:
 
 
 def _app_from_environment() -> FastAPI:
-    """The served app: settings from the environment, the model loaded now or never."""
+    """The served app: settings from the environment, the model loaded and the database
+    opened now, or one log line saying which file is at fault (``api.startup``)."""
     settings = get_settings()
     try:
         recommender = Recommender.load(settings.model_dir)
-    except ArtifactError as error:
+        check_database(settings)
+    except (ArtifactError, StartupError) as error:
         logger.critical("cannot start: %s", error)
         raise SystemExit(STARTUP_FAILURE) from None
     return create_app(settings, recommender=recommender)

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api_latency.py [--model-dir models] [--workers 1 2] [--quick]
 
-Starts ``uvicorn api.main:app`` on 127.0.0.1 (a free port) in its own process with a temporary
+Starts ``python -m api.server`` on 127.0.0.1 (a free port) in its own process with a temporary
 SQLite database, prepares users through the API itself, then drives it from this process with
 1, 8 and 16 concurrent keep-alive clients (threads, ``KeepAliveClient``), a bounded number of
 requests per scenario. Prints p50/p95/p99 latency and req/s per scenario and worker count; the

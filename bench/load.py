@@ -3,7 +3,7 @@
     .venv/bin/python bench/load.py [--clients 32] [--seconds 60] [--workers 1]
                                    [--model-dir models] [--quick] [--json PATH]
 
-Starts ``uvicorn api.main:app`` on 127.0.0.1 (a free port) in its own process, with a fresh
+Starts ``python -m api.server`` on 127.0.0.1 (a free port) in its own process, with a fresh
 SQLite file, the JSON access log on and the default per-user write limit, then runs
 ``--clients`` threads for ``--seconds`` (``--quick``: 8 clients for 10 s). Each thread plays
 one visitor after another, the way the app is used:

@@ -133,7 +133,10 @@ def load_artifact(directory: str | Path) -> Artifact:
         if not path.is_file():
             raise ArtifactError(f"{path}: missing model file")
         expected = files.get(name, {}).get("sha256")
-        actual = sha256_bytes(path.read_bytes())
+        try:
+            actual = sha256_bytes(path.read_bytes())
+        except OSError as error:  # permissions, an I/O error: still one line naming the file
+            raise ArtifactError(f"{path}: unreadable model file ({error.strerror})") from None
         if expected != actual:
             raise ArtifactError(
                 f"{path}: checksum mismatch (manifest {str(expected)[:12]}, file {actual[:12]}); "

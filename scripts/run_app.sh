@@ -14,7 +14,7 @@ pids=()
 stop() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap stop EXIT INT TERM
 
-"$PY" -m uvicorn api.main:app --host 127.0.0.1 --port "$API_PORT" --log-level warning &
+"$PY" -m api.server --host 127.0.0.1 --port "$API_PORT" --log-level warning &
 pids+=($!)
 for _ in $(seq 1 100); do
   if "$PY" -c "import urllib.request,sys; urllib.request.urlopen('$CINEMATCH_API_URL/health', timeout=1)" 2>/dev/null; then break; fi

@@ -20,12 +20,23 @@ from typing import Annotated, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
 from fastapi.concurrency import run_in_threadpool
 
 from api import auth
 from api.deps import ServicesDep, SessionDep
 from api.errors import DATABASE_BUSY
+from api.headers import no_store
 from api.params import BAD_USER_ID, UserIdPath
 from api.responses import TOO_MANY_WRITES, UNREADABLE_BODY, auth_responses, error_responses
 from api.schemas import (
@@ -273,6 +284,8 @@ def _taken() -> HTTPException:
     "/sessions",
     status_code=status.HTTP_201_CREATED,
     summary="Sign in with a username and password: a new token for this device",
+    # The new token is a password: no cache on the way may keep a copy of this answer.
+    dependencies=[Depends(no_store)],
     responses=error_responses(
         {
             400: UNREADABLE_BODY,

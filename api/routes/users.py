@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 
 from api import auth
 from api.deps import ServicesDep, SessionDep
+from api.headers import no_store
 from api.params import BAD_USER_ID, UserIdPath
 from api.responses import auth_responses, error_responses
 from api.schemas import (
@@ -30,6 +31,8 @@ router = APIRouter(tags=["users"])
     status_code=status.HTTP_201_CREATED,
     summary="Create a user and get their token",
     response_description="The new user's id and bearer token (shown only this once).",
+    # The token is a password: no cache on the way may keep a copy of this answer.
+    dependencies=[Depends(no_store)],
     responses=error_responses(
         {503: "The database is unavailable right now; please retry shortly."}
     ),

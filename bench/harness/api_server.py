@@ -1,4 +1,4 @@
-"""Run the CineMatch API (``uvicorn api.main:app``) in its own process on 127.0.0.1.
+"""Run the CineMatch API (``python -m api.server``) in its own process on 127.0.0.1.
 
 Benchmarks and the reliability tests drive the real server the way a deployment runs it: a
 separate process, a real socket, a SQLite file. ``ApiServer`` starts it on a free loopback
@@ -166,7 +166,7 @@ class ApiServer:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "uvicorn", "api.main:app",
+            sys.executable, "-m", "api.server",
             "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
             "--log-level", self.log_level,
             *([] if self.access_log else ["--no-access-log"]),

@@ -35,7 +35,7 @@ STARTUP_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
 
 #: As scripts/run_app.sh starts them (`make run`), minus the fixed ports.
-API_COMMAND = ("-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--log-level", "warning")
+API_COMMAND = ("-m", "api.server", "--host", "127.0.0.1", "--log-level", "warning")
 UI_COMMAND = (
     *("-m", "streamlit", "run", "streamlit_app.py", "--server.address", "127.0.0.1"),
     *("--server.headless", "true", "--browser.gatherUsageStats", "false"),

@@ -1,8 +1,9 @@
 """Faults around the service: a broken model, a locked or read-only database, a failing TMDB,
 and the API going away while the UI is open.
 
-* A missing, truncated or mismatched model: ``uvicorn api.main:app`` refuses to start, exits
-  non-zero, and prints ONE line, which names the faulty file (no traceback).
+* A missing, unreadable, truncated or mismatched model, a corrupt database file, or a bad or
+  unreachable ``DATABASE_URL``: ``python -m api.server`` refuses to start, exits 3, and prints
+  ONE line, which names the faulty file or URL (no traceback, no password, the file untouched).
 * A database locked by another writer past the busy timeout, or read-only: writes answer 503
   with a message saying which, and ``Retry-After``; reads keep working; never a 500.
 * TMDB on 127.0.0.1 that hangs, answers 500 or 429: every card gets the drawn poster, the
@@ -14,6 +15,7 @@ and the API going away while the UI is open.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -32,7 +34,7 @@ from streamlit.testing.v1 import AppTest
 
 from api.errors import DATABASE_BUSY, DATABASE_READ_ONLY
 from api.main import create_app
-from bench.harness.api_server import ApiServer, Request, call, call_json
+from bench.harness.api_server import ApiServer, Request, call, call_json, free_port
 from ml.artifacts import CATALOGUE_FILE, FACTORS_FILE, MANIFEST_FILE
 from tests.ui.ui_fakes import http_server, send_json
 from ui import posters, routes
@@ -73,24 +75,38 @@ def _garbled_manifest(model: Path) -> Path:
     return path
 
 
+def _unreadable_factors(model: Path) -> Path:
+    path = model / FACTORS_FILE
+    path.chmod(0)  # the server runs without the capability that lets root ignore this
+    return path
+
+
 @pytest.mark.parametrize(
     "damage",
     [
         _missing_directory,
         _missing_factors,
+        _unreadable_factors,
         _truncated_factors,
         _mismatched_catalogue,
         _garbled_manifest,
     ],
-    ids=["missing-dir", "missing-file", "truncated", "mismatched", "garbled-manifest"],
+    ids=["missing-dir", "missing-file", "unreadable", "truncated", "mismatched", "garbled"],
 )
 def test_a_bad_model_stops_the_server_with_one_line_naming_the_file(
     tiny_model_copy, tmp_path, damage
 ):
     faulty = damage(tiny_model_copy)
     server = ApiServer(tiny_model_copy, tmp_path / "never.db", log_level="info")
+    msg = one_critical_line(server)
+    assert str(faulty) in msg, msg
+    assert not (tmp_path / "never.db").exists()  # refused before touching the database
+
+
+def one_critical_line(server: ApiServer) -> str:
+    """Run the server until it gives up; check it printed ONE JSON line and exited 3."""
     finished = subprocess.run(
-        server.command(),
+        [*AS_AN_ORDINARY_USER, *server.command()],
         cwd=ROOT,
         env=server.environment(),
         capture_output=True,
@@ -103,9 +119,51 @@ def test_a_bad_model_stops_the_server_with_one_line_naming_the_file(
     assert len(output) == 1, output
     line = json.loads(output[0])
     assert line["level"] == "CRITICAL"
-    assert str(faulty) in line["msg"], line["msg"]
     assert "Traceback" not in finished.stderr
-    assert not (tmp_path / "never.db").exists()  # refused before touching the database
+    return line["msg"]
+
+
+#: Root reads any file whatever its mode; without these capabilities it is refused like anyone.
+AS_AN_ORDINARY_USER = (
+    ("setpriv", "--inh-caps=-dac_override,-dac_read_search",
+     "--bounding-set=-dac_override,-dac_read_search")
+    if os.geteuid() == 0 else ()
+)  # fmt: skip
+
+
+def test_a_corrupt_database_file_stops_the_server_with_one_line_and_is_left_alone(
+    tiny_model_dir, tmp_path
+):
+    database = tmp_path / "cinematch.db"
+    junk = bytes(range(256)) * 64
+    database.write_bytes(junk)
+    msg = one_critical_line(ApiServer(tiny_model_dir, database, log_level="info"))
+    assert str(database) in msg and "not a SQLite database" in msg, msg
+    assert database.read_bytes() == junk  # nothing overwritten, nothing "repaired"
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("nosuch://db.example/cinematch", "unknown database scheme 'nosuch'"),
+        ("not a url at all", "DATABASE_URL is not a database URL"),
+        ("mysql://cinematch:s3cret@127.0.0.1/cinematch", "database driver is not installed"),
+        ("postgresql+psycopg://cinematch:s3cret@127.0.0.1:{port}/cinematch", "cannot be reached"),
+        ("postgresql+psycopg://cinematch:s3cret@db.invalid/cinematch", "cannot be reached"),
+    ],
+    ids=["unknown-scheme", "not-a-url", "driver-missing", "refused", "unknown-host"],
+)
+def test_a_bad_database_url_stops_the_server_with_one_line_naming_it(
+    tiny_model_dir, tmp_path, url, expected
+):
+    url = url.format(port=free_port())  # nothing listens there
+    server = ApiServer(tiny_model_dir, tmp_path / "unused.db", env={"DATABASE_URL": url})
+    server.log_level = "info"
+    msg = one_critical_line(server)
+    assert expected in msg, msg
+    if "://" in url:
+        assert url.split("://")[0] in msg, msg  # names the database it could not use
+    assert "s3cret" not in msg  # a password is never repeated
 
 
 # -- the database ---------------------------------------------------------------------------------

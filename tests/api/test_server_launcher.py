@@ -1,0 +1,25 @@
+"""``python -m api.server`` is uvicorn with the front door and safe defaults; the caller's
+options pass through and win."""
+
+from __future__ import annotations
+
+from api.server import APP, PROTOCOL, command_line, uvicorn_command
+
+
+def parsed(argv: list[str]) -> dict:
+    context = uvicorn_command.make_context("api.server", command_line(argv))
+    return context.params
+
+
+def test_the_launcher_serves_the_app_through_the_front_door():
+    params = parsed(["--port", "0"])
+    assert params["app"] == APP
+    assert params["http"] == PROTOCOL
+    assert params["proxy_headers"] is False  # X-Forwarded-For is the app's setting
+
+
+def test_the_callers_options_pass_through():
+    params = parsed(["--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--no-access-log"])
+    assert (params["host"], params["port"], params["workers"]) == ("0.0.0.0", 8000, 2)
+    assert params["access_log"] is False
+    assert params["http"] == PROTOCOL
