@@ -49,11 +49,18 @@ class Services:
 
 async def get_services(request: Request) -> Services:
     """Everything at once: the cheapest way for a hot handler to reach several services."""
-    return request.app.state.services
+    return _services(request)
 
 
 def _services(request: Request) -> Services:
-    return request.app.state.services
+    """The services this request saw first: a model reload in the middle of a request
+    (``api.model_swap``) never hands one request parts of two models."""
+    state = request.state
+    try:
+        return state.services
+    except AttributeError:
+        services = state.services = request.app.state.services
+        return services
 
 
 async def get_recommender(request: Request) -> Recommender:

@@ -136,6 +136,19 @@ class Settings(BaseSettings):
         validation_alias="CINEMATCH_LLM_TIMEOUT_S",
         description="Whole-exchange deadline for the LLM; past it the offline parser answers.",
     )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="CINEMATCH_ADMIN_TOKEN",
+        description="The operator's bearer token for /admin routes (model reload); unset, "
+        "those routes do not exist (404).",
+    )
+    model_watch_s: float = Field(
+        default=0.0,
+        ge=0,
+        validation_alias="CINEMATCH_MODEL_WATCH_S",
+        description="Every this many seconds, reload the model if CINEMATCH_MODEL_DIR now "
+        "points at another folder (a promoted version); 0 turns watching off.",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
