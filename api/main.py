@@ -40,7 +40,8 @@ from api.routes import movies, ratings, recommendations, service, users
 from api.search import MovieIndex
 from api.settings import Settings, get_settings
 from api.user_cache import UserCache
-from db.session import create_db_engine, create_session_factory, init_db
+from db.migrate import upgrade
+from db.session import create_db_engine, create_session_factory
 from db.snapshot import SnapshotReader
 from ml.artifacts import ArtifactError
 from ml.recommender import Recommender, UserProfile
@@ -86,9 +87,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model = recommender or Recommender.load(settings.model_dir)
         engine = create_db_engine(
-            settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+            settings.database_url,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            create=settings.create_db,
+            synchronous=settings.sqlite_synchronous,
         )
-        init_db(engine)
+        if settings.migrate_on_start:
+            upgrade(engine)
         app.state.services = Services(
             settings=settings,
             recommender=model,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -28,6 +28,25 @@ class Settings(BaseSettings):
         default="sqlite:///data/cinematch.db",
         validation_alias="DATABASE_URL",
         description="Any SQLAlchemy URL; a SQLite file's directory is created on start.",
+    )
+    create_db: bool = Field(
+        default=False,
+        validation_alias="CINEMATCH_CREATE_DB",
+        description="Create a new, empty SQLite file when DATABASE_URL names none (make run "
+        "sets it). Off, a missing file stops the start with a clear error: a database that "
+        "vanished must not be silently replaced by an empty one.",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        validation_alias="CINEMATCH_MIGRATE_ON_START",
+        description="Apply pending Alembic migrations when the API starts; false for hosts "
+        "that run `make migrate` (python -m db.migrate) as a separate step.",
+    )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="FULL",
+        validation_alias="CINEMATCH_SQLITE_SYNCHRONOUS",
+        description="SQLite durability: FULL survives a power cut; NORMAL (WAL) may lose the "
+        "last commits then. README 'Durability' has the measured cost.",
     )
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=DEFAULT_CORS_ORIGINS,

@@ -7,6 +7,8 @@ API_PORT=${API_PORT:-8000}
 UI_PORT=${UI_PORT:-8501}
 export CINEMATCH_MODEL_DIR=${CINEMATCH_MODEL_DIR:-models}
 export DATABASE_URL=${DATABASE_URL:-sqlite:///data/cinematch.db}
+# make run may start on a new machine: an empty SQLite file is what it wants there.
+export CINEMATCH_CREATE_DB=${CINEMATCH_CREATE_DB:-true}
 export CINEMATCH_API_URL=${CINEMATCH_API_URL:-http://127.0.0.1:$API_PORT}
 mkdir -p data
 
@@ -14,7 +16,8 @@ pids=()
 stop() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap stop EXIT INT TERM
 
-"$PY" -m uvicorn api.main:app --host 127.0.0.1 --port "$API_PORT" --log-level warning &
+"$PY" -m uvicorn api.main:app --host 127.0.0.1 --port "$API_PORT" --log-level warning \
+  --no-proxy-headers &
 pids+=($!)
 for _ in $(seq 1 100); do
   if "$PY" -c "import urllib.request,sys; urllib.request.urlopen('$CINEMATCH_API_URL/health', timeout=1)" 2>/dev/null; then break; fi

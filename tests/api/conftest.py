@@ -37,10 +37,11 @@ class User:
 
 
 @pytest.fixture
-def settings(tiny_model_dir: Path, tmp_path: Path) -> Settings:
+def settings(tiny_model_dir: Path, database_url: str) -> Settings:
     return Settings(
         model_dir=tiny_model_dir,
-        database_url=f"sqlite:///{tmp_path / 'db' / 'cinematch.db'}",
+        database_url=database_url,
+        create_db=True,
         cors_origins="http://localhost:8501",
     )
 
