@@ -47,6 +47,17 @@ def settings(tiny_model_dir: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
+def sqlite_settings(tiny_model_dir: Path, sqlite_url: str) -> Settings:
+    """Like ``settings`` but always on a SQLite file: tests of SQLite's own behaviour (its lock)."""
+    return Settings(
+        model_dir=tiny_model_dir,
+        database_url=sqlite_url,
+        create_db=True,
+        cors_origins="http://localhost:8501",
+    )
+
+
+@pytest.fixture
 def app(settings: Settings) -> FastAPI:
     return create_app(settings)
 

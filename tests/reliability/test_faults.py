@@ -112,9 +112,10 @@ def test_a_bad_model_stops_the_server_with_one_line_naming_the_file(
 
 
 @pytest.fixture
-def quick_busy_client(settings) -> Iterator[TestClient]:
-    """The app with a 200 ms SQLite busy timeout, so that a lock is felt quickly."""
-    with TestClient(create_app(settings.model_copy(update={"sqlite_busy_timeout_ms": 200}))) as c:
+def quick_busy_client(sqlite_settings) -> Iterator[TestClient]:
+    """The app on SQLite with a 200 ms busy timeout, so that a lock is felt quickly."""
+    quick = sqlite_settings.model_copy(update={"sqlite_busy_timeout_ms": 200})
+    with TestClient(create_app(quick)) as c:
         yield c
 
 
@@ -133,13 +134,13 @@ def _reads_work(client: TestClient, user_id: int, headers: dict[str, str]) -> No
         assert response.status_code == 200, (path, response.text)
 
 
-def test_a_locked_database_is_a_503_busy_not_a_500(quick_busy_client, settings):
+def test_a_locked_database_is_a_503_busy_not_a_500(quick_busy_client, sqlite_settings):
     client = quick_busy_client
     created = client.post("/users").json()
     uid, headers = created["user_id"], {"Authorization": f"Bearer {created['token']}"}
     body = {"user_id": uid, "ratings": [{"movie_id": 1, "rating": 2.0}]}
     assert client.post("/rate", json=body, headers=headers).status_code == 200
-    database = settings.database_url.removeprefix("sqlite:///")
+    database = sqlite_settings.database_url.removeprefix("sqlite:///")
     with closing(sqlite3.connect(database, isolation_level=None)) as other_writer:
         other_writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         try:
@@ -159,8 +160,13 @@ def test_a_read_only_database_is_a_503_read_only_not_a_500(app, client, user, ra
     engine = app.state.services.engine
 
     @event.listens_for(engine, "connect")
-    def read_only(dbapi_connection, _record):  # as a read-only mount or file would be
-        dbapi_connection.execute("PRAGMA query_only=ON")
+    def read_only(dbapi_connection, _record):  # as a read-only mount, file or replica would be
+        if engine.dialect.name == "sqlite":
+            dbapi_connection.execute("PRAGMA query_only=ON")
+        else:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET default_transaction_read_only = on")
+            dbapi_connection.commit()
 
     engine.dispose()  # new connections from now on
     for route, response in _writes(client, user.user_id, user.headers).items():
@@ -172,8 +178,10 @@ def test_a_read_only_database_is_a_503_read_only_not_a_500(app, client, user, ra
     assert [(r["movie_id"], r["rating"]) for r in listed["ratings"]] == [(1, 4.0)]
 
 
-def test_database_errors_are_logged_as_one_reason_without_sql(quick_busy_client, settings, caplog):
-    database = settings.database_url.removeprefix("sqlite:///")
+def test_database_errors_are_logged_as_one_reason_without_sql(
+    quick_busy_client, sqlite_settings, caplog
+):
+    database = sqlite_settings.database_url.removeprefix("sqlite:///")
     with closing(sqlite3.connect(database, isolation_level=None)) as other_writer:
         other_writer.execute("BEGIN IMMEDIATE")
         try:
