@@ -31,10 +31,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.deps import Services
 from api.errors import REQUEST_ID_HEADER, install_error_handling
-from api.limits import BodySizeLimitMiddleware, WriteRateLimiter
+from api.limits import BodySizeLimitMiddleware, RateLimiter
 from api.logs import configure_logging
 from api.routes import movies, ratings, recommendations, service, users
 from api.search import MovieIndex
@@ -104,8 +105,14 @@ def create_app(
             ),
             snapshots=SnapshotReader(engine),
             movie_index=MovieIndex(model.movies()),
-            write_limiter=WriteRateLimiter(
-                settings.write_limit_per_minute, settings.write_limit_burst
+            write_limiter=RateLimiter(
+                "write", settings.write_limit_per_minute, settings.write_limit_burst
+            ),
+            signup_limiter=RateLimiter(
+                "sign-up",
+                settings.signup_limit_per_hour,
+                settings.signup_limit_burst,
+                per="hour",
             ),
         )
         _freeze_startup_objects()
@@ -130,6 +137,11 @@ def create_app(
     # Inside the request-id middleware, so a 413 carries an id and an access line too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handling(app)
+    if settings.trusted_proxies:
+        # uvicorn's own middleware, driven by our setting (launchers pass --no-proxy-headers so
+        # uvicorn does not also trust 127.0.0.1 by default): the client address is the
+        # right-most X-Forwarded-For entry that is not one of the trusted proxies.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     # Added last so it is outermost: even a 500 carries the CORS headers the browser needs to
     # show it. Bearer tokens travel in a header, so cookies (credentials) are never allowed.
     app.add_middleware(

@@ -63,14 +63,41 @@ class Settings(BaseSettings):
         default=60.0,
         ge=0,
         validation_alias="CINEMATCH_WRITE_LIMIT_PER_MINUTE",
-        description="Sustained writes (POST /rate, DELETE) allowed per user a minute, per "
-        "worker process (429 above); 0 turns the limit off.",
+        description="Sustained writes (POST /rate, DELETE) allowed per user a minute, shared "
+        "by every API process through the database (429 above); 0 turns the limit off.",
     )
     write_limit_burst: int = Field(
         default=30,
         ge=1,
         validation_alias="CINEMATCH_WRITE_LIMIT_BURST",
         description="Writes a user may make back to back before the per-minute rate applies.",
+    )
+    signup_limit_per_hour: float = Field(
+        default=20.0,
+        ge=0,
+        validation_alias="CINEMATCH_SIGNUP_LIMIT_PER_HOUR",
+        description="Sign-ups (POST /users) allowed per client address an hour, shared by "
+        "every API process (429 above); 0 turns the limit off.",
+    )
+    signup_limit_burst: int = Field(
+        default=20,
+        ge=1,
+        validation_alias="CINEMATCH_SIGNUP_LIMIT_BURST",
+        description="Sign-ups one address may make back to back (a household's worth).",
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validation_alias="CINEMATCH_TRUSTED_PROXIES",
+        description="Comma-separated addresses or networks of the load balancers whose "
+        "X-Forwarded-For names the client (e.g. 10.0.0.0/8). Empty: the header is ignored, "
+        "the connecting address is the client.",
+    )
+    max_ratings_per_user: int = Field(
+        default=20_000,
+        ge=1,
+        validation_alias="CINEMATCH_MAX_RATINGS_PER_USER",
+        description="Most ratings one user may hold (409 above); MovieLens' keenest rater "
+        "has under 8,000.",
     )
     sqlite_busy_timeout_ms: int = Field(
         default=SQLITE_BUSY_TIMEOUT_MS,
@@ -92,7 +119,7 @@ class Settings(BaseSettings):
         description="Memory for served /recommend lists, in MB (0 recomputes every list).",
     )
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

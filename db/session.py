@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +34,40 @@ _WRITE_OPTION = "cinematch_write"
 
 #: The turn-taking of each SQLite engine's writers (other databases queue on their own).
 _WRITE_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
+
+
+class DatabaseFileGone(exc.OperationalError):
+    """The SQLite file was deleted or replaced under the running service.
+
+    Open connections would go on writing to the deleted file's inode, acknowledging writes
+    that vanish at the next restart, so every write first checks the file is still the one
+    the engine opened."""
+
+
+class _SqliteFile:
+    """The SQLite file an engine opened, identified by device and inode."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.identity: tuple[int, int] | None = None
+
+    def remember(self) -> None:
+        if self.identity is None:
+            stat = self.path.stat()
+            self.identity = (stat.st_dev, stat.st_ino)
+
+    def check(self) -> None:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            stat = None
+        if stat is None or (self.identity and (stat.st_dev, stat.st_ino) != self.identity):
+            raise DatabaseFileGone(
+                "write", None, sqlite3.OperationalError(f"database file {self.path} is gone")
+            )
+
+
+_SQLITE_FILES: weakref.WeakKeyDictionary[Engine, _SqliteFile] = weakref.WeakKeyDictionary()
 
 
 class MissingDatabaseError(RuntimeError):
@@ -77,6 +111,8 @@ def create_db_engine(
     # One connection per threadpool worker at peak; SQLite connections are cheap.
     engine = create_engine(url, pool_size=8, max_overflow=32, hide_parameters=True)
     _tune_sqlite(engine, busy_timeout_ms, synchronous.upper())
+    file = _SQLITE_FILES[engine] = _SqliteFile(Path(database))
+    event.listen(engine, "connect", lambda *_: file.remember())
     gate = _WRITE_GATES[engine] = WriteGate(
         Path(f"{database}-writers.lock"), busy_timeout_ms / 1000
     )
@@ -187,7 +223,10 @@ def _end_reads(session: Session) -> None:
 @contextmanager
 def _begin_write(session: Session) -> Iterator[None]:
     with session.begin():
-        session.connection(execution_options={_WRITE_OPTION: True})
+        connection = session.connection(execution_options={_WRITE_OPTION: True})
+        file = _SQLITE_FILES.get(connection.engine)
+        if file is not None:
+            file.check()  # under the write lock: nothing is written to a deleted file
         yield
 
 

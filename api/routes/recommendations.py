@@ -34,7 +34,7 @@ YearQuery = Annotated[int | None, Query(ge=1, le=9999, examples=[1990])]
         {422: "query parameter n: Input should be less than or equal to 100 (got 500)"}
     ),
 )
-async def recommend(
+def recommend(
     user_id: UserIdQuery,
     token: auth.BearerToken,
     services: ServicesDep,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from api import auth
-from api.deps import ServicesDep, SessionDep
+from api.deps import ServicesDep
 from api.params import BAD_USER_ID, UserIdPath
-from api.responses import auth_responses, error_responses
+from api.responses import TOO_MANY_SIGNUPS, auth_responses, error_responses
 from api.schemas import (
     GenreStat,
     HistogramBin,
@@ -18,7 +18,7 @@ from api.schemas import (
     recommendation_mode,
 )
 from db import repository
-from db.session import write_transaction_async
+from db.session import write_transaction
 from ml.recommender import Recommender
 from ml.rules import RATING_VALUES, ratings_needed
 
@@ -31,14 +31,21 @@ router = APIRouter(tags=["users"])
     summary="Create a user and get their token",
     response_description="The new user's id and bearer token (shown only this once).",
     responses=error_responses(
-        {503: "The database is unavailable right now; please retry shortly."}
+        {
+            429: TOO_MANY_SIGNUPS,
+            503: "The database is unavailable right now; please retry shortly.",
+        }
     ),
 )
-async def create_user(session: SessionDep) -> UserCreated:
+def create_user(request: Request, services: ServicesDep) -> UserCreated:
     """Create an anonymous user. Keep the returned `token`: click **Authorize** in /docs and
-    paste it to call this user's routes. The server stores only its SHA-256."""
+    paste it to call this user's routes. The server stores only its SHA-256. One address may
+    sign up a household's worth of users (about 20 an hour); a flood is refused with 429 and
+    `Retry-After`."""
     token = auth.new_token()
-    async with write_transaction_async(session):
+    client = request.client.host if request.client else "unknown"
+    with services.session_factory() as session, write_transaction(session):
+        services.signup_limiter.check(session, client, f"from {client}")
         user_id = repository.create_user(session, auth.hash_token(token))
     return UserCreated(user_id=user_id, token=token)
 
@@ -48,7 +55,7 @@ async def create_user(session: SessionDep) -> UserCreated:
     summary="A user's rating statistics",
     responses=auth_responses({422: BAD_USER_ID}),
 )
-async def user_stats(
+def user_stats(
     user_id: UserIdPath, token: auth.BearerToken, services: ServicesDep
 ) -> StatsOut:
     """How many films the user rated, their average, a histogram over the whole rating scale,

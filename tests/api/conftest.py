@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 
 from api.main import create_app
 from api.settings import Settings
@@ -44,6 +44,22 @@ def settings(tiny_model_dir: Path, database_url: str) -> Settings:
         create_db=True,
         cors_origins="http://localhost:8501",
     )
+
+
+def make_read_only(engine: Engine) -> None:
+    """From now on the engine's connections cannot write, as on a read-only mount or file
+    (SQLite) or a standby / read-only transaction (PostgreSQL)."""
+
+    @event.listens_for(engine, "connect")
+    def read_only(dbapi_connection, _record):
+        if engine.dialect.name == "sqlite":
+            dbapi_connection.execute("PRAGMA query_only=ON")
+        else:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET default_transaction_read_only = on")
+            dbapi_connection.commit()
+
+    engine.dispose()  # new connections from now on
 
 
 @pytest.fixture

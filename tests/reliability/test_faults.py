@@ -27,13 +27,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 from streamlit.testing.v1 import AppTest
 
 from api.errors import DATABASE_BUSY, DATABASE_READ_ONLY
 from api.main import create_app
 from bench.harness.api_server import ApiServer, Request, call, call_json
 from ml.artifacts import CATALOGUE_FILE, FACTORS_FILE, MANIFEST_FILE
+from tests.api.conftest import make_read_only
 from tests.ui.ui_fakes import http_server, send_json
 from ui import posters, routes
 
@@ -129,7 +129,7 @@ def _writes(client: TestClient, user_id: int, headers: dict[str, str]) -> dict[s
 
 
 def _reads_work(client: TestClient, user_id: int, headers: dict[str, str]) -> None:
-    for path in (f"/users/{user_id}/ratings", f"/recommend?user_id={user_id}", "/health"):
+    for path in (f"/users/{user_id}/ratings", f"/recommend?user_id={user_id}"):
         response = client.get(path, headers=headers)
         assert response.status_code == 200, (path, response.text)
 
@@ -149,6 +149,8 @@ def test_a_locked_database_is_a_503_busy_not_a_500(quick_busy_client, sqlite_set
                 assert response.json() == {"detail": DATABASE_BUSY}, route
                 assert response.headers["Retry-After"] == "1"
             _reads_work(client, uid, headers)  # WAL: readers never wait for a writer
+            health = client.get("/health")  # a backup holding the lock briefly: still in
+            assert health.status_code == 200 and health.json()["database"] == "busy"
         finally:
             other_writer.execute("ROLLBACK")
     for route, response in _writes(client, uid, headers).items():
@@ -157,23 +159,14 @@ def test_a_locked_database_is_a_503_busy_not_a_500(quick_busy_client, sqlite_set
 
 def test_a_read_only_database_is_a_503_read_only_not_a_500(app, client, user, rate):
     rate(user, {1: 4.0})
-    engine = app.state.services.engine
-
-    @event.listens_for(engine, "connect")
-    def read_only(dbapi_connection, _record):  # as a read-only mount, file or replica would be
-        if engine.dialect.name == "sqlite":
-            dbapi_connection.execute("PRAGMA query_only=ON")
-        else:
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute("SET default_transaction_read_only = on")
-            dbapi_connection.commit()
-
-    engine.dispose()  # new connections from now on
+    make_read_only(app.state.services.engine)
     for route, response in _writes(client, user.user_id, user.headers).items():
         assert response.status_code == 503, (route, response.text)
         assert response.json() == {"detail": DATABASE_READ_ONLY}, route
         assert int(response.headers["Retry-After"]) > 0
     _reads_work(client, user.user_id, user.headers)
+    health = client.get("/health")  # out of the load balancer, saying why
+    assert health.status_code == 503 and health.json()["database"] == "read-only"
     listed = client.get(f"/users/{user.user_id}/ratings", headers=user.headers).json()
     assert [(r["movie_id"], r["rating"]) for r in listed["ratings"]] == [(1, 4.0)]
 
