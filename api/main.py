@@ -11,15 +11,15 @@ process with exit status 3 and ONE log line naming the file, instead of a traceb
 inside the lifespan. Exit status 3 is uvicorn's "failed to start", which also stops a
 ``--workers`` supervisor from restarting workers that can never start.
 
-Handlers are ``async def`` (all but /health, whose full-table counts run in a worker thread):
-on SQLite a read is tens of microseconds of in-process work, far cheaper than the two
-threadpool hops a ``def`` handler costs (measured with bench/api_latency.py: /recommend went
-from ~3.6 ms to ~1.1 ms p50). Writers wait for their turn with
-``db.session.write_transaction_async``, which yields to other requests while it waits, and then
-write at once: SQLite's lock is free when a writer's turn comes (bench/load.py, 32 clients, two
-workers: /rate p50 148 → 44 ms, 451 → 702 req/s in all). Only a process outside the API holding
-the lock would make a write wait inside SQLite, on the loop, for at most busy_timeout. A
-networked database would change this trade-off.
+The event loop never waits on the database (issue 10): every handler that touches it is a
+plain ``def`` that FastAPI runs in its threadpool, opening its session in its own body (one
+thread hop per request). The previous design ran ``async`` handlers with SQLite on the loop;
+with 4 clients reading a 3,000-rating account, ``GET /movies/1`` reached p99 285 ms, and an
+outside process holding SQLite's lock stopped every endpoint. On PostgreSQL every query is a
+network round trip, which made the loop design untenable. bench/db_contention.py measures
+both designs side by side (README, "Hosted"). Routes with no database work stay ``async``.
+The schema is brought to the newest migration on start (``db.migrate``) unless
+``CINEMATCH_MIGRATE_ON_START=false``.
 """
 
 from __future__ import annotations

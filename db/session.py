@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -199,18 +199,6 @@ def write_transaction(session: Session) -> Iterator[Session]:
     gate = _gate_of(session)
     with nullcontext() if gate is None else gate.turn(), _begin_write(session):
         yield session
-
-
-@asynccontextmanager
-async def write_transaction_async(session: Session) -> AsyncIterator[Session]:
-    """``write_transaction`` for handlers on the event loop: the wait for this writer's turn
-    yields to other requests instead of blocking the loop. The block itself must not
-    ``await`` (see ``db.write_gate``); its SQL runs at once, the turn being taken."""
-    _end_reads(session)
-    gate = _gate_of(session)
-    async with nullcontext() if gate is None else gate.turn_async():
-        with _begin_write(session):
-            yield session
 
 
 def _end_reads(session: Session) -> None:

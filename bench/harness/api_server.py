@@ -145,6 +145,7 @@ class ApiServer:
         log_level: str = "warning",
         database_url: str | None = None,
         port: int | None = None,
+        repo: Path = REPO,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.database = Path(database)
@@ -157,6 +158,8 @@ class ApiServer:
         self.access_log = access_log
         self.log_level = log_level
         self.port = port or free_port()
+        #: The code to serve: this checkout, or another release exported for a comparison.
+        self.repo = Path(repo)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -186,7 +189,7 @@ class ApiServer:
             "CINEMATCH_MODEL_DIR": str(self.model_dir),
             "DATABASE_URL": self.database_url,
             "CINEMATCH_CREATE_DB": "true",
-            "PYTHONPATH": str(REPO),
+            "PYTHONPATH": str(self.repo),
             **self.extra_env,
         }
 
@@ -198,7 +201,7 @@ class ApiServer:
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 self.command(),
-                cwd=REPO,
+                cwd=self.repo,
                 env=self.environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
