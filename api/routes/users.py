@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from fastapi import APIRouter, Request, status
 
@@ -66,10 +66,12 @@ def user_stats(
 
 def _stats(user_id: int, ratings: dict[int, float], recommender: Recommender) -> StatsOut:
     histogram = dict.fromkeys(RATING_VALUES, 0)
-    for value in ratings.values():
+    lowest, highest = RATING_VALUES[0], RATING_VALUES[-1]
+    step = RATING_VALUES[1] - RATING_VALUES[0]
+    for value, count in Counter(ratings.values()).items():
         # Off-scale values (stored before the API snapped them) count in their nearest step.
-        nearest = min(RATING_VALUES, key=lambda step: abs(step - value))
-        histogram[nearest] += 1
+        nearest = min(max(lowest + round((value - lowest) / step) * step, lowest), highest)
+        histogram[min(RATING_VALUES, key=lambda v: abs(v - nearest))] += count
     genre_count: dict[str, int] = defaultdict(int)
     genre_sum: dict[str, float] = defaultdict(float)
     for movie_id, value in ratings.items():
