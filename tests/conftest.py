@@ -56,12 +56,17 @@ def postgres() -> Iterator[PostgresCluster]:
 
 
 @pytest.fixture(params=DATABASES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database: a SQLite file in the test's folder, or a new PostgreSQL
-    database on the session's cluster. Tests taking it run once on each."""
+    database on the session's cluster (dropped after the test). Tests taking it run once on
+    each."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'db' / 'cinematch.db'}"
-    return request.getfixturevalue("postgres").create_database()
+        yield f"sqlite:///{tmp_path / 'db' / 'cinematch.db'}"
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    url = cluster.create_database()
+    yield url
+    cluster.drop_database(url)
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, make_url, text
 
+from db import repository
 from db.migrate import current_revision, head_revision, upgrade
 from db.models import Base
-from db.session import create_db_engine
+from db.session import create_db_engine, create_session_factory, write_transaction
 
 #: The DDL the first release's ``create_all`` emitted (SQLAlchemy 2.1, before Alembic).
 FIRST_RELEASE_DDL = {
@@ -102,6 +103,12 @@ def test_a_first_release_database_upgrades_to_head_losing_nothing(database_url):
     with engine.begin() as connection:  # still enforced after the upgrade
         connection.execute(text("DELETE FROM users WHERE id = 1"))
         assert connection.execute(text("SELECT count(*) FROM ratings")).scalar() == 1
+    # Ids are never reused from now on, also for a database the first release made.
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM users WHERE id = 2"))
+    sessions = create_session_factory(engine)
+    with sessions() as session, write_transaction(session):
+        assert repository.create_user(session, "c" * 64) == 3
     engine.dispose()
 
 
