@@ -9,6 +9,7 @@ an ``async`` dependency runs on the event loop instead of costing a threadpool h
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -40,6 +41,9 @@ class Services:
     #: Writes per user, and sign-ups per client address (both in the database).
     write_limiter: RateLimiter
     signup_limiter: RateLimiter
+    #: A few threads for the hot path's one query (/recommend): fewer threads than FastAPI's
+    #: pool of 40 contend less for the GIL with the event loop (bench/db_contention.py).
+    db_executor: ThreadPoolExecutor
 
 
 async def get_services(request: Request) -> Services:

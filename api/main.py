@@ -13,7 +13,8 @@ inside the lifespan. Exit status 3 is uvicorn's "failed to start", which also st
 
 The event loop never waits on the database (issue 10): every handler that touches it is a
 plain ``def`` that FastAPI runs in its threadpool, opening its session in its own body (one
-thread hop per request). The previous design ran ``async`` handlers with SQLite on the loop;
+thread hop per request); /recommend awaits only its one query, on ``Services.db_executor``.
+The previous design ran ``async`` handlers with SQLite on the loop;
 with 4 clients reading a 3,000-rating account, ``GET /movies/1`` reached p99 285 ms, and an
 outside process holding SQLite's lock stopped every endpoint. On PostgreSQL every query is a
 network round trip, which made the loop design untenable. bench/db_contention.py measures
@@ -27,6 +28,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -114,6 +116,7 @@ def create_app(
                 settings.signup_limit_burst,
                 per="hour",
             ),
+            db_executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="db"),
         )
         _freeze_startup_objects()
         logger.info(
@@ -125,6 +128,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.services.db_executor.shutdown(wait=False)
             engine.dispose()
             gc.unfreeze()  # what the app held can be collected again (tests build many apps)
 

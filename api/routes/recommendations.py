@@ -9,10 +9,10 @@ goes out as the JSON bytes it was cached as; FastAPI still documents it as
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from starlette.concurrency import run_in_threadpool
 
 from api import auth
 from api.deps import ServicesDep
@@ -51,8 +51,8 @@ async def recommend(
     enough films match."""
     # The one query runs in the threadpool (the loop never waits on the database); the rest is
     # a cache lookup, or a fold-in and scoring of ~1 ms, cheaper on the loop than a second hop.
-    snapshot = await run_in_threadpool(
-        auth.authorized_snapshot, services.snapshots, user_id, token
+    snapshot = await asyncio.get_running_loop().run_in_executor(
+        services.db_executor, auth.authorized_snapshot, services.snapshots, user_id, token
     )
     if year_from is not None and year_to is not None and year_from > year_to:
         raise HTTPException(
