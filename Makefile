@@ -10,7 +10,7 @@ LINKS ?= $(SHARED)/links/links.csv
 API_PORT ?= 8000
 UI_PORT ?= 8501
 
-.PHONY: run test setup browser train evaluate bench lint clean
+.PHONY: run test setup browser postgres migrate train evaluate bench lint clean
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (CineMatch needs Python 3.11)"; exit 2; }
@@ -29,10 +29,20 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "error: chromium is missing; run: sudo apt-get install chromium"; exit 2; fi; }
 
+## Debian's PostgreSQL server: the db, api and reliability suites also run on a throwaway cluster.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "error: PostgreSQL is missing; run: sudo apt-get install postgresql"; exit 2; fi; }
+
+## Apply pending schema migrations to DATABASE_URL (default: the SQLite file make run uses).
+migrate: setup
+	$(PY) -m db.migrate
+
 run: setup
 	@API_PORT=$(API_PORT) UI_PORT=$(UI_PORT) PY=$(PY) scripts/run_app.sh
 
-test: setup browser
+test: setup browser postgres
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 

@@ -8,7 +8,8 @@ an ``async`` dependency runs on the event loop instead of costing a threadpool h
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.intent_llm import IntentReader
-from api.limits import SignInLimiter, WriteRateLimiter
+from api.limits import RateLimiter, SignInLimiter
 from api.settings import Settings
 from api.user_cache import UserCache
 from db.snapshot import SnapshotReader
@@ -39,7 +40,12 @@ class Services:
     #: The hot path's one query (token hash and ratings).
     snapshots: SnapshotReader
     movie_index: MovieIndex
-    write_limiter: WriteRateLimiter
+    #: Writes per user, and sign-ups per client address (both in the database).
+    write_limiter: RateLimiter
+    signup_limiter: RateLimiter
+    #: A few threads for the hot path's one query (/recommend): fewer threads than FastAPI's
+    #: pool of 40 contend less for the GIL with the event loop (bench/db_contention.py).
+    db_executor: ThreadPoolExecutor
     #: Plain-words requests (/intent, /recommend?q=): offline parser, LLM if configured.
     intent_reader: IntentReader
     signin_limiter: SignInLimiter
@@ -67,8 +73,13 @@ async def get_recommender(request: Request) -> Recommender:
     return _services(request).recommender
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """A session per request; it opens a connection only when a query runs."""
+def get_session(request: Request) -> Iterator[Session]:
+    """A session per request; it opens a connection only when a query runs.
+
+    A plain ``def``: FastAPI opens and closes it in the threadpool, so even the rollback that
+    returns its connection to the pool (a network round trip on PostgreSQL) never runs on the
+    event loop. Hot handlers open their session in their own body instead (one hop fewer).
+    """
     with _services(request).session_factory() as session:
         yield session
 
@@ -85,14 +96,9 @@ async def get_intent_reader(request: Request) -> IntentReader:
     return _services(request).intent_reader
 
 
-async def get_write_limiter(request: Request) -> WriteRateLimiter:
-    return _services(request).write_limiter
-
-
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 SessionDep = Annotated[Session, Depends(get_session)]
 UserCacheDep = Annotated[UserCache[UserProfile], Depends(get_user_cache)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 MovieIndexDep = Annotated[MovieIndex, Depends(get_movie_index)]
-WriteLimiterDep = Annotated[WriteRateLimiter, Depends(get_write_limiter)]
 IntentReaderDep = Annotated[IntentReader, Depends(get_intent_reader)]

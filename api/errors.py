@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -211,5 +211,8 @@ def install_error_handling(app: FastAPI) -> None:
     """Register the JSON error handlers and the request-id middleware on ``app``."""
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    # PostgreSQL reports a read-only transaction (a standby, a full disk's emergency mode)
+    # as an internal error; it is the same "database unavailable" as on SQLite.
+    app.add_exception_handler(InternalError, _database_unavailable)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_middleware(RequestIdMiddleware)

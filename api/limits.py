@@ -1,22 +1,25 @@
-"""Abuse limits: a cap on request body size, and a per-user rate limit on writes.
+"""Abuse limits: a cap on request body size, and rate limits shared by every replica.
 
 Both answer with the contract's JSON error shape: 413 for a body over the cap, 429 with
-``Retry-After`` for a user writing faster than a person could.
+``Retry-After`` for a user writing faster than a person could or an address signing up more
+than a household would.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from db import repository
 
 
 def body_too_large(max_bytes: int) -> str:
@@ -87,94 +90,88 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
+_SECONDS = {"minute": 60.0, "hour": 3600.0}
+_ARTICLE = {"minute": "a", "hour": "an"}
 
 
-class WriteRateLimiter:
-    """A token bucket per user: ``burst`` writes at once, refilled at ``per_minute``.
+class RateLimiter:
+    """A rate limit kept in the database, so that every API process shares it.
 
-    A person rating films by hand makes a write every few seconds at most; a script writing
-    for one user in a tight loop is refused with 429 until the bucket refills. Counted only
-    after the token check, so nobody can use up another user's allowance. The buckets of
-    the least recently active users are dropped past ``max_users`` (a dropped bucket simply
-    starts full again). Per process: with N workers a user can get up to N times the rate.
-    ``per_minute == 0`` disables the limit.
+    GCRA (the "generic cell rate algorithm", a token bucket written as one timestamp per
+    subject): ``burst`` actions at once, then ``rate`` a ``per`` (minute or hour). The state
+    is one row in ``rate_limits`` (``db.repository.take_rate_token``), updated atomically inside
+    the caller's write transaction, so with N replicas a subject still gets the allowance once,
+    not N times, and a refused request writes nothing. ``rate == 0`` disables the limit.
+    ``scope`` prefixes the subjects' keys and names the action in the 429's message.
     """
 
     def __init__(
         self,
-        per_minute: float,
+        scope: str,
+        rate: float,
         burst: int,
         *,
-        max_users: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
+        per: Literal["minute", "hour"] = "minute",
+        clock: Callable[[], float] = time.time,
+        prune_every: int = 1000,
     ) -> None:
-        self.per_minute = per_minute
+        self.scope = scope
+        self.rate = rate
+        self.per = per
         self.burst = burst
-        self._per_second = per_minute / 60.0
-        self._max_users = max_users
         self._clock = clock
-        self._buckets: OrderedDict[Hashable, _Bucket] = OrderedDict()
-        self._lock = threading.Lock()
+        self._prune_every = prune_every
+        self._calls = itertools.count(1)
 
     @property
     def enabled(self) -> bool:
-        return self.per_minute > 0
+        return self.rate > 0
 
-    def acquire(self, user_id: Hashable) -> float:
-        """Take one write from ``user_id``'s allowance: 0.0 if allowed, else seconds to wait.
-        (Any hashable key works: the sign-in limiter counts per username and per address.)"""
+    def wait(self, session: Session, subject: object) -> float:
+        """Spend one action of ``subject``'s allowance: 0.0 if allowed, else seconds to wait."""
         if not self.enabled:
             return 0.0
         now = self._clock()
-        with self._lock:
-            bucket = self._buckets.get(user_id)
-            if bucket is None:
-                bucket = self._buckets[user_id] = _Bucket(float(self.burst), now)
-                while len(self._buckets) > self._max_users:
-                    self._buckets.popitem(last=False)
-            else:
-                elapsed = max(0.0, now - bucket.updated)
-                bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self._per_second)
-                bucket.updated = now
-                self._buckets.move_to_end(user_id)
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
-                return 0.0
-            return (1.0 - bucket.tokens) / self._per_second
+        interval = _SECONDS[self.per] / self.rate
+        if next(self._calls) % self._prune_every == 0:  # idle subjects' rows, now meaningless
+            repository.prune_rate_limits(session, now)
+        return repository.take_rate_token(
+            session,
+            f"{self.scope}:{subject}",
+            now=now,
+            interval=interval,
+            tolerance=(self.burst - 1) * interval,
+        )
 
-    def check(self, user_id: int) -> None:
-        """Raise 429 with ``Retry-After`` when ``user_id`` is writing too fast."""
-        wait = self.acquire(user_id)
+    def check(self, session: Session, subject: object, what: str) -> None:
+        """Raise 429 with ``Retry-After`` when ``subject`` acts too fast (``what``: who it is)."""
+        wait = self.wait(session, subject)
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             raise HTTPException(
                 status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-                detail=f"Too many changes for user {user_id}: at most {self.burst} in a burst "
-                f"and {self.per_minute:g} a minute. Retry in {seconds} s.",
+                detail=f"Too many {self.scope}s {what}: at most {self.burst} in a burst "
+                f"and {self.rate:g} {_ARTICLE[self.per]} {self.per}. Retry in {seconds} s.",
                 headers={"Retry-After": str(seconds)},
             )
 
 
 class SignInLimiter:
-    """Password guesses allowed per username and per client address (token buckets).
+    """Password guesses allowed per username and per client address (shared database buckets).
 
     Every attempt counts, right or wrong, before the password is checked: a guesser learns
     nothing from being refused, and a person who mistypes a few times waits a minute.
     """
 
-    def __init__(self, per_username: WriteRateLimiter, per_address: WriteRateLimiter) -> None:
+    def __init__(self, per_username: RateLimiter, per_address: RateLimiter) -> None:
         self.per_username = per_username
         self.per_address = per_address
 
-    def check(self, username_key: str, address: str) -> None:
+    def check(self, session: Session, username_key: str, address: str) -> None:
         """Raise 429 with ``Retry-After`` when either allowance is used up."""
         wait = max(
-            self.per_address.acquire(("address", address)),
-            self.per_username.acquire(("username", username_key)),
+            self.per_address.wait(session, f"address:{address}"),
+            self.per_username.wait(session, f"username:{username_key}"),
         )
         if wait > 0:
             seconds = max(1, math.ceil(wait))

@@ -13,47 +13,46 @@ truncated or mismatched model, a corrupt database file or a bad or unreachable
 uvicorn's "failed to start", which also stops a ``--workers`` supervisor from restarting
 workers that can never start.
 
-Handlers are ``async def`` (all but /health, whose full-table counts run in a worker thread):
-on SQLite a read is tens of microseconds of in-process work, far cheaper than the two
-threadpool hops a ``def`` handler costs (measured with bench/api_latency.py: /recommend went
-from ~3.6 ms to ~1.1 ms p50). Writers wait for their turn with
-``db.session.write_transaction_async``, which yields to other requests while it waits, and then
-write at once: SQLite's lock is free when a writer's turn comes (bench/load.py, 32 clients, two
-workers: /rate p50 148 → 44 ms, 451 → 702 req/s in all). Only a process outside the API holding
-the lock would make a write wait inside SQLite, on the loop, for at most busy_timeout. A
-networked database would change this trade-off.
+The event loop never waits on the database (issue 10): every handler that touches it is a
+plain ``def`` that FastAPI runs in its threadpool, opening its session in its own body (one
+thread hop per request); /recommend awaits only its one query, on ``Services.db_executor``.
+The previous design ran ``async`` handlers with SQLite on the loop;
+with 4 clients reading a 3,000-rating account, ``GET /movies/1`` reached p99 285 ms, and an
+outside process holding SQLite's lock stopped every endpoint. On PostgreSQL every query is a
+network round trip, which made the loop design untenable. bench/db_contention.py measures
+both designs side by side (README, "Hosted"). Routes with no database work stay ``async``.
+The schema is brought to the newest migration on start (``db.migrate``) unless
+``CINEMATCH_MIGRATE_ON_START=false``.
 """
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.deps import Services
 from api.errors import REQUEST_ID_HEADER, install_error_handling
 from api.headers import ResponseHeadersMiddleware
-from api.intent_llm import IntentReader, LlmIntentClient
-from api.limits import BodySizeLimitMiddleware, SignInLimiter, WriteRateLimiter
+from api.limits import BodySizeLimitMiddleware, RateLimiter, SignInLimiter
 from api.logs import configure_logging
-from api.routes import accounts, intent, movies, ratings, recommendations, service, users
+from api.model_swap import ModelSwapper, model_parts
+from api.routes import accounts, admin, intent, movies, ratings, recommendations, service, users
 from api.settings import Settings, get_settings
 from api.startup import StartupError, check_database, open_database
-from api.user_cache import UserCache
 from db.session import create_session_factory
 from db.snapshot import SnapshotReader
 from ml.artifacts import ArtifactError
-from ml.imports import Catalogue as ImportCatalogue
-from ml.intent import IntentParser
-from ml.recommender import Recommender, UserProfile
+from ml.recommender import Recommender
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP
-from ml.search import MovieIndex
 
 logger = logging.getLogger("api")
 #: Where Swagger UI's script and styles are served from.
@@ -101,28 +100,39 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model = recommender or Recommender.load(settings.model_dir)
         engine = open_database(settings)
-        movie_index = MovieIndex(model.movies())
         app.state.services = Services(
             settings=settings,
             recommender=model,
             engine=engine,
             session_factory=create_session_factory(engine),
-            user_cache=UserCache[UserProfile](
-                settings.profile_cache_size, settings.list_cache_mb * 1_000_000
-            ),
             snapshots=SnapshotReader(engine),
-            movie_index=movie_index,
-            write_limiter=WriteRateLimiter(
-                settings.write_limit_per_minute, settings.write_limit_burst
+            write_limiter=RateLimiter(
+                "write", settings.write_limit_per_minute, settings.write_limit_burst
             ),
-            intent_reader=intent_reader(settings, model, movie_index),
+            signup_limiter=RateLimiter(
+                "sign-up",
+                settings.signup_limit_per_hour,
+                settings.signup_limit_burst,
+                per="hour",
+            ),
+            db_executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="db"),
             signin_limiter=SignInLimiter(
-                WriteRateLimiter(settings.signin_limit_per_minute, settings.signin_limit_burst),
-                WriteRateLimiter(
-                    4 * settings.signin_limit_per_minute, 4 * settings.signin_limit_burst
+                RateLimiter(
+                    "sign-in", settings.signin_limit_per_minute, settings.signin_limit_burst
+                ),
+                RateLimiter(
+                    "sign-in",
+                    4 * settings.signin_limit_per_minute,
+                    4 * settings.signin_limit_burst,
                 ),
             ),
-            import_catalogue=_import_catalogue_builder(model),
+            **model_parts(settings, model),
+        )
+        swapper = app.state.model_swapper = ModelSwapper(app, settings)
+        watcher = (
+            asyncio.create_task(swapper.watch(settings.model_watch_s))
+            if settings.model_watch_s > 0
+            else None
         )
         _freeze_startup_objects()
         logger.info(
@@ -134,7 +144,10 @@ def create_app(
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
             await app.state.services.intent_reader.aclose()
+            app.state.services.db_executor.shutdown(wait=False)
             engine.dispose()
             gc.unfreeze()  # what the app held can be collected again (tests build many apps)
 
@@ -159,6 +172,11 @@ def create_app(
         larger=[(accounts.IMPORT_PATH, settings.import_max_bytes + 64 * 1024)],
     )
     install_error_handling(app)
+    if settings.trusted_proxies:
+        # uvicorn's own middleware, driven by our setting (launchers pass --no-proxy-headers so
+        # uvicorn does not also trust 127.0.0.1 by default): the client address is the
+        # right-most X-Forwarded-For entry that is not one of the trusted proxies.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     # Added last so it is outermost: even a 500 carries the CORS headers the browser needs to
     # show it. Bearer tokens travel in a header, so cookies (credentials) are never allowed.
     app.add_middleware(
@@ -181,31 +199,9 @@ def create_app(
         service.router,
     ):
         app.include_router(router)
+    if settings.admin_token is not None:  # no operator token, no operator routes (404)
+        app.include_router(admin.router)
     return app
-
-
-def intent_reader(settings: Settings, model: Recommender, index: MovieIndex) -> IntentReader:
-    """The offline parser, behind the LLM when both its URL and key are set."""
-    parser = IntentParser(index, model.genres())
-    if not (settings.llm_url and settings.llm_key):
-        return IntentReader(parser)
-    llm = LlmIntentClient(settings.llm_url, settings.llm_key.get_secret_value(),
-                          settings.llm_model, model.genres(), settings.llm_timeout_s)
-    return IntentReader(parser, llm)
-
-
-def _import_catalogue_builder(model: Recommender) -> Callable[[], ImportCatalogue]:
-    """The catalogue as imports match it, built at the first import (~0.8 s and ~100k
-    objects for 10k films, which a worker that never imports does not pay) and then frozen
-    out of the garbage collector's reach like the startup objects."""
-
-    @functools.cache
-    def build() -> ImportCatalogue:
-        catalogue = ImportCatalogue(model.movies())
-        gc.freeze()
-        return catalogue
-
-    return build
 
 
 def _freeze_startup_objects() -> None:

@@ -12,10 +12,12 @@ _DESCRIPTIONS = {
     401: "Missing or malformed bearer token.",
     403: "The token belongs to another user.",
     404: "Not found.",
-    409: "Conflict with what is stored (e.g. a username already taken).",
+    409: "Conflict with what is stored (a username already taken, or the user already holds "
+    "the most ratings allowed).",
     413: "The request body is over the size limit.",
     422: "Invalid input; `detail` says which field and why.",
-    429: "Too many writes for this user; wait `Retry-After` seconds.",
+    429: "Too many writes for this user (or sign-ups from this address); wait `Retry-After` "
+    "seconds.",
     503: "The database is busy, read-only or down; `Retry-After` says when to retry.",
 }
 
@@ -25,8 +27,12 @@ MISSING_TOKEN = (
 )
 WRONG_TOKEN = "this token does not belong to user 1"
 TOO_MANY_WRITES = (
-    "Too many changes for user 1: at most 30 in a burst and 60 a minute. Retry in 1 s."
+    "Too many writes for user 1: at most 30 in a burst and 60 a minute. Retry in 1 s."
 )
+TOO_MANY_SIGNUPS = (
+    "Too many sign-ups from 203.0.113.7: at most 20 in a burst and 20 an hour. Retry in 180 s."
+)
+TOO_MANY_RATINGS = "user 1 would hold 20001 ratings; the limit is 20000 per user"
 UNKNOWN_USER = "user 1 not found"
 #: FastAPI's answer to a body it cannot even decode (invalid JSON text is a 422 instead).
 UNREADABLE_BODY = "There was an error parsing the body"

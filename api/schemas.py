@@ -147,8 +147,13 @@ class UserRatingOut(BaseModel):
 
 
 class UserRatingsOut(BaseModel):
+    """One page of a user's ratings: ``count`` of ``total``, from ``offset``."""
+
     user_id: int
     count: int
+    total: int
+    limit: int
+    offset: int
     ratings: list[UserRatingOut]
 
 
@@ -288,7 +293,8 @@ class HealthOut(BaseModel):
     n_movies: int
     n_users: int | None
     n_ratings: int | None
-    database: Literal["ok", "unreachable"]
+    #: ``busy``: another process holds the write lock right now (a backup); still serving.
+    database: Literal["ok", "busy", "read-only", "full", "gone", "unreachable"]
 
 
 class MetricsOut(BaseModel):

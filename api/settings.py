@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -28,6 +28,25 @@ class Settings(BaseSettings):
         default="sqlite:///data/cinematch.db",
         validation_alias="DATABASE_URL",
         description="Any SQLAlchemy URL; a SQLite file's directory is created on start.",
+    )
+    create_db: bool = Field(
+        default=False,
+        validation_alias="CINEMATCH_CREATE_DB",
+        description="Create a new, empty SQLite file when DATABASE_URL names none (make run "
+        "sets it). Off, a missing file stops the start with a clear error: a database that "
+        "vanished must not be silently replaced by an empty one.",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        validation_alias="CINEMATCH_MIGRATE_ON_START",
+        description="Apply pending Alembic migrations when the API starts; false for hosts "
+        "that run `make migrate` (python -m db.migrate) as a separate step.",
+    )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="FULL",
+        validation_alias="CINEMATCH_SQLITE_SYNCHRONOUS",
+        description="SQLite durability: FULL survives a power cut; NORMAL (WAL) may lose the "
+        "last commits then. README 'Durability' has the measured cost.",
     )
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=DEFAULT_CORS_ORIGINS,
@@ -64,8 +83,8 @@ class Settings(BaseSettings):
         default=60.0,
         ge=0,
         validation_alias="CINEMATCH_WRITE_LIMIT_PER_MINUTE",
-        description="Sustained writes (POST /rate, DELETE) allowed per user a minute, per "
-        "worker process (429 above); 0 turns the limit off.",
+        description="Sustained writes (POST /rate, DELETE) allowed per user a minute, shared "
+        "by every API process through the database (429 above); 0 turns the limit off.",
     )
     write_limit_burst: int = Field(
         default=30,
@@ -85,7 +104,7 @@ class Settings(BaseSettings):
         ge=0,
         validation_alias="CINEMATCH_SIGNIN_LIMIT_PER_MINUTE",
         description="Sign-in attempts a minute per username (and four times that per "
-        "address), per worker process; 0 turns the limit off.",
+        "address), shared by every API process; 0 turns the limit off.",
     )
     signin_limit_burst: int = Field(
         default=5,
@@ -93,6 +112,33 @@ class Settings(BaseSettings):
         validation_alias="CINEMATCH_SIGNIN_LIMIT_BURST",
         description="Sign-in attempts per username before the per-minute rate applies "
         "(four times that per address).",
+    )
+    signup_limit_per_hour: float = Field(
+        default=20.0,
+        ge=0,
+        validation_alias="CINEMATCH_SIGNUP_LIMIT_PER_HOUR",
+        description="Sign-ups (POST /users) allowed per client address an hour, shared by "
+        "every API process (429 above); 0 turns the limit off.",
+    )
+    signup_limit_burst: int = Field(
+        default=20,
+        ge=1,
+        validation_alias="CINEMATCH_SIGNUP_LIMIT_BURST",
+        description="Sign-ups one address may make back to back (a household's worth).",
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validation_alias="CINEMATCH_TRUSTED_PROXIES",
+        description="Comma-separated addresses or networks of the load balancers whose "
+        "X-Forwarded-For names the client (e.g. 10.0.0.0/8). Empty: the header is ignored, "
+        "the connecting address is the client.",
+    )
+    max_ratings_per_user: int = Field(
+        default=20_000,
+        ge=1,
+        validation_alias="CINEMATCH_MAX_RATINGS_PER_USER",
+        description="Most ratings one user may hold (409 above); MovieLens' keenest rater "
+        "has under 8,000.",
     )
     sqlite_busy_timeout_ms: int = Field(
         default=SQLITE_BUSY_TIMEOUT_MS,
@@ -150,7 +196,7 @@ class Settings(BaseSettings):
         "points at another folder (a promoted version); 0 turns watching off.",
     )
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

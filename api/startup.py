@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from api.settings import Settings
-from db.session import create_db_engine, init_db
+from db.session import MissingDatabaseError, create_db_engine, init_db
 
 
 class StartupError(RuntimeError):
@@ -30,10 +30,17 @@ def open_database(settings: Settings) -> Engine:
     """The engine for the configured database, its schema made ready: how the app's lifespan
     opens it, and so what ``check_database`` tries before serving."""
     engine = create_db_engine(
-        settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        settings.database_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        create=settings.create_db,
+        synchronous=settings.sqlite_synchronous,
     )
     try:
-        init_db(engine)
+        if settings.migrate_on_start:
+            init_db(engine)
+        else:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
     except BaseException:
         engine.dispose()
         raise
@@ -61,6 +68,8 @@ def describe_database_error(url: str, error: Exception) -> str | None:
             "postgresql+psycopg://user:password@host:5432/cinematch)"
         )
     where = _where(parsed)
+    if isinstance(error, MissingDatabaseError):
+        return str(error)
     if isinstance(error, NoSuchModuleError):
         return (
             f"{where}: unknown database scheme {parsed.drivername!r} "

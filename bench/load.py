@@ -32,13 +32,12 @@ import json
 import os
 import random
 import re
-import sqlite3
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from contextlib import closing, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,10 +47,16 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO / "bench/results/load.json"
 sys.path.insert(0, str(REPO))
 
+from sqlalchemy import create_engine, text  # noqa: E402
+
 from bench.harness.api_server import HOST, ApiServer, Request, call_json  # noqa: E402
+from bench.harness.nginx import NginxProxy  # noqa: E402
+from bench.harness.postgres import PostgresCluster  # noqa: E402
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES  # noqa: E402
 
 SCALE = list(RATING_VALUES)
+#: A load balancer's "the replica did not answer" (nginx: 502 Bad Gateway, 504 timeout).
+GATEWAY_FAILURES = frozenset({502, 504})
 #: Endpoints in the order a visit reaches them (the report's row order).
 ENDPOINTS = (
     "POST /users",
@@ -142,6 +147,10 @@ class Client:
         if response.status != expect:
             self.log.errors.append(f"{endpoint}: {response.status} {body[:160]!r}")
             self.log.errors_by_endpoint[endpoint] += 1
+            if response.status in GATEWAY_FAILURES:
+                # The proxy lost the replica mid-request: the write may have been committed
+                # just before the replica died, so its outcome is unknown, like a reset.
+                raise Unanswered
             return {}
         return json.loads(body)
 
@@ -208,7 +217,8 @@ class Client:
                 del mine[gone]
 
         listed = self.request(
-            "GET /users/{id}/ratings", Request("GET", f"/users/{user_id}/ratings", token=token)
+            "GET /users/{id}/ratings",
+            Request("GET", f"/users/{user_id}/ratings?limit=500", token=token),
         )
         if listed and {r["movie_id"]: r["rating"] for r in listed["ratings"]} != mine:
             self.log.stale_reads += 1
@@ -287,6 +297,9 @@ class LoadReport:
     tokens_in_log: int
     integrity: str
     write_limit: str
+    replicas: int = 1
+    #: Seconds from SIGKILL to the restarted replica answering /health (None: no kill).
+    restart_s: float | None = None
 
     @property
     def req_per_s(self) -> float:
@@ -309,6 +322,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else 0.0
 
 
+#: Every visitor signs up from 127.0.0.1: the per-address sign-up limit is off for the load
+#: (tests/api/test_hosted.py proves that limit); the per-user write limit stays at its default.
+LOAD_ENV = {"CINEMATCH_SIGNUP_LIMIT_PER_HOUR": "0"}
+
+
 def run_load(
     model_dir: Path,
     *,
@@ -318,33 +336,72 @@ def run_load(
     workers: int = 1,
     max_requests: int = 200_000,
     seed: int = 0,
+    database_url: str | None = None,
+    replicas: int = 1,
+    kill_at: float | None = None,
 ) -> LoadReport:
-    """Serve ``model_dir`` from a fresh database in ``workdir``, load it, verify the file."""
+    """Serve ``model_dir`` from a fresh database, load it, verify the database.
+
+    The database is a SQLite file in ``workdir`` unless ``database_url`` names another (an
+    empty PostgreSQL database). ``replicas > 1`` starts that many API processes on it behind
+    nginx (``deploy/nginx.conf``, ``bench.harness.nginx``); ``kill_at`` seconds into the run,
+    replica 1 is SIGKILLed and started again on the same port.
+    """
     database = workdir / "load.db"
-    server = ApiServer(
-        model_dir, database, workers=workers, access_log=True, log_level="info"
-    ).start()
+    servers = [
+        ApiServer(
+            model_dir, workdir / f"api-{i}.db", workers=workers, access_log=True,
+            log_level="info", database_url=database_url or f"sqlite:///{database}",
+            env={**LOAD_ENV, "CINEMATCH_TRUSTED_PROXIES": HOST},
+        )
+        for i in range(replicas)
+    ]  # fmt: skip
+    proxy: NginxProxy | None = None
+    killer: threading.Thread | None = None
+    restarts: list[float] = []
     try:
-        catalogue, queries, genres = discover(server.port)
+        for server in servers:
+            server.start()
+        if replicas > 1:
+            proxy = NginxProxy([server.port for server in servers]).start()
+        port = proxy.port if proxy else servers[0].port
+        catalogue, queries, genres = discover(port)
         deadline = time.monotonic() + seconds
         logs: list[ClientLog] = [ClientLog() for _ in range(clients)]
 
         def play(index: int) -> None:
-            client = Client(
-                server.port, catalogue, queries, genres, deadline, max_requests, seed + index
-            )
+            client = Client(port, catalogue, queries, genres, deadline, max_requests, seed + index)
             logs[index] = client.run()
 
+        def kill_and_restart() -> None:
+            assert kill_at is not None
+            time.sleep(kill_at)
+            servers[0].kill()
+            down = time.perf_counter()
+            servers[0].start()
+            restarts.append(time.perf_counter() - down)
+
         threads = [threading.Thread(target=play, args=(i,)) for i in range(clients)]
+        if kill_at is not None:
+            killer = threading.Thread(target=kill_and_restart)
         started = time.perf_counter()
-        for thread in threads:
+        for thread in threads + ([killer] if killer else []):
             thread.start()
-        for thread in threads:
+        for thread in threads + ([killer] if killer else []):
             thread.join()
         elapsed = time.perf_counter() - started
     finally:
-        server.stop()
-    return report(logs, database, server.log_text(), clients, elapsed, workers)
+        if proxy is not None:
+            proxy.stop()
+        for server in servers:
+            server.stop()
+    result = report(
+        logs, database_url or f"sqlite:///{database}",
+        "\n".join(server.log_text() for server in servers), clients, elapsed, workers,
+    )  # fmt: skip
+    result.replicas = replicas
+    result.restart_s = restarts[0] if restarts else None
+    return result
 
 
 def discover(port: int) -> tuple[list[int], list[str], list[str]]:
@@ -366,7 +423,7 @@ def discover(port: int) -> tuple[list[int], list[str], list[str]]:
 
 def report(
     logs: list[ClientLog],
-    database: Path,
+    database: str,
     server_log: str,
     clients: int,
     elapsed: float,
@@ -425,17 +482,27 @@ def report(
 
 
 def verify(
-    database: Path, acknowledged: dict[Key, float | None], uncertain: set[Key]
+    database_url: str, acknowledged: dict[Key, float | None], uncertain: set[Key]
 ) -> tuple[list[str], list[str], str]:
-    """Compare the SQLite file with the acknowledged writes: (lost, unexpected, integrity)."""
-    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
-        stored: dict[Key, float] = {
-            (user_id, movie_id): rating
-            for user_id, movie_id, rating in connection.execute(
-                "SELECT user_id, movie_id, rating FROM ratings"
-            )
-        }
-        integrity = "; ".join(row[0] for row in connection.execute("PRAGMA integrity_check"))
+    """Compare the database with the acknowledged writes: (lost, unexpected, integrity).
+
+    Read straight from the database (SQLite's integrity check too; PostgreSQL checks its own
+    pages, so its "integrity" is "ok" once the rows are read)."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            stored: dict[Key, float] = {
+                (user_id, movie_id): rating
+                for user_id, movie_id, rating in connection.execute(
+                    text("SELECT user_id, movie_id, rating FROM ratings")
+                )
+            }
+            integrity = "ok"
+            if connection.dialect.name == "sqlite":
+                rows = connection.exec_driver_sql("PRAGMA integrity_check")
+                integrity = "; ".join(row[0] for row in rows)
+    finally:
+        engine.dispose()
     lost: list[str] = []
     for key, value in acknowledged.items():
         if key in uncertain:
@@ -486,14 +553,23 @@ def markdown(result: LoadReport) -> str:
         f"- {result.users:,} users created; {result.rating_writes:,} acknowledged `POST /rate` "
         f"({result.ratings_written:,} ratings, re-rates included) and {result.deletes:,} "
         f"acknowledged deletes; {result.acknowledged_keys:,} (user, film) outcomes checked "
-        "against the SQLite file.",
+        "against the database.",
         f"- **Lost writes: {len(result.lost_writes)}**; rows never acknowledged: "
         f"{len(result.unexpected_rows)}; unanswered writes: {result.uncertain}; "
         f"stale reads of one's own ratings: {result.stale_reads}; "
-        f"`PRAGMA integrity_check`: {result.integrity}.",
+        f"integrity check: {result.integrity}.",
         f"- Issued tokens found in the server's JSON log: {result.tokens_in_log}. "
         f"Write limit: {result.write_limit}.",
     ]
+    if result.replicas > 1:
+        lines.append(
+            f"- {result.replicas} API processes behind nginx"
+            + (
+                f"; replica 1 SIGKILLed mid-run, healthy again {result.restart_s:.1f} s later."
+                if result.restart_s is not None
+                else "."
+            )
+        )
     return "\n".join(lines)
 
 
@@ -552,6 +628,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="8 clients for 10 s")
     parser.add_argument(
+        "--database", choices=("sqlite", "postgresql"), default="sqlite",
+        help="postgresql: a throwaway cluster (bench/harness/postgres.py), fsync on",
+    )  # fmt: skip
+    parser.add_argument("--replicas", type=int, default=1, help=">1: behind nginx")
+    parser.add_argument(
+        "--kill-at", type=float, default=None, help="SIGKILL + restart replica 1 at this second"
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         default=DEFAULT_JSON,
@@ -569,7 +653,11 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {load_average:.1f} before the run",
         flush=True,
     )
-    with tempfile.TemporaryDirectory(prefix="cinematch-load-") as workdir:
+    with ExitStack() as stack:
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="cinematch-load-"))
+        database_url = None
+        if args.database == "postgresql":
+            database_url = stack.enter_context(PostgresCluster()).create_database()
         result = run_load(
             args.model_dir.resolve(),
             clients=clients,
@@ -578,7 +666,11 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             max_requests=args.max_requests,
             seed=args.seed,
+            database_url=database_url,
+            replicas=args.replicas,
+            kill_at=args.kill_at,
         )
+    print(f"database: {args.database}; load average after the run {os.getloadavg()[0]:.1f}")
     print(markdown(result))
     for problem in (result.errors + result.lost_writes + result.unexpected_rows)[:20]:
         print(f"  ! {problem}")

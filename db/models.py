@@ -7,6 +7,7 @@ database holds only what people do (sign up, rate), keyed by MovieLens ``movie_i
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -63,9 +64,15 @@ class Base(DeclarativeBase):
 
 class User(Base):
     """Someone who signed up; their bearer tokens are in ``tokens``, their sign-in in
-    ``credentials`` (if they chose one)."""
+    ``credentials`` (if they chose one).
+
+    Ids are never reused, even after a delete: SQLite's AUTOINCREMENT (a plain INTEGER PRIMARY
+    KEY hands out max(id)+1), PostgreSQL's sequence. A stale token or link can never reach a
+    newer user.
+    """
 
     __tablename__ = "users"
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Int64, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -133,3 +140,18 @@ class Rating(Base):
     rating: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RateLimit(Base):
+    """One rate limit's state, shared by every API process (``api.limits.RateLimiter``).
+
+    ``key`` names the limit and its subject (``write:42``, ``signup:203.0.113.7``); ``tat`` is
+    the GCRA "theoretical arrival time" in Unix seconds: the subject may act again once
+    ``tat - now`` is within the burst allowance. A row whose ``tat`` has passed is the same as
+    no row, so old rows are pruned freely.
+    """
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float(53))

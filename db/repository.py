@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from db.models import Base, Credential, Rating, Token, User, utcnow
+from db.models import Base, Credential, RateLimit, Rating, Token, User, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +202,17 @@ def user_ratings(session: Session, user_id: int) -> dict[int, float]:
     return {movie_id: rating for movie_id, rating in rows}
 
 
-def user_ratings_newest_first(session: Session, user_id: int) -> list[StoredRating]:
-    """All of a user's ratings, most recently (re-)rated first; ties broken by movie id."""
+def user_ratings_newest_first(
+    session: Session, user_id: int, *, limit: int | None = None, offset: int = 0
+) -> list[StoredRating]:
+    """A user's ratings, most recently (re-)rated first, ties broken by movie id (a total
+    order, so pages never overlap or skip); ``limit`` rows from ``offset``, or all."""
     stmt = (
         select(Rating.movie_id, Rating.rating, Rating.created_at, Rating.updated_at)
         .where(Rating.user_id == user_id)
         .order_by(Rating.updated_at.desc(), Rating.movie_id)
+        .limit(limit)
+        .offset(offset)
     )
     return [StoredRating(*row) for row in session.execute(stmt)]
 
@@ -295,3 +300,66 @@ def user_list_entries(session: Session, user_id: int) -> list[tuple[str, int, da
         .order_by(table.c.created_at, table.c.movie_id)
     )
     return [(kind, movie_id, at) for kind, movie_id, at in session.execute(stmt)]
+
+
+# -- rate limits and the health probe: the rate_limits table ------------------------------
+
+
+def _take_rate_token(insert: Callable[[type[RateLimit]], Any]) -> Executable:
+    """GCRA in one statement: move the key's ``tat`` on by ``interval`` if the subject is
+    within its burst allowance (``tolerance``), else leave it and return no row."""
+    now, interval, tolerance = bindparam("now"), bindparam("interval"), bindparam("tolerance")
+    stmt = insert(RateLimit).values(key=bindparam("key"), tat=now + interval)
+    base = case((RateLimit.tat > now, RateLimit.tat), else_=now)
+    return stmt.on_conflict_do_update(
+        index_elements=[RateLimit.key],
+        set_={"tat": base + interval},
+        where=(base - now) <= tolerance,
+    ).returning(RateLimit.tat)
+
+
+def _upsert_probe(insert: Callable[[type[RateLimit]], Any]) -> Executable:
+    stmt = insert(RateLimit).values(key=bindparam("key"), tat=bindparam("tat"))
+    return stmt.on_conflict_do_update(
+        index_elements=[RateLimit.key], set_={"tat": stmt.excluded.tat}
+    )
+
+
+_TAKE_RATE_TOKEN: dict[str, Executable] = {
+    "sqlite": _take_rate_token(sqlite_insert),
+    "postgresql": _take_rate_token(postgresql_insert),
+}
+_HEALTH_PROBE: dict[str, Executable] = {
+    "sqlite": _upsert_probe(sqlite_insert),
+    "postgresql": _upsert_probe(postgresql_insert),
+}
+_RATE_TAT = select(RateLimit.tat).where(RateLimit.key == bindparam("key"))
+
+
+def take_rate_token(
+    session: Session, key: str, *, now: float, interval: float, tolerance: float
+) -> float:
+    """Spend one action of ``key``'s allowance: 0.0 when allowed, else seconds to wait.
+
+    Must run in the caller's write transaction: the row is updated atomically (SQLite's write
+    lock, PostgreSQL's row lock), so every API process shares the same allowance.
+    """
+    connection = session.connection()
+    params = {"key": key, "now": now, "interval": interval, "tolerance": tolerance}
+    stmt = _TAKE_RATE_TOKEN[connection.dialect.name]
+    if connection.execute(stmt, params).first() is not None:
+        return 0.0
+    tat = connection.execute(_RATE_TAT, {"key": key}).scalar_one()
+    return max(tat - now - tolerance, 0.0) or interval
+
+
+def prune_rate_limits(session: Session, now: float) -> int:
+    """Delete the rows whose allowance is full again (same as no row); how many."""
+    result = session.execute(delete(RateLimit).where(RateLimit.tat <= literal(now)))
+    return int(result.rowcount or 0)
+
+
+def record_health_probe(session: Session, now: float) -> None:
+    """Write one row (the caller commits it): proof that the database takes writes."""
+    connection = session.connection()
+    connection.execute(_HEALTH_PROBE[connection.dialect.name], {"key": "health:probe", "tat": now})

@@ -14,19 +14,19 @@ from __future__ import annotations
 import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Base
 from db.write_gate import WriteGate
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 #: Execution option that makes the SQLite ``begin`` hook emit ``BEGIN IMMEDIATE``.
 _WRITE_OPTION = "cinematch_write"
@@ -36,8 +36,57 @@ _WRITE_OPTION = "cinematch_write"
 _WRITE_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
 
 
-def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+class DatabaseFileGone(exc.OperationalError):
+    """The SQLite file was deleted or replaced under the running service.
+
+    Open connections would go on writing to the deleted file's inode, acknowledging writes
+    that vanish at the next restart, so every write first checks the file is still the one
+    the engine opened."""
+
+
+class _SqliteFile:
+    """The SQLite file an engine opened, identified by device and inode."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.identity: tuple[int, int] | None = None
+
+    def remember(self) -> None:
+        if self.identity is None:
+            stat = self.path.stat()
+            self.identity = (stat.st_dev, stat.st_ino)
+
+    def check(self) -> None:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            stat = None
+        if stat is None or (self.identity and (stat.st_dev, stat.st_ino) != self.identity):
+            raise DatabaseFileGone(
+                "write", None, sqlite3.OperationalError(f"database file {self.path} is gone")
+            )
+
+
+_SQLITE_FILES: weakref.WeakKeyDictionary[Engine, _SqliteFile] = weakref.WeakKeyDictionary()
+
+
+class MissingDatabaseError(RuntimeError):
+    """The SQLite file is not there and creating a new, empty one was not asked for."""
+
+
+def create_db_engine(
+    url: str,
+    *,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    create: bool = True,
+    synchronous: str = "FULL",
+) -> Engine:
     """Create the engine for ``url``; for a SQLite file, create its directory and tune it.
+
+    ``create=False`` refuses a SQLite file that does not exist (``MissingDatabaseError``): a
+    service whose database vanished must not silently start over on an empty one.
+    ``synchronous`` is SQLite's durability setting: ``FULL`` (default) makes a commit survive
+    a power cut, ``NORMAL`` may lose the last commits then (never corrupts).
 
     ``hide_parameters`` keeps bound values (token hashes among them) out of the text of
     database exceptions, and so out of any log line that quotes one.
@@ -51,10 +100,19 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
             "in-memory SQLite is not supported: each pooled connection would see its own "
             "empty database; use a file URL such as sqlite:///data/cinematch.db"
         )
+    if synchronous.upper() not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"SQLite synchronous must be one of {SQLITE_SYNCHRONOUS}")
+    if not create and not Path(database).is_file():
+        raise MissingDatabaseError(
+            f"database file {database} does not exist; set CINEMATCH_CREATE_DB=true to "
+            "create a new, empty one"
+        )
     Path(database).parent.mkdir(parents=True, exist_ok=True)
     # One connection per threadpool worker at peak; SQLite connections are cheap.
     engine = create_engine(url, pool_size=8, max_overflow=32, hide_parameters=True)
-    _tune_sqlite(engine, busy_timeout_ms)
+    _tune_sqlite(engine, busy_timeout_ms, synchronous.upper())
+    file = _SQLITE_FILES[engine] = _SqliteFile(Path(database))
+    event.listen(engine, "connect", lambda *_: file.remember())
     gate = _WRITE_GATES[engine] = WriteGate(
         Path(f"{database}-writers.lock"), busy_timeout_ms / 1000
     )
@@ -62,7 +120,7 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
     return engine
 
 
-def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+def _tune_sqlite(engine: Engine, busy_timeout_ms: int, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the sqlite3 module (its legacy mode does not BEGIN
@@ -73,8 +131,9 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         _switch_to_wal(cursor, busy_timeout_ms / 1000)
         cursor.execute("PRAGMA foreign_keys=ON")
-        # Safe with WAL (a crash can lose the last commits, never corrupt the file).
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a commit is on disk before it is acknowledged (NORMAL in WAL mode can lose the
+        # last commits on a power cut; README "Durability" has the measured cost).
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -112,15 +171,20 @@ def create_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def init_db(engine: Engine) -> None:
-    """Create missing tables (idempotent); the schema is small enough not to need migrations yet.
+    """Bring the schema to the newest Alembic revision (idempotent; see ``db.migrate``)."""
+    from db.migrate import upgrade  # db.migrate builds on this module
 
-    Runs as one write transaction so that several workers starting on a fresh SQLite file
-    take turns: the second one finds the tables the first created instead of failing on them.
-    """
+    upgrade(engine)
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside one write transaction (``BEGIN IMMEDIATE`` on SQLite), committed at
+    the end of the block: processes doing this together take turns instead of failing."""
     with engine.connect() as connection:
         connection.execution_options(**{_WRITE_OPTION: True})
         with connection.begin():
-            Base.metadata.create_all(connection)
+            yield connection
 
 
 @contextmanager
@@ -137,18 +201,6 @@ def write_transaction(session: Session) -> Iterator[Session]:
         yield session
 
 
-@asynccontextmanager
-async def write_transaction_async(session: Session) -> AsyncIterator[Session]:
-    """``write_transaction`` for handlers on the event loop: the wait for this writer's turn
-    yields to other requests instead of blocking the loop. The block itself must not
-    ``await`` (see ``db.write_gate``); its SQL runs at once, the turn being taken."""
-    _end_reads(session)
-    gate = _gate_of(session)
-    async with nullcontext() if gate is None else gate.turn_async():
-        with _begin_write(session):
-            yield session
-
-
 def _end_reads(session: Session) -> None:
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("write_transaction would discard pending ORM changes")
@@ -159,7 +211,10 @@ def _end_reads(session: Session) -> None:
 @contextmanager
 def _begin_write(session: Session) -> Iterator[None]:
     with session.begin():
-        session.connection(execution_options={_WRITE_OPTION: True})
+        connection = session.connection(execution_options={_WRITE_OPTION: True})
+        file = _SQLITE_FILES.get(connection.engine)
+        if file is not None:
+            file.check()  # under the write lock: nothing is written to a deleted file
         yield
 
 

@@ -11,21 +11,18 @@ Neither lock replaces SQLite's: they only order the writers that will ask for it
 lock dies with its process (kill -9 included); where it cannot be had (no ``fcntl``, a
 read-only directory) the process queue and SQLite's busy handler remain.
 
-``turn()`` is for threads; ``turn_async()`` is for code on an event loop: it waits with
-``asyncio.sleep`` instead of blocking, so the loop serves other requests meanwhile. Both wait
-in the same queue. A block run under a turn must not ``await``: the turn would be held while
-the loop runs other writers' waits.
+Writers are the API's sync handlers, in the threadpool (issue 10: the event loop never waits
+on the database), so ``turn()`` blocks its thread while it waits.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, closing, contextmanager
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from sqlalchemy import exc
@@ -63,17 +60,6 @@ class WriteGate:
         with closing(self._take()) as waits:  # closing: an interrupted wait lets go
             for pause in waits:
                 time.sleep(pause)
-        try:
-            yield
-        finally:
-            self._leave()
-
-    @asynccontextmanager
-    async def turn_async(self) -> AsyncIterator[None]:
-        """``turn()`` without blocking the event loop while waiting."""
-        with closing(self._take()) as waits:  # closing: a cancelled request lets go
-            for pause in waits:
-                await asyncio.sleep(pause)
         try:
             yield
         finally:

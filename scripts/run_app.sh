@@ -7,6 +7,8 @@ API_PORT=${API_PORT:-8000}
 UI_PORT=${UI_PORT:-8501}
 export CINEMATCH_MODEL_DIR=${CINEMATCH_MODEL_DIR:-models}
 export DATABASE_URL=${DATABASE_URL:-sqlite:///data/cinematch.db}
+# make run may start on a new machine: an empty SQLite file is what it wants there.
+export CINEMATCH_CREATE_DB=${CINEMATCH_CREATE_DB:-true}
 export CINEMATCH_API_URL=${CINEMATCH_API_URL:-http://127.0.0.1:$API_PORT}
 mkdir -p data
 

@@ -1,12 +1,15 @@
-"""Shared fixtures: a tiny real model on planted data, and the shared MovieLens folder."""
+"""Shared fixtures: a tiny real model on planted data, the shared MovieLens folder, and the
+databases the db, api and reliability suites run on (SQLite and a throwaway PostgreSQL)."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bench.harness.postgres import PostgresCluster
 from tests.synthetic import write_tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,3 +39,37 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is not present (real-data tests need ../shared)")
     return SHARED_DATA
+
+
+#: The databases every ``database_url`` test runs on: the embedded default and PostgreSQL.
+DATABASES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A real PostgreSQL server for the whole session: a throwaway cluster on a free loopback
+    port (``bench/harness/postgres.py``). Started on first use; fsync off, as durability of a
+    throwaway cluster is not what the tests measure."""
+    cluster = PostgresCluster(fsync=False).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file in the test's folder, or a new PostgreSQL
+    database on the session's cluster (dropped after the test). Tests taking it run once on
+    each."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db' / 'cinematch.db'}"
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    url = cluster.create_database()
+    yield url
+    cluster.drop_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """For the tests of SQLite's own behaviour (its file, its lock, its pragmas)."""
+    return f"sqlite:///{tmp_path / 'db' / 'cinematch.db'}"

@@ -29,6 +29,8 @@ DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 10.0)
 #: How long the genres and metrics of the served model are kept before asking again.
 MODEL_FACTS_TTL_S = 600.0
+#: Ratings asked for per request by ``user_ratings`` (the API's largest page).
+RATINGS_PAGE = 500
 
 RecommendationMode = Literal["popularity", "personalized"]
 ErrorKind = Literal["unavailable", "auth", "not_found", "invalid", "server"]
@@ -420,7 +422,22 @@ class ApiClient:
             return RatingProgress.from_json(body)
 
     def user_ratings(self, creds: Credentials) -> list[UserRating]:
-        body = self._request("GET", f"/users/{creds.user_id}/ratings", creds=creds, user=True)
+        """All of the user's ratings, newest first, fetched a page at a time (the API serves
+        at most ``RATINGS_PAGE`` per request)."""
+        rows: list[dict[str, Any]] = []
+        while True:
+            body = self._request(
+                "GET",
+                f"/users/{creds.user_id}/ratings",
+                creds=creds,
+                params={"limit": RATINGS_PAGE, "offset": len(rows)},
+                user=True,
+            )
+            with _parsing():
+                page, total = list(body["ratings"]), int(body["total"])
+            rows += page
+            if not page or len(rows) >= total:
+                break
         with _parsing():
             return [
                 UserRating(
@@ -433,7 +450,7 @@ class ApiClient:
                     created_at=row.get("created_at"),
                     updated_at=row.get("updated_at"),
                 )
-                for row in body["ratings"]
+                for row in rows
             ]
 
     def recommend(

@@ -31,7 +31,6 @@ from fastapi import (
     UploadFile,
     status,
 )
-from fastapi.concurrency import run_in_threadpool
 
 from api import auth
 from api.deps import ServicesDep, SessionDep
@@ -52,7 +51,7 @@ from api.schemas import (
 )
 from db import repository
 from db.models import utcnow
-from db.session import write_transaction_async
+from db.session import write_transaction
 from ml.imports import EXPORT_COLUMNS, RATED, ImportFileError, MatchedRating, plan_import
 from ml.recommender import Recommender
 
@@ -84,7 +83,7 @@ ImportSource = Literal["letterboxd", "imdb", "movielens", "cinematch", "auto"]
         }
     ),
 )
-async def import_ratings(
+def import_ratings(
     user_id: UserIdPath,
     token: auth.BearerToken,
     session: SessionDep,
@@ -114,20 +113,25 @@ async def import_ratings(
     A film already rated here is overwritten only when the file's date for it is newer, so
     importing the same file twice changes nothing. A file that is not a CSV export, has a
     rating off the scale, more than 20,000 rows or over 5 MB is refused whole (4xx) and
-    nothing is written."""
+    nothing is written; so is an import that would take the user past
+    `CINEMATCH_MAX_RATINGS_PER_USER` ratings (409). Each request, preview included, costs one
+    write of the user's allowance (429 past it)."""
     auth.authorize(session, user_id, token)
-    services.write_limiter.check(user_id)  # after the token check: nobody spends another's
+    # After the token check (nobody spends another's allowance); committed at once, so a
+    # preview costs one write too.
+    with write_transaction(session):
+        services.write_limiter.check(session, user_id, f"for user {user_id}")
     limit = services.settings.import_max_bytes
-    data = await file.read(limit + 1)
+    data = file.file.read(limit + 1)
     name = file.filename or "file"
     if len(data) > limit:
         raise HTTPException(
             status_code=status.HTTP_413_CONTENT_TOO_LARGE,
             detail=f"{name}: the file is over the {limit // (1024 * 1024)} MB limit",
         )
-    catalogue = await run_in_threadpool(services.import_catalogue)
+    catalogue = services.import_catalogue()
     try:
-        plan = await run_in_threadpool(plan_import, data, source, catalogue)
+        plan = plan_import(data, source, catalogue)
     except ImportFileError as error:
         raise HTTPException(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{name}: {error}"
@@ -135,8 +139,16 @@ async def import_ratings(
     stored = repository.user_rating_times(session, user_id)
     writes = _newer_than_stored(plan.matched, stored, utcnow())
     if writes and not dry_run:
-        async with write_transaction_async(session):
+        with write_transaction(session):
             repository.upsert_dated_ratings(session, user_id, writes)
+            total = repository.count_user_ratings(session, user_id)
+            cap = services.settings.max_ratings_per_user
+            if total > cap:  # refused whole: the transaction rolls back
+                raise HTTPException(
+                    status_code=status.HTTP_409_CONFLICT,
+                    detail=f"{name}: user {user_id} would hold {total} ratings; the limit is "
+                    f"{cap} per user",
+                )
         services.user_cache.invalidate(user_id)
     return ImportOut(
         source=plan.source,
@@ -183,7 +195,7 @@ def _newer_than_stored(
         **auth_responses({422: BAD_USER_ID}),
     },
 )
-async def export_ratings(
+def export_ratings(
     user_id: UserIdPath, token: auth.BearerToken, session: SessionDep, services: ServicesDep
 ) -> Response:
     """Every rating as `movie_id,imdb_id,tmdb_id,title,year,rating,rated_at,list` (`list` is
@@ -240,7 +252,7 @@ def _film_columns(recommender: Recommender, movie_id: int) -> list[object]:
         }
     ),
 )
-async def set_credentials(
+def set_credentials(
     user_id: UserIdPath, body: CredentialsIn, token: auth.BearerToken, session: SessionDep
 ) -> CredentialsOut:
     """Set (or change) the username and password. Usernames are unique ignoring case;
@@ -255,8 +267,8 @@ async def set_credentials(
     key = body.username.lower()
     if repository.username_taken(session, key, user_id):
         raise _taken()
-    password_hash = await run_in_threadpool(_hasher.hash, password)
-    async with write_transaction_async(session):
+    password_hash = _hasher.hash(password)
+    with write_transaction(session):
         if repository.username_taken(session, key, user_id):  # taken while we hashed
             raise _taken()
         repository.set_credentials(session, user_id, body.username, key, password_hash)
@@ -268,7 +280,7 @@ async def set_credentials(
     summary="Whether the account has a username and password (never the password)",
     responses=auth_responses({422: BAD_USER_ID}),
 )
-async def get_credentials(
+def get_credentials(
     user_id: UserIdPath, token: auth.BearerToken, session: SessionDep
 ) -> CredentialsOut:
     """`username` is null while the account can only be resumed with its token."""
@@ -296,17 +308,18 @@ def _taken() -> HTTPException:
         }
     ),
 )
-async def sign_in(
+def sign_in(
     body: SignInIn, request: Request, response: Response, services: ServicesDep, session: SessionDep
 ) -> SessionOut:
     """The same 401 answers a wrong username and a wrong password. Attempts are limited per
     username and per address (429 with `Retry-After`)."""
     key = body.username.lower()
     address = request.client.host if request.client else "-"
-    services.signin_limiter.check(key, address)
+    with write_transaction(session):  # the attempt is counted (and committed) before checking
+        services.signin_limiter.check(session, key, address)
     found = repository.credentials_of(session, key)
     password = body.password.get_secret_value()
-    ok = await run_in_threadpool(_verify, found[1] if found else _DUMMY_HASH, password)
+    ok = _verify(found[1] if found else _DUMMY_HASH, password)
     if found is None or not ok:
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,
@@ -315,7 +328,7 @@ async def sign_in(
         )
     user_id = found[0]
     token = auth.new_token()
-    async with write_transaction_async(session):
+    with write_transaction(session):
         repository.add_token(session, user_id, auth.hash_token(token))
     response.headers.update(NO_STORE)
     return SessionOut(user_id=user_id, token=token)
@@ -334,7 +347,7 @@ def _verify(password_hash: str, password: str) -> bool:
     summary="Sign out: revoke the token in use",
     responses=error_responses({401: "this token is unknown or already revoked"}),
 )
-async def sign_out(token: auth.BearerToken, session: SessionDep) -> Response:
+def sign_out(token: auth.BearerToken, session: SessionDep) -> Response:
     """The token sent with this request stops working; the user's other tokens do not."""
     found = repository.live_token(session, auth.hash_token(token))
     if found is None:
@@ -343,7 +356,7 @@ async def sign_out(token: auth.BearerToken, session: SessionDep) -> Response:
             detail="this token is unknown or already revoked",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    async with write_transaction_async(session):
+    with write_transaction(session):
         repository.revoke_token(session, found[0])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -354,13 +367,13 @@ async def sign_out(token: auth.BearerToken, session: SessionDep) -> Response:
     summary="Delete the account and everything it holds",
     responses=auth_responses({422: BAD_USER_ID, 503: DATABASE_BUSY}),
 )
-async def delete_account(
+def delete_account(
     user_id: UserIdPath, token: auth.BearerToken, session: SessionDep, services: ServicesDep
 ) -> Response:
     """Removes the user, their ratings, tokens, username and lists, at once and for good.
     Every token of theirs then gets 404."""
     auth.authorize(session, user_id, token)
-    async with write_transaction_async(session):
+    with write_transaction(session):
         repository.delete_user(session, user_id)
     services.user_cache.invalidate(user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

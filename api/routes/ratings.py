@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
 
 from api import auth
-from api.deps import RecommenderDep, SessionDep, UserCacheDep, WriteLimiterDep
+from api.deps import ServicesDep
 from api.errors import DATABASE_BUSY
 from api.params import BAD_USER_ID, MovieIdPath, UserIdPath
-from api.responses import TOO_MANY_WRITES, UNREADABLE_BODY, auth_responses
+from api.responses import TOO_MANY_RATINGS, TOO_MANY_WRITES, UNREADABLE_BODY, auth_responses
 from api.schemas import (
     RateOut,
     RateRequest,
@@ -18,7 +20,7 @@ from api.schemas import (
     recommendation_mode,
 )
 from db import repository
-from db.session import write_transaction_async
+from db.session import write_transaction
 from ml.recommender import Recommender
 from ml.rules import ratings_needed
 
@@ -32,6 +34,7 @@ router = APIRouter(tags=["ratings"])
         {
             400: UNREADABLE_BODY,
             404: "unknown movie ids: [999999, 999998]",
+            409: TOO_MANY_RATINGS,
             413: "Request body too large: the limit is 65536 bytes.",
             422: "ratings[0].rating: Input should be a valid number (got true)",
             429: TOO_MANY_WRITES,
@@ -39,33 +42,36 @@ router = APIRouter(tags=["ratings"])
         }
     ),
 )
-async def rate(
-    body: RateRequest,
-    token: auth.BearerToken,
-    session: SessionDep,
-    recommender: RecommenderDep,
-    user_cache: UserCacheDep,
-    limiter: WriteLimiterDep,
-) -> RateOut:
+def rate(body: RateRequest, token: auth.BearerToken, services: ServicesDep) -> RateOut:
     """Save 1–200 ratings for the user in one transaction. Re-rating a film replaces the value
     (its first-rated time is kept). Each rating is a JSON number on the scale (`4` or `4.5`,
     not `"4.5"` or `true`); a film may appear once per request. If any film is unknown the
     whole batch is refused with 404 listing them, and nothing is written. A user may make
     about one write a second (bursts of a few dozen); faster is refused with 429 and
-    `Retry-After`."""
-    auth.authorize(session, body.user_id, token)
-    ratings = body.as_mapping()
-    unknown = recommender.unknown_movie_ids(ratings)
-    if unknown:
-        raise HTTPException(
-            status_code=status.HTTP_404_NOT_FOUND,
-            detail=f"unknown movie ids: {sorted(unknown)}",
-        )
-    limiter.check(body.user_id)  # after the checks: a refused batch writes nothing, costs nothing
-    async with write_transaction_async(session):
-        repository.upsert_ratings(session, body.user_id, ratings)
-        total = repository.count_user_ratings(session, body.user_id)
-    user_cache.invalidate(body.user_id)
+    `Retry-After`. A user holds at most `CINEMATCH_MAX_RATINGS_PER_USER` ratings (default
+    20,000): a batch that would go over is refused whole with 409."""
+    user_id, ratings = body.user_id, body.as_mapping()
+    unknown = services.recommender.unknown_movie_ids(ratings)
+    with services.session_factory() as session:
+        auth.authorize(session, user_id, token)
+        if unknown:
+            raise HTTPException(
+                status_code=status.HTTP_404_NOT_FOUND,
+                detail=f"unknown movie ids: {sorted(unknown)}",
+            )
+        # One transaction: a batch refused by the limit or the cap writes nothing, costs nothing.
+        with write_transaction(session):
+            services.write_limiter.check(session, user_id, f"for user {user_id}")
+            repository.upsert_ratings(session, user_id, ratings)
+            total = repository.count_user_ratings(session, user_id)
+            cap = services.settings.max_ratings_per_user
+            if total > cap:
+                raise HTTPException(
+                    status_code=status.HTTP_409_CONFLICT,
+                    detail=f"user {user_id} would hold {total} ratings; the limit is {cap} "
+                    "per user",
+                )
+    services.user_cache.invalidate(user_id)
     return RateOut(
         user_id=body.user_id,
         saved=len(ratings),
@@ -75,19 +81,39 @@ async def rate(
     )
 
 
+#: Largest page of GET /users/{id}/ratings (about 250 bytes a rating).
+MAX_RATINGS_PAGE = 500
+
+
 @router.get(
     "/users/{user_id}/ratings",
-    summary="A user's ratings, newest first",
+    summary="A user's ratings, newest first, a page at a time",
     responses=auth_responses({422: BAD_USER_ID}),
 )
-async def list_ratings(
-    user_id: UserIdPath, token: auth.BearerToken, session: SessionDep, recommender: RecommenderDep
+def list_ratings(
+    user_id: UserIdPath,
+    token: auth.BearerToken,
+    services: ServicesDep,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_RATINGS_PAGE, description="Ratings per page.", examples=[100])
+    ] = 100,
+    offset: Annotated[
+        int, Query(ge=0, le=10**9, description="Ratings to skip.", examples=[0])
+    ] = 0,
 ) -> UserRatingsOut:
-    """Every film the user rated, most recently rated or changed first, with its details."""
-    auth.authorize(session, user_id, token)
-    stored = repository.user_ratings_newest_first(session, user_id)
-    items = [_rating_out(rating, recommender) for rating in stored]
-    return UserRatingsOut(user_id=user_id, count=len(items), ratings=items)
+    """The films the user rated, most recently rated or changed first, with their details:
+    `limit` of them (at most 500) from `offset`. `total` is how many the user has; the next
+    page starts at `offset + count` while that is below `total`."""
+    with services.session_factory() as session:
+        auth.authorize(session, user_id, token)
+        total = repository.count_user_ratings(session, user_id)
+        stored = repository.user_ratings_newest_first(
+            session, user_id, limit=limit, offset=offset
+        )
+    items = [_rating_out(rating, services.recommender) for rating in stored]
+    return UserRatingsOut(
+        user_id=user_id, count=len(items), total=total, limit=limit, offset=offset, ratings=items
+    )
 
 
 @router.delete(
@@ -102,26 +128,22 @@ async def list_ratings(
         }
     ),
 )
-async def delete_rating(
-    user_id: UserIdPath,
-    movie_id: MovieIdPath,
-    token: auth.BearerToken,
-    session: SessionDep,
-    user_cache: UserCacheDep,
-    limiter: WriteLimiterDep,
+def delete_rating(
+    user_id: UserIdPath, movie_id: MovieIdPath, token: auth.BearerToken, services: ServicesDep
 ) -> RatingDeleted:
     """Take back a rating. The answer says how many remain and which list the user now gets
     (dropping below the threshold switches back to popularity)."""
-    auth.authorize(session, user_id, token)
-    limiter.check(user_id)
-    async with write_transaction_async(session):
-        if not repository.delete_rating(session, user_id, movie_id):
-            raise HTTPException(
-                status_code=status.HTTP_404_NOT_FOUND,
-                detail=f"user {user_id} has not rated movie {movie_id}",
-            )
-        total = repository.count_user_ratings(session, user_id)
-    user_cache.invalidate(user_id)
+    with services.session_factory() as session:
+        auth.authorize(session, user_id, token)
+        with write_transaction(session):
+            services.write_limiter.check(session, user_id, f"for user {user_id}")
+            if not repository.delete_rating(session, user_id, movie_id):
+                raise HTTPException(
+                    status_code=status.HTTP_404_NOT_FOUND,
+                    detail=f"user {user_id} has not rated movie {movie_id}",
+                )
+            total = repository.count_user_ratings(session, user_id)
+    services.user_cache.invalidate(user_id)
     return RatingDeleted(
         user_id=user_id,
         movie_id=movie_id,

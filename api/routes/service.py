@@ -1,40 +1,70 @@
-"""Operational endpoints: liveness with counts, and the model's offline metrics."""
+"""Operational endpoints: health (the database read and written), and the model's metrics."""
 
 from __future__ import annotations
 
 import logging
+import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response, status
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from api.deps import RecommenderDep, SessionDep
+from api.deps import RecommenderDep, ServicesDep
 from api.schemas import HealthOut, MetricsOut
 from db import repository
+from db.session import DatabaseFileGone, write_transaction
 
 router = APIRouter(tags=["service"])
 logger = logging.getLogger("api")
 
 
-@router.get("/health", summary="Is the service up?")
-def health(session: SessionDep, recommender: RecommenderDep) -> HealthOut:
-    """Always 200 while the process serves: `status` is `degraded` (and the counts null) when
-    the database cannot be reached, so a load balancer can tell the two apart."""
+@router.get(
+    "/health",
+    summary="Is the service up, and can its database read and write?",
+    responses={503: {"model": HealthOut, "description": "Degraded: the database cannot serve."}},
+)
+def health(services: ServicesDep, response: Response) -> HealthOut:
+    """Reads (counts users and ratings) and writes (one probe row, committed) the database.
+    `status` is `ok` (200) when both work, or while another process briefly holds the write
+    lock (`database: busy`, e.g. a backup); otherwise `degraded` with 503 and `database`
+    saying why (`read-only`, `full`, `gone` for a SQLite file deleted under the service,
+    `unreachable`), so a load balancer takes the replica out."""
+    n_users = n_ratings = None
     try:
-        n_users = repository.count_users(session)
-        n_ratings = repository.count_ratings(session)
+        with services.session_factory() as session:
+            n_users = repository.count_users(session)
+            n_ratings = repository.count_ratings(session)
+            with write_transaction(session):
+                repository.record_health_probe(session, time.time())
         database = "ok"
     except SQLAlchemyError as exc:
-        logger.warning("health check: database unreachable: %s", exc)
-        n_users = n_ratings = None
-        database = "unreachable"
+        database = _database_state(exc)
+        logger.warning("health check: database %s: %s", database, getattr(exc, "orig", exc))
+    healthy = database in ("ok", "busy")
+    if not healthy:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    recommender = services.recommender
     return HealthOut(
-        status="ok" if database == "ok" else "degraded",
+        status="ok" if healthy else "degraded",
         model_version=recommender.model_version,
         n_movies=recommender.n_movies,
         n_users=n_users,
         n_ratings=n_ratings,
         database=database,
     )
+
+
+def _database_state(exc: SQLAlchemyError) -> str:
+    if isinstance(exc, DatabaseFileGone):
+        return "gone"
+    reason = str(getattr(exc, "orig", None) or exc).lower()
+    if "locked" in reason or "busy" in reason or isinstance(exc, PoolTimeoutError):
+        return "busy"
+    if "readonly" in reason or "read-only" in reason:
+        return "read-only"
+    if "full" in reason or "no space" in reason:
+        return "full"
+    return "unreachable"
 
 
 @router.get("/metrics", summary="The model's offline evaluation")

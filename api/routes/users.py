@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 
 from api import auth
-from api.deps import ServicesDep, SessionDep
+from api.deps import ServicesDep
 from api.headers import no_store
 from api.params import BAD_USER_ID, UserIdPath
-from api.responses import auth_responses, error_responses
+from api.responses import TOO_MANY_SIGNUPS, auth_responses, error_responses
 from api.schemas import (
     GenreStat,
     HistogramBin,
@@ -19,7 +19,7 @@ from api.schemas import (
     recommendation_mode,
 )
 from db import repository
-from db.session import write_transaction_async
+from db.session import write_transaction
 from ml.recommender import Recommender
 from ml.rules import RATING_VALUES, ratings_needed
 
@@ -34,14 +34,21 @@ router = APIRouter(tags=["users"])
     # The token is a password: no cache on the way may keep a copy of this answer.
     dependencies=[Depends(no_store)],
     responses=error_responses(
-        {503: "The database is unavailable right now; please retry shortly."}
+        {
+            429: TOO_MANY_SIGNUPS,
+            503: "The database is unavailable right now; please retry shortly.",
+        }
     ),
 )
-async def create_user(session: SessionDep) -> UserCreated:
+def create_user(request: Request, services: ServicesDep) -> UserCreated:
     """Create an anonymous user. Keep the returned `token`: click **Authorize** in /docs and
-    paste it to call this user's routes. The server stores only its SHA-256."""
+    paste it to call this user's routes. The server stores only its SHA-256. One address may
+    sign up a household's worth of users (about 20 an hour); a flood is refused with 429 and
+    `Retry-After`."""
     token = auth.new_token()
-    async with write_transaction_async(session):
+    client = request.client.host if request.client else "unknown"
+    with services.session_factory() as session, write_transaction(session):
+        services.signup_limiter.check(session, client, f"from {client}")
         user_id = repository.create_user(session, auth.hash_token(token))
     return UserCreated(user_id=user_id, token=token)
 
@@ -51,7 +58,7 @@ async def create_user(session: SessionDep) -> UserCreated:
     summary="A user's rating statistics",
     responses=auth_responses({422: BAD_USER_ID}),
 )
-async def user_stats(
+def user_stats(
     user_id: UserIdPath, token: auth.BearerToken, services: ServicesDep
 ) -> StatsOut:
     """How many films the user rated, their average, a histogram over the whole rating scale,
@@ -62,10 +69,12 @@ async def user_stats(
 
 def _stats(user_id: int, ratings: dict[int, float], recommender: Recommender) -> StatsOut:
     histogram = dict.fromkeys(RATING_VALUES, 0)
-    for value in ratings.values():
+    lowest, highest = RATING_VALUES[0], RATING_VALUES[-1]
+    step = RATING_VALUES[1] - RATING_VALUES[0]
+    for value, count in Counter(ratings.values()).items():
         # Off-scale values (stored before the API snapped them) count in their nearest step.
-        nearest = min(RATING_VALUES, key=lambda step: abs(step - value))
-        histogram[nearest] += 1
+        nearest = min(max(lowest + round((value - lowest) / step) * step, lowest), highest)
+        histogram[min(RATING_VALUES, key=lambda v: abs(v - nearest))] += count
     genre_count: dict[str, int] = defaultdict(int)
     genre_sum: dict[str, float] = defaultdict(float)
     for movie_id, value in ratings.items():

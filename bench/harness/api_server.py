@@ -143,15 +143,23 @@ class ApiServer:
         env: dict[str, str] | None = None,
         access_log: bool = False,
         log_level: str = "warning",
+        database_url: str | None = None,
+        port: int | None = None,
+        repo: Path = REPO,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.database = Path(database)
+        #: Another database (PostgreSQL) instead of the SQLite file; ``database`` then only
+        #: names the log file.
+        self.database_url = database_url or f"sqlite:///{self.database}"
         self.log_path = log_path or self.database.with_suffix(".server.log")
         self.workers = workers
         self.extra_env = dict(env or {})
         self.access_log = access_log
         self.log_level = log_level
-        self.port = free_port()
+        self.port = port or free_port()
+        #: The code to serve: this checkout, or another release exported for a comparison.
+        self.repo = Path(repo)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -165,10 +173,13 @@ class ApiServer:
         return self._process.pid
 
     def command(self) -> list[str]:
+        """How a replica is launched (the one place to change it). ``--no-proxy-headers``:
+        uvicorn would otherwise trust ``X-Forwarded-For`` from 127.0.0.1 on its own; the app
+        decides which proxies count (``CINEMATCH_TRUSTED_PROXIES``)."""
         return [
             sys.executable, "-m", "api.server",
             "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
-            "--log-level", self.log_level,
+            "--log-level", self.log_level, "--no-proxy-headers",
             *([] if self.access_log else ["--no-access-log"]),
         ]  # fmt: skip
 
@@ -176,8 +187,9 @@ class ApiServer:
         return {
             **os.environ,
             "CINEMATCH_MODEL_DIR": str(self.model_dir),
-            "DATABASE_URL": f"sqlite:///{self.database}",
-            "PYTHONPATH": str(REPO),
+            "DATABASE_URL": self.database_url,
+            "CINEMATCH_CREATE_DB": "true",
+            "PYTHONPATH": str(self.repo),
             **self.extra_env,
         }
 
@@ -189,7 +201,7 @@ class ApiServer:
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 self.command(),
-                cwd=REPO,
+                cwd=self.repo,
                 env=self.environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,

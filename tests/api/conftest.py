@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 
 from api.main import create_app
 from api.settings import Settings
@@ -37,10 +37,38 @@ class User:
 
 
 @pytest.fixture
-def settings(tiny_model_dir: Path, tmp_path: Path) -> Settings:
+def settings(tiny_model_dir: Path, database_url: str) -> Settings:
     return Settings(
         model_dir=tiny_model_dir,
-        database_url=f"sqlite:///{tmp_path / 'db' / 'cinematch.db'}",
+        database_url=database_url,
+        create_db=True,
+        cors_origins="http://localhost:8501",
+    )
+
+
+def make_read_only(engine: Engine) -> None:
+    """From now on the engine's connections cannot write, as on a read-only mount or file
+    (SQLite) or a standby / read-only transaction (PostgreSQL)."""
+
+    @event.listens_for(engine, "connect")
+    def read_only(dbapi_connection, _record):
+        if engine.dialect.name == "sqlite":
+            dbapi_connection.execute("PRAGMA query_only=ON")
+        else:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET default_transaction_read_only = on")
+            dbapi_connection.commit()
+
+    engine.dispose()  # new connections from now on
+
+
+@pytest.fixture
+def sqlite_settings(tiny_model_dir: Path, sqlite_url: str) -> Settings:
+    """Like ``settings`` but always on a SQLite file: tests of SQLite's own behaviour (its lock)."""
+    return Settings(
+        model_dir=tiny_model_dir,
+        database_url=sqlite_url,
+        create_db=True,
         cors_origins="http://localhost:8501",
     )
 

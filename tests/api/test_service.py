@@ -34,13 +34,13 @@ def test_health_reports_the_model_and_the_database(client, app, user, rate):
     }
 
 
-def test_health_is_degraded_not_failed_when_the_database_is_down(client, monkeypatch):
+def test_health_is_degraded_503_when_the_database_is_down(client, monkeypatch):
     def unreachable(session):
         raise OperationalError("SELECT count(*) FROM users", {}, Exception("unable to open"))
 
     monkeypatch.setattr(repository, "count_users", unreachable)
     response = client.get("/health")
-    assert response.status_code == 200
+    assert response.status_code == 503  # a load balancer takes this replica out
     body = response.json()
     assert body["status"] == "degraded" and body["database"] == "unreachable"
     assert body["n_users"] is None and body["model_version"]

@@ -23,7 +23,9 @@ def test_ratings_are_listed_newest_first_with_film_details(client, user, rate):
 
 def test_a_new_user_has_no_ratings(client, user):
     body = client.get(f"/users/{user.user_id}/ratings", headers=user.headers).json()
-    assert body == {"user_id": user.user_id, "count": 0, "ratings": []}
+    assert body == {
+        "user_id": user.user_id, "count": 0, "total": 0, "limit": 100, "offset": 0, "ratings": []
+    }
 
 
 def test_deleting_a_rating_can_switch_back_to_popularity(client, user, rate, count_ratings):

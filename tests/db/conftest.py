@@ -1,9 +1,8 @@
-"""A fresh SQLite file per test, with the schema created."""
+"""A fresh database per test (SQLite and PostgreSQL, see ``database_url``), schema migrated."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -13,8 +12,8 @@ from db.session import create_db_engine, create_session_factory, init_db
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'nested' / 'test.db'}")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(database_url)
     init_db(engine)
     yield engine
     engine.dispose()

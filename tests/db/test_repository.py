@@ -22,12 +22,17 @@ def new_user(sessions, token_hash="a" * 64) -> int:
         return repository.create_user(session, token_hash)
 
 
-def test_sqlite_runs_with_wal_a_busy_timeout_and_foreign_keys(engine, tmp_path):
+def test_sqlite_runs_with_wal_a_busy_timeout_foreign_keys_and_full_sync(tmp_path):
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'nested' / 'test.db'}")
+    init_db(engine)
     assert (tmp_path / "nested" / "test.db").is_file()  # parent directory created
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        # FULL (2): an acknowledged commit survives a power cut, not only a crash.
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    engine.dispose()
 
 
 def test_a_rating_needs_an_existing_user(sessions):
@@ -157,8 +162,8 @@ def test_concurrent_writers_wait_their_turn_instead_of_failing(engine, sessions)
         assert repository.count_ratings(session) == 8 * 40
 
 
-def test_init_db_is_idempotent_and_safe_for_parallel_workers(tmp_path):
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+def test_init_db_is_idempotent_and_safe_for_parallel_workers(database_url):
+    url = database_url
     engines = [create_db_engine(url) for _ in range(4)]
     errors: list[BaseException] = []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import repository
@@ -58,13 +58,14 @@ def test_it_sees_writes_committed_after_it_was_built(engine: Engine, sessions):
     assert reader.read(user_id, "d" * 64).ratings == {1: 4.5, 2: 1.0}
 
 
-def test_a_driver_error_surfaces_as_sqlalchemy_operational_error(engine: Engine, sessions):
-    """The API's 503 handler catches SQLAlchemy's errors; the raw path must raise those too."""
+def test_a_driver_error_surfaces_as_sqlalchemy_error(engine: Engine, sessions):
+    """The API's 503 handler catches SQLAlchemy's errors; the raw path must raise those too
+    (SQLite calls a missing table an OperationalError, PostgreSQL a ProgrammingError)."""
     user_id = new_user(sessions, "e" * 64, {1: 3.0})
     reader = SnapshotReader(engine)
     with engine.begin() as connection:
         connection.execute(text("DROP TABLE ratings"))
-    with pytest.raises(OperationalError) as raised:
+    with pytest.raises(DBAPIError) as raised:
         reader.read(user_id, "e" * 64)
     assert "ratings" in str(raised.value.orig)
     assert "e" * 64 not in str(raised.value)

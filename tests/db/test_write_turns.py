@@ -7,7 +7,6 @@ locked", so only the gate can make every write land."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from db.session import (
     create_session_factory,
     init_db,
     write_transaction,
-    write_transaction_async,
 )
 
 
@@ -97,76 +95,3 @@ def test_a_writer_kept_waiting_past_the_busy_timeout_is_told_the_database_is_loc
         thread.join()
     with sessions() as session, write_transaction(session):  # the queue is free again
         repository.create_user(session, "c" * 64)
-
-
-def test_event_loop_writers_and_threads_share_one_queue(tmp_path: Path):
-    engine = engine_without_sqlite_waiting(tmp_path / "mixed.db")
-    sessions = create_session_factory(engine)
-    with sessions() as session, write_transaction(session):
-        user_id = repository.create_user(session, "m" * 64)
-
-    def thread_writer(k: int) -> None:
-        for j in range(10):
-            with sessions() as session, write_transaction(session):
-                repository.upsert_ratings(session, user_id, {100 * k + j: 2.0})
-
-    async def loop_writer(k: int) -> None:
-        for j in range(10):
-            with sessions() as session:
-                async with write_transaction_async(session):
-                    repository.upsert_ratings(session, user_id, {100 * k + j: 4.0})
-            await asyncio.sleep(0)
-
-    async def everyone() -> None:
-        threads = [threading.Thread(target=thread_writer, args=(k,)) for k in range(4)]
-        for thread in threads:
-            thread.start()
-        await asyncio.gather(*(loop_writer(k) for k in range(4, 8)))
-        for thread in threads:
-            await asyncio.to_thread(thread.join)
-
-    asyncio.run(everyone())
-    with sessions() as session:
-        assert len(repository.user_ratings(session, user_id)) == 80
-
-
-def test_a_writer_waiting_for_its_turn_lets_the_event_loop_serve_others(tmp_path: Path):
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'loop.db'}")
-    init_db(engine)
-    sessions = create_session_factory(engine)
-    holding, release = threading.Event(), threading.Event()
-
-    def slow_writer() -> None:
-        with sessions() as session, write_transaction(session):
-            repository.create_user(session, "s" * 64)
-            holding.set()
-            release.wait(10)
-
-    async def scenario() -> int:
-        served = 0
-
-        async def waiting_writer() -> None:
-            with sessions() as session:
-                async with write_transaction_async(session):
-                    repository.create_user(session, "w" * 64)
-
-        async def other_requests() -> None:
-            nonlocal served
-            while served < 20:  # each pass needs the loop while the writer waits
-                served += 1
-                await asyncio.sleep(0.001)
-            release.set()  # only then may the slow writer finish
-
-        await asyncio.gather(waiting_writer(), other_requests())
-        return served
-
-    thread = threading.Thread(target=slow_writer)
-    thread.start()
-    assert holding.wait(10)
-    try:
-        assert asyncio.run(scenario()) == 20
-    finally:
-        release.set()
-        thread.join()
-    with sessions() as session:
-        assert repository.count_users(session) == 2

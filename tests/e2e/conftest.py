@@ -194,6 +194,7 @@ def cinematch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CineMatchApp
     env.update(
         CINEMATCH_MODEL_DIR=str(REPO / "models"),
         DATABASE_URL=f"sqlite:///{workdir / 'e2e.db'}",
+        CINEMATCH_CREATE_DB="true",
         CINEMATCH_API_URL=f"http://127.0.0.1:{api_port}",
         CINEMATCH_CACHE_DIR=str(workdir / "cache"),
         CINEMATCH_CORS_ORIGINS=f"http://127.0.0.1:{ui_port}",

@@ -23,6 +23,7 @@ from tests.api.conftest import (  # noqa: F401  (fixtures, re-used by name)
     new_user,
     rate,
     settings,
+    sqlite_settings,
     user,
 )
 

@@ -275,7 +275,9 @@ def unicode_client(tmp_path_factory) -> Iterator[TestClient]:
     fitted.artifact.manifest["metrics"] = {"rating": [], "top_n": []}
     folder: Path = tmp_path_factory.mktemp("unicode")
     model_dir = save_artifact(folder / "models", fitted.artifact)
-    settings = Settings(model_dir=model_dir, database_url=f"sqlite:///{folder / 'u.db'}")
+    settings = Settings(
+        model_dir=model_dir, database_url=f"sqlite:///{folder / 'u.db'}", create_db=True
+    )
     with TestClient(create_app(settings)) as client:
         yield client
 

@@ -29,13 +29,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 from streamlit.testing.v1 import AppTest
 
 from api.errors import DATABASE_BUSY, DATABASE_READ_ONLY
 from api.main import create_app
 from bench.harness.api_server import ApiServer, Request, call, call_json, free_port
 from ml.artifacts import CATALOGUE_FILE, FACTORS_FILE, MANIFEST_FILE
+from tests.api.conftest import make_read_only
 from tests.ui.ui_fakes import http_server, send_json
 from ui import posters, routes
 
@@ -170,9 +170,10 @@ def test_a_bad_database_url_stops_the_server_with_one_line_naming_it(
 
 
 @pytest.fixture
-def quick_busy_client(settings) -> Iterator[TestClient]:
-    """The app with a 200 ms SQLite busy timeout, so that a lock is felt quickly."""
-    with TestClient(create_app(settings.model_copy(update={"sqlite_busy_timeout_ms": 200}))) as c:
+def quick_busy_client(sqlite_settings) -> Iterator[TestClient]:
+    """The app on SQLite with a 200 ms busy timeout, so that a lock is felt quickly."""
+    quick = sqlite_settings.model_copy(update={"sqlite_busy_timeout_ms": 200})
+    with TestClient(create_app(quick)) as c:
         yield c
 
 
@@ -186,18 +187,18 @@ def _writes(client: TestClient, user_id: int, headers: dict[str, str]) -> dict[s
 
 
 def _reads_work(client: TestClient, user_id: int, headers: dict[str, str]) -> None:
-    for path in (f"/users/{user_id}/ratings", f"/recommend?user_id={user_id}", "/health"):
+    for path in (f"/users/{user_id}/ratings", f"/recommend?user_id={user_id}"):
         response = client.get(path, headers=headers)
         assert response.status_code == 200, (path, response.text)
 
 
-def test_a_locked_database_is_a_503_busy_not_a_500(quick_busy_client, settings):
+def test_a_locked_database_is_a_503_busy_not_a_500(quick_busy_client, sqlite_settings):
     client = quick_busy_client
     created = client.post("/users").json()
     uid, headers = created["user_id"], {"Authorization": f"Bearer {created['token']}"}
     body = {"user_id": uid, "ratings": [{"movie_id": 1, "rating": 2.0}]}
     assert client.post("/rate", json=body, headers=headers).status_code == 200
-    database = settings.database_url.removeprefix("sqlite:///")
+    database = sqlite_settings.database_url.removeprefix("sqlite:///")
     with closing(sqlite3.connect(database, isolation_level=None)) as other_writer:
         other_writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         try:
@@ -206,6 +207,8 @@ def test_a_locked_database_is_a_503_busy_not_a_500(quick_busy_client, settings):
                 assert response.json() == {"detail": DATABASE_BUSY}, route
                 assert response.headers["Retry-After"] == "1"
             _reads_work(client, uid, headers)  # WAL: readers never wait for a writer
+            health = client.get("/health")  # a backup holding the lock briefly: still in
+            assert health.status_code == 200 and health.json()["database"] == "busy"
         finally:
             other_writer.execute("ROLLBACK")
     for route, response in _writes(client, uid, headers).items():
@@ -214,24 +217,22 @@ def test_a_locked_database_is_a_503_busy_not_a_500(quick_busy_client, settings):
 
 def test_a_read_only_database_is_a_503_read_only_not_a_500(app, client, user, rate):
     rate(user, {1: 4.0})
-    engine = app.state.services.engine
-
-    @event.listens_for(engine, "connect")
-    def read_only(dbapi_connection, _record):  # as a read-only mount or file would be
-        dbapi_connection.execute("PRAGMA query_only=ON")
-
-    engine.dispose()  # new connections from now on
+    make_read_only(app.state.services.engine)
     for route, response in _writes(client, user.user_id, user.headers).items():
         assert response.status_code == 503, (route, response.text)
         assert response.json() == {"detail": DATABASE_READ_ONLY}, route
         assert int(response.headers["Retry-After"]) > 0
     _reads_work(client, user.user_id, user.headers)
+    health = client.get("/health")  # out of the load balancer, saying why
+    assert health.status_code == 503 and health.json()["database"] == "read-only"
     listed = client.get(f"/users/{user.user_id}/ratings", headers=user.headers).json()
     assert [(r["movie_id"], r["rating"]) for r in listed["ratings"]] == [(1, 4.0)]
 
 
-def test_database_errors_are_logged_as_one_reason_without_sql(quick_busy_client, settings, caplog):
-    database = settings.database_url.removeprefix("sqlite:///")
+def test_database_errors_are_logged_as_one_reason_without_sql(
+    quick_busy_client, sqlite_settings, caplog
+):
+    database = sqlite_settings.database_url.removeprefix("sqlite:///")
     with closing(sqlite3.connect(database, isolation_level=None)) as other_writer:
         other_writer.execute("BEGIN IMMEDIATE")
         try:

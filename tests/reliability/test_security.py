@@ -15,18 +15,22 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from api import auth
-from api.limits import WriteRateLimiter
+from api.limits import RateLimiter
 from api.main import create_app
 from api.schemas import MAX_RATINGS_PER_REQUEST
 from api.settings import Settings
 from bench.harness.api_server import HOST, Request, call, call_json
+from db.models import RateLimit
+from db.session import create_db_engine, create_session_factory, init_db, write_transaction
 from tests.api.conftest import User
 
 REPO = Path(__file__).resolve().parents[2]
@@ -306,33 +310,49 @@ def test_the_allowance_refills_with_time(limited):
         assert rate_once(client, who).status_code == 200
 
 
-def test_a_person_is_never_limited_but_a_script_is_within_seconds():
+@pytest.fixture
+def limiter_sessions(database_url) -> Iterator[Callable[[], Session]]:
+    engine = create_db_engine(database_url)
+    init_db(engine)
+    yield create_session_factory(engine)
+    engine.dispose()
+
+
+def spend(sessions, limiter: RateLimiter, subject: object) -> float:
+    with sessions() as session, write_transaction(session):
+        return limiter.wait(session, subject)
+
+
+def test_a_person_is_never_limited_but_a_script_is_within_seconds(limiter_sessions):
     """Default limit: a film every second for ten minutes passes; ten a second does not."""
-    now = [0.0]
+    now = [1e9]
     defaults = Settings()
-    person = WriteRateLimiter(
-        defaults.write_limit_per_minute, defaults.write_limit_burst, clock=lambda: now[0]
-    )
+    limiter = RateLimiter(
+        "write", defaults.write_limit_per_minute, defaults.write_limit_burst,
+        clock=lambda: now[0],
+    )  # fmt: skip
     for _ in range(600):
-        assert person.acquire(1) == 0.0
+        assert spend(limiter_sessions, limiter, "person") == 0.0
         now[0] += 1.0
-    script = WriteRateLimiter(
-        defaults.write_limit_per_minute, defaults.write_limit_burst, clock=lambda: now[0]
-    )
     refused_after = None
     for k in range(100):
-        if script.acquire(2) > 0:
+        if spend(limiter_sessions, limiter, "script") > 0:
             refused_after = k * 0.1
             break
         now[0] += 0.1
     assert refused_after is not None and refused_after < 5
 
 
-def test_the_limiter_forgets_idle_users_past_its_bound():
-    limiter = WriteRateLimiter(60, 1, max_users=100, clock=lambda: 0.0)
-    for user_id in range(1000):
-        limiter.acquire(user_id)
-    assert len(limiter._buckets) == 100
+def test_idle_subjects_rows_are_pruned(limiter_sessions):
+    now = [1e9]
+    limiter = RateLimiter("write", 60, 1, clock=lambda: now[0], prune_every=102)
+    for user_id in range(100):
+        assert spend(limiter_sessions, limiter, user_id) == 0.0
+    assert spend(limiter_sessions, limiter, 0) > 0  # the state is kept meanwhile
+    now[0] += 120  # every allowance is full again: the rows mean nothing now
+    spend(limiter_sessions, limiter, "someone")  # the 102nd call prunes
+    with limiter_sessions() as session:
+        assert session.scalar(select(func.count()).select_from(RateLimit)) <= 1
 
 
 # -- secrets ------------------------------------------------------------------------------------

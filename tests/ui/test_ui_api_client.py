@@ -18,6 +18,7 @@ from tests.ui.ui_fakes import (
     http_server,
     send_json,
 )
+from ui import api_client
 from ui.api_client import ApiClient, ApiError, Credentials
 
 
@@ -221,3 +222,15 @@ def test_every_endpoint_parses_the_contracts_json() -> None:
     with pytest.raises(ApiError) as caught:
         client.delete_rating(creds, 260)
     assert caught.value.kind == "not_found"
+
+
+
+def test_user_ratings_follows_the_pages_to_the_end(monkeypatch) -> None:
+    """The API pages ``GET /users/{id}/ratings``; the client asks until it has them all."""
+    api = FakeCineMatchApi()
+    client = fake_client(api)
+    films = list(api.movies)[:5]
+    user_id, token = api.add_user({m: 3.0 for m in films})
+    monkeypatch.setattr(api_client, "RATINGS_PAGE", 2)
+    rows = client.user_ratings(api_client.Credentials(user_id, token))
+    assert sorted(r.movie_id for r in rows) == sorted(films)

@@ -179,10 +179,19 @@ class FakeCineMatchApi:
                 }
             case "GET", ["users", user_id, "ratings"]:
                 user = self._auth(int(user_id), auth)
-                rows = sorted(user.ratings.items(), key=lambda item: item[1][2], reverse=True)
+                everything = sorted(
+                    user.ratings.items(), key=lambda item: item[1][2], reverse=True
+                )
+                limit, offset = int(_one(q, "limit", "100")), int(_one(q, "offset", "0"))
+                if not 1 <= limit <= 500:
+                    raise _HttpError(422, "query parameter limit: at most 500")
+                rows = everything[offset : offset + limit]
                 return 200, {
                     "user_id": int(user_id),
                     "count": len(rows),
+                    "total": len(everything),
+                    "limit": limit,
+                    "offset": offset,
                     "ratings": [
                         {**self._brief(mid), "rating": r, "created_at": c, "updated_at": u}
                         for mid, (r, c, u) in rows
