@@ -102,7 +102,6 @@ def create_app(
         engine = open_database(settings)
         app.state.services = Services(
             settings=settings,
-            recommender=model,
             engine=engine,
             session_factory=create_session_factory(engine),
             snapshots=SnapshotReader(engine),

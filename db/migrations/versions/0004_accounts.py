@@ -100,16 +100,34 @@ def downgrade() -> None:
 
 def _rebuild_users(change: Callable[[object], object]) -> None:
     """Apply ``change`` to ``users`` in batch mode, keeping the rows of ``_CHILDREN`` that a
-    SQLite rebuild (DROP TABLE users) would cascade away."""
+    SQLite rebuild (DROP TABLE users) would cascade away, the table's AUTOINCREMENT (0002), and
+    the highest id it ever handed out, so ids stay never reused across the rebuild."""
     bind = op.get_bind()
-    children = _children_of_users(bind) if bind.dialect.name == "sqlite" else []
+    sqlite = bind.dialect.name == "sqlite"
+    children = _children_of_users(bind) if sqlite else []
     for child in children:
         op.execute(f"CREATE TABLE _{child}_0004 AS SELECT * FROM {child}")
-    with op.batch_alter_table("users") as batch:
+    issued = (
+        bind.execute(sa.text("SELECT seq FROM sqlite_sequence WHERE name = 'users'")).scalar()
+        if sqlite and _has_table(bind, "sqlite_sequence")
+        else None
+    )
+    with op.batch_alter_table("users", table_kwargs={"sqlite_autoincrement": True}) as batch:
         change(batch)
+    if issued is not None:
+        op.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = 'users'"))
+        op.execute(
+            sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES ('users', :seq)").bindparams(
+                seq=issued
+            )
+        )
     for child in children:
         op.execute(f"INSERT OR IGNORE INTO {child} SELECT * FROM _{child}_0004")
         op.drop_table(f"_{child}_0004")
+
+
+def _has_table(bind: sa.engine.Connection, name: str) -> bool:
+    return name in sa.inspect(bind).get_table_names()
 
 
 def _children_of_users(bind: sa.engine.Connection) -> list[str]:
