@@ -36,7 +36,7 @@ from api.deps import Services
 from api.errors import REQUEST_ID_HEADER, install_error_handling
 from api.limits import BodySizeLimitMiddleware, WriteRateLimiter
 from api.logs import configure_logging
-from api.routes import movies, ratings, recommendations, service, users
+from api.routes import lists, movies, ratings, recommendations, service, users
 from api.settings import Settings, get_settings
 from api.user_cache import UserCache
 from db.session import create_db_engine, create_session_factory, init_db
@@ -70,6 +70,8 @@ Errors are always JSON `{{"detail": "<message>"}}`; each response carries an `X-
 TAGS = [
     {"name": "users", "description": "Sign up (get a token) and see your statistics."},
     {"name": "ratings", "description": "Rate films, list and remove your ratings."},
+    {"name": "lists", "description": "Not interested, Want to watch, Haven't seen it; and "
+     "similar films and the onboarding deck with those applied."},
     {"name": "recommendations", "description": "Your top-N list, popular or personal."},
     {"name": "movies", "description": "Search and browse the catalogue (no token needed)."},
     {"name": "service", "description": "Health and model metrics."},
@@ -131,13 +133,14 @@ def create_app(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
         allow_credentials=False,
-        allow_methods=["GET", "POST", "DELETE"],
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
         allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
         expose_headers=[REQUEST_ID_HEADER],
     )
     for router in (
         users.router,
         ratings.router,
+        lists.router,
         recommendations.router,
         movies.router,
         service.router,

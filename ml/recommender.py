@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from ml.artifacts import Artifact, CatalogueEntry, load_artifact
 from ml.blas import single_threaded_blas
+from ml.discover import discover_scores
 from ml.diversity import capped_from_order, capped_top_n, franchise_clusters
 from ml.model import UserVector, clip_rating
 from ml.onboarding import OnboardingParams, onboarding_order
@@ -34,7 +35,8 @@ from ml.ranking import (
     top_n_indices,
     zscore,
 )
-from ml.rules import POSITIVE_RATING, is_personal
+from ml.rules import LIKED_RATING, POSITIVE_RATING, is_personal
+from ml.titles import parse_title
 
 Source = Literal["popularity", "personalized"]
 
@@ -48,8 +50,9 @@ class Movie(CatalogueEntry):
 
     @property
     def label(self) -> str:
-        """"Alien (1979)": how a film is named in reasons."""
-        return self.title if self.year is None else f"{self.title} ({self.year})"
+        """"Alien (1979)": how a film is named in reasons (its title without alternatives)."""
+        title = parse_title(self.title).title
+        return title if self.year is None else f"{title} ({self.year})"
 
 
 @dataclass(frozen=True)
@@ -172,35 +175,50 @@ class Recommender:
         self, ratings: Mapping[int, float], n: int = 10, *, genre: str | None = None,
         year_from: int | None = None, year_to: int | None = None,
         profile: UserProfile | None = None, ranker: Ranker | None = None,
-        diversify: bool = True,
+        diversify: bool = True, exclude: Collection[int] = (), discover: float = 0.0,
     ) -> RecommendationList:
         """Top-``n`` films for someone with these ratings, filters applied before the cut.
 
         ``ranker`` defaults to popularity below the personalisation threshold and the ranking
         score ("blend") from it on; ``diversify`` keeps at most two films of a franchise.
+        ``exclude`` are movie ids never to return (films the person hid or skipped);
+        ``discover`` (0–1) moves a personal list away from the most rated films
+        (``ml.discover``); the popular list ignores it.
         """
         ratings = self.known_ratings(ratings)
         allowed = self._filter_mask(genre, year_from, year_to)
+        excluded = self._excluded_indices(exclude)
         ranker = ranker or ("blend" if is_personal(len(ratings)) else "popularity")
         if ranker == "popularity":
-            return self._popular(ratings, n, allowed, genre, diversify)
+            return self._popular(ratings, n, allowed, genre, diversify, excluded)
         profile = profile or self.profile(ratings)
         with single_threaded_blas():
             if ranker == "rating":
                 score = self.model.predict_raw(profile.vector)
             else:
                 score = self._blend.scores(profile.choice_vector, profile.vector.factors)
-            best = self._cut(score, n, profile.rated_indices, allowed, diversify)
+            never = (profile.rated_indices if len(excluded) == 0
+                     else np.concatenate([profile.rated_indices, excluded]))
+            score = discover_scores(score, self._log_popularity_z, discover,
+                                    exclude=never, allowed=allowed)
+            best = self._cut(score, n, never, allowed, diversify)
             predicted = self.model.predict_raw(profile.vector, best)
             reasons = self._personal_reasons(best, profile)
         return RecommendationList("personalized", _items(
             self.items.ids[best], clip_rating(predicted), score[best], reasons))
 
-    def similar(self, movie_id: int, n: int = 10) -> list[tuple[Movie, float]]:
-        """Films closest to ``movie_id`` by cosine in factor space; KeyError if unknown."""
+    def similar(self, movie_id: int, n: int = 10,
+                exclude: Collection[int] = ()) -> list[tuple[Movie, float]]:
+        """Films closest to ``movie_id`` by cosine in factor space, minus ``exclude`` (movie
+        ids); KeyError if unknown."""
         index = self.items.index(movie_id)
+        allowed = None
+        excluded = self._excluded_indices(exclude)
+        if len(excluded):
+            allowed = np.ones(self.n_movies, dtype=bool)
+            allowed[excluded] = False
         with single_threaded_blas():
-            best, cosines = similar_items(self.unit_factors, index, n)
+            best, cosines = similar_items(self.unit_factors, index, n, allowed=allowed)
         return [(self._movies[i], round(float(c), 4)) for i, c in zip(best, cosines, strict=True)]
 
     def onboarding(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
@@ -215,10 +233,19 @@ class Recommender:
             return capped_top_n(score, n, self.clusters, exclude=exclude, allowed=allowed)
         return top_n_indices(score, n, exclude=exclude, allowed=allowed)
 
+    def _excluded_indices(self, movie_ids: Collection[int]) -> npt.NDArray[np.int64]:
+        """Dense indices of the catalogue's films among ``movie_ids`` (unknown ids dropped)."""
+        if not movie_ids:
+            return np.empty(0, dtype=np.int64)
+        indices = self.items.indices(list(movie_ids))
+        return indices[indices >= 0].astype(np.int64)
+
     def _popular(self, ratings: Mapping[int, float], n: int,
                  allowed: npt.NDArray[np.bool_] | None, genre: str | None,
-                 diversify: bool) -> RecommendationList:
+                 diversify: bool, excluded: npt.NDArray[np.int64]) -> RecommendationList:
         rated = self.items.indices(list(ratings))
+        if len(excluded):
+            rated = np.concatenate([rated, excluded])
         best = capped_from_order(self._popularity_order, n,
                                  self.clusters if diversify else None,
                                  exclude=rated, allowed=allowed)
@@ -229,13 +256,21 @@ class Recommender:
             self.items.ids[best], clip_rating(scores), scores, [reason] * len(best)))
 
     def _personal_reasons(self, best: npt.NDArray[np.int64], profile: UserProfile) -> list[str]:
-        """Name, for each pick, the user's own highly rated film most like it."""
-        if len(profile.rated_indices) == 0 or len(best) == 0:
-            return ["Picked for your taste"] * len(best)
+        """Name, for each pick, the user's own highly rated film most like it.
+
+        Only films rated POSITIVE_RATING or more are named ("loved"); failing those, the
+        best-rated films if they reach LIKED_RATING ("liked"); a film rated lower is never a
+        reason, so someone who rated only what they disliked gets the generic one.
+        """
         values = profile.rated_values
+        generic = ["Picked for your taste"] * len(best)
+        if len(values) == 0 or len(best) == 0:
+            return generic
         loved = values >= POSITIVE_RATING
         verb = "loved"
-        if not loved.any():  # nobody is left without a reason: use their best-rated films
+        if not loved.any():
+            if values.max() < LIKED_RATING:
+                return generic
             loved = values >= values.max()
             verb = "liked"
         anchors = profile.rated_indices[loved]

@@ -19,6 +19,7 @@ from api.params import GenreQuery, UserIdQuery, canonical_genre
 from api.responses import auth_responses
 from api.schemas import RecommendationOut, RecommendationsOut
 from api.user_cache import ratings_fingerprint
+from db import repository
 from ml.rules import is_personal, ratings_needed
 
 router = APIRouter(tags=["recommendations"])
@@ -42,12 +43,24 @@ async def recommend(
     genre: GenreQuery = None,
     year_from: YearQuery = None,
     year_to: YearQuery = None,
+    discover: Annotated[
+        float,
+        Query(
+            ge=0.0,
+            le=1.0,
+            allow_inf_nan=False,
+            description="0 = the familiar list; towards 1 the personal list moves away from "
+            "the most rated films (it stays personal). The popular list ignores it.",
+            examples=[0.5],
+        ),
+    ] = 0.0,
 ) -> Response:
     """Films the user has not rated, best first. Below the personalisation threshold the list
     is the catalogue's most popular films (`source: popularity`, and `ratings_needed` says how
     many more ratings unlock a personal list); from it on, `source: personalized`. The genre
     and year filters apply before the top-`n` cut, so a filtered list is still `n` long when
-    enough films match."""
+    enough films match. Films the user hid ("Not interested") or skipped ("Haven't seen
+    it") never appear."""
     snapshot = auth.authorized_snapshot(services.snapshots, user_id, token)
     if year_from is not None and year_to is not None and year_from > year_to:
         raise HTTPException(
@@ -58,7 +71,11 @@ async def recommend(
     recommender, cache = services.recommender, services.user_cache
     # Keyed by the ratings as stored: a hit costs one hash, whatever the catalogue lacks.
     fingerprint = ratings_fingerprint(snapshot.ratings)
-    key = (n, genre, year_from, year_to)
+    with services.session_factory() as session:
+        excluded = repository.excluded_movie_ids(session, user_id)
+    # Hiding a film drops the user's cache entry too; the ids in the key make sure a list
+    # computed before a hide (in another worker) is never served after it.
+    key = (n, genre, year_from, year_to, discover, excluded)
     body = cache.served_list(user_id, fingerprint, key)
     if body is None:
         ratings = recommender.known_ratings(snapshot.ratings)
@@ -68,7 +85,8 @@ async def recommend(
             else None  # popularity list: nothing to fold in
         )
         result = recommender.recommend(
-            ratings, n, genre=genre, year_from=year_from, year_to=year_to, profile=profile
+            ratings, n, genre=genre, year_from=year_from, year_to=year_to, profile=profile,
+            exclude=excluded, discover=discover,
         )
         items = [RecommendationOut.of(recommender.movie(i.movie_id), i) for i in result.items]
         body = RecommendationsOut(

@@ -33,6 +33,13 @@ def test_the_contract_paths_are_all_there(spec):
         ("get", "/recommend"), ("get", "/user/{user_id}/stats"), ("get", "/movies"),
         ("get", "/movies/{movie_id}"), ("get", "/movies/{movie_id}/similar"), ("get", "/genres"),
         ("get", "/onboarding/movies"), ("get", "/metrics"),
+        ("get", "/users/{user_id}/similar/{movie_id}"), ("get", "/users/{user_id}/onboarding"),
+    } | {
+        (method, path)
+        for name in ("hidden", "watchlist", "skipped")
+        for method, path in (("put", f"/users/{{user_id}}/{name}/{{movie_id}}"),
+                             ("delete", f"/users/{{user_id}}/{name}/{{movie_id}}"),
+                             ("get", f"/users/{{user_id}}/{name}"))
     }  # fmt: skip
     assert {(m, p) for m, p, _ in operations(spec)} == expected
 
