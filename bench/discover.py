@@ -14,6 +14,11 @@ seed 42; a user's test ratings ≥ 4 are the films to find). The served list
 
 Also prints the same curve for users who gave exactly 5 training ratings (random picks from
 their history), since that is where the control meets newcomers.
+
+The weight is chosen first, on validation carved from the training part only
+(``ml.split.validation_split``, as bench/ranking.py): for each weight of ``WEIGHT_GRID`` the
+median count ratio at ``discover = 1``; the smallest weight whose ratio is ≤ 0.25 for both
+full histories and 5 ratings is the one to ship (``ml.discover.DISCOVER_WEIGHT``).
 """
 
 from __future__ import annotations
@@ -33,13 +38,22 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.ranking import DEFAULT_DATA_ROOT, SEED, TEST_FRACTION, TOP_K, prepare  # noqa: E402
+from bench.ranking import (  # noqa: E402
+    DEFAULT_DATA_ROOT,
+    SEED,
+    TEST_FRACTION,
+    TOP_K,
+    VALIDATION_FRACTION,
+    VALIDATION_SEED,
+    prepare,
+)
 from ml.blas import single_threaded_blas  # noqa: E402
 from ml.data import load_dataset  # noqa: E402
 from ml.discover import DISCOVER_POOL, DISCOVER_WEIGHT  # noqa: E402
 from ml.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 from ml.ranking import top_n_indices  # noqa: E402
-from ml.split import random_split  # noqa: E402
+from ml.recommender import Recommender  # noqa: E402
+from ml.split import random_split, validation_split  # noqa: E402
 
 log = logging.getLogger("bench.discover")
 
@@ -48,6 +62,7 @@ SETTINGS = (0.0, 0.25, 0.5, 0.75, 1.0)
 HEAD = 500  # "the most rated": novelty is the share of a list outside them
 TARGET_RATIO = 0.25
 NEWCOMER_RATINGS = 5
+WEIGHT_GRID = (1.0, 1.5, 2.0, 3.0)
 
 
 @dataclass(frozen=True)
@@ -64,9 +79,11 @@ class Point:
     n_users: int
 
 
-def curve(bench, histories: dict[int, dict[int, float]], label: str) -> list[Point]:
+def curve(bench, histories: dict[int, dict[int, float]], label: str,
+          settings: tuple[float, ...] = SETTINGS,
+          recommender: Recommender | None = None) -> list[Point]:
     """Every setting and the two references, on ``histories`` (training ratings per user)."""
-    recommender = bench.recommender
+    recommender = recommender or bench.recommender
     counts = recommender.popularity.counts
     head = set(np.argsort(-counts, kind="stable")[:HEAD].tolist())
     items = recommender.items
@@ -74,7 +91,7 @@ def curve(bench, histories: dict[int, dict[int, float]], label: str) -> list[Poi
     with single_threaded_blas():
         for user, ratings in histories.items():
             profile = recommender.profile(ratings)
-            for discover in SETTINGS:
+            for discover in settings:
                 ranked = recommender.recommend(ratings, TOP_K, profile=profile,
                                                discover=discover).items
                 lists.setdefault(f"cinematch d={discover:g}", {})[user] = [
@@ -110,6 +127,16 @@ def curve(bench, histories: dict[int, dict[int, float]], label: str) -> list[Poi
     return points
 
 
+def newcomers_of(full: dict[int, dict[int, float]]) -> dict[int, dict[int, float]]:
+    """The same users known by ``NEWCOMER_RATINGS`` random ratings of their history."""
+    rng = np.random.default_rng(SEED)
+    newcomers = {}
+    for user, history in full.items():
+        picked = rng.choice(sorted(history), NEWCOMER_RATINGS, replace=False)
+        newcomers[user] = {int(m): history[int(m)] for m in picked}
+    return newcomers
+
+
 def table(title: str, points: list[Point]) -> list[str]:
     lines = ["", title, f"{'ranker':<22} {'NDCG@10':>8} {'Recall@10':>9} {'novelty':>8} "
              f"{'median count':>12} {'ratio':>6}"]
@@ -133,20 +160,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {folder}: no such data folder (pass --data-root)", file=sys.stderr)
         return 2
     dataset = load_dataset(folder)
+    max_users = 600 if args.quick else None
     train, test = random_split(dataset.ratings, TEST_FRACTION, SEED)
-    bench = prepare(train, test, dataset.movies, 600 if args.quick else None)
+    fit, held = validation_split(train, VALIDATION_FRACTION, VALIDATION_SEED)
+    tuning = prepare(fit, held, dataset.movies, max_users)
+    lines = ["", f"validation ({VALIDATION_FRACTION:.0%} of training, seed {VALIDATION_SEED}): "
+             "median count ratio at discover = 1 (full histories / 5 ratings), NDCG@10"]
+    tuned = []
+    for weight in WEIGHT_GRID:
+        target = Recommender(tuning.fitted.artifact, discover_weight=weight)
+        full = {u: tuning.histories[u] for u in tuning.wanted}
+        both = [next(p for p in curve(tuning, histories, f"w={weight:g}", (0.0, 1.0), target)
+                     if p.discover == 1.0)
+                for histories in (full, newcomers_of(full))]
+        ok = all((p.median_count_ratio or 1.0) <= TARGET_RATIO for p in both)
+        tuned.append((weight, ok))
+        lines.append(f"  weight {weight:g}: ratio {both[0].median_count_ratio:.3f} / "
+                     f"{both[1].median_count_ratio:.3f}, NDCG@10 {both[0].ndcg_at_10:.4f} / "
+                     f"{both[1].ndcg_at_10:.4f}{'  meets' if ok else ''}")
+    chosen = next((w for w, ok in tuned if ok), None)
+    lines.append(f"  smallest weight that meets ≤ {TARGET_RATIO}: {chosen}; shipped: "
+                 f"{DISCOVER_WEIGHT:g}")
+    bench = prepare(train, test, dataset.movies, max_users)
     full = {u: bench.histories[u] for u in bench.wanted}
-    rng = np.random.default_rng(SEED)
-    newcomers = {}
-    for user, history in full.items():
-        picked = rng.choice(sorted(history), NEWCOMER_RATINGS, replace=False)
-        newcomers[user] = {int(m): history[int(m)] for m in picked}
+    newcomers = newcomers_of(full)
     full_points = curve(bench, full, "full histories")
     new_points = curve(bench, newcomers, "5 ratings")
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     lines = [f"ml-1m partial, random 90/10 split seed {SEED}; discover pool {DISCOVER_POOL}, "
              f"weight {DISCOVER_WEIGHT}; novelty = share outside the {HEAD} most rated; "
-             f"{os.cpu_count()} CPUs; {load}"]
+             f"{os.cpu_count()} CPUs; {load}", *lines]
     lines += table(f"full training histories ({len(full)} users)", full_points)
     lines += table(f"{NEWCOMER_RATINGS} random ratings per user (same users)", new_points)
     lines += ["", "target: median count ratio at discover = 1 ≤ 0.25"]
@@ -162,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "load": load,
             "split": {"data": "ml-1m partial", "test_fraction": TEST_FRACTION, "seed": SEED},
             "discover": {"pool": DISCOVER_POOL, "weight": DISCOVER_WEIGHT, "head": HEAD},
+            "validation_weights": [{"weight": w, "meets_target": ok} for w, ok in tuned],
             "full_histories": [asdict(p) for p in full_points],
             "five_ratings": [asdict(p) for p in new_points],
         }, indent=2) + "\n")

@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from ml.artifacts import Artifact, CatalogueEntry, load_artifact
 from ml.blas import single_threaded_blas
-from ml.discover import discover_scores
+from ml.discover import DISCOVER_WEIGHT, discover_scores
 from ml.diversity import capped_from_order, capped_top_n, franchise_clusters
 from ml.model import UserVector, clip_rating
 from ml.onboarding import OnboardingParams, onboarding_order
@@ -87,8 +87,11 @@ class Recommender:
     """Popularity below the personalisation threshold, the ranking score from it on."""
 
     def __init__(self, artifact: Artifact, *, weights: RankingWeights | None = None,
-                 onboarding: OnboardingParams | None = None) -> None:
-        """``weights`` and ``onboarding`` replace the tuned defaults (for simulations)."""
+                 onboarding: OnboardingParams | None = None,
+                 discover_weight: float = DISCOVER_WEIGHT) -> None:
+        """``weights``, ``onboarding`` and ``discover_weight`` replace the tuned defaults
+        (for simulations and benchmarks)."""
+        self.discover_weight = discover_weight
         self.artifact = artifact
         self.model = artifact.model
         self.implicit = artifact.implicit
@@ -199,8 +202,8 @@ class Recommender:
                 score = self._blend.scores(profile.choice_vector, profile.vector.factors)
             never = (profile.rated_indices if len(excluded) == 0
                      else np.concatenate([profile.rated_indices, excluded]))
-            score = discover_scores(score, self._log_popularity_z, discover,
-                                    exclude=never, allowed=allowed)
+            score = discover_scores(score, self._log_popularity_z, discover, exclude=never,
+                                    allowed=allowed, weight=self.discover_weight)
             best = self._cut(score, n, never, allowed, diversify)
             predicted = self.model.predict_raw(profile.vector, best)
             reasons = self._personal_reasons(best, profile)

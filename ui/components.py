@@ -83,11 +83,35 @@ def rating_choice_label(value: float) -> str:
     return f"{whole if whole else ''}{'½' if value - whole >= 0.5 else ''}"
 
 
-def film_meta(film: FilmLike, *, max_genres: int = 2) -> str:
+def film_meta(film: FilmLike, *, max_genres: int | None = None) -> str:
+    """ "1999 · Action, Sci-Fi, Thriller": the year and every genre (or the first few)."""
     parts = [str(film.year)] if film.year else []
     if film.genres:
         parts.append(", ".join(film.genres[:max_genres]))
     return " · ".join(parts)
+
+
+def subtitle_of(film: object) -> str | None:
+    """The film's alternative title (the API's ``subtitle``), when the row carries one."""
+    value = getattr(film, "subtitle", None)
+    return str(value) if value else None
+
+
+def human_date(stamp: str | None, today: dt.date | None = None) -> str:
+    """An API timestamp as people say it: "today", "yesterday", "3 Nov", "3 Nov 2025"."""
+    if not stamp:
+        return ""
+    try:
+        day = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).date()
+    except ValueError:
+        return ""
+    today = today or dt.date.today()
+    if day == today:
+        return "today"
+    if day == today - dt.timedelta(days=1):
+        return "yesterday"
+    label = f"{day.day} {day.strftime('%b')}"
+    return label if day.year == today.year else f"{label} {day.year}"
 
 
 def mode_badge_html(mode: str, ratings_needed: int) -> str:
@@ -130,13 +154,21 @@ def card_html(
     title = display_title(film.title)
     chip_html = f'<span class="cm-chip">{chip}</span>' if chip else ""
     reason_html = f'<div class="cm-card-reason">{_text(reason)}</div>' if reason else ""
+    subtitle = subtitle_of(film)
+    subtitle_html = (
+        f'<div class="cm-card-subtitle" title="{_text(subtitle)}">{_text(subtitle)}</div>'
+        if subtitle
+        else ""
+    )
+    meta = film_meta(film)
     return (
         '<div class="cm-card">'
         f'<div class="cm-poster">{chip_html}'
         f'<img src="{escape(poster_src, quote=True)}" alt="Poster: {_text(title)}" '
         'loading="lazy" referrerpolicy="no-referrer"></div>'
         f'<div class="cm-card-title" title="{_text(title)}">{_text(title)}</div>'
-        f'<div class="cm-card-meta">{_text(film_meta(film))}</div>'
+        f"{subtitle_html}"
+        f'<div class="cm-card-meta" title="{_text(meta)}">{_text(meta)}</div>'
         f"{reason_html}</div>"
     )
 
@@ -155,8 +187,18 @@ def thumb_html(film: FilmLike, poster_src: str) -> str:
 
 
 def row_title_html(film: FilmLike) -> str:
-    """The title line of a compact row (search results, history)."""
-    return f'<div class="cm-row-title">{_text(display_title(film.title))}</div>'
+    """The title line of a compact row (search results, history), subtitle beneath."""
+    subtitle = subtitle_of(film)
+    tail = f'<div class="cm-row-subtitle">{_text(subtitle)}</div>' if subtitle else ""
+    return f'<div class="cm-row-title">{_text(display_title(film.title))}</div>{tail}'
+
+
+def unlock_html(detail: str) -> str:
+    """The news that the personal list is ready, drawn in the seat of the card just rated."""
+    return (
+        '<div class="cm-unlock"><div class="cm-unlock-title">✦ Your personal list is ready'
+        f"</div><div>{_text(detail)}</div></div>"
+    )
 
 
 def lede_html(text: str, emphasis: str = "") -> str:
@@ -282,6 +324,79 @@ def delete_rating(movie_id: int, title: str) -> None:
         flash_error(f"Couldn't remove {display_title(title)}. {err.message}")
         return
     flash(f"Removed your rating for {display_title(title)}")
+
+
+# -- signals: Not interested, Want to watch ------------------------------------------------
+
+
+def set_signal(
+    kind: api_client.SignalList,
+    movie_id: int,
+    title: str,
+    on: bool,
+    then: Callable[[int], object] | None = None,
+) -> bool:
+    """Put the film on (``on``) or take it off the user's ``kind`` list, from a callback.
+
+    ``then(movie_id)`` runs after a successful change (e.g. drop the card from a list).
+    """
+    creds = session.current_credentials()
+    if creds is None:
+        return False
+    name = display_title(title)
+    try:
+        api_client.get_client().set_signal(creds, kind, movie_id, on=on)
+    except ApiError as err:
+        flash_error(f"Couldn't update {name}. {err.message}")
+        return False
+    messages = {
+        ("hidden", True): f"{name} won't be suggested again",
+        ("hidden", False): f"{name} can be suggested again",
+        ("watchlist", True): f"Added {name} to your watchlist",
+        ("watchlist", False): f"Removed {name} from your watchlist",
+        ("skipped", True): f"Skipped {name}",
+        ("skipped", False): f"{name} is back in the deck",
+    }
+    flash(messages[(kind, on)])
+    if then is not None:
+        then(movie_id)
+    return True
+
+
+def film_actions(
+    film: FilmLike,
+    *,
+    key: str,
+    on_watchlist: bool,
+    after_hide: Callable[[int], object] | None = None,
+) -> None:
+    """ "Want to watch" (a toggle) and "Not interested" under a card, side by side."""
+    keep, hide = st.columns(2, gap="small")
+    keep.button(
+        "On watchlist" if on_watchlist else "Want to watch",
+        key=f"{key}-watch-{film.movie_id}",
+        icon=":material/bookmark_added:" if on_watchlist else ":material/bookmark_add:",
+        help="Take it off your watchlist" if on_watchlist else "Keep it on your watchlist",
+        on_click=set_signal,
+        args=("watchlist", film.movie_id, film.title, not on_watchlist),
+        type="secondary" if on_watchlist else "tertiary",
+        width="stretch",
+    )
+    hide.button(
+        "Not interested",
+        key=f"{key}-hide-{film.movie_id}",
+        icon=":material/visibility_off:",
+        help="Never suggest this film again",
+        on_click=set_signal,
+        args=("hidden", film.movie_id, film.title, True, after_hide),
+        type="tertiary",
+        width="stretch",
+    )
+
+
+def watchlist_ids(creds: api_client.Credentials) -> set[int]:
+    """The films on the user's watchlist (marks the cards' toggle)."""
+    return {row.movie.movie_id for row in api_client.get_client().signal_list(creds, "watchlist")}
 
 
 # -- messages and errors ------------------------------------------------------------------

@@ -206,9 +206,12 @@ def test_havent_seen_it_brings_another_film_and_never_the_same_again(
     assert len(after) == 10
     assert skipped not in after
     assert set(after) - set(before)  # a new film
-    exclude = fake_api.calls_to("/onboarding/movies")[-1]["exclude"]
-    assert {str(skipped), "2571"} <= set(exclude)
+    exclude = fake_api.calls_to("/users/1/onboarding")[-1]["exclude"]
     assert set(map(str, before[1:])) <= set(exclude)  # the ones still shown, too
+    # Stored for the user: a new session (another device) never sees it on the deck either.
+    assert skipped in fake_api.users[1].lists["skipped"]
+    fresh = make_app(user=(1, fake_api.users[1].token), page=routes.ONBOARDING)
+    assert skipped not in movie_ids(fresh, "cm-onb-rate-")
 
 
 def test_onboarding_search_rates_any_film(make_app: AppFactory, fake_api: FakeCineMatchApi) -> None:
@@ -314,7 +317,7 @@ def test_more_like_this_opens_a_dialog_of_similar_films(
     at.button(key=f"cm-fy-similar-{seed}").click().run()
     assert_clean(at)
     assert at.get("dialog")
-    assert fake_api.calls_to(f"/movies/{seed}/similar")
+    assert fake_api.calls_to(f"/users/1/similar/{seed}")
     assert any("match" in m.value for m in at.markdown if "cm-chip" in m.value)
 
 
