@@ -22,6 +22,7 @@ SIGNED_IN_PAGES = [
     routes.ONBOARDING,
     routes.FOR_YOU,
     routes.SEARCH,
+    routes.WATCHLIST,
     routes.PROFILE,
     routes.ABOUT_MODEL,
 ]
