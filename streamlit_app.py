@@ -37,4 +37,5 @@ if (target := session.pop_redirect()) is not None:
     st.switch_page(target, query_params=session.query_params_for(creds) if creds else None)
 
 components.show_flash()
+session.note_page(current.title)
 current.run()

@@ -314,16 +314,18 @@ def save_rating(movie_id: int, title: str, rating: float) -> RatingProgress | No
     return progress
 
 
-def delete_rating(movie_id: int, title: str) -> None:
+def delete_rating(movie_id: int, title: str) -> bool:
+    """DELETE the rating from a callback; whether it was removed."""
     creds = session.current_credentials()
     if creds is None:
-        return
+        return False
     try:
         api_client.get_client().delete_rating(creds, movie_id)
     except ApiError as err:
         flash_error(f"Couldn't remove {display_title(title)}. {err.message}")
-        return
+        return False
     flash(f"Removed your rating for {display_title(title)}")
+    return True
 
 
 # -- signals: Not interested, Want to watch ------------------------------------------------

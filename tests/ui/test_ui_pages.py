@@ -382,17 +382,32 @@ def test_profile_history_pages_through_long_histories(
     make_app: AppFactory, fake_api: FakeCineMatchApi
 ) -> None:
     everything = {movie_id: 3.0 for movie_id in fake_api.popularity[:20]}
-    at = make_app(user=fake_api.add_user(everything), page=routes.PROFILE)
+    user_id, token = fake_api.add_user(everything)
+    at = make_app(user=(user_id, token), page=routes.PROFILE)
     assert len(movie_ids(at, "cm-history-rate-")) == 15
     at.pagination[0].set_value(2).run()
     assert_clean(at)
     assert len(movie_ids(at, "cm-history-rate-")) == 5
-    # Deleting down to one page leaves no pager pointing past the end.
-    for movie_id in movie_ids(at, "cm-history-rate-"):
+    # Deleted rows stay in place (with Undo) for the visit, so nothing moves under the pointer.
+    last_page = movie_ids(at, "cm-history-rate-")
+    for movie_id in last_page:
         at.button(key=f"cm-history-delete-{movie_id}").click().run()
     assert_clean(at)
+    assert len(fake_api.ratings_of(user_id)) == 15
+    assert movie_ids(at, "cm-history-rate-") == []
+    assert [b.key for b in at.button if b.key and b.key.startswith("cm-history-undo-")] == [
+        f"cm-history-undo-{movie_id}" for movie_id in last_page
+    ]
+    at.button(key=f"cm-history-undo-{last_page[0]}").click().run()
+    assert fake_api.ratings_of(user_id)[last_page[0]] == 3.0
+    assert not [b for b in at.button if b.key == f"cm-history-undo-{last_page[0]}"]
+    # Coming back to the page later: the removed rows are gone, and so is the second page.
+    at.switch_page(routes.FOR_YOU).run()
+    at.switch_page(routes.PROFILE).run()
     assert len(movie_ids(at, "cm-history-rate-")) == 15
-    assert not at.pagination
+    at.pagination[0].set_value(2).run()
+    assert len(movie_ids(at, "cm-history-rate-")) == 1  # 16 ratings: 15 + 1
+    assert not [b for b in at.button if b.key and b.key.startswith("cm-history-undo-")]
 
 
 def test_about_the_model_shows_rmse_and_top_n_tables(make_app: AppFactory) -> None:
