@@ -228,3 +228,26 @@ def test_the_fifth_rating_on_the_deck_announces_the_unlock_in_its_seat(
     assert "Your personal list is ready" in markdown_text(at)
     assert seat not in movie_ids(at, "cm-onb-rate-")
     assert any(link.label == "See my personal list" for link in at.get("page_link"))
+
+
+def test_about_speaks_to_people_with_a_human_date_and_plain_names(
+    make_app: AppFactory,
+) -> None:
+    at = make_app()
+    at.switch_page(routes.ABOUT_MODEL).run()
+    assert_clean(at)
+    text = markdown_text(at)
+    assert "What it learnt from" in " ".join(h.value for h in at.subheader)
+    assert "1 November 2026" in text and "2026-11-01T" not in text
+    assert "off by **0.67 stars**" in text  # the fake's funksvd MAE, said in stars
+    charts = [str(node.proto) for node in _walk(at._tree) if "vega" in type(node).__name__.lower()
+              or "vega" in getattr(node, "type", "")]
+    assert len(charts) == 2, "a chart of its star guesses and one of its top ten"
+    assert "Average miss, in stars" in charts[0] and "Loved films found" in charts[1]
+    assert "Guessing the average rating" in charts[0] and "global_mean" not in charts[0]
+
+
+def _walk(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _walk(child)
