@@ -372,9 +372,9 @@ def film_actions(
     on_watchlist: bool,
     after_hide: Callable[[int], object] | None = None,
 ) -> None:
-    """ "Want to watch" (a toggle) and "Not interested" under a card, side by side."""
-    keep, hide = st.columns(2, gap="small")
-    keep.button(
+    """ "Want to watch" (a toggle) and "Not interested" under a card, one per line: side by
+    side, a five-across desktop grid cut both labels short."""
+    st.button(
         "On watchlist" if on_watchlist else "Want to watch",
         key=f"{key}-watch-{film.movie_id}",
         icon=":material/bookmark_added:" if on_watchlist else ":material/bookmark_add:",
@@ -384,7 +384,7 @@ def film_actions(
         type="secondary" if on_watchlist else "tertiary",
         width="stretch",
     )
-    hide.button(
+    st.button(
         "Not interested",
         key=f"{key}-hide-{film.movie_id}",
         icon=":material/visibility_off:",

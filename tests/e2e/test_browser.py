@@ -281,8 +281,9 @@ def test_a_phone_walk_unlock_hide_watchlist_and_discover(
         top = page.evaluate(
             "() => document.querySelector('[data-testid=\"stMain\"]').scrollTop")
         assert top > 800, f"the fifth card was not far down the page (scrolled {top} px)"
-        shoot(page, screenshots, "09-phone-unlock.png")
-        page.screenshot(path=str(screenshots / "09b-phone-unlock-viewport.png"))
+        # What the person sees at that moment (before the whole-page shot scrolls to the top).
+        page.screenshot(path=str(screenshots / "09-phone-unlock-viewport.png"))
+        shoot(page, screenshots, "09b-phone-unlock-page.png")
 
         to_list.click()
         expect(page.locator(".cm-badge")).to_have_text("✦ Personal")
@@ -333,5 +334,78 @@ def test_a_phone_walk_unlock_hide_watchlist_and_discover(
         expect(page.locator('[class*="st-key-cm-card-watch-"]')).to_have_count(1)
         settle(page)
         shoot(page, screenshots, "12-phone-watchlist.png")
+    finally:
+        context.close()
+
+
+def api_call(api_url: str, method: str, path: str, token: str | None = None,
+             body: Any = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(api_url + path, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_search_watchlist_profile_and_about_on_a_desktop(
+    cinematch: CineMatchApp, browser: Any, screenshots: Path
+) -> None:
+    """1440×1000: a misspelt search is read right, the watchlist has its page, a deleted
+    rating can be undone, and the About page speaks plainly."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    api = cinematch.api.url
+    created = api_call(api, "POST", "/users")
+    user_id, token = created["user_id"], created["token"]
+    ratings = {2571: 5.0, 260: 4.5, 1196: 4.0, 593: 3.5, 318: 5.0}  # ml-1m ids
+    api_call(api, "POST", "/rate", token,
+             {"user_id": user_id, "ratings": [{"movie_id": m, "rating": r}
+                                              for m, r in ratings.items()]})
+    for movie_id in (4973, 1):  # Amélie (with its original title), Toy Story
+        api_call(api, "PUT", f"/users/{user_id}/watchlist/{movie_id}", token)
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    query = f"?uid={user_id}&token={token}"
+    try:
+        page.goto(f"{cinematch.ui.url}/search{query}")
+        settle(page)
+        page.get_by_placeholder("e.g. Casablanca").fill("godfater")
+        page.keyboard.press("Enter")
+        expect(page.get_by_text("Showing results for")).to_be_visible()
+        expect(page.locator('[class*="st-key-cm-card-search-"]').first).to_contain_text(
+            "The Godfather")
+        settle(page)
+        shoot(page, screenshots, "13-search-typo.png")
+
+        page.goto(f"{cinematch.ui.url}/watchlist{query}")
+        cards = page.locator('[class*="st-key-cm-card-watch-"]')
+        expect(cards).to_have_count(2)
+        expect(cards.filter(has_text="Amelie")).to_contain_text(
+            "Le Fabuleux destin d'Amélie Poulain")  # the original title, as a subtitle
+        settle(page)
+        shoot(page, screenshots, "14-watchlist.png")
+
+        page.goto(f"{cinematch.ui.url}/profile{query}")
+        settle(page)
+        page.locator('[class*="st-key-cm-history-delete-"]').first.click()
+        undo = page.get_by_role("button", name="Undo")
+        expect(undo).to_be_visible()
+        settle(page)
+        assert len(saved_ratings(api, (str(user_id), token))) == 4
+        shoot(page, screenshots, "15-profile-undo.png")
+        undo.click()
+        expect(undo).to_have_count(0)
+        settle(page)
+        assert sorted(saved_ratings(api, (str(user_id), token))) == sorted(ratings.values())
+
+        page.goto(f"{cinematch.ui.url}/about_model{query}")
+        expect(page.get_by_text("What it learnt from")).to_be_visible()
+        expect(page.get_by_text("This version was trained on")).to_be_visible()
+        settle(page)
+        shoot(page, screenshots, "16-about.png")
     finally:
         context.close()
