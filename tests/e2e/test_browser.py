@@ -275,7 +275,7 @@ def test_a_phone_walk_unlock_hide_watchlist_and_discover(
         unlock = page.locator(".cm-unlock")
         expect(unlock).to_be_visible()
         expect(unlock).to_be_in_viewport()
-        to_list = page.get_by_role("link", name="See my personal list")
+        to_list = page.get_by_role("link", name="See my list")
         expect(to_list).to_be_in_viewport()
         settle(page)
         top = page.evaluate(

@@ -227,7 +227,7 @@ def test_the_fifth_rating_on_the_deck_announces_the_unlock_in_its_seat(
     assert_clean(at)
     assert "Your personal list is ready" in markdown_text(at)
     assert seat not in movie_ids(at, "cm-onb-rate-")
-    assert any(link.label == "See my personal list" for link in at.get("page_link"))
+    assert any(link.label == "See my list" for link in at.get("page_link"))
 
 
 def test_about_speaks_to_people_with_a_human_date_and_plain_names(
@@ -244,7 +244,7 @@ def test_about_speaks_to_people_with_a_human_date_and_plain_names(
               or "vega" in getattr(node, "type", "")]
     assert len(charts) == 2, "a chart of its star guesses and one of its top ten"
     assert "Average miss, in stars" in charts[0] and "Loved films found" in charts[1]
-    assert "Guessing the average rating" in charts[0] and "global_mean" not in charts[0]
+    assert "Guess the average" in charts[0] and "global_mean" not in charts[0]
 
 
 def _walk(node):

@@ -23,14 +23,14 @@ TOP_N_COLUMNS = {
 }
 #: What the manifest's model names mean, in words.
 PLAIN_NAMES = {
-    "global_mean": "Guessing the average rating",
-    "global mean": "Guessing the average rating",
-    "bias_baseline": "Each film's and viewer's average",
-    "bias baseline": "Each film's and viewer's average",
+    "global_mean": "Guess the average",
+    "global mean": "Guess the average",
+    "bias_baseline": "Averages only",
+    "bias baseline": "Averages only",
     "funksvd": "CineMatch",
-    "popularity": "The most popular films",
-    "funksvd_predicted_rating": "Highest predicted stars",
-    "service_ranking": "CineMatch (your list)",
+    "popularity": "Most popular",
+    "funksvd_predicted_rating": "Top stars only",
+    "service_ranking": "CineMatch",
 }
 GOLD, PALE = "#d4af37", "#f4e4a6"
 

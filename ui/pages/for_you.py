@@ -125,7 +125,7 @@ def unlock_tile(movie_id: int) -> None:
     """Where the person just rated: the news, and the way to the list."""
     st.markdown(components.unlock_html("That rating unlocked it."), unsafe_allow_html=True)
     st.button(
-        "Show my personal list",
+        "Show my list",
         key=f"cm-fy-unlock-{movie_id}",
         on_click=fresh_list,
         type="primary",

@@ -81,7 +81,7 @@ def unlock_tile(movie_id: int) -> None:
         components.unlock_html("That rating unlocked it. Keep rating to sharpen it."),
         unsafe_allow_html=True,
     )
-    components.link_to(routes.FOR_YOU, "See my personal list", ":material/arrow_forward:")
+    components.link_to(routes.FOR_YOU, "See my list", ":material/arrow_forward:")
 
 
 def show_progress(total: int, needed: int) -> None:
