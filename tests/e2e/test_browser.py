@@ -162,7 +162,7 @@ def test_first_visit_to_a_personal_list_in_a_real_browser(
         shoot(page, screenshots, "03-onboarding-unlocked.png")
 
         # For you: ten personal films, each with a title.
-        page.get_by_role("link", name="See my recommendations").click()
+        page.get_by_role("link", name="See my list").click()
         badge = page.locator(".cm-badge")
         expect(badge).to_have_text("✦ Personal")
         expect(page.locator(FOR_YOU_CARDS)).to_have_count(10)
@@ -329,9 +329,13 @@ def test_a_phone_walk_unlock_hide_watchlist_and_discover(
         expect(page.locator(".cm-badge")).to_have_text("✦ Personal")
         shoot(page, screenshots, "11-phone-discover.png")
 
-        # The watchlist has its own page.
-        page.goto(page.url.replace(urlparse(page.url).path, "/watchlist"))
+        # The watchlist has its own page, reached from the menu, which closes after the choice.
+        page.locator('[data-testid="stExpandSidebarButton"]').click()
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        expect(sidebar).to_have_attribute("data-collapsed", "false")
+        sidebar.get_by_role("link", name="Watchlist").click()
         expect(page.locator('[class*="st-key-cm-card-watch-"]')).to_have_count(1)
+        expect(sidebar).to_have_attribute("data-collapsed", "true")
         settle(page)
         shoot(page, screenshots, "12-phone-watchlist.png")
     finally:

@@ -179,6 +179,12 @@ def test_onboarding_progress_is_exact_after_every_rating_and_unlocks(
         assert not at.success
     rate_first_on_deck(at, 3.0)
     assert progress_text(at) == "5 rated · personal list unlocked"
+    # Announced on the card just rated (test_ui_signals), not by growing the page above it;
+    # a later visit of the page says it at the top.
+    assert not at.success
+    assert any("unlocked it" in m.value for m in at.markdown)
+    at.switch_page(routes.FOR_YOU).run()
+    at.switch_page(routes.ONBOARDING).run()
     assert at.success
     assert fake_api.ratings_of(user[0])[rated] == 4.5  # saved exactly as given
 

@@ -91,6 +91,11 @@ def show_progress(total: int, needed: int) -> None:
         st.caption(f"Rate {needed} more to unlock your personal list.")
         return
     st.progress(1.0, text=f"{total} rated · personal list unlocked")
+    if UNLOCKED_KEY in st.session_state:
+        # Announced on the card just rated. Growing the page above it here would push that
+        # card, and the news, out of view on a phone.
+        st.caption("Your personal list is ready.")
+        return
     st.success(
         "Your personal list is ready. Keep rating to sharpen it, or see it now.",
         icon=":material/auto_awesome:",
@@ -144,6 +149,8 @@ def search_results(client: api_client.ApiClient, query: str, ratings: dict[int, 
 
 creds = components.require_user()
 client = api_client.get_client()
+if session.just_arrived():
+    st.session_state.pop(UNLOCKED_KEY, None)  # the news in a card's seat lasts one visit
 
 components.page_header(
     "Your screening begins",
