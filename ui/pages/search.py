@@ -88,14 +88,12 @@ with components.api_guard():
     watchlist = components.watchlist_ids(creds)
 
 noun = "film" if results.total == 1 else "films"
+st.caption(f"{results.total} {noun} found")
 if results.corrected_query:
-    st.caption(f"{results.total} {noun} found for “{results.corrected_query}”")
     st.markdown(
         components.lede_html("Showing results for", results.corrected_query),
         unsafe_allow_html=True,
     )
-else:
-    st.caption(f"{results.total} {noun} found")
 if results.suggestion and not results.items:
     st.button(
         f"Did you mean {results.suggestion}?",
