@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from db.models import EXCLUDING_SIGNALS, Rating, SignalKind, User, UserSignal, utcnow
+from db.models import Rating, SignalKind, User, UserSignal, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,13 +166,6 @@ class StoredSignal:
     created_at: datetime
 
 
-_EXCLUDED_IDS = (
-    select(UserSignal.movie_id)
-    .where(UserSignal.user_id == bindparam("user_id"), UserSignal.kind.in_(EXCLUDING_SIGNALS))
-    .order_by(UserSignal.movie_id)
-)
-
-
 def add_signal(
     session: Session, user_id: int, kind: SignalKind, movie_id: int, now: datetime | None = None
 ) -> bool:
@@ -212,9 +205,3 @@ def user_signals(session: Session, user_id: int, kind: SignalKind) -> list[Store
         .order_by(UserSignal.created_at.desc(), UserSignal.movie_id)
     )
     return [StoredSignal(*row) for row in session.execute(stmt)]
-
-
-def excluded_movie_ids(session: Session, user_id: int) -> tuple[int, ...]:
-    """Films the user hid or skipped, in id order: never shown to them again."""
-    rows = session.connection().execute(_EXCLUDED_IDS, {"user_id": user_id})
-    return tuple(sorted({movie_id for (movie_id,) in rows}))

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, exc, select
+from sqlalchemy import Engine, bindparam, exc, literal_column, select
 
-from db.models import Rating, User
+from db.models import EXCLUDING_SIGNALS, Rating, User, UserSignal
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,42 +43,75 @@ _SNAPSHOT = (
 )
 
 
+#: The films a user hid or skipped, which /recommend leaves out (same fast path).
+#: The kinds are written into the SQL (constants of the code, not input): an expanding IN
+#: parameter cannot be compiled once ahead of time.
+_EXCLUDED = (
+    select(UserSignal.movie_id)
+    .where(
+        UserSignal.user_id == bindparam("user_id"),
+        UserSignal.kind.in_([literal_column(f"'{kind}'") for kind in EXCLUDING_SIGNALS]),
+    )
+    .order_by(UserSignal.movie_id)
+)
+
+
+class _CompiledRead:
+    """One statement with a single ``user_id`` parameter, compiled once for the engine."""
+
+    def __init__(self, engine: Engine, statement: Any) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = str(compiled)
+        self.positional = (
+            tuple(compiled.positiontup or ()) if engine.dialect.positional else None
+        )
+
+    def params(self, user_id: int) -> Any:
+        if self.positional is None:
+            return {"user_id": user_id}
+        return tuple(user_id for _ in self.positional)
+
+
 class SnapshotReader:
     """Runs the snapshot query on ``engine`` (compiled once, at construction)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        dialect = engine.dialect
-        compiled = _SNAPSHOT.compile(dialect=dialect)
-        self._sql = str(compiled)
-        self._positional = tuple(compiled.positiontup or ()) if dialect.positional else None
-        self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+        self._snapshot = _CompiledRead(engine, _SNAPSHOT)
+        self._excluded = _CompiledRead(engine, _EXCLUDED)
+        self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
     def read(self, user_id: int) -> UserSnapshot | None:
         """The user's token hash and ratings, or None when there is no such user."""
-        params: Any = (
-            {"user_id": user_id}
-            if self._positional is None
-            else tuple(user_id for _ in self._positional)
-        )
+        rows = self._fetch(self._snapshot, user_id)
+        if not rows:
+            return None
+        ratings = {int(m): float(r) for _, m, r in rows if m is not None}
+        return UserSnapshot(token_hash=rows[0][0], ratings=ratings)
+
+    def excluded(self, user_id: int) -> tuple[int, ...]:
+        """Films the user hid or skipped, in id order (read after the token check).
+
+        ~30 µs this way against ~470 µs through an ORM session (measured in-process on
+        SQLite), which would have been a third of a cached /recommend.
+        """
+        return tuple(sorted({int(m) for (m,) in self._fetch(self._excluded, user_id)}))
+
+    def _fetch(self, read: _CompiledRead, user_id: int) -> list[Any]:
         raw = self._engine.raw_connection()
         try:
             cursor = raw.cursor()
             try:
-                cursor.execute(self._sql, params)
-                rows = cursor.fetchall()
+                cursor.execute(read.sql, read.params(user_id))
+                return cursor.fetchall()
             finally:
                 cursor.close()
         except self._dbapi_error as error:
             if self._engine.dialect.is_disconnect(error, raw.dbapi_connection, None):
                 raw.invalidate(error)
             raise exc.DBAPIError.instance(
-                self._sql, None, error, self._dbapi_error, hide_parameters=True,
+                read.sql, None, error, self._dbapi_error, hide_parameters=True,
                 dialect=self._engine.dialect,
             ) from error
         finally:
             raw.close()
-        if not rows:
-            return None
-        ratings = {int(m): float(r) for _, m, r in rows if m is not None}
-        return UserSnapshot(token_hash=rows[0][0], ratings=ratings)

@@ -24,7 +24,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from api import auth
-from api.deps import RecommenderDep, SessionDep, UserCacheDep, WriteLimiterDep
+from api.deps import RecommenderDep, ServicesDep, SessionDep, UserCacheDep, WriteLimiterDep
 from api.errors import DATABASE_BUSY
 from api.limits import WriteRateLimiter
 from api.params import BAD_USER_ID, MovieIdPath, UserIdPath
@@ -197,7 +197,7 @@ async def onboarding_for_user(
     user_id: UserIdPath,
     token: auth.BearerToken,
     session: SessionDep,
-    recommender: RecommenderDep,
+    services: ServicesDep,
     n: Annotated[int, Query(ge=1, le=50, examples=[20])] = 20,
     exclude: Annotated[
         list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None,
@@ -209,7 +209,7 @@ async def onboarding_for_user(
     ("Haven't seen it"), so the deck never asks twice."""
     auth.authorize(session, user_id, token)
     never = set(repository.user_ratings(session, user_id))
-    never |= set(repository.excluded_movie_ids(session, user_id))
+    never |= set(services.snapshots.excluded(user_id))
     never |= set(exclude or ())
-    movies = recommender.onboarding(n, exclude=frozenset(never))
+    movies = services.recommender.onboarding(n, exclude=frozenset(never))
     return OnboardingOut(count=len(movies), movies=[MovieOut.of(movie) for movie in movies])

@@ -19,7 +19,6 @@ from api.params import GenreQuery, UserIdQuery, canonical_genre
 from api.responses import auth_responses
 from api.schemas import RecommendationOut, RecommendationsOut
 from api.user_cache import ratings_fingerprint
-from db import repository
 from ml.rules import is_personal, ratings_needed
 
 router = APIRouter(tags=["recommendations"])
@@ -71,8 +70,7 @@ async def recommend(
     recommender, cache = services.recommender, services.user_cache
     # Keyed by the ratings as stored: a hit costs one hash, whatever the catalogue lacks.
     fingerprint = ratings_fingerprint(snapshot.ratings)
-    with services.session_factory() as session:
-        excluded = repository.excluded_movie_ids(session, user_id)
+    excluded = services.snapshots.excluded(user_id)
     # Hiding a film drops the user's cache entry too; the ids in the key make sure a list
     # computed before a hide (in another worker) is never served after it.
     key = (n, genre, year_from, year_to, discover, excluded)
