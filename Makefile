@@ -36,8 +36,21 @@ test: setup browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
+## `make train` rebuilds the shipped model from the MovieLens copies beside the repository;
+## `make train DATA=path/to/ml-32m` (or ml-25m, any release folder) trains the same format from
+## one full release instead. OUT, TEST_FRACTION (0 skips the held-out metrics) and TRAIN_ARGS
+## (extra `python -m ml.train` flags) may be set too.
+OUT ?= models
+TEST_FRACTION ?= 0.1
+TRAIN_ARGS ?=
+ifdef DATA
+TRAIN_SOURCES := --data $(DATA)
+else
+TRAIN_SOURCES := --data $(DATA_1M) --data $(DATA_LATEST) --links $(LINKS)
+endif
+
 train: setup
-	$(PY) -m ml.train --data $(DATA_1M) --data $(DATA_LATEST) --links $(LINKS) --out models
+	$(PY) -m ml.train $(TRAIN_SOURCES) --out $(OUT) --test-fraction $(TEST_FRACTION) $(TRAIN_ARGS)
 
 evaluate: setup
 	$(PY) -m ml.evaluate --ml100k-folds $(SHARED)/ml-100k --quiet

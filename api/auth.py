@@ -1,13 +1,15 @@
-"""Bearer tokens: issued once at sign-up, stored only as SHA-256, compared in constant time.
+"""Bearer tokens: issued at sign-up and at each sign-in, stored only as SHA-256.
 
 A token is 32 random bytes (``secrets.token_urlsafe``), so a fast unsalted hash is enough: there
-is nothing to brute-force, and the database never holds anything a thief could replay.
+is nothing to brute-force, and the database never holds anything a thief could replay. A user
+may hold several tokens (one per device); each can be revoked, and its last use is recorded
+(``db.token_use``). The check is a lookup of the presented hash among the user's live tokens
+(a unique index), so no stored secret is compared in Python at all.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from typing import Annotated
 
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from db import repository
 from db.snapshot import SnapshotReader, UserSnapshot
+from db.token_use import record_token_use
 
 TOKEN_BYTES = 32
 
@@ -53,35 +56,41 @@ def new_token() -> str:
 
 
 def hash_token(token: str) -> str:
-    """The SHA-256 hex digest stored in ``users.token_hash``."""
+    """The SHA-256 hex digest stored in ``tokens.token_hash``."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 BearerToken = Annotated[str, Depends(bearer_scheme)]
 
 
-def authorize(session: Session, user_id: int, token: str) -> None:
-    """Allow the request only if ``token`` is ``user_id``'s: 404 unknown user, 403 otherwise."""
-    check_token(repository.user_token_hash(session, user_id), user_id, token)
+def authorize(session: Session, user_id: int, token: str) -> int:
+    """Allow the request only if ``token`` is one of ``user_id``'s live tokens: 404 unknown
+    user, 403 otherwise. Returns the token's id."""
+    exists, token_id = repository.token_check(session, user_id, hash_token(token))
+    token_id = check_token(exists, token_id, user_id)
+    record_token_use(session.get_bind().engine, token_id)
+    return token_id
 
 
 def authorized_snapshot(snapshots: SnapshotReader, user_id: int, token: str) -> UserSnapshot:
     """The user's token check and ratings from one query (``db.snapshot``), for the reads
     that need the ratings anyway (/recommend, /stats)."""
-    snapshot = snapshots.read(user_id)
-    check_token(None if snapshot is None else snapshot.token_hash, user_id, token)
+    snapshot = snapshots.read(user_id, hash_token(token))
+    token_id = check_token(snapshot is not None, snapshot and snapshot.token_id, user_id)
+    record_token_use(snapshots.engine, token_id)
     assert snapshot is not None  # check_token raised otherwise
     return snapshot
 
 
-def check_token(stored: str | None, user_id: int, token: str) -> None:
-    """``authorize`` for a token hash already read (None: no such user)."""
-    if stored is None:
+def check_token(user_exists: bool, token_id: int | None, user_id: int) -> int:
+    """The token id when it is the user's; 404 for no such user, 403 for another's token."""
+    if not user_exists:
         raise HTTPException(
             status_code=status.HTTP_404_NOT_FOUND, detail=f"user {user_id} not found"
         )
-    if not hmac.compare_digest(stored, hash_token(token)):
+    if token_id is None:
         raise HTTPException(
             status_code=status.HTTP_403_FORBIDDEN,
             detail=f"this token does not belong to user {user_id}",
         )
+    return token_id

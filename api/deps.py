@@ -8,7 +8,7 @@ an ``async`` dependency runs on the event loop instead of costing a threadpool h
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -16,10 +16,12 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.limits import WriteRateLimiter
+from api.intent_llm import IntentReader
+from api.limits import SignInLimiter, WriteRateLimiter
 from api.settings import Settings
 from api.user_cache import UserCache
 from db.snapshot import SnapshotReader
+from ml.imports import Catalogue as ImportCatalogue
 from ml.recommender import Recommender, UserProfile
 from ml.search import MovieIndex
 
@@ -38,6 +40,11 @@ class Services:
     snapshots: SnapshotReader
     movie_index: MovieIndex
     write_limiter: WriteRateLimiter
+    #: Plain-words requests (/intent, /recommend?q=): offline parser, LLM if configured.
+    intent_reader: IntentReader
+    signin_limiter: SignInLimiter
+    #: The catalogue as imports match it, built on the first import (~1 s for 10k films).
+    import_catalogue: Callable[[], ImportCatalogue]
 
 
 async def get_services(request: Request) -> Services:
@@ -67,6 +74,10 @@ async def get_movie_index(request: Request) -> MovieIndex:
     return _services(request).movie_index
 
 
+async def get_intent_reader(request: Request) -> IntentReader:
+    return _services(request).intent_reader
+
+
 async def get_write_limiter(request: Request) -> WriteRateLimiter:
     return _services(request).write_limiter
 
@@ -77,3 +88,4 @@ UserCacheDep = Annotated[UserCache[UserProfile], Depends(get_user_cache)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 MovieIndexDep = Annotated[MovieIndex, Depends(get_movie_index)]
 WriteLimiterDep = Annotated[WriteRateLimiter, Depends(get_write_limiter)]
+IntentReaderDep = Annotated[IntentReader, Depends(get_intent_reader)]

@@ -7,10 +7,11 @@ Both answer with the contract's JSON error shape: 413 for a body over the cap, 4
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from fastapi import HTTPException, status
@@ -29,18 +30,30 @@ class BodySizeLimitMiddleware:
     sent without one (chunked) is counted as it arrives and refused at the first byte over.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        larger: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: (path pattern, cap) for the few routes that take files (POST /users/{id}/import).
+        self.larger = tuple(larger)
+
+    def _cap(self, scope: Scope) -> int:
+        path = scope.get("path", "")
+        return next((cap for pattern, cap in self.larger if pattern.match(path)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self._cap(scope)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
+        if declared is not None and declared > max_bytes:
             response = JSONResponse(
-                {"detail": body_too_large(self.max_bytes)},
+                {"detail": body_too_large(max_bytes)},
                 status_code=status.HTTP_413_CONTENT_TOO_LARGE,
                 headers={"Connection": "close"},
             )
@@ -53,11 +66,11 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # Raised inside the body read, so FastAPI turns it into the JSON 413.
                     raise HTTPException(
                         status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-                        detail=body_too_large(self.max_bytes),
+                        detail=body_too_large(max_bytes),
                     )
             return message
 
@@ -104,15 +117,16 @@ class WriteRateLimiter:
         self._per_second = per_minute / 60.0
         self._max_users = max_users
         self._clock = clock
-        self._buckets: OrderedDict[int, _Bucket] = OrderedDict()
+        self._buckets: OrderedDict[Hashable, _Bucket] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
         return self.per_minute > 0
 
-    def acquire(self, user_id: int) -> float:
-        """Take one write from ``user_id``'s allowance: 0.0 if allowed, else seconds to wait."""
+    def acquire(self, user_id: Hashable) -> float:
+        """Take one write from ``user_id``'s allowance: 0.0 if allowed, else seconds to wait.
+        (Any hashable key works: the sign-in limiter counts per username and per address.)"""
         if not self.enabled:
             return 0.0
         now = self._clock()
@@ -141,5 +155,31 @@ class WriteRateLimiter:
                 status_code=status.HTTP_429_TOO_MANY_REQUESTS,
                 detail=f"Too many changes for user {user_id}: at most {self.burst} in a burst "
                 f"and {self.per_minute:g} a minute. Retry in {seconds} s.",
+                headers={"Retry-After": str(seconds)},
+            )
+
+
+class SignInLimiter:
+    """Password guesses allowed per username and per client address (token buckets).
+
+    Every attempt counts, right or wrong, before the password is checked: a guesser learns
+    nothing from being refused, and a person who mistypes a few times waits a minute.
+    """
+
+    def __init__(self, per_username: WriteRateLimiter, per_address: WriteRateLimiter) -> None:
+        self.per_username = per_username
+        self.per_address = per_address
+
+    def check(self, username_key: str, address: str) -> None:
+        """Raise 429 with ``Retry-After`` when either allowance is used up."""
+        wait = max(
+            self.per_address.acquire(("address", address)),
+            self.per_username.acquire(("username", username_key)),
+        )
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise HTTPException(
+                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                detail=f"Too many sign-in attempts; retry in {seconds} s.",
                 headers={"Retry-After": str(seconds)},
             )

@@ -12,6 +12,7 @@ _DESCRIPTIONS = {
     401: "Missing or malformed bearer token.",
     403: "The token belongs to another user.",
     404: "Not found.",
+    409: "Conflict with what is stored (e.g. a username already taken).",
     413: "The request body is over the size limit.",
     422: "Invalid input; `detail` says which field and why.",
     429: "Too many writes for this user; wait `Retry-After` seconds.",

@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from ml.recommender import Movie, Recommendation
 from ml.rules import RATING_MAX, RATING_MIN, RATING_STEP, is_personal
@@ -285,6 +285,14 @@ class RecommendationsOut(BaseModel):
     count: int
     model_version: str
     recommendations: list[RecommendationOut]
+    intent: IntentOut | None = Field(
+        default=None, description="How `q` was read (present only when `q` was sent).")
+    relaxed: list[RelaxationOut] = Field(
+        default_factory=list,
+        description="Constraints of `q` loosened, in the order tried, because too few films "
+        "matched them.")
+    note: str | None = Field(
+        default=None, description="Why the list is empty or ignores `q`, when it does.")
 
 
 class HealthOut(BaseModel):
@@ -344,3 +352,112 @@ class PersonalSimilarListOut(BaseModel):
     movie_id: int
     count: int
     similar: list[PersonalSimilarOut]
+class IntentFilmOut(BaseModel):
+    movie_id: int = Field(examples=[1214])
+    title: str = Field(examples=["Alien"])
+    year: int | None = Field(examples=[1979])
+    name: str = Field(
+        examples=["Alien"],
+        description="The title as people write it (`ml.titles`: no alternative titles), "
+        "which reads back as this film in a request.")
+
+
+class IntentOut(BaseModel):
+    """A request in plain words, read as constraints (``ml/intent.py``)."""
+
+    query: str = Field(examples=["something scary from the 90s, like Alien"])
+    genres: list[str] = Field(
+        examples=[["Horror"]], description="Asked for together (a film has all of them).")
+    exclude_genres: list[str] = Field(examples=[["Comedy"]])
+    year_from: int | None = Field(examples=[1990])
+    year_to: int | None = Field(examples=[1999])
+    similar_to: list[IntentFilmOut] = Field(description="Reference films the list leans towards.")
+    mood: str | None = Field(examples=["scary"])
+    unparsed: list[str] = Field(
+        examples=[["rainy sunday"]], description="Words that could not be used.")
+    parser: Literal["offline", "llm"] = Field(
+        description="Which reader answered: the LLM when configured and valid, else offline.")
+
+
+class RelaxationOut(BaseModel):
+    step: Literal["genres_any", "years_widened", "years", "genres"]
+    reason: str = Field(examples=["Only 2 films matched 1990–1991: widened by 10 years each side"])
+
+
+# --- accounts: import, export, sign-in ---------------------------------------------------------
+
+#: Usernames: what a person can type on a phone and read back; compared case-insensitively.
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$"
+MIN_PASSWORD_CHARS = 10
+MAX_PASSWORD_CHARS = 1024
+
+
+class ImportedRating(BaseModel):
+    title: str
+    year: int | None
+    movie_id: int
+    rating: float
+
+
+class NotImported(BaseModel):
+    title: str
+    year: int | None
+    reason: str = Field(examples=["not in the catalogue"])
+
+
+class ImportOut(BaseModel):
+    """What an import did (or, with ``dry_run``, would do)."""
+
+    source: Literal["letterboxd", "imdb", "movielens", "cinematch"]
+    rows: int = Field(description="Data rows read from the file.")
+    matched: list[ImportedRating] = Field(description="One entry per film found.")
+    unmatched: list[NotImported]
+    saved: int = Field(
+        description="Ratings written (new, or newer than the stored one); with dry_run, "
+        "how many would be."
+    )
+    unchanged: int = Field(
+        description="Matched films already rated at least as recently (kept as stored)."
+    )
+    dry_run: bool
+
+
+class CredentialsIn(BaseModel):
+    """A username and password for signing in on another device (the password is never
+    echoed or logged)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"username": "ana.film", "password": "a long passphrase"}]
+        }
+    )
+
+    username: str = Field(
+        pattern=USERNAME_PATTERN,
+        description="3–32 letters, digits, '.', '_' or '-'; unique ignoring case.",
+        examples=["ana.film"],
+    )
+    password: SecretStr = Field(
+        description=f"At least {MIN_PASSWORD_CHARS} characters.", examples=["a long passphrase"]
+    )
+
+
+class CredentialsOut(BaseModel):
+    user_id: int
+    username: str | None = Field(description="Null when no password was set.")
+
+
+class SignInIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"username": "ana.film", "password": "a long passphrase"}]
+        }
+    )
+
+    username: str = Field(max_length=64, examples=["ana.film"])
+    password: SecretStr = Field(examples=["a long passphrase"])
+
+
+class SessionOut(BaseModel):
+    user_id: int
+    token: str = Field(description="A new bearer token for this device (shown only once).")

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from db.session import SQLITE_BUSY_TIMEOUT_MS
@@ -53,6 +53,27 @@ class Settings(BaseSettings):
         validation_alias="CINEMATCH_WRITE_LIMIT_BURST",
         description="Writes a user may make back to back before the per-minute rate applies.",
     )
+    import_max_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        le=5 * 1024 * 1024,
+        validation_alias="CINEMATCH_IMPORT_MAX_BYTES",
+        description="Largest CSV accepted by POST /users/{id}/import (413 above).",
+    )
+    signin_limit_per_minute: float = Field(
+        default=5.0,
+        ge=0,
+        validation_alias="CINEMATCH_SIGNIN_LIMIT_PER_MINUTE",
+        description="Sign-in attempts a minute per username (and four times that per "
+        "address), per worker process; 0 turns the limit off.",
+    )
+    signin_limit_burst: int = Field(
+        default=5,
+        ge=1,
+        validation_alias="CINEMATCH_SIGNIN_LIMIT_BURST",
+        description="Sign-in attempts per username before the per-minute rate applies "
+        "(four times that per address).",
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=SQLITE_BUSY_TIMEOUT_MS,
         ge=0,
@@ -71,6 +92,29 @@ class Settings(BaseSettings):
         ge=0,
         validation_alias="CINEMATCH_LIST_CACHE_MB",
         description="Memory for served /recommend lists, in MB (0 recomputes every list).",
+    )
+    llm_url: str | None = Field(
+        default=None,
+        validation_alias="CINEMATCH_LLM_URL",
+        description="An OpenAI-compatible chat-completions URL that reads /intent and "
+        "/recommend?q= requests; unset, the offline parser (ml/intent.py) does.",
+    )
+    llm_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="CINEMATCH_LLM_KEY",
+        description="Bearer key for CINEMATCH_LLM_URL (both must be set to use the LLM).",
+    )
+    llm_model: str = Field(
+        default="gpt-4o-mini",
+        validation_alias="CINEMATCH_LLM_MODEL",
+        description="Model name sent to CINEMATCH_LLM_URL.",
+    )
+    llm_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        validation_alias="CINEMATCH_LLM_TIMEOUT_S",
+        description="Whole-exchange deadline for the LLM; past it the offline parser answers.",
     )
 
     @field_validator("cors_origins", mode="before")

@@ -7,10 +7,10 @@ Positives are a user's test ratings ≥ 4; every film in training that the user 
 training is ranked (the ``ml.evaluate`` convention).
 
 1. Validation (tuning): ``ml.split.validation_split`` carves 10% of the *training* part;
-   models are fitted to the rest and every variant is measured on the carved ratings. With the
-   newcomer grid of ``python -m ml.simulate_onboarding --tune`` this chose the shipped blend
-   weights (``ml.ranking.RankingWeights``); the test set chooses nothing.
-2. Test: models refitted on the whole training part (``ml.train.fit_artifact``, the code
+   models are fitted to the rest and every variant is measured on the carved ratings. This
+   chose the full-history weights of ``ml.ranking.RankingWeights`` (the newcomer ones come
+   from ``bench/newcomers.py --tune``); the test set chooses nothing.
+2. Test: models refitted on the whole training part (``ml.pipeline.fit_artifact``, the code
    ``make train`` runs), every variant measured on the test ratings:
    - ``popularity (count)`` and ``popularity (served)`` (the Bayesian average the app shows);
    - ``FunkSVD by rating`` (the trap) and ``legacy blend`` (z(rating) + z(log count), the
@@ -61,12 +61,12 @@ from ml.implicit import ImplicitParams, rotate  # noqa: E402
 from ml.matrix import IdMap, RatingMatrix  # noqa: E402
 from ml.metrics import catalogue_coverage, intra_list_diversity, ndcg_at_k, recall_at_k  # noqa: E402
 from ml.model import FactorModel, FunkSVDParams  # noqa: E402
+from ml.pipeline import FittedModel, fit_artifact  # noqa: E402
 from ml.popularity import Popularity  # noqa: E402
 from ml.ranking import RankingWeights, top_n_indices, zscore  # noqa: E402
 from ml.recommender import Recommender  # noqa: E402
 from ml.rules import POSITIVE_RATING  # noqa: E402
 from ml.split import random_split, validation_split  # noqa: E402
-from ml.train import FittedModel, fit_artifact  # noqa: E402
 
 log = logging.getLogger("bench.ranking")
 
@@ -339,9 +339,8 @@ def main(argv: list[str] | None = None) -> int:
              f"{os.cpu_count()} CPUs (shared)"]
     lines += table(f"validation ({VALIDATION_FRACTION:.0%} of training, seed "
                    f"{VALIDATION_SEED}): tunes the blend", validation)
-    lines += [f"best here: {best_blend(validation)}; shipped: {shipped}, the best on these full",
-              "histories and on validation newcomers together (python -m ml.simulate_onboarding"
-              " --tune: a popularity prior costs newcomers what it gains here)"]
+    lines += [f"best here: {best_blend(validation)}; shipped: {shipped} (the full-history",
+              "weights from here, those at five ratings from bench/newcomers.py --tune)"]
     lines += table(f"test (cinematch = shipped {shipped} + franchise cap)", results)
     served = next(r for r in results if r.ranker == "cinematch")
     uncapped = next(r for r in results if r.ranker == "cinematch (no cap)")

@@ -6,7 +6,7 @@ In one process, on identical train/test frames, it fits:
 - ``surprise_svd``: ``surprise.SVD(random_state=0)`` with its defaults (k=100, 20 epochs of SGD,
   lr 0.005, reg 0.02), the reference;
 - ``bias_baseline``: ``ml.baselines.BiasBaseline`` (damped μ + b_u + b_i);
-- ``cinematch_gibbs``: ``ml.train.fit_artifact`` with ``FunkSVDParams()`` (the shipped method);
+- ``cinematch_gibbs``: ``ml.pipeline.fit_artifact`` with ``FunkSVDParams()`` (the shipped method);
 - ``cinematch_als``: the same with ``method="als"`` (the MAP fit; the "SGD or ALS" comparison).
 
 Splits: (a) ml-100k's official u1–u5 folds (each fold and the mean); (b) the partial ml-1m file
@@ -54,8 +54,8 @@ from ml.evaluate import read_100k_split  # noqa: E402
 from ml.matrix import IdMap, RatingMatrix  # noqa: E402
 from ml.metrics import mae, rmse  # noqa: E402
 from ml.model import FunkSVDParams  # noqa: E402
+from ml.pipeline import fit_artifact  # noqa: E402
 from ml.split import random_split  # noqa: E402
-from ml.train import fit_artifact  # noqa: E402
 from ml.trainer import Validation, train_funksvd  # noqa: E402
 
 try:

@@ -64,13 +64,51 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
-    """Someone who signed up. Only a SHA-256 of their bearer token is kept, never the token."""
+    """Someone who signed up; their bearer tokens are in ``tokens``, their sign-in in
+    ``credentials`` (if they chose one)."""
 
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Int64, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Token(Base):
+    """One bearer token of a user (one per device or sign-in). Only its SHA-256 is kept.
+
+    A revoked token keeps its row (``revoked_at`` set) so that its last use stays on record;
+    deleting the user deletes its tokens.
+    """
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Int64, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        Int64, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Credential(Base):
+    """A username and argon2id password hash, so a user can sign in on another device.
+
+    ``username_key`` is the lower-cased username: uniqueness is case-insensitive on every
+    database, while ``username`` keeps the spelling the person chose.
+    """
+
+    __tablename__ = "credentials"
+
+    user_id: Mapped[int] = mapped_column(
+        Int64, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    username: Mapped[str] = mapped_column(String(64))
+    username_key: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Rating(Base):

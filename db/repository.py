@@ -10,18 +10,18 @@ result machinery costs more than the SQLite query itself, several times over.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from db.models import Rating, SignalKind, User, UserSignal, utcnow
+from db.models import Base, Credential, Rating, SignalKind, Token, User, UserSignal, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,20 @@ class StoredRating:
     updated_at: datetime
 
 
-_TOKEN_HASH = select(User.token_hash).where(User.id == bindparam("user_id"))
+#: The user (to tell 404 from 403) and the id of their live token with the given hash.
+_TOKEN_CHECK = (
+    select(User.id, Token.id)
+    .select_from(User)
+    .outerjoin(
+        Token,
+        and_(
+            Token.user_id == User.id,
+            Token.token_hash == bindparam("token_hash"),
+            Token.revoked_at.is_(None),
+        ),
+    )
+    .where(User.id == bindparam("user_id"))
+)
 _USER_RATINGS = (
     select(Rating.movie_id, Rating.rating)
     .where(Rating.user_id == bindparam("user_id"))
@@ -63,15 +76,108 @@ _UPSERTS: dict[str, Executable] = {
 
 def create_user(session: Session, token_hash: str) -> int:
     """Insert a user holding ``token_hash`` and return the new id (flushed, not committed)."""
-    user = User(token_hash=token_hash, created_at=utcnow())
+    now = utcnow()
+    user = User(created_at=now)
     session.add(user)
     session.flush()
+    add_token(session, user.id, token_hash, now)
     return user.id
 
 
-def user_token_hash(session: Session, user_id: int) -> str | None:
-    """The stored token hash of ``user_id``, or None when there is no such user."""
-    return session.connection().execute(_TOKEN_HASH, {"user_id": user_id}).scalar_one_or_none()
+def add_token(session: Session, user_id: int, token_hash: str, now: datetime | None = None) -> int:
+    """Give ``user_id`` one more token (a sign-in on another device); returns its id."""
+    now = now or utcnow()
+    token = Token(user_id=user_id, token_hash=token_hash, created_at=now, last_used_at=now)
+    session.add(token)
+    session.flush()
+    return token.id
+
+
+def token_check(session: Session, user_id: int, token_hash: str) -> tuple[bool, int | None]:
+    """(does ``user_id`` exist, the id of their live token with ``token_hash`` or None)."""
+    row = session.connection().execute(
+        _TOKEN_CHECK, {"user_id": user_id, "token_hash": token_hash}
+    ).first()
+    return (False, None) if row is None else (True, row[1])
+
+
+def live_token(session: Session, token_hash: str) -> tuple[int, int] | None:
+    """(token id, user id) of the unrevoked token with ``token_hash``, or None."""
+    row = session.execute(
+        select(Token.id, Token.user_id).where(
+            Token.token_hash == token_hash, Token.revoked_at.is_(None)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def revoke_token(session: Session, token_id: int) -> None:
+    session.execute(update(Token).where(Token.id == token_id).values(revoked_at=utcnow()))
+
+
+def touch_token(session: Session, token_id: int, now: datetime | None = None) -> None:
+    """Record that the token was just used."""
+    session.execute(
+        update(Token).where(Token.id == token_id).values(last_used_at=now or utcnow())
+    )
+
+
+def credentials_of(session: Session, username_key: str) -> tuple[int, str] | None:
+    """(user id, password hash) for a lower-cased username, or None."""
+    row = session.execute(
+        select(Credential.user_id, Credential.password_hash).where(
+            Credential.username_key == username_key
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def username_of(session: Session, user_id: int) -> str | None:
+    return session.scalar(select(Credential.username).where(Credential.user_id == user_id))
+
+
+def username_taken(session: Session, username_key: str, user_id: int) -> bool:
+    """Whether another user already signs in with this (lower-cased) username."""
+    owner = session.scalar(
+        select(Credential.user_id).where(Credential.username_key == username_key)
+    )
+    return owner is not None and owner != user_id
+
+
+def set_credentials(
+    session: Session, user_id: int, username: str, username_key: str, password_hash: str
+) -> None:
+    """Create or replace the user's username and password hash."""
+    now = utcnow()
+    current = session.get(Credential, user_id)
+    if current is None:
+        session.add(
+            Credential(
+                user_id=user_id,
+                username=username,
+                username_key=username_key,
+                password_hash=password_hash,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    else:
+        current.username, current.username_key = username, username_key
+        current.password_hash, current.updated_at = password_hash, now
+    session.flush()
+
+
+def delete_user(session: Session, user_id: int) -> bool:
+    """Delete the user and every row of theirs; False when there was no such user.
+
+    Every table with a ``user_id`` column (ratings, tokens, credentials, and any a later
+    change adds, such as lists) is emptied of the user's rows explicitly, children first, so
+    nothing is left even where a database does not enforce ``ON DELETE CASCADE``."""
+    for table in reversed(Base.metadata.sorted_tables):
+        column = table.c.get("user_id")
+        if column is not None:
+            session.execute(delete(table).where(column == user_id))
+    return bool(session.execute(delete(User).where(User.id == user_id)).rowcount)
 
 
 def count_users(session: Session) -> int:
@@ -118,25 +224,33 @@ def upsert_ratings(
     if not ratings:
         return
     now = now or utcnow()
+    upsert_dated_ratings(
+        session, user_id, [(movie_id, rating, now) for movie_id, rating in ratings.items()]
+    )
+
+
+def upsert_dated_ratings(
+    session: Session, user_id: int, ratings: Sequence[tuple[int, float, datetime]]
+) -> None:
+    """``upsert_ratings`` where each rating carries its own time (an import keeps the date
+    the person rated the film elsewhere): a new row gets it as ``created_at`` and
+    ``updated_at``, an existing one as ``updated_at``."""
+    if not ratings:
+        return
     rows = [
-        {
-            "user_id": user_id,
-            "movie_id": movie_id,
-            "rating": rating,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for movie_id, rating in ratings.items()
+        {"user_id": user_id, "movie_id": m, "rating": r, "created_at": at, "updated_at": at}
+        for m, r, at in ratings
     ]
     connection = session.connection()
     upsert = _UPSERTS.get(connection.dialect.name)
     if upsert is not None:
         connection.execute(upsert, rows)
         return
+    movie_ids = [row["movie_id"] for row in rows]
     existing = {
         row.movie_id: row
         for row in session.scalars(
-            select(Rating).where(Rating.user_id == user_id, Rating.movie_id.in_(list(ratings)))
+            select(Rating).where(Rating.user_id == user_id, Rating.movie_id.in_(movie_ids))
         )
     }
     for row in rows:
@@ -145,8 +259,16 @@ def upsert_ratings(
             session.add(Rating(**row))
         else:
             current.rating = row["rating"]
-            current.updated_at = now
+            current.updated_at = row["updated_at"]
     session.flush()
+
+
+def user_rating_times(session: Session, user_id: int) -> dict[int, tuple[float, datetime]]:
+    """``{movie_id: (rating, updated_at)}``: what an import compares its rows with."""
+    stmt = select(Rating.movie_id, Rating.rating, Rating.updated_at).where(
+        Rating.user_id == user_id
+    )
+    return {m: (r, at) for m, r, at in session.execute(stmt)}
 
 
 def delete_rating(session: Session, user_id: int, movie_id: int) -> bool:
@@ -205,3 +327,19 @@ def user_signals(session: Session, user_id: int, kind: SignalKind) -> list[Store
         .order_by(UserSignal.created_at.desc(), UserSignal.movie_id)
     )
     return [StoredSignal(*row) for row in session.execute(stmt)]
+#: The lists an export carries besides ratings, when the signals table exists (signals-ui).
+EXPORTED_LISTS = ("watchlist", "hidden")
+
+
+def user_list_entries(session: Session, user_id: int) -> list[tuple[str, int, datetime]]:
+    """(list, movie_id, added_at) of the user's watchlist and hidden films, oldest first;
+    empty while the schema has no ``user_signals`` table."""
+    table = Base.metadata.tables.get("user_signals")
+    if table is None:
+        return []
+    stmt = (
+        select(table.c.kind, table.c.movie_id, table.c.created_at)
+        .where(table.c.user_id == user_id, table.c.kind.in_(EXPORTED_LISTS))
+        .order_by(table.c.created_at, table.c.movie_id)
+    )
+    return [(kind, movie_id, at) for kind, movie_id, at in session.execute(stmt)]

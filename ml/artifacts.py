@@ -10,6 +10,12 @@ A model directory holds:
   training time, git commit, and the sha256 and shape of every array and file.
 Loading verifies all of it and fails with one line naming the file, so a half-copied or
 mismatched model never starts serving.
+
+Each model's arrays are the ones its ``ml.models`` class gives (``arrays``/``from_arrays`` of
+``ml.contract``): FunkSVD's unprefixed, iALS's prefixed ``implicit_``, so format 2 is read and
+written unchanged. ``save_model``/``load_model`` store any single model of the contract the same
+way (``model.npz`` + ``model.json`` with its name, hyper-parameters and checksums), for the
+contract tests and for experiments that keep a model apart from the shipped directory.
 """
 
 from __future__ import annotations
@@ -22,16 +28,18 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ml.contract import Model
 from ml.implicit import ImplicitModel
 from ml.matrix import IdMap
 from ml.model import FactorModel
+from ml.models import IALS, MODELS, FunkSVD
 from ml.popularity import Popularity
 
 #: 2: the ranking model (``implicit_*`` arrays) joined the rating model.
@@ -40,14 +48,10 @@ FACTORS_FILE = "factors.npz"
 CATALOGUE_FILE = "catalogue.csv"
 MANIFEST_FILE = "manifest.json"
 CATALOGUE_COLUMNS = ("movie_id", "title", "year", "genres", "tmdb_id", "imdb_id")
-
-_MODEL_ARRAYS = (
-    "user_factors", "user_bias", "item_factors", "item_bias", "fold_in_reg", "fold_in_mean",
-)
-_IMPLICIT_SCALARS = (
-    "unobserved_weight", "reg", "reg_exponent", "rating_confidence", "dislike_below",
-    "fold_in_half_ratings",
-)
+MODEL_ARRAYS_FILE = "model.npz"
+MODEL_MANIFEST_FILE = "model.json"
+#: Prefix of the ranking model's arrays in ``factors.npz``.
+IMPLICIT_PREFIX = "implicit_"
 
 
 class ArtifactError(RuntimeError):
@@ -75,6 +79,16 @@ class Artifact:
     manifest: dict[str, Any]
     users: IdMap  # training users (namespaced ids), aligned with user factor rows
     implicit: ImplicitModel  # the ranking model, on the same item indices
+
+    @property
+    def funksvd(self) -> FunkSVD:
+        """The rating model as an ``ml.contract`` model."""
+        return FunkSVD.of(self.model)
+
+    @property
+    def ials(self) -> IALS:
+        """The ranking model as an ``ml.contract`` model."""
+        return IALS.of(self.implicit)
 
 
 def save_artifact(directory: str | Path, artifact: Artifact) -> Path:
@@ -128,22 +142,14 @@ def load_artifact(directory: str | Path) -> Artifact:
     arrays = _read_arrays(root / FACTORS_FILE, manifest)
     catalogue = _read_catalogue(root / CATALOGUE_FILE)
     try:
-        model = FactorModel(
-            global_mean=float(arrays["global_mean"][0]),
-            fold_in_reg_per_rating=float(arrays["fold_in_reg_per_rating"][0]),
-            **{name: arrays[name] for name in _MODEL_ARRAYS},
-        )
+        model = FunkSVD.from_arrays(arrays).model
         items = IdMap(arrays["item_ids"])
         popularity = Popularity.from_counts(
             arrays["popularity_counts"], arrays["popularity_means"], model.global_mean,
             float(manifest.get("popularity", {}).get("prior_percentile", 90.0)),
         )
         users = IdMap(arrays["user_ids"])
-        implicit = ImplicitModel(
-            item_factors=arrays["implicit_item_factors"],
-            gram_eigenvalues=arrays["implicit_gram_eigenvalues"],
-            **{name: float(arrays[f"implicit_{name}"][0]) for name in _IMPLICIT_SCALARS},
-        )
+        implicit = IALS.from_arrays(_unprefixed(arrays, IMPLICIT_PREFIX)).model
     except (KeyError, ValueError) as error:
         raise ArtifactError(f"{root / FACTORS_FILE}: inconsistent arrays ({error})") from None
     artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit)
@@ -159,25 +165,65 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def _arrays_of(artifact: Artifact) -> dict[str, npt.NDArray[Any]]:
-    model = artifact.model
-    mean = model.fold_in_mean if model.fold_in_mean is not None else np.zeros(model.rank + 1)
-    arrays: dict[str, npt.NDArray[Any]] = {
-        name: np.asarray(getattr(model, name), dtype=np.float32) for name in _MODEL_ARRAYS
-        if name != "fold_in_mean"
-    }
-    arrays["fold_in_mean"] = np.asarray(mean, dtype=np.float32)
-    arrays["global_mean"] = np.array([model.global_mean], dtype=np.float64)
-    arrays["fold_in_reg_per_rating"] = np.array([model.fold_in_reg_per_rating], dtype=np.float64)
+    arrays = artifact.funksvd.arrays()
+    arrays.update({IMPLICIT_PREFIX + name: a for name, a in artifact.ials.arrays().items()})
     arrays["item_ids"] = np.asarray(artifact.items.ids, dtype=np.int64)
     arrays["user_ids"] = np.asarray(artifact.users.ids, dtype=np.int64)
     arrays["popularity_counts"] = np.asarray(artifact.popularity.counts, dtype=np.int64)
     arrays["popularity_means"] = np.asarray(artifact.popularity.means, dtype=np.float32)
-    implicit = artifact.implicit
-    arrays["implicit_item_factors"] = np.asarray(implicit.item_factors, dtype=np.float32)
-    arrays["implicit_gram_eigenvalues"] = np.asarray(implicit.gram_eigenvalues, dtype=np.float64)
-    for name in _IMPLICIT_SCALARS:
-        arrays[f"implicit_{name}"] = np.array([getattr(implicit, name)], dtype=np.float64)
     return arrays
+
+
+def _unprefixed(arrays: dict[str, npt.NDArray[Any]], prefix: str) -> dict[str, npt.NDArray[Any]]:
+    return {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}
+
+
+def save_model(directory: str | Path, model: Model[Any]) -> Path:
+    """Write one contract model to ``directory`` atomically: ``model.npz`` + ``model.json``."""
+    target = Path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        arrays = model.arrays()
+        _write_npz(staging / MODEL_ARRAYS_FILE, arrays)
+        manifest = {
+            "format_version": FORMAT_VERSION, "model": model.name,
+            "params": asdict(model.params),
+            "files": {MODEL_ARRAYS_FILE: {
+                "sha256": sha256_bytes((staging / MODEL_ARRAYS_FILE).read_bytes())}},
+            "arrays": {name: {"shape": list(a.shape), "dtype": str(a.dtype)}
+                       for name, a in arrays.items()},
+        }
+        (staging / MODEL_MANIFEST_FILE).write_text(
+            json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        staging.chmod(0o755)
+        _swap_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def load_model(directory: str | Path) -> Model[Any]:
+    """Read a model ``save_model`` wrote; ``ArtifactError`` (one line) on any fault."""
+    root = Path(directory)
+    manifest = _read_manifest(root / MODEL_MANIFEST_FILE)
+    path = root / MODEL_ARRAYS_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{path}: missing model file")
+    expected = manifest.get("files", {}).get(MODEL_ARRAYS_FILE, {}).get("sha256")
+    if expected != sha256_bytes(path.read_bytes()):
+        raise ArtifactError(f"{path}: checksum mismatch; the model file is truncated or stale")
+    cls = MODELS.get(str(manifest.get("model")))
+    if cls is None:
+        raise ArtifactError(f"{root / MODEL_MANIFEST_FILE}: unknown model "
+                            f"{manifest.get('model')!r}; known: {', '.join(MODELS)}")
+    arrays = _read_arrays(path, manifest)
+    try:
+        params = replace(cls().params, **manifest.get("params", {}))
+        return cls.from_arrays(arrays, params)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ArtifactError(f"{path}: inconsistent arrays ({error})") from None
 
 
 def _write_npz(path: Path, arrays: dict[str, npt.NDArray[Any]]) -> None:
@@ -254,6 +300,11 @@ def _catalogue_csv(entries: tuple[CatalogueEntry, ...]) -> str:
             "" if e.tmdb_id is None else e.tmdb_id, e.imdb_id or "",
         ])
     return buffer.getvalue()
+
+
+def read_catalogue(path: str | Path) -> tuple[CatalogueEntry, ...]:
+    """A model directory's catalogue CSV alone, without loading the model (bench/matching.py)."""
+    return _read_catalogue(Path(path))
 
 
 def _read_catalogue(path: Path) -> tuple[CatalogueEntry, ...]:

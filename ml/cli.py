@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from ml.artifacts import ArtifactError
 from ml.data import DataFormatError, Dataset, DownloadError, describe_sources, load_dataset
 from ml.data import merge_datasets as merge
+from ml.model import FunkSVDParams
 
 
 class CliError(Exception):
@@ -22,13 +24,23 @@ def cli_errors() -> Iterator[None]:
     """Turn expected failures into ``error: <message>`` on stderr and exit status 2."""
     try:
         yield
-    except (CliError, DataFormatError, ArtifactError, DownloadError, FileNotFoundError,
-            NotADirectoryError, ValueError) as error:
+    except (CliError, DataFormatError, ArtifactError, DownloadError, OSError,
+            ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(130) from None
+
+
+def exit_code_of(action: Callable[[], object]) -> int:
+    """Run ``action`` under ``cli_errors`` and return the exit status instead of exiting."""
+    try:
+        with cli_errors():
+            action()
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 2
+    return 0
 
 
 def load_training_data(
@@ -46,3 +58,21 @@ def load_training_data(
     datasets = [load_dataset(folder, links=links) for folder in folders]
     dataset = datasets[0] if len(datasets) == 1 else merge(datasets)
     return dataset, list(describe_sources(folders, links))
+
+
+def add_params_arguments(parser: argparse.ArgumentParser) -> None:
+    """Hyper-parameter flags shared by the train and evaluate CLIs."""
+    defaults = FunkSVDParams()
+    parser.add_argument("--method", choices=["gibbs", "als"], default=defaults.method)
+    parser.add_argument("--n-factors", type=int, default=defaults.n_factors)
+    parser.add_argument("--rank", type=int, default=defaults.rank)
+    parser.add_argument("--n-epochs", type=int, default=defaults.n_epochs)
+    parser.add_argument("--burn-in", type=int, default=defaults.burn_in)
+    parser.add_argument("--reg", type=float, default=defaults.reg)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+
+
+def params_from_arguments(args: argparse.Namespace) -> FunkSVDParams:
+    return FunkSVDParams(method=args.method, n_factors=args.n_factors, rank=args.rank,
+                         n_epochs=args.n_epochs, burn_in=args.burn_in, reg=args.reg,
+                         seed=args.seed)

@@ -9,7 +9,8 @@ Rating accuracy: RMSE and MAE of the global mean, the damped bias baseline and F
 Top-N: Recall@10, NDCG@10 and catalogue coverage for popularity (``popularity``: the Bayesian
 average the app shows newcomers; ``popularity_count``: the raw rating count, the stronger top-N
 baseline), FunkSVD by predicted rating, and the service's own personal ranking, through the
-same ``Recommender`` that serves /recommend.
+same ``Recommender`` that serves /recommend. The first three are ``ml.models`` ranked by the
+contract's one top-N (``ml.contract.recommend``), with no code per model.
 Positives are test ratings ≥ 4; every film seen in training and not rated by the user in
 training is ranked. Hyper-parameters are never tuned here: early stopping uses a validation
 split carved from the training part only.
@@ -33,12 +34,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.baselines import BiasBaseline
-from ml.cli import CliError, cli_errors, load_training_data
-from ml.data import DataFormatError
+from ml.cli import (
+    CliError,
+    add_params_arguments,
+    cli_errors,
+    load_training_data,
+    params_from_arguments,
+)
+from ml.contract import Model, UserRatings, recommend
+from ml.data import read_ratings_file
 from ml.metrics import catalogue_coverage, mae, ndcg_at_k, recall_at_k, rmse
 from ml.model import FunkSVDParams
-from ml.ranking import top_n_indices
+from ml.models import BaselineModel, PopularityModel, PopularityParams
+from ml.pipeline import fit_artifact, rating_matrix
 from ml.recommender import Recommender
 from ml.rules import POSITIVE_RATING
 from ml.split import random_split
@@ -46,7 +54,6 @@ from ml.split import random_split
 log = logging.getLogger(__name__)
 
 TOP_K = 10
-RATING_COLUMNS = {"userId": "user_id", "movieId": "movie_id", "rating": "rating"}
 
 
 @dataclass
@@ -67,24 +74,19 @@ def evaluate(
     progress: bool = True,
 ) -> EvaluationReport:
     """Train on ``train`` (FunkSVD and baselines) and measure everything on ``test``."""
-    from ml.train import fit_artifact  # train imports this module for its CLI
-
     catalogue = movies if movies is not None else _bare_movies(train)
     fitted = fit_artifact(train, catalogue, params, progress=progress)
     recommender = Recommender(fitted.artifact)
     items, users = fitted.artifact.items, fitted.users
-    model = fitted.artifact.model
+    funksvd = fitted.artifact.funksvd
 
-    train_u = users.indices(train["user_id"].to_numpy())
-    train_i = items.indices(train["movie_id"].to_numpy())
     test_u = users.indices(test["user_id"].to_numpy())
     test_i = items.indices(test["movie_id"].to_numpy())
     truth = test["rating"].to_numpy(np.float64)
-    baseline = BiasBaseline.fit(train_u, train_i, train["rating"].to_numpy(np.float64),
-                                len(users), len(items))
-    mean_pred = np.full(len(truth), model.global_mean)
-    rows = [("global_mean", mean_pred), ("bias_baseline", baseline.predict(test_u, test_i)),
-            ("funksvd", model.predict_pairs(test_u, test_i))]
+    baseline = BaselineModel().fit(rating_matrix(train, users, items))
+    rows = [("global_mean", np.full(len(truth), funksvd.model.global_mean)),
+            *((name, model.predict_pairs(test_u, test_i))
+              for name, model in (("bias_baseline", baseline), ("funksvd", funksvd)))]
     report = EvaluationReport(
         split=split or {"n_train": len(train), "n_test": len(test)},
         training_seconds=fitted.result.seconds,
@@ -97,8 +99,15 @@ def evaluate(
 
 def _top_n(train: pd.DataFrame, test: pd.DataFrame, recommender: Recommender,
            n_items: int) -> list[dict[str, Any]]:
-    """Rank for every test user with a positive, four ways, through the serving code."""
-    items, model = recommender.items, recommender.model
+    """Rank for every test user with a positive: three contract models, then the service's
+    own list, each from the user's training ratings folded in through the serving code."""
+    items = recommender.items
+    popularity = recommender.popularity
+    models: dict[str, Model[Any]] = {
+        "popularity": PopularityModel.of(popularity),
+        "popularity_count": PopularityModel.of(popularity, PopularityParams(order="count")),
+        "funksvd_predicted_rating": recommender.funksvd,
+    }
     positives = test[test["rating"] >= POSITIVE_RATING]
     wanted = {int(u): set(g["movie_id"].astype(int)) for u, g in positives.groupby("user_id")}
     seen = {int(u): g for u, g in train.groupby("user_id")}
@@ -110,19 +119,15 @@ def _top_n(train: pd.DataFrame, test: pd.DataFrame, recommender: Recommender,
         history = seen[user]
         ratings = dict(zip(history["movie_id"].astype(int), history["rating"].astype(float),
                            strict=True))
-        rated_idx = items.indices(list(ratings))
         profile = recommender.profile(ratings)
-        ranked = {
-            "popularity": list(items.ids[recommender.popularity.top_n(TOP_K, exclude=rated_idx)]),
-            "popularity_count": list(items.ids[top_n_indices(
-                recommender.popularity.counts, TOP_K, exclude=rated_idx)]),
-            "funksvd_predicted_rating": list(items.ids[top_n_indices(
-                model.predict_raw(profile.vector), TOP_K, exclude=rated_idx)]),
-            "service_ranking": [r.movie_id for r in recommender.recommend(
-                ratings, TOP_K, profile=profile).items],
-        }
-        for name, ids in ranked.items():
-            ids = [int(i) for i in ids]
+        rated = UserRatings(profile.rated_indices, profile.rated_values)
+        folded = {"funksvd_predicted_rating": profile.vector}  # already folded in: reuse it
+        ranked = {name: items.ids[recommend(model, rated, TOP_K, state=folded.get(name))[0]]
+                  for name, model in models.items()}
+        ranked["service_ranking"] = np.array(
+            [r.movie_id for r in recommender.recommend(ratings, TOP_K, profile=profile).items])
+        for name, found in ranked.items():
+            ids = [int(i) for i in found]
             lists[name].append(ids)
             scores[name].append((recall_at_k(ids, relevant, TOP_K),
                                  ndcg_at_k(ids, relevant, TOP_K)))
@@ -160,39 +165,10 @@ def evaluate_ml100k_folds(folder: Path, params: FunkSVDParams,
 
 
 def read_100k_split(path: Path) -> pd.DataFrame:
-    """One ml-100k ``uN.base``/``uN.test`` file (tab-separated user item rating timestamp)."""
+    """One ml-100k ``uN.base``/``uN.test`` file, through the one ratings reader."""
     if not path.is_file():
         raise CliError(f"{path}: missing ml-100k fold file")
-    frame = _read_numeric_table(path, sep="\t", names=["user_id", "movie_id", "rating", "ts"])
-    return frame[["user_id", "movie_id", "rating"]]
-
-
-def read_ratings_csv(path: Path) -> pd.DataFrame:
-    """A ``userId,movieId,rating[,timestamp]`` CSV, checked line by line on failure."""
-    if not path.is_file():
-        raise CliError(f"{path}: no such ratings file")
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline().strip().split(",")
-    missing = [c for c in RATING_COLUMNS if c not in header]
-    if missing:
-        raise DataFormatError(f"{path}:1: missing column {missing[0]!r} "
-                              "(expected userId,movieId,rating[,timestamp])")
-    frame = _read_numeric_table(path, sep=",", header=0, usecols=list(RATING_COLUMNS))
-    return frame.rename(columns=RATING_COLUMNS)
-
-
-def _read_numeric_table(path: Path, **kwargs: Any) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, **kwargs)
-        bad = frame.apply(pd.to_numeric, errors="coerce").isna().any(axis=1)
-    except (ValueError, pd.errors.ParserError):
-        bad = None
-        frame = None
-    if frame is None or bad is None or bad.any():
-        first = 0 if frame is None or bad is None else int(np.flatnonzero(bad.to_numpy())[0])
-        line = first + (2 if kwargs.get("header") == 0 else 1)
-        raise DataFormatError(f"{path}:{line}: expected numbers in every column")
-    return frame.astype({c: np.float64 for c in frame.columns if c == "rating"})
+    return read_ratings_file(path)
 
 
 def _bare_movies(ratings: pd.DataFrame) -> pd.DataFrame:
@@ -228,8 +204,6 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ml.train import add_params_arguments, params_from_arguments
-
     parser = argparse.ArgumentParser(prog="python -m ml.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -250,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.train is not None:
             if args.test is None:
                 raise CliError("--train needs --test")
-            report = evaluate(read_ratings_csv(args.train), read_ratings_csv(args.test), params,
+            report = evaluate(read_ratings_file(args.train), read_ratings_file(args.test), params,
                               split={"name": "files", "train": str(args.train),
                                      "test": str(args.test)}, progress=progress).as_json()
             table = format_report(report)

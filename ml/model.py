@@ -22,14 +22,27 @@ FloatArray = npt.NDArray[np.float32]
 class FunkSVDParams:
     """Hyper-parameters of the biased matrix factorisation, saved into ``manifest.json``.
 
-    ``method="gibbs"`` runs ALS sweeps that draw each user/item vector from its Gaussian
-    posterior instead of taking its mode; the prior's mean and full precision (Normal-Wishart)
-    and the noise precision are sampled too (Bayesian probabilistic MF). The shipped factors
-    are the posterior mean of the interaction matrix over the kept samples, compressed exactly
-    to ``rank`` dimensions. Averaging is what beats the MAP fit on sparse data: each obscure
-    film's vector is an average over its plausible values, not its overfitted best one.
-    ``method="als"`` is the MAP baseline (ALS with count-scaled ridge ``reg``), kept to
-    measure that claim.
+    The model is FunkSVD's μ + b_u + b_i + p_u·q_i (the name the product and its users know),
+    but it is not trained by Funk's SGD. ``method="gibbs"`` (the default) does this:
+
+    1. ``burn_in // 2`` MAP warm-up sweeps: ALS with a ridge of ``reg`` per rating (ALS-WR);
+    2. sampling sweeps (Bayesian probabilistic MF, Salakhutdinov & Mnih 2008): each user's
+       [p_u, b_u] is drawn from its Gaussian posterior given the item side, the user prior and
+       the noise precision; then the user prior's mean and *full* precision matrix are drawn
+       from their Normal-Wishart posterior (μ0 = 0, β0 = 2, W0 = I, ν0 = n_factors + 1); the
+       same for items; then the noise precision from its Gamma(``prior_shape``,
+       ``prior_rate``) posterior;
+    3. from sweep ``burn_in`` on, the samples are averaged: biases directly, and the mean of
+       the sampled ``n_factors``-dimensional products P_s Q_sᵀ is truncated to ``rank``
+       dimensions by a randomized truncated SVD (Halko et al. 2011: range finder, 4 power
+       iterations, SVD of the small core). That is an approximation of the average, not an
+       exact compression, so the served model is still one μ + b_u + b_i + p_u·q_i.
+
+    Early stopping on validation RMSE of the running average picks the number of sweeps.
+    The fold-in prior is not the sampled one: it is a diagonal Gaussian fitted to the shipped
+    user vectors (see ``FactorModel``). Averaging is what beats the MAP fit on sparse data:
+    each obscure film's vector is an average over its plausible values, not its overfitted
+    best one. ``method="als"`` is the MAP baseline (ALS-WR), kept to measure that claim.
     """
 
     method: Literal["gibbs", "als"] = "gibbs"
@@ -37,7 +50,7 @@ class FunkSVDParams:
     rank: int = 64  # dimensions of the shipped (posterior mean) factors
     n_epochs: int = 65  # sweeps, including burn_in
     burn_in: int = 4  # sweeps before samples are averaged (the first half are MAP warm-up)
-    reg: float = 0.1  # ALS only: ridge per rating on factors and biases
+    reg: float = 0.1  # ridge per rating: method "als", and the MAP warm-up of "gibbs"
     prior_shape: float = 1.0  # Gamma(a0, b0) hyperprior on the noise precision
     prior_rate: float = 1.0
     init_std: float = 0.1
@@ -65,10 +78,12 @@ class UserVector:
 class FactorModel:
     """Trained biases and factors on dense indices, plus the fold-in ridge.
 
-    ``fold_in_reg`` has ``rank + 1`` entries (factors, then bias): the ridge that the trained
-    prior implies in the shipped basis (noise variance / prior variance of each dimension), so
-    folding a user in is the MAP estimate under the same prior that trained the model. The MAP
-    (ALS-WR) model instead scales one ridge by the user's rating count:
+    ``fold_in_reg`` has ``rank + 1`` entries (factors, then bias) and ``fold_in_mean`` the
+    prior mean: for the Gibbs-trained model, a diagonal Gaussian fitted to the shipped user
+    vectors (their mean, and mean noise variance / their variance in each dimension). It is an
+    approximation of the sampled Normal-Wishart prior, which lives in the ``n_factors``-dim
+    sample space, not in the shipped basis; folding a user in is the MAP estimate under it.
+    The MAP (ALS-WR) model instead scales one ridge by the user's rating count:
     ``fold_in_reg_per_rating``. The solve adds both.
     """
 

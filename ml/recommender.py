@@ -7,7 +7,9 @@ for the order) plus a few vectorised passes over the items.
 
 Lists are ranked by one of three scorers (``ml.ranking.RANKERS``): popularity below the
 personalisation threshold, the ranking score from it on; FunkSVD's predicted rating alone is
-kept selectable so evaluation and the contract tests measure it through this same code.
+kept selectable so evaluation and the contract tests measure it through this same code. Both
+models are used through ``ml.contract`` (``fold_in``, ``scores``, ``similar_items``): raw ids
+are mapped to indices here, once, and never reach a model.
 """
 
 from __future__ import annotations
@@ -22,16 +24,24 @@ import numpy.typing as npt
 
 from ml.artifacts import Artifact, CatalogueEntry, load_artifact
 from ml.blas import single_threaded_blas
+from ml.constraints import (
+    MIN_MATCHES,
+    REFERENCE_WEIGHT,
+    Constraints,
+    Relaxation,
+    pull_towards,
+    reference_cosines,
+)
+from ml.contract import UserRatings
 from ml.discover import DISCOVER_WEIGHT, discover_scores
 from ml.diversity import capped_from_order, capped_top_n, franchise_clusters
+from ml.feedback import fold_in_feedback
 from ml.model import UserVector, clip_rating
 from ml.onboarding import OnboardingParams, onboarding_order
 from ml.ranking import (
     BlendScorer,
     Ranker,
     RankingWeights,
-    normalise_rows,
-    similar_items,
     top_n_indices,
     zscore,
 )
@@ -67,6 +77,10 @@ class Recommendation:
 class RecommendationList:
     source: Source
     items: list[Recommendation]
+    #: Constraints of a plain-words request loosened to fill the list (``ml.constraints``).
+    relaxed: tuple[Relaxation, ...] = ()
+    #: Why the list is empty, when it is.
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +88,8 @@ class UserProfile:
     """A user's fold-in results and the ratings they came from (dense indices).
 
     ``vector`` is the rating model's (FunkSVD) user, ``choice_vector`` the ranking model's
-    (iALS); both depend only on the ratings, so the API caches a profile until they change.
+    (iALS, which also hears the films skipped as "haven't seen it", ``ml.feedback``); both
+    depend only on the ratings and skips, so the API caches a profile until they change.
     """
 
     vector: UserVector
@@ -95,6 +110,9 @@ class Recommender:
         self.artifact = artifact
         self.model = artifact.model
         self.implicit = artifact.implicit
+        #: The rating and ranking models as ``ml.contract`` models.
+        self.funksvd = artifact.funksvd
+        self.ials = artifact.ials
         self.items = artifact.items
         self.manifest: dict[str, Any] = artifact.manifest
         self.model_version = str(artifact.manifest.get("model_version", "unknown"))
@@ -108,7 +126,7 @@ class Recommender:
         )
         # Neighbours, reasons and franchise checks use the rating model's item space: films
         # close there are liked by the same people, which is what "because you loved" means.
-        self.unit_factors = normalise_rows(self.model.item_factors)
+        self.unit_factors = self.funksvd.unit_item_factors
         #: Franchise / near-duplicate cluster of every film (``ml.diversity``).
         self.clusters = franchise_clusters([e.title for e in artifact.catalogue],
                                            self.unit_factors)
@@ -164,64 +182,77 @@ class Recommender:
     def metrics(self) -> dict[str, Any]:
         return dict(self.manifest.get("metrics", {}))
 
-    def profile(self, ratings: Mapping[int, float]) -> UserProfile:
-        """Fold the user's ratings into both models (unknown movie ids are ignored)."""
+    def profile(self, ratings: Mapping[int, float], skipped: Collection[int] = ()) -> UserProfile:
+        """Fold the user's ratings (and the films they skipped as "haven't seen it") into both
+        models; unknown movie ids are ignored."""
         known = [(self.items.get(m), float(r)) for m, r in ratings.items()]
         pairs = [(i, r) for i, r in known if i >= 0]
-        idx = np.array([i for i, _ in pairs], dtype=np.int64)
-        values = np.array([r for _, r in pairs], dtype=np.float64)
+        rated = UserRatings.of([i for i, _ in pairs], [r for _, r in pairs])
+        skips = self.items.indices(sorted(skipped)) if skipped else np.empty(0, dtype=np.int64)
+        w = self.weights
         with single_threaded_blas():  # small solves: see ml/blas.py
-            return UserProfile(self.model.fold_in(idx, values), idx, values,
-                               self.implicit.fold_in(idx, values))
+            return UserProfile(self.funksvd.fold_in(rated), rated.items, rated.ratings,
+                               fold_in_feedback(self.implicit, rated.items, rated.ratings,
+                                                skips[skips >= 0],
+                                                half_ratings=w.fold_in_half_ratings,
+                                                skip_confidence=w.skip_confidence))
 
     def recommend(
         self, ratings: Mapping[int, float], n: int = 10, *, genre: str | None = None,
         year_from: int | None = None, year_to: int | None = None,
         profile: UserProfile | None = None, ranker: Ranker | None = None,
-        diversify: bool = True, exclude: Collection[int] = (), discover: float = 0.0,
+        diversify: bool = True, constraints: Constraints | None = None,
+        skipped: Collection[int] = (), exclude: Collection[int] = (), discover: float = 0.0,
     ) -> RecommendationList:
         """Top-``n`` films for someone with these ratings, filters applied before the cut.
 
         ``ranker`` defaults to popularity below the personalisation threshold and the ranking
         score ("blend") from it on; ``diversify`` keeps at most two films of a franchise.
+        ``constraints`` (a plain-words request, ``ml.constraints``) filter and pull the list.
+        ``skipped``: films the user said they have not seen (onboarding's "Haven't seen it"),
+        a signal for the ranking score; ignored when ``profile`` is given (it holds them).
         ``exclude`` are movie ids never to return (films the person hid or skipped);
         ``discover`` (0–1) moves a personal list away from the most rated films
-        (``ml.discover``); the popular list ignores it.
+        (``ml.discover``); the popular list and a request's list ignore it.
         """
         ratings = self.known_ratings(ratings)
         allowed = self._filter_mask(genre, year_from, year_to)
         excluded = self._excluded_indices(exclude)
         ranker = ranker or ("blend" if is_personal(len(ratings)) else "popularity")
+        if constraints is not None and not constraints.is_empty:
+            return self._for_request(ratings, n, constraints, allowed,
+                                     profile or self._profile_if_personal(ratings, ranker, skipped),
+                                     ranker, diversify, excluded)
         if ranker == "popularity":
             return self._popular(ratings, n, allowed, genre, diversify, excluded)
-        profile = profile or self.profile(ratings)
+        profile = profile or self.profile(ratings, skipped)
         with single_threaded_blas():
             if ranker == "rating":
-                score = self.model.predict_raw(profile.vector)
+                score = self.funksvd.scores(profile.vector)
             else:
-                score = self._blend.scores(profile.choice_vector, profile.vector.factors)
+                score = self._blend.scores(profile.choice_vector, profile.vector.factors,
+                                           len(profile.rated_indices))
             never = (profile.rated_indices if len(excluded) == 0
                      else np.concatenate([profile.rated_indices, excluded]))
             score = discover_scores(score, self._log_popularity_z, discover, exclude=never,
                                     allowed=allowed, weight=self.discover_weight)
             best = self._cut(score, n, never, allowed, diversify)
-            predicted = self.model.predict_raw(profile.vector, best)
+            predicted = self.funksvd.predict(profile.vector, best)
             reasons = self._personal_reasons(best, profile)
         return RecommendationList("personalized", _items(
-            self.items.ids[best], clip_rating(predicted), score[best], reasons))
+            self.items.ids[best], predicted, score[best], reasons))
 
     def similar(self, movie_id: int, n: int = 10,
                 exclude: Collection[int] = ()) -> list[tuple[Movie, float]]:
         """Films closest to ``movie_id`` by cosine in factor space, minus ``exclude`` (movie
         ids); KeyError if unknown."""
         index = self.items.index(movie_id)
-        allowed = None
         excluded = self._excluded_indices(exclude)
-        if len(excluded):
-            allowed = np.ones(self.n_movies, dtype=bool)
-            allowed[excluded] = False
         with single_threaded_blas():
-            best, cosines = similar_items(self.unit_factors, index, n, allowed=allowed)
+            best, cosines = self.funksvd.similar_items(index, n + len(excluded))
+        if len(excluded):
+            keep = ~np.isin(best, excluded)
+            best, cosines = best[keep][:n], cosines[keep][:n]
         return [(self._movies[i], round(float(c), 4)) for i, c in zip(best, cosines, strict=True)]
 
     def onboarding(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
@@ -229,6 +260,65 @@ class Recommender:
         excluded = {self.items.get(m) for m in exclude}
         picked = [i for i in self._onboarding_order if i not in excluded][: max(n, 0)]
         return [self._movies[i] for i in picked]
+
+    def _profile_if_personal(self, ratings: Mapping[int, float], ranker: Ranker,
+                             skipped: Collection[int]) -> UserProfile | None:
+        return None if ranker == "popularity" else self.profile(ratings, skipped)
+
+    def _for_request(self, ratings: Mapping[int, float], n: int, constraints: Constraints,
+                     allowed: npt.NDArray[np.bool_] | None, profile: UserProfile | None,
+                     ranker: Ranker, diversify: bool,
+                     excluded: npt.NDArray[np.int64]) -> RecommendationList:
+        """``recommend`` inside a request's constraints, relaxed if too few films pass.
+
+        The reference films themselves are left out (asked for "like Alien", Alien is known).
+        Reasons say why each film fits the request, then why it fits the person ("Crime,
+        1976, like Heat · Because you loved The Godfather (1972)").
+        """
+        rated = self.items.indices(list(ratings))
+        references = self.items.indices(list(constraints.similar_to))
+        references = references[references >= 0]
+        exclude = np.concatenate([rated, references, excluded])
+        available = (np.ones(self.n_movies, dtype=bool) if allowed is None else allowed.copy())
+        available[exclude[exclude >= 0]] = False
+        mask, relaxed = constraints.relaxed_mask(
+            self._genre_masks, self._years, available, min(n, MIN_MATCHES))
+        with single_threaded_blas():
+            if ranker == "popularity":
+                score = zscore(self.popularity.scores)
+                if len(references):
+                    score = score + REFERENCE_WEIGHT * zscore(
+                        reference_cosines(self.unit_factors, references))
+                best = self._cut(score, n, exclude, mask, diversify)
+                shown = self.popularity.scores[best]
+                predicted, person = shown, ["Among the highest rated"] * len(best)
+                source: Source = "popularity"
+            else:
+                profile = profile or self.profile(ratings)
+                choice = profile.choice_vector
+                if len(references):
+                    choice = pull_towards(choice, self.implicit.item_factors[references])
+                if ranker == "rating":
+                    score = self.funksvd.scores(profile.vector)
+                else:
+                    score = self._blend.scores(choice, profile.vector.factors,
+                                               len(profile.rated_indices))
+                best = self._cut(score, n, exclude, mask, diversify)
+                predicted = self.funksvd.predict(profile.vector, best)
+                person = self._personal_reasons(best, profile)
+                source = "personalized"
+        nearest: list[str | None] = [None] * len(best)
+        if len(references) and len(best):
+            cosines = self.unit_factors[best] @ self.unit_factors[references].T
+            nearest = [parse_title(self._movies[references[k]].title).title
+                       for k in np.argmax(cosines, axis=1)]
+        reasons = [
+            f"{constraints.request_reason(self._movies[i], ref)} · {why}"
+            for i, ref, why in zip(best.tolist(), nearest, person, strict=True)
+        ]
+        items = _items(self.items.ids[best], clip_rating(predicted), score[best], reasons)
+        return RecommendationList(source, items, relaxed,
+                                  None if items else constraints.empty_reason())
 
     def _cut(self, score: npt.NDArray[np.float64], n: int, exclude: npt.ArrayLike,
              allowed: npt.NDArray[np.bool_] | None, diversify: bool) -> npt.NDArray[np.int64]:

@@ -27,9 +27,10 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,17 +39,17 @@ import pandas as pd
 from ml.artifacts import Artifact
 from ml.blas import single_threaded_blas
 from ml.cli import cli_errors
+from ml.contract import Model, UserRatings, recommend
 from ml.data import load_dataset
-from ml.ease import Ease
-from ml.matrix import RatingMatrix
 from ml.metrics import ndcg_at_k, recall_at_k
 from ml.model import FunkSVDParams
+from ml.models import EASE, PopularityModel, PopularityParams
 from ml.onboarding import OnboardingParams
-from ml.ranking import RankingWeights, top_n_indices
+from ml.pipeline import fit_artifact, rating_matrix
+from ml.ranking import RankingWeights
 from ml.recommender import Recommender
 from ml.rules import POSITIVE_RATING
 from ml.split import users_holdout
-from ml.train import fit_artifact
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +94,17 @@ def onboard(recommender: Recommender, truth: dict[int, float], page_size: int,
     return session
 
 
-def rankers(recommender: Recommender, ease: Ease) -> dict[str, Ranking]:
-    """Every list compared, each from the newcomer's given ratings alone."""
+def rankers(recommender: Recommender, references: Mapping[str, Model[Any]]) -> dict[str, Ranking]:
+    """Every list compared, each from the newcomer's given ratings alone: the served lists
+    through ``Recommender.recommend``, the reference models through the model contract."""
     items = recommender.items
-    counts = recommender.popularity.counts.astype(np.float64)
 
-    def by_scores(scores: Callable[[np.ndarray], np.ndarray]) -> Ranking:
+    def by_model(model: Model[Any]) -> Ranking:
         def rank(given: dict[int, float]) -> list[int]:
             idx = items.indices(list(given))
-            idx = idx[idx >= 0]
-            return [int(m) for m in items.ids[top_n_indices(scores(idx), TOP_K, exclude=idx)]]
+            known = idx >= 0
+            rated = UserRatings.of(idx[known], np.fromiter(given.values(), float)[known])
+            return [int(m) for m in items.ids[recommend(model, rated, TOP_K)[0]]]
         return rank
 
     def served(**options: object) -> Ranking:
@@ -112,9 +114,9 @@ def rankers(recommender: Recommender, ease: Ease) -> dict[str, Ranking]:
 
     return {
         "cinematch": served(),
-        "popularity (count)": by_scores(lambda idx: counts),
+        "popularity (count)": by_model(references["popularity (count)"]),
         "popularity (served)": served(ranker="popularity"),
-        "EASE": by_scores(ease.scores),
+        "EASE": by_model(references["EASE"]),
         "fold-in by rating": served(ranker="rating", diversify=False),
     }
 
@@ -141,29 +143,31 @@ def quality(sessions: Iterable[Session], truths: dict[int, dict[int, float]],
 
 @dataclass(frozen=True)
 class Setup:
-    """A model trained without the newcomers, EASE beside it, and the newcomers' ratings."""
+    """A model trained without the newcomers, the reference models beside it (popularity by
+    count and EASE, on the same training ratings), and the newcomers' ratings."""
 
     artifact: Artifact
-    ease: Ease
+    references: dict[str, Model[Any]]
     truths: dict[int, dict[int, float]]
 
 
 def prepare(train: pd.DataFrame, newcomers: pd.DataFrame, movies: pd.DataFrame) -> Setup:
-    """Train on ``train`` (which holds none of the newcomers) and fit EASE beside it."""
+    """Train on ``train`` (which holds none of the newcomers) and fit the references beside it."""
     started = time.perf_counter()
     with single_threaded_blas():
         fitted = fit_artifact(train, movies, FunkSVDParams(), progress=False)
     log.info("trained on %d ratings (%d users) in %.0f s", len(train),
              train["user_id"].nunique(), time.perf_counter() - started)
     artifact = fitted.artifact
-    matrix = RatingMatrix.build(
-        fitted.users.indices(train["user_id"].to_numpy()),
-        artifact.items.indices(train["movie_id"].to_numpy()),
-        train["rating"].to_numpy(np.float64), len(fitted.users), len(artifact.items))
+    matrix = rating_matrix(train, fitted.users, artifact.items)
     truths = {int(u): dict(zip(g["movie_id"].astype(int), g["rating"].astype(float),
                                strict=True))
               for u, g in newcomers.groupby("user_id")}
-    return Setup(artifact, Ease.fit(matrix), truths)
+    references: dict[str, Model[Any]] = {
+        "popularity (count)": PopularityModel(PopularityParams(order="count")).fit(matrix),
+        "EASE": EASE().fit(matrix),
+    }
+    return Setup(artifact, references, truths)
 
 
 def simulate(setup: Setup, onboarding: OnboardingParams,
@@ -199,7 +203,7 @@ def report(setup: Setup, page_size: int) -> list[str]:
                                                for k in CHECKPOINTS)]
         table: dict[str, dict[int, float]] = {}
         measured: dict[int, int] = {}
-        for name, ranking in rankers(recommender, setup.ease).items():
+        for name, ranking in rankers(recommender, setup.references).items():
             cells, table[name] = "", {}
             for k in CHECKPOINTS:
                 ndcg, recall, measured[k] = quality(sessions, setup.truths, catalogue, ranking,
@@ -251,7 +255,7 @@ def tune(setup: Setup, page_size: int) -> list[str]:
         onboarding = OnboardingParams(first_page_seen_exponent=first, seen_exponent=later)
         recommender, sessions = simulate(setup, onboarding, page_size)
         pages = pages_to_first_checkpoint(sessions).mean()
-        served = rankers(recommender, setup.ease)["cinematch"]
+        served = rankers(recommender, setup.references)["cinematch"]
         scores = [quality(sessions, setup.truths, catalogue, served, k)[0] for k in CHECKPOINTS]
         mean = float(np.mean(scores))
         lines.append(f"{_label(onboarding):<34}{pages:>7.3f}"
@@ -265,14 +269,14 @@ def tune(setup: Setup, page_size: int) -> list[str]:
     for rating, popularity in WEIGHTS_GRID:
         weights = RankingWeights(rating=rating, popularity=popularity)
         served = rankers(Recommender(setup.artifact, weights=weights, onboarding=chosen),
-                         setup.ease)["cinematch"]
+                         setup.references)["cinematch"]
         scores = [quality(sessions, setup.truths, catalogue, served, k)[0] for k in CHECKPOINTS]
         mean = float(np.mean(scores))
         lines.append(f"{f'({rating:g}, {popularity:g})':<34}"
                      + "".join(f"{s:>11.4f}" for s in scores) + f"{mean:>8.4f}")
         if best_weights is None or mean > best_weights[0]:
             best_weights = (mean, weights)
-    reference = rankers(Recommender(setup.artifact, onboarding=chosen), setup.ease)["EASE"]
+    reference = rankers(Recommender(setup.artifact, onboarding=chosen), setup.references)["EASE"]
     scores = [quality(sessions, setup.truths, catalogue, reference, k)[0] for k in CHECKPOINTS]
     lines += [f"{'EASE (reference)':<34}" + "".join(f"{s:>11.4f}" for s in scores)
               + f"{float(np.mean(scores)):>8.4f}",

@@ -195,6 +195,45 @@ class Recommendation:
 
 
 @dataclass(frozen=True)
+class IntentFilm:
+    movie_id: int
+    title: str
+    year: int | None
+    name: str
+
+
+@dataclass(frozen=True)
+class RequestIntent:
+    """How the API read a request in plain words (``intent`` of ``GET /recommend?q=``)."""
+
+    query: str
+    genres: tuple[str, ...]
+    exclude_genres: tuple[str, ...]
+    year_from: int | None
+    year_to: int | None
+    similar_to: tuple[IntentFilm, ...]
+    mood: str | None
+    unparsed: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> RequestIntent:
+        return cls(
+            query=str(body["query"]),
+            genres=tuple(str(g) for g in body["genres"]),
+            exclude_genres=tuple(str(g) for g in body["exclude_genres"]),
+            year_from=_optional_int(body.get("year_from")),
+            year_to=_optional_int(body.get("year_to")),
+            similar_to=tuple(
+                IntentFilm(int(f["movie_id"]), str(f["title"]), _optional_int(f.get("year")),
+                           str(f.get("name") or f["title"]))
+                for f in body["similar_to"]
+            ),
+            mood=body.get("mood"),
+            unparsed=tuple(str(w) for w in body["unparsed"]),
+        )
+
+
+@dataclass(frozen=True)
 class RecommendationPage:
     """A recommendation list and how it was made (popularity until enough ratings)."""
 
@@ -203,6 +242,10 @@ class RecommendationPage:
     ratings_needed: int
     model_version: str | None
     items: list[Recommendation]
+    #: With a plain-words request: how it was read, what was relaxed, why a list is empty.
+    intent: RequestIntent | None = None
+    relaxed: tuple[str, ...] = ()
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +280,39 @@ class ModelMetrics:
     rating: list[dict[str, Any]]
     top_n: list[dict[str, Any]]
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What ``POST /users/{id}/import`` did or, with ``dry_run``, would do."""
+
+    source: str
+    rows: int
+    #: (title, year, movie_id, rating) per film found.
+    matched: list[tuple[str, int | None, int, float]]
+    #: (title, year, reason) per row not imported.
+    unmatched: list[tuple[str, int | None, str]]
+    saved: int
+    unchanged: int
+    dry_run: bool
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> ImportResult:
+        return cls(
+            source=str(body["source"]),
+            rows=int(body["rows"]),
+            matched=[
+                (str(m["title"]), _optional_int(m["year"]), int(m["movie_id"]), float(m["rating"]))
+                for m in body["matched"]
+            ],
+            unmatched=[
+                (str(u["title"]), _optional_int(u["year"]), str(u["reason"]))
+                for u in body["unmatched"]
+            ],
+            saved=int(body["saved"]),
+            unchanged=int(body.get("unchanged", 0)),
+            dry_run=bool(body["dry_run"]),
+        )
 
 
 class ApiClient:
@@ -400,10 +476,13 @@ class ApiClient:
         year_from: int | None = None,
         year_to: int | None = None,
         discover: float = 0.0,
+        q: str | None = None,
     ) -> RecommendationPage:
         params: dict[str, Any] = {"user_id": creds.user_id, "n": n}
         if discover:
             params["discover"] = discover
+        if q:
+            params["q"] = q
         if genre:
             params["genre"] = genre
         if year_from is not None:
@@ -431,6 +510,9 @@ class ApiClient:
                     )
                     for row in body["recommendations"]
                 ],
+                intent=RequestIntent.from_json(body["intent"]) if body.get("intent") else None,
+                relaxed=tuple(str(r["reason"]) for r in body.get("relaxed") or ()),
+                note=body.get("note"),
             )
 
     def user_stats(self, creds: Credentials) -> UserStats:
@@ -507,6 +589,71 @@ class ApiClient:
         )
         with _parsing():
             return [Movie.from_json(row) for row in body["movies"]]
+    # -- the account: import, export, password sign-in, deletion ------------------------
+
+    def import_ratings(
+        self,
+        creds: Credentials,
+        filename: str,
+        data: bytes,
+        *,
+        source: str = "auto",
+        dry_run: bool = True,
+    ) -> ImportResult:
+        body = self._request(
+            "POST",
+            f"/users/{creds.user_id}/import",
+            creds=creds,
+            params={"source": source, "dry_run": "true" if dry_run else "false"},
+            files={"file": (filename, data, "text/csv")},
+            user=True,
+        )
+        with _parsing():
+            return ImportResult.from_json(body)
+
+    def export_ratings(self, creds: Credentials) -> bytes:
+        """The CSV of ``GET /users/{id}/export``, as bytes for a download button."""
+        response = self._send("GET", f"/users/{creds.user_id}/export", creds=creds)
+        if not 200 <= response.status_code < 300:
+            _json_or_error(response, user=True)
+        return response.content
+
+    def username(self, creds: Credentials) -> str | None:
+        """The account's username, or None when it has no password yet."""
+        body = self._request(
+            "GET", f"/users/{creds.user_id}/credentials", creds=creds, user=True
+        )
+        with _parsing():
+            return None if body["username"] is None else str(body["username"])
+
+    def set_credentials(self, creds: Credentials, username: str, password: str) -> str:
+        body = self._request(
+            "PUT",
+            f"/users/{creds.user_id}/credentials",
+            creds=creds,
+            json={"username": username, "password": password},
+            user=True,
+        )
+        with _parsing():
+            return str(body["username"])
+
+    def sign_in(self, username: str, password: str) -> Credentials:
+        """A new token for this device from a username and password (``POST /sessions``)."""
+        body = self._request("POST", "/sessions", json={"username": username, "password": password})
+        with _parsing():
+            return Credentials(user_id=int(body["user_id"]), token=str(body["token"]))
+
+    def sign_out(self, creds: Credentials) -> None:
+        """Revoke this device's token (``DELETE /sessions/current``)."""
+        self._no_content(self._send("DELETE", "/sessions/current", creds=creds))
+
+    def delete_account(self, creds: Credentials) -> None:
+        self._no_content(self._send("DELETE", f"/users/{creds.user_id}", creds=creds), user=True)
+
+    @staticmethod
+    def _no_content(response: requests.Response, *, user: bool = False) -> None:
+        if not 200 <= response.status_code < 300:
+            _json_or_error(response, user=user)
 
     # -- transport --------------------------------------------------------------------
 
@@ -523,6 +670,17 @@ class ApiClient:
             self._idle_sessions.put(session)
 
     def _request(
+        self, method: str, path: str, *, user: bool = False, **send: Any
+    ) -> dict[str, Any]:
+        """Send one request (``send``: the options of :meth:`_send`) and return its JSON
+        object, or raise :class:`ApiError`.
+
+        ``user=True`` marks endpoints addressed by the user id alone, where a 404 means the
+        saved session points at a user the service no longer knows.
+        """
+        return _json_or_error(self._send(method, path, **send), user=user)
+
+    def _send(
         self,
         method: str,
         path: str,
@@ -530,21 +688,23 @@ class ApiClient:
         creds: Credentials | None = None,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
         json: Any = None,
-        user: bool = False,
-    ) -> dict[str, Any]:
-        """Send one request and return its JSON object, or raise :class:`ApiError`.
-
-        ``user=True`` marks endpoints addressed by the user id alone, where a 404 means the
-        saved session points at a user the service no longer knows.
-        """
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+    ) -> requests.Response:
+        """Send one request; a transport failure raises :class:`ApiError`."""
         headers = {"Accept": "application/json"}
         if creds is not None:
             headers["Authorization"] = f"Bearer {creds.token}"
         url = f"{self.base_url}{path}"
         try:
             with self._session() as session:
-                response = session.request(
-                    method, url, params=params, json=json, headers=headers, timeout=self.timeout
+                return session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    files=files,
+                    headers=headers,
+                    timeout=self.timeout,
                 )
         except requests.Timeout as exc:
             raise ApiError(
@@ -563,7 +723,6 @@ class ApiClient:
                 f"The request to the CineMatch service failed ({type(exc).__name__}).",
                 kind="unavailable",
             ) from exc
-        return _json_or_error(response, user=user)
 
 
 def _json_or_error(response: requests.Response, *, user: bool) -> dict[str, Any]:

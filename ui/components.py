@@ -174,7 +174,9 @@ def card_html(
     """
     title = display_title(film.title)
     chip_html = f'<span class="cm-chip">{chip}</span>' if chip else ""
-    reason_html = f'<div class="cm-card-reason">{_text(reason)}</div>' if reason else ""
+    reason_html = (  # the whole reason on hover when two lines cut it
+        f'<div class="cm-card-reason" title="{_text(reason)}">{_text(reason)}</div>'
+        if reason else "")
     subtitle = subtitle_of(film)
     subtitle_html = (
         f'<div class="cm-card-subtitle" title="{_text(subtitle)}">{_text(subtitle)}</div>'

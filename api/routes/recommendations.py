@@ -9,6 +9,7 @@ goes out as the JSON bytes it was cached as; FastAPI still documents it as
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -17,8 +18,10 @@ from api import auth
 from api.deps import ServicesDep
 from api.params import GenreQuery, UserIdQuery, canonical_genre
 from api.responses import auth_responses
+from api.routes.intent import OptionalIntentText, request_fields, request_text
 from api.schemas import RecommendationOut, RecommendationsOut
 from api.user_cache import ratings_fingerprint
+from ml.constraints import Constraints
 from ml.rules import is_personal, ratings_needed
 
 router = APIRouter(tags=["recommendations"])
@@ -53,13 +56,18 @@ async def recommend(
             examples=[0.5],
         ),
     ] = 0.0,
+    q: OptionalIntentText = None,
 ) -> Response:
     """Films the user has not rated, best first. Below the personalisation threshold the list
     is the catalogue's most popular films (`source: popularity`, and `ratings_needed` says how
     many more ratings unlock a personal list); from it on, `source: personalized`. The genre
     and year filters apply before the top-`n` cut, so a filtered list is still `n` long when
     enough films match. Films the user hid ("Not interested") or skipped ("Haven't seen
-    it") never appear."""
+    it") never appear; skipped films also tell the ranking what the user has not seen.
+    `discover` moves a personal list away from the most rated films. With `q` (a request in
+    plain words, see GET /intent) the list is ranked inside its constraints, relaxed in a
+    stated order when too few films match; the answer carries `intent`, `relaxed` and, when
+    the list is empty or ignores `q`, `note`."""
     snapshot = auth.authorized_snapshot(services.snapshots, user_id, token)
     if year_from is not None and year_to is not None and year_from > year_to:
         raise HTTPException(
@@ -67,24 +75,31 @@ async def recommend(
             detail=f"year_from ({year_from}) must not be after year_to ({year_to})",
         )
     genre = canonical_genre(services.movie_index, genre)
+    q = request_text(q) if q is not None else None
     recommender, cache = services.recommender, services.user_cache
     # Keyed by the ratings as stored: a hit costs one hash, whatever the catalogue lacks.
     fingerprint = ratings_fingerprint(snapshot.ratings)
     excluded = services.snapshots.excluded(user_id)
-    # Hiding a film drops the user's cache entry too; the ids in the key make sure a list
-    # computed before a hide (in another worker) is never served after it.
-    key = (n, genre, year_from, year_to, discover, excluded)
+    # Hidden and skipped films are part of what the profile and the list come from: a list
+    # computed before a hide or skip (in another worker) is never served after it.
+    fingerprint = (fingerprint[0], hash((fingerprint[1], excluded.hidden, excluded.skipped)))
+    key = (n, genre, year_from, year_to, discover, q)
     body = cache.served_list(user_id, fingerprint, key)
     if body is None:
         ratings = recommender.known_ratings(snapshot.ratings)
         profile = (
-            cache.get_or_compute(user_id, ratings, recommender.profile, fingerprint)
+            cache.get_or_compute(
+                user_id, ratings, partial(recommender.profile, skipped=excluded.skipped),
+                fingerprint,
+            )
             if is_personal(len(ratings))
             else None  # popularity list: nothing to fold in
         )
+        read = await services.intent_reader.read(q) if q else None
         result = recommender.recommend(
             ratings, n, genre=genre, year_from=year_from, year_to=year_to, profile=profile,
-            exclude=excluded, discover=discover,
+            constraints=Constraints.of(read.intent) if read else None,
+            exclude=excluded.all, discover=discover,
         )
         items = [RecommendationOut.of(recommender.movie(i.movie_id), i) for i in result.items]
         body = RecommendationsOut(
@@ -94,6 +109,7 @@ async def recommend(
             count=len(items),
             model_version=recommender.model_version,
             recommendations=items,
+            **(request_fields(read, result) if read else {}),
         ).model_dump_json().encode()
         cache.keep_list(user_id, fingerprint, key, body)
     return Response(body, media_type="application/json")

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
-from db.models import User as UserRow
+from db.models import Token as TokenRow
 
 # (method, path template, json body template) of every route that acts for one user.
 PROTECTED = [
@@ -38,10 +38,10 @@ def test_sign_up_returns_201_an_id_and_a_long_random_token(client):
 
 def test_only_the_sha256_of_a_token_is_stored(app, client, user):
     with app.state.services.session_factory() as session:
-        row = session.scalars(select(UserRow).where(UserRow.id == user.user_id)).one()
+        row = session.scalars(select(TokenRow).where(TokenRow.user_id == user.user_id)).one()
     assert row.token_hash == hashlib.sha256(user.token.encode()).hexdigest()
     assert user.token not in row.token_hash
-    assert row.created_at.tzinfo is not None
+    assert row.created_at.tzinfo is not None and row.revoked_at is None
 
 
 @pytest.mark.parametrize(("method", "path", "body"), PROTECTED)

@@ -104,7 +104,7 @@ def test_an_error_inside_a_write_transaction_keeps_nothing(sessions):
 def test_a_write_transaction_follows_an_open_read(sessions):
     user_id = new_user(sessions)
     with sessions() as session:
-        assert repository.user_token_hash(session, user_id) == "a" * 64  # read opens a txn
+        assert repository.token_check(session, user_id, "a" * 64)[1] is not None  # opens a txn
         with write_transaction(session):
             repository.upsert_ratings(session, user_id, {1: 4.0})
         assert repository.user_ratings(session, user_id) == {1: 4.0}
@@ -127,7 +127,7 @@ def test_counts_and_unknown_users(sessions):
     with sessions() as session:
         assert repository.count_users(session) == 1
         assert repository.count_ratings(session) == 2
-        assert repository.user_token_hash(session, user_id + 1) is None
+        assert repository.token_check(session, user_id + 1, "a" * 64) == (False, None)
         assert repository.user_ratings(session, user_id + 1) == {}
 
 
@@ -140,7 +140,7 @@ def test_concurrent_writers_wait_their_turn_instead_of_failing(engine, sessions)
         try:
             for movie_id in range(1, 41):
                 with sessions() as session:
-                    repository.user_token_hash(session, user_id)
+                    repository.token_check(session, user_id, "a" * 64)
                     with write_transaction(session):
                         repository.upsert_ratings(session, user_id, {movie_id: 3.0})
                         repository.count_user_ratings(session, user_id)

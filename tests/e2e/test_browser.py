@@ -413,3 +413,47 @@ def test_search_watchlist_profile_and_about_on_a_desktop(
         shoot(page, screenshots, "16-about.png")
     finally:
         context.close()
+
+
+#: A Letterboxd export as the site writes it: three films the catalogue has, one it lacks.
+LETTERBOXD_EXPORT = (
+    "Date,Name,Year,Letterboxd URI,Rating\n"
+    "2024-01-05,Se7en,1995,https://boxd.it/29Hq,4.5\n"
+    "2024-01-06,Amélie,2001,https://boxd.it/1Ytw,4\n"
+    "2024-01-07,The Empire Strikes Back,1980,https://boxd.it/2b4W,5\n"
+    "2024-01-08,Parasite,2019,https://boxd.it/hTha,5\n"
+)
+
+
+def test_importing_letterboxd_ratings_from_a_file_in_a_real_browser(
+    cinematch: CineMatchApp, browser: Any, screenshots: Path, tmp_path: Path
+) -> None:
+    """Start, then on Welcome: choose the file, preview (3 found, Parasite not and why),
+    import, and the service holds the three ratings."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    export = tmp_path / "ratings.csv"
+    export.write_text(LETTERBOXD_EXPORT, encoding="utf-8")
+    context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    try:
+        page.goto(cinematch.ui.url)
+        page.get_by_role("button", name="Start").click()
+        expect(page.locator(DECK_CARDS)).to_have_count(10)
+        user = signed_in_user(page)
+        page.goto(f"{cinematch.ui.url}/?uid={user[0]}&token={user[1]}")  # back to Welcome
+        expect(page.get_by_text("Import your ratings")).to_be_visible()
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(export))
+        page.get_by_role("button", name="Preview").click()
+        expect(page.get_by_text("Films found").first).to_be_visible()
+        expect(page.get_by_text("not in the catalogue")).to_be_visible()
+        settle(page)
+        shoot(page, screenshots, "09-import-preview.png")
+        assert saved_ratings(cinematch.api.url, user) == []  # the preview wrote nothing
+        page.get_by_role("button", name="Import 3 ratings").click()
+        expect(page.get_by_text("Imported 3 ratings from Letterboxd")).to_be_visible()
+        assert sorted(saved_ratings(cinematch.api.url, user)) == [4.0, 4.5, 5.0]
+    finally:
+        context.close()

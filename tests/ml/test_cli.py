@@ -50,7 +50,7 @@ def test_evaluate_on_train_and_test_files_writes_the_documented_json(tmp_path: P
 
 @pytest.mark.parametrize("content, expected", [
     ("userId,movieId,stars\n1,2,3\n", "train.csv:1: missing column 'rating'"),
-    ("userId,movieId,rating\n1,2,3\n1,x,4\n", "train.csv:3: expected numbers"),
+    ("userId,movieId,rating\n1,2,3\n1,x,4\n", "train.csv:3: movieId 'x' is not an integer"),
 ])
 def test_a_malformed_ratings_file_is_named_with_its_line(tmp_path: Path, content, expected):
     (tmp_path / "train.csv").write_text(content)
@@ -94,3 +94,21 @@ def test_train_cli_writes_a_loadable_model_from_a_movielens_folder(tmp_path: Pat
     assert recommender.metrics()["rating"][0]["model"] == "global_mean"
     sources = recommender.manifest["data"]["sources"]
     assert {s["path"].split("/")[-1] for s in sources} >= {"ratings.csv", "movies.csv"}
+
+
+@pytest.mark.parametrize("command", [
+    ["-m", "ml.data", "info", "{folder}"],
+    ["-m", "ml.train", "--data", "{folder}", "--out", "{out}"],
+    ["-m", "ml.evaluate", "--data", "{folder}", "--quiet"],
+    ["-m", "ml.evaluate", "--train", "{folder}/ratings.csv", "--test", "{folder}/ratings.csv"],
+])
+def test_every_cli_reports_a_bad_ratings_line_the_same_way(tmp_path: Path, command):
+    folder = tmp_path / "ml-32m"
+    folder.mkdir()
+    (folder / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n1,1,4.0,1\n1,x,4.0,2\n")
+    (folder / "movies.csv").write_text("movieId,title,genres\n1,Alien (1979),Horror\n")
+    args = [a.format(folder=folder, out=tmp_path / "models") for a in command]
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stderr == "error: ml-32m/ratings.csv:3: movieId 'x' is not an integer\n"

@@ -5,18 +5,15 @@ Each test writes a tiny release into tmp_path in the exact bytes GroupLens uses 
 The last test checks the real shared copies when they are present.
 """
 
-import functools
 import hashlib
-import http.server
 import io
 import logging
 import socket
 import subprocess
 import sys
-import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +31,7 @@ from ml.data import (
     parse_title,
     sha256_file,
 )
+from ml.data import cli as data_cli
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared/data/movielens"
@@ -519,7 +517,7 @@ def test_info_prints_format_counts_scale_and_dates(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = write_latest(tmp_path / "ml-latest-small")
-    assert data.main(["info", str(folder)]) == 0
+    assert data_cli.main(["info", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "format ml-latest" in out
     assert "ratings: 4\n" in out
@@ -546,7 +544,7 @@ def test_cli_error_is_one_line_exit_2_without_traceback(tmp_path: Path) -> None:
 
 def test_cli_usage_error_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        data.main(["download", "ml-7m", "--to", "x"])
+        data_cli.main(["download", "ml-7m", "--to", "x"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
 
@@ -558,26 +556,6 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def mirror(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A local HTTP server standing in for files.grouplens.org: (base URL, folder it serves)."""
-    served = tmp_path / "served"
-    served.mkdir()
-    handler = functools.partial(QuietHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", served
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 def fake_release_zip(name: str) -> bytes:
@@ -593,7 +571,7 @@ def test_download_offline_fails_fast_with_exit_2(
 ) -> None:
     monkeypatch.setenv(data.MIRROR_ENV, f"http://127.0.0.1:{closed_port()}")
     started = time.monotonic()
-    code = data.main(["download", "ml-1m", "--to", str(tmp_path / "data")])
+    code = data_cli.main(["download", "ml-1m", "--to", str(tmp_path / "data")])
     assert time.monotonic() - started < 5
     assert code == 2
     err = capsys.readouterr().err
@@ -637,7 +615,7 @@ def test_download_extracts_a_verified_archive(
     monkeypatch.setitem(data.KNOWN_MD5, "ml-1m", hashlib.md5(archive).hexdigest())
     monkeypatch.setenv(data.MIRROR_ENV, base_url)
     target = tmp_path / "data"
-    assert data.main(["download", "ml-1m", "--to", str(target)]) == 0
+    assert data_cli.main(["download", "ml-1m", "--to", str(target)]) == 0
     assert f"ml-1m is in {target / 'ml-1m'} (format ml-1m)" in capsys.readouterr().out
     assert sorted(p.name for p in target.iterdir()) == ["ml-1m"]  # zip removed once unpacked
     assert len(load_dataset(target / "ml-1m").ratings) == 1

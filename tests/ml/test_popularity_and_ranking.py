@@ -56,7 +56,8 @@ def test_similar_items_are_nearest_by_cosine_and_exclude_the_item():
 
 @pytest.mark.parametrize("weights", [RankingWeights(), RankingWeights(rating=0.0),
                                      RankingWeights(rating=0.7, popularity=0.5)])
-def test_the_one_pass_blend_equals_the_z_scored_sum(weights: RankingWeights):
+@pytest.mark.parametrize("n_ratings", [5, 12, 300])
+def test_the_one_pass_blend_equals_the_z_scored_sum(weights: RankingWeights, n_ratings: int):
     """BlendScorer's moments trick must give blend_scores' numbers and the same top list."""
     rng = np.random.default_rng(7)
     n_items = 2000
@@ -68,7 +69,8 @@ def test_the_one_pass_blend_equals_the_z_scored_sum(weights: RankingWeights):
     for _ in range(5):
         x, p, user_constant = rng.normal(size=24), rng.normal(size=12), rng.normal()
         predicted = rating @ p.astype(np.float32) + bias + np.float32(3.5 + user_constant)
-        expected = blend_scores(choice @ x.astype(np.float32), predicted, log_pop, weights)
-        got = scorer.scores(x, p)
+        expected = blend_scores(choice @ x.astype(np.float32), predicted, log_pop, weights,
+                                n_ratings)
+        got = scorer.scores(x, p, n_ratings)
         np.testing.assert_allclose(got, expected, atol=2e-4)
         assert list(top_n_indices(got, 20)) == list(top_n_indices(expected, 20))

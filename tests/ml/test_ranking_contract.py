@@ -127,7 +127,8 @@ def test_discover_lowers_the_lists_rating_counts_step_by_step(recommender, ratin
 
 def test_discover_stays_inside_the_persons_best_scored_pool(recommender):
     profile = recommender.profile(ACTION_FAN)
-    score = recommender._blend.scores(profile.choice_vector, profile.vector.factors)
+    score = recommender._blend.scores(profile.choice_vector, profile.vector.factors,
+                                      len(profile.rated_indices))
     pool = set(top_n_indices(score, 15, exclude=profile.rated_indices).tolist())
     moved = discover_scores(score, np.log1p(recommender.popularity.counts), 1.0,
                             exclude=profile.rated_indices, pool=15)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from ml.implicit import (
     train_implicit,
 )
 from ml.matrix import RatingMatrix
+from ml.ranking import RankingWeights
 
 PARAMS = ImplicitParams(n_factors=6, unobserved_weight=0.3, reg=0.01, n_epochs=6,
                         fold_in_half_ratings=0.0)
@@ -117,7 +119,7 @@ def test_the_ranking_model_round_trips_through_the_model_directory(tiny_model_di
         assert getattr(first.implicit, name) == getattr(second.implicit, name)
     manifest = json.loads((tiny_model_dir / MANIFEST_FILE).read_text())
     assert manifest["ranking"]["implicit"]["n_factors"] == first.implicit.rank
-    assert set(manifest["ranking"]["weights"]) == {"rating", "popularity"}
+    assert set(manifest["ranking"]["weights"]) == {f.name for f in fields(RankingWeights)}
 
 
 def test_a_model_directory_without_the_ranking_model_is_refused(tiny_model_copy: Path):

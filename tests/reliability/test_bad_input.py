@@ -23,7 +23,7 @@ from api.settings import Settings
 from db.models import Rating
 from db.models import User as UserRow
 from ml.artifacts import save_artifact
-from ml.train import fit_artifact
+from ml.pipeline import fit_artifact
 from tests.api.conftest import ACTION, User
 from tests.synthetic import TINY_PARAMS, planted_movies, planted_ratings
 

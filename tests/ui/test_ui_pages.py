@@ -122,6 +122,8 @@ def test_a_page_change_that_drops_the_url_parameters_gets_them_back(
 def test_logout_clears_url_and_session(make_app: AppFactory, fake_api: FakeCineMatchApi) -> None:
     at = make_app(user=fake_api.add_user({2571: 4.0}), page=routes.PROFILE)
     at.button(key="cm-logout").click().run()
+    assert "no password" in at.warning[0].value  # asked first: the code is the only way back
+    at.button(key="cm-acc-logout-confirm").click().run()
     assert_clean(at)
     assert at.query_params == {}
     assert "cinematch_credentials" not in at.session_state

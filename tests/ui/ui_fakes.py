@@ -88,6 +88,10 @@ class FakeUser:
     lists: dict[str, dict[int, str]] = field(
         default_factory=lambda: {"hidden": {}, "watchlist": {}, "skipped": {}}
     )
+    username: str | None = None
+    password: str | None = None
+    #: Tokens of other devices (POST /sessions); revoked ones are removed.
+    more_tokens: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -245,7 +249,107 @@ class FakeCineMatchApi:
                 exclude |= set(user.lists["hidden"]) | set(user.lists["skipped"])
                 chosen = [self.movies[m] for m in self.popularity if m not in exclude][:n]
                 return 200, {"count": len(chosen), "movies": chosen}
+            case "GET", ["users", user_id, "credentials"]:
+                user = self._auth(int(user_id), auth)
+                return 200, {"user_id": int(user_id), "username": user.username}
+            case "PUT", ["users", user_id, "credentials"]:
+                return 200, self._set_credentials(int(user_id), body, auth)
+            case "POST", ["sessions"]:
+                return 201, self._sign_in(body)
+            case "DELETE", ["sessions", "current"]:
+                token = (auth or "").removeprefix("Bearer ")
+                for user in self.users.values():
+                    if token in user.more_tokens:
+                        user.more_tokens.discard(token)
+                        return 204, None
+                    if token == user.token:
+                        user.token = f"revoked-{secrets.token_hex(4)}"
+                        return 204, None
+                raise _HttpError(401, "this token is unknown or already revoked")
+            case "DELETE", ["users", user_id]:
+                self._auth(int(user_id), auth)
+                del self.users[int(user_id)]
+                return 204, None
+            case "GET", ["users", user_id, "export"]:
+                user = self._auth(int(user_id), auth)
+                lines = ["movie_id,imdb_id,tmdb_id,title,year,rating,rated_at,list"]
+                lines += [f"{m},,,,,{r},{u},rated" for m, (r, _, u) in user.ratings.items()]
+                return 200, _Raw("\n".join(lines) + "\n", "text/csv; charset=utf-8")
+            case "POST", ["users", user_id, "import"]:
+                return 200, self._import(int(user_id), q, body, auth)
         raise _HttpError(404, "Not Found")
+
+    def _set_credentials(self, user_id: int, body: Any, auth: str | None) -> dict[str, Any]:
+        user = self._auth(user_id, auth)
+        name, password = str(body["username"]), str(body["password"])
+        if len(password) < 10:
+            raise _HttpError(422, "password: use 10 to 1024 characters")
+        if any(
+            u.username and u.username.lower() == name.lower() and u is not user
+            for u in self.users.values()
+        ):
+            raise _HttpError(409, "that username is taken")
+        user.username, user.password = name, password
+        return {"user_id": user_id, "username": name}
+
+    def _sign_in(self, body: Any) -> dict[str, Any]:
+        name = str(body["username"]).lower()
+        for user_id, user in self.users.items():
+            if (
+                user.username
+                and user.username.lower() == name
+                and user.password == body["password"]
+            ):
+                token = f"tok-{user_id}-{secrets.token_hex(4)}"
+                user.more_tokens.add(token)
+                return {"user_id": user_id, "token": token}
+        raise _HttpError(401, "wrong username or password")
+
+    def _import(
+        self, user_id: int, q: dict[str, list[str]], body: Any, auth: str | None
+    ) -> dict[str, Any]:
+        """Letterboxd-shaped files only: ``Name,Year,Rating``, matched on exact title."""
+        user = self._auth(user_id, auth)
+        text = body.get("file", b"").decode() if isinstance(body, dict) else ""
+        lines = [line for line in text.splitlines() if line.strip()]
+        if not lines or "Name" not in lines[0]:
+            raise _HttpError(422, "ratings.csv: line 1: columns of no known export")
+        header = lines[0].split(",")
+        by_title = {_article_first(m["title"]): m for m in self.movies.values()}
+        matched, unmatched = [], []
+        for line in lines[1:]:
+            row = dict(zip(header, line.split(","), strict=False))
+            movie = by_title.get(row["Name"])
+            year = int(row["Year"]) if row.get("Year") else None
+            if movie is None or movie["year"] != year:
+                unmatched.append(
+                    {"title": row["Name"], "year": year, "reason": "not in the catalogue"}
+                )
+                continue
+            rating = float(row["Rating"])
+            matched.append(
+                {
+                    "title": row["Name"],
+                    "year": year,
+                    "movie_id": movie["movie_id"],
+                    "rating": rating,
+                }
+            )
+        dry_run = _one(q, "dry_run", "false") == "true"
+        new = [m for m in matched if m["movie_id"] not in user.ratings]
+        if not dry_run:
+            for m in new:
+                stamp = self._stamp()
+                user.ratings[m["movie_id"]] = (m["rating"], stamp, stamp)
+        return {
+            "source": "letterboxd",
+            "rows": len(lines) - 1,
+            "matched": matched,
+            "unmatched": unmatched,
+            "saved": len(new),
+            "unchanged": len(matched) - len(new),
+            "dry_run": dry_run,
+        }
 
     # -- endpoints -----------------------------------------------------------------------
 
@@ -255,7 +359,8 @@ class FakeCineMatchApi:
         user = self.users.get(user_id)
         if user is None:
             raise _HttpError(404, f"Unknown user {user_id}")
-        if auth.removeprefix("Bearer ") != user.token:
+        presented = auth.removeprefix("Bearer ")
+        if presented != user.token and presented not in user.more_tokens:
             raise _HttpError(403, "This token belongs to another user")
         return user
 
@@ -440,6 +545,32 @@ FAKE_METRICS: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class _Raw:
+    """A response body that is not JSON (the CSV export)."""
+
+    text: str
+    content_type: str
+
+
+def _article_first(title: str) -> str:
+    head, sep, article = title.rpartition(", ")
+    return f"{article} {head}" if sep and article in ("The", "A", "An") else title
+
+
+def _multipart_fields(body: bytes, content_type: str) -> dict[str, bytes]:
+    """The parts of a multipart/form-data body by field name (enough for file uploads)."""
+    boundary = content_type.split("boundary=", 1)[1].encode()
+    fields: dict[str, bytes] = {}
+    for part in body.split(b"--" + boundary):
+        head, sep, content = part.partition(b"\r\n\r\n")
+        if not sep or b'name="' not in head:
+            continue
+        name = head.split(b'name="', 1)[1].split(b'"', 1)[0].decode()
+        fields[name] = content.removesuffix(b"\r\n")
+    return fields
+
+
 class _HttpError(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
@@ -464,7 +595,12 @@ class FakeApiAdapter(BaseAdapter):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         split = urlsplit(request.url or "")
-        body = json.loads(request.body) if request.body else None
+        content_type = request.headers.get("Content-Type", "")
+        raw = request.body.encode() if isinstance(request.body, str) else request.body
+        if content_type.startswith("multipart/form-data") and raw:
+            body: Any = _multipart_fields(raw, content_type)
+        else:
+            body = json.loads(raw) if raw else None
         status, payload = self.api.handle(
             request.method or "GET",
             split.path,
@@ -474,8 +610,14 @@ class FakeApiAdapter(BaseAdapter):
         )
         response = requests.Response()
         response.status_code = status
-        response._content = json.dumps(payload).encode()
-        response.headers["Content-Type"] = "application/json"
+        if isinstance(payload, _Raw):
+            response._content = payload.text.encode()
+            response.headers["Content-Type"] = payload.content_type
+        elif payload is None:
+            response._content = b""
+        else:
+            response._content = json.dumps(payload).encode()
+            response.headers["Content-Type"] = "application/json"
         response.url = request.url or ""
         response.request = request
         return response

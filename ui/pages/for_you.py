@@ -1,5 +1,9 @@
 """For you: the recommendation grid, its filters, discover control, rating in place, signals.
 
+A request in plain words ("What are you in the mood for?", ``ui.intent_prompt``) narrows
+and steers the list; the API reads it and each card's reason says why the film fits both the
+request and the person.
+
 Whether the list is popular picks or personal, and how many ratings unlock a personal one,
 is whatever the API's ``source`` and ``ratings_needed`` say.
 
@@ -16,7 +20,7 @@ from functools import partial
 
 import streamlit as st
 
-from ui import api_client, components
+from ui import api_client, components, intent_prompt
 from ui.api_client import ApiError, Recommendation, RecommendationPage
 
 ALL_GENRES = "All genres"
@@ -178,6 +182,8 @@ components.page_header(
 with components.api_guard():
     genres = client.genres()
 
+request = intent_prompt.prompt()
+
 with st.expander("Filters: genre, decade, how many", icon=":material/tune:"):
     genre_col, decade_col, count_col = st.columns([3, 3, 2], vertical_alignment="bottom")
     genre = genre_col.selectbox("Genre", [ALL_GENRES, *genres], key="cm-fy-genre")
@@ -209,19 +215,21 @@ params = (
     year_from,
     year_to,
     DISCOVER.get(discover_label or "Familiar", 0.0),
+    request,
 )
 held = held_list()
 if held is None or held.params != params:
     with components.api_guard():
         page = client.recommend(
             creds, n=params[0], genre=params[1], year_from=year_from, year_to=year_to,
-            discover=params[4],
+            discover=params[4], q=request,
         )
     held = ShownList(params=params, page=page)
     st.session_state[LIST_KEY] = held
 with components.api_guard():
     watchlist = components.watchlist_ids(creds)
 
+intent_prompt.show_reading(held.page.intent, held.page.relaxed, held.page.note)
 badge_col, fresh_col = st.columns([4, 1], vertical_alignment="center")
 badge_col.markdown(
     components.mode_badge_html(
@@ -243,7 +251,7 @@ if sort == BY_STARS:
     items = sorted(items, key=lambda rec: -rec.predicted_rating)
 if items:
     components.film_grid(items, key="fy", body=partial(recommendation_card, watchlist=watchlist))
-else:
+elif not held.page.note:  # a request's note already says why the list is empty
     components.empty_state(
         "Nothing on this bill",
         "No unrated films match these filters. Try another genre or decade, or a fresh list.",

@@ -11,7 +11,7 @@ from functools import partial
 
 import streamlit as st
 
-from ui import api_client, components, routes, session
+from ui import account, api_client, components, routes, session
 from ui.api_client import Movie, UserRating
 
 #: Films on the table at once: two rows of five on a desktop.
@@ -165,6 +165,14 @@ ratings = {row.movie_id: row.rating for row in history}
 
 show_progress(stats.total_ratings, stats.ratings_needed)
 st.session_state[NEEDED_KEY] = stats.ratings_needed
+if (
+    stats.ratings_needed == 0
+    and UNLOCKED_KEY not in st.session_state  # not while the news shows in a card's seat
+    and account.username_of(creds) is None
+):
+    # After the unlock: the moment a profile is worth keeping.
+    with st.expander("Save my profile: sign in on any device", icon=":material/lock:"):
+        account.save_profile_form(creds, None)
 
 query = st.text_input(
     "Find a film you've seen",

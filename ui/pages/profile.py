@@ -1,4 +1,5 @@
-"""Profile: the user's numbers and charts, full rating history with edit and delete, logout.
+"""Profile: the user's numbers and charts, full rating history with edit and delete; import,
+export, sign-in, logout and account deletion (``ui.account``).
 
 A deleted rating keeps its row, turned into "Removed · Undo", until the person leaves the
 page: nothing below it moves up under the pointer (a double click used to delete two
@@ -11,7 +12,7 @@ from functools import partial
 
 import streamlit as st
 
-from ui import api_client, components, session
+from ui import account, api_client, components, session
 from ui.api_client import UserRating, UserStats
 
 HISTORY_PAGE_SIZE = 15
@@ -162,23 +163,6 @@ def history(rows: list[UserRating]) -> None:
         st.pagination(pages, key=page_key)
 
 
-def account(creds: api_client.Credentials) -> None:
-    st.subheader("Your session")
-    st.caption(
-        "This address keeps you signed in; bookmark it. On another device, paste this resume "
-        "code on the Welcome page. There is no password: keep the code private."
-    )
-    st.markdown(f'<div class="cm-code">{session.resume_code(creds)}</div>', unsafe_allow_html=True)
-    st.space("small")
-    st.button(
-        "Log out",
-        key="cm-logout",
-        icon=":material/logout:",
-        on_click=session.sign_out,
-        help="Forget this session in this browser (your ratings stay saved).",
-    )
-
-
 creds = components.require_user()
 client = api_client.get_client()
 if session.just_arrived():
@@ -196,4 +180,13 @@ charts(stats)
 st.space("medium")
 history(rows)
 st.space("medium")
-account(creds)
+username = account.username_of(creds)
+bring, keep = st.columns(2, gap="large")
+with bring:
+    st.subheader("Your ratings, anywhere")
+    account.import_panel(creds)
+    account.export_panel(creds)
+with keep:
+    account.save_profile_form(creds, username)
+st.space("medium")
+account.session_panel(creds, username)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import api_client, components, routes, session
+from ui import account, api_client, components, routes, session
 from ui.api_client import ApiError
 
 HERO = (
@@ -68,6 +68,8 @@ if creds is None:
                 "Resume code", key="cm-resume-code", placeholder="42:your-token", type="password"
             )
             st.form_submit_button("Resume", icon=":material/replay:", on_click=resume_with_code)
+        st.caption("Saved your profile with a username and password? Sign in:")
+        account.sign_in_form()
 else:
     with components.api_guard():
         stats = api_client.get_client().user_stats(creds)
@@ -82,3 +84,6 @@ else:
         st.write(f"You have rated {stats.total_ratings} films and your personal list is ready.")
         target, label = routes.FOR_YOU, "Resume: my recommendations"
     components.link_to(target, label, ":material/arrow_forward:")
+    st.space("small")
+    st.caption("Rated films elsewhere? Bring them: your first list is only as good as them.")
+    account.import_panel(creds, expanded=stats.total_ratings == 0)

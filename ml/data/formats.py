@@ -1,44 +1,34 @@
-"""Load MovieLens releases into one tidy shape, merge them, and fetch them from GroupLens.
+"""MovieLens layouts: read any release folder into one tidy ``Dataset``, checking every line.
 
 Every release GroupLens has published uses one of three layouts: ml-100k (``u.data``/``u.item``),
 ml-1m and ml-10m (``::``-separated ``.dat`` files in latin-1), and the CSV releases (ml-latest,
-ml-latest-small, ml-20m, ml-25m, ml-32m). The trainer should not care which one it was given, so
-``load_dataset`` detects the layout from the folder's contents and returns a ``Dataset`` whose
-``ratings`` and ``movies`` frames always have the same columns and dtypes.
+ml-latest-small, ml-20m, ml-25m, ml-32m: ``ratings.csv``, ``movies.csv``, ``links.csv``). The
+trainer should not care which one it was given, so ``load_dataset`` detects the layout from the
+folder's contents and returns a ``Dataset`` whose ``ratings`` and ``movies`` frames always have
+the same columns and dtypes.
 
-Files are parsed with pandas' C engine because ml-25m has 25 million lines. A malformed file must
+Files are parsed with pandas' C engine because ml-32m has 32 million lines. A malformed file must
 still be easy to fix by hand, so when the fast path fails the file is re-scanned in Python to
 report the first offending line as ``DataFormatError("folder/file:LINE: what is wrong")``.
-
-Run ``python -m ml.data download ml-1m --to DIR`` to fetch a release, and
-``python -m ml.data info PATH`` to see what a folder holds.
+``read_ratings_file`` is the one ratings reader: release folders and loose rating files (the
+``ml.evaluate --train/--test`` CSVs, ml-100k's ``u1.base`` folds) all go through it.
 """
 
-import argparse
 import csv
-import hashlib
-import http.client
 import io
 import logging
-import os
 import re
-import sys
-import urllib.error
-import urllib.request
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, NoReturn
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from ml.rules import RATING_MAX, RATING_MIN
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("ml.data")
 
 FORMAT_100K: Final = "ml-100k"
 FORMAT_1M: Final = "ml-1m"
@@ -47,28 +37,7 @@ FORMAT_LATEST: Final = "ml-latest"
 #: Every release except ml-100k numbers movies the same way, so they can share one catalogue.
 MOVIELENS_IDS: Final = "movielens"
 
-#: Merged user ids are ``source_index * USER_ID_STRIDE + user_id``; no release has 10**9 users.
-USER_ID_STRIDE: Final = 10**9
-
 RATINGS_COLUMNS: Final = ("user_id", "movie_id", "rating", "timestamp")
-
-DEFAULT_MIRROR: Final = "https://files.grouplens.org/datasets/movielens"
-#: Points downloads at another server (a local mirror, or a fake one in tests).
-MIRROR_ENV: Final = "CINEMATCH_DATA_MIRROR"
-#: Seconds to wait for a connection, and for each read once connected. Short so that a machine
-#: without network fails at once instead of hanging.
-DOWNLOAD_TIMEOUT: Final = 5.0
-DOWNLOADABLE: Final = ("ml-100k", "ml-1m", "ml-latest-small", "ml-25m", "ml-32m")
-#: md5 of the official zips as GroupLens publishes them in ``<name>.zip.md5``. ml-latest-small
-#: is left out on purpose: GroupLens regenerates it now and then, so its published ``.md5`` file
-#: is fetched and trusted instead of a pin that would go stale.
-KNOWN_MD5: Final[dict[str, str]] = {
-    "ml-100k": "0e33842e24a9c977be4e0107933c0723",
-    "ml-1m": "c4d9eecfca2ab87c1945afe126590906",
-    "ml-25m": "6b51fb2759a8657d3bfcbfc42b592ada",
-    "ml-32m": "d472be332d4daa821edc399621853b57",
-}
-_CHUNK_BYTES: Final = 1 << 20
 
 _NO_GENRE: Final = frozenset({"(no genres listed)", "unknown"})
 #: Newer releases renamed this genre; one spelling keeps a merged catalogue's genre list clean.
@@ -97,10 +66,6 @@ _TRAILING_YEAR: Final = re.compile(r"^(.*?)\s*\((\d{4})(?:\s*[-–]\s*(?:\d{4})?
 
 class DataFormatError(ValueError):
     """A data file is not what its release promises; the message names the file and line."""
-
-
-class DownloadError(RuntimeError):
-    """A release could not be fetched, verified or unpacked."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,49 +236,6 @@ def load_dataset(path: str | Path, links: str | Path | None = None) -> Dataset:
     return Dataset(folder.resolve().name, ratings, movies, movie_id_space=id_space)
 
 
-def merge_datasets(datasets: Sequence[Dataset]) -> Dataset:
-    """Combine releases into one training set.
-
-    Users are never shared between releases (user 1 of ml-1m is not user 1 of ml-latest-small),
-    so each source's ids are offset by ``index * USER_ID_STRIDE`` and a categorical ``source``
-    column names the release. Movies are shared, so catalogues are unioned on ``movie_id``:
-    for title, genres and year the last dataset that has a value wins, so pass the newest release
-    last; TMDB and IMDb ids are kept from whichever release has them.
-
-    Raises ``ValueError`` for datasets in different id spaces (ml-100k with anything else) and
-    for datasets whose names clash, since ``source`` must tell them apart.
-    """
-    if not datasets:
-        raise ValueError("merge_datasets needs at least one dataset")
-    spaces = {d.movie_id_space for d in datasets}
-    if len(spaces) > 1:
-        names = ", ".join(f"{d.name} ({d.movie_id_space} ids)" for d in datasets)
-        raise ValueError(
-            f"cannot merge {names}: ml-100k numbers movies differently from the other releases"
-        )
-    names = [d.name for d in datasets]
-    if len(set(names)) != len(names):
-        raise ValueError(f"cannot merge datasets with the same name: {', '.join(names)}")
-    sources = pd.CategoricalDtype(names)
-    parts = []
-    for index, dataset in enumerate(datasets):
-        ratings = dataset.ratings
-        if "source" in ratings.columns:
-            raise ValueError(f"{dataset.name} is already merged; merge the releases in one call")
-        if len(ratings) and int(ratings["user_id"].max()) >= USER_ID_STRIDE:
-            raise ValueError(f"{dataset.name} has user ids of {USER_ID_STRIDE} or more")
-        part = ratings.loc[:, list(RATINGS_COLUMNS)]
-        part["user_id"] = part["user_id"] + index * USER_ID_STRIDE
-        part["source"] = pd.Categorical.from_codes(np.full(len(part), index), dtype=sources)
-        parts.append(part)
-    ratings = pd.concat(parts, ignore_index=True)
-    # groupby().last() takes each column's last non-null value: later titles win, and an id
-    # known to any release survives.
-    stacked = pd.concat([d.movies for d in datasets], ignore_index=True)
-    movies = stacked.groupby("movie_id", sort=True).last().reset_index()
-    return Dataset("+".join(names), ratings, _typed_movies(movies), datasets[0].movie_id_space)
-
-
 # --- reading lines -------------------------------------------------------------------------
 
 
@@ -468,10 +390,30 @@ def _parse_plain_ratings(f: _TextFile) -> pd.DataFrame:
     )
 
 
-def _read_ratings(f: _TextFile) -> pd.DataFrame:
+def read_ratings_file(path: str | Path) -> pd.DataFrame:
+    """A loose ratings file, checked line by line like a release's: the one ratings reader.
+
+    Either a CSV with a header ``userId,movieId,rating[,timestamp]`` (the ``ml.evaluate
+    --train/--test`` files) or ml-100k's tab-separated ``user item rating timestamp``
+    (``u.data``, the ``u1.base``/``u1.test`` folds). A missing timestamp reads as 0; repeated
+    (user, movie) pairs keep the latest rating, as in ``load_dataset``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such ratings file")
+    with p.open("rb") as handle:
+        first = handle.readline()
+    tabbed = b"\t" in first and b"," not in first
+    f = _TextFile(p, "\t", "latin-1", header=False) if tabbed else _csv_file(p)
+    return _keep_latest_rating(_read_ratings(f, timestamp_optional=True), f)
+
+
+def _read_ratings(f: _TextFile, timestamp_optional: bool = False) -> pd.DataFrame:
     """Parse a ratings file with pandas' C engine; on any error, find the line in Python."""
     if f.header:
         names = list(_CSV_RATING_NAMES.values())
+        if timestamp_optional and "timestamp" not in _header(f, names[:3]):
+            names = names[:3]
         columns = _header(f, names)
         width = len(columns)
         checks = _rating_checks([columns.index(n) for n in names], names)
@@ -483,11 +425,14 @@ def _read_ratings(f: _TextFile) -> pd.DataFrame:
             frame = pd.read_csv(
                 f.path,
                 header=0,
-                dtype={_CSV_RATING_NAMES[c]: t for c, t in _RATING_DTYPES.items()},
+                dtype={_CSV_RATING_NAMES[c]: t for c, t in _RATING_DTYPES.items()
+                       if _CSV_RATING_NAMES[c] in names},
                 encoding="utf-8",
                 engine="c",
             )
             frame = frame.rename(columns={v: k for k, v in _CSV_RATING_NAMES.items()})
+            if "timestamp" not in frame.columns:
+                frame["timestamp"] = np.zeros(len(frame), dtype=np.int64)
             frame = frame.loc[:, list(RATINGS_COLUMNS)]
         else:
             frame = _parse_plain_ratings(f)
@@ -714,239 +659,3 @@ def _attach_links(movies: pd.DataFrame, links: Sequence[pd.DataFrame]) -> pd.Dat
     movies["tmdb_id"] = found["tmdb_id"].to_numpy()
     movies["imdb_id"] = found["imdb_id"].to_numpy()
     return _typed_movies(movies)
-
-
-# --- provenance ----------------------------------------------------------------------------
-
-
-def _digest_and_rows(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    rows = 0
-    with path.open("rb") as handle:
-        for line in handle:
-            digest.update(line)
-            if line.strip(b" \r\n"):
-                rows += 1
-    return digest.hexdigest(), rows
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in chunks, so a manifest can pin the exact data trained on."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while chunk := handle.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def describe_sources(
-    dataset_paths: Sequence[str | Path], links: str | Path | None = None
-) -> list[dict[str, str | int]]:
-    """List every file ``load_dataset`` reads for these folders (and ``links``), for a manifest.
-
-    Each entry is ``{"path": "ml-1m/movies.dat", "rows": 3883, "sha256": ...}``; ``rows``
-    counts non-blank lines after the header, which is the number of ratings for a ratings file.
-    """
-    files = [f for p in dataset_paths for f in _find_layout(Path(p)).files()]
-    if links is not None:
-        files.append(_csv_file(Path(links)))
-    described: list[dict[str, str | int]] = []
-    seen: set[Path] = set()
-    for f in files:
-        resolved = f.path.resolve()
-        if resolved in seen:
-            continue
-        seen.add(resolved)
-        digest, rows = _digest_and_rows(f.path)
-        described.append({"path": f.label, "rows": rows - int(f.header), "sha256": digest})
-    return described
-
-
-# --- download ------------------------------------------------------------------------------
-
-
-def _open_url(url: str, timeout: float) -> http.client.HTTPResponse:
-    """Open an http(s) URL, turning every way it can fail into one readable DownloadError."""
-    if not url.startswith(("http://", "https://")):
-        raise DownloadError(f"cannot download {url}: only http and https are supported")
-    try:
-        return urllib.request.urlopen(url, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        raise DownloadError(f"download of {url} failed (HTTP {exc.code} {exc.reason})") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise DownloadError(
-            f"download of {url} failed ({reason}); no network? pass a local --data DIR instead"
-        ) from None
-
-
-def _published_md5(url: str, timeout: float) -> str:
-    """Read GroupLens' ``<zip>.md5``, written either as "MD5 (x.zip) = hex" or "hex  x.zip"."""
-    with _open_url(url, timeout) as response:
-        text = response.read(4096).decode("ascii", errors="replace")
-    match = re.search(r"\b[0-9a-fA-F]{32}\b", text)
-    if match is None:
-        raise DownloadError(f"{url} holds no md5 checksum")
-    return match.group(0).lower()
-
-
-def _fetch(url: str, target: Path, timeout: float, label: str) -> str:
-    """Stream ``url`` into ``target`` with a progress bar; return the md5 of what was written."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with _open_url(url, timeout) as response, target.open("wb") as out:
-        size = int(response.headers.get("Content-Length") or 0) or None
-        bar = tqdm(
-            total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=label, disable=None
-        )
-        with bar:
-            try:
-                while chunk := response.read(_CHUNK_BYTES):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    bar.update(len(chunk))
-            except OSError as exc:
-                raise DownloadError(f"download of {url} broke off ({exc}); run it again") from None
-    return digest.hexdigest()
-
-
-def download(
-    name: str,
-    to: str | Path,
-    *,
-    base_url: str | None = None,
-    timeout: float = DOWNLOAD_TIMEOUT,
-) -> Path:
-    """Fetch GroupLens' ``<name>.zip`` into ``to``, verify its md5, unpack it, return the folder.
-
-    The md5 is pinned in ``KNOWN_MD5``; for a release without a pin (ml-latest-small) the
-    ``<name>.zip.md5`` GroupLens publishes beside the zip is fetched first. A mismatch deletes
-    the download, so a corrupt archive is never unpacked or left behind; so does any other
-    failure. The zip itself is removed after unpacking: the folder is what loaders read.
-    ``base_url`` (or ``$CINEMATCH_DATA_MIRROR``) replaces the GroupLens address.
-    """
-    if name not in DOWNLOADABLE:
-        raise DownloadError(f"unknown release {name!r}; choose one of {', '.join(DOWNLOADABLE)}")
-    base = (base_url or os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR).rstrip("/")
-    url = f"{base}/{name}.zip"
-    expected = KNOWN_MD5.get(name) or _published_md5(f"{url}.md5", timeout)
-    folder = Path(to)
-    folder.mkdir(parents=True, exist_ok=True)
-    archive = folder / f"{name}.zip"
-    partial = folder / f"{name}.zip.part"
-    try:
-        actual = _fetch(url, partial, timeout, name)
-        if actual != expected:
-            raise DownloadError(
-                f"checksum mismatch for {url}: expected md5 {expected}, got {actual}; "
-                "the download was deleted"
-            )
-        partial.replace(archive)
-    finally:
-        partial.unlink(missing_ok=True)
-    try:
-        with zipfile.ZipFile(archive) as bundle:
-            bundle.extractall(folder)  # refuses absolute and ".." member paths
-    except zipfile.BadZipFile as exc:
-        raise DownloadError(f"{archive} is not a valid zip ({exc})") from None
-    finally:
-        archive.unlink(missing_ok=True)
-    release = folder / name
-    if not release.is_dir():
-        raise DownloadError(f"{name}.zip did not contain a {name}/ folder")
-    return release
-
-
-# --- command line --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetSummary:
-    """What ``python -m ml.data info`` reports about a dataset."""
-
-    name: str
-    ratings: int
-    users: int
-    movies: int
-    rated_movies: int
-    rating_values: tuple[float, ...]
-    first_day: str | None
-    last_day: str | None
-    with_tmdb_id: int
-
-
-def _utc_day(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).date().isoformat()
-
-
-def summarize(dataset: Dataset) -> DatasetSummary:
-    """Counts, rating values and date range of a dataset."""
-    ratings, movies = dataset.ratings, dataset.movies
-    stamps = ratings["timestamp"]
-    return DatasetSummary(
-        name=dataset.name,
-        ratings=len(ratings),
-        users=int(ratings["user_id"].nunique()),
-        movies=len(movies),
-        rated_movies=int(ratings["movie_id"].nunique()),
-        rating_values=tuple(sorted(float(r) for r in ratings["rating"].unique())),
-        first_day=_utc_day(int(stamps.min())) if len(stamps) else None,
-        last_day=_utc_day(int(stamps.max())) if len(stamps) else None,
-        with_tmdb_id=int(movies["tmdb_id"].notna().sum()),
-    )
-
-
-def _info_lines(summary: DatasetSummary, layout_format: str) -> list[str]:
-    values = summary.rating_values
-    scale = (
-        f"{values[0]:g}–{values[-1]:g} ({', '.join(f'{v:g}' for v in values)})" if values else "-"
-    )
-    return [
-        f"{summary.name}: format {layout_format}",
-        f"ratings: {summary.ratings}",
-        f"users: {summary.users}",
-        f"movies: {summary.movies} in the catalogue, {summary.rated_movies} rated",
-        f"rating scale: {scale}",
-        f"dates: {summary.first_day or '-'} to {summary.last_day or '-'} (UTC)",
-        f"tmdb ids: {summary.with_tmdb_id} of {summary.movies} movies",
-    ]
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage mistakes are reported like every other CLI error: one line, exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="python -m ml.data", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    fetch = commands.add_parser("download", help="fetch and unpack a release from GroupLens")
-    fetch.add_argument("name", choices=DOWNLOADABLE)
-    fetch.add_argument(
-        "--to", type=Path, default=Path("data"), help="folder to unpack into (default: data)"
-    )
-    info = commands.add_parser("info", help="describe a release folder")
-    info.add_argument("path", type=Path)
-    info.add_argument("--links", type=Path, help="links.csv mapping movie ids to TMDB/IMDb")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m ml.data``; returns the exit code (2 on any error)."""
-    args = _parser().parse_args(argv)
-    try:
-        if args.command == "download":
-            release = download(args.name, args.to)
-            print(f"{args.name} is in {release} (format {detect_format(release)})")
-        else:
-            dataset = load_dataset(args.path, links=args.links)
-            print("\n".join(_info_lines(summarize(dataset), detect_format(args.path))))
-    except (DataFormatError, DownloadError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

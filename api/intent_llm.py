@@ -1,0 +1,151 @@
+"""Plain-words requests read by an LLM when one is configured, by ``ml.intent`` otherwise.
+
+With ``CINEMATCH_LLM_URL`` (an OpenAI-compatible chat-completions endpoint) and
+``CINEMATCH_LLM_KEY`` set, the request text is sent with a strict JSON schema
+(``response_format: json_schema``) and the answer is checked twice: against the schema
+(pydantic, extra keys refused) and against the catalogue (every genre must be one of its
+genres; titles are resolved by the offline parser's title search, unresolved ones reported
+in ``unparsed``). Any error (connection, HTTP status, a time-out of ``CINEMATCH_LLM_TIMEOUT_S``,
+2 s by default, over the whole exchange, invalid JSON, a schema violation, an unknown genre)
+falls back to the offline parser, and the answer says which parser was used.
+
+The client is httpx's async one, so a slow model never holds a worker thread; its transport
+retries a failed connection once, within the same overall deadline. No key is kept anywhere
+but the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ml.intent import MAX_QUERY_CHARS, FilmReference, Intent, IntentParser
+
+logger = logging.getLogger(__name__)
+
+ParserName = Literal["offline", "llm"]
+#: Connection attempts beyond the first (connect errors only; never a second POST).
+CONNECT_RETRIES = 1
+
+
+class LlmIntent(BaseModel):
+    """The JSON the model must answer with (also sent to it as the schema)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    genres: list[str] = Field(max_length=10)
+    exclude_genres: list[str] = Field(max_length=10)
+    year_from: int | None = Field(ge=1870, le=2100)
+    year_to: int | None = Field(ge=1870, le=2100)
+    similar_to: list[str] = Field(max_length=5, description="Titles of films named as references")
+    mood: str | None = Field(max_length=40)
+    unparsed: list[str] = Field(max_length=20)
+
+
+def response_schema() -> dict[str, Any]:
+    """OpenAI's strict structured output: every property required, nullable ones typed so."""
+    schema = LlmIntent.model_json_schema()
+    schema["required"] = list(schema["properties"])
+    schema["additionalProperties"] = False
+    return {"name": "film_request", "strict": True, "schema": schema}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadIntent:
+    intent: Intent
+    parser: ParserName
+
+
+class LlmIntentClient:
+    """One OpenAI-compatible endpoint, asked to fill ``LlmIntent`` for a request."""
+
+    def __init__(self, url: str, key: str, model: str, genres: list[str],
+                 timeout_s: float = 2.0) -> None:
+        self.url = url
+        self.model = model
+        self.genres = genres
+        self.timeout_s = timeout_s
+        self._client = httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=httpx.Timeout(timeout_s),
+            transport=httpx.AsyncHTTPTransport(retries=CONNECT_RETRIES),
+        )
+
+    async def ask(self, text: str) -> LlmIntent:
+        """The model's reading of ``text``; raises on any failure (the caller falls back)."""
+        body = {
+            "model": self.model,
+            "temperature": 0,
+            "messages": [
+                {"role": "system", "content": (
+                    "Turn a film request into filters. Genres and exclude_genres use only "
+                    f"these names: {', '.join(self.genres)}. Years are inclusive release "
+                    "years (the 90s is 1990-1999). similar_to lists film titles the request "
+                    "names as references. Words you cannot use go to unparsed.")},
+                {"role": "user", "content": text},
+            ],
+            "response_format": {"type": "json_schema", "json_schema": response_schema()},
+        }
+        response = await asyncio.wait_for(self._client.post(self.url, json=body),
+                                          self.timeout_s)
+        response.raise_for_status()
+        content = response.json()["choices"][0]["message"]["content"]
+        return LlmIntent.model_validate(json.loads(content))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class IntentReader:
+    """The offline parser, or the LLM first when one is configured."""
+
+    def __init__(self, parser: IntentParser, llm: LlmIntentClient | None = None) -> None:
+        self.parser = parser
+        self.llm = llm
+        self._genres = {g.casefold(): g for g in (llm.genres if llm else [])}
+
+    async def read(self, text: str) -> ReadIntent:
+        if self.llm is not None:
+            try:
+                answer = await self.llm.ask(text[:MAX_QUERY_CHARS])
+                return ReadIntent(self._from_llm(text, answer), "llm")
+            except (httpx.HTTPError, TimeoutError, ValueError, KeyError, IndexError,
+                    TypeError, ValidationError) as error:
+                logger.warning("LLM intent failed (%s); using the offline parser",
+                               type(error).__name__)
+        return ReadIntent(self.parser.parse(text), "offline")
+
+    def _from_llm(self, text: str, answer: LlmIntent) -> Intent:
+        """The model's answer in catalogue terms; an unknown genre makes it invalid."""
+        genres = tuple(sorted({self._genre(g) for g in answer.genres}))
+        excluded = tuple(sorted({self._genre(g) for g in answer.exclude_genres} - set(genres)))
+        films: list[FilmReference] = []
+        unparsed = list(answer.unparsed)
+        for title in answer.similar_to:
+            movie = self.parser.film(title)
+            if movie is None:
+                unparsed.append(title)
+            else:
+                films.append(FilmReference(movie.movie_id, movie.title, movie.year))
+        low, high = answer.year_from, answer.year_to
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"year_from {low} is after year_to {high}")
+        return Intent(query=text.strip()[:MAX_QUERY_CHARS], genres=genres,
+                      exclude_genres=excluded, year_from=low, year_to=high,
+                      similar_to=tuple(films), mood=answer.mood, unparsed=tuple(unparsed))
+
+    def _genre(self, name: str) -> str:
+        genre = self._genres.get(name.strip().casefold())
+        if genre is None:
+            raise ValueError(f"the model answered a genre the catalogue lacks: {name!r}")
+        return genre
+
+    async def aclose(self) -> None:
+        if self.llm is not None:
+            await self.llm.aclose()

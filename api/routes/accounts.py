@@ -1,0 +1,353 @@
+"""A person's account: bring ratings in, take them out, sign in elsewhere, leave for good.
+
+Import reads the whole file and matches it (``ml.imports``) before anything is written, then
+writes every new or newer rating in ONE transaction: a bad file is a 4xx that writes nothing,
+and a failure halfway leaves nothing half-written. Each import request, dry run or not, counts
+as ONE write of the user's write allowance, whatever the number of films: reading a 5 MB file
+costs real CPU, so previews cannot be sent in a tight loop either.
+
+Passwords are hashed with argon2id (argon2-cffi's defaults) in a worker thread, so the ~50 ms
+a hash costs does not stall other requests; they are never logged or echoed back.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile, status
+from fastapi.concurrency import run_in_threadpool
+
+from api import auth
+from api.deps import ServicesDep, SessionDep
+from api.errors import DATABASE_BUSY
+from api.params import BAD_USER_ID, UserIdPath
+from api.responses import TOO_MANY_WRITES, UNREADABLE_BODY, auth_responses, error_responses
+from api.schemas import (
+    MAX_PASSWORD_CHARS,
+    MIN_PASSWORD_CHARS,
+    CredentialsIn,
+    CredentialsOut,
+    ImportedRating,
+    ImportOut,
+    NotImported,
+    SessionOut,
+    SignInIn,
+)
+from db import repository
+from db.models import utcnow
+from db.session import write_transaction_async
+from ml.imports import EXPORT_COLUMNS, RATED, ImportFileError, MatchedRating, plan_import
+from ml.recommender import Recommender
+
+router = APIRouter(tags=["accounts"])
+
+#: The import route, whose body may be a file (api.main raises its body cap).
+IMPORT_PATH = re.compile(r"^/users/[^/]+/import$")
+WRONG_SIGN_IN = "wrong username or password"
+NO_STORE = {"Cache-Control": "no-store"}
+
+_hasher = PasswordHasher()  # argon2id, argon2-cffi's recommended parameters
+#: Verified against when the username is unknown, so both failures take the same time.
+_DUMMY_HASH = _hasher.hash("not a real password, only for timing")
+
+
+ImportSource = Literal["letterboxd", "imdb", "movielens", "cinematch", "auto"]
+
+
+@router.post(
+    "/users/{user_id}/import",
+    summary="Import ratings from Letterboxd, IMDb, MovieLens or a CineMatch export",
+    responses=auth_responses(
+        {
+            400: UNREADABLE_BODY,
+            413: "the file is over 5 MB",
+            422: "ratings.csv: line 7: rating 6 is off the scale (0.5 to 5 in steps of 0.5)",
+            429: TOO_MANY_WRITES,
+            503: DATABASE_BUSY,
+        }
+    ),
+)
+async def import_ratings(
+    user_id: UserIdPath,
+    token: auth.BearerToken,
+    session: SessionDep,
+    services: ServicesDep,
+    file: Annotated[UploadFile, File(description="The export, a CSV file of at most 5 MB.")],
+    source: Annotated[
+        ImportSource,
+        Query(
+            description="The site the file comes from; auto reads its header.",
+            examples=["letterboxd"],
+        ),
+    ] = "auto",
+    dry_run: Annotated[
+        bool,
+        Query(description="Only show what would be imported; write nothing.", examples=[True]),
+    ] = False,
+) -> ImportOut:
+    """Upload the CSV as the multipart field `file`:
+
+    * **letterboxd**: `ratings.csv` (or `diary.csv`) from Letterboxd's data export, matched by
+      title and year; films the catalogue lacks, or could be several films, are listed in
+      `unmatched` with the reason;
+    * **imdb**: IMDb's ratings export, matched by IMDb id; 1–10 becomes 0.5–5; TV series and
+      episodes are skipped and listed;
+    * **movielens**: one user's `ratings.csv`; **cinematch**: `GET /users/{id}/export`.
+
+    A film already rated here is overwritten only when the file's date for it is newer, so
+    importing the same file twice changes nothing. A file that is not a CSV export, has a
+    rating off the scale, more than 20,000 rows or over 5 MB is refused whole (4xx) and
+    nothing is written."""
+    auth.authorize(session, user_id, token)
+    services.write_limiter.check(user_id)  # after the token check: nobody spends another's
+    limit = services.settings.import_max_bytes
+    data = await file.read(limit + 1)
+    name = file.filename or "file"
+    if len(data) > limit:
+        raise HTTPException(
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"{name}: the file is over the {limit // (1024 * 1024)} MB limit",
+        )
+    catalogue = await run_in_threadpool(services.import_catalogue)
+    try:
+        plan = await run_in_threadpool(plan_import, data, source, catalogue)
+    except ImportFileError as error:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{name}: {error}"
+        ) from None
+    stored = repository.user_rating_times(session, user_id)
+    writes = _newer_than_stored(plan.matched, stored, utcnow())
+    if writes and not dry_run:
+        async with write_transaction_async(session):
+            repository.upsert_dated_ratings(session, user_id, writes)
+        services.user_cache.invalidate(user_id)
+    return ImportOut(
+        source=plan.source,
+        rows=plan.rows,
+        matched=[
+            ImportedRating(title=m.title, year=m.year, movie_id=m.movie_id, rating=m.rating)
+            for m in plan.matched
+        ],
+        unmatched=[
+            NotImported(title=u.title, year=u.year, reason=u.reason) for u in plan.unmatched
+        ],
+        saved=len(writes),
+        unchanged=len(plan.matched) - len(writes),
+        dry_run=dry_run,
+    )
+
+
+def _newer_than_stored(
+    matched: list[MatchedRating],
+    stored: dict[int, tuple[float, datetime]],
+    now: datetime,
+) -> list[tuple[int, float, datetime]]:
+    """(movie, rating, time) to write: films not rated yet, and films whose file date is
+    newer than the stored rating's and whose value differs. Dates in the future are now."""
+    writes = []
+    for m in matched:
+        at = now if m.rated_at is None else min(m.rated_at, now)
+        current = stored.get(m.movie_id)
+        newer = current is not None and m.rated_at is not None and at > current[1]
+        if current is None or (newer and m.rating != current[0]):
+            writes.append((m.movie_id, m.rating, at))
+    return writes
+
+
+@router.get(
+    "/users/{user_id}/export",
+    summary="Download your ratings as CSV",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/csv": {"example": ",".join(EXPORT_COLUMNS) + "\n"}},
+            "description": "The CSV file.",
+        },
+        **auth_responses({422: BAD_USER_ID}),
+    },
+)
+async def export_ratings(
+    user_id: UserIdPath, token: auth.BearerToken, session: SessionDep, services: ServicesDep
+) -> Response:
+    """Every rating as `movie_id,imdb_id,tmdb_id,title,year,rating,rated_at,list` (`list` is
+    `rated`; the watchlist and hidden films join with their list's name once they are kept).
+    Importing this file with `source=cinematch` restores exactly these ratings."""
+    auth.authorize(session, user_id, token)
+    stored = repository.user_ratings_newest_first(session, user_id)
+    listed = repository.user_list_entries(session, user_id)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for rating in stored:
+        writer.writerow(
+            [
+                rating.movie_id,
+                *_film_columns(services.recommender, rating.movie_id),
+                rating.rating,
+                rating.updated_at.isoformat(),
+                RATED,
+            ]
+        )
+    for kind, movie_id, added_at in listed:  # watchlist and hidden films: no rating
+        film = _film_columns(services.recommender, movie_id)
+        writer.writerow([movie_id, *film, "", added_at.isoformat(), kind])
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="cinematch-{user_id}.csv"',
+            **NO_STORE,
+        },
+    )
+
+
+def _film_columns(recommender: Recommender, movie_id: int) -> list[object]:
+    """imdb_id, tmdb_id, title, year of a film; blanks for one an older catalogue had (the
+    id alone still restores it)."""
+    try:
+        movie = recommender.movie(movie_id)
+    except KeyError:
+        return ["", "", "", ""]
+    imdb = f"tt{movie.imdb_id}" if movie.imdb_id else ""
+    return [imdb, movie.tmdb_id or "", movie.title, movie.year or ""]
+
+
+@router.put(
+    "/users/{user_id}/credentials",
+    summary="Choose a username and password to sign in on another device",
+    responses=auth_responses(
+        {
+            400: UNREADABLE_BODY,
+            409: "that username is taken",
+            422: "password: use 10 to 1024 characters",
+        }
+    ),
+)
+async def set_credentials(
+    user_id: UserIdPath, body: CredentialsIn, token: auth.BearerToken, session: SessionDep
+) -> CredentialsOut:
+    """Set (or change) the username and password. Usernames are unique ignoring case;
+    passwords need at least 10 characters and are stored only as an argon2id hash."""
+    auth.authorize(session, user_id, token)
+    password = body.password.get_secret_value()
+    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"password: use {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters",
+        )
+    key = body.username.lower()
+    if repository.username_taken(session, key, user_id):
+        raise _taken()
+    password_hash = await run_in_threadpool(_hasher.hash, password)
+    async with write_transaction_async(session):
+        if repository.username_taken(session, key, user_id):  # taken while we hashed
+            raise _taken()
+        repository.set_credentials(session, user_id, body.username, key, password_hash)
+    return CredentialsOut(user_id=user_id, username=body.username)
+
+
+@router.get(
+    "/users/{user_id}/credentials",
+    summary="Whether the account has a username and password (never the password)",
+    responses=auth_responses({422: BAD_USER_ID}),
+)
+async def get_credentials(
+    user_id: UserIdPath, token: auth.BearerToken, session: SessionDep
+) -> CredentialsOut:
+    """`username` is null while the account can only be resumed with its token."""
+    auth.authorize(session, user_id, token)
+    return CredentialsOut(user_id=user_id, username=repository.username_of(session, user_id))
+
+
+def _taken() -> HTTPException:
+    return HTTPException(status_code=status.HTTP_409_CONFLICT, detail="that username is taken")
+
+
+@router.post(
+    "/sessions",
+    status_code=status.HTTP_201_CREATED,
+    summary="Sign in with a username and password: a new token for this device",
+    responses=error_responses(
+        {
+            400: UNREADABLE_BODY,
+            401: WRONG_SIGN_IN,
+            422: "username: Field required",
+            429: "Too many sign-in attempts; retry in 12 s.",
+            503: DATABASE_BUSY,
+        }
+    ),
+)
+async def sign_in(
+    body: SignInIn, request: Request, response: Response, services: ServicesDep, session: SessionDep
+) -> SessionOut:
+    """The same 401 answers a wrong username and a wrong password. Attempts are limited per
+    username and per address (429 with `Retry-After`)."""
+    key = body.username.lower()
+    address = request.client.host if request.client else "-"
+    services.signin_limiter.check(key, address)
+    found = repository.credentials_of(session, key)
+    password = body.password.get_secret_value()
+    ok = await run_in_threadpool(_verify, found[1] if found else _DUMMY_HASH, password)
+    if found is None or not ok:
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail=WRONG_SIGN_IN,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    user_id = found[0]
+    token = auth.new_token()
+    async with write_transaction_async(session):
+        repository.add_token(session, user_id, auth.hash_token(token))
+    response.headers.update(NO_STORE)
+    return SessionOut(user_id=user_id, token=token)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@router.delete(
+    "/sessions/current",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Sign out: revoke the token in use",
+    responses=error_responses({401: "this token is unknown or already revoked"}),
+)
+async def sign_out(token: auth.BearerToken, session: SessionDep) -> Response:
+    """The token sent with this request stops working; the user's other tokens do not."""
+    found = repository.live_token(session, auth.hash_token(token))
+    if found is None:
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="this token is unknown or already revoked",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    async with write_transaction_async(session):
+        repository.revoke_token(session, found[0])
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete(
+    "/users/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete the account and everything it holds",
+    responses=auth_responses({422: BAD_USER_ID, 503: DATABASE_BUSY}),
+)
+async def delete_account(
+    user_id: UserIdPath, token: auth.BearerToken, session: SessionDep, services: ServicesDep
+) -> Response:
+    """Removes the user, their ratings, tokens, username and lists, at once and for good.
+    Every token of theirs then gets 404."""
+    auth.authorize(session, user_id, token)
+    async with write_transaction_async(session):
+        repository.delete_user(session, user_id)
+    services.user_cache.invalidate(user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,421 @@
+"""Newcomers' lists beside popularity and EASE, every protocol of issue #13 in one run.
+
+    .venv/bin/python bench/newcomers.py [--data-root DIR] [--newcomers N] [--quick] [--tune]
+                                        [--json PATH]
+
+Data: the partial ml-1m file (users 1–2999). ``ml.split.users_holdout`` holds N users (300;
+100 with ``--quick``) out of training entirely; the model (``ml.train.fit_artifact``, what
+``make train`` runs) and EASE (λ = 500) are fitted on everyone else. Each newcomer then joins
+with a few of their real ratings, and every list is scored on the rest of their ratings ≥ 4
+(NDCG@10 and Recall@10, every unseen film ranked, the given films excluded):
+
+- ``random-5`` / ``random-10``: 5 / 10 of their ratings at random (seeded per user; the 5 are
+  the first 5 of the 10);
+- ``deck-5`` / ``deck-10``: the onboarding deck as the app shows it (pages of 10 films from
+  ``Recommender.onboarding``, everything shown passed back as ``exclude``); they rate a film
+  only if they rated it in reality, with their real rating, and skip it otherwise ("Haven't
+  seen it"), until they have 5 / 10 ratings. The films skipped before the last rating are the
+  ``skipped`` the app sends.
+
+Rankers, all on the same given films:
+- ``cinematch``: the served list, ``Recommender.recommend(given, skipped=...)``: the code the
+  API runs (ranking score, franchise cap); ``cinematch, skips unused`` is the same without the
+  skipped films (what a client that does not send them gets);
+- ``cinematch before #13``: the same code with the previous settings (``PREVIOUS``: weights
+  that ignore the number of ratings, the trained fold-in ridge, skips unused);
+- ``popularity (count)`` (most rated first) and ``popularity (served)`` (the Bayesian average);
+  targets compare with the better of the two;
+- ``EASE``, the reference; ``EASE, skipped excluded`` (deck only) removes the skipped films
+  from EASE's list, so the skip signal is measured against a reference that has it too.
+
+Also printed: how far the list is from the chart (share of the top-10 among the 500 most rated
+films), and the serving time of a deck newcomer's list (median µs, one BLAS thread).
+Full histories come from ``bench/ranking.py`` (its ``bench/results/ranking.json`` is read and
+quoted, with its date).
+
+``--tune`` runs the same protocols on *validation* newcomers held out of the training users
+(the test newcomers are never seen) and grid-searches the newcomer parameters of
+``ml.ranking.RankingWeights``; the shipped defaults come from it.
+Targets (issue #13): at 5 ratings ≥ 1.1× popularity and ≥ 1.1× EASE, at random and from the
+deck; at 10 random ratings ≥ 1.2× popularity and ≥ 1.05× EASE; full histories ≥ 1.05× EASE.
+Results go to ``bench/results/newcomers.json`` (full test runs, or with ``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ml.artifacts import Artifact  # noqa: E402
+from ml.blas import single_threaded_blas  # noqa: E402
+from ml.data import load_dataset  # noqa: E402
+from ml.ease import Ease  # noqa: E402
+from ml.matrix import RatingMatrix  # noqa: E402
+from ml.metrics import ndcg_at_k, recall_at_k  # noqa: E402
+from ml.model import FunkSVDParams  # noqa: E402
+from ml.ranking import RankingWeights, top_n_indices  # noqa: E402
+from ml.recommender import Recommender  # noqa: E402
+from ml.rules import POSITIVE_RATING  # noqa: E402
+from ml.split import users_holdout  # noqa: E402
+from ml.train import fit_artifact  # noqa: E402
+
+log = logging.getLogger("bench.newcomers")
+
+DEFAULT_DATA_ROOT = REPO.parent / "shared/data/movielens"
+DEFAULT_JSON = REPO / "bench/results/newcomers.json"
+RANKING_JSON = REPO / "bench/results/ranking.json"
+SEED = 0
+TOP_K = 10
+PAGE_SIZE = 10
+MAX_PAGES = 50
+CHART = 500  # "the chart": the most rated films, for the distance-from-the-chart figure
+PROTOCOLS = ("random-5", "random-10", "deck-5", "deck-10")
+#: protocol → (× best popularity, × EASE) the served list must reach (issue #13).
+TARGETS = {"random-5": (1.1, 1.1), "random-10": (1.2, 1.05), "deck-5": (1.1, 1.1)}
+TARGET_FULL = 1.05
+#: The ranking settings before issue #13, for the before/after row (h = 50 is the trained
+#: ``ImplicitParams.fold_in_half_ratings``, so the fold-in is the model's own).
+PREVIOUS = RankingWeights(rating=0.3, popularity=0.0, rating_at_threshold=0.3,
+                          popularity_at_threshold=0.0, fold_in_half_ratings=50.0,
+                          skip_confidence=0.0)
+#: ``--tune``: RankingWeights fields varied, each grid point on top of the defaults.
+TUNE_GRID: tuple[dict[str, float], ...] = (
+    *({"rating_at_threshold": r, "popularity_at_threshold": p}
+      for r in (0.3, 0.6, 1.0) for p in (0.5, 1.0, 2.0, 3.0, 4.0)),
+    {"fold_in_half_ratings": 50.0}, {"fold_in_half_ratings": 10.0},
+    {"skip_confidence": 0.0}, {"skip_confidence": 3.0}, {"skip_confidence": 10.0},
+    {"decay": 1.0}, {"rating_at_threshold": 0.3, "popularity_at_threshold": 0.5,
+                     "fold_in_half_ratings": 50.0, "skip_confidence": 0.0},
+)
+
+Ranking = Callable[["Session"], list[int]]
+
+
+@dataclass(frozen=True)
+class Session:
+    """One newcomer at one point: the films they gave, those they skipped, what they like."""
+
+    protocol: str
+    user_id: int
+    given: dict[int, float]
+    skipped: tuple[int, ...]
+    positives: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Setup:
+    artifact: Artifact
+    ease: Ease
+    sessions: list[Session]
+
+
+def prepare(train: pd.DataFrame, newcomers: pd.DataFrame, movies: pd.DataFrame) -> Setup:
+    """Fit the model and EASE on ``train`` and build every newcomer's sessions."""
+    started = time.perf_counter()
+    with single_threaded_blas():
+        fitted = fit_artifact(train, movies, FunkSVDParams(), progress=False)
+    artifact = fitted.artifact
+    matrix = RatingMatrix.build(
+        fitted.users.indices(train["user_id"].to_numpy()),
+        artifact.items.indices(train["movie_id"].to_numpy()),
+        train["rating"].to_numpy(np.float64), len(fitted.users), len(artifact.items))
+    ease = Ease.fit(matrix)
+    log.info("fitted the model and EASE on %d ratings in %.0f s", len(train),
+             time.perf_counter() - started)
+    recommender = Recommender(artifact)
+    catalogue = {int(m) for m in artifact.items.ids}
+    sessions: list[Session] = []
+    for user, rows in newcomers.groupby("user_id"):
+        truth = {int(m): float(r) for m, r in zip(rows["movie_id"], rows["rating"], strict=True)
+                 if int(m) in catalogue}
+        sessions += user_sessions(recommender, int(user), truth)
+    return Setup(artifact, ease, sessions)
+
+
+def user_sessions(recommender: Recommender, user: int, truth: dict[int, float]) -> list[Session]:
+    """This newcomer's random and deck sessions (those with at least one positive left)."""
+    out: list[Session] = []
+    order = np.random.default_rng(user).permutation(sorted(truth))
+    shown = deck_order(recommender, truth)
+    for k in (5, 10):
+        picks: dict[str, tuple[dict[int, float], tuple[int, ...]]] = {
+            f"random-{k}": ({int(m): truth[int(m)] for m in order[:k]}, ())}
+        rated_at = [j for j, m in enumerate(shown) if m in truth]
+        if len(rated_at) >= k:
+            before = shown[: rated_at[k - 1] + 1]
+            picks[f"deck-{k}"] = ({m: truth[m] for m in before if m in truth},
+                                  tuple(m for m in before if m not in truth))
+        for protocol, (given, skipped) in picks.items():
+            if len(given) < k:
+                continue
+            positives = frozenset(m for m, r in truth.items()
+                                  if r >= POSITIVE_RATING and m not in given)
+            if positives:
+                out.append(Session(protocol, user, given, skipped, positives))
+    return out
+
+
+def deck_order(recommender: Recommender, truth: dict[int, float]) -> list[int]:
+    """The films the deck shows this newcomer, page by page, until they have rated 10."""
+    shown: list[int] = []
+    rated = 0
+    for _ in range(MAX_PAGES):
+        page = recommender.onboarding(PAGE_SIZE, exclude=set(shown))
+        if not page:
+            break
+        shown += [m.movie_id for m in page]
+        rated += sum(m.movie_id in truth for m in page)
+        if rated >= 10:
+            break
+    return shown
+
+
+def rankers(setup: Setup, recommender: Recommender) -> dict[str, Ranking]:
+    items = recommender.items
+    counts = recommender.popularity.counts.astype(np.float64)
+
+    def indices(movie_ids: list[int] | tuple[int, ...]) -> np.ndarray:
+        idx = items.indices(list(movie_ids))
+        return idx[idx >= 0]
+
+    def by_scores(scores: Callable[[Session], np.ndarray], with_skips: bool = False) -> Ranking:
+        def rank(session: Session) -> list[int]:
+            exclude = indices(list(session.given) + (list(session.skipped) if with_skips else []))
+            best = top_n_indices(scores(session), TOP_K, exclude=exclude)
+            return [int(m) for m in items.ids[best]]
+        return rank
+
+    def served(use_skips: bool, target: Recommender = recommender, **options: Any) -> Ranking:
+        def rank(session: Session) -> list[int]:
+            skipped = session.skipped if use_skips else ()
+            lists = target.recommend(session.given, TOP_K, skipped=skipped, **options)
+            return [r.movie_id for r in lists.items]
+        return rank
+
+    def ease(session: Session) -> np.ndarray:
+        return setup.ease.scores(indices(list(session.given)))
+
+    return {
+        "cinematch": served(True),
+        "cinematch, skips unused": served(False),
+        "cinematch before #13": served(False, Recommender(setup.artifact, weights=PREVIOUS)),
+        "popularity (count)": by_scores(lambda s: counts),
+        "popularity (served)": served(False, ranker="popularity"),
+        "EASE": by_scores(ease),
+        "EASE, skipped excluded": by_scores(ease, with_skips=True),
+    }
+
+
+@dataclass(frozen=True)
+class Cell:
+    ndcg_at_10: float
+    recall_at_10: float
+    in_chart: float  # share of the list among the CHART most rated films
+    n: int
+
+
+def measure(setup: Setup, recommender: Recommender,
+            only: tuple[str, ...] | None = None) -> dict[str, dict[str, Cell]]:
+    """ranker → protocol → figures (deck-only rankers only on deck protocols)."""
+    counts = recommender.popularity.counts
+    chart = {int(m) for m in recommender.items.ids[np.argsort(-counts, kind="stable")[:CHART]]}
+    table: dict[str, dict[str, Cell]] = {}
+    with single_threaded_blas():
+        for name, rank in rankers(setup, recommender).items():
+            if only is not None and name not in only:
+                continue
+            table[name] = {}
+            for protocol in PROTOCOLS:
+                if protocol.startswith("random") and "skip" in name:
+                    continue
+                ndcg, recall, in_chart = [], [], []
+                for session in setup.sessions:
+                    if session.protocol != protocol:
+                        continue
+                    ranked = rank(session)
+                    ndcg.append(ndcg_at_k(ranked, set(session.positives), TOP_K))
+                    recall.append(recall_at_k(ranked, set(session.positives), TOP_K))
+                    in_chart.append(np.mean([m in chart for m in ranked]) if ranked else 0.0)
+                table[name][protocol] = Cell(round(float(np.mean(ndcg)), 4),
+                                             round(float(np.mean(recall)), 4),
+                                             round(float(np.mean(in_chart)), 3), len(ndcg))
+    return table
+
+
+def ratios(table: dict[str, dict[str, Cell]], protocol: str) -> tuple[float, float]:
+    """(cinematch ÷ the better popularity, cinematch ÷ EASE) on ``protocol``."""
+    ours = table["cinematch"][protocol].ndcg_at_10
+    popular = max(table["popularity (count)"][protocol].ndcg_at_10,
+                  table["popularity (served)"][protocol].ndcg_at_10)
+    return ours / popular, ours / table["EASE"][protocol].ndcg_at_10
+
+
+def serving_us(setup: Setup, recommender: Recommender, runs: int) -> dict[str, float]:
+    """Median µs of ``recommend`` for deck-5 and random-10 newcomers (fold-ins included)."""
+    out = {}
+    for protocol in ("deck-5", "random-10"):
+        sessions = [s for s in setup.sessions if s.protocol == protocol][:runs]
+        for s in sessions[:20]:
+            recommender.recommend(s.given, TOP_K, skipped=s.skipped)
+        samples = []
+        for s in sessions:
+            started = time.perf_counter_ns()
+            recommender.recommend(s.given, TOP_K, skipped=s.skipped)
+            samples.append((time.perf_counter_ns() - started) / 1000)
+        out[protocol] = round(statistics.median(samples), 1)
+    return out
+
+
+def full_histories() -> dict[str, Any] | None:
+    """bench/ranking.py's served list and EASE on full histories, from its JSON."""
+    if not RANKING_JSON.is_file():
+        return None
+    data = json.loads(RANKING_JSON.read_text())
+    test = {row["ranker"]: row for row in data["test"]}
+    if "cinematch" not in test or "EASE" not in test:
+        return None
+    return {"generated_at": data.get("generated_at"), "cinematch": test["cinematch"]["ndcg_at_10"],
+            "EASE": test["EASE"]["ndcg_at_10"],
+            "ratio": round(test["cinematch"]["ndcg_at_10"] / test["EASE"]["ndcg_at_10"], 4)}
+
+
+def report(setup: Setup, table: dict[str, dict[str, Cell]], timings: dict[str, float],
+           full: dict[str, Any] | None) -> list[str]:
+    lines = [f"{'NDCG@10 (Recall@10)':<26}" + "".join(f"{p:>17}" for p in PROTOCOLS)]
+    for name, cells in table.items():
+        lines.append(f"{name:<26}" + "".join(
+            f"{f'{cells[p].ndcg_at_10:.4f} ({cells[p].recall_at_10:.3f})':>17}" if p in cells
+            else f"{'':>17}" for p in PROTOCOLS))
+    lines.append(f"{'newcomers measured':<26}" + "".join(
+        f"{table['cinematch'][p].n:>17}" for p in PROTOCOLS))
+    lines += ["", f"share of the top-10 among the {CHART} most rated films: " + ", ".join(
+        f"{name} {cells['random-5'].in_chart:.2f}" for name, cells in table.items()
+        if "random-5" in cells) + " (random-5)"]
+    lines += ["", "cinematch ÷ best popularity, ÷ EASE: " + "; ".join(
+        "{}: {:.2f}×, {:.2f}×".format(p, *ratios(table, p)) for p in PROTOCOLS)]
+    deck = {name: table[name]["deck-5"].ndcg_at_10 for name in
+            ("cinematch", "cinematch, skips unused", "EASE", "EASE, skipped excluded")}
+    lines.append(f"deck-5: cinematch ÷ EASE with the skipped films excluded "
+                 f"{deck['cinematch'] / deck['EASE, skipped excluded']:.2f}×; without sending "
+                 f"the skips {deck['cinematch, skips unused'] / deck['EASE']:.2f}× EASE")
+    lines.append("serving (Recommender.recommend, top 10, median µs): " + ", ".join(
+        f"{k}: {v:.0f}" for k, v in timings.items()))
+    lines += ["", "targets:"]
+    for protocol, (vs_pop, vs_ease) in TARGETS.items():
+        pop_ratio, ease_ratio = ratios(table, protocol)
+        lines.append(_verdict(f"{protocol}: ≥ {vs_pop}× popularity ({pop_ratio:.2f}×) and ≥ "
+                              f"{vs_ease}× EASE ({ease_ratio:.2f}×)",
+                              pop_ratio >= vs_pop and ease_ratio >= vs_ease))
+    if full is None:
+        lines.append("  full histories: run bench/ranking.py first (no bench/results/ranking.json)")
+    else:
+        lines.append(_verdict(f"full histories (bench/ranking.py, {full['generated_at']}): "
+                              f"{full['cinematch']:.4f} vs EASE {full['EASE']:.4f} = "
+                              f"{full['ratio']:.4f}× ≥ {TARGET_FULL}×",
+                              full["ratio"] >= TARGET_FULL))
+    return lines
+
+
+def tune(setup: Setup) -> list[str]:
+    """Each grid point's NDCG@10 on validation newcomers, and the best by the mean of the
+    three target protocols' ratios to their bars (so no protocol is traded away)."""
+    base = measure(setup, Recommender(setup.artifact),
+                   only=("popularity (count)", "popularity (served)", "EASE"))
+    bars = {p: max(max(base["popularity (count)"][p].ndcg_at_10,
+                       base["popularity (served)"][p].ndcg_at_10) * vs_pop,
+                   base["EASE"][p].ndcg_at_10 * vs_ease)
+            for p, (vs_pop, vs_ease) in TARGETS.items()}
+    lines = [f"{'reference':<70}" + "".join(f"{p:>10}" for p in PROTOCOLS)]
+    for name, cells in base.items():
+        lines.append(f"{name:<70}" + "".join(f"{cells[p].ndcg_at_10:>10.4f}" for p in PROTOCOLS))
+    lines.append(f"{'bar (target × the stronger reference)':<70}"
+                 + "".join(f"{bars[p]:>10.4f}" if p in bars else f"{'':>10}" for p in PROTOCOLS))
+    best: tuple[float, RankingWeights] | None = None
+    for change in ({}, *TUNE_GRID):
+        weights = replace(RankingWeights(), **change)
+        cells = measure(setup, Recommender(setup.artifact, weights=weights),
+                        only=("cinematch",))["cinematch"]
+        score = float(np.mean([cells[p].ndcg_at_10 / bars[p] for p in TARGETS]))
+        label = ", ".join(f"{k}={v:g}" for k, v in change.items()) or "shipped defaults"
+        lines.append(f"{label:<70}" + "".join(f"{cells[p].ndcg_at_10:>10.4f}" for p in PROTOCOLS)
+                     + f"  mean ÷ bar {score:.3f}")
+        if best is None or score > best[0]:
+            best = (score, weights)
+    lines.append(f"best: {best[1] if best else None}; shipped: {RankingWeights()}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    parser.add_argument("--newcomers", type=int, default=300, help="users held out")
+    parser.add_argument("--quick", action="store_true", help="100 newcomers")
+    parser.add_argument("--tune", action="store_true",
+                        help="grid-search on validation newcomers instead (test never seen)")
+    parser.add_argument("--json", type=Path, help=f"write results here (default for full runs: "
+                                                  f"{DEFAULT_JSON.relative_to(REPO)})")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    folder = args.data_root / "ml-1m"
+    if not folder.is_dir():
+        print(f"error: {folder}: no such data folder (pass --data-root)", file=sys.stderr)
+        return 2
+    dataset = load_dataset(folder)
+    n = 100 if args.quick else args.newcomers
+    train, newcomers = users_holdout(dataset.ratings, n, SEED)
+    if args.tune:  # validation newcomers come out of the training users only
+        train, newcomers = users_holdout(train, n, SEED + 1)
+    setup = prepare(train, newcomers, dataset.movies)
+    header = (f"ml-1m partial ({len(dataset.ratings)} ratings): {newcomers['user_id'].nunique()} "
+              f"{'validation' if args.tune else 'test'} newcomers held out of training "
+              f"(seed {SEED + int(args.tune)}); {os.cpu_count()} CPUs (shared), load "
+              f"{os.getloadavg()[0]:.1f}")
+    if args.tune:
+        print("\n".join([header, "", *tune(setup)]))
+        return 0
+    recommender = Recommender(setup.artifact)
+    table = measure(setup, recommender)
+    timings = serving_us(setup, recommender, 100 if args.quick else 300)
+    full = full_histories()
+    print("\n".join([header, f"ranking weights: {recommender.weights}", "",
+                     *report(setup, table, timings, full)]))
+    target = args.json or (None if args.quick else DEFAULT_JSON)
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps({
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "data": "ml-1m partial", "newcomers": int(newcomers["user_id"].nunique()),
+            "seed": SEED, "load_average": round(os.getloadavg()[0], 2),
+            "weights": asdict(recommender.weights),
+            "ndcg_at_10": {name: {p: asdict(c) for p, c in cells.items()}
+                           for name, cells in table.items()},
+            "ratios": {p: dict(zip(("vs_popularity", "vs_ease"),
+                                   (round(x, 3) for x in ratios(table, p)), strict=True))
+                       for p in PROTOCOLS},
+            "serving_us": timings, "full_histories": full,
+        }, indent=2) + "\n")
+    return 0
+
+
+def _verdict(label: str, ok: bool) -> str:
+    return f"  {label}: {'met' if ok else 'NOT met'}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

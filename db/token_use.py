@@ -1,0 +1,62 @@
+"""When each token was last used, written at most once an hour per token and process.
+
+Writing ``last_used_at`` on every request would turn every read (/recommend included) into a
+write; people asking "which of my devices is still signed in" need the day, not the second.
+So a process remembers which tokens it recorded in the last hour (a ``cachetools.TTLCache``)
+and writes only the first use after that: one small UPDATE per token per hour.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+
+from cachetools import TTLCache
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from db import repository
+from db.session import write_transaction
+
+logger = logging.getLogger("db")
+
+#: How stale ``last_used_at`` may get.
+RECORD_EVERY_S = 3600
+MAX_REMEMBERED = 100_000
+
+
+class TokenUseRecorder:
+    """Writes a token's last use through ``engine`` when this process has not lately."""
+
+    def __init__(self, engine: Engine, every_s: float = RECORD_EVERY_S) -> None:
+        self._engine = engine
+        self._recent: TTLCache[int, bool] = TTLCache(MAX_REMEMBERED, every_s)
+        self._lock = threading.Lock()
+
+    def record(self, token_id: int) -> None:
+        with self._lock:
+            if token_id in self._recent:
+                return
+            self._recent[token_id] = True
+        try:
+            with Session(self._engine) as session, write_transaction(session):
+                repository.touch_token(session, token_id)
+        except SQLAlchemyError as error:  # a busy database must not fail the read itself
+            with self._lock:
+                self._recent.pop(token_id, None)
+            logger.warning("could not record token use: %s", getattr(error, "orig", error))
+
+
+_RECORDERS: weakref.WeakKeyDictionary[Engine, TokenUseRecorder] = weakref.WeakKeyDictionary()
+_RECORDERS_LOCK = threading.Lock()
+
+
+def record_token_use(engine: Engine, token_id: int) -> None:
+    """Record that ``token_id`` was used (at most one write an hour; see the module doc)."""
+    with _RECORDERS_LOCK:
+        recorder = _RECORDERS.get(engine)
+        if recorder is None:
+            recorder = _RECORDERS[engine] = TokenUseRecorder(engine)
+    recorder.record(token_id)

@@ -1,0 +1,178 @@
+"""The one model contract: every model scores items for a user folded in from their ratings.
+
+Shaped after implicit's ``RecommenderBase`` and LensKit's split between a scorer and a ranker:
+
+- models speak dense internal indices only; raw MovieLens ids are mapped once, by the caller
+  (``ml.matrix.IdMap``), before anything reaches a model;
+- ``fit(matrix)`` trains on a ``RatingMatrix`` and returns the model itself;
+- ``fold_in(UserRatings) -> state``: a user's state from their ratings alone, with the item
+  side held fixed (no retraining). The state is opaque to callers and cacheable until the
+  ratings change; a training user's ratings fold in to (nearly) their trained state;
+- ``scores(state)``: one float per item, shape ``(n_items,)``, higher is better. A model that
+  cannot score an item returns NaN there; rankers treat NaN as −inf (never recommended).
+  Scores are not clipped or normalised: a rating model's scores are its unclipped predicted
+  ratings, a choice model's are unnormalised preferences;
+- ``similar_items(item, n)``: the ``n`` items most like ``item``, itself excluded, best first;
+- ``arrays()`` / ``from_arrays(arrays)``: the model as plain named arrays, which
+  ``ml.artifacts`` writes (``save_model``/``load_model``, and the shipped model directory).
+
+Ranking is written once, here: ``recommend`` and ``recommend_batch`` cut scores into a top-N,
+excluding the user's rated items and applying an ``allowed`` mask before the cut. Models are
+``ml.models``: FunkSVD, iALS, EASE, popularity and the bias baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from ml.matrix import RatingMatrix
+from ml.ranking import top_n_indices
+
+IntArray = npt.NDArray[np.int64]
+Scores = npt.NDArray[np.floating[Any]]
+State = TypeVar("State")
+
+
+@dataclass(frozen=True)
+class UserRatings:
+    """One user's ratings on internal item indices: what every fold-in reads.
+
+    Like LensKit's query, it carries the user's history, so "exclude what they rated" and
+    "fold them in" read the same arrays. Items are unique; their order does not matter.
+    """
+
+    items: IntArray
+    ratings: npt.NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        if self.items.ndim != 1 or self.items.shape != self.ratings.shape:
+            raise ValueError("items and ratings must be 1-D and the same length")
+
+    @classmethod
+    def of(cls, items: npt.ArrayLike, ratings: npt.ArrayLike) -> UserRatings:
+        return cls(np.asarray(items, dtype=np.int64), np.asarray(ratings, dtype=np.float64))
+
+    @classmethod
+    def empty(cls) -> UserRatings:
+        return cls.of([], [])
+
+    @classmethod
+    def of_training_user(cls, matrix: RatingMatrix, user: int) -> UserRatings:
+        """The ratings ``matrix`` holds for training user ``user``."""
+        start, stop = matrix.by_user.indptr[user], matrix.by_user.indptr[user + 1]
+        order = matrix.by_user.order[start:stop]
+        return cls.of(matrix.by_user.other[start:stop], matrix.ratings[order])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@runtime_checkable
+class Model(Protocol[State]):
+    """What every model implements (see the module docstring for the conventions)."""
+
+    #: Registry name, saved with the arrays so ``load_model`` knows the class.
+    name: ClassVar[str]
+    #: The hyper-parameter dataclass ``fit`` uses (saved beside the arrays as JSON).
+    params: Any
+
+    @property
+    def n_items(self) -> int: ...
+
+    def fit(self, matrix: RatingMatrix) -> Self: ...
+
+    def fold_in(self, user: UserRatings) -> State: ...
+
+    def scores(self, state: State) -> Scores: ...
+
+    def similar_items(self, item: int, n: int) -> tuple[IntArray, Scores]: ...
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]: ...
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, npt.NDArray[Any]],
+                    params: Any = None) -> Self: ...
+
+
+@runtime_checkable
+class TrainedUsers(Protocol[State]):
+    """Models that keep a state per training user (FunkSVD, the bias baseline).
+
+    The contract suite checks that folding a training user's ratings in approximates this.
+    iALS keeps none (its trainer returns item factors only), nor do EASE and popularity: for
+    them the fold-in *is* the user's state.
+    """
+
+    @property
+    def n_users(self) -> int: ...
+
+    def trained_user(self, user: int) -> State: ...
+
+
+@runtime_checkable
+class RatingPredictor(Protocol):
+    """Models whose scores are ratings: they also predict (user, item) pairs, clipped."""
+
+    def predict_pairs(self, users: npt.ArrayLike, items: npt.ArrayLike) -> Scores: ...
+
+
+class NotFittedError(RuntimeError):
+    """A model was asked to score before ``fit`` or ``from_arrays``."""
+
+
+def recommend(
+    model: Model[Any], user: UserRatings, n: int, *, state: Any = None,
+    allowed: npt.NDArray[np.bool_] | None = None, exclude_rated: bool = True,
+) -> tuple[IntArray, Scores]:
+    """The user's top-``n`` item indices and their scores, best first.
+
+    Rated items are excluded (unless ``exclude_rated`` is False), items outside ``allowed``
+    too, both before the cut; NaN scores are never returned. ``state`` is a cached fold-in.
+    """
+    scores = model.scores(model.fold_in(user) if state is None else state)
+    best = top_n_indices(scores, n, exclude=user.items if exclude_rated else None,
+                         allowed=allowed)
+    return best, scores[best]
+
+
+def recommend_batch(
+    model: Model[Any], users: Sequence[UserRatings], n: int,
+    allowed: npt.NDArray[np.bool_] | None = None,
+) -> tuple[IntArray, Scores]:
+    """``recommend`` for many users at once: ``(len(users), min(n, n_items))`` indices and
+    scores, row ``r`` equal to ``recommend(model, users[r], n)``.
+
+    One scores matrix and one row-wise partition instead of a loop of sorts. Rows of users
+    with fewer eligible items are padded with index −1 and score −inf.
+    """
+    if not users:
+        return np.empty((0, n), dtype=np.int64), np.empty((0, n))
+    matrix = np.vstack([model.scores(model.fold_in(u)) for u in users])
+    dtype = np.result_type(matrix.dtype, np.float32)
+    masked = np.where(np.isnan(matrix), -np.inf, matrix).astype(dtype)
+    if allowed is not None:
+        masked[:, ~allowed] = -np.inf
+    rows = np.repeat(np.arange(len(users)), [len(u) for u in users])
+    masked[rows, np.concatenate([u.items for u in users])] = -np.inf
+    k = min(n, masked.shape[1])
+    if k <= 0:
+        return np.empty((len(users), 0), dtype=np.int64), np.empty((len(users), 0), dtype=dtype)
+    # ``top_n_indices``'s rule, row-wise: all above the k-th best value, then of those tied
+    # with it the lowest indices; then best first, ties by index.
+    kth = np.partition(masked, masked.shape[1] - k, axis=1)[:, masked.shape[1] - k, None]
+    above = masked > kth
+    tied = masked == kth
+    needed = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= needed))
+    top = np.nonzero(chosen)[1].reshape(len(users), k)
+    top_scores = np.take_along_axis(masked, top, axis=1)
+    order = np.lexsort((top, -top_scores), axis=1)
+    top = np.take_along_axis(top, order, axis=1)
+    top_scores = np.take_along_axis(top_scores, order, axis=1)
+    top = np.where(np.isfinite(top_scores), top, -1)
+    return top.astype(np.int64), top_scores

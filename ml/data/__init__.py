@@ -1,0 +1,57 @@
+"""MovieLens data, one job per module.
+
+- ``ml.data.formats``: read any release folder (ml-100k, ml-1m, ml-latest-small, ml-25m, ml-32m)
+  into one ``Dataset`` shape, and loose rating files through the one ratings reader;
+- ``ml.data.merge``: several releases as one training set, and the provenance of every file;
+- ``ml.data.download``: the official zips, with checksum and progress;
+- ``python -m ml.data download ml-32m --to DIR`` / ``info PATH`` (``ml.data.cli``).
+
+Errors name the file and line (``DataFormatError("ml-32m/ratings.csv:123: ...")``).
+"""
+
+from ml.data.download import (
+    DEFAULT_MIRROR,
+    DOWNLOADABLE,
+    KNOWN_MD5,
+    MIRROR_ENV,
+    DownloadError,
+    download,
+)
+from ml.data.formats import (
+    FORMAT_1M,
+    FORMAT_100K,
+    FORMAT_LATEST,
+    MOVIELENS_IDS,
+    RATINGS_COLUMNS,
+    DataFormatError,
+    Dataset,
+    detect_format,
+    load_dataset,
+    parse_title,
+    read_ratings_file,
+)
+from ml.data.merge import USER_ID_STRIDE, describe_sources, merge_datasets, sha256_file
+
+__all__ = [
+    "DEFAULT_MIRROR",
+    "DOWNLOADABLE",
+    "FORMAT_1M",
+    "FORMAT_100K",
+    "FORMAT_LATEST",
+    "KNOWN_MD5",
+    "MIRROR_ENV",
+    "MOVIELENS_IDS",
+    "RATINGS_COLUMNS",
+    "USER_ID_STRIDE",
+    "DataFormatError",
+    "Dataset",
+    "DownloadError",
+    "describe_sources",
+    "detect_format",
+    "download",
+    "load_dataset",
+    "merge_datasets",
+    "parse_title",
+    "read_ratings_file",
+    "sha256_file",
+]

@@ -1,0 +1,31 @@
+"""Every model CineMatch trains, each a thin class over its math that keeps ``ml.contract``.
+
+| name | class | scores | serves |
+|---|---|---|---|
+| ``funksvd`` | ``FunkSVD`` | unclipped predicted rating μ + b_u + b_i + p_u·q_i | the ★ shown |
+| ``ials`` | ``IALS`` | implicit preference x_u·y_i | the order of a personal list |
+| ``ease`` | ``EASE`` | x_u B | never: the reference top-N model |
+| ``popularity`` | ``PopularityModel`` | Bayesian average (or rating count) | newcomers' list |
+| ``bias_baseline`` | ``BaselineModel`` | μ + b_u + b_i | never: the rating floor |
+
+The classes delegate training to the existing functions (``ml.trainer.train_funksvd``,
+``ml.implicit.train_implicit``, ``ml.ease.Ease.fit``…): they add the contract's shape, not
+new math.
+"""
+
+from ml.contract import Model
+from ml.models.baseline import BaselineModel, BaselineParams
+from ml.models.ease import EASE, EaseParams
+from ml.models.funksvd import FunkSVD
+from ml.models.ials import IALS
+from ml.models.popularity import PopularityModel, PopularityParams
+
+#: Registry name → class, for ``ml.artifacts.load_model``.
+MODELS: dict[str, type[Model]] = {
+    cls.name: cls for cls in (FunkSVD, IALS, EASE, PopularityModel, BaselineModel)
+}
+
+__all__ = [
+    "EASE", "IALS", "MODELS", "BaselineModel", "BaselineParams", "EaseParams", "FunkSVD",
+    "PopularityModel", "PopularityParams",
+]

@@ -1,0 +1,369 @@
+"""The account panels: import ratings, export them, save the profile, sign in, log out, delete.
+
+Pages call these with the signed-in user; each panel is self-contained (its widgets have
+``cm-acc-*`` keys) so Welcome, Onboarding and Profile show the same controls.
+
+Import previews with a dry run first. A large file is previewed in slices of
+``PREVIEW_SLICE_ROWS`` rows so the progress bar moves (a dry run writes nothing, so slicing is
+harmless); the import itself is then ONE request and one transaction on the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from collections.abc import Callable
+
+import streamlit as st
+
+from ui import api_client, components, routes, session
+from ui.api_client import ApiError, Credentials, ImportResult
+
+#: Rows per previewed slice: each slice is one request of the user's write allowance.
+PREVIEW_SLICE_ROWS = 5000
+MIN_PASSWORD_CHARS = 10
+
+#: (API source, label, how to get the file) per site.
+SOURCES: list[tuple[str, str, str]] = [
+    (
+        "letterboxd",
+        "Letterboxd",
+        "On letterboxd.com: Settings → Data → **Export your data**. Unzip it and upload "
+        "`ratings.csv`. Films are matched by title and year; anything we cannot be sure of "
+        "is listed, never guessed.",
+    ),
+    (
+        "imdb",
+        "IMDb",
+        "On imdb.com: Your ratings → ⋮ → **Export**. Upload the CSV it e-mails or downloads. "
+        "IMDb's 1–10 becomes ½–5 stars; TV series and episodes are skipped.",
+    ),
+    (
+        "movielens",
+        "MovieLens",
+        "On movielens.org: Profile → **Export your data**, then upload `ratings.csv`.",
+    ),
+    (
+        "cinematch",
+        "CineMatch",
+        "A file from **Export my ratings** on your CineMatch profile (another account or "
+        "device).",
+    ),
+]
+_LABELS = {source: label for source, label, _ in SOURCES}
+_HOW = {source: how for source, _, how in SOURCES}
+_PREVIEW_KEY = "cm-acc-import-preview"
+_LOGOUT_ASKED_KEY = "cm-acc-logout-asked"
+_EXPORT_KEY = "cm-acc-export-data"
+
+
+# -- import -----------------------------------------------------------------------------------
+
+
+def csv_slices(data: bytes, rows_per_slice: int = PREVIEW_SLICE_ROWS) -> list[bytes]:
+    """``data`` cut into CSV files of at most ``rows_per_slice`` rows, each with the header.
+
+    Only for the preview's progress; a file that is not readable CSV text is sent whole, so
+    the API's own message explains what is wrong with it.
+    """
+    try:
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    except (UnicodeDecodeError, csv.Error):
+        return [data]
+    if len(rows) <= rows_per_slice + 1:
+        return [data]
+    header, body = rows[0], rows[1:]
+    slices = []
+    for start in range(0, len(body), rows_per_slice):
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(body[start : start + rows_per_slice])
+        slices.append(out.getvalue().encode())
+    return slices
+
+
+def merge_previews(parts: list[ImportResult]) -> ImportResult:
+    """The slices' dry runs read as one."""
+    first = parts[0]
+    return ImportResult(
+        source=first.source,
+        rows=sum(p.rows for p in parts),
+        matched=[m for p in parts for m in p.matched],
+        unmatched=[u for p in parts for u in p.unmatched],
+        saved=sum(p.saved for p in parts),
+        unchanged=sum(p.unchanged for p in parts),
+        dry_run=True,
+    )
+
+
+def preview(
+    creds: Credentials,
+    filename: str,
+    data: bytes,
+    source: str,
+    on_progress: Callable[[float, str], None],
+) -> ImportResult:
+    """Dry-run ``data`` slice by slice, reporting progress; raises ``ApiError``."""
+    slices = csv_slices(data, PREVIEW_SLICE_ROWS)
+    parts = []
+    for done, piece in enumerate(slices, start=1):
+        parts.append(
+            api_client.get_client().import_ratings(
+                creds, filename, piece, source=source, dry_run=True
+            )
+        )
+        on_progress(done / len(slices), f"Checked {done} of {len(slices)} parts of the file")
+    return merge_previews(parts)
+
+
+def import_panel(creds: Credentials, *, expanded: bool = False) -> None:
+    """"Import your ratings": pick the site, upload, preview (dry run), then import."""
+    with st.expander("Import your ratings", icon=":material/upload_file:", expanded=expanded):
+        source = st.radio(
+            "Where are your ratings?",
+            [s for s, _, _ in SOURCES],
+            format_func=_LABELS.__getitem__,
+            horizontal=True,
+            key="cm-acc-import-source",
+        )
+        st.markdown(_HOW[source])
+        upload = st.file_uploader(
+            "Your export (CSV, up to 5 MB)", type=["csv"], key="cm-acc-import-file"
+        )
+        if upload is None:
+            st.session_state.pop(_PREVIEW_KEY, None)
+            return
+        data = upload.getvalue()
+        if st.button("Preview", key="cm-acc-import-preview-btn", icon=":material/preview:"):
+            bar = st.progress(0.0, text="Reading your file…")
+            try:
+                result = preview(creds, upload.name, data, source, bar.progress)
+            except ApiError as err:
+                bar.empty()
+                st.error(f"We couldn't read that file. {err.message}")
+                st.session_state.pop(_PREVIEW_KEY, None)
+                return
+            bar.empty()
+            st.session_state[_PREVIEW_KEY] = (upload.name, upload.size, result)
+        shown = st.session_state.get(_PREVIEW_KEY)
+        if shown is None or shown[:2] != (upload.name, upload.size):
+            return
+        result = shown[2]
+        _show_preview(result)
+        if result.saved and st.button(
+            f"Import {result.saved} ratings",
+            type="primary",
+            key="cm-acc-import-go",
+            icon=":material/download_done:",
+        ):
+            with st.spinner("Importing…"):
+                try:
+                    done = api_client.get_client().import_ratings(
+                        creds, upload.name, data, source=source, dry_run=False
+                    )
+                except ApiError as err:
+                    st.error(f"Nothing was imported. {err.message}")
+                    return
+            st.session_state.pop(_PREVIEW_KEY, None)
+            st.success(f"Imported {done.saved} ratings from {_LABELS[done.source]}.")
+
+
+def _show_preview(result: ImportResult) -> None:
+    found, missing, new = st.columns(3)
+    found.metric("Films found", len(result.matched))
+    missing.metric("Not imported", len(result.unmatched))
+    new.metric("New or newer", result.saved)
+    if result.unchanged:
+        st.caption(f"{result.unchanged} films are already rated here as recently; kept as is.")
+    if result.unmatched:
+        st.markdown("**Not imported, and why**")
+        # A plain table: its text is on the page (readable by screen readers and the browser
+        # test), unlike the canvas-drawn st.dataframe.
+        st.table(
+            {
+                "Title": [t for t, _, _ in result.unmatched],
+                "Year": ["" if y is None else str(y) for _, y, _ in result.unmatched],
+                "Why": [r for _, _, r in result.unmatched],
+            },
+            hide_index=True,
+        )
+    if result.matched:
+        with st.popover("Films found", icon=":material/list:"):
+            st.dataframe(
+                {
+                    "Title": [t for t, _, _, _ in result.matched],
+                    "Year": [y for _, y, _, _ in result.matched],
+                    "Stars": [r for _, _, _, r in result.matched],
+                },
+                hide_index=True,
+            )
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+def export_panel(creds: Credentials) -> None:
+    """Fetch the export on request, then offer it as a download."""
+    if st.button("Export my ratings", key="cm-acc-export", icon=":material/download:"):
+        with components.api_guard():
+            st.session_state[_EXPORT_KEY] = api_client.get_client().export_ratings(creds)
+    data = st.session_state.get(_EXPORT_KEY)
+    if data is not None:
+        st.download_button(
+            "Download cinematch-ratings.csv",
+            data,
+            file_name="cinematch-ratings.csv",
+            mime="text/csv",
+            key="cm-acc-export-download",
+            icon=":material/file_download:",
+        )
+
+
+# -- saving the profile with a password ----------------------------------------------------------
+
+
+def save_profile_form(creds: Credentials, username: str | None) -> None:
+    """"Save my profile": choose (or change) a username and password."""
+    title = "Change your sign-in" if username else "Save my profile"
+    with st.form("cm-acc-save", border=True):
+        st.markdown(f"**{title}**")
+        st.caption(
+            "Choose a username and a password (10 characters or more) to sign in on any "
+            "device. No e-mail needed."
+        )
+        st.text_input("Username", value=username or "", key="cm-acc-username", max_chars=32)
+        st.text_input("Password", type="password", key="cm-acc-password")
+        st.form_submit_button(
+            "Save", icon=":material/lock:", on_click=_save_profile, args=(creds,)
+        )
+
+
+def _save_profile(creds: Credentials) -> None:
+    name = st.session_state.get("cm-acc-username", "").strip()
+    password = st.session_state.get("cm-acc-password", "")
+    if len(password) < MIN_PASSWORD_CHARS:
+        components.flash_error(f"Use a password of at least {MIN_PASSWORD_CHARS} characters.")
+        return
+    try:
+        saved = api_client.get_client().set_credentials(creds, name, password)
+    except ApiError as err:
+        components.flash_error(f"We couldn't save your profile. {err.message}")
+        return
+    st.session_state["cm-acc-password"] = ""
+    components.flash(f"Saved. Sign in as {saved} on any device.")
+
+
+def sign_in_form() -> None:
+    """Username and password → a new token for this device (Welcome page)."""
+    with st.form("cm-acc-signin", border=False):
+        st.text_input("Username", key="cm-acc-signin-username")
+        st.text_input("Password", type="password", key="cm-acc-signin-password")
+        st.form_submit_button("Sign in", icon=":material/login:", on_click=_sign_in)
+
+
+def _sign_in() -> None:
+    name = st.session_state.get("cm-acc-signin-username", "").strip()
+    password = st.session_state.get("cm-acc-signin-password", "")
+    try:
+        creds = api_client.get_client().sign_in(name, password)
+    except ApiError as err:
+        components.flash_error(f"We couldn't sign you in. {err.message}")
+        return
+    session.sign_in(creds, then_open=routes.FOR_YOU)
+
+
+# -- resume code, logging out, deleting ------------------------------------------------------------
+
+
+def session_panel(creds: Credentials, username: str | None) -> None:
+    """The resume code with a copy button, log out (asking first when there is no password),
+    and deleting the account (asking first, always)."""
+    st.subheader("Your session")
+    if username:
+        st.caption(f"Signed in as **{username}**. You can also resume with this code:")
+    else:
+        st.caption(
+            "There is no password yet: on another device, paste this resume code on the "
+            "Welcome page, or save your profile with a username and password."
+        )
+    st.code(session.resume_code(creds), language=None)
+    if st.session_state.get(_LOGOUT_ASKED_KEY):
+        st.warning(
+            "This profile has no password. Save your code or set a password first: "
+            "once logged out, the code is the only way back."
+        )
+        keep, leave = st.columns(2)
+        keep.button(
+            "Stay signed in",
+            key="cm-acc-logout-cancel",
+            on_click=_ask,
+            args=(_LOGOUT_ASKED_KEY, False),
+        )
+        leave.button(
+            "Log out anyway",
+            key="cm-acc-logout-confirm",
+            on_click=log_out,
+            args=(creds, False),
+        )
+    else:
+        st.button(
+            "Log out",
+            key="cm-logout",
+            icon=":material/logout:",
+            on_click=log_out if username else _ask,
+            args=(creds, True) if username else (_LOGOUT_ASKED_KEY, True),
+            help="Forget this session in this browser (your ratings stay saved).",
+        )
+    st.space("small")
+    delete_panel(creds)
+
+
+def _ask(key: str, value: bool) -> None:
+    st.session_state[key] = value
+
+
+def log_out(creds: Credentials, revoke: bool) -> None:
+    """Forget the session in this browser; with a password set, also revoke this device's
+    token (signing in again makes a new one). Without a password the token is kept alive:
+    the resume code is the only way back."""
+    if revoke:
+        with contextlib.suppress(ApiError):  # already gone: this browser forgets it anyway
+            api_client.get_client().sign_out(creds)
+    session.sign_out()
+
+
+def delete_panel(creds: Credentials) -> None:
+    with st.expander("Delete my account", icon=":material/delete_forever:"):
+        st.caption(
+            "Deletes your ratings, sign-in and everything else we hold about you, for good. "
+            "Export your ratings first if you may want them back."
+        )
+        sure = st.checkbox("I understand this cannot be undone", key="cm-acc-delete-sure")
+        st.button(
+            "Delete my account",
+            key="cm-acc-delete",
+            type="primary",
+            disabled=not sure,
+            on_click=_delete,
+            args=(creds,),
+        )
+
+
+def _delete(creds: Credentials) -> None:
+    try:
+        api_client.get_client().delete_account(creds)
+    except ApiError as err:
+        components.flash_error(f"We couldn't delete your account. {err.message}")
+        return
+    session.sign_out()
+    components.flash("Your account and everything in it are deleted.")
+
+
+def username_of(creds: Credentials) -> str | None:
+    """The account's username (None without a password); None too if the API cannot say."""
+    try:
+        return api_client.get_client().username(creds)
+    except ApiError:
+        return None
