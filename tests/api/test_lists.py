@@ -134,3 +134,24 @@ def test_discover_outside_zero_to_one_is_a_422(client, user):
                               headers=user.headers)
         assert response.status_code == 422, (bad, response.text)
         assert "discover" in response.json()["detail"]
+
+
+def test_stored_skips_reach_the_ranking_profile(client, user, rate, app, monkeypatch):
+    """The newcomers' "haven't seen it" signal (``Recommender.profile(skipped=)``) hears the
+    skips stored here, and a skip made later is never answered from an older cached list."""
+    recommender = app.state.services.recommender
+    seen: list[tuple[int, ...]] = []
+    real = recommender.profile
+
+    def spy(ratings, skipped=()):
+        seen.append(tuple(sorted(skipped)))
+        return real(ratings, skipped)
+
+    monkeypatch.setattr(recommender, "profile", spy)
+    rate(user, ACTION_FAN)
+    recommend(client, user)
+    put(client, user, "skipped", 201)
+    put(client, user, "skipped", 7)
+    body = recommend(client, user)
+    assert seen[0] == () and seen[-1] == (7, 201)
+    assert {7, 201}.isdisjoint(ids(body))
