@@ -38,6 +38,5 @@ if (target := session.pop_redirect()) is not None:
 
 components.show_flash()
 session.note_page(current.title)
-if session.just_arrived():
-    components.close_menu_on_phones()
+components.close_menu_on_phones(session.just_arrived())
 current.run()

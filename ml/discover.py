@@ -32,7 +32,7 @@ from ml.ranking import top_n_indices
 #: Weight of the popularity penalty at ``discover = 1`` (z-scores over the pool).
 DISCOVER_WEIGHT = 1.5
 #: How many of the person's best-scored films the discover order may choose from.
-DISCOVER_POOL = 200
+DISCOVER_POOL = 400
 #: Films outside the pool are moved below every film in it by this much.
 _OUTSIDE_POOL = np.float32(1e4)
 

@@ -59,12 +59,18 @@ if (window.parent.innerWidth <= 640 && sidebar && sidebar.dataset.collapsed === 
 </script>"""
 
 
-def close_menu_on_phones() -> None:
-    """Close the phone menu after a page was chosen (call once per page change)."""
+def close_menu_on_phones(page_changed: bool) -> None:
+    """Close the phone menu after a page was chosen (the script runs on a page change only).
+
+    The container is drawn on every run so the page's own elements keep their places: had
+    it come and gone, every element after it would move, and Streamlit would show the old
+    and the new copy side by side while the run finished.
+    """
     import streamlit.components.v1 as html_components
 
     with st.container(key="cm-close-menu"):
-        html_components.html(_CLOSE_MENU_JS, height=0)
+        if page_changed:
+            html_components.html(_CLOSE_MENU_JS, height=0)
 
 
 def page_header(eyebrow: str, title: str, lede: str | None = None) -> None:
