@@ -26,6 +26,7 @@ if creds is not None:
         st.Page(routes.ONBOARDING, title="Rate films", icon=":material/star_half:"),
         st.Page(routes.FOR_YOU, title="For you", icon=":material/auto_awesome:"),
         st.Page(routes.SEARCH, title="Search", icon=":material/search:"),
+        st.Page(routes.WATCHLIST, title="Watchlist", icon=":material/bookmarks:"),
         st.Page(routes.PROFILE, title="Profile", icon=":material/person:"),
     ]
 pages.append(st.Page(routes.ABOUT_MODEL, title="About the model", icon=":material/insights:"))
@@ -36,4 +37,6 @@ if (target := session.pop_redirect()) is not None:
     st.switch_page(target, query_params=session.query_params_for(creds) if creds else None)
 
 components.show_flash()
+session.note_page(current.title)
+components.close_menu_on_phones(session.just_arrived())
 current.run()

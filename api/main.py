@@ -45,7 +45,17 @@ from api.headers import ResponseHeadersMiddleware
 from api.limits import BodySizeLimitMiddleware, RateLimiter, SignInLimiter
 from api.logs import configure_logging
 from api.model_swap import ModelSwapper, model_parts
-from api.routes import accounts, admin, intent, movies, ratings, recommendations, service, users
+from api.routes import (
+    accounts,
+    admin,
+    intent,
+    lists,
+    movies,
+    ratings,
+    recommendations,
+    service,
+    users,
+)
 from api.settings import Settings, get_settings
 from api.startup import StartupError, check_database, open_database
 from db.session import create_session_factory
@@ -84,6 +94,8 @@ TAGS = [
         "description": "Import and export ratings, sign in on another device, delete an account.",
     },
     {"name": "ratings", "description": "Rate films, list and remove your ratings."},
+    {"name": "lists", "description": "Not interested, Want to watch, Haven't seen it; and "
+     "similar films and the onboarding deck with those applied."},
     {"name": "recommendations", "description": "Your top-N list, popular or personal."},
     {"name": "movies", "description": "Search and browse the catalogue (no token needed)."},
     {"name": "service", "description": "Health and model metrics."},
@@ -192,6 +204,7 @@ def create_app(
         users.router,
         accounts.router,
         ratings.router,
+        lists.router,
         recommendations.router,
         intent.router,
         movies.router,

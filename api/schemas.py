@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, mo
 
 from ml.recommender import Movie, Recommendation
 from ml.rules import RATING_MAX, RATING_MIN, RATING_STEP, is_personal
+from ml.titles import parse_title
 
 #: Largest id SQLite's INTEGER and PostgreSQL's BIGINT hold; larger ids are a 422, not a 500.
 MAX_ID = 2**63 - 1
@@ -54,6 +55,10 @@ RatingValue = Annotated[
     ),
     AfterValidator(_on_rating_step),
 ]
+
+
+_TITLE_DOC = "The title as people write it (articles first, alternatives moved to `subtitle`)."
+_SUBTITLE_DOC = "The film's alternative title, e.g. its original one; null when it has none."
 
 
 class ErrorOut(BaseModel):
@@ -137,7 +142,8 @@ class RatingDeleted(BaseModel):
 
 class UserRatingOut(BaseModel):
     movie_id: int
-    title: str
+    title: str = Field(description=_TITLE_DOC)
+    subtitle: str | None = Field(default=None, description=_SUBTITLE_DOC)
     year: int | None
     genres: list[str]
     tmdb_id: int | None
@@ -183,7 +189,11 @@ class StatsOut(BaseModel):
 
 class MovieOut(BaseModel):
     movie_id: int = Field(examples=[2571])
-    title: str = Field(examples=["The Matrix"])
+    title: str = Field(description=_TITLE_DOC, examples=["Amélie"])
+    subtitle: str | None = Field(
+        default=None, description=_SUBTITLE_DOC,
+        examples=["Le Fabuleux destin d'Amélie Poulain"],
+    )
     year: int | None = Field(examples=[1999])
     genres: list[str] = Field(examples=[["Action", "Sci-Fi", "Thriller"]])
     tmdb_id: int | None = Field(examples=[603])
@@ -241,7 +251,8 @@ class OnboardingOut(BaseModel):
 
 class RecommendationOut(BaseModel):
     movie_id: int
-    title: str
+    title: str = Field(description=_TITLE_DOC)
+    subtitle: str | None = Field(default=None, description=_SUBTITLE_DOC)
     year: int | None
     genres: list[str]
     tmdb_id: int | None
@@ -260,10 +271,12 @@ class RecommendationOut(BaseModel):
 
 
 def _catalogue_fields(movie: Movie) -> dict[str, Any]:
-    """What every film in a response says about itself."""
+    """What every film in a response says about itself (``ml.titles`` reads the title)."""
+    parsed = parse_title(movie.title)
     return {
         "movie_id": movie.movie_id,
-        "title": movie.title,
+        "title": parsed.title,
+        "subtitle": parsed.subtitle,
         "year": movie.year,
         "genres": list(movie.genres),
         "tmdb_id": movie.tmdb_id,
@@ -309,6 +322,42 @@ class MetricsOut(BaseModel):
     top_n: list[dict[str, Any]] = Field(default_factory=list)
 
 
+# --- signals: hidden, watchlist, skipped -----------------------------------------------------
+
+SignalList = Literal["hidden", "watchlist", "skipped"]
+
+
+class SignalOut(BaseModel):
+    """The answer to putting a film on, or taking it off, one of the user's lists."""
+
+    user_id: int
+    movie_id: int
+    list: SignalList = Field(examples=["watchlist"])
+    on_list: bool = Field(description="Whether the film is on the list now.")
+    changed: bool = Field(description="False when it already was (or was not) there.")
+
+
+class ListedMovieOut(MovieOut):
+    added_at: datetime
+
+
+class SignalListOut(BaseModel):
+    user_id: int
+    list: SignalList
+    count: int
+    movies: list[ListedMovieOut] = Field(description="Most recently added first.")
+
+
+class PersonalSimilarOut(SimilarMovieOut):
+    your_rating: float | None = Field(description="The user's rating of this film, if any.")
+    on_watchlist: bool
+
+
+class PersonalSimilarListOut(BaseModel):
+    user_id: int
+    movie_id: int
+    count: int
+    similar: list[PersonalSimilarOut]
 class IntentFilmOut(BaseModel):
     movie_id: int = Field(examples=[1214])
     title: str = Field(examples=["Alien"])

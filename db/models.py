@@ -1,13 +1,14 @@
-"""Typed SQLAlchemy tables: who the users are and what they rated.
+"""Typed SQLAlchemy tables: who the users are, what they rated, and the signals they gave.
 
 Films themselves are not stored here: the catalogue ships with the model artifact, so the
-database holds only what people do (sign up, rate), keyed by MovieLens ``movie_id``.
+database holds only what people do (sign up, rate, hide, keep for later, skip), keyed by
+MovieLens ``movie_id``.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -155,3 +156,35 @@ class RateLimit(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     tat: Mapped[float] = mapped_column(Float(53))
+
+
+#: What a person can say about a film besides rating it: "Not interested" (``hidden``),
+#: "Want to watch" (``watchlist``) and the onboarding deck's "Haven't seen it" (``skipped``).
+SignalKind = Literal["hidden", "watchlist", "skipped"]
+SIGNAL_KINDS: Final[tuple[SignalKind, ...]] = get_args(SignalKind)
+#: Signals that keep a film out of the user's lists, the deck and "More like this".
+EXCLUDING_SIGNALS: Final[tuple[SignalKind, ...]] = ("hidden", "skipped")
+
+
+class UserSignal(Base):
+    """One user's signal about one film; setting it twice keeps the first row.
+
+    One table for the three kinds: they share shape, ownership and the one read the ranking
+    needs (every excluding signal of a user, a range scan of the primary key).
+    """
+
+    __tablename__ = "user_signals"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN (" + ", ".join(f"'{kind}'" for kind in SIGNAL_KINDS) + ")",
+            name="ck_user_signals_kind",
+        ),
+        {"sqlite_with_rowid": False},
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        Int64, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    movie_id: Mapped[int] = mapped_column(Int64, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -21,7 +21,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from db.models import Base, Credential, RateLimit, Rating, Token, User, utcnow
+from db.models import (
+    Base,
+    Credential,
+    RateLimit,
+    Rating,
+    SignalKind,
+    Token,
+    User,
+    UserSignal,
+    utcnow,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +294,54 @@ def delete_rating(session: Session, user_id: int, movie_id: int) -> bool:
     return bool(result.rowcount)
 
 
+# --- signals: hidden, watchlist, skipped ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSignal:
+    movie_id: int
+    created_at: datetime
+
+
+def add_signal(
+    session: Session, user_id: int, kind: SignalKind, movie_id: int, now: datetime | None = None
+) -> bool:
+    """Record ``kind`` for the film; False (and nothing changed) when it was already there.
+
+    Select-then-insert inside the caller's write transaction: writes take turns
+    (``db.write_gate``), so no other writer can slip in between.
+    """
+    exists = session.execute(
+        select(UserSignal.movie_id).where(
+            UserSignal.user_id == user_id, UserSignal.kind == kind, UserSignal.movie_id == movie_id
+        )
+    ).first()
+    if exists is not None:
+        return False
+    session.add(UserSignal(user_id=user_id, kind=kind, movie_id=movie_id,
+                           created_at=now or utcnow()))
+    session.flush()
+    return True
+
+
+def remove_signal(session: Session, user_id: int, kind: SignalKind, movie_id: int) -> bool:
+    """Take the signal back; False when there was none."""
+    result = session.execute(
+        delete(UserSignal).where(
+            UserSignal.user_id == user_id, UserSignal.kind == kind, UserSignal.movie_id == movie_id
+        )
+    )
+    return bool(result.rowcount)
+
+
+def user_signals(session: Session, user_id: int, kind: SignalKind) -> list[StoredSignal]:
+    """The user's films of one kind, most recently added first; ties broken by movie id."""
+    stmt = (
+        select(UserSignal.movie_id, UserSignal.created_at)
+        .where(UserSignal.user_id == user_id, UserSignal.kind == kind)
+        .order_by(UserSignal.created_at.desc(), UserSignal.movie_id)
+    )
+    return [StoredSignal(*row) for row in session.execute(stmt)]
 #: The lists an export carries besides ratings, when the signals table exists (signals-ui).
 EXPORTED_LISTS = ("watchlist", "hidden")
 

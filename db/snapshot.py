@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, exc, select
+from sqlalchemy import Engine, and_, bindparam, exc, literal_column, select
 
-from db.models import Rating, Token, User
+from db.models import EXCLUDING_SIGNALS, Rating, Token, User, UserSignal
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,31 @@ _SNAPSHOT = (
 )
 
 
+#: The films a user hid or skipped, which /recommend leaves out (same fast path). The kinds
+#: are written into the SQL (constants of the code, not input): an expanding IN parameter
+#: cannot be compiled once ahead of time.
+_EXCLUDED = (
+    select(UserSignal.kind, UserSignal.movie_id)
+    .where(
+        UserSignal.user_id == bindparam("user_id"),
+        UserSignal.kind.in_([literal_column(f"'{kind}'") for kind in EXCLUDING_SIGNALS]),
+    )
+    .order_by(UserSignal.movie_id)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    """Films never to show one user again, by why (ids in order)."""
+
+    hidden: tuple[int, ...]
+    skipped: tuple[int, ...]
+
+    @property
+    def all(self) -> tuple[int, ...]:
+        return tuple(sorted({*self.hidden, *self.skipped}))
+
+
 class SnapshotReader:
     """Runs the snapshot query on ``engine`` (compiled once, at construction)."""
 
@@ -64,6 +89,28 @@ class SnapshotReader:
         self._sql = str(compiled)
         self._positional = tuple(compiled.positiontup or ()) if dialect.positional else None
         self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+        compiled_excluded = _EXCLUDED.compile(dialect=dialect)
+        self._excluded_sql = str(compiled_excluded)
+        self._excluded_positional = (
+            tuple(compiled_excluded.positiontup or ()) if dialect.positional else None
+        )
+
+    def excluded(self, user_id: int) -> Excluded:
+        """The films the user hid or skipped (read after the token check).
+
+        ~30–90 µs this way against ~470 µs through an ORM session (measured in-process on
+        SQLite), which would have been a third of a cached /recommend.
+        """
+        params: Any = (
+            {"user_id": user_id}
+            if self._excluded_positional is None
+            else tuple(user_id for _ in self._excluded_positional)
+        )
+        rows = self._fetch(self._excluded_sql, params)
+        return Excluded(
+            hidden=tuple(int(m) for kind, m in rows if kind == "hidden"),
+            skipped=tuple(int(m) for kind, m in rows if kind == "skipped"),
+        )
 
     def read(self, user_id: int, token_hash: str) -> UserSnapshot | None:
         """Whether ``token_hash`` is the user's live token, and the user's ratings; None when
@@ -72,25 +119,29 @@ class SnapshotReader:
         params: Any = (
             named if self._positional is None else tuple(named[n] for n in self._positional)
         )
+        rows = self._fetch(self._sql, params)
+        if not rows:
+            return None
+        ratings = {int(m): float(r) for _, m, r in rows if m is not None}
+        token_id = rows[0][0]
+        return UserSnapshot(token_id=None if token_id is None else int(token_id), ratings=ratings)
+
+    def _fetch(self, sql: str, params: Any) -> list[Any]:
+        """Run one compiled statement on a pooled DBAPI connection (see the module docstring)."""
         raw = self._engine.raw_connection()
         try:
             cursor = raw.cursor()
             try:
-                cursor.execute(self._sql, params)
-                rows = cursor.fetchall()
+                cursor.execute(sql, params)
+                return cursor.fetchall()
             finally:
                 cursor.close()
         except self._dbapi_error as error:
             if self._engine.dialect.is_disconnect(error, raw.dbapi_connection, None):
                 raw.invalidate(error)
             raise exc.DBAPIError.instance(
-                self._sql, None, error, self._dbapi_error, hide_parameters=True,
+                sql, None, error, self._dbapi_error, hide_parameters=True,
                 dialect=self._engine.dialect,
             ) from error
         finally:
             raw.close()
-        if not rows:
-            return None
-        ratings = {int(m): float(r) for _, m, r in rows if m is not None}
-        token_id = rows[0][0]
-        return UserSnapshot(token_id=None if token_id is None else int(token_id), ratings=ratings)

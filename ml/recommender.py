@@ -33,6 +33,7 @@ from ml.constraints import (
     reference_cosines,
 )
 from ml.contract import UserRatings
+from ml.discover import DISCOVER_WEIGHT, discover_scores
 from ml.diversity import capped_from_order, capped_top_n, franchise_clusters
 from ml.feedback import fold_in_feedback
 from ml.model import UserVector, clip_rating
@@ -44,7 +45,7 @@ from ml.ranking import (
     top_n_indices,
     zscore,
 )
-from ml.rules import POSITIVE_RATING, is_personal
+from ml.rules import LIKED_RATING, POSITIVE_RATING, is_personal
 from ml.titles import parse_title
 
 Source = Literal["popularity", "personalized"]
@@ -59,8 +60,9 @@ class Movie(CatalogueEntry):
 
     @property
     def label(self) -> str:
-        """"Alien (1979)": how a film is named in reasons."""
-        return self.title if self.year is None else f"{self.title} ({self.year})"
+        """"Alien (1979)": how a film is named in reasons (its title without alternatives)."""
+        title = parse_title(self.title).title
+        return title if self.year is None else f"{title} ({self.year})"
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,11 @@ class Recommender:
     """Popularity below the personalisation threshold, the ranking score from it on."""
 
     def __init__(self, artifact: Artifact, *, weights: RankingWeights | None = None,
-                 onboarding: OnboardingParams | None = None) -> None:
-        """``weights`` and ``onboarding`` replace the tuned defaults (for simulations)."""
+                 onboarding: OnboardingParams | None = None,
+                 discover_weight: float = DISCOVER_WEIGHT) -> None:
+        """``weights``, ``onboarding`` and ``discover_weight`` replace the tuned defaults
+        (for simulations and benchmarks)."""
+        self.discover_weight = discover_weight
         self.artifact = artifact
         self.model = artifact.model
         self.implicit = artifact.implicit
@@ -197,7 +202,7 @@ class Recommender:
         year_from: int | None = None, year_to: int | None = None,
         profile: UserProfile | None = None, ranker: Ranker | None = None,
         diversify: bool = True, constraints: Constraints | None = None,
-        skipped: Collection[int] = (),
+        skipped: Collection[int] = (), exclude: Collection[int] = (), discover: float = 0.0,
     ) -> RecommendationList:
         """Top-``n`` films for someone with these ratings, filters applied before the cut.
 
@@ -206,16 +211,20 @@ class Recommender:
         ``constraints`` (a plain-words request, ``ml.constraints``) filter and pull the list.
         ``skipped``: films the user said they have not seen (onboarding's "Haven't seen it"),
         a signal for the ranking score; ignored when ``profile`` is given (it holds them).
+        ``exclude`` are movie ids never to return (films the person hid or skipped);
+        ``discover`` (0–1) moves a personal list away from the most rated films
+        (``ml.discover``); the popular list and a request's list ignore it.
         """
         ratings = self.known_ratings(ratings)
         allowed = self._filter_mask(genre, year_from, year_to)
+        excluded = self._excluded_indices(exclude)
         ranker = ranker or ("blend" if is_personal(len(ratings)) else "popularity")
         if constraints is not None and not constraints.is_empty:
             return self._for_request(ratings, n, constraints, allowed,
                                      profile or self._profile_if_personal(ratings, ranker, skipped),
-                                     ranker, diversify)
+                                     ranker, diversify, excluded)
         if ranker == "popularity":
-            return self._popular(ratings, n, allowed, genre, diversify)
+            return self._popular(ratings, n, allowed, genre, diversify, excluded)
         profile = profile or self.profile(ratings, skipped)
         with single_threaded_blas():
             if ranker == "rating":
@@ -223,17 +232,27 @@ class Recommender:
             else:
                 score = self._blend.scores(profile.choice_vector, profile.vector.factors,
                                            len(profile.rated_indices))
-            best = self._cut(score, n, profile.rated_indices, allowed, diversify)
+            never = (profile.rated_indices if len(excluded) == 0
+                     else np.concatenate([profile.rated_indices, excluded]))
+            score = discover_scores(score, self._log_popularity_z, discover, exclude=never,
+                                    allowed=allowed, weight=self.discover_weight)
+            best = self._cut(score, n, never, allowed, diversify)
             predicted = self.funksvd.predict(profile.vector, best)
             reasons = self._personal_reasons(best, profile)
         return RecommendationList("personalized", _items(
             self.items.ids[best], predicted, score[best], reasons))
 
-    def similar(self, movie_id: int, n: int = 10) -> list[tuple[Movie, float]]:
-        """Films closest to ``movie_id`` by cosine in factor space; KeyError if unknown."""
+    def similar(self, movie_id: int, n: int = 10,
+                exclude: Collection[int] = ()) -> list[tuple[Movie, float]]:
+        """Films closest to ``movie_id`` by cosine in factor space, minus ``exclude`` (movie
+        ids); KeyError if unknown."""
         index = self.items.index(movie_id)
+        excluded = self._excluded_indices(exclude)
         with single_threaded_blas():
-            best, cosines = self.funksvd.similar_items(index, n)
+            best, cosines = self.funksvd.similar_items(index, n + len(excluded))
+        if len(excluded):
+            keep = ~np.isin(best, excluded)
+            best, cosines = best[keep][:n], cosines[keep][:n]
         return [(self._movies[i], round(float(c), 4)) for i, c in zip(best, cosines, strict=True)]
 
     def onboarding(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
@@ -248,7 +267,8 @@ class Recommender:
 
     def _for_request(self, ratings: Mapping[int, float], n: int, constraints: Constraints,
                      allowed: npt.NDArray[np.bool_] | None, profile: UserProfile | None,
-                     ranker: Ranker, diversify: bool) -> RecommendationList:
+                     ranker: Ranker, diversify: bool,
+                     excluded: npt.NDArray[np.int64]) -> RecommendationList:
         """``recommend`` inside a request's constraints, relaxed if too few films pass.
 
         The reference films themselves are left out (asked for "like Alien", Alien is known).
@@ -258,7 +278,7 @@ class Recommender:
         rated = self.items.indices(list(ratings))
         references = self.items.indices(list(constraints.similar_to))
         references = references[references >= 0]
-        exclude = np.concatenate([rated, references])
+        exclude = np.concatenate([rated, references, excluded])
         available = (np.ones(self.n_movies, dtype=bool) if allowed is None else allowed.copy())
         available[exclude[exclude >= 0]] = False
         mask, relaxed = constraints.relaxed_mask(
@@ -306,10 +326,19 @@ class Recommender:
             return capped_top_n(score, n, self.clusters, exclude=exclude, allowed=allowed)
         return top_n_indices(score, n, exclude=exclude, allowed=allowed)
 
+    def _excluded_indices(self, movie_ids: Collection[int]) -> npt.NDArray[np.int64]:
+        """Dense indices of the catalogue's films among ``movie_ids`` (unknown ids dropped)."""
+        if not movie_ids:
+            return np.empty(0, dtype=np.int64)
+        indices = self.items.indices(list(movie_ids))
+        return indices[indices >= 0].astype(np.int64)
+
     def _popular(self, ratings: Mapping[int, float], n: int,
                  allowed: npt.NDArray[np.bool_] | None, genre: str | None,
-                 diversify: bool) -> RecommendationList:
+                 diversify: bool, excluded: npt.NDArray[np.int64]) -> RecommendationList:
         rated = self.items.indices(list(ratings))
+        if len(excluded):
+            rated = np.concatenate([rated, excluded])
         best = capped_from_order(self._popularity_order, n,
                                  self.clusters if diversify else None,
                                  exclude=rated, allowed=allowed)
@@ -320,13 +349,21 @@ class Recommender:
             self.items.ids[best], clip_rating(scores), scores, [reason] * len(best)))
 
     def _personal_reasons(self, best: npt.NDArray[np.int64], profile: UserProfile) -> list[str]:
-        """Name, for each pick, the user's own highly rated film most like it."""
-        if len(profile.rated_indices) == 0 or len(best) == 0:
-            return ["Picked for your taste"] * len(best)
+        """Name, for each pick, the user's own highly rated film most like it.
+
+        Only films rated POSITIVE_RATING or more are named ("loved"); failing those, the
+        best-rated films if they reach LIKED_RATING ("liked"); a film rated lower is never a
+        reason, so someone who rated only what they disliked gets the generic one.
+        """
         values = profile.rated_values
+        generic = ["Picked for your taste"] * len(best)
+        if len(values) == 0 or len(best) == 0:
+            return generic
         loved = values >= POSITIVE_RATING
         verb = "loved"
-        if not loved.any():  # nobody is left without a reason: use their best-rated films
+        if not loved.any():
+            if values.max() < LIKED_RATING:
+                return generic
             loved = values >= values.max()
             verb = "liked"
         anchors = profile.rated_indices[loved]

@@ -20,6 +20,10 @@ PERSONALISATION_THRESHOLD: Final[int] = 5
 #: A rating at or above this counts as a "positive" for top-N metrics and "loved" reasons.
 POSITIVE_RATING: Final[float] = 4.0
 
+#: The least a rating may be for a reason to say "because you liked" it when nothing was
+#: rated POSITIVE_RATING or more: a film rated below it is never named as a reason.
+LIKED_RATING: Final[float] = 3.5
+
 
 def ratings_needed(n_ratings: int) -> int:
     """How many more ratings a user needs before the list becomes personal."""

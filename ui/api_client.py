@@ -33,6 +33,9 @@ MODEL_FACTS_TTL_S = 600.0
 RATINGS_PAGE = 500
 
 RecommendationMode = Literal["popularity", "personalized"]
+#: The user's lists of films besides ratings: "Not interested", "Want to watch" and the
+#: onboarding deck's "Haven't seen it".
+SignalList = Literal["hidden", "watchlist", "skipped"]
 ErrorKind = Literal["unavailable", "auth", "not_found", "invalid", "server"]
 
 
@@ -86,12 +89,14 @@ class Movie:
     imdb_id: str | None = None
     rating_count: int = 0
     mean_rating: float | None = None
+    subtitle: str | None = None
 
     @classmethod
     def from_json(cls, row: Mapping[str, Any]) -> Movie:
         return cls(
             movie_id=int(row["movie_id"]),
             title=str(row["title"]),
+            subtitle=_optional_str(row.get("subtitle")),
             year=_optional_int(row.get("year")),
             genres=tuple(str(g) for g in row.get("genres") or ()),
             tmdb_id=_optional_int(row.get("tmdb_id")),
@@ -110,13 +115,34 @@ class SimilarMovie:
 
 
 @dataclass(frozen=True)
+class PersonalSimilar:
+    """A film from ``GET /users/{id}/similar/{movie_id}``: similar, minus hidden films, with
+    what the user already did with it."""
+
+    movie: Movie
+    similarity: float
+    your_rating: float | None
+    on_watchlist: bool
+
+
+@dataclass(frozen=True)
+class ListedMovie:
+    """A film on one of the user's lists, and when it was put there."""
+
+    movie: Movie
+    added_at: str | None
+
+
+@dataclass(frozen=True)
 class MoviePage:
-    """One page of ``GET /movies`` results."""
+    """One page of ``GET /movies`` results, with how a misspelt query was read."""
 
     total: int
     limit: int
     offset: int
     items: list[Movie]
+    corrected_query: str | None = None
+    suggestion: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +178,7 @@ class UserRating:
     rating: float
     created_at: str | None
     updated_at: str | None
+    subtitle: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +193,7 @@ class Recommendation:
     predicted_rating: float
     score: float
     reason: str | None
+    subtitle: str | None = None
 
 
 @dataclass(frozen=True)
@@ -370,6 +398,8 @@ class ApiClient:
                 limit=int(body["limit"]),
                 offset=int(body["offset"]),
                 items=[Movie.from_json(row) for row in body["items"]],
+                corrected_query=_optional_str(body.get("corrected_query")),
+                suggestion=_optional_str(body.get("suggestion")),
             )
 
     def similar(self, movie_id: int, n: int = 10) -> list[SimilarMovie]:
@@ -449,6 +479,7 @@ class ApiClient:
                     rating=float(row["rating"]),
                     created_at=row.get("created_at"),
                     updated_at=row.get("updated_at"),
+                    subtitle=_optional_str(row.get("subtitle")),
                 )
                 for row in rows
             ]
@@ -461,9 +492,12 @@ class ApiClient:
         genre: str | None = None,
         year_from: int | None = None,
         year_to: int | None = None,
+        discover: float = 0.0,
         q: str | None = None,
     ) -> RecommendationPage:
         params: dict[str, Any] = {"user_id": creds.user_id, "n": n}
+        if discover:
+            params["discover"] = discover
         if q:
             params["q"] = q
         if genre:
@@ -489,6 +523,7 @@ class ApiClient:
                         predicted_rating=float(row["predicted_rating"]),
                         score=float(row.get("score") or 0.0),
                         reason=row.get("reason"),
+                        subtitle=_optional_str(row.get("subtitle")),
                     )
                     for row in body["recommendations"]
                 ],
@@ -519,6 +554,58 @@ class ApiClient:
                 ratings_needed=int(body["ratings_needed"]),
             )
 
+    def set_signal(
+        self, creds: Credentials, kind: SignalList, movie_id: int, *, on: bool
+    ) -> bool:
+        """Put the film on the user's ``kind`` list (``on``) or take it off; whether it is on
+        it now."""
+        method = "PUT" if on else "DELETE"
+        body = self._request(
+            method, f"/users/{creds.user_id}/{kind}/{int(movie_id)}", creds=creds
+        )
+        with _parsing():
+            return bool(body["on_list"])
+
+    def signal_list(self, creds: Credentials, kind: SignalList) -> list[ListedMovie]:
+        """The films on one of the user's lists, most recently added first."""
+        body = self._request("GET", f"/users/{creds.user_id}/{kind}", creds=creds, user=True)
+        with _parsing():
+            return [
+                ListedMovie(movie=Movie.from_json(row), added_at=row.get("added_at"))
+                for row in body["movies"]
+            ]
+
+    def similar_for_user(
+        self, creds: Credentials, movie_id: int, n: int = 10
+    ) -> list[PersonalSimilar]:
+        body = self._request(
+            "GET",
+            f"/users/{creds.user_id}/similar/{int(movie_id)}",
+            creds=creds,
+            params={"n": n},
+        )
+        with _parsing():
+            return [
+                PersonalSimilar(
+                    movie=Movie.from_json(row),
+                    similarity=float(row["similarity"]),
+                    your_rating=_optional_float(row.get("your_rating")),
+                    on_watchlist=bool(row.get("on_watchlist")),
+                )
+                for row in body["similar"]
+            ]
+
+    def onboarding_for_user(
+        self, creds: Credentials, n: int = 20, exclude: Collection[int] = ()
+    ) -> list[Movie]:
+        """The deck for this user: never a film they rated, hid or skipped."""
+        params: list[tuple[str, int]] = [("n", n)]
+        params += [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
+        body = self._request(
+            "GET", f"/users/{creds.user_id}/onboarding", creds=creds, params=params, user=True
+        )
+        with _parsing():
+            return [Movie.from_json(row) for row in body["movies"]]
     # -- the account: import, export, password sign-in, deletion ------------------------
 
     def import_ratings(
@@ -725,6 +812,10 @@ def _parsing() -> Iterator[None]:
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _optional_float(value: Any) -> float | None:

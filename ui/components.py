@@ -46,6 +46,33 @@ def inject_theme() -> None:
     st.html(THEME_CSS)
 
 
+#: Run in an invisible frame of the app's own origin: on a phone, close the menu (the sidebar
+#: Streamlit shows the pages in) once a page has been chosen from it. Streamlit leaves it open
+#: over the page just opened (measured in Chromium at 390 px).
+_CLOSE_MENU_JS = """<script>
+const doc = window.parent.document;
+const sidebar = doc.querySelector('[data-testid="stSidebar"]');
+if (window.parent.innerWidth <= 640 && sidebar && sidebar.dataset.collapsed === "false") {
+  sidebar.querySelector('[data-testid="stSidebarCollapseButton"] button, '
+    + 'button[aria-label="Collapse sidebar"]')?.click();
+}
+</script>"""
+
+
+def close_menu_on_phones(page_changed: bool) -> None:
+    """Close the phone menu after a page was chosen (the script runs on a page change only).
+
+    The container is drawn on every run so the page's own elements keep their places: had
+    it come and gone, every element after it would move, and Streamlit would show the old
+    and the new copy side by side while the run finished.
+    """
+    import streamlit.components.v1 as html_components
+
+    with st.container(key="cm-close-menu"):
+        if page_changed:
+            html_components.html(_CLOSE_MENU_JS, height=0)
+
+
 def page_header(eyebrow: str, title: str, lede: str | None = None) -> None:
     st.markdown(page_header_html(eyebrow, title, lede), unsafe_allow_html=True)
 
@@ -83,11 +110,35 @@ def rating_choice_label(value: float) -> str:
     return f"{whole if whole else ''}{'½' if value - whole >= 0.5 else ''}"
 
 
-def film_meta(film: FilmLike, *, max_genres: int = 2) -> str:
+def film_meta(film: FilmLike, *, max_genres: int | None = None) -> str:
+    """ "1999 · Action, Sci-Fi, Thriller": the year and every genre (or the first few)."""
     parts = [str(film.year)] if film.year else []
     if film.genres:
         parts.append(", ".join(film.genres[:max_genres]))
     return " · ".join(parts)
+
+
+def subtitle_of(film: object) -> str | None:
+    """The film's alternative title (the API's ``subtitle``), when the row carries one."""
+    value = getattr(film, "subtitle", None)
+    return str(value) if value else None
+
+
+def human_date(stamp: str | None, today: dt.date | None = None) -> str:
+    """An API timestamp as people say it: "today", "yesterday", "3 Nov", "3 Nov 2025"."""
+    if not stamp:
+        return ""
+    try:
+        day = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).date()
+    except ValueError:
+        return ""
+    today = today or dt.date.today()
+    if day == today:
+        return "today"
+    if day == today - dt.timedelta(days=1):
+        return "yesterday"
+    label = f"{day.day} {day.strftime('%b')}"
+    return label if day.year == today.year else f"{label} {day.year}"
 
 
 def mode_badge_html(mode: str, ratings_needed: int) -> str:
@@ -132,13 +183,21 @@ def card_html(
     reason_html = (  # the whole reason on hover when two lines cut it
         f'<div class="cm-card-reason" title="{_text(reason)}">{_text(reason)}</div>'
         if reason else "")
+    subtitle = subtitle_of(film)
+    subtitle_html = (
+        f'<div class="cm-card-subtitle" title="{_text(subtitle)}">{_text(subtitle)}</div>'
+        if subtitle
+        else ""
+    )
+    meta = film_meta(film)
     return (
         '<div class="cm-card">'
         f'<div class="cm-poster">{chip_html}'
         f'<img src="{escape(poster_src, quote=True)}" alt="Poster: {_text(title)}" '
         'loading="lazy" referrerpolicy="no-referrer"></div>'
         f'<div class="cm-card-title" title="{_text(title)}">{_text(title)}</div>'
-        f'<div class="cm-card-meta">{_text(film_meta(film))}</div>'
+        f"{subtitle_html}"
+        f'<div class="cm-card-meta" title="{_text(meta)}">{_text(meta)}</div>'
         f"{reason_html}</div>"
     )
 
@@ -157,8 +216,18 @@ def thumb_html(film: FilmLike, poster_src: str) -> str:
 
 
 def row_title_html(film: FilmLike) -> str:
-    """The title line of a compact row (search results, history)."""
-    return f'<div class="cm-row-title">{_text(display_title(film.title))}</div>'
+    """The title line of a compact row (search results, history), subtitle beneath."""
+    subtitle = subtitle_of(film)
+    tail = f'<div class="cm-row-subtitle">{_text(subtitle)}</div>' if subtitle else ""
+    return f'<div class="cm-row-title">{_text(display_title(film.title))}</div>{tail}'
+
+
+def unlock_html(detail: str) -> str:
+    """The news that the personal list is ready, drawn in the seat of the card just rated."""
+    return (
+        '<div class="cm-unlock"><div class="cm-unlock-title">✦ Your personal list is ready'
+        f"</div><div>{_text(detail)}</div></div>"
+    )
 
 
 def lede_html(text: str, emphasis: str = "") -> str:
@@ -274,16 +343,91 @@ def save_rating(movie_id: int, title: str, rating: float) -> RatingProgress | No
     return progress
 
 
-def delete_rating(movie_id: int, title: str) -> None:
+def delete_rating(movie_id: int, title: str) -> bool:
+    """DELETE the rating from a callback; whether it was removed."""
     creds = session.current_credentials()
     if creds is None:
-        return
+        return False
     try:
         api_client.get_client().delete_rating(creds, movie_id)
     except ApiError as err:
         flash_error(f"Couldn't remove {display_title(title)}. {err.message}")
-        return
+        return False
     flash(f"Removed your rating for {display_title(title)}")
+    return True
+
+
+# -- signals: Not interested, Want to watch ------------------------------------------------
+
+
+def set_signal(
+    kind: api_client.SignalList,
+    movie_id: int,
+    title: str,
+    on: bool,
+    then: Callable[[int], object] | None = None,
+) -> bool:
+    """Put the film on (``on``) or take it off the user's ``kind`` list, from a callback.
+
+    ``then(movie_id)`` runs after a successful change (e.g. drop the card from a list).
+    """
+    creds = session.current_credentials()
+    if creds is None:
+        return False
+    name = display_title(title)
+    try:
+        api_client.get_client().set_signal(creds, kind, movie_id, on=on)
+    except ApiError as err:
+        flash_error(f"Couldn't update {name}. {err.message}")
+        return False
+    messages = {
+        ("hidden", True): f"{name} won't be suggested again",
+        ("hidden", False): f"{name} can be suggested again",
+        ("watchlist", True): f"Added {name} to your watchlist",
+        ("watchlist", False): f"Removed {name} from your watchlist",
+        ("skipped", True): f"Skipped {name}",
+        ("skipped", False): f"{name} is back in the deck",
+    }
+    flash(messages[(kind, on)])
+    if then is not None:
+        then(movie_id)
+    return True
+
+
+def film_actions(
+    film: FilmLike,
+    *,
+    key: str,
+    on_watchlist: bool,
+    after_hide: Callable[[int], object] | None = None,
+) -> None:
+    """ "Want to watch" (a toggle) and "Not interested" under a card, one per line: side by
+    side, a five-across desktop grid cut both labels short."""
+    st.button(
+        "On watchlist" if on_watchlist else "Want to watch",
+        key=f"{key}-watch-{film.movie_id}",
+        icon=":material/bookmark_added:" if on_watchlist else ":material/bookmark_add:",
+        help="Take it off your watchlist" if on_watchlist else "Keep it on your watchlist",
+        on_click=set_signal,
+        args=("watchlist", film.movie_id, film.title, not on_watchlist),
+        type="secondary" if on_watchlist else "tertiary",
+        width="stretch",
+    )
+    st.button(
+        "Not interested",
+        key=f"{key}-hide-{film.movie_id}",
+        icon=":material/visibility_off:",
+        help="Never suggest this film again",
+        on_click=set_signal,
+        args=("hidden", film.movie_id, film.title, True, after_hide),
+        type="tertiary",
+        width="stretch",
+    )
+
+
+def watchlist_ids(creds: api_client.Credentials) -> set[int]:
+    """The films on the user's watchlist (marks the cards' toggle)."""
+    return {row.movie.movie_id for row in api_client.get_client().signal_list(creds, "watchlist")}
 
 
 # -- messages and errors ------------------------------------------------------------------

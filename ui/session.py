@@ -67,6 +67,21 @@ def sign_out() -> None:
         del st.session_state[key]
 
 
+_PAGE_KEY = "cinematch_page"
+_PREVIOUS_PAGE_KEY = "cinematch_previous_page"
+
+
+def note_page(title: str) -> None:
+    """Remember which page this run shows, and which the previous run showed."""
+    st.session_state[_PREVIOUS_PAGE_KEY] = st.session_state.get(_PAGE_KEY)
+    st.session_state[_PAGE_KEY] = title
+
+
+def just_arrived() -> bool:
+    """Whether this run is the first on its page (the person came from another page)."""
+    return st.session_state.get(_PREVIOUS_PAGE_KEY) != st.session_state.get(_PAGE_KEY)
+
+
 def pop_redirect() -> str | None:
     """The page :func:`sign_in` asked to open, consumed once."""
     return st.session_state.pop(_REDIRECT_KEY, None)

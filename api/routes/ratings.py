@@ -23,6 +23,7 @@ from db import repository
 from db.session import write_transaction
 from ml.recommender import Recommender
 from ml.rules import ratings_needed
+from ml.titles import parse_title
 
 router = APIRouter(tags=["ratings"])
 
@@ -154,14 +155,18 @@ def delete_rating(
 
 
 def _rating_out(stored: repository.StoredRating, recommender: Recommender) -> UserRatingOut:
+    subtitle = None
     try:
         movie = recommender.movie(stored.movie_id)
-        title, year, genres, tmdb_id = movie.title, movie.year, list(movie.genres), movie.tmdb_id
+        year, genres, tmdb_id = movie.year, list(movie.genres), movie.tmdb_id
+        parsed = parse_title(movie.title)
+        title, subtitle = parsed.title, parsed.subtitle
     except KeyError:  # rated under an older catalogue: still the user's rating, so still listed
         title, year, genres, tmdb_id = f"Movie {stored.movie_id}", None, [], None
     return UserRatingOut(
         movie_id=stored.movie_id,
         title=title,
+        subtitle=subtitle,
         year=year,
         genres=genres,
         tmdb_id=tmdb_id,

@@ -10,17 +10,19 @@ goes out as the JSON bytes it was cached as; FastAPI still documents it as
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api import auth
-from api.deps import ServicesDep
+from api.deps import Services, ServicesDep
 from api.params import GenreQuery, UserIdQuery, canonical_genre
 from api.responses import auth_responses
 from api.routes.intent import OptionalIntentText, request_fields, request_text
 from api.schemas import RecommendationOut, RecommendationsOut
 from api.user_cache import ratings_fingerprint
+from db.snapshot import Excluded, UserSnapshot
 from ml.constraints import Constraints
 from ml.rules import is_personal, ratings_needed
 
@@ -45,19 +47,33 @@ async def recommend(
     genre: GenreQuery = None,
     year_from: YearQuery = None,
     year_to: YearQuery = None,
+    discover: Annotated[
+        float,
+        Query(
+            ge=0.0,
+            le=1.0,
+            allow_inf_nan=False,
+            description="0 = the familiar list; towards 1 the personal list moves away from "
+            "the most rated films (it stays personal). The popular list ignores it.",
+            examples=[0.5],
+        ),
+    ] = 0.0,
     q: OptionalIntentText = None,
 ) -> Response:
     """Films the user has not rated, best first. Below the personalisation threshold the list
     is the catalogue's most popular films (`source: popularity`, and `ratings_needed` says how
     many more ratings unlock a personal list); from it on, `source: personalized`. The genre
     and year filters apply before the top-`n` cut, so a filtered list is still `n` long when
-    enough films match. With `q` (a request in plain words, see GET /intent) the list is
-    ranked inside its constraints, relaxed in a stated order when too few films match; the
-    answer carries `intent`, `relaxed` and, when the list is empty or ignores `q`, `note`."""
-    # The one query runs in the threadpool (the loop never waits on the database); the rest is
-    # a cache lookup, or a fold-in and scoring of ~1 ms, cheaper on the loop than a second hop.
-    snapshot = await asyncio.get_running_loop().run_in_executor(
-        services.db_executor, auth.authorized_snapshot, services.snapshots, user_id, token
+    enough films match. Films the user hid ("Not interested") or skipped ("Haven't seen
+    it") never appear; skipped films also tell the ranking what the user has not seen.
+    `discover` moves a personal list away from the most rated films. With `q` (a request in
+    plain words, see GET /intent) the list is ranked inside its constraints, relaxed in a
+    stated order when too few films match; the answer carries `intent`, `relaxed` and, when
+    the list is empty or ignores `q`, `note`."""
+    # The reads run in the threadpool (the loop never waits on the database); the rest is a
+    # cache lookup, or a fold-in and scoring of ~1 ms, cheaper on the loop than a second hop.
+    snapshot, excluded = await asyncio.get_running_loop().run_in_executor(
+        services.db_executor, _read_user, services, user_id, token
     )
     if year_from is not None and year_to is not None and year_from > year_to:
         raise HTTPException(
@@ -69,12 +85,18 @@ async def recommend(
     recommender, cache = services.recommender, services.user_cache
     # Keyed by the ratings as stored: a hit costs one hash, whatever the catalogue lacks.
     fingerprint = ratings_fingerprint(snapshot.ratings)
-    key = (n, genre, year_from, year_to, q)
+    # Hidden and skipped films are part of what the profile and the list come from: a list
+    # computed before a hide or skip (in another worker) is never served after it.
+    fingerprint = (fingerprint[0], hash((fingerprint[1], excluded.hidden, excluded.skipped)))
+    key = (n, genre, year_from, year_to, discover, q)
     body = cache.served_list(user_id, fingerprint, key)
     if body is None:
         ratings = recommender.known_ratings(snapshot.ratings)
         profile = (
-            cache.get_or_compute(user_id, ratings, recommender.profile, fingerprint)
+            cache.get_or_compute(
+                user_id, ratings, partial(recommender.profile, skipped=excluded.skipped),
+                fingerprint,
+            )
             if is_personal(len(ratings))
             else None  # popularity list: nothing to fold in
         )
@@ -82,6 +104,7 @@ async def recommend(
         result = recommender.recommend(
             ratings, n, genre=genre, year_from=year_from, year_to=year_to, profile=profile,
             constraints=Constraints.of(read.intent) if read else None,
+            exclude=excluded.all, discover=discover,
         )
         items = [RecommendationOut.of(recommender.movie(i.movie_id), i) for i in result.items]
         body = RecommendationsOut(
@@ -96,3 +119,11 @@ async def recommend(
         cache.keep_list(user_id, fingerprint, key, body)
     return Response(body, media_type="application/json")
 
+
+def _read_user(
+    services: Services, user_id: int, token: str
+) -> tuple[UserSnapshot, Excluded]:
+    """What /recommend reads from the database: the token check with the user's ratings, then
+    the films they hid or skipped (in a worker thread: ``recommend``)."""
+    snapshot = auth.authorized_snapshot(services.snapshots, user_id, token)
+    return snapshot, services.snapshots.excluded(user_id)

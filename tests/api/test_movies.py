@@ -9,6 +9,7 @@ from tests.api.conftest import ACTION, COMEDY, ROMANCE
 MOVIE_FIELDS = {
     "movie_id",
     "title",
+    "subtitle",
     "year",
     "genres",
     "tmdb_id",

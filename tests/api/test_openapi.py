@@ -41,6 +41,13 @@ def test_the_contract_paths_are_all_there(spec):
         ("put", "/users/{user_id}/credentials"), ("post", "/sessions"),
         ("get", "/users/{user_id}/credentials"),
         ("delete", "/sessions/current"), ("delete", "/users/{user_id}"),
+        ("get", "/users/{user_id}/similar/{movie_id}"), ("get", "/users/{user_id}/onboarding"),
+    } | {
+        (method, path)
+        for name in ("hidden", "watchlist", "skipped")
+        for method, path in (("put", f"/users/{{user_id}}/{name}/{{movie_id}}"),
+                             ("delete", f"/users/{{user_id}}/{name}/{{movie_id}}"),
+                             ("get", f"/users/{{user_id}}/{name}"))
     }  # fmt: skip
     assert {(m, p) for m, p, _ in operations(spec)} == expected
 

@@ -32,6 +32,7 @@ def test_a_new_user_gets_the_popular_list_and_is_told_how_many_ratings_to_go(cli
     assert set(first) == {
         "movie_id",
         "title",
+        "subtitle",
         "year",
         "genres",
         "tmdb_id",

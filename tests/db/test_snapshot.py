@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import repository
 from db.session import write_transaction
-from db.snapshot import SnapshotReader
+from db.snapshot import Excluded, SnapshotReader
 
 
 def new_user(sessions: sessionmaker[Session], token_hash: str, ratings: dict[int, float]) -> int:
@@ -69,3 +69,21 @@ def test_a_driver_error_surfaces_as_sqlalchemy_error(engine: Engine, sessions):
         reader.read(user_id, "e" * 64)
     assert "ratings" in str(raised.value.orig)
     assert "e" * 64 not in str(raised.value)
+
+
+def test_excluded_lists_the_users_hidden_and_skipped_films_only(engine: Engine, sessions):
+    user_id = new_user(sessions, "e" * 64, {1: 3.0})
+    other = new_user(sessions, "f" * 64, {})
+    with sessions() as session, write_transaction(session):
+        repository.add_signal(session, user_id, "hidden", 40)
+        repository.add_signal(session, user_id, "skipped", 7)
+        repository.add_signal(session, user_id, "watchlist", 9)  # kept for later, not excluded
+        repository.add_signal(session, other, "hidden", 8)
+        assert repository.add_signal(session, user_id, "hidden", 40) is False  # already there
+    reader = SnapshotReader(engine)
+    assert reader.excluded(user_id) == Excluded(hidden=(40,), skipped=(7,))
+    assert reader.excluded(user_id).all == (7, 40)
+    assert reader.excluded(other) == Excluded(hidden=(8,), skipped=())
+    with sessions() as session, write_transaction(session):
+        assert repository.remove_signal(session, user_id, "hidden", 40) is True
+    assert reader.excluded(user_id).all == (7,)

@@ -149,18 +149,20 @@ def test_first_visit_to_a_personal_list_in_a_real_browser(
             progress = page.locator('[data-testid="stProgress"]')
             if count < PERSONALISATION_THRESHOLD:
                 expect(progress).to_contain_text(f"{count} / {PERSONALISATION_THRESHOLD} rated")
+                expect(page.locator(DECK_CARDS).first.locator(".cm-card-title")).not_to_have_text(
+                    rated[-1]
+                )
             else:
                 expect(progress).to_contain_text(f"{count} rated · personal list unlocked")
-            expect(page.locator(DECK_CARDS).first.locator(".cm-card-title")).not_to_have_text(
-                rated[-1]
-            )
+                # The unlock is announced in the seat of the card just rated.
+                expect(page.locator(DECK_CARDS).first.locator(".cm-unlock")).to_be_visible()
             settle(page)
         assert len(set(rated)) == len(RATINGS), f"a film was rated twice: {rated}"
         assert sorted(saved_ratings(cinematch.api.url, user)) == sorted(RATINGS)
         shoot(page, screenshots, "03-onboarding-unlocked.png")
 
         # For you: ten personal films, each with a title.
-        page.get_by_role("link", name="See my recommendations").click()
+        page.get_by_role("link", name="See my list").click()
         badge = page.locator(".cm-badge")
         expect(badge).to_have_text("✦ Personal")
         expect(page.locator(FOR_YOU_CARDS)).to_have_count(10)
@@ -215,6 +217,200 @@ def test_first_visit_to_a_personal_list_in_a_real_browser(
             shoot(mobile, screenshots, "08-for-you-phone.png")
         finally:
             phone.close()
+    finally:
+        context.close()
+
+
+PHONE_SIZE = {"width": 390, "height": 844}
+TOUCH_PX = 44
+
+
+def api_get(api_url: str, user: tuple[str, str], path: str) -> Any:
+    user_id, token = user
+    request = urllib.request.Request(
+        f"{api_url}{path.format(user_id=user_id)}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def too_small(card: Any) -> list[str]:
+    """Controls in ``card`` shorter than a fingertip (44 px), by their text."""
+    small = []
+    for control in card.locator("button").all():
+        box = control.bounding_box()
+        if box is not None and box["height"] < TOUCH_PX - 0.5:
+            small.append(f"{control.inner_text().strip() or '?'} ({box['height']:.0f} px)")
+    return small
+
+
+def test_a_phone_walk_unlock_hide_watchlist_and_discover(
+    cinematch: CineMatchApp, browser: Any, screenshots: Path
+) -> None:
+    """390×844: rate five (the fifth far down the deck), the unlock shows where the thumb is;
+    then on For you hide a film, keep one for later, and turn Discover on."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    context = browser.new_context(viewport=PHONE_SIZE, has_touch=True, is_mobile=True)
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    try:
+        page.goto(cinematch.ui.url)
+        page.get_by_role("button", name="Start").click()
+        expect(page.locator(DECK_CARDS)).to_have_count(10)
+        settle(page)
+        user = signed_in_user(page)
+        assert not too_small(page.locator(DECK_CARDS).first), too_small(
+            page.locator(DECK_CARDS).first)
+
+        # Four from the top of the deck, the fifth from its last card, far down the page.
+        for count, rating in enumerate(RATINGS[:-1], start=1):
+            rate_first_card(page, rating)
+            expect(page.locator('[data-testid="stProgress"]')).to_contain_text(
+                f"{count} / {PERSONALISATION_THRESHOLD} rated")
+            settle(page)
+        last = page.locator(DECK_CARDS).last
+        rating_choices(last).nth(7).click()
+        unlock = page.locator(".cm-unlock")
+        expect(unlock).to_be_visible()
+        expect(unlock).to_be_in_viewport()
+        to_list = page.get_by_role("link", name="See my list")
+        expect(to_list).to_be_in_viewport()
+        settle(page)
+        top = page.evaluate(
+            "() => document.querySelector('[data-testid=\"stMain\"]').scrollTop")
+        assert top > 800, f"the fifth card was not far down the page (scrolled {top} px)"
+        # What the person sees at that moment (before the whole-page shot scrolls to the top).
+        page.screenshot(path=str(screenshots / "09-phone-unlock-viewport.png"))
+        shoot(page, screenshots, "09b-phone-unlock-page.png")
+
+        to_list.click()
+        expect(page.locator(".cm-badge")).to_have_text("✦ Personal")
+        expect(page.locator(FOR_YOU_CARDS)).to_have_count(10)
+        settle(page)
+        # Filters fold away on a phone: the genre picker is hidden until asked for.
+        expect(page.get_by_text("Filters: genre, decade, how many")).to_be_visible()
+        expect(page.get_by_label("Genre")).to_be_hidden()
+        card = page.locator(FOR_YOU_CARDS).first
+        assert not too_small(card), too_small(card)
+        shoot(page, screenshots, "10-phone-for-you.png")
+
+        # Not interested: that card leaves, the others keep their order.
+        titles = card_titles(page, FOR_YOU_CARDS)
+        page.locator(FOR_YOU_CARDS).nth(1).get_by_role("button", name="Not interested").click()
+        expect(page.locator(FOR_YOU_CARDS)).to_have_count(9)
+        settle(page)
+        assert card_titles(page, FOR_YOU_CARDS) == titles[:1] + titles[2:]
+        hidden = api_get(cinematch.api.url, user, "/users/{user_id}/hidden")
+        assert [m["title"] for m in hidden["movies"]] == [titles[1]]
+
+        # Want to watch: stored, and the button says so.
+        first = page.locator(FOR_YOU_CARDS).first
+        first.get_by_role("button", name="Want to watch").click()
+        expect(first.get_by_role("button", name="On watchlist")).to_be_visible()
+        settle(page)
+        kept = api_get(cinematch.api.url, user, "/users/{user_id}/watchlist")
+        assert [m["title"] for m in kept["movies"]] == [titles[0]]
+
+        # Discover: a new list, still personal, with films fewer people rated.
+        familiar_counts = {
+            m["title"]: m["rating_count"]
+            for m in json.load(urllib.request.urlopen(
+                f"{cinematch.api.url}/movies?limit=100", timeout=10))["items"]}
+        page.get_by_role("radio", name="Discover").click()
+        expect(page.locator(FOR_YOU_CARDS).first.locator(".cm-card-title")).not_to_have_text(
+            titles[0])
+        settle(page)
+        discovered = card_titles(page, FOR_YOU_CARDS)
+        assert len(discovered) == 10 and titles[1] not in discovered
+        assert sum(t in familiar_counts for t in discovered) < sum(
+            t in familiar_counts for t in titles), "Discover still lists the 100 most rated"
+        expect(page.locator(".cm-badge")).to_have_text("✦ Personal")
+        shoot(page, screenshots, "11-phone-discover.png")
+
+        # The watchlist has its own page, reached from the menu, which closes after the choice.
+        page.locator('[data-testid="stExpandSidebarButton"]').click()
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        expect(sidebar).to_have_attribute("data-collapsed", "false")
+        sidebar.get_by_role("link", name="Watchlist").click()
+        expect(page.locator('[class*="st-key-cm-card-watch-"]')).to_have_count(1)
+        expect(sidebar).to_have_attribute("data-collapsed", "true")
+        settle(page)
+        shoot(page, screenshots, "12-phone-watchlist.png")
+    finally:
+        context.close()
+
+
+def api_call(api_url: str, method: str, path: str, token: str | None = None,
+             body: Any = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(api_url + path, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_search_watchlist_profile_and_about_on_a_desktop(
+    cinematch: CineMatchApp, browser: Any, screenshots: Path
+) -> None:
+    """1440×1000: a misspelt search is read right, the watchlist has its page, a deleted
+    rating can be undone, and the About page speaks plainly."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    api = cinematch.api.url
+    created = api_call(api, "POST", "/users")
+    user_id, token = created["user_id"], created["token"]
+    ratings = {2571: 5.0, 260: 4.5, 1196: 4.0, 593: 3.5, 318: 5.0}  # ml-1m ids
+    api_call(api, "POST", "/rate", token,
+             {"user_id": user_id, "ratings": [{"movie_id": m, "rating": r}
+                                              for m, r in ratings.items()]})
+    for movie_id in (4973, 1):  # Amélie (with its original title), Toy Story
+        api_call(api, "PUT", f"/users/{user_id}/watchlist/{movie_id}", token)
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    query = f"?uid={user_id}&token={token}"
+    try:
+        page.goto(f"{cinematch.ui.url}/search{query}")
+        settle(page)
+        page.get_by_placeholder("e.g. Casablanca").fill("godfater")
+        page.keyboard.press("Enter")
+        expect(page.get_by_text("Showing results for")).to_be_visible()
+        expect(page.locator('[class*="st-key-cm-card-search-"]').first).to_contain_text(
+            "The Godfather")
+        settle(page)
+        shoot(page, screenshots, "13-search-typo.png")
+
+        page.goto(f"{cinematch.ui.url}/watchlist{query}")
+        cards = page.locator('[class*="st-key-cm-card-watch-"]')
+        expect(cards).to_have_count(2)
+        expect(cards.filter(has_text="Amelie")).to_contain_text(
+            "Le Fabuleux destin d'Amélie Poulain")  # the original title, as a subtitle
+        settle(page)
+        shoot(page, screenshots, "14-watchlist.png")
+
+        page.goto(f"{cinematch.ui.url}/profile{query}")
+        settle(page)
+        page.locator('[class*="st-key-cm-history-delete-"]').first.click()
+        undo = page.get_by_role("button", name="Undo")
+        expect(undo).to_be_visible()
+        settle(page)
+        assert len(saved_ratings(api, (str(user_id), token))) == 4
+        shoot(page, screenshots, "15-profile-undo.png")
+        undo.click()
+        expect(undo).to_have_count(0)
+        settle(page)
+        assert sorted(saved_ratings(api, (str(user_id), token))) == sorted(ratings.values())
+
+        page.goto(f"{cinematch.ui.url}/about_model{query}")
+        expect(page.get_by_text("What it learnt from")).to_be_visible()
+        expect(page.get_by_text("This version was trained on")).to_be_visible()
+        settle(page)
+        shoot(page, screenshots, "16-about.png")
     finally:
         context.close()
 

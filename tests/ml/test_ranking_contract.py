@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from ml.ranking import RANKERS
+from ml.discover import discover_scores
+from ml.ranking import RANKERS, top_n_indices
 from ml.recommender import Recommender
 from ml.rules import RATING_MAX, RATING_MIN
 
@@ -87,3 +89,57 @@ def test_films_the_catalogue_lacks_do_not_count_toward_a_personal_list(recommend
     assert recommender.recommend({**four_known, 999_999: 5.0}, 5).source == "popularity"
     assert recommender.recommend({**four_known, 5: 4.5}, 5).source == "personalized"
     assert recommender.known_ratings({**four_known, 999_999: 5.0}) == four_known
+
+
+# -- signals: hidden films and the discover control ----------------------------------------
+
+
+@pytest.mark.parametrize("ratings", NEWCOMERS)
+def test_excluded_films_are_never_returned_and_the_rest_stay(recommender, ranker, ratings):
+    before = [r.movie_id for r in recommender.recommend(ratings, 10, ranker=ranker).items]
+    hidden = set(before[:3]) | {999_999}  # an id the catalogue lacks is ignored
+    after = [r.movie_id for r in recommender.recommend(ratings, 10, ranker=ranker,
+                                                       exclude=hidden).items]
+    assert len(after) == 10 and not set(after) & hidden
+    assert set(before[3:]) <= set(after)
+
+
+def test_hidden_films_never_come_back_in_similar_films(recommender):
+    public = [m.movie_id for m, _ in recommender.similar(1, 5)]
+    personal = [m.movie_id for m, _ in recommender.similar(1, 5, exclude={public[0]})]
+    assert public[0] not in personal and personal[:4] == public[1:]
+
+
+@pytest.mark.parametrize("ratings", NEWCOMERS[2:])
+def test_discover_zero_is_the_familiar_list(recommender, ratings):
+    assert recommender.recommend(ratings, 10, discover=0.0) == recommender.recommend(ratings, 10)
+
+
+@pytest.mark.parametrize("ratings", NEWCOMERS[2:])
+def test_discover_lowers_the_lists_rating_counts_step_by_step(recommender, ratings):
+    def median_count(discover: float) -> float:
+        items = recommender.recommend(ratings, 10, discover=discover).items
+        return float(np.median([recommender.movie(r.movie_id).rating_count for r in items]))
+
+    medians = [median_count(d) for d in (0.0, 0.5, 1.0)]
+    assert medians[0] >= medians[1] >= medians[2] and medians[2] < medians[0]
+
+
+def test_discover_stays_inside_the_persons_best_scored_pool(recommender):
+    profile = recommender.profile(ACTION_FAN)
+    score = recommender._blend.scores(profile.choice_vector, profile.vector.factors,
+                                      len(profile.rated_indices))
+    pool = set(top_n_indices(score, 15, exclude=profile.rated_indices).tolist())
+    moved = discover_scores(score, np.log1p(recommender.popularity.counts), 1.0,
+                            exclude=profile.rated_indices, pool=15)
+    best = top_n_indices(moved, 10, exclude=profile.rated_indices)
+    assert set(best.tolist()) <= pool
+    counts = recommender.popularity.counts
+    familiar = top_n_indices(score, 10, exclude=profile.rated_indices)
+    assert np.median(counts[best]) < np.median(counts[familiar])
+
+
+@pytest.mark.parametrize("bad", [-0.01, 1.01, float("nan")])
+def test_discover_outside_zero_to_one_is_refused(recommender, bad):
+    with pytest.raises(ValueError, match="discover"):
+        recommender.recommend(ACTION_FAN, 10, discover=bad)

@@ -95,3 +95,29 @@ def test_onboarding_pages_never_repeat_and_mix_genres(recommender):
     assert not {m.movie_id for m in first} & {m.movie_id for m in second}
     assert len({m.genres[0] for m in first}) >= 2
     assert recommender.unknown_movie_ids([1, 424242]) == [424242]
+
+
+def test_reasons_name_the_most_similar_highly_rated_film(recommender):
+    """Of the films rated ≥ 4, the one closest to the pick in taste space is named."""
+    loved = [m for m, r in ACTION_FAN.items() if r >= 4]
+    for item in recommender.recommend(ACTION_FAN, 10).items:
+        pick = recommender.unit_factors[recommender.items.index(item.movie_id)]
+        closest = max(loved, key=lambda m: float(
+            recommender.unit_factors[recommender.items.index(m)] @ pick))
+        assert item.reason == f"Because you loved {recommender.movie(closest).label}"
+
+
+def test_reasons_never_name_a_film_rated_low(recommender):
+    # A romance fan who also rated action films low: an action pick is closest to those, and
+    # still the reason names only a romance film they rated highly.
+    mixed = {101: 5.0, 102: 4.5, 1: 1.0, 2: 0.5, 3: 1.5, 4: 2.0}
+    low = {recommender.movie(m).label for m, r in mixed.items() if r < 4}
+    action = recommender.recommend(mixed, 5, genre="Action").items
+    assert action and all(not any(t in i.reason for t in low) for i in action)
+    # Nothing rated above 3: no film is named at all.
+    grumpy = {1: 2.0, 2: 1.0, 101: 3.0, 102: 2.5, 201: 1.5}
+    assert {i.reason for i in recommender.recommend(grumpy, 10).items} == {"Picked for your taste"}
+    # Best rating 3.5: named as "liked", and only those films.
+    lukewarm = {1: 3.5, 2: 2.0, 101: 1.0, 102: 2.5, 201: 1.5}
+    reasons = {i.reason for i in recommender.recommend(lukewarm, 10).items}
+    assert reasons == {f"Because you liked {recommender.movie(1).label}"}

@@ -263,6 +263,9 @@ UNICODE_TITLES = {
     7: "Zoë\u0301 & Ångström: Ø\u200b",
     8: "𝔐𝔢𝔱𝔯𝔬𝔭𝔬𝔩𝔦𝔰",
 }
+#: How the API shows them: the alternative title in parentheses becomes the subtitle.
+SHOWN_TITLES = {**UNICODE_TITLES, 1: "Amélie"}
+SHOWN_SUBTITLES = {1: "Le Fabuleux destin d'Amélie Poulain"}
 
 
 @pytest.fixture(scope="module")
@@ -301,8 +304,9 @@ def test_unicode_titles_are_found_and_returned_intact(unicode_client, query, mov
     assert response.status_code == 200, response.text
     items = response.json()["items"]
     assert items and items[0]["movie_id"] == movie_id, items
-    assert items[0]["title"] == UNICODE_TITLES[movie_id]
-    assert unicode_client.get(f"/movies/{movie_id}").json()["title"] == UNICODE_TITLES[movie_id]
+    assert items[0]["title"] == SHOWN_TITLES[movie_id]
+    assert items[0]["subtitle"] == SHOWN_SUBTITLES.get(movie_id)
+    assert unicode_client.get(f"/movies/{movie_id}").json()["title"] == SHOWN_TITLES[movie_id]
 
 
 def test_unicode_titles_survive_rating_recommending_and_listing(unicode_client):
@@ -314,7 +318,10 @@ def test_unicode_titles_survive_rating_recommending_and_listing(unicode_client):
     )
     assert saved.status_code == 200, saved.text
     listed = unicode_client.get(f"/users/{who.user_id}/ratings", headers=who.headers).json()
-    assert {r["movie_id"]: r["title"] for r in listed["ratings"]} == UNICODE_TITLES
+    assert {r["movie_id"]: r["title"] for r in listed["ratings"]} == SHOWN_TITLES
+    assert {r["movie_id"]: r["subtitle"] for r in listed["ratings"]} == {
+        m: SHOWN_SUBTITLES.get(m) for m in UNICODE_TITLES
+    }
     recommended = unicode_client.get(f"/recommend?user_id={who.user_id}", headers=who.headers)
     assert recommended.status_code == 200
     assert unicode_client.get(f"/user/{who.user_id}/stats", headers=who.headers).status_code == 200

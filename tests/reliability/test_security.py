@@ -75,15 +75,26 @@ def request_for(method: str, path: str, user_id: int) -> dict:
 def test_the_schema_lists_the_per_user_routes_we_expect_and_all_need_a_token():
     assert PER_USER == [
         ("DELETE", "/users/{user_id}"),
+        ("DELETE", "/users/{user_id}/hidden/{movie_id}"),
         ("DELETE", "/users/{user_id}/ratings/{movie_id}"),
+        ("DELETE", "/users/{user_id}/skipped/{movie_id}"),
+        ("DELETE", "/users/{user_id}/watchlist/{movie_id}"),
         ("GET", "/recommend"),
         ("GET", "/user/{user_id}/stats"),
         ("GET", "/users/{user_id}/credentials"),
         ("GET", "/users/{user_id}/export"),
+        ("GET", "/users/{user_id}/hidden"),
+        ("GET", "/users/{user_id}/onboarding"),
         ("GET", "/users/{user_id}/ratings"),
+        ("GET", "/users/{user_id}/similar/{movie_id}"),
+        ("GET", "/users/{user_id}/skipped"),
+        ("GET", "/users/{user_id}/watchlist"),
         ("POST", "/rate"),
         ("POST", "/users/{user_id}/import"),
         ("PUT", "/users/{user_id}/credentials"),
+        ("PUT", "/users/{user_id}/hidden/{movie_id}"),
+        ("PUT", "/users/{user_id}/skipped/{movie_id}"),
+        ("PUT", "/users/{user_id}/watchlist/{movie_id}"),
     ]
     for method, path in PER_USER:
         assert SPEC["paths"][path][method.lower()]["security"] == [{"BearerToken": []}]

@@ -22,6 +22,7 @@ SIGNED_IN_PAGES = [
     routes.ONBOARDING,
     routes.FOR_YOU,
     routes.SEARCH,
+    routes.WATCHLIST,
     routes.PROFILE,
     routes.ABOUT_MODEL,
 ]
@@ -180,6 +181,12 @@ def test_onboarding_progress_is_exact_after_every_rating_and_unlocks(
         assert not at.success
     rate_first_on_deck(at, 3.0)
     assert progress_text(at) == "5 rated · personal list unlocked"
+    # Announced on the card just rated (test_ui_signals), not by growing the page above it;
+    # a later visit of the page says it at the top.
+    assert not at.success
+    assert any("unlocked it" in m.value for m in at.markdown)
+    at.switch_page(routes.FOR_YOU).run()
+    at.switch_page(routes.ONBOARDING).run()
     assert at.success
     assert fake_api.ratings_of(user[0])[rated] == 4.5  # saved exactly as given
 
@@ -208,9 +215,12 @@ def test_havent_seen_it_brings_another_film_and_never_the_same_again(
     assert len(after) == 10
     assert skipped not in after
     assert set(after) - set(before)  # a new film
-    exclude = fake_api.calls_to("/onboarding/movies")[-1]["exclude"]
-    assert {str(skipped), "2571"} <= set(exclude)
+    exclude = fake_api.calls_to("/users/1/onboarding")[-1]["exclude"]
     assert set(map(str, before[1:])) <= set(exclude)  # the ones still shown, too
+    # Stored for the user: a new session (another device) never sees it on the deck either.
+    assert skipped in fake_api.users[1].lists["skipped"]
+    fresh = make_app(user=(1, fake_api.users[1].token), page=routes.ONBOARDING)
+    assert skipped not in movie_ids(fresh, "cm-onb-rate-")
 
 
 def test_onboarding_search_rates_any_film(make_app: AppFactory, fake_api: FakeCineMatchApi) -> None:
@@ -316,7 +326,7 @@ def test_more_like_this_opens_a_dialog_of_similar_films(
     at.button(key=f"cm-fy-similar-{seed}").click().run()
     assert_clean(at)
     assert at.get("dialog")
-    assert fake_api.calls_to(f"/movies/{seed}/similar")
+    assert fake_api.calls_to(f"/users/1/similar/{seed}")
     assert any("match" in m.value for m in at.markdown if "cm-chip" in m.value)
 
 
@@ -380,17 +390,32 @@ def test_profile_history_pages_through_long_histories(
     make_app: AppFactory, fake_api: FakeCineMatchApi
 ) -> None:
     everything = {movie_id: 3.0 for movie_id in fake_api.popularity[:20]}
-    at = make_app(user=fake_api.add_user(everything), page=routes.PROFILE)
+    user_id, token = fake_api.add_user(everything)
+    at = make_app(user=(user_id, token), page=routes.PROFILE)
     assert len(movie_ids(at, "cm-history-rate-")) == 15
     at.pagination[0].set_value(2).run()
     assert_clean(at)
     assert len(movie_ids(at, "cm-history-rate-")) == 5
-    # Deleting down to one page leaves no pager pointing past the end.
-    for movie_id in movie_ids(at, "cm-history-rate-"):
+    # Deleted rows stay in place (with Undo) for the visit, so nothing moves under the pointer.
+    last_page = movie_ids(at, "cm-history-rate-")
+    for movie_id in last_page:
         at.button(key=f"cm-history-delete-{movie_id}").click().run()
     assert_clean(at)
+    assert len(fake_api.ratings_of(user_id)) == 15
+    assert movie_ids(at, "cm-history-rate-") == []
+    assert [b.key for b in at.button if b.key and b.key.startswith("cm-history-undo-")] == [
+        f"cm-history-undo-{movie_id}" for movie_id in last_page
+    ]
+    at.button(key=f"cm-history-undo-{last_page[0]}").click().run()
+    assert fake_api.ratings_of(user_id)[last_page[0]] == 3.0
+    assert not [b for b in at.button if b.key == f"cm-history-undo-{last_page[0]}"]
+    # Coming back to the page later: the removed rows are gone, and so is the second page.
+    at.switch_page(routes.FOR_YOU).run()
+    at.switch_page(routes.PROFILE).run()
     assert len(movie_ids(at, "cm-history-rate-")) == 15
-    assert not at.pagination
+    at.pagination[0].set_value(2).run()
+    assert len(movie_ids(at, "cm-history-rate-")) == 1  # 16 ratings: 15 + 1
+    assert not [b for b in at.button if b.key and b.key.startswith("cm-history-undo-")]
 
 
 def test_about_the_model_shows_rmse_and_top_n_tables(make_app: AppFactory) -> None:

@@ -84,6 +84,10 @@ CATALOGUE: list[tuple[int, str, int, tuple[str, ...], int | None]] = [
 class FakeUser:
     token: str
     ratings: dict[int, tuple[float, str, str]] = field(default_factory=dict)  # id → (r, c, u)
+    #: "hidden" / "watchlist" / "skipped" → {movie_id: added_at}
+    lists: dict[str, dict[int, str]] = field(
+        default_factory=lambda: {"hidden": {}, "watchlist": {}, "skipped": {}}
+    )
     username: str | None = None
     password: str | None = None
     #: Tokens of other devices (POST /sessions); revoked ones are removed.
@@ -104,6 +108,7 @@ class FakeCineMatchApi:
             movie_id: {
                 "movie_id": movie_id,
                 "title": title,
+                "subtitle": FAKE_SUBTITLES.get(movie_id),
                 "year": year,
                 "genres": list(genres),
                 "tmdb_id": tmdb_id,
@@ -218,6 +223,41 @@ class FakeCineMatchApi:
                 return 200, {"count": len(chosen), "movies": chosen}
             case "GET", ["metrics"]:
                 return 200, FAKE_METRICS
+            case ("PUT" | "DELETE"), ["users", user_id, kind, movie_id] if kind in SIGNALS:
+                user = self._auth(int(user_id), auth)
+                self._movie(int(movie_id))
+                listed = user.lists[kind]
+                on = method == "PUT"
+                changed = (int(movie_id) in listed) != on
+                if on:
+                    listed.setdefault(int(movie_id), self._stamp())
+                else:
+                    listed.pop(int(movie_id), None)
+                return 200, {"user_id": int(user_id), "movie_id": int(movie_id), "list": kind,
+                             "on_list": on, "changed": changed}
+            case "GET", ["users", user_id, kind] if kind in SIGNALS:
+                user = self._auth(int(user_id), auth)
+                rows = sorted(user.lists[kind].items(), key=lambda item: item[1], reverse=True)
+                return 200, {"user_id": int(user_id), "list": kind, "count": len(rows),
+                             "movies": [{**self.movies[m], "added_at": at} for m, at in rows]}
+            case "GET", ["users", user_id, "similar", movie_id]:
+                user = self._auth(int(user_id), auth)
+                hidden = user.lists["hidden"]
+                n = int(_one(q, "n", "10"))
+                similar = [row for row in self._similar(int(movie_id), n + len(hidden))["similar"]
+                           if row["movie_id"] not in hidden][:n]
+                rows = [{**row, "your_rating": self.ratings_of(int(user_id)).get(row["movie_id"]),
+                         "on_watchlist": row["movie_id"] in user.lists["watchlist"]}
+                        for row in similar]
+                return 200, {"user_id": int(user_id), "movie_id": int(movie_id),
+                             "count": len(rows), "similar": rows}
+            case "GET", ["users", user_id, "onboarding"]:
+                user = self._auth(int(user_id), auth)
+                n = int(_one(q, "n", "20"))
+                exclude = {int(x) for x in q.get("exclude", [])} | set(user.ratings)
+                exclude |= set(user.lists["hidden"]) | set(user.lists["skipped"])
+                chosen = [self.movies[m] for m in self.popularity if m not in exclude][:n]
+                return 200, {"count": len(chosen), "movies": chosen}
             case "GET", ["users", user_id, "credentials"]:
                 user = self._auth(int(user_id), auth)
                 return 200, {"user_id": int(user_id), "username": user.username}
@@ -372,10 +412,14 @@ class FakeCineMatchApi:
         year_from = int(_one(q, "year_from", "0") or 0)
         year_to = int(_one(q, "year_to", "9999") or 9999)
         personal = len(user.ratings) >= self.threshold
+        never = set(user.ratings) | set(user.lists["hidden"]) | set(user.lists["skipped"])
+        order = self.popularity
+        if personal and float(_one(q, "discover", "0")) > 0:
+            order = list(reversed(order))  # least rated first: the fake's "discover"
         candidates = [
             self.movies[m]
-            for m in self.popularity
-            if m not in user.ratings
+            for m in order
+            if m not in never
             and (not genre or genre in self.movies[m]["genres"])
             and year_from <= (self.movies[m]["year"] or 0) <= year_to
         ]
@@ -438,11 +482,20 @@ class FakeCineMatchApi:
             and (not genre or genre in self.movies[m]["genres"])
             and (not year or self.movies[m]["year"] == int(year))
         ]
+        corrected = suggestion = None
+        if not hits and query in FAKE_TYPOS:
+            corrected = FAKE_TYPOS[query]
+            hits = [self.movies[m] for m in self.popularity
+                    if corrected in self.movies[m]["title"].lower()]
+        if not hits and query:
+            suggestion = self.movies[self.popularity[0]]["title"]
         return {
             "total": len(hits),
             "limit": limit,
             "offset": offset,
             "items": hits[offset : offset + limit],
+            "corrected_query": corrected,
+            "suggestion": suggestion,
         }
 
     def _movie(self, movie_id: int) -> dict[str, Any]:
@@ -468,12 +521,17 @@ class FakeCineMatchApi:
 
     def _brief(self, movie_id: int) -> dict[str, Any]:
         m = self.movies[movie_id]
-        return {k: m[k] for k in ("movie_id", "title", "year", "genres", "tmdb_id")}
+        return {k: m[k] for k in ("movie_id", "title", "subtitle", "year", "genres", "tmdb_id")}
 
     def _stamp(self) -> str:
         self._clock += 1
         return datetime.fromtimestamp(1_700_000_000 + self._clock, UTC).isoformat()
 
+
+SIGNALS = ("hidden", "watchlist", "skipped")
+FAKE_SUBTITLES = {3996: "Wo hu cang long"}
+#: Misspellings the fake search reads as the real word (the real API corrects any typo).
+FAKE_TYPOS = {"godfater": "godfather", "casablanka": "casablanca"}
 
 FAKE_METRICS: dict[str, Any] = {
     "model_version": "funksvd-fake0001",
@@ -608,6 +666,7 @@ def http_server(handler: Handler) -> Iterator[tuple[str, list[BaseHTTPRequestHan
             handler(self)
 
         do_POST = do_GET
+        do_PUT = do_GET
         do_DELETE = do_GET
 
         def log_message(self, format: str, *args: Any) -> None:

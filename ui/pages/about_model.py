@@ -1,11 +1,13 @@
-"""About the model: offline accuracy (RMSE) and top-N quality, next to the baselines.
+"""About the model, written for people: what it learnt from, how good it is, when it was made.
 
 Everything here comes from ``GET /metrics`` (the served artifact's manifest), so the page
-always describes the model that is actually answering.
+always describes the model that is actually answering. The engineers' tables (RMSE, MAE,
+Recall@10, NDCG@10 by internal model name) are still there, folded away at the bottom.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import streamlit as st
@@ -19,6 +21,23 @@ TOP_N_COLUMNS = {
     "ndcg_at_10": "NDCG@10",
     "coverage": "Coverage",
 }
+#: What the manifest's model names mean, in words.
+PLAIN_NAMES = {
+    "global_mean": "Guess the average",
+    "global mean": "Guess the average",
+    "bias_baseline": "Averages only",
+    "bias baseline": "Averages only",
+    "funksvd": "CineMatch",
+    "popularity": "Most popular",
+    "funksvd_predicted_rating": "Top stars only",
+    "service_ranking": "CineMatch",
+}
+GOLD, PALE = "#d4af37", "#f4e4a6"
+
+
+def plain_name(model: Any) -> str:
+    text = str(model)
+    return PLAIN_NAMES.get(text, text.replace("_", " ").capitalize())
 
 
 def metrics_table(rows: list[dict[str, Any]], columns: dict[str, str]) -> list[dict[str, Any]]:
@@ -43,60 +62,137 @@ def data_summary(data: Any) -> str | None:
     return " · ".join(facts) or None
 
 
+def learnt_from(data: Any) -> str:
+    """ "588,486 ratings that 3,609 people gave to 10,417 films", from what the manifest says."""
+    if not isinstance(data, dict):
+        return "ratings people gave to films on MovieLens"
+    ratings = data.get("n_ratings") or data.get("ratings")
+    people = data.get("n_users") or data.get("users")
+    films = data.get("n_movies") or data.get("movies")
+    parts = [f"{ratings:,} ratings" if isinstance(ratings, int) else "the ratings"]
+    if isinstance(people, int):
+        parts.append(f"that {people:,} people gave")
+    if isinstance(films, int):
+        parts.append(f"to {films:,} films")
+    return " ".join(parts)
+
+
+def trained_on(stamp: str | None) -> str | None:
+    """ "22 November 2026" from the manifest's ISO time."""
+    if not stamp:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    return f"{when.day} {when.strftime('%B %Y')}"
+
+
+def by_model(rows: list[dict[str, Any]], *names: str) -> dict[str, Any] | None:
+    return next((row for row in rows if str(row.get("model")) in names), None)
+
+
+def rating_story(rows: list[dict[str, Any]]) -> None:
+    """How close its star guesses are, in stars, against guessing the average."""
+    ours = by_model(rows, "funksvd")
+    naive = by_model(rows, "global_mean", "global mean")
+    if ours and isinstance(ours.get("mae"), int | float):
+        line = (
+            f"When it guesses how many stars you'd give a film, it is off by "
+            f"**{ours['mae']:.2f} stars** on average"
+        )
+        if naive and isinstance(naive.get("mae"), int | float):
+            line += f", against {naive['mae']:.2f} for someone who always guesses the average"
+        st.markdown(line + ".")
+    chart = [
+        {"How it guesses": plain_name(row.get("model")), "Average miss, in stars": row["mae"]}
+        for row in rows
+        if isinstance(row.get("mae"), int | float)
+    ]
+    if chart:
+        st.bar_chart(
+            chart, x="How it guesses", y="Average miss, in stars", color=GOLD,
+            sort="Average miss, in stars", horizontal=True, height=200,
+        )
+        st.caption("Shorter bars are better: the average miss on ratings it never saw.")
+
+
+def list_story(rows: list[dict[str, Any]]) -> None:
+    """How many of the films people went on to love its top ten finds, against the chart."""
+    ours = by_model(rows, "service_ranking")
+    chart_row = by_model(rows, "popularity")
+    if ours and isinstance(ours.get("recall_at_10"), int | float):
+        line = (
+            f"Of the films people went on to rate 4 stars or more, their CineMatch top ten held "
+            f"**{ours['recall_at_10']:.0%}**"
+        )
+        if chart_row and isinstance(chart_row.get("recall_at_10"), int | float):
+            times = ours["recall_at_10"] / chart_row["recall_at_10"] if chart_row[
+                "recall_at_10"] else None
+            line += f"; the ten most popular films held {chart_row['recall_at_10']:.0%}"
+            if times:
+                line += f", so the personal list finds about {times:.1f}× as many"
+        st.markdown(line + ".")
+    chart = [
+        {"Top ten from": plain_name(row.get("model")),
+         "Loved films found": round(100 * row["recall_at_10"], 1)}
+        for row in rows
+        if isinstance(row.get("recall_at_10"), int | float)
+    ]
+    if chart:
+        st.bar_chart(
+            chart, x="Top ten from", y="Loved films found", color=PALE,
+            sort="-Loved films found", horizontal=True, height=200,
+        )
+        st.caption("Longer bars are better: the share (in %) of each person's later favourites "
+                   "that were in their top ten.")
+
+
 components.page_header(
     "Behind the projector",
     "About the model",
-    "How well the served model predicts ratings, and how good its top ten is, measured "
-    "offline on held-out ratings and compared with simple baselines.",
+    "What CineMatch learnt from, how good its picks are, and when it was made.",
 )
 
 with components.api_guard():
     metrics = api_client.get_client().metrics()
 
-facts = [f"Model **{metrics.model_version or 'unknown'}**"]
-if metrics.trained_at:
-    facts.append(f"trained {metrics.trained_at}")
-st.markdown(" · ".join(facts))
-if summary := data_summary(metrics.data):
-    st.caption(f"Data — {summary}")
+st.subheader("What it learnt from")
+st.markdown(
+    f"CineMatch learnt from {learnt_from(metrics.data)} on MovieLens, a film-rating site run "
+    "by the GroupLens research lab. It knows no one's name, only who liked what. When you "
+    "rate films, it places you among those tastes; your ratings never retrain it."
+)
+when = trained_on(metrics.trained_at)
+if when:
+    st.markdown(f"This version was trained on **{when}**.")
 
-st.subheader("Rating accuracy")
-st.caption("RMSE and MAE on held-out ratings: lower is better.")
-if metrics.rating:
-    rating = metrics_table(metrics.rating, RATING_COLUMNS)
-    table, chart = st.columns([2, 3], gap="large")
-    table.dataframe(rating, hide_index=True, width="stretch")
-    if "RMSE" in rating[0]:
-        with chart:
-            st.bar_chart(
-                rating,
-                x="Model",
-                y="RMSE",
-                color="#d4af37",
-                sort="RMSE",
-                horizontal=True,
-                height=240,
-            )
-else:
-    st.info("This model's manifest has no rating metrics.")
+st.subheader("How good its picks are")
+st.caption("Measured on ratings held back from training, so it had never seen them.")
+stars_col, list_col = st.columns(2, gap="large")
+with stars_col:
+    if metrics.rating:
+        rating_story(metrics.rating)
+    else:
+        st.info("This model's description has no figures for its star guesses.")
+with list_col:
+    if metrics.top_n:
+        list_story(metrics.top_n)
+    else:
+        st.info("This model's description has no figures for its top ten.")
 
-st.subheader("Top-10 quality")
-st.caption("Recall@10 and NDCG@10 against the popularity ranking: higher is better.")
-if metrics.top_n:
-    top_n = metrics_table(metrics.top_n, TOP_N_COLUMNS)
-    table, chart = st.columns([2, 3], gap="large")
-    table.dataframe(top_n, hide_index=True, width="stretch")
-    plotted = [name for name in ("Recall@10", "NDCG@10") if name in top_n[0]]
-    if plotted:
-        with chart:
-            st.bar_chart(
-                top_n,
-                x="Model",
-                y=plotted,
-                color=["#d4af37", "#f4e4a6"][: len(plotted)],
-                stack=False,
-                horizontal=True,
-                height=240,
-            )
-else:
-    st.info("This model's manifest has no top-N metrics.")
+with st.expander("For the technically minded", icon=":material/science:"):
+    facts = [f"Model **{metrics.model_version or 'unknown'}**"]
+    if when:
+        facts.append(f"trained {when}")
+    st.markdown(" · ".join(facts))
+    if summary := data_summary(metrics.data):
+        st.caption(f"Data — {summary}")
+    if metrics.rating:
+        st.caption("Rating accuracy: RMSE and MAE on held-out ratings (lower is better).")
+        st.dataframe(metrics_table(metrics.rating, RATING_COLUMNS), hide_index=True,
+                     width="stretch")
+    if metrics.top_n:
+        st.caption("Top-10 quality: Recall@10 and NDCG@10 (higher is better).")
+        st.dataframe(metrics_table(metrics.top_n, TOP_N_COLUMNS), hide_index=True,
+                     width="stretch")

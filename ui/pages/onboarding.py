@@ -18,29 +18,70 @@ from ui.api_client import Movie, UserRating
 DECK_SIZE = 10
 DECK_KEY = "cm-onboarding-deck"
 SKIPPED_KEY = "cm-onboarding-skipped"
+#: Ratings still needed as last shown, to tell which rating unlocked the personal list.
+NEEDED_KEY = "cm-onboarding-needed"
+#: The film whose rating unlocked the personal list: its seat on the deck announces it.
+UNLOCKED_KEY = "cm-onboarding-unlocked-by"
 
 
-def skip(movie_id: int) -> None:
-    """ "Haven't seen it": drop the film and never offer it again this session."""
+def drop_from_deck(movie_id: int) -> None:
     deck: list[Movie] = st.session_state.get(DECK_KEY, [])
     st.session_state[DECK_KEY] = [film for film in deck if film.movie_id != movie_id]
     skipped: list[int] = session.state(SKIPPED_KEY, [])
     skipped.append(movie_id)
 
 
-def refill_deck(client: api_client.ApiClient, rated: set[int]) -> list[Movie]:
+def skip(movie_id: int, title: str) -> None:
+    """ "Haven't seen it": stored for the user, so the deck never offers it again."""
+    components.set_signal("skipped", movie_id, title, True, then=drop_from_deck)
+
+
+def rate_on_deck(movie_id: int, title: str, value: float) -> object:
+    """Save the rating; if it is the one that unlocks the list, say so on this very seat."""
+    progress = components.save_rating(movie_id, title, value)
+    if progress is None:
+        return None
+    was_needed = st.session_state.get(NEEDED_KEY, 0)
+    if was_needed > 0 and progress.ratings_needed == 0:
+        st.session_state[UNLOCKED_KEY] = movie_id
+        components.flash("Your personal list is ready")
+    else:
+        st.session_state.pop(UNLOCKED_KEY, None)
+    st.session_state[NEEDED_KEY] = progress.ratings_needed
+    return progress
+
+
+def refill_deck(
+    client: api_client.ApiClient, creds: api_client.Credentials, rated: set[int]
+) -> list[Movie]:
     """Keep DECK_SIZE unrated films on the table, asking the API for replacements.
 
-    Everything shown, skipped or rated is excluded, so a replacement is always new.
+    The API leaves out what the user rated, hid or skipped; what is on the table already is
+    excluded too, so a replacement is always new. The film that unlocked the list keeps its
+    seat (it shows the news).
     """
-    deck: list[Movie] = [film for film in session.state(DECK_KEY, []) if film.movie_id not in rated]
+    unlocked_by = st.session_state.get(UNLOCKED_KEY)
+    deck: list[Movie] = [
+        film
+        for film in session.state(DECK_KEY, [])
+        if film.movie_id not in rated or film.movie_id == unlocked_by
+    ]
     missing = DECK_SIZE - len(deck)
     if missing > 0:
         skipped: list[int] = session.state(SKIPPED_KEY, [])
         exclude = {film.movie_id for film in deck} | set(skipped) | rated
-        deck += client.onboarding_movies(n=missing, exclude=exclude)
+        deck += client.onboarding_for_user(creds, n=missing, exclude=exclude)
     st.session_state[DECK_KEY] = deck
     return deck
+
+
+def unlock_tile(movie_id: int) -> None:
+    """The unlock, announced where the person just rated, with the way to the list."""
+    st.markdown(
+        components.unlock_html("That rating unlocked it. Keep rating to sharpen it."),
+        unsafe_allow_html=True,
+    )
+    components.link_to(routes.FOR_YOU, "See my list", ":material/arrow_forward:")
 
 
 def show_progress(total: int, needed: int) -> None:
@@ -50,6 +91,11 @@ def show_progress(total: int, needed: int) -> None:
         st.caption(f"Rate {needed} more to unlock your personal list.")
         return
     st.progress(1.0, text=f"{total} rated · personal list unlocked")
+    if UNLOCKED_KEY in st.session_state:
+        # Announced on the card just rated. Growing the page above it here would push that
+        # card, and the news, out of view on a phone.
+        st.caption("Your personal list is ready.")
+        return
     st.success(
         "Your personal list is ready. Keep rating to sharpen it, or see it now.",
         icon=":material/auto_awesome:",
@@ -58,16 +104,19 @@ def show_progress(total: int, needed: int) -> None:
 
 
 def deck_card(film: Movie, poster_src: str) -> None:
+    if film.movie_id == st.session_state.get(UNLOCKED_KEY):
+        unlock_tile(film.movie_id)
+        return
     st.markdown(components.card_html(film, poster_src), unsafe_allow_html=True)
     components.rating_control(
         f"cm-onb-rate-{film.movie_id}",
-        on_rate=partial(components.save_rating, film.movie_id, film.title),
+        on_rate=partial(rate_on_deck, film.movie_id, film.title),
     )
     st.button(
         "Haven't seen it",
         key=f"cm-onb-skip-{film.movie_id}",
         on_click=skip,
-        args=(film.movie_id,),
+        args=(film.movie_id, film.title),
         icon=":material/visibility_off:",
         type="tertiary",
         width="stretch",
@@ -89,17 +138,19 @@ def search_results(client: api_client.ApiClient, query: str, ratings: dict[int, 
                 components.thumb_html(film, sources[film.movie_id]), unsafe_allow_html=True
             )
             info.markdown(components.row_title_html(film), unsafe_allow_html=True)
-            info.caption(components.film_meta(film, max_genres=3))
+            info.caption(components.film_meta(film))
             with control:
                 components.rating_control(
                     f"cm-onb-search-rate-{film.movie_id}",
                     current=ratings.get(film.movie_id),
-                    on_rate=partial(components.save_rating, film.movie_id, film.title),
+                    on_rate=partial(rate_on_deck, film.movie_id, film.title),
                 )
 
 
 creds = components.require_user()
 client = api_client.get_client()
+if session.just_arrived():
+    st.session_state.pop(UNLOCKED_KEY, None)  # the news in a card's seat lasts one visit
 
 components.page_header(
     "Your screening begins",
@@ -113,8 +164,13 @@ with components.api_guard():
 ratings = {row.movie_id: row.rating for row in history}
 
 show_progress(stats.total_ratings, stats.ratings_needed)
-if stats.ratings_needed == 0 and account.username_of(creds) is None:
-    # Right after the unlock: the moment a profile is worth keeping.
+st.session_state[NEEDED_KEY] = stats.ratings_needed
+if (
+    stats.ratings_needed == 0
+    and UNLOCKED_KEY not in st.session_state  # not while the news shows in a card's seat
+    and account.username_of(creds) is None
+):
+    # After the unlock: the moment a profile is worth keeping.
     with st.expander("Save my profile: sign in on any device", icon=":material/lock:"):
         account.save_profile_form(creds, None)
 
@@ -129,7 +185,7 @@ if query.strip():
 
 st.space("small")
 with components.api_guard():
-    deck = refill_deck(client, set(ratings))
+    deck = refill_deck(client, creds, set(ratings))
 
 if deck:
     components.film_grid(deck, key="onb", body=deck_card)

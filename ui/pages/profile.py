@@ -1,5 +1,10 @@
 """Profile: the user's numbers and charts, full rating history with edit and delete; import,
-export, sign-in, logout and account deletion (``ui.account``)."""
+export, sign-in, logout and account deletion (``ui.account``).
+
+A deleted rating keeps its row, turned into "Removed · Undo", until the person leaves the
+page: nothing below it moves up under the pointer (a double click used to delete two
+films), and Undo puts the same rating back.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,35 @@ from functools import partial
 
 import streamlit as st
 
-from ui import account, api_client, components
+from ui import account, api_client, components, session
 from ui.api_client import UserRating, UserStats
 
 HISTORY_PAGE_SIZE = 15
+#: Ratings deleted on this visit, still shown in their rows with Undo: movie_id → row.
+REMOVED_KEY = "cm-history-removed"
+
+
+def remove(row: UserRating) -> None:
+    if components.delete_rating(row.movie_id, row.title):
+        st.session_state.setdefault(REMOVED_KEY, {})[row.movie_id] = row
+
+
+def undo(row: UserRating) -> None:
+    """Rate the film again as it was (its first-rated date becomes now)."""
+    if components.save_rating(row.movie_id, row.title, row.rating) is not None:
+        st.session_state.get(REMOVED_KEY, {}).pop(row.movie_id, None)
+        components.flash(f"Put back {components.stars(row.rating)} for "
+                         f"{components.display_title(row.title)}")
+
+
+def with_removed(rows: list[UserRating]) -> list[UserRating]:
+    """The history with this visit's deleted rows back in their places (newest first)."""
+    removed: dict[int, UserRating] = st.session_state.get(REMOVED_KEY, {})
+    present = {row.movie_id for row in rows}
+    merged = rows + [row for movie_id, row in removed.items() if movie_id not in present]
+    merged.sort(key=lambda row: row.movie_id)
+    merged.sort(key=lambda row: row.updated_at or "", reverse=True)
+    return merged
 
 
 def headline(stats: UserStats) -> None:
@@ -68,31 +98,55 @@ def charts(stats: UserStats) -> None:
             st.caption("Rate a few films to see your taste take shape.")
 
 
-def history_row(row: UserRating, poster_src: str) -> None:
+def rated_when(row: UserRating) -> str:
+    """ "Rated 3 Nov", or "Rated 3 Nov · changed today" when re-rated later."""
+    first = components.human_date(row.created_at)
+    last = components.human_date(row.updated_at)
+    if not first:
+        return ""
+    return f"Rated {first}" + (f" · changed {last}" if last and last != first else "")
+
+
+def history_row(row: UserRating, poster_src: str, removed: bool) -> None:
     with st.container(key=f"cm-row-history-{row.movie_id}"):
-        thumb, info, control, remove = st.columns([1, 6, 4, 1], vertical_alignment="center")
+        thumb, info, control, action = st.columns([1, 6, 4, 2], vertical_alignment="center")
         thumb.markdown(components.thumb_html(row, poster_src), unsafe_allow_html=True)
         info.markdown(components.row_title_html(row), unsafe_allow_html=True)
-        info.caption(components.film_meta(row, max_genres=3))
+        info.caption(" · ".join(part for part in (components.film_meta(row), rated_when(row))
+                                if part))
+        if removed:
+            control.caption(f"Removed · was {components.stars(row.rating)} {row.rating:.1f}")
+            action.button(
+                "Undo",
+                key=f"cm-history-undo-{row.movie_id}",
+                icon=":material/undo:",
+                help="Put this rating back",
+                on_click=undo,
+                args=(row,),
+                type="secondary",
+            )
+            return
         with control:
             components.rating_control(
                 f"cm-history-rate-{row.movie_id}",
                 current=row.rating,
                 on_rate=partial(components.save_rating, row.movie_id, row.title),
             )
-        remove.button(
+        action.button(
             "Delete",
             key=f"cm-history-delete-{row.movie_id}",
             icon=":material/delete:",
-            help="Remove this rating",
-            on_click=components.delete_rating,
-            args=(row.movie_id, row.title),
+            help="Remove this rating (you can undo it)",
+            on_click=remove,
+            args=(row,),
             type="tertiary",
         )
 
 
 def history(rows: list[UserRating]) -> None:
     st.subheader("Your ratings")
+    removed: dict[int, UserRating] = st.session_state.get(REMOVED_KEY, {})
+    rows = with_removed(rows)
     if not rows:
         components.empty_state("No ratings yet", "Films you rate appear here, newest first.")
         return
@@ -104,13 +158,15 @@ def history(rows: list[UserRating]) -> None:
     shown = rows[(page - 1) * HISTORY_PAGE_SIZE : page * HISTORY_PAGE_SIZE]
     sources = components.poster_sources(shown)
     for row in shown:
-        history_row(row, sources[row.movie_id])
+        history_row(row, sources[row.movie_id], removed=row.movie_id in removed)
     if pages > 1:
         st.pagination(pages, key=page_key)
 
 
 creds = components.require_user()
 client = api_client.get_client()
+if session.just_arrived():
+    st.session_state.pop(REMOVED_KEY, None)  # Undo lasts for the visit
 
 components.page_header("Your seat", "Profile", "What you have rated, and what it says about you.")
 

@@ -14,7 +14,9 @@ ALL_GENRES = "All genres"
 PAGE_SIZE = 20
 
 
-def result_card(film: Movie, poster_src: str, ratings: dict[int, float]) -> None:
+def result_card(
+    film: Movie, poster_src: str, ratings: dict[int, float], watchlist: set[int]
+) -> None:
     mine = ratings.get(film.movie_id)
     chip = components.star_chip(mine, "yours") if mine is not None else None
     st.markdown(components.card_html(film, poster_src, chip=chip), unsafe_allow_html=True)
@@ -23,6 +25,12 @@ def result_card(film: Movie, poster_src: str, ratings: dict[int, float]) -> None
         current=mine,
         on_rate=partial(components.save_rating, film.movie_id, film.title),
     )
+    components.film_actions(film, key="cm-search", on_watchlist=film.movie_id in watchlist)
+
+
+def use_suggestion(title: str) -> None:
+    """ "Did you mean …": search for the suggested title instead."""
+    st.session_state["cm-search-query"] = title
 
 
 creds = components.require_user()
@@ -77,11 +85,29 @@ with components.api_guard():
         offset=(page_number - 1) * PAGE_SIZE,
     )
     ratings = {row.movie_id: row.rating for row in client.user_ratings(creds)}
+    watchlist = components.watchlist_ids(creds)
 
 noun = "film" if results.total == 1 else "films"
 st.caption(f"{results.total} {noun} found")
+if results.corrected_query:
+    st.markdown(
+        components.lede_html("Showing results for", results.corrected_query),
+        unsafe_allow_html=True,
+    )
+if results.suggestion and not results.items:
+    st.button(
+        f"Did you mean {results.suggestion}?",
+        key="cm-search-suggestion",
+        on_click=use_suggestion,
+        args=(results.suggestion,),
+        icon=":material/lightbulb:",
+    )
 if results.items:
-    components.film_grid(results.items, key="search", body=partial(result_card, ratings=ratings))
+    components.film_grid(
+        results.items,
+        key="search",
+        body=partial(result_card, ratings=ratings, watchlist=watchlist),
+    )
     pages = max(1, -(-results.total // PAGE_SIZE))
     if pages > 1:
         st.pagination(pages, key=page_key)

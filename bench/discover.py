@@ -1,0 +1,219 @@
+"""The discover control's trade: NDCG@10 against novelty, on bench/ranking.py's ml-1m split.
+
+    .venv/bin/python bench/discover.py [--data-root DIR] [--quick] [--json PATH]
+
+Same data, split and positives as ``bench/ranking.py`` (partial ml-1m, random 90/10 split,
+seed 42; a user's test ratings ≥ 4 are the films to find). The served list
+(``Recommender.recommend``: ranking score, franchise cap) is measured at several
+``discover`` settings, with popularity and EASE from the same run beside it:
+
+- NDCG@10 and Recall@10;
+- novelty: the share of list entries outside the 500 most rated films (of the training part);
+- the median rating count of a list's films, and its ratio to the familiar list's
+  (``discover = 0``) for the same user; the target is a median ratio ≤ 0.25 at ``discover = 1``.
+
+Also prints the same curve for users who gave exactly 5 training ratings (random picks from
+their history), since that is where the control meets newcomers.
+
+The weight is chosen first, on validation carved from the training part only
+(``ml.split.validation_split``, as bench/ranking.py): for each weight of ``WEIGHT_GRID`` the
+median count ratio at ``discover = 1``; the smallest weight whose ratio is ≤ 0.25 for both
+full histories and 5 ratings is the one to ship (``ml.discover.DISCOVER_WEIGHT``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.ranking import (  # noqa: E402
+    DEFAULT_DATA_ROOT,
+    SEED,
+    TEST_FRACTION,
+    TOP_K,
+    VALIDATION_FRACTION,
+    VALIDATION_SEED,
+    prepare,
+)
+from ml.blas import single_threaded_blas  # noqa: E402
+from ml.data import load_dataset  # noqa: E402
+from ml.discover import DISCOVER_POOL, DISCOVER_WEIGHT  # noqa: E402
+from ml.metrics import ndcg_at_k, recall_at_k  # noqa: E402
+from ml.ranking import top_n_indices  # noqa: E402
+from ml.recommender import Recommender  # noqa: E402
+from ml.split import random_split, validation_split  # noqa: E402
+
+log = logging.getLogger("bench.discover")
+
+DEFAULT_JSON = REPO / "bench/results/discover.json"
+SETTINGS = (0.0, 0.25, 0.5, 0.75, 1.0)
+HEAD = 500  # "the most rated": novelty is the share of a list outside them
+TARGET_RATIO = 0.25
+NEWCOMER_RATINGS = 5
+WEIGHT_GRID = (1.0, 1.5, 2.0, 3.0)
+
+
+@dataclass(frozen=True)
+class Point:
+    """The served list at one ``discover`` setting (or a reference ranker)."""
+
+    ranker: str
+    discover: float | None
+    ndcg_at_10: float
+    recall_at_10: float
+    novelty: float
+    median_count: float
+    median_count_ratio: float | None  # per user, list median / familiar list median; median
+    n_users: int
+
+
+def curve(bench, histories: dict[int, dict[int, float]], label: str,
+          settings: tuple[float, ...] = SETTINGS,
+          recommender: Recommender | None = None) -> list[Point]:
+    """Every setting and the two references, on ``histories`` (training ratings per user)."""
+    recommender = recommender or bench.recommender
+    counts = recommender.popularity.counts
+    head = set(np.argsort(-counts, kind="stable")[:HEAD].tolist())
+    items = recommender.items
+    lists: dict[str, dict[int, list[int]]] = {}
+    with single_threaded_blas():
+        for user, ratings in histories.items():
+            profile = recommender.profile(ratings)
+            for discover in settings:
+                ranked = recommender.recommend(ratings, TOP_K, profile=profile,
+                                               discover=discover).items
+                lists.setdefault(f"cinematch d={discover:g}", {})[user] = [
+                    r.movie_id for r in ranked]
+            rated = items.indices(list(ratings))
+            rated = rated[rated >= 0]
+            for name, score in (("popularity (count)", counts.astype(np.float64)),
+                                ("EASE", bench.ease.scores(rated))):
+                best = top_n_indices(score, TOP_K, exclude=rated)
+                lists.setdefault(name, {})[user] = [int(m) for m in items.ids[best]]
+    familiar = lists["cinematch d=0"]
+    points = []
+    for name, by_user in lists.items():
+        ndcg, recall, novel, medians, ratios = [], [], [], [], []
+        for user, ranked in by_user.items():
+            relevant = bench.wanted[user]
+            ndcg.append(ndcg_at_k(ranked, relevant, TOP_K))
+            recall.append(recall_at_k(ranked, relevant, TOP_K))
+            idx = items.indices(ranked)
+            novel.append(float(np.mean([i not in head for i in idx.tolist()])))
+            median = float(np.median(counts[idx]))
+            medians.append(median)
+            base = float(np.median(counts[items.indices(familiar[user])]))
+            ratios.append(median / base if base > 0 else 1.0)
+        discover = float(name.split("d=")[1]) if "d=" in name else None
+        points.append(Point(name, discover, round(float(np.mean(ndcg)), 4),
+                            round(float(np.mean(recall)), 4), round(float(np.mean(novel)), 4),
+                            float(np.median(medians)),
+                            round(float(np.median(ratios)), 4) if discover is not None else None,
+                            len(ndcg)))
+        log.info("%s %s: NDCG@10 %.4f novelty %.3f", label, name, points[-1].ndcg_at_10,
+                 points[-1].novelty)
+    return points
+
+
+def newcomers_of(full: dict[int, dict[int, float]]) -> dict[int, dict[int, float]]:
+    """The same users known by ``NEWCOMER_RATINGS`` random ratings of their history."""
+    rng = np.random.default_rng(SEED)
+    newcomers = {}
+    for user, history in full.items():
+        picked = rng.choice(sorted(history), NEWCOMER_RATINGS, replace=False)
+        newcomers[user] = {int(m): history[int(m)] for m in picked}
+    return newcomers
+
+
+def table(title: str, points: list[Point]) -> list[str]:
+    lines = ["", title, f"{'ranker':<22} {'NDCG@10':>8} {'Recall@10':>9} {'novelty':>8} "
+             f"{'median count':>12} {'ratio':>6}"]
+    for p in points:
+        ratio = "" if p.median_count_ratio is None else f"{p.median_count_ratio:.3f}"
+        lines.append(f"{p.ranker:<22} {p.ndcg_at_10:>8.4f} {p.recall_at_10:>9.4f} "
+                     f"{p.novelty:>8.3f} {p.median_count:>12.0f} {ratio:>6}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    parser.add_argument("--quick", action="store_true", help="600 users")
+    parser.add_argument("--json", type=Path, help=f"write results here (default for full runs: "
+                                                  f"{DEFAULT_JSON.relative_to(REPO)})")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    folder = args.data_root / "ml-1m"
+    if not folder.is_dir():
+        print(f"error: {folder}: no such data folder (pass --data-root)", file=sys.stderr)
+        return 2
+    dataset = load_dataset(folder)
+    max_users = 600 if args.quick else None
+    train, test = random_split(dataset.ratings, TEST_FRACTION, SEED)
+    fit, held = validation_split(train, VALIDATION_FRACTION, VALIDATION_SEED)
+    tuning = prepare(fit, held, dataset.movies, max_users)
+    lines = ["", f"validation ({VALIDATION_FRACTION:.0%} of training, seed {VALIDATION_SEED}): "
+             "median count ratio at discover = 1 (full histories / 5 ratings), NDCG@10"]
+    tuned = []
+    for weight in WEIGHT_GRID:
+        target = Recommender(tuning.fitted.artifact, discover_weight=weight)
+        full = {u: tuning.histories[u] for u in tuning.wanted}
+        both = [next(p for p in curve(tuning, histories, f"w={weight:g}", (0.0, 1.0), target)
+                     if p.discover == 1.0)
+                for histories in (full, newcomers_of(full))]
+        ok = all((p.median_count_ratio or 1.0) <= TARGET_RATIO for p in both)
+        tuned.append((weight, ok))
+        lines.append(f"  weight {weight:g}: ratio {both[0].median_count_ratio:.3f} / "
+                     f"{both[1].median_count_ratio:.3f}, NDCG@10 {both[0].ndcg_at_10:.4f} / "
+                     f"{both[1].ndcg_at_10:.4f}{'  meets' if ok else ''}")
+    chosen = next((w for w, ok in tuned if ok), None)
+    lines.append(f"  smallest weight that meets ≤ {TARGET_RATIO}: {chosen}; shipped: "
+                 f"{DISCOVER_WEIGHT:g}")
+    weight = chosen if chosen is not None else DISCOVER_WEIGHT
+    bench = prepare(train, test, dataset.movies, max_users)
+    served = Recommender(bench.fitted.artifact, discover_weight=weight)
+    full = {u: bench.histories[u] for u in bench.wanted}
+    newcomers = newcomers_of(full)
+    full_points = curve(bench, full, "full histories", recommender=served)
+    new_points = curve(bench, newcomers, "5 ratings", recommender=served)
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    lines = [f"ml-1m partial, random 90/10 split seed {SEED}; discover pool {DISCOVER_POOL}, "
+             f"test curve at weight {weight:g} (validation's choice); "
+             f"novelty = share outside the {HEAD} most rated; "
+             f"{os.cpu_count()} CPUs; {load}", *lines]
+    lines += table(f"full training histories ({len(full)} users)", full_points)
+    lines += table(f"{NEWCOMER_RATINGS} random ratings per user (same users)", new_points)
+    lines += ["", "target: median count ratio at discover = 1 ≤ 0.25"]
+    for label, points in (("full histories", full_points), ("5 ratings", new_points)):
+        at_one = next(p for p in points if p.discover == 1.0)
+        ok = (at_one.median_count_ratio or 1.0) <= TARGET_RATIO
+        lines.append(f"  {label}: {at_one.median_count_ratio:.3f} — {'met' if ok else 'NOT met'}")
+    print("\n".join(lines))
+    target = args.json or (None if args.quick else DEFAULT_JSON)
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps({
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "load": load,
+            "split": {"data": "ml-1m partial", "test_fraction": TEST_FRACTION, "seed": SEED},
+            "discover": {"pool": DISCOVER_POOL, "weight": weight, "head": HEAD},
+            "validation_weights": [{"weight": w, "meets_target": ok} for w, ok in tuned],
+            "full_histories": [asdict(p) for p in full_points],
+            "five_ratings": [asdict(p) for p in new_points],
+        }, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""Watchlist: the films the person marked "Want to watch", newest first.
+
+Rating one here means it has been watched: the rating is saved and the film leaves the list.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import streamlit as st
+
+from ui import api_client, components, routes
+from ui.api_client import Movie
+
+
+def watched(movie_id: int, title: str, value: float) -> object:
+    """Save the rating, then take the film off the watchlist (it has been seen)."""
+    progress = components.save_rating(movie_id, title, value)
+    if progress is not None:
+        creds = components.require_user()
+        try:
+            api_client.get_client().set_signal(creds, "watchlist", movie_id, on=False)
+        except api_client.ApiError as err:
+            components.flash_error(f"Rated, but still on your watchlist. {err.message}")
+    return progress
+
+
+def watchlist_card(film: Movie, poster_src: str, added: dict[int, str]) -> None:
+    day = components.human_date(added.get(film.movie_id))
+    chip = f"Added {day}" if day else None
+    st.markdown(components.card_html(film, poster_src, chip=chip), unsafe_allow_html=True)
+    components.rating_control(
+        f"cm-watch-rate-{film.movie_id}", on_rate=partial(watched, film.movie_id, film.title)
+    )
+    st.button(
+        "Remove",
+        key=f"cm-watch-remove-{film.movie_id}",
+        icon=":material/bookmark_remove:",
+        on_click=components.set_signal,
+        args=("watchlist", film.movie_id, film.title, False),
+        type="tertiary",
+        width="stretch",
+    )
+
+
+creds = components.require_user()
+client = api_client.get_client()
+
+components.page_header(
+    "Coming soon to your screen",
+    "Your watchlist",
+    "Films you want to watch. Seen one? Rate it and it moves to your ratings.",
+)
+
+with components.api_guard():
+    listed = client.signal_list(creds, "watchlist")
+
+if listed:
+    added = {row.movie.movie_id: row.added_at or "" for row in listed}
+    components.film_grid(
+        [row.movie for row in listed], key="watch", body=partial(watchlist_card, added=added)
+    )
+else:
+    components.empty_state(
+        "Nothing saved yet",
+        "Press “Want to watch” on any film in For you, Search or More like this.",
+    )
+    components.link_to(routes.FOR_YOU, "Find films", ":material/auto_awesome:")
