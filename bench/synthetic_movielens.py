@@ -12,8 +12,8 @@ time and memory, so it is copied, not the films:
 
 Files: ``ratings.csv`` (userId,movieId,rating,timestamp), ``movies.csv`` (movieId,title,genres)
 and ``links.csv`` (movieId,imdbId,tmdbId), headers as GroupLens writes them. A held-out part
-(``holdout.csv``: 20% of the ratings of a few thousand evaluation users) is written beside the
-folder, never inside it, so the real CLI trains on the rest.
+(20% of the ratings of a few thousand evaluation users) is written to another folder, never
+inside the data folder, so the real CLI trains on the rest.
 """
 
 from __future__ import annotations
@@ -54,17 +54,19 @@ class Shape:
 @dataclass(frozen=True)
 class Written:
     folder: Path  # ml-32m layout, what ``ml.train --data`` reads
-    holdout: Path  # userId,movieId,rating of held-out ratings
+    holdout: Path  # userId,movieId,rating: the evaluation users' held-out ratings
+    history: Path  # userId,movieId,rating: the same users' ratings left in training
     n_ratings: int
     n_users: int
     n_films: int
     n_holdout: int
 
 
-def generate(shape: Shape, folder: Path, holdout_path: Path, seed: int = 0,
+def generate(shape: Shape, folder: Path, eval_folder: Path, seed: int = 0,
              eval_users: int = 3000) -> Written:
-    """Write ``shape``'s ratings into ``folder`` and the evaluation users' 20% to
-    ``holdout_path``; memory stays near 40 bytes per rating."""
+    """Write ``shape``'s ratings into ``folder``, and into ``eval_folder`` the evaluation
+    users' held-out 20% (``holdout.csv``) and the rest of their ratings (``history.csv``);
+    memory stays near 40 bytes per rating."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     n_films, n_users = shape.films, shape.users
@@ -127,9 +129,15 @@ def generate(shape: Shape, folder: Path, holdout_path: Path, seed: int = 0,
     held = is_eval[users] & (rng.random(len(users)) < 0.2)
     movie_ids = np.arange(1, n_films + 1, dtype=np.int64)
     user_ids = users + 1
-    _write(holdout_path, {"userId": user_ids[held], "movieId": movie_ids[films[held]],
-                          "rating": ratings[held]})
+    eval_folder.mkdir(parents=True, exist_ok=True)
+    holdout, history = eval_folder / "holdout.csv", eval_folder / "history.csv"
+    _write(holdout, {"userId": user_ids[held], "movieId": movie_ids[films[held]],
+                     "rating": ratings[held]})
     kept = ~held
+    known = is_eval[users] & kept
+    _write(history, {"userId": user_ids[known], "movieId": movie_ids[films[known]],
+                     "rating": ratings[known]})
+    del known
     n_holdout = int(held.sum())
     del held
     _write(folder / "ratings.csv", {
@@ -137,7 +145,7 @@ def generate(shape: Shape, folder: Path, holdout_path: Path, seed: int = 0,
         "rating": ratings[kept], "timestamp": timestamps[kept]})
     _write_movies(folder, rng, cluster, movie_ids)
     n_kept = int(kept.sum())
-    return Written(folder, holdout_path, n_kept, int(len(np.unique(user_ids[kept]))),
+    return Written(folder, holdout, history, n_kept, len(np.unique(user_ids[kept])),
                    n_films, n_holdout)
 
 

@@ -84,7 +84,9 @@ def fit_artifact(
     implicit_params = implicit_params or ImplicitParams()
     ranking_weights = ranking_weights or RankingWeights()
     implicit_started = time.perf_counter()
-    implicit = train_implicit(_matrix(ratings, users, items), implicit_params)
+    # Without a validation split ``matrix`` already holds every rating: no second copy.
+    implicit = train_implicit(matrix if validation is None else _matrix(ratings, users, items),
+                              implicit_params)
     implicit_seconds = time.perf_counter() - implicit_started
     all_items = items.indices(ratings["movie_id"].to_numpy())
     popularity = Popularity.from_ratings(
@@ -191,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("--test-fraction", type=float, default=0.1,
                         help="share held out to measure the shipped metrics (0 to skip)")
+    parser.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION,
+                        help="share held out to early-stop on, then trained again on all "
+                             "(0: one pass of --n-epochs; the full releases never stop early)")
     add_params_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -204,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                                      args.seed).as_json()
         log.info("training on %d ratings…", len(dataset.ratings))
         started = time.perf_counter()
-        fitted = fit_artifact(dataset.ratings, dataset.movies, params, sources)
+        fitted = fit_artifact(dataset.ratings, dataset.movies, params, sources,
+                              validation_fraction=args.validation_fraction)
         fitted.artifact.manifest["metrics"] = metrics
         save_artifact(args.out, fitted.artifact)
         log.info("saved %s (%s) in %.1f s", args.out, fitted.artifact.manifest["model_version"],

@@ -133,10 +133,14 @@ def solve_ridge_batched(
     from ml.kernels import segment_normal_equations  # training only: serving needs no numba
 
     d = features.shape[1]
-    # The rows are read in place (no gathered per-rating copy).
-    gram, rhs = segment_normal_equations(
-        segments.indptr, segments.other, np.ascontiguousarray(features, dtype=np.float64),
-        np.asarray(targets_sorted, dtype=np.float64))
+    # Per-rating work is memory-bound, so it runs in float32 and reads the rows in place (no
+    # gathered copy); the small (d+1)² systems are solved in float64.
+    normal = segment_normal_equations(
+        segments.indptr, segments.other, np.ascontiguousarray(features, dtype=np.float32),
+        np.asarray(targets_sorted, dtype=np.float32))
+    gram = normal[:, :d, :d].astype(np.float64)
+    rhs = normal[:, :d, d].astype(np.float64)
+    del normal
     gram[:, np.arange(d), np.arange(d)] += ridge
     if prior_precision is not None:
         gram += prior_precision
