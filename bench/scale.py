@@ -1,9 +1,10 @@
 """Full-size training and serving on this machine, on MovieLens-shaped synthetic data.
 
-    nice .venv/bin/python bench/scale.py [--sizes 1M,4M,16M,32M] [--work DIR] [--json PATH]
+    nice .venv/bin/python bench/scale.py [--sizes 1M,4M,16M,32M | --quick] [--work DIR]
+                                         [--json PATH] [--png PATH]
 
 For each size (ratings; films and users grow with it up to ml-32m's 87k and 200k, see
-``bench/synthetic_movielens.py``):
+``bench/harness/synthetic_movielens.py``):
 1. writes seeded data in the ml-32m layout to a temp folder, with 20% of a few thousand
    evaluation users' ratings held out;
 2. trains both models with the real CLI in a child process, as a full release is trained
@@ -33,7 +34,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,11 +49,10 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from synthetic_movielens import Shape, generate  # noqa: E402
 
 from api.search import MovieIndex  # noqa: E402
+from bench.harness.api_server import ApiServer  # noqa: E402
+from bench.harness.synthetic_movielens import Shape, generate  # noqa: E402
 from ml.metrics import ndcg_at_k  # noqa: E402
 from ml.recommender import Recommender  # noqa: E402
 
@@ -192,45 +191,21 @@ def evaluate(model_dir: Path, eval_folder: Path, max_users: int,
     }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def api_memory(model_dir: Path, work: Path) -> tuple[float, float]:
     """Start the API on the model; its resident and peak GB after start-up and a few calls."""
-    port = free_port()
-    env = os.environ | {"CINEMATCH_MODEL_DIR": str(model_dir),
-                        "DATABASE_URL": f"sqlite:///{work / 'api.db'}"}
-    command = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning"]
-    with open(work / "api.log", "w") as log:
-        server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT)
+    server = ApiServer(model_dir, work / "api.db").start(timeout=600)  # 87k films load slowly
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the API did not start; see {work / 'api.log'}") from None
-                time.sleep(0.5)
         for path in ("/movies?query=night", "/onboarding/movies", "/recommend",
                      "/movies?query=empire"):
             # /recommend without a token answers 401: the point is the memory.
             with contextlib.suppress(OSError):
-                urllib.request.urlopen(base + path, timeout=10).read()
+                urllib.request.urlopen(server.url + path, timeout=30).read()
         status = Path(f"/proc/{server.pid}/status").read_text()
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        kib = {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
-        return kib["VmRSS"] / 2**20, kib["VmHWM"] / 2**20
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    kib = {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+    return kib["VmRSS"] / 2**20, kib["VmHWM"] / 2**20
 
 
 def run_size(label: str, work: Path, eval_users: int) -> SizeResult:
@@ -291,11 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(SIZES),
                         help=f"comma-separated, of {', '.join(SIZES)}")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temp folder)")
+    parser.add_argument("--quick", action="store_true", help="the 1M size only")
     parser.add_argument("--eval-users", type=int, default=1000)
     parser.add_argument("--json", type=Path, default=RESULTS / "scale.json")
     parser.add_argument("--png", type=Path, default=RESULTS / "scale.png")
     args = parser.parse_args(argv)
-    labels = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    labels = ["1M"] if args.quick else [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in labels if s not in SIZES]
     if unknown or not labels:
         parser.error(f"unknown size {unknown}; pick from {', '.join(SIZES)}")
