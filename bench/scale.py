@@ -81,7 +81,7 @@ class SizeResult:
     films: int
     generate_seconds: float
     train_seconds: float
-    train_cpu_seconds: float
+    train_cpu_seconds: float | None  # None: not recorded (runs before this field existed)
     train_peak_gb: float
     train_flags: str  # flags beyond --test-fraction 0 --validation-fraction 0
     funksvd_seconds: float
@@ -329,7 +329,8 @@ def summary(results: list[SizeResult]) -> str:
         rec = r.recommend_ms[f"newcomers ({NEWCOMER_RATINGS} ratings)"]
         lines.append(
             f"| {r.ratings / 1e6:.2f} M | {r.films:,} | {r.users:,} | {r.train_seconds / 60:.1f} "
-            f"({r.train_cpu_seconds / 60:.1f}) min | {r.train_peak_gb:.2f} GB | {r.rmse:.4f} | "
+            f"({'-' if r.train_cpu_seconds is None else f'{r.train_cpu_seconds / 60:.1f}'}) min | "
+            f"{r.train_peak_gb:.2f} GB | {r.rmse:.4f} | "
             f"{r.ndcg_at_10:.4f} "
             f"({r.ndcg_at_10_popularity:.4f}) | {r.api_resident_gb:.2f} GB | "
             f"{rec['p50']:.2f}/{rec['p99']:.2f} ({rec['cpu_p99']:.2f}) ms | "
