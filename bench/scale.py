@@ -265,6 +265,10 @@ def plot(results: list[SizeResult], path: Path) -> None:
     left.plot(ratings, [r.train_seconds / 60 for r in scaled], "o-", label="train (both)")
     left.plot(ratings, [r.funksvd_seconds / 60 for r in scaled], "s--", label="FunkSVD")
     left.plot(ratings, [r.ials_seconds / 60 for r in scaled], "^--", label="iALS")
+    timed_cpu = [r for r in scaled if r.train_cpu_seconds is not None]
+    left.plot([r.ratings / 1e6 for r in timed_cpu],
+              [(r.train_cpu_seconds or 0.0) / 60 for r in timed_cpu], "d:",
+              label="train CPU time (user + sys)")
     right.plot(ratings, [r.train_peak_gb for r in scaled], "o-", label="training peak RSS")
     right.plot(ratings, [r.api_resident_gb for r in scaled], "s-", label="API resident")
     for r in extra:  # the full catalogue on fewer ratings: a point, not part of the curve
