@@ -16,7 +16,8 @@ $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (CineMatch needs Python 3.11)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(VENV)/bin/python requirements_api.txt requirements.txt requirements_dev.txt
+$(VENV)/.installed: $(VENV)/bin/python requirements_api.txt requirements_train.txt requirements.txt \
+		requirements_dev.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements_dev.txt
 	touch $@

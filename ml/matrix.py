@@ -13,6 +13,9 @@ import numpy as np
 import numpy.typing as npt
 
 IntArray = npt.NDArray[np.int64]
+#: Per-rating indices are int32 (films, users and ratings all fit below 2³¹): at ml-32m size
+#: each per-rating array is then 128 MB instead of 256 MB, and a matrix holds six of them.
+IndexArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -61,15 +64,15 @@ class Segments:
     """Ratings sorted by one side: rows ``indptr[e]:indptr[e+1]`` belong to entity ``e``."""
 
     indptr: IntArray
-    other: IntArray  # index on the other side, per sorted rating
-    order: IntArray  # position of each sorted rating in the original arrays
+    other: IndexArray  # index on the other side, per sorted rating
+    order: IndexArray  # position of each sorted rating in the original arrays
 
     @classmethod
-    def group(cls, owner: IntArray, other: IntArray, n_owners: int) -> Segments:
-        order = np.argsort(owner, kind="stable")
+    def group(cls, owner: IndexArray, other: IndexArray, n_owners: int) -> Segments:
+        order = np.argsort(owner, kind="stable").astype(np.int32)
         counts = np.bincount(owner, minlength=n_owners)
         indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        return cls(indptr=indptr, other=other[order], order=order.astype(np.int64))
+        return cls(indptr=indptr, other=other[order], order=order)
 
     @property
     def counts(self) -> IntArray:
@@ -80,8 +83,8 @@ class Segments:
 class RatingMatrix:
     """Training ratings on dense indices, with both groupings precomputed."""
 
-    users: IntArray
-    items: IntArray
+    users: IndexArray
+    items: IndexArray
     ratings: FloatArray
     n_users: int
     n_items: int
@@ -93,9 +96,11 @@ class RatingMatrix:
         cls, users: npt.ArrayLike, items: npt.ArrayLike, ratings: npt.ArrayLike,
         n_users: int, n_items: int,
     ) -> RatingMatrix:
-        u = np.asarray(users, dtype=np.int64)
-        i = np.asarray(items, dtype=np.int64)
+        u = np.asarray(users, dtype=np.int32)
+        i = np.asarray(items, dtype=np.int32)
         r = np.asarray(ratings, dtype=np.float64)
+        if max(n_users, n_items, len(r)) >= 2**31:
+            raise ValueError("more than 2³¹ users, items or ratings")
         if not (len(u) == len(i) == len(r)):
             raise ValueError("users, items and ratings must have the same length")
         return cls(

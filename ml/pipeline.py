@@ -84,7 +84,10 @@ def fit_artifact(
     implicit_params = implicit_params or ImplicitParams()
     ranking_weights = ranking_weights or RankingWeights()
     implicit_started = time.perf_counter()
-    implicit = train_implicit(rating_matrix(ratings, users, items), implicit_params)
+    # Without a validation split ``matrix`` already holds every rating: no second copy.
+    implicit = train_implicit(
+        matrix if validation is None else rating_matrix(ratings, users, items), implicit_params
+    )
     implicit_seconds = time.perf_counter() - implicit_started
     all_items = items.indices(ratings["movie_id"].to_numpy())
     popularity = Popularity.from_ratings(

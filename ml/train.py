@@ -17,7 +17,7 @@ from typing import Any
 from ml.artifacts import save_artifact
 from ml.cli import add_params_arguments, cli_errors, load_training_data, params_from_arguments
 from ml.evaluate import evaluate_split
-from ml.pipeline import FittedModel, fit_artifact
+from ml.pipeline import VALIDATION_FRACTION, FittedModel, fit_artifact
 
 __all__ = ["FittedModel", "fit_artifact", "main"]
 
@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("--test-fraction", type=float, default=0.1,
                         help="share held out to measure the shipped metrics (0 to skip)")
+    parser.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION,
+                        help="share held out to early-stop on, then trained again on all "
+                             "(0: one pass of --n-epochs; the full releases never stop early)")
     add_params_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -46,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                                      args.seed).as_json()
         log.info("training on %d ratings…", len(dataset.ratings))
         started = time.perf_counter()
-        fitted = fit_artifact(dataset.ratings, dataset.movies, params, sources)
+        fitted = fit_artifact(dataset.ratings, dataset.movies, params, sources,
+                              validation_fraction=args.validation_fraction)
         fitted.artifact.manifest["metrics"] = metrics
         save_artifact(args.out, fitted.artifact)
         log.info("saved %s (%s) in %.1f s", args.out, fitted.artifact.manifest["model_version"],

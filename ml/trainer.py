@@ -73,7 +73,10 @@ def _train(train: RatingMatrix, params: FunkSVDParams, validation: Validation | 
     started = time.perf_counter()
     rng = np.random.default_rng(params.seed)
     state = _State.initial(train, params, rng)
-    averager = _PosteriorAverager(train, validation)
+    averager = _PosteriorAverager(
+        train, validation,
+        max(params.n_epochs - params.burn_in, 0) if params.method == "gibbs" else 0,
+        params.n_factors)
     history: list[EpochStats] = []
     best_rmse, best_epoch, best_map = np.inf, 0, state.copy()
     map_warmup = params.burn_in // 2 if params.method == "gibbs" else params.n_epochs
@@ -122,24 +125,22 @@ def solve_ridge_batched(
 
     ``ridge`` is (n_entities, d): the count-scaled MAP ridge. ``prior_precision`` Λ (d, d) and
     ``prior_shift`` s (d,) carry a Gaussian prior shared by all entities (the sampler's).
-    The per-entity Gram products are BLAS calls on contiguous slices (the ratings are
-    pre-sorted by entity); the solves are one batched LAPACK call. With ``noise`` z (n, d),
+    The per-entity Gram products are one compiled pass over the ratings, pre-sorted by entity
+    (``ml.kernels``); the solves are one batched LAPACK call. With ``noise`` z (n, d),
     L_e z_e is added to each right-hand side, L_e the Cholesky factor of the system: the
     solution is then a posterior draw instead of the mode.
     """
-    n, d = len(segments.indptr) - 1, features.shape[1]
-    # Per-rating work is memory-bound, so it runs in float32 (8x faster gathers here); the
-    # small (d+1)² systems are solved in float64.
-    augmented = np.empty((len(segments.other), d + 1), dtype=np.float32)
-    augmented[:, :d] = features.astype(np.float32)[segments.other]
-    augmented[:, d] = targets_sorted
-    normal = np.empty((n, d + 1, d + 1), dtype=np.float32)
-    indptr = segments.indptr
-    for e in range(n):
-        block = augmented[indptr[e] : indptr[e + 1]]
-        np.matmul(block.T, block, out=normal[e])
+    from ml.kernels import segment_normal_equations  # training only: serving needs no numba
+
+    d = features.shape[1]
+    # Per-rating work is memory-bound, so it runs in float32 and reads the rows in place (no
+    # gathered copy); the small (d+1)² systems are solved in float64.
+    normal = segment_normal_equations(
+        segments.indptr, segments.other, np.ascontiguousarray(features, dtype=np.float32),
+        np.asarray(targets_sorted, dtype=np.float32))
     gram = normal[:, :d, :d].astype(np.float64)
     rhs = normal[:, :d, d].astype(np.float64)
+    del normal
     gram[:, np.arange(d), np.arange(d)] += ridge
     if prior_precision is not None:
         gram += prior_precision
@@ -229,11 +230,11 @@ class _State:
         )
 
     def predict_train(self, train: RatingMatrix) -> Array:
-        users = self.user_factors.astype(np.float32)[train.users]
-        items = self.item_factors.astype(np.float32)[train.items]
+        from ml.kernels import pair_dots
+
         return (
             self.mu + self.user_bias[train.users] + self.item_bias[train.items]
-            + np.einsum("ij,ij->i", users, items).astype(np.float64)
+            + pair_dots(train.users, train.items, self.user_factors, self.item_factors)
         )
 
     def sweep(self, train: RatingMatrix, params: FunkSVDParams, rng: np.random.Generator,
@@ -300,12 +301,16 @@ class _State:
 class _PosteriorAverager:
     """Running averages of predictions and the kept samples of the factors."""
 
-    def __init__(self, train: RatingMatrix, validation: Validation | None) -> None:
+    def __init__(self, train: RatingMatrix, validation: Validation | None,
+                 max_samples: int, rank: int) -> None:
         self.train = train
         self.validation = validation
         self.n_samples = 0
-        self.user_samples: list[Array] = []
-        self.item_samples: list[Array] = []
+        # Samples side by side in float32, allocated once: at ml-32m size 60 samples of 16
+        # factors are 1.1 GB, and a list joined at the end would need that twice.
+        self.user_samples = np.empty((train.n_users, rank * max_samples), dtype=np.float32)
+        self.item_samples = np.empty((train.n_items, rank * max_samples), dtype=np.float32)
+        self.rank = rank
         self.user_bias_sum = np.zeros(train.n_users)
         self.item_bias_sum = np.zeros(train.n_items)
         self.noise_variance_sum = 0.0
@@ -313,9 +318,10 @@ class _PosteriorAverager:
         self.val_sum = None if validation is None else np.zeros(len(validation.ratings))
 
     def add(self, state: _State, train_pred: Array) -> None:
+        columns = slice(self.n_samples * self.rank, (self.n_samples + 1) * self.rank)
         self.n_samples += 1
-        self.user_samples.append(state.user_factors.copy())
-        self.item_samples.append(state.item_factors.copy())
+        self.user_samples[:, columns] = state.user_factors
+        self.item_samples[:, columns] = state.item_factors
         self.user_bias_sum += state.user_bias
         self.item_bias_sum += state.item_bias
         self.noise_variance_sum += 1.0 / state.noise_precision
@@ -345,8 +351,11 @@ class _PosteriorAverager:
         of a QR of the concatenated factors, and the users × items matrix is never formed.
         """
         s = self.n_samples
-        users = np.hstack(self.user_samples) / np.sqrt(s)
-        items = np.hstack(self.item_samples) / np.sqrt(s)
+        kept = slice(0, s * self.rank)
+        users = self.user_samples[:, kept]
+        items = self.item_samples[:, kept]
+        users /= np.float32(np.sqrt(s))
+        items /= np.float32(np.sqrt(s))
         user_factors, item_factors = _leading_factors(users, items, rank)
         user_bias = self.user_bias_sum / s
         noise_variance = self.noise_variance_sum / s
@@ -371,7 +380,8 @@ def _leading_factors(left: Array, right: Array, rank: int, oversample: int = 16,
     """U√σ and V√σ of the best rank-``rank`` approximation of M = left @ right.T."""
     rank = min(rank, left.shape[0], right.shape[0], left.shape[1])
     width = min(rank + oversample, left.shape[0], right.shape[0])
-    probe = np.random.default_rng(seed).standard_normal((right.shape[0], width))
+    probe = np.random.default_rng(seed).standard_normal((right.shape[0], width)).astype(
+        np.result_type(left, right))  # float32 samples stay float32: no 2x copy of them
     basis, _ = np.linalg.qr(left @ (right.T @ probe))
     for _ in range(power_iterations):
         back, _ = np.linalg.qr(right @ (left.T @ basis))

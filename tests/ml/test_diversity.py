@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import ml.diversity
 from ml.diversity import (
+    MAX_CANDIDATES_PER_PICK,
     MAX_PER_CLUSTER,
     capped_from_order,
     capped_top_n,
@@ -66,6 +68,27 @@ def test_the_pool_grows_until_the_list_is_full():
     picked = capped_top_n(scores, 10, clusters)
     assert len(picked) == 10
     assert max(Counter(clusters[picked].tolist()).values()) == MAX_PER_CLUSTER
+
+
+@pytest.mark.parametrize("n", [1, 10, 40])
+def test_the_worst_case_examines_a_bounded_number_of_candidates(n, monkeypatch):
+    """Every film one franchise: the cap must not walk the whole 87k-film catalogue."""
+    n_items = 87_000
+    scores = np.random.default_rng(n).random(n_items)
+    clusters = np.zeros(n_items, dtype=np.int64)
+    asked: list[int] = []
+
+    def recording_top_n(*args, **kwargs):
+        asked.append(args[1])
+        return top_n_indices(*args, **kwargs)
+
+    monkeypatch.setattr(ml.diversity, "top_n_indices", recording_top_n)
+    picked = capped_top_n(scores, n, clusters, exclude=[int(np.argmax(scores))])
+    assert max(asked) <= MAX_CANDIDATES_PER_PICK * n
+    # The two best that are not excluded come first, then the list is filled in score order.
+    assert picked.tolist() == top_n_indices(scores, n, exclude=[int(np.argmax(scores))]).tolist()
+    order = np.argsort(-scores, kind="stable")
+    assert capped_from_order(order, n, clusters).tolist() == order[:n].tolist()
 
 
 @pytest.mark.parametrize("seed", range(20))

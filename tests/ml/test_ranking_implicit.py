@@ -129,3 +129,30 @@ def test_a_model_directory_without_the_ranking_model_is_refused(tiny_model_copy:
     (tiny_model_copy / MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="format version 1"):
         load_artifact(tiny_model_copy)
+
+
+def test_the_training_solve_converges_to_the_exact_ridge_solution():
+    """Enough conjugate-gradient steps give each row's exact solve; training takes three."""
+    from ml.implicit import _conjugate_gradient
+
+    rng = np.random.default_rng(3)
+    matrix = two_audiences()
+    ratings = rng.choice([1.0, 3.0, 4.5, 5.0], len(matrix))
+    matrix = RatingMatrix.build(matrix.users, matrix.items, ratings, matrix.n_users, 20)
+    params = ImplicitParams(n_factors=5, cg_steps=40)
+    fixed = rng.normal(0.0, 0.3, (matrix.n_items, 5))
+    target, conf = targets_and_confidence(ratings, params.rating_confidence,
+                                          params.dislike_below)
+    segments = matrix.by_user
+    solved = rng.normal(0.0, 0.1, (matrix.n_users, 5))
+    _conjugate_gradient(segments, target[segments.order], conf[segments.order], fixed, solved,
+                        params)
+    alpha = params.unobserved_weight
+    for user in range(matrix.n_users):
+        rows = segments.other[segments.indptr[user]:segments.indptr[user + 1]]
+        order = segments.order[segments.indptr[user]:segments.indptr[user + 1]]
+        y, c, p = fixed[rows], conf[order], target[order]
+        ridge = params.reg * (len(rows) + alpha * matrix.n_items) ** params.reg_exponent
+        system = alpha * fixed.T @ fixed + (y.T * c) @ y + ridge * np.eye(5)
+        np.testing.assert_allclose(solved[user], np.linalg.solve(system, y.T @ (c * p)),
+                                   rtol=1e-6, atol=1e-9)
