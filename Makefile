@@ -10,7 +10,7 @@ LINKS ?= $(SHARED)/links/links.csv
 API_PORT ?= 8000
 UI_PORT ?= 8501
 
-.PHONY: run test setup browser postgres migrate train evaluate bench lint clean
+.PHONY: run test setup browser postgres nginx migrate train evaluate bench lint clean
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (CineMatch needs Python 3.11)"; exit 2; }
@@ -36,6 +36,12 @@ postgres:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else echo "error: PostgreSQL is missing; run: sudo apt-get install postgresql"; exit 2; fi; }
 
+## Debian's nginx: the replica test puts three API processes behind it, on loopback.
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	  else echo "error: nginx is missing; run: sudo apt-get install nginx"; exit 2; fi; }
+
 ## Apply pending schema migrations to DATABASE_URL (default: the SQLite file make run uses).
 migrate: setup
 	$(PY) -m db.migrate
@@ -43,7 +49,7 @@ migrate: setup
 run: setup
 	@API_PORT=$(API_PORT) UI_PORT=$(UI_PORT) PY=$(PY) scripts/run_app.sh
 
-test: setup browser postgres
+test: setup browser postgres nginx
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 

@@ -76,9 +76,15 @@ def first_release_database(url: str) -> None:
 
 
 def rows(connection) -> tuple[list, list]:
-    users = connection.execute(
-        text("SELECT id, token_hash, created_at FROM users ORDER BY id")
-    ).all()
+    """Every user (with their token) and rating; tokens live in ``tokens`` from 0004 on."""
+    if "tokens" in inspect(connection).get_table_names():
+        users_sql = (
+            "SELECT u.id, t.token_hash, u.created_at FROM users u "
+            "JOIN tokens t ON t.user_id = u.id ORDER BY u.id"
+        )
+    else:
+        users_sql = "SELECT id, token_hash, created_at FROM users ORDER BY id"
+    users = connection.execute(text(users_sql)).all()
     ratings = connection.execute(
         text(
             "SELECT user_id, movie_id, rating, created_at, updated_at FROM ratings "

@@ -31,7 +31,7 @@ ACTION_FAN = {1: 5.0, 2: 5.0, 3: 4.5, 4: 5.0, 5: 4.5, 101: 1.0, 102: 1.5}
 def api(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ) -> Iterator[TestClient]:
     settings = Settings(model_dir=tiny_model_dir,
-                        database_url=f"sqlite:///{tmp_path / 'ui.db'}")
+                        database_url=f"sqlite:///{tmp_path / 'ui.db'}", create_db=True)
     with TestClient(create_app(settings)) as client:
         shared = real_client(client)
         monkeypatch.setattr(api_client, "get_client", lambda: shared)
