@@ -246,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         old = export(args.baseline, Path(tmp) / "baseline")
         for release, repo in ((f"baseline {args.baseline}", old), ("this branch", REPO)):
             load = os.getloadavg()[0]
-            figures = measure(release, repo, args.model_dir.resolve(), Path(tmp), args.seconds)
+            # Each release serves a model its own code can read: the baseline its shipped one.
+            model_dir = args.model_dir.resolve() if repo == REPO else repo / "models"
+            figures = measure(release, repo, model_dir, Path(tmp), args.seconds)
             figures.notes.append(f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
             results.append(figures)
             print(json.dumps(asdict(figures)), flush=True)

@@ -4,6 +4,11 @@ Writing ``last_used_at`` on every request would turn every read (/recommend incl
 write; people asking "which of my devices is still signed in" need the day, not the second.
 So a process remembers which tokens it recorded in the last hour (a ``cachetools.TTLCache``)
 and writes only the first use after that: one small UPDATE per token per hour.
+
+The write runs on a background thread, never in the request: a read must not wait for a
+write lock. Measured with bench/db_contention.py: while an outside process held SQLite's lock,
+every authenticated read waited the 5 s busy timeout for this record (and, the write failing,
+the next read waited again) until it moved off the request's path.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from cachetools import TTLCache
 from sqlalchemy import Engine
@@ -25,6 +31,8 @@ logger = logging.getLogger("db")
 #: How stale ``last_used_at`` may get.
 RECORD_EVERY_S = 3600
 MAX_REMEMBERED = 100_000
+#: One thread writes every recorder's records, off the requests' path.
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="token-use")
 
 
 class TokenUseRecorder:
@@ -34,12 +42,25 @@ class TokenUseRecorder:
         self._engine = engine
         self._recent: TTLCache[int, bool] = TTLCache(MAX_REMEMBERED, every_s)
         self._lock = threading.Lock()
+        self._pending: set[Future[None]] = set()
 
     def record(self, token_id: int) -> None:
+        """Schedule the write if this token was not recorded lately; returns at once."""
         with self._lock:
             if token_id in self._recent:
                 return
             self._recent[token_id] = True
+            future = _WRITER.submit(self._write, token_id)
+            self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait for the writes scheduled so far (tests, shutdown)."""
+        with self._lock:
+            pending = list(self._pending)
+        wait(pending, timeout=timeout)
+
+    def _write(self, token_id: int) -> None:
         try:
             with Session(self._engine) as session, write_transaction(session):
                 repository.touch_token(session, token_id)
@@ -60,3 +81,11 @@ def record_token_use(engine: Engine, token_id: int) -> None:
         if recorder is None:
             recorder = _RECORDERS[engine] = TokenUseRecorder(engine)
     recorder.record(token_id)
+
+
+def flush_token_use(engine: Engine, timeout: float | None = None) -> None:
+    """Wait until the token uses recorded through ``engine`` so far are written."""
+    with _RECORDERS_LOCK:
+        recorder = _RECORDERS.get(engine)
+    if recorder is not None:
+        recorder.flush(timeout)

@@ -173,11 +173,18 @@ class ApiServer:
         return self._process.pid
 
     def command(self) -> list[str]:
-        """How a replica is launched (the one place to change it). ``--no-proxy-headers``:
-        uvicorn would otherwise trust ``X-Forwarded-For`` from 127.0.0.1 on its own; the app
-        decides which proxies count (``CINEMATCH_TRUSTED_PROXIES``)."""
+        """How a replica is launched (the one place to change it): the front-door launcher, or
+        plain uvicorn for an older release that has none (benchmarks against it).
+        ``--no-proxy-headers``: uvicorn would otherwise trust ``X-Forwarded-For`` from
+        127.0.0.1 on its own; the app decides which proxies count
+        (``CINEMATCH_TRUSTED_PROXIES``)."""
+        entry = (
+            ["-m", "api.server"]
+            if (self.repo / "api" / "server.py").exists()
+            else ["-m", "uvicorn", "api.main:app"]
+        )
         return [
-            sys.executable, "-m", "api.server",
+            sys.executable, *entry,
             "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
             "--log-level", self.log_level, "--no-proxy-headers",
             *([] if self.access_log else ["--no-access-log"]),

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from api.main import create_app
 from db.models import Base, Token, User
 from db.session import write_transaction
+from db.token_use import flush_token_use
 from ml.imports import MAX_ROWS
 
 LETTERBOXD = (
@@ -264,6 +265,7 @@ def test_signing_out_revokes_only_the_token_in_use(client, user):
 
 
 def test_token_use_is_recorded(client, user, app):
+    flush_token_use(app.state.services.engine, timeout=30)
     with app.state.services.session_factory() as session:
         used = session.scalar(select(Token.last_used_at).where(Token.user_id == user.user_id))
     assert used is not None

@@ -4,6 +4,8 @@ Each runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -161,3 +163,32 @@ def test_x_forwarded_for_counts_only_from_a_trusted_proxy(settings):
         # the proxy appends the real one, and the right-most untrusted entry counts.
         posing = {"X-Forwarded-For": "198.51.100.9, 198.51.100.1"}
         assert signup(client, posing).status_code == 429
+
+
+def test_a_read_never_waits_for_the_token_use_record_behind_a_lock(sqlite_settings):
+    """An outside process holds SQLite's write lock; a token's first read in the hour must
+    still answer at once: recording its use is a write, done off the request's path."""
+    slow = sqlite_settings.model_copy(update={"sqlite_busy_timeout_ms": 60_000})
+    with TestClient(create_app(slow)) as client:
+        user = as_user(signup(client))
+        path = slow.database_url.removeprefix("sqlite:///")
+        holding, release, released = threading.Event(), threading.Event(), threading.Event()
+
+        def hold_the_lock() -> None:
+            outside = sqlite3.connect(path, isolation_level=None)
+            outside.execute("BEGIN IMMEDIATE")
+            holding.set()
+            release.wait(timeout=30)  # a read stuck behind the lock finishes only after this
+            outside.execute("ROLLBACK")
+            outside.close()
+            released.set()
+
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        assert holding.wait(timeout=10)
+        response = client.get(f"/users/{user.user_id}/ratings", headers=user.headers)
+        answered_while_locked = not released.is_set()
+        release.set()
+        holder.join(timeout=40)
+        assert response.status_code == 200
+        assert answered_while_locked
