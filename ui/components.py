@@ -89,15 +89,6 @@ def page_header_html(eyebrow: str, title: str, lede: str | None = None) -> str:
 # -- formatting ----------------------------------------------------------------------------
 
 
-def display_title(title: str) -> str:
-    """MovieLens files titles as "Matrix, The"; people read "The Matrix"."""
-    for article in ("The", "A", "An", "Les", "La", "Le", "Il", "Das", "Die", "El"):
-        suffix = f", {article}"
-        if title.endswith(suffix):
-            return f"{article} {title[: -len(suffix)]}"
-    return title
-
-
 def stars(rating: float) -> str:
     """Half-star glyphs: 3.5 → "★★★½"."""
     whole = int(rating)
@@ -178,7 +169,7 @@ def card_html(
     Kept on one line of HTML: Markdown would end a raw HTML block at a blank line.
     ``referrerpolicy`` keeps the session's URL (which holds the token) from image hosts.
     """
-    title = display_title(film.title)
+    title = film.title
     chip_html = f'<span class="cm-chip">{chip}</span>' if chip else ""
     reason_html = (  # the whole reason on hover when two lines cut it
         f'<div class="cm-card-reason" title="{_text(reason)}">{_text(reason)}</div>'
@@ -210,7 +201,7 @@ def star_chip(value: float, caption: str = "") -> str:
 def thumb_html(film: FilmLike, poster_src: str) -> str:
     return (
         f'<div class="cm-thumb"><img src="{escape(poster_src, quote=True)}" '
-        f'alt="Poster: {_text(display_title(film.title))}" loading="lazy" '
+        f'alt="Poster: {_text(film.title)}" loading="lazy" '
         'referrerpolicy="no-referrer"></div>'
     )
 
@@ -219,7 +210,7 @@ def row_title_html(film: FilmLike) -> str:
     """The title line of a compact row (search results, history), subtitle beneath."""
     subtitle = subtitle_of(film)
     tail = f'<div class="cm-row-subtitle">{_text(subtitle)}</div>' if subtitle else ""
-    return f'<div class="cm-row-title">{_text(display_title(film.title))}</div>{tail}'
+    return f'<div class="cm-row-title">{_text(film.title)}</div>{tail}'
 
 
 def unlock_html(detail: str) -> str:
@@ -337,9 +328,9 @@ def save_rating(movie_id: int, title: str, rating: float) -> RatingProgress | No
     try:
         progress = api_client.get_client().rate(creds, {movie_id: rating})
     except ApiError as err:
-        flash_error(f"Your rating for {display_title(title)} wasn't saved. {err.message}")
+        flash_error(f"Your rating for {title} wasn't saved. {err.message}")
         return None
-    flash(f"Saved {stars(rating)} {rating:.1f} for {display_title(title)}")
+    flash(f"Saved {stars(rating)} {rating:.1f} for {title}")
     return progress
 
 
@@ -351,9 +342,9 @@ def delete_rating(movie_id: int, title: str) -> bool:
     try:
         api_client.get_client().delete_rating(creds, movie_id)
     except ApiError as err:
-        flash_error(f"Couldn't remove {display_title(title)}. {err.message}")
+        flash_error(f"Couldn't remove {title}. {err.message}")
         return False
-    flash(f"Removed your rating for {display_title(title)}")
+    flash(f"Removed your rating for {title}")
     return True
 
 
@@ -374,19 +365,18 @@ def set_signal(
     creds = session.current_credentials()
     if creds is None:
         return False
-    name = display_title(title)
     try:
         api_client.get_client().set_signal(creds, kind, movie_id, on=on)
     except ApiError as err:
-        flash_error(f"Couldn't update {name}. {err.message}")
+        flash_error(f"Couldn't update {title}. {err.message}")
         return False
     messages = {
-        ("hidden", True): f"{name} won't be suggested again",
-        ("hidden", False): f"{name} can be suggested again",
-        ("watchlist", True): f"Added {name} to your watchlist",
-        ("watchlist", False): f"Removed {name} from your watchlist",
-        ("skipped", True): f"Skipped {name}",
-        ("skipped", False): f"{name} is back in the deck",
+        ("hidden", True): f"{title} won't be suggested again",
+        ("hidden", False): f"{title} can be suggested again",
+        ("watchlist", True): f"Added {title} to your watchlist",
+        ("watchlist", False): f"Removed {title} from your watchlist",
+        ("skipped", True): f"Skipped {title}",
+        ("skipped", False): f"{title} is back in the deck",
     }
     flash(messages[(kind, on)])
     if then is not None:

@@ -19,12 +19,6 @@ def test_card_html_escapes_titles_and_hides_the_referrer() -> None:
     assert components.row_title_html(film).count("&lt;script&gt;") == 1
 
 
-def test_movielens_titles_read_naturally() -> None:
-    assert components.display_title("Matrix, The") == "The Matrix"
-    assert components.display_title("Few Good Men, A") == "A Few Good Men"
-    assert components.display_title("Seven (Se7en)") == "Seven (Se7en)"
-
-
 def test_half_stars() -> None:
     assert components.stars(3.5) == "★★★½"
     assert components.stars(0.5) == "½"

@@ -88,7 +88,7 @@ def rate_here(movie_id: int, title: str, value: float) -> object:
 def more_like_this(movie_id: int, title: str) -> None:
     """Films similar to one recommendation, minus hidden ones; rate, hide or keep them here."""
     st.markdown(
-        components.lede_html("Because you're looking at", components.display_title(title)),
+        components.lede_html("Because you're looking at", title),
         unsafe_allow_html=True,
     )
     creds = components.require_user()

@@ -30,7 +30,7 @@ def undo(row: UserRating) -> None:
     if components.save_rating(row.movie_id, row.title, row.rating) is not None:
         st.session_state.get(REMOVED_KEY, {}).pop(row.movie_id, None)
         components.flash(f"Put back {components.stars(row.rating)} for "
-                         f"{components.display_title(row.title)}")
+                         f"{row.title}")
 
 
 def with_removed(rows: list[UserRating]) -> list[UserRating]:
