@@ -188,10 +188,9 @@ st.markdown(
 )
 st.markdown(own_ratings_line(metrics.app_ratings, metrics.app_users))
 when = trained_on(metrics.trained_at)
-facts = [f"This version is **{metrics.model_version or 'unknown'}**"]
-if when:
-    facts.append(f"trained on **{when}**")
-st.markdown(", ".join(facts) + ".")
+version = f"version **{metrics.model_version or 'unknown'}**"
+st.markdown(f"This version was trained on **{when}** ({version})." if when
+            else f"This is {version}; when it was trained is not recorded.")
 
 st.subheader("How good its picks are")
 st.caption("Measured on ratings held back from training, so it had never seen them.")
