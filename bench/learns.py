@@ -70,7 +70,7 @@ from ml.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 from ml.model_store import ModelStore  # noqa: E402
 from ml.recommender import Recommender  # noqa: E402
 from ml.rules import PERSONALISATION_THRESHOLD  # noqa: E402
-from ml.split import random_split  # noqa: E402
+from ml.split import validation_split  # noqa: E402
 
 log = logging.getLogger("bench.learns")
 
@@ -86,20 +86,22 @@ NEWCOMER_GIVEN = PERSONALISATION_THRESHOLD
 MAINSTREAM_POOL = 200
 PAGE = 5  # ratings per POST /rate, as the deck saves them
 ADMIN_TOKEN = "learns-bench-operator-token-0123456789"
+RESEED = 7  # the reference training's seed (the CLI's default is FunkSVDParams().seed)
 
 
 @dataclass(frozen=True)
 class Scale:
     taste_films: int
-    app_users: int
+    #: App users who have signed up and rated by each retrain (cumulative): one version each.
+    app_users: tuple[int, ...]
     taste_per_user: int
     mainstream_per_user: int
     newcomers: int
 
 
-FULL = Scale(taste_films=20, app_users=30, taste_per_user=12, mainstream_per_user=8,
-             newcomers=30)
-QUICK = Scale(taste_films=12, app_users=25, taste_per_user=9, mainstream_per_user=4,
+FULL = Scale(taste_films=20, app_users=(5, 10, 20, 30), taste_per_user=12,
+             mainstream_per_user=8, newcomers=30)
+QUICK = Scale(taste_films=12, app_users=(25,), taste_per_user=9, mainstream_per_user=4,
               newcomers=6)
 
 
@@ -125,7 +127,8 @@ def split_release(source: Path, folder: Path) -> tuple[pd.DataFrame, pd.DataFram
         raise SystemExit(f"error: {source}: needs a MovieLens folder in the CSV layout "
                          "(ratings.csv, movies.csv), e.g. ml-latest-small")
     dataset = load_dataset(source)
-    train, test = random_split(dataset.ratings, TEST_FRACTION, SEED)
+    # Every user and film keeps a training rating: both versions know every held-out user.
+    train, test = validation_split(dataset.ratings, TEST_FRACTION, SEED)
     folder.mkdir(parents=True)
     for name in ("movies.csv", "links.csv"):
         if (source / name).is_file():
@@ -189,11 +192,11 @@ def half_stars(rng: np.random.Generator, low: float, high: float, n: int) -> lis
     return [float(x) for x in rng.choice(np.arange(low, high + 0.25, 0.5), n)]
 
 
-def simulate_app_users(port: int, taste: list[int], mainstream: list[int], scale: Scale,
-                       rng: np.random.Generator) -> int:
-    """Sign up and rate as ``scale`` says; the number of ratings stored."""
+def simulate_app_users(port: int, count: int, taste: list[int], mainstream: list[int],
+                       scale: Scale, rng: np.random.Generator) -> int:
+    """Sign ``count`` people up and rate as ``scale`` says; the number of ratings stored."""
     stored = 0
-    for _ in range(scale.app_users):
+    for _ in range(count):
         loved = rng.choice(taste, scale.taste_per_user, replace=False)
         lukewarm = rng.choice(mainstream, scale.mainstream_per_user, replace=False)
         ratings = dict(zip((int(m) for m in loved),
@@ -232,19 +235,30 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path) -> dict[s
              "; ".join(str(titles.get(m, m)) for m in taste))
 
     store = ModelStore(work / "store")
-    before = train_version(store, "before", split, [], quick)
-    store.promote(before)
+    versions = {"before": train_version(store, "before", split, [], quick)}
+    # Seed-to-seed spread: the same MovieLens data trained again with another seed, so a
+    # change "after" can be told apart from the sampler's own noise.
+    versions["before, reseeded"] = train_version(store, "reseeded", split,
+                                                 ["--seed", str(RESEED)], quick)
+    store.promote(versions["before"])
     database = work / "app.sqlite3"
     server = ApiServer(store.current_link, database, env={
         "CINEMATCH_ADMIN_TOKEN": ADMIN_TOKEN, "CINEMATCH_SIGNUP_LIMIT_PER_HOUR": "0",
         "CINEMATCH_WRITE_LIMIT_PER_MINUTE": "0"})
     server.start()
+    stored, signed_up, stages = 0, 0, []
     try:
-        app_ratings = simulate_app_users(server.port, taste, mainstream, scale, rng)
-        log.info("%d app users stored %d ratings through POST /rate", scale.app_users,
-                 app_ratings)
-        after = train_version(store, "after", split,
-                              ["--app-ratings", f"sqlite:///{database}"], quick)
+        for count in scale.app_users:
+            stored += simulate_app_users(server.port, count - signed_up, taste, mainstream,
+                                         scale, rng)
+            signed_up = count
+            log.info("%d app users have stored %d ratings through POST /rate", count, stored)
+            label = f"after {count} app users"
+            versions[label] = train_version(store, f"app{count}", split,
+                                            ["--app-ratings", f"sqlite:///{database}"], quick)
+            stages.append({"label": label, "app_users": count, "app_ratings_stored": stored,
+                           "receipt": manifest_of(store, versions[label])["data"].get(
+                               "app_ratings")})
         newcomers, targets = [], []
         for _ in range(scale.newcomers):
             given = [int(m) for m in rng.choice(taste, NEWCOMER_GIVEN, replace=False)]
@@ -252,74 +266,83 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path) -> dict[s
             person.rate(dict.fromkeys(given, 5.0))
             newcomers.append(person)
             targets.append(set(taste) - set(given))
-        taste_before = score([p.top_10() for p in newcomers], targets)
-        store.promote(after)
-        reloaded = call_json(server.port, Request("POST", "/admin/reload", token=ADMIN_TOKEN))
-        log.info("reloaded: %s → %s", reloaded["previous_model_version"],
-                 reloaded["model_version"])
-        taste_after = score([p.top_10() for p in newcomers], targets)
+        lists: dict[str, TasteScore] = {"before": score([p.top_10() for p in newcomers],
+                                                        targets)}
+        for stage in stages:
+            store.promote(versions[stage["label"]])
+            reloaded = call_json(server.port,
+                                 Request("POST", "/admin/reload", token=ADMIN_TOKEN))
+            log.info("reloaded %s → %s", reloaded["previous_model_version"],
+                     reloaded["model_version"])
+            lists[stage["label"]] = score([p.top_10() for p in newcomers], targets)
     finally:
         server.stop()
 
-    everyone = {label: heldout_rows(Recommender.load(store.path_of(version)), train, test)
-                for label, version in (("before", before), ("after", after))}
-    manifest = json.loads((store.path_of(after) / "manifest.json").read_text())
+    final = stages[-1]["label"]
+    everyone = {label: heldout_rows(Recommender.load(store.path_of(versions[label])), train,
+                                    test)
+                for label in ("before", "before, reseeded", final)}
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "data": {"folder": data.name, "ratings": len(train) + len(test),
                  "test_fraction": TEST_FRACTION, "seed": SEED, "held_out": len(test)},
         "scale": asdict(scale), "genre": genre, "rare_ratings": [RARE_MIN, RARE_MAX],
         "taste": [{"movie_id": m, "title": str(titles.get(m, m))} for m in taste],
-        "app_ratings_stored": app_ratings,
-        "after_manifest_data": manifest.get("data", {}),
+        "stages": stages,
         "newcomers": {"given": NEWCOMER_GIVEN, "targets_each": scale.taste_films
                       - NEWCOMER_GIVEN, "through": "HTTP: POST /rate, GET /recommend, "
-                      "POST /admin/reload between", "before": asdict(taste_before),
-                      "after": asdict(taste_after)},
-        "everyone_else": everyone,
+                      "POST /admin/reload between", "lists": {k: asdict(v) for k, v in
+                                                              lists.items()}},
+        "everyone_else": everyone, "final": final,
         "seconds": round(time.perf_counter() - started, 1),
-        "load": os.getloadavg()[0],
+        "load": round(os.getloadavg()[0], 2),
     }
+
+
+def manifest_of(store: ModelStore, version: str) -> dict[str, Any]:
+    return json.loads((store.path_of(version) / "manifest.json").read_text())
 
 
 def report(result: dict[str, Any]) -> str:
     new = result["newcomers"]
-    before, after = new["before"], new["after"]
-    n = len(before["hits"])
+    n = len(new["lists"]["before"]["hits"])
+    data = result["data"]
     lines = [
-        f"{result['data']['folder']}: {result['data']['ratings']:,} ratings, "
-        f"{result['data']['held_out']:,} held out (seed {result['data']['seed']}); taste: "
-        f"{len(result['taste'])} {result['genre']} films with {RARE_MIN}–{RARE_MAX} MovieLens "
-        "ratings each",
-        f"app users: {result['scale']['app_users']} stored {result['app_ratings_stored']} "
-        "ratings through the API; after-model data: "
-        + json.dumps(result["after_manifest_data"].get("app_ratings", "(no receipt)")),
+        f"{data['folder']}: {data['ratings']:,} ratings, {data['held_out']:,} held out (seed "
+        f"{data['seed']}); taste: {len(result['taste'])} {result['genre']} films with "
+        f"{RARE_MIN}–{RARE_MAX} MovieLens ratings each",
         "",
-        f"{n} held-out newcomers, {new['given']} taste films rated 5★ each, "
-        f"{new['targets_each']} taste films to find (top {TOP_K}, through the API)",
-        f"{'':<10}{'version':<22}{'hits':>6}{'with a hit':>12}{'Recall@10':>11}{'NDCG@10':>9}",
+        f"{n} held-out newcomers rate {new['given']} of the taste films 5★ through the API; "
+        f"{new['targets_each']} taste films to find in their top {TOP_K}",
+        f"{'model':<24}{'version':<20}{'app ratings':>12}{'hits':>6}{'with a hit':>12}"
+        f"{'Recall@10':>11}{'NDCG@10':>9}",
     ]
-    for label, s in (("before", before), ("after", after)):
-        lines.append(f"{label:<10}{s['model_version']:<22}{sum(s['hits']):>6}"
-                     f"{sum(1 for h in s['hits'] if h):>8}/{n:<3}{s['recall_at_10']:>11.4f}"
-                     f"{s['ndcg_at_10']:>9.4f}")
-    lines += ["", "everyone else: MovieLens held-out ratings, same split, before vs after",
-              f"{'measure':<40}{'before':>9}{'after':>9}{'after/before':>14}"]
-    for key, row in comparison_rows(result["everyone_else"]):
-        b, a = row
-        lines.append(f"{key:<40}{b:>9.4f}{a:>9.4f}{a / b if b else float('nan'):>14.3f}")
+    read = {s["label"]: (s["receipt"] or {}).get("n_ratings", "?") for s in result["stages"]}
+    for label, s in new["lists"].items():
+        lines.append(f"{label:<24}{s['model_version']:<20}{read.get(label, 0):>12}"
+                     f"{sum(s['hits']):>6}{sum(1 for h in s['hits'] if h):>8}/{n:<3}"
+                     f"{s['recall_at_10']:>11.4f}{s['ndcg_at_10']:>9.4f}")
+    final = result["final"]
+    lines += ["", f"everyone else: the same MovieLens held-out ratings, before vs {final} "
+              "(reseeded: the before data trained with another seed, the sampler's spread)",
+              f"{'measure':<40}{'before':>9}{'reseeded':>9}{'after':>9}{'after/before':>13}"
+              f"{'reseeded/before':>16}"]
+    for key, (before, reseeded, after) in comparison_rows(
+            [result["everyone_else"][v] for v in ("before", "before, reseeded", final)]):
+        lines.append(f"{key:<40}{before:>9.4f}{reseeded:>9.4f}{after:>9.4f}"
+                     f"{after / before:>13.3f}{reseeded / before:>16.3f}")
     lines.append(f"({result['seconds']:.0f} s; load average {result['load']:.2f})")
     return "\n".join(lines)
 
 
-def comparison_rows(everyone: dict[str, Any]) -> list[tuple[str, tuple[float, float]]]:
-    """(measure, (before, after)) for RMSE and each ranker's Recall/NDCG@10."""
+def comparison_rows(reports: list[dict[str, Any]]) -> list[tuple[str, tuple[float, ...]]]:
+    """(measure, one value per report) for RMSE/MAE and each ranker's Recall/NDCG@10."""
     rows = []
-    for section, metrics in (("rating", ("rmse", "mae")), ("top_n", ("recall_at_10",
-                                                                       "ndcg_at_10"))):
-        for b, a in zip(everyone["before"][section], everyone["after"][section], strict=True):
+    for section, metrics in (("rating", ("rmse", "mae")),
+                             ("top_n", ("recall_at_10", "ndcg_at_10"))):
+        for same in zip(*(r[section] for r in reports), strict=True):
             for metric in metrics:
-                rows.append((f"{b['model']} {metric}", (b[metric], a[metric])))
+                rows.append((f"{same[0]['model']} {metric}", tuple(r[metric] for r in same)))
     return rows
 
 
