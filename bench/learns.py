@@ -86,6 +86,9 @@ NEWCOMER_GIVEN = PERSONALISATION_THRESHOLD
 MAINSTREAM_POOL = 200
 PAGE = 5  # ratings per POST /rate, as the deck saves them
 ADMIN_TOKEN = "learns-bench-operator-token-0123456789"
+#: "Not worse": at most this relative change (or the reseeded reference's, if larger).
+TOLERANCE = 0.01
+TASTE_RECALL = 0.5
 RESEED = 7  # the reference training's seed (the CLI's default is FunkSVDParams().seed)
 
 
@@ -266,8 +269,11 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path) -> dict[s
             person.rate(dict.fromkeys(given, 5.0))
             newcomers.append(person)
             targets.append(set(taste) - set(given))
+        # Someone who has rated nothing gets the popularity chart: does the taste enter it?
+        cold = Person(server.port)
         lists: dict[str, TasteScore] = {"before": score([p.top_10() for p in newcomers],
                                                         targets)}
+        charts = {"before": cold.top_10()}
         for stage in stages:
             store.promote(versions[stage["label"]])
             reloaded = call_json(server.port,
@@ -275,6 +281,7 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path) -> dict[s
             log.info("reloaded %s → %s", reloaded["previous_model_version"],
                      reloaded["model_version"])
             lists[stage["label"]] = score([p.top_10() for p in newcomers], targets)
+            charts[stage["label"]] = cold.top_10()
     finally:
         server.stop()
 
@@ -293,10 +300,33 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path) -> dict[s
                       - NEWCOMER_GIVEN, "through": "HTTP: POST /rate, GET /recommend, "
                       "POST /admin/reload between", "lists": {k: asdict(v) for k, v in
                                                               lists.items()}},
+        "cold_chart_taste_films": {label: len(set(top) & set(taste))
+                                   for label, (_, top) in charts.items()},
         "everyone_else": everyone, "final": final,
+        "verdicts": verdicts(lists["before"], lists[final], everyone, final),
         "seconds": round(time.perf_counter() - started, 1),
         "load": round(os.getloadavg()[0], 2),
     }
+
+
+def verdicts(before: TasteScore, after: TasteScore, everyone: dict[str, Any],
+             final: str) -> list[dict[str, Any]]:
+    """The claims, each met or not. "Not worse" allows the larger of ``TOLERANCE`` and the
+    reseeded reference's own change (what a retrain on unchanged data moves by)."""
+    out = [{"claim": "no held-out newcomer finds a taste film before the app ratings",
+            "met": sum(before.hits) == 0},
+           {"claim": f"after, Recall@10 of the taste films ≥ {TASTE_RECALL:g}",
+            "met": after.recall_at_10 >= TASTE_RECALL, "value": after.recall_at_10}]
+    rows = dict(comparison_rows([everyone[v] for v in ("before", "before, reseeded", final)]))
+    for key, lower_is_better in (("funksvd rmse", True), ("service_ranking ndcg_at_10", False),
+                                 ("popularity ndcg_at_10", False)):
+        before_value, reseeded, after_value = rows[key]
+        allowed = max(TOLERANCE, abs(reseeded / before_value - 1))
+        change = after_value / before_value - 1
+        worse = change > allowed if lower_is_better else change < -allowed
+        out.append({"claim": f"{key} not worse than {allowed:.1%}", "met": not worse,
+                    "change": round(change, 4)})
+    return out
 
 
 def manifest_of(store: ModelStore, version: str) -> dict[str, Any]:
@@ -331,6 +361,11 @@ def report(result: dict[str, Any]) -> str:
             [result["everyone_else"][v] for v in ("before", "before, reseeded", final)]):
         lines.append(f"{key:<40}{before:>9.4f}{reseeded:>9.4f}{after:>9.4f}"
                      f"{after / before:>13.3f}{reseeded / before:>16.3f}")
+    lines += ["", "taste films in the popularity chart (the top 10 of someone with no ratings): "
+              + ", ".join(f"{k} {v}" for k, v in result["cold_chart_taste_films"].items()),
+              "", "claims:"]
+    lines += [f"  {v['claim']}: {'met' if v['met'] else 'NOT met'}"
+              + (f" ({v['change']:+.2%})" if "change" in v else "") for v in result["verdicts"]]
     lines.append(f"({result['seconds']:.0f} s; load average {result['load']:.2f})")
     return "\n".join(lines)
 
