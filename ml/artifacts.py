@@ -7,7 +7,9 @@ A model directory holds:
   with ``allow_pickle=False``);
 - ``catalogue.csv``: movie_id, title, year, genres (``|``-joined), tmdb_id, imdb_id, in item order;
 - ``manifest.json``: format version, data sources (rows, sha256), hyper-parameters, metrics,
-  training time, git commit, and the sha256 and shape of every array and file.
+  training time, git commit, and the sha256 and shape of every array and file; ``app_ratings``
+  (``AppRatings``: how many of the service's own ratings it learnt from, from how many users,
+  read when, and their hash; absent or ``null`` for a model trained on MovieLens alone).
 Loading verifies all of it and fails with one line naming the file, so a half-copied or
 mismatched model never starts serving.
 
@@ -54,6 +56,10 @@ MODEL_MANIFEST_FILE = "model.json"
 IMPLICIT_PREFIX = "implicit_"
 
 
+#: Manifest key of the service's own ratings a model learnt from (``AppRatings.as_json``).
+APP_RATINGS_KEY = "app_ratings"
+
+
 class ArtifactError(RuntimeError):
     """A model directory is missing, truncated or inconsistent; the message is one line."""
 
@@ -66,6 +72,50 @@ class CatalogueEntry:
     genres: tuple[str, ...]
     tmdb_id: int | None
     imdb_id: str | None
+
+
+@dataclass(frozen=True)
+class AppRatings:
+    """The service's own ratings a training used: the receipt of one consistent read.
+
+    Written by the database side (``python -m db.app_ratings export``) as ``receipt.json`` and
+    copied into the manifest under ``APP_RATINGS_KEY``, so the model can say what it learnt
+    from the service, and two models can be told apart by what they read (``sha256`` hashes
+    every kept (user, film, rating) in key order).
+    """
+
+    n_ratings: int
+    n_users: int
+    #: Users who had ratings but fewer than ``min_ratings`` of them (on known films).
+    n_users_left_out: int
+    min_ratings: int
+    #: When the snapshot was taken (ISO 8601, UTC).
+    read_at: str
+    sha256: str
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> AppRatings:
+        """Parse a receipt; ``ValueError`` naming what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("app ratings receipt is not a JSON object")
+        try:
+            return cls(n_ratings=int(data["n_ratings"]), n_users=int(data["n_users"]),
+                       n_users_left_out=int(data["n_users_left_out"]),
+                       min_ratings=int(data["min_ratings"]), read_at=str(data["read_at"]),
+                       sha256=str(data["sha256"]))
+        except KeyError as missing:
+            raise ValueError(f"app ratings receipt lacks {missing}") from None
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"app ratings receipt is malformed ({error})") from None
+
+
+def app_ratings_of(manifest: dict[str, Any]) -> AppRatings | None:
+    """The app ratings a model's manifest records, or None (MovieLens alone: the shipped model)."""
+    data = manifest.get(APP_RATINGS_KEY)
+    return None if data is None else AppRatings.from_json(data)
 
 
 @dataclass(frozen=True)

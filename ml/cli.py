@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from ml.artifacts import ArtifactError
-from ml.data import DataFormatError, Dataset, DownloadError, describe_sources, load_dataset
+from ml.data import (
+    AppRatingsError,
+    DataFormatError,
+    Dataset,
+    DownloadError,
+    describe_sources,
+    load_dataset,
+)
 from ml.data import merge_datasets as merge
 from ml.model import FunkSVDParams
 
@@ -24,7 +31,7 @@ def cli_errors() -> Iterator[None]:
     """Turn expected failures into ``error: <message>`` on stderr and exit status 2."""
     try:
         yield
-    except (CliError, DataFormatError, ArtifactError, DownloadError, OSError,
+    except (CliError, DataFormatError, ArtifactError, AppRatingsError, DownloadError, OSError,
             ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

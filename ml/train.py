@@ -3,6 +3,14 @@
 A thin CLI: argument parsing over ``ml.pipeline.fit_artifact`` (the library code) and
 ``ml.evaluate.evaluate_split`` (the metrics saved into the manifest). ``fit_artifact`` and
 ``FittedModel`` are re-exported for callers written before ``ml.pipeline`` existed.
+
+``--app-ratings DATABASE_URL`` adds the ratings people gave in this service (``ml.data.app``:
+a consistent snapshot read by ``python -m db.app_ratings export`` in a child process; users
+namespaced apart from MovieLens users; only films of the catalogue; users with fewer than
+``--app-min-ratings`` of them left out). The manifest records what was read (count, users,
+time, hash) under ``app_ratings``. ``--store STORE`` writes into a new version folder of a
+model store (``ml.model_store``) instead of ``--out``; the folder is printed on stdout, for
+``python -m ml.promote`` (``make retrain`` runs both).
 """
 
 from __future__ import annotations
@@ -14,23 +22,47 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ml.artifacts import save_artifact
-from ml.cli import add_params_arguments, cli_errors, load_training_data, params_from_arguments
+from ml.artifacts import APP_RATINGS_KEY, save_artifact
+from ml.cli import (
+    CliError,
+    add_params_arguments,
+    cli_errors,
+    load_training_data,
+    params_from_arguments,
+)
+from ml.data import add_app_ratings, fetch_app_ratings
 from ml.evaluate import evaluate_split
+from ml.model_store import ModelStore
 from ml.pipeline import VALIDATION_FRACTION, FittedModel, fit_artifact
+from ml.rules import PERSONALISATION_THRESHOLD
 
 __all__ = ["FittedModel", "fit_artifact", "main"]
 
 log = logging.getLogger(__name__)
 
+#: Default of ``--app-min-ratings``: the service's own threshold for a personal list. A user
+#: below it has told the service too little to be placed among tastes (they still get the
+#: popular list), and such drive-by accounts are the likeliest to be tests or noise.
+APP_MIN_RATINGS = PERSONALISATION_THRESHOLD
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", action="append", required=True, type=Path,
                         help="a MovieLens folder (ml-1m, ml-latest-small, ml-25m, ml-32m…); "
                              "repeat to merge releases (newest last)")
     parser.add_argument("--links", type=Path, help="an extra links.csv (movieId→tmdbId)")
-    parser.add_argument("--out", type=Path, default=Path("models"))
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--out", type=Path, default=Path("models"),
+                        help="model folder to write (default: models)")
+    target.add_argument("--store", type=Path,
+                        help="a model store: write a NEW version folder in it (printed)")
+    parser.add_argument("--app-ratings", metavar="DATABASE_URL",
+                        help="also train on the ratings stored by the service at this URL")
+    parser.add_argument("--app-min-ratings", type=int, default=APP_MIN_RATINGS,
+                        help="leave out app users with fewer ratings on known films "
+                             f"(default {APP_MIN_RATINGS}: the personal-list threshold)")
     parser.add_argument("--test-fraction", type=float, default=0.1,
                         help="share held out to measure the shipped metrics (0 to skip)")
     parser.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION,
@@ -41,7 +73,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with cli_errors():
         params = params_from_arguments(args)
+        if args.app_min_ratings < 1:
+            raise CliError("--app-min-ratings must be at least 1")
         dataset, sources = load_training_data(args.data, args.links)
+        app_receipt = None
+        if args.app_ratings is not None:
+            app, app_receipt = fetch_app_ratings(args.app_ratings, dataset.movies["movie_id"],
+                                                 args.app_min_ratings)
+            if app_receipt.n_ratings == 0:
+                raise CliError(
+                    "no app ratings to learn from: no user has "
+                    f"{args.app_min_ratings} ratings of known films "
+                    f"({app_receipt.n_users_left_out} users have fewer)")
+            log.info("app ratings: %d of %d users (read at %s, %d users below %d left out)",
+                     app_receipt.n_ratings, app_receipt.n_users, app_receipt.read_at,
+                     app_receipt.n_users_left_out, app_receipt.min_ratings)
+            dataset = add_app_ratings(dataset, app)
         metrics: dict[str, Any] = {}
         if args.test_fraction > 0:
             log.info("measuring on a %.0f%% holdout…", args.test_fraction * 100)
@@ -51,10 +98,17 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         fitted = fit_artifact(dataset.ratings, dataset.movies, params, sources,
                               validation_fraction=args.validation_fraction)
-        fitted.artifact.manifest["metrics"] = metrics
-        save_artifact(args.out, fitted.artifact)
-        log.info("saved %s (%s) in %.1f s", args.out, fitted.artifact.manifest["model_version"],
+        manifest = fitted.artifact.manifest
+        manifest["metrics"] = metrics
+        manifest[APP_RATINGS_KEY] = None if app_receipt is None else app_receipt.as_json()
+        out = args.out
+        if args.store is not None:
+            out = ModelStore(args.store).new_version_dir(manifest["model_version"])
+        save_artifact(out, fitted.artifact)
+        log.info("saved %s (%s) in %.1f s", out, manifest["model_version"],
                  time.perf_counter() - started)
+        if args.store is not None:
+            print(out)
     return 0
 
 

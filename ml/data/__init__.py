@@ -3,12 +3,21 @@
 - ``ml.data.formats``: read any release folder (ml-100k, ml-1m, ml-latest-small, ml-25m, ml-32m)
   into one ``Dataset`` shape, and loose rating files through the one ratings reader;
 - ``ml.data.merge``: several releases as one training set, and the provenance of every file;
+- ``ml.data.app``: the service's own ratings (the ``db`` export, read in a child process) as
+  one more source, its users namespaced apart from MovieLens users;
 - ``ml.data.download``: the official zips, with checksum and progress;
 - ``python -m ml.data download ml-32m --to DIR`` / ``info PATH`` (``ml.data.cli``).
 
 Errors name the file and line (``DataFormatError("ml-32m/ratings.csv:123: ...")``).
 """
 
+from ml.data.app import (
+    APP_SOURCE,
+    AppRatingsError,
+    add_app_ratings,
+    app_user_ids,
+    fetch_app_ratings,
+)
 from ml.data.download import (
     DEFAULT_MIRROR,
     DOWNLOADABLE,
@@ -33,6 +42,7 @@ from ml.data.formats import (
 from ml.data.merge import USER_ID_STRIDE, describe_sources, merge_datasets, sha256_file
 
 __all__ = [
+    "APP_SOURCE",
     "DEFAULT_MIRROR",
     "DOWNLOADABLE",
     "FORMAT_1M",
@@ -43,12 +53,16 @@ __all__ = [
     "MOVIELENS_IDS",
     "RATINGS_COLUMNS",
     "USER_ID_STRIDE",
+    "AppRatingsError",
     "DataFormatError",
     "Dataset",
     "DownloadError",
+    "add_app_ratings",
+    "app_user_ids",
     "describe_sources",
     "detect_format",
     "download",
+    "fetch_app_ratings",
     "load_dataset",
     "merge_datasets",
     "parse_title",
