@@ -6,31 +6,37 @@ The claim (issue #12, point 4): ratings people give in CineMatch reach the model
 retrain. A film loved by this service's users but rare in MovieLens enters the lists of a
 newcomer with that taste, and nobody else's lists get worse.
 
-1. **Data.** A MovieLens folder in the CSV layout (default ml-latest-small: 100k ratings, and
-   a long tail, half its 9,700 films rated at most 3 times, so a rare taste exists; two
-   trainings take about a minute each here, where ml-1m's partial file holds 3,700 films that
-   are almost all well rated and trains several times longer). A seeded 10% of its ratings
-   (``ml.split.random_split``, seed 42) is held out; the rest is written as a release folder
-   (its ``movies.csv`` and ``links.csv`` copied) that both trainings read.
+1. **Data.** A MovieLens folder in the CSV layout. Default ml-latest-small: 100k ratings and
+   a long tail (57% of its 9,724 films have at most 3 ratings), so a rare taste exists, and
+   one training takes under a minute here. The partial ml-1m file has 11% of its 3,615 films
+   at 5 ratings or fewer and trains five times as many ratings. A seeded 10% of the ratings
+   is held out (``ml.split.validation_split``, seed 42: every user and film keeps a training
+   rating); the rest is written as a release folder (``movies.csv`` and ``links.csv``
+   copied) that every training reads.
 2. **The taste**, by a rule, not picked by hand: the films of one genre (``--genre``,
    Documentary by default, a niche in MovieLens) with 2–5 ratings in the training part,
    ``TASTE_FILMS`` of them drawn with the seed. They are known to the catalogue, so a
    retrain may use them.
-3. **Before**: ``python -m ml.train --data SPLIT --test-fraction 0`` writes a version into a
-   model store (``ml.model_store``); it is promoted, and the API (``bench/harness``'s
-   ``ApiServer``, a real process on a SQLite file) serves ``store/current``.
+3. **Before**: ``python -m ml.train --data SPLIT --store STORE --test-fraction 0`` writes a
+   version into a model store (``ml.model_store``); it is promoted, and the API
+   (``bench/harness``'s ``ApiServer``, a real process on a SQLite file) serves
+   ``STORE/current``. The same data trained with another seed is the reference for how much a
+   retrain moves the figures by chance.
 4. **Simulated app users** sign up (``POST /users``) and rate through ``POST /rate`` in pages
    of five, as the deck does: each loves ``TASTE_PER_USER`` of the taste films (4.5 or 5 ★)
    and is lukewarm (2–3.5 ★) about ``MAINSTREAM_PER_USER`` of the 200 films most rated in
    MovieLens.
-5. **Retrain** with the real CLI while the service runs:
-   ``python -m ml.train --data SPLIT --app-ratings sqlite:///… --test-fraction 0``.
-6. **Newcomers with that taste**, held out (they sign up after the retrain read the
-   database, so it never saw them), each rate 5 of the taste films 5 ★ through ``POST /rate``
-   and ask ``GET /recommend`` (top 10) from the old model; the new version is then promoted
-   and ``POST /admin/reload`` swaps it into the same running service, and the same newcomers,
-   with the same stored ratings, ask again. Scored: how many of the taste films they did not
-   rate are in their top 10 (hits, Recall@10 = hits / min(10, targets), NDCG@10).
+5. **Retrain** with the real CLI while the service runs, once per stage as more app users
+   join (``Scale.app_users``, cumulative): ``python -m ml.train --data SPLIT --store STORE
+   --app-ratings sqlite:///… --test-fraction 0``.
+6. **Newcomers with that taste**, held out (they sign up after the last retrain read the
+   database, so no version saw them), each rate 5 of the taste films 5 ★ through ``POST
+   /rate`` and ask ``GET /recommend`` (top 10) from the first model; each retrained version
+   is then promoted in turn and ``POST /admin/reload`` swaps it into the same running
+   service, and the same newcomers, with the same stored ratings, ask again. Scored: how many
+   of the taste films they did not rate are in their top 10 (hits, Recall@10 = hits /
+   min(10, targets), NDCG@10). A user with no ratings asks too: how many taste films reach
+   the popularity chart everyone sees before their fifth rating.
 7. **Everyone else**: both versions measured on the same held-out MovieLens ratings through
    ``ml.evaluate.heldout_rows`` (FunkSVD RMSE from the trained user vectors; Recall/NDCG@10 of
    popularity, FunkSVD by rating and the served ranking, from each user's training ratings
@@ -64,6 +70,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.harness.api_server import ApiServer, Request, call_json  # noqa: E402
+from ml.artifacts import APP_RATINGS_KEY  # noqa: E402
 from ml.data import load_dataset  # noqa: E402
 from ml.evaluate import heldout_rows  # noqa: E402
 from ml.metrics import ndcg_at_k, recall_at_k  # noqa: E402
@@ -156,10 +163,10 @@ def taste_films(train: pd.DataFrame, movies: pd.DataFrame, genre: str, count: in
 
 def train_version(store: ModelStore, label: str, split: Path, extra: list[str],
                   quick: bool) -> str:
-    """One run of the real training CLI into a new store version; its name."""
-    out = store.new_version_dir(label)
-    command = [sys.executable, "-m", "ml.train", "--data", str(split), "--out", str(out),
-               "--test-fraction", "0", *(["--n-epochs", "30"] if quick else []), *extra]
+    """One run of the real training CLI into a new version of ``store``; its name."""
+    command = [sys.executable, "-m", "ml.train", "--data", str(split), "--store",
+               str(store.root), "--test-fraction", "0",
+               *(["--n-epochs", "30"] if quick else []), *extra]
     log.info("training %s: %s", label, " ".join(command[1:]))
     started = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -167,8 +174,9 @@ def train_version(store: ModelStore, label: str, split: Path, extra: list[str],
                           check=False)
     if done.returncode != 0:
         raise RuntimeError(f"ml.train failed ({done.returncode}): {done.stderr[-2000:]}")
-    log.info("trained %s in %.0f s", out.name, time.perf_counter() - started)
-    return out.name
+    version = Path(done.stdout.strip().splitlines()[-1]).name  # --store prints the folder
+    log.info("trained %s (%s) in %.0f s", label, version, time.perf_counter() - started)
+    return version
 
 
 class Person:
@@ -260,8 +268,7 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path) -> dict[s
             versions[label] = train_version(store, f"app{count}", split,
                                             ["--app-ratings", f"sqlite:///{database}"], quick)
             stages.append({"label": label, "app_users": count, "app_ratings_stored": stored,
-                           "receipt": manifest_of(store, versions[label])["data"].get(
-                               "app_ratings")})
+                           "receipt": manifest_of(store, versions[label])[APP_RATINGS_KEY]})
         newcomers, targets = [], []
         for _ in range(scale.newcomers):
             given = [int(m) for m in rng.choice(taste, NEWCOMER_GIVEN, replace=False)]
