@@ -1,6 +1,6 @@
 """Does the model learn from its own users? A rare taste, rated through the API, retrained in.
 
-    .venv/bin/python bench/learns.py [--data DIR] [--genre G] [--quick] [--json PATH]
+    .venv/bin/python bench/learns.py [--data DIR] [--genre G] [--postgres] [--quick] [--json PATH]
 
 The claim (issue #12, point 4): ratings people give in CineMatch reach the model at the next
 retrain. A film loved by this service's users but rare in MovieLens enters the lists of a
@@ -50,6 +50,7 @@ generated release in a test (``tests/learning/test_learns.py``). Full runs write
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -69,7 +70,10 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from sqlalchemy.engine import make_url  # noqa: E402
+
 from bench.harness.api_server import ApiServer, Request, call_json  # noqa: E402
+from bench.harness.postgres import PostgresCluster  # noqa: E402
 from ml.artifacts import APP_RATINGS_KEY  # noqa: E402
 from ml.data import load_dataset  # noqa: E402
 from ml.evaluate import heldout_rows  # noqa: E402
@@ -233,7 +237,10 @@ def score(lists: list[tuple[str, list[int]]], targets: list[set[int]]) -> TasteS
                                         in zip(lists, targets, strict=True)])), 4))
 
 
-def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path) -> dict[str, Any]:
+def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path,
+        database_url: str | None = None) -> dict[str, Any]:
+    """The whole measurement in ``work``; the service stores its ratings in a SQLite file
+    there, or at ``database_url`` (PostgreSQL)."""
     rng = np.random.default_rng(SEED)
     started = time.perf_counter()
     split = work / "split"
@@ -252,10 +259,10 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path) -> dict[s
     versions["before, reseeded"] = train_version(store, "reseeded", split,
                                                  ["--seed", str(RESEED)], quick)
     store.promote(versions["before"])
-    database = work / "app.sqlite3"
-    server = ApiServer(store.current_link, database, env={
-        "CINEMATCH_ADMIN_TOKEN": ADMIN_TOKEN, "CINEMATCH_SIGNUP_LIMIT_PER_HOUR": "0",
-        "CINEMATCH_WRITE_LIMIT_PER_MINUTE": "0"})
+    server = ApiServer(store.current_link, work / "app.sqlite3", database_url=database_url,
+                       env={"CINEMATCH_ADMIN_TOKEN": ADMIN_TOKEN,
+                            "CINEMATCH_SIGNUP_LIMIT_PER_HOUR": "0",
+                            "CINEMATCH_WRITE_LIMIT_PER_MINUTE": "0"})
     server.start()
     stored, signed_up, stages = 0, 0, []
     try:
@@ -266,7 +273,7 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path) -> dict[s
             log.info("%d app users have stored %d ratings through POST /rate", count, stored)
             label = f"after {count} app users"
             versions[label] = train_version(store, f"app{count}", split,
-                                            ["--app-ratings", f"sqlite:///{database}"], quick)
+                                            ["--app-ratings", server.database_url], quick)
             stages.append({"label": label, "app_users": count, "app_ratings_stored": stored,
                            "receipt": manifest_of(store, versions[label])[APP_RATINGS_KEY]})
         newcomers, targets = [], []
@@ -298,6 +305,7 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path) -> dict[s
                 for label in ("before", "before, reseeded", final)}
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "database": make_url(server.database_url).get_backend_name(),
         "data": {"folder": data.name, "ratings": len(train) + len(test),
                  "test_fraction": TEST_FRACTION, "seed": SEED, "held_out": len(test)},
         "scale": asdict(scale), "genre": genre, "rare_ratings": [RARE_MIN, RARE_MAX],
@@ -349,7 +357,8 @@ def report(result: dict[str, Any]) -> str:
         f"{data['seed']}); taste: {len(result['taste'])} {result['genre']} films with "
         f"{RARE_MIN}–{RARE_MAX} MovieLens ratings each",
         "",
-        f"{n} held-out newcomers rate {new['given']} of the taste films 5★ through the API; "
+        f"the service stores its ratings in {result['database']}; {n} held-out newcomers "
+        f"rate {new['given']} of the taste films 5★ through the API; "
         f"{new['targets_each']} taste films to find in their top {TOP_K}",
         f"{'model':<24}{'version':<20}{'app ratings':>12}{'hits':>6}{'with a hit':>12}"
         f"{'Recall@10':>11}{'NDCG@10':>9}",
@@ -395,13 +404,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--genre", default=DEFAULT_GENRE, help="the rare taste's genre")
     parser.add_argument("--quick", action="store_true",
                         help="fewer simulated people and sweeps (for tests)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="the service stores ratings in a throwaway PostgreSQL cluster "
+                             "(bench/harness/postgres.py) instead of a SQLite file")
     parser.add_argument("--json", type=Path, help=f"write results here (default for full "
                                                   f"runs: {DEFAULT_JSON.relative_to(REPO)})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    with tempfile.TemporaryDirectory(prefix="cinematch-learns-") as folder:
-        result = run(args.data, args.genre, QUICK if args.quick else FULL, args.quick,
-                     Path(folder))
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cinematch-learns-")))
+        database_url = (stack.enter_context(PostgresCluster(fsync=False)).create_database()
+                        if args.postgres else None)
+        result = run(args.data, args.genre, QUICK if args.quick else FULL, args.quick, folder,
+                     database_url)
     print(report(result))
     target = args.json or (None if args.quick else DEFAULT_JSON)
     if target is not None:
