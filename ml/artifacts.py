@@ -9,7 +9,12 @@ A model directory holds:
 - ``manifest.json``: format version, data sources (rows, sha256), hyper-parameters, metrics,
   training time, git commit, and the sha256 and shape of every array and file; ``app_ratings``
   (``AppRatings``: how many of the service's own ratings it learnt from, from how many users,
-  read when, and their hash; absent or ``null`` for a model trained on MovieLens alone).
+  read when, and their hash; absent or ``null`` for a model trained on MovieLens alone) and
+  ``gate_holdout`` (``GateHoldout``: the MovieLens users held out of training for the
+  promote gate, by rule, count and hash);
+- ``holdout.npz`` (optional, beside a model ``ml.train`` wrote with held-out users): those
+  users' ratings (``user_id``, ``movie_id``, ``rating``), which ``python -m ml.promote``
+  scores a candidate and the served model on. Raw ratings: never commit it (.gitignore).
 Loading verifies all of it and fails with one line naming the file, so a half-copied or
 mismatched model never starts serving.
 
@@ -52,12 +57,15 @@ MANIFEST_FILE = "manifest.json"
 CATALOGUE_COLUMNS = ("movie_id", "title", "year", "genres", "tmdb_id", "imdb_id")
 MODEL_ARRAYS_FILE = "model.npz"
 MODEL_MANIFEST_FILE = "model.json"
+HOLDOUT_FILE = "holdout.npz"
 #: Prefix of the ranking model's arrays in ``factors.npz``.
 IMPLICIT_PREFIX = "implicit_"
 
 
 #: Manifest key of the service's own ratings a model learnt from (``AppRatings.as_json``).
 APP_RATINGS_KEY = "app_ratings"
+#: Manifest key of the users held out for the promote gate (``GateHoldout.rule``).
+GATE_HOLDOUT_KEY = "gate_holdout"
 
 
 class ArtifactError(RuntimeError):
@@ -119,6 +127,62 @@ def app_ratings_of(manifest: dict[str, Any]) -> AppRatings | None:
 
 
 @dataclass(frozen=True)
+class GateHoldout:
+    """Users no model of a deployment trains on, and their ratings, for the promote gate.
+
+    ``users_fraction`` and ``salt`` are the rule (``ml.split.hashed_users_holdout``): the same
+    data and rule always hold out the same people, so two trainings with equal ``rule``s
+    never saw them. The ratings are stored in ``HOLDOUT_FILE`` beside the model.
+    """
+
+    users_fraction: float
+    salt: int
+    user_ids: npt.NDArray[np.int64]
+    movie_ids: npt.NDArray[np.int64]
+    ratings: npt.NDArray[np.float32]
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        return {"user_id": np.asarray(self.user_ids, np.int64),
+                "movie_id": np.asarray(self.movie_ids, np.int64),
+                "rating": np.asarray(self.ratings, np.float32)}
+
+    @property
+    def sha256(self) -> str:
+        """Hash of every held-out (user, film, rating), whatever the file's compression."""
+        digest = hashlib.sha256()
+        for array in self.arrays().values():
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+    def rule(self) -> dict[str, Any]:
+        """The manifest's ``gate_holdout`` section."""
+        return {"users_fraction": self.users_fraction, "salt": self.salt,
+                "n_users": len(np.unique(self.user_ids)), "n_ratings": len(self.ratings),
+                "sha256": self.sha256}
+
+
+def load_holdout(directory: str | Path) -> GateHoldout:
+    """The held-out users' ratings beside a model, checked against its manifest (one line on
+    any fault, e.g. a model trained before the gate or with ``--gate-users 0``)."""
+    root = Path(directory)
+    manifest = _read_manifest(root / MANIFEST_FILE)
+    rule = manifest.get(GATE_HOLDOUT_KEY)
+    path = root / HOLDOUT_FILE
+    if not rule or not path.is_file():
+        raise ArtifactError(f"{root}: no held-out users recorded (a model trained with "
+                            "`python -m ml.train --gate-users F`, F > 0, has them)")
+    arrays = _read_arrays(path, {})
+    try:
+        holdout = GateHoldout(float(rule["users_fraction"]), int(rule["salt"]),
+                              arrays["user_id"], arrays["movie_id"], arrays["rating"])
+    except KeyError as missing:
+        raise ArtifactError(f"{path}: {missing} is missing") from None
+    if holdout.sha256 != rule.get("sha256"):
+        raise ArtifactError(f"{path}: held-out ratings do not match the manifest's hash")
+    return holdout
+
+
+@dataclass(frozen=True)
 class Artifact:
     """Everything a model directory holds, in memory."""
 
@@ -141,8 +205,10 @@ class Artifact:
         return IALS.of(self.implicit)
 
 
-def save_artifact(directory: str | Path, artifact: Artifact) -> Path:
-    """Write ``artifact`` to ``directory`` atomically (a sibling temp dir, then a rename)."""
+def save_artifact(directory: str | Path, artifact: Artifact,
+                  holdout: GateHoldout | None = None) -> Path:
+    """Write ``artifact`` to ``directory`` atomically (a sibling temp dir, then a rename),
+    with the promote gate's held-out users (``holdout``) when given."""
     target = Path(directory)
     _check_alignment(artifact)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -155,6 +221,9 @@ def save_artifact(directory: str | Path, artifact: Artifact) -> Path:
         (staging / CATALOGUE_FILE).write_bytes(catalogue_bytes)
         manifest = dict(artifact.manifest)
         manifest["format_version"] = FORMAT_VERSION
+        if holdout is not None:
+            _write_npz(staging / HOLDOUT_FILE, holdout.arrays())
+            manifest[GATE_HOLDOUT_KEY] = holdout.rule()
         manifest["files"] = {
             FACTORS_FILE: {"sha256": sha256_bytes(factors_path.read_bytes())},
             CATALOGUE_FILE: {"sha256": sha256_bytes(catalogue_bytes),

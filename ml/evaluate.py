@@ -15,6 +15,10 @@ Positives are test ratings ≥ 4; every film seen in training and not rated by t
 training is ranked. Hyper-parameters are never tuned here: early stopping uses a validation
 split carved from the training part only.
 
+``held_out_users`` measures a trained model on people it never saw (the promote gate's
+figures, ``python -m ml.promote``): RMSE and ranking NDCG@10 from most of their ratings, and
+NDCG@10 of a newcomer who gave 5 of them.
+
 JSON keys (stable): ``split`` {name, n_train, n_test, seed, test_fraction}, ``training_seconds``,
 ``rating`` [{model, rmse, mae}], ``top_n`` [{model, recall_at_10, ndcg_at_10, coverage,
 n_users}], and for folds ``folds`` [report…] plus ``mean`` {rating, top_n}.
@@ -48,7 +52,7 @@ from ml.model import FunkSVDParams
 from ml.models import BaselineModel, PopularityModel, PopularityParams
 from ml.pipeline import fit_artifact, rating_matrix
 from ml.recommender import Recommender
-from ml.rules import POSITIVE_RATING
+from ml.rules import PERSONALISATION_THRESHOLD, POSITIVE_RATING
 from ml.split import random_split
 
 log = logging.getLogger(__name__)
@@ -162,6 +166,74 @@ def top_n_rows(train: pd.DataFrame, test: pd.DataFrame,
                     "coverage": round(catalogue_coverage(lists[name], n_items), 4),
                     "n_users": len(values)})
     return out
+
+
+#: Share of each held-out user's ratings hidden to score RMSE and the ranking on.
+HELD_OUT_TEST_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class HeldOutFigures:
+    """What ``held_out_users`` measures; higher NDCG is better, lower RMSE."""
+
+    rmse: float
+    ndcg_at_10: float
+    newcomer_ndcg_at_10: float
+    n_users: int
+    n_test_ratings: int
+    n_newcomers: int
+
+
+def held_out_users(recommender: Recommender, ratings: pd.DataFrame, seed: int,
+                   newcomer_ratings: int = PERSONALISATION_THRESHOLD) -> HeldOutFigures:
+    """Score a model on users it never trained on, each folded in as the service does.
+
+    Each user's ratings are shuffled by a generator seeded with (``seed``, user), so every
+    model is scored on the same split: the last ``HELD_OUT_TEST_SHARE`` (at least one) is
+    hidden. RMSE: the rating model's prediction of the hidden ratings from the rest; NDCG@10
+    (ranking): the served list (``Recommender.recommend``) from the rest, scored on the
+    hidden ratings ≥ 4; newcomer NDCG@10: the served list from the first ``newcomer_ratings``
+    of the shuffle, scored on all their other ratings ≥ 4 (``bench/newcomers.py``'s
+    ``random-5``). Films the model does not know are dropped first (so pass ratings of films
+    every compared model knows to compare like with like); users left with fewer than
+    ``newcomer_ratings + 1`` ratings are skipped.
+    """
+    errors: list[float] = []
+    ranking: list[float] = []
+    newcomer: list[float] = []
+    n_users = 0
+    for user, group in ratings.groupby("user_id", sort=True):
+        given = recommender.known_ratings(dict(zip(group["movie_id"].astype(int),
+                                                   group["rating"].astype(float), strict=True)))
+        if len(given) <= newcomer_ratings:
+            continue
+        n_users += 1
+        movie_ids = np.array(sorted(given), dtype=np.int64)
+        order = np.random.default_rng([seed, int(user) % 2**63]).permutation(movie_ids)
+        n_test = max(1, round(len(order) * HELD_OUT_TEST_SHARE))
+        known = {int(m): given[int(m)] for m in order[:-n_test]}
+        hidden = order[-n_test:]
+        profile = recommender.profile(known)
+        predicted = recommender.funksvd.predict(profile.vector,
+                                                recommender.items.indices(hidden))
+        errors.extend(predicted - np.array([given[int(m)] for m in hidden]))
+        loved = {int(m) for m in hidden if given[int(m)] >= POSITIVE_RATING}
+        if loved:
+            found = recommender.recommend(known, TOP_K, profile=profile)
+            ranking.append(ndcg_at_k([r.movie_id for r in found.items], loved, TOP_K))
+        first = {int(m): given[int(m)] for m in order[:newcomer_ratings]}
+        rest = {int(m) for m in order[newcomer_ratings:] if given[int(m)] >= POSITIVE_RATING}
+        if rest:
+            found = recommender.recommend(first, TOP_K)
+            newcomer.append(ndcg_at_k([r.movie_id for r in found.items], rest, TOP_K))
+    if not n_users:
+        raise ValueError(f"no held-out user has more than {newcomer_ratings} ratings of known "
+                         "films")
+    return HeldOutFigures(
+        rmse=float(np.sqrt(np.mean(np.square(errors)))),
+        ndcg_at_10=float(np.mean(ranking)) if ranking else 0.0,
+        newcomer_ndcg_at_10=float(np.mean(newcomer)) if newcomer else 0.0,
+        n_users=n_users, n_test_ratings=len(errors), n_newcomers=len(newcomer))
 
 
 def evaluate_split(ratings: pd.DataFrame, movies: pd.DataFrame | None, params: FunkSVDParams,

@@ -109,10 +109,16 @@ class ModelStore:
         return previous
 
     def prune(self, keep: int = DEFAULT_KEEP) -> list[str]:
-        """Delete all but the newest ``keep`` versions, never the current one; what went."""
+        """Delete all but ``keep`` versions besides the current one; what went.
+
+        Versions served before (the ones ``rollback`` goes back to, latest first) are kept
+        before candidates that were never served, so refused candidates go first.
+        """
         current = self.current()
-        versions = self.versions()
-        doomed = [v for v in versions[: max(len(versions) - keep, 0)] if v != current]
+        served = [p.version for p in reversed(self.history())]
+        others = [v for v in reversed(self.versions()) if v != current]
+        ranked = sorted(others, key=lambda v: served.index(v) if v in served else len(served))
+        doomed = sorted(ranked[keep:])
         for version in doomed:
             shutil.rmtree(self.root / VERSIONS / version)
         return doomed

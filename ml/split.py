@@ -7,6 +7,7 @@ seen before the final figure. Splits are seeded, so every figure in the README r
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 
@@ -50,3 +51,35 @@ def users_holdout(
     chosen = rng.choice(eligible, size=min(n_users, len(eligible)), replace=False)
     mask = ratings["user_id"].isin(chosen)
     return ratings[~mask].reset_index(drop=True), ratings[mask].reset_index(drop=True)
+
+
+def hashed_share(ids: npt.ArrayLike, salt: int) -> npt.NDArray[np.float64]:
+    """A uniform number in [0, 1) per id, fixed by (id, salt) alone (splitmix64).
+
+    Unlike a seeded draw it does not depend on the other ids or their order, so a user is held
+    out (or not) the same way in every training on the same data, whatever else was added.
+    """
+    with np.errstate(over="ignore"):
+        z = np.asarray(ids, dtype=np.int64).astype(np.uint64) + np.uint64(salt % 2**64)
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
+def hashed_users_holdout(
+    ratings: pd.DataFrame, fraction: float, salt: int,
+    eligible: npt.NDArray[np.bool_] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out, entirely, the users whose ``hashed_share`` is below ``fraction``.
+
+    Only rows marked ``eligible`` can be held out (the gate holds out MovieLens users, never
+    the service's own). The same data and salt always hold out the same users.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"held-out user fraction must be in [0, 1), got {fraction}")
+    held = hashed_share(ratings["user_id"].to_numpy(), salt) < fraction
+    if eligible is not None:
+        held &= eligible
+    return ratings[~held].reset_index(drop=True), ratings[held].reset_index(drop=True)

@@ -3,6 +3,7 @@ namespaced, filtered and recorded in the manifest; on SQLite and PostgreSQL; err
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -14,13 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import repository
 from db.session import create_db_engine, create_session_factory, init_db, write_transaction
-from ml.artifacts import app_ratings_of, load_artifact
+from ml.artifacts import app_ratings_of, load_artifact, load_holdout
 from ml.data import APP_SOURCE, add_app_ratings, app_user_ids, load_dataset
 from tests.synthetic import planted_movies, planted_ratings
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["--n-factors", "3", "--rank", "4", "--n-epochs", "8", "--burn-in", "3",
-        "--test-fraction", "0", "--validation-fraction", "0"]
+        "--test-fraction", "0", "--validation-fraction", "0", "--gate-users", "0"]
 
 
 def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -41,9 +42,12 @@ def movielens_folder(root: Path) -> Path:
     return folder
 
 
+_TOKENS = itertools.count()
+
+
 def app_user(sessions: sessionmaker[Session], ratings: dict[int, float]) -> int:
     with sessions() as session, write_transaction(session):
-        user_id = repository.create_user(session, f"hash-{id(ratings)}")
+        user_id = repository.create_user(session, f"hash-{next(_TOKENS)}")
         repository.upsert_ratings(session, user_id, ratings)
     return user_id
 
@@ -73,18 +77,25 @@ def test_retrain_learns_the_apps_ratings_on_each_database(database_url: str, tmp
     assert artifact.items.get(999_999) == -1  # only films of the catalogue
 
 
-def test_min_ratings_is_a_flag(database_url: str, tmp_path: Path):
+def test_min_ratings_is_a_flag_and_app_users_are_never_held_out(database_url: str,
+                                                                   tmp_path: Path):
     engine = create_db_engine(database_url)
     init_db(engine)
     sessions = create_session_factory(engine)
-    app_user(sessions, {1: 4.0, 2: 4.0})
+    users = [app_user(sessions, {1: 4.0, 2: 4.0}) for _ in range(6)]
     engine.dispose()
     out = tmp_path / "model"
     result = run("-m", "ml.train", "--data", str(movielens_folder(tmp_path)), "--out", str(out),
-                 "--app-ratings", database_url, "--app-min-ratings", "2", *FAST)
+                 "--app-ratings", database_url, "--app-min-ratings", "2", *FAST,
+                 "--gate-users", "0.5")
     assert result.returncode == 0, result.stderr
-    receipt = app_ratings_of(load_artifact(out).manifest)
-    assert receipt is not None and (receipt.n_ratings, receipt.min_ratings) == (2, 2)
+    artifact = load_artifact(out)
+    receipt = app_ratings_of(artifact.manifest)
+    assert receipt is not None and (receipt.n_ratings, receipt.min_ratings) == (12, 2)
+    held = load_holdout(out)
+    assert 15 <= len(set(held.user_ids.tolist())) <= 45 and (held.user_ids > 0).all()
+    assert {-u for u in users} <= set(artifact.users.ids.tolist())
+    assert artifact.manifest["data"]["n_ratings"] == 60 * 20 - len(held.ratings) + 12
 
 
 def test_a_model_without_app_ratings_records_none(tmp_path: Path):
