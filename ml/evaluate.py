@@ -97,37 +97,14 @@ def evaluate(
         rating=[{"model": name, "rmse": round(rmse(p, truth), 4), "mae": round(mae(p, truth), 4)}
                 for name, p in rows],
     )
-    report.top_n = top_n_rows(train, test, recommender)
+    report.top_n = _top_n(train, test, recommender, len(items))
     return report
 
 
-def heldout_rows(recommender: Recommender, train: pd.DataFrame,
-                 test: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
-    """A trained model measured on held-out ratings of its own training users, with no
-    training here: FunkSVD's RMSE and MAE from the users' trained vectors, and the top-N rows.
-
-    Why a separate entry: comparing two models (before and after a retrain) needs both
-    measured on the same ``test``. Every test user must be a training user of the model
-    (``ValueError`` otherwise), or the RMSE would quietly mix in the cold-user fallback.
-    """
-    users = recommender.artifact.users.indices(test["user_id"].to_numpy())
-    if (users < 0).any():
-        missing = np.unique(test["user_id"].to_numpy()[users < 0])
-        raise ValueError(f"{len(missing)} held-out users are not training users of "
-                         f"{recommender.model_version} (e.g. {missing[:3].tolist()})")
-    predicted = recommender.funksvd.predict_pairs(
-        users, recommender.items.indices(test["movie_id"].to_numpy()))
-    truth = test["rating"].to_numpy(np.float64)
-    return {"rating": [{"model": "funksvd", "rmse": round(rmse(predicted, truth), 4),
-                        "mae": round(mae(predicted, truth), 4)}],
-            "top_n": top_n_rows(train, test, recommender)}
-
-
-def top_n_rows(train: pd.DataFrame, test: pd.DataFrame,
-               recommender: Recommender) -> list[dict[str, Any]]:
+def _top_n(train: pd.DataFrame, test: pd.DataFrame, recommender: Recommender,
+           n_items: int) -> list[dict[str, Any]]:
     """Rank for every test user with a positive: three contract models, then the service's
     own list, each from the user's training ratings folded in through the serving code."""
-    n_items = recommender.n_movies
     items = recommender.items
     popularity = recommender.popularity
     models: dict[str, Model[Any]] = {

@@ -33,7 +33,9 @@ def test_a_taste_rated_in_the_app_enters_newcomers_top_10_only_after_the_retrain
     (stage,) = result["stages"]
     assert stage["receipt"]["n_ratings"] == stage["app_ratings_stored"]
     assert stage["receipt"]["n_users"] == learns.QUICK.app_users[-1]
-    # Everyone else is measured on the same held-out ratings by every version.
+    # Everyone else is compared by the promote gate's own code on the held-out users, and
+    # the real gate ran on the last version.
     everyone = result["everyone_else"]
-    assert {r["model"] for r in everyone["before"]["top_n"]} >= {"service_ranking"}
-    assert all(everyone[v]["rating"][0]["rmse"] > 0 for v in everyone)
+    assert everyone["held_out_users"] > 0
+    assert result["gate"]["exit_status"] in (0, 1)
+    assert "ranking NDCG@10" in everyone[result["final"]]["table"]
