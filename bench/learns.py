@@ -13,9 +13,9 @@ newcomer with that taste, and nobody else's lists get worse.
    --gate-users GATE_USERS`` holds a share of its users out of training entirely, by a rule
    of their id, the same people for every version (the promote gate's held-out users).
 2. **The taste**, by a rule, not picked by hand: the films of one genre (``--genre``,
-   Documentary by default, a niche in MovieLens) with 2–5 ratings in the release,
-   ``Scale.taste_films`` of them drawn with the seed. They are in the catalogue, so a retrain
-   may use them.
+   Documentary by default, a niche in MovieLens) that the first model learnt from 2–5
+   ratings, ``Scale.taste_films`` of them drawn with the seed. They are in its catalogue, so
+   a retrain may use their app ratings.
 3. **Before**: ``python -m ml.train --data DIR --store STORE --test-fraction 0`` writes a
    version into a model store (``ml.model_store``); it is promoted, and the API
    (``bench/harness``'s ``ApiServer``, a real process on a SQLite file, or PostgreSQL with
@@ -91,7 +91,7 @@ SEED = 42
 #: ml-latest-small's 610, about what the default 3% holds out of the shipped data's 3,609.
 GATE_USERS = 0.2
 DEFAULT_GENRE = "Documentary"
-#: "Rare in MovieLens": a film of the taste has this many ratings in the release.
+#: "Rare in MovieLens": the first model learnt a film of the taste from this many ratings.
 RARE_MIN, RARE_MAX = 2, 5
 TOP_K = 10
 #: Films the newcomer rates: the personalisation threshold, the fewest a personal list needs.
@@ -133,13 +133,13 @@ class TasteScore:
         return sum(1 for h in self.hits if h > 0)
 
 
-def taste_films(ratings: pd.DataFrame, movies: pd.DataFrame, genre: str, count: int,
+def taste_films(served: Recommender, genre: str, count: int,
                 rng: np.random.Generator) -> list[int]:
-    """The rule: ``count`` films of ``genre`` with RARE_MIN–RARE_MAX ratings, drawn with the
-    seed from all such films (sorted by id first, so the draw is reproducible)."""
-    rated = ratings.groupby("movie_id").size()
-    in_genre = set(movies.loc[movies["genres"].map(lambda g: genre in g), "movie_id"].tolist())
-    pool = sorted(int(m) for m, n in rated.items() if m in in_genre and RARE_MIN <= n <= RARE_MAX)
+    """The rule: ``count`` films of ``genre`` that the first model learnt from RARE_MIN–
+    RARE_MAX ratings, drawn with the seed from all such films (in id order, so the draw is
+    reproducible)."""
+    pool = sorted(m.movie_id for m in served.movies()
+                  if genre in m.genres and RARE_MIN <= m.rating_count <= RARE_MAX)
     if len(pool) < count:
         raise SystemExit(f"error: only {len(pool)} {genre} films have {RARE_MIN}–{RARE_MAX} "
                          f"ratings; the taste needs {count} (try another --genre)")
@@ -229,14 +229,6 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path,
     rng = np.random.default_rng(SEED)
     started = time.perf_counter()
     dataset = load_dataset(data)
-    movies = dataset.movies
-    taste = taste_films(dataset.ratings, movies, genre, scale.taste_films, rng)
-    mainstream = [int(m) for m in
-                  dataset.ratings.groupby("movie_id").size().nlargest(MAINSTREAM_POOL).index]
-    titles = movies.set_index("movie_id")["title"]
-    log.info("taste (%s, %d–%d MovieLens ratings each): %s", genre, RARE_MIN, RARE_MAX,
-             "; ".join(str(titles.get(m, m)) for m in taste))
-
     store = ModelStore(work / "store")
     versions = {"before": train_version(store, "before", data, [], quick)}
     # Seed-to-seed spread: the same MovieLens data trained again with another seed, so a
@@ -244,6 +236,13 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path,
     versions["before, reseeded"] = train_version(store, "reseeded", data,
                                                  ["--seed", str(RESEED)], quick)
     store.promote(versions["before"])
+    served = Recommender.load(store.path_of(versions["before"]))
+    taste = taste_films(served, genre, scale.taste_films, rng)
+    by_count = sorted(served.movies(), key=lambda m: (-m.rating_count, m.movie_id))
+    mainstream = [m.movie_id for m in by_count[:MAINSTREAM_POOL]]
+    titles = {m.movie_id: m.title for m in served.movies()}
+    log.info("taste (%s, %d–%d MovieLens ratings each): %s", genre, RARE_MIN, RARE_MAX,
+             "; ".join(titles[m] for m in taste))
     server = ApiServer(store.current_link, work / "app.sqlite3", database_url=database_url,
                        env={"CINEMATCH_ADMIN_TOKEN": ADMIN_TOKEN,
                             "CINEMATCH_SIGNUP_LIMIT_PER_HOUR": "0",
@@ -298,7 +297,7 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path,
                  "users": int(dataset.ratings["user_id"].nunique()), "seed": SEED,
                  "gate_users": GATE_USERS},
         "scale": asdict(scale), "genre": genre, "rare_ratings": [RARE_MIN, RARE_MAX],
-        "taste": [{"movie_id": m, "title": str(titles.get(m, m))} for m in taste],
+        "taste": [{"movie_id": m, "title": titles[m]} for m in taste],
         "stages": stages,
         "newcomers": {"given": NEWCOMER_GIVEN, "targets_each": scale.taste_films
                       - NEWCOMER_GIVEN, "through": "HTTP: POST /rate, GET /recommend, "
