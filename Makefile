@@ -10,7 +10,7 @@ LINKS ?= $(SHARED)/links/links.csv
 API_PORT ?= 8000
 UI_PORT ?= 8501
 
-.PHONY: run test setup browser postgres nginx migrate train evaluate bench lint clean
+.PHONY: run test setup browser postgres nginx migrate train retrain evaluate bench lint clean
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (CineMatch needs Python 3.11)"; exit 2; }
@@ -68,6 +68,28 @@ endif
 
 train: setup
 	$(PY) -m ml.train $(TRAIN_SOURCES) --out $(OUT) --test-fraction $(TEST_FRACTION) $(TRAIN_ARGS)
+
+## `make retrain` trains a candidate on the MovieLens sources (as `make train`: DATA, TRAIN_ARGS,
+## TEST_FRACTION) plus the service's own ratings into a NEW version folder of the model store,
+## then runs the gate (`python -m ml.promote`), which serves it only if no figure is worse.
+## MODEL_STORE: the store (default data/model-store; serve CINEMATCH_MODEL_DIR=MODEL_STORE/current);
+## DATABASE_URL: the service's database (default the SQLite file `make run` uses);
+## APP_MIN_RATINGS: app users with fewer ratings are left out (default 5, ml/rules.py);
+## TOLERANCE: relative slack per gate figure (default 0.02); KEEP: versions kept (default 5).
+## An empty store first takes the model at OUT (the shipped models/) as the one served, so
+## the first retrain is gated against it. Exit status: 0 promoted, 1 refused, 2 an error.
+MODEL_STORE ?= data/model-store
+DATABASE_URL ?= sqlite:///data/cinematch.db
+APP_MIN_RATINGS ?= 5
+TOLERANCE ?= 0.02
+KEEP ?= 5
+
+retrain: setup
+	@[ -e $(MODEL_STORE)/current ] || $(PY) -m ml.promote $(OUT) --store $(MODEL_STORE)
+	@candidate=$$($(PY) -m ml.train $(TRAIN_SOURCES) --store $(MODEL_STORE) \
+	    --app-ratings '$(DATABASE_URL)' --app-min-ratings $(APP_MIN_RATINGS) \
+	    --test-fraction $(TEST_FRACTION) $(TRAIN_ARGS)) && \
+	  $(PY) -m ml.promote "$$candidate" --tolerance $(TOLERANCE) --keep $(KEEP)
 
 evaluate: setup
 	$(PY) -m ml.evaluate --ml100k-folds $(SHARED)/ml-100k --quiet

@@ -310,6 +310,16 @@ class HealthOut(BaseModel):
     database: Literal["ok", "busy", "read-only", "full", "gone", "unreachable"]
 
 
+class AppRatingsOut(BaseModel):
+    """How many of this service's own ratings the model learnt from (its manifest's
+    ``app_ratings``); all zero for a model trained on MovieLens alone, like the shipped one."""
+
+    n_ratings: int = Field(0, description="Ratings given in this service that it trained on.")
+    n_users: int = Field(0, description="People of this service whose ratings it trained on.")
+    read_at: str | None = Field(
+        None, description="When those ratings were read (ISO 8601, UTC); null when none.")
+
+
 class MetricsOut(BaseModel):
     """The trained model's offline evaluation, as recorded in its manifest."""
 
@@ -317,6 +327,7 @@ class MetricsOut(BaseModel):
 
     model_version: str
     trained_at: str | None = None
+    app_ratings: AppRatingsOut = Field(default_factory=AppRatingsOut)
     data: Any = None
     rating: list[dict[str, Any]] = Field(default_factory=list)
     top_n: list[dict[str, Any]] = Field(default_factory=list)

@@ -282,6 +282,9 @@ class ModelMetrics:
     rating: list[dict[str, Any]]
     top_n: list[dict[str, Any]]
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    #: This service's own ratings it learnt from, and from how many people (0: none).
+    app_ratings: int = 0
+    app_users: int = 0
 
 
 @dataclass(frozen=True)
@@ -428,6 +431,8 @@ class ApiClient:
                 rating=[dict(row) for row in body.get("rating") or ()],
                 top_n=[dict(row) for row in body.get("top_n") or ()],
                 raw=dict(body),
+                app_ratings=int((body.get("app_ratings") or {}).get("n_ratings") or 0),
+                app_users=int((body.get("app_ratings") or {}).get("n_users") or 0),
             )
 
     # -- the user's own data (bearer token) -------------------------------------------

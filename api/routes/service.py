@@ -10,9 +10,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from api.deps import RecommenderDep, ServicesDep
-from api.schemas import HealthOut, MetricsOut
+from api.schemas import AppRatingsOut, HealthOut, MetricsOut
 from db import repository
 from db.session import DatabaseFileGone, write_transaction
+from ml.artifacts import app_ratings_of
 
 router = APIRouter(tags=["service"])
 logger = logging.getLogger("api")
@@ -70,13 +71,22 @@ def _database_state(exc: SQLAlchemyError) -> str:
 @router.get("/metrics", summary="The model's offline evaluation")
 async def metrics(recommender: RecommenderDep) -> MetricsOut:
     """RMSE/MAE of each rating model and Recall/NDCG@10 and coverage of each ranker, measured
-    on held-out ratings when this model was trained (from its manifest)."""
+    on held-out ratings when this model was trained (from its manifest), and how many of this
+    service's own ratings it learnt from (`app_ratings`, zero for the shipped model)."""
     manifest = recommender.manifest
+    try:
+        receipt = app_ratings_of(manifest)
+    except ValueError as error:  # a hand-edited manifest: say nothing rather than fail
+        logger.warning("model manifest: %s", error)
+        receipt = None
+    app_ratings = AppRatingsOut() if receipt is None else AppRatingsOut(
+        n_ratings=receipt.n_ratings, n_users=receipt.n_users, read_at=receipt.read_at)
     return MetricsOut.model_validate(
         {
             "trained_at": manifest.get("trained_at"),
             "data": manifest.get("data"),
             **recommender.metrics(),
             "model_version": recommender.model_version,
+            "app_ratings": app_ratings,
         }
     )

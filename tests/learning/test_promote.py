@@ -4,14 +4,16 @@ only when no figure is worse, refuses models it cannot compare fairly, and rolls
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ml.artifacts import load_artifact, load_holdout
+from db.session import create_db_engine, create_session_factory, init_db
+from ml.artifacts import app_ratings_of, load_artifact, load_holdout
 from ml.model_store import ModelStore
-from tests.learning.test_retrain_cli import movielens_folder, run
+from tests.learning.test_retrain_cli import REPO, app_user, movielens_folder, run
 
 GATE = ["--n-factors", "3", "--rank", "4", "--n-epochs", "8", "--burn-in", "3",
         "--test-fraction", "0", "--validation-fraction", "0", "--gate-users", "0.25"]
@@ -121,3 +123,30 @@ def test_usage_errors_are_one_line(tmp_path):
         result = promote(*args)
         assert result.returncode == 2 and expected in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_make_retrain_gates_a_retrain_with_the_apps_ratings_against_the_served_model(
+    data, tmp_path,
+):
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    engine = create_db_engine(url)
+    init_db(engine)
+    sessions = create_session_factory(engine)
+    fan = app_user(sessions, {1: 5.0, 2: 5.0, 3: 4.5, 101: 1.0, 102: 1.0, 103: 1.5})
+    engine.dispose()
+    shipped = tmp_path / "models"
+    result = run("-m", "ml.train", "--data", str(data), "--out", str(shipped), *GATE)
+    assert result.returncode == 0, result.stderr
+    store = tmp_path / "store"
+    make = subprocess.run(
+        ["make", "-o", ".venv/.installed", "retrain", f"DATA={data}", f"OUT={shipped}",
+         f"MODEL_STORE={store}", f"DATABASE_URL={url}", "TEST_FRACTION=0", "TOLERANCE=0.5",
+         "TRAIN_ARGS=" + " ".join(GATE)],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert make.returncode == 0, make.stdout + make.stderr
+    assert "newcomer NDCG@10" in make.stdout and "promoted" in make.stdout
+    served = ModelStore(store)
+    assert len(served.versions()) == 2 and len(served.history()) == 2
+    artifact = load_artifact(served.current_link)
+    receipt = app_ratings_of(artifact.manifest)
+    assert receipt is not None and receipt.n_ratings == 6 and -fan in artifact.users

@@ -77,6 +77,28 @@ def learnt_from(data: Any) -> str:
     return " ".join(parts)
 
 
+def movielens_part(data: Any, app_ratings: int, app_users: int) -> Any:
+    """The manifest's counts without this service's own ratings (a retrained model's
+    ``n_ratings``/``n_users`` include them), so "on MovieLens" stays true."""
+    if not isinstance(data, dict) or not (app_ratings or app_users):
+        return data
+    part = dict(data)
+    for key, less in (("n_ratings", app_ratings), ("n_users", app_users)):
+        if isinstance(part.get(key), int):
+            part[key] = max(part[key] - less, 0)
+    return part
+
+
+def own_ratings_line(app_ratings: int, app_users: int) -> str:
+    """How many of this service's own ratings the model learnt from, in words (0 included)."""
+    if app_ratings <= 0:
+        return ("It has not learnt from any ratings given here on CineMatch yet: this version "
+                "knows MovieLens only. Ratings given here reach it when it is retrained.")
+    people = "one person" if app_users == 1 else f"{app_users:,} people"
+    ratings = "one rating" if app_ratings == 1 else f"{app_ratings:,} ratings"
+    return f"It also learnt from **{ratings}** that {people} gave here on CineMatch."
+
+
 def trained_on(stamp: str | None) -> str | None:
     """ "22 November 2026" from the manifest's ISO time."""
     if not stamp:
@@ -158,14 +180,17 @@ with components.api_guard():
     metrics = api_client.get_client().metrics()
 
 st.subheader("What it learnt from")
+movielens = movielens_part(metrics.data, metrics.app_ratings, metrics.app_users)
 st.markdown(
-    f"CineMatch learnt from {learnt_from(metrics.data)} on MovieLens, a film-rating site run "
+    f"CineMatch learnt from {learnt_from(movielens)} on MovieLens, a film-rating site run "
     "by the GroupLens research lab. It knows no one's name, only who liked what. When you "
-    "rate films, it places you among those tastes; your ratings never retrain it."
+    "rate films, it places you among those tastes at once."
 )
+st.markdown(own_ratings_line(metrics.app_ratings, metrics.app_users))
 when = trained_on(metrics.trained_at)
-if when:
-    st.markdown(f"This version was trained on **{when}**.")
+version = f"version **{metrics.model_version or 'unknown'}**"
+st.markdown(f"This version was trained on **{when}** ({version})." if when
+            else f"This is {version}; when it was trained is not recorded.")
 
 st.subheader("How good its picks are")
 st.caption("Measured on ratings held back from training, so it had never seen them.")
