@@ -128,10 +128,6 @@ class TasteScore:
     recall_at_10: float
     ndcg_at_10: float
 
-    @property
-    def newcomers_with_a_hit(self) -> int:
-        return sum(1 for h in self.hits if h > 0)
-
 
 def taste_films(served: Recommender, genre: str, count: int,
                 rng: np.random.Generator) -> list[int]:
