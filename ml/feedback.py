@@ -45,7 +45,9 @@ def fold_in_feedback(
     n_rated = len(idx)
     if n_rated == 0:
         return np.zeros(model.rank)
-    skips = np.setdiff1d(np.asarray(skipped, dtype=np.int64), idx)
+    skips = np.asarray(skipped, dtype=np.int64)
+    if len(skips):  # setdiff1d sorts the whole history even when nothing was skipped
+        skips = np.setdiff1d(skips, idx)
     if len(skips) and skip_confidence > 0:
         idx = np.concatenate([idx, skips])
         targets = np.concatenate([targets, np.zeros(len(skips))])
