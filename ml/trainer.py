@@ -1,10 +1,10 @@
 """Training the biased matrix factorisation: vectorised ALS sweeps, MAP or Gibbs-sampled.
 
-Why ALS and not SGD: each half-sweep is a closed-form ridge solve per user (then per item), so it
-vectorises into one batched Cholesky solve and has no learning rate to tune. Why sampling: on a
-few hundred thousand ratings the MAP fit overfits rare films; drawing each vector from its
-posterior and averaging the samples (Salakhutdinov & Mnih 2008) lowers RMSE by about 0.01 on
-ml-100k and ml-1m at the same cost per sweep (see bench/rating_accuracy.py).
+Why ALS and not SGD: each half-sweep is a closed-form ridge solve per user (then per item), so
+it is one compiled pass of small Cholesky solves (``ml.kernels``) and has no learning rate to
+tune. Why sampling: on a few hundred thousand ratings the MAP fit overfits rare films; drawing
+each vector from its posterior and averaging the samples (Salakhutdinov & Mnih 2008) lowers
+RMSE by about 0.01 on ml-100k and ml-1m at the same cost per sweep (bench/rating_accuracy.py).
 """
 
 from __future__ import annotations
