@@ -1,7 +1,7 @@
 """Full-size training and serving on this machine, on MovieLens-shaped synthetic data.
 
     nice .venv/bin/python bench/scale.py [--sizes 1M,4M,16M,32M | --quick] [--work DIR]
-                                         [--json PATH] [--png PATH]
+                                         [--merge] [--json PATH] [--png PATH]
 
 For each size (ratings; films and users grow with it up to ml-32m's 87k and 200k, see
 ``bench/harness/synthetic_movielens.py``):
