@@ -98,6 +98,7 @@ class SizeResult:
     api_resident_gb: float
     api_peak_gb: float
     load_average: str
+    git_commit: str | None = None  # the code that trained it (manifest); None: older runs
 
 
 def train(folder: Path, out: Path, extra: list[str]) -> tuple[float, float, float]:
@@ -248,7 +249,8 @@ def run_size(label: str, work: Path, eval_users: int, extra: list[str]) -> SizeR
         funksvd_seconds=float(manifest["training"]["seconds"]),
         ials_seconds=float(manifest["ranking"]["seconds"]),
         model_megabytes=round(model_bytes / 1e6, 1), api_resident_gb=round(resident, 3),
-        api_peak_gb=round(peak, 3), load_average=load_average, **figures,
+        api_peak_gb=round(peak, 3), load_average=load_average,
+        git_commit=str(manifest.get("git_commit", "unknown"))[:10], **figures,
     )
 
 
