@@ -1,7 +1,7 @@
 """Full-size training and serving on this machine, on MovieLens-shaped synthetic data.
 
     nice .venv/bin/python bench/scale.py [--sizes 1M,4M,16M,32M | --quick] [--work DIR]
-                                         [--json PATH] [--png PATH]
+                                         [--merge] [--json PATH] [--png PATH]
 
 For each size (ratings; films and users grow with it up to ml-32m's 87k and 200k, see
 ``bench/harness/synthetic_movielens.py``):
@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,8 +52,6 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from api.search import MovieIndex  # noqa: E402
-
 from bench.harness.api_server import ApiServer  # noqa: E402
 from bench.harness.synthetic_movielens import (  # noqa: E402
     FULL_FILMS,
@@ -63,6 +61,7 @@ from bench.harness.synthetic_movielens import (  # noqa: E402
 )
 from ml.metrics import ndcg_at_k  # noqa: E402
 from ml.recommender import Recommender  # noqa: E402
+from ml.search import MovieIndex  # noqa: E402
 
 SIZES = {"1M": 1_000_000, "4M": 4_000_000, "16M": 16_000_000, "32M": 32_000_000}
 #: The serving side at full size without a full-size training: ml-32m's films and users with
@@ -99,6 +98,7 @@ class SizeResult:
     api_resident_gb: float
     api_peak_gb: float
     load_average: str
+    git_commit: str | None = None  # the code that trained it (manifest); None: older runs
 
 
 def train(folder: Path, out: Path, extra: list[str]) -> tuple[float, float, float]:
@@ -249,7 +249,8 @@ def run_size(label: str, work: Path, eval_users: int, extra: list[str]) -> SizeR
         funksvd_seconds=float(manifest["training"]["seconds"]),
         ials_seconds=float(manifest["ranking"]["seconds"]),
         model_megabytes=round(model_bytes / 1e6, 1), api_resident_gb=round(resident, 3),
-        api_peak_gb=round(peak, 3), load_average=load_average, **figures,
+        api_peak_gb=round(peak, 3), load_average=load_average,
+        git_commit=str(manifest.get("git_commit", "unknown"))[:10], **figures,
     )
 
 
@@ -298,11 +299,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="more ml.train flags, e.g. '--n-epochs 8' for serving figures only")
     parser.add_argument("--json", type=Path, default=RESULTS / "scale.json")
     parser.add_argument("--png", type=Path, default=RESULTS / "scale.png")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other sizes already in --json (replace only those run)")
     args = parser.parse_args(argv)
     labels = ["1M"] if args.quick else [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in labels if s not in SIZES and s != FULL_CATALOGUE]
     if unknown or not labels:
         parser.error(f"unknown size {unknown}; pick from {', '.join(SIZES)}")
+    kept = earlier_results(args.json, labels) if args.merge else []
     results: list[SizeResult] = []
     scratch = Path(tempfile.mkdtemp(prefix="cinematch-scale-", dir=args.work))
     try:
@@ -310,11 +314,27 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_size(label, scratch / label, args.eval_users,
                                     args.train_flags.split()))
             print(json.dumps(asdict(results[-1])), flush=True)
-            write(results, args.json, args.png)
+            write(ordered([*kept, *results]), args.json, args.png)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(summary(results))
     return 0
+
+
+def earlier_results(path: Path, replaced: list[str]) -> list[SizeResult]:
+    """The sizes of an earlier run in ``path`` other than ``replaced`` (``--merge``)."""
+    if not path.is_file():
+        return []
+    sizes = json.loads(path.read_text())["sizes"]
+    names = {f.name for f in fields(SizeResult)}
+    return [SizeResult(**{k: v for k, v in size.items() if k in names}
+                       | {k: None for k in names - size.keys()})
+            for size in sizes if size["label"] not in replaced]
+
+
+def ordered(results: list[SizeResult]) -> list[SizeResult]:
+    """By number of ratings: the plot's x axis."""
+    return sorted(results, key=lambda r: r.ratings)
 
 
 def write(results: list[SizeResult], json_path: Path, png_path: Path) -> None:

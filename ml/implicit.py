@@ -182,35 +182,17 @@ def _conjugate_gradient(segments: Segments, target: FloatArray, conf: FloatArray
     """Move every row of ``solved`` towards its ridge solution against ``fixed``, in place.
 
     Row e's system is A_e x = b_e, A_e = α0 YᵀY + λ_e I + Σ_j c_j y_j y_jᵀ and b_e = Σ_j c_j p_j
-    y_j over its ratings j. All rows take their CG steps in lockstep: the α0 YᵀY part is one
-    BLAS product for all of them, the per-rating part one compiled pass (``ml.kernels``).
+    y_j over its ratings j. α0 YᵀY is one BLAS product shared by all rows; each row then takes
+    its CG steps in one compiled, parallel pass (``ml.kernels.conjugate_gradient_rows``).
     """
-    from ml.kernels import weighted_gram_products, weighted_sums  # training only
+    from ml.kernels import conjugate_gradient_rows  # training only
 
-    indptr, other = segments.indptr, segments.other
     alpha = params.unobserved_weight
     base = alpha * (fixed.T @ fixed)
-    ridge = (params.reg * (segments.counts + alpha * fixed.shape[0]) ** params.reg_exponent
-             )[:, None]
-
-    def product(v: FloatArray) -> FloatArray:
-        return v @ base + ridge * v + weighted_gram_products(indptr, other, conf, fixed, v)
-
-    residual = weighted_sums(indptr, other, conf * target, fixed) - product(solved)
-    direction = residual.copy()
-    norm = np.einsum("ij,ij->i", residual, residual)
-    for _ in range(params.cg_steps):
-        applied = product(direction)
-        curvature = np.einsum("ij,ij->i", direction, applied)
-        step = np.divide(norm, curvature, out=np.zeros_like(norm), where=curvature > 0)
-        solved += step[:, None] * direction
-        residual -= step[:, None] * applied
-        new_norm = np.einsum("ij,ij->i", residual, residual)
-        ratio = np.divide(new_norm, norm, out=np.zeros_like(norm), where=norm > 0)
-        direction *= ratio[:, None]
-        direction += residual
-        norm = new_norm
-    solved[segments.counts == 0] = 0.0
+    ridge = params.reg * (segments.counts + alpha * fixed.shape[0]) ** params.reg_exponent
+    conjugate_gradient_rows(segments.indptr, segments.other, conf * target, conf,
+                            fixed.astype(np.float32), base, ridge.astype(np.float64), solved,
+                            params.cg_steps)
 
 
 def rotate(item_factors: FloatArray, params: ImplicitParams) -> ImplicitModel:

@@ -136,14 +136,16 @@ class FactorModel:
         if len(idx) == 0:
             prior = np.zeros(self.rank + 1) if self.fold_in_mean is None else self.fold_in_mean
             return UserVector(prior[:-1].astype(np.float32), float(prior[-1]))
-        features = np.empty((len(idx), self.rank + 1))
+        # X_Rᵀ X_R is summed in float32, the factors' own precision (half the time of float64
+        # for a long history), and solved in float64.
+        features = np.empty((len(idx), self.rank + 1), dtype=np.float32)
         features[:, :-1] = self.item_factors[idx]
         features[:, -1] = 1.0
         target = r - self.global_mean - self.item_bias[idx]
-        gram = features.T @ features
+        gram = (features.T @ features).astype(np.float64)
         ridge = self.fold_in_reg + self.fold_in_reg_per_rating * len(idx)
         gram[np.diag_indices_from(gram)] += ridge
-        rhs = features.T @ target
+        rhs = features.T.astype(np.float64) @ target
         if self.fold_in_mean is not None:
             rhs += ridge * self.fold_in_mean
         solution = np.linalg.solve(gram, rhs)

@@ -122,24 +122,28 @@ def fit_artifact(
 
 def catalogue_entries(movies: pd.DataFrame, items: IdMap) -> tuple[CatalogueEntry, ...]:
     """One catalogue row per model item, in item order (rated films missing from the movie
-    file get a placeholder title rather than vanishing)."""
-    by_id = movies.set_index("movie_id")
+    file get a placeholder title rather than vanishing).
+
+    Columns are read once as lists (a ``.loc`` per film took 60 s at 87k films)."""
+    rows = movies.drop_duplicates("movie_id").set_index("movie_id").reindex(items.ids)
+    known = rows["title"].notna().tolist()
+    titles, genres = rows["title"].tolist(), rows["genres"].tolist()
+    years, tmdb_ids = _optional_ints(rows["year"]), _optional_ints(rows["tmdb_id"])
+    imdb_ids = [None if value is None or pd.isna(value) else str(value)
+                for value in rows["imdb_id"].tolist()]
     entries = []
-    for movie_id in items.ids:
-        if movie_id in by_id.index:
-            row = by_id.loc[movie_id]
-            entries.append(CatalogueEntry(
-                movie_id=int(movie_id), title=str(row["title"]),
-                year=None if pd.isna(row["year"]) else int(row["year"]),
-                genres=tuple(row["genres"]),
-                tmdb_id=None if pd.isna(row["tmdb_id"]) else int(row["tmdb_id"]),
-                imdb_id=None if row["imdb_id"] is None or pd.isna(row["imdb_id"])
-                else str(row["imdb_id"]),
-            ))
+    for k, movie_id in enumerate(items.ids.tolist()):
+        if known[k]:
+            entries.append(CatalogueEntry(movie_id, str(titles[k]), years[k], tuple(genres[k]),
+                                          tmdb_ids[k], imdb_ids[k]))
         else:
-            entries.append(CatalogueEntry(int(movie_id), f"Movie {movie_id}", None, (), None,
-                                          None))
+            entries.append(CatalogueEntry(movie_id, f"Movie {movie_id}", None, (), None, None))
     return tuple(entries)
+
+
+def _optional_ints(column: pd.Series) -> list[int | None]:
+    """A nullable column as Python ints, None where missing."""
+    return [None if pd.isna(value) else int(value) for value in column.tolist()]
 
 
 def model_version(model: FactorModel) -> str:

@@ -166,7 +166,11 @@ class Recommender:
     def known_ratings(self, ratings: Mapping[int, float]) -> dict[int, float]:
         """``ratings`` without films this catalogue lacks (rated under an older model): what
         the list and the personalisation threshold are computed from."""
-        return {m: r for m, r in ratings.items() if m in self.items}
+        known = self.items.indices(_ids(ratings)) >= 0
+        if known.all():
+            return dict(ratings)
+        return {m: r for (m, r), keep in zip(ratings.items(), known.tolist(), strict=True)
+                if keep}
 
     def movies(self) -> list[Movie]:
         """The whole catalogue, most popular first."""
@@ -185,9 +189,11 @@ class Recommender:
     def profile(self, ratings: Mapping[int, float], skipped: Collection[int] = ()) -> UserProfile:
         """Fold the user's ratings (and the films they skipped as "haven't seen it") into both
         models; unknown movie ids are ignored."""
-        known = [(self.items.get(m), float(r)) for m, r in ratings.items()]
-        pairs = [(i, r) for i, r in known if i >= 0]
-        rated = UserRatings.of([i for i, _ in pairs], [r for _, r in pairs])
+        # One vectorised id lookup: a dict lookup per film cost a 3,000-film history 0.6 ms.
+        indices = self.items.indices(_ids(ratings))
+        values = np.fromiter(ratings.values(), dtype=np.float64, count=len(ratings))
+        known = indices >= 0
+        rated = UserRatings.of(indices[known], values[known])
         skips = self.items.indices(sorted(skipped)) if skipped else np.empty(0, dtype=np.int64)
         w = self.weights
         with single_threaded_blas():  # small solves: see ml/blas.py
@@ -395,6 +401,11 @@ def _items(movie_ids: npt.NDArray[np.int64], predicted: npt.NDArray[np.floating]
         Recommendation(movie_id=m, predicted_rating=p, score=s, reason=r)
         for m, p, s, r in zip(movie_ids.tolist(), shown, rounded, reasons, strict=True)
     ]
+
+
+def _ids(ratings: Mapping[int, float]) -> npt.NDArray[np.int64]:
+    """The movie ids of ``ratings`` as one array, in the mapping's order."""
+    return np.fromiter(ratings.keys(), dtype=np.int64, count=len(ratings))
 
 
 def _movie(entry: CatalogueEntry, count: int, mean: float) -> Movie:

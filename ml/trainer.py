@@ -1,10 +1,10 @@
 """Training the biased matrix factorisation: vectorised ALS sweeps, MAP or Gibbs-sampled.
 
-Why ALS and not SGD: each half-sweep is a closed-form ridge solve per user (then per item), so it
-vectorises into one batched Cholesky solve and has no learning rate to tune. Why sampling: on a
-few hundred thousand ratings the MAP fit overfits rare films; drawing each vector from its
-posterior and averaging the samples (Salakhutdinov & Mnih 2008) lowers RMSE by about 0.01 on
-ml-100k and ml-1m at the same cost per sweep (see bench/rating_accuracy.py).
+Why ALS and not SGD: each half-sweep is a closed-form ridge solve per user (then per item), so
+it is one compiled pass of small Cholesky solves (``ml.kernels``) and has no learning rate to
+tune. Why sampling: on a few hundred thousand ratings the MAP fit overfits rare films; drawing
+each vector from its posterior and averaging the samples (Salakhutdinov & Mnih 2008) lowers
+RMSE by about 0.01 on ml-100k and ml-1m at the same cost per sweep (bench/rating_accuracy.py).
 """
 
 from __future__ import annotations
@@ -117,38 +117,34 @@ def _train(train: RatingMatrix, params: FunkSVDParams, validation: Validation | 
 
 
 def solve_ridge_batched(
-    segments: Segments, features: Array, targets_sorted: Array, ridge: Array,
+    segments: Segments, factors: Array, targets_sorted: Array, ridge: Array,
     prior_precision: Array | None = None, prior_shift: Array | None = None,
     noise: Array | None = None,
 ) -> Array:
     """For every entity solve (X_eᵀX_e + diag(ridge_e) + Λ) w = X_eᵀ y_e + s (+ L_e z_e).
 
-    ``ridge`` is (n_entities, d): the count-scaled MAP ridge. ``prior_precision`` Λ (d, d) and
-    ``prior_shift`` s (d,) carry a Gaussian prior shared by all entities (the sampler's).
-    The per-entity Gram products are one compiled pass over the ratings, pre-sorted by entity
-    (``ml.kernels``); the solves are one batched LAPACK call. With ``noise`` z (n, d),
+    X_e = [F_e, 1]: the other side's ``factors`` rows of e's ratings and a ones column, so the
+    last entry of w is the bias. ``ridge`` is (n_entities, d): the count-scaled MAP ridge.
+    ``prior_precision`` Λ (d, d) and ``prior_shift`` s (d,) carry a Gaussian prior shared by
+    all entities (the sampler's).
+    Gram products and solves are one compiled, parallel pass over the ratings, pre-sorted by
+    entity (``ml.kernels.segment_ridge_solve``, Cholesky per entity). With ``noise`` z (n, d),
     L_e z_e is added to each right-hand side, L_e the Cholesky factor of the system: the
     solution is then a posterior draw instead of the mode.
     """
-    from ml.kernels import segment_normal_equations  # training only: serving needs no numba
+    from ml.kernels import segment_ridge_solve  # training only: serving needs no numba
 
-    d = features.shape[1]
+    n, d = len(segments.indptr) - 1, factors.shape[1] + 1
     # Per-rating work is memory-bound, so it runs in float32 and reads the rows in place (no
-    # gathered copy); the small (d+1)² systems are solved in float64.
-    normal = segment_normal_equations(
-        segments.indptr, segments.other, np.ascontiguousarray(features, dtype=np.float32),
-        np.asarray(targets_sorted, dtype=np.float32))
-    gram = normal[:, :d, :d].astype(np.float64)
-    rhs = normal[:, :d, d].astype(np.float64)
-    del normal
-    gram[:, np.arange(d), np.arange(d)] += ridge
-    if prior_precision is not None:
-        gram += prior_precision
-    if prior_shift is not None:
-        rhs += prior_shift
-    if noise is not None:
-        rhs += np.matmul(np.linalg.cholesky(gram), noise[..., None])[..., 0]
-    return np.linalg.solve(gram, rhs[..., None])[..., 0]
+    # gathered copy); the small d × d systems are solved in float64, in the same pass.
+    return segment_ridge_solve(
+        segments.indptr, segments.other, np.ascontiguousarray(factors, dtype=np.float32),
+        np.asarray(targets_sorted, dtype=np.float32),
+        np.ascontiguousarray(np.broadcast_to(ridge, (n, d)), dtype=np.float64),
+        np.zeros((d, d)) if prior_precision is None else np.asarray(prior_precision, np.float64),
+        np.zeros(d) if prior_shift is None else np.asarray(prior_shift, np.float64),
+        np.zeros((1, d)) if noise is None else np.ascontiguousarray(noise, dtype=np.float64),
+        noise is not None)
 
 
 @dataclass(frozen=True)
@@ -268,8 +264,7 @@ class _State:
     def _half_sweep(self, segments: Segments, other_factors: Array, target: Array,
                     prior: GaussianPrior, params: FunkSVDParams, rng: np.random.Generator,
                     sampling: bool) -> tuple[Array, Array]:
-        features = np.hstack([other_factors, np.ones((other_factors.shape[0], 1))])
-        n, d = len(segments.indptr) - 1, features.shape[1]
+        n, d = len(segments.indptr) - 1, other_factors.shape[1] + 1
         if sampling:
             # Divide the posterior precision τXᵀX + Λ by τ to keep the ridge form (A = LLᵀ).
             # Adding L z/√τ to the right-hand side makes the one solve return a draw:
@@ -277,12 +272,13 @@ class _State:
             scaled = prior.precision / self.noise_precision
             noise = rng.standard_normal((n, d)) / np.sqrt(self.noise_precision)
             solution = solve_ridge_batched(
-                segments, features, target[segments.order], np.zeros((n, d)), scaled,
+                segments, other_factors, target[segments.order], np.zeros((n, d)), scaled,
                 scaled @ prior.mean, noise)
         else:  # MAP with count-scaled ridge (ALS-WR): the warm start, or the ALS method
             counts = np.maximum(segments.counts, 1).astype(np.float64)
             ridge = np.outer(counts * params.reg, np.ones(d))
-            solution = solve_ridge_batched(segments, features, target[segments.order], ridge)
+            solution = solve_ridge_batched(segments, other_factors, target[segments.order],
+                                           ridge)
         return solution[:, :-1], solution[:, -1]
 
     def map_model(self, reg: float) -> FactorModel:

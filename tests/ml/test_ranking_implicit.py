@@ -132,7 +132,10 @@ def test_a_model_directory_without_the_ranking_model_is_refused(tiny_model_copy:
 
 
 def test_the_training_solve_converges_to_the_exact_ridge_solution():
-    """Enough conjugate-gradient steps give each row's exact solve; training takes three."""
+    """Enough conjugate-gradient steps give each row's exact solve; training takes three.
+
+    The per-rating rows are read in float32 (``ml.kernels.conjugate_gradient_rows``), so the
+    exact solve they converge to is the one on those rounded rows."""
     from ml.implicit import _conjugate_gradient
 
     rng = np.random.default_rng(3)
@@ -151,7 +154,7 @@ def test_the_training_solve_converges_to_the_exact_ridge_solution():
     for user in range(matrix.n_users):
         rows = segments.other[segments.indptr[user]:segments.indptr[user + 1]]
         order = segments.order[segments.indptr[user]:segments.indptr[user + 1]]
-        y, c, p = fixed[rows], conf[order], target[order]
+        y, c, p = fixed[rows].astype(np.float32).astype(np.float64), conf[order], target[order]
         ridge = params.reg * (len(rows) + alpha * matrix.n_items) ** params.reg_exponent
         system = alpha * fixed.T @ fixed + (y.T * c) @ y + ridge * np.eye(5)
         np.testing.assert_allclose(solved[user], np.linalg.solve(system, y.T @ (c * p)),
