@@ -156,6 +156,7 @@ class HeldOutFigures:
     rmse: float
     ndcg_at_10: float
     newcomer_ndcg_at_10: float
+    chart_ndcg_at_10: float
     n_users: int
     n_test_ratings: int
     n_newcomers: int
@@ -171,13 +172,16 @@ def held_out_users(recommender: Recommender, ratings: pd.DataFrame, seed: int,
     (ranking): the served list (``Recommender.recommend``) from the rest, scored on the
     hidden ratings ≥ 4; newcomer NDCG@10: the served list from the first ``newcomer_ratings``
     of the shuffle, scored on all their other ratings ≥ 4 (``bench/newcomers.py``'s
-    ``random-5``). Films the model does not know are dropped first (so pass ratings of films
+    ``random-5``); chart NDCG@10: the popular list someone with no ratings sees, scored on all
+    their ratings ≥ 4. Films the model does not know are dropped first (so pass ratings of films
     every compared model knows to compare like with like); users left with fewer than
     ``newcomer_ratings + 1`` ratings are skipped.
     """
     errors: list[float] = []
     ranking: list[float] = []
     newcomer: list[float] = []
+    chart: list[float] = []
+    popular = [r.movie_id for r in recommender.recommend({}, TOP_K).items]
     n_users = 0
     for user, group in ratings.groupby("user_id", sort=True):
         given = recommender.known_ratings(dict(zip(group["movie_id"].astype(int),
@@ -198,6 +202,9 @@ def held_out_users(recommender: Recommender, ratings: pd.DataFrame, seed: int,
         if loved:
             found = recommender.recommend(known, TOP_K, profile=profile)
             ranking.append(ndcg_at_k([r.movie_id for r in found.items], loved, TOP_K))
+        liked = {int(m) for m in order if given[int(m)] >= POSITIVE_RATING}
+        if liked:
+            chart.append(ndcg_at_k(popular, liked, TOP_K))
         first = {int(m): given[int(m)] for m in order[:newcomer_ratings]}
         rest = {int(m) for m in order[newcomer_ratings:] if given[int(m)] >= POSITIVE_RATING}
         if rest:
@@ -210,6 +217,7 @@ def held_out_users(recommender: Recommender, ratings: pd.DataFrame, seed: int,
         rmse=float(np.sqrt(np.mean(np.square(errors)))),
         ndcg_at_10=float(np.mean(ranking)) if ranking else 0.0,
         newcomer_ndcg_at_10=float(np.mean(newcomer)) if newcomer else 0.0,
+        chart_ndcg_at_10=float(np.mean(chart)) if chart else 0.0,
         n_users=n_users, n_test_ratings=len(errors), n_newcomers=len(newcomer))
 
 

@@ -39,3 +39,6 @@ def test_a_taste_rated_in_the_app_enters_newcomers_top_10_only_after_the_retrain
     assert everyone["held_out_users"] > 0
     assert result["gate"]["exit_status"] in (0, 1)
     assert "ranking NDCG@10" in everyone[result["final"]]["table"]
+    # The gate also scores the popular chart (what everyone sees before their fifth rating):
+    # app ratings change it, so a retrain that makes it worse is refused like any other.
+    assert "popular chart NDCG@10" in everyone[result["final"]]["table"]

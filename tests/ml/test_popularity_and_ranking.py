@@ -74,3 +74,4 @@ def test_the_one_pass_blend_equals_the_z_scored_sum(weights: RankingWeights, n_r
         got = scorer.scores(x, p, n_ratings)
         np.testing.assert_allclose(got, expected, atol=2e-4)
         assert list(top_n_indices(got, 20)) == list(top_n_indices(expected, 20))
+
