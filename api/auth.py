@@ -18,7 +18,7 @@ from fastapi.security import HTTPBearer
 from sqlalchemy.orm import Session
 
 from db import repository
-from db.snapshot import SnapshotReader, UserSnapshot
+from db.snapshot import Excluded, SnapshotReader, UserSnapshot
 from db.token_use import record_token_use
 
 TOKEN_BYTES = 32
@@ -75,7 +75,21 @@ def authorize(session: Session, user_id: int, token: str) -> int:
 def authorized_snapshot(snapshots: SnapshotReader, user_id: int, token: str) -> UserSnapshot:
     """The user's token check and ratings from one query (``db.snapshot``), for the reads
     that need the ratings anyway (/recommend, /stats)."""
-    snapshot = snapshots.read(user_id, hash_token(token))
+    return _authorized(snapshots, snapshots.read(user_id, hash_token(token)), user_id)
+
+
+def authorized_snapshot_and_excluded(
+    snapshots: SnapshotReader, user_id: int, token: str
+) -> tuple[UserSnapshot, Excluded]:
+    """``authorized_snapshot`` and the films the user hid or skipped, from one statement
+    (/recommend)."""
+    snapshot, excluded = snapshots.read_with_excluded(user_id, hash_token(token))
+    return _authorized(snapshots, snapshot, user_id), excluded
+
+
+def _authorized(
+    snapshots: SnapshotReader, snapshot: UserSnapshot | None, user_id: int
+) -> UserSnapshot:
     token_id = check_token(snapshot is not None, snapshot and snapshot.token_id, user_id)
     record_token_use(snapshots.engine, token_id)
     assert snapshot is not None  # check_token raised otherwise

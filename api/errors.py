@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,7 +57,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         started_at = time.perf_counter()
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or _new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         context_token = request_id_var.set(request_id)
         header = (REQUEST_ID_HEADER.lower().encode(), request_id.encode())
@@ -117,6 +117,16 @@ def _log_access(scope: Scope, status: int, started_at: float) -> None:
     )
 
 
+def _new_request_id() -> str:
+    """32 random hex digits, like ``uuid4().hex``, without its ``os.urandom`` system call.
+
+    A request id only has to be unique, not unguessable. ``os.urandom`` releases the GIL, and
+    on /recommend's hot path a waiting database thread then took it and the event loop queued
+    behind it on every request (cProfile under bench/db_contention.py case 3).
+    """
+    return f"{random.getrandbits(128):032x}"
+
+
 def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
@@ -174,6 +184,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 DATABASE_BUSY = "The database is busy with other changes; please retry in a moment."
+DATABASE_FULL = (
+    "The database is full, so changes cannot be saved; nothing already saved is lost. "
+    "Please retry later."
+)
 DATABASE_READ_ONLY = (
     "The database is read-only right now, so changes cannot be saved; please retry later."
 )
@@ -187,6 +201,8 @@ def database_problem(exc: Exception) -> tuple[str, int]:
         return DATABASE_BUSY, 1
     if "readonly" in reason or "read-only" in reason:
         return DATABASE_READ_ONLY, 30
+    if "full" in reason or "no space" in reason:  # SQLITE_FULL; PostgreSQL's ENOSPC
+        return DATABASE_FULL, 60
     return DATABASE_UNAVAILABLE, 5
 
 

@@ -1,21 +1,23 @@
-"""The CineMatch API application: ``uvicorn api.main:app``.
+"""The CineMatch API application: ``uvicorn --factory api.main:app_from_environment``.
 
 The model is loaded once, in ``lifespan``, together with the database engine and the caches;
 handlers receive them through the dependencies in ``api.deps``. ``create_app`` builds an app
 from explicit settings, which is how the tests run it against a tiny model and a temporary
 database.
 
-``app`` itself is built on first access (when uvicorn imports it), from the environment's
-settings, and loads the model and opens the database right then: a missing, unreadable,
-truncated or mismatched model, a corrupt database file or a bad or unreachable
-``DATABASE_URL`` stops the process with exit status 3 and ONE log line naming the file
-(``api.startup``), instead of a traceback from inside the lifespan. Exit status 3 is
-uvicorn's "failed to start", which also stops a ``--workers`` supervisor from restarting
-workers that can never start.
+``app_from_environment`` is the served app's factory (uvicorn's ``--factory``; ``python -m
+api.server`` passes it): it reads the environment's settings, loads the model and opens the
+database right then, so a missing, unreadable, truncated or mismatched model, a corrupt
+database file or a bad or unreachable ``DATABASE_URL`` stops the process with exit status 3
+and ONE log line naming the file (``api.startup``), instead of a traceback from inside the
+lifespan. Exit status 3 is uvicorn's "failed to start", which also stops a ``--workers``
+supervisor from restarting workers that can never start. (It replaced a module attribute
+``app`` built lazily on first access, PEP 562: same behaviour, the standard mechanism.)
 
 The event loop never waits on the database (issue 10): every handler that touches it is a
 plain ``def`` that FastAPI runs in its threadpool, opening its session in its own body (one
-thread hop per request); /recommend awaits only its one query, on ``Services.db_executor``.
+thread hop per request); /recommend awaits only its one statement, on
+``Services.db_executor``.
 The previous design ran ``async`` handlers with SQLite on the loop;
 with 4 clients reading a 3,000-rating account, ``GET /movies/1`` reached p99 285 ms, and an
 outside process holding SQLite's lock stopped every endpoint. On PostgreSQL every query is a
@@ -200,12 +202,14 @@ def create_app(
     )
     # Outermost of all: preflights and errors get nosniff (and no-store when private) too.
     app.add_middleware(ResponseHeadersMiddleware)
+    # Routes are tried in order: the hot path first. Behind four routers (~20 paths) /recommend
+    # cost ~60 route matches per request, ~20 after them (cProfile, db_contention case 3).
     for router in (
+        recommendations.router,
         users.router,
         accounts.router,
         ratings.router,
         lists.router,
-        recommendations.router,
         intent.router,
         movies.router,
         service.router,
@@ -228,7 +232,7 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _app_from_environment() -> FastAPI:
+def app_from_environment() -> FastAPI:
     """The served app: settings from the environment, the model loaded and the database
     opened now, or one log line saying which file is at fault (``api.startup``)."""
     settings = get_settings()
@@ -239,16 +243,6 @@ def _app_from_environment() -> FastAPI:
         logger.critical("cannot start: %s", error)
         raise SystemExit(STARTUP_FAILURE) from None
     return create_app(settings, recommender=recommender)
-
-
-def __getattr__(name: str) -> FastAPI:
-    # PEP 562: ``api.main.app`` is built when first asked for (uvicorn's import), so that
-    # importing this module for ``create_app`` (the tests) never loads a model.
-    if name != "app":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    built = _app_from_environment()
-    globals()["app"] = built
-    return built
 
 
 # JSON lines on stderr with request ids (api.logs); where logging is already configured

@@ -1,13 +1,13 @@
 """Run the API as deployed: ``python -m api.server [uvicorn options]``.
 
-This is ``uvicorn api.main:app`` with CineMatch's HTTP protocol (``api.frontdoor``), which
-limits request heads to 16 kB (431), cuts off clients that send their head or body too slowly
-(408), and lets a client read a 413 it got while still sending. Every other option is
-uvicorn's own and passes through unchanged: ``--host``, ``--port``, ``--workers``,
-``--log-level``, ``--no-access-log``... (``python -m api.server --help``).
+This is ``uvicorn --factory api.main:app_from_environment`` with CineMatch's HTTP protocol
+(``api.frontdoor``), which limits request heads to 16 kB (431), cuts off clients that send
+their head or body too slowly (408), and lets a client read a 413 it got while still sending.
+Every other option is uvicorn's own and passes through unchanged: ``--host``, ``--port``,
+``--workers``, ``--log-level``, ``--no-access-log``... (``python -m api.server --help``).
 
-A plain ``uvicorn api.main:app`` still serves the API, without those protections; the
-Dockerfile, ``make run`` and the tests all start it through here.
+A plain ``uvicorn --factory api.main:app_from_environment`` still serves the API, without
+those protections; the Dockerfile, ``make run`` and the tests all start it through here.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from uvicorn.main import main as uvicorn_command
 
-#: The ASGI app uvicorn imports (built from the environment's settings by ``api.main``).
-APP = "api.main:app"
+#: The factory uvicorn calls for the ASGI app (``--factory``; settings from the environment).
+APP = "api.main:app_from_environment"
 #: uvicorn's httptools protocol plus the front-door limits.
 PROTOCOL = "api.frontdoor:FrontDoorProtocol"
 
@@ -31,7 +31,7 @@ def command_line(argv: Sequence[str]) -> list[str]:
     process on 127.0.0.1; which proxies to believe is the app's setting
     (``CINEMATCH_TRUSTED_PROXIES``), applied in one place.
     """
-    return [APP, "--http", PROTOCOL, "--no-proxy-headers", *argv]
+    return [APP, "--factory", "--http", PROTOCOL, "--no-proxy-headers", *argv]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -2,24 +2,33 @@
 
 Folding a user in and ranking the catalogue for them are the only per-user work on the
 /recommend path, and both depend on nothing but the user's ratings (the model is fixed for
-the life of the process). So each user's entry holds the folded-in profile and the JSON bodies
-of the lists already served (one per parameter set: n, genre, years), all tagged with a
-fingerprint of the ratings they came from. A request whose ratings fingerprint differs finds
-nothing, so a stale list is never served, even when another worker process changed the
-ratings; /rate and DELETE also drop the entry eagerly in this process.
+the life of the process; a model swap builds a new, empty cache: ``api.model_swap``). So each
+user's entry holds the folded-in profile and the JSON bodies of the lists already served (one
+per parameter set: n, genre, years...), all tagged with a fingerprint of the ratings they came
+from. A request whose ratings fingerprint differs finds nothing, so a stale list is never
+served, even when another worker process changed the ratings; /rate and DELETE also drop the
+entry eagerly in this process.
 
 Why whole lists and not only profiles: people come back to the same list (the UI reloads it on
 every page visit), and a served list is a few kilobytes against ~0.5 ms of scoring 10k films.
-The bodies are bounded in total bytes, the entries in number of users.
+
+Two ``cachetools.LRUCache`` hold it: users (bounded in number), and bodies (bounded in total
+bytes, ``getsizeof=len``); a user evicted from the first takes their bodies along. cachetools
+is not thread-safe, so one lock guards both. Measured against the hand-made ``OrderedDict``
+LRU it replaced (in-process, 10,000 users with a 3 kB list each): a ``served_list`` hit
+(the cached /recommend's lookup) 0.73–0.80 µs against 0.32–0.36 µs, ``keep_list`` 1.1 µs
+against 0.55 µs; +0.4 µs on a request that costs ~300 µs of CPU, so the standard mechanism
+stays.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from cachetools import LRUCache
 
 P = TypeVar("P")
 
@@ -41,11 +50,21 @@ def ratings_fingerprint(ratings: Mapping[int, float]) -> Fingerprint:
 class _Entry(Generic[P]):
     fingerprint: Fingerprint
     profile: P | None = None
-    lists: dict[Hashable, bytes] = field(default_factory=dict)
+    #: The keys of this user's bodies in ``UserCache._bodies``, oldest first.
+    keys: list[Hashable] = field(default_factory=list)
 
-    @property
-    def list_bytes(self) -> int:
-        return sum(len(body) for body in self.lists.values())
+
+class _Users(LRUCache[int, "_Entry[Any]"]):
+    """The users' LRU; an evicted user's bodies go with them (``on_evict``)."""
+
+    def __init__(self, maxsize: int, on_evict: Callable[[int, _Entry[Any]], None]) -> None:
+        super().__init__(maxsize)
+        self._on_evict = on_evict
+
+    def popitem(self) -> tuple[int, _Entry[Any]]:
+        user_id, entry = super().popitem()
+        self._on_evict(user_id, entry)
+        return user_id, entry
 
 
 class UserCache(Generic[P]):
@@ -55,10 +74,12 @@ class UserCache(Generic[P]):
     """
 
     def __init__(self, max_users: int, max_list_bytes: int = 0) -> None:
-        self._max_users = max_users
+        self._enabled = max_users > 0
+        self._entries = _Users(max(max_users, 1), self._drop_bodies)
+        self._bodies: LRUCache[tuple[int, Hashable], bytes] = LRUCache(
+            max(max_list_bytes, 1), getsizeof=len
+        )
         self._max_list_bytes = max_list_bytes
-        self._entries: OrderedDict[int, _Entry[P]] = OrderedDict()
-        self._list_bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -92,8 +113,9 @@ class UserCache(Generic[P]):
     def served_list(self, user_id: int, fingerprint: Fingerprint, key: Hashable) -> bytes | None:
         """The body served for ``key`` from ratings with this fingerprint, if still cached."""
         with self._lock:
-            entry = self._current(user_id, fingerprint)
-            return None if entry is None else entry.lists.get(key)
+            if self._current(user_id, fingerprint) is None:
+                return None
+            return self._bodies.get((user_id, key))
 
     def keep_list(self, user_id: int, fingerprint: Fingerprint, key: Hashable, body: bytes) -> None:
         """Remember ``body`` as the list for ``key`` (within the byte budget)."""
@@ -103,17 +125,19 @@ class UserCache(Generic[P]):
             entry = self._entry_for(user_id, fingerprint)
             if entry is None:
                 return
-            if key not in entry.lists and len(entry.lists) >= MAX_LISTS_PER_USER:
-                oldest = next(iter(entry.lists))
-                self._list_bytes -= len(entry.lists.pop(oldest))
-            self._list_bytes += len(body) - len(entry.lists.get(key, b""))
-            entry.lists[key] = body
-            self._evict()
+            if key in entry.keys:
+                entry.keys.remove(key)
+            elif len(entry.keys) >= MAX_LISTS_PER_USER:
+                self._bodies.pop((user_id, entry.keys.pop(0)), None)
+            entry.keys.append(key)
+            self._bodies[(user_id, key)] = body  # may evict other users' oldest bodies
 
     def invalidate(self, user_id: int) -> None:
         """Forget everything about ``user_id`` (their ratings just changed)."""
         with self._lock:
-            self._drop(user_id)
+            entry = self._entries.pop(user_id, None)
+            if entry is not None:
+                self._drop_bodies(user_id, entry)
 
     def __len__(self) -> int:
         with self._lock:
@@ -123,36 +147,27 @@ class UserCache(Generic[P]):
     def list_bytes(self) -> int:
         """Bytes of served lists held now."""
         with self._lock:
-            return self._list_bytes
+            return int(self._bodies.currsize)
 
     # The helpers below run with the lock held.
 
     def _current(self, user_id: int, fingerprint: Fingerprint) -> _Entry[P] | None:
-        entry = self._entries.get(user_id)
-        if entry is None or entry.fingerprint != fingerprint:
-            return None
-        self._entries.move_to_end(user_id)
-        return entry
+        entry = self._entries.get(user_id)  # a hit makes the user the most recent
+        return entry if entry is not None and entry.fingerprint == fingerprint else None
 
     def _entry_for(self, user_id: int, fingerprint: Fingerprint) -> _Entry[P] | None:
         """The entry for these ratings, replacing one computed from other ratings."""
-        if self._max_users <= 0:
+        if not self._enabled:
             return None
         entry = self._current(user_id, fingerprint)
         if entry is None:
-            self._drop(user_id)
+            old = self._entries.pop(user_id, None)
+            if old is not None:
+                self._drop_bodies(user_id, old)
             entry = self._entries[user_id] = _Entry(fingerprint)
-            self._evict()
         return entry
 
-    def _drop(self, user_id: int) -> None:
-        entry = self._entries.pop(user_id, None)
-        if entry is not None:
-            self._list_bytes -= entry.list_bytes
-
-    def _evict(self) -> None:
-        while self._entries and (
-            len(self._entries) > self._max_users or self._list_bytes > self._max_list_bytes
-        ):
-            _, entry = self._entries.popitem(last=False)
-            self._list_bytes -= entry.list_bytes
+    def _drop_bodies(self, user_id: int, entry: _Entry[Any]) -> None:
+        for key in entry.keys:
+            self._bodies.pop((user_id, key), None)
+        entry.keys.clear()

@@ -268,6 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     for label, cell in rows:
         print(f"| {label} | " + " | ".join(cell(f) for f in results) + " |")
+    base, new = results[0], results[-1]
+    speed, p99 = new.cold_req_per_s / base.cold_req_per_s, new.cold_p99_ms / base.cold_p99_ms
+    print(
+        f"/recommend cold, this branch / baseline: req/s x{speed:.2f} (target >= 1.00), "
+        f"p99 x{p99:.2f} (target <= 1.00)"
+    )
     for f in results:
         print(f"{f.release}: {'; '.join(f.notes)}")
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -3,12 +3,13 @@
     .venv/bin/python bench/front_door.py [--model-dir models] [--timeout 2] [--quick]
 
 Starts the API twice on 127.0.0.1, each in its own process on a fresh SQLite file: once as
-``python -m api.server`` (uvicorn with ``api.frontdoor``), once as ``uvicorn api.main:app``
-(uvicorn's own httptools protocol, as the service ran before). Each case opens real sockets:
-big request heads (17 kB, 1 MB, three 100 MB heads at once, with the server's resident memory
-before and after), a connection that sends nothing, headers and a body sent slowly, and a
-12 MB body sent with ``http.client``. The header and body timeouts are set to ``--timeout``
-seconds so the run is short; a connection still open after ``GIVE_UP_S`` counts as never cut.
+``python -m api.server`` (uvicorn with ``api.frontdoor``), once as plain ``uvicorn --factory
+api.main:app_from_environment`` (uvicorn's own httptools protocol, as the service ran before).
+Each case opens real sockets: big request heads (17 kB, 1 MB, three 100 MB heads at once,
+with the server's resident memory before and after), a connection that sends nothing,
+headers and a body sent slowly, and a 12 MB body sent with ``http.client``. The header and
+body timeouts are set to ``--timeout`` seconds so the run is short; a connection still open
+after ``GIVE_UP_S`` counts as never cut.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ class PlainUvicorn(ApiServer):
     """The API under uvicorn's default protocol: what ran before the front door."""
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "uvicorn", "api.main:app", *super().command()[3:]]
+        return [
+            sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_environment",
+            *super().command()[3:],
+        ]  # fmt: skip
 
 
 def peak_resident_mb(pid: int) -> float:

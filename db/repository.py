@@ -10,6 +10,7 @@ result machinery costs more than the SQLite query itself, several times over.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -421,3 +422,35 @@ def record_health_probe(session: Session, now: float) -> None:
     """Write one row (the caller commits it): proof that the database takes writes."""
     connection = session.connection()
     connection.execute(_HEALTH_PROBE[connection.dialect.name], {"key": "health:probe", "tat": now})
+
+
+#: Less room than this for the database to grow, and /health calls it full: enough for a few
+#: thousand ratings, so a replica leaves the load balancer before writes start failing.
+MIN_ROOM_BYTES = 1 << 20
+
+
+def storage_full(session: Session) -> bool:
+    """Whether a SQLite database has less than ``MIN_ROOM_BYTES`` left to grow into: the free
+    pages inside the file plus the pages below ``max_page_count``, bounded by the free space
+    of the file's disk.
+
+    Why not just the write probe: it rewrites one row in place, which reuses a page (and
+    SQLite reuses its write-ahead log), so it goes on succeeding when no new rating fits.
+    Always False on other databases: PostgreSQL appends every write to its log, so a full disk
+    fails the probe itself ("No space left on device").
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return False
+    pragma = connection.exec_driver_sql
+    page_size = pragma("PRAGMA page_size").scalar_one()
+    inside = pragma("PRAGMA freelist_count").scalar_one() * page_size
+    growth = (
+        pragma("PRAGMA max_page_count").scalar_one() - pragma("PRAGMA page_count").scalar_one()
+    ) * page_size
+    database = connection.engine.url.database
+    if database:
+        disk = os.statvfs(os.path.dirname(os.path.abspath(database)))
+        growth = min(growth, disk.f_bavail * disk.f_frsize)
+    room = inside + growth
+    return room < MIN_ROOM_BYTES

@@ -21,7 +21,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, exc, literal_column, select
+from sqlalchemy import (
+    Engine,
+    Float,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exc,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 
 from db.models import EXCLUDING_SIGNALS, Rating, Token, User, UserSignal
 
@@ -66,6 +79,19 @@ _EXCLUDED = (
 )
 
 
+#: /recommend's whole read as ONE statement: the snapshot rows (kind NULL), then the user's
+#: excluding signals (kind set), in movie-id order: one pool checkout and one execute in the
+#: worker thread instead of two, each a trip through the GIL it shares with the busy event
+#: loop (bench/db_contention.py case 3, README "Hosted").
+_RECOMMEND_READ = union_all(
+    _SNAPSHOT.order_by(None).add_columns(cast(null(), String(16)).label("kind")),
+    select(cast(null(), Integer), UserSignal.movie_id, cast(null(), Float), UserSignal.kind).where(
+        UserSignal.user_id == bindparam("user_id"),
+        UserSignal.kind.in_([literal_column(f"'{kind}'") for kind in EXCLUDING_SIGNALS]),
+    ),
+).order_by(literal_column("2"))
+
+
 @dataclass(frozen=True, slots=True)
 class Excluded:
     """Films never to show one user again, by why (ids in order)."""
@@ -84,16 +110,10 @@ class SnapshotReader:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self.engine = engine
-        dialect = engine.dialect
-        compiled = _SNAPSHOT.compile(dialect=dialect)
-        self._sql = str(compiled)
-        self._positional = tuple(compiled.positiontup or ()) if dialect.positional else None
-        self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
-        compiled_excluded = _EXCLUDED.compile(dialect=dialect)
-        self._excluded_sql = str(compiled_excluded)
-        self._excluded_positional = (
-            tuple(compiled_excluded.positiontup or ()) if dialect.positional else None
-        )
+        self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._snapshot = self._compile(_SNAPSHOT)
+        self._excluded = self._compile(_EXCLUDED)
+        self._recommend = self._compile(_RECOMMEND_READ)
 
     def excluded(self, user_id: int) -> Excluded:
         """The films the user hid or skipped (read after the token check).
@@ -101,33 +121,35 @@ class SnapshotReader:
         ~30–90 µs this way against ~470 µs through an ORM session (measured in-process on
         SQLite), which would have been a third of a cached /recommend.
         """
-        params: Any = (
-            {"user_id": user_id}
-            if self._excluded_positional is None
-            else tuple(user_id for _ in self._excluded_positional)
-        )
-        rows = self._fetch(self._excluded_sql, params)
-        return Excluded(
-            hidden=tuple(int(m) for kind, m in rows if kind == "hidden"),
-            skipped=tuple(int(m) for kind, m in rows if kind == "skipped"),
-        )
+        rows = self._fetch(*self._excluded, {"user_id": user_id})
+        return _excluded_of(rows)
 
     def read(self, user_id: int, token_hash: str) -> UserSnapshot | None:
         """Whether ``token_hash`` is the user's live token, and the user's ratings; None when
         there is no such user."""
-        named = {"user_id": user_id, "token_hash": token_hash}
-        params: Any = (
-            named if self._positional is None else tuple(named[n] for n in self._positional)
-        )
-        rows = self._fetch(self._sql, params)
-        if not rows:
-            return None
-        ratings = {int(m): float(r) for _, m, r in rows if m is not None}
-        token_id = rows[0][0]
-        return UserSnapshot(token_id=None if token_id is None else int(token_id), ratings=ratings)
+        rows = self._fetch(*self._snapshot, {"user_id": user_id, "token_hash": token_hash})
+        return _snapshot_of(rows)
 
-    def _fetch(self, sql: str, params: Any) -> list[Any]:
+    def read_with_excluded(
+        self, user_id: int, token_hash: str
+    ) -> tuple[UserSnapshot | None, Excluded]:
+        """``read`` and ``excluded`` in one statement (/recommend needs both)."""
+        rows = self._fetch(*self._recommend, {"user_id": user_id, "token_hash": token_hash})
+        own = [row[:3] for row in rows if row[3] is None]
+        return _snapshot_of(own), _excluded_of([(row[3], row[1]) for row in rows if row[3]])
+
+    def _compile(self, statement: Any) -> tuple[str, tuple[str, ...] | None]:
+        """The statement's SQL for this engine, and its parameter order if positional."""
+        dialect = self._engine.dialect
+        compiled = statement.compile(dialect=dialect)
+        positional = tuple(compiled.positiontup or ()) if dialect.positional else None
+        return str(compiled), positional
+
+    def _fetch(
+        self, sql: str, positional: tuple[str, ...] | None, named: dict[str, Any]
+    ) -> list[Any]:
         """Run one compiled statement on a pooled DBAPI connection (see the module docstring)."""
+        params: Any = named if positional is None else tuple(named[n] for n in positional)
         raw = self._engine.raw_connection()
         try:
             cursor = raw.cursor()
@@ -140,8 +162,29 @@ class SnapshotReader:
             if self._engine.dialect.is_disconnect(error, raw.dbapi_connection, None):
                 raw.invalidate(error)
             raise exc.DBAPIError.instance(
-                sql, None, error, self._dbapi_error, hide_parameters=True,
+                sql,
+                None,
+                error,
+                self._dbapi_error,
+                hide_parameters=True,
                 dialect=self._engine.dialect,
             ) from error
         finally:
             raw.close()
+
+
+def _snapshot_of(rows: list[Any]) -> UserSnapshot | None:
+    """The snapshot statement's rows (token id, movie id, rating) as a ``UserSnapshot``."""
+    if not rows:
+        return None
+    ratings = {int(m): float(r) for _, m, r in rows if m is not None}
+    token_id = rows[0][0]
+    return UserSnapshot(token_id=None if token_id is None else int(token_id), ratings=ratings)
+
+
+def _excluded_of(rows: list[Any]) -> Excluded:
+    """(kind, movie id) rows in movie-id order as ``Excluded``."""
+    return Excluded(
+        hidden=tuple(int(m) for kind, m in rows if kind == "hidden"),
+        skipped=tuple(int(m) for kind, m in rows if kind == "skipped"),
+    )

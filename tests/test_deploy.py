@@ -110,12 +110,18 @@ def test_nginx_balances_exactly_the_replicas_on_its_published_port(services):
     assert f"127.0.0.1:{nginx_port()}/health" in " ".join(nginx["healthcheck"]["test"])
 
 
-def test_nginx_mounts_the_tested_config_and_is_the_only_trusted_proxy(services):
+def test_nginx_mounts_the_tested_config_and_nginx_and_the_ui_are_the_only_trusted_proxies(
+    services,
+):
+    """The UI names each browser in X-Forwarded-For and nginx appends the UI's address: the
+    replicas believe exactly those two fixed addresses."""
     nginx = services["nginx"]
     assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in nginx["volumes"]
-    address = nginx["networks"]["backend"]["ipv4_address"]
+    addresses = {services[name]["networks"]["backend"]["ipv4_address"] for name in ("nginx", "ui")}
+    assert len(addresses) == 2
     for replica in REPLICAS:
-        assert services[replica]["environment"]["CINEMATCH_TRUSTED_PROXIES"] == address
+        trusted = services[replica]["environment"]["CINEMATCH_TRUSTED_PROXIES"]
+        assert set(trusted.split(",")) == addresses
 
 
 def test_the_ui_talks_to_the_api_through_nginx(services):

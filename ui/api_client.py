@@ -10,6 +10,7 @@ Pages obtain the client through :func:`get_client`, the one seam tests replace w
 
 from __future__ import annotations
 
+import ipaddress
 import queue
 import threading
 import time
@@ -20,6 +21,7 @@ from typing import Any, Literal, Protocol
 
 import requests
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from ui.settings import read_setting
 
@@ -320,6 +322,19 @@ class ImportResult:
         )
 
 
+def browser_address() -> str | None:
+    """The address of the browser this script run serves (``st.context.ip_address``: the
+    peer of its WebSocket, which the browser cannot choose), or None outside a script run and
+    for a browser on the Streamlit server's own machine."""
+    if get_script_run_ctx(suppress_warning=True) is None:  # not serving a browser now
+        return None
+    address = st.context.ip_address
+    try:
+        return str(ipaddress.ip_address(address)) if address else None
+    except ValueError:
+        return None
+
+
 class ApiClient:
     """Typed methods for each endpoint of the contract.
 
@@ -328,6 +343,12 @@ class ApiClient:
     idle pool: ``requests.Session`` is not documented as thread-safe, and Streamlit runs each
     rerun in a new thread, so a session per thread was a new connection (for a remote HTTPS
     API, a new TLS handshake) on every click.
+
+    Every request names the browser it is made for in ``X-Forwarded-For``
+    (``client_address``, by default :func:`browser_address`): the API limits sign-ups per
+    client address, and without it every visitor would share the Streamlit server's. The API
+    believes the header only from addresses its operator lists in
+    ``CINEMATCH_TRUSTED_PROXIES`` (README, "Deploy").
     """
 
     def __init__(
@@ -336,10 +357,12 @@ class ApiClient:
         *,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         session_factory: Callable[[], requests.Session] = requests.Session,
+        client_address: Callable[[], str | None] = browser_address,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._session_factory = session_factory
+        self._client_address = client_address
         self._idle_sessions: queue.SimpleQueue[requests.Session] = queue.SimpleQueue()
         self._model_facts: dict[str, tuple[float, Any]] = {}
         self._model_facts_lock = threading.Lock()
@@ -714,6 +737,9 @@ class ApiClient:
     ) -> requests.Response:
         """Send one request; a transport failure raises :class:`ApiError`."""
         headers = {"Accept": "application/json"}
+        address = self._client_address()
+        if address is not None:
+            headers["X-Forwarded-For"] = address
         if creds is not None:
             headers["Authorization"] = f"Bearer {creds.token}"
         url = f"{self.base_url}{path}"

@@ -1,10 +1,10 @@
 """The product's answer: a top-N list for one user, popular or personal.
 
-The hot path, in order: one indexed query (token hash and ratings together, ``db.snapshot``),
-the token check, then the user's cached list for these exact ratings and parameters, and only
-on a miss the fold-in (itself cached per rating set) and one vectorised scoring pass. The list
-goes out as the JSON bytes it was cached as; FastAPI still documents it as
-``RecommendationsOut``.
+The hot path, in order: one indexed statement in a worker thread (token hash, ratings, and the
+films the user hid or skipped, ``db.snapshot``), the token check, then the user's cached list
+for these exact ratings and parameters, and only on a miss the fold-in (itself cached per
+rating set) and one vectorised scoring pass. The list goes out as the JSON bytes it was cached
+as; FastAPI still documents it as ``RecommendationsOut``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api import auth
-from api.deps import Services, ServicesDep
+from api.deps import ServicesDep
 from api.params import GenreQuery, UserIdQuery, canonical_genre
 from api.responses import auth_responses
 from api.routes.intent import OptionalIntentText, request_fields, request_text
 from api.schemas import RecommendationOut, RecommendationsOut
 from api.user_cache import ratings_fingerprint
-from db.snapshot import Excluded, UserSnapshot
 from ml.constraints import Constraints
 from ml.rules import is_personal, ratings_needed
 
@@ -73,7 +72,11 @@ async def recommend(
     # The reads run in the threadpool (the loop never waits on the database); the rest is a
     # cache lookup, or a fold-in and scoring of ~1 ms, cheaper on the loop than a second hop.
     snapshot, excluded = await asyncio.get_running_loop().run_in_executor(
-        services.db_executor, _read_user, services, user_id, token
+        services.db_executor,
+        auth.authorized_snapshot_and_excluded,
+        services.snapshots,
+        user_id,
+        token,
     )
     if year_from is not None and year_to is not None and year_from > year_to:
         raise HTTPException(
@@ -119,11 +122,3 @@ async def recommend(
         cache.keep_list(user_id, fingerprint, key, body)
     return Response(body, media_type="application/json")
 
-
-def _read_user(
-    services: Services, user_id: int, token: str
-) -> tuple[UserSnapshot, Excluded]:
-    """What /recommend reads from the database: the token check with the user's ratings, then
-    the films they hid or skipped (in a worker thread: ``recommend``)."""
-    snapshot = auth.authorized_snapshot(services.snapshots, user_id, token)
-    return snapshot, services.snapshots.excluded(user_id)

@@ -37,7 +37,7 @@ def health(services: ServicesDep, response: Response) -> HealthOut:
             n_ratings = repository.count_ratings(session)
             with write_transaction(session):
                 repository.record_health_probe(session, time.time())
-        database = "ok"
+            database = "full" if repository.storage_full(session) else "ok"
     except SQLAlchemyError as exc:
         database = _database_state(exc)
         logger.warning("health check: database %s: %s", database, getattr(exc, "orig", exc))

@@ -13,7 +13,7 @@ def parsed(argv: list[str]) -> dict:
 
 def test_the_launcher_serves_the_app_through_the_front_door():
     params = parsed(["--port", "0"])
-    assert params["app"] == APP
+    assert params["app"] == APP and params["factory"] is True
     assert params["http"] == PROTOCOL
     assert params["proxy_headers"] is False  # X-Forwarded-For is the app's setting
 

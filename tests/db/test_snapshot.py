@@ -87,3 +87,24 @@ def test_excluded_lists_the_users_hidden_and_skipped_films_only(engine: Engine, 
     with sessions() as session, write_transaction(session):
         assert repository.remove_signal(session, user_id, "hidden", 40) is True
     assert reader.excluded(user_id).all == (7,)
+
+
+def test_the_recommend_read_is_read_and_excluded_in_one(engine: Engine, sessions):
+    user_id = new_user(sessions, "k" * 64, {30: 2.5, 4: 5.0})
+    empty = new_user(sessions, "m" * 64, {})
+    with sessions() as session, write_transaction(session):
+        repository.add_signal(session, user_id, "skipped", 7)
+        repository.add_signal(session, user_id, "hidden", 40)
+        repository.add_signal(session, user_id, "hidden", 4)  # rated, then hidden
+        repository.add_signal(session, user_id, "watchlist", 9)
+        repository.add_signal(session, empty, "hidden", 8)
+    reader = SnapshotReader(engine)
+    for who, token_hash in ((user_id, "k" * 64), (user_id, "m" * 64), (empty, "m" * 64)):
+        assert reader.read_with_excluded(who, token_hash) == (
+            reader.read(who, token_hash),
+            reader.excluded(who),
+        )
+    snapshot, excluded = reader.read_with_excluded(user_id, "k" * 64)
+    assert list(snapshot.ratings.items()) == [(4, 5.0), (30, 2.5)]
+    assert excluded == Excluded(hidden=(4, 40), skipped=(7,))
+    assert reader.read_with_excluded(empty + 1, "m" * 64) == (None, Excluded((), ()))

@@ -4,8 +4,9 @@ and the API going away while the UI is open.
 * A missing, unreadable, truncated or mismatched model, a corrupt database file, or a bad or
   unreachable ``DATABASE_URL``: ``python -m api.server`` refuses to start, exits 3, and prints
   ONE line, which names the faulty file or URL (no traceback, no password, the file untouched).
-* A database locked by another writer past the busy timeout, or read-only: writes answer 503
-  with a message saying which, and ``Retry-After``; reads keep working; never a 500.
+* A database locked by another writer past the busy timeout, read-only, or full: writes answer
+  503 with a message saying which, and ``Retry-After``; reads keep working; never a 500; and
+  /health says "degraded" (except for a briefly held lock).
 * TMDB on 127.0.0.1 that hangs, answers 500 or 429: every card gets the drawn poster, the
   page renders, and it costs about one lookup timeout, not one per film.
 * The API stopped under an open page: a clear banner with Retry, no traceback; Retry after
@@ -29,9 +30,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
 from streamlit.testing.v1 import AppTest
 
-from api.errors import DATABASE_BUSY, DATABASE_READ_ONLY
+from api.errors import DATABASE_BUSY, DATABASE_FULL, DATABASE_READ_ONLY
 from api.main import create_app
 from bench.harness.api_server import ApiServer, Request, call, call_json, free_port
 from ml.artifacts import CATALOGUE_FILE, FACTORS_FILE, MANIFEST_FILE
@@ -227,6 +229,54 @@ def test_a_read_only_database_is_a_503_read_only_not_a_500(app, client, user, ra
     assert health.status_code == 503 and health.json()["database"] == "read-only"
     listed = client.get(f"/users/{user.user_id}/ratings", headers=user.headers).json()
     assert [(r["movie_id"], r["rating"]) for r in listed["ratings"]] == [(1, 4.0)]
+
+
+def make_full(engine: Engine) -> None:
+    """From now on the SQLite file cannot grow by a page (SQLITE_FULL, "database or disk is
+    full"), as on a full disk: ``max_page_count`` is a per-connection limit, set on every new
+    connection of the engine."""
+
+    @event.listens_for(engine, "connect")
+    def full(dbapi_connection, _record):
+        pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_connection.execute(f"PRAGMA max_page_count={pages}")
+
+    engine.dispose()  # new connections from now on
+
+
+@pytest.fixture
+def roomy_client(sqlite_settings) -> Iterator[TestClient]:
+    """The app on SQLite without a sign-up limit (the full test signs up until it fails)."""
+    unlimited = sqlite_settings.model_copy(update={"signup_limit_per_hour": 0})
+    with TestClient(create_app(unlimited)) as c:
+        yield c
+
+
+def test_a_full_database_is_a_503_full_and_loses_nothing(roomy_client):
+    client = roomy_client
+    created = client.post("/users").json()
+    uid, headers = created["user_id"], {"Authorization": f"Bearer {created['token']}"}
+    body = {"user_id": uid, "ratings": [{"movie_id": m, "rating": 4.0} for m in (1, 2, 101)]}
+    assert client.post("/rate", json=body, headers=headers).status_code == 200
+    assert client.get("/health").json()["database"] == "ok"
+    make_full(client.app.state.services.engine)
+
+    health = client.get("/health")  # out of the load balancer before writes fail
+    assert health.status_code == 503
+    assert health.json() == health.json() | {"status": "degraded", "database": "full"}
+    # Writes go on until one needs a new page; that one is a clear 503, never a 500.
+    for _ in range(2000):
+        response = client.post("/users")
+        if response.status_code != 201:
+            break
+    assert response.status_code == 503, response.text
+    assert response.json() == {"detail": DATABASE_FULL}
+    assert int(response.headers["Retry-After"]) > 0
+    _reads_work(client, uid, headers)
+    listed = client.get(f"/users/{uid}/ratings", headers=headers).json()
+    assert [(r["movie_id"], r["rating"]) for r in listed["ratings"]] == [
+        (1, 4.0), (2, 4.0), (101, 4.0)
+    ]  # fmt: skip
 
 
 def test_database_errors_are_logged_as_one_reason_without_sql(

@@ -7,6 +7,7 @@ pages are tested against the API's actual answers instead of a hand-written fake
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -41,12 +42,17 @@ class RealApiAdapter(BaseAdapter):
         """Nothing to release: the TestClient belongs to the fixture."""
 
 
-def real_client(client: TestClient) -> ApiClient:
-    """The UI's :class:`ApiClient`, talking to the real app in memory."""
+def real_client(
+    client: TestClient, client_address: Callable[[], str | None] = lambda: None
+) -> ApiClient:
+    """The UI's :class:`ApiClient`, talking to the real app in memory (for the browser at
+    ``client_address()``: none by default)."""
 
     def session_factory() -> requests.Session:
         http = requests.Session()
         http.mount(REAL_BASE_URL, RealApiAdapter(client))
         return http
 
-    return ApiClient(REAL_BASE_URL, session_factory=session_factory)
+    return ApiClient(
+        REAL_BASE_URL, session_factory=session_factory, client_address=client_address
+    )

@@ -9,7 +9,11 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
+from fastapi.testclient import TestClient
 
+from api.main import create_app
+from api.settings import Settings
+from tests.ui.real_api import real_client
 from tests.ui.ui_fakes import (
     FAKE_BASE_URL,
     FakeApiAdapter,
@@ -234,3 +238,74 @@ def test_user_ratings_follows_the_pages_to_the_end(monkeypatch) -> None:
     monkeypatch.setattr(api_client, "RATINGS_PAGE", 2)
     rows = client.user_ratings(api_client.Credentials(user_id, token))
     assert sorted(r.movie_id for r in rows) == sorted(films)
+
+
+# -- the browser's address ----------------------------------------------------------------------
+
+
+def _ui_of_api(tiny_model_dir, tmp_path, *, trusted: tuple[str, ...]):
+    """The real API in memory (its TestClient connects as "testclient", the UI server's
+    address here), allowing 2 sign-ups per address, and a UI client for a browser whose
+    address the test sets in ``browser[0]``."""
+    settings = Settings(
+        model_dir=tiny_model_dir,
+        database_url=f"sqlite:///{tmp_path / 'ui-addresses.db'}",
+        create_db=True,
+        signup_limit_burst=2,
+        trusted_proxies=trusted,
+    )
+    browser: list[str | None] = [None]
+    return TestClient(create_app(settings)), browser
+
+
+def _sign_ups(ui: ApiClient, n: int) -> list[int]:
+    statuses = []
+    for _ in range(n):
+        try:
+            ui.create_user()
+            statuses.append(201)
+        except ApiError as error:
+            statuses.append(error.status or 0)
+    return statuses
+
+
+def test_each_browser_has_its_own_sign_up_bucket_when_the_api_trusts_the_ui(
+    tiny_model_dir, tmp_path
+):
+    api, browser = _ui_of_api(tiny_model_dir, tmp_path, trusted=("testclient",))
+    with api:
+        ui = real_client(api, client_address=lambda: browser[0])
+        browser[0] = "198.51.100.1"
+        assert _sign_ups(ui, 3) == [201, 201, 429]
+        browser[0] = "198.51.100.2"  # another visitor of the same UI
+        assert _sign_ups(ui, 3) == [201, 201, 429]
+
+
+def test_an_untrusted_senders_forwarded_address_is_ignored(tiny_model_dir, tmp_path):
+    api, browser = _ui_of_api(tiny_model_dir, tmp_path, trusted=())
+    with api:
+        ui = real_client(api, client_address=lambda: browser[0])
+        browser[0] = "198.51.100.1"
+        assert _sign_ups(ui, 2) == [201, 201]
+        browser[0] = "198.51.100.2"  # counted as the UI server's address: the same bucket
+        assert _sign_ups(ui, 1) == [429]
+
+
+def test_the_ui_names_the_browser_in_x_forwarded_for_and_nothing_without_one():
+    seen: list[str | None] = []
+
+    class Recorder(FakeApiAdapter):
+        def send(self, request, **kwargs):
+            seen.append(request.headers.get("X-Forwarded-For"))
+            return super().send(request, **kwargs)
+
+    def session_factory() -> requests.Session:
+        http = requests.Session()
+        http.mount(FAKE_BASE_URL, Recorder(FakeCineMatchApi()))
+        return http
+
+    for address in ("203.0.113.7", None):
+        ApiClient(
+            FAKE_BASE_URL, session_factory=session_factory, client_address=lambda a=address: a
+        ).health()
+    assert seen == ["203.0.113.7", None]
