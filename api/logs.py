@@ -75,8 +75,8 @@ def configure_logging(level: int = logging.INFO) -> None:
     """Make the process log JSON lines to stderr; idempotent.
 
     * If nothing configured the root logger yet (a plain ``uvicorn --factory
-      api.main:app_from_environment``), it gets a JSON stderr handler; where logging is already configured (pytest, ``--log-config``) the
-      existing handlers are kept.
+      api.main:app_from_environment``), it gets a JSON stderr handler; where logging is
+      already configured (pytest, ``--log-config``) the existing handlers are kept.
     * uvicorn configures its own loggers before importing the app; their handlers are switched
       to the JSON format here.
     * The API writes its own access line (with request id and duration), so uvicorn's is
