@@ -65,8 +65,8 @@ class RankingWeights:
     these fields existed keeps its two weights and takes the rest from here.
     """
 
-    rating: float = 0.3
-    popularity: float = 0.5
+    rating: float = 0.4
+    popularity: float = 0.25
     rating_at_threshold: float = 1.0
     popularity_at_threshold: float = 4.0
     decay: float = 2.0
