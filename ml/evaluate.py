@@ -47,6 +47,7 @@ from ml.metrics import catalogue_coverage, mae, ndcg_at_k, recall_at_k, rmse
 from ml.model import FunkSVDParams
 from ml.models import BaselineModel, PopularityModel, PopularityParams
 from ml.pipeline import fit_artifact, rating_matrix
+from ml.ranking import RankingWeights
 from ml.recommender import Recommender
 from ml.rules import POSITIVE_RATING
 from ml.split import random_split
@@ -71,11 +72,13 @@ class EvaluationReport:
 def evaluate(
     train: pd.DataFrame, test: pd.DataFrame, params: FunkSVDParams,
     movies: pd.DataFrame | None = None, split: dict[str, Any] | None = None,
-    progress: bool = True,
+    progress: bool = True, ranking_weights: RankingWeights | None = None,
 ) -> EvaluationReport:
-    """Train on ``train`` (FunkSVD and baselines) and measure everything on ``test``."""
+    """Train on ``train`` (FunkSVD and baselines) and measure everything on ``test``; the
+    service's ranking with ``ranking_weights`` (default: ``RankingWeights()``)."""
     catalogue = movies if movies is not None else _bare_movies(train)
-    fitted = fit_artifact(train, catalogue, params, progress=progress)
+    fitted = fit_artifact(train, catalogue, params, progress=progress,
+                          ranking_weights=ranking_weights)
     recommender = Recommender(fitted.artifact)
     items, users = fitted.artifact.items, fitted.users
     funksvd = fitted.artifact.funksvd
@@ -143,11 +146,12 @@ def _top_n(train: pd.DataFrame, test: pd.DataFrame, recommender: Recommender,
 
 def evaluate_split(ratings: pd.DataFrame, movies: pd.DataFrame | None, params: FunkSVDParams,
                    test_fraction: float, seed: int, name: str = "holdout",
-                   progress: bool = True) -> EvaluationReport:
+                   progress: bool = True,
+                   ranking_weights: RankingWeights | None = None) -> EvaluationReport:
     train, test = random_split(ratings, test_fraction, seed)
     split = {"name": name, "n_train": len(train), "n_test": len(test), "seed": seed,
              "test_fraction": test_fraction}
-    return evaluate(train, test, params, movies, split, progress)
+    return evaluate(train, test, params, movies, split, progress, ranking_weights)
 
 
 def evaluate_ml100k_folds(folder: Path, params: FunkSVDParams,
