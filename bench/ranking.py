@@ -59,7 +59,7 @@ sys.path.insert(0, str(REPO))
 
 from ml.artifacts import Artifact, CatalogueEntry, save_artifact  # noqa: E402
 from ml.blas import single_threaded_blas  # noqa: E402
-from ml.cli import load_training_data  # noqa: E402
+from ml.cli import add_ranking_arguments, load_training_data, ranking_from_arguments  # noqa: E402
 from ml.data import load_dataset  # noqa: E402
 from ml.ease import Ease  # noqa: E402
 from ml.implicit import ImplicitParams, rotate, train_implicit  # noqa: E402
@@ -123,10 +123,12 @@ class Bench:
 
 
 def prepare(train: pd.DataFrame, held: pd.DataFrame, movies: pd.DataFrame,
-            max_users: int | None) -> Bench:
+            max_users: int | None, implicit: ImplicitParams | None = None,
+            weights: RankingWeights | None = None) -> Bench:
     started = time.perf_counter()
     with single_threaded_blas():
-        fitted = fit_artifact(train, movies, FunkSVDParams(), progress=False)
+        fitted = fit_artifact(train, movies, FunkSVDParams(), progress=False,
+                              implicit_params=implicit, ranking_weights=weights)
     log.info("fitted FunkSVD + iALS on %d ratings in %.0f s", len(train),
              time.perf_counter() - started)
     artifact = fitted.artifact
@@ -216,14 +218,14 @@ def measure_one(bench: Bench, name: str, rank: Ranking) -> Row:
     return row
 
 
-def implicit_variants(bench: Bench, fit: pd.DataFrame) -> list[Row]:
+def implicit_variants(bench: Bench, fit: pd.DataFrame, base: ImplicitParams) -> list[Row]:
     """The shipped blend (no cap) with iALS refitted on ``fit`` under each ``IMPLICIT_GRID``
     change, the rest of the model unchanged: how the iALS settings were chosen."""
     artifact = bench.fitted.artifact
     matrix = rating_matrix(fit, bench.fitted.users, artifact.items)
     rows = []
     for change in IMPLICIT_GRID:
-        params = replace(ImplicitParams(), **change)
+        params = replace(base, **change)
         with single_threaded_blas():
             variant = Recommender(replace(artifact, implicit=train_implicit(matrix, params)))
 
@@ -351,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the shipped sources and make train's holdout instead (no timings)")
     parser.add_argument("--tune-implicit", action="store_true",
                         help="also refit iALS on validation under each IMPLICIT_GRID change")
+    add_ranking_arguments(parser)  # the settings measured (make train passes the same ones)
     parser.add_argument("--json", type=Path, help=f"write results here (default for full runs: "
                                                   f"{DEFAULT_JSON.relative_to(REPO)})")
     args = parser.parse_args(argv)
@@ -369,12 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     train, test = random_split(dataset.ratings, TEST_FRACTION, seed)
     fit, held = validation_split(train, VALIDATION_FRACTION, VALIDATION_SEED)
 
-    carved = prepare(fit, held, dataset.movies, max_users)
+    implicit, shipped = ranking_from_arguments(args)
+    carved = prepare(fit, held, dataset.movies, max_users, implicit, shipped)
     validation = measure(carved, tuning=True)
-    implicit_rows = implicit_variants(carved, fit) if args.tune_implicit else []
+    implicit_rows = implicit_variants(carved, fit, implicit) if args.tune_implicit else []
     del carved
-    shipped = RankingWeights()
-    bench = prepare(train, test, dataset.movies, max_users)
+    bench = prepare(train, test, dataset.movies, max_users, implicit, shipped)
     results = measure(bench)
     lines = [f"{data} ({len(dataset.ratings)} ratings), random 90/10 split seed {seed}; "
              f"{os.cpu_count()} CPUs (shared), load {os.getloadavg()[0]:.1f}"]
@@ -383,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"best here: {best_blend(validation)}; shipped: {shipped} (the full-history",
               "weights from here, those at five ratings from bench/newcomers.py --tune)"]
     if implicit_rows:
-        lines += table(f"validation, iALS refitted with one change to {ImplicitParams()} "
+        lines += table(f"validation, iALS refitted with one change to {implicit} "
                        "(shipped blend, no cap)", [*implicit_rows, *(
                            r for r in validation if r.ranker in ("EASE", "cinematch (no cap)")
                            or r.ranker == blend_name(shipped.rating, shipped.popularity))])
@@ -404,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": round(os.getloadavg()[0], 2),
         "validation": [asdict(r) for r in validation], "shipped_weights": asdict(shipped),
         "validation_implicit": [asdict(r) for r in implicit_rows],
-        "implicit_params": asdict(ImplicitParams()),
+        "implicit_params": asdict(implicit),
         "test": [asdict(r) for r in results]}
     default_json = SHIPPED_JSON if args.shipped else DEFAULT_JSON
     if not args.shipped:

@@ -11,15 +11,20 @@ import argparse
 import logging
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ml.artifacts import save_artifact
-from ml.cli import add_params_arguments, cli_errors, load_training_data, params_from_arguments
+from ml.cli import (
+    add_params_arguments,
+    add_ranking_arguments,
+    cli_errors,
+    load_training_data,
+    params_from_arguments,
+    ranking_from_arguments,
+)
 from ml.evaluate import evaluate_split
 from ml.pipeline import VALIDATION_FRACTION, FittedModel, fit_artifact
-from ml.ranking import RankingWeights
 
 __all__ = ["FittedModel", "fit_artifact", "main"]
 
@@ -38,16 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION,
                         help="share held out to early-stop on, then trained again on all "
                              "(0: one pass of --n-epochs; the full releases never stop early)")
-    defaults = RankingWeights()
-    parser.add_argument("--rating-weight", type=float, default=defaults.rating,
-                        help="the ranking score's predicted-rating weight for a full history "
-                             "(ml.ranking.RankingWeights.rating)")
-    parser.add_argument("--popularity-weight", type=float, default=defaults.popularity,
-                        help="the ranking score's popularity prior for a full history "
-                             "(RankingWeights.popularity; tune with bench/ranking.py)")
+    add_ranking_arguments(parser)
     add_params_arguments(parser)
     args = parser.parse_args(argv)
-    weights = replace(defaults, rating=args.rating_weight, popularity=args.popularity_weight)
+    implicit, weights = ranking_from_arguments(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with cli_errors():
         params = params_from_arguments(args)
@@ -56,12 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.test_fraction > 0:
             log.info("measuring on a %.0f%% holdout…", args.test_fraction * 100)
             metrics = evaluate_split(dataset.ratings, dataset.movies, params, args.test_fraction,
-                                     args.seed, ranking_weights=weights).as_json()
+                                     args.seed, implicit_params=implicit,
+                                     ranking_weights=weights).as_json()
         log.info("training on %d ratings…", len(dataset.ratings))
         started = time.perf_counter()
         fitted = fit_artifact(dataset.ratings, dataset.movies, params, sources,
                               validation_fraction=args.validation_fraction,
-                              ranking_weights=weights)
+                              implicit_params=implicit, ranking_weights=weights)
         fitted.artifact.manifest["metrics"] = metrics
         save_artifact(args.out, fitted.artifact)
         log.info("saved %s (%s) in %.1f s", args.out, fitted.artifact.manifest["model_version"],
