@@ -70,7 +70,10 @@ class ImplicitParams:
     {0.0003…0.1} at k = 64, then k = 128 and 256 (256: +1%, half the speed), β ∈ {0…1},
     ν ∈ {0, 0.5, 1}, dislikes below 2★ (−0.9%, and lists that respect a 1★), h ∈ {0…100}.
     β was tuned again with the served blend (``bench/ranking.py --tune-implicit``): 0.25 and
-    0.35 beat 0.5 by 0.6–0.9% NDCG@10 on validation (0 and 1 lose 2–3%).
+    0.35 beat 0.5 by 0.6–0.9% NDCG@10 on validation (0 and 1 lose 2–3%). β depends on the
+    data: on the shipped sources (ml-1m + ml-latest-small) validation wants 1–1.5 (+7% over
+    0.25), so ``make train`` passes its own (``--rating-confidence``, Makefile
+    ``SHIPPED_RANKING``).
     """
 
     n_factors: int = 128
