@@ -48,6 +48,7 @@ from ml.matrix import IdMap
 from ml.model import FactorModel
 from ml.models import IALS, MODELS, FunkSVD
 from ml.popularity import Popularity
+from ml.ranking import RankingWeights
 
 #: 2: the ranking model (``implicit_*`` arrays) joined the rating model.
 FORMAT_VERSION = 2
@@ -200,9 +201,15 @@ class Artifact:
         return FunkSVD.of(self.model)
 
     @property
+    def ranking_weights(self) -> RankingWeights:
+        """The ranking stage's settings this model was trained with (its manifest)."""
+        return RankingWeights.of_manifest(self.manifest)
+
+    @property
     def ials(self) -> IALS:
-        """The ranking model as an ``ml.contract`` model."""
-        return IALS.of(self.implicit)
+        """The ranking model as an ``ml.contract`` model, folding users in as the service
+        does (the manifest's newcomer ridge and skip confidence)."""
+        return IALS.served(self.implicit, self.ranking_weights)
 
 
 def save_artifact(directory: str | Path, artifact: Artifact,
@@ -288,7 +295,8 @@ def sha256_bytes(data: bytes) -> str:
 
 def _arrays_of(artifact: Artifact) -> dict[str, npt.NDArray[Any]]:
     arrays = artifact.funksvd.arrays()
-    arrays.update({IMPLICIT_PREFIX + name: a for name, a in artifact.ials.arrays().items()})
+    arrays.update({IMPLICIT_PREFIX + name: a
+                   for name, a in IALS.of(artifact.implicit).arrays().items()})
     arrays["item_ids"] = np.asarray(artifact.items.ids, dtype=np.int64)
     arrays["user_ids"] = np.asarray(artifact.users.ids, dtype=np.int64)
     arrays["popularity_counts"] = np.asarray(artifact.popularity.counts, dtype=np.int64)

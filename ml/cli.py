@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from ml.data import (
     load_dataset,
 )
 from ml.data import merge_datasets as merge
+from ml.implicit import ImplicitParams
 from ml.model import FunkSVDParams
+from ml.ranking import RankingWeights
 
 
 class CliError(Exception):
@@ -65,6 +68,27 @@ def load_training_data(
     datasets = [load_dataset(folder, links=links) for folder in folders]
     dataset = datasets[0] if len(datasets) == 1 else merge(datasets)
     return dataset, list(describe_sources(folders, links))
+
+
+def add_ranking_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags for the ranking model's data-dependent settings (``make train`` passes the
+    shipped sources' ones, chosen by ``bench/ranking.py --shipped``)."""
+    implicit, weights = ImplicitParams(), RankingWeights()
+    parser.add_argument("--rating-confidence", type=float, default=implicit.rating_confidence,
+                        help="iALS confidence per star away from 3 (ImplicitParams)")
+    parser.add_argument("--rating-weight", type=float, default=weights.rating,
+                        help="the ranking score's predicted-rating weight for a full history "
+                             "(RankingWeights.rating)")
+    parser.add_argument("--popularity-weight", type=float, default=weights.popularity,
+                        help="the ranking score's popularity prior for a full history "
+                             "(RankingWeights.popularity)")
+
+
+def ranking_from_arguments(args: argparse.Namespace) -> tuple[ImplicitParams, RankingWeights]:
+    """The iALS parameters and ranking weights the flags of ``add_ranking_arguments`` set."""
+    return (replace(ImplicitParams(), rating_confidence=args.rating_confidence),
+            replace(RankingWeights(), rating=args.rating_weight,
+                    popularity=args.popularity_weight))
 
 
 def add_params_arguments(parser: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ excluding the user's rated items and applying an ``allowed`` mask before the cut
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 
 import numpy as np
@@ -44,18 +44,26 @@ class UserRatings:
 
     Like LensKit's query, it carries the user's history, so "exclude what they rated" and
     "fold them in" read the same arrays. Items are unique; their order does not matter.
+    ``skipped`` are the films the user said they have not seen (the onboarding deck's
+    "Haven't seen it"): a signal for models that read it (iALS, ``ml.implicit``), ignored by
+    the others, and not excluded from lists by ``recommend`` (the caller decides that).
     """
 
     items: IntArray
     ratings: npt.NDArray[np.float64]
+    skipped: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
         if self.items.ndim != 1 or self.items.shape != self.ratings.shape:
             raise ValueError("items and ratings must be 1-D and the same length")
+        if self.skipped.ndim != 1:
+            raise ValueError("skipped must be 1-D")
 
     @classmethod
-    def of(cls, items: npt.ArrayLike, ratings: npt.ArrayLike) -> UserRatings:
-        return cls(np.asarray(items, dtype=np.int64), np.asarray(ratings, dtype=np.float64))
+    def of(cls, items: npt.ArrayLike, ratings: npt.ArrayLike,
+           skipped: npt.ArrayLike = ()) -> UserRatings:
+        return cls(np.asarray(items, dtype=np.int64), np.asarray(ratings, dtype=np.float64),
+                   np.asarray(skipped, dtype=np.int64).reshape(-1))
 
     @classmethod
     def empty(cls) -> UserRatings:

@@ -47,10 +47,12 @@ from ml.cli import (
 )
 from ml.contract import Model, UserRatings, recommend
 from ml.data import read_ratings_file
+from ml.implicit import ImplicitParams
 from ml.metrics import catalogue_coverage, mae, ndcg_at_k, recall_at_k, rmse
 from ml.model import FunkSVDParams
 from ml.models import BaselineModel, PopularityModel, PopularityParams
 from ml.pipeline import fit_artifact, rating_matrix
+from ml.ranking import RankingWeights
 from ml.recommender import Recommender
 from ml.rules import PERSONALISATION_THRESHOLD, POSITIVE_RATING
 from ml.split import random_split
@@ -75,11 +77,14 @@ class EvaluationReport:
 def evaluate(
     train: pd.DataFrame, test: pd.DataFrame, params: FunkSVDParams,
     movies: pd.DataFrame | None = None, split: dict[str, Any] | None = None,
-    progress: bool = True,
+    progress: bool = True, ranking_weights: RankingWeights | None = None,
+    implicit_params: ImplicitParams | None = None,
 ) -> EvaluationReport:
-    """Train on ``train`` (FunkSVD and baselines) and measure everything on ``test``."""
+    """Train on ``train`` (FunkSVD and baselines) and measure everything on ``test``; the
+    service's ranking with ``implicit_params`` and ``ranking_weights`` (default: theirs)."""
     catalogue = movies if movies is not None else _bare_movies(train)
-    fitted = fit_artifact(train, catalogue, params, progress=progress)
+    fitted = fit_artifact(train, catalogue, params, progress=progress,
+                          implicit_params=implicit_params, ranking_weights=ranking_weights)
     recommender = Recommender(fitted.artifact)
     items, users = fitted.artifact.items, fitted.users
     funksvd = fitted.artifact.funksvd
@@ -223,11 +228,13 @@ def held_out_users(recommender: Recommender, ratings: pd.DataFrame, seed: int,
 
 def evaluate_split(ratings: pd.DataFrame, movies: pd.DataFrame | None, params: FunkSVDParams,
                    test_fraction: float, seed: int, name: str = "holdout",
-                   progress: bool = True) -> EvaluationReport:
+                   progress: bool = True, ranking_weights: RankingWeights | None = None,
+                   implicit_params: ImplicitParams | None = None) -> EvaluationReport:
     train, test = random_split(ratings, test_fraction, seed)
     split = {"name": name, "n_train": len(train), "n_test": len(test), "seed": seed,
              "test_fraction": test_fraction}
-    return evaluate(train, test, params, movies, split, progress)
+    return evaluate(train, test, params, movies, split, progress, ranking_weights,
+                    implicit_params)
 
 
 def evaluate_ml100k_folds(folder: Path, params: FunkSVDParams,

@@ -16,9 +16,23 @@ that 1 or 0:
 
 so each half-sweep is one ridge solve per row, x_u = (α0 YᵀY + Y_Rᵀ C_R Y_R + λ_u I)⁻¹ Y_Rᵀ C_R p
 (in training, approached by a few warm-started conjugate-gradient steps: see ``train_implicit``),
-and a newcomer is that same solve, the fold-in, with λ_u scaled by n / (n + h): with five
-ratings the training ridge over-shrinks (tuned on held-out newcomers, it lifted NDCG@10 at ten
-ratings by ~9% and cost full histories ~1%).
+and a newcomer is that same solve, the fold-in (``ImplicitModel.fold_in``, the one the service,
+the contract and every benchmark use), with two things more for newcomers:
+
+- **A newcomer's ridge.** λ_u is scaled by n / (n + h): with five ratings the training ridge
+  over-shrinks (α0·YᵀY still regularises them). h = 2 was best on validation newcomers for 5
+  and 10 random ratings (NDCG@10 0.474 against 0.450 at the trained h = 50) and is neutral
+  for full histories (n / (n + 2) ≈ 1).
+- **"Haven't seen it" is a signal.** The onboarding deck shows well-known films; someone who
+  skips most of them is telling us what they do not pick. iALS already fits a 0 with a small
+  weight α0 to every film; a skipped film is fitted to 0 with ``skip_confidence`` instead, so
+  the list moves away from the skipped films *and* from films chosen by the same people
+  (validation newcomers, 5 ratings from the deck, ~20 films skipped on the way: NDCG@10 0.377
+  → 0.470 at a confidence of 30; 0.425 at 1, 0.451 at 3).
+
+The served h and skip confidence are ranking settings (``ml.ranking.RankingWeights``, in the
+manifest); ``ImplicitModel.serving`` puts them on the model, so the contract's ``IALS`` and the
+``Recommender`` fold in through this one solve with the same settings.
 
 The item factors are stored rotated into the eigenbasis of YᵀY (dot products do not change),
 so α0 YᵀY + λ_u I is diagonal for any λ_u and a newcomer with n < k ratings is folded in by
@@ -29,7 +43,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -55,13 +69,18 @@ class ImplicitParams:
     fold-in ridge on validation newcomers of ``ml.simulate_onboarding``): α0 ∈ {0.03…1} × λ ∈
     {0.0003…0.1} at k = 64, then k = 128 and 256 (256: +1%, half the speed), β ∈ {0…1},
     ν ∈ {0, 0.5, 1}, dislikes below 2★ (−0.9%, and lists that respect a 1★), h ∈ {0…100}.
+    β was tuned again with the served blend (``bench/ranking.py --tune-implicit``): 0.25 and
+    0.35 beat 0.5 by 0.6–0.9% NDCG@10 on validation (0 and 1 lose 2–3%). β depends on the
+    data: on the shipped sources (ml-1m + ml-latest-small) validation wants 1–1.5 (+7% over
+    0.25), so ``make train`` passes its own (``--rating-confidence``, Makefile
+    ``SHIPPED_RANKING``).
     """
 
     n_factors: int = 128
     unobserved_weight: float = 0.3  # α0: weight of the zero target on every film
     reg: float = 0.01  # λ: ridge scale
     reg_exponent: float = 1.0  # ν: ridge grows as (n_rated + α0 N)^ν (Rendle et al. 2021)
-    rating_confidence: float = 0.5  # β: confidence grows by β per star away from 3
+    rating_confidence: float = 0.25  # β: confidence grows by β per star away from 3
     dislike_below: float = 2.0  # ratings below this are fitted to 0: "seen, not for me"
     fold_in_half_ratings: float = 50.0  # fold-in ridge × n / (n + this); 0 keeps λ_u
     n_epochs: int = 8
@@ -99,6 +118,9 @@ class ImplicitModel:
     rating_confidence: float
     dislike_below: float = 0.0
     fold_in_half_ratings: float = 0.0
+    #: Confidence of the 0 fitted to a skipped film in the fold-in (0: skips unused). A
+    #: serving setting, not a trained array: see ``serving``.
+    skip_confidence: float = 0.0
 
     def __post_init__(self) -> None:
         if self.gram_eigenvalues.shape != (self.item_factors.shape[1],):
@@ -123,28 +145,45 @@ class ImplicitModel:
             return self.ridge(n_rated)
         return self.ridge(n_rated) * n_rated / (n_rated + self.fold_in_half_ratings)
 
-    def fold_in(self, item_indices: npt.ArrayLike, ratings: npt.ArrayLike) -> FloatArray:
-        """The user vector x_u for these ratings, item factors fixed (the training solve).
+    def serving(self, half_ratings: float, skip_confidence: float) -> ImplicitModel:
+        """This model with the served fold-in settings (the same item factors)."""
+        return replace(self, fold_in_half_ratings=half_ratings, skip_confidence=skip_confidence)
 
-        With D = α0 Λ + λ_u I diagonal, x = D⁻¹ Z_Rᵀ (C⁻¹ + Z_R D⁻¹ Z_Rᵀ)⁻¹ p (Woodbury): an
-        n × n solve while n < k, the k × k one above that; both give the same vector.
+    def fold_in(self, item_indices: npt.ArrayLike, ratings: npt.ArrayLike,
+                skipped: npt.ArrayLike = ()) -> FloatArray:
+        """The user vector x_u for these ratings and skipped films, item factors fixed.
+
+        A skipped film is one more row with target 0 and confidence ``skip_confidence``; a film
+        both rated and skipped counts as rated. With no rating the vector is zero: skips alone
+        say what someone does not pick, never what they do. With D = α0 Λ + λ_u I diagonal,
+        x = D⁻¹ Z_Rᵀ (C⁻¹ + Z_R D⁻¹ Z_Rᵀ)⁻¹ p (Woodbury): an n × n solve while the rows are
+        fewer than the factors, the k × k one above that; both give the same vector.
         """
         idx = np.asarray(item_indices, dtype=np.int64)
         p, c = targets_and_confidence(ratings, self.rating_confidence, self.dislike_below)
         if idx.ndim != 1 or idx.shape != c.shape:
             raise ValueError("item_indices and ratings must be 1-D and the same length")
-        if len(idx) == 0:
+        n_rated = len(idx)
+        if n_rated == 0:
             return np.zeros(self.rank)
-        diagonal = self.unobserved_weight * self.gram_eigenvalues + self.fold_in_ridge(len(idx))
-        z = self.item_factors[idx].astype(np.float64)
+        if self.skip_confidence > 0 and np.size(skipped):
+            skips = np.setdiff1d(np.asarray(skipped, dtype=np.int64), idx)
+            idx = np.concatenate([idx, skips])
+            p = np.concatenate([p, np.zeros(len(skips))])
+            c = np.concatenate([c, np.full(len(skips), float(self.skip_confidence))])
+        diagonal = self.unobserved_weight * self.gram_eigenvalues + self.fold_in_ridge(n_rated)
         if len(idx) < self.rank:
+            z = self.item_factors[idx].astype(np.float64)
             scaled = z / diagonal  # Z_R D⁻¹
             system = scaled @ z.T
             system[np.diag_indices_from(system)] += 1.0 / c
             return scaled.T @ np.linalg.solve(system, p)
-        system = (z.T * c) @ z
+        # A long history: Z_Rᵀ C Z_R is summed in float32, the factors' own precision (half the
+        # time of float64 for 3,000 films at 87k), then solved in float64.
+        z32 = self.item_factors[idx]
+        system = ((z32.T * c.astype(np.float32)) @ z32).astype(np.float64)
         system[np.diag_indices_from(system)] += diagonal
-        return np.linalg.solve(system, z.T @ (c * p))
+        return np.linalg.solve(system, z32.T.astype(np.float64) @ (c * p))
 
     def scores(self, user_vector: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """x_u · y_i for every film: how likely the user is to pick it (unnormalised)."""

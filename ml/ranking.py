@@ -22,7 +22,8 @@ at every n cost full histories 1%). The squared decay keeps full histories (20 r
 more) where they were tuned. Everything was tuned on validation carved from training only:
 newcomers held out of the training users, 5 and 10 random ratings and 5 from the onboarding
 deck (``bench/newcomers.py --tune``), and full histories (bench/ranking.py). The iALS fold-in
-itself is ``ml.feedback``: it also hears the films a newcomer skipped as "haven't seen it".
+itself is ``ImplicitModel.fold_in``: it also hears the films a newcomer skipped as "haven't
+seen it".
 
 Scoring and ranking are separate steps (as in LensKit): every scorer returns one float per item,
 and these functions cut the list. They are vectorised: argpartition picks the N best in linear
@@ -38,8 +39,9 @@ between requests).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -58,18 +60,26 @@ class RankingWeights:
 
     ``rating`` and ``popularity`` are the weights for a full history, ``*_at_threshold`` those
     at five ratings; ``decay`` is how fast the first give way to the second (module docstring).
-    ``fold_in_half_ratings`` and ``skip_confidence`` shape the iALS fold-in (``ml.feedback``).
-    A manifest written before these fields existed keeps its two weights and takes the rest
-    from here.
+    ``fold_in_half_ratings`` and ``skip_confidence`` shape the iALS fold-in
+    (``ImplicitModel.fold_in``, served through ``IALS.served``). A manifest written before
+    these fields existed keeps its two weights and takes the rest from here.
     """
 
-    rating: float = 0.3
-    popularity: float = 0.5
+    rating: float = 0.4
+    popularity: float = 0.25
     rating_at_threshold: float = 1.0
     popularity_at_threshold: float = 4.0
     decay: float = 2.0
     fold_in_half_ratings: float = 2.0
     skip_confidence: float = 30.0
+
+    @classmethod
+    def of_manifest(cls, manifest: Mapping[str, Any]) -> RankingWeights:
+        """The weights a model's manifest holds (``ranking.weights``); missing fields take the
+        defaults here, unknown ones are ignored."""
+        saved = manifest.get("ranking", {}).get("weights", {})
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in known})
 
     def at(self, n_ratings: int) -> tuple[float, float]:
         """(w_rating, w_pop) for a user with ``n_ratings`` ratings."""

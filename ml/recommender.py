@@ -35,8 +35,8 @@ from ml.constraints import (
 from ml.contract import UserRatings
 from ml.discover import DISCOVER_WEIGHT, discover_scores
 from ml.diversity import capped_from_order, capped_top_n, franchise_clusters
-from ml.feedback import fold_in_feedback
 from ml.model import UserVector, clip_rating
+from ml.models import IALS
 from ml.onboarding import OnboardingParams, onboarding_order
 from ml.ranking import (
     BlendScorer,
@@ -88,7 +88,7 @@ class UserProfile:
     """A user's fold-in results and the ratings they came from (dense indices).
 
     ``vector`` is the rating model's (FunkSVD) user, ``choice_vector`` the ranking model's
-    (iALS, which also hears the films skipped as "haven't seen it", ``ml.feedback``); both
+    (iALS, which also hears the films skipped as "haven't seen it": ``Recommender.ials``); both
     depend only on the ratings and skips, so the API caches a profile until they change.
     """
 
@@ -110,15 +110,15 @@ class Recommender:
         self.artifact = artifact
         self.model = artifact.model
         self.implicit = artifact.implicit
-        #: The rating and ranking models as ``ml.contract`` models.
+        #: The rating and ranking models as ``ml.contract`` models (iALS with the fold-in
+        #: settings of ``weights``: ``artifact.ials`` when they are the manifest's).
         self.funksvd = artifact.funksvd
-        self.ials = artifact.ials
         self.items = artifact.items
         self.manifest: dict[str, Any] = artifact.manifest
         self.model_version = str(artifact.manifest.get("model_version", "unknown"))
         self.popularity = artifact.popularity
-        self.weights = weights or RankingWeights(
-            **artifact.manifest.get("ranking", {}).get("weights", {}))
+        self.weights = weights or artifact.ranking_weights
+        self.ials = IALS.served(self.implicit, self.weights)
         pop = self.popularity
         self._movies = tuple(
             _movie(entry, int(pop.counts[i]), pop.means[i])
@@ -193,15 +193,11 @@ class Recommender:
         indices = self.items.indices(_ids(ratings))
         values = np.fromiter(ratings.values(), dtype=np.float64, count=len(ratings))
         known = indices >= 0
-        rated = UserRatings.of(indices[known], values[known])
         skips = self.items.indices(sorted(skipped)) if skipped else np.empty(0, dtype=np.int64)
-        w = self.weights
+        rated = UserRatings.of(indices[known], values[known], skips[skips >= 0])
         with single_threaded_blas():  # small solves: see ml/blas.py
             return UserProfile(self.funksvd.fold_in(rated), rated.items, rated.ratings,
-                               fold_in_feedback(self.implicit, rated.items, rated.ratings,
-                                                skips[skips >= 0],
-                                                half_ratings=w.fold_in_half_ratings,
-                                                skip_confidence=w.skip_confidence))
+                               self.ials.fold_in(rated))
 
     def recommend(
         self, ratings: Mapping[int, float], n: int = 10, *, genre: str | None = None,

@@ -35,9 +35,11 @@ from ml.artifacts import APP_RATINGS_KEY, GateHoldout, save_artifact
 from ml.cli import (
     CliError,
     add_params_arguments,
+    add_ranking_arguments,
     cli_errors,
     load_training_data,
     params_from_arguments,
+    ranking_from_arguments,
 )
 from ml.data import APP_SOURCE, add_app_ratings, fetch_app_ratings
 from ml.evaluate import evaluate_split
@@ -88,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION,
                         help="share held out to early-stop on, then trained again on all "
                              "(0: one pass of --n-epochs; the full releases never stop early)")
+    add_ranking_arguments(parser)
     add_params_arguments(parser)
     args = parser.parse_args(argv)
+    implicit, weights = ranking_from_arguments(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with cli_errors():
         params = params_from_arguments(args)
@@ -124,11 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.test_fraction > 0:
             log.info("measuring on a %.0f%% holdout…", args.test_fraction * 100)
             metrics = evaluate_split(dataset.ratings, dataset.movies, params, args.test_fraction,
-                                     args.seed).as_json()
+                                     args.seed, implicit_params=implicit,
+                                     ranking_weights=weights).as_json()
         log.info("training on %d ratings…", len(dataset.ratings))
         started = time.perf_counter()
         fitted = fit_artifact(dataset.ratings, dataset.movies, params, sources,
-                              validation_fraction=args.validation_fraction)
+                              validation_fraction=args.validation_fraction,
+                              implicit_params=implicit, ranking_weights=weights)
         manifest = fitted.artifact.manifest
         manifest["metrics"] = metrics
         manifest[APP_RATINGS_KEY] = None if app_receipt is None else app_receipt.as_json()

@@ -1,7 +1,10 @@
 """iALS, the model that orders personal lists, in the shape of ``ml.contract``.
 
 Training is ``ml.implicit.train_implicit`` (see ``ml.implicit`` for the loss and the tuning);
-the fold-in is ``ImplicitModel.fold_in``, the same ridge solve with the newcomer's shrinkage.
+the fold-in is ``ImplicitModel.fold_in``, the same ridge solve with the newcomer's shrinkage
+and the films skipped as "haven't seen it" (``UserRatings.skipped``). ``IALS.served`` carries
+the served fold-in settings (``RankingWeights``): the ``Recommender`` and evaluation through
+this contract (``Artifact.ials``) fold users in through the same code with the same settings.
 The trainer returns item factors only, so this model keeps no per-user state: a training
 user's state is their fold-in, like anyone's.
 """
@@ -18,7 +21,7 @@ from ml.contract import IntArray, UserRatings
 from ml.implicit import ImplicitModel, ImplicitParams, train_implicit
 from ml.matrix import RatingMatrix
 from ml.models._arrays import fitted, scalar
-from ml.ranking import normalise_rows, similar_items
+from ml.ranking import RankingWeights, normalise_rows, similar_items
 
 #: ``ImplicitModel``'s scalar fields, each saved as a one-element array.
 SCALARS = ("unobserved_weight", "reg", "reg_exponent", "rating_confidence", "dislike_below",
@@ -43,6 +46,13 @@ class IALS:
         wrapped._model = model
         return wrapped
 
+    @classmethod
+    def served(cls, model: ImplicitModel, weights: RankingWeights,
+               params: ImplicitParams | None = None) -> IALS:
+        """``model`` with the fold-in the service uses: ``weights``' newcomer ridge and skip
+        confidence (the trained model's own h is the training default)."""
+        return cls.of(model.serving(weights.fold_in_half_ratings, weights.skip_confidence), params)
+
     @property
     def model(self) -> ImplicitModel:
         return fitted(self._model, self.name)
@@ -56,7 +66,7 @@ class IALS:
         return self
 
     def fold_in(self, user: UserRatings) -> FloatArray:
-        return self.model.fold_in(user.items, user.ratings)
+        return self.model.fold_in(user.items, user.ratings, user.skipped)
 
     def scores(self, state: FloatArray) -> npt.NDArray[np.float32]:
         return self.model.scores(state)
@@ -74,6 +84,8 @@ class IALS:
             "gram_eigenvalues": np.asarray(m.gram_eigenvalues, dtype=np.float64),
         }
         arrays.update({name: scalar(getattr(m, name)) for name in SCALARS})
+        if m.skip_confidence:  # a served model's (the shipped directory stores trained ones)
+            arrays["skip_confidence"] = scalar(m.skip_confidence)
         return arrays
 
     @classmethod
@@ -82,5 +94,7 @@ class IALS:
         model = ImplicitModel(
             item_factors=arrays["item_factors"], gram_eigenvalues=arrays["gram_eigenvalues"],
             **{name: float(arrays[name][0]) for name in SCALARS},
+            skip_confidence=float(arrays["skip_confidence"][0]) if "skip_confidence" in arrays
+            else 0.0,
         )
         return cls.of(model, params)

@@ -86,14 +86,21 @@ def test_train_cli_writes_a_loadable_model_from_a_movielens_folder(tmp_path: Pat
         for m in movies.itertuples()))
     out = tmp_path / "models"
     result = run("-m", "ml.train", "--data", str(folder), "--out", str(out),
-                 "--test-fraction", "0.1", *FAST[:-1])
+                 "--test-fraction", "0.1", "--rating-weight", "0.3", "--popularity-weight", "0",
+                 "--rating-confidence", "0.75",
+                 *FAST[:-1])
     assert result.returncode == 0, result.stderr
+    from ml.ranking import RankingWeights
     from ml.recommender import Recommender
     recommender = Recommender.load(out)
     assert recommender.n_movies == 60
     assert recommender.metrics()["rating"][0]["model"] == "global_mean"
     sources = recommender.manifest["data"]["sources"]
     assert {s["path"].split("/")[-1] for s in sources} >= {"ratings.csv", "movies.csv"}
+    # The settings given are the ones trained and served; the newcomer weights stay defaults.
+    assert recommender.weights == RankingWeights(rating=0.3, popularity=0.0)
+    assert recommender.implicit.rating_confidence == 0.75
+    assert recommender.manifest["ranking"]["implicit"]["rating_confidence"] == 0.75
 
 
 @pytest.mark.parametrize("command", [

@@ -4,6 +4,9 @@ Each model is fitted on the planted ratings of tests/synthetic.py (action fans a
 lukewarm comedies) and must keep the same promises: one float per item, rated items never
 recommended, a batch equal to its single calls, a save/load round trip that changes no score,
 a training user's fold-in close to their trained state, and neighbours that exclude the item.
+The ranking model is also held to the fold-in the service uses (films skipped as "haven't seen
+it", the newcomer's ridge): the ``Recommender`` and ``Artifact.ials`` fold in through the same
+contract model, so evaluation through the contract is what serving does.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.artifacts import ArtifactError, load_model, save_model
+from ml.artifacts import ArtifactError, load_artifact, load_model, save_model
 from ml.contract import (
     Model,
     NotFittedError,
@@ -36,6 +39,8 @@ from ml.models import (
     PopularityModel,
     PopularityParams,
 )
+from ml.ranking import RankingWeights
+from ml.recommender import Recommender
 from ml.rules import POSITIVE_RATING, RATING_MAX, RATING_MIN
 from tests.synthetic import planted_ratings
 
@@ -218,3 +223,54 @@ def test_ties_at_the_cut_are_decided_by_index_in_single_and_batch():
     user = UserRatings.of([0, 2], [4.0, 4.0])
     np.testing.assert_array_equal(recommend(flat, user, 3)[0], [1, 3, 4])
     np.testing.assert_array_equal(recommend_batch(flat, [user], 3)[0][0], [1, 3, 4])
+
+
+def test_skipped_films_change_only_the_models_that_read_them(fitted, matrix):
+    """Skips are a signal for iALS (once served) and ignored by every other model."""
+    name, model = fitted
+    user = UserRatings.of([0, 1, 2], [5.0, 4.5, 5.0])
+    skipping = UserRatings.of(user.items, user.ratings, [3, 4, 5, 6])
+    if name == "ials":
+        model = IALS.served(model.model, RankingWeights())
+    plain, skipped = model.scores(model.fold_in(user)), model.scores(model.fold_in(skipping))
+    if name != "ials":
+        np.testing.assert_array_equal(plain, skipped)
+        return
+    # Action films 3–6 skipped: they fall, and so do the action films chosen by the same
+    # people (7–19), while the liked films 0–2 still say "action".
+    assert skipped[3:7].mean() < plain[3:7].mean()
+    assert skipped[7:20].mean() < plain[7:20].mean()
+
+
+def test_the_served_ranking_fold_in_is_the_contract_models(fitted, matrix, tmp_path: Path):
+    """A served iALS round-trips with its settings, and a film both rated and skipped counts
+    as rated; skips alone fold in to nothing."""
+    name, model = fitted
+    if name != "ials":
+        return
+    served = IALS.served(model.model, RankingWeights(fold_in_half_ratings=2.0,
+                                                     skip_confidence=30.0))
+    user = UserRatings.of([0, 1, 2], [5.0, 4.5, 5.0], [2, 3, 4])
+    loaded = load_model(save_model(tmp_path / "served", served))
+    np.testing.assert_allclose(loaded.fold_in(user), served.fold_in(user), rtol=1e-6)
+    np.testing.assert_allclose(served.fold_in(user),
+                               served.fold_in(UserRatings.of(user.items, user.ratings, [3, 4])))
+    assert not served.fold_in(UserRatings.of([], [], [3, 4])).any()
+
+
+def test_the_recommender_folds_in_through_the_artifacts_contract_model(tiny_model_dir: Path):
+    """Evaluation through ``Artifact.ials`` and serving give the same user vector, skips and
+    newcomer ridge included."""
+    artifact = load_artifact(tiny_model_dir)
+    recommender = Recommender(artifact)
+    ratings = {1: 5.0, 2: 4.5, 3: 5.0, 101: 1.0, 4: 4.0}
+    skipped = [5, 6, 7, 102]
+    items = artifact.items.indices(list(ratings))
+    user = UserRatings.of(items, list(ratings.values()), artifact.items.indices(skipped))
+    served = recommender.profile(ratings, skipped).choice_vector
+    np.testing.assert_allclose(artifact.ials.fold_in(user), served, rtol=1e-9)
+    weights = artifact.ranking_weights
+    assert weights.skip_confidence > 0
+    assert artifact.ials.model.fold_in_half_ratings == weights.fold_in_half_ratings
+    unskipped = recommender.profile(ratings).choice_vector
+    assert not np.allclose(served, unskipped)

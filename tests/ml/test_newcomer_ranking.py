@@ -2,8 +2,8 @@
 
 The ranking score leans on popularity and the predicted rating at five ratings and lets go as
 ratings come in (``RankingWeights.at``); the iALS fold-in hears films skipped on the deck as
-"haven't seen it" (``ml.feedback``). Both go through ``Recommender.recommend``, the code the API
-serves. Movie ids: 1–20 Action, 101–120 Romance, 201–220 Comedy (tests/synthetic.py).
+"haven't seen it" (``ImplicitModel.fold_in``). Both go through ``Recommender.recommend``, the
+code the API serves. Movie ids: 1–20 Action, 101–120 Romance, 201–220 Comedy (tests/synthetic.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.feedback import fold_in_feedback
 from ml.implicit import ImplicitParams, rotate, targets_and_confidence
 from ml.ranking import RankingWeights
 from ml.recommender import Recommender
@@ -101,16 +100,19 @@ def test_skips_alone_say_nothing_about_what_someone_likes(recommender):
 
 
 @pytest.mark.parametrize("n", [3, 6, 12])
-def test_the_feedback_fold_in_without_skips_is_the_models_own_solve(n):
-    """Same equations as ``ImplicitModel.fold_in`` (Woodbury below k rows, direct above)."""
+def test_skips_unused_leave_the_trained_solve(n):
+    """With no skip confidence, or no skips, the served fold-in is the training solve with the
+    newcomer's ridge (Woodbury below k rows, direct above)."""
     rng = np.random.default_rng(n)
     model = rotate(rng.normal(size=(40, 6)), ImplicitParams(
         n_factors=6, rating_confidence=0.5, dislike_below=2.0, fold_in_half_ratings=5.0))
     idx = rng.choice(40, size=n, replace=False)
     ratings = rng.choice([1.0, 2.5, 4.0, 5.0], size=n)
-    np.testing.assert_allclose(
-        fold_in_feedback(model, idx, ratings, half_ratings=5.0, skip_confidence=30.0),
-        model.fold_in(idx, ratings), rtol=1e-6, atol=1e-9)
+    skips = np.setdiff1d(np.arange(40), idx)[:4]
+    np.testing.assert_allclose(model.serving(5.0, 30.0).fold_in(idx, ratings),
+                               model.fold_in(idx, ratings), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(model.serving(5.0, 0.0).fold_in(idx, ratings, skips),
+                               model.fold_in(idx, ratings), rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("n_skips", [2, 9])
@@ -129,6 +131,6 @@ def test_a_skip_is_a_zero_target_with_its_own_confidence(n_skips):
     system = model.unobserved_weight * (y.T @ y) + (y[rows].T * c) @ y[rows]
     system += model.ridge(3) * 3 / (3 + 2.0) * np.eye(model.rank)
     expected = np.linalg.solve(system, y[rows].T @ (c * p))
-    got = fold_in_feedback(model, idx, ratings, skips, half_ratings=2.0, skip_confidence=7.0)
+    got = model.serving(2.0, 7.0).fold_in(idx, ratings, skips)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
 

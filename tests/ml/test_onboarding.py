@@ -70,12 +70,27 @@ def test_a_simulated_newcomer_rates_only_films_they_really_rated(recommender):
     assert 15 not in session.pages_at  # only ten real ratings: never reaches 15
 
 
+def test_a_simulated_newcomer_sends_the_films_skipped_before_their_kth_rating(recommender):
+    """As the app does: every film shown and not rated before the k-th rating is a skip."""
+    truth = {m: 4.5 for m in (1, 3, 5, 7, 9, 11, 13)}
+    session = onboard(recommender, truth, page_size=5, user_id=7)
+    given, skipped = session.at(5)
+    fifth = session.shown.index(session.given[4][0])
+    assert list(given) == [m for m, _ in session.given[:5]]
+    assert set(skipped) == set(session.shown[:fifth]) - set(truth)
+    assert not set(skipped) & set(truth)
+    seen: list[tuple[dict[int, float], tuple[int, ...]]] = []
+    quality([session], {7: truth}, set(range(1, 300)),
+            lambda ratings, skips: seen.append((ratings, skips)) or [], 5)
+    assert seen == [(given, skipped)]
+
+
 def test_quality_is_measured_on_the_ratings_not_given(recommender):
     truth = {m: 5.0 for m in range(1, 21)}
     session = onboard(recommender, truth, page_size=10, user_id=1)
     given = {m for m, _ in session.given[:5]}
     perfect = sorted(set(range(1, 21)) - given)[:10]
     ndcg, recall, n = quality([session], {1: truth}, set(range(1, 300)),
-                              lambda ratings: perfect, 5)
+                              lambda ratings, skipped: perfect, 5)
     assert (ndcg, recall, n) == (pytest.approx(1.0), 1.0, 1)
-    assert quality([session], {1: truth}, set(), lambda ratings: perfect, 5)[2] == 0
+    assert quality([session], {1: truth}, set(), lambda ratings, skipped: perfect, 5)[2] == 0
