@@ -16,7 +16,7 @@ For each size (ratings; films and users grow with it up to ml-32m's 87k and 200k
    recommend p50/p99 for those users and
    for newcomers with 15 ratings, also in the cap's worst case (every film one franchise),
    as wall time and as the calling thread's CPU time (the machine is shared);
-   title search p50/p99 (``api.search.MovieIndex``); whether the onboarding deck shows films
+   title search p50/p99 (``ml.search.MovieIndex``); whether the onboarding deck shows films
    people know (the deck's rating counts against the catalogue's);
 4. starts the API (uvicorn, a free loopback port) on the model and reads its resident memory
    after start-up and a few requests.
