@@ -61,6 +61,9 @@ MODEL_MANIFEST_FILE = "model.json"
 HOLDOUT_FILE = "holdout.npz"
 #: Prefix of the ranking model's arrays in ``factors.npz``.
 IMPLICIT_PREFIX = "implicit_"
+#: The popular chart's counts and means, present only when they differ from the popularity
+#: arrays (a model trained with the service's ratings).
+CHART_COUNTS, CHART_MEANS = "chart_counts", "chart_means"
 
 
 #: Manifest key of the service's own ratings a model learnt from (``AppRatings.as_json``).
@@ -194,6 +197,15 @@ class Artifact:
     manifest: dict[str, Any]
     users: IdMap  # training users (namespaced ids), aligned with user factor rows
     implicit: ImplicitModel  # the ranking model, on the same item indices
+    #: The popular chart's own counts when they differ from ``popularity`` (a model trained
+    #: with the service's ratings: the chart counts the MovieLens sources only, see
+    #: ``ml.pipeline.chart_popularity``); None: the chart is ``popularity``.
+    chart: Popularity | None = None
+
+    @property
+    def chart_popularity(self) -> Popularity:
+        """What the popular chart (the list before the fifth rating) is ordered by."""
+        return self.popularity if self.chart is None else self.chart
 
     @property
     def funksvd(self) -> FunkSVD:
@@ -273,15 +285,20 @@ def load_artifact(directory: str | Path) -> Artifact:
     try:
         model = FunkSVD.from_arrays(arrays).model
         items = IdMap(arrays["item_ids"])
+        prior_percentile = float(manifest.get("popularity", {}).get("prior_percentile", 90.0))
         popularity = Popularity.from_counts(
             arrays["popularity_counts"], arrays["popularity_means"], model.global_mean,
-            float(manifest.get("popularity", {}).get("prior_percentile", 90.0)),
+            prior_percentile,
         )
+        chart = None
+        if CHART_COUNTS in arrays:
+            chart = Popularity.from_counts(arrays[CHART_COUNTS], arrays[CHART_MEANS],
+                                           model.global_mean, prior_percentile)
         users = IdMap(arrays["user_ids"])
         implicit = IALS.from_arrays(_unprefixed(arrays, IMPLICIT_PREFIX)).model
     except (KeyError, ValueError) as error:
         raise ArtifactError(f"{root / FACTORS_FILE}: inconsistent arrays ({error})") from None
-    artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit)
+    artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit, chart)
     try:
         _check_alignment(artifact)
     except ValueError as error:
@@ -301,6 +318,9 @@ def _arrays_of(artifact: Artifact) -> dict[str, npt.NDArray[Any]]:
     arrays["user_ids"] = np.asarray(artifact.users.ids, dtype=np.int64)
     arrays["popularity_counts"] = np.asarray(artifact.popularity.counts, dtype=np.int64)
     arrays["popularity_means"] = np.asarray(artifact.popularity.means, dtype=np.float32)
+    if artifact.chart is not None:
+        arrays[CHART_COUNTS] = np.asarray(artifact.chart.counts, dtype=np.int64)
+        arrays[CHART_MEANS] = np.asarray(artifact.chart.means, dtype=np.float32)
     return arrays
 
 
@@ -377,7 +397,7 @@ def _check_alignment(artifact: Artifact) -> None:
         raise ValueError(f"{len(artifact.catalogue)} catalogue rows for {n_items} items")
     if len(artifact.users) != artifact.model.n_users:
         raise ValueError(f"{len(artifact.users)} user ids for {artifact.model.n_users} users")
-    if len(artifact.popularity.counts) != n_items:
+    if n_items not in (len(artifact.popularity.counts), len(artifact.chart_popularity.counts)):
         raise ValueError("popularity arrays do not match the item count")
     if artifact.implicit.n_items != n_items:
         raise ValueError(f"{artifact.implicit.n_items} ranking-model rows for {n_items} items")

@@ -138,7 +138,9 @@ class Recommender:
             g: np.array([g in e.genres for e in artifact.catalogue]) for g in genres
         }
         self._genres_lower = {g.lower(): g for g in genres}
-        self._popularity_order = pop.top_n(len(self._movies))
+        # The chart counts the MovieLens sources only when the model learnt from the service
+        # (``Artifact.chart``); everything else uses all ratings.
+        self._popularity_order = artifact.chart_popularity.top_n(len(self._movies))
         self._blend = BlendScorer(self.implicit.item_factors, self.model.item_factors,
                                   self.model.item_bias, self._log_popularity_z, self.weights)
         chosen = onboarding_order(

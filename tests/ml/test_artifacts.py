@@ -85,3 +85,37 @@ def test_the_npz_holds_plain_arrays_only(tiny_model_dir: Path):
 def test_a_saved_model_is_readable_by_a_service_user(tiny_model_dir: Path, tmp_path: Path):
     target = save_artifact(tmp_path / "models", load_artifact(tiny_model_dir))
     assert target.stat().st_mode & 0o755 == 0o755
+
+
+def test_a_model_trained_with_the_services_ratings_keeps_its_own_chart_and_serves_it(
+        tiny_model_dir: Path, tmp_path: Path):
+    """The popular chart of a model that learnt from app ratings counts the MovieLens sources
+    only (``ml.pipeline.chart_popularity``); it survives a save and orders the popular list."""
+    import pandas as pd
+
+    from ml.data.app import APP_SOURCE
+    from ml.pipeline import chart_popularity
+    from ml.recommender import Recommender
+
+    artifact = load_artifact(tiny_model_dir)
+    assert artifact.chart is None and artifact.chart_popularity is artifact.popularity
+    ids = artifact.items.ids
+    top, brigaded = int(ids[0]), int(ids[-1])
+    movielens = pd.DataFrame({"user_id": [1, 2, 3, 4], "movie_id": [top, top, top, brigaded],
+                              "rating": [4.5, 4.0, 4.5, 1.0], "source": "ml-1m"})
+    brigade = pd.DataFrame({"user_id": [-u for u in range(1, 41)], "movie_id": brigaded,
+                            "rating": 5.0, "source": APP_SOURCE})
+    ratings = pd.concat([movielens, brigade], ignore_index=True)
+    ratings["source"] = ratings["source"].astype("category")
+    assert chart_popularity(movielens.astype({"source": "category"}), artifact.items, 3.5) is None
+    chart = chart_popularity(ratings, artifact.items, 3.5)
+    assert chart is not None
+    assert chart.counts[artifact.items.get(brigaded)] == 1  # the 40 app ratings are not in it
+    from dataclasses import replace
+    save_artifact(tmp_path / "learnt", replace(artifact, chart=chart))
+    again = load_artifact(tmp_path / "learnt")
+    assert again.chart is not None
+    np.testing.assert_array_equal(again.chart.counts, chart.counts)
+    popular = Recommender(again).recommend({}, 3).items
+    assert popular[0].movie_id == top
+    assert brigaded not in [m.movie_id for m in popular]
