@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.artifacts import load_artifact
+from ml.artifacts import GATE_HOLDOUT_KEY, load_artifact
 from ml.data import load_dataset
 from ml.ranking import top_n_indices
 
@@ -27,7 +27,10 @@ def test_the_manifest_names_every_source_with_rows_and_checksums(shipped):
     assert sources["ml-1m/ratings_PARTIAL_first487650.dat"]["rows"] == 487_650
     assert sources["ml-latest-small/ratings.csv"]["rows"] == 100_836
     assert all(len(s["sha256"]) == 64 for s in sources.values())
-    assert shipped.manifest["data"]["n_ratings"] == 487_650 + 100_836
+    # Every rating trains, but those of the people held out for the promote gate.
+    held_out = shipped.manifest[GATE_HOLDOUT_KEY]["n_ratings"]
+    assert 0 < held_out < 0.1 * (487_650 + 100_836)
+    assert shipped.manifest["data"]["n_ratings"] + held_out == 487_650 + 100_836
     assert shipped.model.n_items == len(shipped.catalogue) > 10_000
     assert {"rating", "top_n"} <= set(shipped.manifest["metrics"])
 
