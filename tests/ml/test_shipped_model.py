@@ -42,6 +42,8 @@ def test_training_users_folded_in_from_their_ratings_get_nearly_the_same_list(
     model = shipped.model
     overlaps, gaps = [], []
     for user_id in range(1, 3000, 50):
+        if user_id not in shipped.users:  # held out for the promote gate: never trained
+            continue
         mine = ratings[ratings["user_id"] == user_id]
         rated = shipped.items.indices(mine["movie_id"].to_numpy())
         trained = model.predict(model.user(shipped.users.index(user_id)))
