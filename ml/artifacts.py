@@ -397,7 +397,7 @@ def _check_alignment(artifact: Artifact) -> None:
         raise ValueError(f"{len(artifact.catalogue)} catalogue rows for {n_items} items")
     if len(artifact.users) != artifact.model.n_users:
         raise ValueError(f"{len(artifact.users)} user ids for {artifact.model.n_users} users")
-    if n_items not in (len(artifact.popularity.counts), len(artifact.chart_popularity.counts)):
+    if any(len(p.counts) != n_items for p in (artifact.popularity, artifact.chart_popularity)):
         raise ValueError("popularity arrays do not match the item count")
     if artifact.implicit.n_items != n_items:
         raise ValueError(f"{artifact.implicit.n_items} ranking-model rows for {n_items} items")

@@ -119,3 +119,7 @@ def test_a_model_trained_with_the_services_ratings_keeps_its_own_chart_and_serve
     popular = Recommender(again).recommend({}, 3).items
     assert popular[0].movie_id == top
     assert brigaded not in [m.movie_id for m in popular]
+    # A chart that does not cover every film is refused like any misaligned array.
+    short = replace(chart, counts=chart.counts[:-1], means=chart.means[:-1])
+    with pytest.raises(ValueError, match="popularity arrays"):
+        save_artifact(tmp_path / "short", replace(artifact, chart=short))
