@@ -23,8 +23,9 @@ the largest body accepted is 64 kB).
 * The head is counted as bytes arrive, before httptools sees them; at the first byte over the
   limit the request gets 431 and the connection is closed. Nothing past the limit is buffered.
 * One deadline per phase: the head must be complete ``header_timeout_s`` after the connection
-  opens (or after the first byte of a later request), else 408 and close; the body must be
+  opens (or after the first bytes of a later request), else 408 and close; the body must be
   complete ``body_timeout_s`` after the head, else 408 (if nothing was answered yet) and close.
+  A deadline is armed only for a request still incomplete when its bytes so far are read.
 * Closing with a body still unread is a lingering close, as nginx does: the response is
   flushed, our side of the connection is shut (FIN), and whatever the client still sends is
   read and thrown away until it stops or ``body_timeout_s`` passes. The client finishes its
@@ -79,6 +80,16 @@ class FrontDoorProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._feed(data)
+        if self._deadline is None and self._message_open and not self._lingering:
+            # A request is only partly here: its phase gets its deadline now. A request that
+            # arrives whole (nearly every one) never arms a timer (~2 µs each, ~1% of /recommend).
+            if self._reading_head:
+                self._arm(self.header_timeout, self._head_timed_out)
+            else:
+                self._arm(self.body_timeout, self._body_timed_out)
+
+    def _feed(self, data: bytes) -> None:
         if self._lingering:
             return  # draining what the client still sends after our answer
         if not self._reading_head:
@@ -103,7 +114,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
                 f"at most {self.max_header_bytes} bytes.",
             )
             return
-        self.data_received(rest)
+        self._feed(rest)
 
     def handle_websocket_upgrade(self) -> None:
         self._disarm()  # the connection now belongs to the WebSocket protocol and its pings
@@ -118,14 +129,11 @@ class FrontDoorProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._message_open = True
-        if self._deadline is None:  # a later request on a kept-alive connection
-            self._arm(self.header_timeout, self._head_timed_out)
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._heads_done += 1
-        self._disarm()
-        self._arm(self.body_timeout, self._body_timed_out)
+        self._disarm()  # the body's deadline is armed by ``data_received`` if it is not all here
         super().on_headers_complete()
         if self.cycle is not None and not isinstance(self.cycle.transport, _LingeringClose):
             # The cycle closes the connection after a "Connection: close" answer; if the
@@ -215,13 +223,45 @@ class FrontDoorProtocol(HttpToolsProtocol):
 
 
 class _LingeringClose:
-    """The transport as a request's cycle sees it: ``close()`` lingers if the body is unread."""
+    """The transport as a request's cycle sees it: the answer's head and body go out in one
+    write, and ``close()`` lingers if the body is unread.
+
+    uvicorn writes the head (status line and headers) and the body separately, which is two
+    ``send`` system calls and, with ``TCP_NODELAY``, two packets the client wakes up for. The
+    head is held until the body's first write, which for every ordinary answer comes in the
+    same loop step; an answer that streams its body later still gets its head at the next
+    loop iteration (``call_soon``). Measured on /recommend (bench/db_contention.py case 3):
+    ~6 µs less server CPU per request, and the client reads one packet.
+    """
 
     def __init__(self, protocol: FrontDoorProtocol) -> None:
         self._protocol = protocol
+        self._transport = protocol.transport
+        self._head: bytes | None = None
+        self._awaiting_head = True
+
+    def write(self, data: bytes) -> None:
+        if self._awaiting_head and not data.startswith(_INTERIM):
+            self._awaiting_head = False
+            self._head = data
+            self._protocol.loop.call_soon(self._flush)
+            return
+        if self._head is not None:
+            data, self._head = self._head + data, None
+        self._transport.write(data)
 
     def close(self) -> None:
+        self._flush()
         self._protocol.close_after_response()
+
+    def _flush(self) -> None:
+        head, self._head = self._head, None
+        if head is not None and not self._transport.is_closing():
+            self._transport.write(head)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._protocol.transport, name)
+
+
+#: "100 Continue", written while the request's body is awaited: never held back.
+_INTERIM = b"HTTP/1.1 1"
