@@ -9,7 +9,6 @@ an ``async`` dependency runs on the event loop instead of costing a threadpool h
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -17,6 +16,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.db_thread import DatabaseThreads
 from api.intent_llm import IntentReader
 from api.limits import RateLimiter, SignInLimiter
 from api.settings import Settings
@@ -43,9 +43,9 @@ class Services:
     #: Writes per user, and sign-ups per client address (both in the database).
     write_limiter: RateLimiter
     signup_limiter: RateLimiter
-    #: A few threads for the hot path's one query (/recommend): fewer threads than FastAPI's
-    #: pool of 40 contend less for the GIL with the event loop (bench/db_contention.py).
-    db_executor: ThreadPoolExecutor
+    #: The threads that run the hot path's one query (/recommend): a cheaper hop than
+    #: FastAPI's threadpool or an executor (``api.db_thread``, bench/db_contention.py).
+    db_threads: DatabaseThreads
     #: Plain-words requests (/intent, /recommend?q=): offline parser, LLM if configured.
     intent_reader: IntentReader
     signin_limiter: SignInLimiter
@@ -61,12 +61,11 @@ async def get_services(request: Request) -> Services:
 def _services(request: Request) -> Services:
     """The services this request saw first: a model reload in the middle of a request
     (``api.model_swap``) never hands one request parts of two models."""
-    state = request.state
-    try:
-        return state.services
-    except AttributeError:
-        services = state.services = request.app.state.services
-        return services
+    state = request.scope.setdefault("state", {})  # what ``request.state`` wraps
+    services = state.get("services")
+    if services is None:  # a dict lookup, not a raised AttributeError, on every request
+        services = state["services"] = request.app.state.services
+    return services
 
 
 async def get_recommender(request: Request) -> Recommender:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.headers import is_private, with_security_headers
 from api.logs import ACCESS_LOGGER, redact, request_id_var
 
 logger = logging.getLogger("api")
@@ -37,12 +38,13 @@ _MAX_LISTED_ERRORS = 5
 
 
 def request_id_of(request: Request) -> str:
-    """The id ``RequestIdMiddleware`` gave this request (or "-" outside it)."""
+    """The id ``RequestEnvelopeMiddleware`` gave this request (or "-" outside it)."""
     return getattr(request.state, "request_id", "-")
 
 
-class RequestIdMiddleware:
-    """Tag each request with an id, log one access line, and turn escapes into a generic 500.
+class RequestEnvelopeMiddleware:
+    """What every request gets: an id, one access line, a generic 500 for what escapes, and
+    the security headers (``api.headers``), all in one rewrite of the response's head.
 
     Pure ASGI (not ``BaseHTTPMiddleware``) because it wraps every request on the hot path.
     Catching here, rather than in Starlette's outermost error middleware, means the error is
@@ -61,6 +63,7 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         context_token = request_id_var.set(request_id)
         header = (REQUEST_ID_HEADER.lower().encode(), request_id.encode())
+        private = is_private(scope)
         status = 500
         started = False
 
@@ -69,7 +72,9 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = with_security_headers(
+                    [*message.get("headers", []), header], private=private
+                )
             await send(message)
 
         try:
@@ -231,4 +236,4 @@ def install_error_handling(app: FastAPI) -> None:
     # as an internal error; it is the same "database unavailable" as on SQLite.
     app.add_exception_handler(InternalError, _database_unavailable)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestEnvelopeMiddleware)

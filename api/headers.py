@@ -7,17 +7,25 @@
   one (``Authorization``): a user's ratings, list and statistics are theirs alone, so no
   browser, proxy or CDN may keep a copy.
 
-The front door (``api.frontdoor``) adds ``nosniff`` to the few answers it writes itself.
+Where they are added: ``with_security_headers`` runs in ``api.errors.RequestEnvelopeMiddleware``,
+which already rewrites every response's head (its request id), so every route, error, 404 and
+413 gets them in the one send wrapper; a middleware of their own cost /recommend a layer and a
+second rewrite (~4 µs of server CPU per request, bench/db_contention.py case 3). The CORS
+preflights that ``CORSMiddleware`` answers before the request reaches that middleware get
+``nosniff`` from ``NosniffCORSMiddleware``; the front door (``api.frontdoor``) adds it to the
+few answers it writes itself.
 """
 
 from __future__ import annotations
 
 from fastapi import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Scope
 
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 NO_STORE = "no-store"
 _CACHE_CONTROL = b"cache-control"
+_NO_STORE = (_CACHE_CONTROL, NO_STORE.encode())
 
 
 async def no_store(response: Response) -> None:
@@ -25,29 +33,29 @@ async def no_store(response: Response) -> None:
     response.headers["Cache-Control"] = NO_STORE
 
 
-class ResponseHeadersMiddleware:
-    """Add ``nosniff`` to every response, and ``no-store`` to answers to authorised requests."""
+def is_private(scope: Scope) -> bool:
+    """Whether the request carried a token: its answer is no one else's."""
+    return any(name == b"authorization" for name, _ in scope.get("headers", ()))
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        private = any(name == b"authorization" for name, _ in scope.get("headers", ()))
+def with_security_headers(
+    headers: list[tuple[bytes, bytes]], *, private: bool
+) -> list[tuple[bytes, bytes]]:
+    """A response head's headers plus ``nosniff``, and ``no-store`` (replacing any other
+    ``Cache-Control``) when the request was ``private``."""
+    if private:
+        return [
+            *(pair for pair in headers if pair[0].lower() != _CACHE_CONTROL),
+            NOSNIFF,
+            _NO_STORE,
+        ]
+    return [*headers, NOSNIFF]
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if not (private and name.lower() == _CACHE_CONTROL)
-                ]
-                headers.append(NOSNIFF)
-                if private:
-                    headers.append((_CACHE_CONTROL, NO_STORE.encode()))
-                message["headers"] = headers
-            await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+class NosniffCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware whose preflight answers (which it writes itself, before any
+    inner middleware sees the request) also say ``nosniff``."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.preflight_headers["X-Content-Type-Options"] = NOSNIFF[1].decode()

@@ -3,7 +3,7 @@
 Every record the API process writes (its own, and uvicorn's once the app is imported) goes to
 stderr as ``{"ts", "level", "logger", "msg", "request_id", ...extra fields}``, so a log shipper
 can index it and one request can be followed through every line it caused. The request id is
-the one ``X-Request-ID`` carries (see ``api.errors.RequestIdMiddleware``); it reaches records
+the one ``X-Request-ID`` carries (see ``api.errors.RequestEnvelopeMiddleware``); it reaches records
 logged anywhere during the request, threadpool handlers included, through a context variable.
 
 Bearer tokens never reach a log on purpose: no code logs headers or bodies, and the access

@@ -9,11 +9,11 @@ as; FastAPI still documents it as ``RecommendationsOut``.
 
 from __future__ import annotations
 
-import asyncio
 from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import BaseModel
 
 from api import auth
 from api.deps import ServicesDep
@@ -30,22 +30,16 @@ router = APIRouter(tags=["recommendations"])
 YearQuery = Annotated[int | None, Query(ge=1, le=9999, examples=[1990])]
 
 
-@router.get(
-    "/recommend",
-    summary="Recommendations for a user",
-    response_model=RecommendationsOut,
-    responses=auth_responses(
-        {422: "query parameter n: Input should be less than or equal to 100 (got 500)"}
-    ),
-)
-async def recommend(
-    user_id: UserIdQuery,
-    token: auth.BearerToken,
-    services: ServicesDep,
-    n: Annotated[int, Query(ge=1, le=100, description="How many films.", examples=[10])] = 10,
-    genre: GenreQuery = None,
-    year_from: YearQuery = None,
-    year_to: YearQuery = None,
+class RecommendQuery(BaseModel):
+    """/recommend's query parameters, validated as one model: one validation call instead of
+    one per parameter (~10 µs less server CPU per request, bench/db_contention.py case 3);
+    OpenAPI still lists each parameter. Unknown parameters are ignored, as before."""
+
+    user_id: UserIdQuery
+    n: Annotated[int, Query(ge=1, le=100, description="How many films.", examples=[10])] = 10
+    genre: GenreQuery = None
+    year_from: YearQuery = None
+    year_to: YearQuery = None
     discover: Annotated[
         float,
         Query(
@@ -56,8 +50,22 @@ async def recommend(
             "the most rated films (it stays personal). The popular list ignores it.",
             examples=[0.5],
         ),
-    ] = 0.0,
-    q: OptionalIntentText = None,
+    ] = 0.0
+    q: OptionalIntentText = None
+
+
+@router.get(
+    "/recommend",
+    summary="Recommendations for a user",
+    response_model=RecommendationsOut,
+    responses=auth_responses(
+        {422: "query parameter n: Input should be less than or equal to 100 (got 500)"}
+    ),
+)
+async def recommend(
+    query: Annotated[RecommendQuery, Query()],
+    token: auth.BearerToken,
+    services: ServicesDep,
 ) -> Response:
     """Films the user has not rated, best first. Below the personalisation threshold the list
     is the catalogue's most popular films (`source: popularity`, and `ratings_needed` says how
@@ -69,22 +77,24 @@ async def recommend(
     plain words, see GET /intent) the list is ranked inside its constraints, relaxed in a
     stated order when too few films match; the answer carries `intent`, `relaxed` and, when
     the list is empty or ignores `q`, `note`."""
-    # The reads run in the threadpool (the loop never waits on the database); the rest is a
-    # cache lookup, or a fold-in and scoring of ~1 ms, cheaper on the loop than a second hop.
-    snapshot, excluded = await asyncio.get_running_loop().run_in_executor(
-        services.db_executor,
-        auth.authorized_snapshot_and_excluded,
-        services.snapshots,
-        user_id,
-        token,
+    user_id, n, year_from, year_to, discover = (
+        query.user_id, query.n, query.year_from, query.year_to, query.discover
     )
     if year_from is not None and year_to is not None and year_from > year_to:
         raise HTTPException(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=f"year_from ({year_from}) must not be after year_to ({year_to})",
         )
-    genre = canonical_genre(services.movie_index, genre)
-    q = request_text(q) if q is not None else None
+    genre = canonical_genre(services.movie_index, query.genre)
+    q = request_text(query.q) if query.q is not None else None
+    # The read runs on a database thread (the loop never waits on the database); the rest is a
+    # cache lookup, or a fold-in and scoring of ~1 ms, cheaper on the loop than a second hop.
+    snapshot, excluded = await services.db_threads.run(
+        auth.authorized_snapshot_and_excluded,
+        services.snapshots,
+        user_id,
+        token,
+    )
     recommender, cache = services.recommender, services.user_cache
     # Keyed by the ratings as stored: a hit costs one hash, whatever the catalogue lacks.
     fingerprint = ratings_fingerprint(snapshot.ratings)

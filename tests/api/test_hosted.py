@@ -4,6 +4,7 @@ Each runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api.main import create_app
+from api.main import GC_THRESHOLDS, create_app
 from tests.api.conftest import User, make_read_only
 
 
@@ -192,3 +193,15 @@ def test_a_read_never_waits_for_the_token_use_record_behind_a_lock(sqlite_settin
         holder.join(timeout=40)
         assert response.status_code == 200
         assert answered_while_locked
+
+
+# -- the garbage collector ---------------------------------------------------------------------
+
+
+def test_the_app_collects_young_garbage_less_often_while_it_serves(settings):
+    before = gc.get_threshold()
+    assert before != GC_THRESHOLDS
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/genres").status_code == 200
+        assert gc.get_threshold() == GC_THRESHOLDS
+    assert gc.get_threshold() == before

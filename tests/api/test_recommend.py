@@ -158,6 +158,29 @@ def test_bad_parameters_are_422_with_a_readable_detail(client, user, params, mes
     assert message in response.json()["detail"]
 
 
+def test_bad_parameters_are_refused_before_the_database_is_read(client, new_user, app):
+    # A 422 for the request itself comes first: not even the token is checked (no read).
+    owner, stranger = new_user(), new_user()
+    reads = []
+    snapshots = app.state.services.snapshots
+    original = snapshots.read_with_excluded
+    snapshots.read_with_excluded = lambda *args: reads.append(args) or original(*args)
+    try:
+        for params in ({"year_from": 2000, "year_to": 1990}, {"genre": "Western"}):
+            response = client.get(
+                "/recommend", params={"user_id": owner.user_id, **params},
+                headers=stranger.headers,
+            )
+            assert response.status_code == 422, response.text
+        assert reads == []
+        forbidden = client.get(
+            "/recommend", params={"user_id": owner.user_id}, headers=stranger.headers
+        )
+        assert forbidden.status_code == 403 and len(reads) == 1
+    finally:
+        snapshots.read_with_excluded = original
+
+
 def test_n_bounds_are_inclusive(client, user):
     assert recommend(client, user, n=1)["count"] == 1
     assert recommend(client, user, n=100)["count"] == 60  # the whole tiny catalogue
