@@ -227,7 +227,9 @@ def create_app(
 
 def read_threads(engine: Engine) -> int:
     """Threads for /recommend's read: one on SQLite, whose reads are ~20 µs in-process (more
-    only contend for the GIL); four on a server, where a read mostly waits on the network."""
+    only contend for the GIL); four on a server, where a read mostly waits on the network.
+    Cold /recommend at 16 clients on a local PostgreSQL, A/B in one run: 1,957 req/s, p99
+    14.5 ms with four; 1,235 req/s, p99 17.1 ms with one."""
     return 1 if engine.dialect.name == "sqlite" else 4
 
 
