@@ -1,0 +1,130 @@
+"""A/B of the server's CPU per request: two or more versions of the API, served side by side.
+
+    .venv/bin/python bench/ab.py [--scenario recommend-cold|rate] [--rounds 5] [--clients 16]
+                                 [--database sqlite|postgresql] NAME=commit:SHA NAME=DIR ...
+
+Each version (a commit, exported with ``git archive``, or a folder holding a checkout) is
+served by its own ``ApiServer`` on its own database, on its own shipped model, all at once;
+then the rounds alternate between them, so a busier minute of the machine hits every
+version alike. Per round: req/s, p50/p99 and the server's CPU time per request (``/proc``
+utime + stime over the round), which is what decides throughput here, where the clients
+share the 2 cores with the server. Prints the medians over the rounds.
+
+Scenarios: ``recommend-cold`` is bench/db_contention.py's case 3 (users with no ratings,
+30,000 requests a round); ``rate`` is bench/api_latency.py's rate scenario (one film per
+``POST /rate``, 64 raters, 4,000 requests a round). Limits on writes and sign-ups are off.
+The README's "Hosted" section quotes its runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.api_latency import drive  # noqa: E402
+from bench.db_contention import export, new_user, percentile  # noqa: E402
+from bench.harness.api_server import ApiServer, Request, call_json  # noqa: E402
+from bench.harness.postgres import PostgresCluster  # noqa: E402
+
+SETTINGS = {"CINEMATCH_WRITE_LIMIT_PER_MINUTE": "0", "CINEMATCH_SIGNUP_LIMIT_PER_HOUR": "0"}
+USERS = {"recommend-cold": 32, "rate": 64}
+REQUESTS = {"recommend-cold": 30_000, "rate": 4_000}
+RATING_VALUES = (1.0, 2.5, 4.0, 5.0)
+
+
+def server_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def requests_for(scenario: str, port: int) -> Callable[[int], Request]:
+    """The i-th request of ``scenario``, for users made now through the API."""
+    users = [new_user(port) for _ in range(USERS[scenario])]
+    if scenario == "recommend-cold":
+
+        def cold(i: int) -> Request:
+            user_id, token = users[i % len(users)]
+            return Request("GET", f"/recommend?user_id={user_id}&n=10", token=token)
+
+        return cold
+    user_id, token = users[0]
+    popular = call_json(port, Request("GET", f"/recommend?user_id={user_id}&n=100", token=token))
+    films = [item["movie_id"] for item in popular["recommendations"]]
+
+    def rate(i: int) -> Request:
+        user_id, token = users[i % len(users)]
+        film = films[(i // len(users)) % len(films)]
+        rating = RATING_VALUES[i % len(RATING_VALUES)]
+        body = {"user_id": user_id, "ratings": [{"movie_id": film, "rating": rating}]}
+        return Request("POST", "/rate", json.dumps(body).encode(), token)
+
+    return rate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("versions", nargs="+", metavar="NAME=commit:SHA|NAME=DIR")
+    parser.add_argument("--scenario", choices=sorted(USERS), default="recommend-cold")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    args = parser.parse_args(argv)
+    with contextlib.ExitStack() as on_exit:
+        work = Path(on_exit.enter_context(tempfile.TemporaryDirectory(prefix="cinematch-ab-")))
+        cluster = (
+            on_exit.enter_context(PostgresCluster()) if args.database == "postgresql" else None
+        )
+        runs = []
+        for version in args.versions:
+            name, _, source = version.partition("=")
+            repo = (
+                export(source.removeprefix("commit:"), work / name)
+                if source.startswith("commit:")
+                else Path(source).resolve()
+            )
+            server = on_exit.enter_context(
+                ApiServer(
+                    repo / "models", work / f"{name}.db", env=SETTINGS, repo=repo,
+                    database_url=cluster.create_database() if cluster else None,
+                )
+            )
+            make = requests_for(args.scenario, server.port)
+            drive(server.port, make, args.clients, REQUESTS[args.scenario] // 10)  # warm-up
+            runs.append((name, server, make, {"req/s": [], "p50": [], "p99": [], "cpu": []}))
+        print(f"{args.scenario}, {args.clients} clients, {args.database}, {args.rounds} rounds;"
+              f" load average {os.getloadavg()[0]:.1f} before", flush=True)
+        for _ in range(args.rounds):
+            for _name, server, make, figures in runs:
+                before = server_cpu_s(server.pid)
+                seconds, latencies, errors = drive(
+                    server.port, make, args.clients, REQUESTS[args.scenario]
+                )
+                if errors:
+                    raise SystemExit(f"{errors} requests failed")
+                figures["cpu"].append(1e6 * (server_cpu_s(server.pid) - before) / len(latencies))
+                figures["req/s"].append(len(latencies) / seconds)
+                figures["p50"].append(percentile(latencies, 50))
+                figures["p99"].append(percentile(latencies, 99))
+        print("| version | req/s | p50 ms | p99 ms | server CPU µs/request (range) |")
+        print("|---|---:|---:|---:|---:|")
+        for name, _server, _make, figures in runs:
+            median = {key: statistics.median(values) for key, values in figures.items()}
+            print(f"| {name} | {median['req/s']:,.0f} | {median['p50']:.1f} | "
+                  f"{median['p99']:.1f} | {median['cpu']:.0f} "
+                  f"({min(figures['cpu']):.0f}–{max(figures['cpu']):.0f}) |")
+        print(f"load average {os.getloadavg()[0]:.1f} after")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
