@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session
 
 from db import repository
@@ -33,15 +34,16 @@ class BearerScheme(HTTPBearer):
     """
 
     async def __call__(self, request: Request) -> str:  # type: ignore[override]
-        credentials = await super().__call__(request)
-        if credentials is None or not credentials.credentials:
+        # HTTPBearer's own parsing, without the credentials model it builds on every request.
+        scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+        if scheme.lower() != "bearer" or not token:
             raise HTTPException(
                 status_code=status.HTTP_401_UNAUTHORIZED,
                 detail="Missing or malformed token: send 'Authorization: Bearer <token>' "
                 "with the token POST /users returned.",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        return credentials.credentials
+        return token
 
 
 bearer_scheme = BearerScheme(

@@ -55,10 +55,10 @@ class Services:
 
 async def get_services(request: Request) -> Services:
     """Everything at once: the cheapest way for a hot handler to reach several services."""
-    return _services(request)
+    return services_of(request)
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     """The services this request saw first: a model reload in the middle of a request
     (``api.model_swap``) never hands one request parts of two models."""
     state = request.scope.setdefault("state", {})  # what ``request.state`` wraps
@@ -69,7 +69,7 @@ def _services(request: Request) -> Services:
 
 
 async def get_recommender(request: Request) -> Recommender:
-    return _services(request).recommender
+    return services_of(request).recommender
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -79,20 +79,20 @@ def get_session(request: Request) -> Iterator[Session]:
     returns its connection to the pool (a network round trip on PostgreSQL) never runs on the
     event loop. Hot handlers open their session in their own body instead (one hop fewer).
     """
-    with _services(request).session_factory() as session:
+    with services_of(request).session_factory() as session:
         yield session
 
 
 async def get_user_cache(request: Request) -> UserCache[UserProfile]:
-    return _services(request).user_cache
+    return services_of(request).user_cache
 
 
 async def get_movie_index(request: Request) -> MovieIndex:
-    return _services(request).movie_index
+    return services_of(request).movie_index
 
 
 async def get_intent_reader(request: Request) -> IntentReader:
-    return _services(request).intent_reader
+    return services_of(request).intent_reader
 
 
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]

@@ -12,11 +12,11 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel
 
 from api import auth
-from api.deps import ServicesDep
+from api.deps import services_of
 from api.params import GenreQuery, UserIdQuery, canonical_genre
 from api.responses import auth_responses
 from api.routes.intent import OptionalIntentText, request_fields, request_text
@@ -65,7 +65,7 @@ class RecommendQuery(BaseModel):
 async def recommend(
     query: Annotated[RecommendQuery, Query()],
     token: auth.BearerToken,
-    services: ServicesDep,
+    request: Request,
 ) -> Response:
     """Films the user has not rated, best first. Below the personalisation threshold the list
     is the catalogue's most popular films (`source: popularity`, and `ratings_needed` says how
@@ -77,6 +77,8 @@ async def recommend(
     plain words, see GET /intent) the list is ranked inside its constraints, relaxed in a
     stated order when too few films match; the answer carries `intent`, `relaxed` and, when
     the list is empty or ignores `q`, `note`."""
+    # The services from the request itself: one dependency fewer for FastAPI to solve.
+    services = services_of(request)
     user_id, n, year_from, year_to, discover = (
         query.user_id, query.n, query.year_from, query.year_to, query.discover
     )
