@@ -1,14 +1,17 @@
 """A/B of the server's CPU per request: two or more versions of the API, served side by side.
 
     .venv/bin/python bench/ab.py [--scenario recommend-cold|rate] [--rounds 5] [--clients 16]
-                                 [--database sqlite|postgresql] NAME=commit:SHA NAME=DIR ...
+                                 [--database sqlite|postgresql] [--quick]
+                                 [NAME=commit:SHA | NAME=DIR ...]
 
 Each version (a commit, exported with ``git archive``, or a folder holding a checkout) is
 served by its own ``ApiServer`` on its own database, on its own shipped model, all at once;
 then the rounds alternate between them, so a busier minute of the machine hits every
 version alike. Per round: req/s, p50/p99 and the server's CPU time per request (``/proc``
 utime + stime over the round), which is what decides throughput here, where the clients
-share the 2 cores with the server. Prints the medians over the rounds.
+share the 2 cores with the server. Prints the medians over the rounds. Without versions it
+compares the previous release (``fbfd5b7``, issue 10's baseline) with this checkout;
+``--quick`` runs 2 rounds of a fifth of the requests.
 
 Scenarios: ``recommend-cold`` is bench/db_contention.py's case 3 (users with no ratings,
 30,000 requests a round); ``rate`` is bench/api_latency.py's rate scenario (one film per
@@ -40,6 +43,8 @@ SETTINGS = {"CINEMATCH_WRITE_LIMIT_PER_MINUTE": "0", "CINEMATCH_SIGNUP_LIMIT_PER
 USERS = {"recommend-cold": 32, "rate": 64}
 REQUESTS = {"recommend-cold": 30_000, "rate": 4_000}
 RATING_VALUES = (1.0, 2.5, 4.0, 5.0)
+#: The release before issue 10's work on the event loop, its baseline.
+BASELINE = "fbfd5b7"
 
 
 def server_cpu_s(pid: int) -> float:
@@ -73,12 +78,20 @@ def requests_for(scenario: str, port: int) -> Callable[[int], Request]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("versions", nargs="+", metavar="NAME=commit:SHA|NAME=DIR")
+    parser.add_argument(
+        "versions",
+        nargs="*",
+        metavar="NAME=commit:SHA|NAME=DIR",
+        default=[f"previous=commit:{BASELINE}", f"this={REPO}"],
+    )
     parser.add_argument("--scenario", choices=sorted(USERS), default="recommend-cold")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--quick", action="store_true", help="2 rounds, a fifth of the requests")
     args = parser.parse_args(argv)
+    requests = REQUESTS[args.scenario] // (5 if args.quick else 1)
+    rounds = 2 if args.quick else args.rounds
     with contextlib.ExitStack() as on_exit:
         work = Path(on_exit.enter_context(tempfile.TemporaryDirectory(prefix="cinematch-ab-")))
         cluster = (
@@ -99,16 +112,14 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             make = requests_for(args.scenario, server.port)
-            drive(server.port, make, args.clients, REQUESTS[args.scenario] // 10)  # warm-up
+            drive(server.port, make, args.clients, requests // 10)  # warm-up
             runs.append((name, server, make, {"req/s": [], "p50": [], "p99": [], "cpu": []}))
-        print(f"{args.scenario}, {args.clients} clients, {args.database}, {args.rounds} rounds;"
+        print(f"{args.scenario}, {args.clients} clients, {args.database}, {rounds} rounds;"
               f" load average {os.getloadavg()[0]:.1f} before", flush=True)
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for _name, server, make, figures in runs:
                 before = server_cpu_s(server.pid)
-                seconds, latencies, errors = drive(
-                    server.port, make, args.clients, REQUESTS[args.scenario]
-                )
+                seconds, latencies, errors = drive(server.port, make, args.clients, requests)
                 if errors:
                     raise SystemExit(f"{errors} requests failed")
                 figures["cpu"].append(1e6 * (server_cpu_s(server.pid) - before) / len(latencies))
