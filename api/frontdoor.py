@@ -260,7 +260,7 @@ class _LingeringClose:
             self._transport.write(head)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._protocol.transport, name)
+        return getattr(self._transport, name)
 
 
 #: "100 Continue", written while the request's body is awaited: never held back.

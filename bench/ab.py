@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.api_latency import drive  # noqa: E402
+from bench.api_latency import drive, process_tree_cpu_seconds  # noqa: E402
 from bench.db_contention import export, new_user, percentile  # noqa: E402
 from bench.harness.api_server import ApiServer, Request, call_json  # noqa: E402
 from bench.harness.postgres import PostgresCluster  # noqa: E402
@@ -48,8 +48,10 @@ BASELINE = "fbfd5b7"
 
 
 def server_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    seconds = process_tree_cpu_seconds(pid)
+    if seconds is None:
+        raise SystemExit("bench/ab.py reads the server's CPU time from /proc (Linux only)")
+    return seconds
 
 
 def requests_for(scenario: str, port: int) -> Callable[[int], Request]:

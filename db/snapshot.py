@@ -66,16 +66,17 @@ _SNAPSHOT = (
 )
 
 
-#: The films a user hid or skipped, which /recommend leaves out (same fast path). The kinds
-#: are written into the SQL (constants of the code, not input): an expanding IN parameter
-#: cannot be compiled once ahead of time.
+#: Which signals are the user's films to leave out: hidden or skipped. The kinds are written
+#: into the SQL (constants of the code, not input): an expanding IN parameter cannot be
+#: compiled once ahead of time.
+_EXCLUDING = (
+    UserSignal.user_id == bindparam("user_id"),
+    UserSignal.kind.in_([literal_column(f"'{kind}'") for kind in EXCLUDING_SIGNALS]),
+)
+
+#: The films a user hid or skipped, which /recommend leaves out (same fast path).
 _EXCLUDED = (
-    select(UserSignal.kind, UserSignal.movie_id)
-    .where(
-        UserSignal.user_id == bindparam("user_id"),
-        UserSignal.kind.in_([literal_column(f"'{kind}'") for kind in EXCLUDING_SIGNALS]),
-    )
-    .order_by(UserSignal.movie_id)
+    select(UserSignal.kind, UserSignal.movie_id).where(*_EXCLUDING).order_by(UserSignal.movie_id)
 )
 
 
@@ -86,8 +87,7 @@ _EXCLUDED = (
 _RECOMMEND_READ = union_all(
     _SNAPSHOT.order_by(None).add_columns(cast(null(), String(16)).label("kind")),
     select(cast(null(), Integer), UserSignal.movie_id, cast(null(), Float), UserSignal.kind).where(
-        UserSignal.user_id == bindparam("user_id"),
-        UserSignal.kind.in_([literal_column(f"'{kind}'") for kind in EXCLUDING_SIGNALS]),
+        *_EXCLUDING
     ),
 ).order_by(literal_column("2"))
 
