@@ -26,7 +26,6 @@ from ml.artifacts import Artifact, CatalogueEntry, load_artifact
 from ml.blas import single_threaded_blas
 from ml.constraints import (
     MIN_MATCHES,
-    REFERENCE_WEIGHT,
     Constraints,
     Relaxation,
     pull_towards,
@@ -35,6 +34,7 @@ from ml.constraints import (
 from ml.contract import UserRatings
 from ml.discover import DISCOVER_WEIGHT, discover_scores
 from ml.diversity import capped_from_order, capped_top_n, franchise_clusters
+from ml.likeness import GenreSpace, request_scores
 from ml.model import UserVector, clip_rating
 from ml.models import IALS
 from ml.onboarding import OnboardingParams, onboarding_order
@@ -138,6 +138,8 @@ class Recommender:
             g: np.array([g in e.genres for e in artifact.catalogue]) for g in genres
         }
         self._genres_lower = {g.lower(): g for g in genres}
+        #: What films are (their genres), for requests like "like Alien but funnier".
+        self.genre_space = GenreSpace([e.genres for e in artifact.catalogue])
         # The chart counts the MovieLens sources only when the model learnt from the service
         # (``Artifact.chart``); everything else uses all ratings.
         self._popularity_order = artifact.chart_popularity.top_n(len(self._movies))
@@ -289,10 +291,8 @@ class Recommender:
             self._genre_masks, self._years, available, min(n, MIN_MATCHES))
         with single_threaded_blas():
             if ranker == "popularity":
-                score = zscore(self.popularity.scores)
-                if len(references):
-                    score = score + REFERENCE_WEIGHT * zscore(
-                        reference_cosines(self.unit_factors, references))
+                score = self._like_references(
+                    zscore(self.popularity.scores), references, constraints, mask)
                 best = self._cut(score, n, exclude, mask, diversify)
                 shown = self.popularity.scores[best]
                 predicted, person = shown, ["Among the highest rated"] * len(best)
@@ -307,6 +307,7 @@ class Recommender:
                 else:
                     score = self._blend.scores(choice, profile.vector.factors,
                                                len(profile.rated_indices))
+                score = self._like_references(score, references, constraints, mask)
                 best = self._cut(score, n, exclude, mask, diversify)
                 predicted = self.funksvd.predict(profile.vector, best)
                 person = self._personal_reasons(best, profile)
@@ -323,6 +324,17 @@ class Recommender:
         items = _items(self.items.ids[best], clip_rating(predicted), score[best], reasons)
         return RecommendationList(source, items, relaxed,
                                   None if items else constraints.empty_reason())
+
+    def _like_references(self, score: npt.NDArray[np.floating], references: npt.NDArray[np.int64],
+                         constraints: Constraints, mask: npt.NDArray[np.bool_]
+                         ) -> npt.NDArray[np.float64]:
+        """``score`` reordered towards films like the reference films in what they are and in
+        who rates them (``ml.likeness``); ``score`` itself when the request names none."""
+        if not len(references):
+            return np.asarray(score, dtype=np.float64)
+        return request_scores(
+            score, self.genre_space.likeness(references, constraints.genres),
+            reference_cosines(self.unit_factors, references), self._log_popularity_z, mask)
 
     def _cut(self, score: npt.NDArray[np.float64], n: int, exclude: npt.ArrayLike,
              allowed: npt.NDArray[np.bool_] | None, diversify: bool) -> npt.NDArray[np.int64]:
