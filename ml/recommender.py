@@ -45,7 +45,8 @@ from ml.ranking import (
     top_n_indices,
     zscore,
 )
-from ml.rules import LIKED_RATING, POSITIVE_RATING, is_personal
+from ml.reasons import Neighbourhoods, neighbour_count, personal_reasons
+from ml.rules import is_personal
 from ml.titles import parse_title
 
 Source = Literal["popularity", "personalized"]
@@ -130,6 +131,10 @@ class Recommender:
         #: Franchise / near-duplicate cluster of every film (``ml.diversity``).
         self.clusters = franchise_clusters([e.title for e in artifact.catalogue],
                                            self.unit_factors)
+        #: Each film's nearest neighbours there: a reason names a loved film only among them.
+        self.neighbourhoods = Neighbourhoods(self.unit_factors, neighbour_count(len(self._movies)))
+        self._labels = [m.label for m in self._movies]
+        self._film_genres = [e.genres for e in artifact.catalogue]
         self._log_popularity_z = zscore(np.log1p(pop.counts.astype(np.float64)))
         self._years = np.array(
             [-1 if e.year is None else e.year for e in artifact.catalogue], dtype=np.int64)
@@ -365,27 +370,10 @@ class Recommender:
             self.items.ids[best], clip_rating(scores), scores, [reason] * len(best)))
 
     def _personal_reasons(self, best: npt.NDArray[np.int64], profile: UserProfile) -> list[str]:
-        """Name, for each pick, the user's own highly rated film most like it.
-
-        Only films rated POSITIVE_RATING or more are named ("loved"); failing those, the
-        best-rated films if they reach LIKED_RATING ("liked"); a film rated lower is never a
-        reason, so someone who rated only what they disliked gets the generic one.
-        """
-        values = profile.rated_values
-        generic = ["Picked for your taste"] * len(best)
-        if len(values) == 0 or len(best) == 0:
-            return generic
-        loved = values >= POSITIVE_RATING
-        verb = "loved"
-        if not loved.any():
-            if values.max() < LIKED_RATING:
-                return generic
-            loved = values >= values.max()
-            verb = "liked"
-        anchors = profile.rated_indices[loved]
-        cosines = self.unit_factors[best] @ self.unit_factors[anchors].T
-        nearest = anchors[np.argmax(cosines, axis=1)]
-        return [f"Because you {verb} {self._movies[a].label}" for a in nearest]
+        """Why each pick fits the person, naming a film they rated only when it holds
+        (``ml.reasons``: rated ``POSITIVE_RATING`` or more, and among the pick's neighbours)."""
+        return personal_reasons(best, profile.rated_indices, profile.rated_values,
+                                self.neighbourhoods, self._labels, self._film_genres)
 
     def _filter_mask(self, genre: str | None, year_from: int | None,
                      year_to: int | None) -> npt.NDArray[np.bool_] | None:
