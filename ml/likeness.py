@@ -58,20 +58,29 @@ class GenreSpace:
         films_with = has.sum(axis=0)
         idf = np.log(max(len(film_genres), 1) / np.maximum(films_with, 1.0))
         self._weighted = has * idf.astype(np.float32)
+        # Squared norms once: a request only subtracts its asked genres' columns.
+        self._squared_norms = np.einsum("ij,ij->i", self._weighted, self._weighted)
 
     def likeness(self, references: npt.NDArray[np.int64],
                  asked: Collection[str] = ()) -> FloatArray:
         """Each film's cosine to the reference films' mean genre vector, over the genres not
         in ``asked``; zeros when the references have no other genre (nothing to be like)."""
-        keep = np.array([g not in asked for g in self.genres], dtype=bool)
-        films = self._weighted[:, keep]
-        target = films[references].mean(axis=0) if len(references) else np.zeros(keep.sum())
+        n = len(self._weighted)
+        if len(references) == 0:
+            return np.zeros(n, dtype=np.float64)
+        asked_columns = [j for j, g in enumerate(self.genres) if g in asked]
+        target = self._weighted[references].mean(axis=0)
+        target[asked_columns] = 0.0
         target_norm = float(np.linalg.norm(target))
         if target_norm == 0.0:
-            return np.zeros(len(films), dtype=np.float64)
-        norms = np.linalg.norm(films, axis=1)
-        dots = (films @ (target / target_norm)).astype(np.float64)
-        return dots / np.where(norms > 0, norms, 1.0)
+            return np.zeros(n, dtype=np.float64)
+        dots = (self._weighted @ (target / target_norm)).astype(np.float64)
+        squared = self._squared_norms
+        if asked_columns:
+            dropped = self._weighted[:, asked_columns]
+            squared = squared - np.einsum("ij,ij->i", dropped, dropped)
+        norms = np.sqrt(np.maximum(squared, 0.0))
+        return dots / np.where(norms > 1e-12, norms, 1.0)
 
 
 def request_scores(base: npt.ArrayLike, likeness: FloatArray, reference_cosine: FloatArray,
