@@ -250,9 +250,7 @@ class IntentParser:
                 end += 1
             # Titles may hold a stop word ("Men in Black", "From Russia with Love"): a longer
             # run through stop words counts when it is exactly a title.
-            through = end
-            while through < len(words) and through - start < MAX_TITLE_WORDS:
-                through += 1
+            through = min(len(words), start + MAX_TITLE_WORDS)
             found = None
             if (start < through and words[start] not in self._words.not_a_title
                     and not self._is_taste(words, i, trigger)):

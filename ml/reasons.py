@@ -7,8 +7,8 @@ when both are true:
 - it is among the pick's nearest neighbours in the rating model's item space (the space of
   ``Recommender.similar``: films liked by the same people), ``neighbour_count`` of them.
 
-Naming the loved film closest to the pick without the second test once read "Forrest Gump,
-because you loved The Silence of the Lambs": the closest of few loved films can still be far.
+Without the second test, the closest of a person's few loved films can still be far from the
+pick: "Forrest Gump, because you loved The Silence of the Lambs".
 When no loved film is a neighbour, the reason is the pick's genre that the person loved most
 often, if they loved at least ``GENRE_EVIDENCE`` films of it ("Like the Sci-Fi films you
 loved"); failing that, the generic "Picked for your taste".
