@@ -29,7 +29,19 @@ Reports, per split:
   wall-clock time (what a caller waits, inflated when the machine is shared: the load average
   is printed beside it) and as the thread's CPU time (the parser's own cost).
 
-Targets: ≥ 95% per field, ≥ 90% whole-intent, ≥ 95% honoured, p99 ≤ 5 ms.
+"Like X but Y": ``tests/data/like_but.jsonl``, 64 requests ("like Alien but funnier", "like
+Heat but a western", "like Titanic but set in space"...) over 50 well-known films and six asked
+genres, each labelled with the film X and the genres Y; every other row is ``dev`` (the
+weights of ``ml.likeness`` were chosen on it), the rest ``heldout``. Each is parsed and listed
+through ``Recommender.recommend`` with the parsed constraints (what ``/recommend?q=`` calls),
+for the same cold and personal users. A list is faithful when at least 6 of its 10 films have
+Y and share one of X's other genres (near X), and at most 5 of them are on the plain "Y" list
+(the same user, the same filters without X). Also reported: the share of listed films among
+X's 100 nearest by the rating model, and the median number of ratings of the listed films
+beside the plain list's (a list like X should still hold films people know).
+
+Targets: ≥ 95% per field, ≥ 90% whole-intent, ≥ 95% honoured, p99 ≤ 5 ms, ≥ 90% of "like X
+but Y" lists faithful.
 """
 
 from __future__ import annotations
@@ -50,10 +62,16 @@ sys.path.insert(0, str(REPO))
 
 from ml.constraints import Constraints  # noqa: E402
 from ml.intent import Intent, IntentParser  # noqa: E402
-from ml.recommender import Recommender  # noqa: E402
+from ml.likeness import FORMAT_GENRES  # noqa: E402
+from ml.recommender import Movie, Recommender  # noqa: E402
 from ml.search import MovieIndex  # noqa: E402
 
 SET = REPO / "tests" / "data" / "intents.jsonl"
+LIKE_SET = REPO / "tests" / "data" / "like_but.jsonl"
+#: A "like X but Y" list is faithful when at least this many of its films have Y and are near X...
+FAITHFUL_FILMS = 6
+#: ...and at most this many of them are on the plain "Y" list.
+PLAIN_OVERLAP = 5
 MODELS = REPO / "models"
 FIELDS = ("genres", "exclusions", "years", "reference film")
 
@@ -102,15 +120,21 @@ def accuracy(parser: IntentParser, rows: Iterable[dict[str, Any]]) -> dict[str, 
     }
 
 
+def people(recommender: Recommender) -> dict[str, dict[int, float]]:
+    """The users every list is asked for: a newcomer with no ratings, and someone who rated
+    the 20 most popular films 4 to 5."""
+    return {"cold": {}, "personal": {m.movie_id: 4.0 + (i % 3) / 2
+                                     for i, m in enumerate(recommender.movies()[:20])}}
+
+
 def honoured(recommender: Recommender, parser: IntentParser,
              rows: Iterable[dict[str, Any]], n: int = 10) -> dict[str, Any]:
     """Share of recommended films meeting every constraint parsed from each request."""
-    personal = {m.movie_id: 4.0 + (i % 3) / 2 for i, m in enumerate(recommender.movies()[:20])}
     good = total = relaxed_lists = 0
     for row in rows:
         intent = parser.parse(row["q"])
         constraints = Constraints.of(intent)
-        for ratings in ({}, personal):
+        for ratings in people(recommender).values():
             result = recommender.recommend(ratings, n, constraints=constraints)
             relaxed_lists += bool(result.relaxed)
             for item in result.items:
@@ -124,7 +148,6 @@ def reference_pull(recommender: Recommender, parser: IntentParser,
                    rows: Iterable[dict[str, Any]], n: int = 10, near: int = 100) -> dict[str, Any]:
     """Share of listed films among each reference film's ``near`` nearest neighbours, with the
     request's pull and with its filters alone (same lists otherwise), cold and personal."""
-    personal = {m.movie_id: 4.0 + (i % 3) / 2 for i, m in enumerate(recommender.movies()[:20])}
     pulled = plain = total = 0
     for row in rows:
         constraints = Constraints.of(parser.parse(row["q"]))
@@ -133,7 +156,7 @@ def reference_pull(recommender: Recommender, parser: IntentParser,
         neighbours = {m.movie_id for ref in constraints.similar_to
                       for m, _ in recommender.similar(ref, near)}
         filters_only = replace(constraints, similar_to=())
-        for ratings in ({}, personal):
+        for ratings in people(recommender).values():
             with_pull = recommender.recommend(ratings, n, constraints=constraints).items
             without = recommender.recommend(ratings, n, constraints=filters_only).items
             pulled += sum(i.movie_id in neighbours for i in with_pull)
@@ -141,6 +164,65 @@ def reference_pull(recommender: Recommender, parser: IntentParser,
             total += n
     return {"films": total, "near_reference_with_pull": round(pulled / max(total, 1), 4),
             "near_reference_filters_only": round(plain / max(total, 1), 4)}
+
+
+def load_like_set(path: Path = LIKE_SET) -> list[dict[str, Any]]:
+    return load_set(path)
+
+
+def like_but(recommender: Recommender, parser: IntentParser, rows: Iterable[dict[str, Any]],
+             n: int = 10, near: int = 100) -> dict[str, Any]:
+    """How many "like X but Y" lists keep both halves (module docstring), cold and personal."""
+    by_label = {f"{m.title} ({m.year})": m for m in recommender.movies()}
+    users = people(recommender)
+    lists = faithful = parsed = 0
+    near_films = model_near = shown = 0
+    counts: list[int] = []
+    plain_counts: list[int] = []
+    misses = []
+    rows = list(rows)
+    for row in rows:
+        intent = parser.parse(row["q"])
+        reference = by_label[row["reference"]]
+        asked = tuple(row["genres"])
+        parsed += ([f"{f.title} ({f.year})" for f in intent.similar_to] == [row["reference"]]
+                   and sorted(intent.genres) == sorted(asked))
+        neighbours = {m.movie_id for m, _ in recommender.similar(reference.movie_id, near)}
+        for who, ratings in users.items():
+            films = [recommender.movie(i.movie_id) for i in recommender.recommend(
+                ratings, n, constraints=Constraints.of(intent)).items]
+            plain = [recommender.movie(i.movie_id) for i in recommender.recommend(
+                ratings, n, constraints=Constraints(genres=asked)).items]
+            good = sum(is_like(f, reference, asked) for f in films)
+            common = len({f.movie_id for f in films} & {f.movie_id for f in plain})
+            hit = good >= FAITHFUL_FILMS and common <= PLAIN_OVERLAP
+            lists += 1
+            faithful += hit
+            near_films += good
+            model_near += sum(f.movie_id in neighbours for f in films)
+            shown += len(films)
+            counts += [f.rating_count for f in films]
+            plain_counts += [f.rating_count for f in plain]
+            if not hit:
+                misses.append({"q": row["q"], "user": who, "like_x_and_y": good,
+                               "on_plain_list": common, "films": [f.title for f in films]})
+    return {
+        "requests": len(rows), "lists": lists,
+        "parsed": round(parsed / max(len(rows), 1), 4),
+        "faithful": round(faithful / max(lists, 1), 4),
+        "films_with_y_near_x": round(near_films / max(shown, 1), 4),
+        f"films_in_x_{near}_nearest": round(model_near / max(shown, 1), 4),
+        "median_ratings_per_film": statistics.median(counts or [0]),
+        "median_ratings_per_film_plain_y": statistics.median(plain_counts or [0]),
+        "misses": misses,
+    }
+
+
+def is_like(film: Movie, reference: Movie, asked: Iterable[str]) -> bool:
+    """``film`` has every asked genre and one of the reference's other (content) genres."""
+    asked = set(asked)
+    others = set(reference.genres) - asked - FORMAT_GENRES
+    return asked <= set(film.genres) and bool(others & set(film.genres))
 
 
 def latency(parser: IntentParser, rows: list[dict[str, Any]], rounds: int = 5) -> dict[str, float]:
@@ -190,6 +272,11 @@ def main() -> None:
         report[split] = accuracy(parser, chosen)
         report[split]["honoured"] = honoured(recommender, parser, chosen)
     report["reference_pull"] = reference_pull(recommender, parser, rows)
+    like_rows = load_like_set()
+    report["like_but"] = {split: like_but(recommender, parser,
+                                          [r for r in like_rows if r["split"] == split])
+                          for split in ("dev", "heldout")}
+    report["like_but"]["all"] = like_but(recommender, parser, like_rows)
     report["latency"] = latency(parser, rows, rounds=1 if options.quick else 5)
     for split in splits:
         figures = report[split]
@@ -205,6 +292,16 @@ def main() -> None:
           f"a reference's 100 nearest with the pull, "
           f"{pull['near_reference_filters_only']:.1%} with the filters alone "
           f"({pull['films']} films)")
+    for split, like in report["like_but"].items():
+        print(f"like X but Y ({split:7}) {like['faithful']:.1%} of {like['lists']} lists "
+              f"faithful (parsed {like['parsed']:.1%}); films with Y near X "
+              f"{like['films_with_y_near_x']:.1%}, in X's 100 nearest "
+              f"{like['films_in_x_100_nearest']:.1%}; median ratings per film "
+              f"{like['median_ratings_per_film']} (plain Y list "
+              f"{like['median_ratings_per_film_plain_y']})")
+        if options.show_misses and split != "all":
+            for miss in like["misses"]:
+                print("   miss:", miss)
     lat = report["latency"]
     print(f"parse latency p50 {lat['p50_ms']} ms  p99 {lat['p99_ms']} ms  "
           f"max {lat['max_ms']} ms over {lat['parses']} parses (wall clock, load "

@@ -15,7 +15,8 @@ and reference films; this module turns them into what ``Recommender.recommend`` 
   Exclusions are never relaxed ("no horror" is a promise); if they leave nothing, the list
   is empty and ``empty_reason`` says why;
 - a pull towards reference films: their unit factors' mean is blended into the user's vector
-  (personal lists), or their cosine is added to the popularity z-score (cold lists).
+  (personal lists), and the list is reordered towards films like them in what they are
+  (their genres) and in who rates them (``ml.likeness``), cold or personal.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ MIN_MATCHES = 5
 YEAR_WIDENING = 10
 #: Share of a personal user's direction given to the reference films' mean direction.
 REFERENCE_PULL = 0.5
-#: Weight of the z-scored cosine to the reference films beside popularity's z-score.
-REFERENCE_WEIGHT = 1.5
 
 RelaxationStep = Literal["genres_any", "years_widened", "years", "genres"]
 RELAXATION_ORDER: tuple[RelaxationStep, ...] = ("genres_any", "years_widened", "years", "genres")

@@ -8,7 +8,9 @@ dropped. It reads the request in passes over folded words, each claiming the wor
 
 1. reference films after "like", "similar to", "loved"...: the longest run of words that is a
    catalogue title (exact, or a typo-corrected or unfinished exact title), the most-rated film
-   of that title when several share it;
+   of that title when several share it; a run stops at words such as "but", "with", "in",
+   unless running on through them gives a title exactly ("Men in Black", "From Russia with
+   Love");
 2. years: "90s", "the 1970s", "the fifties", "early 80s", "from 1995" (that year), "since
    1995", "before 1960" (to 1959), "after 2010" (from 2011), "between 1980 and 1990", "old",
    "classic" (to 1979), "recent" (from 2010);
@@ -246,10 +248,15 @@ class IntentParser:
             while (end < len(words) and end - start < MAX_TITLE_WORDS
                    and words[end] not in self._words.title_stops):
                 end += 1
+            # Titles may hold a stop word ("Men in Black", "From Russia with Love"): a longer
+            # run through stop words counts when it is exactly a title.
+            through = min(len(words), start + MAX_TITLE_WORDS)
             found = None
-            if start < end and words[start] not in self._words.not_a_title and not self._is_taste(
-                    words, i, trigger):
-                found = self._longest_title(words[start:end], state)
+            if (start < through and words[start] not in self._words.not_a_title
+                    and not self._is_taste(words, i, trigger)):
+                found = self._exact_title(words[start:through], max(end - start + 1, 2))
+                if found is None and start < end:
+                    found = self._longest_title(words[start:end], state)
             if found is None:
                 i += 1
                 continue
@@ -278,6 +285,15 @@ class IntentParser:
             movie = self.film(" ".join(span[:length]))
             if movie is not None:
                 return movie, length
+        return None
+
+    def _exact_title(self, span: Sequence[str], shortest: int) -> tuple[Movie, int] | None:
+        """The longest run of at least ``shortest`` words of ``span`` that is exactly a title
+        (one dictionary look-up per length, no typo search), the most-rated of several."""
+        for length in range(len(span), shortest - 1, -1):
+            films = self.index.titled(" ".join(span[:length]))
+            if films:
+                return max(films, key=lambda m: m.rating_count), length
         return None
 
     def film(self, text: str) -> Movie | None:

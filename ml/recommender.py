@@ -26,7 +26,6 @@ from ml.artifacts import Artifact, CatalogueEntry, load_artifact
 from ml.blas import single_threaded_blas
 from ml.constraints import (
     MIN_MATCHES,
-    REFERENCE_WEIGHT,
     Constraints,
     Relaxation,
     pull_towards,
@@ -35,6 +34,7 @@ from ml.constraints import (
 from ml.contract import UserRatings
 from ml.discover import DISCOVER_WEIGHT, discover_scores
 from ml.diversity import capped_from_order, capped_top_n, franchise_clusters
+from ml.likeness import GenreSpace, request_scores
 from ml.model import UserVector, clip_rating
 from ml.models import IALS
 from ml.onboarding import OnboardingParams, onboarding_order
@@ -45,7 +45,8 @@ from ml.ranking import (
     top_n_indices,
     zscore,
 )
-from ml.rules import LIKED_RATING, POSITIVE_RATING, is_personal
+from ml.reasons import Neighbourhoods, neighbour_count, personal_reasons
+from ml.rules import is_personal
 from ml.titles import parse_title
 
 Source = Literal["popularity", "personalized"]
@@ -130,6 +131,10 @@ class Recommender:
         #: Franchise / near-duplicate cluster of every film (``ml.diversity``).
         self.clusters = franchise_clusters([e.title for e in artifact.catalogue],
                                            self.unit_factors)
+        #: Each film's nearest neighbours there: a reason names a loved film only among them.
+        self.neighbourhoods = Neighbourhoods(self.unit_factors, neighbour_count(len(self._movies)))
+        self._labels = [m.label for m in self._movies]
+        self._film_genres = [e.genres for e in artifact.catalogue]
         self._log_popularity_z = zscore(np.log1p(pop.counts.astype(np.float64)))
         self._years = np.array(
             [-1 if e.year is None else e.year for e in artifact.catalogue], dtype=np.int64)
@@ -138,6 +143,8 @@ class Recommender:
             g: np.array([g in e.genres for e in artifact.catalogue]) for g in genres
         }
         self._genres_lower = {g.lower(): g for g in genres}
+        #: What films are (their genres), for requests like "like Alien but funnier".
+        self.genre_space = GenreSpace([e.genres for e in artifact.catalogue])
         # The chart counts the MovieLens sources only when the model learnt from the service
         # (``Artifact.chart``); everything else uses all ratings.
         self._popularity_order = artifact.chart_popularity.top_n(len(self._movies))
@@ -289,10 +296,8 @@ class Recommender:
             self._genre_masks, self._years, available, min(n, MIN_MATCHES))
         with single_threaded_blas():
             if ranker == "popularity":
-                score = zscore(self.popularity.scores)
-                if len(references):
-                    score = score + REFERENCE_WEIGHT * zscore(
-                        reference_cosines(self.unit_factors, references))
+                score = self._like_references(
+                    zscore(self.popularity.scores), references, constraints, mask)
                 best = self._cut(score, n, exclude, mask, diversify)
                 shown = self.popularity.scores[best]
                 predicted, person = shown, ["Among the highest rated"] * len(best)
@@ -307,6 +312,7 @@ class Recommender:
                 else:
                     score = self._blend.scores(choice, profile.vector.factors,
                                                len(profile.rated_indices))
+                score = self._like_references(score, references, constraints, mask)
                 best = self._cut(score, n, exclude, mask, diversify)
                 predicted = self.funksvd.predict(profile.vector, best)
                 person = self._personal_reasons(best, profile)
@@ -323,6 +329,17 @@ class Recommender:
         items = _items(self.items.ids[best], clip_rating(predicted), score[best], reasons)
         return RecommendationList(source, items, relaxed,
                                   None if items else constraints.empty_reason())
+
+    def _like_references(self, score: npt.NDArray[np.floating], references: npt.NDArray[np.int64],
+                         constraints: Constraints, mask: npt.NDArray[np.bool_]
+                         ) -> npt.NDArray[np.float64]:
+        """``score`` reordered towards films like the reference films in what they are and in
+        who rates them (``ml.likeness``); ``score`` itself when the request names none."""
+        if not len(references):
+            return np.asarray(score, dtype=np.float64)
+        return request_scores(
+            score, self.genre_space.likeness(references, constraints.genres),
+            reference_cosines(self.unit_factors, references), self._log_popularity_z, mask)
 
     def _cut(self, score: npt.NDArray[np.float64], n: int, exclude: npt.ArrayLike,
              allowed: npt.NDArray[np.bool_] | None, diversify: bool) -> npt.NDArray[np.int64]:
@@ -353,27 +370,10 @@ class Recommender:
             self.items.ids[best], clip_rating(scores), scores, [reason] * len(best)))
 
     def _personal_reasons(self, best: npt.NDArray[np.int64], profile: UserProfile) -> list[str]:
-        """Name, for each pick, the user's own highly rated film most like it.
-
-        Only films rated POSITIVE_RATING or more are named ("loved"); failing those, the
-        best-rated films if they reach LIKED_RATING ("liked"); a film rated lower is never a
-        reason, so someone who rated only what they disliked gets the generic one.
-        """
-        values = profile.rated_values
-        generic = ["Picked for your taste"] * len(best)
-        if len(values) == 0 or len(best) == 0:
-            return generic
-        loved = values >= POSITIVE_RATING
-        verb = "loved"
-        if not loved.any():
-            if values.max() < LIKED_RATING:
-                return generic
-            loved = values >= values.max()
-            verb = "liked"
-        anchors = profile.rated_indices[loved]
-        cosines = self.unit_factors[best] @ self.unit_factors[anchors].T
-        nearest = anchors[np.argmax(cosines, axis=1)]
-        return [f"Because you {verb} {self._movies[a].label}" for a in nearest]
+        """Why each pick fits the person, naming a film they rated only when it holds
+        (``ml.reasons``: rated ``POSITIVE_RATING`` or more, and among the pick's neighbours)."""
+        return personal_reasons(best, profile.rated_indices, profile.rated_values,
+                                self.neighbourhoods, self._labels, self._film_genres)
 
     def _filter_mask(self, genre: str | None, year_from: int | None,
                      year_to: int | None) -> npt.NDArray[np.bool_] | None:

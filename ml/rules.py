@@ -17,12 +17,9 @@ RATING_VALUES: Final[tuple[float, ...]] = tuple(
 #: A user with at least this many ratings gets a personal list; below it, popularity.
 PERSONALISATION_THRESHOLD: Final[int] = 5
 
-#: A rating at or above this counts as a "positive" for top-N metrics and "loved" reasons.
+#: A rating at or above this counts as a "positive" for top-N metrics, and is the least a film
+#: must have been rated for a reason to name it ("Because you loved ...").
 POSITIVE_RATING: Final[float] = 4.0
-
-#: The least a rating may be for a reason to say "because you liked" it when nothing was
-#: rated POSITIVE_RATING or more: a film rated below it is never named as a reason.
-LIKED_RATING: Final[float] = 3.5
 
 
 def ratings_needed(n_ratings: int) -> int:

@@ -124,6 +124,10 @@ class MovieIndex:
         """The catalogue in popularity order (the order positions refer to)."""
         return self._movies
 
+    def titled(self, folded: str) -> list[Movie]:
+        """Films one of whose title forms is exactly ``folded`` (no typo correction)."""
+        return [self._movies[i] for i in sorted(self._by_title.get(folded, ()))]
+
     def canonical_genre(self, genre: str) -> str | None:
         """The catalogue's spelling of ``genre`` (matched case-insensitively), or None."""
         return self._genres.get(genre.strip().casefold())

@@ -49,7 +49,11 @@ def test_a_personal_user_gets_their_ranking_inside_the_request(client, user, rat
     assert body["source"] == "personalized"
     assert body["intent"]["exclude_genres"] == ["Comedy"]
     assert not {r["movie_id"] for r in body["recommendations"]} & set(COMEDY)
-    assert all(" · Because you " in r["reason"] for r in body["recommendations"])
+    for item in body["recommendations"]:
+        request, person = item["reason"].split(" · ")
+        assert request == "no Comedy"
+        if item["movie_id"] in ACTION:  # a romance pick is like none of the loved films
+            assert person.startswith("Because you loved Action Film ")
 
 
 def test_too_few_matches_are_relaxed_and_the_answer_says_so(client, user):

@@ -184,3 +184,26 @@ def test_bad_parameters_are_refused_before_the_database_is_read(client, new_user
 def test_n_bounds_are_inclusive(client, user):
     assert recommend(client, user, n=1)["count"] == 1
     assert recommend(client, user, n=100)["count"] == 60  # the whole tiny catalogue
+
+
+@pytest.mark.parametrize("params", [{"genre": "Action"}, {"q": "action films"}, {}])
+def test_a_reason_names_only_a_loved_film_among_the_picks_neighbours(
+        client, user, rate, params):
+    """"Because you loved X": X rated 4 or more and among the pick's nearest films (its
+    neighbourhood is the 1% of the catalogue closest to it, at least 10 films: /similar's
+    first 10 here); a romance fan's action picks are like none of the romance films."""
+    rate(user, ROMANCE_FAN)
+    loved = {m for m, r in ROMANCE_FAN.items() if r >= 4}
+    label = {m: f"{client.get(f'/movies/{m}').json()['title']} ("
+                f"{client.get(f'/movies/{m}').json()['year']})" for m in ROMANCE_FAN}
+    body = recommend(client, user, n=10, **params)
+    assert body["source"] == "personalized" and body["count"] == 10
+    for item in body["recommendations"]:
+        named = [m for m in ROMANCE_FAN if f"Because you loved {label[m]}" in item["reason"]]
+        if not named:
+            continue
+        near = client.get(f"/movies/{item['movie_id']}/similar", params={"n": 10}).json()
+        assert named[0] in loved
+        assert named[0] in {s["movie_id"] for s in near["similar"]}, item
+    if params:
+        assert not any("Because you loved" in r["reason"] for r in body["recommendations"])

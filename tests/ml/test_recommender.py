@@ -70,7 +70,10 @@ def test_a_new_user_is_folded_in_from_ratings_alone(recommender):
 
 def test_personal_reasons_name_a_film_the_user_loved(recommender):
     loved = {recommender.movie(m).label for m, r in ACTION_FAN.items() if r >= 4}
-    for item in recommender.recommend(ACTION_FAN, 10).items:
+    items = recommender.recommend(ACTION_FAN, 10).items
+    action = [i for i in items if i.movie_id in ACTION]
+    assert action
+    for item in action:
         assert item.reason.startswith("Because you loved ")
         assert item.reason.removeprefix("Because you loved ") in loved
 
@@ -97,27 +100,46 @@ def test_onboarding_pages_never_repeat_and_mix_genres(recommender):
     assert recommender.unknown_movie_ids([1, 424242]) == [424242]
 
 
-def test_reasons_name_the_most_similar_highly_rated_film(recommender):
-    """Of the films rated ≥ 4, the one closest to the pick in taste space is named."""
-    loved = [m for m, r in ACTION_FAN.items() if r >= 4]
-    for item in recommender.recommend(ACTION_FAN, 10).items:
+def _neighbours(recommender, movie_id):
+    k = recommender.neighbourhoods.k
+    return {m.movie_id for m, _ in recommender.similar(movie_id, k)}
+
+
+@pytest.mark.parametrize("ratings", [ACTION_FAN, ROMANCE_FAN])
+def test_a_named_film_is_loved_and_among_the_picks_neighbours(recommender, ratings):
+    """Of the loved films among the pick's nearest, the closest is named; none near, none
+    named."""
+    loved = [m for m, r in ratings.items() if r >= 4]
+    for item in recommender.recommend(ratings, 20).items:
+        near = [m for m in loved if m in _neighbours(recommender, item.movie_id)]
+        if not near:
+            assert not item.reason.startswith("Because you"), item
+            continue
         pick = recommender.unit_factors[recommender.items.index(item.movie_id)]
-        closest = max(loved, key=lambda m: float(
+        closest = max(near, key=lambda m: float(
             recommender.unit_factors[recommender.items.index(m)] @ pick))
         assert item.reason == f"Because you loved {recommender.movie(closest).label}"
 
 
+def test_a_film_unlike_everything_loved_is_not_said_to_be_because_of_one(recommender):
+    """A romance fan's action picks: the romance films they loved are not those films'
+    neighbours, so no reason names them."""
+    romance = {recommender.movie(m).label for m in ROMANCE}
+    action = recommender.recommend(ROMANCE_FAN, 5, genre="Action").items
+    assert len(action) == 5
+    assert not any(label in item.reason for item in action for label in romance)
+    assert {item.reason for item in action} == {"Picked for your taste"}
+
+
 def test_reasons_never_name_a_film_rated_low(recommender):
     # A romance fan who also rated action films low: an action pick is closest to those, and
-    # still the reason names only a romance film they rated highly.
+    # still the reason names no film rated low.
     mixed = {101: 5.0, 102: 4.5, 1: 1.0, 2: 0.5, 3: 1.5, 4: 2.0}
     low = {recommender.movie(m).label for m, r in mixed.items() if r < 4}
     action = recommender.recommend(mixed, 5, genre="Action").items
     assert action and all(not any(t in i.reason for t in low) for i in action)
-    # Nothing rated above 3: no film is named at all.
-    grumpy = {1: 2.0, 2: 1.0, 101: 3.0, 102: 2.5, 201: 1.5}
-    assert {i.reason for i in recommender.recommend(grumpy, 10).items} == {"Picked for your taste"}
-    # Best rating 3.5: named as "liked", and only those films.
-    lukewarm = {1: 3.5, 2: 2.0, 101: 1.0, 102: 2.5, 201: 1.5}
-    reasons = {i.reason for i in recommender.recommend(lukewarm, 10).items}
-    assert reasons == {f"Because you liked {recommender.movie(1).label}"}
+    # Nothing rated 4 or more: no film is named at all, however close.
+    for shy in ({1: 2.0, 2: 1.0, 101: 3.0, 102: 2.5, 201: 1.5},
+                {1: 3.5, 2: 2.0, 101: 1.0, 102: 2.5, 201: 1.5}):
+        reasons = {i.reason for i in recommender.recommend(shy, 10).items}
+        assert reasons == {"Picked for your taste"}
