@@ -10,16 +10,16 @@ LINKS ?= $(SHARED)/links/links.csv
 API_PORT ?= 8000
 UI_PORT ?= 8501
 
-.PHONY: run test setup browser postgres nginx migrate train retrain evaluate bench lint clean
+.PHONY: run test setup browser postgres nginx migrate train retrain evaluate bench lock lint clean
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (CineMatch needs Python 3.11)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(VENV)/bin/python requirements_api.txt requirements_train.txt requirements.txt \
-		requirements_dev.txt
+## The project itself, editable, with its test extras at the compiled pins (constraints.txt).
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements_dev.txt
+	$(PY) -m pip install --quiet -e ".[dev]" -c constraints.txt
 	touch $@
 
 setup: $(VENV)/.installed
@@ -101,8 +101,12 @@ evaluate: setup
 	$(PY) -m ml.evaluate --data $(DATA_1M) --test-fraction 0.1 --seed 42 --quiet
 
 bench: setup
-	$(PY) -m pip install --quiet -r requirements_bench.txt
+	$(PY) -m pip install --quiet -e ".[bench]" -c constraints.txt
 	$(PY) bench/run_all.py
+
+## Recompile constraints.txt after changing pyproject.toml's extras or a pin (scripts/lock.py).
+lock: setup
+	$(PY) scripts/lock.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -26,18 +26,17 @@ import contextlib
 import json
 import os
 import statistics
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench.api_latency import drive, process_tree_cpu_seconds
+from bench.db_contention import export, new_user, percentile
+from bench.harness.api_server import ApiServer, Request, call_json
+from bench.harness.postgres import PostgresCluster
 
-from bench.api_latency import drive, process_tree_cpu_seconds  # noqa: E402
-from bench.db_contention import export, new_user, percentile  # noqa: E402
-from bench.harness.api_server import ApiServer, Request, call_json  # noqa: E402
-from bench.harness.postgres import PostgresCluster  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 SETTINGS = {"CINEMATCH_WRITE_LIMIT_PER_MINUTE": "0", "CINEMATCH_SIGNUP_LIMIT_PER_HOUR": "0"}
 USERS = {"recommend-cold": 32, "rate": 64}

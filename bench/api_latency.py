@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -31,17 +30,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_JSON = REPO / "bench/results/api_latency.json"
-sys.path.insert(0, str(REPO))
-
-from bench.harness.api_server import (  # noqa: E402
+from bench.harness.api_server import (
     ApiServer,
     KeepAliveClient,
     Request,
     call_json,
 )
-from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES  # noqa: E402
+from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_JSON = REPO / "bench/results/api_latency.json"
+
 
 # The seed service, measured on this kind of machine (docs: FIELD-NOTES, "The service we replace").
 OLD_REQ_PER_S_8_CLIENTS = 22.0

@@ -35,12 +35,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.api_latency import drive
+from bench.harness.api_server import ApiServer, KeepAliveClient, Request, call, call_json
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO / "bench/results/db_contention.json"
-sys.path.insert(0, str(REPO))
 
-from bench.api_latency import drive  # noqa: E402
-from bench.harness.api_server import ApiServer, KeepAliveClient, Request, call, call_json  # noqa: E402
 
 BIG_ACCOUNT = 3000
 READERS = 4

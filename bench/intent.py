@@ -38,20 +38,19 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ml.constraints import Constraints
+from ml.intent import Intent, IntentParser
+from ml.recommender import Recommender
+from ml.search import MovieIndex
 
-from ml.constraints import Constraints  # noqa: E402
-from ml.intent import Intent, IntentParser  # noqa: E402
-from ml.recommender import Recommender  # noqa: E402
-from ml.search import MovieIndex  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 SET = REPO / "tests" / "data" / "intents.jsonl"
 MODELS = REPO / "models"

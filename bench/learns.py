@@ -66,21 +66,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.engine import make_url
+
+from bench.harness.api_server import ApiServer, Request, call_json
+from bench.harness.postgres import PostgresCluster
+from ml.artifacts import APP_RATINGS_KEY, load_holdout
+from ml.data import load_dataset
+from ml.metrics import ndcg_at_k, recall_at_k
+from ml.model_store import ModelStore
+from ml.promote import TOLERANCE, compare, format_table
+from ml.recommender import Recommender
+from ml.rules import PERSONALISATION_THRESHOLD
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from sqlalchemy.engine import make_url  # noqa: E402
-
-from bench.harness.api_server import ApiServer, Request, call_json  # noqa: E402
-from bench.harness.postgres import PostgresCluster  # noqa: E402
-from ml.artifacts import APP_RATINGS_KEY, load_holdout  # noqa: E402
-from ml.data import load_dataset  # noqa: E402
-from ml.metrics import ndcg_at_k, recall_at_k  # noqa: E402
-from ml.model_store import ModelStore  # noqa: E402
-from ml.promote import TOLERANCE, compare, format_table  # noqa: E402
-from ml.recommender import Recommender  # noqa: E402
-from ml.rules import PERSONALISATION_THRESHOLD  # noqa: E402
 
 log = logging.getLogger("bench.learns")
 

@@ -59,21 +59,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ml.artifacts import Artifact
+from ml.blas import single_threaded_blas
+from ml.data import load_dataset
+from ml.ease import Ease
+from ml.matrix import RatingMatrix
+from ml.metrics import ndcg_at_k, recall_at_k
+from ml.model import FunkSVDParams
+from ml.ranking import RankingWeights, top_n_indices
+from ml.recommender import Recommender
+from ml.rules import POSITIVE_RATING
+from ml.split import users_holdout
+from ml.train import fit_artifact
 
-from ml.artifacts import Artifact  # noqa: E402
-from ml.blas import single_threaded_blas  # noqa: E402
-from ml.data import load_dataset  # noqa: E402
-from ml.ease import Ease  # noqa: E402
-from ml.matrix import RatingMatrix  # noqa: E402
-from ml.metrics import ndcg_at_k, recall_at_k  # noqa: E402
-from ml.model import FunkSVDParams  # noqa: E402
-from ml.ranking import RankingWeights, top_n_indices  # noqa: E402
-from ml.recommender import Recommender  # noqa: E402
-from ml.rules import POSITIVE_RATING  # noqa: E402
-from ml.split import users_holdout  # noqa: E402
-from ml.train import fit_artifact  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 log = logging.getLogger("bench.newcomers")
 
