@@ -289,7 +289,7 @@ class Recommender:
             self._genre_masks, self._years, available, min(n, MIN_MATCHES))
         with single_threaded_blas():
             if ranker == "popularity":
-                score = zscore(self.popularity.scores)
+                score: npt.NDArray[np.floating] = zscore(self.popularity.scores)
                 if len(references):
                     score = score + REFERENCE_WEIGHT * zscore(
                         reference_cosines(self.unit_factors, references))
@@ -324,7 +324,7 @@ class Recommender:
         return RecommendationList(source, items, relaxed,
                                   None if items else constraints.empty_reason())
 
-    def _cut(self, score: npt.NDArray[np.float64], n: int, exclude: npt.ArrayLike,
+    def _cut(self, score: npt.NDArray[np.floating], n: int, exclude: npt.ArrayLike,
              allowed: npt.NDArray[np.bool_] | None, diversify: bool) -> npt.NDArray[np.int64]:
         if diversify:
             return capped_top_n(score, n, self.clusters, exclude=exclude, allowed=allowed)
