@@ -20,12 +20,8 @@ import time
 from pathlib import Path
 
 from db import repository
-from db.session import (
-    create_db_engine,
-    create_session_factory,
-    init_db,
-    write_transaction,
-)
+from db.migrate import upgrade
+from db.session import create_db_engine, create_session_factory, write_transaction
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def per_write_us(folder: Path, synchronous: str, writes: int) -> list[float]:
     engine = create_db_engine(f"sqlite:///{folder / f'{synchronous}.db'}", synchronous=synchronous)
-    init_db(engine)
+    upgrade(engine)
     sessions = create_session_factory(engine)
     with sessions() as session, write_transaction(session):
         user_id = repository.create_user(session, synchronous.lower().ljust(64, "0"))

@@ -10,8 +10,6 @@ Two ways in:
 
 from __future__ import annotations
 
-import os
-
 from alembic import context
 from sqlalchemy.engine import Connection
 
@@ -40,8 +38,9 @@ def run_migrations_online() -> None:
     # The command line: the service's engine settings and the same lock as the API's start.
     from db.migrate import locked_connection
     from db.session import create_db_engine
+    from db.settings import DatabaseSettings
 
-    engine = create_db_engine(os.environ.get("DATABASE_URL", "sqlite:///data/cinematch.db"))
+    engine = create_db_engine(DatabaseSettings().database_url)
     try:
         with locked_connection(engine) as locked:
             _configure_and_run(locked)
