@@ -33,7 +33,7 @@ MB = 1024 * 1024
 
 
 class PlainUvicorn(ApiServer):
-    """The API under uvicorn's default protocol: what ran before the front door."""
+    """The API under uvicorn's default protocol, without the front door."""
 
     def command(self) -> list[str]:
         return [

@@ -45,6 +45,7 @@ from urllib.parse import quote
 from sqlalchemy import create_engine, text
 
 from bench.harness.api_server import HOST, ApiServer, Request, call_json
+from bench.harness.measure import percentile
 from bench.harness.nginx import NginxProxy
 from bench.harness.postgres import PostgresCluster
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES
@@ -330,11 +331,6 @@ class LoadReport:
             and self.tokens_in_log == 0
             and self.integrity == "ok"
         )
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else 0.0
 
 
 #: Every visitor signs up from 127.0.0.1: the per-address sign-up limit is off for the load

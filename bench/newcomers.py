@@ -1,4 +1,4 @@
-"""Newcomers' lists beside popularity and EASE, every protocol of issue #13 in one run.
+"""Newcomers' lists beside popularity and EASE, every newcomer protocol in one run.
 
     .venv/bin/python bench/newcomers.py [--data-root DIR] [--newcomers N] [--quick] [--tune]
                                         [--json PATH]
@@ -36,7 +36,7 @@ quoted, with its date).
 ``--tune`` runs the same protocols on *validation* newcomers held out of the training users
 (the test newcomers are never seen) and grid-searches the newcomer parameters of
 ``ml.ranking.RankingWeights``; the shipped defaults come from it.
-Targets (issue #13): at 5 ratings ≥ 1.1× popularity and ≥ 1.1× EASE, at random and from the
+Targets: at 5 ratings ≥ 1.1× popularity and ≥ 1.1× EASE, at random and from the
 deck; at 10 random ratings ≥ 1.2× popularity and ≥ 1.05× EASE; full histories ≥ 1.05× EASE.
 Results go to ``bench/results/newcomers.json`` (full test runs, or with ``--json``).
 """
@@ -86,10 +86,10 @@ PAGE_SIZE = 10
 MAX_PAGES = 50
 CHART = 500  # "the chart": the most rated films, for the distance-from-the-chart figure
 PROTOCOLS = ("random-5", "random-10", "deck-5", "deck-10")
-#: protocol → (× best popularity, × EASE) the served list must reach (issue #13).
+#: protocol → (× best popularity, × EASE) the served list must reach.
 TARGETS = {"random-5": (1.1, 1.1), "random-10": (1.2, 1.05), "deck-5": (1.1, 1.1)}
 TARGET_FULL = 1.05
-#: The ranking settings before issue #13, for the before/after row (h = 50 is the trained
+#: The plain ranking settings (no newcomer tuning), for the before/after row (h = 50 is the trained
 #: ``ImplicitParams.fold_in_half_ratings``, so the fold-in is the model's own).
 PREVIOUS = RankingWeights(rating=0.3, popularity=0.0, rating_at_threshold=0.3,
                           popularity_at_threshold=0.0, fold_in_half_ratings=50.0,

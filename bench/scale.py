@@ -25,7 +25,7 @@ figures at full catalogue size. Writes ``bench/results/scale.json`` and
 ``bench/results/scale.png`` (time and memory against ratings). Record ``uptime`` beside the
 figures: the machine is shared.
 
-Targets (issue 11): 32M ratings trained in ≤ 15 min and ≤ 8 GB peak; serving 87k films:
+Targets: 32M ratings trained in ≤ 15 min and ≤ 8 GB peak; serving 87k films:
 API resident ≤ 1.5 GB, personal recommend p99 ≤ 5 ms, search p99 ≤ 20 ms.
 """
 
