@@ -4,8 +4,8 @@ Two ways in:
 - ``db.migrate.upgrade(engine)`` (the API on start, ``make migrate``, the tests) hands over a
   connection already inside its write transaction (``config.attributes["connection"]``), so
   the whole upgrade is one transaction taken under the database's write lock.
-- The ``alembic`` command line (``alembic -c db/alembic.ini ...``) builds the engine from
-  ``DATABASE_URL`` with the service's own settings (``db.session.create_db_engine``).
+- The ``alembic`` command line (run at the repository root, beside ``alembic.ini``) builds the
+  engine from ``DATABASE_URL`` with the service's own settings (``db.session.create_db_engine``).
 """
 
 from __future__ import annotations
