@@ -12,14 +12,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# Each image installs one extra of pyproject.toml at the compiled pins (constraints.txt), not the
+# project itself: the code is copied beside it and run from /app.
+COPY pyproject.toml constraints.txt ./
+
 RUN groupadd --system cinematch \
     && useradd --system --gid cinematch --no-create-home --shell /usr/sbin/nologin cinematch
 
 # --- The Streamlit UI: talks to the API over HTTP only, so it needs none of api/, db/, ml/.
 FROM base AS ui
 
-COPY requirements.txt ./
-RUN pip install -r requirements.txt
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['ui'], sep='\n')" \
+      > /tmp/ui.txt && pip install -r /tmp/ui.txt -c constraints.txt && rm /tmp/ui.txt
 COPY streamlit_app.py ./
 COPY ui/ ui/
 COPY .streamlit/config.toml .streamlit/config.toml
@@ -39,8 +43,8 @@ CMD ["streamlit", "run", "streamlit_app.py", "--server.address", "0.0.0.0", "--s
 FROM base AS api
 
 # Dependencies first so that code changes do not reinstall them.
-COPY requirements_api.txt ./
-RUN pip install -r requirements_api.txt
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['api'], sep='\n')" \
+      > /tmp/api.txt && pip install -r /tmp/api.txt -c constraints.txt && rm /tmp/api.txt
 
 RUN mkdir /data && chown cinematch:cinematch /data
 

@@ -10,16 +10,16 @@ LINKS ?= $(SHARED)/links/links.csv
 API_PORT ?= 8000
 UI_PORT ?= 8501
 
-.PHONY: run test setup browser postgres nginx migrate train retrain evaluate bench lint clean
+.PHONY: run test setup browser postgres nginx migrate train retrain evaluate bench docs lock lint clean
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (CineMatch needs Python 3.11)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(VENV)/bin/python requirements_api.txt requirements_train.txt requirements.txt \
-		requirements_dev.txt
+## The project itself, editable, with its test extras at the compiled pins (constraints.txt).
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements_dev.txt
+	$(PY) -m pip install --quiet -e ".[dev]" -c constraints.txt
 	touch $@
 
 setup: $(VENV)/.installed
@@ -51,6 +51,7 @@ run: setup
 
 test: setup browser postgres nginx
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 ## `make train` rebuilds the shipped model from the MovieLens copies beside the repository;
@@ -62,7 +63,7 @@ TEST_FRACTION ?= 0.1
 TRAIN_ARGS ?=
 ## The shipped sources' ranking settings (iALS rating confidence, full-history weights),
 ## chosen on validation carved from their training part; the defaults were tuned on ml-1m
-## alone and cost the merged data 3% (README, "Evaluation of the shipped model"). Measure:
+## alone and cost the merged data 3% (docs/model.md, "Evaluation of the shipped model"). Measure:
 ## `bench/ranking.py --shipped $(SHIPPED_RANKING)`.
 SHIPPED_RANKING ?= --rating-confidence 1.5 --rating-weight 0.2 --popularity-weight 0.25
 ifdef DATA
@@ -101,11 +102,20 @@ evaluate: setup
 	$(PY) -m ml.evaluate --data $(DATA_1M) --test-fraction 0.1 --seed 42 --quiet
 
 bench: setup
-	$(PY) -m pip install --quiet -r requirements_bench.txt
+	$(PY) -m pip install --quiet -e ".[bench]" -c constraints.txt
 	$(PY) bench/run_all.py
+
+## docs/results.md from bench/results/*.json, docs/configuration.md from the settings classes.
+docs: setup
+	$(PY) scripts/docs.py
+
+## Recompile constraints.txt after changing pyproject.toml's extras or a pin (scripts/lock.py).
+lock: setup
+	$(PY) scripts/lock.py
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -92,7 +92,9 @@ def authorized_snapshot_and_excluded(
 def _authorized(
     snapshots: SnapshotReader, snapshot: UserSnapshot | None, user_id: int
 ) -> UserSnapshot:
-    token_id = check_token(snapshot is not None, snapshot and snapshot.token_id, user_id)
+    token_id = check_token(
+        snapshot is not None, snapshot.token_id if snapshot is not None else None, user_id
+    )
     record_token_use(snapshots.engine, token_id)
     assert snapshot is not None  # check_token raised otherwise
     return snapshot

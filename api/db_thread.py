@@ -3,7 +3,7 @@
 ``await DatabaseThreads.run(fn, *args)`` runs ``fn`` on one of a few long-lived threads and
 resumes the request with its result (or its exception) on the loop.
 
-Why not ``loop.run_in_executor`` (the standard way, which this replaced): on /recommend's hot
+Why not ``loop.run_in_executor`` (the standard way): on /recommend's hot
 path the hop itself was the largest cost. ``bench/db_contention.py``'s cold /recommend case, 16
 clients on SQLite, server CPU per request (``/proc`` utime + stime over 40,000 requests):
 

@@ -63,7 +63,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-class _JsonStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _JsonStderrHandler(logging.StreamHandler):
     """The handler ``configure_logging`` installs (a type of its own, so it is added once)."""
 
     def __init__(self) -> None:

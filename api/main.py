@@ -14,7 +14,7 @@ lifespan. Exit status 3 is uvicorn's "failed to start", which also stops a ``--w
 supervisor from restarting workers that can never start. (It replaced a module attribute
 ``app`` built lazily on first access, PEP 562: same behaviour, the standard mechanism.)
 
-The event loop never waits on the database (issue 10): every handler that touches it is a
+The event loop never waits on the database: every handler that touches it is a
 plain ``def`` that FastAPI runs in its threadpool, opening its session in its own body (one
 thread hop per request); /recommend awaits only its one statement, on
 ``Services.db_threads`` (``api.db_thread``: a cheaper hop, measured).
@@ -22,7 +22,7 @@ The previous design ran ``async`` handlers with SQLite on the loop;
 with 4 clients reading a 3,000-rating account, ``GET /movies/1`` reached p99 285 ms, and an
 outside process holding SQLite's lock stopped every endpoint. On PostgreSQL every query is a
 network round trip, which made the loop design untenable. bench/db_contention.py measures
-both designs side by side (README, "Hosted"). Routes with no database work stay ``async``.
+both designs side by side (docs/operations.md). Routes with no database work stay ``async``.
 The schema is brought to the newest migration on start (``db.migrate``) unless
 ``CINEMATCH_MIGRATE_ON_START=false``.
 """

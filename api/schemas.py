@@ -8,6 +8,7 @@ carries at most ``MAX_RATINGS_PER_REQUEST`` distinct films. The scale itself com
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections import Counter
 from datetime import datetime
@@ -356,7 +357,7 @@ class SignalListOut(BaseModel):
     user_id: int
     list: SignalList
     count: int
-    movies: list[ListedMovieOut] = Field(description="Most recently added first.")
+    movies: builtins.list[ListedMovieOut] = Field(description="Most recently added first.")
 
 
 class PersonalSimilarOut(SimilarMovieOut):

@@ -7,15 +7,17 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from db.session import SQLITE_BUSY_TIMEOUT_MS
+from db.settings import DatabaseSettings
 
 DEFAULT_CORS_ORIGINS = ("http://localhost:8501", "http://127.0.0.1:8501")
 
 
-class Settings(BaseSettings):
-    """Everything that differs between a laptop, the test suite and the container."""
+class Settings(DatabaseSettings):
+    """Everything that differs between a laptop, the test suite and the container
+    (``DATABASE_URL`` included, from ``DatabaseSettings``)."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
 
@@ -23,11 +25,6 @@ class Settings(BaseSettings):
         default=Path("models"),
         validation_alias="CINEMATCH_MODEL_DIR",
         description="Directory of the trained artifact (manifest.json and arrays).",
-    )
-    database_url: str = Field(
-        default="sqlite:///data/cinematch.db",
-        validation_alias="DATABASE_URL",
-        description="Any SQLAlchemy URL; a SQLite file's directory is created on start.",
     )
     create_db: bool = Field(
         default=False,
@@ -46,7 +43,7 @@ class Settings(BaseSettings):
         default="FULL",
         validation_alias="CINEMATCH_SQLITE_SYNCHRONOUS",
         description="SQLite durability: FULL survives a power cut; NORMAL (WAL) may lose the "
-        "last commits then. README 'Durability' has the measured cost.",
+        "last commits then. docs/operations.md, 'Durability', has the measured cost.",
     )
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=DEFAULT_CORS_ORIGINS,
@@ -206,7 +203,7 @@ class Settings(BaseSettings):
     @field_validator("cors_origins")
     @classmethod
     def _no_wildcard(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
-        # The seed service answered any site's credentialed requests; list origins explicitly.
+        # "*" would answer any site's credentialed requests; list origins explicitly.
         if "*" in origins:
             raise ValueError("CINEMATCH_CORS_ORIGINS must list origins explicitly, not '*'")
         return origins

@@ -19,7 +19,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from api.settings import Settings
-from db.session import MissingDatabaseError, create_db_engine, init_db
+from db.migrate import upgrade
+from db.session import MissingDatabaseError, create_db_engine
 
 
 class StartupError(RuntimeError):
@@ -37,7 +38,7 @@ def open_database(settings: Settings) -> Engine:
     )
     try:
         if settings.migrate_on_start:
-            init_db(engine)
+            upgrade(engine)
         else:
             with engine.connect() as connection:
                 connection.exec_driver_sql("SELECT 1")

@@ -10,13 +10,13 @@ then the rounds alternate between them, so a busier minute of the machine hits e
 version alike. Per round: req/s, p50/p99 and the server's CPU time per request (``/proc``
 utime + stime over the round), which is what decides throughput here, where the clients
 share the 2 cores with the server. Prints the medians over the rounds. Without versions it
-compares the previous release (``fbfd5b7``, issue 10's baseline) with this checkout;
-``--quick`` runs 2 rounds of a fifth of the requests.
+compares the baseline release (``fbfd5b7``, before the database moved off the event loop)
+with this checkout; ``--quick`` runs 2 rounds of a fifth of the requests.
 
 Scenarios: ``recommend-cold`` is bench/db_contention.py's case 3 (users with no ratings,
 30,000 requests a round); ``rate`` is bench/api_latency.py's rate scenario (one film per
 ``POST /rate``, 64 raters, 4,000 requests a round). Limits on writes and sign-ups are off.
-The README's "Hosted" section quotes its runs.
+docs/operations.md, "Hosted", quotes its runs.
 """
 
 from __future__ import annotations
@@ -26,24 +26,28 @@ import contextlib
 import json
 import os
 import statistics
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.harness.api_server import (
+    UNLIMITED,
+    ApiServer,
+    Request,
+    call_json,
+    export_release,
+    sign_up,
+)
+from bench.harness.measure import drive, percentile, process_tree_cpu_seconds
+from bench.harness.postgres import PostgresCluster
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from bench.api_latency import drive, process_tree_cpu_seconds  # noqa: E402
-from bench.db_contention import export, new_user, percentile  # noqa: E402
-from bench.harness.api_server import ApiServer, Request, call_json  # noqa: E402
-from bench.harness.postgres import PostgresCluster  # noqa: E402
 
-SETTINGS = {"CINEMATCH_WRITE_LIMIT_PER_MINUTE": "0", "CINEMATCH_SIGNUP_LIMIT_PER_HOUR": "0"}
 USERS = {"recommend-cold": 32, "rate": 64}
 REQUESTS = {"recommend-cold": 30_000, "rate": 4_000}
 RATING_VALUES = (1.0, 2.5, 4.0, 5.0)
-#: The release before issue 10's work on the event loop, its baseline.
+#: The baseline release: handlers that waited on the database inside the event loop.
 BASELINE = "fbfd5b7"
 
 
@@ -56,7 +60,7 @@ def server_cpu_s(pid: int) -> float:
 
 def requests_for(scenario: str, port: int) -> Callable[[int], Request]:
     """The i-th request of ``scenario``, for users made now through the API."""
-    users = [new_user(port) for _ in range(USERS[scenario])]
+    users = [sign_up(port) for _ in range(USERS[scenario])]
     if scenario == "recommend-cold":
 
         def cold(i: int) -> Request:
@@ -103,13 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         for version in args.versions:
             name, _, source = version.partition("=")
             repo = (
-                export(source.removeprefix("commit:"), work / name)
+                export_release(source.removeprefix("commit:"), work / name)
                 if source.startswith("commit:")
                 else Path(source).resolve()
             )
             server = on_exit.enter_context(
                 ApiServer(
-                    repo / "models", work / f"{name}.db", env=SETTINGS, repo=repo,
+                    repo / "models", work / f"{name}.db", env=UNLIMITED, repo=repo,
                     database_url=cluster.create_database() if cluster else None,
                 )
             )

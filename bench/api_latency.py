@@ -21,27 +21,20 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.harness.api_server import UNLIMITED, ApiServer, Request, call_json, sign_up
+from bench.harness.measure import drive, process_tree_cpu_seconds
+from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO / "bench/results/api_latency.json"
-sys.path.insert(0, str(REPO))
 
-from bench.harness.api_server import (  # noqa: E402
-    ApiServer,
-    KeepAliveClient,
-    Request,
-    call_json,
-)
-from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES  # noqa: E402
 
 # The seed service, measured on this kind of machine (docs: FIELD-NOTES, "The service we replace").
 OLD_REQ_PER_S_8_CLIENTS = 22.0
@@ -54,7 +47,6 @@ TARGET_P99_MS = 15.0
 #: 8 is the load the old service was measured at (the ratios use it); 16 is the target's.
 CONCURRENCY = (1, 8, 16)
 OLD_CLIENTS = 8
-MAX_SECONDS_PER_RUN = 8.0
 N_PERSONAL_USERS = 32
 N_COLD_USERS = 32
 N_RATE_USERS = 64
@@ -81,22 +73,6 @@ class Result:
         return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def process_tree_cpu_seconds(pid: int) -> float | None:
-    """User+system CPU of ``pid`` and its descendants (Linux /proc), or None elsewhere.
-
-    CPU per request is the figure that stays comparable when other work shares the machine.
-    """
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                total += process_tree_cpu_seconds(int(child)) or 0.0
-        return total
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 #: Server settings that make every /recommend fold the user in and rank the catalogue again:
 #: the cost of the first list after a rating changes, paid on every request.
 NO_CACHE = {"CINEMATCH_LIST_CACHE_MB": "0", "CINEMATCH_PROFILE_CACHE_SIZE": "0"}
@@ -112,11 +88,7 @@ def running_server(
     # The rate scenario has each rater write ~50 times in seconds, far past what the per-user
     # write limit allows a person, and ~130 users sign up from 127.0.0.1, past the per-address
     # sign-up limit (20 an hour); this benchmark measures capacity, so both limits are off.
-    settings = {
-        "CINEMATCH_WRITE_LIMIT_PER_MINUTE": "0",
-        "CINEMATCH_SIGNUP_LIMIT_PER_HOUR": "0",
-        **(env or {}),
-    }
+    settings = {**UNLIMITED, **(env or {})}
     with ApiServer(model_dir, database, workers=workers, env=settings) as server:
         yield server.port, server.pid
 
@@ -131,16 +103,11 @@ class Fixtures:
 
 def prepare(port: int) -> Fixtures:
     """Users through the API itself: cold ones, personal ones (2× the threshold), raters."""
-
-    def new_user() -> tuple[int, str]:
-        created = call_json(port, Request("POST", "/users"), expect=201)
-        return created["user_id"], created["token"]
-
     catalogue = [
         m["movie_id"] for m in call_json(port, Request("GET", "/movies?limit=100"))["items"]
     ]
-    cold = [new_user() for _ in range(N_COLD_USERS)]
-    personal = [new_user() for _ in range(N_PERSONAL_USERS)]
+    cold = [sign_up(port) for _ in range(N_COLD_USERS)]
+    personal = [sign_up(port) for _ in range(N_PERSONAL_USERS)]
     values = list(RATING_VALUES)
     for k, (user_id, token) in enumerate(personal):
         picks = catalogue[k % 7 :: 7][: 2 * PERSONALISATION_THRESHOLD]
@@ -149,7 +116,7 @@ def prepare(port: int) -> Fixtures:
         ]
         body = json.dumps({"user_id": user_id, "ratings": ratings}).encode()
         call_json(port, Request("POST", "/rate", body, token))
-    raters = [new_user() for _ in range(N_RATE_USERS)]
+    raters = [sign_up(port) for _ in range(N_RATE_USERS)]
     return Fixtures(cold, personal, raters, catalogue)
 
 
@@ -188,48 +155,6 @@ def scenarios(fx: Fixtures) -> dict[str, Callable[[int], Request]]:
         "rate (1 film)": rate,
         "movies search": search,
     }
-
-
-def drive(
-    port: int,
-    make: Callable[[int], Request],
-    clients: int,
-    total: int,
-    max_seconds: float = MAX_SECONDS_PER_RUN,
-) -> tuple[float, list[float], int]:
-    """``total`` requests split over ``clients`` keep-alive connections, stopping early after
-    ``max_seconds`` so a slow machine cannot stretch the run; (seconds, ms, errors)."""
-    per_client = total // clients
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    start_gate = threading.Barrier(clients + 1)
-
-    def client(c: int) -> None:
-        conn = KeepAliveClient(port)
-        wires = [conn.encode(make(c * per_client + k)) for k in range(per_client)]
-        conn.exchange(wires[0])  # open the connection before the clock starts
-        start_gate.wait()
-        own = latencies[c]
-        deadline = time.perf_counter() + max_seconds
-        for wire in wires:
-            if time.perf_counter() > deadline:
-                break
-            t0 = time.perf_counter()
-            status, _ = conn.exchange(wire)
-            own.append((time.perf_counter() - t0) * 1000)
-            if status != 200:
-                errors[c] += 1
-        conn.close()
-
-    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-    for thread in threads:
-        thread.start()
-    start_gate.wait()
-    t0 = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - t0
-    return seconds, [ms for own in latencies for ms in own], sum(errors)
 
 
 def run(model_dir: Path, workers_list: list[int], total: int) -> list[Result]:

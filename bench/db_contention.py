@@ -35,26 +35,26 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.harness.api_server import (
+    UNLIMITED,
+    ApiServer,
+    KeepAliveClient,
+    Request,
+    call,
+    call_json,
+    export_release,
+    sign_up,
+)
+from bench.harness.measure import drive, percentile
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO / "bench/results/db_contention.json"
-sys.path.insert(0, str(REPO))
 
-from bench.api_latency import drive  # noqa: E402
-from bench.harness.api_server import ApiServer, KeepAliveClient, Request, call, call_json  # noqa: E402
 
 BIG_ACCOUNT = 3000
 READERS = 4
 LOCK_SECONDS = 10.0
 COLD_CLIENTS = 16
-SETTINGS = {
-    "CINEMATCH_WRITE_LIMIT_PER_MINUTE": "0",
-    "CINEMATCH_SIGNUP_LIMIT_PER_HOUR": "0",
-}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else 0.0
 
 
 @dataclass
@@ -74,11 +74,6 @@ class Figures:
     notes: list[str] = field(default_factory=list)
 
 
-def new_user(port: int) -> tuple[int, str]:
-    body = call_json(port, Request("POST", "/users"), expect=201)
-    return body["user_id"], body["token"]
-
-
 def big_account(port: int) -> tuple[int, str, list[int]]:
     """A user with BIG_ACCOUNT ratings, written 200 at a time through the API."""
     catalogue: list[int] = []
@@ -89,7 +84,7 @@ def big_account(port: int) -> tuple[int, str, list[int]]:
         offset += 100
         if offset >= page["total"]:
             break
-    user_id, token = new_user(port)
+    user_id, token = sign_up(port)
     films = catalogue[:BIG_ACCOUNT]
     for start in range(0, len(films), 200):
         ratings = [
@@ -118,7 +113,7 @@ def loop_until(stop: threading.Event, port: int, make: Callable[[int], Request])
 def measure(release: str, repo: Path, model_dir: Path, workdir: Path, seconds: float) -> Figures:
     figures = Figures(release)
     database = workdir / f"{release}.db"
-    with ApiServer(model_dir, database, env=SETTINGS, repo=repo) as server:
+    with ApiServer(model_dir, database, env=UNLIMITED, repo=repo) as server:
         port = server.port
         user_id, token, catalogue = big_account(port)
         films = catalogue[:200]
@@ -150,7 +145,7 @@ def measure(release: str, repo: Path, model_dir: Path, workdir: Path, seconds: f
         figures.reader_requests = sum(counts)
 
         # 2. an outside process holds SQLite's write lock
-        cold_id, cold_token = new_user(port)
+        cold_id, cold_token = sign_up(port)
         holder = subprocess.Popen(
             [sys.executable, "-c", _HOLD_LOCK, str(database), str(LOCK_SECONDS)],
             stdout=subprocess.PIPE,
@@ -199,7 +194,7 @@ def measure(release: str, repo: Path, model_dir: Path, workdir: Path, seconds: f
         figures.locked_write_ms = float(write["ms"])  # type: ignore[arg-type]
 
         # 3. /recommend cold at 16 clients
-        cold_users = [new_user(port) for _ in range(32)]
+        cold_users = [sign_up(port) for _ in range(32)]
 
         def cold(i: int) -> Request:
             uid, tok = cold_users[i % len(cold_users)]
@@ -224,16 +219,6 @@ c.execute("ROLLBACK")
 """
 
 
-def export(commit: str, into: Path) -> Path:
-    """The files of ``commit`` (code and shipped model) in ``into``, via git archive."""
-    into.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", commit], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=REPO / "models")
@@ -243,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory(prefix="cinematch-contention-") as tmp:
-        old = export(args.baseline, Path(tmp) / "baseline")
+        old = export_release(args.baseline, Path(tmp) / "baseline")
         for release, repo in ((f"baseline {args.baseline}", old), ("this branch", REPO)):
             load = os.getloadavg()[0]
             # Each release serves a model its own code can read: the baseline its shipped one.

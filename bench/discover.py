@@ -35,10 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from bench.ranking import (  # noqa: E402
+from bench.ranking import (
     DEFAULT_DATA_ROOT,
     SEED,
     TEST_FRACTION,
@@ -47,13 +44,16 @@ from bench.ranking import (  # noqa: E402
     VALIDATION_SEED,
     prepare,
 )
-from ml.blas import single_threaded_blas  # noqa: E402
-from ml.data import load_dataset  # noqa: E402
-from ml.discover import DISCOVER_POOL, DISCOVER_WEIGHT  # noqa: E402
-from ml.metrics import ndcg_at_k, recall_at_k  # noqa: E402
-from ml.ranking import top_n_indices  # noqa: E402
-from ml.recommender import Recommender  # noqa: E402
-from ml.split import random_split, validation_split  # noqa: E402
+from ml.blas import single_threaded_blas
+from ml.data import load_dataset
+from ml.discover import DISCOVER_POOL, DISCOVER_WEIGHT
+from ml.metrics import ndcg_at_k, recall_at_k
+from ml.ranking import top_n_indices
+from ml.recommender import Recommender
+from ml.split import random_split, validation_split
+
+REPO = Path(__file__).resolve().parents[1]
+
 
 log = logging.getLogger("bench.discover")
 

@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ml.artifacts import ArtifactError, load_artifact
+from ml.blas import single_threaded_blas
+from ml.model import FactorModel, UserVector
+from ml.recommender import Recommender
+from ml.rules import RATING_VALUES
 
-from ml.artifacts import ArtifactError, load_artifact  # noqa: E402
-from ml.blas import single_threaded_blas  # noqa: E402
-from ml.model import FactorModel, UserVector  # noqa: E402
-from ml.recommender import Recommender  # noqa: E402
-from ml.rules import RATING_VALUES  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 IndexArray = npt.NDArray[np.int64]
 RatingArray = npt.NDArray[np.float64]

@@ -26,8 +26,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from bench.harness.api_server import HOST, ApiServer
 
 GIVE_UP_S = 15.0
@@ -35,7 +33,7 @@ MB = 1024 * 1024
 
 
 class PlainUvicorn(ApiServer):
-    """The API under uvicorn's default protocol: what ran before the front door."""
+    """The API under uvicorn's default protocol, without the front door."""
 
     def command(self) -> list[str]:
         return [

@@ -50,21 +50,20 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ml.constraints import Constraints
+from ml.intent import Intent, IntentParser
+from ml.likeness import FORMAT_GENRES
+from ml.recommender import Movie, Recommender
+from ml.search import MovieIndex
 
-from ml.constraints import Constraints  # noqa: E402
-from ml.intent import Intent, IntentParser  # noqa: E402
-from ml.likeness import FORMAT_GENRES  # noqa: E402
-from ml.recommender import Movie, Recommender  # noqa: E402
-from ml.search import MovieIndex  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 SET = REPO / "tests" / "data" / "intents.jsonl"
 LIKE_SET = REPO / "tests" / "data" / "like_but.jsonl"

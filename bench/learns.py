@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/learns.py [--data DIR] [--genre G] [--postgres] [--quick] [--json PATH]
 
-The claim (issue #12, point 4): ratings people give in CineMatch reach the model at the next
+The claim: ratings people give in CineMatch reach the model at the next
 retrain. A film loved by this service's users but rare in MovieLens enters the lists of a
 newcomer with that taste, and nobody else's lists get worse.
 
@@ -66,21 +66,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.engine import make_url
+
+from bench.harness.api_server import ApiServer, Request, call_json, sign_up
+from bench.harness.postgres import PostgresCluster
+from ml.artifacts import APP_RATINGS_KEY, load_holdout
+from ml.data import load_dataset
+from ml.metrics import ndcg_at_k, recall_at_k
+from ml.model_store import ModelStore
+from ml.promote import TOLERANCE, compare, format_table
+from ml.recommender import Recommender
+from ml.rules import PERSONALISATION_THRESHOLD
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from sqlalchemy.engine import make_url  # noqa: E402
-
-from bench.harness.api_server import ApiServer, Request, call_json  # noqa: E402
-from bench.harness.postgres import PostgresCluster  # noqa: E402
-from ml.artifacts import APP_RATINGS_KEY, load_holdout  # noqa: E402
-from ml.data import load_dataset  # noqa: E402
-from ml.metrics import ndcg_at_k, recall_at_k  # noqa: E402
-from ml.model_store import ModelStore  # noqa: E402
-from ml.promote import TOLERANCE, compare, format_table  # noqa: E402
-from ml.recommender import Recommender  # noqa: E402
-from ml.rules import PERSONALISATION_THRESHOLD  # noqa: E402
 
 log = logging.getLogger("bench.learns")
 
@@ -145,7 +144,7 @@ def taste_films(served: Recommender, genre: str, count: int,
 def module(*args: str) -> subprocess.CompletedProcess[str]:
     """``python -m <args>`` in this checkout, as an operator runs it."""
     return subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True,
-                          text=True, check=False, env={**os.environ, "PYTHONPATH": str(REPO)})
+                          text=True, check=False)
 
 
 def train_version(store: ModelStore, label: str, data: Path, extra: list[str],
@@ -169,8 +168,7 @@ class Person:
 
     def __init__(self, port: int) -> None:
         self.port = port
-        created = call_json(port, Request("POST", "/users"), expect=201)
-        self.user_id, self.token = int(created["user_id"]), str(created["token"])
+        self.user_id, self.token = sign_up(port)
 
     def rate(self, ratings: dict[int, float]) -> None:
         items = [{"movie_id": m, "rating": r} for m, r in ratings.items()]

@@ -32,7 +32,6 @@ import json
 import os
 import random
 import re
-import sys
 import tempfile
 import threading
 import time
@@ -43,16 +42,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from sqlalchemy import create_engine, text
+
+from bench.harness.api_server import HOST, ApiServer, Request, call_json
+from bench.harness.measure import percentile
+from bench.harness.nginx import NginxProxy
+from bench.harness.postgres import PostgresCluster
+from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO / "bench/results/load.json"
-sys.path.insert(0, str(REPO))
 
-from sqlalchemy import create_engine, text  # noqa: E402
-
-from bench.harness.api_server import HOST, ApiServer, Request, call_json  # noqa: E402
-from bench.harness.nginx import NginxProxy  # noqa: E402
-from bench.harness.postgres import PostgresCluster  # noqa: E402
-from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES  # noqa: E402
 
 SCALE = list(RATING_VALUES)
 #: A load balancer's "the replica did not answer" (nginx: 502 Bad Gateway, 504 timeout).
@@ -331,11 +331,6 @@ class LoadReport:
             and self.tokens_in_log == 0
             and self.integrity == "ok"
         )
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else 0.0
 
 
 #: Every visitor signs up from 127.0.0.1: the per-address sign-up limit is off for the load

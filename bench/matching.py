@@ -18,12 +18,12 @@ import csv
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ml.artifacts import CatalogueEntry, read_catalogue
+from ml.imports import Catalogue, plan_import
+from ml.matching import TitleMatcher
 
-from ml.artifacts import CatalogueEntry, read_catalogue  # noqa: E402
-from ml.imports import Catalogue, plan_import  # noqa: E402
-from ml.matching import TitleMatcher  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 LABELLED = Path("tests/data/letterboxd_labelled.csv")
 TARGET_CORRECT = 0.97

@@ -1,4 +1,4 @@
-"""Newcomers' lists beside popularity and EASE, every protocol of issue #13 in one run.
+"""Newcomers' lists beside popularity and EASE, every newcomer protocol in one run.
 
     .venv/bin/python bench/newcomers.py [--data-root DIR] [--newcomers N] [--quick] [--tune]
                                         [--json PATH]
@@ -36,7 +36,7 @@ quoted, with its date).
 ``--tune`` runs the same protocols on *validation* newcomers held out of the training users
 (the test newcomers are never seen) and grid-searches the newcomer parameters of
 ``ml.ranking.RankingWeights``; the shipped defaults come from it.
-Targets (issue #13): at 5 ratings ≥ 1.1× popularity and ≥ 1.1× EASE, at random and from the
+Targets: at 5 ratings ≥ 1.1× popularity and ≥ 1.1× EASE, at random and from the
 deck; at 10 random ratings ≥ 1.2× popularity and ≥ 1.05× EASE; full histories ≥ 1.05× EASE.
 Results go to ``bench/results/newcomers.json`` (full test runs, or with ``--json``).
 """
@@ -59,21 +59,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ml.artifacts import Artifact
+from ml.blas import single_threaded_blas
+from ml.data import load_dataset
+from ml.ease import Ease
+from ml.matrix import RatingMatrix
+from ml.metrics import ndcg_at_k, recall_at_k
+from ml.model import FunkSVDParams
+from ml.ranking import RankingWeights, top_n_indices
+from ml.recommender import Recommender
+from ml.rules import POSITIVE_RATING
+from ml.split import users_holdout
+from ml.train import fit_artifact
 
-from ml.artifacts import Artifact  # noqa: E402
-from ml.blas import single_threaded_blas  # noqa: E402
-from ml.data import load_dataset  # noqa: E402
-from ml.ease import Ease  # noqa: E402
-from ml.matrix import RatingMatrix  # noqa: E402
-from ml.metrics import ndcg_at_k, recall_at_k  # noqa: E402
-from ml.model import FunkSVDParams  # noqa: E402
-from ml.ranking import RankingWeights, top_n_indices  # noqa: E402
-from ml.recommender import Recommender  # noqa: E402
-from ml.rules import POSITIVE_RATING  # noqa: E402
-from ml.split import users_holdout  # noqa: E402
-from ml.train import fit_artifact  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 log = logging.getLogger("bench.newcomers")
 
@@ -86,10 +86,10 @@ PAGE_SIZE = 10
 MAX_PAGES = 50
 CHART = 500  # "the chart": the most rated films, for the distance-from-the-chart figure
 PROTOCOLS = ("random-5", "random-10", "deck-5", "deck-10")
-#: protocol → (× best popularity, × EASE) the served list must reach (issue #13).
+#: protocol → (× best popularity, × EASE) the served list must reach.
 TARGETS = {"random-5": (1.1, 1.1), "random-10": (1.2, 1.05), "deck-5": (1.1, 1.1)}
 TARGET_FULL = 1.05
-#: The ranking settings before issue #13, for the before/after row (h = 50 is the trained
+#: The plain ranking settings (no newcomer tuning), for the before/after row (h = 50 is the trained
 #: ``ImplicitParams.fold_in_half_ratings``, so the fold-in is the model's own).
 PREVIOUS = RankingWeights(rating=0.3, popularity=0.0, rating_at_threshold=0.3,
                           popularity_at_threshold=0.0, fold_in_half_ratings=50.0,

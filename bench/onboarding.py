@@ -10,13 +10,12 @@ simulates 100 held-out newcomers instead of 300.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ml import simulate_onboarding
 
-from ml import simulate_onboarding  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 DEFAULT_DATA_ROOT = REPO.parent / "shared/data/movielens"
 

@@ -45,18 +45,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ml.baselines import BiasBaseline
+from ml.data import load_dataset
+from ml.evaluate import read_100k_split
+from ml.matrix import IdMap, RatingMatrix
+from ml.metrics import mae, rmse
+from ml.model import FunkSVDParams
+from ml.pipeline import fit_artifact
+from ml.split import random_split
+from ml.trainer import Validation, train_funksvd
 
-from ml.baselines import BiasBaseline  # noqa: E402
-from ml.data import load_dataset  # noqa: E402
-from ml.evaluate import read_100k_split  # noqa: E402
-from ml.matrix import IdMap, RatingMatrix  # noqa: E402
-from ml.metrics import mae, rmse  # noqa: E402
-from ml.model import FunkSVDParams  # noqa: E402
-from ml.pipeline import fit_artifact  # noqa: E402
-from ml.split import random_split  # noqa: E402
-from ml.trainer import Validation, train_funksvd  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 try:
     import surprise
@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if surprise is None:
         print(
-            "warning: scikit-surprise is not installed (pip install -r requirements_bench.txt)"
+            "warning: scikit-surprise is not installed (make bench installs it)"
             "; running the CineMatch side only, without ratios",
             file=sys.stderr,
         )

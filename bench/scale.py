@@ -25,7 +25,7 @@ figures at full catalogue size. Writes ``bench/results/scale.json`` and
 ``bench/results/scale.png`` (time and memory against ratings). Record ``uptime`` beside the
 figures: the machine is shared.
 
-Targets (issue 11): 32M ratings trained in ≤ 15 min and ≤ 8 GB peak; serving 87k films:
+Targets: 32M ratings trained in ≤ 15 min and ≤ 8 GB peak; serving 87k films:
 API resident ≤ 1.5 GB, personal recommend p99 ≤ 5 ms, search p99 ≤ 20 ms.
 """
 
@@ -49,19 +49,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from bench.harness.api_server import ApiServer  # noqa: E402
-from bench.harness.synthetic_movielens import (  # noqa: E402
+from bench.harness.api_server import ApiServer
+from bench.harness.synthetic_movielens import (
     FULL_FILMS,
     FULL_USERS,
     Shape,
     generate,
 )
-from ml.metrics import ndcg_at_k  # noqa: E402
-from ml.recommender import Recommender  # noqa: E402
-from ml.search import MovieIndex  # noqa: E402
+from ml.metrics import ndcg_at_k
+from ml.recommender import Recommender
+from ml.search import MovieIndex
+
+REPO = Path(__file__).resolve().parents[1]
+
 
 SIZES = {"1M": 1_000_000, "4M": 4_000_000, "16M": 16_000_000, "32M": 32_000_000}
 #: The serving side at full size without a full-size training: ml-32m's films and users with

@@ -15,26 +15,21 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from db import repository
+from db.migrate import upgrade
+from db.session import create_db_engine, create_session_factory, write_transaction
 
-from db import repository  # noqa: E402
-from db.session import (  # noqa: E402
-    create_db_engine,
-    create_session_factory,
-    init_db,
-    write_transaction,
-)
+REPO = Path(__file__).resolve().parents[1]
+
 
 
 def per_write_us(folder: Path, synchronous: str, writes: int) -> list[float]:
     engine = create_db_engine(f"sqlite:///{folder / f'{synchronous}.db'}", synchronous=synchronous)
-    init_db(engine)
+    upgrade(engine)
     sessions = create_session_factory(engine)
     with sessions() as session, write_transaction(session):
         user_id = repository.create_user(session, synchronous.lower().ljust(64, "0"))

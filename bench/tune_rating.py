@@ -18,8 +18,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from ml.data import load_dataset
 from ml.evaluate import read_100k_split
 from ml.matrix import IdMap, RatingMatrix

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from db.models import Rating
+from db.settings import DatabaseSettings
 from ml.artifacts import AppRatings
 from ml.rules import PERSONALISATION_THRESHOLD
 
@@ -173,10 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="a file of the catalogue's movie ids, one per line; other films "
                               "are left out")
     args = parser.parse_args(argv)
-    url = args.database_url or os.environ.get("DATABASE_URL")
+    url = args.database_url or DatabaseSettings().database_url
     try:
-        if not url:
-            raise AppRatingsError("no database: set DATABASE_URL or pass --database-url")
         known = None
         if args.known_movies is not None:
             text = args.known_movies.read_text(encoding="utf-8")

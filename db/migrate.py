@@ -11,7 +11,6 @@ second process waits and then finds nothing left to do.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 
-from db.session import write_connection
+from db.session import create_db_engine, write_connection
+from db.settings import DatabaseSettings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The revision a database made by the first release (``create_all``, no version table) is at.
@@ -71,10 +71,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def main() -> int:
     """``make migrate``: upgrade the database named by ``DATABASE_URL``."""
-    from db.session import create_db_engine
-
-    url = os.environ.get("DATABASE_URL", "sqlite:///data/cinematch.db")
-    engine = create_db_engine(url, create=True)
+    engine = create_db_engine(DatabaseSettings().database_url, create=True)
     try:
         upgrade(engine)
         with engine.connect() as connection:

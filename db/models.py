@@ -8,7 +8,7 @@ MovieLens ``movie_id``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Final, Literal, get_args
+from typing import Final, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -60,7 +60,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    """Declarative base holding the metadata that ``init_db`` creates."""
+    """Declarative base holding the metadata the migrations create."""
 
 
 class User(Base):
@@ -73,7 +73,7 @@ class User(Base):
     """
 
     __tablename__ = "users"
-    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Int64, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

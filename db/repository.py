@@ -14,9 +14,21 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, case, delete, func, literal, select, update
+from sqlalchemy import (
+    BindParameter,
+    CursorResult,
+    Result,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -67,6 +79,11 @@ _USER_RATINGS = (
 _COUNT_USER_RATINGS = (
     select(func.count()).select_from(Rating).where(Rating.user_id == bindparam("user_id"))
 )
+
+
+def _rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed (its result is a ``CursorResult``)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def _upsert_rating(insert: Callable[[type[Rating]], Any]) -> Executable:
@@ -188,7 +205,7 @@ def delete_user(session: Session, user_id: int) -> bool:
         column = table.c.get("user_id")
         if column is not None:
             session.execute(delete(table).where(column == user_id))
-    return bool(session.execute(delete(User).where(User.id == user_id)).rowcount)
+    return bool(_rows_changed(session.execute(delete(User).where(User.id == user_id))))
 
 
 def count_users(session: Session) -> int:
@@ -253,7 +270,7 @@ def upsert_dated_ratings(
     ``updated_at``, an existing one as ``updated_at``."""
     if not ratings:
         return
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"user_id": user_id, "movie_id": m, "rating": r, "created_at": at, "updated_at": at}
         for m, r, at in ratings
     ]
@@ -292,7 +309,7 @@ def delete_rating(session: Session, user_id: int, movie_id: int) -> bool:
     result = session.execute(
         delete(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id)
     )
-    return bool(result.rowcount)
+    return bool(_rows_changed(result))
 
 
 # --- signals: hidden, watchlist, skipped ------------------------------------------------------
@@ -332,7 +349,7 @@ def remove_signal(session: Session, user_id: int, kind: SignalKind, movie_id: in
             UserSignal.user_id == user_id, UserSignal.kind == kind, UserSignal.movie_id == movie_id
         )
     )
-    return bool(result.rowcount)
+    return bool(_rows_changed(result))
 
 
 def user_signals(session: Session, user_id: int, kind: SignalKind) -> list[StoredSignal]:
@@ -367,7 +384,9 @@ def user_list_entries(session: Session, user_id: int) -> list[tuple[str, int, da
 def _take_rate_token(insert: Callable[[type[RateLimit]], Any]) -> Executable:
     """GCRA in one statement: move the key's ``tat`` on by ``interval`` if the subject is
     within its burst allowance (``tolerance``), else leave it and return no row."""
-    now, interval, tolerance = bindparam("now"), bindparam("interval"), bindparam("tolerance")
+    now: BindParameter[float] = bindparam("now")
+    interval: BindParameter[float] = bindparam("interval")
+    tolerance: BindParameter[float] = bindparam("tolerance")
     stmt = insert(RateLimit).values(key=bindparam("key"), tat=now + interval)
     base = case((RateLimit.tat > now, RateLimit.tat), else_=now)
     return stmt.on_conflict_do_update(
@@ -415,7 +434,7 @@ def take_rate_token(
 def prune_rate_limits(session: Session, now: float) -> int:
     """Delete the rows whose allowance is full again (same as no row); how many."""
     result = session.execute(delete(RateLimit).where(RateLimit.tat <= literal(now)))
-    return int(result.rowcount or 0)
+    return _rows_changed(result)
 
 
 def record_health_probe(session: Session, now: float) -> None:

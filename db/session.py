@@ -132,7 +132,7 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int, synchronous: str) -> None
         _switch_to_wal(cursor, busy_timeout_ms / 1000)
         cursor.execute("PRAGMA foreign_keys=ON")
         # FULL: a commit is on disk before it is acknowledged (NORMAL in WAL mode can lose the
-        # last commits on a power cut; README "Durability" has the measured cost).
+        # last commits on a power cut; docs/operations.md, "Durability", has the measured cost).
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
@@ -168,13 +168,6 @@ def _switch_to_wal(cursor: Any, timeout: float) -> None:
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values after commit (responses are built after committing)."""
     return sessionmaker(engine, expire_on_commit=False)
-
-
-def init_db(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent; see ``db.migrate``)."""
-    from db.migrate import upgrade  # db.migrate builds on this module
-
-    upgrade(engine)
 
 
 @contextmanager

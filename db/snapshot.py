@@ -18,6 +18,7 @@ API's 503 handling treats them like any other query's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.engine.interfaces import DBAPIModule
 
 from db.models import EXCLUDING_SIGNALS, Rating, Token, User, UserSignal
 
@@ -83,7 +85,7 @@ _EXCLUDED = (
 #: /recommend's whole read as ONE statement: the snapshot rows (kind NULL), then the user's
 #: excluding signals (kind set), in movie-id order: one pool checkout and one execute in the
 #: worker thread instead of two, each a trip through the GIL it shares with the busy event
-#: loop (bench/db_contention.py case 3, README "Hosted").
+#: loop (bench/db_contention.py case 3, docs/operations.md, "Hosted").
 _RECOMMEND_READ = union_all(
     _SNAPSHOT.order_by(None).add_columns(cast(null(), String(16)).label("kind")),
     select(cast(null(), Integer), UserSignal.movie_id, cast(null(), Float), UserSignal.kind).where(
@@ -110,7 +112,7 @@ class SnapshotReader:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self.engine = engine
-        self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._dbapi_error: type[DBAPIModule.Error] = engine.dialect.loaded_dbapi.Error
         self._snapshot = self._compile(_SNAPSHOT)
         self._excluded = self._compile(_EXCLUDED)
         self._recommend = self._compile(_RECOMMEND_READ)
@@ -147,7 +149,7 @@ class SnapshotReader:
 
     def _fetch(
         self, sql: str, positional: tuple[str, ...] | None, named: dict[str, Any]
-    ) -> list[Any]:
+    ) -> Sequence[Any]:
         """Run one compiled statement on a pooled DBAPI connection (see the module docstring)."""
         params: Any = named if positional is None else tuple(named[n] for n in positional)
         raw = self._engine.raw_connection()
@@ -173,7 +175,7 @@ class SnapshotReader:
             raw.close()
 
 
-def _snapshot_of(rows: list[Any]) -> UserSnapshot | None:
+def _snapshot_of(rows: Sequence[Any]) -> UserSnapshot | None:
     """The snapshot statement's rows (token id, movie id, rating) as a ``UserSnapshot``."""
     if not rows:
         return None
@@ -182,7 +184,7 @@ def _snapshot_of(rows: list[Any]) -> UserSnapshot | None:
     return UserSnapshot(token_id=None if token_id is None else int(token_id), ratings=ratings)
 
 
-def _excluded_of(rows: list[Any]) -> Excluded:
+def _excluded_of(rows: Sequence[Any]) -> Excluded:
     """(kind, movie id) rows in movie-id order as ``Excluded``."""
     return Excluded(
         hidden=tuple(int(m) for kind, m in rows if kind == "hidden"),

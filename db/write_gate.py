@@ -11,8 +11,8 @@ Neither lock replaces SQLite's: they only order the writers that will ask for it
 lock dies with its process (kill -9 included); where it cannot be had (no ``fcntl``, a
 read-only directory) the process queue and SQLite's busy handler remain.
 
-Writers are the API's sync handlers, in the threadpool (issue 10: the event loop never waits
-on the database), so ``turn()`` blocks its thread while it waits. Re-measured there (README,
+Writers are the API's sync handlers, in the threadpool (the event loop never waits on the
+database), so ``turn()`` blocks its thread while it waits. Re-measured there (docs/operations.md,
 "The event loop never waits on the database"): without the gate, ``bench/load.py`` at 16
 clients had ``POST /rate`` p99 861 ms (1 worker) and 1,424 ms (2 workers), against 331 and
 346 ms with it, for a slightly lower median; so it stays.
@@ -24,7 +24,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -68,13 +68,13 @@ class WriteGate:
         finally:
             self._leave()
 
-    def _take(self) -> Iterator[float]:
+    def _take(self) -> Generator[float]:
         """Take the process lock, then the file lock; yield a pause while the file lock is busy."""
         deadline = time.monotonic() + self.timeout
         # Waiters in this process sleep on the lock itself. Polling it (as the file lock must
         # be polled) woke every waiting thread every 0.1-1 ms to take the GIL: with 16 writers
         # in FastAPI's threadpool, /rate spent ~1.8 ms of CPU per request, against ~1.2 ms
-        # this way; 645 -> 955 req/s, p99 132 -> 30 ms (A/B in one run, README "Hosted").
+        # this way; 645 -> 955 req/s, p99 132 -> 30 ms (A/B in one run, docs/operations.md).
         if not self._in_process.acquire(timeout=self.timeout):
             raise database_locked()
         pauses = _pauses(deadline)

@@ -25,7 +25,7 @@ class BiasBaseline:
     item_bias: npt.NDArray[np.float64]
 
     @classmethod
-    def fit(cls, users: npt.NDArray[np.int64], items: npt.NDArray[np.int64],
+    def fit(cls, users: npt.NDArray[np.integer], items: npt.NDArray[np.integer],
             ratings: npt.NDArray[np.float64], n_users: int, n_items: int,
             damping: float = BIAS_DAMPING, sweeps: int = 3) -> BiasBaseline:
         mu = float(ratings.mean())

@@ -45,7 +45,9 @@ def _thread_control() -> tuple[Callable[[int], int], bool] | None:
             continue
         getter.restype = ctypes.c_int
 
-        def swap(n: int, get: ctypes._CFuncPtr = getter, put: ctypes._CFuncPtr = setter) -> int:
+        def swap(
+            n: int, get: Callable[[], int] = getter, put: Callable[..., object] = setter
+        ) -> int:
             previous = int(get())
             put(ctypes.c_int(n))
             return previous

@@ -52,10 +52,14 @@ class _Reference(Protocol):
 
 
 class _Intent(Protocol):
-    genres: tuple[str, ...]
-    exclude_genres: tuple[str, ...]
-    year_from: int | None
-    year_to: int | None
+    @property
+    def genres(self) -> tuple[str, ...]: ...
+    @property
+    def exclude_genres(self) -> tuple[str, ...]: ...
+    @property
+    def year_from(self) -> int | None: ...
+    @property
+    def year_to(self) -> int | None: ...
 
     @property
     def similar_to(self) -> Sequence[_Reference]: ...
@@ -193,7 +197,7 @@ class Constraints:
         return ", ".join(parts) if parts else "Closest to your request"
 
 
-def pull_towards(vector: npt.NDArray[np.float64], references: npt.NDArray[np.float64],
+def pull_towards(vector: npt.NDArray[np.float64], references: npt.NDArray[np.floating],
                  share: float = REFERENCE_PULL) -> npt.NDArray[np.float64]:
     """``vector`` turned towards the mean direction of ``references`` (rows), norm kept.
 
@@ -208,7 +212,7 @@ def pull_towards(vector: npt.NDArray[np.float64], references: npt.NDArray[np.flo
     return _unit(blended) * norm
 
 
-def reference_cosines(unit_factors: npt.NDArray[np.float64],
+def reference_cosines(unit_factors: npt.NDArray[np.floating],
                       reference_indices: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     """Each film's cosine to the reference films' mean direction."""
     return unit_factors @ _unit(unit_factors[reference_indices].mean(axis=0))
@@ -223,7 +227,7 @@ def _unit(vector: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return vector / norm if norm > 0 else vector
 
 
-def _unit_rows(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _unit_rows(rows: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     return rows / np.where(norms > 0, norms, 1.0)
 

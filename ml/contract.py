@@ -36,6 +36,7 @@ from ml.ranking import top_n_indices
 IntArray = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.floating[Any]]
 State = TypeVar("State")
+State_co = TypeVar("State_co", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class Model(Protocol[State]):
 
 
 @runtime_checkable
-class TrainedUsers(Protocol[State]):
+class TrainedUsers(Protocol[State_co]):
     """Models that keep a state per training user (FunkSVD, the bias baseline).
 
     The contract suite checks that folding a training user's ratings in approximates this.
@@ -119,7 +120,7 @@ class TrainedUsers(Protocol[State]):
     @property
     def n_users(self) -> int: ...
 
-    def trained_user(self, user: int) -> State: ...
+    def trained_user(self, user: int) -> State_co: ...
 
 
 @runtime_checkable

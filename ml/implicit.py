@@ -44,6 +44,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -183,7 +184,8 @@ class ImplicitModel:
         z32 = self.item_factors[idx]
         system = ((z32.T * c.astype(np.float32)) @ z32).astype(np.float64)
         system[np.diag_indices_from(system)] += diagonal
-        return np.linalg.solve(system, z32.T.astype(np.float64) @ (c * p))
+        # numpy's stubs type solve() as floating[Any] even for two float64 operands.
+        return cast(FloatArray, np.linalg.solve(system, z32.T.astype(np.float64) @ (c * p)))
 
     def scores(self, user_vector: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """x_u · y_i for every film: how likely the user is to pick it (unnormalised)."""

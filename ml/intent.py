@@ -23,7 +23,7 @@ dropped. It reads the request in passes over folded words, each claiming the wor
 A genre both asked for and excluded ("scary but not too gory") stays asked for. Genres listed
 together are meant together ("romantic comedy" → Comedy and Romance); ``ml.constraints``
 relaxes that to any of them when too few films match. Measured on ``tests/data/intents.jsonl``
-by ``bench/intent.py`` (figures in the README).
+by ``bench/intent.py`` (figures in docs/app.md).
 """
 
 from __future__ import annotations
@@ -336,7 +336,7 @@ class IntentParser:
             if negation is not None:
                 # "not an old one", "nothing too recent": the years outside that era.
                 if low is not None and high is None:
-                    low, high = None, low - 1
+                    high, low = low - 1, None
                 elif high is not None and low is None:
                     low, high = high + 1, None
                 else:  # "not the 90s" is two ranges: said, but not as a filter

@@ -1,6 +1,6 @@
 """Accuracy and top-N metrics as small named functions.
 
-Top-N conventions (used for every figure in the README): positives are a user's test ratings
+Top-N conventions (used for every figure in docs/model.md): positives are a user's test ratings
 ≥ ``POSITIVE_RATING``; every film seen in training but not rated by the user in training is a
 candidate; Recall@k divides by min(k, #positives) so a perfect list scores 1; NDCG@k uses
 binary gains.

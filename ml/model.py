@@ -8,12 +8,14 @@ on it, so a person who signs up is scored by exactly the code that evaluation me
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from ml.rules import RATING_MAX, RATING_MIN
+
+Floating = TypeVar("Floating", bound=np.floating)
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -187,6 +189,6 @@ class FactorModel:
         return clip_rating(pred)
 
 
-def clip_rating(values: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
-    """Clip predictions to the rating scale; the peer we replace served 6.8 stars."""
+def clip_rating(values: npt.NDArray[Floating]) -> npt.NDArray[Floating]:
+    """Clip predictions to the rating scale people see (a raw prediction can pass 5 stars)."""
     return np.clip(values, RATING_MIN, RATING_MAX)

@@ -2,7 +2,7 @@
 
 score = v/(v+m)·R + m/(v+m)·C, with v a film's rating count, R its mean, C the global mean and m a
 prior count. A film with three perfect ratings stays near C; one with thousands keeps its mean.
-The order is computed once and kept: the peer we replace lost it by re-sorting on movie id.
+The order is computed once and kept, never re-sorted on movie id.
 """
 
 from __future__ import annotations

@@ -341,7 +341,7 @@ class Recommender:
             score, self.genre_space.likeness(references, constraints.genres),
             reference_cosines(self.unit_factors, references), self._log_popularity_z, mask)
 
-    def _cut(self, score: npt.NDArray[np.float64], n: int, exclude: npt.ArrayLike,
+    def _cut(self, score: npt.NDArray[np.floating], n: int, exclude: npt.ArrayLike,
              allowed: npt.NDArray[np.bool_] | None, diversify: bool) -> npt.NDArray[np.int64]:
         if diversify:
             return capped_top_n(score, n, self.clusters, exclude=exclude, allowed=allowed)

@@ -17,7 +17,7 @@ films:
 Effort is the number of pages (``--page-size`` films, 10 as in the app) shown until the fifth
 rating. Both onboarding strategies are run: CineMatch's ("informative") and "most popular
 first". This is the deck protocol of ``bench/newcomers.py`` (same pages, same skips), which
-owns the ranking's targets of issue #13 (5 and 10 at random too, EASE with the skipped films
+owns the ranking's newcomer targets (5 and 10 at random too, EASE with the skipped films
 removed, before/after) and its tuning; this module owns the onboarding order and its effort.
 
 ``--tune`` does the same on validation newcomers held out of the *training* users (the test
@@ -61,7 +61,7 @@ CHECKPOINTS = (5, 10, 15)
 TOP_K = 10
 PAGE_SIZE = 10
 MAX_PAGES = 50
-TARGET_AT_5 = 1.10  # × popularity and × EASE, 5 ratings from the deck (issue #13)
+TARGET_AT_5 = 1.10  # × popularity and × EASE, 5 ratings from the deck
 
 #: (given ratings, films skipped before the last of them) → top-10 movie ids.
 Ranking = Callable[[dict[int, float], tuple[int, ...]], list[int]]

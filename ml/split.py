@@ -1,7 +1,7 @@
 """Train/test and train/validation splits of a ratings table.
 
 Tuning and early stopping use validation carved from training data only; the test set is never
-seen before the final figure. Splits are seeded, so every figure in the README reproduces.
+seen before the final figure. Splits are seeded, so every figure in docs/model.md reproduces.
 """
 
 from __future__ import annotations

@@ -371,8 +371,9 @@ class _PosteriorAverager:
         )
 
 
-def _leading_factors(left: Array, right: Array, rank: int, oversample: int = 16,
-                     power_iterations: int = 4, seed: int = 0) -> tuple[Array, Array]:
+def _leading_factors(left: npt.NDArray[np.floating], right: npt.NDArray[np.floating],
+                     rank: int, oversample: int = 16, power_iterations: int = 4,
+                     seed: int = 0) -> tuple[Array, Array]:
     """U√σ and V√σ of the best rank-``rank`` approximation of M = left @ right.T."""
     rank = min(rank, left.shape[0], right.shape[0], left.shape[1])
     width = min(rank + oversample, left.shape[0], right.shape[0])

@@ -103,7 +103,7 @@ def preview(
     filename: str,
     data: bytes,
     source: str,
-    on_progress: Callable[[float, str], None],
+    on_progress: Callable[[float, str], object],
 ) -> ImportResult:
     """Dry-run ``data`` slice by slice, reporting progress; raises ``ApiError``."""
     slices = csv_slices(data, PREVIEW_SLICE_ROWS)

@@ -23,9 +23,8 @@ import requests
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from ui.settings import read_setting
+from ui.settings import DEFAULT_API_URL, read_setting
 
-DEFAULT_API_URL = "http://127.0.0.1:8000"
 #: (connect, read) seconds. Connecting to a live service is near-instant; reading may wait
 #: for a model fold-in, but a person should not stare at a spinner for longer than this.
 DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 10.0)
@@ -348,7 +347,7 @@ class ApiClient:
     (``client_address``, by default :func:`browser_address`): the API limits sign-ups per
     client address, and without it every visitor would share the Streamlit server's. The API
     believes the header only from addresses its operator lists in
-    ``CINEMATCH_TRUSTED_PROXIES`` (README, "Deploy").
+    ``CINEMATCH_TRUSTED_PROXIES`` (docs/operations.md, "Deploy").
     """
 
     def __init__(

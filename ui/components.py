@@ -357,19 +357,19 @@ def set_signal(
     title: str,
     on: bool,
     then: Callable[[int], object] | None = None,
-) -> bool:
+) -> None:
     """Put the film on (``on``) or take it off the user's ``kind`` list, from a callback.
 
     ``then(movie_id)`` runs after a successful change (e.g. drop the card from a list).
     """
     creds = session.current_credentials()
     if creds is None:
-        return False
+        return
     try:
         api_client.get_client().set_signal(creds, kind, movie_id, on=on)
     except ApiError as err:
         flash_error(f"Couldn't update {title}. {err.message}")
-        return False
+        return
     messages = {
         ("hidden", True): f"{title} won't be suggested again",
         ("hidden", False): f"{title} can be suggested again",
@@ -381,7 +381,6 @@ def set_signal(
     flash(messages[(kind, on)])
     if then is not None:
         then(movie_id)
-    return True
 
 
 def film_actions(

@@ -1,7 +1,7 @@
 """Film posters: TMDB by tmdb id, a persistent cache, and locally drawn art as the fallback.
 
-The seed service searched TMDB by title, so remakes got the wrong poster; here a poster is
-only ever looked up by the film's ``tmdb_id`` (``GET /movie/{id}`` → ``poster_path``).
+A title search finds the wrong poster for remakes, so a poster is only ever looked up by the
+film's ``tmdb_id`` (``GET /movie/{id}`` → ``poster_path``).
 
 A grid asks for all its posters at once; lookups run on a small shared thread pool with a
 short timeout, back off on 429, and land in a JSON file cache shared by every session and
@@ -32,11 +32,10 @@ import requests
 import streamlit as st
 
 from ui.api_client import FilmLike
-from ui.settings import read_setting
+from ui.settings import DEFAULT_TMDB_API_BASE, read_setting
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TMDB_API_BASE = "https://api.themoviedb.org/3"
 IMAGE_BASE = "https://image.tmdb.org/t/p/w342"
 
 LookupKind = Literal["found", "missing", "error"]

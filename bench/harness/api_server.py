@@ -24,6 +24,9 @@ from types import TracebackType
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
+#: Settings for capacity runs: many sign-ups from 127.0.0.1 and raters writing far faster than
+#: a person, so the per-address sign-up limit and the per-user write limit are off.
+UNLIMITED = {"CINEMATCH_WRITE_LIMIT_PER_MINUTE": "0", "CINEMATCH_SIGNUP_LIMIT_PER_HOUR": "0"}
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,23 @@ def call_json(port: int, request: Request, expect: int = 200) -> dict:
     return json.loads(body)
 
 
+def sign_up(port: int) -> tuple[int, str]:
+    """A new user through ``POST /users``: (user id, bearer token)."""
+    created = call_json(port, Request("POST", "/users"), expect=201)
+    return int(created["user_id"]), str(created["token"])
+
+
+def export_release(commit: str, into: Path) -> Path:
+    """The files of ``commit`` (code and shipped model) in ``into``, via git archive: a
+    checkout that ``ApiServer(repo=into)`` can serve beside this one."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", commit], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
 class ServerFailed(RuntimeError):
     """The API process exited or never became healthy; the message quotes its log."""
 
@@ -196,7 +216,6 @@ class ApiServer:
             "CINEMATCH_MODEL_DIR": str(self.model_dir),
             "DATABASE_URL": self.database_url,
             "CINEMATCH_CREATE_DB": "true",
-            "PYTHONPATH": str(self.repo),
             **self.extra_env,
         }
 

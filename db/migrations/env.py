@@ -4,13 +4,11 @@ Two ways in:
 - ``db.migrate.upgrade(engine)`` (the API on start, ``make migrate``, the tests) hands over a
   connection already inside its write transaction (``config.attributes["connection"]``), so
   the whole upgrade is one transaction taken under the database's write lock.
-- The ``alembic`` command line (``alembic -c db/alembic.ini ...``) builds the engine from
-  ``DATABASE_URL`` with the service's own settings (``db.session.create_db_engine``).
+- The ``alembic`` command line (run at the repository root, beside ``alembic.ini``) builds the
+  engine from ``DATABASE_URL`` with the service's own settings (``db.session.create_db_engine``).
 """
 
 from __future__ import annotations
-
-import os
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -40,8 +38,9 @@ def run_migrations_online() -> None:
     # The command line: the service's engine settings and the same lock as the API's start.
     from db.migrate import locked_connection
     from db.session import create_db_engine
+    from db.settings import DatabaseSettings
 
-    engine = create_db_engine(os.environ.get("DATABASE_URL", "sqlite:///data/cinematch.db"))
+    engine = create_db_engine(DatabaseSettings().database_url)
     try:
         with locked_connection(engine) as locked:
             _configure_and_run(locked)

@@ -33,9 +33,6 @@ from ml.data.formats import RATINGS_COLUMNS, Dataset, read_ratings_file
 
 #: The ``source`` of app ratings in a training set.
 APP_SOURCE: Final = "cinematch"
-#: The repository root, put on the child's ``PYTHONPATH`` (it runs in the caller's folder, so
-#: a relative ``sqlite:///data/cinematch.db`` names the same file for both).
-_REPO: Final = Path(__file__).resolve().parents[2]
 #: A snapshot of a large service takes a while; a wedged database must not hang a night job.
 EXPORT_TIMEOUT_S: Final = 3600
 
@@ -60,9 +57,9 @@ def fetch_app_ratings(
         out = Path(folder)
         known = out / "known_movies.txt"
         known.write_text("".join(f"{int(m)}\n" for m in known_movies), encoding="utf-8")
-        env = {**os.environ, "DATABASE_URL": database_url,
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(_REPO),
-                                                           os.environ.get("PYTHONPATH")]))}
+        # The child runs in the caller's folder, so a relative sqlite:///data/cinematch.db
+        # names the same file for both.
+        env = {**os.environ, "DATABASE_URL": database_url}
         command = [sys.executable, "-m", "db.app_ratings", "export", "--out", str(out / "export"),
                    "--min-ratings", str(min_ratings), "--known-movies", str(known)]
         try:

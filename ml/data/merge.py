@@ -43,9 +43,9 @@ def merge_datasets(datasets: Sequence[Dataset]) -> Dataset:
         raise ValueError("merge_datasets needs at least one dataset")
     spaces = {d.movie_id_space for d in datasets}
     if len(spaces) > 1:
-        names = ", ".join(f"{d.name} ({d.movie_id_space} ids)" for d in datasets)
+        described = ", ".join(f"{d.name} ({d.movie_id_space} ids)" for d in datasets)
         raise ValueError(
-            f"cannot merge {names}: ml-100k numbers movies differently from the other releases"
+            f"cannot merge {described}: ml-100k numbers movies differently from the other releases"
         )
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):

@@ -1,4 +1,4 @@
-"""Issue 10 on one process: paged ratings, the per-user cap, ids never reused, /health that
+"""Hosting on one process: paged ratings, the per-user cap, ids never reused, /health that
 reads and writes, sign-ups limited per address, X-Forwarded-For only from a trusted proxy.
 Each runs on SQLite and on PostgreSQL."""
 

@@ -160,7 +160,6 @@ def test_the_api_process_runs_blas_single_threaded_unless_told_otherwise():
     """Multi-threaded BLAS made a /recommend 25x slower under load; see api/__init__.py."""
     code = "import os, api.main; print(os.environ['OPENBLAS_NUM_THREADS'])"
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
-    env["PYTHONPATH"] = str(REPO)
     pinned = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True
     )

@@ -8,13 +8,14 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.session import create_db_engine, create_session_factory, init_db
+from db.migrate import upgrade
+from db.session import create_db_engine, create_session_factory
 
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = create_db_engine(database_url)
-    init_db(engine)
+    upgrade(engine)
     yield engine
     engine.dispose()
 

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import repository
 from db.app_ratings import read_app_ratings
-from db.session import create_db_engine, create_session_factory, init_db, write_transaction
+from db.migrate import upgrade
+from db.session import create_db_engine, create_session_factory, write_transaction
 
 
 def _user_with(sessions: sessionmaker[Session], ratings: dict[int, float]) -> int:
@@ -50,7 +51,7 @@ def test_an_empty_database_reads_as_no_ratings(engine: Engine):
 def test_a_writer_holding_the_lock_neither_blocks_the_read_nor_leaks_into_it(sqlite_url: str):
     """SQLite's own lock (PostgreSQL's readers never wait on writers: MVCC)."""
     engine = create_db_engine(sqlite_url)
-    init_db(engine)
+    upgrade(engine)
     sessions = create_session_factory(engine)
     user = _user_with(sessions, {1: 3.0, 2: 4.0})
     writer = sqlite3.connect(engine.url.database, isolation_level=None)

@@ -11,7 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from db import repository
-from db.session import create_db_engine, create_session_factory, init_db, write_transaction
+from db.migrate import upgrade
+from db.session import create_db_engine, create_session_factory, write_transaction
 from ml.rules import RATING_MAX, RATING_MIN
 
 T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
@@ -24,7 +25,7 @@ def new_user(sessions, token_hash="a" * 64) -> int:
 
 def test_sqlite_runs_with_wal_a_busy_timeout_foreign_keys_and_full_sync(tmp_path):
     engine = create_db_engine(f"sqlite:///{tmp_path / 'nested' / 'test.db'}")
-    init_db(engine)
+    upgrade(engine)
     assert (tmp_path / "nested" / "test.db").is_file()  # parent directory created
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -162,14 +163,14 @@ def test_concurrent_writers_wait_their_turn_instead_of_failing(engine, sessions)
         assert repository.count_ratings(session) == 8 * 40
 
 
-def test_init_db_is_idempotent_and_safe_for_parallel_workers(database_url):
+def test_upgrade_is_idempotent_and_safe_for_parallel_workers(database_url):
     url = database_url
     engines = [create_db_engine(url) for _ in range(4)]
     errors: list[BaseException] = []
 
     def start(engine) -> None:
         try:
-            init_db(engine)
+            upgrade(engine)
         except BaseException as error:
             errors.append(error)
 
@@ -178,7 +179,7 @@ def test_init_db_is_idempotent_and_safe_for_parallel_workers(database_url):
         thread.start()
     for thread in threads:
         thread.join()
-    init_db(engines[0])
+    upgrade(engines[0])
     assert errors == []
     with create_session_factory(engines[0])() as session:
         assert repository.count_users(session) == 0

@@ -15,17 +15,13 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 
 from db import repository, write_gate
-from db.session import (
-    create_db_engine,
-    create_session_factory,
-    init_db,
-    write_transaction,
-)
+from db.migrate import upgrade
+from db.session import create_db_engine, create_session_factory, write_transaction
 
 
 def engine_without_sqlite_waiting(path: Path) -> Engine:
     engine = create_db_engine(f"sqlite:///{path}")
-    init_db(engine)
+    upgrade(engine)
 
     @event.listens_for(engine, "connect")
     def _no_sqlite_waiting(dbapi_connection, _record) -> None:
@@ -70,7 +66,7 @@ def test_a_writer_kept_waiting_past_the_busy_timeout_is_told_the_database_is_loc
     tmp_path: Path,
 ):
     engine = create_db_engine(f"sqlite:///{tmp_path / 'slow.db'}", busy_timeout_ms=100)
-    init_db(engine)
+    upgrade(engine)
     sessions = create_session_factory(engine)
     holding, release = threading.Event(), threading.Event()
 

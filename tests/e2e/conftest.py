@@ -83,7 +83,7 @@ def browser(chromium_executable: str) -> Iterator[Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _unavailable(
-            "the playwright package is not installed (pip install -r requirements_dev.txt)"
+            "the playwright package is not installed (make setup installs it)"
         )
 
     with sync_playwright() as playwright:

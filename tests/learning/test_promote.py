@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from db.session import create_db_engine, create_session_factory, init_db
+from db.migrate import upgrade
+from db.session import create_db_engine, create_session_factory
 from ml.artifacts import app_ratings_of, load_artifact, load_holdout
 from ml.model_store import ModelStore
 from tests.learning.test_retrain_cli import REPO, app_user, movielens_folder, run
@@ -130,7 +131,7 @@ def test_make_retrain_gates_a_retrain_with_the_apps_ratings_against_the_served_m
 ):
     url = f"sqlite:///{tmp_path / 'app.db'}"
     engine = create_db_engine(url)
-    init_db(engine)
+    upgrade(engine)
     sessions = create_session_factory(engine)
     fan = app_user(sessions, {1: 5.0, 2: 5.0, 3: 4.5, 101: 1.0, 102: 1.0, 103: 1.5})
     engine.dispose()

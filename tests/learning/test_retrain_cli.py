@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import repository
-from db.session import create_db_engine, create_session_factory, init_db, write_transaction
+from db.migrate import upgrade
+from db.session import create_db_engine, create_session_factory, write_transaction
 from ml.artifacts import app_ratings_of, load_artifact, load_holdout
 from ml.data import APP_SOURCE, add_app_ratings, app_user_ids, load_dataset
 from tests.synthetic import planted_movies, planted_ratings
@@ -54,7 +55,7 @@ def app_user(sessions: sessionmaker[Session], ratings: dict[int, float]) -> int:
 
 def test_retrain_learns_the_apps_ratings_on_each_database(database_url: str, tmp_path: Path):
     engine = create_db_engine(database_url)
-    init_db(engine)
+    upgrade(engine)
     sessions = create_session_factory(engine)
     keen = app_user(sessions, {1: 5.0, 2: 4.5, 3: 5.0, 101: 1.0, 102: 1.5, 999_999: 4.0})
     brief = app_user(sessions, {1: 4.0, 2: 4.0})  # below the default of 5: left out
@@ -80,7 +81,7 @@ def test_retrain_learns_the_apps_ratings_on_each_database(database_url: str, tmp
 def test_min_ratings_is_a_flag_and_app_users_are_never_held_out(database_url: str,
                                                                    tmp_path: Path):
     engine = create_db_engine(database_url)
-    init_db(engine)
+    upgrade(engine)
     sessions = create_session_factory(engine)
     users = [app_user(sessions, {1: 4.0, 2: 4.0}) for _ in range(6)]
     engine.dispose()
@@ -115,7 +116,7 @@ def test_a_model_without_app_ratings_records_none(tmp_path: Path):
 ])
 def test_database_errors_are_one_line(tmp_path: Path, url: str, expected: str):
     engine = create_db_engine(f"sqlite:///{tmp_path}/empty.db")
-    init_db(engine)
+    upgrade(engine)
     engine.dispose()
     (tmp_path / "bare.db").write_bytes(b"")  # a file, no schema
     out = tmp_path / "model"

@@ -1,10 +1,10 @@
 """Hostile and careless input: each gets a clear 4xx in the JSON error shape, nothing is written.
 
-The service we replace answered a user id of 2^63 with a 500 carrying Python's error text.
-Here every id position (path, query, body), every number field and every body shape is
-tried with values out of range, of the wrong type, too big or empty; each answer must be a
-4xx whose ``detail`` names the problem, and the database must hold exactly what it held.
-Search text is not an error however odd: SQL metacharacters and any script are just text.
+A user id of 2^63 must not give a 500 carrying Python's error text. Every id position (path,
+query, body), every number field and every body shape is tried with values out of range, of the
+wrong type, too big or empty; each answer must be a 4xx whose ``detail`` names the problem, and
+the database must hold exactly what it held. Search text is not an error however odd: SQL
+metacharacters and any script are just text.
 """
 
 from __future__ import annotations

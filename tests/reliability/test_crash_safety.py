@@ -1,9 +1,9 @@
 """kill -9 the API mid-stream, restart it: every acknowledged rating is still there.
 
-The service we replace lost every rating on redeploy. Here the API runs as its own uvicorn
+No rating is lost on a redeploy or a crash. Here the API runs as its own uvicorn
 process on a SQLite file; writer threads post rating batches (new films and re-rates) as fast
 as it answers, the process is SIGKILLed while they are in flight, then started again on the
-same file. Repeated ``CINEMATCH_CRASH_ROUNDS`` times (default 3; the README's figures use 10).
+same file. Repeated ``CINEMATCH_CRASH_ROUNDS`` times (default 3; docs/reliability.md used 10).
 
 After every kill, and at the end:
 * ``PRAGMA integrity_check`` says ok;

@@ -26,8 +26,8 @@ valid movie ids are mapped onto the catalogue. The per-user write limit is lifte
 run (fuzzing writes hundreds of times a second as one user); tests/reliability/test_security.py
 covers the limit itself.
 
-``CINEMATCH_FUZZ_EXAMPLES`` sets the examples per operation (default 40; the README's figures
-use 300). The run is derandomised, so ``make test`` sees the same cases every time.
+``CINEMATCH_FUZZ_EXAMPLES`` sets the examples per operation (default 40; docs/reliability.md
+used 300). The run is derandomised, so ``make test`` sees the same cases every time.
 """
 
 from __future__ import annotations

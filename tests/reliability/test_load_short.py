@@ -1,6 +1,6 @@
 """The load test of bench/load.py, shorter: 8 clients for 10 s against uvicorn in its own process.
 
-Same visitors, same bookkeeping, same verification as the full run (README, "Reliability"):
+Same visitors, same bookkeeping, same verification as the full run (docs/reliability.md):
 every acknowledged write must be in the SQLite file with its value, nothing else may be, no
 request may fail, and no issued token may appear in the server's JSON log.
 """

@@ -1,8 +1,8 @@
 """No one let in: tokens, ownership on every per-user route, CORS, body and write limits,
 no secrets in the repository, the responses or the logs.
 
-The service we replace let anyone write anyone's ratings and allowed CORS ``*`` with
-credentials. The protected routes are not listed by hand here: they are read from the OpenAPI
+Nobody may write anyone else's ratings, and CORS never allows ``*`` with credentials.
+The protected routes are not listed by hand here: they are read from the OpenAPI
 schema (every operation that takes a ``user_id``), so a new per-user route is covered, or
 fails these tests, the day it is added.
 """
@@ -29,8 +29,9 @@ from api.main import create_app
 from api.schemas import MAX_RATINGS_PER_REQUEST
 from api.settings import Settings
 from bench.harness.api_server import HOST, Request, call, call_json
+from db.migrate import upgrade
 from db.models import RateLimit
-from db.session import create_db_engine, create_session_factory, init_db, write_transaction
+from db.session import create_db_engine, create_session_factory, write_transaction
 from tests.api.conftest import User
 
 REPO = Path(__file__).resolve().parents[2]
@@ -324,7 +325,7 @@ def test_the_allowance_refills_with_time(limited):
 @pytest.fixture
 def limiter_sessions(database_url) -> Iterator[Callable[[], Session]]:
     engine = create_db_engine(database_url)
-    init_db(engine)
+    upgrade(engine)
     yield create_session_factory(engine)
     engine.dispose()
 

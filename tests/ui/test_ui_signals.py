@@ -1,4 +1,4 @@
-"""AppTest of the signal controls and the lists that hold still (issue 13, points 2–3).
+"""AppTest of the signal controls and the lists that hold still.
 
 Each new control is driven through the real ``ApiClient`` against the in-memory fake API
 (tests/ui/ui_fakes.py), and the test checks both what the API received and what is shown.

@@ -105,6 +105,7 @@ def more_like_this(movie_id: int, title: str) -> None:
 
     def similar_card(film: api_client.Movie, poster_src: str) -> None:
         item = by_id[film.movie_id]
+        chip: str | None
         if item.your_rating is not None:
             chip = components.star_chip(item.your_rating, "yours")
         else:

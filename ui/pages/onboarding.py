@@ -1,8 +1,8 @@
 """Onboarding: rate films from a poster deck (or any film by search) until the list is personal.
 
-The progress shown is read from the API on every run (``GET /user/{id}/stats`` after any
-rating callback has already saved), so it is never one rating behind as the seed service's
-was; the goal comes from the API's ``ratings_needed``, not from a number written here.
+The progress shown is read from the API on every run (``GET /user/{id}/stats`` after any rating
+callback has already saved), so it is never one rating behind; the goal comes from the API's
+``ratings_needed``, not from a number written here.
 """
 
 from __future__ import annotations

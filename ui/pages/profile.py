@@ -2,7 +2,7 @@
 export, sign-in, logout and account deletion (``ui.account``).
 
 A deleted rating keeps its row, turned into "Removed · Undo", until the person leaves the
-page: nothing below it moves up under the pointer (a double click used to delete two
+page: nothing below it moves up under the pointer (so a double click cannot delete two
 films), and Undo puts the same rating back.
 """
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.operations import BatchOperations
 
 revision = "0004_accounts"
 down_revision = "0003_user_signals"
@@ -81,24 +82,23 @@ def downgrade() -> None:
         "WHERE token_hash IS NULL)"
     )
 
-    def restore(batch: object) -> None:
-        batch.add_column(sa.Column("token_hash", sa.String(64), nullable=True))  # type: ignore[attr-defined]
+    def restore(batch: BatchOperations) -> None:
+        batch.add_column(sa.Column("token_hash", sa.String(64), nullable=True))
 
     _rebuild_users(restore)
     op.execute(
         "UPDATE users SET token_hash = (SELECT k.token_hash FROM _tokens_0004 k "
         "WHERE k.user_id = users.id)"
     )
-    _rebuild_users(
-        lambda batch: (
-            batch.alter_column("token_hash", existing_type=sa.String(64), nullable=False),
-            batch.create_unique_constraint("uq_users_token_hash", ["token_hash"]),
-        )
-    )
+    def require_token(batch: BatchOperations) -> None:
+        batch.alter_column("token_hash", existing_type=sa.String(64), nullable=False)
+        batch.create_unique_constraint("uq_users_token_hash", ["token_hash"])
+
+    _rebuild_users(require_token)
     op.drop_table("_tokens_0004")
 
 
-def _rebuild_users(change: Callable[[object], object]) -> None:
+def _rebuild_users(change: Callable[[BatchOperations], None]) -> None:
     """Apply ``change`` to ``users`` in batch mode, keeping the rows of ``_CHILDREN`` that a
     SQLite rebuild (DROP TABLE users) would cascade away, the table's AUTOINCREMENT (0002), and
     the highest id it ever handed out, so ids stay never reused across the rebuild."""
