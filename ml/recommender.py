@@ -307,12 +307,10 @@ class Recommender:
                 choice = profile.choice_vector
                 if len(references):
                     choice = pull_towards(choice, self.implicit.item_factors[references])
-                if ranker == "rating":
-                    score = self.funksvd.scores(profile.vector)
-                else:
-                    score = self._blend.scores(choice, profile.vector.factors,
-                                               len(profile.rated_indices))
-                score = self._like_references(score, references, constraints, mask)
+                personal = (self.funksvd.scores(profile.vector) if ranker == "rating"
+                            else self._blend.scores(choice, profile.vector.factors,
+                                                    len(profile.rated_indices)))
+                score = self._like_references(personal, references, constraints, mask)
                 best = self._cut(score, n, exclude, mask, diversify)
                 predicted = self.funksvd.predict(profile.vector, best)
                 person = self._personal_reasons(best, profile)
