@@ -446,6 +446,12 @@ class ApiClient:
                 for row in body["similar"]
             ]
 
+    def read_intent(self, q: str) -> RequestIntent:
+        """How the API reads a request in plain words (``GET /intent``), without a list."""
+        body = self._request("GET", "/intent", params={"q": q})
+        with _parsing():
+            return RequestIntent.from_json(body)
+
     def onboarding_movies(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
         # A list of tuples makes requests repeat the key: exclude=1&exclude=2 (the contract).
         params: list[tuple[str, int]] = [("n", n)]
