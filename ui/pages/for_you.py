@@ -269,8 +269,8 @@ client = api_client.get_client()
 components.page_header(
     "Now showing",
     "Picked for you",
-    "Rate a film you've already seen and only that card leaves; the rest stay put until you "
-    "ask for a fresh list.",
+    "Rate a film you've already seen: it keeps its place, with Undo, and the list holds "
+    "still until you ask for a fresh one.",
 )
 
 with components.api_guard():

@@ -28,7 +28,7 @@ NEEDED_KEY = "cm-onboarding-needed"
 UNLOCKED_KEY = "cm-onboarding-unlocked-by"
 #: Cards rated or skipped on this visit, shown as done with Undo: movie_id → (what, stars).
 DONE_KEY = "cm-onboarding-done"
-#: Set by the landing page's import offer: open the deck's import panel.
+#: "asked" by the landing page's import offer; "open" for the visit that follows.
 OPEN_IMPORT_KEY = "cm-onboarding-open-import"
 
 
@@ -192,8 +192,13 @@ def search_results(client: api_client.ApiClient, query: str, ratings: dict[int, 
 creds = components.require_user()
 client = api_client.get_client()
 if session.just_arrived():
-    # The news in a card's seat, and the done cards with their Undo, last one visit.
+    # The news in a card's seat, the done cards with their Undo, and the import panel the
+    # landing page's offer opened, last one visit.
     st.session_state.pop(UNLOCKED_KEY, None)
+    if st.session_state.get(OPEN_IMPORT_KEY) == "open":
+        del st.session_state[OPEN_IMPORT_KEY]
+    elif st.session_state.get(OPEN_IMPORT_KEY) == "asked":
+        st.session_state[OPEN_IMPORT_KEY] = "open"
     done_on_last_visit = set(st.session_state.pop(DONE_KEY, {}))
     st.session_state[DECK_KEY] = [film for film in st.session_state.get(DECK_KEY, [])
                                   if film.movie_id not in done_on_last_visit]
@@ -211,9 +216,10 @@ ratings = {row.movie_id: row.rating for row in history}
 
 show_progress(stats.total_ratings, stats.ratings_needed)
 st.session_state[NEEDED_KEY] = stats.ratings_needed
-# Always drawn, so the deck below never moves when the first rating is saved.
+# Always drawn, and open or closed alike on every run of a visit: the deck below must never
+# move when a rating is saved (an expander whose ``expanded`` changes is drawn anew, closed).
 account.import_panel(
-    creds, label=account.IMPORT_OFFER, expanded=bool(st.session_state.pop(OPEN_IMPORT_KEY, False))
+    creds, label=account.IMPORT_OFFER, expanded=st.session_state.get(OPEN_IMPORT_KEY) == "open"
 )
 if (
     stats.ratings_needed == 0

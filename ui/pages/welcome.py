@@ -32,7 +32,7 @@ def start(with_import: bool = False) -> None:
         return
     session.sign_in(creds, then_open=routes.ONBOARDING)
     if with_import:
-        st.session_state[OPEN_IMPORT_KEY] = True
+        st.session_state[OPEN_IMPORT_KEY] = "asked"
 
 
 def resume_with_code() -> None:
