@@ -10,6 +10,8 @@ looked at as a person would.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -184,16 +186,29 @@ def choose(page: Any, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
+@contextmanager
+def signed_in(
+    cinematch: CineMatchApp, browser: Any, path: str, viewport: dict[str, int] = DESKTOP
+) -> Iterator[Any]:
+    """A new user holding FIVE ratings, with ``path`` open in a fresh browser context."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    user_id, token = new_user(cinematch.api.url, FIVE)
+    context, page = open_page(browser, viewport)
+    try:
+        page.goto(f"{cinematch.ui.url}{path}?uid={user_id}&token={token}")
+        yield page
+    finally:
+        context.close()
+
+
 def test_rate_switch_pages_come_back_and_the_stars_are_still_set(
     cinematch: CineMatchApp, browser: Any
 ) -> None:
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=WAIT_MS)
-    user_id, token = new_user(cinematch.api.url, FIVE)
-    context, page = open_page(browser, DESKTOP)
-    try:
-        page.goto(f"{cinematch.ui.url}/profile?uid={user_id}&token={token}")
+    with signed_in(cinematch, browser, "/profile") as page:
         row = page.locator(".st-key-cm-row-history-2571")
         expect(row.locator('[role="radio"][aria-checked="true"]')).to_have_text("5")
         settle(page)
@@ -212,8 +227,6 @@ def test_rate_switch_pages_come_back_and_the_stars_are_still_set(
             assert checked_stars(card) == ["5"], f"blank stars in Search on visit {visit + 1}"
             nav(page, "Watchlist")
             nav(page, "Search")
-    finally:
-        context.close()
 
 
 def test_a_card_acted_on_stays_under_the_pointer_in_the_list_and_the_deck(
@@ -265,11 +278,7 @@ def test_an_error_is_shown_in_the_viewport_where_the_action_was_taken(
     screen, not thousands of pixels above."""
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=WAIT_MS)
-    user_id, token = new_user(cinematch.api.url, FIVE)
-    context, page = open_page(browser, DESKTOP)
-    try:
-        page.goto(f"{cinematch.ui.url}/profile?uid={user_id}&token={token}")
+    with signed_in(cinematch, browser, "/profile") as page:
         settle(page)
         page.locator(".st-key-cm-acc-username input").fill("film-fan")
         page.locator(".st-key-cm-acc-password input").fill("short")
@@ -280,8 +289,6 @@ def test_an_error_is_shown_in_the_viewport_where_the_action_was_taken(
         assert scrolled > 1000, f"the form is not far down the page ({scrolled} px)"
         save.click()
         expect(page.get_by_text("Use a password of at least 10 characters")).to_be_in_viewport()
-    finally:
-        context.close()
 
 
 #: Two films the catalogue has and FIVE lacks, and one it lacks altogether.
@@ -296,15 +303,11 @@ IMPORT_CSV = (
 def test_the_numbers_change_right_after_an_import(
     cinematch: CineMatchApp, browser: Any, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=WAIT_MS)
     export = tmp_path / "ratings.csv"
     export.write_text(IMPORT_CSV, encoding="utf-8")
-    user_id, token = new_user(cinematch.api.url, FIVE)
-    context, page = open_page(browser, DESKTOP)
-    try:
-        page.goto(f"{cinematch.ui.url}/profile?uid={user_id}&token={token}")
+    from playwright.sync_api import expect
+
+    with signed_in(cinematch, browser, "/profile") as page:
         films_rated = page.locator('[data-testid="stMetric"]', has_text="Films rated")
         expect(films_rated).to_contain_text("5")
         settle(page)
@@ -319,8 +322,6 @@ def test_the_numbers_change_right_after_an_import(
         expect(films_rated).to_contain_text("7")
         expect(page.locator('[class*="st-key-cm-row-history-"]')).to_have_count(7)
         expect(page.get_by_role("button", name="Import 2 ratings")).to_have_count(0)
-    finally:
-        context.close()
 
 
 def test_hidden_films_are_marked_in_search_and_shown_again_from_profile(
@@ -359,11 +360,7 @@ def test_a_filter_and_a_request_never_contradict_and_the_later_wins(
 ) -> None:
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=WAIT_MS)
-    user_id, token = new_user(cinematch.api.url, FIVE)
-    context, page = open_page(browser, DESKTOP)
-    try:
-        page.goto(f"{cinematch.ui.url}/for_you?uid={user_id}&token={token}")
+    with signed_in(cinematch, browser, "/for_you") as page:
         settle(page)
         request = page.get_by_placeholder("Something scary from the 90s, like Alien but funnier…")
         request.fill("no horror please, 80s action")
@@ -383,8 +380,6 @@ def test_a_filter_and_a_request_never_contradict_and_the_later_wins(
         expect(page.get_by_role("combobox", name="Genre")).to_have_value("All genres")
         settle(page)
         assert page.locator(FOR_YOU_CARDS).count() > 0
-    finally:
-        context.close()
 
 
 def test_the_words_say_what_happened(cinematch: CineMatchApp, browser: Any) -> None:
