@@ -81,11 +81,21 @@ def serious_violations(page: Any, axe: Path) -> list[str]:
     return [json.dumps(v) for v in found]
 
 
+def small_choices(page: Any) -> list[str]:
+    """Rating choices on the page narrower or shorter than a fingertip (44 px)."""
+    return [
+        f"{box['width']:.0f}×{box['height']:.0f} px"
+        for choice in page.locator('[data-testid="stButtonGroup"] [role="radio"]').all()
+        if (box := choice.bounding_box()) and min(box["width"], box["height"]) < 44 - 0.5
+    ]
+
+
 def test_every_page_at_both_sizes_has_no_serious_accessibility_violation(
     cinematch: CineMatchApp, browser: Any, screenshots: Path, axe_script: Path
 ) -> None:
     """Landing, deck, For you, Search, Watchlist, Profile and About at 1440×1000 and
-    390×844: axe-core finds nothing serious or critical; each is photographed."""
+    390×844: axe-core finds nothing serious or critical, every rating choice on a phone is
+    a fingertip wide; each page is photographed."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=WAIT_MS)
@@ -113,6 +123,9 @@ def test_every_page_at_both_sizes_has_no_serious_accessibility_violation(
                     expect(page.locator('[class*="st-key-cm-card-search-"]').first).to_be_visible()
                     settle(page)
                 problems += [f"{size_name} {name}: {v}" for v in audit(page)]
+                if size_name == "phone":
+                    problems += [f"phone {name}: a rating choice of {size}"
+                                 for size in small_choices(page)]
                 shoot(page, screenshots, f"trust-{size_name}-{name}.png")
         finally:
             context.close()
