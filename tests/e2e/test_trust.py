@@ -243,7 +243,7 @@ def test_rate_switch_pages_come_back_and_the_stars_are_still_set(
 
 
 def test_a_card_acted_on_stays_under_the_pointer_in_the_list_and_the_deck(
-    cinematch: CineMatchApp, browser: Any
+    cinematch: CineMatchApp, browser: Any, screenshots: Path
 ) -> None:
     """For you: rate one card and hide another; the deck: rate one and skip another. Each
     time the same film, now with Undo, is under the pointer; Undo brings the card back."""
@@ -260,6 +260,7 @@ def test_a_card_acted_on_stays_under_the_pointer_in_the_list_and_the_deck(
         first, second = page.locator(FOR_YOU_CARDS).nth(0), page.locator(FOR_YOU_CARDS).nth(1)
         rated = tap_and_stay(page, first, first.locator('[role="radio"]').nth(7))
         hidden = tap_and_stay(page, second, second.get_by_role("button", name="Not interested"))
+        page.screenshot(path=str(screenshots / "trust-desktop-for-you-done.png"))
         hidden_id = int(hidden.rsplit("-", 1)[1])
         assert [m["movie_id"] for m in api_call(
             api, "GET", f"/users/{user_id}/hidden", token)["movies"]] == [hidden_id]
@@ -464,7 +465,7 @@ def api_call_no_body(api_url: str, method: str, path: str, token: str) -> int:
 
 
 def test_phone_first_import_offer_unlock_first_card_titles_targets_and_dialog(
-    cinematch: CineMatchApp, browser: Any, tmp_path: Path
+    cinematch: CineMatchApp, browser: Any, screenshots: Path
 ) -> None:
     """390×844 with touch: the landing page offers import without scrolling; its offer opens
     the deck's import panel; the deck holds still under the finger; the unlock and the first
@@ -499,6 +500,7 @@ def test_phone_first_import_offer_unlock_first_card_titles_targets_and_dialog(
         unlock = page.locator(".cm-unlock")
         expect(unlock).to_be_in_viewport()
         settle(page)
+        page.screenshot(path=str(screenshots / "trust-phone-deck-unlock.png"))
         page.get_by_role("link", name="See my list").click()
         expect(page.locator(FOR_YOU_CARDS)).to_have_count(10)
         settle(page)
@@ -516,6 +518,7 @@ def test_phone_first_import_offer_unlock_first_card_titles_targets_and_dialog(
         expect(dialog.locator('[class*="st-key-cm-card-similar-"]').first).to_be_visible()
         settle(page)
         box = dialog.bounding_box()
+        page.screenshot(path=str(screenshots / "trust-phone-more-like-this.png"))
         assert box and box["height"] <= PHONE["height"] and box["width"] <= PHONE["width"], box
         page.keyboard.press("Escape")
 
