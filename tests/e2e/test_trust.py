@@ -467,7 +467,8 @@ def api_call_no_body(api_url: str, method: str, path: str, token: str) -> int:
 def test_phone_first_import_offer_unlock_first_card_titles_targets_and_dialog(
     cinematch: CineMatchApp, browser: Any, screenshots: Path
 ) -> None:
-    """390×844 with touch: the landing page offers import without scrolling; its offer opens
+    """390×844 with touch: the landing page offers import without scrolling (and the menu
+    says "Menu"); its offer opens
     the deck's import panel; the deck holds still under the finger; the unlock and the first
     recommendation are on screen without scrolling; rating choices and buttons are 44 px or
     more; no title is cut; "More like this" fits the screen."""
@@ -481,6 +482,9 @@ def test_phone_first_import_offer_unlock_first_card_titles_targets_and_dialog(
         expect(page.get_by_role("button", name="Start")).to_be_in_viewport(ratio=1)
         expect(offer).to_be_in_viewport(ratio=1)
         settle(page)
+        menu = page.locator('[data-testid="stExpandSidebarButton"]')
+        assert menu.evaluate("b => getComputedStyle(b, '::after').content") == '"Menu"', (
+            "the phone menu is a bare icon")
         offer.click()
         dropzone = page.locator('[data-testid="stFileUploaderDropzone"]')
         expect(dropzone).to_be_visible()
