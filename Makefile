@@ -10,7 +10,7 @@ LINKS ?= $(SHARED)/links/links.csv
 API_PORT ?= 8000
 UI_PORT ?= 8501
 
-.PHONY: run test setup browser postgres nginx migrate train retrain evaluate bench docs lock lint clean
+.PHONY: run test setup browser axe postgres nginx migrate train retrain evaluate bench docs lock lint clean
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (CineMatch needs Python 3.11)"; exit 2; }
@@ -29,6 +29,17 @@ browser:
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "error: chromium is missing; run: sudo apt-get install chromium"; exit 2; fi; }
+
+## axe-core from npm (pinned in tests/e2e/axe/package-lock.json): the browser test's
+## accessibility audit injects it into every page.
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE): tests/e2e/axe/package.json tests/e2e/axe/package-lock.json
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  else echo "error: npm is missing; run: sudo apt-get install npm"; exit 2; fi; }
+	npm ci --prefix tests/e2e/axe --no-audit --no-fund --silent
+	touch $@
 
 ## Debian's PostgreSQL server: the db, api and reliability suites also run on a throwaway cluster.
 postgres:
@@ -49,7 +60,7 @@ migrate: setup
 run: setup
 	@API_PORT=$(API_PORT) UI_PORT=$(UI_PORT) PY=$(PY) scripts/run_app.sh
 
-test: setup browser postgres nginx
+test: setup browser axe postgres nginx
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest

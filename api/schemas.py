@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import math
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -88,6 +88,40 @@ class UserCreated(BaseModel):
 class RatingIn(BaseModel):
     movie_id: MovieId
     rating: RatingValue
+    created_at: datetime | None = Field(
+        default=None,
+        description="When the film was first rated, to put a removed rating back as it was "
+        "(Undo); a new rating takes it, an existing one keeps its own. Default: now. "
+        "Timezone-aware, not in the future.",
+    )
+    updated_at: datetime | None = Field(
+        default=None,
+        description="When the rating was last changed (with `created_at`; default: "
+        "`created_at`, else now). Not before `created_at`, not in the future.",
+    )
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> RatingIn:
+        latest = datetime.now(UTC) + CLOCK_SKEW
+        for name in ("created_at", "updated_at"):
+            value = getattr(self, name)
+            if value is not None and (value.tzinfo is None or value > latest):
+                raise ValueError(f"{name} must be a timezone-aware time that has passed")
+        if self.updated_at is not None and self.created_at is None:
+            raise ValueError("updated_at needs created_at")
+        if self.created_at and self.updated_at and self.updated_at < self.created_at:
+            raise ValueError("updated_at must not be before created_at")
+        return self
+
+    def dated(self) -> tuple[datetime, datetime] | None:
+        """(created_at, updated_at) when the rating carries its dates, else None."""
+        if self.created_at is None:
+            return None
+        return self.created_at, self.updated_at or self.created_at
+
+
+#: How far ahead of the server's clock a client's ``created_at`` may be (clocks drift).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class RateRequest(BaseModel):
@@ -123,6 +157,10 @@ class RateRequest(BaseModel):
 
     def as_mapping(self) -> dict[int, float]:
         return {r.movie_id: float(r.rating) for r in self.ratings}
+
+    def dated(self) -> list[tuple[int, float, datetime, datetime]]:
+        """(movie_id, rating, created_at, updated_at) of the ratings that carry their dates."""
+        return [(r.movie_id, float(r.rating), *d) for r in self.ratings if (d := r.dated())]
 
 
 class RateOut(BaseModel):
@@ -240,6 +278,13 @@ class SimilarOut(BaseModel):
 
 class GenresOut(BaseModel):
     genres: list[str] = Field(examples=[["Action", "Comedy", "Drama"]])
+
+
+class DecadesOut(BaseModel):
+    decades: list[int] = Field(
+        description="First year of each decade the catalogue has films from, newest first.",
+        examples=[[2010, 2000, 1990]],
+    )
 
 
 class OnboardingOut(BaseModel):

@@ -268,11 +268,19 @@ def upsert_dated_ratings(
     """``upsert_ratings`` where each rating carries its own time (an import keeps the date
     the person rated the film elsewhere): a new row gets it as ``created_at`` and
     ``updated_at``, an existing one as ``updated_at``."""
+    restore_ratings(session, user_id, [(m, r, at, at) for m, r, at in ratings])
+
+
+def restore_ratings(
+    session: Session, user_id: int, ratings: Sequence[tuple[int, float, datetime, datetime]]
+) -> None:
+    """Upsert ``(movie_id, rating, created_at, updated_at)`` rows: a rating put back as it
+    was (Undo) keeps both its dates; an existing row keeps its ``created_at``."""
     if not ratings:
         return
     rows: list[dict[str, Any]] = [
-        {"user_id": user_id, "movie_id": m, "rating": r, "created_at": at, "updated_at": at}
-        for m, r, at in ratings
+        {"user_id": user_id, "movie_id": m, "rating": r, "created_at": first, "updated_at": last}
+        for m, r, first, last in ratings
     ]
     connection = session.connection()
     upsert = _UPSERTS.get(connection.dialect.name)

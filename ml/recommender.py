@@ -188,6 +188,11 @@ class Recommender:
     def genres(self) -> list[str]:
         return list(self._genre_masks)
 
+    def decades(self) -> list[int]:
+        """The decades the catalogue has films from, newest first (1990 for the 1990s)."""
+        known = self._years[self._years >= 0]
+        return sorted({int(year) // 10 * 10 for year in np.unique(known)}, reverse=True)
+
     def canonical_genre(self, genre: str) -> str | None:
         """The catalogue's spelling of ``genre`` (case-insensitive), or None if unknown."""
         return self._genres_lower.get(genre.strip().lower())

@@ -13,16 +13,22 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import math
 from collections.abc import Callable
 
 import streamlit as st
 
 from ui import api_client, components, routes, session
 from ui.api_client import ApiError, Credentials, ImportResult
+from ui.settings import read_setting
 
 #: Rows per previewed slice: each slice is one request of the user's write allowance.
 PREVIEW_SLICE_ROWS = 5000
 MIN_PASSWORD_CHARS = 10
+#: The API's largest import, as the API reads it (``CINEMATCH_IMPORT_MAX_BYTES``, 5 MiB).
+DEFAULT_IMPORT_MAX_BYTES = 5 * 1024 * 1024
+#: The offer made where people first rate (landing page, deck) and the import panel's title.
+IMPORT_OFFER = "Have a Letterboxd or IMDb history? Import it instead."
 
 #: (API source, label, how to get the file) per site.
 SOURCES: list[tuple[str, str, str]] = [
@@ -56,6 +62,24 @@ _HOW = {source: how for source, _, how in SOURCES}
 _PREVIEW_KEY = "cm-acc-import-preview"
 _LOGOUT_ASKED_KEY = "cm-acc-logout-asked"
 _EXPORT_KEY = "cm-acc-export-data"
+_IMPORTED_KEY = "cm-acc-imported"
+#: Bumped after an import so the uploader starts empty (and its Import button goes away).
+_UPLOADS_KEY = "cm-acc-import-uploads"
+
+
+def import_max_bytes() -> int:
+    """The largest file the API imports: the same setting it reads, so the two agree."""
+    try:
+        limit = int(read_setting("CINEMATCH_IMPORT_MAX_BYTES") or DEFAULT_IMPORT_MAX_BYTES)
+    except ValueError:
+        limit = DEFAULT_IMPORT_MAX_BYTES
+    return max(1024, min(limit, DEFAULT_IMPORT_MAX_BYTES))
+
+
+def size_label(size: int) -> str:
+    """5242880 → "5 MB", 1572864 → "1.5 MB" (MB as Streamlit counts them, 2**20 bytes)."""
+    mb = size / (1024 * 1024)
+    return f"{mb:.0f} MB" if mb.is_integer() else f"{mb:.1f} MB"
 
 
 # -- import -----------------------------------------------------------------------------------
@@ -118,9 +142,17 @@ def preview(
     return merge_previews(parts)
 
 
-def import_panel(creds: Credentials, *, expanded: bool = False) -> None:
-    """"Import your ratings": pick the site, upload, preview (dry run), then import."""
-    with st.expander("Import your ratings", icon=":material/upload_file:", expanded=expanded):
+def import_panel(
+    creds: Credentials, *, expanded: bool = False, label: str = "Import your ratings"
+) -> None:
+    """"Import your ratings": pick the site, upload, preview (dry run), then import.
+
+    After an import the page runs again at once, so every number on it (films rated, the
+    history, the progress) already counts the imported ratings."""
+    imported = st.session_state.pop(_IMPORTED_KEY, None)
+    with st.expander(label, icon=":material/upload_file:", expanded=expanded or bool(imported)):
+        if imported:
+            st.success(imported, icon=":material/download_done:")
         source = st.radio(
             "Where are your ratings?",
             [s for s, _, _ in SOURCES],
@@ -129,8 +161,12 @@ def import_panel(creds: Credentials, *, expanded: bool = False) -> None:
             key="cm-acc-import-source",
         )
         st.markdown(_HOW[source])
+        limit = import_max_bytes()
         upload = st.file_uploader(
-            "Your export (CSV, up to 5 MB)", type=["csv"], key="cm-acc-import-file"
+            f"Your export (CSV, up to {size_label(limit)})",
+            type=["csv"],
+            key=f"cm-acc-import-file-{st.session_state.get(_UPLOADS_KEY, 0)}",
+            max_upload_size=max(1, math.ceil(limit / (1024 * 1024))),
         )
         if upload is None:
             st.session_state.pop(_PREVIEW_KEY, None)
@@ -167,7 +203,10 @@ def import_panel(creds: Credentials, *, expanded: bool = False) -> None:
                     st.error(f"Nothing was imported. {err.message}")
                     return
             st.session_state.pop(_PREVIEW_KEY, None)
-            st.success(f"Imported {done.saved} ratings from {_LABELS[done.source]}.")
+            st.session_state[_UPLOADS_KEY] = st.session_state.get(_UPLOADS_KEY, 0) + 1
+            st.session_state[_IMPORTED_KEY] = (
+                f"Imported {done.saved} ratings from {_LABELS[done.source]}.")
+            st.rerun()
 
 
 def _show_preview(result: ImportResult) -> None:
@@ -176,7 +215,9 @@ def _show_preview(result: ImportResult) -> None:
     missing.metric("Not imported", len(result.unmatched))
     new.metric("New or newer", result.saved)
     if result.unchanged:
-        st.caption(f"{result.unchanged} films are already rated here as recently; kept as is.")
+        noun = "film is" if result.unchanged == 1 else "films are"
+        st.caption(f"{result.unchanged} {noun} already rated here with the same or a newer "
+                   "rating; those are kept as they are.")
     if result.unmatched:
         st.markdown("**Not imported, and why**")
         # A plain table: its text is on the page (readable by screen readers and the browser
@@ -288,7 +329,7 @@ def session_panel(creds: Credentials, username: str | None) -> None:
             "There is no password yet: on another device, paste this resume code on the "
             "Welcome page, or save your profile with a username and password."
         )
-    st.code(session.resume_code(creds), language=None)
+    st.code(session.resume_code(creds), language=None, wrap_lines=True)
     if st.session_state.get(_LOGOUT_ASKED_KEY):
         st.warning(
             "This profile has no password. Save your code or set a password first: "

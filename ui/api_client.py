@@ -33,6 +33,10 @@ MODEL_FACTS_TTL_S = 600.0
 #: Ratings asked for per request by ``user_ratings`` (the API's largest page).
 RATINGS_PAGE = 500
 
+#: Methods whose request may be sent twice with the effect of once (RFC 9110, 9.2.2): the
+#: ones retried when a kept-alive connection turns out to be closed.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
 RecommendationMode = Literal["popularity", "personalized"]
 #: The user's lists of films besides ratings: "Not interested", "Want to watch" and the
 #: onboarding deck's "Haven't seen it".
@@ -395,6 +399,12 @@ class ApiClient:
         with _parsing():
             return [str(g) for g in body["genres"]]
 
+    def decades(self) -> list[int]:
+        """The decades the catalogue has films from, newest first (1990 for the 1990s)."""
+        body = self._model_fact("/decades")
+        with _parsing():
+            return [int(d) for d in body["decades"]]
+
     def movie(self, movie_id: int) -> Movie:
         body = self._request("GET", f"/movies/{int(movie_id)}")
         with _parsing():
@@ -435,6 +445,12 @@ class ApiClient:
                 for row in body["similar"]
             ]
 
+    def read_intent(self, q: str) -> RequestIntent:
+        """How the API reads a request in plain words (``GET /intent``), without a list."""
+        body = self._request("GET", "/intent", params={"q": q})
+        with _parsing():
+            return RequestIntent.from_json(body)
+
     def onboarding_movies(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
         # A list of tuples makes requests repeat the key: exclude=1&exclude=2 (the contract).
         params: list[tuple[str, int]] = [("n", n)]
@@ -468,6 +484,19 @@ class ApiClient:
             ],
         }
         body = self._request("POST", "/rate", creds=creds, json=payload)
+        with _parsing():
+            return RatingProgress.from_json(body)
+
+    def restore_rating(self, creds: Credentials, row: UserRating) -> RatingProgress:
+        """Put a removed rating back as it was, with its first-rated and changed dates."""
+        rating: dict[str, Any] = {"movie_id": row.movie_id, "rating": float(row.rating)}
+        if row.created_at:
+            rating["created_at"] = row.created_at
+            if row.updated_at:
+                rating["updated_at"] = row.updated_at
+        body = self._request(
+            "POST", "/rate", creds=creds, json={"user_id": creds.user_id, "ratings": [rating]}
+        )
         with _parsing():
             return RatingProgress.from_json(body)
 
@@ -682,8 +711,21 @@ class ApiClient:
             return str(body["username"])
 
     def sign_in(self, username: str, password: str) -> Credentials:
-        """A new token for this device from a username and password (``POST /sessions``)."""
-        body = self._request("POST", "/sessions", json={"username": username, "password": password})
+        """A new token for this device from a username and password (``POST /sessions``).
+
+        A 401 here means the username or password is wrong, not that a session ended."""
+        try:
+            body = self._request(
+                "POST", "/sessions", json={"username": username, "password": password}
+            )
+        except ApiError as err:
+            if err.status != 401:
+                raise
+            raise ApiError(
+                "That username and password don't match. Check both and try again.",
+                kind="invalid",
+                status=err.status,
+            ) from err
         with _parsing():
             return Credentials(user_id=int(body["user_id"]), token=str(body["token"]))
 
@@ -708,6 +750,21 @@ class ApiClient:
             session = self._idle_sessions.get_nowait()
         except queue.Empty:
             session = self._session_factory()
+        try:
+            yield session
+        finally:
+            self._idle_sessions.put(session)
+
+    @contextmanager
+    def _fresh_session(self) -> Iterator[requests.Session]:
+        """A new session (so a new connection), pooled afterwards; the idle sessions, whose
+        connections may be as stale as the one that just failed, are closed first."""
+        while True:
+            try:
+                self._idle_sessions.get_nowait().close()
+            except queue.Empty:
+                break
+        session = self._session_factory()
         try:
             yield session
         finally:
@@ -742,17 +799,23 @@ class ApiClient:
         if creds is not None:
             headers["Authorization"] = f"Bearer {creds.token}"
         url = f"{self.base_url}{path}"
+        options: dict[str, Any] = {
+            "params": params, "json": json, "files": files, "headers": headers,
+            "timeout": self.timeout,
+        }
         try:
-            with self._session() as session:
-                return session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    files=files,
-                    headers=headers,
-                    timeout=self.timeout,
-                )
+            try:
+                with self._session() as session:
+                    return session.request(method, url, **options)
+            except requests.Timeout:
+                raise
+            except requests.ConnectionError:
+                if method.upper() not in IDEMPOTENT_METHODS:
+                    raise
+                # A kept-alive connection the server had just closed (its idle timeout
+                # raced this request): once more, on a fresh session and connection.
+                with self._fresh_session() as session:
+                    return session.request(method, url, **options)
         except requests.Timeout as exc:
             raise ApiError(
                 f"The CineMatch service at {self.base_url} is taking too long to answer "

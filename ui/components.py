@@ -28,9 +28,9 @@ _SHOWN_SUFFIX = "-shown"
 RATING_VALUES: tuple[float, ...] = tuple(step / 2 for step in range(1, 11))
 
 #: Posters per row on a desktop; st.grid drops columns when cells would be narrower than
-#: GRID_MIN_COLUMN_PX, so tablets get 3–4 and phones 2.
+#: GRID_MIN_COLUMN_PX, so tablets get 3–4 and phones one (a card there is a row: theme.css).
 GRID_COLUMNS = 5
-GRID_MIN_COLUMN_PX = 150
+GRID_MIN_COLUMN_PX = 180
 
 _FLASH_KEY = "cinematch_flash"
 _FLASH_ERROR_KEY = "cinematch_flash_error"
@@ -46,16 +46,17 @@ def inject_theme() -> None:
     st.html(THEME_CSS)
 
 
-#: Run in an invisible frame of the app's own origin: on a phone, close the menu (the sidebar
-#: Streamlit shows the pages in) once a page has been chosen from it. Streamlit leaves it open
-#: over the page just opened (measured in Chromium at 390 px).
+#: On a phone, close the menu (the sidebar Streamlit shows the pages in) once a page has been
+#: chosen from it. Streamlit leaves it open over the page just opened (measured in Chromium at
+#: 390 px).
 _CLOSE_MENU_JS = """<script>
-const doc = window.parent.document;
-const sidebar = doc.querySelector('[data-testid="stSidebar"]');
-if (window.parent.innerWidth <= 640 && sidebar && sidebar.dataset.collapsed === "false") {
-  sidebar.querySelector('[data-testid="stSidebarCollapseButton"] button, '
-    + 'button[aria-label="Collapse sidebar"]')?.click();
-}
+(() => {
+  const sidebar = document.querySelector('[data-testid="stSidebar"]');
+  if (window.innerWidth <= 640 && sidebar && sidebar.dataset.collapsed === "false") {
+    sidebar.querySelector('[data-testid="stSidebarCollapseButton"] button, '
+      + 'button[aria-label="Collapse sidebar"]')?.click();
+  }
+})();
 </script>"""
 
 
@@ -66,11 +67,9 @@ def close_menu_on_phones(page_changed: bool) -> None:
     it come and gone, every element after it would move, and Streamlit would show the old
     and the new copy side by side while the run finished.
     """
-    import streamlit.components.v1 as html_components
-
     with st.container(key="cm-close-menu"):
         if page_changed:
-            html_components.html(_CLOSE_MENU_JS, height=0)
+            st.html(_CLOSE_MENU_JS, unsafe_allow_javascript=True)
 
 
 def page_header(eyebrow: str, title: str, lede: str | None = None) -> None:
@@ -93,6 +92,11 @@ def stars(rating: float) -> str:
     """Half-star glyphs: 3.5 → "★★★½"."""
     whole = int(rating)
     return "★" * whole + ("½" if rating - whole >= 0.5 else "")
+
+
+def rating_text(value: float) -> str:
+    """A rating in words a person reads at a glance: 4.5 → "4.5 ★", 0.5 → "0.5 ★"."""
+    return f"{value:.1f} ★"
 
 
 def rating_choice_label(value: float) -> str:
@@ -140,10 +144,9 @@ def mode_badge_html(mode: str, ratings_needed: int) -> str:
     return f'<span class="cm-badge">★ Popular picks — {more}</span>'
 
 
-def decade_options(today: dt.date | None = None, first: int = 1920) -> list[str]:
-    """Decades newest first, e.g. ["2020s", "2010s", …, "1920s"]."""
-    last = ((today or dt.date.today()).year // 10) * 10
-    return [f"{decade}s" for decade in range(last, first - 1, -10)]
+def decade_options(decades: Sequence[int]) -> list[str]:
+    """The catalogue's decades (``GET /decades``) as labels, newest first: ["2010s", …]."""
+    return [f"{decade}s" for decade in sorted(set(decades), reverse=True)]
 
 
 def decade_bounds(label: str | None) -> tuple[int | None, int | None]:
@@ -278,6 +281,7 @@ def rating_control(
     on_rate: Callable[[float], object],
     current: float | None = None,
     label: str = "Your rating",
+    disabled: bool = False,
 ) -> None:
     """Ten half-star choices, ½ to 5; choosing one saves it at once with ``on_rate(value)``.
 
@@ -294,9 +298,11 @@ def rating_control(
     """
     # A keyed widget keeps its own value across reruns and ignores a new ``default``, so when
     # the service's rating changes under it (the same film rated from another row on the
-    # page) the control is set to it here, before it is drawn.
+    # page) the control is set to it here, before it is drawn. Streamlit drops a widget's
+    # value when a run does not draw it (another page), while the helper key stays: the
+    # value is then set again too, or a rated film would come back with blank stars.
     shown = f"{key}{_SHOWN_SUFFIX}"
-    if shown not in st.session_state or st.session_state[shown] != current:
+    if key not in st.session_state or st.session_state.get(shown) != current:
         st.session_state[key] = current
         st.session_state[shown] = current
     st.pills(
@@ -308,6 +314,7 @@ def rating_control(
         args=(key, on_rate, current),
         label_visibility="collapsed",
         width="stretch",
+        disabled=disabled,
     )
 
 
@@ -330,7 +337,7 @@ def save_rating(movie_id: int, title: str, rating: float) -> RatingProgress | No
     except ApiError as err:
         flash_error(f"Your rating for {title} wasn't saved. {err.message}")
         return None
-    flash(f"Saved {stars(rating)} {rating:.1f} for {title}")
+    flash(f"Saved {rating_text(rating)} for {title}")
     return progress
 
 
@@ -357,19 +364,19 @@ def set_signal(
     title: str,
     on: bool,
     then: Callable[[int], object] | None = None,
-) -> None:
+) -> bool:
     """Put the film on (``on``) or take it off the user's ``kind`` list, from a callback.
 
     ``then(movie_id)`` runs after a successful change (e.g. drop the card from a list).
     """
     creds = session.current_credentials()
     if creds is None:
-        return
+        return False
     try:
         api_client.get_client().set_signal(creds, kind, movie_id, on=on)
     except ApiError as err:
         flash_error(f"Couldn't update {title}. {err.message}")
-        return
+        return False
     messages = {
         ("hidden", True): f"{title} won't be suggested again",
         ("hidden", False): f"{title} can be suggested again",
@@ -381,6 +388,19 @@ def set_signal(
     flash(messages[(kind, on)])
     if then is not None:
         then(movie_id)
+    return True
+
+
+
+def signal_callback(
+    kind: api_client.SignalList,
+    movie_id: int,
+    title: str,
+    on: bool,
+    then: Callable[[int], object] | None = None,
+) -> None:
+    """``set_signal`` as a widget's ``on_click`` (Streamlit's callbacks return nothing)."""
+    set_signal(kind, movie_id, title, on, then)
 
 
 def film_actions(
@@ -389,25 +409,39 @@ def film_actions(
     key: str,
     on_watchlist: bool,
     after_hide: Callable[[int], object] | None = None,
+    hidden: bool = False,
 ) -> None:
     """ "Want to watch" (a toggle) and "Not interested" under a card, one per line: side by
-    side, a five-across desktop grid cut both labels short."""
+    side, a five-across desktop grid cut both labels short. A ``hidden`` film offers
+    "Show it again" in the place of "Not interested"."""
     st.button(
         "On watchlist" if on_watchlist else "Want to watch",
         key=f"{key}-watch-{film.movie_id}",
         icon=":material/bookmark_added:" if on_watchlist else ":material/bookmark_add:",
         help="Take it off your watchlist" if on_watchlist else "Keep it on your watchlist",
-        on_click=set_signal,
+        on_click=signal_callback,
         args=("watchlist", film.movie_id, film.title, not on_watchlist),
         type="secondary" if on_watchlist else "tertiary",
         width="stretch",
     )
+    if hidden:
+        st.button(
+            "Show it again",
+            key=f"{key}-unhide-{film.movie_id}",
+            icon=":material/visibility:",
+            help="You marked it Not interested: let it be suggested again",
+            on_click=signal_callback,
+            args=("hidden", film.movie_id, film.title, False),
+            type="secondary",
+            width="stretch",
+        )
+        return
     st.button(
         "Not interested",
         key=f"{key}-hide-{film.movie_id}",
         icon=":material/visibility_off:",
         help="Never suggest this film again",
-        on_click=set_signal,
+        on_click=signal_callback,
         args=("hidden", film.movie_id, film.title, True, after_hide),
         type="tertiary",
         width="stretch",
@@ -417,6 +451,37 @@ def film_actions(
 def watchlist_ids(creds: api_client.Credentials) -> set[int]:
     """The films on the user's watchlist (marks the cards' toggle)."""
     return {row.movie.movie_id for row in api_client.get_client().signal_list(creds, "watchlist")}
+
+
+def hidden_ids(creds: api_client.Credentials) -> set[int]:
+    """The films the user marked Not interested (Search marks them)."""
+    return {row.movie.movie_id for row in api_client.get_client().signal_list(creds, "hidden")}
+
+
+def done_card(
+    film: FilmLike,
+    poster_src: str,
+    *,
+    key: str,
+    done: str,
+    on_undo: Callable[[], None],
+    undo_label: str = "Undo",
+    tall: bool = True,
+) -> None:
+    """A card just acted on, kept in its seat until the list is refreshed: the poster with
+    what was done, and Undo. The note is as tall as the controls it replaces (``tall``: a
+    list card's four rows; else a deck card's two), so nothing below moves under the
+    pointer and a second tap meets the same film, never the next one."""
+    st.markdown(card_html(film, poster_src, chip=_text(done)), unsafe_allow_html=True)
+    st.markdown(
+        f'<div class="cm-done{"" if tall else " cm-done-short"}" role="status">'
+        f"✓ {_text(done)}</div>",
+        unsafe_allow_html=True,
+    )
+    st.button(
+        undo_label, key=f"{key}-undo-{film.movie_id}", icon=":material/undo:",
+        on_click=on_undo, type="secondary", width="stretch",
+    )
 
 
 # -- messages and errors ------------------------------------------------------------------
@@ -431,21 +496,23 @@ def flash_error(message: str) -> None:
 
 
 def show_flash() -> None:
-    """Show (once) what the last callback reported: a toast, or an error banner."""
+    """Show (once) what the last callback reported, as a toast: it floats in the viewport,
+    so the person sees it wherever on a long page they acted (a banner at the top of the
+    page could be thousands of pixels above them). An error stays until closed."""
     message = st.session_state.pop(_FLASH_KEY, None)
     if message:
         st.toast(message, icon=":material/star:")
     error = st.session_state.pop(_FLASH_ERROR_KEY, None)
     if error:
-        st.error(error, icon=":material/error:")
+        st.toast(error, icon=":material/error:", duration="infinite")
 
 
 def api_error_banner(err: ApiError) -> None:
     """A clear banner for a failed API call, with the one action that can help."""
     if err.kind == "auth":
         st.error(
-            f"{err.message} Your saved session may belong to an older version of the "
-            "service. Start again to get a fresh one.",
+            "This link's session has ended: it was signed out, or the account was deleted. "
+            "Sign in again, or start a new profile.",
             icon=":material/lock:",
         )
         st.button(

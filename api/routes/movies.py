@@ -12,6 +12,7 @@ from api.params import GenreQuery, MovieIdPath, canonical_genre
 from api.responses import error_responses
 from api.schemas import (
     MAX_ID,
+    DecadesOut,
     GenresOut,
     MovieOut,
     MoviePage,
@@ -103,6 +104,13 @@ async def similar_movies(
 async def list_genres(recommender: RecommenderDep) -> GenresOut:
     """Every genre in the catalogue; use one as `genre` in /movies and /recommend."""
     return GenresOut(genres=recommender.genres())
+
+
+@router.get("/decades", summary="The decades the catalogue covers")
+async def list_decades(recommender: RecommenderDep) -> DecadesOut:
+    """The decades the catalogue has films from, newest first (`1990` is the 1990s): the
+    ones worth offering as a `year_from`/`year_to` filter in /movies and /recommend."""
+    return DecadesOut(decades=recommender.decades())
 
 
 @router.get(

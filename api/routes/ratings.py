@@ -50,7 +50,8 @@ def rate(body: RateRequest, token: auth.BearerToken, services: ServicesDep) -> R
     whole batch is refused with 404 listing them, and nothing is written. A user may make
     about one write a second (bursts of a few dozen); faster is refused with 429 and
     `Retry-After`. A user holds at most `CINEMATCH_MAX_RATINGS_PER_USER` ratings (default
-    20,000): a batch that would go over is refused whole with 409."""
+    20,000): a batch that would go over is refused whole with 409. A rating may carry its
+    `created_at` (and `updated_at`) to be put back as it was after a removal (Undo)."""
     user_id, ratings = body.user_id, body.as_mapping()
     unknown = services.recommender.unknown_movie_ids(ratings)
     with services.session_factory() as session:
@@ -63,7 +64,10 @@ def rate(body: RateRequest, token: auth.BearerToken, services: ServicesDep) -> R
         # One transaction: a batch refused by the limit or the cap writes nothing, costs nothing.
         with write_transaction(session):
             services.write_limiter.check(session, user_id, f"for user {user_id}")
-            repository.upsert_ratings(session, user_id, ratings)
+            dated = body.dated()
+            undated = {m: r for m, r in ratings.items() if m not in {d[0] for d in dated}}
+            repository.upsert_ratings(session, user_id, undated)
+            repository.restore_ratings(session, user_id, dated)
             total = repository.count_user_ratings(session, user_id)
             cap = services.settings.max_ratings_per_user
             if total > cap:

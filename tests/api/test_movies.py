@@ -122,3 +122,10 @@ def test_onboarding_pages_exclude_what_was_shown(client):
 )
 def test_onboarding_parameters_are_bounded(client, params):
     assert client.get("/onboarding/movies", params=params).status_code == 422
+
+
+def test_decades_are_the_ones_the_catalogue_has_films_from(client, app):
+    years = {m.year for m in app.state.services.recommender.movies() if m.year is not None}
+    expected = sorted({year // 10 * 10 for year in years}, reverse=True)
+    assert client.get("/decades").json() == {"decades": expected}
+    assert len(expected) < len(range(1920, 2030, 10))

@@ -36,6 +36,7 @@ def test_the_contract_paths_are_all_there(spec):
         ("delete", "/users/{user_id}/ratings/{movie_id}"), ("get", "/users/{user_id}/ratings"),
         ("get", "/recommend"), ("get", "/user/{user_id}/stats"), ("get", "/movies"),
         ("get", "/movies/{movie_id}"), ("get", "/movies/{movie_id}/similar"), ("get", "/genres"),
+        ("get", "/decades"),
         ("get", "/onboarding/movies"), ("get", "/metrics"), ("get", "/intent"),
         ("post", "/users/{user_id}/import"), ("get", "/users/{user_id}/export"),
         ("put", "/users/{user_id}/credentials"), ("post", "/sessions"),

@@ -244,3 +244,34 @@ def test_the_body_example_in_the_docs_passes_validation(app, client, user):
     # The example's ids are real MovieLens ids: saved on the shipped model, unknown (404) on the
     # tiny one; either way the example itself is a valid body.
     assert response.status_code != 422, response.text
+
+
+def test_a_removed_rating_put_back_with_its_dates_keeps_them(client, user, rate):
+    """Undo: DELETE, then POST /rate with the row's own dates; the history shows it as it
+    was, in its old place (newest first by the last change)."""
+    rate(user, {1: 2.0})
+    rate(user, {2: 3.0})
+    listed = client.get(f"/users/{user.user_id}/ratings", headers=user.headers).json()["ratings"]
+    older = next(r for r in listed if r["movie_id"] == 1)
+    assert client.delete(f"/users/{user.user_id}/ratings/1", headers=user.headers).status_code \
+        == 200
+    put_back = {key: older[key] for key in ("movie_id", "rating", "created_at", "updated_at")}
+    assert post_rate(client, user, [put_back]).status_code == 200
+    after = client.get(f"/users/{user.user_id}/ratings", headers=user.headers).json()["ratings"]
+    assert [r["movie_id"] for r in after] == [2, 1]
+    assert after[1] == older
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        {"created_at": "2999-01-01T00:00:00Z"},  # the future
+        {"created_at": "2020-01-01T00:00:00"},  # no timezone
+        {"updated_at": "2020-01-01T00:00:00Z"},  # a change without a first rating
+        {"created_at": "2020-01-02T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z"},
+    ],
+)
+def test_dates_that_cannot_be_a_past_rating_are_422(client, user, count_ratings, dates):
+    response = post_rate(client, user, [{"movie_id": 1, "rating": 4.0, **dates}])
+    assert response.status_code == 422, response.text
+    assert count_ratings() == 0

@@ -309,3 +309,73 @@ def test_the_ui_names_the_browser_in_x_forwarded_for_and_nothing_without_one():
             FAKE_BASE_URL, session_factory=session_factory, client_address=lambda a=address: a
         ).health()
     assert seen == ["203.0.113.7", None]
+
+
+class IdleClosingServer:
+    """A keep-alive HTTP server that answers the first request on each connection and
+    closes the connection, unanswered, when a second one arrives on it: what a client meets
+    when the server's idle timeout fires just as a pooled connection is reused."""
+
+    BODY = b'{"genres": ["Drama"], "user_id": 1, "token": "t", "on_list": true}'
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.requests: list[str] = []
+        self.dropped = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def _connection(self, conn: socket.socket) -> None:
+        with conn:
+            for answered in (False, True):
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                self.requests.append(data.split(b" ", 1)[0].decode())
+                if answered:
+                    self.dropped += 1
+                    return  # closed without an answer
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Connection: keep-alive\r\nContent-Length: "
+                    + str(len(self.BODY)).encode() + b"\r\n\r\n" + self.BODY
+                )
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_stale_kept_alive_connection_is_retried_once_for_idempotent_requests() -> None:
+    server = IdleClosingServer()
+    try:
+        client = ApiClient(server.url, client_address=lambda: None)
+        for _ in range(3):  # each call after the first meets a connection closed under it
+            assert client.health()["genres"] == ["Drama"]
+        assert server.dropped == 2 and server.requests == ["GET"] * 5
+        assert client.set_signal(Credentials(1, "t"), "hidden", 5, on=True) is True
+    finally:
+        server.close()
+
+
+def test_a_request_that_is_not_idempotent_is_never_sent_twice() -> None:
+    server = IdleClosingServer()
+    try:
+        client = ApiClient(server.url, client_address=lambda: None)
+        client.health()
+        with pytest.raises(ApiError) as caught:
+            client.create_user()  # POST on the stale connection: it may have been acted on
+        assert caught.value.kind == "unavailable"
+        assert server.requests == ["GET", "POST"]
+    finally:
+        server.close()

@@ -156,7 +156,8 @@ def test_a_stale_session_offers_a_fresh_start(
     user_id, _ = fake_api.add_user()
     at = make_app(user=(user_id, "not-the-token"), page=routes.FOR_YOU)
     assert not at.exception
-    assert "no longer recognised" in at.error[0].value
+    assert "session has ended" in at.error[0].value
+    assert "older version" not in at.error[0].value
     at.button(key="cm-error-start-again").click().run()
     assert at.query_params == {}
     assert at.button(key="cm-start").label == "Start"
@@ -257,7 +258,7 @@ def test_a_failed_rating_is_reported_not_raised(
     fake_api.down = True
     movie_id = rate_first_on_deck(at, 4.0)
     assert not at.exception
-    messages = " ".join(e.value for e in at.error)
+    messages = " ".join(e.value for e in [*at.error, *at.toast])
     assert "wasn't saved" in messages
     assert at.button(key="cm-error-retry")
     fake_api.down = False
@@ -472,7 +473,7 @@ def test_unreachable_api_is_a_banner_not_a_traceback(
     at = make_app()
     at.button(key="cm-start").click().run()
     assert not at.exception
-    assert "Can't reach the CineMatch service" in at.error[0].value
+    assert "Can't reach the CineMatch service" in at.toast[0].value
     at.switch_page(routes.ABOUT_MODEL).run()
     assert not at.exception
     assert "Can't reach the CineMatch service" in at.error[0].value

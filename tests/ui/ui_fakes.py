@@ -167,6 +167,9 @@ class FakeCineMatchApi:
                     "n_ratings": 0,
                     "database": "ok",
                 }
+            case "GET", ["decades"]:
+                years = {m["year"] for m in self.movies.values() if m.get("year")}
+                return 200, {"decades": sorted({y // 10 * 10 for y in years}, reverse=True)}
             case "POST", ["users"]:
                 user_id, token = self.add_user()
                 return 201, {"user_id": user_id, "token": token}
@@ -399,8 +402,9 @@ class FakeCineMatchApi:
         if unknown:
             raise _HttpError(404, f"Unknown movie ids: {unknown}")
         for row in rows:
-            stamp = self._stamp()
-            created = user.ratings.get(row["movie_id"], (0, stamp, stamp))[1]
+            stamp = row.get("updated_at") or row.get("created_at") or self._stamp()
+            first = row.get("created_at") or stamp
+            created = user.ratings.get(row["movie_id"], (0, first, stamp))[1]
             user.ratings[row["movie_id"]] = (float(row["rating"]), created, stamp)
         return {"user_id": int(body["user_id"]), "saved": len(rows), **self._standing(user)}
 

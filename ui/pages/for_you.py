@@ -7,10 +7,14 @@ request and the person.
 Whether the list is popular picks or personal, and how many ratings unlock a personal one,
 is whatever the API's ``source`` and ``ratings_needed`` say.
 
-The list holds still: it is fetched once per choice of filters and kept in the session, and
-rating, hiding or "More like this" only take that one card away. A fresh list comes when the
-person asks for one (or changes a filter). The unlock at the threshold is announced on the
-card the person just rated, where they are, with a button to the personal list.
+The list holds still: it is fetched once per choice of filters and kept in the session. A
+card rated or hidden stays in its seat, saying what was done, with Undo, so nothing slides
+under the pointer (a double tap used to rate or hide the next film). A fresh list comes when
+the person asks for one (or changes a filter). The unlock at the threshold is announced on
+the card the person just rated, where they are, with a button to the personal list.
+
+One set of constraints per list: the Genre and Decade filters and the request's chips never
+contradict. Whichever the person chose last wins, and a note says what it replaced.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ ANY_DECADE = "Any decade"
 COUNTS = (10, 20, 30)
 #: The discover control: how far the personal list moves away from the most rated films.
 DISCOVER = {"Familiar": 0.0, "Mixed": 0.5, "Discover": 1.0}
+#: What the filters or the request replaced last (shown until the next change).
+REPLACED_KEY = "cm-fy-replaced"
 BEST_MATCH = "Best match"
 BY_STARS = "Predicted stars"
 LIST_KEY = "cm-fy-list"
@@ -41,11 +47,12 @@ SORT_EXPLAINED = {
 
 @dataclass
 class ShownList:
-    """The list on screen, as fetched for ``params``, minus the cards taken away since."""
+    """The list on screen, as fetched for ``params``, and what was done to its cards since."""
 
     params: tuple[object, ...]
     page: RecommendationPage
-    gone: set[int] = field(default_factory=set)
+    #: movie_id → ("rated", stars) or ("hidden", None): cards shown as done, with Undo.
+    done: dict[int, tuple[str, float | None]] = field(default_factory=dict)
     #: The film whose rating unlocked the personal list; its card announces it.
     unlocked_by: int | None = None
     #: Ratings still needed, as the last rating here reported (the list itself stays).
@@ -53,17 +60,35 @@ class ShownList:
 
     @property
     def items(self) -> list[Recommendation]:
-        return [item for item in self.page.items if item.movie_id not in self.gone]
+        return list(self.page.items)
 
 
 def held_list() -> ShownList | None:
     return st.session_state.get(LIST_KEY)
 
 
-def drop_card(movie_id: int) -> None:
+def mark_done(movie_id: int, what: str, value: float | None = None) -> None:
     held = held_list()
     if held is not None:
-        held.gone.add(movie_id)
+        held.done[movie_id] = (what, value)
+
+
+def hide_here(movie_id: int) -> None:
+    mark_done(movie_id, "hidden")
+
+
+def undo(movie_id: int, title: str) -> None:
+    """Take back what was done to a card: the rating is removed, or the film un-hidden."""
+    held = held_list()
+    what = held.done.get(movie_id) if held is not None else None
+    if held is None or what is None:
+        return
+    if what[0] == "rated":
+        undone = components.delete_rating(movie_id, title)
+    else:
+        undone = components.set_signal("hidden", movie_id, title, False)
+    if undone:
+        held.done.pop(movie_id, None)
 
 
 def fresh_list() -> None:
@@ -80,7 +105,7 @@ def rate_here(movie_id: int, title: str, value: float) -> object:
             held.unlocked_by = movie_id
             components.flash("Your personal list is ready")
         else:
-            drop_card(movie_id)
+            mark_done(movie_id, "rated", value)
     return progress
 
 
@@ -120,7 +145,7 @@ def more_like_this(movie_id: int, title: str) -> None:
         )
         components.film_actions(
             film, key=f"cm-sim-{movie_id}", on_watchlist=item.on_watchlist,
-            after_hide=drop_card,
+            after_hide=hide_here,
         )
 
     components.film_grid(films, key=f"similar-{movie_id}", body=similar_card)
@@ -144,6 +169,16 @@ def recommendation_card(rec: Recommendation, poster_src: str, watchlist: set[int
     if held is not None and held.unlocked_by == rec.movie_id:
         unlock_tile(rec.movie_id)
         return
+    done = held.done.get(rec.movie_id) if held is not None else None
+    if done is not None:
+        what, value = done
+        components.done_card(
+            rec, poster_src, key="cm-fy", on_undo=partial(undo, rec.movie_id, rec.title),
+            done=f"Rated {components.rating_text(value or 0)}" if what == "rated"
+            else "Not interested: won't be suggested",
+            undo_label="Undo",
+        )
+        return
     st.markdown(
         components.card_html(
             rec,
@@ -158,7 +193,7 @@ def recommendation_card(rec: Recommendation, poster_src: str, watchlist: set[int
         on_rate=partial(rate_here, rec.movie_id, rec.title),
     )
     components.film_actions(
-        rec, key="cm-fy", on_watchlist=rec.movie_id in watchlist, after_hide=drop_card
+        rec, key="cm-fy", on_watchlist=rec.movie_id in watchlist, after_hide=hide_here
     )
     if st.button(
         "More like this",
@@ -170,26 +205,90 @@ def recommendation_card(rec: Recommendation, poster_src: str, watchlist: set[int
         more_like_this(rec.movie_id, rec.title)
 
 
+def _filter_years() -> tuple[int | None, int | None]:
+    decade = st.session_state.get("cm-fy-decade")
+    return components.decade_bounds(None if decade in (None, ANY_DECADE) else decade)
+
+
+def _filter_genre() -> str | None:
+    genre = st.session_state.get("cm-fy-genre")
+    return None if genre in (None, ALL_GENRES) else genre
+
+
+def _quoted(chips: list[intent_prompt.Chip]) -> str:
+    return ", ".join(f"“{chip.label}”" for chip in chips)
+
+
+def filter_chosen(which: str) -> None:
+    """A filter was set after the request: chips it contradicts leave the request."""
+    st.session_state.pop(REPLACED_KEY, None)
+    held = held_list()
+    intent = held.page.intent if held is not None else None
+    if intent is None:
+        return
+    genre, years = _filter_genre(), _filter_years()
+    rewritten = intent_prompt.request_without_clashes(
+        intent, genre if which == "genre" else None, years if which == "decade" else (None, None)
+    )
+    if rewritten is None:
+        return
+    text, gone = rewritten
+    st.session_state[intent_prompt.TEXT_KEY] = text
+    decade = st.session_state.get("cm-fy-decade")
+    chosen = f"Genre: {genre}" if which == "genre" else f"Decade: {decade}"
+    st.session_state[REPLACED_KEY] = (
+        f"{chosen} replaces {_quoted(gone)} in your request.")
+
+
+def request_chosen() -> None:
+    """A request was typed after the filters: a filter it contradicts is reset."""
+    st.session_state.pop(REPLACED_KEY, None)
+    text = str(st.session_state.get(intent_prompt.TEXT_KEY) or "").strip()
+    genre, years = _filter_genre(), _filter_years()
+    if not text or (genre is None and years == (None, None)):
+        return
+    try:
+        intent = api_client.get_client().read_intent(text)
+    except ApiError:
+        return  # the list's own request will say what went wrong
+    chips = intent_prompt.chips_of(intent)
+    replaced = []
+    if genre is not None and any(intent_prompt.clashes(c, genre, (None, None)) for c in chips):
+        st.session_state["cm-fy-genre"] = ALL_GENRES
+        replaced.append(f"the Genre filter ({genre})")
+    if years != (None, None) and any(intent_prompt.clashes(c, None, years) for c in chips):
+        replaced.append(f"the Decade filter ({st.session_state['cm-fy-decade']})")
+        st.session_state["cm-fy-decade"] = ANY_DECADE
+    if replaced:
+        st.session_state[REPLACED_KEY] = (
+            f"Your request “{text}” replaces {' and '.join(replaced)}.")
+
+
 creds = components.require_user()
 client = api_client.get_client()
 
 components.page_header(
     "Now showing",
     "Picked for you",
-    "Rate a film you've already seen and only that card leaves; the rest stay put until you "
-    "ask for a fresh list.",
+    "Rate a film you've already seen: it keeps its place, with Undo, and the list holds "
+    "still until you ask for a fresh one.",
 )
 
 with components.api_guard():
     genres = client.genres()
+    decades = client.decades()
 
-request = intent_prompt.prompt()
+request = intent_prompt.prompt(on_new_request=request_chosen)
 
 with st.expander("Filters: genre, decade, how many", icon=":material/tune:"):
     genre_col, decade_col, count_col = st.columns([3, 3, 2], vertical_alignment="bottom")
-    genre = genre_col.selectbox("Genre", [ALL_GENRES, *genres], key="cm-fy-genre")
+    genre = genre_col.selectbox(
+        "Genre", [ALL_GENRES, *genres], key="cm-fy-genre", on_change=filter_chosen,
+        args=("genre",),
+    )
     decade = decade_col.selectbox(
-        "Decade", [ANY_DECADE, *components.decade_options()], key="cm-fy-decade"
+        "Decade", [ANY_DECADE, *components.decade_options(decades)], key="cm-fy-decade",
+        on_change=filter_chosen, args=("decade",),
     )
     count = count_col.segmented_control(
         "Films", COUNTS, default=COUNTS[0], key="cm-fy-count", required=True
@@ -231,7 +330,11 @@ with components.api_guard():
     watchlist = components.watchlist_ids(creds)
 
 intent_prompt.show_reading(held.page.intent, held.page.relaxed, held.page.note)
-badge_col, fresh_col = st.columns([4, 1], vertical_alignment="center")
+if replaced := st.session_state.get(REPLACED_KEY):
+    st.info(replaced, icon=":material/swap_horiz:")
+badge_col, fresh_col = st.container(key="cm-fy-badge-row").columns(
+    [4, 1], vertical_alignment="center"
+)
 badge_col.markdown(
     components.mode_badge_html(
         held.page.source,
@@ -245,7 +348,8 @@ fresh_col.button(
 )
 if held.page.source == "popularity" and params[4] > 0:
     st.caption("Discover starts working once your list is personal.")
-st.caption(SORT_EXPLAINED[sort or BEST_MATCH])
+with st.container(key="cm-fy-sort-explained"):
+    st.caption(SORT_EXPLAINED[sort or BEST_MATCH])
 
 items = held.items
 if sort == BY_STARS:

@@ -3,6 +3,10 @@
 The progress shown is read from the API on every run (``GET /user/{id}/stats`` after any rating
 callback has already saved), so it is never one rating behind; the goal comes from the API's
 ``ratings_needed``, not from a number written here.
+
+A film rated or skipped keeps its seat on the deck, saying so, with Undo, until the person
+leaves the page; a replacement joins at the end. Nothing slides under the pointer, so a
+double tap never rates the next film.
 """
 
 from __future__ import annotations
@@ -22,18 +26,42 @@ SKIPPED_KEY = "cm-onboarding-skipped"
 NEEDED_KEY = "cm-onboarding-needed"
 #: The film whose rating unlocked the personal list: its seat on the deck announces it.
 UNLOCKED_KEY = "cm-onboarding-unlocked-by"
+#: Cards rated or skipped on this visit, shown as done with Undo: movie_id → (what, stars).
+DONE_KEY = "cm-onboarding-done"
+#: "asked" by the landing page's import offer; "open" for the visit that follows.
+OPEN_IMPORT_KEY = "cm-onboarding-open-import"
 
 
-def drop_from_deck(movie_id: int) -> None:
-    deck: list[Movie] = st.session_state.get(DECK_KEY, [])
-    st.session_state[DECK_KEY] = [film for film in deck if film.movie_id != movie_id]
+def done_cards() -> dict[int, tuple[str, float | None]]:
+    return session.state(DONE_KEY, {})
+
+
+def mark_skipped(movie_id: int) -> None:
     skipped: list[int] = session.state(SKIPPED_KEY, [])
     skipped.append(movie_id)
+    done_cards()[movie_id] = ("skipped", None)
 
 
 def skip(movie_id: int, title: str) -> None:
     """ "Haven't seen it": stored for the user, so the deck never offers it again."""
-    components.set_signal("skipped", movie_id, title, True, then=drop_from_deck)
+    components.set_signal("skipped", movie_id, title, True, then=mark_skipped)
+
+
+def undo(movie_id: int, title: str) -> None:
+    """Take back a rating or a skip made on this deck: the card is open again."""
+    what = done_cards().get(movie_id)
+    if what is None:
+        return
+    if what[0] == "rated":
+        if not components.delete_rating(movie_id, title):
+            return
+        st.session_state.pop(NEEDED_KEY, None)
+    else:
+        if not components.set_signal("skipped", movie_id, title, False):
+            return
+        skipped: list[int] = session.state(SKIPPED_KEY, [])
+        st.session_state[SKIPPED_KEY] = [m for m in skipped if m != movie_id]
+    done_cards().pop(movie_id, None)
 
 
 def rate_on_deck(movie_id: int, title: str, value: float) -> object:
@@ -47,6 +75,7 @@ def rate_on_deck(movie_id: int, title: str, value: float) -> object:
         components.flash("Your personal list is ready")
     else:
         st.session_state.pop(UNLOCKED_KEY, None)
+        done_cards()[movie_id] = ("rated", value)
     st.session_state[NEEDED_KEY] = progress.ratings_needed
     return progress
 
@@ -54,19 +83,22 @@ def rate_on_deck(movie_id: int, title: str, value: float) -> object:
 def refill_deck(
     client: api_client.ApiClient, creds: api_client.Credentials, rated: set[int]
 ) -> list[Movie]:
-    """Keep DECK_SIZE unrated films on the table, asking the API for replacements.
+    """Keep DECK_SIZE open films on the table, asking the API for replacements, which join
+    at the end.
 
     The API leaves out what the user rated, hid or skipped; what is on the table already is
-    excluded too, so a replacement is always new. The film that unlocked the list keeps its
-    seat (it shows the news).
+    excluded too, so a replacement is always new. The film that unlocked the list and the
+    films rated or skipped on this visit keep their seats (they show the news, and Undo).
     """
     unlocked_by = st.session_state.get(UNLOCKED_KEY)
+    done = done_cards()
     deck: list[Movie] = [
         film
         for film in session.state(DECK_KEY, [])
-        if film.movie_id not in rated or film.movie_id == unlocked_by
+        if film.movie_id not in rated or film.movie_id == unlocked_by or film.movie_id in done
     ]
-    missing = DECK_SIZE - len(deck)
+    still_open = [f for f in deck if f.movie_id not in done and f.movie_id != unlocked_by]
+    missing = DECK_SIZE - len(still_open)
     if missing > 0:
         skipped: list[int] = session.state(SKIPPED_KEY, [])
         exclude = {film.movie_id for film in deck} | set(skipped) | rated
@@ -106,6 +138,16 @@ def show_progress(total: int, needed: int) -> None:
 def deck_card(film: Movie, poster_src: str) -> None:
     if film.movie_id == st.session_state.get(UNLOCKED_KEY):
         unlock_tile(film.movie_id)
+        return
+    done = done_cards().get(film.movie_id)
+    if done is not None:
+        what, value = done
+        components.done_card(
+            film, poster_src, key="cm-onb", tall=False,
+            done=f"Rated {components.rating_text(value or 0)}" if what == "rated"
+            else "Skipped: not seen",
+            on_undo=partial(undo, film.movie_id, film.title),
+        )
         return
     st.markdown(components.card_html(film, poster_src), unsafe_allow_html=True)
     components.rating_control(
@@ -150,7 +192,16 @@ def search_results(client: api_client.ApiClient, query: str, ratings: dict[int, 
 creds = components.require_user()
 client = api_client.get_client()
 if session.just_arrived():
-    st.session_state.pop(UNLOCKED_KEY, None)  # the news in a card's seat lasts one visit
+    # The news in a card's seat, the done cards with their Undo, and the import panel the
+    # landing page's offer opened, last one visit.
+    st.session_state.pop(UNLOCKED_KEY, None)
+    if st.session_state.get(OPEN_IMPORT_KEY) == "open":
+        del st.session_state[OPEN_IMPORT_KEY]
+    elif st.session_state.get(OPEN_IMPORT_KEY) == "asked":
+        st.session_state[OPEN_IMPORT_KEY] = "open"
+    done_on_last_visit = set(st.session_state.pop(DONE_KEY, {}))
+    st.session_state[DECK_KEY] = [film for film in st.session_state.get(DECK_KEY, [])
+                                  if film.movie_id not in done_on_last_visit]
 
 components.page_header(
     "Your screening begins",
@@ -165,6 +216,11 @@ ratings = {row.movie_id: row.rating for row in history}
 
 show_progress(stats.total_ratings, stats.ratings_needed)
 st.session_state[NEEDED_KEY] = stats.ratings_needed
+# Always drawn, and open or closed alike on every run of a visit: the deck below must never
+# move when a rating is saved (an expander whose ``expanded`` changes is drawn anew, closed).
+account.import_panel(
+    creds, label=account.IMPORT_OFFER, expanded=st.session_state.get(OPEN_IMPORT_KEY) == "open"
+)
 if (
     stats.ratings_needed == 0
     and UNLOCKED_KEY not in st.session_state  # not while the news shows in a card's seat

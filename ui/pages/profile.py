@@ -3,7 +3,10 @@ export, sign-in, logout and account deletion (``ui.account``).
 
 A deleted rating keeps its row, turned into "Removed · Undo", until the person leaves the
 page: nothing below it moves up under the pointer (so a double click cannot delete two
-films), and Undo puts the same rating back.
+films), and Undo puts the same rating back, with its dates, in its old place.
+
+"Not interested" lists the films the person hid, each with "Show it again"; a film shown
+again keeps its row (with "Hide again") for the visit, for the same reason.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from ui.api_client import UserRating, UserStats
 HISTORY_PAGE_SIZE = 15
 #: Ratings deleted on this visit, still shown in their rows with Undo: movie_id → row.
 REMOVED_KEY = "cm-history-removed"
+#: Films un-hidden on this visit, still listed with "Hide again": movie_id → film.
+UNHIDDEN_KEY = "cm-hidden-unhidden"
 
 
 def remove(row: UserRating) -> None:
@@ -26,11 +31,17 @@ def remove(row: UserRating) -> None:
 
 
 def undo(row: UserRating) -> None:
-    """Rate the film again as it was (its first-rated date becomes now)."""
-    if components.save_rating(row.movie_id, row.title, row.rating) is not None:
-        st.session_state.get(REMOVED_KEY, {}).pop(row.movie_id, None)
-        components.flash(f"Put back {components.stars(row.rating)} for "
-                         f"{row.title}")
+    """Put the rating back as it was: its value, and the dates it was rated and changed."""
+    creds = session.current_credentials()
+    if creds is None:
+        return
+    try:
+        api_client.get_client().restore_rating(creds, row)
+    except api_client.ApiError as err:
+        components.flash_error(f"Couldn't put back your rating for {row.title}. {err.message}")
+        return
+    st.session_state.get(REMOVED_KEY, {}).pop(row.movie_id, None)
+    components.flash(f"Put back {components.rating_text(row.rating)} for {row.title}")
 
 
 def with_removed(rows: list[UserRating]) -> list[UserRating]:
@@ -115,7 +126,7 @@ def history_row(row: UserRating, poster_src: str, removed: bool) -> None:
         info.caption(" · ".join(part for part in (components.film_meta(row), rated_when(row))
                                 if part))
         if removed:
-            control.caption(f"Removed · was {components.stars(row.rating)} {row.rating:.1f}")
+            control.caption(f"Removed · it was {components.rating_text(row.rating)}")
             action.button(
                 "Undo",
                 key=f"cm-history-undo-{row.movie_id}",
@@ -163,22 +174,68 @@ def history(rows: list[UserRating]) -> None:
         st.pagination(pages, key=page_key)
 
 
+def hidden_films(listed: list[api_client.ListedMovie]) -> None:
+    """The films marked Not interested, each with "Show it again"."""
+    st.subheader("Not interested")
+    unhidden: dict[int, api_client.Movie] = st.session_state.get(UNHIDDEN_KEY, {})
+    films = [row.movie for row in listed]
+    present = {film.movie_id for film in films}
+    films += [film for movie_id, film in unhidden.items() if movie_id not in present]
+    if not films:
+        st.caption("Films you mark Not interested are listed here, to show them again.")
+        return
+    st.caption("These are never suggested. Show one again to let it back into your lists.")
+    sources = components.poster_sources(films)
+    for film in films:
+        with st.container(key=f"cm-row-hidden-{film.movie_id}"):
+            thumb, info, action = st.columns([1, 8, 4], vertical_alignment="center")
+            thumb.markdown(components.thumb_html(film, sources[film.movie_id]),
+                           unsafe_allow_html=True)
+            info.markdown(components.row_title_html(film), unsafe_allow_html=True)
+            info.caption(components.film_meta(film))
+            if film.movie_id in unhidden:
+                action.button(
+                    "Hide again", key=f"cm-hidden-hide-{film.movie_id}",
+                    icon=":material/visibility_off:", on_click=set_hidden,
+                    args=(film, True), type="tertiary",
+                )
+            else:
+                action.button(
+                    "Show it again", key=f"cm-hidden-show-{film.movie_id}",
+                    icon=":material/visibility:", on_click=set_hidden, args=(film, False),
+                    type="secondary",
+                )
+
+
+def set_hidden(film: api_client.Movie, hidden: bool) -> None:
+    if components.set_signal("hidden", film.movie_id, film.title, hidden):
+        unhidden = st.session_state.setdefault(UNHIDDEN_KEY, {})
+        if hidden:
+            unhidden.pop(film.movie_id, None)
+        else:
+            unhidden[film.movie_id] = film
+
+
 creds = components.require_user()
 client = api_client.get_client()
 if session.just_arrived():
     st.session_state.pop(REMOVED_KEY, None)  # Undo lasts for the visit
+    st.session_state.pop(UNHIDDEN_KEY, None)
 
 components.page_header("Your seat", "Profile", "What you have rated, and what it says about you.")
 
 with components.api_guard():
     stats = client.user_stats(creds)
     rows = client.user_ratings(creds)
+    hidden = client.signal_list(creds, "hidden")
 
 headline(stats)
 st.space("medium")
 charts(stats)
 st.space("medium")
 history(rows)
+st.space("medium")
+hidden_films(hidden)
 st.space("medium")
 username = account.username_of(creds)
 bring, keep = st.columns(2, gap="large")

@@ -15,17 +15,23 @@ PAGE_SIZE = 20
 
 
 def result_card(
-    film: Movie, poster_src: str, ratings: dict[int, float], watchlist: set[int]
+    film: Movie, poster_src: str, ratings: dict[int, float], watchlist: set[int],
+    hidden: set[int],
 ) -> None:
     mine = ratings.get(film.movie_id)
     chip = components.star_chip(mine, "yours") if mine is not None else None
+    if film.movie_id in hidden:
+        chip = "Not interested" if chip is None else f"{chip} · Not interested"
     st.markdown(components.card_html(film, poster_src, chip=chip), unsafe_allow_html=True)
     components.rating_control(
         f"cm-search-rate-{film.movie_id}",
         current=mine,
         on_rate=partial(components.save_rating, film.movie_id, film.title),
     )
-    components.film_actions(film, key="cm-search", on_watchlist=film.movie_id in watchlist)
+    components.film_actions(
+        film, key="cm-search", on_watchlist=film.movie_id in watchlist,
+        hidden=film.movie_id in hidden,
+    )
 
 
 def use_suggestion(title: str) -> None:
@@ -86,6 +92,7 @@ with components.api_guard():
     )
     ratings = {row.movie_id: row.rating for row in client.user_ratings(creds)}
     watchlist = components.watchlist_ids(creds)
+    hidden = components.hidden_ids(creds)
 
 noun = "film" if results.total == 1 else "films"
 st.caption(f"{results.total} {noun} found")
@@ -106,7 +113,7 @@ if results.items:
     components.film_grid(
         results.items,
         key="search",
-        body=partial(result_card, ratings=ratings, watchlist=watchlist),
+        body=partial(result_card, ratings=ratings, watchlist=watchlist, hidden=hidden),
     )
     pages = max(1, -(-results.total // PAGE_SIZE))
     if pages > 1:

@@ -36,7 +36,7 @@ def watchlist_card(film: Movie, poster_src: str, added: dict[int, str]) -> None:
         "Remove",
         key=f"cm-watch-remove-{film.movie_id}",
         icon=":material/bookmark_remove:",
-        on_click=components.set_signal,
+        on_click=components.signal_callback,
         args=("watchlist", film.movie_id, film.title, False),
         type="tertiary",
         width="stretch",

@@ -7,6 +7,9 @@ import streamlit as st
 from ui import account, api_client, components, routes, session
 from ui.api_client import ApiError
 
+#: The deck's flag to open its import panel (ui/pages/onboarding.py reads it).
+OPEN_IMPORT_KEY = "cm-onboarding-open-import"
+
 HERO = (
     '<section class="cm-hero">'
     '<p class="cm-eyebrow">Tonight at CineMatch</p>'
@@ -19,14 +22,17 @@ HERO = (
 )
 
 
-def start() -> None:
-    """Create a profile and open onboarding (runs as the Start button's callback)."""
+def start(with_import: bool = False) -> None:
+    """Create a profile and open onboarding (runs as the Start button's callback); with
+    ``with_import``, its import panel opens too."""
     try:
         creds = api_client.get_client().create_user()
     except ApiError as err:
         components.flash_error(f"We couldn't create your profile. {err.message}")
         return
     session.sign_in(creds, then_open=routes.ONBOARDING)
+    if with_import:
+        st.session_state[OPEN_IMPORT_KEY] = "asked"
 
 
 def resume_with_code() -> None:
@@ -56,6 +62,14 @@ if creds is None:
         st.caption("No e-mail, no password: a private profile is created for you.")
         st.button(
             "Start", type="primary", icon=":material/play_arrow:", on_click=start, key="cm-start"
+        )
+        st.button(
+            account.IMPORT_OFFER,
+            icon=":material/upload_file:",
+            on_click=start,
+            args=(True,),
+            key="cm-start-import",
+            type="tertiary",
         )
     with right:
         st.subheader("Resume")
