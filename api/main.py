@@ -44,7 +44,12 @@ from api.db_thread import DatabaseThreads
 from api.deps import Services
 from api.errors import REQUEST_ID_HEADER, install_error_handling
 from api.headers import NosniffCORSMiddleware
-from api.limits import BodySizeLimitMiddleware, RateLimiter, SignInLimiter
+from api.limits import (
+    BodySizeLimitMiddleware,
+    CredentialsLimiter,
+    RateLimiter,
+    SignInLimiter,
+)
 from api.logs import configure_logging
 from api.model_swap import ModelSwapper, model_parts
 from api.routes import (
@@ -134,14 +139,10 @@ def create_app(
             ),
             db_threads=DatabaseThreads(read_threads(engine)),
             signin_limiter=SignInLimiter(
-                RateLimiter(
-                    "sign-in", settings.signin_limit_per_minute, settings.signin_limit_burst
-                ),
-                RateLimiter(
-                    "sign-in",
-                    4 * settings.signin_limit_per_minute,
-                    4 * settings.signin_limit_burst,
-                ),
+                settings.signin_limit_per_minute, settings.signin_limit_burst
+            ),
+            credentials_limiter=CredentialsLimiter(
+                settings.signin_limit_per_minute, settings.signin_limit_burst
             ),
             **model_parts(settings, model),
         )

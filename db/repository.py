@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, literal, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -58,6 +58,10 @@ _TOKEN_CHECK = (
         ),
     )
     .where(User.id == bindparam("user_id"))
+)
+#: The live token with the given hash and its owner: what every per-user route checks first.
+_LIVE_TOKEN = select(Token.id, Token.user_id).where(
+    Token.token_hash == bindparam("token_hash"), Token.revoked_at.is_(None)
 )
 _USER_RATINGS = (
     select(Rating.movie_id, Rating.rating)
@@ -114,11 +118,7 @@ def token_check(session: Session, user_id: int, token_hash: str) -> tuple[bool, 
 
 def live_token(session: Session, token_hash: str) -> tuple[int, int] | None:
     """(token id, user id) of the unrevoked token with ``token_hash``, or None."""
-    row = session.execute(
-        select(Token.id, Token.user_id).where(
-            Token.token_hash == token_hash, Token.revoked_at.is_(None)
-        )
-    ).first()
+    row = session.connection().execute(_LIVE_TOKEN, {"token_hash": token_hash}).first()
     return None if row is None else (row[0], row[1])
 
 
@@ -145,6 +145,10 @@ def credentials_of(session: Session, username_key: str) -> tuple[int, str] | Non
 
 def username_of(session: Session, user_id: int) -> str | None:
     return session.scalar(select(Credential.username).where(Credential.user_id == user_id))
+
+
+def username_key_of(session: Session, user_id: int) -> str | None:
+    return session.scalar(select(Credential.username_key).where(Credential.user_id == user_id))
 
 
 def username_taken(session: Session, username_key: str, user_id: int) -> bool:
@@ -410,6 +414,16 @@ def take_rate_token(
         return 0.0
     tat = connection.execute(_RATE_TAT, {"key": key}).scalar_one()
     return max(tat - now - tolerance, 0.0) or interval
+
+
+def delete_rate_limits(session: Session, keys: Sequence[str], prefixes: Sequence[str]) -> int:
+    """Delete the rate-limit rows with these keys or starting with these prefixes; how many."""
+    where = [RateLimit.key.in_(keys)] if keys else []
+    where += [RateLimit.key.startswith(prefix, autoescape=True) for prefix in prefixes]
+    if not where:
+        return 0
+    result = session.execute(delete(RateLimit).where(or_(*where)))
+    return int(result.rowcount or 0)
 
 
 def prune_rate_limits(session: Session, now: float) -> int:

@@ -36,6 +36,7 @@ from api import auth
 from api.deps import ServicesDep, SessionDep
 from api.errors import DATABASE_BUSY
 from api.headers import no_store
+from api.limits import user_limit_keys
 from api.params import BAD_USER_ID, UserIdPath
 from api.responses import TOO_MANY_WRITES, UNREADABLE_BODY, auth_responses, error_responses
 from api.schemas import (
@@ -249,14 +250,23 @@ def _film_columns(recommender: Recommender, movie_id: int) -> list[object]:
             400: UNREADABLE_BODY,
             409: "that username is taken",
             422: "password: use 10 to 1024 characters",
+            429: "Too many password changes; retry in 12 s.",
         }
     ),
 )
 def set_credentials(
-    user_id: UserIdPath, body: CredentialsIn, token: auth.BearerToken, session: SessionDep
+    user_id: UserIdPath,
+    body: CredentialsIn,
+    token: auth.BearerToken,
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
 ) -> CredentialsOut:
     """Set (or change) the username and password. Usernames are unique ignoring case;
-    passwords need at least 10 characters and are stored only as an argon2id hash."""
+    passwords need at least 10 characters and are stored only as an argon2id hash. Changes
+    are limited per user and per address (each costs a hash), and asking for a username
+    counts as a sign-in attempt on it, so this route tells no more about which usernames
+    exist than signing in does (429 with `Retry-After` past either limit)."""
     auth.authorize(session, user_id, token)
     password = body.password.get_secret_value()
     if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
@@ -265,6 +275,10 @@ def set_credentials(
             detail=f"password: use {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters",
         )
     key = body.username.lower()
+    address = client_address(request)
+    with write_transaction(session):  # counted (and committed) before anything is answered
+        services.credentials_limiter.check(session, user_id, address)
+        services.signin_limiter.check(session, key, address)
     if repository.username_taken(session, key, user_id):
         raise _taken()
     password_hash = _hasher.hash(password)
@@ -273,6 +287,11 @@ def set_credentials(
             raise _taken()
         repository.set_credentials(session, user_id, body.username, key, password_hash)
     return CredentialsOut(user_id=user_id, username=body.username)
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the API sees it (behind trusted proxies: the one they name)."""
+    return request.client.host if request.client else "-"
 
 
 @router.get(
@@ -314,7 +333,7 @@ def sign_in(
     """The same 401 answers a wrong username and a wrong password. Attempts are limited per
     username and per address (429 with `Retry-After`)."""
     key = body.username.lower()
-    address = request.client.host if request.client else "-"
+    address = client_address(request)
     with write_transaction(session):  # the attempt is counted (and committed) before checking
         services.signin_limiter.check(session, key, address)
     found = repository.credentials_of(session, key)
@@ -370,10 +389,12 @@ def sign_out(token: auth.BearerToken, session: SessionDep) -> Response:
 def delete_account(
     user_id: UserIdPath, token: auth.BearerToken, session: SessionDep, services: ServicesDep
 ) -> Response:
-    """Removes the user, their ratings, tokens, username and lists, at once and for good.
-    Every token of theirs then gets 404."""
+    """Removes the user, their ratings, tokens, username, lists and rate-limit state, at once
+    and for good. Every token of theirs then gets 401."""
     auth.authorize(session, user_id, token)
     with write_transaction(session):
+        keys, prefixes = user_limit_keys(user_id, repository.username_key_of(session, user_id))
+        repository.delete_rate_limits(session, keys, prefixes)
         repository.delete_user(session, user_id)
     services.user_cache.invalidate(user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
