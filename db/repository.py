@@ -82,10 +82,35 @@ def _upsert_rating(insert: Callable[[type[Rating]], Any]) -> Executable:
     )
 
 
+def _upsert_if_newer(insert: Callable[[type[Rating]], Any]) -> Executable:
+    """An import's upsert: the stored row changes only when the incoming date is newer, and
+    then both value and date change (an equal value still advances the date, so an older
+    file imported later cannot win). The comparison is inside the statement, under the
+    row's lock, so concurrent imports cannot interleave a read and a write. Returns the ids
+    of the rows inserted or changed."""
+    stmt = insert(Rating)
+    return stmt.on_conflict_do_update(
+        index_elements=[Rating.user_id, Rating.movie_id],
+        set_={"rating": stmt.excluded.rating, "updated_at": stmt.excluded.updated_at},
+        where=stmt.excluded.updated_at > Rating.updated_at,
+    ).returning(Rating.movie_id)
+
+
+def _insert_if_absent(insert: Callable[[type[Rating]], Any]) -> Executable:
+    """An undated imported rating: written only where the film has no rating yet."""
+    return insert(Rating).on_conflict_do_nothing(
+        index_elements=[Rating.user_id, Rating.movie_id]
+    ).returning(Rating.movie_id)
+
+
 #: Dialects with ``INSERT ... ON CONFLICT DO UPDATE``; others take the select-then-update path.
 _UPSERTS: dict[str, Executable] = {
     "sqlite": _upsert_rating(sqlite_insert),
     "postgresql": _upsert_rating(postgresql_insert),
+}
+_IMPORT_UPSERTS: dict[str, tuple[Executable, Executable]] = {
+    "sqlite": (_upsert_if_newer(sqlite_insert), _insert_if_absent(sqlite_insert)),
+    "postgresql": (_upsert_if_newer(postgresql_insert), _insert_if_absent(postgresql_insert)),
 }
 
 
@@ -281,6 +306,44 @@ def upsert_dated_ratings(
             current.rating = row["rating"]
             current.updated_at = row["updated_at"]
     session.flush()
+
+
+def import_ratings(
+    session: Session,
+    user_id: int,
+    dated: Sequence[tuple[int, float, datetime]],
+    undated: Sequence[tuple[int, float, datetime]],
+) -> int:
+    """Write an import where it is newer; how many ratings were inserted or changed.
+
+    ``dated`` ratings (movie, rating, the date the file gives) replace a stored rating only
+    when their date is newer; ``undated`` ones (stamped with the import's time) are only
+    added where the film has none. SQLite and PostgreSQL decide inside one statement each
+    (``_upsert_if_newer``); other databases compare in Python inside the caller's
+    transaction."""
+    written = 0
+    connection = session.connection()
+    statements = _IMPORT_UPSERTS.get(connection.dialect.name)
+    for rows, newer_wins in ((dated, True), (undated, False)):
+        if not rows:
+            continue
+        params = [
+            {"user_id": user_id, "movie_id": m, "rating": r, "created_at": at, "updated_at": at}
+            for m, r, at in rows
+        ]
+        if statements is not None:
+            stmt = statements[0] if newer_wins else statements[1]
+            written += len(connection.execute(stmt, params).all())
+            continue
+        stored = user_rating_times(session, user_id)
+        changes = [
+            (m, r, at)
+            for m, r, at in rows
+            if m not in stored or (newer_wins and at > stored[m][1])
+        ]
+        upsert_dated_ratings(session, user_id, changes)
+        written += len(changes)
+    return written
 
 
 def user_rating_times(session: Session, user_id: int) -> dict[int, tuple[float, datetime]]:

@@ -137,11 +137,13 @@ def import_ratings(
         raise HTTPException(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{name}: {error}"
         ) from None
-    stored = repository.user_rating_times(session, user_id)
-    writes = _newer_than_stored(plan.matched, stored, utcnow())
-    if writes and not dry_run:
+    dated, undated = _stamped(plan.matched, utcnow())
+    if dry_run:
+        stored = repository.user_rating_times(session, user_id)
+        saved = _would_write(dated, undated, stored)
+    else:
         with write_transaction(session):
-            repository.upsert_dated_ratings(session, user_id, writes)
+            saved = repository.import_ratings(session, user_id, dated, undated)
             total = repository.count_user_ratings(session, user_id)
             cap = services.settings.max_ratings_per_user
             if total > cap:  # refused whole: the transaction rolls back
@@ -150,7 +152,8 @@ def import_ratings(
                     detail=f"{name}: user {user_id} would hold {total} ratings; the limit is "
                     f"{cap} per user",
                 )
-        services.user_cache.invalidate(user_id)
+        if saved:
+            services.user_cache.invalidate(user_id)
     return ImportOut(
         source=plan.source,
         rows=plan.rows,
@@ -161,27 +164,34 @@ def import_ratings(
         unmatched=[
             NotImported(title=u.title, year=u.year, reason=u.reason) for u in plan.unmatched
         ],
-        saved=len(writes),
-        unchanged=len(plan.matched) - len(writes),
+        saved=saved,
+        unchanged=len(plan.matched) - saved,
         dry_run=dry_run,
     )
 
 
-def _newer_than_stored(
-    matched: list[MatchedRating],
-    stored: dict[int, tuple[float, datetime]],
-    now: datetime,
-) -> list[tuple[int, float, datetime]]:
-    """(movie, rating, time) to write: films not rated yet, and films whose file date is
-    newer than the stored rating's and whose value differs. Dates in the future are now."""
-    writes = []
+Stamped = list[tuple[int, float, datetime]]
+
+
+def _stamped(matched: list[MatchedRating], now: datetime) -> tuple[Stamped, Stamped]:
+    """(movie, rating, time) of the file's dated ratings and of its undated ones; a date in
+    the future is now, and an undated rating is stamped now."""
+    dated, undated = [], []
     for m in matched:
-        at = now if m.rated_at is None else min(m.rated_at, now)
-        current = stored.get(m.movie_id)
-        newer = current is not None and m.rated_at is not None and at > current[1]
-        if current is None or (newer and m.rating != current[0]):
-            writes.append((m.movie_id, m.rating, at))
-    return writes
+        if m.rated_at is None:
+            undated.append((m.movie_id, m.rating, now))
+        else:
+            dated.append((m.movie_id, m.rating, min(m.rated_at, now)))
+    return dated, undated
+
+
+def _would_write(
+    dated: Stamped, undated: Stamped, stored: dict[int, tuple[float, datetime]]
+) -> int:
+    """How many ratings an import would write (a preview: what the statement decides for
+    real, ``repository.import_ratings``, from a read of the stored dates)."""
+    newer = sum(1 for m, _, at in dated if m not in stored or at > stored[m][1])
+    return newer + sum(1 for m, _, _ in undated if m not in stored)
 
 
 @router.get(
