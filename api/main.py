@@ -52,6 +52,7 @@ from api.limits import (
 )
 from api.logs import configure_logging
 from api.model_swap import ModelSwapper, model_parts
+from api.proxy_conf import import_body_bytes
 from api.routes import (
     accounts,
     admin,
@@ -188,7 +189,8 @@ def create_app(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         # A CSV upload plus its multipart envelope; the handler holds the file to the limit.
-        larger=[(accounts.IMPORT_PATH, settings.import_max_bytes + 64 * 1024)],
+        # nginx's limits are written from the same settings (api.proxy_conf).
+        larger=[(accounts.IMPORT_PATH, import_body_bytes(settings))],
     )
     install_error_handling(app)
     if settings.trusted_proxies:
