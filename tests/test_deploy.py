@@ -115,7 +115,7 @@ def test_nginx_balances_exactly_the_replicas_on_its_published_port(services):
     assert f"127.0.0.1:{nginx_port()}/health" in " ".join(nginx["healthcheck"]["test"])
 
 
-def test_nginx_runs_the_tested_config_rendered_with_the_replicas_settings_and_nginx_and_the_ui_are_the_only_trusted_proxies(
+def test_nginx_runs_the_rendered_config_and_nginx_and_the_ui_are_the_only_trusted_proxies(
     services,
 ):
     """The UI names each browser in X-Forwarded-For and nginx appends the UI's address: the
