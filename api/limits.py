@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.metrics import RATE_LIMITED
 from db import repository
 
 
@@ -147,6 +148,7 @@ class RateLimiter:
         """Raise 429 with ``Retry-After`` when ``subject`` acts too fast (``what``: who it is)."""
         wait = self.wait(session, subject)
         if wait > 0:
+            RATE_LIMITED.labels(self.scope).inc()
             seconds = max(1, math.ceil(wait))
             raise HTTPException(
                 status_code=status.HTTP_429_TOO_MANY_REQUESTS,
@@ -190,7 +192,7 @@ class SignInLimiter:
             self.per_username.wait(session, f"username:{username_key}"),
         )
         if wait > 0:
-            raise too_many("Too many sign-in attempts", wait)
+            raise too_many("sign-in", "Too many sign-in attempts", wait)
 
 
 def user_limit_keys(user_id: int, username_key: str | None) -> tuple[list[str], list[str]]:
@@ -204,8 +206,10 @@ def user_limit_keys(user_id: int, username_key: str | None) -> tuple[list[str], 
     return keys, prefixes
 
 
-def too_many(what: str, wait: float) -> HTTPException:
-    """A 429 saying ``what`` and when to retry (``Retry-After``, whole seconds, at least 1)."""
+def too_many(limit: str, what: str, wait: float) -> HTTPException:
+    """A 429 saying ``what`` and when to retry (``Retry-After``, whole seconds, at least 1),
+    counted as a refusal by ``limit``."""
+    RATE_LIMITED.labels(limit).inc()
     seconds = max(1, math.ceil(wait))
     return HTTPException(
         status_code=status.HTTP_429_TOO_MANY_REQUESTS,
@@ -232,4 +236,4 @@ class CredentialsLimiter:
             self.per_user.wait(session, f"user:{user_id}"),
         )
         if wait > 0:
-            raise too_many("Too many password changes", wait)
+            raise too_many("credential", "Too many password changes", wait)

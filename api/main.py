@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -40,6 +41,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from api import metrics
 from api.db_thread import DatabaseThreads
 from api.deps import Services
 from api.errors import REQUEST_ID_HEADER, install_error_handling
@@ -122,7 +124,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        model = recommender or Recommender.load(settings.model_dir)
+        model, load_s = recommender, None  # a model handed in had its load timed by its loader
+        if model is None:
+            started = time.perf_counter()
+            model = Recommender.load(settings.model_dir)
+            load_s = time.perf_counter() - started
+        metrics.model_loaded(model.model_version, load_s, time.time())
         engine = open_database(settings)
         app.state.services = Services(
             settings=settings,
@@ -261,7 +268,11 @@ def app_from_environment() -> FastAPI:
     opened now, or one log line saying which file is at fault (``api.startup``)."""
     settings = get_settings()
     try:
+        started = time.perf_counter()
         recommender = Recommender.load(settings.model_dir)
+        metrics.model_loaded(
+            recommender.model_version, time.perf_counter() - started, time.time()
+        )
         check_database(settings)
     except (ArtifactError, StartupError) as error:
         logger.critical("cannot start: %s", error)

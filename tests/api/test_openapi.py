@@ -37,6 +37,7 @@ def test_the_contract_paths_are_all_there(spec):
         ("get", "/recommend"), ("get", "/user/{user_id}/stats"), ("get", "/movies"),
         ("get", "/movies/{movie_id}"), ("get", "/movies/{movie_id}/similar"), ("get", "/genres"),
         ("get", "/onboarding/movies"), ("get", "/metrics"), ("get", "/intent"),
+        ("get", "/model/evaluation"),
         ("post", "/users/{user_id}/import"), ("get", "/users/{user_id}/export"),
         ("put", "/users/{user_id}/credentials"), ("post", "/sessions"),
         ("get", "/users/{user_id}/credentials"),
