@@ -26,7 +26,7 @@ from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.headers import is_private, with_security_headers
+from api.headers import DOCS_PAGES, docs_page_sender, is_private, with_security_headers
 from api.logs import ACCESS_LOGGER, redact, request_id_var
 from api.metrics import DATABASE_ERRORS, observe_request, route_of
 
@@ -69,6 +69,9 @@ class RequestEnvelopeMiddleware:
         status = 500
         started = False
 
+        # A Swagger UI page's policy names its inline script's hash: set once the body is in.
+        downstream = docs_page_sender(send) if scope["path"] in DOCS_PAGES else send
+
         async def send_with_id(message: Message) -> None:
             nonlocal started, status
             if message["type"] == "http.response.start":
@@ -77,7 +80,7 @@ class RequestEnvelopeMiddleware:
                 message["headers"] = with_security_headers(
                     [*message.get("headers", []), header], private=private
                 )
-            await send(message)
+            await downstream(message)
 
         try:
             await self.app(scope, receive, send_with_id)
