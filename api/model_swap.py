@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import metrics
 from api.deps import Services
-from api.intent_llm import IntentReader, LlmIntentClient
+from api.intent_llm import IntentReader, LlmBounds, LlmIntentClient
 from api.settings import Settings
 from api.user_cache import UserCache
 from ml.artifacts import ArtifactError
@@ -69,7 +69,9 @@ def intent_reader(settings: Settings, model: Recommender, index: MovieIndex) -> 
         return IntentReader(parser)
     llm = LlmIntentClient(settings.llm_url, settings.llm_key.get_secret_value(),
                           settings.llm_model, model.genres(), settings.llm_timeout_s)
-    return IntentReader(parser, llm)
+    bounds = LlmBounds(settings.llm_cache_ttl_s, settings.llm_limit_per_minute,
+                       settings.llm_budget_per_minute)
+    return IntentReader(parser, llm, bounds)
 
 
 def import_catalogue_builder(model: Recommender) -> Callable[[], ImportCatalogue]:
