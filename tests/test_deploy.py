@@ -205,3 +205,8 @@ def test_prometheus_scrapes_every_replica():
     (job,) = scrape
     assert job["metrics_path"] == "/metrics"
     assert sorted(job["static_configs"][0]["targets"]) == [f"{name}:8000" for name in REPLICAS]
+
+
+def test_the_public_front_door_does_not_expose_the_metrics():
+    config = (DEPLOY / "nginx.conf").read_text()
+    assert "return 404" in _location(config, "location = /metrics {")
