@@ -66,10 +66,12 @@ BearerToken = Annotated[str, Depends(bearer_scheme)]
 
 
 def authorize(session: Session, user_id: int, token: str) -> int:
-    """Allow the request only if ``token`` is one of ``user_id``'s live tokens: 404 unknown
-    user, 403 otherwise. Returns the token's id."""
-    exists, token_id = repository.token_check(session, user_id, hash_token(token))
-    token_id = check_token(exists, token_id, user_id)
+    """Allow the request only if ``token`` is one of ``user_id``'s live tokens; returns the
+    token's id. The token is looked up alone, before anything about ``user_id``: 401 when it
+    is unknown or revoked, 403 when it is another user's, so no answer tells whether a user
+    id exists."""
+    found = repository.live_token(session, hash_token(token))
+    token_id = check_token(found, user_id)
     record_token_use(session.get_bind().engine, token_id)
     return token_id
 
@@ -77,7 +79,8 @@ def authorize(session: Session, user_id: int, token: str) -> int:
 def authorized_snapshot(snapshots: SnapshotReader, user_id: int, token: str) -> UserSnapshot:
     """The user's token check and ratings from one query (``db.snapshot``), for the reads
     that need the ratings anyway (/recommend, /stats)."""
-    return _authorized(snapshots, snapshots.read(user_id, hash_token(token)), user_id)
+    token_hash = hash_token(token)
+    return _authorized(snapshots, snapshots.read(user_id, token_hash), user_id, token_hash)
 
 
 def authorized_snapshot_and_excluded(
@@ -85,28 +88,41 @@ def authorized_snapshot_and_excluded(
 ) -> tuple[UserSnapshot, Excluded]:
     """``authorized_snapshot`` and the films the user hid or skipped, from one statement
     (/recommend)."""
-    snapshot, excluded = snapshots.read_with_excluded(user_id, hash_token(token))
-    return _authorized(snapshots, snapshot, user_id), excluded
+    token_hash = hash_token(token)
+    snapshot, excluded = snapshots.read_with_excluded(user_id, token_hash)
+    return _authorized(snapshots, snapshot, user_id, token_hash), excluded
 
 
 def _authorized(
-    snapshots: SnapshotReader, snapshot: UserSnapshot | None, user_id: int
+    snapshots: SnapshotReader, snapshot: UserSnapshot | None, user_id: int, token_hash: str
 ) -> UserSnapshot:
-    token_id = check_token(
-        snapshot is not None, snapshot.token_id if snapshot is not None else None, user_id
-    )
-    record_token_use(snapshots.engine, token_id)
-    assert snapshot is not None  # check_token raised otherwise
+    """The snapshot when its token is the user's. Otherwise (no such user, or not their
+    token) the answer depends on the token alone, looked up by itself: the same 401 or 403
+    whether or not the user exists."""
+    if snapshot is None or snapshot.token_id is None:
+        with Session(snapshots.engine) as session:
+            found = repository.live_token(session, token_hash)
+        check_token(found, user_id)
+        check_token(None, user_id)  # made the user's after the read: tokens never move
+    assert snapshot is not None and snapshot.token_id is not None  # check_token raised
+    record_token_use(snapshots.engine, snapshot.token_id)
     return snapshot
 
 
-def check_token(user_exists: bool, token_id: int | None, user_id: int) -> int:
-    """The token id when it is the user's; 404 for no such user, 403 for another's token."""
-    if not user_exists:
+UNKNOWN_TOKEN = "this token is unknown or revoked: sign in again (POST /sessions)"
+
+
+def check_token(found: tuple[int, int] | None, user_id: int) -> int:
+    """The token id when the live token ``found`` ((token id, owner) or None) is the user's;
+    401 when there is no live token, 403 when it is another user's."""
+    if found is None:
         raise HTTPException(
-            status_code=status.HTTP_404_NOT_FOUND, detail=f"user {user_id} not found"
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail=UNKNOWN_TOKEN,
+            headers={"WWW-Authenticate": "Bearer"},
         )
-    if token_id is None:
+    token_id, owner = found
+    if owner != user_id:
         raise HTTPException(
             status_code=status.HTTP_403_FORBIDDEN,
             detail=f"this token does not belong to user {user_id}",

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db_thread import DatabaseThreads
 from api.intent_llm import IntentReader
-from api.limits import RateLimiter, SignInLimiter
+from api.limits import CredentialsLimiter, RateLimiter, SignInLimiter
 from api.settings import Settings
 from api.user_cache import UserCache
 from db.snapshot import SnapshotReader
@@ -49,6 +49,8 @@ class Services:
     #: Plain-words requests (/intent, /recommend?q=): offline parser, LLM if configured.
     intent_reader: IntentReader
     signin_limiter: SignInLimiter
+    #: Password changes per user and per address (each is an argon2 hash).
+    credentials_limiter: CredentialsLimiter
     #: The catalogue as imports match it, built on the first import (~1 s for 10k films).
     import_catalogue: Callable[[], ImportCatalogue]
 

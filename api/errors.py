@@ -26,8 +26,9 @@ from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.headers import is_private, with_security_headers
+from api.headers import DOCS_PAGES, docs_page_sender, is_private, with_security_headers
 from api.logs import ACCESS_LOGGER, redact, request_id_var
+from api.metrics import DATABASE_ERRORS, observe_request, route_of
 
 logger = logging.getLogger("api")
 access_logger = logging.getLogger(ACCESS_LOGGER)
@@ -43,8 +44,9 @@ def request_id_of(request: Request) -> str:
 
 
 class RequestEnvelopeMiddleware:
-    """What every request gets: an id, one access line, a generic 500 for what escapes, and
-    the security headers (``api.headers``), all in one rewrite of the response's head.
+    """What every request gets: an id, one access line, its Prometheus count and latency
+    (``api.metrics``), a generic 500 for what escapes, and the security headers
+    (``api.headers``), all in one rewrite of the response's head.
 
     Pure ASGI (not ``BaseHTTPMiddleware``) because it wraps every request on the hot path.
     Catching here, rather than in Starlette's outermost error middleware, means the error is
@@ -67,6 +69,9 @@ class RequestEnvelopeMiddleware:
         status = 500
         started = False
 
+        # A Swagger UI page's policy names its inline script's hash: set once the body is in.
+        downstream = docs_page_sender(send) if scope["path"] in DOCS_PAGES else send
+
         async def send_with_id(message: Message) -> None:
             nonlocal started, status
             if message["type"] == "http.response.start":
@@ -75,7 +80,7 @@ class RequestEnvelopeMiddleware:
                 message["headers"] = with_security_headers(
                     [*message.get("headers", []), header], private=private
                 )
-            await send(message)
+            await downstream(message)
 
         try:
             await self.app(scope, receive, send_with_id)
@@ -96,6 +101,10 @@ class RequestEnvelopeMiddleware:
             )
             await response(scope, receive, send_with_id)
         finally:
+            observe_request(
+                scope.get("method", "-"), route_of(scope), status,
+                time.perf_counter() - started_at,
+            )  # fmt: skip
             _log_access(scope, status, started_at)
             request_id_var.reset(context_token)
 
@@ -211,8 +220,17 @@ def database_problem(exc: Exception) -> tuple[str, int]:
     return DATABASE_UNAVAILABLE, 5
 
 
+_PROBLEM_KINDS = {
+    DATABASE_BUSY: "busy",
+    DATABASE_READ_ONLY: "read-only",
+    DATABASE_FULL: "full",
+    DATABASE_UNAVAILABLE: "unavailable",
+}
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     message, retry_after = database_problem(exc)
+    DATABASE_ERRORS.labels(_PROBLEM_KINDS[message]).inc()
     # The driver's own one-line reason ("database is locked"); SQLAlchemy's full text would
     # add the SQL and, without hide_parameters, its parameters.
     reason = getattr(exc, "orig", None) or type(exc).__name__

@@ -12,6 +12,18 @@ falls back to the offline parser, and the answer says which parser was used.
 The client is httpx's async one, so a slow model never holds a worker thread; its transport
 retries a failed connection once, within the same overall deadline. No key is kept anywhere
 but the environment.
+
+Every upstream call is paid for, so they are bounded (``LlmBounds``):
+
+* identical requests, once normalised (case, blanks), are answered from a cache for
+  ``CINEMATCH_LLM_CACHE_TTL_S`` (only valid readings are kept);
+* each client address may cause ``CINEMATCH_LLM_LIMIT_PER_MINUTE`` upstream calls a minute;
+* the whole process may make ``CINEMATCH_LLM_BUDGET_PER_MINUTE`` a minute.
+
+Past either limit the offline parser answers, and the answer says so (``note``). The limits
+are kept in memory, per API process: N replicas (or workers) may make N times the budget
+together, so set it per process. Kept in memory on purpose: a database write per request
+would cost every reading, including the cached ones, more than the LLM limit saves.
 """
 
 from __future__ import annotations
@@ -19,12 +31,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
+from cachetools import TTLCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from api.metrics import LLM_READS
 from ml.intent import MAX_QUERY_CHARS, FilmReference, Intent, IntentParser
 
 logger = logging.getLogger(__name__)
@@ -60,6 +77,90 @@ def response_schema() -> dict[str, Any]:
 class ReadIntent:
     intent: Intent
     parser: ParserName
+    #: Why the offline parser answered although an LLM is configured (its limits), if so.
+    note: str | None = None
+
+
+#: What the answer says when a limit kept the request from the LLM.
+ADDRESS_LIMITED = (
+    "This address asked the LLM too often in the last minute: the offline parser read "
+    "this request."
+)
+BUDGET_SPENT = (
+    "The LLM's budget for this minute is spent: the offline parser read this request."
+)
+
+
+def normalised(text: str) -> str:
+    """The cache key of a request: case-folded, blanks collapsed, cut to the query limit."""
+    return " ".join(text.casefold().split())[:MAX_QUERY_CHARS]
+
+
+class _Bucket:
+    """A token bucket in memory (GCRA): ``burst`` at once, then ``per_minute`` a minute."""
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+        self.tolerance = (burst - 1) * self.interval
+        self.tat = 0.0
+
+    def take(self, now: float) -> bool:
+        if self.interval == 0.0:
+            return False  # a budget of 0: never
+        tat = max(self.tat, now)
+        if tat - now > self.tolerance:
+            return False
+        self.tat = tat + self.interval
+        return True
+
+
+class LlmBounds:
+    """The cache and the two limits in front of the LLM (see the module docstring)."""
+
+    def __init__(
+        self,
+        cache_ttl_s: float,
+        per_address_per_minute: float,
+        budget_per_minute: float,
+        *,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        self.cache: TTLCache[str, LlmIntent] | None = (
+            TTLCache(cache_size, cache_ttl_s, timer=clock) if cache_ttl_s > 0 else None
+        )
+        self._per_address = per_address_per_minute
+        # Idle addresses' buckets are forgotten after a minute (then they are full anyway).
+        self._addresses: TTLCache[str, _Bucket] = TTLCache(100_000, 60.0, timer=clock)
+        self._budget = (
+            _Bucket(budget_per_minute, max(1, int(budget_per_minute)))
+            if math.isfinite(budget_per_minute)
+            else None
+        )
+
+    def cached(self, key: str) -> LlmIntent | None:
+        return None if self.cache is None else self.cache.get(key)
+
+    def keep(self, key: str, answer: LlmIntent) -> None:
+        if self.cache is not None:
+            self.cache[key] = answer
+
+    def refusal(self, address: str | None) -> str | None:
+        """None when this address may make one more upstream call now (and it is counted),
+        else what the answer should say."""
+        now = self._clock()
+        if address is not None and self._per_address > 0:
+            bucket = self._addresses.get(address)
+            if bucket is None:
+                bucket = self._addresses[address] = _Bucket(
+                    self._per_address, max(1, int(self._per_address))
+                )
+            if not bucket.take(now):
+                return ADDRESS_LIMITED
+        if self._budget is not None and not self._budget.take(now):
+            return BUDGET_SPENT
+        return None
 
 
 class LlmIntentClient:
@@ -103,23 +204,44 @@ class LlmIntentClient:
 
 
 class IntentReader:
-    """The offline parser, or the LLM first when one is configured."""
+    """The offline parser, or the LLM first when one is configured (within ``bounds``)."""
 
-    def __init__(self, parser: IntentParser, llm: LlmIntentClient | None = None) -> None:
+    def __init__(
+        self,
+        parser: IntentParser,
+        llm: LlmIntentClient | None = None,
+        bounds: LlmBounds | None = None,
+    ) -> None:
         self.parser = parser
         self.llm = llm
+        self.bounds = bounds or LlmBounds(0, 0, float("inf"))
         self._genres = {g.casefold(): g for g in (llm.genres if llm else [])}
 
-    async def read(self, text: str) -> ReadIntent:
-        if self.llm is not None:
-            try:
-                answer = await self.llm.ask(text[:MAX_QUERY_CHARS])
-                return ReadIntent(self._from_llm(text, answer), "llm")
-            except (httpx.HTTPError, TimeoutError, ValueError, KeyError, IndexError,
-                    TypeError, ValidationError) as error:
-                logger.warning("LLM intent failed (%s); using the offline parser",
-                               type(error).__name__)
-        return ReadIntent(self.parser.parse(text), "offline")
+    async def read(self, text: str, address: str | None = None) -> ReadIntent:
+        """``text`` as filters; ``address`` is the client's, for the per-address limit."""
+        if self.llm is None:
+            return ReadIntent(self.parser.parse(text), "offline")
+        key = normalised(text)
+        cached = self.bounds.cached(key)
+        if cached is not None:
+            LLM_READS.labels("cache").inc()
+            return ReadIntent(self._from_llm(text, cached), "llm")
+        refusal = self.bounds.refusal(address)
+        if refusal is not None:
+            LLM_READS.labels("limited").inc()
+            return ReadIntent(self.parser.parse(text), "offline", refusal)
+        try:
+            answer = await self.llm.ask(text[:MAX_QUERY_CHARS])
+            read = ReadIntent(self._from_llm(text, answer), "llm")
+        except (httpx.HTTPError, TimeoutError, ValueError, KeyError, IndexError,
+                TypeError, ValidationError) as error:
+            LLM_READS.labels("failed").inc()
+            logger.warning("LLM intent failed (%s); using the offline parser",
+                           type(error).__name__)
+            return ReadIntent(self.parser.parse(text), "offline")
+        LLM_READS.labels("upstream").inc()
+        self.bounds.keep(key, answer)  # only an answer that read as valid filters
+        return read
 
     def _from_llm(self, text: str, answer: LlmIntent) -> Intent:
         """The model's answer in catalogue terms; an unknown genre makes it invalid."""

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.metrics import RATE_LIMITED
 from db import repository
 
 
@@ -147,6 +148,7 @@ class RateLimiter:
         """Raise 429 with ``Retry-After`` when ``subject`` acts too fast (``what``: who it is)."""
         wait = self.wait(session, subject)
         if wait > 0:
+            RATE_LIMITED.labels(self.scope).inc()
             seconds = max(1, math.ceil(wait))
             raise HTTPException(
                 status_code=status.HTTP_429_TOO_MANY_REQUESTS,
@@ -157,26 +159,81 @@ class RateLimiter:
 
 
 class SignInLimiter:
-    """Password guesses allowed per username and per client address (shared database buckets).
+    """Password guesses allowed, in the shared database buckets, keyed three ways.
+
+    * per (username, address), tightly (``CINEMATCH_SIGNIN_LIMIT_*``): one guesser at one
+      address gets a few tries a minute at one account;
+    * per username, loosely (``USERNAME_FACTOR`` times that): guessing from many addresses
+      at once is still bounded, yet a stranger at one address cannot use up the owner's
+      allowance, so the owner signs in from their own address;
+    * per address (``ADDRESS_FACTOR`` times that): one address spraying many usernames.
 
     Every attempt counts, right or wrong, before the password is checked: a guesser learns
     nothing from being refused, and a person who mistypes a few times waits a minute.
     """
 
-    def __init__(self, per_username: RateLimiter, per_address: RateLimiter) -> None:
-        self.per_username = per_username
-        self.per_address = per_address
+    #: How much looser the per-username and per-address buckets are than the pair's.
+    USERNAME_FACTOR = 10
+    ADDRESS_FACTOR = 4
+
+    def __init__(self, rate_per_minute: float, burst: int) -> None:
+        def bucket(factor: int) -> RateLimiter:
+            return RateLimiter("sign-in", factor * rate_per_minute, factor * burst)
+
+        self.per_pair = bucket(1)
+        self.per_username = bucket(self.USERNAME_FACTOR)
+        self.per_address = bucket(self.ADDRESS_FACTOR)
 
     def check(self, session: Session, username_key: str, address: str) -> None:
-        """Raise 429 with ``Retry-After`` when either allowance is used up."""
+        """Raise 429 with ``Retry-After`` when any of the three allowances is used up."""
         wait = max(
             self.per_address.wait(session, f"address:{address}"),
+            self.per_pair.wait(session, f"pair:{username_key}@{address}"),
             self.per_username.wait(session, f"username:{username_key}"),
         )
         if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            raise HTTPException(
-                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-                detail=f"Too many sign-in attempts; retry in {seconds} s.",
-                headers={"Retry-After": str(seconds)},
-            )
+            raise too_many("sign-in", "Too many sign-in attempts", wait)
+
+
+def user_limit_keys(user_id: int, username_key: str | None) -> tuple[list[str], list[str]]:
+    """The rate-limit rows that are one user's: (exact keys, key prefixes). Deleting an
+    account deletes them, so nothing of it, not even its limits, outlives it."""
+    keys = [f"write:{user_id}", f"credential:user:{user_id}"]
+    prefixes = []
+    if username_key is not None:
+        keys.append(f"sign-in:username:{username_key}")
+        prefixes.append(f"sign-in:pair:{username_key}@")
+    return keys, prefixes
+
+
+def too_many(limit: str, what: str, wait: float) -> HTTPException:
+    """A 429 saying ``what`` and when to retry (``Retry-After``, whole seconds, at least 1),
+    counted as a refusal by ``limit``."""
+    RATE_LIMITED.labels(limit).inc()
+    seconds = max(1, math.ceil(wait))
+    return HTTPException(
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"{what}; retry in {seconds} s.",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+class CredentialsLimiter:
+    """Password changes (each one an argon2 hash, ~50 ms of a core) allowed per user and per
+    address, in the shared buckets, at the sign-in rate: setting a password costs what a
+    sign-in costs."""
+
+    def __init__(self, rate_per_minute: float, burst: int) -> None:
+        self.per_user = RateLimiter("credential", rate_per_minute, burst)
+        self.per_address = RateLimiter(
+            "credential", SignInLimiter.ADDRESS_FACTOR * rate_per_minute,
+            SignInLimiter.ADDRESS_FACTOR * burst,
+        )
+
+    def check(self, session: Session, user_id: int, address: str) -> None:
+        wait = max(
+            self.per_address.wait(session, f"address:{address}"),
+            self.per_user.wait(session, f"user:{user_id}"),
+        )
+        if wait > 0:
+            raise too_many("credential", "Too many password changes", wait)

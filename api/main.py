@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -40,13 +41,20 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from api import metrics
 from api.db_thread import DatabaseThreads
 from api.deps import Services
 from api.errors import REQUEST_ID_HEADER, install_error_handling
 from api.headers import NosniffCORSMiddleware
-from api.limits import BodySizeLimitMiddleware, RateLimiter, SignInLimiter
+from api.limits import (
+    BodySizeLimitMiddleware,
+    CredentialsLimiter,
+    RateLimiter,
+    SignInLimiter,
+)
 from api.logs import configure_logging
 from api.model_swap import ModelSwapper, model_parts
+from api.proxy_conf import import_body_bytes
 from api.routes import (
     accounts,
     admin,
@@ -116,7 +124,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        model = recommender or Recommender.load(settings.model_dir)
+        model, load_s = recommender, None  # a model handed in had its load timed by its loader
+        if model is None:
+            started = time.perf_counter()
+            model = Recommender.load(settings.model_dir)
+            load_s = time.perf_counter() - started
+        metrics.model_loaded(model.model_version, load_s, time.time())
         engine = open_database(settings)
         app.state.services = Services(
             settings=settings,
@@ -134,14 +147,10 @@ def create_app(
             ),
             db_threads=DatabaseThreads(read_threads(engine)),
             signin_limiter=SignInLimiter(
-                RateLimiter(
-                    "sign-in", settings.signin_limit_per_minute, settings.signin_limit_burst
-                ),
-                RateLimiter(
-                    "sign-in",
-                    4 * settings.signin_limit_per_minute,
-                    4 * settings.signin_limit_burst,
-                ),
+                settings.signin_limit_per_minute, settings.signin_limit_burst
+            ),
+            credentials_limiter=CredentialsLimiter(
+                settings.signin_limit_per_minute, settings.signin_limit_burst
             ),
             **model_parts(settings, model),
         )
@@ -187,7 +196,8 @@ def create_app(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         # A CSV upload plus its multipart envelope; the handler holds the file to the limit.
-        larger=[(accounts.IMPORT_PATH, settings.import_max_bytes + 64 * 1024)],
+        # nginx's limits are written from the same settings (api.proxy_conf).
+        larger=[(accounts.IMPORT_PATH, import_body_bytes(settings))],
     )
     install_error_handling(app)
     if settings.trusted_proxies:
@@ -258,7 +268,11 @@ def app_from_environment() -> FastAPI:
     opened now, or one log line saying which file is at fault (``api.startup``)."""
     settings = get_settings()
     try:
+        started = time.perf_counter()
         recommender = Recommender.load(settings.model_dir)
+        metrics.model_loaded(
+            recommender.model_version, time.perf_counter() - started, time.time()
+        )
         check_database(settings)
     except (ArtifactError, StartupError) as error:
         logger.critical("cannot start: %s", error)

@@ -20,6 +20,7 @@ import dataclasses
 import functools
 import gc
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,9 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from api import metrics
 from api.deps import Services
-from api.intent_llm import IntentReader, LlmIntentClient
+from api.intent_llm import IntentReader, LlmBounds, LlmIntentClient
 from api.settings import Settings
 from api.user_cache import UserCache
 from ml.artifacts import ArtifactError
@@ -67,7 +69,9 @@ def intent_reader(settings: Settings, model: Recommender, index: MovieIndex) -> 
         return IntentReader(parser)
     llm = LlmIntentClient(settings.llm_url, settings.llm_key.get_secret_value(),
                           settings.llm_model, model.genres(), settings.llm_timeout_s)
-    return IntentReader(parser, llm)
+    bounds = LlmBounds(settings.llm_cache_ttl_s, settings.llm_limit_per_minute,
+                       settings.llm_budget_per_minute)
+    return IntentReader(parser, llm, bounds)
 
 
 def import_catalogue_builder(model: Recommender) -> Callable[[], ImportCatalogue]:
@@ -99,7 +103,9 @@ class ModelSwapper:
         async with self._lock:
             target = Path(self._settings.model_dir).resolve()
             try:
+                started = time.perf_counter()
                 model = await run_in_threadpool(Recommender.load, target)
+                load_s = time.perf_counter() - started
                 parts = await run_in_threadpool(model_parts, self._settings, model)
             except (ArtifactError, OSError, ValueError) as error:
                 self._refused = target
@@ -107,6 +113,7 @@ class ModelSwapper:
             old: Services = self._app.state.services
             self._app.state.services = dataclasses.replace(old, **parts)
             self.loaded_from, self._refused = target, None
+            metrics.model_loaded(model.model_version, load_s, time.time())
             # The new model's objects live as long as it is served: out of the GC's scans, as
             # at start-up (api.main). The old ones are freed by reference counting.
             gc.freeze()

@@ -9,8 +9,8 @@ from api.schemas import ErrorOut, ValidationErrorOut
 
 _DESCRIPTIONS = {
     400: "The body could not be read as JSON text (for example, it is not UTF-8).",
-    401: "Missing or malformed bearer token.",
-    403: "The token belongs to another user.",
+    401: "Missing, malformed, unknown or revoked bearer token.",
+    403: "The token belongs to another user (whether or not the user id exists).",
     404: "Not found.",
     409: "Conflict with what is stored (a username already taken, or the user already holds "
     "the most ratings allowed).",
@@ -33,7 +33,8 @@ TOO_MANY_SIGNUPS = (
     "Too many sign-ups from 203.0.113.7: at most 20 in a burst and 20 an hour. Retry in 180 s."
 )
 TOO_MANY_RATINGS = "user 1 would hold 20001 ratings; the limit is 20000 per user"
-UNKNOWN_USER = "user 1 not found"
+#: Only the owner's live token gets this far: a film or entry of theirs that is not there.
+UNKNOWN_USER = "not found"
 #: FastAPI's answer to a body it cannot even decode (invalid JSON text is a 422 instead).
 UNREADABLE_BODY = "There was an error parsing the body"
 

@@ -440,6 +440,11 @@ class IntentOut(BaseModel):
         examples=[["rainy sunday"]], description="Words that could not be used.")
     parser: Literal["offline", "llm"] = Field(
         description="Which reader answered: the LLM when configured and valid, else offline.")
+    note: str | None = Field(
+        default=None,
+        description="Why the offline parser answered although an LLM is configured: its "
+        "per-address limit or its budget a minute was reached.",
+        examples=[None])
 
 
 class RelaxationOut(BaseModel):

@@ -3,8 +3,10 @@
 This is ``uvicorn --factory api.main:app_from_environment`` with CineMatch's HTTP protocol
 (``api.frontdoor``), which limits request heads to 16 kB (431), cuts off clients that send
 their head or body too slowly (408), and lets a client read a 413 it got while still sending.
-Every other option is uvicorn's own and passes through unchanged: ``--host``, ``--port``,
-``--workers``, ``--log-level``, ``--no-access-log``... (``python -m api.server --help``).
+With several workers, their Prometheus metrics are shared through one folder
+(``share_metrics_between_workers``). Every other option is uvicorn's own and passes through
+unchanged: ``--host``, ``--port``, ``--workers``, ``--log-level``, ``--no-access-log``...
+(``python -m api.server --help``).
 
 A plain ``uvicorn --factory api.main:app_from_environment`` still serves the API, without
 those protections; the Dockerfile, ``make run`` and the tests all start it through here.
@@ -12,11 +14,18 @@ those protections; the Dockerfile, ``make run`` and the tests all start it throu
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from uvicorn.main import main as uvicorn_command
 
+#: prometheus-client's multiprocess folder (``api.metrics``); not imported from there, so that
+#: the supervisor never loads prometheus-client before the variable is set.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: The factory uvicorn calls for the ASGI app (``--factory``; settings from the environment).
 APP = "api.main:app_from_environment"
 #: uvicorn's httptools protocol plus the front-door limits.
@@ -34,8 +43,35 @@ def command_line(argv: Sequence[str]) -> list[str]:
     return [APP, "--factory", "--http", PROTOCOL, "--no-proxy-headers", *argv]
 
 
+def workers_of(argv: Sequence[str]) -> int:
+    """How many worker processes uvicorn will start: ``--workers N`` (the last one given), else
+    ``WEB_CONCURRENCY``, else one."""
+    workers = os.environ.get("WEB_CONCURRENCY", "1")
+    for i, arg in enumerate(argv):
+        if arg == "--workers" and i + 1 < len(argv):
+            workers = argv[i + 1]
+        elif arg.startswith("--workers="):
+            workers = arg.split("=", 1)[1]
+    try:
+        return int(workers)
+    except ValueError:
+        return 1  # uvicorn reports the bad value itself
+
+
+def share_metrics_between_workers(workers: int) -> None:
+    """With several workers, give them one fresh ``PROMETHEUS_MULTIPROC_DIR`` (inherited by
+    every worker, which then writes its metrics there; ``/metrics`` adds them up). Set before
+    any worker starts; an operator's own folder is kept."""
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        folder = tempfile.mkdtemp(prefix="cinematch-metrics-")
+        os.environ[MULTIPROC_ENV] = folder
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    arguments = command_line(sys.argv[1:] if argv is None else argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    share_metrics_between_workers(workers_of(given))
+    arguments = command_line(given)
     uvicorn_command.main(args=arguments, prog_name="python -m api.server")  # click's entry
 
 

@@ -179,6 +179,27 @@ class Settings(DatabaseSettings):
         validation_alias="CINEMATCH_LLM_TIMEOUT_S",
         description="Whole-exchange deadline for the LLM; past it the offline parser answers.",
     )
+    llm_cache_ttl_s: float = Field(
+        default=600.0,
+        ge=0,
+        validation_alias="CINEMATCH_LLM_CACHE_TTL_S",
+        description="Seconds an LLM reading is reused for the same request (case and blanks "
+        "ignored); 0 turns the cache off.",
+    )
+    llm_limit_per_minute: float = Field(
+        default=10.0,
+        ge=0,
+        validation_alias="CINEMATCH_LLM_LIMIT_PER_MINUTE",
+        description="LLM calls one client address may cause a minute, per API process; past "
+        "it the offline parser answers (and says so). 0 turns this limit off.",
+    )
+    llm_budget_per_minute: float = Field(
+        default=60.0,
+        ge=0,
+        validation_alias="CINEMATCH_LLM_BUDGET_PER_MINUTE",
+        description="LLM calls one API process may make a minute, whoever asks; past it the "
+        "offline parser answers (and says so).",
+    )
     admin_token: SecretStr | None = Field(
         default=None,
         validation_alias="CINEMATCH_ADMIN_TOKEN",

@@ -359,11 +359,12 @@ def run_load(
     replica 1 is SIGKILLed and started again on the same port.
     """
     database = workdir / "load.db"
+    env = {**LOAD_ENV, "CINEMATCH_TRUSTED_PROXIES": HOST}
     servers = [
         ApiServer(
             model_dir, workdir / f"api-{i}.db", workers=workers, access_log=True,
             log_level="info", database_url=database_url or f"sqlite:///{database}",
-            env={**LOAD_ENV, "CINEMATCH_TRUSTED_PROXIES": HOST},
+            env=env,
         )
         for i in range(replicas)
     ]  # fmt: skip
@@ -374,7 +375,7 @@ def run_load(
         for server in servers:
             server.start()
         if replicas > 1:
-            proxy = NginxProxy([server.port for server in servers]).start()
+            proxy = NginxProxy([server.port for server in servers], env=env).start()
         port = proxy.port if proxy else servers[0].port
         catalogue, queries, genres = discover(port)
         deadline = time.monotonic() + seconds

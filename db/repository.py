@@ -26,13 +26,14 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    or_,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ColumnElement, Executable
 
 from db.models import (
     Base,
@@ -71,6 +72,10 @@ _TOKEN_CHECK = (
     )
     .where(User.id == bindparam("user_id"))
 )
+#: The live token with the given hash and its owner: what every per-user route checks first.
+_LIVE_TOKEN = select(Token.id, Token.user_id).where(
+    Token.token_hash == bindparam("token_hash"), Token.revoked_at.is_(None)
+)
 _USER_RATINGS = (
     select(Rating.movie_id, Rating.rating)
     .where(Rating.user_id == bindparam("user_id"))
@@ -95,10 +100,35 @@ def _upsert_rating(insert: Callable[[type[Rating]], Any]) -> Executable:
     )
 
 
+def _upsert_if_newer(insert: Callable[[type[Rating]], Any]) -> Executable:
+    """An import's upsert: the stored row changes only when the incoming date is newer, and
+    then both value and date change (an equal value still advances the date, so an older
+    file imported later cannot win). The comparison is inside the statement, under the
+    row's lock, so concurrent imports cannot interleave a read and a write. Returns the ids
+    of the rows inserted or changed."""
+    stmt = insert(Rating)
+    return stmt.on_conflict_do_update(
+        index_elements=[Rating.user_id, Rating.movie_id],
+        set_={"rating": stmt.excluded.rating, "updated_at": stmt.excluded.updated_at},
+        where=stmt.excluded.updated_at > Rating.updated_at,
+    ).returning(Rating.movie_id)
+
+
+def _insert_if_absent(insert: Callable[[type[Rating]], Any]) -> Executable:
+    """An undated imported rating: written only where the film has no rating yet."""
+    return insert(Rating).on_conflict_do_nothing(
+        index_elements=[Rating.user_id, Rating.movie_id]
+    ).returning(Rating.movie_id)
+
+
 #: Dialects with ``INSERT ... ON CONFLICT DO UPDATE``; others take the select-then-update path.
 _UPSERTS: dict[str, Executable] = {
     "sqlite": _upsert_rating(sqlite_insert),
     "postgresql": _upsert_rating(postgresql_insert),
+}
+_IMPORT_UPSERTS: dict[str, tuple[Executable, Executable]] = {
+    "sqlite": (_upsert_if_newer(sqlite_insert), _insert_if_absent(sqlite_insert)),
+    "postgresql": (_upsert_if_newer(postgresql_insert), _insert_if_absent(postgresql_insert)),
 }
 
 
@@ -131,11 +161,7 @@ def token_check(session: Session, user_id: int, token_hash: str) -> tuple[bool, 
 
 def live_token(session: Session, token_hash: str) -> tuple[int, int] | None:
     """(token id, user id) of the unrevoked token with ``token_hash``, or None."""
-    row = session.execute(
-        select(Token.id, Token.user_id).where(
-            Token.token_hash == token_hash, Token.revoked_at.is_(None)
-        )
-    ).first()
+    row = session.connection().execute(_LIVE_TOKEN, {"token_hash": token_hash}).first()
     return None if row is None else (row[0], row[1])
 
 
@@ -162,6 +188,10 @@ def credentials_of(session: Session, username_key: str) -> tuple[int, str] | Non
 
 def username_of(session: Session, user_id: int) -> str | None:
     return session.scalar(select(Credential.username).where(Credential.user_id == user_id))
+
+
+def username_key_of(session: Session, user_id: int) -> str | None:
+    return session.scalar(select(Credential.username_key).where(Credential.user_id == user_id))
 
 
 def username_taken(session: Session, username_key: str, user_id: int) -> bool:
@@ -304,6 +334,44 @@ def restore_ratings(
     session.flush()
 
 
+def import_ratings(
+    session: Session,
+    user_id: int,
+    dated: Sequence[tuple[int, float, datetime]],
+    undated: Sequence[tuple[int, float, datetime]],
+) -> int:
+    """Write an import where it is newer; how many ratings were inserted or changed.
+
+    ``dated`` ratings (movie, rating, the date the file gives) replace a stored rating only
+    when their date is newer; ``undated`` ones (stamped with the import's time) are only
+    added where the film has none. SQLite and PostgreSQL decide inside one statement each
+    (``_upsert_if_newer``); other databases compare in Python inside the caller's
+    transaction."""
+    written = 0
+    connection = session.connection()
+    statements = _IMPORT_UPSERTS.get(connection.dialect.name)
+    for rows, newer_wins in ((dated, True), (undated, False)):
+        if not rows:
+            continue
+        params = [
+            {"user_id": user_id, "movie_id": m, "rating": r, "created_at": at, "updated_at": at}
+            for m, r, at in rows
+        ]
+        if statements is not None:
+            stmt = statements[0] if newer_wins else statements[1]
+            written += len(connection.execute(stmt, params).all())
+            continue
+        stored = user_rating_times(session, user_id)
+        changes = [
+            (m, r, at)
+            for m, r, at in rows
+            if m not in stored or (newer_wins and at > stored[m][1])
+        ]
+        upsert_dated_ratings(session, user_id, changes)
+        written += len(changes)
+    return written
+
+
 def user_rating_times(session: Session, user_id: int) -> dict[int, tuple[float, datetime]]:
     """``{movie_id: (rating, updated_at)}``: what an import compares its rows with."""
     stmt = select(Rating.movie_id, Rating.rating, Rating.updated_at).where(
@@ -437,6 +505,15 @@ def take_rate_token(
         return 0.0
     tat = connection.execute(_RATE_TAT, {"key": key}).scalar_one()
     return max(tat - now - tolerance, 0.0) or interval
+
+
+def delete_rate_limits(session: Session, keys: Sequence[str], prefixes: Sequence[str]) -> int:
+    """Delete the rate-limit rows with these keys or starting with these prefixes; how many."""
+    where: list[ColumnElement[bool]] = [RateLimit.key.in_(keys)] if keys else []
+    where += [RateLimit.key.startswith(prefix, autoescape=True) for prefix in prefixes]
+    if not where:
+        return 0
+    return _rows_changed(session.execute(delete(RateLimit).where(or_(*where))))
 
 
 def prune_rate_limits(session: Session, now: float) -> int:

@@ -298,12 +298,27 @@ def load_artifact(directory: str | Path) -> Artifact:
         implicit = IALS.from_arrays(_unprefixed(arrays, IMPLICIT_PREFIX)).model
     except (KeyError, ValueError) as error:
         raise ArtifactError(f"{root / FACTORS_FILE}: inconsistent arrays ({error})") from None
+    stated, actual = manifest.get("model_version"), model_version(model)
+    if stated is not None and stated != actual:
+        raise ArtifactError(
+            f"{manifest_path}: model_version {stated!r} does not match the arrays, which are "
+            f"{actual!r}; the manifest was edited or belongs to another training"
+        )
     artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit, chart)
     try:
         _check_alignment(artifact)
     except ValueError as error:
         raise ArtifactError(f"{root / CATALOGUE_FILE}: {error}") from None
     return artifact
+
+
+def model_version(model: FactorModel) -> str:
+    """A model's name, from its arrays' hash: the manifest's ``model_version`` must be this,
+    so a served version is always the arrays it names."""
+    digest = hashlib.sha256()
+    for array in (model.item_factors, model.item_bias, model.user_factors):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return f"funksvd-{digest.hexdigest()[:10]}"
 
 
 def sha256_bytes(data: bytes) -> str:

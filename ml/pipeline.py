@@ -8,7 +8,6 @@ load, so all of them are one code path. It lives here, not in a CLI module, so t
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import subprocess
 import time
@@ -20,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.artifacts import Artifact, CatalogueEntry
+from ml.artifacts import Artifact, CatalogueEntry, model_version
 from ml.data.app import APP_SOURCE
 from ml.implicit import ImplicitParams, train_implicit
 from ml.matrix import IdMap, RatingMatrix
-from ml.model import FactorModel, FunkSVDParams
+from ml.model import FunkSVDParams
 from ml.popularity import DEFAULT_PRIOR_PERCENTILE, Popularity
 from ml.ranking import RankingWeights
 from ml.split import validation_split
@@ -168,13 +167,6 @@ def catalogue_entries(movies: pd.DataFrame, items: IdMap) -> tuple[CatalogueEntr
 def _optional_ints(column: pd.Series) -> list[int | None]:
     """A nullable column as Python ints, None where missing."""
     return [None if pd.isna(value) else int(value) for value in column.tolist()]
-
-
-def model_version(model: FactorModel) -> str:
-    digest = hashlib.sha256()
-    for array in (model.item_factors, model.item_bias, model.user_factors):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return f"funksvd-{digest.hexdigest()[:10]}"
 
 
 def rating_matrix(rows: pd.DataFrame, users: IdMap, items: IdMap) -> RatingMatrix:

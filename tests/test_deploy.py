@@ -8,6 +8,7 @@ stages and files that exist. The same topology runs as real processes in the rep
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
-SERVICES = {"postgres", "migrate", "api-1", "api-2", "nginx", "ui"}
+SERVICES = {"postgres", "migrate", "api-1", "api-2", "nginx-conf", "nginx", "ui", "prometheus"}
 REPLICAS = ("api-1", "api-2")
 
 
@@ -53,7 +54,11 @@ def test_services_start_only_when_what_they_need_is_healthy(services):
             "postgres": "service_healthy",
             "migrate": "service_completed_successfully",
         }
-    assert depends(services["nginx"]) == dict.fromkeys(REPLICAS, "service_healthy")
+    assert depends(services["nginx"]) == {
+        **dict.fromkeys(REPLICAS, "service_healthy"),
+        "nginx-conf": "service_completed_successfully",
+    }
+    assert depends(services["prometheus"]) == dict.fromkeys(REPLICAS, "service_healthy")
     assert depends(services["ui"]) == {"nginx": "service_healthy"}
 
 
@@ -110,13 +115,17 @@ def test_nginx_balances_exactly_the_replicas_on_its_published_port(services):
     assert f"127.0.0.1:{nginx_port()}/health" in " ".join(nginx["healthcheck"]["test"])
 
 
-def test_nginx_mounts_the_tested_config_and_nginx_and_the_ui_are_the_only_trusted_proxies(
+def test_nginx_runs_the_rendered_config_and_nginx_and_the_ui_are_the_only_trusted_proxies(
     services,
 ):
     """The UI names each browser in X-Forwarded-For and nginx appends the UI's address: the
     replicas believe exactly those two fixed addresses."""
-    nginx = services["nginx"]
-    assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in nginx["volumes"]
+    render, nginx = services["nginx-conf"], services["nginx"]
+    assert render["command"][:3] == ["python", "-m", "api.proxy_conf"]
+    assert f"./nginx.conf:{render['command'][3]}:ro" in render["volumes"]
+    (volume,) = (v for v in nginx["volumes"] if v.startswith("nginx-conf:"))
+    rendered = render["command"][-1].replace("/data", volume.split(":")[1])
+    assert nginx["command"][:3] == ["nginx", "-c", rendered]
     addresses = {services[name]["networks"]["backend"]["ipv4_address"] for name in ("nginx", "ui")}
     assert len(addresses) == 2
     for replica in REPLICAS:
@@ -148,3 +157,56 @@ def test_the_dockerfile_builds_both_targets_from_files_that_exist():
     assert 'CMD ["python", "-m", "api.server", "--host", "0.0.0.0", "--port", "8000"]' in (
         dockerfile
     )
+
+
+def test_nginx_renders_its_body_limits_from_the_apis_settings(services):
+    """One setting: the replicas' environment is the renderer's, and the committed file
+    carries the defaults' values."""
+    from api.proxy_conf import import_body_bytes, render
+    from api.settings import Settings
+
+    assert services["nginx-conf"]["environment"] == services["api-1"]["environment"]
+    committed = (DEPLOY / "nginx.conf").read_text()
+    assert render(committed, Settings()) == committed
+    env = services["api-1"]["environment"]
+    settings = Settings(CINEMATCH_IMPORT_MAX_BYTES=env["CINEMATCH_IMPORT_MAX_BYTES"])
+    assert f"client_max_body_size {import_body_bytes(settings)};" in render(committed, settings)
+    smaller = render(committed, Settings(CINEMATCH_IMPORT_MAX_BYTES=2 * 1024 * 1024))
+    assert f"client_max_body_size {2 * 1024 * 1024 + 64 * 1024};" in smaller
+
+
+def _location(config: str, head: str) -> str:
+    start = config.index(head)
+    return config[start : config.index("\n        }", start)]
+
+
+def test_nginx_re_sends_only_the_repeatable_posts():
+    config = (DEPLOY / "nginx.conf").read_text()
+    live = "\n".join(line for line in config.splitlines() if not line.lstrip().startswith("#"))
+    assert live.count("non_idempotent") == 2
+    assert "non_idempotent" in _location(live, "location = /rate {")
+    assert "non_idempotent" in _location(live, "location ~ ^/users/[^/]+/import$ {")
+    assert "location = /users" not in live and "location = /sessions" not in live
+
+
+def test_nginx_errors_are_json_and_hsts_is_set_where_tls_would_end():
+    config = (DEPLOY / "nginx.conf").read_text()
+    for code in (413, 502, 504):
+        assert f"error_page {code} /_errors/{code}.json;" in config
+        body = re.search(rf"return {code} '(.*?)\\n';", config)
+        assert body and json.loads(body.group(1))["detail"], code
+    tls = [line.strip() for line in config.splitlines() if "Strict-Transport-Security" in line]
+    assert tls and all(line.startswith("#") for line in tls)  # only in the TLS server
+    assert "listen 8443 ssl;" in config
+
+
+def test_prometheus_scrapes_every_replica():
+    scrape = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())["scrape_configs"]
+    (job,) = scrape
+    assert job["metrics_path"] == "/metrics"
+    assert sorted(job["static_configs"][0]["targets"]) == [f"{name}:8000" for name in REPLICAS]
+
+
+def test_the_public_front_door_does_not_expose_the_metrics():
+    config = (DEPLOY / "nginx.conf").read_text()
+    assert "return 404" in _location(config, "location = /metrics {")

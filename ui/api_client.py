@@ -460,7 +460,7 @@ class ApiClient:
             return [Movie.from_json(row) for row in body["movies"]]
 
     def metrics(self) -> ModelMetrics:
-        body = self._model_fact("/metrics")
+        body = self._model_fact("/model/evaluation")
         with _parsing():
             return ModelMetrics(
                 model_version=body.get("model_version"),

@@ -36,6 +36,7 @@ from api import auth
 from api.deps import ServicesDep, SessionDep
 from api.errors import DATABASE_BUSY
 from api.headers import no_store
+from api.limits import user_limit_keys
 from api.params import BAD_USER_ID, UserIdPath
 from api.responses import TOO_MANY_WRITES, UNREADABLE_BODY, auth_responses, error_responses
 from api.schemas import (
@@ -136,11 +137,13 @@ def import_ratings(
         raise HTTPException(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{name}: {error}"
         ) from None
-    stored = repository.user_rating_times(session, user_id)
-    writes = _newer_than_stored(plan.matched, stored, utcnow())
-    if writes and not dry_run:
+    dated, undated = _stamped(plan.matched, utcnow())
+    if dry_run:
+        stored = repository.user_rating_times(session, user_id)
+        saved = _would_write(dated, undated, stored)
+    else:
         with write_transaction(session):
-            repository.upsert_dated_ratings(session, user_id, writes)
+            saved = repository.import_ratings(session, user_id, dated, undated)
             total = repository.count_user_ratings(session, user_id)
             cap = services.settings.max_ratings_per_user
             if total > cap:  # refused whole: the transaction rolls back
@@ -149,7 +152,8 @@ def import_ratings(
                     detail=f"{name}: user {user_id} would hold {total} ratings; the limit is "
                     f"{cap} per user",
                 )
-        services.user_cache.invalidate(user_id)
+        if saved:
+            services.user_cache.invalidate(user_id)
     return ImportOut(
         source=plan.source,
         rows=plan.rows,
@@ -160,27 +164,34 @@ def import_ratings(
         unmatched=[
             NotImported(title=u.title, year=u.year, reason=u.reason) for u in plan.unmatched
         ],
-        saved=len(writes),
-        unchanged=len(plan.matched) - len(writes),
+        saved=saved,
+        unchanged=len(plan.matched) - saved,
         dry_run=dry_run,
     )
 
 
-def _newer_than_stored(
-    matched: list[MatchedRating],
-    stored: dict[int, tuple[float, datetime]],
-    now: datetime,
-) -> list[tuple[int, float, datetime]]:
-    """(movie, rating, time) to write: films not rated yet, and films whose file date is
-    newer than the stored rating's and whose value differs. Dates in the future are now."""
-    writes = []
+Stamped = list[tuple[int, float, datetime]]
+
+
+def _stamped(matched: list[MatchedRating], now: datetime) -> tuple[Stamped, Stamped]:
+    """(movie, rating, time) of the file's dated ratings and of its undated ones; a date in
+    the future is now, and an undated rating is stamped now."""
+    dated, undated = [], []
     for m in matched:
-        at = now if m.rated_at is None else min(m.rated_at, now)
-        current = stored.get(m.movie_id)
-        newer = current is not None and m.rated_at is not None and at > current[1]
-        if current is None or (newer and m.rating != current[0]):
-            writes.append((m.movie_id, m.rating, at))
-    return writes
+        if m.rated_at is None:
+            undated.append((m.movie_id, m.rating, now))
+        else:
+            dated.append((m.movie_id, m.rating, min(m.rated_at, now)))
+    return dated, undated
+
+
+def _would_write(
+    dated: Stamped, undated: Stamped, stored: dict[int, tuple[float, datetime]]
+) -> int:
+    """How many ratings an import would write (a preview: what the statement decides for
+    real, ``repository.import_ratings``, from a read of the stored dates)."""
+    newer = sum(1 for m, _, at in dated if m not in stored or at > stored[m][1])
+    return newer + sum(1 for m, _, _ in undated if m not in stored)
 
 
 @router.get(
@@ -249,14 +260,23 @@ def _film_columns(recommender: Recommender, movie_id: int) -> list[object]:
             400: UNREADABLE_BODY,
             409: "that username is taken",
             422: "password: use 10 to 1024 characters",
+            429: "Too many password changes; retry in 12 s.",
         }
     ),
 )
 def set_credentials(
-    user_id: UserIdPath, body: CredentialsIn, token: auth.BearerToken, session: SessionDep
+    user_id: UserIdPath,
+    body: CredentialsIn,
+    token: auth.BearerToken,
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
 ) -> CredentialsOut:
     """Set (or change) the username and password. Usernames are unique ignoring case;
-    passwords need at least 10 characters and are stored only as an argon2id hash."""
+    passwords need at least 10 characters and are stored only as an argon2id hash. Changes
+    are limited per user and per address (each costs a hash), and asking for a username
+    counts as a sign-in attempt on it, so this route tells no more about which usernames
+    exist than signing in does (429 with `Retry-After` past either limit)."""
     auth.authorize(session, user_id, token)
     password = body.password.get_secret_value()
     if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
@@ -265,6 +285,10 @@ def set_credentials(
             detail=f"password: use {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters",
         )
     key = body.username.lower()
+    address = client_address(request)
+    with write_transaction(session):  # counted (and committed) before anything is answered
+        services.credentials_limiter.check(session, user_id, address)
+        services.signin_limiter.check(session, key, address)
     if repository.username_taken(session, key, user_id):
         raise _taken()
     password_hash = _hasher.hash(password)
@@ -273,6 +297,11 @@ def set_credentials(
             raise _taken()
         repository.set_credentials(session, user_id, body.username, key, password_hash)
     return CredentialsOut(user_id=user_id, username=body.username)
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the API sees it (behind trusted proxies: the one they name)."""
+    return request.client.host if request.client else "-"
 
 
 @router.get(
@@ -314,7 +343,7 @@ def sign_in(
     """The same 401 answers a wrong username and a wrong password. Attempts are limited per
     username and per address (429 with `Retry-After`)."""
     key = body.username.lower()
-    address = request.client.host if request.client else "-"
+    address = client_address(request)
     with write_transaction(session):  # the attempt is counted (and committed) before checking
         services.signin_limiter.check(session, key, address)
     found = repository.credentials_of(session, key)
@@ -370,10 +399,12 @@ def sign_out(token: auth.BearerToken, session: SessionDep) -> Response:
 def delete_account(
     user_id: UserIdPath, token: auth.BearerToken, session: SessionDep, services: ServicesDep
 ) -> Response:
-    """Removes the user, their ratings, tokens, username and lists, at once and for good.
-    Every token of theirs then gets 404."""
+    """Removes the user, their ratings, tokens, username, lists and rate-limit state, at once
+    and for good. Every token of theirs then gets 401."""
     auth.authorize(session, user_id, token)
     with write_transaction(session):
+        keys, prefixes = user_limit_keys(user_id, repository.username_key_of(session, user_id))
+        repository.delete_rate_limits(session, keys, prefixes)
         repository.delete_user(session, user_id)
     services.user_cache.invalidate(user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from api.deps import IntentReaderDep
 from api.intent_llm import ReadIntent
@@ -54,6 +54,7 @@ def intent_out(read: ReadIntent) -> IntentOut:
                                   name=parse_title(f.title).title)
                     for f in intent.similar_to],
         mood=intent.mood, unparsed=list(intent.unparsed), parser=read.parser,
+        note=read.note,
     )
 
 
@@ -78,8 +79,11 @@ def request_fields(read: ReadIntent, result: RecommendationList) -> dict[str, An
     responses=error_responses(
         {422: "query parameter q: String should have at most 300 characters"}),
 )
-async def read_intent(q: IntentText, reader: IntentReaderDep) -> IntentOut:
+async def read_intent(q: IntentText, reader: IntentReaderDep, request: Request) -> IntentOut:
     """Genres, excluded genres, years, reference films and mood in `q` (1–300 characters),
     in the catalogue's terms; words that could not be used come back in `unparsed`. No
-    token needed: nothing personal is read."""
-    return intent_out(await reader.read(request_text(q)))
+    token needed: nothing personal is read. With an LLM configured, its calls are bounded
+    (a cache, a limit per address and a budget a minute); past them the offline parser
+    answers and `note` says so."""
+    address = request.client.host if request.client else None
+    return intent_out(await reader.read(request_text(q), address))

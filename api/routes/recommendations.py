@@ -115,7 +115,8 @@ async def recommend(
             if is_personal(len(ratings))
             else None  # popularity list: nothing to fold in
         )
-        read = await services.intent_reader.read(q) if q else None
+        address = request.client.host if request.client else None
+        read = await services.intent_reader.read(q, address) if q else None
         result = recommender.recommend(
             ratings, n, genre=genre, year_from=year_from, year_to=year_to, profile=profile,
             constraints=Constraints.of(read.intent) if read else None,

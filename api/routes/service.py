@@ -1,4 +1,5 @@
-"""Operational endpoints: health (the database read and written), and the model's metrics."""
+"""Operational endpoints: health (the database read and written), Prometheus metrics, and
+the model's offline evaluation."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from api.deps import RecommenderDep, ServicesDep
+from api.metrics import CONTENT_TYPE, exposition
 from api.schemas import AppRatingsOut, HealthOut, MetricsOut
 from db import repository
 from db.session import DatabaseFileGone, write_transaction
@@ -68,8 +70,25 @@ def _database_state(exc: SQLAlchemyError) -> str:
     return "unreachable"
 
 
-@router.get("/metrics", summary="The model's offline evaluation")
-async def metrics(recommender: RecommenderDep) -> MetricsOut:
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {"example": "cinematch_http_requests_total"
+                                                "{method=\"GET\",route=\"/health\","
+                                                "status=\"200\"} 3.0\n"}},
+                     "description": "Every metric, for a Prometheus scrape."}},
+)
+def prometheus_metrics() -> Response:
+    """Requests and latency per route template, 4xx/5xx answers, the served model's version
+    and load time, database errors, rate-limit refusals and LLM use (``api.metrics``); with
+    several workers, every worker's. The model's offline evaluation is
+    `GET /model/evaluation`."""
+    return Response(exposition(), media_type=CONTENT_TYPE)
+
+
+@router.get("/model/evaluation", summary="The model's offline evaluation")
+async def model_evaluation(recommender: RecommenderDep) -> MetricsOut:
     """RMSE/MAE of each rating model and Recall/NDCG@10 and coverage of each ranker, measured
     on held-out ratings when this model was trained (from its manifest), and how many of this
     service's own ratings it learnt from (`app_ratings`, zero for the shipped model)."""

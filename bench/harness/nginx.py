@@ -1,9 +1,10 @@
 """Debian's nginx on 127.0.0.1 in front of API replicas, configured by deploy/nginx.conf.
 
-``NginxProxy`` renders the deployment's own file for loopback: the upstream block between its
-"upstream servers" markers gets the replicas' ports, ``listen`` a free port, and the runtime
-paths (pid, logs, temporary files) a temporary folder, so nginx runs without root and leaves
-nothing behind. Everything else (timeouts, retries, headers) is exactly what deploys.
+``NginxProxy`` renders the deployment's own file for loopback: the body limits from the
+replicas' settings (``api.proxy_conf``, as the deployment does), the upstream block between
+its "upstream servers" markers gets the replicas' ports, ``listen`` a free port, and the
+runtime paths (pid, logs, temporary files) a temporary folder, so nginx runs without root and
+leaves nothing behind. Everything else (timeouts, retries, headers) is exactly what deploys.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from api import proxy_conf
+from api.settings import Settings
 from bench.harness.api_server import HOST, REPO, Request, call, free_port
 
 CONFIG = REPO / "deploy" / "nginx.conf"
@@ -24,8 +27,16 @@ _UPSTREAMS = re.compile(
 )
 
 
-def render(config: str, upstream_ports: list[int], port: int, runtime: Path) -> str:
-    """deploy/nginx.conf for loopback: these upstreams, this port, runtime files in ``runtime``."""
+def render(
+    config: str,
+    upstream_ports: list[int],
+    port: int,
+    runtime: Path,
+    settings: Settings | None = None,
+) -> str:
+    """deploy/nginx.conf for loopback: the body limits of the replicas' ``settings``, these
+    upstreams, this port, runtime files in ``runtime``."""
+    config = proxy_conf.render(config, settings or Settings())
     servers = "".join(
         f"        server {HOST}:{p} max_fails=1 fail_timeout=5s;\n" for p in upstream_ports
     )
@@ -48,7 +59,11 @@ def render(config: str, upstream_ports: list[int], port: int, runtime: Path) -> 
 class NginxProxy:
     """nginx in the foreground on a free loopback port, balancing ``upstream_ports``."""
 
-    def __init__(self, upstream_ports: list[int], *, binary: str = "nginx") -> None:
+    def __init__(
+        self, upstream_ports: list[int], *, binary: str = "nginx", env: dict[str, str] | None = None
+    ) -> None:
+        #: The replicas' settings (their ``env``), whose body limits nginx applies too.
+        self.settings = Settings(**(env or {}))
         self.binary = shutil.which(binary) or "/usr/sbin/nginx"
         self.upstream_ports = upstream_ports
         self.port = free_port()
@@ -58,7 +73,9 @@ class NginxProxy:
 
     def start(self, timeout: float = 15) -> NginxProxy:
         conf = self.runtime / "nginx.conf"
-        conf.write_text(render(CONFIG.read_text(), self.upstream_ports, self.port, self.runtime))
+        conf.write_text(render(
+            CONFIG.read_text(), self.upstream_ports, self.port, self.runtime, self.settings
+        ))
         self._process = subprocess.Popen(
             [self.binary, "-p", str(self.runtime), "-c", str(conf),
              "-e", str(self.runtime / "error.log"), "-g", "daemon off;"],

@@ -237,9 +237,9 @@ def test_wrong_username_and_wrong_password_get_the_same_401(client, user):
     assert wrong_password.json() == wrong_user.json()
 
 
-def test_sign_in_attempts_are_limited_per_username(client, user, app):
-    set_password(client, user)
-    burst = app.state.services.signin_limiter.per_username.burst
+def test_sign_in_attempts_are_limited_per_username_and_address(client, user, app):
+    set_password(client, user)  # asking for the username was one attempt on it
+    burst = app.state.services.signin_limiter.per_pair.burst - 1
     codes = [
         client.post("/sessions", json={"username": "ana.film", "password": "guess number x"})
         .status_code
@@ -259,7 +259,7 @@ def test_signing_out_revokes_only_the_token_in_use(client, user):
     ).json()["token"]
     headers = {"Authorization": f"Bearer {second}"}
     assert client.delete("/sessions/current", headers=headers).status_code == 204
-    assert client.get(f"/users/{user.user_id}/ratings", headers=headers).status_code == 403
+    assert client.get(f"/users/{user.user_id}/ratings", headers=headers).status_code == 401
     assert client.delete("/sessions/current", headers=headers).status_code == 401
     assert client.get(f"/users/{user.user_id}/ratings", headers=user.headers).status_code == 200
 
@@ -358,13 +358,26 @@ def test_a_failure_while_writing_an_import_leaves_nothing_half_written(
     from db import repository
 
     rate(user, {5: 1.0})
-    real = repository.upsert_dated_ratings
+    real = repository.import_ratings
 
     def write_then_fail(*args, **kwargs):
         real(*args, **kwargs)  # the rows are written inside the transaction...
         raise OperationalError("INSERT", {}, Exception("disk I/O error"))  # ...then it fails
 
-    monkeypatch.setattr(repository, "upsert_dated_ratings", write_then_fail)
+    monkeypatch.setattr(repository, "import_ratings", write_then_fail)
     response = upload(client, user, LETTERBOXD)
     assert response.status_code == 503
     assert count_ratings() == 1 and my_ratings(client, user) == {5: 1.0}
+
+
+def test_an_equal_value_from_a_newer_file_advances_the_date(client, user):
+    """Otherwise a later import of an older file would still find itself 'newer'."""
+    march = LETTERBOXD.replace("2024-01-05", "2024-03-05")
+    assert upload(client, user, LETTERBOXD).json()["saved"] == 2
+    assert upload(client, user, march).json()["saved"] == 1  # same 4.5, newer date
+    listed = client.get(f"/users/{user.user_id}/ratings", headers=user.headers).json()
+    dates = {r["movie_id"]: r["updated_at"][:10] for r in listed["ratings"]}
+    assert dates[1] == "2024-03-05"
+    february = LETTERBOXD.replace("2024-01-05", "2024-02-05").replace(",4.5\n", ",1\n")
+    assert upload(client, user, february).json()["saved"] == 0
+    assert my_ratings(client, user)[1] == 4.5

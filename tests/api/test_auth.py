@@ -68,18 +68,31 @@ def test_another_users_token_is_403(client, new_user, method, path, body):
 
 
 @pytest.mark.parametrize(("method", "path", "body"), PROTECTED)
-def test_an_invented_token_is_403(client, user, method, path, body):
-    response = call(
-        client, method, path, body, user.user_id, {"Authorization": "Bearer not-a-real-token"}
-    )
-    assert response.status_code == 403
+def test_an_invented_token_is_401_whether_or_not_the_user_exists(client, user, method, path, body):
+    invented = {"Authorization": "Bearer not-a-real-token"}
+    existing = call(client, method, path, body, user.user_id, invented)
+    missing = call(client, method, path, body, 987654, invented)
+    assert existing.status_code == missing.status_code == 401
+    assert existing.headers["WWW-Authenticate"] == "Bearer"
+    assert existing.json()["detail"] == missing.json()["detail"]
 
 
 @pytest.mark.parametrize(("method", "path", "body"), PROTECTED)
-def test_an_unknown_user_is_404(client, user, method, path, body):
-    response = call(client, method, path, body, 987654, user.headers)
-    assert response.status_code == 404
-    assert response.json() == {"detail": "user 987654 not found"}
+def test_a_revoked_token_is_401(client, user, method, path, body):
+    assert client.delete("/sessions/current", headers=user.headers).status_code == 204
+    response = call(client, method, path, body, user.user_id, user.headers)
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(("method", "path", "body"), PROTECTED)
+def test_an_unknown_user_answers_as_another_existing_user_would(
+    client, new_user, method, path, body
+):
+    caller, other = new_user(), new_user()
+    missing = call(client, method, path, body, 987654, caller.headers)
+    existing = call(client, method, path, body, other.user_id, caller.headers)
+    assert missing.status_code == existing.status_code == 403
+    assert missing.json() == {"detail": "this token does not belong to user 987654"}
 
 
 @pytest.mark.parametrize(("method", "path", "body"), PROTECTED)
@@ -94,4 +107,4 @@ def test_an_out_of_range_user_id_is_422_json_on_every_route(
 
 def test_the_largest_64_bit_id_is_valid_and_simply_unknown(client, user):
     response = client.get(f"/user/{2**63 - 1}/stats", headers=user.headers)
-    assert response.status_code == 404
+    assert response.status_code == 403

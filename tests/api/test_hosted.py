@@ -92,7 +92,7 @@ def test_user_ids_are_never_reused_after_a_delete(app, client):
     assert after.user_id > newest.user_id > first.user_id
     # The deleted user's token reaches nobody.
     response = client.get(f"/users/{newest.user_id}/ratings", headers=newest.headers)
-    assert response.status_code == 404
+    assert response.status_code == 401
 
 
 # -- /health ---------------------------------------------------------------------------------

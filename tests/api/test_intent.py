@@ -19,7 +19,7 @@ def test_intent_reads_genres_years_exclusions_films_and_leftovers(client):
         "genres": ["Comedy"], "exclude_genres": ["Romance"], "year_from": 1990,
         "year_to": 1999, "similar_to": [{"movie_id": 3, "title": "Action Film 3", "year": 1982,
                         "name": "Action Film 3"}],
-        "mood": "funny", "unparsed": ["rainy day"], "parser": "offline",
+        "mood": "funny", "unparsed": ["rainy day"], "parser": "offline", "note": None,
     }
 
 

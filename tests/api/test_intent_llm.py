@@ -143,3 +143,54 @@ def test_without_url_and_key_the_llm_is_never_called(settings, fake_llm):
     with TestClient(create_app(half)) as client:
         assert client.get("/intent", params={"q": "comedy"}).json()["parser"] == "offline"
     assert FakeLlm.seen == []
+
+
+# --- bounded upstream calls: cache, per-address limit, budget a minute ---------------------------
+
+
+def bounded_client(settings: Settings, url: str, **bounds: float) -> TestClient:
+    configured = Settings(**{**settings.model_dump(), "llm_url": url, "llm_key": KEY, **bounds})
+    return TestClient(create_app(configured))
+
+
+def test_identical_requests_make_one_upstream_call(settings, fake_llm):
+    FakeLlm.seen.clear()
+    variants = ["a comedy from the 90s", "A Comedy from the 90s", "  a comedy   from the 90s "]
+    with bounded_client(settings, f"{fake_llm}/valid") as client:
+        bodies = [
+            client.get("/intent", params={"q": variants[i % 3]}).json() for i in range(30)
+        ]
+    assert len(FakeLlm.seen) == 1
+    assert {b["parser"] for b in bodies} == {"llm"} and {b["note"] for b in bodies} == {None}
+
+
+def test_one_address_gets_its_share_then_the_offline_parser_says_so(settings, fake_llm):
+    FakeLlm.seen.clear()
+    with bounded_client(settings, f"{fake_llm}/valid", llm_limit_per_minute=3) as client:
+        bodies = [client.get("/intent", params={"q": f"comedy number {i}"}).json()
+                  for i in range(10)]
+        other = TestClient(client.app, client=("203.0.113.5", 40000))
+        elsewhere = other.get("/intent", params={"q": "comedy from elsewhere"}).json()
+    assert len(FakeLlm.seen) == 4  # 3 for the first address, 1 for the other
+    assert [b["parser"] for b in bodies] == ["llm"] * 3 + ["offline"] * 7
+    assert all("too often" in b["note"] for b in bodies[3:])
+    assert elsewhere["parser"] == "llm"
+
+
+def test_past_the_budget_a_minute_the_offline_parser_answers_and_says_so(settings, fake_llm):
+    FakeLlm.seen.clear()
+    with bounded_client(settings, f"{fake_llm}/valid", llm_limit_per_minute=0,
+                        llm_budget_per_minute=5) as client:
+        bodies = []
+        for i in range(12):  # from twelve addresses: only the budget can stop them
+            who = TestClient(client.app, client=(f"192.0.2.{i + 1}", 40000))
+            bodies.append(who.get("/intent", params={"q": f"romance number {i}"}).json())
+        recommend_user = client.post("/users").json()
+        listed = client.get(
+            "/recommend", params={"user_id": recommend_user["user_id"], "q": "one more"},
+            headers={"Authorization": f"Bearer {recommend_user['token']}"},
+        ).json()
+    assert len(FakeLlm.seen) == 5
+    assert [b["parser"] for b in bodies] == ["llm"] * 5 + ["offline"] * 7
+    assert all("budget" in b["note"] for b in bodies[5:])
+    assert listed["intent"]["parser"] == "offline" and "budget" in listed["intent"]["note"]

@@ -1,11 +1,14 @@
 """Hot swap of the model: /admin/reload, the replica watcher, and what a switch must never do.
 
-A "new version" here is a copy of the tiny model whose manifest names another version, behind
-a symlink switched the way ``ml.model_store`` switches ``current``.
+A "new version" here is the tiny model with slightly moved item biases (so its arrays, and
+the version named after their hash, differ), behind a symlink switched the way
+``ml.model_store`` switches ``current``. A manifest whose version was merely edited is
+refused on load.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -20,17 +23,23 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.settings import Settings
 from bench.harness.api_server import ApiServer, Request, call_json
+from ml.artifacts import ArtifactError, load_artifact, model_version, save_artifact
 
 ADMIN = "operator-secret-token-0123456789"
 
 
-def version_dir(tiny_model_dir: Path, root: Path, version: str) -> Path:
-    folder = Path(shutil.copytree(tiny_model_dir, root / version))
-    manifest_path = folder / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["model_version"] = version
-    manifest_path.write_text(json.dumps(manifest))
-    return folder
+#: The versions the store's two models are served under (their arrays' hashes).
+VERSIONS: dict[str, str] = {}
+
+
+def version_dir(tiny_model_dir: Path, root: Path, name: str, nudge: float) -> Path:
+    """The tiny model with its item biases moved by ``nudge``: another model, another version
+    (a manifest is refused unless its version is its arrays' hash)."""
+    artifact = load_artifact(tiny_model_dir)
+    model = dataclasses.replace(artifact.model, item_bias=artifact.model.item_bias + nudge)
+    VERSIONS[name] = model_version(model)
+    manifest = {**artifact.manifest, "model_version": VERSIONS[name]}
+    return save_artifact(root / name, dataclasses.replace(artifact, model=model, manifest=manifest))
 
 
 def point(link: Path, target: Path) -> None:
@@ -44,8 +53,8 @@ def point(link: Path, target: Path) -> None:
 
 @pytest.fixture
 def store(tiny_model_dir: Path, tmp_path: Path) -> dict[str, Path]:
-    first = version_dir(tiny_model_dir, tmp_path, "funksvd-first")
-    second = version_dir(tiny_model_dir, tmp_path, "funksvd-second")
+    first = version_dir(tiny_model_dir, tmp_path, "first", 0.001)
+    second = version_dir(tiny_model_dir, tmp_path, "second", 0.002)
     broken = Path(shutil.copytree(first, tmp_path / "broken"))
     (broken / "factors.npz").write_bytes(b"not a model")
     current = tmp_path / "current"
@@ -90,16 +99,16 @@ def test_a_reload_serves_the_new_version_and_drops_the_old_lists(store, tmp_path
     with TestClient(create_app(settings_for(store, tmp_path, admin_token=ADMIN))) as client:
         user, headers = personal_list(client)
         before = client.get(f"/recommend?user_id={user['user_id']}", headers=headers).json()
-        assert before["model_version"] == "funksvd-first"
+        assert before["model_version"] == VERSIONS["first"]
         point(store["current"], store["second"])
         reloaded = client.post("/admin/reload", headers=admin())
         assert reloaded.status_code == 200
-        assert reloaded.json()["model_version"] == "funksvd-second"
-        assert reloaded.json()["previous_model_version"] == "funksvd-first"
-        assert client.get("/health").json()["model_version"] == "funksvd-second"
+        assert reloaded.json()["model_version"] == VERSIONS["second"]
+        assert reloaded.json()["previous_model_version"] == VERSIONS["first"]
+        assert client.get("/health").json()["model_version"] == VERSIONS["second"]
         # The same user and ratings: the cached list of the old model is not served.
         after = client.get(f"/recommend?user_id={user['user_id']}", headers=headers).json()
-        assert after["model_version"] == "funksvd-second"
+        assert after["model_version"] == VERSIONS["second"]
 
 
 def test_a_bad_model_directory_is_refused_and_the_old_model_keeps_serving(store, tmp_path):
@@ -108,8 +117,8 @@ def test_a_bad_model_directory_is_refused_and_the_old_model_keeps_serving(store,
         refused = client.post("/admin/reload", headers=admin())
         assert refused.status_code == 409
         assert "broken" in refused.json()["detail"]
-        assert "still serving funksvd-first" in refused.json()["detail"]
-        assert client.get("/health").json()["model_version"] == "funksvd-first"
+        assert f"still serving {VERSIONS['first']}" in refused.json()["detail"]
+        assert client.get("/health").json()["model_version"] == VERSIONS["first"]
         assert client.get("/movies/1").status_code == 200
 
 
@@ -137,7 +146,7 @@ def test_three_clients_asking_for_lists_see_no_failure_across_reloads(store, tmp
         for thread in askers:
             thread.join(timeout=30)
         assert set(statuses) == {200}, statuses
-        assert set(versions) == {"funksvd-first", "funksvd-second"}
+        assert set(versions) == {VERSIONS["first"], VERSIONS["second"]}
 
 
 def test_two_replicas_watching_the_path_both_switch(store, tmp_path):
@@ -151,16 +160,26 @@ def test_two_replicas_watching_the_path_both_switch(store, tmp_path):
         for server in servers:
             server.start()
         health = Request("GET", "/health")
-        assert {call_json(s.port, health)["model_version"] for s in servers} == {"funksvd-first"}
+        assert {call_json(s.port, health)["model_version"] for s in servers} == {VERSIONS["first"]}
         point(store["current"], store["second"])
         deadline = time.monotonic() + 30
         seen: set[str] = set()
         while time.monotonic() < deadline:
             seen = {call_json(s.port, health)["model_version"] for s in servers}
-            if seen == {"funksvd-second"}:
+            if seen == {VERSIONS["second"]}:
                 break
             time.sleep(0.2)
-        assert seen == {"funksvd-second"}, [s.log_tail() for s in servers]
+        assert seen == {VERSIONS["second"]}, [s.log_tail() for s in servers]
     finally:
         for server in servers:
             server.stop()
+
+
+def test_a_manifest_whose_version_was_edited_is_refused_on_load(tiny_model_dir, tmp_path):
+    folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "edited"))
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model_version"] = "funksvd-0000000000"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="model_version 'funksvd-0000000000' does not match"):
+        load_artifact(folder)

@@ -38,6 +38,7 @@ def test_the_contract_paths_are_all_there(spec):
         ("get", "/movies/{movie_id}"), ("get", "/movies/{movie_id}/similar"), ("get", "/genres"),
         ("get", "/decades"),
         ("get", "/onboarding/movies"), ("get", "/metrics"), ("get", "/intent"),
+        ("get", "/model/evaluation"),
         ("post", "/users/{user_id}/import"), ("get", "/users/{user_id}/export"),
         ("put", "/users/{user_id}/credentials"), ("post", "/sessions"),
         ("get", "/users/{user_id}/credentials"),

@@ -113,3 +113,33 @@ def test_every_operation_whose_answer_has_a_token_declares_no_store():
                 assert no_store in calls, (method, route.path)
                 checked.add((method, route.path))
     assert checked == issuing
+
+
+def test_every_answer_forbids_framing_loading_and_referrers(client, user):
+    for response in (
+        client.get("/health"),
+        client.get(f"/user/{user.user_id}/stats", headers=user.headers),
+        client.get("/no/such/path"),
+        client.get("/openapi.json"),
+    ):
+        policy = response.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_docs_page_allows_its_own_inline_script_by_hash_and_nothing_else(client):
+    import base64
+    import hashlib
+    import re
+
+    response = client.get("/docs")
+    assert response.status_code == 200
+    policies = response.headers.get_list("content-security-policy")
+    assert len(policies) == 1
+    directives = dict(d.strip().split(" ", 1) for d in policies[0].split(";"))
+    (script,) = re.findall(r"<script>(.*?)</script>", response.text, flags=re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert directives["script-src"] == f"'self' 'sha256-{digest}'"
+    assert directives["frame-ancestors"] == "'none'" and directives["connect-src"] == "'self'"
+    assert response.headers["x-frame-options"] == "DENY"

@@ -53,7 +53,7 @@ def test_a_database_outage_on_a_request_is_a_503_without_internals(
     def locked(*_args):
         raise OperationalError("SELECT token_hash", {}, Exception(SECRET))
 
-    monkeypatch.setattr(repository, "token_check", locked)  # the session's token check
+    monkeypatch.setattr(repository, "live_token", locked)  # the session's token check
     monkeypatch.setattr(SnapshotReader, "read", locked)  # the one-query token check
     response = client.get(path.format(id=user.user_id), headers=user.headers)
     assert response.status_code == 503
@@ -64,7 +64,7 @@ def test_a_database_outage_on_a_request_is_a_503_without_internals(
 
 
 def test_metrics_come_from_the_manifest(client, app):
-    body = client.get("/metrics").json()
+    body = client.get("/model/evaluation").json()
     manifest = app.state.services.recommender.manifest
     assert body["model_version"] == manifest["model_version"]
     assert body["trained_at"] == manifest["trained_at"]

@@ -1,4 +1,5 @@
-"""/docs in a real browser cut off from the internet: Swagger UI renders every operation.
+"""/docs in a real browser cut off from the internet: Swagger UI renders every operation,
+under the page's Content-Security-Policy (nothing it needs is blocked).
 
 Chromium may reach only 127.0.0.1; every other request is refused and recorded. Before the
 API served Swagger UI itself, /docs asked a CDN for it and stayed blank (and Swagger UI 4,
@@ -38,11 +39,29 @@ def test_the_docs_render_every_operation_without_internet(
     try:
         context.route("**/*", loopback_only)
         page = context.new_page()
+        blocked: list[str] = []
+        page.on(
+            "console",
+            lambda message: blocked.append(message.text)
+            if "Content Security Policy" in message.text
+            else None,
+        )
         page.goto(f"{server.url}/docs")
         page.wait_for_selector(".opblock", timeout=30_000)
         assert page.locator(".opblock").count() == operations
         assert page.locator(".info .title").inner_text().startswith("CineMatch API")
         assert refused == []
+        assert blocked == []
+        # Swagger UI works under it: "Try it out" on GET /genres reaches the API.
+        page.locator("#operations-movies-list_genres_genres_get .opblock-summary").click()
+        page.locator("button.try-out__btn").click()
+        page.locator("button.execute").click()
+        answered = ".live-responses-table tbody .response-col_status"
+        page.wait_for_selector(answered, timeout=30_000)
+        assert "200" in page.locator(answered).first.inner_text()
+        assert blocked == []
+        policy = page.request.get(f"{server.url}/docs").headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy
     finally:
         context.close()
         server.stop()

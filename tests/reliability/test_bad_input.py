@@ -112,7 +112,8 @@ def test_huge_and_negative_movie_ids_are_422_everywhere(client, owner, unchanged
 def test_the_largest_valid_ids_are_simply_unknown(client, owner, unchanged):
     largest = 2**63 - 1
     assert client.get(f"/movies/{largest}").status_code == 404
-    assert client.get(f"/user/{largest}/stats", headers=owner.headers).status_code == 404
+    # Not the owner's id: the same 403 as any other user's, existing or not.
+    assert client.get(f"/user/{largest}/stats", headers=owner.headers).status_code == 403
     body = {"user_id": owner.user_id, "ratings": [{"movie_id": largest, "rating": 4}]}
     assert_clear_4xx(client.post("/rate", json=body, headers=owner.headers), 404, str(largest))
 

@@ -146,7 +146,7 @@ def test_tokens_are_looked_up_by_their_hash_only(app, client, user, monkeypatch)
     monkeypatch.setattr(auth, "hash_token", spy)
     assert client.get(f"/user/{user.user_id}/stats", headers=user.headers).status_code == 200
     wrong = client.get(f"/user/{user.user_id}/stats", headers={"Authorization": "Bearer wrong"})
-    assert wrong.status_code == 403
+    assert wrong.status_code == 401
     expected = hashlib.sha256(user.token.encode()).hexdigest()
     assert asked == [expected, hashlib.sha256(b"wrong").hexdigest()]
 

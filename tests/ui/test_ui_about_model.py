@@ -59,7 +59,7 @@ def about_text() -> str:
 
 
 def test_the_shipped_model_says_it_learnt_from_none_of_our_ratings(shipped: TestClient):
-    answer = shipped.get("/metrics").json()
+    answer = shipped.get("/model/evaluation").json()
     assert answer["app_ratings"] == {"n_ratings": 0, "n_users": 0, "read_at": None}
     text = about_text()
     assert "has not learnt from any ratings given here on CineMatch yet" in text
@@ -69,7 +69,7 @@ def test_the_shipped_model_says_it_learnt_from_none_of_our_ratings(shipped: Test
 
 
 def test_a_retrained_model_says_how_many_of_our_ratings_it_learnt_from(retrained: TestClient):
-    answer = retrained.get("/metrics").json()
+    answer = retrained.get("/model/evaluation").json()
     assert answer["app_ratings"] == {"n_ratings": 1234, "n_users": 56,
                                      "read_at": "2026-11-25T03:30:00+00:00"}
     text = about_text()

@@ -166,7 +166,7 @@ def test_the_models_genres_and_metrics_are_asked_for_once_a_while() -> None:
     client = fake_client(api)
     assert client.genres() == client.genres()
     assert client.metrics() == client.metrics()
-    assert len(api.calls_to("/genres")) == 1 and len(api.calls_to("/metrics")) == 1
+    assert len(api.calls_to("/genres")) == 1 and len(api.calls_to("/model/evaluation")) == 1
 
 
 def test_reruns_on_new_threads_reuse_one_http_session() -> None:

@@ -224,7 +224,7 @@ class FakeCineMatchApi:
                 exclude = {int(x) for x in q.get("exclude", [])}
                 chosen = [self.movies[m] for m in self.popularity if m not in exclude][:n]
                 return 200, {"count": len(chosen), "movies": chosen}
-            case "GET", ["metrics"]:
+            case "GET", ["model", "evaluation"]:
                 return 200, FAKE_METRICS
             case ("PUT" | "DELETE"), ["users", user_id, kind, movie_id] if kind in SIGNALS:
                 user = self._auth(int(user_id), auth)
