@@ -42,6 +42,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+if "--scoring-only" in sys.argv:
+    # A request is scored on one thread, as the API runs (api/__init__.py sets the same).
+    for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_variable] = "1"
+
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -215,6 +220,16 @@ def score_size(n_films: int, rng: np.random.Generator, requests: int) -> dict[st
     return row
 
 
+def _write(path: Path, result: dict[str, Any], part: str) -> None:
+    """Write ``result``, keeping the other part as the file has it now (the two parts may
+    be run apart)."""
+    if path.exists():
+        kept = json.loads(path.read_text())
+        other = "scoring" if part == "training" else "training"
+        result = {**result, other: kept.get(other, result[other])}
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(SIZES))
@@ -240,12 +255,15 @@ def main(argv: list[str] | None = None) -> int:
             for row in training_curve(labels, scratch, args.driver_memory):
                 done[row["label"]] = row
                 result["training"] = [done[k] for k in SIZES if k in done]
-                args.json.write_text(json.dumps(result, indent=2) + "\n")
+                _write(args.json, result, "training")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-    if not args.training_only:
+    if args.scoring_only:
         result["scoring"] = scoring()
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
+        _write(args.json, result, "scoring")
+    if not args.scoring_only and not args.training_only:  # one BLAS thread: its own process
+        subprocess.run([sys.executable, __file__, "--scoring-only", "--json", str(args.json)],
+                       check=True)
     return 0
 
 

@@ -92,6 +92,9 @@ class SparkSettings:
     iterations: int = 10
     bias_damping: float = BIAS_DAMPING
     bias_sweeps: int = 2
+    #: Residual ALS fits with seeds seed, seed + 1, … averaged (their factors concatenated
+    #: and scaled by 1/√n, so p_u·q_i is the mean of their products).
+    ensemble: int = 1
     implicit_rank: int = 64
     implicit_reg: float = 0.1  # MLlib regParam of the implicit ALS
     implicit_iterations: int = 10
@@ -102,7 +105,8 @@ class SparkSettings:
     blocks: int = 0
 
     def __post_init__(self) -> None:
-        if min(self.rank, self.implicit_rank, self.iterations, self.implicit_iterations) < 1:
+        if min(self.rank, self.implicit_rank, self.iterations, self.implicit_iterations,
+               self.ensemble) < 1:
             raise ValueError("ranks and iterations must be positive")
         if self.reg < 0 or self.implicit_reg < 0 or self.bias_damping < 0:
             raise ValueError("regularisation must be non-negative")
@@ -348,7 +352,9 @@ def checked_ratings(ratings: Any, known_movies: np.ndarray) -> tuple[Any, dict[s
 def user_indices(ratings: Any, gate_users: float, gate_salt: int) -> Any:
     """(user_id, user_index, held) for every user: a dense int index for MLlib, and whether
     the promote gate holds them out (``hashed_share`` below ``gate_users``, never app users)."""
-    users = ratings.select("user_id").distinct()
+    # Sorted first: zipWithIndex follows the partitions' order, so a recomputed partition
+    # (an evicted cache block, a lost executor) gets the same indices again.
+    users = ratings.select("user_id").distinct().orderBy("user_id")
 
     def label(rows: Iterator[tuple[Any, int]]) -> Iterator[tuple[int, int, bool]]:
         chunk = list(rows)
@@ -394,10 +400,10 @@ def _als(settings: SparkSettings, rank: int, reg: float, iterations: int, rating
 
 
 def _item_array(frame: Any, n_items: int, width: int, column: str = "features") -> np.ndarray:
-    """An (item index, value) DataFrame, index first, collected into a dense float array."""
-    rows = frame.collect()
+    """An (item index, value) DataFrame, index first, collected into a dense float array one
+    partition at a time (a million films' rows as Python objects would be gigabytes)."""
     out = np.zeros((n_items, width) if width else n_items, dtype=np.float64)
-    for row in rows:
+    for row in frame.toLocalIterator():
         out[row[0]] = row[column]
     return out
 
@@ -430,7 +436,7 @@ class RatingFit:
     mu: float
     user_bias: Any  # user_index, b_u (cached)
     item_bias: Any  # item_index, b_i (cached)
-    als: Any  # pyspark ALSModel
+    als: list[Any]  # pyspark ALSModels, averaged
     seconds: float
 
     def release(self) -> None:
@@ -453,7 +459,7 @@ def prepare(spark: Any, ratings: Any, settings: SparkSettings, gate_users: float
     blocks = settings.blocks or partitions
     if spark.conf.get("spark.sql.shuffle.partitions") == "200":  # Spark's default: not chosen
         spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
-    users = user_indices(ratings, gate_users, gate_salt).cache()
+    users = user_indices(ratings, gate_users, gate_salt).persist(StorageLevel.MEMORY_AND_DISK)
     joined = ratings.join(users, "user_id")
     holdout = None
     if gate_users > 0:
@@ -482,31 +488,39 @@ def prepare(spark: Any, ratings: Any, settings: SparkSettings, gate_users: float
 
 
 def fit_rating_model(prepared: Prepared, settings: SparkSettings) -> RatingFit:
-    """μ and the damped biases, then MLlib ALS (ALS-WR) on the residuals."""
+    """μ and the damped biases, then MLlib ALS (ALS-WR) on the residuals (``ensemble`` fits
+    with successive seeds, averaged)."""
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
-    n_items, k = len(prepared.items), settings.rank
+    n_items, k = len(prepared.items), settings.rank * settings.ensemble
     mu, user_bias, item_bias = fit_biases(prepared.train, settings.bias_damping,
                                           settings.bias_sweeps)
     residuals = (prepared.train.join(user_bias, "user_index")
                  .join(F.broadcast(item_bias), "item_index")
                  .select("user_index", "item_index",
                          (F.col("rating") - mu - F.col("b_u") - F.col("b_i")).alias("residual")))
-    als = _als(settings, k, settings.reg, settings.iterations, "residual",
-               blocks=prepared.blocks).fit(residuals)
+    if settings.ensemble > 1:
+        residuals = residuals.cache()
+    models = [_als(replace(settings, seed=settings.seed + s), settings.rank, settings.reg,
+                   settings.iterations, "residual", blocks=prepared.blocks).fit(residuals)
+              for s in range(settings.ensemble)]
+    item_factors = np.hstack([_item_array(m.itemFactors, n_items, settings.rank)
+                              for m in models]) / np.sqrt(settings.ensemble)
+    if settings.ensemble > 1:
+        residuals.unpersist()
     model = FactorModel(
         global_mean=mu,
         user_factors=np.zeros((0, k), dtype=np.float32),
         user_bias=np.zeros(0, dtype=np.float32),
-        item_factors=_item_array(als.itemFactors, n_items, k).astype(np.float32),
+        item_factors=item_factors.astype(np.float32),
         item_bias=_item_array(item_bias, n_items, 0, "b_i").astype(np.float32),
         # The served fold-in is the training's user solve: ALS-WR's ridge per rating on the
         # factors, and the damping on the bias.
         fold_in_reg=np.append(np.zeros(k), settings.bias_damping).astype(np.float32),
         fold_in_reg_per_rating=settings.reg,
     )
-    return RatingFit(model, mu, user_bias, item_bias, als, time.perf_counter() - started)
+    return RatingFit(model, mu, user_bias, item_bias, models, time.perf_counter() - started)
 
 
 def fit_ranking_model(prepared: Prepared, settings: SparkSettings,
@@ -623,15 +637,15 @@ def spark_rmse(prepared: Prepared, rating: RatingFit, test: Any) -> float:
              .join(F.broadcast(prepared.item_frame), "movie_id", "left")
              .join(rating.user_bias, "user_index", "left")
              .join(F.broadcast(rating.item_bias), "item_index", "left"))
-    user_f = rating.als.userFactors.withColumnRenamed("id", "user_index") \
-        .withColumnRenamed("features", "p")
-    item_f = rating.als.itemFactors.withColumnRenamed("id", "item_index") \
-        .withColumnRenamed("features", "q")
-    frame = frame.join(user_f, "user_index", "left").join(F.broadcast(item_f), "item_index",
-                                                          "left")
-    dot = F.when(F.col("p").isNotNull() & F.col("q").isNotNull(), F.aggregate(
-        F.zip_with("p", "q", lambda a, b: a * b), F.lit(0.0), lambda acc, x: acc + x)) \
-        .otherwise(F.lit(0.0))
+    dots = []
+    for k, als in enumerate(rating.als):
+        p, q = f"p{k}", f"q{k}"
+        frame = (frame.join(als.userFactors.toDF("user_index", p), "user_index", "left")
+                 .join(F.broadcast(als.itemFactors.toDF("item_index", q)), "item_index", "left"))
+        dots.append(F.when(F.col(p).isNotNull() & F.col(q).isNotNull(), F.aggregate(
+            F.zip_with(p, q, lambda a, b: a * b), F.lit(0.0), lambda acc, x: acc + x))
+            .otherwise(F.lit(0.0)))
+    dot = sum(dots[1:], dots[0]) / len(dots)
     pred = (F.lit(rating.mu) + F.coalesce(F.col("b_u"), F.lit(0.0))
             + F.coalesce(F.col("b_i"), F.lit(0.0)) + dot)
     clipped = F.least(F.greatest(pred, F.lit(RATING_MIN)), F.lit(RATING_MAX))
