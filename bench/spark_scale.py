@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -122,9 +123,10 @@ def train_spark(folder: Path, out: Path, driver_memory: str) -> dict[str, Any]:
             "stages": manifest["training"]["stages"]}
 
 
-def training_curve(labels: list[str], work: Path, driver_memory: str) -> list[dict[str, Any]]:
+def training_curve(labels: list[str], work: Path,
+                   driver_memory: str) -> Iterator[dict[str, Any]]:
+    """One row per size, as soon as it is measured."""
     settings = SparkSettings()
-    rows = []
     for label in labels:
         folder = work / label
         written = generate(Shape.for_ratings(SIZES[label]), folder / "data", folder / "eval")
@@ -132,12 +134,15 @@ def training_curve(labels: list[str], work: Path, driver_memory: str) -> list[di
         one_seconds, one_cpu, one_peak = train(folder / "data", folder / "one-box", [])
         spark = train_spark(folder / "data", folder / "spark", driver_memory)
         stages = spark["stages"]
+        # Rating-iterations per CPU-second of the JVM (the executors' own work, whatever else
+        # shares the cores); wall-based (× 2 cores) where the CPU time is unknown.
         per_core = {
-            "rating_als": written.n_ratings * settings.iterations / (stages["rating_model"] * 2),
-            "implicit_als": (written.n_ratings * settings.implicit_iterations
-                             / (stages["ranking_model"] * 2)),
+            "rating_als": written.n_ratings * settings.iterations
+            / stages.get("rating_model_jvm_cpu", stages["rating_model"] * 2),
+            "implicit_als": written.n_ratings * settings.implicit_iterations
+            / stages.get("ranking_model_jvm_cpu", stages["ranking_model"] * 2),
         }
-        rows.append({
+        row = {
             "label": label, "ratings": written.n_ratings, "users": written.n_users,
             "films": written.n_films,
             "one_box": {"seconds": round(one_seconds, 1), "cpu_seconds": round(one_cpu, 1),
@@ -148,10 +153,10 @@ def training_curve(labels: list[str], work: Path, driver_memory: str) -> list[di
             "spark_rating_iterations_per_core_second": {k: round(v) for k, v in
                                                         per_core.items()},
             "load_average": f"{load_before} -> {os.getloadavg()}",
-        })
-        print(json.dumps(rows[-1]), flush=True)
+        }
+        print(json.dumps(row), flush=True)
         shutil.rmtree(folder, ignore_errors=True)
-    return rows
+        yield row
 
 
 def clustered_factors(n: int, width: int, rng: np.random.Generator,

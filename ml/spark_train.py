@@ -581,13 +581,20 @@ def fit_spark(spark: Any, ratings: Any, movies: pd.DataFrame, settings: SparkSet
     """Train both models on ``ratings`` (user_id, movie_id, rating[, source, source_rank,
     row]) and package them as ``ml.pipeline.fit_artifact`` does (module docstring)."""
     started = time.perf_counter()
+    cpu = [_jvm_cpu_seconds(spark)]
     prepared = prepare(spark, ratings, settings, gate_users, gate_salt)
+    cpu.append(_jvm_cpu_seconds(spark))
     rating = fit_rating_model(prepared, settings)
+    cpu.append(_jvm_cpu_seconds(spark))
     implicit, implicit_seconds = fit_ranking_model(prepared, settings, implicit_params)
+    cpu.append(_jvm_cpu_seconds(spark))
     stage = time.perf_counter()
     popularity, chart = popularity_of(prepared)
     seconds = {"prepare": prepared.seconds, "rating_model": rating.seconds,
                "ranking_model": implicit_seconds, "popularity": time.perf_counter() - stage}
+    if all(c is not None for c in cpu):  # local mode: the executors run in the driver's JVM
+        seconds.update({f"{name}_jvm_cpu": cpu[k + 1] - cpu[k] for k, name in
+                        enumerate(("prepare", "rating_model", "ranking_model"))})
     artifact = package(spark, prepared, rating.model, implicit, popularity, chart, movies,
                        settings, implicit_params, weights, sources)
     artifact.manifest["training"] = {
@@ -596,6 +603,20 @@ def fit_spark(spark: Any, ratings: Any, movies: pd.DataFrame, settings: SparkSet
     artifact.manifest["ranking"]["seconds"] = round(implicit_seconds, 2)
     return SparkFit(artifact, prepared.holdout, seconds, {
         "rating": rating, "prepared": prepared})
+
+
+def _jvm_cpu_seconds(spark: Any) -> float | None:
+    """CPU seconds (user + system) of the driver's JVM so far, from /proc; None when the JVM
+    is not on this host's /proc or the master is not local (executors elsewhere)."""
+    if not spark.sparkContext.master.startswith("local"):
+        return None
+    try:
+        pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def package(spark: Any, prepared: Prepared, model: FactorModel, implicit: ImplicitModel,
