@@ -145,8 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--tune", action="store_true",
                         help="choose the Spark settings on validation first")
+    parser.add_argument("--rating-grid", type=json.loads, default=RATING_GRID,
+                        help="JSON: SparkSettings field → values, searched by validation RMSE")
+    parser.add_argument("--implicit-grid", type=json.loads, default=IMPLICIT_GRID,
+                        help="JSON: implicit_reg and unobserved_weight values")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    RATING_GRID.clear()
+    RATING_GRID.update(args.rating_grid)
+    IMPLICIT_GRID.clear()
+    IMPLICIT_GRID.update(args.implicit_grid)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     dataset = load_dataset(args.data)
     train, test = random_split(dataset.ratings, args.test_fraction, args.seed)
