@@ -34,7 +34,8 @@ GATE = 0.1
 
 
 def run_local(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "ml.spark_train", "--master", "local[2]", *SMALL, *args]
+    command = [sys.executable, "-m", "ml.spark_train", "--master", "local[2]",
+               "--conf", "spark.ui.enabled=false", *SMALL, *args]
     done = subprocess.run(command, capture_output=True, text=True, env=spark_env(), cwd=REPO,
                           timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
