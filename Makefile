@@ -10,7 +10,7 @@ LINKS ?= $(SHARED)/links/links.csv
 API_PORT ?= 8000
 UI_PORT ?= 8501
 
-.PHONY: run test setup browser axe postgres nginx migrate train retrain evaluate bench docs lock lint clean
+.PHONY: run test setup browser axe postgres nginx java migrate train retrain evaluate bench docs lock lint clean
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (CineMatch needs Python 3.11)"; exit 2; }
@@ -53,6 +53,12 @@ nginx:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
 	  else echo "error: nginx is missing; run: sudo apt-get install nginx"; exit 2; fi; }
 
+## Debian's Java 17 runtime: the Spark trainer's tests run a standalone Spark cluster on loopback.
+java:
+	@command -v java >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	  else echo "error: Java is missing; run: sudo apt-get install openjdk-17-jre-headless"; exit 2; fi; }
+
 ## Apply pending schema migrations to DATABASE_URL (default: the SQLite file make run uses).
 migrate: setup
 	$(PY) -m db.migrate
@@ -60,7 +66,7 @@ migrate: setup
 run: setup
 	@API_PORT=$(API_PORT) UI_PORT=$(UI_PORT) PY=$(PY) scripts/run_app.sh
 
-test: setup browser axe postgres nginx
+test: setup browser axe postgres nginx java
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.artifacts import APP_RATINGS_KEY, GateHoldout, save_artifact
+from ml.artifacts import APP_RATINGS_KEY, AppRatings, Artifact, GateHoldout, save_artifact
 from ml.cli import (
     CliError,
     add_params_arguments,
@@ -144,18 +144,26 @@ def main(argv: list[str] | None = None) -> int:
         fitted = fit_artifact(dataset.ratings, dataset.movies, params, sources,
                               validation_fraction=args.validation_fraction,
                               implicit_params=implicit, ranking_weights=weights)
-        manifest = fitted.artifact.manifest
-        manifest["metrics"] = metrics
-        manifest[APP_RATINGS_KEY] = None if app_receipt is None else app_receipt.as_json()
-        out = args.out
-        if args.store is not None:
-            out = ModelStore(args.store).new_version_dir(manifest["model_version"])
-        save_artifact(out, fitted.artifact, holdout)
-        log.info("saved %s (%s) in %.1f s", out, manifest["model_version"],
-                 time.perf_counter() - started)
-        if args.store is not None:
-            print(out)
+        fitted.artifact.manifest["metrics"] = metrics
+        save_trained(fitted.artifact, holdout, app_receipt, args.out, args.store, started)
     return 0
+
+
+def save_trained(artifact: Artifact, holdout: GateHoldout | None,
+                 app_receipt: AppRatings | None, out: Path, store: Path | None,
+                 started: float) -> Path:
+    """Write a trained model to ``out``, or to a new version folder of ``store`` (its path
+    printed on stdout, for ``python -m ml.promote``), with the app ratings' receipt."""
+    manifest = artifact.manifest
+    manifest[APP_RATINGS_KEY] = None if app_receipt is None else app_receipt.as_json()
+    if store is not None:
+        out = ModelStore(store).new_version_dir(manifest["model_version"])
+    save_artifact(out, artifact, holdout)
+    log.info("saved %s (%s) in %.1f s", out, manifest["model_version"],
+             time.perf_counter() - started)
+    if store is not None:
+        print(out)
+    return out
 
 
 if __name__ == "__main__":

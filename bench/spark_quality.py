@@ -1,0 +1,209 @@
+"""Is the Spark trainer as good as the one-box one? Both on the same ml-1m split, in one run.
+
+    python bench/spark_quality.py [--data ../shared/data/movielens/ml-1m] [--tune]
+
+The split is ``ml.evaluate``'s (a seeded 10% random holdout of the ratings: seed 42, the
+ml-1m copy's users 1–2999). Both trainers fit the training part; on the test part the bench
+measures
+
+- RMSE: the one-box model's trained user vectors (``ml.evaluate``), and Spark's on the
+  executors (``ml.spark_train.spark_rmse``: μ + b_u + b_i + p_u·q_i, user vectors never leave
+  Spark);
+- served NDCG@10: each test user's list from the ``Recommender`` that serves /recommend,
+  folding them in from their training ratings (``ml.evaluate._top_n``, "service_ranking").
+
+Targets: Spark's RMSE within 2% of the one-box RMSE, its NDCG@10 within 3%.
+
+``--tune`` first chooses the Spark settings on validation carved from the training part only
+(``ml.split.validation_split``, 5%): the residual ALS's rank and λ by validation RMSE, then the
+implicit ALS's λ and α0 by validation NDCG@10 of the served list. The test part is not seen
+until the final figures. Results: ``bench/results/spark_quality.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ml.data import load_dataset
+from ml.evaluate import _top_n, evaluate
+from ml.implicit import ImplicitParams
+from ml.model import FunkSVDParams
+from ml.ranking import RankingWeights
+from ml.recommender import Recommender
+from ml.spark_train import (
+    SparkSettings,
+    fit_ranking_model,
+    fit_rating_model,
+    fit_spark,
+    package,
+    popularity_of,
+    prepare,
+    spark_rmse,
+    spark_session,
+)
+from ml.split import random_split, validation_split
+
+REPO = Path(__file__).resolve().parents[1]
+
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "movielens" / "ml-1m"
+RESULTS = REPO / "bench" / "results" / "spark_quality.json"
+RMSE_TARGET, NDCG_TARGET = 0.02, 0.03
+#: The grids ``--tune`` searches (kept small: every point is a Spark fit on a shared machine).
+RATING_GRID = {"rank": (32,), "reg": (0.07, 0.1), "iterations": (4, 8)}
+IMPLICIT_GRID = {"implicit_reg": (0.1, 0.3), "unobserved_weight": (0.3,)}
+
+log = logging.getLogger("bench.spark_quality")
+
+
+def frame_of(spark: Any, ratings: pd.DataFrame) -> Any:
+    return spark.createDataFrame(ratings[["user_id", "movie_id", "rating"]].astype(
+        {"user_id": "int64", "movie_id": "int64", "rating": "float32"}))
+
+
+def served_ndcg(artifact: Any, train: pd.DataFrame, test: pd.DataFrame) -> float:
+    """NDCG@10 of the list /recommend serves, each test user folded in from ``train``."""
+    rows = _top_n(train, test, Recommender(artifact), len(artifact.items))
+    return next(r["ndcg_at_10"] for r in rows if r["model"] == "service_ranking")
+
+
+def spark_figures(spark: Any, train: pd.DataFrame, test: pd.DataFrame, movies: pd.DataFrame,
+                  settings: SparkSettings, implicit: ImplicitParams,
+                  weights: RankingWeights) -> dict[str, Any]:
+    """Fit on ``train`` with Spark; RMSE on ``test`` in Spark, NDCG@10 of the served list."""
+    started = time.perf_counter()
+    fit = fit_spark(spark, frame_of(spark, train), movies, settings, implicit, weights)
+    seconds = time.perf_counter() - started
+    figures = {"rmse": round(spark_rmse(fit.spark_models["prepared"], fit.spark_models["rating"],
+                                        frame_of(spark, test)), 4),
+               "ndcg_at_10": served_ndcg(fit.artifact, train, test),
+               "train_seconds": round(seconds, 1), "stages": fit.artifact.manifest["training"]}
+    fit.release()
+    return figures
+
+
+def tune(spark: Any, train: pd.DataFrame, movies: pd.DataFrame, base: SparkSettings,
+         implicit: ImplicitParams, weights: RankingWeights) -> tuple[SparkSettings,
+                                                                     ImplicitParams, list]:
+    """The rating ALS's rank and λ by validation RMSE, then the implicit ALS's λ and α0 by
+    validation NDCG@10 of the served list; validation carved from ``train`` only."""
+    fit_part, held = validation_split(train, 0.05, 0)
+    prepared = prepare(spark, frame_of(spark, fit_part), base)
+    held_frame = frame_of(spark, held)
+    trials: list[dict[str, Any]] = []
+    scored = []
+    for values in itertools.product(*RATING_GRID.values()):
+        point = dict(zip(RATING_GRID, values, strict=True))
+        rating = fit_rating_model(prepared, replace(base, **point))
+        rmse = spark_rmse(prepared, rating, held_frame)
+        rating.release()
+        trials.append({"stage": "rating", **point, "rmse": round(rmse, 4),
+                       "seconds": round(rating.seconds, 1)})
+        log.info("%s", trials[-1])
+        scored.append((rmse, values))
+    chosen = replace(base, **dict(zip(RATING_GRID, min(scored)[1], strict=True)))
+    rating = fit_rating_model(prepared, chosen)
+    popularity, chart = popularity_of(prepared)
+    scored = []
+    for implicit_reg, alpha0 in itertools.product(*IMPLICIT_GRID.values()):
+        settings = replace(chosen, implicit_reg=implicit_reg)
+        params = replace(implicit, unobserved_weight=alpha0)
+        model, seconds = fit_ranking_model(prepared, settings, params)
+        artifact = package(spark, prepared, rating.model, model, popularity, chart, movies,
+                           settings, params, weights)
+        ndcg = served_ndcg(artifact, fit_part, held)
+        trials.append({"stage": "implicit", "implicit_reg": implicit_reg,
+                       "unobserved_weight": alpha0, "ndcg_at_10": ndcg,
+                       "seconds": round(seconds, 1)})
+        log.info("%s", trials[-1])
+        scored.append((-ndcg, implicit_reg, alpha0))
+    _, implicit_reg, alpha0 = min(scored)
+    rating.release()
+    prepared.release()
+    return (replace(chosen, implicit_reg=implicit_reg),
+            replace(implicit, unobserved_weight=alpha0), trials)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--test-fraction", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--tune", action="store_true",
+                        help="choose the Spark settings on validation first")
+    parser.add_argument("--rating-grid", type=json.loads, default=RATING_GRID,
+                        help="JSON: SparkSettings field → values, searched by validation RMSE")
+    parser.add_argument("--implicit-grid", type=json.loads, default=IMPLICIT_GRID,
+                        help="JSON: implicit_reg and unobserved_weight values")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    RATING_GRID.clear()
+    RATING_GRID.update(args.rating_grid)
+    IMPLICIT_GRID.clear()
+    IMPLICIT_GRID.update(args.implicit_grid)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    dataset = load_dataset(args.data)
+    train, test = random_split(dataset.ratings, args.test_fraction, args.seed)
+    spark = spark_session(args.master, conf={"spark.driver.memory": "2g"})
+    spark.sparkContext.setLogLevel("ERROR")
+    settings, implicit, weights = SparkSettings(), ImplicitParams(), RankingWeights()
+    trials: list[dict[str, Any]] = []
+    if args.tune:
+        settings, implicit, trials = tune(spark, train, dataset.movies, settings, implicit,
+                                          weights)
+    log.info("one-box trainer (ml.train's defaults)…")
+    started = time.perf_counter()
+    report = evaluate(train, test, FunkSVDParams(), dataset.movies, progress=False)
+    one_box = {"rmse": next(r["rmse"] for r in report.rating if r["model"] == "funksvd"),
+               "ndcg_at_10": next(r["ndcg_at_10"] for r in report.top_n
+                                  if r["model"] == "service_ranking"),
+               "train_seconds": round(time.perf_counter() - started, 1)}
+    log.info("one box: %s", one_box)
+    log.info("Spark (%s): %s %s", args.master, settings, implicit)
+    on_spark = spark_figures(spark, train, test, dataset.movies, settings, implicit, weights)
+    log.info("Spark: %s", on_spark)
+    rmse_ratio = on_spark["rmse"] / one_box["rmse"]
+    ndcg_ratio = on_spark["ndcg_at_10"] / one_box["ndcg_at_10"]
+    result = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "environment": {"cpus": os.cpu_count(), "spark": spark.version, "master": args.master,
+                        "note": "shared machine under load from other jobs; times are "
+                                "indicative, the quality figures are not affected"},
+        "split": {"data": args.data.name, "test_fraction": args.test_fraction,
+                  "seed": args.seed, "n_train": len(train), "n_test": len(test)},
+        "targets": {"rmse_within": RMSE_TARGET, "ndcg_within": NDCG_TARGET},
+        "one_box": {**one_box, "params": asdict(FunkSVDParams())},
+        "spark": {**on_spark, "settings": asdict(settings),
+                  "implicit": {"unobserved_weight": implicit.unobserved_weight,
+                               "spark_alpha": round(1.0 / implicit.unobserved_weight, 4),
+                               "rating_confidence": implicit.rating_confidence,
+                               "dislike_below": implicit.dislike_below}},
+        "ratios": {"rmse_spark_over_one_box": round(rmse_ratio, 4),
+                   "ndcg_spark_over_one_box": round(ndcg_ratio, 4)},
+        "met": {"rmse": rmse_ratio <= 1 + RMSE_TARGET, "ndcg": ndcg_ratio >= 1 - NDCG_TARGET},
+        "tuning": {"on": "validation_split(train, 0.05, seed 0): test never seen",
+                   "rating_grid": RATING_GRID, "implicit_grid": IMPLICIT_GRID,
+                   "trials": trials} if args.tune else None,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("one_box", "spark", "ratios", "met")}, indent=2))
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
