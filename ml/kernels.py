@@ -203,3 +203,39 @@ def conjugate_gradient_rows(indptr: Offsets, other: Index, weighted_targets: Flo
                 direction[a] = residual[a] + ratio * direction[a]
             norm = new_norm
         solved[e] = x
+
+
+@nb.njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
+def head_gram(indptr: Offsets, other: Index, values: Float32, head_of: Index, n_head: int,
+              n_stripes: int) -> Float64:
+    """XᵀX over the head items: G[a, b] = Σ_u x_ua x_ub for the users' rows of ``values``.
+
+    ``other``/``values`` are each user's items and values (sorted by user, rows ``indptr``);
+    ``head_of`` maps an item to its head index (-1 outside the head). The cost is Σ_u n_u²
+    updates; G's rows are cut into ``n_stripes`` stripes, one per thread, so no two threads
+    write the same row and the sum is deterministic.
+    """
+    gram = np.zeros((n_head, n_head))
+    n_users = len(indptr) - 1
+    for stripe in nb.prange(n_stripes):
+        low = stripe * n_head // n_stripes
+        high = (stripe + 1) * n_head // n_stripes
+        heads = np.empty(0, dtype=np.int64)
+        for u in range(n_users):
+            start, stop = indptr[u], indptr[u + 1]
+            if stop - start > len(heads):
+                heads = np.empty(stop - start, dtype=np.int64)
+            n = 0
+            for p in range(start, stop):
+                h = head_of[other[p]]
+                if h >= 0:
+                    heads[n] = p
+                    n += 1
+            for a in range(n):
+                row = head_of[other[heads[a]]]
+                if row < low or row >= high:
+                    continue
+                va = values[heads[a]]
+                for b in range(n):
+                    gram[row, head_of[other[heads[b]]]] += va * values[heads[b]]
+    return gram

@@ -117,6 +117,8 @@ class Recommender:
         self.manifest: dict[str, Any] = artifact.manifest
         self.model_version = str(artifact.manifest.get("model_version", "unknown"))
         self.popularity = artifact.popularity
+        #: The ranking score's item-item term (``ml.sparse_ease``), None in older models.
+        self.item_item = artifact.item_item
         self.weights = weights or artifact.ranking_weights
         self.ials = IALS.served(self.implicit, self.weights)
         pop = self.popularity
@@ -234,8 +236,7 @@ class Recommender:
             if ranker == "rating":
                 score = self.funksvd.scores(profile.vector)
             else:
-                score = self._blend.scores(profile.choice_vector, profile.vector.factors,
-                                           len(profile.rated_indices))
+                score = self._blend_scores(profile, profile.choice_vector)
             never = (profile.rated_indices if len(excluded) == 0
                      else np.concatenate([profile.rated_indices, excluded]))
             score = discover_scores(score, self._log_popularity_z, discover, exclude=never,
@@ -305,8 +306,7 @@ class Recommender:
                 if ranker == "rating":
                     score = self.funksvd.scores(profile.vector)
                 else:
-                    score = self._blend.scores(choice, profile.vector.factors,
-                                               len(profile.rated_indices))
+                    score = self._blend_scores(profile, choice)
                 best = self._cut(score, n, exclude, mask, diversify)
                 predicted = self.funksvd.predict(profile.vector, best)
                 person = self._personal_reasons(best, profile)
@@ -323,6 +323,15 @@ class Recommender:
         items = _items(self.items.ids[best], clip_rating(predicted), score[best], reasons)
         return RecommendationList(source, items, relaxed,
                                   None if items else constraints.empty_reason())
+
+    def _blend_scores(self, profile: UserProfile,
+                      choice_vector: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+        """The ranking score of every film for ``profile`` (with this iALS vector)."""
+        item_item = None
+        if self.item_item is not None:
+            item_item = self.item_item.scores(profile.rated_indices, profile.rated_values)
+        return self._blend.scores(choice_vector, profile.vector.factors,
+                                  len(profile.rated_indices), item_item)
 
     def _cut(self, score: npt.NDArray[np.float64], n: int, exclude: npt.ArrayLike,
              allowed: npt.NDArray[np.bool_] | None, diversify: bool) -> npt.NDArray[np.int64]:

@@ -1,0 +1,77 @@
+"""The ranking's item-item term: pruned rating-weighted EASE, exact when nothing is pruned."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml.matrix import RatingMatrix
+from ml.sparse_ease import SparseEase, SparseEaseParams, fit_sparse_ease
+
+
+def _ratings(seed: int = 0, n_users: int = 120, n_items: int = 40) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    popular = rng.random(n_items) ** 2  # uneven counts, so "the head" means something
+    seen = rng.random((n_users, n_items)) < 0.1 + 0.5 * popular
+    return seen * rng.integers(1, 6, (n_users, n_items))
+
+
+def _matrix(x: np.ndarray) -> RatingMatrix:
+    users, items = np.nonzero(x)
+    return RatingMatrix.build(users, items, x[users, items].astype(np.float64), *x.shape)
+
+
+def _dense_ease(x: np.ndarray, l2: float) -> np.ndarray:
+    gram = x.T.astype(np.float64) @ x
+    gram[np.diag_indices_from(gram)] += l2
+    precision = np.linalg.inv(gram)
+    weights = precision / -np.diag(precision)
+    weights[np.diag_indices_from(weights)] = 0.0
+    return weights
+
+
+def test_unpruned_scores_are_rating_weighted_ease():
+    """With every film in the head and every neighbour kept, a user's scores are x_u B of
+    EASE on the rating-weighted matrix, λ = l2_per_user × users."""
+    x = _ratings()
+    params = SparseEaseParams(l2_per_user=0.4, max_items=1000, neighbours=1000)
+    model = fit_sparse_ease(_matrix(x), params)
+    b = _dense_ease(x, 0.4 * x.shape[0])
+    for user in (0, 7, 33):
+        rated = np.flatnonzero(x[user])
+        np.testing.assert_allclose(model.scores(rated, x[user, rated]), x[user] @ b,
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_rows_keep_the_largest_weights_of_the_head_films_only():
+    x = _ratings(1)
+    model = fit_sparse_ease(_matrix(x), SparseEaseParams(l2_per_user=0.4, max_items=25,
+                                                         neighbours=6))
+    counts = np.count_nonzero(x, axis=0)
+    head = np.argsort(-counts, kind="stable")[:25]
+    lengths = np.diff(model.indptr)
+    assert set(np.flatnonzero(lengths)) == set(head.tolist())
+    assert set(lengths[head]) == {6}
+    assert set(model.indices.tolist()) <= set(head.tolist())
+    # The kept weights of a row are its 6 largest in magnitude among the head's EASE.
+    b = _dense_ease(x[:, np.sort(head)], 0.4 * x.shape[0])
+    row = int(np.sort(head)[3])
+    kept = model.weights[model.indptr[row]:model.indptr[row + 1]]
+    expected = np.sort(np.abs(b[3]))[-6:]
+    np.testing.assert_allclose(np.sort(np.abs(kept)), expected, rtol=1e-4)
+
+
+def test_a_user_with_no_head_film_scores_zero_and_arrays_round_trip():
+    x = _ratings(2)
+    model = fit_sparse_ease(_matrix(x), SparseEaseParams(max_items=5, neighbours=3))
+    tail = np.argsort(-np.count_nonzero(x, axis=0), kind="stable")[-3:]
+    assert not model.scores(tail, np.full(3, 5.0)).any()
+    again = SparseEase.from_arrays(model.arrays())
+    rated = np.flatnonzero(x[4])
+    np.testing.assert_array_equal(again.scores(rated, x[4, rated]),
+                                  model.scores(rated, x[4, rated]))
+
+
+def test_parameters_must_be_positive():
+    with pytest.raises(ValueError):
+        SparseEaseParams(neighbours=0)
