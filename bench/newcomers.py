@@ -377,14 +377,15 @@ def tune(setup: Setup) -> list[str]:
     """Each grid point's NDCG@10 on validation newcomers, and the best by the mean of the
     three target protocols' ratios to their bars (so no protocol is traded away)."""
     base = measure(setup, Recommender(setup.artifact),
-                   only=("popularity (count)", "popularity (served)", "EASE"))
+                   only=("popularity (count)", "popularity (served)", "EASE", DECK_EASE))
     bars = {p: max(max(base["popularity (count)"][p].ndcg_at_10,
                        base["popularity (served)"][p].ndcg_at_10) * vs_pop,
-                   base["EASE"][p].ndcg_at_10 * vs_ease)
+                   base[DECK_EASE if p.startswith("deck") else "EASE"][p].ndcg_at_10 * vs_ease)
             for p, (vs_pop, vs_ease) in TARGETS.items()}
     lines = [f"{'reference':<70}" + "".join(f"{p:>10}" for p in PROTOCOLS)]
     for name, cells in base.items():
-        lines.append(f"{name:<70}" + "".join(f"{cells[p].ndcg_at_10:>10.4f}" for p in PROTOCOLS))
+        lines.append(f"{name:<70}" + "".join(f"{cells[p].ndcg_at_10:>10.4f}" if p in cells
+                                             else f"{'':>10}" for p in PROTOCOLS))
     lines.append(f"{'bar (target × the stronger reference)':<70}"
                  + "".join(f"{bars[p]:>10.4f}" if p in bars else f"{'':>10}" for p in PROTOCOLS))
     best: tuple[float, RankingWeights] | None = None

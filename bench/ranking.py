@@ -1,7 +1,7 @@
 """Full histories: CineMatch's served list against every tuned peer, on three datasets.
 
     nice -n 10 .venv/bin/python bench/ranking.py [--data-root DIR] [--datasets A,B]
-                                                 [--tune] [--json PATH]
+                                                 [--tune] [--json PATH] [--merge JSON…]
 
 Protocol, on ml-1m (the partial copy), ml-latest-small and ml-100k:
 - ``ml.split.random_split(ratings, 0.1, seed=42)``: a random 10% of each user's ratings is the
@@ -62,7 +62,7 @@ from ml.pipeline import fit_artifact, rating_matrix  # noqa: E402
 from ml.ranking import RankingWeights, top_n_indices  # noqa: E402
 from ml.recommender import Recommender  # noqa: E402
 from ml.rules import POSITIVE_RATING  # noqa: E402
-from ml.sparse_ease import SparseEaseParams, fit_sparse_ease  # noqa: E402
+from ml.sparse_ease import SparseEaseParams, fit_sparse_ease, spd_inverse  # noqa: E402
 from ml.split import random_split, validation_split  # noqa: E402
 
 log = logging.getLogger("bench.ranking")
@@ -80,15 +80,15 @@ USER_BLOCK = 512
 PEER_GRIDS: dict[str, tuple[dict[str, float], ...]] = {
     "EASE, rating-weighted": tuple({"l2": v} for v in (1000.0, 2000.0, 4000.0, 8000.0,
                                                        16000.0)),
-    "EASE, binary": tuple({"l2": v} for v in (125.0, 250.0, 500.0, 1000.0)),
+    "EASE, binary": tuple({"l2": v} for v in (250.0, 500.0, 1000.0)),
     "implicit ALS": tuple({"unobserved_weight": a, "reg": r}
                           for a in (0.1, 0.3) for r in (0.003, 0.01)),
     "RP3beta": tuple({"alpha": a, "beta": b} for a in (0.6, 1.0) for b in (0.25, 0.5)),
 }
 #: ``--tune``: CineMatch's full-history weights (item-item, FunkSVD, popularity; iALS 1).
 BLEND_GRID = tuple({"item_item": e, "rating": r, "popularity": p}
-                   for e in (0.0, 1.0, 1.5, 2.0, 3.0) for r in (0.2, 0.4, 0.7)
-                   for p in (0.0, 0.25))
+                   for e in (0.0, 0.5, 0.7, 1.0, 1.5) for r in (0.2, 0.3, 0.4)
+                   for p in (0.0, 0.05, 0.25))
 #: ``--tune``: the item-item term's λ per user (at the default blend).
 ITEM_ITEM_GRID = (1.5, 3.0, 6.0)
 
@@ -175,7 +175,7 @@ def ease_weights(x: npt.NDArray[np.float32], l2: float) -> npt.NDArray[np.float3
     """EASE's B for the user × item matrix ``x`` (binary or rating-weighted)."""
     gram = x.T @ x  # float32 throughout: half the time; λ keeps it well conditioned
     gram[np.diag_indices_from(gram)] += l2
-    precision = np.linalg.inv(gram)
+    precision = spd_inverse(gram)
     precision /= -np.diag(precision)
     precision[np.diag_indices_from(precision)] = 0.0
     return precision
@@ -356,8 +356,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="validation only: the peers' and CineMatch's grids")
     parser.add_argument("--json", type=Path, help=f"write results here (default for full test "
                                                   f"runs: {DEFAULT_JSON.relative_to(REPO)})")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="join the datasets of earlier runs' --json files (run apart, "
+                             "e.g. in parallel) into one result; nothing is measured")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.merge:
+        parts = [json.loads(path.read_text()) for path in args.merge]
+        merged = {**parts[0], "datasets": [d for part in parts for d in part["datasets"]]}
+        print("\n".join(report(merged["datasets"], False)))
+        (args.json or DEFAULT_JSON).write_text(json.dumps(merged, indent=2) + "\n")
+        return 0
     names = [name for name in args.datasets.split(",") if name]
     missing = [name for name in names if not (args.data_root / name).is_dir()]
     if missing:

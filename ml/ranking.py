@@ -68,15 +68,15 @@ class RankingWeights:
     these fields existed keeps its two weights and takes the rest from here.
     """
 
-    rating: float = 0.4
-    popularity: float = 0.25
+    rating: float = 0.3
+    popularity: float = 0.05
     rating_at_threshold: float = 1.0
     popularity_at_threshold: float = 4.0
     decay: float = 2.0
     fold_in_half_ratings: float = 2.0
     skip_confidence: float = 30.0
-    item_item: float = 1.0
-    item_item_at_threshold: float = 0.5
+    item_item: float = 0.7
+    item_item_at_threshold: float = 0.0
 
     @classmethod
     def of_manifest(cls, manifest: Mapping[str, Any]) -> RankingWeights:

@@ -18,7 +18,11 @@ peer (``bench/ranking.py``). Why sparse: EASE's B is dense items × items (30 GB
    keep) and stored as CSR on the catalogue's indices.
 
 A user's scores are Σ_i r_i B[i, :] over the head films they rated: a gather of their rows
-and one ``bincount``, with no per-user state to learn (fold-in is exact and free).
+and one ``bincount``, with no per-user state to learn (fold-in is exact and free). Rows are
+stored strongest weight first, so a long history reads only the first
+``WEIGHTS_PER_REQUEST`` / n weights of each of its n rows: the work of a request stays
+bounded (a 2,000-film history would otherwise read a million weights, ~5 ms), and each film
+of a long history still brings its strongest neighbours.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: Rows of B pruned at a time (bounds the temporaries of the top-k selection).
 PRUNE_BLOCK = 512
+#: Weights one user's scores read at most (module docstring).
+WEIGHTS_PER_REQUEST = 100_000
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class SparseEase:
 
     indptr: npt.NDArray[np.int64]  # (n_items + 1,)
     indices: npt.NDArray[np.int32]
-    weights: npt.NDArray[np.float32]
+    weights: npt.NDArray[np.float32]  # each row by |weight|, descending
 
     @property
     def n_items(self) -> int:
@@ -74,10 +80,14 @@ class SparseEase:
 
     def scores(self, item_indices: npt.ArrayLike,
                ratings: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """Σ_i r_i B[i, :] over the rated films (0 for films no rated film reaches)."""
+        """Σ_i r_i B[i, :] over the rated films (0 for films no rated film reaches), each
+        row cut to its share of ``WEIGHTS_PER_REQUEST``."""
         items = np.asarray(item_indices, dtype=np.int64)
-        starts, stops = self.indptr[items], self.indptr[items + 1]
-        lengths = stops - starts
+        starts = self.indptr[items]
+        lengths = self.indptr[items + 1] - starts
+        if int(lengths.sum()) > WEIGHTS_PER_REQUEST:
+            share = max(WEIGHTS_PER_REQUEST // max(np.count_nonzero(lengths), 1), 1)
+            lengths = np.minimum(lengths, share)
         total = int(lengths.sum())
         if total == 0:
             return np.zeros(self.n_items)
@@ -117,7 +127,7 @@ def fit_sparse_ease(matrix: RatingMatrix, params: SparseEaseParams) -> SparseEas
     gram[np.diag_indices(n_head)] += params.l2_per_user * matrix.n_users
     # Inverted in float32: half the memory and time of float64 (8,000 films: 0.25 GB), and
     # the ridge keeps the system well conditioned (its smallest eigenvalue is at least λ).
-    precision = np.linalg.inv(gram.astype(np.float32))
+    precision = spd_inverse(gram.astype(np.float32))
     del gram
     precision /= -np.diag(precision)  # B = −P / diag(P), column by column
     precision[np.diag_indices(n_head)] = 0.0
@@ -135,19 +145,44 @@ def fit_sparse_ease(matrix: RatingMatrix, params: SparseEaseParams) -> SparseEas
     return model
 
 
+def spd_inverse(gram: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
+    """G⁻¹ of a symmetric positive definite G, as L⁻ᵀL⁻¹ from its Cholesky factor L.
+
+    Every step but the Cholesky is a matrix product (L⁻¹ by blocks, below): 2-4x faster here
+    than ``np.linalg.inv``'s LU on 3,000-film matrices, on one thread or two.
+    """
+    inverse = _lower_inverse(np.linalg.cholesky(gram))
+    return inverse.T @ inverse
+
+
+def _lower_inverse(lower: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
+    """L⁻¹ of a lower-triangular L: [[A, 0], [C, D]]⁻¹ = [[A⁻¹, 0], [−D⁻¹CA⁻¹, D⁻¹]]."""
+    n = lower.shape[0]
+    if n <= 256:
+        return np.linalg.inv(lower)
+    half = n // 2
+    first, second = _lower_inverse(lower[:half, :half]), _lower_inverse(lower[half:, half:])
+    out = np.zeros_like(lower)
+    out[:half, :half] = first
+    out[half:, half:] = second
+    out[half:, :half] = -(second @ (lower[half:, :half] @ first))
+    return out
+
+
 def _prune_rows(weights: npt.NDArray[np.floating],
                 k: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """Each row's ``k`` largest |weights|: their columns (ascending) and values, (n, k) each."""
+    """Each row's ``k`` largest |weights|, strongest first: columns and values, (n, k) each."""
     n = weights.shape[0]
     k = min(k, n)
     columns = np.empty((n, k), dtype=np.int64)
     values = np.empty((n, k), dtype=np.float32)
     for first in range(0, n, PRUNE_BLOCK):
         block = weights[first:first + PRUNE_BLOCK]
-        if k < n:
-            keep = np.sort(np.argpartition(-np.abs(block), k - 1, axis=1)[:, :k], axis=1)
-        else:
-            keep = np.broadcast_to(np.arange(n), block.shape)
+        magnitude = np.abs(block)
+        keep = (np.argpartition(-magnitude, k - 1, axis=1)[:, :k] if k < n
+                else np.broadcast_to(np.arange(n), block.shape))
+        keep = np.take_along_axis(keep, np.argsort(
+            -np.take_along_axis(magnitude, keep, axis=1), axis=1, kind="stable"), axis=1)
         columns[first:first + len(block)] = keep
         values[first:first + len(block)] = np.take_along_axis(block, keep, axis=1)
     return columns, values

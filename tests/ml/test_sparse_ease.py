@@ -75,3 +75,21 @@ def test_a_user_with_no_head_film_scores_zero_and_arrays_round_trip():
 def test_parameters_must_be_positive():
     with pytest.raises(ValueError):
         SparseEaseParams(neighbours=0)
+
+
+def test_a_long_history_reads_each_rows_strongest_weights_within_the_budget(monkeypatch):
+    """Above the per-request budget every rated row is cut to the same share, strongest
+    weights kept: the result is the exact sum over those weights."""
+    import ml.sparse_ease as sparse_ease
+
+    x = _ratings(3)
+    model = fit_sparse_ease(_matrix(x), SparseEaseParams(l2_per_user=0.4, neighbours=30))
+    rated = np.flatnonzero(x[5])
+    monkeypatch.setattr(sparse_ease, "WEIGHTS_PER_REQUEST", 4 * len(rated))
+    expected = np.zeros(model.n_items)
+    for item, rating in zip(rated, x[5, rated], strict=True):
+        row = slice(model.indptr[item], model.indptr[item] + 4)
+        assert np.all(np.abs(model.weights[row]) >= np.abs(
+            model.weights[model.indptr[item] + 4:model.indptr[item + 1]]).max())
+        np.add.at(expected, model.indices[row], rating * model.weights[row])
+    np.testing.assert_allclose(model.scores(rated, x[5, rated]), expected, rtol=1e-5, atol=1e-6)
