@@ -18,9 +18,10 @@ with a few of their real ratings, and every list is scored on the rest of their 
   ``skipped`` the app sends.
 
 Rankers, all on the same given films:
-- ``cinematch``: the served list, ``Recommender.recommend(given, skipped=...)``: the code the
-  API runs (ranking score, franchise cap); ``cinematch, skips unused`` is the same without the
-  skipped films (what a client that does not send them gets);
+- ``cinematch``: the served list, ``Recommender.recommend(given, skipped=..., exclude=...)``:
+  the code the API runs (ranking score, franchise cap), which hears the skipped films and
+  never lists them (``api/routes/recommendations.py``); ``cinematch, skips unused`` is the
+  same without the skipped films (what a client that does not send them gets);
 - ``cinematch before #13``: the same code with the previous settings (``PREVIOUS``: weights
   that ignore the number of ratings, the trained fold-in ridge, skips unused);
 - ``popularity (count)`` (most rated first) and ``popularity (served)`` (the Bayesian average);
@@ -211,8 +212,10 @@ def rankers(setup: Setup, recommender: Recommender) -> dict[str, Ranking]:
 
     def served(use_skips: bool, target: Recommender = recommender, **options: Any) -> Ranking:
         def rank(session: Session) -> list[int]:
+            # As the API does: skipped films are heard by the ranking and never listed.
             skipped = session.skipped if use_skips else ()
-            lists = target.recommend(session.given, TOP_K, skipped=skipped, **options)
+            lists = target.recommend(session.given, TOP_K, skipped=skipped, exclude=skipped,
+                                     **options)
             return [r.movie_id for r in lists.items]
         return rank
 
