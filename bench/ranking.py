@@ -1,6 +1,6 @@
 """Full histories: CineMatch's served list against every tuned peer, on three datasets.
 
-    nice -n 10 .venv/bin/python bench/ranking.py [--data-root DIR] [--datasets A,B]
+    nice -n 10 .venv/bin/python bench/ranking.py [--data-root DIR] [--datasets A,B] [--quick]
                                                  [--tune] [--json PATH] [--merge JSON…]
 
 Protocol, on ml-1m (the partial copy), ml-latest-small and ml-100k:
@@ -358,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--quick", action="store_true",
+                        help="ml-100k only, nothing written (bench/run_all.py --quick)")
     parser.add_argument("--tune", action="store_true",
                         help="validation only: the peers' and CineMatch's grids")
     parser.add_argument("--json", type=Path, help=f"write results here (default for full test "
@@ -373,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(report(merged["datasets"], False)))
         (args.json or DEFAULT_JSON).write_text(json.dumps(merged, indent=2) + "\n")
         return 0
-    names = [name for name in args.datasets.split(",") if name]
+    names = ["ml-100k"] if args.quick else [name for name in args.datasets.split(",") if name]
     missing = [name for name in names if not (args.data_root / name).is_dir()]
     if missing:
         print(f"error: {', '.join(missing)}: no such data folder under {args.data_root}",

@@ -96,3 +96,27 @@ def test_a_long_history_reads_each_rows_strongest_weights_within_the_budget(monk
             model.weights[model.indptr[item] + 4:model.indptr[item + 1]]).max())
         np.add.at(expected, model.indices[row], rating * model.weights[row])
     np.testing.assert_allclose(model.scores(rated, x[5, rated]), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_shipped_format_carries_the_term_and_older_models_load_without_it(
+        tiny_model_dir, tmp_path):
+    """A trained model directory holds the item-item arrays and serves them; one written
+    without them (an older model) loads with no such term and still ranks."""
+    from dataclasses import replace
+
+    from ml.artifacts import load_artifact, save_artifact
+    from ml.recommender import Recommender
+
+    artifact = load_artifact(tiny_model_dir)
+    assert artifact.item_item is not None and artifact.item_item.n_items == artifact.model.n_items
+    assert "item_item" in artifact.manifest["ranking"]
+    lover = {m: 5.0 for m in range(1, 8)} | {m: 1.0 for m in range(101, 104)}
+    with_term = Recommender(artifact).recommend(lover, 5)
+
+    older = save_artifact(tmp_path / "older", replace(artifact, item_item=None))
+    reloaded = load_artifact(older)
+    assert reloaded.item_item is None
+    without = Recommender(reloaded).recommend(lover, 5)
+    assert len(without.items) == len(with_term.items) == 5
+    # The term is served: the same films score differently with it.
+    assert [r.score for r in with_term.items] != [r.score for r in without.items]
