@@ -34,28 +34,62 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from bench.ranking import (
-    DEFAULT_DATA_ROOT,
-    SEED,
-    TEST_FRACTION,
-    TOP_K,
-    VALIDATION_FRACTION,
-    VALIDATION_SEED,
-    prepare,
-)
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.discover import DISCOVER_POOL, DISCOVER_WEIGHT
+from ml.ease import Ease
+from ml.matrix import RatingMatrix
 from ml.metrics import ndcg_at_k, recall_at_k
+from ml.model import FunkSVDParams
+from ml.pipeline import FittedModel, fit_artifact
 from ml.ranking import top_n_indices
 from ml.recommender import Recommender
+from ml.rules import POSITIVE_RATING
 from ml.split import random_split, validation_split
 
 REPO = Path(__file__).resolve().parents[1]
 
-
 log = logging.getLogger("bench.discover")
+
+DEFAULT_DATA_ROOT = REPO.parent / "shared/data/movielens"
+TEST_FRACTION, SEED = 0.1, 42
+VALIDATION_FRACTION, VALIDATION_SEED = 0.1, 1
+TOP_K = 10
+
+
+@dataclass(frozen=True)
+class Bench:
+    """A fitted model, EASE beside it, and the users to measure."""
+
+    fitted: FittedModel
+    recommender: Recommender
+    ease: Ease
+    histories: dict[int, dict[int, float]]  # training ratings per user
+    wanted: dict[int, set[int]]  # positives per user
+
+
+def prepare(train: pd.DataFrame, held: pd.DataFrame, movies: pd.DataFrame,
+            max_users: int | None) -> Bench:
+    """Fit the model (``fit_artifact``) and EASE on ``train``; positives from ``held``."""
+    with single_threaded_blas():
+        fitted = fit_artifact(train, movies, FunkSVDParams(), progress=False)
+    artifact = fitted.artifact
+    matrix = RatingMatrix.build(
+        fitted.users.indices(train["user_id"].to_numpy()),
+        artifact.items.indices(train["movie_id"].to_numpy()),
+        train["rating"].to_numpy(np.float64), len(fitted.users), len(artifact.items))
+    positives = held[held["rating"] >= POSITIVE_RATING]
+    wanted = {int(u): set(g["movie_id"].astype(int)) for u, g in positives.groupby("user_id")}
+    histories = {int(u): dict(zip(g["movie_id"].astype(int), g["rating"].astype(float),
+                                  strict=True))
+                 for u, g in train.groupby("user_id")}
+    users = sorted(u for u in wanted if u in histories)
+    if max_users is not None and len(users) > max_users:
+        users = sorted(np.random.default_rng(0).choice(users, max_users, replace=False).tolist())
+    return Bench(fitted, Recommender(artifact), Ease.fit(matrix), histories,
+                 {u: wanted[u] for u in users})
 
 DEFAULT_JSON = REPO / "bench/results/discover.json"
 SETTINGS = (0.0, 0.25, 0.5, 0.75, 1.0)

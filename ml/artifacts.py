@@ -3,8 +3,9 @@
 A model directory holds:
 - ``factors.npz``: float32 factor and bias arrays, the id maps (``item_ids``, ``user_ids``), the
   popularity counts and means, and the ranking model (``implicit_*``: iALS item factors, the
-  eigenvalues of their Gram matrix and the fold-in's constants), plain arrays only (loaded
-  with ``allow_pickle=False``);
+  eigenvalues of their Gram matrix and the fold-in's constants), the ranking's item-item
+  term when trained (``item_item_*``: the pruned EASE weights as CSR, ``ml.sparse_ease``),
+  plain arrays only (loaded with ``allow_pickle=False``);
 - ``catalogue.csv``: movie_id, title, year, genres (``|``-joined), tmdb_id, imdb_id, in item order;
 - ``manifest.json``: format version, data sources (rows, sha256), hyper-parameters, metrics,
   training time, git commit, and the sha256 and shape of every array and file; ``app_ratings``
@@ -49,6 +50,7 @@ from ml.model import FactorModel
 from ml.models import IALS, MODELS, FunkSVD
 from ml.popularity import Popularity
 from ml.ranking import RankingWeights
+from ml.sparse_ease import SparseEase
 
 #: 2: the ranking model (``implicit_*`` arrays) joined the rating model.
 FORMAT_VERSION = 2
@@ -61,6 +63,8 @@ MODEL_MANIFEST_FILE = "model.json"
 HOLDOUT_FILE = "holdout.npz"
 #: Prefix of the ranking model's arrays in ``factors.npz``.
 IMPLICIT_PREFIX = "implicit_"
+#: Prefix of the ranking's item-item term (``ml.sparse_ease``); absent in older models.
+ITEM_ITEM_PREFIX = "item_item_"
 #: The popular chart's counts and means, present only when they differ from the popularity
 #: arrays (a model trained with the service's ratings).
 CHART_COUNTS, CHART_MEANS = "chart_counts", "chart_means"
@@ -201,6 +205,9 @@ class Artifact:
     #: with the service's ratings: the chart counts the MovieLens sources only, see
     #: ``ml.pipeline.chart_popularity``); None: the chart is ``popularity``.
     chart: Popularity | None = None
+    #: The ranking score's item-item term (pruned rating-weighted EASE); None: not trained
+    #: (a model written before it existed), and the score has no such term.
+    item_item: SparseEase | None = None
 
     @property
     def chart_popularity(self) -> Popularity:
@@ -296,6 +303,8 @@ def load_artifact(directory: str | Path) -> Artifact:
                                            model.global_mean, prior_percentile)
         users = IdMap(arrays["user_ids"])
         implicit = IALS.from_arrays(_unprefixed(arrays, IMPLICIT_PREFIX)).model
+        item_item_arrays = _unprefixed(arrays, ITEM_ITEM_PREFIX)
+        item_item = SparseEase.from_arrays(item_item_arrays) if item_item_arrays else None
     except (KeyError, ValueError) as error:
         raise ArtifactError(f"{root / FACTORS_FILE}: inconsistent arrays ({error})") from None
     stated, actual = manifest.get("model_version"), model_version(model)
@@ -304,7 +313,8 @@ def load_artifact(directory: str | Path) -> Artifact:
             f"{manifest_path}: model_version {stated!r} does not match the arrays, which are "
             f"{actual!r}; the manifest was edited or belongs to another training"
         )
-    artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit, chart)
+    artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit, chart,
+                        item_item)
     try:
         _check_alignment(artifact)
     except ValueError as error:
@@ -336,6 +346,9 @@ def _arrays_of(artifact: Artifact) -> dict[str, npt.NDArray[Any]]:
     if artifact.chart is not None:
         arrays[CHART_COUNTS] = np.asarray(artifact.chart.counts, dtype=np.int64)
         arrays[CHART_MEANS] = np.asarray(artifact.chart.means, dtype=np.float32)
+    if artifact.item_item is not None:
+        arrays.update({ITEM_ITEM_PREFIX + name: a
+                       for name, a in artifact.item_item.arrays().items()})
     return arrays
 
 
@@ -416,6 +429,8 @@ def _check_alignment(artifact: Artifact) -> None:
         raise ValueError("popularity arrays do not match the item count")
     if artifact.implicit.n_items != n_items:
         raise ValueError(f"{artifact.implicit.n_items} ranking-model rows for {n_items} items")
+    if artifact.item_item is not None and artifact.item_item.n_items != n_items:
+        raise ValueError(f"{artifact.item_item.n_items} item-item rows for {n_items} items")
     ids = np.array([entry.movie_id for entry in artifact.catalogue], dtype=np.int64)
     if not np.array_equal(ids, artifact.items.ids):
         raise ValueError("catalogue movie ids are not in item-index order")

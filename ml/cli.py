@@ -72,7 +72,7 @@ def load_training_data(
 
 def add_ranking_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags for the ranking model's data-dependent settings (``make train`` passes the
-    shipped sources' ones, chosen by ``bench/ranking.py --shipped``)."""
+    shipped sources' iALS rating confidence, ``SHIPPED_RANKING`` in the Makefile)."""
     implicit, weights = ImplicitParams(), RankingWeights()
     parser.add_argument("--rating-confidence", type=float, default=implicit.rating_confidence,
                         help="iALS confidence per star away from 3 (ImplicitParams)")

@@ -203,3 +203,59 @@ def conjugate_gradient_rows(indptr: Offsets, other: Index, weighted_targets: Flo
                 direction[a] = residual[a] + ratio * direction[a]
             norm = new_norm
         solved[e] = x
+
+
+@nb.njit(cache=True)
+def _head_rows(indptr: Offsets, other: Index, values: Float32,
+               head_of: Index) -> tuple[Offsets, Index, Float32]:
+    """Each user's head items (as head indices, ascending) and their values, as CSR."""
+    n_users = len(indptr) - 1
+    counts = np.zeros(n_users + 1, dtype=np.int64)
+    for u in range(n_users):
+        for p in range(indptr[u], indptr[u + 1]):
+            if head_of[other[p]] >= 0:
+                counts[u + 1] += 1
+    starts = np.cumsum(counts)
+    heads = np.empty(starts[-1], dtype=np.int32)
+    kept = np.empty(starts[-1], dtype=np.float32)
+    for u in range(n_users):
+        n = starts[u]
+        for p in range(indptr[u], indptr[u + 1]):
+            h = head_of[other[p]]
+            if h >= 0:
+                heads[n] = h
+                kept[n] = values[p]
+                n += 1
+        order = np.argsort(heads[starts[u]:n])
+        heads[starts[u]:n] = heads[starts[u]:n][order]
+        kept[starts[u]:n] = kept[starts[u]:n][order]
+    return starts, heads, kept
+
+
+@nb.njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
+def head_gram(indptr: Offsets, other: Index, values: Float32, head_of: Index, n_head: int,
+              n_stripes: int) -> Float64:
+    """XᵀX over the head items: G[a, b] = Σ_u x_ua x_ub for the users' rows of ``values``.
+
+    ``other``/``values`` are each user's items and values (sorted by user, rows ``indptr``);
+    ``head_of`` maps an item to its head index (-1 outside the head). The cost is Σ_u n_u²/2
+    updates (the upper triangle, mirrored at the end), each user's items sorted so a row is
+    written left to right; rows are dealt to ``n_stripes`` threads in turn (row a to thread
+    a mod n_stripes), so no two threads write the same row and the sum is deterministic.
+    """
+    starts, heads, kept = _head_rows(indptr, other, values, head_of)
+    gram = np.zeros((n_head, n_head))
+    n_users = len(starts) - 1
+    for stripe in nb.prange(n_stripes):
+        for u in range(n_users):
+            for a in range(starts[u], starts[u + 1]):
+                row = heads[a]
+                if row % n_stripes != stripe:
+                    continue
+                va = kept[a]
+                for b in range(a, starts[u + 1]):
+                    gram[row, heads[b]] += va * kept[b]
+    for a in range(n_head):
+        for b in range(a + 1, n_head):
+            gram[b, a] = gram[a, b]
+    return gram

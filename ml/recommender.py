@@ -118,6 +118,8 @@ class Recommender:
         self.manifest: dict[str, Any] = artifact.manifest
         self.model_version = str(artifact.manifest.get("model_version", "unknown"))
         self.popularity = artifact.popularity
+        #: The ranking score's item-item term (``ml.sparse_ease``), None in older models.
+        self.item_item = artifact.item_item
         self.weights = weights or artifact.ranking_weights
         self.ials = IALS.served(self.implicit, self.weights)
         pop = self.popularity
@@ -246,8 +248,7 @@ class Recommender:
             if ranker == "rating":
                 score = self.funksvd.scores(profile.vector)
             else:
-                score = self._blend.scores(profile.choice_vector, profile.vector.factors,
-                                           len(profile.rated_indices))
+                score = self._blend_scores(profile, profile.choice_vector)
             never = (profile.rated_indices if len(excluded) == 0
                      else np.concatenate([profile.rated_indices, excluded]))
             score = discover_scores(score, self._log_popularity_z, discover, exclude=never,
@@ -313,8 +314,7 @@ class Recommender:
                 if len(references):
                     choice = pull_towards(choice, self.implicit.item_factors[references])
                 personal = (self.funksvd.scores(profile.vector) if ranker == "rating"
-                            else self._blend.scores(choice, profile.vector.factors,
-                                                    len(profile.rated_indices)))
+                            else self._blend_scores(profile, choice))
                 score = self._like_references(personal, references, constraints, mask)
                 best = self._cut(score, n, exclude, mask, diversify)
                 predicted = self.funksvd.predict(profile.vector, best)
@@ -343,6 +343,15 @@ class Recommender:
         return request_scores(
             score, self.genre_space.likeness(references, constraints.genres),
             reference_cosines(self.unit_factors, references), self._log_popularity_z, mask)
+
+    def _blend_scores(self, profile: UserProfile,
+                      choice_vector: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+        """The ranking score of every film for ``profile`` (with this iALS vector)."""
+        item_item = None
+        if self.item_item is not None:
+            item_item = self.item_item.scores(profile.rated_indices, profile.rated_values)
+        return self._blend.scores(choice_vector, profile.vector.factors,
+                                  len(profile.rated_indices), item_item)
 
     def _cut(self, score: npt.NDArray[np.floating], n: int, exclude: npt.ArrayLike,
              allowed: npt.NDArray[np.bool_] | None, diversify: bool) -> npt.NDArray[np.int64]:

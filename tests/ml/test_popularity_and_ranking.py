@@ -55,7 +55,8 @@ def test_similar_items_are_nearest_by_cosine_and_exclude_the_item():
 
 
 @pytest.mark.parametrize("weights", [RankingWeights(), RankingWeights(rating=0.0),
-                                     RankingWeights(rating=0.7, popularity=0.5)])
+                                     RankingWeights(rating=0.7, popularity=0.5),
+                                     RankingWeights(item_item=0.0, item_item_at_threshold=0.0)])
 @pytest.mark.parametrize("n_ratings", [5, 12, 300])
 def test_the_one_pass_blend_equals_the_z_scored_sum(weights: RankingWeights, n_ratings: int):
     """BlendScorer's moments trick must give blend_scores' numbers and the same top list."""
@@ -69,9 +70,10 @@ def test_the_one_pass_blend_equals_the_z_scored_sum(weights: RankingWeights, n_r
     for _ in range(5):
         x, p, user_constant = rng.normal(size=24), rng.normal(size=12), rng.normal()
         predicted = rating @ p.astype(np.float32) + bias + np.float32(3.5 + user_constant)
+        item_item = rng.normal(size=n_items) * (rng.random(n_items) < 0.3)
         expected = blend_scores(choice @ x.astype(np.float32), predicted, log_pop, weights,
-                                n_ratings)
-        got = scorer.scores(x, p, n_ratings)
+                                n_ratings, item_item)
+        got = scorer.scores(x, p, n_ratings, item_item)
         np.testing.assert_allclose(got, expected, atol=2e-4)
         assert list(top_n_indices(got, 20)) == list(top_n_indices(expected, 20))
 

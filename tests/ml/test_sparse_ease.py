@@ -1,0 +1,122 @@
+"""The ranking's item-item term: pruned rating-weighted EASE, exact when nothing is pruned."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml.matrix import RatingMatrix
+from ml.sparse_ease import SparseEase, SparseEaseParams, fit_sparse_ease
+
+
+def _ratings(seed: int = 0, n_users: int = 120, n_items: int = 40) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    popular = rng.random(n_items) ** 2  # uneven counts, so "the head" means something
+    seen = rng.random((n_users, n_items)) < 0.1 + 0.5 * popular
+    return seen * rng.integers(1, 6, (n_users, n_items))
+
+
+def _matrix(x: np.ndarray) -> RatingMatrix:
+    users, items = np.nonzero(x)
+    return RatingMatrix.build(users, items, x[users, items].astype(np.float64), *x.shape)
+
+
+def _dense_ease(x: np.ndarray, l2: float) -> np.ndarray:
+    gram = x.T.astype(np.float64) @ x
+    gram[np.diag_indices_from(gram)] += l2
+    precision = np.linalg.inv(gram)
+    weights = precision / -np.diag(precision)
+    weights[np.diag_indices_from(weights)] = 0.0
+    return weights
+
+
+def test_unpruned_scores_are_rating_weighted_ease():
+    """With every film in the head and every neighbour kept, a user's scores are x_u B of
+    EASE on the rating-weighted matrix, λ = l2_per_user × users."""
+    x = _ratings()
+    params = SparseEaseParams(l2_per_user=0.4, max_items=1000, neighbours=1000)
+    model = fit_sparse_ease(_matrix(x), params)
+    b = _dense_ease(x, 0.4 * x.shape[0])
+    for user in (0, 7, 33):
+        rated = np.flatnonzero(x[user])
+        np.testing.assert_allclose(model.scores(rated, x[user, rated]), x[user] @ b,
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_each_head_film_keeps_its_strongest_sources_and_nothing_leaves_the_head():
+    x = _ratings(1)
+    model = fit_sparse_ease(_matrix(x), SparseEaseParams(l2_per_user=0.4, max_items=25,
+                                                         neighbours=6))
+    counts = np.count_nonzero(x, axis=0)
+    head = np.sort(np.argsort(-counts, kind="stable")[:25])
+    lengths = np.diff(model.indptr)
+    assert set(np.flatnonzero(lengths)) <= set(head.tolist())
+    assert lengths.sum() == 25 * 6
+    assert set(model.indices.tolist()) <= set(head.tolist())
+    # Film j's kept weights are the 6 largest |B[i, j]| of the head's EASE.
+    b = _dense_ease(x[:, head], 0.4 * x.shape[0])
+    sources = np.repeat(np.arange(model.n_items), lengths)
+    for position in (0, 11, 24):
+        film = head[position]
+        kept = model.weights[model.indices == film]
+        assert len(kept) == 6 and set(sources[model.indices == film]) <= set(head.tolist())
+        np.testing.assert_allclose(np.sort(np.abs(kept)), np.sort(np.abs(b[:, position]))[-6:],
+                                   rtol=1e-4)
+
+
+def test_a_user_with_no_head_film_scores_zero_and_arrays_round_trip():
+    x = _ratings(2)
+    model = fit_sparse_ease(_matrix(x), SparseEaseParams(max_items=5, neighbours=3))
+    tail = np.argsort(-np.count_nonzero(x, axis=0), kind="stable")[-3:]
+    assert not model.scores(tail, np.full(3, 5.0)).any()
+    again = SparseEase.from_arrays(model.arrays())
+    rated = np.flatnonzero(x[4])
+    np.testing.assert_array_equal(again.scores(rated, x[4, rated]),
+                                  model.scores(rated, x[4, rated]))
+
+
+def test_parameters_must_be_positive():
+    with pytest.raises(ValueError):
+        SparseEaseParams(neighbours=0)
+
+
+def test_a_long_history_reads_each_rows_strongest_weights_within_the_budget(monkeypatch):
+    """Above the per-request budget every rated row is cut to the same share, strongest
+    weights kept: the result is the exact sum over those weights."""
+    import ml.sparse_ease as sparse_ease
+
+    x = _ratings(3)
+    model = fit_sparse_ease(_matrix(x), SparseEaseParams(l2_per_user=0.4, neighbours=30))
+    rated = np.flatnonzero(x[5])
+    monkeypatch.setattr(sparse_ease, "WEIGHTS_PER_REQUEST", 4 * len(rated))
+    expected = np.zeros(model.n_items)
+    for item, rating in zip(rated, x[5, rated], strict=True):
+        row = slice(model.indptr[item], model.indptr[item] + 4)
+        assert np.all(np.abs(model.weights[row]) >= np.abs(
+            model.weights[model.indptr[item] + 4:model.indptr[item + 1]]).max())
+        np.add.at(expected, model.indices[row], rating * model.weights[row])
+    np.testing.assert_allclose(model.scores(rated, x[5, rated]), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_shipped_format_carries_the_term_and_older_models_load_without_it(
+        tiny_model_dir, tmp_path):
+    """A trained model directory holds the item-item arrays and serves them; one written
+    without them (an older model) loads with no such term and still ranks."""
+    from dataclasses import replace
+
+    from ml.artifacts import load_artifact, save_artifact
+    from ml.recommender import Recommender
+
+    artifact = load_artifact(tiny_model_dir)
+    assert artifact.item_item is not None and artifact.item_item.n_items == artifact.model.n_items
+    assert "item_item" in artifact.manifest["ranking"]
+    lover = {m: 5.0 for m in range(1, 8)} | {m: 1.0 for m in range(101, 104)}
+    with_term = Recommender(artifact).recommend(lover, 5)
+
+    older = save_artifact(tmp_path / "older", replace(artifact, item_item=None))
+    reloaded = load_artifact(older)
+    assert reloaded.item_item is None
+    without = Recommender(reloaded).recommend(lover, 5)
+    assert len(without.items) == len(with_term.items) == 5
+    # The term is served: the same films score differently with it.
+    assert [r.score for r in with_term.items] != [r.score for r in without.items]
