@@ -224,9 +224,9 @@ def _show_preview(result: ImportResult) -> None:
         # test), unlike the canvas-drawn st.dataframe.
         st.table(
             {
-                "Title": [t for t, _, _ in result.unmatched],
-                "Year": ["" if y is None else str(y) for _, y, _ in result.unmatched],
-                "Why": [r for _, _, r in result.unmatched],
+                "Title": [row.title for row in result.unmatched],
+                "Year": ["" if row.year is None else str(row.year) for row in result.unmatched],
+                "Why": [row.reason for row in result.unmatched],
             },
             hide_index=True,
         )
@@ -234,9 +234,9 @@ def _show_preview(result: ImportResult) -> None:
         with st.popover("Films found", icon=":material/list:"):
             st.dataframe(
                 {
-                    "Title": [t for t, _, _, _ in result.matched],
-                    "Year": [y for _, y, _, _ in result.matched],
-                    "Stars": [r for _, _, _, r in result.matched],
+                    "Title": [row.title for row in result.matched],
+                    "Year": [row.year for row in result.matched],
+                    "Stars": [row.rating for row in result.matched],
                 },
                 hide_index=True,
             )

@@ -1,11 +1,12 @@
-"""HTTP client for the CineMatch API (see docs/CONTRACT.md), usable without a Streamlit run.
+"""HTTP client for the CineMatch API, usable without a Streamlit run: transport and validation.
 
-Every call has a timeout, and every failure a person could meet (service down, slow, a 4xx
-with a ``detail``, a 5xx, a body that is not the contract's JSON) becomes one typed
-:class:`ApiError` whose message can be shown as is. Pages therefore catch a single exception
-type and never show a traceback.
+Every answer is validated with the API's own response models (``contract.models``), so the UI
+reads exactly what ``/openapi.json`` documents. Every call has a timeout, and every failure a
+person could meet (service down, slow, a 4xx with a ``detail``, a 5xx, a body that does not
+match the contract) becomes one typed :class:`ApiError` whose message can be shown as is.
+Pages therefore catch a single exception type and never show a traceback.
 
-Pages obtain the client through :func:`get_client`, the one seam tests replace with a fake.
+Pages obtain the client through :func:`get_client`, the one seam tests point at a test app.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import ipaddress
 import queue
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar
 
 import requests
 import streamlit as st
+from pydantic import BaseModel, ValidationError
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from contract import models as wire
+from contract.models import SignalList
 from ui.settings import DEFAULT_API_URL, read_setting
 
 #: (connect, read) seconds. Connecting to a live service is near-instant; reading may wait
@@ -37,10 +41,6 @@ RATINGS_PAGE = 500
 #: ones retried when a kept-alive connection turns out to be closed.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
-RecommendationMode = Literal["popularity", "personalized"]
-#: The user's lists of films besides ratings: "Not interested", "Want to watch" and the
-#: onboarding deck's "Haven't seen it".
-SignalList = Literal["hidden", "watchlist", "skipped"]
 ErrorKind = Literal["unavailable", "auth", "not_found", "invalid", "server"]
 
 
@@ -77,252 +77,28 @@ class FilmLike(Protocol):
     @property
     def year(self) -> int | None: ...
     @property
-    def genres(self) -> tuple[str, ...]: ...
+    def genres(self) -> Sequence[str]: ...
     @property
     def tmdb_id(self) -> int | None: ...
 
 
-@dataclass(frozen=True)
-class Movie:
-    """The contract's Movie JSON."""
+# The pages' names for the contract's answers (one definition: ``contract.models``).
+Movie = wire.MovieOut
+SimilarMovie = wire.SimilarMovieOut
+PersonalSimilar = wire.PersonalSimilarOut
+ListedMovie = wire.ListedMovieOut
+MoviePage = wire.MoviePage
+RatingProgress = wire.RateOut | wire.RatingDeleted
+UserRating = wire.UserRatingOut
+Recommendation = wire.RecommendationOut
+RequestIntent = wire.IntentOut
+IntentFilm = wire.IntentFilmOut
+RecommendationPage = wire.RecommendationsOut
+UserStats = wire.StatsOut
+ModelMetrics = wire.MetricsOut
+ImportResult = wire.ImportOut
 
-    movie_id: int
-    title: str
-    year: int | None
-    genres: tuple[str, ...]
-    tmdb_id: int | None
-    imdb_id: str | None = None
-    rating_count: int = 0
-    mean_rating: float | None = None
-    subtitle: str | None = None
-
-    @classmethod
-    def from_json(cls, row: Mapping[str, Any]) -> Movie:
-        return cls(
-            movie_id=int(row["movie_id"]),
-            title=str(row["title"]),
-            subtitle=_optional_str(row.get("subtitle")),
-            year=_optional_int(row.get("year")),
-            genres=tuple(str(g) for g in row.get("genres") or ()),
-            tmdb_id=_optional_int(row.get("tmdb_id")),
-            imdb_id=row.get("imdb_id"),
-            rating_count=int(row.get("rating_count") or 0),
-            mean_rating=_optional_float(row.get("mean_rating")),
-        )
-
-
-@dataclass(frozen=True)
-class SimilarMovie:
-    """A film from ``GET /movies/{id}/similar`` with its similarity to the seed film."""
-
-    movie: Movie
-    similarity: float
-
-
-@dataclass(frozen=True)
-class PersonalSimilar:
-    """A film from ``GET /users/{id}/similar/{movie_id}``: similar, minus hidden films, with
-    what the user already did with it."""
-
-    movie: Movie
-    similarity: float
-    your_rating: float | None
-    on_watchlist: bool
-
-
-@dataclass(frozen=True)
-class ListedMovie:
-    """A film on one of the user's lists, and when it was put there."""
-
-    movie: Movie
-    added_at: str | None
-
-
-@dataclass(frozen=True)
-class MoviePage:
-    """One page of ``GET /movies`` results, with how a misspelt query was read."""
-
-    total: int
-    limit: int
-    offset: int
-    items: list[Movie]
-    corrected_query: str | None = None
-    suggestion: str | None = None
-
-
-@dataclass(frozen=True)
-class RatingProgress:
-    """The user's standing after ``POST /rate`` or a delete: the numbers onboarding shows."""
-
-    user_id: int
-    total_user_ratings: int
-    ratings_needed: int
-    recommendation_mode: RecommendationMode
-    saved: int | None = None
-
-    @classmethod
-    def from_json(cls, body: Mapping[str, Any]) -> RatingProgress:
-        return cls(
-            user_id=int(body["user_id"]),
-            total_user_ratings=int(body["total_user_ratings"]),
-            ratings_needed=int(body["ratings_needed"]),
-            recommendation_mode=_mode(body["recommendation_mode"]),
-            saved=_optional_int(body.get("saved")),
-        )
-
-
-@dataclass(frozen=True)
-class UserRating:
-    """One row of the user's rating history."""
-
-    movie_id: int
-    title: str
-    year: int | None
-    genres: tuple[str, ...]
-    tmdb_id: int | None
-    rating: float
-    created_at: str | None
-    updated_at: str | None
-    subtitle: str | None = None
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One film of ``GET /recommend``."""
-
-    movie_id: int
-    title: str
-    year: int | None
-    genres: tuple[str, ...]
-    tmdb_id: int | None
-    predicted_rating: float
-    score: float
-    reason: str | None
-    subtitle: str | None = None
-
-
-@dataclass(frozen=True)
-class IntentFilm:
-    movie_id: int
-    title: str
-    year: int | None
-    name: str
-
-
-@dataclass(frozen=True)
-class RequestIntent:
-    """How the API read a request in plain words (``intent`` of ``GET /recommend?q=``)."""
-
-    query: str
-    genres: tuple[str, ...]
-    exclude_genres: tuple[str, ...]
-    year_from: int | None
-    year_to: int | None
-    similar_to: tuple[IntentFilm, ...]
-    mood: str | None
-    unparsed: tuple[str, ...]
-
-    @classmethod
-    def from_json(cls, body: Mapping[str, Any]) -> RequestIntent:
-        return cls(
-            query=str(body["query"]),
-            genres=tuple(str(g) for g in body["genres"]),
-            exclude_genres=tuple(str(g) for g in body["exclude_genres"]),
-            year_from=_optional_int(body.get("year_from")),
-            year_to=_optional_int(body.get("year_to")),
-            similar_to=tuple(
-                IntentFilm(int(f["movie_id"]), str(f["title"]), _optional_int(f.get("year")),
-                           str(f.get("name") or f["title"]))
-                for f in body["similar_to"]
-            ),
-            mood=body.get("mood"),
-            unparsed=tuple(str(w) for w in body["unparsed"]),
-        )
-
-
-@dataclass(frozen=True)
-class RecommendationPage:
-    """A recommendation list and how it was made (popularity until enough ratings)."""
-
-    user_id: int
-    source: RecommendationMode
-    ratings_needed: int
-    model_version: str | None
-    items: list[Recommendation]
-    #: With a plain-words request: how it was read, what was relaxed, why a list is empty.
-    intent: RequestIntent | None = None
-    relaxed: tuple[str, ...] = ()
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class GenreTaste:
-    """How much and how well a user rated one genre."""
-
-    genre: str
-    count: int
-    average_rating: float | None
-
-
-@dataclass(frozen=True)
-class UserStats:
-    """``GET /user/{id}/stats``: the profile page's numbers."""
-
-    user_id: int
-    total_ratings: int
-    average_rating: float | None
-    rating_histogram: list[tuple[float, int]]
-    top_genres: list[GenreTaste]
-    recommendation_type: RecommendationMode
-    ratings_needed: int
-
-
-@dataclass(frozen=True)
-class ModelMetrics:
-    """``GET /metrics``: offline evaluation of the served model against its baselines."""
-
-    model_version: str | None
-    trained_at: str | None
-    data: Any
-    rating: list[dict[str, Any]]
-    top_n: list[dict[str, Any]]
-    raw: dict[str, Any] = field(repr=False, default_factory=dict)
-    #: This service's own ratings it learnt from, and from how many people (0: none).
-    app_ratings: int = 0
-    app_users: int = 0
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    """What ``POST /users/{id}/import`` did or, with ``dry_run``, would do."""
-
-    source: str
-    rows: int
-    #: (title, year, movie_id, rating) per film found.
-    matched: list[tuple[str, int | None, int, float]]
-    #: (title, year, reason) per row not imported.
-    unmatched: list[tuple[str, int | None, str]]
-    saved: int
-    unchanged: int
-    dry_run: bool
-
-    @classmethod
-    def from_json(cls, body: Mapping[str, Any]) -> ImportResult:
-        return cls(
-            source=str(body["source"]),
-            rows=int(body["rows"]),
-            matched=[
-                (str(m["title"]), _optional_int(m["year"]), int(m["movie_id"]), float(m["rating"]))
-                for m in body["matched"]
-            ],
-            unmatched=[
-                (str(u["title"]), _optional_int(u["year"]), str(u["reason"]))
-                for u in body["unmatched"]
-            ],
-            saved=int(body["saved"]),
-            unchanged=int(body.get("unchanged", 0)),
-            dry_run=bool(body["dry_run"]),
-        )
+M = TypeVar("M", bound=BaseModel)
 
 
 def browser_address() -> str | None:
@@ -384,31 +160,24 @@ class ApiClient:
             self._model_facts[path] = (now, body)
         return body
 
-    def health(self) -> dict[str, Any]:
-        return self._request("GET", "/health")
+    def health(self) -> wire.HealthOut:
+        return self._get(wire.HealthOut, "GET", "/health")
 
     def create_user(self) -> Credentials:
-        body = self._request("POST", "/users")
-        with _parsing():
-            return Credentials(user_id=int(body["user_id"]), token=str(body["token"]))
+        created = self._get(wire.UserCreated, "POST", "/users")
+        return Credentials(user_id=created.user_id, token=created.token)
 
     def genres(self) -> list[str]:
         """The catalogue's genres (kept for MODEL_FACTS_TTL_S: they change with the model only,
         and the For you and Search pages ask on every rerun)."""
-        body = self._model_fact("/genres")
-        with _parsing():
-            return [str(g) for g in body["genres"]]
+        return _valid(wire.GenresOut, self._model_fact("/genres")).genres
 
     def decades(self) -> list[int]:
         """The decades the catalogue has films from, newest first (1990 for the 1990s)."""
-        body = self._model_fact("/decades")
-        with _parsing():
-            return [int(d) for d in body["decades"]]
+        return _valid(wire.DecadesOut, self._model_fact("/decades")).decades
 
     def movie(self, movie_id: int) -> Movie:
-        body = self._request("GET", f"/movies/{int(movie_id)}")
-        with _parsing():
-            return Movie.from_json(body)
+        return self._get(Movie, "GET", f"/movies/{int(movie_id)}")
 
     def search_movies(
         self,
@@ -426,56 +195,27 @@ class ApiClient:
             params["genre"] = genre
         if year is not None:
             params["year"] = year
-        body = self._request("GET", "/movies", params=params)
-        with _parsing():
-            return MoviePage(
-                total=int(body["total"]),
-                limit=int(body["limit"]),
-                offset=int(body["offset"]),
-                items=[Movie.from_json(row) for row in body["items"]],
-                corrected_query=_optional_str(body.get("corrected_query")),
-                suggestion=_optional_str(body.get("suggestion")),
-            )
+        return self._get(MoviePage, "GET", "/movies", params=params)
 
     def similar(self, movie_id: int, n: int = 10) -> list[SimilarMovie]:
-        body = self._request("GET", f"/movies/{int(movie_id)}/similar", params={"n": n})
-        with _parsing():
-            return [
-                SimilarMovie(movie=Movie.from_json(row), similarity=float(row["similarity"]))
-                for row in body["similar"]
-            ]
+        path = f"/movies/{int(movie_id)}/similar"
+        return self._get(wire.SimilarOut, "GET", path, params={"n": n}).similar
 
     def read_intent(self, q: str) -> RequestIntent:
         """How the API reads a request in plain words (``GET /intent``), without a list."""
-        body = self._request("GET", "/intent", params={"q": q})
-        with _parsing():
-            return RequestIntent.from_json(body)
+        return self._get(RequestIntent, "GET", "/intent", params={"q": q})
 
     def onboarding_movies(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
         # A list of tuples makes requests repeat the key: exclude=1&exclude=2 (the contract).
-        params: list[tuple[str, int]] = [("n", n)]
-        params += [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
-        body = self._request("GET", "/onboarding/movies", params=params)
-        with _parsing():
-            return [Movie.from_json(row) for row in body["movies"]]
+        params = [("n", n)] + [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
+        return self._get(wire.OnboardingOut, "GET", "/onboarding/movies", params=params).movies
 
     def metrics(self) -> ModelMetrics:
-        body = self._model_fact("/model/evaluation")
-        with _parsing():
-            return ModelMetrics(
-                model_version=body.get("model_version"),
-                trained_at=body.get("trained_at"),
-                data=body.get("data"),
-                rating=[dict(row) for row in body.get("rating") or ()],
-                top_n=[dict(row) for row in body.get("top_n") or ()],
-                raw=dict(body),
-                app_ratings=int((body.get("app_ratings") or {}).get("n_ratings") or 0),
-                app_users=int((body.get("app_ratings") or {}).get("n_users") or 0),
-            )
+        return _valid(ModelMetrics, self._model_fact("/model/evaluation"))
 
     # -- the user's own data (bearer token) -------------------------------------------
 
-    def rate(self, creds: Credentials, ratings: Mapping[int, float]) -> RatingProgress:
+    def rate(self, creds: Credentials, ratings: Mapping[int, float]) -> wire.RateOut:
         payload = {
             "user_id": creds.user_id,
             "ratings": [
@@ -483,62 +223,37 @@ class ApiClient:
                 for movie_id, rating in ratings.items()
             ],
         }
-        body = self._request("POST", "/rate", creds=creds, json=payload)
-        with _parsing():
-            return RatingProgress.from_json(body)
+        return self._get(wire.RateOut, "POST", "/rate", creds=creds, json=payload)
 
-    def restore_rating(self, creds: Credentials, row: UserRating) -> RatingProgress:
+    def restore_rating(self, creds: Credentials, row: UserRating) -> wire.RateOut:
         """Put a removed rating back as it was, with its first-rated and changed dates."""
-        rating: dict[str, Any] = {"movie_id": row.movie_id, "rating": float(row.rating)}
-        if row.created_at:
-            rating["created_at"] = row.created_at
-            if row.updated_at:
-                rating["updated_at"] = row.updated_at
-        body = self._request(
-            "POST", "/rate", creds=creds, json={"user_id": creds.user_id, "ratings": [rating]}
-        )
-        with _parsing():
-            return RatingProgress.from_json(body)
+        rating = {
+            "movie_id": row.movie_id, "rating": float(row.rating),
+            "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
+        }
+        payload = {"user_id": creds.user_id, "ratings": [rating]}
+        return self._get(wire.RateOut, "POST", "/rate", creds=creds, json=payload)
 
-    def delete_rating(self, creds: Credentials, movie_id: int) -> RatingProgress:
-        body = self._request(
-            "DELETE", f"/users/{creds.user_id}/ratings/{int(movie_id)}", creds=creds
-        )
-        with _parsing():
-            return RatingProgress.from_json(body)
+    def delete_rating(self, creds: Credentials, movie_id: int) -> wire.RatingDeleted:
+        path = f"/users/{creds.user_id}/ratings/{int(movie_id)}"
+        return self._get(wire.RatingDeleted, "DELETE", path, creds=creds)
 
     def user_ratings(self, creds: Credentials) -> list[UserRating]:
         """All of the user's ratings, newest first, fetched a page at a time (the API serves
         at most ``RATINGS_PAGE`` per request)."""
-        rows: list[dict[str, Any]] = []
+        rows: list[UserRating] = []
         while True:
-            body = self._request(
+            page = self._get(
+                wire.UserRatingsOut,
                 "GET",
                 f"/users/{creds.user_id}/ratings",
                 creds=creds,
                 params={"limit": RATINGS_PAGE, "offset": len(rows)},
                 user=True,
             )
-            with _parsing():
-                page, total = list(body["ratings"]), int(body["total"])
-            rows += page
-            if not page or len(rows) >= total:
-                break
-        with _parsing():
-            return [
-                UserRating(
-                    movie_id=int(row["movie_id"]),
-                    title=str(row["title"]),
-                    year=_optional_int(row.get("year")),
-                    genres=tuple(str(g) for g in row.get("genres") or ()),
-                    tmdb_id=_optional_int(row.get("tmdb_id")),
-                    rating=float(row["rating"]),
-                    created_at=row.get("created_at"),
-                    updated_at=row.get("updated_at"),
-                    subtitle=_optional_str(row.get("subtitle")),
-                )
-                for row in rows
-            ]
+            rows += page.ratings
+            if not page.ratings or len(rows) >= page.total:
+                return rows
 
     def recommend(
         self,
@@ -562,53 +277,13 @@ class ApiClient:
             params["year_from"] = year_from
         if year_to is not None:
             params["year_to"] = year_to
-        body = self._request("GET", "/recommend", creds=creds, params=params, user=True)
-        with _parsing():
-            return RecommendationPage(
-                user_id=int(body["user_id"]),
-                source=_mode(body["source"]),
-                ratings_needed=int(body["ratings_needed"]),
-                model_version=body.get("model_version"),
-                items=[
-                    Recommendation(
-                        movie_id=int(row["movie_id"]),
-                        title=str(row["title"]),
-                        year=_optional_int(row.get("year")),
-                        genres=tuple(str(g) for g in row.get("genres") or ()),
-                        tmdb_id=_optional_int(row.get("tmdb_id")),
-                        predicted_rating=float(row["predicted_rating"]),
-                        score=float(row.get("score") or 0.0),
-                        reason=row.get("reason"),
-                        subtitle=_optional_str(row.get("subtitle")),
-                    )
-                    for row in body["recommendations"]
-                ],
-                intent=RequestIntent.from_json(body["intent"]) if body.get("intent") else None,
-                relaxed=tuple(str(r["reason"]) for r in body.get("relaxed") or ()),
-                note=body.get("note"),
-            )
+        return self._get(
+            RecommendationPage, "GET", "/recommend", creds=creds, params=params, user=True
+        )
 
     def user_stats(self, creds: Credentials) -> UserStats:
-        body = self._request("GET", f"/user/{creds.user_id}/stats", creds=creds, user=True)
-        with _parsing():
-            return UserStats(
-                user_id=int(body["user_id"]),
-                total_ratings=int(body["total_ratings"]),
-                average_rating=_optional_float(body.get("average_rating")),
-                rating_histogram=[
-                    (float(row["rating"]), int(row["count"])) for row in body["rating_histogram"]
-                ],
-                top_genres=[
-                    GenreTaste(
-                        genre=str(row["genre"]),
-                        count=int(row["count"]),
-                        average_rating=_optional_float(row.get("average_rating")),
-                    )
-                    for row in body["top_genres"]
-                ],
-                recommendation_type=_mode(body["recommendation_type"]),
-                ratings_needed=int(body["ratings_needed"]),
-            )
+        path = f"/user/{creds.user_id}/stats"
+        return self._get(UserStats, "GET", path, creds=creds, user=True)
 
     def set_signal(
         self, creds: Credentials, kind: SignalList, movie_id: int, *, on: bool
@@ -616,52 +291,30 @@ class ApiClient:
         """Put the film on the user's ``kind`` list (``on``) or take it off; whether it is on
         it now."""
         method = "PUT" if on else "DELETE"
-        body = self._request(
-            method, f"/users/{creds.user_id}/{kind}/{int(movie_id)}", creds=creds
-        )
-        with _parsing():
-            return bool(body["on_list"])
+        path = f"/users/{creds.user_id}/{kind}/{int(movie_id)}"
+        return self._get(wire.SignalOut, method, path, creds=creds).on_list
 
     def signal_list(self, creds: Credentials, kind: SignalList) -> list[ListedMovie]:
         """The films on one of the user's lists, most recently added first."""
-        body = self._request("GET", f"/users/{creds.user_id}/{kind}", creds=creds, user=True)
-        with _parsing():
-            return [
-                ListedMovie(movie=Movie.from_json(row), added_at=row.get("added_at"))
-                for row in body["movies"]
-            ]
+        path = f"/users/{creds.user_id}/{kind}"
+        return self._get(wire.SignalListOut, "GET", path, creds=creds, user=True).movies
 
     def similar_for_user(
         self, creds: Credentials, movie_id: int, n: int = 10
     ) -> list[PersonalSimilar]:
-        body = self._request(
-            "GET",
-            f"/users/{creds.user_id}/similar/{int(movie_id)}",
-            creds=creds,
-            params={"n": n},
-        )
-        with _parsing():
-            return [
-                PersonalSimilar(
-                    movie=Movie.from_json(row),
-                    similarity=float(row["similarity"]),
-                    your_rating=_optional_float(row.get("your_rating")),
-                    on_watchlist=bool(row.get("on_watchlist")),
-                )
-                for row in body["similar"]
-            ]
+        path = f"/users/{creds.user_id}/similar/{int(movie_id)}"
+        body = self._get(wire.PersonalSimilarListOut, "GET", path, creds=creds, params={"n": n})
+        return body.similar
 
     def onboarding_for_user(
         self, creds: Credentials, n: int = 20, exclude: Collection[int] = ()
     ) -> list[Movie]:
         """The deck for this user: never a film they rated, hid or skipped."""
-        params: list[tuple[str, int]] = [("n", n)]
-        params += [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
-        body = self._request(
-            "GET", f"/users/{creds.user_id}/onboarding", creds=creds, params=params, user=True
-        )
-        with _parsing():
-            return [Movie.from_json(row) for row in body["movies"]]
+        params = [("n", n)] + [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
+        path = f"/users/{creds.user_id}/onboarding"
+        body = self._get(wire.OnboardingOut, "GET", path, creds=creds, params=params, user=True)
+        return body.movies
+
     # -- the account: import, export, password sign-in, deletion ------------------------
 
     def import_ratings(
@@ -673,7 +326,8 @@ class ApiClient:
         source: str = "auto",
         dry_run: bool = True,
     ) -> ImportResult:
-        body = self._request(
+        return self._get(
+            ImportResult,
             "POST",
             f"/users/{creds.user_id}/import",
             creds=creds,
@@ -681,8 +335,6 @@ class ApiClient:
             files={"file": (filename, data, "text/csv")},
             user=True,
         )
-        with _parsing():
-            return ImportResult.from_json(body)
 
     def export_ratings(self, creds: Credentials) -> bytes:
         """The CSV of ``GET /users/{id}/export``, as bytes for a download button."""
@@ -693,30 +345,28 @@ class ApiClient:
 
     def username(self, creds: Credentials) -> str | None:
         """The account's username, or None when it has no password yet."""
-        body = self._request(
-            "GET", f"/users/{creds.user_id}/credentials", creds=creds, user=True
-        )
-        with _parsing():
-            return None if body["username"] is None else str(body["username"])
+        path = f"/users/{creds.user_id}/credentials"
+        return self._get(wire.CredentialsOut, "GET", path, creds=creds, user=True).username
 
-    def set_credentials(self, creds: Credentials, username: str, password: str) -> str:
-        body = self._request(
+    def set_credentials(self, creds: Credentials, username: str, password: str) -> str | None:
+        body = self._get(
+            wire.CredentialsOut,
             "PUT",
             f"/users/{creds.user_id}/credentials",
             creds=creds,
             json={"username": username, "password": password},
             user=True,
         )
-        with _parsing():
-            return str(body["username"])
+        return body.username
 
     def sign_in(self, username: str, password: str) -> Credentials:
         """A new token for this device from a username and password (``POST /sessions``).
 
         A 401 here means the username or password is wrong, not that a session ended."""
         try:
-            body = self._request(
-                "POST", "/sessions", json={"username": username, "password": password}
+            body = self._get(
+                wire.SessionOut,
+                "POST", "/sessions", json={"username": username, "password": password},
             )
         except ApiError as err:
             if err.status != 401:
@@ -726,8 +376,7 @@ class ApiClient:
                 kind="invalid",
                 status=err.status,
             ) from err
-        with _parsing():
-            return Credentials(user_id=int(body["user_id"]), token=str(body["token"]))
+        return Credentials(user_id=body.user_id, token=body.token)
 
     def sign_out(self, creds: Credentials) -> None:
         """Revoke this device's token (``DELETE /sessions/current``)."""
@@ -769,6 +418,10 @@ class ApiClient:
             yield session
         finally:
             self._idle_sessions.put(session)
+
+    def _get(self, model: type[M], method: str, path: str, **options: Any) -> M:
+        """The answer to one request, validated as the contract's ``model``."""
+        return _valid(model, self._request(method, path, **options))
 
     def _request(
         self, method: str, path: str, *, user: bool = False, **send: Any
@@ -891,36 +544,15 @@ def _detail(body: Any) -> str:
     return "" if detail is None else str(detail)
 
 
-@contextmanager
-def _parsing() -> Iterator[None]:
-    """Turn a response that does not match the contract into an :class:`ApiError`."""
+def _valid(model: type[M], body: Any) -> M:
+    """``body`` as the contract's ``model``, or an :class:`ApiError` when it does not match."""
     try:
-        yield
-    except (KeyError, TypeError, ValueError) as exc:
+        return model.model_validate(body)
+    except ValidationError as exc:
         raise ApiError(
             "The CineMatch service sent a response this app does not understand.",
             kind="server",
         ) from exc
-
-
-def _optional_int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _optional_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _mode(value: Any) -> RecommendationMode:
-    if value == "personalized":
-        return "personalized"
-    if value == "popularity":
-        return "popularity"
-    raise ValueError(f"unknown recommendation mode {value!r}")
 
 
 @st.cache_resource(show_spinner=False)

@@ -119,14 +119,15 @@ def subtitle_of(film: object) -> str | None:
     return str(value) if value else None
 
 
-def human_date(stamp: str | None, today: dt.date | None = None) -> str:
+def human_date(stamp: dt.datetime | str | None, today: dt.date | None = None) -> str:
     """An API timestamp as people say it: "today", "yesterday", "3 Nov", "3 Nov 2025"."""
     if not stamp:
         return ""
     try:
-        day = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).date()
+        moment = stamp if isinstance(stamp, dt.datetime) else dt.datetime.fromisoformat(stamp)
     except ValueError:
         return ""
+    day = moment.date()
     today = today or dt.date.today()
     if day == today:
         return "today"
@@ -450,12 +451,12 @@ def film_actions(
 
 def watchlist_ids(creds: api_client.Credentials) -> set[int]:
     """The films on the user's watchlist (marks the cards' toggle)."""
-    return {row.movie.movie_id for row in api_client.get_client().signal_list(creds, "watchlist")}
+    return {row.movie_id for row in api_client.get_client().signal_list(creds, "watchlist")}
 
 
 def hidden_ids(creds: api_client.Credentials) -> set[int]:
     """The films the user marked Not interested (Search marks them)."""
-    return {row.movie.movie_id for row in api_client.get_client().signal_list(creds, "hidden")}
+    return {row.movie_id for row in api_client.get_client().signal_list(creds, "hidden")}
 
 
 def done_card(

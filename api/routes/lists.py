@@ -32,13 +32,13 @@ from api.responses import TOO_MANY_WRITES, auth_responses
 from api.schemas import (
     MAX_ID,
     ListedMovieOut,
-    MovieOut,
     OnboardingOut,
     PersonalSimilarListOut,
     PersonalSimilarOut,
     SignalList,
     SignalListOut,
     SignalOut,
+    movie_out,
 )
 from api.user_cache import UserCache
 from db import repository
@@ -149,7 +149,7 @@ def _add_routes(kind: SignalList) -> None:
                 movie = recommender.movie(stored.movie_id)
             except KeyError:
                 continue
-            movies.append(ListedMovieOut(**MovieOut.of(movie).model_dump(),
+            movies.append(ListedMovieOut(**movie_out(movie).model_dump(),
                                          added_at=stored.created_at))
         return SignalListOut(user_id=user_id, list=kind, count=len(movies), movies=movies)
 
@@ -182,7 +182,7 @@ def similar_for_user(
     ratings = repository.user_ratings(session, user_id)
     similar = [
         PersonalSimilarOut(
-            **MovieOut.of(movie).model_dump(), similarity=similarity,
+            **movie_out(movie).model_dump(), similarity=similarity,
             your_rating=ratings.get(movie.movie_id), on_watchlist=movie.movie_id in watchlist,
         )
         for movie, similarity in recommender.similar(movie_id, n, exclude=hidden)
@@ -215,4 +215,4 @@ def onboarding_for_user(
     never |= set(services.snapshots.excluded(user_id).all)
     never |= set(exclude or ())
     movies = services.recommender.onboarding(n, exclude=frozenset(never))
-    return OnboardingOut(count=len(movies), movies=[MovieOut.of(movie) for movie in movies])
+    return OnboardingOut(count=len(movies), movies=[movie_out(movie) for movie in movies])

@@ -19,6 +19,7 @@ from api.schemas import (
     OnboardingOut,
     SimilarMovieOut,
     SimilarOut,
+    movie_out,
 )
 from ml.recommender import Movie, Recommender
 
@@ -65,7 +66,7 @@ async def search_movies(
         total=page.total,
         limit=limit,
         offset=offset,
-        items=[MovieOut.of(movie) for movie in page.movies],
+        items=[movie_out(movie) for movie in page.movies],
         corrected_query=page.corrected_query,
         suggestion=page.suggestion,
     )
@@ -78,7 +79,7 @@ async def search_movies(
 )
 async def get_movie(movie_id: MovieIdPath, recommender: RecommenderDep) -> MovieOut:
     """A film's title, year, genres, external ids and rating summary."""
-    return MovieOut.of(_movie_or_404(recommender, movie_id))
+    return movie_out(_movie_or_404(recommender, movie_id))
 
 
 @router.get(
@@ -94,7 +95,7 @@ async def similar_movies(
     """The `n` films closest to this one in the model's taste space (cosine similarity)."""
     _movie_or_404(recommender, movie_id)
     similar = [
-        SimilarMovieOut(**MovieOut.of(movie).model_dump(), similarity=similarity)
+        SimilarMovieOut(**movie_out(movie).model_dump(), similarity=similarity)
         for movie, similarity in recommender.similar(movie_id, n)
     ]
     return SimilarOut(movie_id=movie_id, count=len(similar), similar=similar)
@@ -135,7 +136,7 @@ async def onboarding_movies(
     """Well-known films that tell tastes apart, for a newcomer's first ratings. Pass the films
     already shown as `exclude` to get fresh ones."""
     movies = recommender.onboarding(n, exclude=frozenset(exclude or ()))
-    return OnboardingOut(count=len(movies), movies=[MovieOut.of(movie) for movie in movies])
+    return OnboardingOut(count=len(movies), movies=[movie_out(movie) for movie in movies])
 
 
 def _movie_or_404(recommender: Recommender, movie_id: int) -> Movie:

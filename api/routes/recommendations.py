@@ -20,7 +20,7 @@ from api.deps import services_of
 from api.params import GenreQuery, UserIdQuery, canonical_genre
 from api.responses import auth_responses
 from api.routes.intent import OptionalIntentText, request_fields, request_text
-from api.schemas import RecommendationOut, RecommendationsOut
+from api.schemas import RecommendationsOut, recommendation_out
 from api.user_cache import ratings_fingerprint
 from ml.constraints import Constraints
 from ml.rules import is_personal, ratings_needed
@@ -122,7 +122,7 @@ async def recommend(
             constraints=Constraints.of(read.intent) if read else None,
             exclude=excluded.all, discover=discover,
         )
-        items = [RecommendationOut.of(recommender.movie(i.movie_id), i) for i in result.items]
+        items = [recommendation_out(recommender.movie(i.movie_id), i) for i in result.items]
         body = RecommendationsOut(
             user_id=user_id,
             source=result.source,

@@ -38,7 +38,7 @@ from api.main import create_app
 from bench.harness.api_server import ApiServer, Request, call, call_json, free_port
 from ml.artifacts import CATALOGUE_FILE, FACTORS_FILE, MANIFEST_FILE
 from tests.api.conftest import make_read_only
-from tests.ui.ui_fakes import http_server, send_json
+from tests.ui.http_stub import http_server, send_json
 from ui import posters, routes
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,19 +1,23 @@
-"""Shared fixtures for the UI tests: an isolated environment, the fake API, an AppTest factory."""
+"""Shared fixtures for the UI tests: an isolated environment, the real API on a small trained
+model behind the UI's client, and an AppTest factory."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.ui.ui_fakes import AppFactory, FakeCineMatchApi, fake_client
+from tests.ui.real_api import RealApi, serve, write_ui_model
 from ui import api_client
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY = ROOT / "streamlit_app.py"
 #: AppTest's default is 3 s per run; a first run imports pandas/altair, slow on 2 cores.
 RUN_TIMEOUT = 30
+
+AppFactory = Callable[..., AppTest]
 
 
 @pytest.fixture(autouse=True)
@@ -24,17 +28,24 @@ def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CINEMATCH_CACHE_DIR", str(tmp_path / "cache"))
 
 
-@pytest.fixture
-def fake_api(monkeypatch: pytest.MonkeyPatch) -> FakeCineMatchApi:
-    """The in-memory API, installed as the client every page obtains."""
-    api = FakeCineMatchApi()
-    client = fake_client(api)
-    monkeypatch.setattr(api_client, "get_client", lambda: client)
-    return api
+@pytest.fixture(scope="session")
+def ui_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The planted tiny model on the UI catalogue (``tests/ui/real_api.py``); read-only."""
+    return write_ui_model(tmp_path_factory.mktemp("ui-model") / "models")
 
 
 @pytest.fixture
-def make_app(fake_api: FakeCineMatchApi) -> AppFactory:
+def api(ui_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        ) -> Iterator[RealApi]:
+    """The real API on the UI model and a fresh database, installed as every page's client."""
+    with serve(ui_model_dir, tmp_path / "ui.db") as real:
+        client = real.ui_client()
+        monkeypatch.setattr(api_client, "get_client", lambda: client)
+        yield real
+
+
+@pytest.fixture
+def make_app(api: RealApi) -> AppFactory:
     """``make_app(user=(id, token), page="ui/pages/x.py")`` → an AppTest that has run once."""
 
     def factory(user: tuple[int, str] | None = None, page: str | None = None) -> AppTest:

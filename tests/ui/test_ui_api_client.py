@@ -13,15 +13,9 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
-from tests.ui.real_api import real_client
-from tests.ui.ui_fakes import (
-    FAKE_BASE_URL,
-    FakeApiAdapter,
-    FakeCineMatchApi,
-    fake_client,
-    http_server,
-    send_json,
-)
+from ml import rules
+from tests.ui.http_stub import http_server, send_json
+from tests.ui.real_api import REAL_BASE_URL, RealApi, RealApiAdapter, real_client
 from ui import api_client
 from ui.api_client import ApiClient, ApiError, Credentials
 
@@ -151,37 +145,36 @@ def test_token_is_sent_as_bearer_and_ratings_as_numbers() -> None:
     assert progress.ratings_needed == 4
 
 
-def test_onboarding_repeats_exclude_as_the_contract_asks() -> None:
-    api = FakeCineMatchApi()
-    films = fake_client(api).onboarding_movies(n=3, exclude=[2571, 260])
+def test_onboarding_repeats_exclude_as_the_contract_asks(api: RealApi) -> None:
+    films = api.ui_client().onboarding_movies(n=3, exclude=[2, 1])
     params = api.calls_to("/onboarding/movies")[-1]
-    assert params["exclude"] == ["260", "2571"]
+    assert params["exclude"] == ["1", "2"]
     assert params["n"] == ["3"]
-    assert [film.movie_id for film in films] == [1196, 593, 2858]
+    answer = api.client.get("/onboarding/movies?n=3&exclude=1&exclude=2").json()["movies"]
+    assert [film.movie_id for film in films] == [row["movie_id"] for row in answer]
+    assert len(films) == 3 and {1, 2}.isdisjoint(film.movie_id for film in films)
 
 
-def test_the_models_genres_and_metrics_are_asked_for_once_a_while() -> None:
+def test_the_models_genres_and_metrics_are_asked_for_once_a_while(api: RealApi) -> None:
     """Pages ask on every rerun; the model's facts only change when the API restarts."""
-    api = FakeCineMatchApi()
-    client = fake_client(api)
+    client = api.ui_client()
     assert client.genres() == client.genres()
     assert client.metrics() == client.metrics()
     assert len(api.calls_to("/genres")) == 1 and len(api.calls_to("/model/evaluation")) == 1
 
 
-def test_reruns_on_new_threads_reuse_one_http_session() -> None:
+def test_reruns_on_new_threads_reuse_one_http_session(api: RealApi) -> None:
     """Streamlit runs each rerun on a new thread; its requests must not each open a session
     (a new connection, over HTTPS a new handshake)."""
-    api = FakeCineMatchApi()
     created = []
 
     def session_factory() -> requests.Session:
         http = requests.Session()
-        http.mount(FAKE_BASE_URL, FakeApiAdapter(api))
+        http.mount(REAL_BASE_URL, RealApiAdapter(api))
         created.append(http)
         return http
 
-    client = ApiClient(FAKE_BASE_URL, session_factory=session_factory)
+    client = ApiClient(REAL_BASE_URL, session_factory=session_factory)
     for _ in range(3):  # three reruns, one after another
         rerun = threading.Thread(target=lambda: client.search_movies("matrix"))
         rerun.start()
@@ -189,55 +182,60 @@ def test_reruns_on_new_threads_reuse_one_http_session() -> None:
     assert len(api.calls_to("/movies")) == 3 and len(created) == 1
 
 
-def test_every_endpoint_parses_the_contracts_json() -> None:
-    api = FakeCineMatchApi(threshold=2)
-    client = fake_client(api)
+def test_every_endpoint_parses_the_contracts_json(
+    api: RealApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rules, "PERSONALISATION_THRESHOLD", 2)
+    client = api.ui_client()
     creds = client.create_user()
     assert isinstance(creds.token, str)
-    progress = client.rate(creds, {2571: 5.0, 260: 3.5})
+    client.rate(creds, {1: 5.0})
+    progress = client.rate(creds, {2: 3.5})
     assert (progress.total_user_ratings, progress.ratings_needed) == (2, 0)
     assert progress.recommendation_mode == "personalized"
 
-    recs = client.recommend(creds, n=5, genre="Sci-Fi", year_from=1980, year_to=1999)
+    recs = client.recommend(creds, n=5, genre="Action", year_from=1980, year_to=1989)
     assert recs.source == "personalized"
-    assert recs.items and all("Sci-Fi" in rec.genres for rec in recs.items)
-    assert all(1980 <= (rec.year or 0) <= 1999 for rec in recs.items)
-    assert {2571, 260}.isdisjoint(rec.movie_id for rec in recs.items)
+    assert recs.recommendations
+    assert all("Action" in rec.genres for rec in recs.recommendations)
+    assert all(1980 <= (rec.year or 0) <= 1989 for rec in recs.recommendations)
+    assert {1, 2}.isdisjoint(rec.movie_id for rec in recs.recommendations)
 
     history = client.user_ratings(creds)
-    assert [row.movie_id for row in history] == [260, 2571]  # newest first
+    assert [row.movie_id for row in history] == [2, 1]  # newest first
     stats = client.user_stats(creds)
     assert stats.total_ratings == 2
     assert stats.average_rating == pytest.approx(4.25)
     assert len(stats.rating_histogram) == 10
-    assert stats.top_genres[0].genre in {"Action", "Sci-Fi"}
+    assert stats.top_genres[0].genre == "Action"
 
-    found = client.search_movies("star wars", limit=2)
+    found = client.search_movies("film 4", limit=2)
     assert found.total == 3 and len(found.items) == 2
-    assert client.movie(2571).tmdb_id == 603
-    similar = client.similar(2571, n=3)
-    assert len(similar) == 3 and all(0 <= s.similarity <= 1 for s in similar)
-    assert "Drama" in client.genres()
+    assert client.movie(1).tmdb_id == 1001
+    similar = client.similar(1, n=3)
+    assert len(similar) == 3 and all(-1 <= s.similarity <= 1 for s in similar)
+    assert "Comedy" in client.genres()
+    assert client.decades() == [1990, 1980]
     metrics = client.metrics()
     assert metrics.rating[0]["rmse"] > 0 and metrics.top_n
 
-    after = client.delete_rating(creds, 260)
+    after = client.delete_rating(creds, 2)
     assert (after.total_user_ratings, after.ratings_needed) == (1, 1)
     with pytest.raises(ApiError) as caught:
-        client.delete_rating(creds, 260)
+        client.delete_rating(creds, 2)
     assert caught.value.kind == "not_found"
 
 
 
-def test_user_ratings_follows_the_pages_to_the_end(monkeypatch) -> None:
+def test_user_ratings_follows_the_pages_to_the_end(api: RealApi, monkeypatch) -> None:
     """The API pages ``GET /users/{id}/ratings``; the client asks until it has them all."""
-    api = FakeCineMatchApi()
-    client = fake_client(api)
-    films = list(api.movies)[:5]
+    client = api.ui_client()
+    films = [1, 2, 101, 102, 201]
     user_id, token = api.add_user({m: 3.0 for m in films})
     monkeypatch.setattr(api_client, "RATINGS_PAGE", 2)
     rows = client.user_ratings(api_client.Credentials(user_id, token))
     assert sorted(r.movie_id for r in rows) == sorted(films)
+    assert len(api.calls_to(f"/users/{user_id}/ratings")) == 3
 
 
 # -- the browser's address ----------------------------------------------------------------------
@@ -291,22 +289,22 @@ def test_an_untrusted_senders_forwarded_address_is_ignored(tiny_model_dir, tmp_p
         assert _sign_ups(ui, 1) == [429]
 
 
-def test_the_ui_names_the_browser_in_x_forwarded_for_and_nothing_without_one():
+def test_the_ui_names_the_browser_in_x_forwarded_for_and_nothing_without_one(api: RealApi):
     seen: list[str | None] = []
 
-    class Recorder(FakeApiAdapter):
+    class Recorder(RealApiAdapter):
         def send(self, request, **kwargs):
             seen.append(request.headers.get("X-Forwarded-For"))
             return super().send(request, **kwargs)
 
     def session_factory() -> requests.Session:
         http = requests.Session()
-        http.mount(FAKE_BASE_URL, Recorder(FakeCineMatchApi()))
+        http.mount(REAL_BASE_URL, Recorder(api))
         return http
 
     for address in ("203.0.113.7", None):
         ApiClient(
-            FAKE_BASE_URL, session_factory=session_factory, client_address=lambda a=address: a
+            REAL_BASE_URL, session_factory=session_factory, client_address=lambda a=address: a
         ).health()
     assert seen == ["203.0.113.7", None]
 
@@ -316,7 +314,10 @@ class IdleClosingServer:
     closes the connection, unanswered, when a second one arrives on it: what a client meets
     when the server's idle timeout fires just as a pooled connection is reused."""
 
-    BODY = b'{"genres": ["Drama"], "user_id": 1, "token": "t", "on_list": true}'
+    #: One answer that reads as /health, POST /users and PUT /users/1/hidden/5 alike.
+    BODY = (b'{"status": "ok", "model_version": "m1", "n_movies": 1, "n_users": 1, '
+            b'"n_ratings": 1, "database": "ok", "user_id": 1, "token": "t", "movie_id": 5, '
+            b'"list": "hidden", "on_list": true, "changed": true}')
 
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -361,7 +362,7 @@ def test_a_stale_kept_alive_connection_is_retried_once_for_idempotent_requests()
     try:
         client = ApiClient(server.url, client_address=lambda: None)
         for _ in range(3):  # each call after the first meets a connection closed under it
-            assert client.health()["genres"] == ["Drama"]
+            assert client.health().model_version == "m1"
         assert server.dropped == 2 and server.requests == ["GET"] * 5
         assert client.set_signal(Credentials(1, "t"), "hidden", 5, on=True) is True
     finally:

@@ -7,7 +7,8 @@ from ui.api_client import Credentials, Movie
 
 
 def test_card_html_escapes_titles_and_hides_the_referrer() -> None:
-    film = Movie(1, "<script>alert(1)</script> & $5", 1999, ("Drama",), None)
+    film = Movie(movie_id=1, title="<script>alert(1)</script> & $5", year=1999,
+                 genres=["Drama"], tmdb_id=None, imdb_id=None, rating_count=0, mean_rating=None)
     html = components.card_html(film, "https://image.tmdb.org/t/p/w342/a.jpg", reason="Because")
     assert "<script>" not in html
     assert "&lt;script&gt;" in html and "&amp;" in html

@@ -149,11 +149,13 @@ def test_chip_words_read_back_as_the_same_request_minus_the_removed_chip():
     for row in load_set():
         parsed = parser.parse(row["q"])
         shown = RequestIntent(
-            query=parsed.query, genres=parsed.genres, exclude_genres=parsed.exclude_genres,
+            query=parsed.query, genres=list(parsed.genres),
+            exclude_genres=list(parsed.exclude_genres),
             year_from=parsed.year_from, year_to=parsed.year_to,
-            similar_to=tuple(IntentFilm(f.movie_id, f.title, f.year, parse_title(f.title).title)
-                             for f in parsed.similar_to),
-            mood=parsed.mood, unparsed=parsed.unparsed)
+            similar_to=[IntentFilm(movie_id=f.movie_id, title=f.title, year=f.year,
+                                   name=parse_title(f.title).title)
+                        for f in parsed.similar_to],
+            mood=parsed.mood, unparsed=list(parsed.unparsed), parser="offline")
         chips = intent_prompt.chips_of(shown)
         whole = constraints(parsed)
         assert constraints(parser.parse(intent_prompt.request_without(chips, -1))) == whole

@@ -13,12 +13,20 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.ui.ui_fakes import http_server, send_json
+from tests.ui.http_stub import http_server, send_json
 from ui import posters
 from ui.api_client import Movie
 from ui.posters import PosterCache, PosterClient, TmdbSettings
 
-FIGHT_CLUB = Movie(movie_id=2959, title="Fight Club", year=1999, genres=("Drama",), tmdb_id=550)
+
+def film(movie_id: int, title: str, year: int | None, genres: tuple[str, ...],
+         tmdb_id: int | None) -> Movie:
+    """A catalogue film as the API answers with it (its poster needs only these fields)."""
+    return Movie(movie_id=movie_id, title=title, year=year, genres=list(genres),
+                 tmdb_id=tmdb_id, imdb_id=None, rating_count=0, mean_rating=None)
+
+
+FIGHT_CLUB = film(2959, "Fight Club", 1999, ("Drama",), 550)
 IMAGE = "https://image.tmdb.org/t/p/w342/pB8BM7pdSp6B6Ih7QZ4DrQ3PmJK.jpg"
 
 
@@ -113,7 +121,7 @@ def test_429_retries_are_bounded_and_a_long_retry_after_is_not_slept(tmp_path: P
         )
         assert _is_fallback(client.poster_sources([FIGHT_CLUB])[2959])
         # TMDB asked for an hour: the next film does not knock again.
-        other = Movie(1, "Toy Story", 1995, ("Animation",), 862)
+        other = film(1, "Toy Story", 1995, ("Animation",), 862)
         assert _is_fallback(client.poster_sources([other])[1])
     assert waits == [] and len(seen) == 1
 
@@ -126,7 +134,7 @@ def test_hanging_tmdb_costs_one_timeout_for_the_whole_grid(tmp_path: Path) -> No
             PosterCache(tmp_path / "p.json"),
             max_workers=1,
         )
-        films = [Movie(i, f"Film {i}", 2000, ("Drama",), 100 + i) for i in range(4)]
+        films = [film(i, f"Film {i}", 2000, ("Drama",), 100 + i) for i in range(4)]
         started = time.monotonic()
         sources = client.poster_sources(films)
         elapsed = time.monotonic() - started
@@ -209,7 +217,7 @@ def test_a_grid_is_fetched_concurrently_with_a_bounded_pool(tmp_path: Path) -> N
             in_flight[0] -= 1
         return _found(request)
 
-    films = [Movie(i, f"Film {i}", 2000, ("Drama",), 100 + i) for i in range(8)]
+    films = [film(i, f"Film {i}", 2000, ("Drama",), 100 + i) for i in range(8)]
     with http_server(_tmdb(slow)) as (base, seen):
         client = PosterClient(
             TmdbSettings(api_key="k", api_base=base),
@@ -222,9 +230,9 @@ def test_a_grid_is_fetched_concurrently_with_a_bounded_pool(tmp_path: Path) -> N
 
 
 def test_a_film_without_tmdb_id_gets_art_without_a_lookup(tmp_path: Path) -> None:
-    film = Movie(3996, "Crouching Tiger, Hidden Dragon", 2000, ("Action",), None)
+    crouching_tiger = film(3996, "Crouching Tiger, Hidden Dragon", 2000, ("Action",), None)
     with http_server(_tmdb(_found)) as (base, seen):
-        sources = _client(base, tmp_path / "p.json").poster_sources([film])
+        sources = _client(base, tmp_path / "p.json").poster_sources([crouching_tiger])
     assert seen == [] and _is_fallback(sources[3996])
 
 

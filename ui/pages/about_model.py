@@ -180,13 +180,14 @@ with components.api_guard():
     metrics = api_client.get_client().metrics()
 
 st.subheader("What it learnt from")
-movielens = movielens_part(metrics.data, metrics.app_ratings, metrics.app_users)
+own = (metrics.app_ratings.n_ratings, metrics.app_ratings.n_users)
+movielens = movielens_part(metrics.data, *own)
 st.markdown(
     f"CineMatch learnt from {learnt_from(movielens)} on MovieLens, a film-rating site run "
     "by the GroupLens research lab. It knows no one's name, only who liked what. When you "
     "rate films, it places you among those tastes at once."
 )
-st.markdown(own_ratings_line(metrics.app_ratings, metrics.app_users))
+st.markdown(own_ratings_line(*own))
 when = trained_on(metrics.trained_at)
 version = f"version **{metrics.model_version or 'unknown'}**"
 st.markdown(f"This version was trained on **{when}** ({version})." if when

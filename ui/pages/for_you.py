@@ -60,7 +60,7 @@ class ShownList:
 
     @property
     def items(self) -> list[Recommendation]:
-        return list(self.page.items)
+        return list(self.page.recommendations)
 
 
 def held_list() -> ShownList | None:
@@ -125,8 +125,8 @@ def more_like_this(movie_id: int, title: str) -> None:
     if not similar:
         st.caption("No similar films found.")
         return
-    films = [item.movie for item in similar]
-    by_id = {item.movie.movie_id: item for item in similar}
+    films = list(similar)
+    by_id = {item.movie_id: item for item in similar}
 
     def similar_card(film: api_client.Movie, poster_src: str) -> None:
         item = by_id[film.movie_id]
@@ -329,7 +329,8 @@ if held is None or held.params != params:
 with components.api_guard():
     watchlist = components.watchlist_ids(creds)
 
-intent_prompt.show_reading(held.page.intent, held.page.relaxed, held.page.note)
+intent_prompt.show_reading(
+    held.page.intent, tuple(r.reason for r in held.page.relaxed), held.page.note)
 if replaced := st.session_state.get(REPLACED_KEY):
     st.info(replaced, icon=":material/swap_horiz:")
 badge_col, fresh_col = st.container(key="cm-fy-badge-row").columns(

@@ -50,7 +50,7 @@ def with_removed(rows: list[UserRating]) -> list[UserRating]:
     present = {row.movie_id for row in rows}
     merged = rows + [row for movie_id, row in removed.items() if movie_id not in present]
     merged.sort(key=lambda row: row.movie_id)
-    merged.sort(key=lambda row: row.updated_at or "", reverse=True)
+    merged.sort(key=lambda row: row.updated_at, reverse=True)
     return merged
 
 
@@ -77,8 +77,8 @@ def charts(stats: UserStats) -> None:
     with distribution:
         st.subheader("How you rate")
         histogram = {
-            "Stars": [f"{value:.1f}" for value, _ in stats.rating_histogram],
-            "Films": [count for _, count in stats.rating_histogram],
+            "Stars": [f"{row.rating:.1f}" for row in stats.rating_histogram],
+            "Films": [row.count for row in stats.rating_histogram],
         }
         st.bar_chart(histogram, x="Stars", y="Films", color="#d4af37", sort=False, height=280)
     with taste:
@@ -178,7 +178,7 @@ def hidden_films(listed: list[api_client.ListedMovie]) -> None:
     """The films marked Not interested, each with "Show it again"."""
     st.subheader("Not interested")
     unhidden: dict[int, api_client.Movie] = st.session_state.get(UNHIDDEN_KEY, {})
-    films = [row.movie for row in listed]
+    films: list[api_client.Movie] = list(listed)
     present = {film.movie_id for film in films}
     films += [film for movie_id, film in unhidden.items() if movie_id not in present]
     if not films:

@@ -5,6 +5,7 @@ Rating one here means it has been watched: the rating is saved and the film leav
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 
 import streamlit as st
@@ -25,7 +26,7 @@ def watched(movie_id: int, title: str, value: float) -> object:
     return progress
 
 
-def watchlist_card(film: Movie, poster_src: str, added: dict[int, str]) -> None:
+def watchlist_card(film: Movie, poster_src: str, added: dict[int, datetime]) -> None:
     day = components.human_date(added.get(film.movie_id))
     chip = f"Added {day}" if day else None
     st.markdown(components.card_html(film, poster_src, chip=chip), unsafe_allow_html=True)
@@ -56,10 +57,8 @@ with components.api_guard():
     listed = client.signal_list(creds, "watchlist")
 
 if listed:
-    added = {row.movie.movie_id: row.added_at or "" for row in listed}
-    components.film_grid(
-        [row.movie for row in listed], key="watch", body=partial(watchlist_card, added=added)
-    )
+    added = {row.movie_id: row.added_at for row in listed}
+    components.film_grid(listed, key="watch", body=partial(watchlist_card, added=added))
 else:
     components.empty_state(
         "Nothing saved yet",

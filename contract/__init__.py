@@ -1,0 +1,1 @@
+"""Wire contract of the CineMatch HTTP API: pydantic models shared by the API and the UI."""
