@@ -634,7 +634,7 @@ def package(spark: Any, prepared: Prepared, model: FactorModel, implicit: Implic
                    "master": spark.sparkContext.master,
                    "default_parallelism": spark.sparkContext.defaultParallelism,
                    "partitions": prepared.partitions, "blocks": prepared.blocks},
-        "model_version": model_version(model).replace("funksvd-", "funksvd-spark-"),
+        "model_version": model_version(model),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": _git_commit(),
         "params": asdict(settings),
