@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/fold_in_speed.py [--model-dir models] [--quick]
 
-Loads the shipped model (``ml.artifacts.load_artifact``, ``ml.recommender.Recommender``) and
-times, as the median of many calls in this process:
+Loads the shipped model (``ml.serving.artifacts.load_artifact``,
+``ml.serving.recommender.Recommender``) and times, as the median of many calls in this process:
 - ``FactorModel.fold_in`` for 5, 15, 50 and 200 ratings on films drawn by popularity (people
   rate films they know), against the same ridge system solved by ``np.linalg.lstsq``, both on
   one BLAS thread as the service runs them (with numpy's default threads, lstsq's thread
@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ml.artifacts import ArtifactError, load_artifact
 from ml.blas import single_threaded_blas
-from ml.model import FactorModel, UserVector
-from ml.recommender import Recommender
+from ml.models.funksvd.model import FactorModel, UserVector
 from ml.rules import RATING_VALUES
+from ml.serving.artifacts import ArtifactError, load_artifact
+from ml.serving.recommender import Recommender
 
 REPO = Path(__file__).resolve().parents[1]
 

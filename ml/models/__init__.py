@@ -1,4 +1,4 @@
-"""Every model CineMatch trains, each a thin class over its math that keeps ``ml.contract``.
+"""Every model CineMatch trains, each a thin class over its math that keeps ``ml.models.contract``.
 
 | name | class | scores | serves |
 |---|---|---|---|
@@ -8,19 +8,19 @@
 | ``popularity`` | ``PopularityModel`` | Bayesian average (or rating count) | newcomers' list |
 | ``bias_baseline`` | ``BaselineModel`` | μ + b_u + b_i | never: the rating floor |
 
-The classes delegate training to the existing functions (``ml.trainer.train_funksvd``,
-``ml.implicit.train_implicit``, ``ml.ease.Ease.fit``…): they add the contract's shape, not
-new math.
+The classes delegate training to the existing functions (``ml.models.funksvd.train.train_funksvd``,
+``ml.models.ials.model.train_implicit``, ``ml.models.ease.model.Ease.fit``…): they add the
+contract's shape, not new math.
 """
 
-from ml.contract import Model
 from ml.models.baseline import BaselineModel, BaselineParams
+from ml.models.contract import Model
 from ml.models.ease import EASE, EaseParams
 from ml.models.funksvd import FunkSVD
 from ml.models.ials import IALS
 from ml.models.popularity import PopularityModel, PopularityParams
 
-#: Registry name → class, for ``ml.artifacts.load_model``.
+#: Registry name → class, for ``ml.serving.artifacts.load_model``.
 MODELS: dict[str, type[Model]] = {
     cls.name: cls for cls in (FunkSVD, IALS, EASE, PopularityModel, BaselineModel)
 }

@@ -7,7 +7,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from ml.contract import NotFittedError
+from ml.models.contract import NotFittedError
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@
 Shaped after implicit's ``RecommenderBase`` and LensKit's split between a scorer and a ranker:
 
 - models speak dense internal indices only; raw MovieLens ids are mapped once, by the caller
-  (``ml.matrix.IdMap``), before anything reaches a model;
+  (``ml.models.matrix.IdMap``), before anything reaches a model;
 - ``fit(matrix)`` trains on a ``RatingMatrix`` and returns the model itself;
 - ``fold_in(UserRatings) -> state``: a user's state from their ratings alone, with the item
   side held fixed (no retraining). The state is opaque to callers and cacheable until the
@@ -14,7 +14,7 @@ Shaped after implicit's ``RecommenderBase`` and LensKit's split between a scorer
   ratings, a choice model's are unnormalised preferences;
 - ``similar_items(item, n)``: the ``n`` items most like ``item``, itself excluded, best first;
 - ``arrays()`` / ``from_arrays(arrays)``: the model as plain named arrays, which
-  ``ml.artifacts`` writes (``save_model``/``load_model``, and the shipped model directory).
+  ``ml.serving.artifacts`` writes (``save_model``/``load_model``, and the shipped model directory).
 
 Ranking is written once, here: ``recommend`` and ``recommend_batch`` cut scores into a top-N,
 excluding the user's rated items and applying an ``allowed`` mask before the cut. Models are
@@ -30,8 +30,8 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ml.matrix import RatingMatrix
-from ml.ranking import top_n_indices
+from ml.models.matrix import RatingMatrix
+from ml.serving.ranking import top_n_indices
 
 IntArray = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.floating[Any]]
@@ -46,8 +46,8 @@ class UserRatings:
     Like LensKit's query, it carries the user's history, so "exclude what they rated" and
     "fold them in" read the same arrays. Items are unique; their order does not matter.
     ``skipped`` are the films the user said they have not seen (the onboarding deck's
-    "Haven't seen it"): a signal for models that read it (iALS, ``ml.implicit``), ignored by
-    the others, and not excluded from lists by ``recommend`` (the caller decides that).
+    "Haven't seen it"): a signal for models that read it (iALS, ``ml.models.ials.model``), ignored
+    by the others, and not excluded from lists by ``recommend`` (the caller decides that).
     """
 
     items: IntArray

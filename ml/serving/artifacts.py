@@ -4,7 +4,7 @@ A model directory holds:
 - ``factors.npz``: float32 factor and bias arrays, the id maps (``item_ids``, ``user_ids``), the
   popularity counts and means, and the ranking model (``implicit_*``: iALS item factors, the
   eigenvalues of their Gram matrix and the fold-in's constants), the ranking's item-item
-  term when trained (``item_item_*``: the pruned EASE weights as CSR, ``ml.sparse_ease``),
+  term when trained (``item_item_*``: the pruned EASE weights as CSR, ``ml.models.ease.sparse``),
   plain arrays only (loaded with ``allow_pickle=False``);
 - ``catalogue.csv``: movie_id, title, year, genres (``|``-joined), tmdb_id, imdb_id, in item order;
 - ``manifest.json``: format version, data sources (rows, sha256), hyper-parameters, metrics,
@@ -13,15 +13,15 @@ A model directory holds:
   read when, and their hash; absent or ``null`` for a model trained on MovieLens alone) and
   ``gate_holdout`` (``GateHoldout``: the MovieLens users held out of training for the
   promote gate, by rule, count and hash);
-- ``holdout.npz`` (optional, beside a model ``ml.train`` wrote with held-out users): those
-  users' ratings (``user_id``, ``movie_id``, ``rating``), which ``python -m ml.promote``
+- ``holdout.npz`` (optional, beside a model ``ml.training.train`` wrote with held-out users): those
+  users' ratings (``user_id``, ``movie_id``, ``rating``), which ``python -m ml.training.promote``
   scores a candidate and the served model on. Raw ratings: never commit it (.gitignore).
 Loading verifies all of it and fails with one line naming the file, so a half-copied or
 mismatched model never starts serving.
 
 Each model's arrays are the ones its ``ml.models`` class gives (``arrays``/``from_arrays`` of
-``ml.contract``): FunkSVD's unprefixed, iALS's prefixed ``implicit_``, so format 2 is read and
-written unchanged. ``save_model``/``load_model`` store any single model of the contract the same
+``ml.models.contract``): FunkSVD's unprefixed, iALS's prefixed ``implicit_``, so format 2 is read
+and written unchanged. ``save_model``/``load_model`` store any single model of the contract the same
 way (``model.npz`` + ``model.json`` with its name, hyper-parameters and checksums), for the
 contract tests and for experiments that keep a model apart from the shipped directory.
 """
@@ -43,14 +43,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ml.contract import Model
-from ml.implicit import ImplicitModel
-from ml.matrix import IdMap
-from ml.model import FactorModel
 from ml.models import IALS, MODELS, FunkSVD
-from ml.popularity import Popularity
-from ml.ranking import RankingWeights
-from ml.sparse_ease import SparseEase
+from ml.models.contract import Model
+from ml.models.ease.sparse import SparseEase
+from ml.models.funksvd.model import FactorModel
+from ml.models.ials.model import ImplicitModel
+from ml.models.matrix import IdMap
+from ml.models.popularity.model import Popularity
+from ml.serving.ranking import RankingWeights
 
 #: 2: the ranking model (``implicit_*`` arrays) joined the rating model.
 FORMAT_VERSION = 2
@@ -63,7 +63,7 @@ MODEL_MANIFEST_FILE = "model.json"
 HOLDOUT_FILE = "holdout.npz"
 #: Prefix of the ranking model's arrays in ``factors.npz``.
 IMPLICIT_PREFIX = "implicit_"
-#: Prefix of the ranking's item-item term (``ml.sparse_ease``); absent in older models.
+#: Prefix of the ranking's item-item term (``ml.models.ease.sparse``); absent in older models.
 ITEM_ITEM_PREFIX = "item_item_"
 #: The popular chart's counts and means, present only when they differ from the popularity
 #: arrays (a model trained with the service's ratings).
@@ -138,7 +138,7 @@ def app_ratings_of(manifest: dict[str, Any]) -> AppRatings | None:
 class GateHoldout:
     """Users no model of a deployment trains on, and their ratings, for the promote gate.
 
-    ``users_fraction`` and ``salt`` are the rule (``ml.split.hashed_users_holdout``): the same
+    ``users_fraction`` and ``salt`` are the rule (``ml.data.split.hashed_users_holdout``): the same
     data and rule always hold out the same people, so two trainings with equal ``rule``s
     never saw them. The ratings are stored in ``HOLDOUT_FILE`` beside the model.
     """
@@ -178,7 +178,7 @@ def load_holdout(directory: str | Path) -> GateHoldout:
     path = root / HOLDOUT_FILE
     if not rule or not path.is_file():
         raise ArtifactError(f"{root}: no held-out users recorded (a model trained with "
-                            "`python -m ml.train --gate-users F`, F > 0, has them)")
+                            "`python -m ml.training.train --gate-users F`, F > 0, has them)")
     arrays = _read_arrays(path, {})
     try:
         holdout = GateHoldout(float(rule["users_fraction"]), int(rule["salt"]),
@@ -203,7 +203,7 @@ class Artifact:
     implicit: ImplicitModel  # the ranking model, on the same item indices
     #: The popular chart's own counts when they differ from ``popularity`` (a model trained
     #: with the service's ratings: the chart counts the MovieLens sources only, see
-    #: ``ml.pipeline.chart_popularity``); None: the chart is ``popularity``.
+    #: ``ml.training.pipeline.chart_popularity``); None: the chart is ``popularity``.
     chart: Popularity | None = None
     #: The ranking score's item-item term (pruned rating-weighted EASE); None: not trained
     #: (a model written before it existed), and the score has no such term.
@@ -216,7 +216,7 @@ class Artifact:
 
     @property
     def funksvd(self) -> FunkSVD:
-        """The rating model as an ``ml.contract`` model."""
+        """The rating model as an ``ml.models.contract`` model."""
         return FunkSVD.of(self.model)
 
     @property
@@ -226,7 +226,7 @@ class Artifact:
 
     @property
     def ials(self) -> IALS:
-        """The ranking model as an ``ml.contract`` model, folding users in as the service
+        """The ranking model as an ``ml.models.contract`` model, folding users in as the service
         does (the manifest's newcomer ridge and skip confidence)."""
         return IALS.served(self.implicit, self.ranking_weights)
 

@@ -1,6 +1,6 @@
 """A request's constraints applied to a ranking: a filter mask, relaxation, a pull to films.
 
-``ml.intent`` reads "something scary from the 90s like Alien" into genres, exclusions, years
+``ml.text.intent`` reads "something scary from the 90s like Alien" into genres, exclusions, years
 and reference films; this module turns them into what ``Recommender.recommend`` needs:
 
 - a boolean mask over the catalogue: every asked genre present (a "romantic comedy" is both),
@@ -16,7 +16,7 @@ and reference films; this module turns them into what ``Recommender.recommend`` 
   is empty and ``empty_reason`` says why;
 - a pull towards reference films: their unit factors' mean is blended into the user's vector
   (personal lists), and the list is reordered towards films like them in what they are
-  (their genres) and in who rates them (``ml.likeness``), cold or personal.
+  (their genres) and in who rates them (``ml.serving.likeness``), cold or personal.
 """
 
 from __future__ import annotations

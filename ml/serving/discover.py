@@ -1,6 +1,6 @@
 """The discover control: move a personal list away from the blockbusters, keep it personal.
 
-How: the person's ranking score (``ml.ranking``) first picks a pool of the ``DISCOVER_POOL``
+How: the person's ranking score (``ml.serving.ranking``) first picks a pool of the ``DISCOVER_POOL``
 films it likes best among those they may be shown; only inside that pool is the order
 changed, to
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ml.ranking import top_n_indices
+from ml.serving.ranking import top_n_indices
 
 #: Weight of the popularity penalty at ``discover = 1`` (z-scores over the pool).
 DISCOVER_WEIGHT = 1.5

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from ml.ranking import top_n_indices
+from ml.serving.ranking import top_n_indices
 
 IntArray = npt.NDArray[np.int64]
 

@@ -5,9 +5,9 @@ A useful first film is one the person has probably seen (effort: every unseen fi
 found that popularity alone wastes ratings on films everyone likes, and pure informativeness
 shows films nobody has seen; a product of the two balances effort and accuracy.
 
-Here "tells the model the most" is measured in the model that ranks (``ml.implicit``): rating
-film i shrinks the uncertainty of the newcomer's vector by log(1 + zᵢᵀ A⁻¹ zᵢ), where A is the
-fold-in's precision after the films already picked. Each step takes the film with the largest
+Here "tells the model the most" is measured in the model that ranks (``ml.models.ials.model``):
+rating film i shrinks the uncertainty of the newcomer's vector by log(1 + zᵢᵀ A⁻¹ zᵢ), where A is
+the fold-in's precision after the films already picked. Each step takes the film with the largest
 
     P(seen)^γ · log(1 + zᵢᵀ A⁻¹ zᵢ),    P(seen) ∝ its rating count,
 
@@ -19,8 +19,8 @@ by the same people, so one newcomer rates six and the next none. A light penalty
 already on the page keeps each page mixed. The order is computed once at load; paging is a
 slice that skips excluded films.
 
-``ml.simulate_onboarding --tune`` chose γ on validation newcomers: the best quality among the
-orders needing no more pages than "most popular first". The first page may take its own γ (a
+``ml.training.simulate_onboarding --tune`` chose γ on validation newcomers: the best quality among
+the orders needing no more pages than "most popular first". The first page may take its own γ (a
 γ of 6 there saved 3% of the pages and cost 10% of NDCG@10 at ten ratings); the tuned default
 is 1 for both.
 """
@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ml.blas import single_threaded_blas
-from ml.implicit import ImplicitModel
+from ml.models.ials.model import ImplicitModel
 
 Strategy = Literal["popular", "informative"]
 
@@ -46,7 +46,8 @@ PAGE_SIZE = 10
 @dataclass(frozen=True)
 class OnboardingParams:
     """The strategy and its γ on the first page (get the newcomer going) and after it (learn
-    their taste); chosen on validation newcomers by ``python -m ml.simulate_onboarding --tune``.
+    their taste); chosen on validation newcomers by ``python -m ml.training.simulate_onboarding
+    --tune``.
     """
 
     strategy: Strategy = "informative"

@@ -3,13 +3,13 @@
 Why a ranking score at all: FunkSVD predicts how much someone will like a film *if* they watch
 it, so ranked by that alone a top-10 is obscure films a few people adored (NDCG@10 0.054 on
 ml-1m, below popularity's 0.119). The ranking score adds what FunkSVD never sees: which films
-this person is likely to choose, from an implicit-feedback model (``ml.implicit``). It is
+this person is likely to choose, from an implicit-feedback model (``ml.models.ials.model``). It is
 
     z(iALS score) + w_rating(n) · z(FunkSVD predicted rating) + w_pop(n) · z(log(1 + count))
                   + w_item(n) · z(item-item score),
 
 the item-item score being Σ r_i B[i, ·] of a pruned rating-weighted EASE
-(``ml.sparse_ease``: the strongest single ranker on MovieLens; the factor terms add what its
+(``ml.models.ease.sparse``: the strongest single ranker on MovieLens; the factor terms add what its
 pairs of films miss), each term z-scored over the catalogue so the weights are unit-free,
 and each weight moving from its value at the five-rating threshold to its value for a full
 history as the user tells us more (n = their number of ratings):
@@ -197,7 +197,7 @@ def top_n_indices(
     """Indices of the ``n`` highest scores, best first, skipping excluded and disallowed items.
 
     Equal scores keep index order, at the cut as well, so a ranking is deterministic and
-    ``ml.contract.recommend_batch`` (the same rule, row-wise) equals it.
+    ``ml.models.contract.recommend_batch`` (the same rule, row-wise) equals it.
     """
     if n <= 0:
         return np.empty(0, dtype=np.int64)

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from ml.likeness import FORMAT_GENRES
 from ml.rules import POSITIVE_RATING
+from ml.serving.likeness import FORMAT_GENRES
 
 #: A film's nearest neighbours are this share of the catalogue...
 NEIGHBOUR_SHARE = 0.01

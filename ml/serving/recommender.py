@@ -5,10 +5,10 @@ precomputed at load (unit factors for cosines, genre and year masks, franchise c
 popularity and onboarding orders), so a request is two fold-ins (FunkSVD for the ★ shown, iALS
 for the order) plus a few vectorised passes over the items.
 
-Lists are ranked by one of three scorers (``ml.ranking.RANKERS``): popularity below the
+Lists are ranked by one of three scorers (``ml.serving.ranking.RANKERS``): popularity below the
 personalisation threshold, the ranking score from it on; FunkSVD's predicted rating alone is
 kept selectable so evaluation and the contract tests measure it through this same code. Both
-models are used through ``ml.contract`` (``fold_in``, ``scores``, ``similar_items``): raw ids
+models are used through ``ml.models.contract`` (``fold_in``, ``scores``, ``similar_items``): raw ids
 are mapped to indices here, once, and never reach a model.
 """
 
@@ -22,32 +22,32 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ml.artifacts import Artifact, CatalogueEntry, load_artifact
 from ml.blas import single_threaded_blas
-from ml.constraints import (
+from ml.models import IALS
+from ml.models.contract import UserRatings
+from ml.models.funksvd.model import UserVector, clip_rating
+from ml.rules import is_personal
+from ml.serving.artifacts import Artifact, CatalogueEntry, load_artifact
+from ml.serving.constraints import (
     MIN_MATCHES,
     Constraints,
     Relaxation,
     pull_towards,
     reference_cosines,
 )
-from ml.contract import UserRatings
-from ml.discover import DISCOVER_WEIGHT, discover_scores
-from ml.diversity import capped_from_order, capped_top_n, franchise_clusters
-from ml.likeness import GenreSpace, request_scores
-from ml.model import UserVector, clip_rating
-from ml.models import IALS
-from ml.onboarding import OnboardingParams, onboarding_order
-from ml.ranking import (
+from ml.serving.discover import DISCOVER_WEIGHT, discover_scores
+from ml.serving.diversity import capped_from_order, capped_top_n, franchise_clusters
+from ml.serving.likeness import GenreSpace, request_scores
+from ml.serving.onboarding import OnboardingParams, onboarding_order
+from ml.serving.ranking import (
     BlendScorer,
     Ranker,
     RankingWeights,
     top_n_indices,
     zscore,
 )
-from ml.reasons import Neighbourhoods, neighbour_count, personal_reasons
-from ml.rules import is_personal
-from ml.titles import parse_title
+from ml.serving.reasons import Neighbourhoods, neighbour_count, personal_reasons
+from ml.text.titles import parse_title
 
 Source = Literal["popularity", "personalized"]
 
@@ -78,7 +78,7 @@ class Recommendation:
 class RecommendationList:
     source: Source
     items: list[Recommendation]
-    #: Constraints of a plain-words request loosened to fill the list (``ml.constraints``).
+    #: Constraints of a plain-words request loosened to fill the list (``ml.serving.constraints``).
     relaxed: tuple[Relaxation, ...] = ()
     #: Why the list is empty, when it is.
     note: str | None = None
@@ -111,14 +111,14 @@ class Recommender:
         self.artifact = artifact
         self.model = artifact.model
         self.implicit = artifact.implicit
-        #: The rating and ranking models as ``ml.contract`` models (iALS with the fold-in
+        #: The rating and ranking models as ``ml.models.contract`` models (iALS with the fold-in
         #: settings of ``weights``: ``artifact.ials`` when they are the manifest's).
         self.funksvd = artifact.funksvd
         self.items = artifact.items
         self.manifest: dict[str, Any] = artifact.manifest
         self.model_version = str(artifact.manifest.get("model_version", "unknown"))
         self.popularity = artifact.popularity
-        #: The ranking score's item-item term (``ml.sparse_ease``), None in older models.
+        #: The ranking score's item-item term (``ml.models.ease.sparse``), None in older models.
         self.item_item = artifact.item_item
         self.weights = weights or artifact.ranking_weights
         self.ials = IALS.served(self.implicit, self.weights)
@@ -130,7 +130,7 @@ class Recommender:
         # Neighbours, reasons and franchise checks use the rating model's item space: films
         # close there are liked by the same people, which is what "because you loved" means.
         self.unit_factors = self.funksvd.unit_item_factors
-        #: Franchise / near-duplicate cluster of every film (``ml.diversity``).
+        #: Franchise / near-duplicate cluster of every film (``ml.serving.diversity``).
         self.clusters = franchise_clusters([e.title for e in artifact.catalogue],
                                            self.unit_factors)
         #: Each film's nearest neighbours there: a reason names a loved film only among them.
@@ -226,12 +226,12 @@ class Recommender:
 
         ``ranker`` defaults to popularity below the personalisation threshold and the ranking
         score ("blend") from it on; ``diversify`` keeps at most two films of a franchise.
-        ``constraints`` (a plain-words request, ``ml.constraints``) filter and pull the list.
-        ``skipped``: films the user said they have not seen (onboarding's "Haven't seen it"),
+        ``constraints`` (a plain-words request, ``ml.serving.constraints``) filter and pull the
+        list. ``skipped``: films the user said they have not seen (onboarding's "Haven't seen it"),
         a signal for the ranking score; ignored when ``profile`` is given (it holds them).
         ``exclude`` are movie ids never to return (films the person hid or skipped);
         ``discover`` (0–1) moves a personal list away from the most rated films
-        (``ml.discover``); the popular list and a request's list ignore it.
+        (``ml.serving.discover``); the popular list and a request's list ignore it.
         """
         ratings = self.known_ratings(ratings)
         allowed = self._filter_mask(genre, year_from, year_to)
@@ -337,7 +337,7 @@ class Recommender:
                          constraints: Constraints, mask: npt.NDArray[np.bool_]
                          ) -> npt.NDArray[np.float64]:
         """``score`` reordered towards films like the reference films in what they are and in
-        who rates them (``ml.likeness``); ``score`` itself when the request names none."""
+        who rates them (``ml.serving.likeness``); ``score`` itself when the request names none."""
         if not len(references):
             return np.asarray(score, dtype=np.float64)
         return request_scores(
@@ -383,7 +383,8 @@ class Recommender:
 
     def _personal_reasons(self, best: npt.NDArray[np.int64], profile: UserProfile) -> list[str]:
         """Why each pick fits the person, naming a film they rated only when it holds
-        (``ml.reasons``: rated ``POSITIVE_RATING`` or more, and among the pick's neighbours)."""
+        (``ml.serving.reasons``: rated ``POSITIVE_RATING`` or more, and among the pick's
+        neighbours)."""
         return personal_reasons(best, profile.rated_indices, profile.rated_values,
                                 self.neighbourhoods, self._labels, self._film_genres)
 

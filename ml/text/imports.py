@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal, Protocol
 
-from ml.matching import NOT_IN_CATALOGUE, CatalogueFilm, TitleMatcher
 from ml.rules import RATING_MAX, RATING_MIN, RATING_STEP
+from ml.text.matching import NOT_IN_CATALOGUE, CatalogueFilm, TitleMatcher
 
 Source = Literal["letterboxd", "imdb", "movielens", "cinematch"]
 SOURCES: tuple[Source, ...] = ("letterboxd", "imdb", "movielens", "cinematch")
@@ -119,7 +119,7 @@ class Catalogue:
 
 
 class _Film(CatalogueFilm, Protocol):
-    """A catalogue entry with its IMDb id (``ml.artifacts.CatalogueEntry`` has it)."""
+    """A catalogue entry with its IMDb id (``ml.serving.artifacts.CatalogueEntry`` has it)."""
 
     @property
     def imdb_id(self) -> str | None: ...

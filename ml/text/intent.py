@@ -1,8 +1,8 @@
 """Plain words → constraints: "something scary from the 90s" → Horror, 1990–1999.
 
 An offline, deterministic parser (no model, no network): the words it knows are data in
-``ml/intent_words.toml`` (everyday words for every catalogue genre, moods, eras, decades),
-reference films are found with the catalogue's own title search (``ml.search.MovieIndex``,
+``ml/text/intent_words.toml`` (everyday words for every catalogue genre, moods, eras, decades),
+reference films are found with the catalogue's own title search (``ml.text.search.MovieIndex``,
 typo-tolerant), and every word it could not use comes back in ``unparsed`` instead of being
 dropped. It reads the request in passes over folded words, each claiming the words it used:
 
@@ -21,7 +21,7 @@ dropped. It reads the request in passes over folded words, each claiming the wor
    budget as title search ("comdey", "scarey", "westren").
 
 A genre both asked for and excluded ("scary but not too gory") stays asked for. Genres listed
-together are meant together ("romantic comedy" → Comedy and Romance); ``ml.constraints``
+together are meant together ("romantic comedy" → Comedy and Romance); ``ml.serving.constraints``
 relaxes that to any of them when too few films match. Measured on ``tests/data/intents.jsonl``
 by ``bench/intent.py`` (figures in docs/app.md).
 """
@@ -38,9 +38,9 @@ from pathlib import Path
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from ml.recommender import Movie
-from ml.search import MovieIndex, typo_budget
-from ml.titles import fold, title_forms
+from ml.serving.recommender import Movie
+from ml.text.search import MovieIndex, typo_budget
+from ml.text.titles import fold, title_forms
 
 WORDS_FILE = Path(__file__).with_name("intent_words.toml")
 #: Longest request the parser accepts (the API says 422 beyond it).

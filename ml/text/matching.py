@@ -2,7 +2,7 @@
 
 Letterboxd, IMDb and MovieLens name films differently ("Se7en" is MovieLens's "Seven (a.k.a.
 Se7en)", "Star Wars" 1977 is "Star Wars: Episode IV - A New Hope", "The Empire Strikes Back" is
-Episode V). Every title is read by ``ml.titles`` (the one normaliser) and reduced to a *key*:
+Episode V). Every title is read by ``ml.text.titles`` (the one normaliser) and reduced to a *key*:
 its folded words without spaces, "and" dropped (so "&" and "and" agree) and Roman numerals as
 digits. A film is then looked up in tiers, the first tier with any candidate deciding:
 
@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ml.titles import fold, parse_title, without_article
+from ml.text.titles import fold, parse_title, without_article
 
 _ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii")
 _NUMERALS = {roman: str(n) for n, roman in enumerate(_ROMAN, start=1)}
@@ -41,7 +41,7 @@ NO_TITLE = "no title"
 
 
 class CatalogueFilm(Protocol):
-    """What matching needs of a catalogue entry (``ml.artifacts.CatalogueEntry`` has it)."""
+    """What matching needs of a catalogue entry (``ml.serving.artifacts.CatalogueEntry`` has it)."""
 
     @property
     def movie_id(self) -> int: ...

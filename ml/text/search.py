@@ -1,6 +1,6 @@
 """Title search over the catalogue, built once at startup: prefix, exact and typo-tolerant.
 
-Titles are read by ``ml.titles`` (the one normaliser): every alternative title and article
+Titles are read by ``ml.text.titles`` (the one normaliser): every alternative title and article
 form goes into one sorted word list, so a query word is a prefix range found by bisection
 instead of a scan of every title. Results are ranked in tiers: exact title, title starting
 with the query, the query as a phrase inside the title, then any title whose words the
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from ml.recommender import Movie
-from ml.titles import compact, fold, parse_title, title_forms
+from ml.serving.recommender import Movie
+from ml.text.titles import compact, fold, parse_title, title_forms
 
 #: Sorts after every character: the end of a prefix range in a sorted list of words.
 _AFTER_ALL = "\U0010ffff"

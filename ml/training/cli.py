@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ml.artifacts import ArtifactError
 from ml.data import (
     AppRatingsError,
     DataFormatError,
@@ -20,9 +19,10 @@ from ml.data import (
     load_dataset,
 )
 from ml.data import merge_datasets as merge
-from ml.implicit import ImplicitParams
-from ml.model import FunkSVDParams
-from ml.ranking import RankingWeights
+from ml.models.funksvd.model import FunkSVDParams
+from ml.models.ials.model import ImplicitParams
+from ml.serving.artifacts import ArtifactError
+from ml.serving.ranking import RankingWeights
 
 
 class CliError(Exception):

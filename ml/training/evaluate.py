@@ -1,4 +1,4 @@
-"""Measure the rating model and its rankings: ``python -m ml.evaluate``.
+"""Measure the rating model and its rankings: ``python -m ml.training.evaluate``.
 
 Modes:
 - ``--train TRAIN.csv --test TEST.csv`` (``userId,movieId,rating[,timestamp]``);
@@ -10,15 +10,15 @@ Top-N: Recall@10, NDCG@10 and catalogue coverage for popularity (``popularity``:
 average the app shows newcomers; ``popularity_count``: the raw rating count, the stronger top-N
 baseline), FunkSVD by predicted rating, and the service's own personal ranking, through the
 same ``Recommender`` that serves /recommend. The first three are ``ml.models`` ranked by the
-contract's one top-N (``ml.contract.recommend``), with no code per model.
+contract's one top-N (``ml.models.contract.recommend``), with no code per model.
 Positives are test ratings ≥ 4; every film seen in training and not rated by the user in
 training is ranked; lists are measured for at most ``TOP_N_USERS`` users (a seeded sample).
 Hyper-parameters are never tuned here: early stopping, when asked for, uses a validation split
 carved from the training part only.
 
 ``held_out_users`` measures a trained model on people it never saw (the promote gate's
-figures, ``python -m ml.promote``): RMSE and ranking NDCG@10 from most of their ratings, and
-NDCG@10 of a newcomer who gave 5 of them.
+figures, ``python -m ml.training.promote``): RMSE and ranking NDCG@10 from most of their ratings,
+and NDCG@10 of a newcomer who gave 5 of them.
 
 JSON keys (stable): ``split`` {name, n_train, n_test, seed, test_fraction}, ``training_seconds``,
 ``rating`` [{model, rmse, mae}], ``top_n`` [{model, recall_at_10, ndcg_at_10, coverage,
@@ -39,24 +39,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.cli import (
+from ml.data import read_ratings_file
+from ml.data.split import random_split
+from ml.models import BaselineModel, PopularityModel, PopularityParams
+from ml.models.contract import Model, UserRatings, recommend
+from ml.models.funksvd.model import FunkSVDParams
+from ml.models.ials.model import ImplicitParams
+from ml.rules import PERSONALISATION_THRESHOLD, POSITIVE_RATING
+from ml.serving.ranking import RankingWeights
+from ml.serving.recommender import Recommender
+from ml.training.cli import (
     CliError,
     add_params_arguments,
     cli_errors,
     load_training_data,
     params_from_arguments,
 )
-from ml.contract import Model, UserRatings, recommend
-from ml.data import read_ratings_file
-from ml.implicit import ImplicitParams
-from ml.metrics import catalogue_coverage, mae, ndcg_at_k, recall_at_k, rmse
-from ml.model import FunkSVDParams
-from ml.models import BaselineModel, PopularityModel, PopularityParams
-from ml.pipeline import fit_artifact, rating_matrix
-from ml.ranking import RankingWeights
-from ml.recommender import Recommender
-from ml.rules import PERSONALISATION_THRESHOLD, POSITIVE_RATING
-from ml.split import random_split
+from ml.training.metrics import catalogue_coverage, mae, ndcg_at_k, recall_at_k, rmse
+from ml.training.pipeline import fit_artifact, rating_matrix
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +300,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.evaluate", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ml.training.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--train", type=Path, help="training ratings CSV (with --test)")

@@ -3,9 +3,9 @@
 Why compiled: every sweep of FunkSVD and iALS visits each rating once per side, and in numpy
 that meant either a Python loop over 290k users and films or a gathered copy of the factors
 per rating (32M × 18 floats = 2.3 GB at ml-32m size). Here each entity's rows are read in
-place from its contiguous segment (``ml.matrix.Segments``), one entity per thread (``prange``;
-deterministic, since entities never share an output). Each entity's small dense work (its
-Cholesky solve, its CG steps) is done in the same pass, on both cores: run in lockstep through
+place from its contiguous segment (``ml.models.matrix.Segments``), one entity per thread
+(``prange``; deterministic, since entities never share an output). Each entity's small dense work
+(its Cholesky solve, its CG steps) is done in the same pass, on both cores: run in lockstep through
 numpy it made (entities, k) temporaries and ran on one core, half the CPU time of a sweep at
 4M ratings. What is shared by all entities (YᵀY, the sampled priors) stays in numpy/BLAS.
 Training only: serving never imports this module, so the API does not need numba.

@@ -1,9 +1,9 @@
 """Fit the shipped model from ratings: the library code every CLI and benchmark calls.
 
-``fit_artifact`` builds the shipped model (``python -m ml.train``), the models evaluation
-measures (``ml.evaluate``), the onboarding simulation's model and the tiny model the API tests
-load, so all of them are one code path. It lives here, not in a CLI module, so that
-``ml.evaluate`` and ``ml.train`` both import it without importing each other.
+``fit_artifact`` builds the shipped model (``python -m ml.training.train``), the models evaluation
+measures (``ml.training.evaluate``), the onboarding simulation's model and the tiny model the API
+tests load, so all of them are one code path. It lives here, not in a CLI module, so that
+``ml.training.evaluate`` and ``ml.training.train`` both import it without importing each other.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.artifacts import Artifact, CatalogueEntry, model_version
 from ml.data.app import APP_SOURCE
-from ml.implicit import ImplicitParams, train_implicit
-from ml.matrix import IdMap, RatingMatrix
-from ml.model import FunkSVDParams
-from ml.popularity import DEFAULT_PRIOR_PERCENTILE, Popularity
-from ml.ranking import RankingWeights
-from ml.sparse_ease import SparseEaseParams, fit_sparse_ease
-from ml.split import validation_split
-from ml.trainer import TrainResult, Validation, train_funksvd
+from ml.data.split import validation_split
+from ml.models.ease.sparse import SparseEaseParams, fit_sparse_ease
+from ml.models.funksvd.model import FunkSVDParams
+from ml.models.funksvd.train import TrainResult, Validation, train_funksvd
+from ml.models.ials.model import ImplicitParams, train_implicit
+from ml.models.matrix import IdMap, RatingMatrix
+from ml.models.popularity.model import DEFAULT_PRIOR_PERCENTILE, Popularity
+from ml.serving.artifacts import Artifact, CatalogueEntry, model_version
+from ml.serving.ranking import RankingWeights
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def fit_artifact(
     tests hold to nearly the same top-10 as the trained vectors. The ranking model (iALS, with
     hyper-parameters and blend weights tuned on validation once, see bench/ranking.py) is then
     fitted to all of ``ratings`` on the same ids, and so is the ranking's item-item term
-    (``ml.sparse_ease``, with ``item_item_params``).
+    (``ml.models.ease.sparse``, with ``item_item_params``).
     """
     if ratings.empty:
         raise ValueError("no ratings to train on")

@@ -1,13 +1,15 @@
-"""The gate: serve a retrained model only if it is no worse. ``python -m ml.promote CANDIDATE``.
+"""The gate: serve a retrained model only if it is no worse.
 
-    python -m ml.promote STORE/versions/<candidate> [--tolerance 0.02] [--keep 5]
-    python -m ml.promote --rollback --store STORE
+``python -m ml.training.promote CANDIDATE``.
 
-What is compared, honestly: ``python -m ml.train`` holds a share of the MovieLens users out of
-training entirely, chosen by a rule of their id (``--gate-users``, ``--gate-salt``), and saves
+    python -m ml.training.promote STORE/versions/<candidate> [--tolerance 0.02] [--keep 5]
+    python -m ml.training.promote --rollback --store STORE
+
+What is compared, honestly: ``python -m ml.training.train`` holds a share of the MovieLens users out
+of training entirely, chosen by a rule of their id (``--gate-users``, ``--gate-salt``), and saves
 their ratings beside the model. The candidate and the served model are both scored on the
-candidate's held-out users (``ml.evaluate.held_out_users``, the served code path, each person
-folded in as the service folds in its own users), restricted to films both models know:
+candidate's held-out users (``ml.training.evaluate.held_out_users``, the served code path, each
+person folded in as the service folds in its own users), restricted to films both models know:
 
 - RMSE of ratings hidden from each person, predicted from the rest of theirs;
 - ranking NDCG@10 of the served list, from the same ratings, on the hidden ones ≥ 4;
@@ -44,11 +46,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.artifacts import GATE_HOLDOUT_KEY, load_artifact, load_holdout
-from ml.cli import CliError, cli_errors
-from ml.evaluate import HeldOutFigures, held_out_users
-from ml.model_store import DEFAULT_KEEP, VERSIONS, ModelStore, ModelStoreError
-from ml.recommender import Recommender
+from ml.serving.artifacts import GATE_HOLDOUT_KEY, load_artifact, load_holdout
+from ml.serving.model_store import DEFAULT_KEEP, VERSIONS, ModelStore, ModelStoreError
+from ml.serving.recommender import Recommender
+from ml.training.cli import CliError, cli_errors
+from ml.training.evaluate import HeldOutFigures, held_out_users
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,8 @@ def comparable(current: dict[str, Any], candidate: dict[str, Any]) -> None:
     if not theirs:
         raise CliError("cannot compare: the served model holds no users out (trained before "
                        "the gate or with --gate-users 0), so it may have trained on the test "
-                       "users; retrain it with `python -m ml.train` and promote that first")
+                       "users; retrain it with `python -m ml.training.train` and promote that "
+                       "first")
     if not ours:
         raise CliError("cannot compare: the candidate holds no users out (--gate-users 0)")
     keys = ("users_fraction", "salt", "sha256")
@@ -190,7 +193,7 @@ def _rule(section: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.promote", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ml.training.promote", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("candidate", nargs="?", type=Path,
                         help="a trained model directory (a store version, or any: copied in)")

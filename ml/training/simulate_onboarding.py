@@ -1,6 +1,6 @@
-"""Simulate newcomers onboarding: ``python -m ml.simulate_onboarding [--tune] [--quick]``.
+"""Simulate newcomers onboarding: ``python -m ml.training.simulate_onboarding [--tune] [--quick]``.
 
-Users are held out of training entirely (``ml.split.users_holdout``). Each simulated newcomer
+Users are held out of training entirely (``ml.data.split.users_holdout``). Each simulated newcomer
 is shown pages of ``Recommender.onboarding`` films (everything already shown is passed back as
 ``exclude``, as the app does); they "rate" a film only if they rated it in reality, with their
 real rating, and skip it otherwise ("Haven't seen it"), until they have 5, 10 and 15 ratings.
@@ -40,23 +40,23 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ml.artifacts import Artifact
 from ml.blas import single_threaded_blas
-from ml.cli import cli_errors
-from ml.contract import Model, UserRatings, recommend
 from ml.data import load_dataset
-from ml.metrics import ndcg_at_k, recall_at_k
-from ml.model import FunkSVDParams
+from ml.data.split import users_holdout
 from ml.models import EASE, PopularityModel, PopularityParams
-from ml.onboarding import OnboardingParams
-from ml.pipeline import fit_artifact, rating_matrix
-from ml.recommender import Recommender
+from ml.models.contract import Model, UserRatings, recommend
+from ml.models.funksvd.model import FunkSVDParams
 from ml.rules import POSITIVE_RATING
-from ml.split import users_holdout
+from ml.serving.artifacts import Artifact
+from ml.serving.onboarding import OnboardingParams
+from ml.serving.recommender import Recommender
+from ml.training.cli import cli_errors
+from ml.training.metrics import ndcg_at_k, recall_at_k
+from ml.training.pipeline import fit_artifact, rating_matrix
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/movielens/ml-1m"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared/data/movielens/ml-1m"
 CHECKPOINTS = (5, 10, 15)
 TOP_K = 10
 PAGE_SIZE = 10
@@ -295,7 +295,7 @@ def _verdict(label: str, ok: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.simulate_onboarding",
+    parser = argparse.ArgumentParser(prog="python -m ml.training.simulate_onboarding",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a MovieLens folder")

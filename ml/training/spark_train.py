@@ -1,25 +1,27 @@
-"""Train the served model on Spark: ``spark-submit ml/spark_train.py --data PATH --out DIR``.
+"""Train the served model on Spark.
 
-The one-box trainer (``python -m ml.train``) holds every rating in one process; past a few
+``spark-submit ml/training/spark_train.py --data PATH --out DIR``.
+
+The one-box trainer (``python -m ml.training.train``) holds every rating in one process; past a few
 hundred million ratings that box runs out. This entry trains the same two models with Spark
-MLlib and writes the same model directory (``ml.artifacts.save_artifact``), so the API serves
-it and ``python -m ml.promote`` gates it like any other candidate:
+MLlib and writes the same model directory (``ml.serving.artifacts.save_artifact``), so the API
+serves it and ``python -m ml.training.promote`` gates it like any other candidate:
 
 - **Rating model** μ + b_u + b_i + p_u·q_i: μ and the damped user and film biases
-  (``ml.baselines.BIAS_DAMPING``, alternating sweeps as ``BiasBaseline``) are Spark
+  (``ml.models.baseline.model.BIAS_DAMPING``, alternating sweeps as ``BiasBaseline``) are Spark
   aggregations; p_u·q_i is MLlib ALS (ALS-WR: ridge ``reg`` × the row's rating count) fitted
   to the residuals r − μ − b_u − b_i. The served fold-in is that same MAP solve.
-- **Ranking model** (iALS, ``ml.implicit``): MLlib ALS with ``implicitPrefs=True``. Spark's
+- **Ranking model** (iALS, ``ml.models.ials.model``): MLlib ALS with ``implicitPrefs=True``. Spark's
   loss is Σ_all c (p − x·y)² with c = 1 off the rated films and 1 + α|r| on them, p = 1 for
   r > 0 and 0 for r ≤ 0; ours is α0 Σ_all (x·y)² + Σ_rated c (x·y − p)². Dividing ours by α0
   makes them the same quadratic, so each rating is handed to Spark as ±c (+ liked, − "seen,
   not for me", ``targets_and_confidence``) with ``alpha = 1/α0``. The item factors are then
-  rotated (``ml.implicit.rotate``) for the served fold-in.
+  rotated (``ml.models.ials.model.rotate``) for the served fold-in.
 - **Everything the service reads beside the factors**: the catalogue (``ml.data`` parses
   the small movie and link files, copied to the driver), popularity counts and means, the
   chart's counts when the service's own ratings are in, the promote gate's held-out users
-  (``ml.split.hashed_share``, the same rule as ``ml.train``) and the sources' sha256, so a
-  Spark candidate and a one-box model trained on the same files are comparable.
+  (``ml.data.split.hashed_share``, the same rule as ``ml.training.train``) and the sources' sha256,
+  so a Spark candidate and a one-box model trained on the same files are comparable.
 
 Only films' arrays reach the driver (factors, biases, counts: a few hundred MB at a million
 films); user factors and biases stay on the executors. The artifact therefore holds no
@@ -31,8 +33,9 @@ MovieLens release folder (ml-100k, ml-1m/10m ``::`` files, the CSV releases; a
 ``ratings.parquet`` folder may stand in for the ratings file), ``--app-ratings`` the folder
 ``python -m db.app_ratings export`` writes (``ratings.csv`` + ``receipt.json``). The model is
 written to a local ``--out`` folder or a new version of ``--store`` (printed, for
-``ml.promote``). Spark itself (master, executors, memory) is configured by ``spark-submit``;
-run as ``python -m ml.spark_train`` it uses ``local[*]`` unless ``--master`` is given.
+``ml.training.promote``). Spark itself (master, executors, memory) is configured by
+``spark-submit``; run as ``python -m ml.training.spark_train`` it uses ``local[*]`` unless
+``--master`` is given.
 """
 
 from __future__ import annotations
@@ -54,21 +57,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.artifacts import AppRatings, Artifact, GateHoldout
-from ml.baselines import BIAS_DAMPING
-from ml.cli import CliError, add_ranking_arguments, cli_errors, ranking_from_arguments
 from ml.data.app import APP_SOURCE
 from ml.data.formats import Dataset, load_dataset
 from ml.data.merge import USER_ID_STRIDE, describe_sources, merge_datasets
-from ml.implicit import MIN_CONFIDENCE, NEUTRAL_RATING, ImplicitModel, ImplicitParams, rotate
-from ml.matrix import IdMap
-from ml.model import FactorModel
-from ml.pipeline import _git_commit, catalogue_entries, model_version
-from ml.popularity import DEFAULT_PRIOR_PERCENTILE, Popularity
-from ml.ranking import RankingWeights
+from ml.data.split import hashed_share
+from ml.models.baseline.model import BIAS_DAMPING
+from ml.models.funksvd.model import FactorModel
+from ml.models.ials.model import (
+    MIN_CONFIDENCE,
+    NEUTRAL_RATING,
+    ImplicitModel,
+    ImplicitParams,
+    rotate,
+)
+from ml.models.matrix import IdMap
+from ml.models.popularity.model import DEFAULT_PRIOR_PERCENTILE, Popularity
 from ml.rules import RATING_MAX, RATING_MIN
-from ml.split import hashed_share
-from ml.train import GATE_SALT, GATE_USERS, save_trained
+from ml.serving.artifacts import AppRatings, Artifact, GateHoldout
+from ml.serving.ranking import RankingWeights
+from ml.training.cli import CliError, add_ranking_arguments, cli_errors, ranking_from_arguments
+from ml.training.pipeline import _git_commit, catalogue_entries, model_version
+from ml.training.train import GATE_SALT, GATE_USERS, save_trained
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +221,8 @@ def read_release(spark: Any, folder: str, scratch: Path, links: str | None = Non
     The layout is told from the file names as ``ml.data`` tells it. The small files (movies,
     genres, links) are copied to ``scratch`` beside an empty ratings file of the same name, so
     ``ml.data.load_dataset`` parses the catalogue and ``describe_sources`` describes the files
-    exactly as ``ml.train`` does; the ratings file's hash and row count come from the JVM and
-    from Spark.
+    exactly as ``ml.training.train`` does; the ratings file's hash and row count come from the JVM
+    and from Spark.
     """
     names = _list_names(spark, folder)
     files = {n for n, is_dir in names.items() if not is_dir}
@@ -276,7 +285,7 @@ def _read_ratings(spark: Any, path: str, sep: str, header: bool, parquet: bool =
                                 encoding="UTF-8" if header else "ISO-8859-1", quote="\u0000")
                  .withColumnRenamed("userId", "user_id").withColumnRenamed("movieId", "movie_id"))
     # ``row``: the file order (increasing along the file's splits), so the gate's held-out
-    # ratings come out in the order ml.train holds them, and their hash is the same.
+    # ratings come out in the order ml.training.train holds them, and their hash is the same.
     return frame.select(F.col("user_id").cast("long"), F.col("movie_id").cast("long"),
                         F.col("rating").cast("float"), F.col("timestamp").cast("long"),
                         F.monotonically_increasing_id().alias("row"))
@@ -552,7 +561,7 @@ def fit_ranking_model(prepared: Prepared, settings: SparkSettings,
 
 def popularity_of(prepared: Prepared) -> tuple[Popularity, Popularity | None]:
     """Counts and means of every film (all ratings), and the chart's (MovieLens ratings only)
-    when the service's ratings are in, else None (``ml.pipeline.chart_popularity``)."""
+    when the service's ratings are in, else None (``ml.training.pipeline.chart_popularity``)."""
     from pyspark.sql import functions as F
 
     n_items = len(prepared.items)
@@ -582,7 +591,7 @@ def fit_spark(spark: Any, ratings: Any, movies: pd.DataFrame, settings: SparkSet
               gate_users: float = 0.0, gate_salt: int = GATE_SALT,
               sources: list[dict[str, Any]] | None = None) -> SparkFit:
     """Train both models on ``ratings`` (user_id, movie_id, rating[, source, source_rank,
-    row]) and package them as ``ml.pipeline.fit_artifact`` does (module docstring)."""
+    row]) and package them as ``ml.training.pipeline.fit_artifact`` does (module docstring)."""
     started = time.perf_counter()
     cpu = [_jvm_cpu_seconds(spark)]
     prepared = prepare(spark, ratings, settings, gate_users, gate_salt)
@@ -627,7 +636,7 @@ def package(spark: Any, prepared: Prepared, model: FactorModel, implicit: Implic
             popularity: Popularity, chart: Popularity | None, movies: pd.DataFrame,
             settings: SparkSettings, implicit_params: ImplicitParams, weights: RankingWeights,
             sources: list[dict[str, Any]] | None = None) -> Artifact:
-    """The served artifact of these film arrays, with the manifest ``ml.train`` writes plus
+    """The served artifact of these film arrays, with the manifest ``ml.training.train`` writes plus
     the engine."""
     manifest = {
         "engine": {"name": ENGINE, "spark_version": spark.version,
@@ -681,7 +690,7 @@ def spark_rmse(prepared: Prepared, rating: RatingFit, test: Any) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.spark_train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ml.training.spark_train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", action="append", required=True,
                         help="a MovieLens release folder at any Spark path; repeat to merge")
@@ -696,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a model store: write a NEW version folder in it (printed)")
     parser.add_argument("--gate-users", type=float, default=GATE_USERS,
                         help=f"share of MovieLens users held out for the promote gate "
-                             f"(default {GATE_USERS}, as ml.train)")
+                             f"(default {GATE_USERS}, as ml.training.train)")
     parser.add_argument("--gate-salt", type=int, default=GATE_SALT)
     parser.add_argument("--master", help="Spark master when not run by spark-submit "
                                          "(default: spark-submit's, else local[*])")

@@ -1,21 +1,23 @@
-"""Train the shipped model: ``python -m ml.train --data DIR [--data DIR ...] --out models``.
+"""Train the shipped model.
 
-A thin CLI: argument parsing over ``ml.pipeline.fit_artifact`` (the library code) and
-``ml.evaluate.evaluate_split`` (the metrics saved into the manifest). ``fit_artifact`` and
-``FittedModel`` are re-exported for callers written before ``ml.pipeline`` existed.
+``python -m ml.training.train --data DIR [--data DIR ...] --out models``.
+
+A thin CLI: argument parsing over ``ml.training.pipeline.fit_artifact`` (the library code) and
+``ml.training.evaluate.evaluate_split`` (the metrics saved into the manifest). ``fit_artifact`` and
+``FittedModel`` are re-exported for callers written before ``ml.training.pipeline`` existed.
 
 ``--app-ratings DATABASE_URL`` adds the ratings people gave in this service (``ml.data.app``:
 a consistent snapshot read by ``python -m db.app_ratings export`` in a child process; users
 namespaced apart from MovieLens users; only films of the catalogue; users with fewer than
 ``--app-min-ratings`` of them left out). The manifest records what was read (count, users,
 time, hash) under ``app_ratings``. ``--store STORE`` writes into a new version folder of a
-model store (``ml.model_store``) instead of ``--out``; the folder is printed on stdout, for
-``python -m ml.promote`` (``make retrain`` runs both).
+model store (``ml.serving.model_store``) instead of ``--out``; the folder is printed on stdout, for
+``python -m ml.training.promote`` (``make retrain`` runs both).
 
 ``--gate-users F`` (default 3%) holds MovieLens users out of training entirely, by a rule of
-their id (``ml.split.hashed_users_holdout``), and saves their ratings beside the model
+their id (``ml.data.split.hashed_users_holdout``), and saves their ratings beside the model
 (``holdout.npz``): every model trained on the same MovieLens files with the same rule left
-out the same people, so ``python -m ml.promote`` can score two of them on ratings neither
+out the same people, so ``python -m ml.training.promote`` can score two of them on ratings neither
 learnt from. The service's own users are never held out: learning from them is the point.
 """
 
@@ -31,8 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from ml.artifacts import APP_RATINGS_KEY, AppRatings, Artifact, GateHoldout, save_artifact
-from ml.cli import (
+from ml.data import APP_SOURCE, Dataset, add_app_ratings, fetch_app_ratings
+from ml.data.split import hashed_users_holdout
+from ml.rules import PERSONALISATION_THRESHOLD
+from ml.serving.artifacts import APP_RATINGS_KEY, AppRatings, Artifact, GateHoldout, save_artifact
+from ml.serving.model_store import ModelStore
+from ml.training.cli import (
     CliError,
     add_params_arguments,
     add_ranking_arguments,
@@ -41,12 +47,8 @@ from ml.cli import (
     params_from_arguments,
     ranking_from_arguments,
 )
-from ml.data import APP_SOURCE, Dataset, add_app_ratings, fetch_app_ratings
-from ml.evaluate import evaluate_split
-from ml.model_store import ModelStore
-from ml.pipeline import VALIDATION_FRACTION, FittedModel, fit_artifact
-from ml.rules import PERSONALISATION_THRESHOLD
-from ml.split import hashed_users_holdout
+from ml.training.evaluate import evaluate_split
+from ml.training.pipeline import VALIDATION_FRACTION, FittedModel, fit_artifact
 
 __all__ = ["FittedModel", "fit_artifact", "main"]
 
@@ -81,7 +83,7 @@ def hold_out_gate_users(dataset: Dataset, fraction: float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ml.training.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", action="append", required=True, type=Path,
                         help="a MovieLens folder (ml-1m, ml-latest-small, ml-25m, ml-32m…); "
@@ -99,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                              f"(default {APP_MIN_RATINGS}: the personal-list threshold)")
     parser.add_argument("--gate-users", type=float, default=GATE_USERS,
                         help="share of MovieLens users held out for the promote gate "
-                             f"(default {GATE_USERS}; 0: none, and ml.promote cannot compare)")
+                             f"(default {GATE_USERS}; 0: none, and ml.training.promote cannot "
+                             "compare)")
     parser.add_argument("--gate-salt", type=int, default=GATE_SALT,
                         help="salt of the held-out rule (models compared must share it)")
     parser.add_argument("--test-fraction", type=float, default=0.1,
@@ -153,7 +156,7 @@ def save_trained(artifact: Artifact, holdout: GateHoldout | None,
                  app_receipt: AppRatings | None, out: Path, store: Path | None,
                  started: float) -> Path:
     """Write a trained model to ``out``, or to a new version folder of ``store`` (its path
-    printed on stdout, for ``python -m ml.promote``), with the app ratings' receipt."""
+    printed on stdout, for ``python -m ml.training.promote``), with the app ratings' receipt."""
     manifest = artifact.manifest
     manifest[APP_RATINGS_KEY] = None if app_receipt is None else app_receipt.as_json()
     if store is not None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.baselines import BiasBaseline
-from ml.matrix import IdMap, RatingMatrix
-from ml.metrics import rmse
-from ml.model import FactorModel, FunkSVDParams, UserVector
-from ml.ranking import top_n_indices
+from ml.models.baseline.model import BiasBaseline
+from ml.models.funksvd.model import FactorModel, FunkSVDParams, UserVector
+from ml.models.funksvd.train import Validation, train_funksvd
+from ml.models.matrix import IdMap, RatingMatrix
 from ml.rules import RATING_MAX, RATING_MIN
-from ml.trainer import Validation, train_funksvd
+from ml.serving.ranking import top_n_indices
+from ml.training.metrics import rmse
 
 
 def planted_low_rank(seed: int = 0, n_users: int = 300, n_items: int = 200, rank: int = 3,

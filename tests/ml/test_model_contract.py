@@ -1,4 +1,4 @@
-"""The one model contract (``ml.contract``), run against every model in ``ml.models``.
+"""The one model contract (``ml.models.contract``), run against every model in ``ml.models``.
 
 Each model is fitted on the planted ratings of tests/synthetic.py (action fans and romance fans,
 lukewarm comedies) and must keep the same promises: one float per item, rated items never
@@ -16,19 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.artifacts import ArtifactError, load_artifact, load_model, save_model
-from ml.contract import (
-    Model,
-    NotFittedError,
-    RatingPredictor,
-    TrainedUsers,
-    UserRatings,
-    recommend,
-    recommend_batch,
-)
-from ml.implicit import ImplicitParams
-from ml.matrix import IdMap, RatingMatrix
-from ml.model import FunkSVDParams
 from ml.models import (
     EASE,
     IALS,
@@ -39,9 +26,22 @@ from ml.models import (
     PopularityModel,
     PopularityParams,
 )
-from ml.ranking import RankingWeights
-from ml.recommender import Recommender
+from ml.models.contract import (
+    Model,
+    NotFittedError,
+    RatingPredictor,
+    TrainedUsers,
+    UserRatings,
+    recommend,
+    recommend_batch,
+)
+from ml.models.funksvd.model import FunkSVDParams
+from ml.models.ials.model import ImplicitParams
+from ml.models.matrix import IdMap, RatingMatrix
 from ml.rules import POSITIVE_RATING, RATING_MAX, RATING_MIN
+from ml.serving.artifacts import ArtifactError, load_artifact, load_model, save_model
+from ml.serving.ranking import RankingWeights
+from ml.serving.recommender import Recommender
 from tests.synthetic import planted_ratings
 
 FACTORIES = {

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.implicit import ImplicitParams, rotate, targets_and_confidence
-from ml.ranking import RankingWeights
-from ml.recommender import Recommender
+from ml.models.ials.model import ImplicitParams, rotate, targets_and_confidence
 from ml.rules import PERSONALISATION_THRESHOLD
+from ml.serving.ranking import RankingWeights
+from ml.serving.recommender import Recommender
 
 ACTION_FAN = {1: 5.0, 2: 5.0, 3: 4.5, 4: 5.0, 5: 4.5}
 

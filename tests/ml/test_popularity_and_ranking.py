@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.popularity import Popularity, bayesian_average
-from ml.ranking import BlendScorer, RankingWeights, blend_scores, similar_items, top_n_indices
+from ml.models.popularity.model import Popularity, bayesian_average
+from ml.serving.ranking import (
+    BlendScorer,
+    RankingWeights,
+    blend_scores,
+    similar_items,
+    top_n_indices,
+)
 
 
 def test_bayesian_average_matches_the_formula():

@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.artifacts import MANIFEST_FILE, ArtifactError, load_artifact, save_artifact
-from ml.ease import Ease
-from ml.implicit import (
+from ml.models.ease.model import Ease
+from ml.models.ials.model import (
     ImplicitModel,
     ImplicitParams,
     rotate,
     targets_and_confidence,
     train_implicit,
 )
-from ml.matrix import RatingMatrix
-from ml.ranking import RankingWeights
+from ml.models.matrix import RatingMatrix
+from ml.serving.artifacts import MANIFEST_FILE, ArtifactError, load_artifact, save_artifact
+from ml.serving.ranking import RankingWeights
 
 PARAMS = ImplicitParams(n_factors=6, unobserved_weight=0.3, reg=0.01, n_epochs=6,
                         fold_in_half_ratings=0.0)
@@ -134,9 +134,9 @@ def test_a_model_directory_without_the_ranking_model_is_refused(tiny_model_copy:
 def test_the_training_solve_converges_to_the_exact_ridge_solution():
     """Enough conjugate-gradient steps give each row's exact solve; training takes three.
 
-    The per-rating rows are read in float32 (``ml.kernels.conjugate_gradient_rows``), so the
-    exact solve they converge to is the one on those rounded rows."""
-    from ml.implicit import _conjugate_gradient
+    The per-rating rows are read in float32 (``ml.training.kernels.conjugate_gradient_rows``), so
+    the exact solve they converge to is the one on those rounded rows."""
+    from ml.models.ials.model import _conjugate_gradient
 
     rng = np.random.default_rng(3)
     matrix = two_audiences()

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.artifacts import GATE_HOLDOUT_KEY, load_artifact
 from ml.data import load_dataset
-from ml.ranking import top_n_indices
+from ml.serving.artifacts import GATE_HOLDOUT_KEY, load_artifact
+from ml.serving.ranking import top_n_indices
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 
@@ -58,7 +58,7 @@ def test_training_users_folded_in_from_their_ratings_get_nearly_the_same_list(
 
 def test_the_onboarding_deck_goes_on_past_its_chosen_films(shipped):
     """Someone who has seen (or skipped) every chosen film still gets films to rate."""
-    from ml.recommender import Recommender
+    from ml.serving.recommender import Recommender
 
     recommender = Recommender(shipped)
     seen: list[int] = []

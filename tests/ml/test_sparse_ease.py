@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.matrix import RatingMatrix
-from ml.sparse_ease import SparseEase, SparseEaseParams, fit_sparse_ease
+from ml.models.ease.sparse import SparseEase, SparseEaseParams, fit_sparse_ease
+from ml.models.matrix import RatingMatrix
 
 
 def _ratings(seed: int = 0, n_users: int = 120, n_items: int = 40) -> np.ndarray:
@@ -83,7 +83,7 @@ def test_parameters_must_be_positive():
 def test_a_long_history_reads_each_rows_strongest_weights_within_the_budget(monkeypatch):
     """Above the per-request budget every rated row is cut to the same share, strongest
     weights kept: the result is the exact sum over those weights."""
-    import ml.sparse_ease as sparse_ease
+    import ml.models.ease.sparse as sparse_ease
 
     x = _ratings(3)
     model = fit_sparse_ease(_matrix(x), SparseEaseParams(l2_per_user=0.4, neighbours=30))
@@ -104,8 +104,8 @@ def test_the_shipped_format_carries_the_term_and_older_models_load_without_it(
     without them (an older model) loads with no such term and still ranks."""
     from dataclasses import replace
 
-    from ml.artifacts import load_artifact, save_artifact
-    from ml.recommender import Recommender
+    from ml.serving.artifacts import load_artifact, save_artifact
+    from ml.serving.recommender import Recommender
 
     artifact = load_artifact(tiny_model_dir)
     assert artifact.item_item is not None and artifact.item_item.n_items == artifact.model.n_items

@@ -1,7 +1,7 @@
-"""The damped bias baseline r̂ = μ + b_u + b_i, the rating floor, in the shape of ``ml.contract``.
+"""The damped bias baseline r̂ = μ + b_u + b_i, the rating floor, per ``ml.models.contract``.
 
-Training is ``ml.baselines.BiasBaseline.fit`` (alternating damped means). Its last step sets
-each user's bias given the item biases, so folding a training user's ratings in with the same
+Training is ``ml.models.baseline.model.BiasBaseline.fit`` (alternating damped means). Its last step
+sets each user's bias given the item biases, so folding a training user's ratings in with the same
 damped mean gives back exactly their trained bias.
 """
 
@@ -14,11 +14,11 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from ml.baselines import BIAS_DAMPING, BiasBaseline
-from ml.contract import IntArray, UserRatings
-from ml.matrix import RatingMatrix
 from ml.models._arrays import fitted, scalar
-from ml.ranking import top_n_indices
+from ml.models.baseline.model import BIAS_DAMPING, BiasBaseline
+from ml.models.contract import IntArray, UserRatings
+from ml.models.matrix import RatingMatrix
+from ml.serving.ranking import top_n_indices
 
 
 @dataclass(frozen=True)

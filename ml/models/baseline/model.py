@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ml.model import clip_rating
+from ml.models.funksvd.model import clip_rating
 
 #: Damping (pseudo-count) of the bias estimates: a film rated once stays close to the mean.
 BIAS_DAMPING = 10.0

@@ -1,8 +1,9 @@
-"""EASE, the reference top-N model, in the shape of ``ml.contract``; never served.
+"""EASE, the reference top-N model, in the shape of ``ml.models.contract``; never served.
 
-Training is ``ml.ease.Ease.fit`` (the closed form over which films each user rated; see
-``ml.ease`` for why it is only the bar to clear: B is dense items × items). The user's state is
-the set of films they rated, so fold-in is exact and free: EASE has nothing per user to learn.
+Training is ``ml.models.ease.model.Ease.fit`` (the closed form over which films each user rated; see
+``ml.models.ease.model`` for why it is only the bar to clear: B is dense items × items). The user's
+state is the set of films they rated, so fold-in is exact and free: EASE has nothing per user to
+learn.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from ml.contract import IntArray, UserRatings
-from ml.ease import DEFAULT_L2, Ease
-from ml.matrix import RatingMatrix
 from ml.models._arrays import fitted
-from ml.ranking import top_n_indices
+from ml.models.contract import IntArray, UserRatings
+from ml.models.ease.model import DEFAULT_L2, Ease
+from ml.models.matrix import RatingMatrix
+from ml.serving.ranking import top_n_indices
 
 
 @dataclass(frozen=True)

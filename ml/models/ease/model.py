@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ml.matrix import RatingMatrix
+from ml.models.matrix import RatingMatrix
 
 DEFAULT_L2 = 500.0
 USER_BLOCK = 1000

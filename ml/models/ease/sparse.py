@@ -3,7 +3,7 @@
 Why: EASE (Steck 2019) on the rating-weighted matrix (X holds the stars, not 0/1) was the
 strongest tuned peer on ml-1m, ml-latest-small and ml-100k, ahead of the factor models alone;
 its item-item weights see pairs of films that a low-rank model smooths away. Summed with the
-iALS, FunkSVD and popularity terms (``ml.ranking``) it lifts the served list above every
+iALS, FunkSVD and popularity terms (``ml.serving.ranking``) it lifts the served list above every
 peer (``bench/ranking.py``). Why sparse: EASE's B is dense items × items (30 GB at ml-32m's
 87k films). Here:
 
@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ml.blas import single_threaded_blas
-from ml.matrix import RatingMatrix
+from ml.models.matrix import RatingMatrix
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def fit_sparse_ease(matrix: RatingMatrix, params: SparseEaseParams) -> SparseEas
     """The pruned rating-weighted EASE of ``matrix`` (module docstring)."""
     import numba
 
-    from ml.kernels import head_gram  # training only: serving needs no numba
+    from ml.training.kernels import head_gram  # training only: serving needs no numba
 
     started = time.perf_counter()
     counts = matrix.by_item.counts

@@ -1,13 +1,13 @@
-"""FunkSVD: the rating model, r̂ = μ + b_u + b_i + p_u·q_i, in the shape of ``ml.contract``.
+"""FunkSVD: the rating model, r̂ = μ + b_u + b_i + p_u·q_i, in the shape of ``ml.models.contract``.
 
 The name is the one the product and its users know; the training is not Funk's SGD. It is
-``ml.trainer.train_funksvd``: ALS sweeps whose half-sweeps draw every user and item vector
-from its Gaussian posterior (Bayesian MF, Salakhutdinov & Mnih 2008), with the prior over each
-side's [factors, bias] — its mean and full precision — drawn from their Normal-Wishart posterior
-and the noise precision from a Gamma posterior. The kept samples' p_u·q_i are averaged and that
-average is truncated to ``rank`` dimensions by a randomized truncated SVD (Halko et al. 2011):
+``ml.models.funksvd.train.train_funksvd``: ALS sweeps whose half-sweeps draw every user and item
+vector from its Gaussian posterior (Bayesian MF, Salakhutdinov & Mnih 2008), with the prior over
+each side's [factors, bias] — its mean and full precision — drawn from their Normal-Wishart
+posterior and the noise precision from a Gamma posterior. The kept samples' p_u·q_i are averaged and
+that average is truncated to ``rank`` dimensions by a randomized truncated SVD (Halko et al. 2011):
 an approximation, not an exact compression. ``method="als"`` is the MAP fit (ALS-WR). Details
-in ``ml.model.FunkSVDParams``.
+in ``ml.models.funksvd.model.FunkSVDParams``.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from ml.contract import IntArray, UserRatings
-from ml.matrix import RatingMatrix
-from ml.model import FactorModel, FunkSVDParams, UserVector, clip_rating
 from ml.models._arrays import fitted, scalar
-from ml.ranking import normalise_rows, similar_items
-from ml.trainer import TrainResult, Validation, train_funksvd
+from ml.models.contract import IntArray, UserRatings
+from ml.models.funksvd.model import FactorModel, FunkSVDParams, UserVector, clip_rating
+from ml.models.funksvd.train import TrainResult, Validation, train_funksvd
+from ml.models.matrix import RatingMatrix
+from ml.serving.ranking import normalise_rows, similar_items
 
 _ARRAYS = ("user_factors", "user_bias", "item_factors", "item_bias", "fold_in_reg")
 

@@ -1,8 +1,9 @@
 """The rating model as it is served: r̂ = μ + b_u + b_i + p_u·q_i, and fold-in of new users.
 
 ``FactorModel`` is plain arrays, so it saves to ``.npz`` without pickle and loads in milliseconds.
-The trainer (``ml.trainer``) produces it; the API only ever calls ``fold_in`` and ``score_items``
-on it, so a person who signs up is scored by exactly the code that evaluation measures.
+The trainer (``ml.models.funksvd.train``) produces it; the API only ever calls ``fold_in`` and
+``score_items`` on it, so a person who signs up is scored by exactly the code that evaluation
+measures.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Training the biased matrix factorisation: vectorised ALS sweeps, MAP or Gibbs-sampled.
 
 Why ALS and not SGD: each half-sweep is a closed-form ridge solve per user (then per item), so
-it is one compiled pass of small Cholesky solves (``ml.kernels``) and has no learning rate to
-tune. Why sampling: on a few hundred thousand ratings the MAP fit overfits rare films; drawing
+it is one compiled pass of small Cholesky solves (``ml.training.kernels``) and has no learning rate
+to tune. Why sampling: on a few hundred thousand ratings the MAP fit overfits rare films; drawing
 each vector from its posterior and averaging the samples (Salakhutdinov & Mnih 2008) lowers
 RMSE by about 0.01 on ml-100k and ml-1m at the same cost per sweep (bench/rating_accuracy.py).
 """
@@ -18,8 +18,8 @@ import numpy.typing as npt
 from tqdm.auto import tqdm
 
 from ml.blas import single_threaded_blas
-from ml.matrix import RatingMatrix, Segments
-from ml.model import FactorModel, FunkSVDParams, clip_rating
+from ml.models.funksvd.model import FactorModel, FunkSVDParams, clip_rating
+from ml.models.matrix import RatingMatrix, Segments
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +128,11 @@ def solve_ridge_batched(
     ``prior_precision`` Λ (d, d) and ``prior_shift`` s (d,) carry a Gaussian prior shared by
     all entities (the sampler's).
     Gram products and solves are one compiled, parallel pass over the ratings, pre-sorted by
-    entity (``ml.kernels.segment_ridge_solve``, Cholesky per entity). With ``noise`` z (n, d),
-    L_e z_e is added to each right-hand side, L_e the Cholesky factor of the system: the
+    entity (``ml.training.kernels.segment_ridge_solve``, Cholesky per entity). With ``noise`` z (n,
+    d), L_e z_e is added to each right-hand side, L_e the Cholesky factor of the system: the
     solution is then a posterior draw instead of the mode.
     """
-    from ml.kernels import segment_ridge_solve  # training only: serving needs no numba
+    from ml.training.kernels import segment_ridge_solve  # training only: serving needs no numba
 
     n, d = len(segments.indptr) - 1, factors.shape[1] + 1
     # Per-rating work is memory-bound, so it runs in float32 and reads the rows in place (no
@@ -226,7 +226,7 @@ class _State:
         )
 
     def predict_train(self, train: RatingMatrix) -> Array:
-        from ml.kernels import pair_dots
+        from ml.training.kernels import pair_dots
 
         return (
             self.mu + self.user_bias[train.users] + self.item_bias[train.items]

@@ -1,9 +1,9 @@
-"""iALS, the model that orders personal lists, in the shape of ``ml.contract``.
+"""iALS, the model that orders personal lists, in the shape of ``ml.models.contract``.
 
-Training is ``ml.implicit.train_implicit`` (see ``ml.implicit`` for the loss and the tuning);
-the fold-in is ``ImplicitModel.fold_in``, the same ridge solve with the newcomer's shrinkage
-and the films skipped as "haven't seen it" (``UserRatings.skipped``). ``IALS.served`` carries
-the served fold-in settings (``RankingWeights``): the ``Recommender`` and evaluation through
+Training is ``ml.models.ials.model.train_implicit`` (see ``ml.models.ials.model`` for the loss and
+the tuning); the fold-in is ``ImplicitModel.fold_in``, the same ridge solve with the newcomer's
+shrinkage and the films skipped as "haven't seen it" (``UserRatings.skipped``). ``IALS.served``
+carries the served fold-in settings (``RankingWeights``): the ``Recommender`` and evaluation through
 this contract (``Artifact.ials``) fold users in through the same code with the same settings.
 The trainer returns item factors only, so this model keeps no per-user state: a training
 user's state is their fold-in, like anyone's.
@@ -17,11 +17,11 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from ml.contract import IntArray, UserRatings
-from ml.implicit import ImplicitModel, ImplicitParams, train_implicit
-from ml.matrix import RatingMatrix
 from ml.models._arrays import fitted, scalar
-from ml.ranking import RankingWeights, normalise_rows, similar_items
+from ml.models.contract import IntArray, UserRatings
+from ml.models.ials.model import ImplicitModel, ImplicitParams, train_implicit
+from ml.models.matrix import RatingMatrix
+from ml.serving.ranking import RankingWeights, normalise_rows, similar_items
 
 #: ``ImplicitModel``'s scalar fields, each saved as a one-element array.
 SCALARS = ("unobserved_weight", "reg", "reg_exponent", "rating_confidence", "dislike_below",

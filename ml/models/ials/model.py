@@ -30,7 +30,7 @@ the contract and every benchmark use), with two things more for newcomers:
   (validation newcomers, 5 ratings from the deck, ~20 films skipped on the way: NDCG@10 0.377
   → 0.470 at a confidence of 30; 0.425 at 1, 0.451 at 3).
 
-The served h and skip confidence are ranking settings (``ml.ranking.RankingWeights``, in the
+The served h and skip confidence are ranking settings (``ml.serving.ranking.RankingWeights``, in the
 manifest); ``ImplicitModel.serving`` puts them on the model, so the contract's ``IALS`` and the
 ``Recommender`` fold in through this one solve with the same settings.
 
@@ -49,7 +49,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from ml.matrix import RatingMatrix, Segments
+from ml.models.matrix import RatingMatrix, Segments
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ class ImplicitParams:
     """Hyper-parameters of iALS, saved into ``manifest.json``.
 
     Tuned on validation carved from the ml-1m training part (NDCG@10 of full histories; the
-    fold-in ridge on validation newcomers of ``ml.simulate_onboarding``): α0 ∈ {0.03…1} × λ ∈
-    {0.0003…0.1} at k = 64, then k = 128 and 256 (256: +1%, half the speed), β ∈ {0…1},
+    fold-in ridge on validation newcomers of ``ml.training.simulate_onboarding``): α0 ∈ {0.03…1} × λ
+    ∈ {0.0003…0.1} at k = 64, then k = 128 and 256 (256: +1%, half the speed), β ∈ {0…1},
     ν ∈ {0, 0.5, 1}, dislikes below 2★ (−0.9%, and lists that respect a 1★), h ∈ {0…100}.
     β was tuned again with the served blend (``bench/ranking.py --tune-implicit``): 0.25 and
     0.35 beat 0.5 by 0.6–0.9% NDCG@10 on validation (0 and 1 lose 2–3%). β depends on the
@@ -197,7 +197,7 @@ def train_implicit(matrix: RatingMatrix, params: ImplicitParams) -> ImplicitMode
 
     Alternating ridge solves, users then items, ``n_epochs`` times. Each row's system is
     solved by ``cg_steps`` conjugate-gradient steps warm-started from the previous sweep
-    (implicit's method, Takács et al. 2011), compiled in ``ml.kernels``: a sweep costs
+    (implicit's method, Takács et al. 2011), compiled in ``ml.training.kernels``: a sweep costs
     O(nnz·k·steps + (users + items)·k²·steps), linear in ratings and items, instead of the exact
     solve's O(nnz·k² + (users + items)·k³) (measured in bench/scale.py and bench/ranking.py).
     """
@@ -224,9 +224,9 @@ def _conjugate_gradient(segments: Segments, target: FloatArray, conf: FloatArray
 
     Row e's system is A_e x = b_e, A_e = α0 YᵀY + λ_e I + Σ_j c_j y_j y_jᵀ and b_e = Σ_j c_j p_j
     y_j over its ratings j. α0 YᵀY is one BLAS product shared by all rows; each row then takes
-    its CG steps in one compiled, parallel pass (``ml.kernels.conjugate_gradient_rows``).
+    its CG steps in one compiled, parallel pass (``ml.training.kernels.conjugate_gradient_rows``).
     """
-    from ml.kernels import conjugate_gradient_rows  # training only
+    from ml.training.kernels import conjugate_gradient_rows  # training only
 
     alpha = params.unobserved_weight
     base = alpha * (fixed.T @ fixed)

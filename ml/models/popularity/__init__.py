@@ -1,7 +1,7 @@
-"""Popularity, the newcomers' list and the baseline every ranker must beat, per ``ml.contract``.
+"""Popularity: the newcomers' list and the baseline every ranker must beat (``ml.models.contract``).
 
-``order="average"`` scores by the Bayesian average of ``ml.popularity`` (what the app shows
-before five ratings), ties broken by rating count then index; ``order="count"`` by the raw
+``order="average"`` scores by the Bayesian average of ``ml.models.popularity.model`` (what the app
+shows before five ratings), ties broken by rating count then index; ``order="count"`` by the raw
 rating count, the stronger top-N baseline on MovieLens. Nobody's ratings change the scores:
 the fold-in state is None, and a training user's state is the same None.
 """
@@ -15,11 +15,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ml.contract import IntArray, UserRatings
-from ml.matrix import RatingMatrix
 from ml.models._arrays import fitted, scalar
-from ml.popularity import DEFAULT_PRIOR_PERCENTILE, Popularity
-from ml.ranking import top_n_indices
+from ml.models.contract import IntArray, UserRatings
+from ml.models.matrix import RatingMatrix
+from ml.models.popularity.model import DEFAULT_PRIOR_PERCENTILE, Popularity
+from ml.serving.ranking import top_n_indices
 
 
 @dataclass(frozen=True)

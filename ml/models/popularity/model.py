@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ml.ranking import top_n_indices
+from ml.serving.ranking import top_n_indices
 
 DEFAULT_PRIOR_PERCENTILE = 90.0
 
