@@ -39,7 +39,8 @@ import pandas as pd
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
-from ml.models.ease.model import Ease
+from ml.models.contract import UserRatings
+from ml.models.ease import EASE
 from ml.models.funksvd.model import FunkSVDParams
 from ml.models.matrix import RatingMatrix
 from ml.rules import POSITIVE_RATING
@@ -65,7 +66,7 @@ class Bench:
 
     fitted: FittedModel
     recommender: Recommender
-    ease: Ease
+    ease: EASE
     histories: dict[int, dict[int, float]]  # training ratings per user
     wanted: dict[int, set[int]]  # positives per user
 
@@ -88,7 +89,7 @@ def prepare(train: pd.DataFrame, held: pd.DataFrame, movies: pd.DataFrame,
     users = sorted(u for u in wanted if u in histories)
     if max_users is not None and len(users) > max_users:
         users = sorted(np.random.default_rng(0).choice(users, max_users, replace=False).tolist())
-    return Bench(fitted, Recommender(artifact), Ease.fit(matrix), histories,
+    return Bench(fitted, Recommender(artifact), EASE().fit(matrix), histories,
                  {u: wanted[u] for u in users})
 
 DEFAULT_JSON = REPO / "bench/results/discover.json"
@@ -132,8 +133,9 @@ def curve(bench, histories: dict[int, dict[int, float]], label: str,
                     r.movie_id for r in ranked]
             rated = items.indices(list(ratings))
             rated = rated[rated >= 0]
+            ease = bench.ease.scores(UserRatings.of(rated, np.ones(len(rated))))
             for name, score in (("popularity (count)", counts.astype(np.float64)),
-                                ("EASE", bench.ease.scores(rated))):
+                                ("EASE", ease)):
                 best = top_n_indices(score, TOP_K, exclude=rated)
                 lists.setdefault(name, {})[user] = [int(m) for m in items.ids[best]]
     familiar = lists["cinematch d=0"]

@@ -68,7 +68,8 @@ import pandas as pd
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import users_holdout
-from ml.models.ease.model import Ease
+from ml.models.contract import UserRatings
+from ml.models.ease import EASE
 from ml.models.funksvd.model import FunkSVDParams
 from ml.models.matrix import RatingMatrix
 from ml.rules import POSITIVE_RATING
@@ -129,7 +130,7 @@ class Session:
 @dataclass(frozen=True)
 class Setup:
     artifact: Artifact
-    ease: Ease
+    ease: EASE
     sessions: list[Session]
 
 
@@ -143,7 +144,7 @@ def prepare(train: pd.DataFrame, newcomers: pd.DataFrame, movies: pd.DataFrame) 
         fitted.users.indices(train["user_id"].to_numpy()),
         artifact.items.indices(train["movie_id"].to_numpy()),
         train["rating"].to_numpy(np.float64), len(fitted.users), len(artifact.items))
-    ease = Ease.fit(matrix)
+    ease = EASE().fit(matrix)
     log.info("fitted the model and EASE on %d ratings in %.0f s", len(train),
              time.perf_counter() - started)
     recommender = Recommender(artifact)
@@ -219,7 +220,8 @@ def rankers(setup: Setup, recommender: Recommender) -> dict[str, Ranking]:
         return rank
 
     def ease(session: Session) -> np.ndarray:
-        return setup.ease.scores(indices(list(session.given)))
+        given = indices(list(session.given))
+        return setup.ease.scores(UserRatings.of(given, np.ones(len(given))))
 
     return {
         "cinematch": served(True),

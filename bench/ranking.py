@@ -53,9 +53,11 @@ import pandas as pd
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
-from ml.models.ease.sparse import SparseEaseParams, fit_sparse_ease, spd_inverse
+from ml.models.contract import UserRatings
+from ml.models.ease import EASE
+from ml.models.ease.sparse import SparseEaseParams, spd_inverse
 from ml.models.funksvd.model import FunkSVDParams
-from ml.models.ials.model import ImplicitParams, train_implicit
+from ml.models.ials import IALS, ImplicitParams
 from ml.models.matrix import IdMap, RatingMatrix
 from ml.rules import POSITIVE_RATING
 from ml.serving.ranking import RankingWeights, top_n_indices
@@ -215,10 +217,11 @@ def _fitted_peer(split: Split, peer: str, settings: dict[str, float]) -> Scorer:
     if peer == "implicit ALS":
         params = ImplicitParams(rating_confidence=0.0, dislike_below=0.0,
                                 fold_in_half_ratings=0.0, **settings)
-        model = train_implicit(split.matrix, params)
+        model = IALS(params).fit(split.matrix)
 
         def scores(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-            vectors = np.array([model.fold_in(np.flatnonzero(r), r[r > 0]) for r in rows])
+            vectors = np.array([model.fold_in(UserRatings.of(np.flatnonzero(r), r[r > 0]))
+                                for r in rows])
             return vectors @ model.item_factors.T.astype(np.float64)
         return scores
     raise ValueError(peer)
@@ -310,7 +313,7 @@ def tune_blend(validation: Split, movies: pd.DataFrame,
                     "ratio": round(row.ndcg_at_10 / bar, 4)})
     matrix = validation.matrix
     for l2 in ITEM_ITEM_GRID:
-        item_item = fit_sparse_ease(matrix, replace(SparseEaseParams(), l2_per_user=l2))
+        item_item = EASE(replace(SparseEaseParams(), l2_per_user=l2)).fit(matrix)
         recommender = Recommender(replace(fitted.artifact, item_item=item_item))
         row = measure(validation, "CineMatch", {"l2_per_user": l2},
                       cinematch_lists(validation, movies, recommender))

@@ -48,7 +48,7 @@ import pandas as pd
 
 from ml.data import load_dataset
 from ml.data.split import random_split
-from ml.models.baseline.model import BiasBaseline
+from ml.models.baseline import BiasBaseline
 from ml.models.funksvd.model import FunkSVDParams
 from ml.models.funksvd.train import Validation, train_funksvd
 from ml.models.matrix import IdMap, RatingMatrix
@@ -137,15 +137,15 @@ def fit_bias_baseline(train: pd.DataFrame, test: pd.DataFrame) -> Fit:
     started = time.perf_counter()
     users = IdMap.from_values(train["user_id"].to_numpy())
     items = IdMap.from_values(train["movie_id"].to_numpy())
-    baseline = BiasBaseline.fit(
+    baseline = BiasBaseline().fit(RatingMatrix.build(
         users.indices(train["user_id"].to_numpy()),
         items.indices(train["movie_id"].to_numpy()),
         train["rating"].to_numpy(np.float64),
         len(users),
         len(items),
-    )
+    ))
     seconds = time.perf_counter() - started
-    predicted = baseline.predict(
+    predicted = baseline.predict_pairs(
         users.indices(test["user_id"].to_numpy()), items.indices(test["movie_id"].to_numpy())
     )
     truth = test["rating"].to_numpy(np.float64)

@@ -13,17 +13,18 @@ Shaped after implicit's ``RecommenderBase`` and LensKit's split between a scorer
   Scores are not clipped or normalised: a rating model's scores are its unclipped predicted
   ratings, a choice model's are unnormalised preferences;
 - ``similar_items(item, n)``: the ``n`` items most like ``item``, itself excluded, best first;
-- ``arrays()`` / ``from_arrays(arrays)``: the model as plain named arrays, which
-  ``ml.serving.artifacts`` writes (``save_model``/``load_model``, and the shipped model directory).
+- the models the service loads (FunkSVD, iALS, EASE) also give ``arrays()`` /
+  ``from_arrays(arrays)``: the model as plain named arrays, which ``ml.serving.artifacts``
+  writes into the model directory.
 
-Ranking is written once, here: ``recommend`` and ``recommend_batch`` cut scores into a top-N,
-excluding the user's rated items and applying an ``allowed`` mask before the cut. Models are
-``ml.models``: FunkSVD, iALS, EASE, popularity and the bias baseline.
+``recommend`` cuts scores into a top-N, excluding the user's rated items and applying an
+``allowed`` mask before the cut (evaluation ranks every model through it; the service adds its
+blend and franchise cap in ``ml.serving``). Models are ``ml.models``: FunkSVD, iALS, EASE,
+popularity and the bias baseline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 
@@ -31,12 +32,14 @@ import numpy as np
 import numpy.typing as npt
 
 from ml.models.matrix import RatingMatrix
+from ml.rules import RATING_MAX, RATING_MIN
 from ml.serving.ranking import top_n_indices
 
 IntArray = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.floating[Any]]
 State = TypeVar("State")
 State_co = TypeVar("State_co", covariant=True)
+Floating = TypeVar("Floating", bound=np.floating)
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,9 @@ class UserRatings:
 class Model(Protocol[State]):
     """What every model implements (see the module docstring for the conventions)."""
 
-    #: Registry name, saved with the arrays so ``load_model`` knows the class.
+    #: The model's name in manifests and reports.
     name: ClassVar[str]
-    #: The hyper-parameter dataclass ``fit`` uses (saved beside the arrays as JSON).
+    #: The hyper-parameter dataclass ``fit`` uses.
     params: Any
 
     @property
@@ -100,12 +103,6 @@ class Model(Protocol[State]):
     def scores(self, state: State) -> Scores: ...
 
     def similar_items(self, item: int, n: int) -> tuple[IntArray, Scores]: ...
-
-    def arrays(self) -> dict[str, npt.NDArray[Any]]: ...
-
-    @classmethod
-    def from_arrays(cls, arrays: Mapping[str, npt.NDArray[Any]],
-                    params: Any = None) -> Self: ...
 
 
 @runtime_checkable
@@ -134,6 +131,11 @@ class NotFittedError(RuntimeError):
     """A model was asked to score before ``fit`` or ``from_arrays``."""
 
 
+def clip_rating(values: npt.NDArray[Floating]) -> npt.NDArray[Floating]:
+    """Clip predictions to the rating scale people see (a raw prediction can pass 5 stars)."""
+    return np.clip(values, RATING_MIN, RATING_MAX)
+
+
 def recommend(
     model: Model[Any], user: UserRatings, n: int, *, state: Any = None,
     allowed: npt.NDArray[np.bool_] | None = None, exclude_rated: bool = True,
@@ -147,41 +149,3 @@ def recommend(
     best = top_n_indices(scores, n, exclude=user.items if exclude_rated else None,
                          allowed=allowed)
     return best, scores[best]
-
-
-def recommend_batch(
-    model: Model[Any], users: Sequence[UserRatings], n: int,
-    allowed: npt.NDArray[np.bool_] | None = None,
-) -> tuple[IntArray, Scores]:
-    """``recommend`` for many users at once: ``(len(users), min(n, n_items))`` indices and
-    scores, row ``r`` equal to ``recommend(model, users[r], n)``.
-
-    One scores matrix and one row-wise partition instead of a loop of sorts. Rows of users
-    with fewer eligible items are padded with index −1 and score −inf.
-    """
-    if not users:
-        return np.empty((0, n), dtype=np.int64), np.empty((0, n))
-    matrix = np.vstack([model.scores(model.fold_in(u)) for u in users])
-    dtype = np.result_type(matrix.dtype, np.float32)
-    masked = np.where(np.isnan(matrix), -np.inf, matrix).astype(dtype)
-    if allowed is not None:
-        masked[:, ~allowed] = -np.inf
-    rows = np.repeat(np.arange(len(users)), [len(u) for u in users])
-    masked[rows, np.concatenate([u.items for u in users])] = -np.inf
-    k = min(n, masked.shape[1])
-    if k <= 0:
-        return np.empty((len(users), 0), dtype=np.int64), np.empty((len(users), 0), dtype=dtype)
-    # ``top_n_indices``'s rule, row-wise: all above the k-th best value, then of those tied
-    # with it the lowest indices; then best first, ties by index.
-    kth = np.partition(masked, masked.shape[1] - k, axis=1)[:, masked.shape[1] - k, None]
-    above = masked > kth
-    tied = masked == kth
-    needed = k - above.sum(axis=1, keepdims=True)
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= needed))
-    top = np.nonzero(chosen)[1].reshape(len(users), k)
-    top_scores = np.take_along_axis(masked, top, axis=1)
-    order = np.lexsort((top, -top_scores), axis=1)
-    top = np.take_along_axis(top, order, axis=1)
-    top_scores = np.take_along_axis(top_scores, order, axis=1)
-    top = np.where(np.isfinite(top_scores), top, -1)
-    return top.astype(np.int64), top_scores

@@ -19,11 +19,8 @@ A model directory holds:
 Loading verifies all of it and fails with one line naming the file, so a half-copied or
 mismatched model never starts serving.
 
-Each model's arrays are the ones its ``ml.models`` class gives (``arrays``/``from_arrays`` of
-``ml.models.contract``): FunkSVD's unprefixed, iALS's prefixed ``implicit_``, so format 2 is read
-and written unchanged. ``save_model``/``load_model`` store any single model of the contract the same
-way (``model.npz`` + ``model.json`` with its name, hyper-parameters and checksums), for the
-contract tests and for experiments that keep a model apart from the shipped directory.
+Each model's arrays are the ones its ``ml.models`` class gives (``arrays``/``from_arrays``):
+FunkSVD's unprefixed, iALS's prefixed ``implicit_``, EASE's ``item_item_``.
 """
 
 from __future__ import annotations
@@ -36,20 +33,15 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ml.models import IALS, MODELS, FunkSVD
-from ml.models.contract import Model
-from ml.models.ease.sparse import SparseEase
-from ml.models.funksvd.model import FactorModel
-from ml.models.ials.model import ImplicitModel
+from ml.models import EASE, IALS, FunkSVD, Popularity, PopularityParams
 from ml.models.matrix import IdMap
-from ml.models.popularity.model import Popularity
 from ml.serving.ranking import RankingWeights
 
 #: 2: the ranking model (``implicit_*`` arrays) joined the rating model.
@@ -58,8 +50,6 @@ FACTORS_FILE = "factors.npz"
 CATALOGUE_FILE = "catalogue.csv"
 MANIFEST_FILE = "manifest.json"
 CATALOGUE_COLUMNS = ("movie_id", "title", "year", "genres", "tmdb_id", "imdb_id")
-MODEL_ARRAYS_FILE = "model.npz"
-MODEL_MANIFEST_FILE = "model.json"
 HOLDOUT_FILE = "holdout.npz"
 #: Prefix of the ranking model's arrays in ``factors.npz``.
 IMPLICIT_PREFIX = "implicit_"
@@ -194,30 +184,25 @@ def load_holdout(directory: str | Path) -> GateHoldout:
 class Artifact:
     """Everything a model directory holds, in memory."""
 
-    model: FactorModel
+    model: FunkSVD  # the rating model
     items: IdMap
     catalogue: tuple[CatalogueEntry, ...]  # aligned with item indices
     popularity: Popularity
     manifest: dict[str, Any]
     users: IdMap  # training users (namespaced ids), aligned with user factor rows
-    implicit: ImplicitModel  # the ranking model, on the same item indices
+    implicit: IALS  # the ranking model as trained, on the same item indices
     #: The popular chart's own counts when they differ from ``popularity`` (a model trained
     #: with the service's ratings: the chart counts the MovieLens sources only, see
     #: ``ml.training.pipeline.chart_popularity``); None: the chart is ``popularity``.
     chart: Popularity | None = None
     #: The ranking score's item-item term (pruned rating-weighted EASE); None: not trained
     #: (a model written before it existed), and the score has no such term.
-    item_item: SparseEase | None = None
+    item_item: EASE | None = None
 
     @property
     def chart_popularity(self) -> Popularity:
         """What the popular chart (the list before the fifth rating) is ordered by."""
         return self.popularity if self.chart is None else self.chart
-
-    @property
-    def funksvd(self) -> FunkSVD:
-        """The rating model as an ``ml.models.contract`` model."""
-        return FunkSVD.of(self.model)
 
     @property
     def ranking_weights(self) -> RankingWeights:
@@ -226,9 +211,10 @@ class Artifact:
 
     @property
     def ials(self) -> IALS:
-        """The ranking model as an ``ml.models.contract`` model, folding users in as the service
-        does (the manifest's newcomer ridge and skip confidence)."""
-        return IALS.served(self.implicit, self.ranking_weights)
+        """The ranking model folding users in as the service does (the manifest's newcomer
+        ridge and skip confidence)."""
+        weights = self.ranking_weights
+        return self.implicit.serving(weights.fold_in_half_ratings, weights.skip_confidence)
 
 
 def save_artifact(directory: str | Path, artifact: Artifact,
@@ -290,21 +276,22 @@ def load_artifact(directory: str | Path) -> Artifact:
     arrays = _read_arrays(root / FACTORS_FILE, manifest)
     catalogue = _read_catalogue(root / CATALOGUE_FILE)
     try:
-        model = FunkSVD.from_arrays(arrays).model
+        model = FunkSVD.from_arrays(arrays)
         items = IdMap(arrays["item_ids"])
         prior_percentile = float(manifest.get("popularity", {}).get("prior_percentile", 90.0))
+        popularity_params = PopularityParams(prior_percentile=prior_percentile)
         popularity = Popularity.from_counts(
             arrays["popularity_counts"], arrays["popularity_means"], model.global_mean,
-            prior_percentile,
+            popularity_params,
         )
         chart = None
         if CHART_COUNTS in arrays:
             chart = Popularity.from_counts(arrays[CHART_COUNTS], arrays[CHART_MEANS],
-                                           model.global_mean, prior_percentile)
+                                           model.global_mean, popularity_params)
         users = IdMap(arrays["user_ids"])
-        implicit = IALS.from_arrays(_unprefixed(arrays, IMPLICIT_PREFIX)).model
+        implicit = IALS.from_arrays(_unprefixed(arrays, IMPLICIT_PREFIX))
         item_item_arrays = _unprefixed(arrays, ITEM_ITEM_PREFIX)
-        item_item = SparseEase.from_arrays(item_item_arrays) if item_item_arrays else None
+        item_item = EASE.from_arrays(item_item_arrays) if item_item_arrays else None
     except (KeyError, ValueError) as error:
         raise ArtifactError(f"{root / FACTORS_FILE}: inconsistent arrays ({error})") from None
     stated, actual = manifest.get("model_version"), model_version(model)
@@ -322,7 +309,7 @@ def load_artifact(directory: str | Path) -> Artifact:
     return artifact
 
 
-def model_version(model: FactorModel) -> str:
+def model_version(model: FunkSVD) -> str:
     """A model's name, from its arrays' hash: the manifest's ``model_version`` must be this,
     so a served version is always the arrays it names."""
     digest = hashlib.sha256()
@@ -336,9 +323,8 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def _arrays_of(artifact: Artifact) -> dict[str, npt.NDArray[Any]]:
-    arrays = artifact.funksvd.arrays()
-    arrays.update({IMPLICIT_PREFIX + name: a
-                   for name, a in IALS.of(artifact.implicit).arrays().items()})
+    arrays = artifact.model.arrays()
+    arrays.update({IMPLICIT_PREFIX + name: a for name, a in artifact.implicit.arrays().items()})
     arrays["item_ids"] = np.asarray(artifact.items.ids, dtype=np.int64)
     arrays["user_ids"] = np.asarray(artifact.users.ids, dtype=np.int64)
     arrays["popularity_counts"] = np.asarray(artifact.popularity.counts, dtype=np.int64)
@@ -354,54 +340,6 @@ def _arrays_of(artifact: Artifact) -> dict[str, npt.NDArray[Any]]:
 
 def _unprefixed(arrays: dict[str, npt.NDArray[Any]], prefix: str) -> dict[str, npt.NDArray[Any]]:
     return {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}
-
-
-def save_model(directory: str | Path, model: Model[Any]) -> Path:
-    """Write one contract model to ``directory`` atomically: ``model.npz`` + ``model.json``."""
-    target = Path(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        arrays = model.arrays()
-        _write_npz(staging / MODEL_ARRAYS_FILE, arrays)
-        manifest = {
-            "format_version": FORMAT_VERSION, "model": model.name,
-            "params": asdict(model.params),
-            "files": {MODEL_ARRAYS_FILE: {
-                "sha256": sha256_bytes((staging / MODEL_ARRAYS_FILE).read_bytes())}},
-            "arrays": {name: {"shape": list(a.shape), "dtype": str(a.dtype)}
-                       for name, a in arrays.items()},
-        }
-        (staging / MODEL_MANIFEST_FILE).write_text(
-            json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        staging.chmod(0o755)
-        _swap_into_place(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
-
-
-def load_model(directory: str | Path) -> Model[Any]:
-    """Read a model ``save_model`` wrote; ``ArtifactError`` (one line) on any fault."""
-    root = Path(directory)
-    manifest = _read_manifest(root / MODEL_MANIFEST_FILE)
-    path = root / MODEL_ARRAYS_FILE
-    if not path.is_file():
-        raise ArtifactError(f"{path}: missing model file")
-    expected = manifest.get("files", {}).get(MODEL_ARRAYS_FILE, {}).get("sha256")
-    if expected != sha256_bytes(path.read_bytes()):
-        raise ArtifactError(f"{path}: checksum mismatch; the model file is truncated or stale")
-    cls = MODELS.get(str(manifest.get("model")))
-    if cls is None:
-        raise ArtifactError(f"{root / MODEL_MANIFEST_FILE}: unknown model "
-                            f"{manifest.get('model')!r}; known: {', '.join(MODELS)}")
-    arrays = _read_arrays(path, manifest)
-    try:
-        params = replace(cls().params, **manifest.get("params", {}))
-        return cls.from_arrays(arrays, params)
-    except (KeyError, TypeError, ValueError) as error:
-        raise ArtifactError(f"{path}: inconsistent arrays ({error})") from None
 
 
 def _write_npz(path: Path, arrays: dict[str, npt.NDArray[Any]]) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ml.blas import single_threaded_blas
-from ml.models.ials.model import ImplicitModel
+from ml.models.ials import IALS
 
 Strategy = Literal["popular", "informative"]
 
@@ -64,7 +64,7 @@ TYPICAL_RATINGS = 10
 
 
 def onboarding_order(
-    counts: npt.NDArray[np.int64], implicit: ImplicitModel, genres: Sequence[tuple[str, ...]],
+    counts: npt.NDArray[np.int64], implicit: IALS, genres: Sequence[tuple[str, ...]],
     params: OnboardingParams | None = None, limit: int = 500,
 ) -> list[int]:
     """Item indices in the order to show them (at most ``limit``)."""

@@ -25,7 +25,7 @@ at every n cost full histories 1%). The squared decay keeps full histories (20 r
 more) where they were tuned. Everything was tuned on validation carved from training only:
 newcomers held out of the training users, 5 and 10 random ratings and 5 from the onboarding
 deck (``bench/newcomers.py --tune``), and full histories (bench/ranking.py). The iALS fold-in
-itself is ``ImplicitModel.fold_in``: it also hears the films a newcomer skipped as "haven't
+itself is ``IALS.fold_in``: it also hears the films a newcomer skipped as "haven't
 seen it".
 
 Scoring and ranking are separate steps (as in LensKit): every scorer returns one float per item,
@@ -64,7 +64,7 @@ class RankingWeights:
     ``rating``, ``popularity`` and ``item_item`` are the weights for a full history,
     ``*_at_threshold`` those at five ratings; ``decay`` is how fast the first give way to the
     second (module docstring). ``fold_in_half_ratings`` and ``skip_confidence`` shape the iALS
-    fold-in (``ImplicitModel.fold_in``, served through ``IALS.served``). A manifest written
+    fold-in (``IALS.fold_in``, served through ``IALS.serving``). A manifest written
     before these fields existed keeps its weights and takes the rest from here (a model
     without the item-item arrays has no such term, whatever its weight).
 
@@ -196,8 +196,7 @@ def top_n_indices(
 ) -> npt.NDArray[np.int64]:
     """Indices of the ``n`` highest scores, best first, skipping excluded and disallowed items.
 
-    Equal scores keep index order, at the cut as well, so a ranking is deterministic and
-    ``ml.models.contract.recommend_batch`` (the same rule, row-wise) equals it.
+    Equal scores keep index order, at the cut as well, so a ranking is deterministic.
     """
     if n <= 0:
         return np.empty(0, dtype=np.int64)

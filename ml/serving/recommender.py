@@ -7,9 +7,9 @@ for the order) plus a few vectorised passes over the items.
 
 Lists are ranked by one of three scorers (``ml.serving.ranking.RANKERS``): popularity below the
 personalisation threshold, the ranking score from it on; FunkSVD's predicted rating alone is
-kept selectable so evaluation and the contract tests measure it through this same code. Both
-models are used through ``ml.models.contract`` (``fold_in``, ``scores``, ``similar_items``): raw ids
-are mapped to indices here, once, and never reach a model.
+kept selectable so evaluation and the contract tests measure it through this same code. Every
+model is used through ``ml.models.contract`` (``fold_in``, ``scores``, ``similar_items``): raw
+ids are mapped to indices here, once, and never reach a model.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ml.blas import single_threaded_blas
-from ml.models import IALS
-from ml.models.contract import UserRatings
-from ml.models.funksvd.model import UserVector, clip_rating
+from ml.models.contract import UserRatings, clip_rating
+from ml.models.funksvd import UserVector
 from ml.rules import is_personal
 from ml.serving.artifacts import Artifact, CatalogueEntry, load_artifact
 from ml.serving.constraints import (
@@ -109,11 +108,8 @@ class Recommender:
         (for simulations and benchmarks)."""
         self.discover_weight = discover_weight
         self.artifact = artifact
-        self.model = artifact.model
-        self.implicit = artifact.implicit
-        #: The rating and ranking models as ``ml.models.contract`` models (iALS with the fold-in
-        #: settings of ``weights``: ``artifact.ials`` when they are the manifest's).
-        self.funksvd = artifact.funksvd
+        #: The rating model (the ★ shown, neighbours, reasons).
+        self.funksvd = artifact.model
         self.items = artifact.items
         self.manifest: dict[str, Any] = artifact.manifest
         self.model_version = str(artifact.manifest.get("model_version", "unknown"))
@@ -121,7 +117,10 @@ class Recommender:
         #: The ranking score's item-item term (``ml.models.ease.sparse``), None in older models.
         self.item_item = artifact.item_item
         self.weights = weights or artifact.ranking_weights
-        self.ials = IALS.served(self.implicit, self.weights)
+        #: The ranking model, folding in with the fold-in settings of ``weights``
+        #: (``artifact.ials`` when they are the manifest's).
+        self.ials = artifact.implicit.serving(self.weights.fold_in_half_ratings,
+                                              self.weights.skip_confidence)
         pop = self.popularity
         self._movies = tuple(
             _movie(entry, int(pop.counts[i]), pop.means[i])
@@ -149,11 +148,12 @@ class Recommender:
         self.genre_space = GenreSpace([e.genres for e in artifact.catalogue])
         # The chart counts the MovieLens sources only when the model learnt from the service
         # (``Artifact.chart``); everything else uses all ratings.
-        self._popularity_order = artifact.chart_popularity.top_n(len(self._movies))
-        self._blend = BlendScorer(self.implicit.item_factors, self.model.item_factors,
-                                  self.model.item_bias, self._log_popularity_z, self.weights)
+        self._popularity_order = top_n_indices(artifact.chart_popularity.scores(),
+                                               len(self._movies))
+        self._blend = BlendScorer(self.ials.item_factors, self.funksvd.item_factors,
+                                  self.funksvd.item_bias, self._log_popularity_z, self.weights)
         chosen = onboarding_order(
-            pop.counts, self.implicit, [e.genres for e in artifact.catalogue], onboarding)
+            pop.counts, self.ials, [e.genres for e in artifact.catalogue], onboarding)
         # The chosen order covers the first few hundred films; someone who has seen them all
         # goes on through the rest of the catalogue, most popular first, not to an empty deck.
         in_chosen = set(chosen)
@@ -303,16 +303,16 @@ class Recommender:
         with single_threaded_blas():
             if ranker == "popularity":
                 score = self._like_references(
-                    zscore(self.popularity.scores), references, constraints, mask)
+                    zscore(self.popularity.average), references, constraints, mask)
                 best = self._cut(score, n, exclude, mask, diversify)
-                shown = self.popularity.scores[best]
+                shown = self.popularity.average[best]
                 predicted, person = shown, ["Among the highest rated"] * len(best)
                 source: Source = "popularity"
             else:
                 profile = profile or self.profile(ratings)
                 choice = profile.choice_vector
                 if len(references):
-                    choice = pull_towards(choice, self.implicit.item_factors[references])
+                    choice = pull_towards(choice, self.ials.item_factors[references])
                 personal = (self.funksvd.scores(profile.vector) if ranker == "rating"
                             else self._blend_scores(profile, choice))
                 score = self._like_references(personal, references, constraints, mask)
@@ -349,7 +349,8 @@ class Recommender:
         """The ranking score of every film for ``profile`` (with this iALS vector)."""
         item_item = None
         if self.item_item is not None:
-            item_item = self.item_item.scores(profile.rated_indices, profile.rated_values)
+            rated = UserRatings(profile.rated_indices, profile.rated_values)
+            item_item = self.item_item.scores(self.item_item.fold_in(rated))
         return self._blend.scores(choice_vector, profile.vector.factors,
                                   len(profile.rated_indices), item_item)
 
@@ -377,7 +378,7 @@ class Recommender:
                                  exclude=rated, allowed=allowed)
         canonical = self.canonical_genre(genre) if genre else None
         reason = f"Loved by fans of {canonical}" if canonical else "Among the highest rated"
-        scores = self.popularity.scores[best]
+        scores = self.popularity.average[best]
         return RecommendationList("popularity", _items(
             self.items.ids[best], clip_rating(scores), scores, [reason] * len(best)))
 

@@ -32,7 +32,7 @@ import json
 import logging
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ import pandas as pd
 
 from ml.data import read_ratings_file
 from ml.data.split import random_split
-from ml.models import BaselineModel, PopularityModel, PopularityParams
+from ml.models import BiasBaseline, PopularityParams
 from ml.models.contract import Model, UserRatings, recommend
 from ml.models.funksvd.model import FunkSVDParams
 from ml.models.ials.model import ImplicitParams
@@ -91,13 +91,13 @@ def evaluate(
                           implicit_params=implicit_params, ranking_weights=ranking_weights)
     recommender = Recommender(fitted.artifact)
     items, users = fitted.artifact.items, fitted.users
-    funksvd = fitted.artifact.funksvd
+    funksvd = fitted.artifact.model
 
     test_u = users.indices(test["user_id"].to_numpy())
     test_i = items.indices(test["movie_id"].to_numpy())
     truth = test["rating"].to_numpy(np.float64)
-    baseline = BaselineModel().fit(rating_matrix(train, users, items))
-    rows = [("global_mean", np.full(len(truth), funksvd.model.global_mean)),
+    baseline = BiasBaseline().fit(rating_matrix(train, users, items))
+    rows = [("global_mean", np.full(len(truth), funksvd.global_mean)),
             *((name, model.predict_pairs(test_u, test_i))
               for name, model in (("bias_baseline", baseline), ("funksvd", funksvd)))]
     report = EvaluationReport(
@@ -117,8 +117,8 @@ def _top_n(train: pd.DataFrame, test: pd.DataFrame, recommender: Recommender,
     items = recommender.items
     popularity = recommender.popularity
     models: dict[str, Model[Any]] = {
-        "popularity": PopularityModel.of(popularity),
-        "popularity_count": PopularityModel.of(popularity, PopularityParams(order="count")),
+        "popularity": popularity,
+        "popularity_count": replace(popularity, params=PopularityParams(order="count")),
         "funksvd_predicted_rating": recommender.funksvd,
     }
     positives = test[test["rating"] >= POSITIVE_RATING]

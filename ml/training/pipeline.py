@@ -21,12 +21,11 @@ import pandas as pd
 
 from ml.data.app import APP_SOURCE
 from ml.data.split import validation_split
-from ml.models.ease.sparse import SparseEaseParams, fit_sparse_ease
-from ml.models.funksvd.model import FunkSVDParams
-from ml.models.funksvd.train import TrainResult, Validation, train_funksvd
-from ml.models.ials.model import ImplicitParams, train_implicit
+from ml.models import EASE, IALS, FunkSVD, FunkSVDParams, ImplicitParams, Popularity
+from ml.models.ease.sparse import SparseEaseParams
+from ml.models.funksvd.train import TrainResult, Validation
 from ml.models.matrix import IdMap, RatingMatrix
-from ml.models.popularity.model import DEFAULT_PRIOR_PERCENTILE, Popularity
+from ml.models.popularity.model import DEFAULT_PRIOR_PERCENTILE
 from ml.serving.artifacts import Artifact, CatalogueEntry, model_version
 from ml.serving.ranking import RankingWeights
 
@@ -78,26 +77,23 @@ def fit_artifact(
             items.indices(held_rows["movie_id"].to_numpy()),
             held_rows["rating"].to_numpy(np.float64),
         )
-    stopped = train_funksvd(matrix, params, validation, progress=progress)
-    result = stopped
+    model = FunkSVD(params, progress=progress).fit(matrix, validation)
+    stopped = result = _trained(model)
+    # Without a validation split ``matrix`` already holds every rating: no second copy.
+    every_rating = matrix if validation is None else rating_matrix(ratings, users, items)
     if validation is not None:
         # The held-out ratings chose the number of sweeps; now use them for training too.
         sweeps = max(stopped.best_epoch, params.burn_in + 1)
-        result = train_funksvd(rating_matrix(ratings, users, items),
-                               replace(params, n_epochs=sweeps), None, progress=progress)
-    model = result.model
+        model = FunkSVD(replace(params, n_epochs=sweeps), progress=progress).fit(every_rating)
+        result = _trained(model)
     implicit_params = implicit_params or ImplicitParams()
     ranking_weights = ranking_weights or RankingWeights()
     implicit_started = time.perf_counter()
-    # Without a validation split ``matrix`` already holds every rating: no second copy.
-    implicit = train_implicit(
-        matrix if validation is None else rating_matrix(ratings, users, items), implicit_params
-    )
+    implicit = IALS(implicit_params).fit(every_rating)
     implicit_seconds = time.perf_counter() - implicit_started
     item_item_params = item_item_params or SparseEaseParams()
     item_item_started = time.perf_counter()
-    item_item = fit_sparse_ease(
-        matrix if validation is None else rating_matrix(ratings, users, items), item_item_params)
+    item_item = EASE(item_item_params).fit(every_rating)
     item_item_seconds = time.perf_counter() - item_item_started
     all_items = items.indices(ratings["movie_id"].to_numpy())
     popularity = Popularity.from_ratings(
@@ -132,6 +128,11 @@ def fit_artifact(
     artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit, chart,
                         item_item)
     return FittedModel(artifact, result, users)
+
+
+def _trained(model: FunkSVD) -> TrainResult:
+    assert model.result is not None  # set by fit
+    return model.result
 
 
 def chart_popularity(ratings: pd.DataFrame, items: IdMap,

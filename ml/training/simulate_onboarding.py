@@ -43,7 +43,7 @@ import pandas as pd
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import users_holdout
-from ml.models import EASE, PopularityModel, PopularityParams
+from ml.models import EASE, Popularity, PopularityParams
 from ml.models.contract import Model, UserRatings, recommend
 from ml.models.funksvd.model import FunkSVDParams
 from ml.rules import POSITIVE_RATING
@@ -182,7 +182,7 @@ def prepare(train: pd.DataFrame, newcomers: pd.DataFrame, movies: pd.DataFrame) 
                                strict=True))
               for u, g in newcomers.groupby("user_id")}
     references: dict[str, Model[Any]] = {
-        "popularity (count)": PopularityModel(PopularityParams(order="count")).fit(matrix),
+        "popularity (count)": Popularity(PopularityParams(order="count")).fit(matrix),
         "EASE": EASE().fit(matrix),
     }
     return Setup(artifact, references, truths)

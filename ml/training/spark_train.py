@@ -62,11 +62,11 @@ from ml.data.formats import Dataset, load_dataset
 from ml.data.merge import USER_ID_STRIDE, describe_sources, merge_datasets
 from ml.data.split import hashed_share
 from ml.models.baseline.model import BIAS_DAMPING
-from ml.models.funksvd.model import FactorModel
+from ml.models.funksvd import FunkSVD
 from ml.models.ials.model import (
+    IALS,
     MIN_CONFIDENCE,
     NEUTRAL_RATING,
-    ImplicitModel,
     ImplicitParams,
     rotate,
 )
@@ -444,7 +444,7 @@ class Prepared:
 class RatingFit:
     """The rating model's film arrays, and its Spark parts (user side stays there)."""
 
-    model: FactorModel
+    model: FunkSVD
     mu: float
     user_bias: Any  # user_index, b_u (cached)
     item_bias: Any  # item_index, b_i (cached)
@@ -521,7 +521,7 @@ def fit_rating_model(prepared: Prepared, settings: SparkSettings) -> RatingFit:
                               for m in models]) / np.sqrt(settings.ensemble)
     if settings.ensemble > 1:
         residuals.unpersist()
-    model = FactorModel(
+    model = FunkSVD(
         global_mean=mu,
         user_factors=np.zeros((0, k), dtype=np.float32),
         user_bias=np.zeros(0, dtype=np.float32),
@@ -536,7 +536,7 @@ def fit_rating_model(prepared: Prepared, settings: SparkSettings) -> RatingFit:
 
 
 def fit_ranking_model(prepared: Prepared, settings: SparkSettings,
-                      implicit_params: ImplicitParams) -> tuple[ImplicitModel, float]:
+                      implicit_params: ImplicitParams) -> tuple[IALS, float]:
     """MLlib implicit ALS on ±confidence (module docstring), rotated for the fold-in."""
     from pyspark.sql import functions as F
 
@@ -632,7 +632,7 @@ def _jvm_cpu_seconds(spark: Any) -> float | None:
         return None
 
 
-def package(spark: Any, prepared: Prepared, model: FactorModel, implicit: ImplicitModel,
+def package(spark: Any, prepared: Prepared, model: FunkSVD, implicit: IALS,
             popularity: Popularity, chart: Popularity | None, movies: pd.DataFrame,
             settings: SparkSettings, implicit_params: ImplicitParams, weights: RankingWeights,
             sources: list[dict[str, Any]] | None = None) -> Artifact:
@@ -664,7 +664,7 @@ def package(spark: Any, prepared: Prepared, model: FactorModel, implicit: Implic
 def spark_rmse(prepared: Prepared, rating: RatingFit, test: Any) -> float:
     """RMSE of ``test`` (user_id, movie_id, rating) with the trained user vectors, computed on
     the executors: μ + b_u + b_i + p_u·q_i, clipped, a missing term counting 0 (as
-    ``FactorModel.predict_pairs``)."""
+    ``FunkSVD.predict_pairs``)."""
     from pyspark.sql import functions as F
 
     frame = (test.join(prepared.users.select("user_id", "user_index"), "user_id", "left")

@@ -28,7 +28,7 @@ def test_save_load_round_trip_keeps_every_array_and_the_catalogue(tiny_model_dir
     assert first.model.global_mean == second.model.global_mean
     assert first.catalogue == second.catalogue
     np.testing.assert_array_equal(first.items.ids, second.items.ids)
-    np.testing.assert_array_equal(first.popularity.scores, second.popularity.scores)
+    np.testing.assert_array_equal(first.popularity.average, second.popularity.average)
     assert first.catalogue[0].title and first.catalogue[0].genres
 
 

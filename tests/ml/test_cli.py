@@ -101,7 +101,7 @@ def test_train_cli_writes_a_loadable_model_from_a_movielens_folder(tmp_path: Pat
     assert {s["path"].split("/")[-1] for s in sources} >= {"ratings.csv", "movies.csv"}
     # The settings given are the ones trained and served; the newcomer weights stay defaults.
     assert recommender.weights == RankingWeights(rating=0.3, popularity=0.0)
-    assert recommender.implicit.rating_confidence == 0.75
+    assert recommender.ials.rating_confidence == 0.75
     assert recommender.manifest["ranking"]["implicit"]["rating_confidence"] == 0.75
 
 

@@ -1,4 +1,4 @@
-"""The item-item term of the ranking score: rating-weighted EASE, sparse, on the head films.
+"""EASE's sparse form, the item-item term of the ranking score: rating-weighted, head films.
 
 Why: EASE (Steck 2019) on the rating-weighted matrix (X holds the stars, not 0/1) was the
 strongest tuned peer on ml-1m, ml-latest-small and ml-100k, ahead of the factor models alone;
@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -71,51 +69,36 @@ class SparseEaseParams:
             raise ValueError("l2_per_user, max_items and neighbours must be positive")
 
 
-@dataclass(frozen=True)
-class SparseEase:
-    """Pruned EASE weights as CSR: row i holds the films whose score r_i·B[i, j] moves."""
-
-    indptr: npt.NDArray[np.int64]  # (n_items + 1,)
-    indices: npt.NDArray[np.int32]
-    weights: npt.NDArray[np.float32]  # each row by |weight|, descending
-
-    @property
-    def n_items(self) -> int:
-        return len(self.indptr) - 1
-
-    def scores(self, item_indices: npt.ArrayLike,
-               ratings: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """Σ_i r_i B[i, :] over the rated films (0 for films no rated film reaches), each
-        row cut to its share of ``WEIGHTS_PER_REQUEST``."""
-        items = np.asarray(item_indices, dtype=np.int64)
-        starts = self.indptr[items]
-        lengths = self.indptr[items + 1] - starts
-        if int(lengths.sum()) > WEIGHTS_PER_REQUEST:
-            share = max(WEIGHTS_PER_REQUEST // max(int(np.count_nonzero(lengths)), 1), 1)
-            lengths = np.minimum(lengths, share)
-        total = int(lengths.sum())
-        if total == 0:
-            return np.zeros(self.n_items)
-        # Positions of every rated film's row, concatenated: one gather, no Python loop.
-        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-        positions = offsets + np.arange(total)
-        weights = self.weights[positions] * np.repeat(
-            np.asarray(ratings, dtype=np.float32), lengths)
-        return np.bincount(self.indices[positions], weights=weights,
-                           minlength=self.n_items).astype(np.float64, copy=False)
-
-    def arrays(self) -> dict[str, npt.NDArray[Any]]:
-        return {"indptr": self.indptr, "indices": self.indices, "weights": self.weights}
-
-    @classmethod
-    def from_arrays(cls, arrays: Mapping[str, npt.NDArray[Any]]) -> SparseEase:
-        return cls(np.asarray(arrays["indptr"], dtype=np.int64),
-                   np.asarray(arrays["indices"], dtype=np.int32),
-                   np.asarray(arrays["weights"], dtype=np.float32))
+CSR = tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float32]]
 
 
-def fit_sparse_ease(matrix: RatingMatrix, params: SparseEaseParams) -> SparseEase:
-    """The pruned rating-weighted EASE of ``matrix`` (module docstring)."""
+def sparse_scores(indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int32],
+                  weights: npt.NDArray[np.float32], item_indices: npt.ArrayLike,
+                  ratings: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Σ_i r_i B[i, :] over the rated films (0 for films no rated film reaches), each
+    row cut to its share of ``WEIGHTS_PER_REQUEST``; B is the CSR ``indptr``, ``indices``,
+    ``weights`` (row i: the films whose score r_i·B[i, j] moves, by |weight|, descending)."""
+    n_items = len(indptr) - 1
+    items = np.asarray(item_indices, dtype=np.int64)
+    starts = indptr[items]
+    lengths = indptr[items + 1] - starts
+    if int(lengths.sum()) > WEIGHTS_PER_REQUEST:
+        share = max(WEIGHTS_PER_REQUEST // max(int(np.count_nonzero(lengths)), 1), 1)
+        lengths = np.minimum(lengths, share)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(n_items)
+    # Positions of every rated film's row, concatenated: one gather, no Python loop.
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    positions = offsets + np.arange(total)
+    scaled = weights[positions] * np.repeat(np.asarray(ratings, dtype=np.float32), lengths)
+    return np.bincount(indices[positions], weights=scaled,
+                       minlength=n_items).astype(np.float64, copy=False)
+
+
+def fit_sparse_ease(matrix: RatingMatrix, params: SparseEaseParams) -> CSR:
+    """The pruned rating-weighted EASE of ``matrix`` (module docstring), as CSR arrays:
+    ``indptr``, ``indices``, ``weights`` (``EASE.fit`` with ``SparseEaseParams``)."""
     import numba
 
     from ml.training.kernels import head_gram  # training only: serving needs no numba
@@ -149,11 +132,10 @@ def fit_sparse_ease(matrix: RatingMatrix, params: SparseEaseParams) -> SparseEas
     order = np.lexsort((-np.abs(weights), sources))
     lengths = np.bincount(sources, minlength=matrix.n_items)
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    model = SparseEase(indptr, head[targets[order]].astype(np.int32),
-                       weights[order].astype(np.float32))
-    log.info("item-item term: %d head films, %d weights, %.1f s", n_head, len(model.weights),
+    csr = (indptr, head[targets[order]].astype(np.int32), weights[order].astype(np.float32))
+    log.info("item-item term: %d head films, %d weights, %.1f s", n_head, len(csr[2]),
              time.perf_counter() - started)
-    return model
+    return csr
 
 
 def spd_inverse(gram: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:

@@ -1,24 +1,42 @@
-"""The rating model as it is served: r̂ = μ + b_u + b_i + p_u·q_i, and fold-in of new users.
+"""FunkSVD: the rating model, r̂ = μ + b_u + b_i + p_u·q_i, its fold-in, and its training.
 
-``FactorModel`` is plain arrays, so it saves to ``.npz`` without pickle and loads in milliseconds.
-The trainer (``ml.models.funksvd.train``) produces it; the API only ever calls ``fold_in`` and
-``score_items`` on it, so a person who signs up is scored by exactly the code that evaluation
-measures.
+The name is the one the product and its users know; the training is not Funk's SGD. It is
+``ml.models.funksvd.train``: ALS sweeps whose half-sweeps draw every user and item vector from
+its Gaussian posterior (Bayesian MF, Salakhutdinov & Mnih 2008), with the prior over each
+side's [factors, bias] — its mean and full precision — drawn from their Normal-Wishart posterior
+and the noise precision from a Gamma posterior. The kept samples' p_u·q_i are averaged and that
+average is truncated to ``rank`` dimensions by a randomized truncated SVD (Halko et al. 2011):
+an approximation, not an exact compression. ``method="als"`` is the MAP fit (ALS-WR). Details
+in ``FunkSVDParams``.
+
+A fitted model is plain arrays, so it saves to ``.npz`` without pickle and loads in
+milliseconds. The service folds a person in and scores through the same ``ml.models.contract``
+methods that evaluation measures.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from ml.rules import RATING_MAX, RATING_MIN
+from ml.models.contract import IntArray, NotFittedError, UserRatings, clip_rating
+from ml.models.matrix import RatingMatrix
+from ml.serving.ranking import normalise_rows, similar_items
 
-Floating = TypeVar("Floating", bound=np.floating)
+if TYPE_CHECKING:
+    from ml.models.funksvd.train import TrainResult, Validation
 
 FloatArray = npt.NDArray[np.float32]
+
+_ARRAYS = ("user_factors", "user_bias", "item_factors", "item_bias", "fold_in_reg")
+
+
+def _empty(*shape: int) -> FloatArray:
+    return np.zeros(shape, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -43,7 +61,7 @@ class FunkSVDParams:
 
     Early stopping on validation RMSE of the running average picks the number of sweeps.
     The fold-in prior is not the sampled one: it is a diagonal Gaussian fitted to the shipped
-    user vectors (see ``FactorModel``). Averaging is what beats the MAP fit on sparse data:
+    user vectors (see ``FunkSVD``). Averaging is what beats the MAP fit on sparse data:
     each obscure film's vector is an average over its plausible values, not its overfitted
     best one. ``method="als"`` is the MAP baseline (ALS-WR), kept to measure that claim.
     """
@@ -71,15 +89,18 @@ class FunkSVDParams:
 
 @dataclass(frozen=True)
 class UserVector:
-    """A user's factors and bias, from training or from fold-in."""
+    """A user's factors and bias, from training or from fold-in: FunkSVD's user state."""
 
     factors: FloatArray
     bias: float
 
 
-@dataclass(frozen=True)
-class FactorModel:
+@dataclass(eq=False)
+class FunkSVD:
     """Trained biases and factors on dense indices, plus the fold-in ridge.
+
+    Scores: unclipped predicted ratings. State: a ``UserVector``. ``FunkSVD(params)`` is
+    unfitted until ``fit`` (or ``from_arrays``); the trainer fills the arrays.
 
     ``fold_in_reg`` has ``rank + 1`` entries (factors, then bias) and ``fold_in_mean`` the
     prior mean: for the Gibbs-trained model, a diagonal Gaussian fitted to the shipped user
@@ -90,14 +111,22 @@ class FactorModel:
     ``fold_in_reg_per_rating``. The solve adds both.
     """
 
-    global_mean: float
-    user_factors: FloatArray
-    user_bias: FloatArray
-    item_factors: FloatArray
-    item_bias: FloatArray
-    fold_in_reg: FloatArray
+    name: ClassVar[str] = "funksvd"
+
+    params: FunkSVDParams = field(default_factory=lambda: FunkSVDParams())
+    global_mean: float = 0.0
+    user_factors: FloatArray = field(default_factory=lambda: _empty(0, 0))
+    user_bias: FloatArray = field(default_factory=lambda: _empty(0))
+    item_factors: FloatArray = field(default_factory=lambda: _empty(0, 0))
+    item_bias: FloatArray = field(default_factory=lambda: _empty(0))
+    fold_in_reg: FloatArray = field(default_factory=lambda: _empty(1))
     fold_in_reg_per_rating: float = 0.0
     fold_in_mean: FloatArray | None = None  # prior mean of [p; b_u]; None means zero
+    #: Show a progress bar while fitting.
+    progress: bool = field(default=False, repr=False)
+    #: The last ``fit``'s sweeps and timings (None for a loaded model).
+    result: TrainResult | None = field(default=None, repr=False)
+    _unit: FloatArray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         n_users, rank = self.user_factors.shape
@@ -123,19 +152,34 @@ class FactorModel:
     def rank(self) -> int:
         return self.item_factors.shape[1]
 
-    def user(self, user_index: int) -> UserVector:
-        return UserVector(self.user_factors[user_index], float(self.user_bias[user_index]))
+    def _fitted(self) -> None:
+        if self.n_items == 0:
+            raise NotFittedError(f"{self.name}: call fit(matrix) or from_arrays(...) first")
 
-    def fold_in(self, item_indices: npt.ArrayLike, ratings: npt.ArrayLike) -> UserVector:
+    def fit(self, matrix: RatingMatrix, validation: Validation | None = None) -> FunkSVD:
+        """Train on ``matrix``, early-stopping on ``validation`` RMSE when given."""
+        from ml.models.funksvd.train import train_funksvd  # training only
+
+        result = train_funksvd(matrix, self.params, validation, progress=self.progress)
+        trained = result.model
+        for name in (*_ARRAYS, "global_mean", "fold_in_reg_per_rating", "fold_in_mean"):
+            setattr(self, name, getattr(trained, name))
+        self.result, self._unit = result, None
+        return self
+
+    def trained_user(self, user: int) -> UserVector:
+        """Training user ``user``'s own vector and bias."""
+        self._fitted()
+        return UserVector(self.user_factors[user], float(self.user_bias[user]))
+
+    def fold_in(self, user: UserRatings) -> UserVector:
         """The MAP user vector and bias for these ratings, item factors and biases held fixed.
 
         Solves (X_Rᵀ X_R + diag(λ)) [p; b_u] = X_Rᵀ (r − μ − b_i) + diag(λ) m, X = [Q, 1], m the
         prior mean: one (k+1)² solve, so a new user is personal at once without retraining.
         """
-        idx = np.asarray(item_indices, dtype=np.int64)
-        r = np.asarray(ratings, dtype=np.float64)
-        if idx.ndim != 1 or idx.shape != r.shape:
-            raise ValueError("item_indices and ratings must be 1-D and the same length")
+        self._fitted()
+        idx, r = user.items, user.ratings
         if len(idx) == 0:
             prior = np.zeros(self.rank + 1) if self.fold_in_mean is None else self.fold_in_mean
             return UserVector(prior[:-1].astype(np.float32), float(prior[-1]))
@@ -154,21 +198,20 @@ class FactorModel:
         solution = np.linalg.solve(gram, rhs)
         return UserVector(solution[:-1].astype(np.float32), float(solution[-1]))
 
-    def predict_raw(
-        self, user: UserVector, items: npt.NDArray[np.int64] | None = None
-    ) -> npt.NDArray[np.float32]:
+    def scores(self, state: UserVector, items: IntArray | None = None) -> FloatArray:
         """Unclipped predicted rating of every item (or of ``items`` only): the ranking stage
         needs the full range; a served list needs its ten films'."""
+        self._fitted()
         factors, bias = (
             (self.item_factors, self.item_bias)
             if items is None
             else (self.item_factors[items], self.item_bias[items])
         )
-        return factors @ user.factors + np.float32(self.global_mean + user.bias) + bias
+        return factors @ state.factors + np.float32(self.global_mean + state.bias) + bias
 
-    def predict(self, user: UserVector) -> npt.NDArray[np.float32]:
-        """Predicted rating of every item, clipped to the rating scale people see."""
-        return clip_rating(self.predict_raw(user))
+    def predict(self, state: UserVector, items: IntArray | None = None) -> npt.NDArray[Any]:
+        """Predicted ratings (of every item, or of ``items``), clipped to the scale shown."""
+        return clip_rating(self.scores(state, items))
 
     def predict_pairs(self, users: npt.ArrayLike, items: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Clipped predictions for (user index, item index) pairs; -1 means unknown.
@@ -176,6 +219,7 @@ class FactorModel:
         An unknown user or item falls back to the biases that are known (Surprise does the
         same), so a cold pair gets μ + b_i, μ + b_u or μ rather than an error.
         """
+        self._fitted()
         u = np.asarray(users, dtype=np.int64)
         i = np.asarray(items, dtype=np.int64)
         known_u, known_i = u >= 0, i >= 0
@@ -189,7 +233,38 @@ class FactorModel:
         )
         return clip_rating(pred)
 
+    @property
+    def unit_item_factors(self) -> FloatArray:
+        """Item factors scaled to unit length, computed once: cosines are dot products."""
+        if self._unit is None:
+            self._fitted()
+            self._unit = normalise_rows(self.item_factors)
+        return self._unit
 
-def clip_rating(values: npt.NDArray[Floating]) -> npt.NDArray[Floating]:
-    """Clip predictions to the rating scale people see (a raw prediction can pass 5 stars)."""
-    return np.clip(values, RATING_MIN, RATING_MAX)
+    def similar_items(self, item: int, n: int) -> tuple[IntArray, FloatArray]:
+        """Items by cosine of their factors: liked by the same people."""
+        return similar_items(self.unit_item_factors, item, n)
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        self._fitted()
+        mean = self.fold_in_mean if self.fold_in_mean is not None else np.zeros(self.rank + 1)
+        arrays: dict[str, npt.NDArray[Any]] = {
+            name: np.asarray(getattr(self, name), dtype=np.float32) for name in _ARRAYS}
+        arrays["fold_in_mean"] = np.asarray(mean, dtype=np.float32)
+        arrays["global_mean"] = np.array([self.global_mean], dtype=np.float64)
+        arrays["fold_in_reg_per_rating"] = np.array([self.fold_in_reg_per_rating],
+                                                    dtype=np.float64)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, npt.NDArray[Any]],
+                    params: FunkSVDParams | None = None) -> FunkSVD:
+        return cls(
+            params or FunkSVDParams(),
+            global_mean=float(arrays["global_mean"][0]),
+            user_factors=arrays["user_factors"], user_bias=arrays["user_bias"],
+            item_factors=arrays["item_factors"], item_bias=arrays["item_bias"],
+            fold_in_reg=arrays["fold_in_reg"],
+            fold_in_reg_per_rating=float(arrays["fold_in_reg_per_rating"][0]),
+            fold_in_mean=arrays["fold_in_mean"],
+        )

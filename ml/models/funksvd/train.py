@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
 from ml.blas import single_threaded_blas
-from ml.models.funksvd.model import FactorModel, FunkSVDParams, clip_rating
+from ml.models.contract import clip_rating
+from ml.models.funksvd.model import FunkSVD, FunkSVDParams
 from ml.models.matrix import RatingMatrix, Segments
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class EpochStats:
 
 @dataclass(frozen=True)
 class TrainResult:
-    model: FactorModel
+    model: FunkSVD
     history: list[EpochStats] = field(default_factory=list)
     seconds: float = 0.0
     best_epoch: int = 0
@@ -113,6 +114,7 @@ def _train(train: RatingMatrix, params: FunkSVDParams, validation: Validation | 
         model = final.map_model(params.reg)
     if not best_epoch:
         best_epoch = len(history)
+    model = replace(model, params=params)
     return TrainResult(model, history, time.perf_counter() - started, best_epoch)
 
 
@@ -281,9 +283,9 @@ class _State:
                                            ridge)
         return solution[:, :-1], solution[:, -1]
 
-    def map_model(self, reg: float) -> FactorModel:
+    def map_model(self, reg: float) -> FunkSVD:
         k = self.user_factors.shape[1]
-        return FactorModel(
+        return FunkSVD(
             global_mean=self.mu,
             user_factors=self.user_factors.astype(np.float32),
             user_bias=self.user_bias.astype(np.float32),
@@ -338,7 +340,7 @@ class _PosteriorAverager:
             val_pred = _predict_validation(state, self.validation)
         return train_rmse, _rmse(val_pred, self.validation.ratings)
 
-    def model(self, state: _State, rank: int) -> FactorModel:
+    def model(self, state: _State, rank: int) -> FunkSVD:
         """Posterior-mean model: the average of the sampled p_u·q_i, compressed to ``rank``.
 
         The mean of S products P_s Q_sᵀ is one product of the concatenated factors (scaled by
@@ -360,7 +362,7 @@ class _PosteriorAverager:
         vectors = np.column_stack([user_factors, user_bias])
         prior_mean = vectors.mean(axis=0)
         fold_in_reg = noise_variance / np.maximum(vectors.var(axis=0), 1e-12)
-        return FactorModel(
+        return FunkSVD(
             global_mean=state.mu,
             user_factors=user_factors.astype(np.float32),
             user_bias=user_bias.astype(np.float32),

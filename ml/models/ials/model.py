@@ -16,7 +16,7 @@ that 1 or 0:
 
 so each half-sweep is one ridge solve per row, x_u = (α0 YᵀY + Y_Rᵀ C_R Y_R + λ_u I)⁻¹ Y_Rᵀ C_R p
 (in training, approached by a few warm-started conjugate-gradient steps: see ``train_implicit``),
-and a newcomer is that same solve, the fold-in (``ImplicitModel.fold_in``, the one the service,
+and a newcomer is that same solve, the fold-in (``IALS.fold_in``, the one the service,
 the contract and every benchmark use), with two things more for newcomers:
 
 - **A newcomer's ridge.** λ_u is scaled by n / (n + h): with five ratings the training ridge
@@ -31,8 +31,8 @@ the contract and every benchmark use), with two things more for newcomers:
   → 0.470 at a confidence of 30; 0.425 at 1, 0.451 at 3).
 
 The served h and skip confidence are ranking settings (``ml.serving.ranking.RankingWeights``, in the
-manifest); ``ImplicitModel.serving`` puts them on the model, so the contract's ``IALS`` and the
-``Recommender`` fold in through this one solve with the same settings.
+manifest); ``IALS.serving`` puts them on the model, so evaluation and the ``Recommender`` fold in
+through this one solve with the same settings.
 
 The item factors are stored rotated into the eigenbasis of YᵀY (dot products do not change),
 so α0 YᵀY + λ_u I is diagonal for any λ_u and a newcomer with n < k ratings is folded in by
@@ -43,13 +43,16 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
-from typing import cast
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from ml.models.contract import IntArray, NotFittedError, UserRatings
 from ml.models.matrix import RatingMatrix, Segments
+from ml.serving.ranking import normalise_rows, similar_items
 
 log = logging.getLogger(__name__)
 
@@ -107,21 +110,37 @@ def targets_and_confidence(ratings: npt.ArrayLike, rating_confidence: float,
     return liked.astype(np.float64), np.maximum(c, MIN_CONFIDENCE)
 
 
-@dataclass(frozen=True)
-class ImplicitModel:
-    """Item factors in the eigenbasis of YᵀY, the eigenvalues, and what the fold-in needs."""
+#: ``IALS``'s scalar fields, each saved as a one-element array.
+SCALARS = ("unobserved_weight", "reg", "reg_exponent", "rating_confidence", "dislike_below",
+           "fold_in_half_ratings")
 
-    item_factors: npt.NDArray[np.float32]  # (n_items, k), rotated: YᵀY is diag(gram_eigenvalues)
-    gram_eigenvalues: FloatArray  # (k,)
-    unobserved_weight: float
-    reg: float
-    reg_exponent: float
-    rating_confidence: float
+
+@dataclass(eq=False)
+class IALS:
+    """Item factors in the eigenbasis of YᵀY, the eigenvalues, and what the fold-in needs.
+
+    Scores: x_u·y_i, unnormalised preference. State: the user's factor vector x_u. The trainer
+    returns item factors only, so the model keeps no per-user state: a training user's state is
+    their fold-in, like anyone's. ``IALS(params)`` is unfitted until ``fit``/``from_arrays``.
+    """
+
+    name: ClassVar[str] = "ials"
+
+    params: ImplicitParams = field(default_factory=lambda: ImplicitParams())
+    #: (n_items, k), rotated: YᵀY is diag(gram_eigenvalues)
+    item_factors: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    gram_eigenvalues: FloatArray = field(default_factory=lambda: np.zeros(0))  # (k,)
+    unobserved_weight: float = 0.0
+    reg: float = 0.0
+    reg_exponent: float = 0.0
+    rating_confidence: float = 0.0
     dislike_below: float = 0.0
     fold_in_half_ratings: float = 0.0
     #: Confidence of the 0 fitted to a skipped film in the fold-in (0: skips unused). A
     #: serving setting, not a trained array: see ``serving``.
     skip_confidence: float = 0.0
+    _unit: npt.NDArray[np.float32] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.gram_eigenvalues.shape != (self.item_factors.shape[1],):
@@ -135,6 +154,17 @@ class ImplicitModel:
     def rank(self) -> int:
         return self.item_factors.shape[1]
 
+    def _fitted(self) -> None:
+        if self.n_items == 0:
+            raise NotFittedError(f"{self.name}: call fit(matrix) or from_arrays(...) first")
+
+    def fit(self, matrix: RatingMatrix) -> IALS:
+        trained = train_implicit(matrix, self.params)
+        for name in ("item_factors", "gram_eigenvalues", *SCALARS, "skip_confidence"):
+            setattr(self, name, getattr(trained, name))
+        self._unit = None
+        return self
+
     def ridge(self, n_rated: int) -> float:
         """The training λ_u of a user with ``n_rated`` films."""
         return self.reg * (n_rated + self.unobserved_weight * self.n_items) ** self.reg_exponent
@@ -146,12 +176,13 @@ class ImplicitModel:
             return self.ridge(n_rated)
         return self.ridge(n_rated) * n_rated / (n_rated + self.fold_in_half_ratings)
 
-    def serving(self, half_ratings: float, skip_confidence: float) -> ImplicitModel:
-        """This model with the served fold-in settings (the same item factors)."""
+    def serving(self, half_ratings: float, skip_confidence: float) -> IALS:
+        """This model with the served fold-in settings (the same item factors); the served
+        ones are ``ml.serving.ranking.RankingWeights``' ``fold_in_half_ratings`` and
+        ``skip_confidence`` (the trained model's own h is the training default)."""
         return replace(self, fold_in_half_ratings=half_ratings, skip_confidence=skip_confidence)
 
-    def fold_in(self, item_indices: npt.ArrayLike, ratings: npt.ArrayLike,
-                skipped: npt.ArrayLike = ()) -> FloatArray:
+    def fold_in(self, user: UserRatings) -> FloatArray:
         """The user vector x_u for these ratings and skipped films, item factors fixed.
 
         A skipped film is one more row with target 0 and confidence ``skip_confidence``; a film
@@ -160,15 +191,14 @@ class ImplicitModel:
         x = D⁻¹ Z_Rᵀ (C⁻¹ + Z_R D⁻¹ Z_Rᵀ)⁻¹ p (Woodbury): an n × n solve while the rows are
         fewer than the factors, the k × k one above that; both give the same vector.
         """
-        idx = np.asarray(item_indices, dtype=np.int64)
-        p, c = targets_and_confidence(ratings, self.rating_confidence, self.dislike_below)
-        if idx.ndim != 1 or idx.shape != c.shape:
-            raise ValueError("item_indices and ratings must be 1-D and the same length")
+        self._fitted()
+        idx, skipped = user.items, user.skipped
+        p, c = targets_and_confidence(user.ratings, self.rating_confidence, self.dislike_below)
         n_rated = len(idx)
         if n_rated == 0:
             return np.zeros(self.rank)
         if self.skip_confidence > 0 and np.size(skipped):
-            skips = np.setdiff1d(np.asarray(skipped, dtype=np.int64), idx)
+            skips = np.setdiff1d(skipped, idx)
             idx = np.concatenate([idx, skips])
             p = np.concatenate([p, np.zeros(len(skips))])
             c = np.concatenate([c, np.full(len(skips), float(self.skip_confidence))])
@@ -187,12 +217,43 @@ class ImplicitModel:
         # numpy's stubs type solve() as floating[Any] even for two float64 operands.
         return cast(FloatArray, np.linalg.solve(system, z32.T.astype(np.float64) @ (c * p)))
 
-    def scores(self, user_vector: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    def scores(self, state: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """x_u · y_i for every film: how likely the user is to pick it (unnormalised)."""
-        return self.item_factors @ np.asarray(user_vector, dtype=np.float32)
+        self._fitted()
+        return self.item_factors @ np.asarray(state, dtype=np.float32)
+
+    def similar_items(self, item: int, n: int) -> tuple[IntArray, npt.NDArray[np.float32]]:
+        """Items by cosine of their factors (the stored rotation leaves cosines unchanged)."""
+        if self._unit is None:
+            self._fitted()
+            self._unit = normalise_rows(self.item_factors)
+        return similar_items(self._unit, item, n)
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        self._fitted()
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "item_factors": np.asarray(self.item_factors, dtype=np.float32),
+            "gram_eigenvalues": np.asarray(self.gram_eigenvalues, dtype=np.float64),
+        }
+        arrays.update({name: np.array([getattr(self, name)], dtype=np.float64)
+                       for name in SCALARS})
+        if self.skip_confidence:  # a served model's (the shipped directory stores trained ones)
+            arrays["skip_confidence"] = np.array([self.skip_confidence], dtype=np.float64)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, npt.NDArray[Any]],
+                    params: ImplicitParams | None = None) -> IALS:
+        return cls(
+            params or ImplicitParams(),
+            item_factors=arrays["item_factors"], gram_eigenvalues=arrays["gram_eigenvalues"],
+            **{name: float(arrays[name][0]) for name in SCALARS},
+            skip_confidence=float(arrays["skip_confidence"][0]) if "skip_confidence" in arrays
+            else 0.0,
+        )
 
 
-def train_implicit(matrix: RatingMatrix, params: ImplicitParams) -> ImplicitModel:
+def train_implicit(matrix: RatingMatrix, params: ImplicitParams) -> IALS:
     """Fit iALS to which films each user rated (with rating-scaled confidence).
 
     Alternating ridge solves, users then items, ``n_epochs`` times. Each row's system is
@@ -236,11 +297,11 @@ def _conjugate_gradient(segments: Segments, target: FloatArray, conf: FloatArray
                             params.cg_steps)
 
 
-def rotate(item_factors: FloatArray, params: ImplicitParams) -> ImplicitModel:
+def rotate(item_factors: FloatArray, params: ImplicitParams) -> IALS:
     """Express the factors in the eigenbasis of YᵀY (an orthogonal change: scores unchanged)."""
     eigenvalues, basis = np.linalg.eigh(item_factors.T @ item_factors)
-    return ImplicitModel(
-        item_factors=(item_factors @ basis).astype(np.float32),
+    return IALS(
+        params, item_factors=(item_factors @ basis).astype(np.float32),
         gram_eigenvalues=np.maximum(eigenvalues, 0.0),
         unobserved_weight=params.unobserved_weight, reg=params.reg,
         reg_exponent=params.reg_exponent, rating_confidence=params.rating_confidence,
