@@ -3,7 +3,7 @@
 ``tests/ml/test_served_lists.py`` holds the service to ``tests/data/served_lists.json``: a
 refactoring of ``ml`` must leave every served list, score, prediction and reason as it was.
 When a change of the model or the ranking means to change the lists, write the file again:
-``PYTHONPATH=. python -m tests.ml.served_lists`` (and say so in the commit).
+``python -m tests.ml.served_lists`` (and say so in the commit).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ml.serving.constraints import Constraints
-from ml.serving.recommender import Recommender, RecommendationList
+from ml.serving.recommender import RecommendationList, Recommender
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "served_lists.json"
