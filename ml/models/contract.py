@@ -38,7 +38,6 @@ from ml.serving.ranking import top_n_indices
 IntArray = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.floating[Any]]
 State = TypeVar("State")
-State_co = TypeVar("State_co", covariant=True)
 Floating = TypeVar("Floating", bound=np.floating)
 
 
@@ -73,13 +72,6 @@ class UserRatings:
     def empty(cls) -> UserRatings:
         return cls.of([], [])
 
-    @classmethod
-    def of_training_user(cls, matrix: RatingMatrix, user: int) -> UserRatings:
-        """The ratings ``matrix`` holds for training user ``user``."""
-        start, stop = matrix.by_user.indptr[user], matrix.by_user.indptr[user + 1]
-        order = matrix.by_user.order[start:stop]
-        return cls.of(matrix.by_user.other[start:stop], matrix.ratings[order])
-
     def __len__(self) -> int:
         return len(self.items)
 
@@ -103,28 +95,6 @@ class Model(Protocol[State]):
     def scores(self, state: State) -> Scores: ...
 
     def similar_items(self, item: int, n: int) -> tuple[IntArray, Scores]: ...
-
-
-@runtime_checkable
-class TrainedUsers(Protocol[State_co]):
-    """Models that keep a state per training user (FunkSVD, the bias baseline).
-
-    The contract suite checks that folding a training user's ratings in approximates this.
-    iALS keeps none (its trainer returns item factors only), nor do EASE and popularity: for
-    them the fold-in *is* the user's state.
-    """
-
-    @property
-    def n_users(self) -> int: ...
-
-    def trained_user(self, user: int) -> State_co: ...
-
-
-@runtime_checkable
-class RatingPredictor(Protocol):
-    """Models whose scores are ratings: they also predict (user, item) pairs, clipped."""
-
-    def predict_pairs(self, users: npt.ArrayLike, items: npt.ArrayLike) -> Scores: ...
 
 
 class NotFittedError(RuntimeError):

@@ -45,13 +45,3 @@ def catalogue_coverage(lists: Sequence[Sequence[int]], n_items: int) -> float:
     if n_items == 0:
         return 0.0
     return len({item for items in lists for item in items}) / n_items
-
-
-def intra_list_diversity(items: Sequence[int], unit_factors: npt.NDArray[np.floating]) -> float:
-    """Mean pairwise (1 − cosine) between the items of one list."""
-    if len(items) < 2:
-        return 0.0
-    vectors = unit_factors[np.asarray(items)]
-    cosines = vectors @ vectors.T
-    n = len(items)
-    return float((n * n - cosines.sum()) / (n * (n - 1)))

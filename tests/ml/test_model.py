@@ -15,6 +15,11 @@ from ml.serving.ranking import top_n_indices
 from ml.training.metrics import rmse
 
 
+def trained(model: FunkSVD, user: int) -> UserVector:
+    """Training user ``user``'s own vector and bias."""
+    return UserVector(model.user_factors[user], float(model.user_bias[user]))
+
+
 def planted_low_rank(seed: int = 0, n_users: int = 300, n_items: int = 200, rank: int = 3,
                      density: float = 0.15) -> tuple[RatingMatrix, Validation]:
     """Ratings from a rank-3 matrix plus biases and a little noise; 10% held out."""
@@ -71,10 +76,10 @@ def test_predictions_are_clipped_to_the_rating_scale():
         item_factors=rng.normal(0, 5, (50, 3)).astype(np.float32),
         item_bias=np.zeros(50, dtype=np.float32), fold_in_reg=np.ones(4, dtype=np.float32),
     )
-    raw = model.scores(model.trained_user(0))
+    raw = model.scores(trained(model, 0))
     assert raw.max() > RATING_MAX or raw.min() < RATING_MIN  # the raw scores do overflow
     for user in range(4):
-        pred = model.predict(model.trained_user(user))
+        pred = model.predict(trained(model, user))
         assert pred.min() >= RATING_MIN and pred.max() <= RATING_MAX
     pairs = model.predict_pairs(np.repeat(np.arange(4), 50), np.tile(np.arange(50), 4))
     assert pairs.min() >= RATING_MIN and pairs.max() <= RATING_MAX
@@ -91,7 +96,7 @@ def test_fold_in_of_a_training_user_gives_nearly_the_same_top_10():
         rows = slice(seg.indptr[user], seg.indptr[user + 1])
         rated = seg.other[rows]
         folded = model.fold_in(UserRatings.of(rated, train.ratings[seg.order[rows]]))
-        trained_top = set(top_n_indices(model.predict(model.trained_user(user)), 10,
+        trained_top = set(top_n_indices(model.predict(trained(model, user)), 10,
                                         exclude=rated))
         folded_top = set(top_n_indices(model.predict(folded), 10, exclude=rated))
         overlaps.append(len(trained_top & folded_top) / 10)

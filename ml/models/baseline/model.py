@@ -73,10 +73,6 @@ class BiasBaseline:
         residual = user.ratings - self.global_mean - self.item_bias[user.items]
         return float(residual.sum() / (len(user) + self.params.damping))
 
-    def trained_user(self, user: int) -> float:
-        self._fitted()
-        return float(self.user_bias[user])
-
     def scores(self, state: float) -> FloatArray:
         self._fitted()
         return self.global_mean + state + self.item_bias

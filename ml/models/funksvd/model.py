@@ -167,11 +167,6 @@ class FunkSVD:
         self.result, self._unit = result, None
         return self
 
-    def trained_user(self, user: int) -> UserVector:
-        """Training user ``user``'s own vector and bias."""
-        self._fitted()
-        return UserVector(self.user_factors[user], float(self.user_bias[user]))
-
     def fold_in(self, user: UserRatings) -> UserVector:
         """The MAP user vector and bias for these ratings, item factors and biases held fixed.
 
