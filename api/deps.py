@@ -22,9 +22,9 @@ from api.limits import CredentialsLimiter, RateLimiter, SignInLimiter
 from api.settings import Settings
 from api.user_cache import UserCache
 from db.snapshot import SnapshotReader
-from ml.imports import Catalogue as ImportCatalogue
-from ml.recommender import Recommender, UserProfile
-from ml.search import MovieIndex
+from ml.serving.recommender import Recommender, UserProfile
+from ml.text.imports import Catalogue as ImportCatalogue
+from ml.text.search import MovieIndex
 
 
 @dataclass(frozen=True)

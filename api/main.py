@@ -70,9 +70,9 @@ from api.settings import Settings, get_settings
 from api.startup import StartupError, check_database, open_database
 from db.session import create_session_factory
 from db.snapshot import SnapshotReader
-from ml.artifacts import ArtifactError
-from ml.recommender import Recommender
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP
+from ml.serving.artifacts import ArtifactError
+from ml.serving.recommender import Recommender
 
 logger = logging.getLogger("api")
 #: Where Swagger UI's script and styles are served from.

@@ -160,7 +160,7 @@ class Settings(DatabaseSettings):
         default=None,
         validation_alias="CINEMATCH_LLM_URL",
         description="An OpenAI-compatible chat-completions URL that reads /intent and "
-        "/recommend?q= requests; unset, the offline parser (ml/intent.py) does.",
+        "/recommend?q= requests; unset, the offline parser (ml/text/intent.py) does.",
     )
     llm_key: SecretStr | None = Field(
         default=None,

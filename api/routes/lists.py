@@ -44,7 +44,7 @@ from api.user_cache import UserCache
 from db import repository
 from db.models import EXCLUDING_SIGNALS
 from db.session import write_transaction
-from ml.recommender import Recommender, UserProfile
+from ml.serving.recommender import Recommender, UserProfile
 
 router = APIRouter(tags=["lists"])
 

@@ -22,8 +22,8 @@ from api.responses import auth_responses
 from api.routes.intent import OptionalIntentText, request_fields, request_text
 from api.schemas import RecommendationsOut, recommendation_out
 from api.user_cache import ratings_fingerprint
-from ml.constraints import Constraints
 from ml.rules import is_personal, ratings_needed
+from ml.serving.constraints import Constraints
 
 router = APIRouter(tags=["recommendations"])
 

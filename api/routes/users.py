@@ -20,8 +20,8 @@ from api.schemas import (
 )
 from db import repository
 from db.session import write_transaction
-from ml.recommender import Recommender
 from ml.rules import RATING_VALUES, ratings_needed
+from ml.serving.recommender import Recommender
 
 router = APIRouter(tags=["users"])
 

@@ -140,7 +140,7 @@ def test_unknown_routes_answer_json(client):
 
 
 def test_a_broken_model_directory_stops_startup_with_one_line(settings, tmp_path):
-    from ml.artifacts import ArtifactError
+    from ml.serving.artifacts import ArtifactError
 
     broken = settings.model_copy(update={"model_dir": tmp_path / "nothing-here"})
     with pytest.raises(ArtifactError, match="manifest"), TestClient(create_app(broken)):
