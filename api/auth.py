@@ -78,10 +78,14 @@ def authorize(session: Session, user_id: int, token: str) -> int:
 def authorized_ratings(
     session: Session, user_id: int, token: str
 ) -> tuple[dict[int, float], repository.Excluded]:
-    """``authorize``, then the user's ratings and the films they hid or skipped (/recommend),
-    read in the session's one transaction."""
-    authorize(session, user_id, token)
-    return repository.user_ratings_and_excluded(session, user_id)
+    """``authorize`` and, from the same statement, the user's ratings and the films they hid
+    or skipped (/recommend)."""
+    found, ratings, excluded = repository.token_ratings_and_excluded(
+        session, hash_token(token), user_id
+    )
+    token_id = check_token(found, user_id)
+    record_token_use(session.get_bind().engine, token_id)
+    return ratings, excluded
 
 
 UNKNOWN_TOKEN = "this token is unknown or revoked: sign in again (POST /sessions)"

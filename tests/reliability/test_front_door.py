@@ -93,6 +93,7 @@ def test_a_header_over_16_kB_gets_a_json_431_and_the_connection_is_closed(proxy)
     assert status_of(response) == 431
     assert "16 kB" in body_of(response)["detail"]
     assert b"\r\ncontent-type: application/json\r\n" in response.lower()
+    assert b"\r\nx-content-type-options: nosniff\r\n" in response.lower()
 
 
 def test_a_head_that_never_ends_is_refused_at_the_limit_not_buffered(proxy):
