@@ -73,10 +73,11 @@ _USER_RATINGS = (
     .where(Rating.user_id == bindparam("user_id"))
     .order_by(Rating.movie_id)
 )
-#: The films that keep out of a user's lists: hidden or skipped.
+#: The films that keep out of a user's lists: hidden or skipped. Compared one by one: an ``IN``
+#: list is rendered again at every execution (~90 µs of CPU on /recommend's read).
 _EXCLUDING = (
     UserSignal.user_id == bindparam("user_id"),
-    UserSignal.kind.in_(EXCLUDING_SIGNALS),
+    or_(*(UserSignal.kind == kind for kind in EXCLUDING_SIGNALS)),
 )
 _NO_RATING, _NO_OWNER = sql_cast(null(), Float), sql_cast(null(), Integer)
 #: /recommend's read as one statement, rows (id, rating, kind, owner): the live token with the
