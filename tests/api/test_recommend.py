@@ -163,9 +163,11 @@ def test_bad_parameters_are_refused_before_the_database_is_read(client, new_user
     # A 422 for the request itself comes first: not even the token is checked (no read).
     owner, stranger = new_user(), new_user()
     reads = []
-    original = repository.live_token
+    original = repository.token_ratings_and_excluded
     monkeypatch.setattr(
-        repository, "live_token", lambda *args: reads.append(args) or original(*args)
+        repository,
+        "token_ratings_and_excluded",
+        lambda *args: reads.append(args) or original(*args),
     )
     for params in ({"year_from": 2000, "year_to": 1990}, {"genre": "Western"}):
         response = client.get(
