@@ -5,7 +5,7 @@
 
 Data: the partial ml-1m file (users 1–2999). ``ml.data.split.users_holdout`` holds N users (300;
 100 with ``--quick``) out of training entirely; the model (``ml.training.train.fit_artifact``, what
-``make train`` runs) and EASE (λ = 500) are fitted on everyone else. Each newcomer then joins
+``make train`` runs) and EASE are fitted on everyone else. Each newcomer then joins
 with a few of their real ratings, and every list is scored on the rest of their ratings ≥ 4
 (NDCG@10 and Recall@10, every unseen film ranked, the given films excluded):
 
@@ -26,8 +26,13 @@ Rankers, all on the same given films:
   that ignore the number of ratings, the trained fold-in ridge, skips unused);
 - ``popularity (count)`` (most rated first) and ``popularity (served)`` (the Bayesian average);
   targets compare with the better of the two;
-- ``EASE``, the reference; ``EASE, skipped excluded`` (deck only) removes the skipped films
-  from EASE's list, so the skip signal is measured against a reference that has it too.
+- ``EASE``, the reference, at its strongest: rating-weighted or binary, λ from ``EASE_GRID``,
+  the best per protocol on *validation* newcomers (300 held out of the training users, seed 1,
+  never the test newcomers; the model is fitted again without them for their decks), then
+  refitted on the training users; ``EASE, skipped excluded`` (deck only, tuned the same way)
+  removes the skipped films from EASE's list, so the skip signal is measured against a
+  reference that has it too; ``EASE, full-history λ``: rating-weighted at the λ
+  ``bench/ranking.py`` chose for ml-1m full histories (8000), shown for how personal it is.
 
 Also printed: how far the list is from the chart (share of the top-10 among the 500 most rated
 films); how personal the lists are: the mean pairwise overlap of the newcomers' top-10s (the
@@ -36,9 +41,10 @@ catalogue coverage of all their lists together, at 5 random ratings; and the ser
 a deck newcomer's list (median µs, one BLAS thread). Full histories come from
 ``bench/ranking.py`` (its ``bench/results/ranking.json`` is read and quoted, with its date).
 
-``--tune`` runs the same protocols on *validation* newcomers held out of the training users
-(the test newcomers are never seen) and grid-searches the newcomer parameters of
-``ml.serving.ranking.RankingWeights``; the shipped defaults come from it.
+``--tune`` stops after the validation newcomers: EASE's λ as above, then a grid of the
+newcomer parameters of ``ml.serving.ranking.RankingWeights`` (``TUNE_GRID``, through the served
+path); the shipped defaults come from it (``tune``: the worst target's ratio to its bar,
+among the points as personal as EASE).
 Targets: at 5 random ratings ≥ 1.1× popularity and ≥ 1.1× EASE; at 10 random ratings ≥ 1.2×
 popularity and ≥ 1.05× EASE; from the deck with skips (deck-5) ≥ 1.1× popularity and ≥ 1.1×
 the EASE that is told the skips (``EASE, skipped excluded``); the top-10s' mean pairwise
@@ -57,7 +63,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,10 +74,9 @@ import pandas as pd
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import users_holdout
-from ml.models.contract import UserRatings
-from ml.models.ease import EASE
+from ml.models.ease.sparse import spd_inverse
 from ml.models.funksvd.model import FunkSVDParams
-from ml.models.matrix import RatingMatrix
+from ml.models.matrix import IdMap
 from ml.rules import POSITIVE_RATING
 from ml.serving.artifacts import Artifact
 from ml.serving.ranking import RankingWeights, top_n_indices
@@ -96,21 +101,39 @@ PROTOCOLS = ("random-5", "random-10", "deck-5", "deck-10")
 #: the one told the skipped films (``DECK_EASE``).
 TARGETS = {"random-5": (1.1, 1.1), "random-10": (1.2, 1.05), "deck-5": (1.1, 1.1)}
 DECK_EASE = "EASE, skipped excluded"
+EASE_RANKERS = ("EASE", DECK_EASE)
+#: The reference EASE's variants (kind, λ), the best per protocol chosen on validation
+#: newcomers: rating-weighted (the strongest tuned full-history peer, ``bench/ranking.py``, λ
+#: 8000 on ml-1m) and binary. With five ratings a larger λ than for full histories wins (EASE
+#: leans towards co-occurrence counts, "popular among people who rated your films"), so the
+#: grid goes beyond the full-history one.
+EASE_GRID: tuple[tuple[str, float], ...] = (
+    *(("rating-weighted", l2)
+      for l2 in (4000.0, 8000.0, 16000.0, 32000.0, 64000.0, 128000.0, 256000.0, 512000.0,
+                 1024000.0)),
+    *(("binary", l2) for l2 in (1000.0, 2000.0, 4000.0, 8000.0)),
+)
+#: The rating-weighted EASE of full histories (bench/ranking.py's λ on ml-1m): how personal
+#: an EASE tuned for histories is, beside the one tuned for newcomers.
+FULL_HISTORY_EASE = ("EASE, full-history λ", ("rating-weighted", 8000.0))
+#: Validation newcomers, held out of the training users (never the test newcomers).
+VALIDATION_NEWCOMERS = 300
 TARGET_FULL = 1.02
 #: The plain ranking settings (no newcomer tuning), for the before/after row (h = 50 is the trained
 #: ``ImplicitParams.fold_in_half_ratings``, so the fold-in is the model's own).
 PREVIOUS = RankingWeights(rating=0.3, popularity=0.0, rating_at_threshold=0.3,
                           popularity_at_threshold=0.0, fold_in_half_ratings=50.0,
                           skip_confidence=0.0)
-#: ``--tune``: RankingWeights fields varied, each grid point on top of the defaults.
+#: ``--tune``: RankingWeights fields varied, each grid point on top of the defaults: the
+#: weights at five ratings (FunkSVD, popularity, item-item), then the fold-in around the best.
 TUNE_GRID: tuple[dict[str, float], ...] = (
-    *({"rating_at_threshold": r, "popularity_at_threshold": p}
-      for r in (0.3, 0.6, 1.0) for p in (0.5, 1.0, 2.0, 3.0, 4.0)),
-    {"fold_in_half_ratings": 50.0}, {"fold_in_half_ratings": 10.0},
-    {"skip_confidence": 0.0}, {"skip_confidence": 3.0}, {"skip_confidence": 10.0},
-    {"decay": 1.0}, {"rating_at_threshold": 0.3, "popularity_at_threshold": 0.5,
-                     "fold_in_half_ratings": 50.0, "skip_confidence": 0.0},
-    *({"item_item_at_threshold": w} for w in (0.0, 0.25, 1.0, 2.0)),
+    *({"rating_at_threshold": r, "popularity_at_threshold": p, "item_item_at_threshold": i}
+      for r, p, i in ((1.0, 4.0, 0.0), (1.5, 4.0, 0.0), (1.5, 2.0, 0.0), (1.0, 2.0, 0.0),
+                      (1.5, 1.5, 0.0), (1.0, 1.5, 0.0), (1.5, 1.0, 0.0), (1.0, 1.0, 0.0),
+                      (1.0, 1.0, 0.25), (1.0, 0.5, 0.0), (1.0, 0.0, 0.0), (1.0, 0.0, 0.25),
+                      (1.5, 3.0, 0.0))),
+    {"fold_in_half_ratings": 1.0}, {"skip_confidence": 10.0}, {"decay": 1.0},
+    {"fold_in_half_ratings": 1.0, "rating_at_threshold": 1.5},
 )
 
 Ranking = Callable[["Session"], list[int]]
@@ -128,24 +151,55 @@ class Session:
 
 
 @dataclass(frozen=True)
+class EaseFit:
+    """One EASE variant fitted to the training users: ``kind`` "rating-weighted" (X holds the
+    stars, the strongest full-history peer of ``bench/ranking.py``) or "binary" (X is 0/1)."""
+
+    kind: str
+    l2: float
+    weights: np.ndarray  # B, items × items, zero diagonal (float32)
+
+    @classmethod
+    def fit(cls, x: np.ndarray, kind: str, l2: float) -> EaseFit:
+        rows = x if kind == "rating-weighted" else (x > 0).astype(np.float32)
+        with single_threaded_blas():
+            gram = rows.T @ rows
+            gram[np.diag_indices_from(gram)] += l2
+            precision = spd_inverse(gram)
+        precision /= -np.diag(precision)
+        precision[np.diag_indices_from(precision)] = 0.0
+        return cls(kind, l2, precision)
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} λ={self.l2:g}"
+
+    def scores(self, indices: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+        """x_u B for a newcomer who rated ``indices`` with ``ratings``."""
+        values = ratings if self.kind == "rating-weighted" else np.ones(len(indices))
+        return np.asarray(values, dtype=np.float32) @ self.weights[indices]
+
+
+@dataclass(frozen=True)
 class Setup:
     artifact: Artifact
-    ease: EASE
+    x: np.ndarray  # training users × the artifact's films, the stars (0: unrated), float32
     sessions: list[Session]
+    #: (EASE ranker, protocol) → the EASE variant it uses there (``tune_ease``).
+    eases: dict[tuple[str, str], EaseFit] = field(default_factory=dict)
 
 
 def prepare(train: pd.DataFrame, newcomers: pd.DataFrame, movies: pd.DataFrame) -> Setup:
-    """Fit the model and EASE on ``train`` and build every newcomer's sessions."""
+    """Fit the model on ``train`` and build every newcomer's sessions (EASE comes later)."""
     started = time.perf_counter()
     with single_threaded_blas():
         fitted = fit_artifact(train, movies, FunkSVDParams(), progress=False)
     artifact = fitted.artifact
-    matrix = RatingMatrix.build(
-        fitted.users.indices(train["user_id"].to_numpy()),
-        artifact.items.indices(train["movie_id"].to_numpy()),
-        train["rating"].to_numpy(np.float64), len(fitted.users), len(artifact.items))
-    ease = EASE().fit(matrix)
-    log.info("fitted the model and EASE on %d ratings in %.0f s", len(train),
+    users = IdMap.from_values(train["user_id"].to_numpy())
+    x = np.zeros((len(users), len(artifact.items)), dtype=np.float32)
+    x[users.indices(train["user_id"].to_numpy()),
+      artifact.items.indices(train["movie_id"].to_numpy())] = train["rating"].to_numpy(np.float32)
+    log.info("fitted the model on %d ratings in %.0f s", len(train),
              time.perf_counter() - started)
     recommender = Recommender(artifact)
     catalogue = {int(m) for m in artifact.items.ids}
@@ -154,7 +208,43 @@ def prepare(train: pd.DataFrame, newcomers: pd.DataFrame, movies: pd.DataFrame) 
         truth = {int(m): float(r) for m, r in zip(rows["movie_id"], rows["rating"], strict=True)
                  if int(m) in catalogue}
         sessions += user_sessions(recommender, int(user), truth)
-    return Setup(artifact, ease, sessions)
+    return Setup(artifact, x, sessions)
+
+
+def tune_ease(validation: Setup) -> tuple[dict[tuple[str, str], tuple[str, float]], list[str]]:
+    """Every ``EASE_GRID`` variant on the validation newcomers; for each EASE ranker and
+    protocol, the variant with the best NDCG@10 there (as bench/ranking.py tunes its peers)."""
+    recommender = Recommender(validation.artifact)
+    results: dict[tuple[str, float], dict[str, dict[str, Cell]]] = {}
+    for kind, l2 in EASE_GRID:
+        started = time.perf_counter()
+        fit = EaseFit.fit(validation.x, kind, l2)
+        every = {(name, p): fit for name in EASE_RANKERS for p in PROTOCOLS}
+        results[(kind, l2)] = measure(replace(validation, eases=every), recommender,
+                                      only=EASE_RANKERS)
+        log.info("EASE %s on validation newcomers in %.0f s", fit.label,
+                 time.perf_counter() - started)
+        del fit, every
+    chosen = {(name, p): max(results, key=lambda v: results[v][name][p].ndcg_at_10)
+              for name in EASE_RANKERS for p in PROTOCOLS if p in results[EASE_GRID[0]][name]}
+    lines = [f"{'EASE on validation newcomers, NDCG@10':<44}" + "".join(
+        f"{p:>11}" for p in PROTOCOLS)]
+    for (kind, l2), table in results.items():
+        for name in EASE_RANKERS:
+            lines.append(f"{f'{name}: {kind} λ={l2:g}':<44}" + "".join(
+                (f"{table[name][p].ndcg_at_10:>10.4f}"
+                 + ("*" if chosen.get((name, p)) == (kind, l2) else " "))
+                if p in table[name] else f"{'':>11}" for p in PROTOCOLS))
+    lines.append("* chosen (the best per ranker and protocol)")
+    return chosen, lines
+
+
+def with_eases(setup: Setup, chosen: dict[tuple[str, str], tuple[str, float]]) -> Setup:
+    """``setup`` with the chosen EASE variants fitted to its training users."""
+    name, full = FULL_HISTORY_EASE
+    chosen = {**chosen, **{(name, p): full for p in PROTOCOLS}}
+    fits = {variant: EaseFit.fit(setup.x, *variant) for variant in sorted(set(chosen.values()))}
+    return replace(setup, eases={key: fits[variant] for key, variant in chosen.items()})
 
 
 def user_sessions(recommender: Recommender, user: int, truth: dict[int, float]) -> list[Session]:
@@ -219,9 +309,13 @@ def rankers(setup: Setup, recommender: Recommender) -> dict[str, Ranking]:
             return [r.movie_id for r in lists.items]
         return rank
 
-    def ease(session: Session) -> np.ndarray:
-        given = indices(list(session.given))
-        return setup.ease.scores(UserRatings.of(given, np.ones(len(given))))
+    def ease(name: str) -> Callable[[Session], np.ndarray]:
+        def scores(session: Session) -> np.ndarray:
+            given = items.indices(list(session.given))
+            ratings = np.array(list(session.given.values()))
+            known = given >= 0
+            return setup.eases[(name, session.protocol)].scores(given[known], ratings[known])
+        return scores
 
     return {
         "cinematch": served(True),
@@ -229,8 +323,9 @@ def rankers(setup: Setup, recommender: Recommender) -> dict[str, Ranking]:
         "cinematch before #13": served(False, Recommender(setup.artifact, weights=PREVIOUS)),
         "popularity (count)": by_scores(lambda s: counts),
         "popularity (served)": served(False, ranker="popularity"),
-        "EASE": by_scores(ease),
-        "EASE, skipped excluded": by_scores(ease, with_skips=True),
+        "EASE": by_scores(ease("EASE")),
+        DECK_EASE: by_scores(ease(DECK_EASE), with_skips=True),
+        FULL_HISTORY_EASE[0]: by_scores(ease(FULL_HISTORY_EASE[0])),
     }
 
 
@@ -266,7 +361,7 @@ def measure(setup: Setup, recommender: Recommender,
                     lists.append(ranked)
                     ndcg.append(ndcg_at_k(ranked, set(session.positives), TOP_K))
                     recall.append(recall_at_k(ranked, set(session.positives), TOP_K))
-                    in_chart.append(np.mean([m in chart for m in ranked]) if ranked else 0.0)
+                    in_chart.append(float(np.mean([m in chart for m in ranked])) if ranked else 0.0)
                 table[name][protocol] = Cell(
                     round(float(np.mean(ndcg)), 4), round(float(np.mean(recall)), 4),
                     round(float(np.mean(in_chart)), 3), len(ndcg),
@@ -364,8 +459,9 @@ def report(setup: Setup, table: dict[str, dict[str, Cell]], timings: dict[str, f
                               f"{vs_ease}× {ease} ({ease_ratio:.2f}×)",
                               pop_ratio >= vs_pop and ease_ratio >= vs_ease))
     ours, ease_overlap = (table[n]["random-5"].overlap for n in ("cinematch", "EASE"))
-    lines.append(_verdict(f"random-5: top-10 overlap ≤ EASE's ({ours:.3f} vs {ease_overlap:.3f})",
-                          ours <= ease_overlap))
+    full_overlap = table[FULL_HISTORY_EASE[0]]["random-5"].overlap
+    lines.append(_verdict(f"random-5: top-10 overlap ≤ EASE's ({ours:.3f} vs {ease_overlap:.3f}; "
+                          f"the full-history EASE's {full_overlap:.3f})", ours <= ease_overlap))
     if full is None:
         lines.append("  full histories: run bench/ranking.py first (no bench/results/ranking.json)")
     else:
@@ -377,34 +473,55 @@ def report(setup: Setup, table: dict[str, dict[str, Cell]], timings: dict[str, f
     return lines
 
 
-def tune(setup: Setup) -> list[str]:
-    """Each grid point's NDCG@10 on validation newcomers, and the best by the mean of the
-    three target protocols' ratios to their bars (so no protocol is traded away)."""
+def tune(validation: Setup, chosen: dict[tuple[str, str], tuple[str, float]]) -> list[str]:
+    """Each grid point's NDCG@10 on validation newcomers and its random-5 overlap; the best is
+    the one whose worst target protocol is closest to its bar (NDCG@10 ÷ the target × the
+    stronger reference), among the points whose overlap is at most EASE's (point 4's target),
+    or among all if none is."""
+    setup = with_eases(validation, chosen)
     base = measure(setup, Recommender(setup.artifact),
-                   only=("popularity (count)", "popularity (served)", "EASE", DECK_EASE))
+                   only=("popularity (count)", "popularity (served)", "EASE", DECK_EASE,
+                         FULL_HISTORY_EASE[0]))
     bars = {p: max(max(base["popularity (count)"][p].ndcg_at_10,
                        base["popularity (served)"][p].ndcg_at_10) * vs_pop,
                    base[DECK_EASE if p.startswith("deck") else "EASE"][p].ndcg_at_10 * vs_ease)
             for p, (vs_pop, vs_ease) in TARGETS.items()}
-    lines = [f"{'reference':<70}" + "".join(f"{p:>10}" for p in PROTOCOLS)]
+    ease_overlap = base["EASE"]["random-5"].overlap
+    lines = [f"{'reference':<62}" + "".join(f"{p:>10}" for p in PROTOCOLS) + "   overlap"]
     for name, cells in base.items():
-        lines.append(f"{name:<70}" + "".join(f"{cells[p].ndcg_at_10:>10.4f}" if p in cells
-                                             else f"{'':>10}" for p in PROTOCOLS))
-    lines.append(f"{'bar (target × the stronger reference)':<70}"
+        lines.append(f"{name:<62}" + "".join(f"{cells[p].ndcg_at_10:>10.4f}" if p in cells
+                                             else f"{'':>10}" for p in PROTOCOLS)
+                     + (f"{cells['random-5'].overlap:>10.3f}" if "random-5" in cells else ""))
+    lines.append(f"{'bar (target × the stronger reference)':<62}"
                  + "".join(f"{bars[p]:>10.4f}" if p in bars else f"{'':>10}" for p in PROTOCOLS))
-    best: tuple[float, RankingWeights] | None = None
+    points: list[tuple[bool, float, RankingWeights]] = []
     for change in ({}, *TUNE_GRID):
         weights = replace(RankingWeights(), **change)
         cells = measure(setup, Recommender(setup.artifact, weights=weights),
                         only=("cinematch",))["cinematch"]
-        score = float(np.mean([cells[p].ndcg_at_10 / bars[p] for p in TARGETS]))
+        worst = min(cells[p].ndcg_at_10 / bars[p] for p in TARGETS)
+        overlap = cells["random-5"].overlap
+        points.append((overlap <= ease_overlap, worst, weights))
         label = ", ".join(f"{k}={v:g}" for k, v in change.items()) or "shipped defaults"
-        lines.append(f"{label:<70}" + "".join(f"{cells[p].ndcg_at_10:>10.4f}" for p in PROTOCOLS)
-                     + f"  mean ÷ bar {score:.3f}")
-        if best is None or score > best[0]:
-            best = (score, weights)
-    lines.append(f"best: {best[1] if best else None}; shipped: {RankingWeights()}")
+        lines.append(f"{label:<62}" + "".join(f"{cells[p].ndcg_at_10:>10.4f}" for p in PROTOCOLS)
+                     + f"{overlap:>10.3f}  worst ÷ bar {worst:.3f}, coverage "
+                       f"{cells['random-5'].coverage:.3f}")
+    personal, worst, best = max(points, key=lambda point: point[:2])
+    lines.append(f"best ({'overlap ≤ EASE' if personal else 'no point has overlap ≤ EASE'}, "
+                 f"worst ÷ bar {worst:.3f}): {best}")
+    lines.append(f"shipped: {RankingWeights()}")
     return lines
+
+
+def holdouts(ratings: pd.DataFrame, n_test: int, n_validation: int
+             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(training ratings, test newcomers, the training ratings without the validation
+    newcomers, validation newcomers). Validation newcomers come out of the training users
+    only: EASE's λ (and, with ``--tune``, the ranking weights) are chosen on them, and the test
+    newcomers are measured once."""
+    train, test = users_holdout(ratings, n_test, SEED)
+    fit_part, validation = users_holdout(train, n_validation, SEED + 1)
+    return train, test, fit_part, validation
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -424,22 +541,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     dataset = load_dataset(folder)
     n = 100 if args.quick else args.newcomers
-    train, newcomers = users_holdout(dataset.ratings, n, SEED)
-    if args.tune:  # validation newcomers come out of the training users only
-        train, newcomers = users_holdout(train, n, SEED + 1)
-    setup = prepare(train, newcomers, dataset.movies)
-    header = (f"ml-1m partial ({len(dataset.ratings)} ratings): {newcomers['user_id'].nunique()} "
-              f"{'validation' if args.tune else 'test'} newcomers held out of training "
-              f"(seed {SEED + int(args.tune)}); {os.cpu_count()} CPUs (shared), load "
-              f"{os.getloadavg()[0]:.1f}")
+    n_validation = 100 if args.quick else VALIDATION_NEWCOMERS
+    train, newcomers, fit_part, held = holdouts(dataset.ratings, n, n_validation)
+    validation = prepare(fit_part, held, dataset.movies)
+    chosen, ease_lines = tune_ease(validation)
+    load = f"{os.cpu_count()} CPUs (shared), load {os.getloadavg()[0]:.1f}"
     if args.tune:
-        print("\n".join([header, "", *tune(setup)]))
+        header = (f"ml-1m partial ({len(dataset.ratings)} ratings): "
+                  f"{held['user_id'].nunique()} validation newcomers held out of the training "
+                  f"users (seed {SEED + 1}); {load}")
+        print("\n".join([header, "", *ease_lines, "", *tune(validation, chosen)]))
         return 0
+    del validation
+    setup = with_eases(prepare(train, newcomers, dataset.movies), chosen)
+    header = (f"ml-1m partial ({len(dataset.ratings)} ratings): {newcomers['user_id'].nunique()} "
+              f"test newcomers held out of training (seed {SEED}); EASE's λ chosen on "
+              f"{held['user_id'].nunique()} validation newcomers held out of the training "
+              f"users (seed {SEED + 1}); {load}")
     recommender = Recommender(setup.artifact)
     table = measure(setup, recommender)
     timings = serving_us(setup, recommender, 100 if args.quick else 300)
     full = full_histories()
-    print("\n".join([header, f"ranking weights: {recommender.weights}", "",
+    print("\n".join([header, f"ranking weights: {recommender.weights}", "", *ease_lines, "",
                      *report(setup, table, timings, full)]))
     target = args.json or (None if args.quick else DEFAULT_JSON)
     if target is not None:
@@ -449,6 +572,8 @@ def main(argv: list[str] | None = None) -> int:
             "data": "ml-1m partial", "newcomers": int(newcomers["user_id"].nunique()),
             "seed": SEED, "load_average": round(os.getloadavg()[0], 2),
             "weights": asdict(recommender.weights),
+            "ease_chosen_on_validation": {f"{name} / {p}": {"kind": kind, "l2": l2}
+                                          for (name, p), (kind, l2) in chosen.items()},
             "ndcg_at_10": {name: {p: asdict(c) for p, c in cells.items()}
                            for name, cells in table.items()},
             "ratios": {p: dict(zip(("vs_popularity", "vs_ease"),

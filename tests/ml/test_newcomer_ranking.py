@@ -136,3 +136,40 @@ def test_a_skip_is_a_zero_target_with_its_own_confidence(n_skips):
     got = model.serving(2.0, 7.0).fold_in(UserRatings.of(idx, ratings, skips))
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
 
+
+def test_the_newcomer_bench_measures_validation_and_test_newcomers_apart():
+    """bench/newcomers.py chooses EASE's λ (and the ranking weights) on validation newcomers:
+    they must come out of the training users, never be test newcomers, and keep every
+    rating of theirs out of the part the validation models learn from."""
+    from bench.newcomers import holdouts
+    from tests.synthetic import planted_ratings
+
+    ratings = planted_ratings(n_users=120)
+    train, test, fit_part, validation = holdouts(ratings, 20, 30)
+    test_users, validation_users = set(test["user_id"]), set(validation["user_id"])
+    assert (len(test_users), len(validation_users)) == (20, 30)
+    assert not test_users & validation_users
+    assert not test_users & set(train["user_id"])
+    assert not validation_users & set(fit_part["user_id"])
+    assert validation_users <= set(train["user_id"])
+    assert len(fit_part) + len(validation) == len(train)
+
+
+def test_the_newcomer_bench_ease_is_rating_weighted_or_binary():
+    """The reference EASE of bench/newcomers.py: B = −P/diag(P), P = (XᵀX + λI)⁻¹, on the
+    stars (rating-weighted) or on 0/1, and a newcomer's scores are x_u B."""
+    from bench.newcomers import EaseFit
+
+    rng = np.random.default_rng(3)
+    x = (rng.random((60, 12)) < 0.3) * rng.choice([1.0, 3.0, 5.0], size=(60, 12))
+    x = x.astype(np.float32)
+    for kind, rows in (("rating-weighted", x), ("binary", (x > 0).astype(np.float32))):
+        fit = EaseFit.fit(x, kind, 7.0)
+        p = np.linalg.inv(rows.astype(np.float64).T @ rows + 7.0 * np.eye(12))
+        b = p / -np.diag(p)
+        np.fill_diagonal(b, 0.0)
+        np.testing.assert_allclose(fit.weights, b, rtol=1e-3, atol=1e-5)
+        given, stars = np.array([0, 4]), np.array([5.0, 2.0])
+        values = stars if kind == "rating-weighted" else np.ones(2)
+        np.testing.assert_allclose(fit.scores(given, stars), values @ b[given],
+                                   rtol=1e-3, atol=1e-5)
