@@ -95,6 +95,10 @@ class SparkSettings:
     iterations: int = 8
     bias_damping: float = BIAS_DAMPING
     bias_sweeps: int = 2
+    #: Outer rounds: after an ALS fit, μ and the biases are refitted on r − p·q (factors
+    #: fixed) and the ALS refitted on the new residuals, so biases and factors are fitted
+    #: jointly (block coordinate descent) rather than the factors around fixed damped means.
+    rounds: int = 1
     #: Residual ALS fits with seeds seed, seed + 1, … averaged (their factors concatenated
     #: and scaled by 1/√n, so p_u·q_i is the mean of their products).
     ensemble: int = 1
@@ -109,7 +113,7 @@ class SparkSettings:
 
     def __post_init__(self) -> None:
         if min(self.rank, self.implicit_rank, self.iterations, self.implicit_iterations,
-               self.ensemble) < 1:
+               self.ensemble, self.rounds) < 1:
             raise ValueError("ranks and iterations must be positive")
         if self.reg < 0 or self.implicit_reg < 0 or self.bias_damping < 0:
             raise ValueError("regularisation must be non-negative")
@@ -378,9 +382,10 @@ def fit_biases(ratings: Any, damping: float, sweeps: int) -> tuple[float, Any, A
     from pyspark.sql import functions as F
 
     mu = float(ratings.agg(F.avg("rating")).first()[0])
-    users = None
-    items = None
+    users: Any = None
+    items: Any = None
     for _ in range(sweeps):
+        stale = (users, items)
         left = ratings if users is None else ratings.join(users, "user_index")
         bu = F.col("b_u") if users is not None else F.lit(0.0)
         items = (left.groupBy("item_index")
@@ -389,6 +394,10 @@ def fit_biases(ratings: Any, damping: float, sweeps: int) -> tuple[float, Any, A
         users = (ratings.join(F.broadcast(items), "item_index").groupBy("user_index")
                  .agg((F.sum(F.col("rating") - mu - F.col("b_i"))
                        / (F.count(F.lit(1)) + damping)).alias("b_u"))).cache()
+        users.count()  # both materialised, so the previous sweep's can go
+        for old in stale:
+            if old is not None:
+                old.unpersist()
     return mu, users, items
 
 
@@ -492,26 +501,41 @@ def prepare(spark: Any, ratings: Any, settings: SparkSettings, gate_users: float
 
 def fit_rating_model(prepared: Prepared, settings: SparkSettings) -> RatingFit:
     """μ and the damped biases, then MLlib ALS (ALS-WR) on the residuals (``ensemble`` fits
-    with successive seeds, averaged)."""
+    with successive seeds, averaged); ``rounds`` > 1 refits the biases on r − p·q and the
+    ALS on the new residuals, alternately."""
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
     n_items, k = len(prepared.items), settings.rank * settings.ensemble
     mu, user_bias, item_bias = fit_biases(prepared.train, settings.bias_damping,
                                           settings.bias_sweeps)
-    residuals = (prepared.train.join(user_bias, "user_index")
-                 .join(F.broadcast(item_bias), "item_index")
-                 .select("user_index", "item_index",
-                         (F.col("rating") - mu - F.col("b_u") - F.col("b_i")).alias("residual")))
-    if settings.ensemble > 1:
-        residuals = residuals.cache()
-    models = [_als(replace(settings, seed=settings.seed + s), settings.rank, settings.reg,
-                   settings.iterations, "residual", blocks=prepared.blocks).fit(residuals)
-              for s in range(settings.ensemble)]
+    models: list[Any] = []
+    for _ in range(settings.rounds):
+        fitted = None
+        if models:  # the biases refitted on each rating less the current factors' product
+            fitted = (_with_dot(prepared.train, models)
+                      .select("user_index", "item_index",
+                              (F.col("rating") - F.col("dot")).alias("rating"))
+                      .cache())
+            stale = (user_bias, item_bias)
+            mu, user_bias, item_bias = fit_biases(fitted, settings.bias_damping,
+                                                  settings.bias_sweeps)
+            for frame in stale:
+                frame.unpersist()
+        residuals = (prepared.train.join(user_bias, "user_index")
+                     .join(F.broadcast(item_bias), "item_index")
+                     .select("user_index", "item_index",
+                             (F.col("rating") - mu - F.col("b_u") - F.col("b_i"))
+                             .alias("residual"))).cache()
+        residuals.count()  # materialised (and the biases with it) before ``fitted`` goes
+        if fitted is not None:
+            fitted.unpersist()
+        models = [_als(replace(settings, seed=settings.seed + s), settings.rank, settings.reg,
+                       settings.iterations, "residual", blocks=prepared.blocks).fit(residuals)
+                  for s in range(settings.ensemble)]
+        residuals.unpersist()
     item_factors = np.hstack([_item_array(m.itemFactors, n_items, settings.rank)
                               for m in models]) / np.sqrt(settings.ensemble)
-    if settings.ensemble > 1:
-        residuals.unpersist()
     model = FactorModel(
         global_mean=mu,
         user_factors=np.zeros((0, k), dtype=np.float32),
@@ -524,6 +548,24 @@ def fit_rating_model(prepared: Prepared, settings: SparkSettings) -> RatingFit:
         fold_in_reg_per_rating=settings.reg,
     )
     return RatingFit(model, mu, user_bias, item_bias, models, time.perf_counter() - started)
+
+
+def _with_dot(frame: Any, models: Sequence[Any]) -> Any:
+    """``frame`` (with user_index, item_index) plus ``dot``: the mean over ``models`` of
+    p_u·q_i, computed on the executors (a user or film a model lacks counts 0)."""
+    from pyspark.sql import functions as F
+
+    dots = []
+    for k, als in enumerate(models):
+        p, q = f"p{k}", f"q{k}"
+        frame = (frame.join(als.userFactors.toDF("user_index", p), "user_index", "left")
+                 .join(F.broadcast(als.itemFactors.toDF("item_index", q)), "item_index", "left"))
+        dots.append(F.when(F.col(p).isNotNull() & F.col(q).isNotNull(), F.aggregate(
+            F.zip_with(p, q, lambda a, b: a * b), F.lit(0.0), lambda acc, x: acc + x))
+            .otherwise(F.lit(0.0)))
+    dot = sum(dots[1:], dots[0]) / len(dots)
+    return frame.withColumn("dot", dot).drop(*[f"{c}{k}" for k in range(len(models))
+                                               for c in "pq"])
 
 
 def fit_ranking_model(prepared: Prepared, settings: SparkSettings,
@@ -658,21 +700,12 @@ def spark_rmse(prepared: Prepared, rating: RatingFit, test: Any) -> float:
     ``FactorModel.predict_pairs``)."""
     from pyspark.sql import functions as F
 
-    frame = (test.join(prepared.users.select("user_id", "user_index"), "user_id", "left")
-             .join(F.broadcast(prepared.item_frame), "movie_id", "left")
-             .join(rating.user_bias, "user_index", "left")
-             .join(F.broadcast(rating.item_bias), "item_index", "left"))
-    dots = []
-    for k, als in enumerate(rating.als):
-        p, q = f"p{k}", f"q{k}"
-        frame = (frame.join(als.userFactors.toDF("user_index", p), "user_index", "left")
-                 .join(F.broadcast(als.itemFactors.toDF("item_index", q)), "item_index", "left"))
-        dots.append(F.when(F.col(p).isNotNull() & F.col(q).isNotNull(), F.aggregate(
-            F.zip_with(p, q, lambda a, b: a * b), F.lit(0.0), lambda acc, x: acc + x))
-            .otherwise(F.lit(0.0)))
-    dot = sum(dots[1:], dots[0]) / len(dots)
+    frame = _with_dot(test.join(prepared.users.select("user_id", "user_index"), "user_id", "left")
+                      .join(F.broadcast(prepared.item_frame), "movie_id", "left")
+                      .join(rating.user_bias, "user_index", "left")
+                      .join(F.broadcast(rating.item_bias), "item_index", "left"), rating.als)
     pred = (F.lit(rating.mu) + F.coalesce(F.col("b_u"), F.lit(0.0))
-            + F.coalesce(F.col("b_i"), F.lit(0.0)) + dot)
+            + F.coalesce(F.col("b_i"), F.lit(0.0)) + F.col("dot"))
     clipped = F.least(F.greatest(pred, F.lit(RATING_MIN)), F.lit(RATING_MAX))
     return float(frame.agg(F.sqrt(F.avg((clipped - F.col("rating")) ** 2))).first()[0])
 
