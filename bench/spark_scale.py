@@ -42,6 +42,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -156,8 +157,8 @@ def training_curve(labels: list[str], work: Path,
             / stages.get("ranking_model_jvm_cpu", stages["ranking_model"] * 2),
         }
         row = {
-            "label": label, "ratings": written.n_ratings, "users": written.n_users,
-            "films": written.n_films,
+            "label": label, "spark_settings": asdict(settings), "ratings": written.n_ratings,
+            "users": written.n_users, "films": written.n_films,
             "one_box": {"seconds": round(one_seconds, 1), "cpu_seconds": round(one_cpu, 1),
                         "peak_gb": round(one_peak, 3)},
             "spark_local2": spark,
@@ -242,11 +243,16 @@ def score_size(n_films: int, rng: np.random.Generator, requests: int) -> dict[st
 
 def _write(path: Path, result: dict[str, Any], part: str) -> None:
     """Write ``result``, keeping the other part as the file has it now (the two parts may
-    be run apart)."""
+    be run apart) and, for training, the sizes another run wrote meanwhile (sizes may be run
+    in separate processes at once)."""
     if path.exists():
         kept = json.loads(path.read_text())
         other = "scoring" if part == "training" else "training"
         result = {**result, other: kept.get(other, result[other])}
+        if part == "training":
+            rows = {r["label"]: r for r in kept.get("training", [])}
+            rows.update({r["label"]: r for r in result["training"]})
+            result["training"] = [rows[k] for k in SIZES if k in rows]
     path.write_text(json.dumps(result, indent=2) + "\n")
 
 
@@ -265,13 +271,13 @@ def main(argv: list[str] | None = None) -> int:
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "note": "shared machine, loaded by other jobs: read the ratios; times are indicative",
-        "spark_settings": SparkSettings().__dict__,
+        "spark_settings": asdict(SparkSettings()),
         "training": earlier.get("training", []), "scoring": earlier.get("scoring", []),
     }
     if not args.scoring_only:
         scratch = Path(tempfile.mkdtemp(prefix="cinematch-spark-scale-", dir=args.work))
         try:
-            done = {r["label"]: r for r in result["training"]}
+            done: dict[str, Any] = {}  # this run's sizes; _write keeps the file's others
             for row in training_curve(labels, scratch, args.driver_memory):
                 done[row["label"]] = row
                 result["training"] = [done[k] for k in SIZES if k in done]
