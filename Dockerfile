@@ -73,6 +73,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import json, sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4); sys.exit(0 if json.load(r).get('status') == 'ok' else 1)"]
 
-# uvicorn with the front door (api/server.py: 431 for heads over 16 kB, slow clients cut off,
-# readable 413s); it reads its worker count from WEB_CONCURRENCY.
+# Stock uvicorn (api/server.py: the h11 protocol, metrics shared between workers); the limits on
+# heads, bodies and slow clients are nginx's (deploy/). Workers: WEB_CONCURRENCY.
 CMD ["python", "-m", "api.server", "--host", "0.0.0.0", "--port", "8000"]

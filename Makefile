@@ -74,7 +74,7 @@ test: setup browser axe postgres nginx java
 ## `make train` rebuilds the shipped model from the MovieLens copies beside the repository;
 ## `make train DATA=path/to/ml-32m` (or ml-25m, any release folder) trains the same format from
 ## one full release instead. OUT, TEST_FRACTION (0 skips the held-out metrics) and TRAIN_ARGS
-## (extra `python -m ml.train` flags) may be set too.
+## (extra `python -m ml.training.train` flags) may be set too.
 OUT ?= models
 TEST_FRACTION ?= 0.1
 TRAIN_ARGS ?=
@@ -89,11 +89,11 @@ TRAIN_SOURCES := --data $(DATA_1M) --data $(DATA_LATEST) --links $(LINKS) $(SHIP
 endif
 
 train: setup
-	$(PY) -m ml.train $(TRAIN_SOURCES) --out $(OUT) --test-fraction $(TEST_FRACTION) $(TRAIN_ARGS)
+	$(PY) -m ml.training.train $(TRAIN_SOURCES) --out $(OUT) --test-fraction $(TEST_FRACTION) $(TRAIN_ARGS)
 
 ## `make retrain` trains a candidate on the MovieLens sources (as `make train`: DATA, TRAIN_ARGS,
 ## TEST_FRACTION) plus the service's own ratings into a NEW version folder of the model store,
-## then runs the gate (`python -m ml.promote`), which serves it only if no figure is worse.
+## then runs the gate (`python -m ml.training.promote`), which serves it only if no figure is worse.
 ## MODEL_STORE: the store (default data/model-store; serve CINEMATCH_MODEL_DIR=MODEL_STORE/current);
 ## DATABASE_URL: the service's database (default the SQLite file `make run` uses);
 ## APP_MIN_RATINGS: app users with fewer ratings are left out (default 5, ml/rules.py);
@@ -107,15 +107,15 @@ TOLERANCE ?= 0.02
 KEEP ?= 5
 
 retrain: setup
-	@[ -e $(MODEL_STORE)/current ] || $(PY) -m ml.promote $(OUT) --store $(MODEL_STORE)
-	@candidate=$$($(PY) -m ml.train $(TRAIN_SOURCES) --store $(MODEL_STORE) \
+	@[ -e $(MODEL_STORE)/current ] || $(PY) -m ml.training.promote $(OUT) --store $(MODEL_STORE)
+	@candidate=$$($(PY) -m ml.training.train $(TRAIN_SOURCES) --store $(MODEL_STORE) \
 	    --app-ratings '$(DATABASE_URL)' --app-min-ratings $(APP_MIN_RATINGS) \
 	    --test-fraction $(TEST_FRACTION) $(TRAIN_ARGS)) && \
-	  $(PY) -m ml.promote "$$candidate" --tolerance $(TOLERANCE) --keep $(KEEP)
+	  $(PY) -m ml.training.promote "$$candidate" --tolerance $(TOLERANCE) --keep $(KEEP)
 
 evaluate: setup
-	$(PY) -m ml.evaluate --ml100k-folds $(SHARED)/ml-100k --quiet
-	$(PY) -m ml.evaluate --data $(DATA_1M) --test-fraction 0.1 --seed 42 --quiet
+	$(PY) -m ml.training.evaluate --ml100k-folds $(SHARED)/ml-100k --quiet
+	$(PY) -m ml.training.evaluate --data $(DATA_1M) --test-fraction 0.1 --seed 42 --quiet
 
 bench: setup
 	$(PY) -m pip install --quiet -e ".[bench]" -c constraints.txt

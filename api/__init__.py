@@ -1,4 +1,4 @@
-"""CineMatch's HTTP API (FastAPI): run with ``python -m api.server`` (uvicorn + front door)."""
+"""CineMatch's HTTP API (FastAPI): run with ``python -m api.server`` (stock uvicorn)."""
 
 import os
 

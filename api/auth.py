@@ -19,7 +19,6 @@ from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session
 
 from db import repository
-from db.snapshot import Excluded, SnapshotReader, UserSnapshot
 from db.token_use import record_token_use
 
 TOKEN_BYTES = 32
@@ -76,37 +75,17 @@ def authorize(session: Session, user_id: int, token: str) -> int:
     return token_id
 
 
-def authorized_snapshot(snapshots: SnapshotReader, user_id: int, token: str) -> UserSnapshot:
-    """The user's token check and ratings from one query (``db.snapshot``), for the reads
-    that need the ratings anyway (/recommend, /stats)."""
-    token_hash = hash_token(token)
-    return _authorized(snapshots, snapshots.read(user_id, token_hash), user_id, token_hash)
-
-
-def authorized_snapshot_and_excluded(
-    snapshots: SnapshotReader, user_id: int, token: str
-) -> tuple[UserSnapshot, Excluded]:
-    """``authorized_snapshot`` and the films the user hid or skipped, from one statement
-    (/recommend)."""
-    token_hash = hash_token(token)
-    snapshot, excluded = snapshots.read_with_excluded(user_id, token_hash)
-    return _authorized(snapshots, snapshot, user_id, token_hash), excluded
-
-
-def _authorized(
-    snapshots: SnapshotReader, snapshot: UserSnapshot | None, user_id: int, token_hash: str
-) -> UserSnapshot:
-    """The snapshot when its token is the user's. Otherwise (no such user, or not their
-    token) the answer depends on the token alone, looked up by itself: the same 401 or 403
-    whether or not the user exists."""
-    if snapshot is None or snapshot.token_id is None:
-        with Session(snapshots.engine) as session:
-            found = repository.live_token(session, token_hash)
-        check_token(found, user_id)
-        check_token(None, user_id)  # made the user's after the read: tokens never move
-    assert snapshot is not None and snapshot.token_id is not None  # check_token raised
-    record_token_use(snapshots.engine, snapshot.token_id)
-    return snapshot
+def authorized_ratings(
+    session: Session, user_id: int, token: str
+) -> tuple[dict[int, float], repository.Excluded]:
+    """``authorize`` and, from the same statement, the user's ratings and the films they hid
+    or skipped (/recommend)."""
+    found, ratings, excluded = repository.token_ratings_and_excluded(
+        session, hash_token(token), user_id
+    )
+    token_id = check_token(found, user_id)
+    record_token_use(session.get_bind().engine, token_id)
+    return ratings, excluded
 
 
 UNKNOWN_TOKEN = "this token is unknown or revoked: sign in again (POST /sessions)"

@@ -16,15 +16,13 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db_thread import DatabaseThreads
 from api.intent_llm import IntentReader
 from api.limits import CredentialsLimiter, RateLimiter, SignInLimiter
 from api.settings import Settings
 from api.user_cache import UserCache
-from db.snapshot import SnapshotReader
-from ml.imports import Catalogue as ImportCatalogue
-from ml.recommender import Recommender, UserProfile
-from ml.search import MovieIndex
+from ml.serving.recommender import Recommender, UserProfile
+from ml.text.imports import Catalogue as ImportCatalogue
+from ml.text.search import MovieIndex
 
 
 @dataclass(frozen=True)
@@ -37,15 +35,10 @@ class Services:
     session_factory: sessionmaker[Session]
     #: Per-user profiles and served lists, valid while the user's ratings stay the same.
     user_cache: UserCache[UserProfile]
-    #: The hot path's one query (token hash and ratings).
-    snapshots: SnapshotReader
     movie_index: MovieIndex
     #: Writes per user, and sign-ups per client address (both in the database).
     write_limiter: RateLimiter
     signup_limiter: RateLimiter
-    #: The threads that run the hot path's one query (/recommend): a cheaper hop than
-    #: FastAPI's threadpool or an executor (``api.db_thread``, bench/db_contention.py).
-    db_threads: DatabaseThreads
     #: Plain-words requests (/intent, /recommend?q=): offline parser, LLM if configured.
     intent_reader: IntentReader
     signin_limiter: SignInLimiter

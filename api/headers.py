@@ -19,8 +19,8 @@ which already rewrites every response's head (its request id), so every route, e
 413 gets them in the one send wrapper; a middleware of their own cost /recommend a layer and a
 second rewrite (~4 µs of server CPU per request, bench/db_contention.py case 3). The CORS
 preflights that ``CORSMiddleware`` answers before the request reaches that middleware get
-``nosniff`` from ``NosniffCORSMiddleware``; the front door (``api.frontdoor``) adds it to the
-few answers it writes itself.
+``nosniff`` from ``NosniffCORSMiddleware``; nginx (deploy/nginx.conf) adds it to the error
+pages it writes itself.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Plain-words requests read by an LLM when one is configured, by ``ml.intent`` otherwise.
+"""Plain-words requests read by an LLM when one is configured, by ``ml.text.intent`` otherwise.
 
 With ``CINEMATCH_LLM_URL`` (an OpenAI-compatible chat-completions endpoint) and
 ``CINEMATCH_LLM_KEY`` set, the request text is sent with a strict JSON schema
@@ -42,7 +42,7 @@ from cachetools import TTLCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.metrics import LLM_READS
-from ml.intent import MAX_QUERY_CHARS, FilmReference, Intent, IntentParser
+from ml.text.intent import MAX_QUERY_CHARS, FilmReference, Intent, IntentParser
 
 logger = logging.getLogger(__name__)
 

@@ -14,15 +14,13 @@ lifespan. Exit status 3 is uvicorn's "failed to start", which also stops a ``--w
 supervisor from restarting workers that can never start. (It replaced a module attribute
 ``app`` built lazily on first access, PEP 562: same behaviour, the standard mechanism.)
 
-The event loop never waits on the database: every handler that touches it is a
-plain ``def`` that FastAPI runs in its threadpool, opening its session in its own body (one
-thread hop per request); /recommend awaits only its one statement, on
-``Services.db_threads`` (``api.db_thread``: a cheaper hop, measured).
-The previous design ran ``async`` handlers with SQLite on the loop;
-with 4 clients reading a 3,000-rating account, ``GET /movies/1`` reached p99 285 ms, and an
-outside process holding SQLite's lock stopped every endpoint. On PostgreSQL every query is a
-network round trip, which made the loop design untenable. bench/db_contention.py measures
-both designs side by side (docs/operations.md). Routes with no database work stay ``async``.
+The event loop never waits on the database: every handler that touches it is a plain ``def``
+that FastAPI runs in its threadpool, opening its session in its own body (one thread hop per
+request); /recommend is ``async`` and hands only its read to the same threadpool
+(``run_in_threadpool``). With ``async`` handlers reading SQLite on the loop, 4 clients reading
+a 3,000-rating account took ``GET /movies/1`` to p99 285 ms, and an outside process holding
+SQLite's lock stopped every endpoint (bench/db_contention.py, docs/operations.md). Routes with
+no database work stay ``async``.
 The schema is brought to the newest migration on start (``db.migrate``) unless
 ``CINEMATCH_MIGRATE_ON_START=false``.
 """
@@ -38,11 +36,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from sqlalchemy import Engine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import metrics
-from api.db_thread import DatabaseThreads
 from api.deps import Services
 from api.errors import REQUEST_ID_HEADER, install_error_handling
 from api.headers import NosniffCORSMiddleware
@@ -69,10 +65,9 @@ from api.routes import (
 from api.settings import Settings, get_settings
 from api.startup import StartupError, check_database, open_database
 from db.session import create_session_factory
-from db.snapshot import SnapshotReader
-from ml.artifacts import ArtifactError
-from ml.recommender import Recommender
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, RATING_STEP
+from ml.serving.artifacts import ArtifactError
+from ml.serving.recommender import Recommender
 
 logger = logging.getLogger("api")
 #: Where Swagger UI's script and styles are served from.
@@ -135,7 +130,6 @@ def create_app(
             settings=settings,
             engine=engine,
             session_factory=create_session_factory(engine),
-            snapshots=SnapshotReader(engine),
             write_limiter=RateLimiter(
                 "write", settings.write_limit_per_minute, settings.write_limit_burst
             ),
@@ -145,7 +139,6 @@ def create_app(
                 settings.signup_limit_burst,
                 per="hour",
             ),
-            db_threads=DatabaseThreads(read_threads(engine)),
             signin_limiter=SignInLimiter(
                 settings.signin_limit_per_minute, settings.signin_limit_burst
             ),
@@ -173,7 +166,6 @@ def create_app(
             if watcher is not None:
                 watcher.cancel()
             await app.state.services.intent_reader.aclose()
-            app.state.services.db_threads.shutdown()
             engine.dispose()
             gc.unfreeze()  # what the app held can be collected again (tests build many apps)
             gc.set_threshold(*_DEFAULT_GC_THRESHOLDS)
@@ -215,9 +207,6 @@ def create_app(
         allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
         expose_headers=[REQUEST_ID_HEADER],
     )
-    # Routes are tried in order: the hot path first. Behind four routers (~20 paths) /recommend
-    # cost ~60 route matches per request, ~20 after them (cProfile, db_contention case 3).
-    docs_routes = len(app.router.routes)  # /openapi.json, /docs and its assets: tried last
     for router in (
         recommendations.router,
         users.router,
@@ -231,16 +220,7 @@ def create_app(
         app.include_router(router)
     if settings.admin_token is not None:  # no operator token, no operator routes (404)
         app.include_router(admin.router)
-    app.router.routes[:] = app.router.routes[docs_routes:] + app.router.routes[:docs_routes]
     return app
-
-
-def read_threads(engine: Engine) -> int:
-    """Threads for /recommend's read: one on SQLite, whose reads are ~20 µs in-process (more
-    only contend for the GIL); four on a server, where a read mostly waits on the network.
-    Cold /recommend at 16 clients on a local PostgreSQL, A/B in one run: 1,957 req/s, p99
-    14.5 ms with four; 1,235 req/s, p99 17.1 ms with one."""
-    return 1 if engine.dialect.name == "sqlite" else 4
 
 
 def _freeze_startup_objects() -> None:

@@ -9,7 +9,7 @@ request pins the services it saw first (``api.deps``), so one in flight finishes
 model and never sees a half-loaded one. A directory that fails to load changes nothing.
 
 Why the path is resolved first: ``CINEMATCH_MODEL_DIR`` may be a symlink that
-``python -m ml.promote`` switches atomically; reading the files through the resolved folder
+``python -m ml.training.promote`` switches atomically; reading the files through the resolved folder
 means a switch in the middle of a load cannot mix two versions.
 """
 
@@ -33,11 +33,11 @@ from api.deps import Services
 from api.intent_llm import IntentReader, LlmBounds, LlmIntentClient
 from api.settings import Settings
 from api.user_cache import UserCache
-from ml.artifacts import ArtifactError
-from ml.imports import Catalogue as ImportCatalogue
-from ml.intent import IntentParser
-from ml.recommender import Recommender, UserProfile
-from ml.search import MovieIndex
+from ml.serving.artifacts import ArtifactError
+from ml.serving.recommender import Recommender, UserProfile
+from ml.text.imports import Catalogue as ImportCatalogue
+from ml.text.intent import IntentParser
+from ml.text.search import MovieIndex
 
 logger = logging.getLogger("api")
 #: Seconds an old intent reader stays open after a swap, for requests still using it.

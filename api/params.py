@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import HTTPException, Path, Query, status
 
 from api.schemas import MAX_ID
-from ml.search import MovieIndex
+from ml.text.search import MovieIndex
 
 UserIdPath = Annotated[
     int, Path(ge=1, le=MAX_ID, description="The id POST /users returned.", examples=[1])

@@ -56,9 +56,9 @@ from contract.models import (
     UserRatingsOut,
     ValidationErrorOut,
 )
-from ml.recommender import Movie, Recommendation
 from ml.rules import RATING_MAX, RATING_MIN, RATING_STEP, is_personal
-from ml.titles import parse_title
+from ml.serving.recommender import Movie, Recommendation
+from ml.text.titles import parse_title
 
 __all__ = [
     "CLOCK_SKEW",
@@ -257,7 +257,7 @@ def recommendation_out(movie: Movie, item: Recommendation) -> RecommendationOut:
 
 
 def _catalogue_fields(movie: Movie) -> dict[str, Any]:
-    """What every film in a response says about itself (``ml.titles`` reads the title)."""
+    """What every film in a response says about itself (``ml.text.titles`` reads the title)."""
     parsed = parse_title(movie.title)
     return {
         "movie_id": movie.movie_id,

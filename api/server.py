@@ -1,15 +1,15 @@
 """Run the API as deployed: ``python -m api.server [uvicorn options]``.
 
-This is ``uvicorn --factory api.main:app_from_environment`` with CineMatch's HTTP protocol
-(``api.frontdoor``), which limits request heads to 16 kB (431), cuts off clients that send
-their head or body too slowly (408), and lets a client read a 413 it got while still sending.
-With several workers, their Prometheus metrics are shared through one folder
+This is stock uvicorn: ``uvicorn --factory api.main:app_from_environment --http h11
+--no-proxy-headers``. The h11 protocol is chosen because it keeps a limit on the request head
+(``h11_max_incomplete_event_size``, 16 kB: a larger head gets 400 and the connection is
+closed), which the httptools protocol does not have. Slow clients and bodies are the edge's
+job: nginx in deploy/ (``client_header_timeout``, ``client_body_timeout``,
+``large_client_header_buffers``, ``client_max_body_size``), or the platform's proxy on a
+container host. With several workers, their Prometheus metrics are shared through one folder
 (``share_metrics_between_workers``). Every other option is uvicorn's own and passes through
-unchanged: ``--host``, ``--port``, ``--workers``, ``--log-level``, ``--no-access-log``...
-(``python -m api.server --help``).
-
-A plain ``uvicorn --factory api.main:app_from_environment`` still serves the API, without
-those protections; the Dockerfile, ``make run`` and the tests all start it through here.
+unchanged: ``--host``, ``--port``, ``--workers``, ``--http``, ``--log-level``... (``python -m
+api.server --help``).
 """
 
 from __future__ import annotations
@@ -28,19 +28,19 @@ from uvicorn.main import main as uvicorn_command
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: The factory uvicorn calls for the ASGI app (``--factory``; settings from the environment).
 APP = "api.main:app_from_environment"
-#: uvicorn's httptools protocol plus the front-door limits.
-PROTOCOL = "api.frontdoor:FrontDoorProtocol"
+#: uvicorn's h11 protocol: slower to parse than httptools, but it refuses heads over 16 kB.
+HTTP = "h11"
 
 
 def command_line(argv: Sequence[str]) -> list[str]:
-    """uvicorn's arguments: the app, the protocol and our defaults first, then the caller's
-    options (which win: click keeps the last value of an option).
+    """uvicorn's arguments: the app, the HTTP protocol and our defaults first, then the
+    caller's options (which win: click keeps the last value of an option).
 
     ``--no-proxy-headers``: uvicorn would otherwise believe ``X-Forwarded-For`` from any
     process on 127.0.0.1; which proxies to believe is the app's setting
     (``CINEMATCH_TRUSTED_PROXIES``), applied in one place.
     """
-    return [APP, "--factory", "--http", PROTOCOL, "--no-proxy-headers", *argv]
+    return [APP, "--factory", "--http", HTTP, "--no-proxy-headers", *argv]
 
 
 def workers_of(argv: Sequence[str]) -> int:

@@ -56,26 +56,6 @@ class Settings(DatabaseSettings):
         validation_alias="CINEMATCH_MAX_BODY_BYTES",
         description="Largest request body accepted (413 above); 200 ratings take about 8 kB.",
     )
-    max_header_bytes: int = Field(
-        default=16 * 1024,
-        ge=1024,
-        validation_alias="CINEMATCH_MAX_HEADER_BYTES",
-        description="Largest request head (request line and headers) accepted; 431 above.",
-    )
-    header_timeout_s: float = Field(
-        default=10.0,
-        gt=0,
-        validation_alias="CINEMATCH_HEADER_TIMEOUT_S",
-        description="Seconds a client has to send a request's head, counted from the "
-        "connection (or from its first byte after a keep-alive pause); 408 and close after.",
-    )
-    body_timeout_s: float = Field(
-        default=30.0,
-        gt=0,
-        validation_alias="CINEMATCH_BODY_TIMEOUT_S",
-        description="Seconds a client has to send a request's body once its head is in; "
-        "the connection is closed after.",
-    )
     write_limit_per_minute: float = Field(
         default=60.0,
         ge=0,
@@ -160,7 +140,7 @@ class Settings(DatabaseSettings):
         default=None,
         validation_alias="CINEMATCH_LLM_URL",
         description="An OpenAI-compatible chat-completions URL that reads /intent and "
-        "/recommend?q= requests; unset, the offline parser (ml/intent.py) does.",
+        "/recommend?q= requests; unset, the offline parser (ml/text/intent.py) does.",
     )
     llm_key: SecretStr | None = Field(
         default=None,

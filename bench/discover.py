@@ -16,9 +16,9 @@ Also prints the same curve for users who gave exactly 5 training ratings (random
 their history), since that is where the control meets newcomers.
 
 The weight is chosen first, on validation carved from the training part only
-(``ml.split.validation_split``, as bench/ranking.py): for each weight of ``WEIGHT_GRID`` the
+(``ml.data.split.validation_split``, as bench/ranking.py): for each weight of ``WEIGHT_GRID`` the
 median count ratio at ``discover = 1``; the smallest weight whose ratio is ≤ 0.25 for both
-full histories and 5 ratings is the one to ship (``ml.discover.DISCOVER_WEIGHT``).
+full histories and 5 ratings is the one to ship (``ml.serving.discover.DISCOVER_WEIGHT``).
 """
 
 from __future__ import annotations
@@ -38,16 +38,17 @@ import pandas as pd
 
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
-from ml.discover import DISCOVER_POOL, DISCOVER_WEIGHT
-from ml.ease import Ease
-from ml.matrix import RatingMatrix
-from ml.metrics import ndcg_at_k, recall_at_k
-from ml.model import FunkSVDParams
-from ml.pipeline import FittedModel, fit_artifact
-from ml.ranking import top_n_indices
-from ml.recommender import Recommender
+from ml.data.split import random_split, validation_split
+from ml.models.contract import UserRatings
+from ml.models.ease import EASE
+from ml.models.funksvd.model import FunkSVDParams
+from ml.models.matrix import RatingMatrix
 from ml.rules import POSITIVE_RATING
-from ml.split import random_split, validation_split
+from ml.serving.discover import DISCOVER_POOL, DISCOVER_WEIGHT
+from ml.serving.ranking import top_n_indices
+from ml.serving.recommender import Recommender
+from ml.training.metrics import ndcg_at_k, recall_at_k
+from ml.training.pipeline import FittedModel, fit_artifact
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,7 +66,7 @@ class Bench:
 
     fitted: FittedModel
     recommender: Recommender
-    ease: Ease
+    ease: EASE
     histories: dict[int, dict[int, float]]  # training ratings per user
     wanted: dict[int, set[int]]  # positives per user
 
@@ -88,7 +89,7 @@ def prepare(train: pd.DataFrame, held: pd.DataFrame, movies: pd.DataFrame,
     users = sorted(u for u in wanted if u in histories)
     if max_users is not None and len(users) > max_users:
         users = sorted(np.random.default_rng(0).choice(users, max_users, replace=False).tolist())
-    return Bench(fitted, Recommender(artifact), Ease.fit(matrix), histories,
+    return Bench(fitted, Recommender(artifact), EASE().fit(matrix), histories,
                  {u: wanted[u] for u in users})
 
 DEFAULT_JSON = REPO / "bench/results/discover.json"
@@ -132,8 +133,9 @@ def curve(bench, histories: dict[int, dict[int, float]], label: str,
                     r.movie_id for r in ranked]
             rated = items.indices(list(ratings))
             rated = rated[rated >= 0]
+            ease = bench.ease.scores(UserRatings.of(rated, np.ones(len(rated))))
             for name, score in (("popularity (count)", counts.astype(np.float64)),
-                                ("EASE", bench.ease.scores(rated))):
+                                ("EASE", ease)):
                 best = top_n_indices(score, TOP_K, exclude=rated)
                 lists.setdefault(name, {})[user] = [int(m) for m in items.ids[best]]
     familiar = lists["cinematch d=0"]

@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/fold_in_speed.py [--model-dir models] [--quick]
 
-Loads the shipped model (``ml.artifacts.load_artifact``, ``ml.recommender.Recommender``) and
-times, as the median of many calls in this process:
-- ``FactorModel.fold_in`` for 5, 15, 50 and 200 ratings on films drawn by popularity (people
+Loads the shipped model (``ml.serving.artifacts.load_artifact``,
+``ml.serving.recommender.Recommender``) and times, as the median of many calls in this process:
+- ``FunkSVD.fold_in`` for 5, 15, 50 and 200 ratings on films drawn by popularity (people
   rate films they know), against the same ridge system solved by ``np.linalg.lstsq``, both on
   one BLAS thread as the service runs them (with numpy's default threads, lstsq's thread
   start-up made the ratio ~6x larger than the algorithm's);
@@ -29,11 +29,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ml.artifacts import ArtifactError, load_artifact
 from ml.blas import single_threaded_blas
-from ml.model import FactorModel, UserVector
-from ml.recommender import Recommender
+from ml.models.contract import UserRatings
+from ml.models.funksvd import FunkSVD, UserVector
 from ml.rules import RATING_VALUES
+from ml.serving.artifacts import ArtifactError, load_artifact
+from ml.serving.recommender import Recommender
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,7 +61,7 @@ def median_us(call: Callable[[], object], runs: int) -> float:
     return statistics.median(samples)
 
 
-def fold_in_lstsq(model: FactorModel, items: IndexArray, ratings: RatingArray) -> UserVector:
+def fold_in_lstsq(model: FunkSVD, items: IndexArray, ratings: RatingArray) -> UserVector:
     """The same ridge problem as ``fold_in``: min ‖Xw − y‖² + Σ λ_j (w_j − m_j)², solved as
     least squares on X stacked over √λ·I (and y over √λ·m)."""
     features = np.hstack([model.item_factors[items].astype(np.float64), np.ones((len(items), 1))])
@@ -78,7 +79,7 @@ def fold_in_lstsq(model: FactorModel, items: IndexArray, ratings: RatingArray) -
     return UserVector(solution[:-1].astype(np.float32), float(solution[-1]))
 
 
-def rank_naively(model: FactorModel, items: IndexArray, ratings: RatingArray) -> list[int]:
+def rank_naively(model: FunkSVD, items: IndexArray, ratings: RatingArray) -> list[int]:
     """lstsq fold-in, then one Python-level dot product per film and a full sort."""
     user = fold_in_lstsq(model, items, ratings)
     rated = set(items.tolist())
@@ -148,13 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     fold_in_ok = True
     for n in SIZES:
         items, ratings = sample_ratings(recommender, n, rng)
-        ours, naive = model.fold_in(items, ratings), fold_in_lstsq(model, items, ratings)
+        user = UserRatings.of(items, ratings)
+        ours, naive = model.fold_in(user), fold_in_lstsq(model, items, ratings)
         if not np.allclose(ours.factors, naive.factors, atol=1e-3):
             print(f"error: fold_in and lstsq disagree for {n} ratings", file=sys.stderr)
             return 1
         rated = {int(artifact.items.ids[i]): float(r) for i, r in zip(items, ratings, strict=True)}
         with single_threaded_blas():
-            fast = median_us(lambda i=items, r=ratings: model.fold_in(i, r), runs)
+            fast = median_us(lambda u=user: model.fold_in(u), runs)
             slow = median_us(lambda i=items, r=ratings: fold_in_lstsq(model, i, r), lstsq_runs)
         served = median_us(lambda r=rated: recommender.profile(r), runs)  # sets its own BLAS
         fold_in_ok &= served < TARGET_FOLD_IN_US

@@ -32,8 +32,8 @@ Reports, per split:
 "Like X but Y": ``tests/data/like_but.jsonl``, 64 requests ("like Alien but funnier", "like
 Heat but a western", "like Titanic but set in space"...) over 50 well-known films and six asked
 genres, each labelled with the film X and the genres Y; every other row is ``dev`` (the
-weights of ``ml.likeness`` were chosen on it), the rest ``heldout``. Each is parsed and listed
-through ``Recommender.recommend`` with the parsed constraints (what ``/recommend?q=`` calls),
+weights of ``ml.serving.likeness`` were chosen on it), the rest ``heldout``. Each is parsed and
+listed through ``Recommender.recommend`` with the parsed constraints (what ``/recommend?q=`` calls),
 for the same cold and personal users. A list is faithful when at least 6 of its 10 films have
 Y and share one of X's other genres (near X), and at most 5 of them are on the plain "Y" list
 (the same user, the same filters without X). Also reported: the share of listed films among
@@ -56,11 +56,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ml.constraints import Constraints
-from ml.intent import Intent, IntentParser
-from ml.likeness import FORMAT_GENRES
-from ml.recommender import Movie, Recommender
-from ml.search import MovieIndex
+from ml.serving.constraints import Constraints
+from ml.serving.likeness import FORMAT_GENRES
+from ml.serving.recommender import Movie, Recommender
+from ml.text.intent import Intent, IntentParser
+from ml.text.search import MovieIndex
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,15 +9,15 @@ newcomer with that taste, and nobody else's lists get worse.
 1. **Data.** A MovieLens folder (default ml-latest-small: 100k ratings and a long tail, 57% of
    its 9,724 films have at most 3 ratings, so a rare taste exists, and one training takes
    under a minute here; the partial ml-1m file has 11% of its 3,615 films at 5 ratings or
-   fewer and five times the ratings). Every training reads it whole; ``ml.train
+   fewer and five times the ratings). Every training reads it whole; ``ml.training.train
    --gate-users GATE_USERS`` holds a share of its users out of training entirely, by a rule
    of their id, the same people for every version (the promote gate's held-out users).
 2. **The taste**, by a rule, not picked by hand: the films of one genre (``--genre``,
    Documentary by default, a niche in MovieLens) that the first model learnt from 2–5
    ratings, ``Scale.taste_films`` of them drawn with the seed. They are in its catalogue, so
    a retrain may use their app ratings.
-3. **Before**: ``python -m ml.train --data DIR --store STORE --test-fraction 0`` writes a
-   version into a model store (``ml.model_store``); it is promoted, and the API
+3. **Before**: ``python -m ml.training.train --data DIR --store STORE --test-fraction 0`` writes a
+   version into a model store (``ml.serving.model_store``); it is promoted, and the API
    (``bench/harness``'s ``ApiServer``, a real process on a SQLite file, or PostgreSQL with
    ``--postgres``) serves ``STORE/current``. The same data trained with another seed is the
    reference for how much a retrain moves the figures by chance.
@@ -35,11 +35,11 @@ newcomer with that taste, and nobody else's lists get worse.
    of the taste films they did not rate are in their top 10 (hits, Recall@10 = hits /
    min(10, targets), NDCG@10). A user with no ratings asks too: how many taste films reach
    the popularity chart everyone sees before their fifth rating.
-7. **Everyone else**: the promote gate's own comparison (``ml.promote.compare``:
-   ``ml.evaluate.held_out_users`` on the held-out MovieLens users, each folded in as the
+7. **Everyone else**: the promote gate's own comparison (``ml.training.promote.compare``:
+   ``ml.training.evaluate.held_out_users`` on the held-out MovieLens users, each folded in as the
    service does; RMSE, ranking NDCG@10, newcomer NDCG@10 at 5 ratings) of the last version
    against the first, and of the reseeded reference against the first (the noise), printed
-   by the gate's table code; then the real gate, ``python -m ml.promote``, decides on the
+   by the gate's table code; then the real gate, ``python -m ml.training.promote``, decides on the
    last version. Also the popularity chart's NDCG@10 on the same people (what a user sees
    before five ratings; the gate does not measure it).
 
@@ -70,13 +70,13 @@ from sqlalchemy.engine import make_url
 
 from bench.harness.api_server import ApiServer, Request, call_json, sign_up
 from bench.harness.postgres import PostgresCluster
-from ml.artifacts import APP_RATINGS_KEY, load_holdout
 from ml.data import load_dataset
-from ml.metrics import ndcg_at_k, recall_at_k
-from ml.model_store import ModelStore
-from ml.promote import TOLERANCE, compare, format_table
-from ml.recommender import Recommender
 from ml.rules import PERSONALISATION_THRESHOLD
+from ml.serving.artifacts import APP_RATINGS_KEY, load_holdout
+from ml.serving.model_store import ModelStore
+from ml.serving.recommender import Recommender
+from ml.training.metrics import ndcg_at_k, recall_at_k
+from ml.training.promote import TOLERANCE, compare, format_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -86,7 +86,7 @@ log = logging.getLogger("bench.learns")
 DEFAULT_DATA = REPO.parent / "shared/data/movielens/ml-latest-small"
 DEFAULT_JSON = REPO / "bench/results/learns.json"
 SEED = 42
-#: Share of MovieLens users held out of every training (``ml.train --gate-users``): ~120 of
+#: Share of MovieLens users held out of every training (``ml.training.train --gate-users``): ~120 of
 #: ml-latest-small's 610, about what the default 3% holds out of the shipped data's 3,609.
 GATE_USERS = 0.2
 DEFAULT_GENRE = "Documentary"
@@ -150,14 +150,14 @@ def module(*args: str) -> subprocess.CompletedProcess[str]:
 def train_version(store: ModelStore, label: str, data: Path, extra: list[str],
                   quick: bool) -> str:
     """One run of the real training CLI into a new version of ``store``; its name."""
-    command = ["ml.train", "--data", str(data), "--store", str(store.root),
+    command = ["ml.training.train", "--data", str(data), "--store", str(store.root),
                "--test-fraction", "0", "--gate-users", str(GATE_USERS),
                *(["--n-epochs", "30"] if quick else []), *extra]
     log.info("training %s: %s", label, " ".join(command))
     started = time.perf_counter()
     done = module(*command)
     if done.returncode != 0:
-        raise RuntimeError(f"ml.train failed ({done.returncode}): {done.stderr[-2000:]}")
+        raise RuntimeError(f"ml.training.train failed ({done.returncode}): {done.stderr[-2000:]}")
     version = Path(done.stdout.strip().splitlines()[-1]).name  # --store prints the folder
     log.info("trained %s (%s) in %.0f s", label, version, time.perf_counter() - started)
     return version
@@ -281,9 +281,9 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path,
     everyone = everyone_else(store, versions, final)
     # The real gate decides on the last version against the first, as an operator runs it.
     store.promote(versions["before"])
-    gate = module("ml.promote", str(store.path_of(versions[final])), "--keep",
+    gate = module("ml.training.promote", str(store.path_of(versions[final])), "--keep",
                   str(len(versions)))
-    log.info("python -m ml.promote: exit %d\n%s", gate.returncode, gate.stdout)
+    log.info("python -m ml.training.promote: exit %d\n%s", gate.returncode, gate.stdout)
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "database": make_url(server.database_url).get_backend_name(),
@@ -341,7 +341,7 @@ def verdicts(before: TasteScore, after: TasteScore, everyone: dict[str, Any], fi
          "met": after.recall_at_10 >= TASTE_RECALL},
         {"claim": f"everyone else: no gate figure worse by more than {TOLERANCE:.0%}",
          "met": everyone[final]["passed"]},
-        {"claim": "the gate (python -m ml.promote) promotes the retrained version",
+        {"claim": "the gate (python -m ml.training.promote) promotes the retrained version",
          "met": promoted},
         {"claim": f"the popularity chart's NDCG@10 not worse by more than {TOLERANCE:.0%} "
                   f"({chart_change:+.1%})", "met": chart_change >= -TOLERANCE},
@@ -384,7 +384,7 @@ def report(result: dict[str, Any]) -> str:
         everyone["before, reseeded"]["table"],
         "", "popularity chart NDCG@10 on the same people: "
         + ", ".join(f"{k} {v:.4f}" for k, v in charts.items()),
-        "", f"python -m ml.promote (last version, served = before): exit "
+        "", f"python -m ml.training.promote (last version, served = before): exit "
         f"{result['gate']['exit_status']} "
         f"({'promoted' if result['gate']['promoted'] else 'refused'})",
         "", "claims:"]

@@ -3,7 +3,7 @@
 ``tests/data/letterboxd_labelled.csv`` holds real films as Letterboxd's export writes them
 (title, year), each labelled by hand with the catalogue's ``movie_id`` or left empty when the
 catalogue lacks the film (2019+ releases, remakes it does not have). Matching runs exactly as
-an import does (``ml.imports``); the targets are >= 97% of the films the catalogue has matched
+an import does (``ml.text.imports``); the targets are >= 97% of the films the catalogue has matched
 correctly, no wrong match, and every absent film unmatched.
 
     .venv/bin/python bench/matching.py [--catalogue models/catalogue.csv] [--show]
@@ -18,9 +18,9 @@ import csv
 import sys
 from pathlib import Path
 
-from ml.artifacts import CatalogueEntry, read_catalogue
-from ml.imports import Catalogue, plan_import
-from ml.matching import TitleMatcher
+from ml.serving.artifacts import CatalogueEntry, read_catalogue
+from ml.text.imports import Catalogue, plan_import
+from ml.text.matching import TitleMatcher
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,8 +3,8 @@
     .venv/bin/python bench/newcomers.py [--data-root DIR] [--newcomers N] [--quick] [--tune]
                                         [--json PATH]
 
-Data: the partial ml-1m file (users 1–2999). ``ml.split.users_holdout`` holds N users (300;
-100 with ``--quick``) out of training entirely; the model (``ml.train.fit_artifact``, what
+Data: the partial ml-1m file (users 1–2999). ``ml.data.split.users_holdout`` holds N users (300;
+100 with ``--quick``) out of training entirely; the model (``ml.training.train.fit_artifact``, what
 ``make train`` runs) and EASE (λ = 500) are fitted on everyone else. Each newcomer then joins
 with a few of their real ratings, and every list is scored on the rest of their ratings ≥ 4
 (NDCG@10 and Recall@10, every unseen film ranked, the given films excluded):
@@ -38,7 +38,7 @@ a deck newcomer's list (median µs, one BLAS thread). Full histories come from
 
 ``--tune`` runs the same protocols on *validation* newcomers held out of the training users
 (the test newcomers are never seen) and grid-searches the newcomer parameters of
-``ml.ranking.RankingWeights``; the shipped defaults come from it.
+``ml.serving.ranking.RankingWeights``; the shipped defaults come from it.
 Targets: at 5 random ratings ≥ 1.1× popularity and ≥ 1.1× EASE; at 10 random ratings ≥ 1.2×
 popularity and ≥ 1.05× EASE; from the deck with skips (deck-5) ≥ 1.1× popularity and ≥ 1.1×
 the EASE that is told the skips (``EASE, skipped excluded``); the top-10s' mean pairwise
@@ -65,18 +65,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.artifacts import Artifact
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
-from ml.ease import Ease
-from ml.matrix import RatingMatrix
-from ml.metrics import catalogue_coverage, ndcg_at_k, recall_at_k
-from ml.model import FunkSVDParams
-from ml.ranking import RankingWeights, top_n_indices
-from ml.recommender import Recommender
+from ml.data.split import users_holdout
+from ml.models.contract import UserRatings
+from ml.models.ease import EASE
+from ml.models.funksvd.model import FunkSVDParams
+from ml.models.matrix import RatingMatrix
 from ml.rules import POSITIVE_RATING
-from ml.split import users_holdout
-from ml.train import fit_artifact
+from ml.serving.artifacts import Artifact
+from ml.serving.ranking import RankingWeights, top_n_indices
+from ml.serving.recommender import Recommender
+from ml.training.metrics import catalogue_coverage, ndcg_at_k, recall_at_k
+from ml.training.train import fit_artifact
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -129,7 +130,7 @@ class Session:
 @dataclass(frozen=True)
 class Setup:
     artifact: Artifact
-    ease: Ease
+    ease: EASE
     sessions: list[Session]
 
 
@@ -143,7 +144,7 @@ def prepare(train: pd.DataFrame, newcomers: pd.DataFrame, movies: pd.DataFrame) 
         fitted.users.indices(train["user_id"].to_numpy()),
         artifact.items.indices(train["movie_id"].to_numpy()),
         train["rating"].to_numpy(np.float64), len(fitted.users), len(artifact.items))
-    ease = Ease.fit(matrix)
+    ease = EASE().fit(matrix)
     log.info("fitted the model and EASE on %d ratings in %.0f s", len(train),
              time.perf_counter() - started)
     recommender = Recommender(artifact)
@@ -219,7 +220,8 @@ def rankers(setup: Setup, recommender: Recommender) -> dict[str, Ranking]:
         return rank
 
     def ease(session: Session) -> np.ndarray:
-        return setup.ease.scores(indices(list(session.given)))
+        given = indices(list(session.given))
+        return setup.ease.scores(UserRatings.of(given, np.ones(len(given))))
 
     return {
         "cinematch": served(True),

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/onboarding.py [--quick] [--data-root DIR]
 
-The benchmark is ``python -m ml.simulate_onboarding`` (see its docstring for the protocol); this
-script runs it from ``make bench`` so its table sits beside the other benchmarks'. ``--quick``
+The benchmark is ``python -m ml.training.simulate_onboarding`` (see its docstring for the protocol);
+this script runs it from ``make bench`` so its table sits beside the other benchmarks'. ``--quick``
 simulates 100 held-out newcomers instead of 300.
 """
 

@@ -4,19 +4,20 @@
                                                  [--tune] [--json PATH] [--merge JSON…]
 
 Protocol, on ml-1m (the partial copy), ml-latest-small and ml-100k:
-- ``ml.split.random_split(ratings, 0.1, seed=42)``: a random 10% of each user's ratings is the
+- ``ml.data.split.random_split(ratings, 0.1, seed=42)``: a random 10% of each user's ratings is the
   test set; positives are test ratings ≥ 4; every film of the training part that the user did
-  not rate in training is ranked; one metric code for every model (``ml.metrics``).
+  not rate in training is ranked; one metric code for every model (``ml.training.metrics``).
 - Peers, each tuned on a validation split carved from training
-  (``ml.split.validation_split``, 10%, seed 7), then refitted on the whole training part:
+  (``ml.data.split.validation_split``, 10%, seed 7), then refitted on the whole training part:
   EASE on the rating-weighted matrix (X holds the stars) and on the binary one (λ grids),
   implicit-style ALS (iALS on binary confidence; α0 × λ grid, 128 factors) and RP3β (α × β).
-- CineMatch: ``ml.pipeline.fit_artifact`` with every default (the code ``python -m ml.train``
+- CineMatch: ``ml.training.pipeline.fit_artifact`` with every default (the code ``python -m
+ml.training.train``
   runs) on the training part, each user's list from ``Recommender.recommend(their training
   ratings)``: the path the service takes for someone whose ratings are their imported history
   (fold-ins, the ranking score with its item-item term, the franchise cap). It is never
-  tuned here: its defaults are baked into ``ml.ranking.RankingWeights`` and
-  ``ml.sparse_ease.SparseEaseParams``.
+  tuned here: its defaults are baked into ``ml.serving.ranking.RankingWeights`` and
+  ``ml.models.ease.sparse.SparseEaseParams``.
 - Reported per model: NDCG@10, Recall@10, catalogue coverage of the top-10s; for CineMatch,
   the paired per-user NDCG@10 difference against the best peer ± its standard error.
 The test split is touched once, after every choice is made.
@@ -51,16 +52,18 @@ import pandas as pd
 
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
-from ml.implicit import ImplicitParams, train_implicit
-from ml.matrix import IdMap, RatingMatrix
-from ml.metrics import catalogue_coverage, ndcg_at_k, recall_at_k
-from ml.model import FunkSVDParams
-from ml.pipeline import fit_artifact, rating_matrix
-from ml.ranking import RankingWeights, top_n_indices
-from ml.recommender import Recommender
+from ml.data.split import random_split, validation_split
+from ml.models.contract import UserRatings
+from ml.models.ease import EASE
+from ml.models.ease.sparse import SparseEaseParams, spd_inverse
+from ml.models.funksvd.model import FunkSVDParams
+from ml.models.ials import IALS, ImplicitParams
+from ml.models.matrix import IdMap, RatingMatrix
 from ml.rules import POSITIVE_RATING
-from ml.sparse_ease import SparseEaseParams, fit_sparse_ease, spd_inverse
-from ml.split import random_split, validation_split
+from ml.serving.ranking import RankingWeights, top_n_indices
+from ml.serving.recommender import Recommender
+from ml.training.metrics import catalogue_coverage, ndcg_at_k, recall_at_k
+from ml.training.pipeline import fit_artifact, rating_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -214,10 +217,11 @@ def _fitted_peer(split: Split, peer: str, settings: dict[str, float]) -> Scorer:
     if peer == "implicit ALS":
         params = ImplicitParams(rating_confidence=0.0, dislike_below=0.0,
                                 fold_in_half_ratings=0.0, **settings)
-        model = train_implicit(split.matrix, params)
+        model = IALS(params).fit(split.matrix)
 
         def scores(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-            vectors = np.array([model.fold_in(np.flatnonzero(r), r[r > 0]) for r in rows])
+            vectors = np.array([model.fold_in(UserRatings.of(np.flatnonzero(r), r[r > 0]))
+                                for r in rows])
             return vectors @ model.item_factors.T.astype(np.float64)
         return scores
     raise ValueError(peer)
@@ -277,7 +281,7 @@ def run_dataset(folder: Path, tune: bool) -> dict[str, Any]:
     rows = [measure(split, peer, row.settings, top_lists(split, peer_scorer(split, peer,
                                                                             row.settings)))
             for peer, row in best.items()]
-    ours = measure(split, "CineMatch", {"ml.train": "defaults"},
+    ours = measure(split, "CineMatch", {"ml.training.train": "defaults"},
                    cinematch_lists(split, dataset.movies))
     best_peer = max(rows, key=lambda r: r.ndcg_at_10)
     versus = paired(ours, best_peer)
@@ -309,7 +313,7 @@ def tune_blend(validation: Split, movies: pd.DataFrame,
                     "ratio": round(row.ndcg_at_10 / bar, 4)})
     matrix = validation.matrix
     for l2 in ITEM_ITEM_GRID:
-        item_item = fit_sparse_ease(matrix, replace(SparseEaseParams(), l2_per_user=l2))
+        item_item = EASE(replace(SparseEaseParams(), l2_per_user=l2)).fit(matrix)
         recommender = Recommender(replace(fitted.artifact, item_item=item_item))
         row = measure(validation, "CineMatch", {"l2_per_user": l2},
                       cinematch_lists(validation, movies, recommender))

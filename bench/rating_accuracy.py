@@ -5,12 +5,13 @@
 In one process, on identical train/test frames, it fits:
 - ``surprise_svd``: ``surprise.SVD(random_state=0)`` with its defaults (k=100, 20 epochs of SGD,
   lr 0.005, reg 0.02), the reference;
-- ``bias_baseline``: ``ml.baselines.BiasBaseline`` (damped μ + b_u + b_i);
-- ``cinematch_gibbs``: ``ml.pipeline.fit_artifact`` with ``FunkSVDParams()`` (the shipped method);
+- ``bias_baseline``: ``ml.models.baseline.model.BiasBaseline`` (damped μ + b_u + b_i);
+- ``cinematch_gibbs``: ``ml.training.pipeline.fit_artifact`` with ``FunkSVDParams()`` (the shipped
+method);
 - ``cinematch_als``: the same with ``method="als"`` (the MAP fit; the "SGD or ALS" comparison).
 
 Splits: (a) ml-100k's official u1–u5 folds (each fold and the mean); (b) the partial ml-1m file
-(users 1–2999) with ``ml.split.random_split(ratings, 0.1, seed=42)``. ``--quick`` runs u1 only.
+(users 1–2999) with ``ml.data.split.random_split(ratings, 0.1, seed=42)``. ``--quick`` runs u1 only.
 
 "train s" is wall-clock time from the training DataFrame to a model that can predict: Surprise's
 ``load_from_df`` + ``build_full_trainset`` + ``fit``; CineMatch's whole ``fit_artifact`` (its
@@ -45,15 +46,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.baselines import BiasBaseline
 from ml.data import load_dataset
-from ml.evaluate import read_100k_split
-from ml.matrix import IdMap, RatingMatrix
-from ml.metrics import mae, rmse
-from ml.model import FunkSVDParams
-from ml.pipeline import fit_artifact
-from ml.split import random_split
-from ml.trainer import Validation, train_funksvd
+from ml.data.split import random_split
+from ml.models.baseline import BiasBaseline
+from ml.models.funksvd.model import FunkSVDParams
+from ml.models.funksvd.train import Validation, train_funksvd
+from ml.models.matrix import IdMap, RatingMatrix
+from ml.training.evaluate import read_100k_split
+from ml.training.metrics import mae, rmse
+from ml.training.pipeline import fit_artifact
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -136,15 +137,15 @@ def fit_bias_baseline(train: pd.DataFrame, test: pd.DataFrame) -> Fit:
     started = time.perf_counter()
     users = IdMap.from_values(train["user_id"].to_numpy())
     items = IdMap.from_values(train["movie_id"].to_numpy())
-    baseline = BiasBaseline.fit(
+    baseline = BiasBaseline().fit(RatingMatrix.build(
         users.indices(train["user_id"].to_numpy()),
         items.indices(train["movie_id"].to_numpy()),
         train["rating"].to_numpy(np.float64),
         len(users),
         len(items),
-    )
+    ))
     seconds = time.perf_counter() - started
-    predicted = baseline.predict(
+    predicted = baseline.predict_pairs(
         users.indices(test["user_id"].to_numpy()), items.indices(test["movie_id"].to_numpy())
     )
     truth = test["rating"].to_numpy(np.float64)
@@ -154,7 +155,7 @@ def fit_bias_baseline(train: pd.DataFrame, test: pd.DataFrame) -> Fit:
 def fit_cinematch(
     name: str, params: FunkSVDParams, train: pd.DataFrame, test: pd.DataFrame, movies: pd.DataFrame
 ) -> Fit:
-    """The exact training and prediction path of ``ml.evaluate`` and ``make train``."""
+    """The exact training and prediction path of ``ml.training.evaluate`` and ``make train``."""
     started = time.perf_counter()
     fitted = fit_artifact(train, movies, params, progress=False)
     seconds = time.perf_counter() - started

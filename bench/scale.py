@@ -17,7 +17,7 @@ For each size (ratings; films and users grow with it up to ml-32m's 87k and 200k
    recommend p50/p99 for those users and
    for newcomers with 15 ratings, also in the cap's worst case (every film one franchise),
    as wall time and as the calling thread's CPU time (the machine is shared);
-   title search p50/p99 (``ml.search.MovieIndex``); whether the onboarding deck shows films
+   title search p50/p99 (``ml.text.search.MovieIndex``); whether the onboarding deck shows films
    people know (the deck's rating counts against the catalogue's);
 4. starts the API (uvicorn, a free loopback port) on the model and reads its resident memory
    after start-up and a few requests.
@@ -58,9 +58,9 @@ from bench.harness.synthetic_movielens import (
     Written,
     generate,
 )
-from ml.metrics import ndcg_at_k
-from ml.recommender import Recommender
-from ml.search import MovieIndex
+from ml.serving.recommender import Recommender
+from ml.text.search import MovieIndex
+from ml.training.metrics import ndcg_at_k
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -102,7 +102,7 @@ class SizeResult:
     load_average: str
     git_commit: str | None = None  # the code that trained it (manifest); None: older runs
     item_item_seconds: float | None = None  # the ranking's item-item term; None: older runs
-    train_command: str = "python -m ml.train --test-fraction 0 --validation-fraction 0"
+    train_command: str = "python -m ml.training.train --test-fraction 0 --validation-fraction 0"
 
 
 def train(folder: Path, out: Path, extra: list[str]) -> tuple[float, float, float]:
@@ -314,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the 1M size only")
     parser.add_argument("--eval-users", type=int, default=1000)
     parser.add_argument("--train-flags", default="",
-                        help="more ml.train flags, e.g. '--n-epochs 8' for serving figures only")
+                        help="more ml.training.train flags, e.g. '--n-epochs 8' for serving "
+                             "figures only")
     parser.add_argument("--json", type=Path, default=RESULTS / "scale.json")
     parser.add_argument("--png", type=Path, default=RESULTS / "scale.png")
     parser.add_argument("--merge", action="store_true",

@@ -2,20 +2,20 @@
 
     python bench/spark_quality.py [--data ../shared/data/movielens/ml-1m] [--tune]
 
-The split is ``ml.evaluate``'s (a seeded 10% random holdout of the ratings: seed 42, the
+The split is ``ml.training.evaluate``'s (a seeded 10% random holdout of the ratings: seed 42, the
 ml-1m copy's users 1–2999). Both trainers fit the training part; on the test part the bench
 measures
 
-- RMSE: the one-box model's trained user vectors (``ml.evaluate``), and Spark's on the
-  executors (``ml.spark_train.spark_rmse``: μ + b_u + b_i + p_u·q_i, user vectors never leave
-  Spark);
+- RMSE: the one-box model's trained user vectors (``ml.training.evaluate``), and Spark's on the
+  executors (``ml.training.spark_train.spark_rmse``: μ + b_u + b_i + p_u·q_i, user vectors never
+  leave Spark);
 - served NDCG@10: each test user's list from the ``Recommender`` that serves /recommend,
-  folding them in from their training ratings (``ml.evaluate._top_n``, "service_ranking").
+  folding them in from their training ratings (``ml.training.evaluate._top_n``, "service_ranking").
 
 Targets: Spark's RMSE within 2% of the one-box RMSE, its NDCG@10 within 3%.
 
 Settings are chosen on validation carved from the training part only
-(``ml.split.validation_split``, 5%); the test part is not seen until the final figures.
+(``ml.data.split.validation_split``, 5%); the test part is not seen until the final figures.
 ``--validation-only`` fits the residual ALS at each of ``RATING_POINTS`` (or ``--points``) and
 keeps the validation RMSE of each in ``bench/results/spark_quality_tuning.json``; the
 ``SparkSettings`` defaults are its best point, and a run without ``--tune`` records that log
@@ -41,12 +41,13 @@ from typing import Any
 import pandas as pd
 
 from ml.data import load_dataset
-from ml.evaluate import _top_n, evaluate
-from ml.implicit import ImplicitParams
-from ml.model import FunkSVDParams
-from ml.ranking import RankingWeights
-from ml.recommender import Recommender
-from ml.spark_train import (
+from ml.data.split import random_split, validation_split
+from ml.models.funksvd.model import FunkSVDParams
+from ml.models.ials.model import ImplicitParams
+from ml.serving.ranking import RankingWeights
+from ml.serving.recommender import Recommender
+from ml.training.evaluate import _top_n, evaluate
+from ml.training.spark_train import (
     SparkSettings,
     _jvm_cpu_seconds,
     fit_ranking_model,
@@ -58,7 +59,6 @@ from ml.spark_train import (
     spark_rmse,
     spark_session,
 )
-from ml.split import random_split, validation_split
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tune:
         settings, implicit, trials = tune(spark, train, dataset.movies, settings, implicit,
                                           weights)
-    log.info("one-box trainer (ml.train's defaults)…")
+    log.info("one-box trainer (ml.training.train's defaults)…")
     started = time.perf_counter()
     report = evaluate(train, test, FunkSVDParams(), dataset.movies, progress=False)
     one_box = {"rmse": next(r["rmse"] for r in report.rating if r["model"] == "funksvd"),

@@ -6,12 +6,12 @@ Part 1, training. For each size, ``bench/harness/synthetic_movielens.py`` writes
 in the ml-32m layout (films and users grow with the ratings as in ``bench/scale.py``), then
 in one run, one after the other on the same data:
 
-- the one-box trainer as ``bench/scale.py`` runs it (``python -m ml.train --test-fraction 0
-  --validation-fraction 0``, its other flags default): wall time, CPU seconds, peak RSS;
-- the Spark trainer in local mode on two cores (``python -m ml.spark_train --master local[2]
-  --gate-users 0``, its default settings, driver memory ``--driver-memory``): wall time, the
-  CPU seconds and the peak of the summed RSS of its whole process tree (Python driver, the
-  JVM, Python workers), sampled every 0.2 s; and the ALS stages' throughput per core
+- the one-box trainer as ``bench/scale.py`` runs it (``python -m ml.training.train --test-fraction
+  0 --validation-fraction 0``, its other flags default): wall time, CPU seconds, peak RSS;
+- the Spark trainer in local mode on two cores (``python -m ml.training.spark_train --master
+  local[2] --gate-users 0``, its default settings, driver memory ``--driver-memory``): wall
+  time, the CPU seconds and the peak of the summed RSS of its whole process tree (Python
+  driver, the JVM, Python workers), sampled every 0.2 s; and the ALS stages' throughput per core
   (rating-iterations per CPU-second of the JVM: ratings × ALS iterations / the stage's JVM
   CPU seconds), the figure the plan for a cluster (docs/spark.md) scales from.
 
@@ -19,8 +19,8 @@ The machine is shared: the load averages before, between and after the two runs 
 beside the figures, and CPU seconds are what each run cost whatever else held the cores.
 
 Part 2, serving. The served personal score is one product of the films' stacked factors
-(``ml.ranking.BlendScorer``: iALS 128 + FunkSVD 64 + bias + popularity = 194 float32 per
-film) and a top-N cut (``ml.ranking.top_n_indices``). Both are timed in process on clustered
+(``ml.serving.ranking.BlendScorer``: iALS 128 + FunkSVD 64 + bias + popularity = 194 float32 per
+film) and a top-N cut (``ml.serving.ranking.top_n_indices``). Both are timed in process on clustered
 synthetic factors at 87k (ml-32m), 250k and 1M films, p50/p99 over requests (one thread, as a
 request runs). Where the p99 passes 5 ms, an inverted-file index (faiss ``IndexIVFFlat``,
 inner product; the bench extra) is built on the same vectors and its recall@10
@@ -57,8 +57,8 @@ import numpy as np
 from bench.harness.spark_cluster import spark_env
 from bench.harness.synthetic_movielens import Shape, generate
 from bench.scale import percentiles, timed, train
-from ml.ranking import top_n_indices
-from ml.spark_train import SparkSettings
+from ml.serving.ranking import top_n_indices
+from ml.training.spark_train import SparkSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,9 +101,9 @@ def _tree_usage(root: int) -> tuple[int, dict[int, float]]:
 
 
 def train_spark(folder: Path, out: Path, driver_memory: str) -> dict[str, Any]:
-    """``python -m ml.spark_train`` on local[2]: wall seconds, peak tree RSS, the manifest's
-    stage times."""
-    command = [sys.executable, "-m", "ml.spark_train", "--master", "local[2]",
+    """``python -m ml.training.spark_train`` on local[2]: wall seconds, peak tree RSS, the
+    manifest's stage times."""
+    command = [sys.executable, "-m", "ml.training.spark_train", "--master", "local[2]",
                "--data", str(folder), "--out", str(out), "--gate-users", "0",
                "--conf", f"spark.driver.memory={driver_memory}"]
     peak = 0

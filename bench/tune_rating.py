@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 
 from ml.data import load_dataset
-from ml.evaluate import read_100k_split
-from ml.matrix import IdMap, RatingMatrix
-from ml.metrics import rmse
-from ml.model import FunkSVDParams
-from ml.split import random_split, validation_split
-from ml.trainer import train_funksvd
+from ml.data.split import random_split, validation_split
+from ml.models.funksvd.model import FunkSVDParams
+from ml.models.funksvd.train import train_funksvd
+from ml.models.matrix import IdMap, RatingMatrix
+from ml.training.evaluate import read_100k_split
+from ml.training.metrics import rmse
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "movielens"
 GRID = {"n_factors": (8, 16, 24), "n_epochs": (50, 65, 100), "burn_in": (4, 10)}

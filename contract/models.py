@@ -269,12 +269,12 @@ class IntentFilmOut(BaseModel):
     year: int | None = Field(examples=[1979])
     name: str = Field(
         examples=["Alien"],
-        description="The title as people write it (`ml.titles`: no alternative titles), "
+        description="The title as people write it (`ml.text.titles`: no alternative titles), "
         "which reads back as this film in a request.")
 
 
 class IntentOut(BaseModel):
-    """A request in plain words, read as constraints (``ml/intent.py``)."""
+    """A request in plain words, read as constraints (``ml/text/intent.py``)."""
 
     query: str = Field(examples=["something scary from the 90s, like Alien"])
     genres: list[str] = Field(

@@ -9,9 +9,9 @@ the WAL. Rows are streamed in primary-key order, so the hash of what was read is
 ``python -m db.app_ratings export --out DIR [--min-ratings N] [--known-movies FILE]`` writes
 the snapshot where the training reads it: ``DIR/ratings.csv`` in the MovieLens CSV layout
 (``userId,movieId,rating,timestamp``, read by ``ml.data.read_ratings_file``) and
-``DIR/receipt.json`` (``ml.artifacts.AppRatings``). Why a file handoff in a child process:
-``ml`` never imports ``db`` (the layers), so ``python -m ml.train --app-ratings URL`` runs this
-command and reads what it wrote, the same way it reads a MovieLens release. The URL comes from
+``DIR/receipt.json`` (``ml.serving.artifacts.AppRatings``). Why a file handoff in a child process:
+``ml`` never imports ``db`` (the layers), so ``python -m ml.training.train --app-ratings URL`` runs
+this command and reads what it wrote, the same way it reads a MovieLens release. The URL comes from
 ``DATABASE_URL`` (or ``--database-url``), so a password never shows in a process list.
 Errors (a bad URL, an unreachable database, no schema) are one ``error:`` line, exit status 2.
 """
@@ -35,8 +35,8 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from db.models import Rating
 from db.settings import DatabaseSettings
-from ml.artifacts import AppRatings
 from ml.rules import PERSONALISATION_THRESHOLD
+from ml.serving.artifacts import AppRatings
 
 #: Rows fetched per round trip while streaming.
 _CHUNK = 50_000
@@ -44,7 +44,7 @@ _EPOCH = pd.Timestamp(0, tz="UTC")
 
 
 #: What was read: the count, the users, when, and a hash of every (user, film, rating). The
-#: receipt's format is the model manifest's (``ml.artifacts``, the one place for it).
+#: receipt's format is the model manifest's (``ml.serving.artifacts``, the one place for it).
 AppRatingsRead = AppRatings
 #: File names of an export (``export``).
 RATINGS_FILE = "ratings.csv"

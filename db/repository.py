@@ -19,23 +19,30 @@ from typing import Any, cast
 from sqlalchemy import (
     BindParameter,
     CursorResult,
+    Float,
+    Integer,
     Result,
-    and_,
+    String,
     bindparam,
     case,
     delete,
     func,
     literal,
+    literal_column,
+    null,
     or_,
     select,
+    union_all,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, Executable
 
 from db.models import (
+    EXCLUDING_SIGNALS,
     Base,
     Credential,
     RateLimit,
@@ -58,29 +65,31 @@ class StoredRating:
     updated_at: datetime
 
 
-#: The user (to tell 404 from 403) and the id of their live token with the given hash.
-_TOKEN_CHECK = (
-    select(User.id, Token.id)
-    .select_from(User)
-    .outerjoin(
-        Token,
-        and_(
-            Token.user_id == User.id,
-            Token.token_hash == bindparam("token_hash"),
-            Token.revoked_at.is_(None),
-        ),
-    )
-    .where(User.id == bindparam("user_id"))
-)
 #: The live token with the given hash and its owner: what every per-user route checks first.
-_LIVE_TOKEN = select(Token.id, Token.user_id).where(
-    Token.token_hash == bindparam("token_hash"), Token.revoked_at.is_(None)
-)
+_IS_LIVE_TOKEN = (Token.token_hash == bindparam("token_hash"), Token.revoked_at.is_(None))
+_LIVE_TOKEN = select(Token.id, Token.user_id).where(*_IS_LIVE_TOKEN)
 _USER_RATINGS = (
     select(Rating.movie_id, Rating.rating)
     .where(Rating.user_id == bindparam("user_id"))
     .order_by(Rating.movie_id)
 )
+#: The films that keep out of a user's lists: hidden or skipped. Compared one by one: an ``IN``
+#: list is rendered again at every execution (~90 µs of CPU on /recommend's read).
+_EXCLUDING = (
+    UserSignal.user_id == bindparam("user_id"),
+    or_(*(UserSignal.kind == kind for kind in EXCLUDING_SIGNALS)),
+)
+_NO_RATING, _NO_OWNER = sql_cast(null(), Float), sql_cast(null(), Integer)
+#: /recommend's read as one statement, rows (id, rating, kind, owner): the live token with the
+#: presented hash (kind "token": its id and owner), the user's ratings (kind NULL) and their
+#: excluding signals (kind "hidden" or "skipped"), in id order.
+_TOKEN_RATINGS_AND_EXCLUDED = union_all(
+    select(Token.id, _NO_RATING, literal("token", String(16)), Token.user_id).where(
+        *_IS_LIVE_TOKEN
+    ),
+    _USER_RATINGS.order_by(None).add_columns(sql_cast(null(), String(16)), _NO_OWNER),
+    select(UserSignal.movie_id, _NO_RATING, UserSignal.kind, _NO_OWNER).where(*_EXCLUDING),
+).order_by(literal_column("1"))
 _COUNT_USER_RATINGS = (
     select(func.count()).select_from(Rating).where(Rating.user_id == bindparam("user_id"))
 )
@@ -149,14 +158,6 @@ def add_token(session: Session, user_id: int, token_hash: str, now: datetime | N
     session.add(token)
     session.flush()
     return token.id
-
-
-def token_check(session: Session, user_id: int, token_hash: str) -> tuple[bool, int | None]:
-    """(does ``user_id`` exist, the id of their live token with ``token_hash`` or None)."""
-    row = session.connection().execute(
-        _TOKEN_CHECK, {"user_id": user_id, "token_hash": token_hash}
-    ).first()
-    return (False, None) if row is None else (True, row[1])
 
 
 def live_token(session: Session, token_hash: str) -> tuple[int, int] | None:
@@ -258,6 +259,28 @@ def user_ratings(session: Session, user_id: int) -> dict[int, float]:
     """
     rows = session.connection().execute(_USER_RATINGS, {"user_id": user_id})
     return {movie_id: rating for movie_id, rating in rows}
+
+
+def token_ratings_and_excluded(
+    session: Session, token_hash: str, user_id: int
+) -> tuple[tuple[int, int] | None, dict[int, float], Excluded]:
+    """``live_token``, ``user_ratings`` and ``excluded`` in one statement (/recommend needs
+    all three: one execution instead of two is ~80 µs of CPU less a request, in-process)."""
+    token: tuple[int, int] | None = None
+    ratings: dict[int, float] = {}
+    hidden: list[int] = []
+    skipped: list[int] = []
+    rows = session.connection().execute(
+        _TOKEN_RATINGS_AND_EXCLUDED, {"token_hash": token_hash, "user_id": user_id}
+    )
+    for row_id, rating, kind, owner in rows:
+        if kind is None:
+            ratings[row_id] = rating
+        elif kind == "token":
+            token = (row_id, owner)
+        else:
+            (hidden if kind == "hidden" else skipped).append(row_id)
+    return token, ratings, Excluded(hidden=tuple(hidden), skipped=tuple(skipped))
 
 
 def user_ratings_newest_first(
@@ -392,6 +415,29 @@ def delete_rating(session: Session, user_id: int, movie_id: int) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class Excluded:
+    """Films never to show one user again, by why (ids in order)."""
+
+    hidden: tuple[int, ...]
+    skipped: tuple[int, ...]
+
+    @property
+    def all(self) -> tuple[int, ...]:
+        return tuple(sorted({*self.hidden, *self.skipped}))
+
+
+def excluded(session: Session, user_id: int) -> Excluded:
+    """The films the user hid or skipped."""
+    stmt = select(UserSignal.kind, UserSignal.movie_id).where(*_EXCLUDING)
+    rows = session.connection().execute(stmt.order_by(UserSignal.movie_id), {"user_id": user_id})
+    kinds = list(rows)
+    return Excluded(
+        hidden=tuple(m for kind, m in kinds if kind == "hidden"),
+        skipped=tuple(m for kind, m in kinds if kind == "skipped"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class StoredSignal:
     movie_id: int
     created_at: datetime
@@ -402,8 +448,8 @@ def add_signal(
 ) -> bool:
     """Record ``kind`` for the film; False (and nothing changed) when it was already there.
 
-    Select-then-insert inside the caller's write transaction: writes take turns
-    (``db.write_gate``), so no other writer can slip in between.
+    Select-then-insert inside the caller's write transaction, which holds the database's
+    write lock (``BEGIN IMMEDIATE`` on SQLite), so no other writer can slip in between.
     """
     exists = session.execute(
         select(UserSignal.movie_id).where(

@@ -5,17 +5,22 @@ needs: WAL so readers never block the writer, a busy timeout so concurrent write
 of failing, foreign keys on, and explicit ``BEGIN`` handling so a write transaction can take the
 write lock up front (``BEGIN IMMEDIATE``) instead of failing on a lock upgrade under load.
 
-Writers also take turns before asking SQLite for its lock (``db.write_gate``), because
-SQLite's own waiting sleeps far longer than a write takes.
+Within one process, SQLite writers also queue on a lock of the process before asking SQLite
+(``write_transaction``): SQLite's busy handler polls with sleeps that grow to 100 ms, so
+writers racing for its lock were each served in ~1 ms yet the unlucky ones slept long after
+the lock was free. A waiter on the process's lock is woken as soon as it is free. POST /rate,
+16 clients on one worker, A/B in one run (bench/ab.py, docs/operations.md): p99 584 ms
+without this lock. Across processes, ``busy_timeout`` alone queues them.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +28,11 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.write_gate import WriteGate
-
 SQLITE_BUSY_TIMEOUT_MS = 5000
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 #: Execution option that makes the SQLite ``begin`` hook emit ``BEGIN IMMEDIATE``.
 _WRITE_OPTION = "cinematch_write"
-
-
-#: The turn-taking of each SQLite engine's writers (other databases queue on their own).
-_WRITE_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
 
 
 class DatabaseFileGone(exc.OperationalError):
@@ -68,6 +67,10 @@ class _SqliteFile:
 
 
 _SQLITE_FILES: weakref.WeakKeyDictionary[Engine, _SqliteFile] = weakref.WeakKeyDictionary()
+#: Each SQLite engine's writers, one at a time in this process, and how long one may wait.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, tuple[threading.Lock, float]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class MissingDatabaseError(RuntimeError):
@@ -113,10 +116,7 @@ def create_db_engine(
     _tune_sqlite(engine, busy_timeout_ms, synchronous.upper())
     file = _SQLITE_FILES[engine] = _SqliteFile(Path(database))
     event.listen(engine, "connect", lambda *_: file.remember())
-    gate = _WRITE_GATES[engine] = WriteGate(
-        Path(f"{database}-writers.lock"), busy_timeout_ms / 1000
-    )
-    event.listen(engine, "engine_disposed", lambda _engine: gate.close())
+    _SQLITE_WRITERS[engine] = (threading.Lock(), busy_timeout_ms / 1000)
     return engine
 
 
@@ -189,8 +189,7 @@ def write_transaction(session: Session) -> Iterator[Session]:
     so the write lock is only requested once the request is known to be allowed.
     """
     _end_reads(session)
-    gate = _gate_of(session)
-    with nullcontext() if gate is None else gate.turn(), _begin_write(session):
+    with _one_writer_in_this_process(session), _begin_write(session):
         yield session
 
 
@@ -202,6 +201,26 @@ def _end_reads(session: Session) -> None:
 
 
 @contextmanager
+def _one_writer_in_this_process(session: Session) -> Iterator[None]:
+    """On SQLite, wait for this process's other writers (module docstring); a wait longer
+    than the busy timeout fails as SQLite's own would."""
+    bind = session.get_bind()
+    writers = _SQLITE_WRITERS.get(bind.engine)
+    if writers is None:  # another database: its own locks queue the writers
+        yield
+        return
+    lock, timeout = writers
+    if not lock.acquire(timeout=timeout):
+        raise exc.OperationalError(
+            "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+        )
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
 def _begin_write(session: Session) -> Iterator[None]:
     with session.begin():
         connection = session.connection(execution_options={_WRITE_OPTION: True})
@@ -209,9 +228,3 @@ def _begin_write(session: Session) -> Iterator[None]:
         if file is not None:
             file.check()  # under the write lock: nothing is written to a deleted file
         yield
-
-
-def _gate_of(session: Session) -> WriteGate | None:
-    """The turn-taking of the session's SQLite engine (None for other databases)."""
-    bind = session.get_bind()
-    return _WRITE_GATES.get(bind.engine if isinstance(bind, Connection) else bind)

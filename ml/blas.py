@@ -1,83 +1,30 @@
-"""One BLAS thread for the many small matrix products of fold-in and ALS.
+"""One BLAS thread for the many small matrix products of fold-in and ALS, through threadpoolctl.
 
-Why: numpy's OpenBLAS splits even a 128 × 128 solve across every core. When the cores are busy
-(a loaded server, a shared machine), its threads wait on each other: measured on 2 shared
-cores, a 128 × 128 solve took 8.8 ms instead of 0.14 ms, and one ALS half-sweep 100 s instead
-of 1.5 s. Small problems are fastest on one thread, so the code that issues them asks for one,
-for the calling thread only where OpenBLAS allows it (``openblas_set_num_threads_local``,
-0.3.27+), and restores the previous count afterwards. Elsewhere (another BLAS, no OpenBLAS
-found) it does nothing: the results are the same, only the speed differs.
+numpy's OpenBLAS splits even a 128 × 128 solve across every core; when the cores are busy its
+threads wait on each other (measured on 2 shared cores: a 128 × 128 solve took 8.8 ms instead
+of 0.14 ms, one ALS half-sweep 100 s instead of 1.5 s). Code that issues small problems runs
+them inside ``single_threaded_blas()``.
+
+The limit is process-wide (threadpoolctl sets the library's thread count and puts the previous
+one back); the API process runs BLAS on one thread anyway (``api/__init__.py``). One
+``ThreadpoolController`` is kept: building one scans the loaded libraries, ~2 ms a call
+against ~15 µs for ``limit`` on a kept one, and fold-in runs on /recommend's personal path.
 """
 
 from __future__ import annotations
 
-import ctypes
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import AbstractContextManager
+from typing import Any
 
-import numpy as np
-
-_SETTERS = (  # (thread-local?, setter, getter) in order of preference
-    (True, "openblas_set_num_threads_local", None),
-    (False, "scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
-    (False, "openblas_set_num_threads", "openblas_get_num_threads"),
-)
+from threadpoolctl import ThreadpoolController
 
 
 @functools.cache
-def _thread_control() -> tuple[Callable[[int], int], bool] | None:
-    """A function that sets the thread count and returns the previous one, and whether it
-    is thread-local; None when numpy's OpenBLAS cannot be found."""
-    library = _numpy_openblas()
-    if library is None:
-        return None
-    for local, setter_name, getter_name in _SETTERS:
-        setter = getattr(library, setter_name, None)
-        if setter is None:
-            continue
-        if local:
-            setter.restype = ctypes.c_int
-            return (lambda n, f=setter: int(f(ctypes.c_int(n)))), True
-        getter = getattr(library, getter_name or "", None)
-        if getter is None:
-            continue
-        getter.restype = ctypes.c_int
-
-        def swap(
-            n: int, get: Callable[[], int] = getter, put: Callable[..., object] = setter
-        ) -> int:
-            previous = int(get())
-            put(ctypes.c_int(n))
-            return previous
-
-        return swap, False
-    return None
+def _controller() -> ThreadpoolController:
+    return ThreadpoolController()
 
 
-def _numpy_openblas() -> ctypes.CDLL | None:
-    """The OpenBLAS that numpy's wheel bundles (already loaded, so this opens the same copy)."""
-    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
-    candidates = sorted(libs.glob("libscipy_openblas*")) + sorted(libs.glob("libopenblas*"))
-    for path in candidates:
-        try:
-            return ctypes.CDLL(str(path))
-        except OSError:
-            continue
-    return None
-
-
-@contextmanager
-def single_threaded_blas() -> Iterator[None]:
+def single_threaded_blas() -> AbstractContextManager[Any]:
     """Run the block with one BLAS thread, then put the previous count back."""
-    control = _thread_control()
-    if control is None:
-        yield
-        return
-    swap, _ = control
-    previous = swap(1)
-    try:
-        yield
-    finally:
-        swap(previous)
+    return _controller().limit(limits=1, user_api="blas")

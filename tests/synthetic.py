@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml.artifacts import save_artifact
-from ml.model import FunkSVDParams
-from ml.pipeline import fit_artifact
-from ml.ranking import RankingWeights
+from ml.models.funksvd.model import FunkSVDParams
+from ml.serving.artifacts import save_artifact
+from ml.serving.ranking import RankingWeights
+from ml.training.pipeline import fit_artifact
 
 GENRES = ("Action", "Romance", "Comedy")
 MOVIES_PER_GENRE = 20

@@ -153,7 +153,7 @@ def test_the_dockerfile_builds_both_targets_from_files_that_exist():
         assert (ROOT / source).exists(), source
         assert source.rstrip("/") in allowed, f"{source} is not in .dockerignore's allow-list"
     assert not any(".streamlit/secrets" in name or name.startswith("data") for name in allowed)
-    # The API runs behind its own front door (431, slow clients cut off, readable 413).
+    # The API runs on stock uvicorn (api/server.py); nginx guards it (deploy/nginx.conf).
     assert 'CMD ["python", "-m", "api.server", "--host", "0.0.0.0", "--port", "8000"]' in (
         dockerfile
     )
@@ -198,6 +198,25 @@ def test_nginx_errors_are_json_and_hsts_is_set_where_tls_would_end():
     tls = [line.strip() for line in config.splitlines() if "Strict-Transport-Security" in line]
     assert tls and all(line.startswith("#") for line in tls)  # only in the TLS server
     assert "listen 8443 ssl;" in config
+
+
+def test_nginx_guards_against_huge_heads_and_slow_clients():
+    # The API process leaves these to the edge (api/server.py); tests/reliability/
+    # test_front_door.py sees each one act through this file.
+    config = (DEPLOY / "nginx.conf").read_text()
+    live = "\n".join(line for line in config.splitlines() if not line.lstrip().startswith("#"))
+    directives: dict[str, str] = {}  # the server's own (the first of each)
+    for name, value in re.findall(
+        r"^\s*(client_\w+|large_client_header_buffers)\s+([^;]+);", live, flags=re.MULTILINE
+    ):
+        directives.setdefault(name, value)
+    assert directives["large_client_header_buffers"] == "4 16k"
+    assert directives["client_header_buffer_size"] == "1k"
+    assert directives["client_header_timeout"] == "10s"
+    assert directives["client_body_timeout"] == "10s"
+    assert directives["client_max_body_size"] == "65536"
+    assert "proxy_request_buffering off" not in live  # a body is read whole before a replica
+    assert "error_page 494 =431 /_errors/431.json;" in live
 
 
 def test_prometheus_scrapes_every_replica():

@@ -1,6 +1,6 @@
 """A person's account: bring ratings in, take them out, sign in elsewhere, leave for good.
 
-Import reads the whole file and matches it (``ml.imports``) before anything is written, then
+Import reads the whole file and matches it (``ml.text.imports``) before anything is written, then
 writes every new or newer rating in ONE transaction: a bad file is a 4xx that writes nothing,
 and a failure halfway leaves nothing half-written. Each import request, dry run or not, counts
 as ONE write of the user's write allowance, whatever the number of films: reading a 5 MB file
@@ -53,8 +53,8 @@ from api.schemas import (
 from db import repository
 from db.models import utcnow
 from db.session import write_transaction
-from ml.imports import EXPORT_COLUMNS, RATED, ImportFileError, MatchedRating, plan_import
-from ml.recommender import Recommender
+from ml.serving.recommender import Recommender
+from ml.text.imports import EXPORT_COLUMNS, RATED, ImportFileError, MatchedRating, plan_import
 
 router = APIRouter(tags=["accounts"])
 

@@ -62,8 +62,8 @@ def require_admin(
     ),
 )
 async def reload_model(request: Request, services: ServicesDep) -> ReloadOut:
-    """Reads the model directory again (after `python -m ml.promote` switched it) and serves
-    it from the next request on. Requests in flight finish on the old model; cached lists and
+    """Reads the model directory again (after `python -m ml.training.promote` switched it) and
+    serves it from the next request on. Requests in flight finish on the old model; cached lists and
     profiles of the old model are dropped. A directory that fails to load is refused with 409
     and the old model keeps serving. Each replica reloads on its own: call every one, or let
     them watch the path (`CINEMATCH_MODEL_WATCH_S`)."""

@@ -1,6 +1,6 @@
 """Requests in plain words: ``GET /intent?q=`` reads one; ``/recommend?q=`` applies it.
 
-The reading is ``api.intent_llm.IntentReader``'s (the offline parser of ``ml/intent.py``, or
+The reading is ``api.intent_llm.IntentReader``'s (the offline parser of ``ml/text/intent.py``, or
 an LLM when configured); this module holds the route and the pieces ``/recommend`` shares.
 """
 
@@ -14,9 +14,9 @@ from api.deps import IntentReaderDep
 from api.intent_llm import ReadIntent
 from api.responses import error_responses
 from api.schemas import IntentFilmOut, IntentOut, RelaxationOut
-from ml.intent import MAX_QUERY_CHARS
-from ml.recommender import RecommendationList
-from ml.titles import parse_title
+from ml.serving.recommender import RecommendationList
+from ml.text.intent import MAX_QUERY_CHARS
+from ml.text.titles import parse_title
 
 router = APIRouter(tags=["recommendations"])
 

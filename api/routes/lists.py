@@ -44,7 +44,7 @@ from api.user_cache import UserCache
 from db import repository
 from db.models import EXCLUDING_SIGNALS
 from db.session import write_transaction
-from ml.recommender import Recommender, UserProfile
+from ml.serving.recommender import Recommender, UserProfile
 
 router = APIRouter(tags=["lists"])
 
@@ -212,7 +212,7 @@ def onboarding_for_user(
     ("Haven't seen it"), so the deck never asks twice."""
     auth.authorize(session, user_id, token)
     never = set(repository.user_ratings(session, user_id))
-    never |= set(services.snapshots.excluded(user_id).all)
+    never |= set(repository.excluded(session, user_id).all)
     never |= set(exclude or ())
     movies = services.recommender.onboarding(n, exclude=frozenset(never))
     return OnboardingOut(count=len(movies), movies=[movie_out(movie) for movie in movies])

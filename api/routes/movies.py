@@ -21,7 +21,7 @@ from api.schemas import (
     SimilarOut,
     movie_out,
 )
-from ml.recommender import Movie, Recommender
+from ml.serving.recommender import Movie, Recommender
 
 router = APIRouter(tags=["movies"])
 

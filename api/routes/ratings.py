@@ -21,9 +21,9 @@ from api.schemas import (
 )
 from db import repository
 from db.session import write_transaction
-from ml.recommender import Recommender
 from ml.rules import ratings_needed
-from ml.titles import parse_title
+from ml.serving.recommender import Recommender
+from ml.text.titles import parse_title
 
 router = APIRouter(tags=["ratings"])
 

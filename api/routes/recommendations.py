@@ -1,8 +1,9 @@
 """The product's answer: a top-N list for one user, popular or personal.
 
-The hot path, in order: one indexed statement in a worker thread (token hash, ratings, and the
-films the user hid or skipped, ``db.snapshot``), the token check, then the user's cached list
-for these exact ratings and parameters, and only on a miss the fold-in (itself cached per
+The hot path, in order: in FastAPI's threadpool, one statement in one session reads the live
+token with the presented hash, the user's ratings and the films they hid or skipped; the token
+is checked; then, on the event loop, the user's cached list for these exact ratings and
+parameters, and only on a miss the fold-in (itself cached per
 rating set) and one vectorised scoring pass. The list goes out as the JSON bytes it was cached
 as; FastAPI still documents it as ``RecommendationsOut``.
 """
@@ -13,7 +14,9 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
 
 from api import auth
 from api.deps import services_of
@@ -22,8 +25,9 @@ from api.responses import auth_responses
 from api.routes.intent import OptionalIntentText, request_fields, request_text
 from api.schemas import RecommendationsOut, recommendation_out
 from api.user_cache import ratings_fingerprint
-from ml.constraints import Constraints
+from db.repository import Excluded
 from ml.rules import is_personal, ratings_needed
+from ml.serving.constraints import Constraints
 
 router = APIRouter(tags=["recommendations"])
 
@@ -89,24 +93,21 @@ async def recommend(
         )
     genre = canonical_genre(services.movie_index, query.genre)
     q = request_text(query.q) if query.q is not None else None
-    # The read runs on a database thread (the loop never waits on the database); the rest is a
+    # The read runs in the threadpool (the loop never waits on the database); the rest is a
     # cache lookup, or a fold-in and scoring of ~1 ms, cheaper on the loop than a second hop.
-    snapshot, excluded = await services.db_threads.run(
-        auth.authorized_snapshot_and_excluded,
-        services.snapshots,
-        user_id,
-        token,
+    stored, excluded = await run_in_threadpool(
+        _read, services.session_factory, user_id, token
     )
     recommender, cache = services.recommender, services.user_cache
     # Keyed by the ratings as stored: a hit costs one hash, whatever the catalogue lacks.
-    fingerprint = ratings_fingerprint(snapshot.ratings)
+    fingerprint = ratings_fingerprint(stored)
     # Hidden and skipped films are part of what the profile and the list come from: a list
     # computed before a hide or skip (in another worker) is never served after it.
     fingerprint = (fingerprint[0], hash((fingerprint[1], excluded.hidden, excluded.skipped)))
     key = (n, genre, year_from, year_to, discover, q)
     body = cache.served_list(user_id, fingerprint, key)
     if body is None:
-        ratings = recommender.known_ratings(snapshot.ratings)
+        ratings = recommender.known_ratings(stored)
         profile = (
             cache.get_or_compute(
                 user_id, ratings, partial(recommender.profile, skipped=excluded.skipped),
@@ -135,3 +136,11 @@ async def recommend(
         cache.keep_list(user_id, fingerprint, key, body)
     return Response(body, media_type="application/json")
 
+
+
+def _read(
+    sessions: sessionmaker[Session], user_id: int, token: str
+) -> tuple[dict[int, float], Excluded]:
+    """The token check, the user's ratings and the films they hid or skipped (threadpool)."""
+    with sessions() as session:
+        return auth.authorized_ratings(session, user_id, token)

@@ -15,7 +15,7 @@ from api.metrics import CONTENT_TYPE, exposition
 from api.schemas import AppRatingsOut, HealthOut, MetricsOut
 from db import repository
 from db.session import DatabaseFileGone, write_transaction
-from ml.artifacts import app_ratings_of
+from ml.serving.artifacts import app_ratings_of
 
 router = APIRouter(tags=["service"])
 logger = logging.getLogger("api")

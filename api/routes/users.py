@@ -20,8 +20,8 @@ from api.schemas import (
 )
 from db import repository
 from db.session import write_transaction
-from ml.recommender import Recommender
 from ml.rules import RATING_VALUES, ratings_needed
+from ml.serving.recommender import Recommender
 
 router = APIRouter(tags=["users"])
 
@@ -63,8 +63,10 @@ def user_stats(
 ) -> StatsOut:
     """How many films the user rated, their average, a histogram over the whole rating scale,
     their most-rated genres, and how far they are from a personal list."""
-    snapshot = auth.authorized_snapshot(services.snapshots, user_id, token)
-    return _stats(user_id, snapshot.ratings, services.recommender)
+    with services.session_factory() as session:
+        auth.authorize(session, user_id, token)
+        ratings = repository.user_ratings(session, user_id)
+    return _stats(user_id, ratings, services.recommender)
 
 
 def _stats(user_id: int, ratings: dict[int, float], recommender: Recommender) -> StatsOut:

@@ -193,8 +193,9 @@ class ApiServer:
         return self._process.pid
 
     def command(self) -> list[str]:
-        """How a replica is launched (the one place to change it): the front-door launcher, or
-        plain uvicorn for an older release that has none (benchmarks against it).
+        """How a replica is launched (the one place to change it): the launcher
+        (``api.server``), or plain uvicorn for an older release that has none (benchmarks
+        against it).
         ``--no-proxy-headers``: uvicorn would otherwise trust ``X-Forwarded-For`` from
         127.0.0.1 on its own; the app decides which proxies count
         (``CINEMATCH_TRUSTED_PROXIES``)."""

@@ -4,7 +4,9 @@
 replicas' settings (``api.proxy_conf``, as the deployment does), the upstream block between
 its "upstream servers" markers gets the replicas' ports, ``listen`` a free port, and the
 runtime paths (pid, logs, temporary files) a temporary folder, so nginx runs without root and
-leaves nothing behind. Everything else (timeouts, retries, headers) is exactly what deploys.
+leaves nothing behind. Everything else (limits, retries, headers) is exactly what deploys; the
+client timeouts too, unless a test shortens them (``client_timeout_s``) to see them act in
+seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ CONFIG = REPO / "deploy" / "nginx.conf"
 _UPSTREAMS = re.compile(
     r"(# upstream servers: begin\n).*?(\s*# upstream servers: end)", flags=re.DOTALL
 )
+_CLIENT_TIMEOUTS = re.compile(r"^(\s*client_(?:header|body)_timeout )\S+;", flags=re.MULTILINE)
 
 
 def render(
@@ -33,10 +36,16 @@ def render(
     port: int,
     runtime: Path,
     settings: Settings | None = None,
+    client_timeout_s: float | None = None,
 ) -> str:
     """deploy/nginx.conf for loopback: the body limits of the replicas' ``settings``, these
-    upstreams, this port, runtime files in ``runtime``."""
+    upstreams, this port, runtime files in ``runtime``; ``client_timeout_s`` replaces the
+    client header and body timeouts."""
     config = proxy_conf.render(config, settings or Settings())
+    if client_timeout_s is not None:
+        config, found = _CLIENT_TIMEOUTS.subn(rf"\g<1>{client_timeout_s:g}s;", config)
+        if found != 2:
+            raise ValueError("deploy/nginx.conf must set client_header/body_timeout once each")
     servers = "".join(
         f"        server {HOST}:{p} max_fails=1 fail_timeout=5s;\n" for p in upstream_ports
     )
@@ -60,12 +69,18 @@ class NginxProxy:
     """nginx in the foreground on a free loopback port, balancing ``upstream_ports``."""
 
     def __init__(
-        self, upstream_ports: list[int], *, binary: str = "nginx", env: dict[str, str] | None = None
+        self,
+        upstream_ports: list[int],
+        *,
+        binary: str = "nginx",
+        env: dict[str, str] | None = None,
+        client_timeout_s: float | None = None,
     ) -> None:
         #: The replicas' settings (their ``env``), whose body limits nginx applies too.
         self.settings = Settings(**(env or {}))
         self.binary = shutil.which(binary) or "/usr/sbin/nginx"
         self.upstream_ports = upstream_ports
+        self.client_timeout_s = client_timeout_s
         self.port = free_port()
         self.runtime = Path(tempfile.mkdtemp(prefix="cinematch-nginx-"))
         self.runtime.chmod(0o755)  # as root, nginx's workers run as nobody
@@ -74,7 +89,8 @@ class NginxProxy:
     def start(self, timeout: float = 15) -> NginxProxy:
         conf = self.runtime / "nginx.conf"
         conf.write_text(render(
-            CONFIG.read_text(), self.upstream_ports, self.port, self.runtime, self.settings
+            CONFIG.read_text(), self.upstream_ports, self.port, self.runtime, self.settings,
+            self.client_timeout_s,
         ))
         self._process = subprocess.Popen(
             [self.binary, "-p", str(self.runtime), "-c", str(conf),

@@ -53,7 +53,7 @@ class Shape:
 
 @dataclass(frozen=True)
 class Written:
-    folder: Path  # ml-32m layout, what ``ml.train --data`` reads
+    folder: Path  # ml-32m layout, what ``ml.training.train --data`` reads
     holdout: Path  # userId,movieId,rating: the evaluation users' held-out ratings
     history: Path  # userId,movieId,rating: the same users' ratings left in training
     n_ratings: int

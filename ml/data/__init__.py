@@ -6,6 +6,7 @@
 - ``ml.data.app``: the service's own ratings (the ``db`` export, read in a child process) as
   one more source, its users namespaced apart from MovieLens users;
 - ``ml.data.download``: the official zips, with checksum and progress;
+- ``ml.data.split``: train/test and train/validation splits of a ratings table;
 - ``python -m ml.data download ml-32m --to DIR`` / ``info PATH`` (``ml.data.cli``).
 
 Errors name the file and line (``DataFormatError("ml-32m/ratings.csv:123: ...")``).

@@ -4,7 +4,7 @@ The layers forbid ``ml`` to import ``db``, so the handoff is a file in a format 
 already reads: ``fetch_app_ratings`` runs ``python -m db.app_ratings export`` in a child
 process (the database URL passed in its environment, never on a command line) and reads the
 ``ratings.csv`` it writes through the one ratings reader, plus its ``receipt.json``
-(``ml.artifacts.AppRatings``). The child takes the consistent, non-blocking snapshot (one
+(``ml.serving.artifacts.AppRatings``). The child takes the consistent, non-blocking snapshot (one
 read-only transaction; see ``db/app_ratings.py``), keeps only films of the catalogue it is
 given and users with at least ``min_ratings`` ratings on them, and hashes what it kept.
 
@@ -28,8 +28,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from ml.artifacts import AppRatings
 from ml.data.formats import RATINGS_COLUMNS, Dataset, read_ratings_file
+from ml.serving.artifacts import AppRatings
 
 #: The ``source`` of app ratings in a training set.
 APP_SOURCE: Final = "cinematch"

@@ -1,7 +1,7 @@
 """``python -m ml.data``: ``download NAME --to DIR`` fetches a release, ``info PATH`` describes one.
 
-Errors go through the CLIs' one error path (``ml.cli.cli_errors``): one line naming the file
-and line, exit status 2.
+Errors go through the CLIs' one error path (``ml.training.cli.cli_errors``): one line naming the
+file and line, exit status 2.
 """
 
 import argparse
@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
-from ml.cli import exit_code_of
 from ml.data.download import DOWNLOADABLE, download
 from ml.data.formats import Dataset, detect_format, load_dataset
+from ml.training.cli import exit_code_of
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ Files are parsed with pandas' C engine because ml-32m has 32 million lines. A ma
 still be easy to fix by hand, so when the fast path fails the file is re-scanned in Python to
 report the first offending line as ``DataFormatError("folder/file:LINE: what is wrong")``.
 ``read_ratings_file`` is the one ratings reader: release folders and loose rating files (the
-``ml.evaluate --train/--test`` CSVs, ml-100k's ``u1.base`` folds) all go through it.
+``ml.training.evaluate --train/--test`` CSVs, ml-100k's ``u1.base`` folds) all go through it.
 """
 
 import csv
@@ -393,7 +393,7 @@ def _parse_plain_ratings(f: _TextFile) -> pd.DataFrame:
 def read_ratings_file(path: str | Path) -> pd.DataFrame:
     """A loose ratings file, checked line by line like a release's: the one ratings reader.
 
-    Either a CSV with a header ``userId,movieId,rating[,timestamp]`` (the ``ml.evaluate
+    Either a CSV with a header ``userId,movieId,rating[,timestamp]`` (the ``ml.training.evaluate
     --train/--test`` files) or ml-100k's tab-separated ``user item rating timestamp``
     (``u.data``, the ``u1.base``/``u1.test`` folds). A missing timestamp reads as 0; repeated
     (user, movie) pairs keep the latest rating, as in ``load_dataset``.

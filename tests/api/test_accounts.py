@@ -15,7 +15,7 @@ from api.main import create_app
 from db.models import Base, Token, User
 from db.session import write_transaction
 from db.token_use import flush_token_use
-from ml.imports import MAX_ROWS
+from ml.text.imports import MAX_ROWS
 
 LETTERBOXD = (
     "Date,Name,Year,Letterboxd URI,Rating\n"

@@ -2,7 +2,7 @@
 
 A "new version" here is the tiny model with slightly moved item biases (so its arrays, and
 the version named after their hash, differ), behind a symlink switched the way
-``ml.model_store`` switches ``current``. A manifest whose version was merely edited is
+``ml.serving.model_store`` switches ``current``. A manifest whose version was merely edited is
 refused on load.
 """
 
@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.settings import Settings
 from bench.harness.api_server import ApiServer, Request, call_json
-from ml.artifacts import ArtifactError, load_artifact, model_version, save_artifact
+from ml.serving.artifacts import ArtifactError, load_artifact, model_version, save_artifact
 
 ADMIN = "operator-secret-token-0123456789"
 
@@ -43,7 +43,7 @@ def version_dir(tiny_model_dir: Path, root: Path, name: str, nudge: float) -> Pa
 
 
 def point(link: Path, target: Path) -> None:
-    """Switch ``link`` to ``target`` atomically (as ``ml.model_store`` does)."""
+    """Switch ``link`` to ``target`` atomically (as ``ml.serving.model_store`` does)."""
     temporary = link.with_name(f".{link.name}.tmp")
     if temporary.is_symlink():
         temporary.unlink()

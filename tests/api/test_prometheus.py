@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import OperationalError
 
 from bench.harness.api_server import ApiServer, Request, call
-from db.snapshot import SnapshotReader
+from db import repository
 
 
 def scrape(client) -> dict[str, list]:
@@ -71,7 +71,7 @@ def test_database_errors_and_5xx_are_counted(client, user, monkeypatch):
     def down(*_args):
         raise OperationalError("SELECT", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(SnapshotReader, "read", down)
+    monkeypatch.setattr(repository, "live_token", down)
     assert client.get(f"/user/{user.user_id}/stats", headers=user.headers).status_code == 503
     after = scrape(client)
     name = "cinematch_database_errors_total"

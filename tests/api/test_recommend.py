@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from db import repository
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN, ratings_needed
 from tests.api.conftest import ACTION, ACTION_FAN, COMEDY, ROMANCE, ROMANCE_FAN
 
@@ -158,27 +159,27 @@ def test_bad_parameters_are_422_with_a_readable_detail(client, user, params, mes
     assert message in response.json()["detail"]
 
 
-def test_bad_parameters_are_refused_before_the_database_is_read(client, new_user, app):
+def test_bad_parameters_are_refused_before_the_database_is_read(client, new_user, monkeypatch):
     # A 422 for the request itself comes first: not even the token is checked (no read).
     owner, stranger = new_user(), new_user()
     reads = []
-    snapshots = app.state.services.snapshots
-    original = snapshots.read_with_excluded
-    snapshots.read_with_excluded = lambda *args: reads.append(args) or original(*args)
-    try:
-        for params in ({"year_from": 2000, "year_to": 1990}, {"genre": "Western"}):
-            response = client.get(
-                "/recommend", params={"user_id": owner.user_id, **params},
-                headers=stranger.headers,
-            )
-            assert response.status_code == 422, response.text
-        assert reads == []
-        forbidden = client.get(
-            "/recommend", params={"user_id": owner.user_id}, headers=stranger.headers
+    original = repository.token_ratings_and_excluded
+    monkeypatch.setattr(
+        repository,
+        "token_ratings_and_excluded",
+        lambda *args: reads.append(args) or original(*args),
+    )
+    for params in ({"year_from": 2000, "year_to": 1990}, {"genre": "Western"}):
+        response = client.get(
+            "/recommend", params={"user_id": owner.user_id, **params},
+            headers=stranger.headers,
         )
-        assert forbidden.status_code == 403 and len(reads) == 1
-    finally:
-        snapshots.read_with_excluded = original
+        assert response.status_code == 422, response.text
+    assert reads == []
+    forbidden = client.get(
+        "/recommend", params={"user_id": owner.user_id}, headers=stranger.headers
+    )
+    assert forbidden.status_code == 403 and len(reads) == 1
 
 
 def test_n_bounds_are_inclusive(client, user):

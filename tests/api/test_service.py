@@ -14,7 +14,6 @@ from sqlalchemy.exc import OperationalError
 
 from api.main import create_app
 from db import repository
-from db.snapshot import SnapshotReader
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "secret-internal-detail /srv/cinematch/api/routes.py line 42"
@@ -53,8 +52,7 @@ def test_a_database_outage_on_a_request_is_a_503_without_internals(
     def locked(*_args):
         raise OperationalError("SELECT token_hash", {}, Exception(SECRET))
 
-    monkeypatch.setattr(repository, "live_token", locked)  # the session's token check
-    monkeypatch.setattr(SnapshotReader, "read", locked)  # the one-query token check
+    monkeypatch.setattr(repository, "live_token", locked)  # the token check every route makes
     response = client.get(path.format(id=user.user_id), headers=user.headers)
     assert response.status_code == 503
     assert SECRET not in response.text and "token_hash" not in response.text
@@ -140,7 +138,7 @@ def test_unknown_routes_answer_json(client):
 
 
 def test_a_broken_model_directory_stops_startup_with_one_line(settings, tmp_path):
-    from ml.artifacts import ArtifactError
+    from ml.serving.artifacts import ArtifactError
 
     broken = settings.model_copy(update={"model_dir": tmp_path / "nothing-here"})
     with pytest.raises(ArtifactError, match="manifest"), TestClient(create_app(broken)):

@@ -13,9 +13,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
+from sqlalchemy.orm import Session
 
+from db import repository
 from db.session import create_db_engine
-from db.snapshot import SnapshotReader
 
 REVISION = Path(__file__).resolve().parents[2] / "db/migrations/versions/0004_accounts.py"
 
@@ -60,12 +61,11 @@ def test_tokens_move_out_of_users_and_back(tmp_path: Path) -> None:
             revision.upgrade()
     columns = {c["name"] for c in sa.inspect(engine).get_columns("users")}
     assert columns == {"id", "created_at"}
-    reader = SnapshotReader(engine)  # the hot path reads the moved tokens
-    first = reader.read(1, "a" * 64)
-    assert first is not None and first.token_id is not None and first.ratings == {5: 4.0}
-    assert reader.read(2, "b" * 64).ratings == {7: 2.5}
-    assert reader.read(2, "b" * 64).token_id is not None
-    assert reader.read(1, "b" * 64).token_id is None
+    with Session(engine) as session:  # every route reads the moved tokens
+        assert repository.live_token(session, "a" * 64)[1] == 1
+        assert repository.live_token(session, "b" * 64)[1] == 2
+        assert repository.user_ratings(session, 1) == {5: 4.0}
+        assert repository.user_ratings(session, 2) == {7: 2.5}
     with engine.connect() as connection:
         signals = connection.exec_driver_sql("SELECT user_id, movie_id FROM user_signals").all()
     assert signals == [(2, 9)]

@@ -110,7 +110,7 @@ def test_an_error_inside_a_write_transaction_keeps_nothing(sessions):
 def test_a_write_transaction_follows_an_open_read(sessions):
     user_id = new_user(sessions)
     with sessions() as session:
-        assert repository.token_check(session, user_id, "a" * 64)[1] is not None  # opens a txn
+        assert repository.live_token(session, "a" * 64) is not None  # opens a transaction
         with write_transaction(session):
             repository.upsert_ratings(session, user_id, {1: 4.0})
         assert repository.user_ratings(session, user_id) == {1: 4.0}
@@ -133,7 +133,7 @@ def test_counts_and_unknown_users(sessions):
     with sessions() as session:
         assert repository.count_users(session) == 1
         assert repository.count_ratings(session) == 2
-        assert repository.token_check(session, user_id + 1, "a" * 64) == (False, None)
+        assert repository.live_token(session, "b" * 64) is None
         assert repository.user_ratings(session, user_id + 1) == {}
 
 
@@ -146,7 +146,7 @@ def test_concurrent_writers_wait_their_turn_instead_of_failing(engine, sessions)
         try:
             for movie_id in range(1, 41):
                 with sessions() as session:
-                    repository.token_check(session, user_id, "a" * 64)
+                    repository.live_token(session, "a" * 64)
                     with write_transaction(session):
                         repository.upsert_ratings(session, user_id, {movie_id: 3.0})
                         repository.count_user_ratings(session, user_id)
@@ -211,3 +211,57 @@ def test_timestamps_are_stored_in_utc(engine, sessions):
     with engine.connect() as connection:
         raw = connection.execute(text("SELECT created_at FROM ratings")).scalar()
     assert str(raw).startswith("2024-06-01 14:00:00")
+
+
+# -- the reads /recommend makes ------------------------------------------------------------------
+
+
+def test_the_live_token_names_its_owner_until_it_is_revoked(sessions):
+    owner = new_user(sessions, "f" * 64)
+    other = new_user(sessions, "g" * 64)
+    with sessions() as session:
+        token_id, found_owner = repository.live_token(session, "f" * 64)
+        assert found_owner == owner
+        assert repository.live_token(session, "g" * 64)[1] == other
+    with sessions() as session, write_transaction(session):
+        second = repository.add_token(session, owner, "h" * 64)
+        repository.revoke_token(session, token_id)
+    with sessions() as session:
+        assert repository.live_token(session, "f" * 64) is None
+        assert repository.live_token(session, "h" * 64) == (second, owner)
+
+
+def test_the_token_ratings_and_excluded_films_come_in_one_read(sessions):
+    user_id = new_user(sessions, "k" * 64)
+    empty = new_user(sessions, "m" * 64)
+    with sessions() as session, write_transaction(session):
+        repository.upsert_ratings(session, user_id, {30: 2.5, 4: 5.0, 17: 0.5})
+        repository.upsert_ratings(session, empty, {})
+        repository.add_signal(session, user_id, "skipped", 7)
+        repository.add_signal(session, user_id, "hidden", 40)
+        repository.add_signal(session, user_id, "hidden", 4)  # rated, then hidden
+        repository.add_signal(session, user_id, "watchlist", 9)  # kept for later, not excluded
+        repository.add_signal(session, empty, "hidden", 8)
+        assert repository.add_signal(session, user_id, "hidden", 40) is False  # already there
+    with sessions() as session:
+        token, ratings, excluded = repository.token_ratings_and_excluded(
+            session, "k" * 64, user_id
+        )
+        assert token == repository.live_token(session, "k" * 64)
+        assert list(ratings.items()) == [(4, 5.0), (17, 0.5), (30, 2.5)]
+        assert excluded == repository.Excluded(hidden=(4, 40), skipped=(7,))
+        assert excluded.all == (4, 7, 40)
+        assert repository.excluded(session, user_id) == excluded
+        assert ratings == repository.user_ratings(session, user_id)
+        assert repository.token_ratings_and_excluded(session, "m" * 64, empty) == (
+            repository.live_token(session, "m" * 64), {}, repository.Excluded((8,), ())
+        )
+        # Another user's token, an unknown one: the token row tells, whoever is asked about.
+        assert repository.token_ratings_and_excluded(session, "m" * 64, user_id)[0][1] == empty
+        assert repository.token_ratings_and_excluded(session, "z" * 64, empty + 1) == (
+            None, {}, repository.Excluded((), ())
+        )
+    with sessions() as session, write_transaction(session):
+        assert repository.remove_signal(session, user_id, "hidden", 40) is True
+    with sessions() as session:
+        assert repository.excluded(session, user_id).all == (4, 7)

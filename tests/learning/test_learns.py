@@ -1,7 +1,7 @@
 """bench/learns.py end to end on a tiny generated release: a taste rated by app users through
 the API reaches a newcomer's top 10 after the retrain, and not before.
 
-Everything is real: the API process on a SQLite file, ``POST /rate``, ``python -m ml.train
+Everything is real: the API process on a SQLite file, ``POST /rate``, ``python -m ml.training.train
 --app-ratings``, the store's promotion and ``POST /admin/reload``. If the retrain ignored the
 stored ratings (or the reload kept the old model), the "after" lists would hold no taste film.
 """

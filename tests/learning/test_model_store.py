@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.model_store import ModelStore, ModelStoreError
+from ml.serving.model_store import ModelStore, ModelStoreError
 
 
 def trained(tmp_path: Path, name: str) -> Path:

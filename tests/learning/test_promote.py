@@ -1,5 +1,5 @@
-"""``python -m ml.promote``: the gate scores both models on users neither trained on, switches
-only when no figure is worse, refuses models it cannot compare fairly, and rolls back."""
+"""``python -m ml.training.promote``: the gate scores both models on users neither trained on,
+switches only when no figure is worse, refuses models it cannot compare fairly, and rolls back."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from db.migrate import upgrade
 from db.session import create_db_engine, create_session_factory
-from ml.artifacts import app_ratings_of, load_artifact, load_holdout
-from ml.model_store import ModelStore
+from ml.serving.artifacts import app_ratings_of, load_artifact, load_holdout
+from ml.serving.model_store import ModelStore
 from tests.learning.test_retrain_cli import REPO, app_user, movielens_folder, run
 
 GATE = ["--n-factors", "3", "--rank", "4", "--n-epochs", "8", "--burn-in", "3",
@@ -26,13 +26,14 @@ def data(tmp_path: Path) -> Path:
 
 
 def train(data: Path, store: Path, *extra: str) -> Path:
-    result = run("-m", "ml.train", "--data", str(data), "--store", str(store), *GATE, *extra)
+    result = run("-m", "ml.training.train", "--data", str(data), "--store", str(store), *GATE,
+                 *extra)
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip().splitlines()[-1])
 
 
 def promote(*args: str):
-    return run("-m", "ml.promote", *args)
+    return run("-m", "ml.training.promote", *args)
 
 
 def test_held_out_users_are_left_out_of_training_the_same_way_every_time(data, tmp_path):
@@ -136,7 +137,7 @@ def test_make_retrain_gates_a_retrain_with_the_apps_ratings_against_the_served_m
     fan = app_user(sessions, {1: 5.0, 2: 5.0, 3: 4.5, 101: 1.0, 102: 1.0, 103: 1.5})
     engine.dispose()
     shipped = tmp_path / "models"
-    result = run("-m", "ml.train", "--data", str(data), "--out", str(shipped), *GATE)
+    result = run("-m", "ml.training.train", "--data", str(data), "--out", str(shipped), *GATE)
     assert result.returncode == 0, result.stderr
     store = tmp_path / "store"
     make = subprocess.run(

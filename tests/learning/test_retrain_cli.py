@@ -1,4 +1,4 @@
-"""``python -m ml.train --app-ratings URL``: the service's ratings join the MovieLens ones,
+"""``python -m ml.training.train --app-ratings URL``: the service's ratings join the MovieLens ones,
 namespaced, filtered and recorded in the manifest; on SQLite and PostgreSQL; errors in a line."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import repository
 from db.migrate import upgrade
 from db.session import create_db_engine, create_session_factory, write_transaction
-from ml.artifacts import app_ratings_of, load_artifact, load_holdout
 from ml.data import APP_SOURCE, add_app_ratings, app_user_ids, load_dataset
+from ml.serving.artifacts import app_ratings_of, load_artifact, load_holdout
 from tests.synthetic import planted_movies, planted_ratings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +62,8 @@ def test_retrain_learns_the_apps_ratings_on_each_database(database_url: str, tmp
     unknown_only = app_user(sessions, dict.fromkeys(range(900_001, 900_007), 3.0))
     engine.dispose()
     out = tmp_path / "model"
-    result = run("-m", "ml.train", "--data", str(movielens_folder(tmp_path)), "--out", str(out),
+    result = run("-m", "ml.training.train", "--data", str(movielens_folder(tmp_path)),
+                 "--out", str(out),
                  "--app-ratings", database_url, *FAST)
     assert result.returncode == 0, result.stderr
     artifact = load_artifact(out)
@@ -86,7 +87,8 @@ def test_min_ratings_is_a_flag_and_app_users_are_never_held_out(database_url: st
     users = [app_user(sessions, {1: 4.0, 2: 4.0}) for _ in range(6)]
     engine.dispose()
     out = tmp_path / "model"
-    result = run("-m", "ml.train", "--data", str(movielens_folder(tmp_path)), "--out", str(out),
+    result = run("-m", "ml.training.train", "--data", str(movielens_folder(tmp_path)),
+                 "--out", str(out),
                  "--app-ratings", database_url, "--app-min-ratings", "2", *FAST,
                  "--gate-users", "0.5")
     assert result.returncode == 0, result.stderr
@@ -101,7 +103,8 @@ def test_min_ratings_is_a_flag_and_app_users_are_never_held_out(database_url: st
 
 def test_a_model_without_app_ratings_records_none(tmp_path: Path):
     out = tmp_path / "model"
-    result = run("-m", "ml.train", "--data", str(movielens_folder(tmp_path)), "--out", str(out),
+    result = run("-m", "ml.training.train", "--data", str(movielens_folder(tmp_path)),
+                 "--out", str(out),
                  *FAST)
     assert result.returncode == 0, result.stderr
     assert app_ratings_of(json.loads((out / "manifest.json").read_text())) is None
@@ -120,7 +123,8 @@ def test_database_errors_are_one_line(tmp_path: Path, url: str, expected: str):
     engine.dispose()
     (tmp_path / "bare.db").write_bytes(b"")  # a file, no schema
     out = tmp_path / "model"
-    result = run("-m", "ml.train", "--data", str(movielens_folder(tmp_path)), "--out", str(out),
+    result = run("-m", "ml.training.train", "--data", str(movielens_folder(tmp_path)),
+                 "--out", str(out),
                  "--app-ratings", url.format(tmp=tmp_path), *FAST)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.artifacts import (
+from ml.serving.artifacts import (
     CATALOGUE_FILE,
     FACTORS_FILE,
     MANIFEST_FILE,
@@ -28,7 +28,7 @@ def test_save_load_round_trip_keeps_every_array_and_the_catalogue(tiny_model_dir
     assert first.model.global_mean == second.model.global_mean
     assert first.catalogue == second.catalogue
     np.testing.assert_array_equal(first.items.ids, second.items.ids)
-    np.testing.assert_array_equal(first.popularity.scores, second.popularity.scores)
+    np.testing.assert_array_equal(first.popularity.average, second.popularity.average)
     assert first.catalogue[0].title and first.catalogue[0].genres
 
 
@@ -90,12 +90,13 @@ def test_a_saved_model_is_readable_by_a_service_user(tiny_model_dir: Path, tmp_p
 def test_a_model_trained_with_the_services_ratings_keeps_its_own_chart_and_serves_it(
         tiny_model_dir: Path, tmp_path: Path):
     """The popular chart of a model that learnt from app ratings counts the MovieLens sources
-    only (``ml.pipeline.chart_popularity``); it survives a save and orders the popular list."""
+    only (``ml.training.pipeline.chart_popularity``); it survives a save and orders the popular
+    list."""
     import pandas as pd
 
     from ml.data.app import APP_SOURCE
-    from ml.pipeline import chart_popularity
-    from ml.recommender import Recommender
+    from ml.serving.recommender import Recommender
+    from ml.training.pipeline import chart_popularity
 
     artifact = load_artifact(tiny_model_dir)
     assert artifact.chart is None and artifact.chart_popularity is artifact.popularity

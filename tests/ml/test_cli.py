@@ -33,7 +33,7 @@ def write_split(tmp_path: Path) -> tuple[Path, Path]:
 def test_evaluate_on_train_and_test_files_writes_the_documented_json(tmp_path: Path):
     train, test = write_split(tmp_path)
     out = tmp_path / "report.json"
-    result = run("-m", "ml.evaluate", "--train", str(train), "--test", str(test),
+    result = run("-m", "ml.training.evaluate", "--train", str(train), "--test", str(test),
                  "--json", str(out), *FAST)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
@@ -55,7 +55,7 @@ def test_evaluate_on_train_and_test_files_writes_the_documented_json(tmp_path: P
 def test_a_malformed_ratings_file_is_named_with_its_line(tmp_path: Path, content, expected):
     (tmp_path / "train.csv").write_text(content)
     (tmp_path / "test.csv").write_text("userId,movieId,rating\n1,2,3\n")
-    result = run("-m", "ml.evaluate", "--train", str(tmp_path / "train.csv"),
+    result = run("-m", "ml.training.evaluate", "--train", str(tmp_path / "train.csv"),
                  "--test", str(tmp_path / "test.csv"), *FAST)
     assert result.returncode == 2
     assert expected in result.stderr
@@ -63,12 +63,14 @@ def test_a_malformed_ratings_file_is_named_with_its_line(tmp_path: Path, content
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["-m", "ml.evaluate", "--train", "nope.csv", "--test", "nope.csv"], "nope.csv: no such"),
-    (["-m", "ml.train", "--data", "no/such/folder", "--out", "x"], "no/such/folder: no such"),
-    (["-m", "ml.evaluate", "--ml100k-folds", "no/such"], "u1.base: missing"),
+    (["-m", "ml.training.evaluate", "--train", "nope.csv", "--test", "nope.csv"],
+     "nope.csv: no such"),
+    (["-m", "ml.training.train", "--data", "no/such/folder", "--out", "x"],
+     "no/such/folder: no such"),
+    (["-m", "ml.training.evaluate", "--ml100k-folds", "no/such"], "u1.base: missing"),
 ])
 def test_missing_inputs_fail_in_one_line_with_exit_2(args, expected):
-    result = run(*args, *FAST) if "ml.evaluate" in args else run(*args)
+    result = run(*args, *FAST) if "ml.training.evaluate" in args else run(*args)
     assert result.returncode == 2
     assert expected in result.stderr and "Traceback" not in result.stderr
 
@@ -85,13 +87,13 @@ def test_train_cli_writes_a_loadable_model_from_a_movielens_folder(tmp_path: Pat
         f'{m.movie_id},"{m.title} ({m.year})",{"|".join(m.genres)}\n'
         for m in movies.itertuples()))
     out = tmp_path / "models"
-    result = run("-m", "ml.train", "--data", str(folder), "--out", str(out),
+    result = run("-m", "ml.training.train", "--data", str(folder), "--out", str(out),
                  "--test-fraction", "0.1", "--rating-weight", "0.3", "--popularity-weight", "0",
                  "--rating-confidence", "0.75",
                  *FAST[:-1])
     assert result.returncode == 0, result.stderr
-    from ml.ranking import RankingWeights
-    from ml.recommender import Recommender
+    from ml.serving.ranking import RankingWeights
+    from ml.serving.recommender import Recommender
     recommender = Recommender.load(out)
     assert recommender.n_movies == 60
     assert recommender.metrics()["rating"][0]["model"] == "global_mean"
@@ -99,15 +101,16 @@ def test_train_cli_writes_a_loadable_model_from_a_movielens_folder(tmp_path: Pat
     assert {s["path"].split("/")[-1] for s in sources} >= {"ratings.csv", "movies.csv"}
     # The settings given are the ones trained and served; the newcomer weights stay defaults.
     assert recommender.weights == RankingWeights(rating=0.3, popularity=0.0)
-    assert recommender.implicit.rating_confidence == 0.75
+    assert recommender.ials.rating_confidence == 0.75
     assert recommender.manifest["ranking"]["implicit"]["rating_confidence"] == 0.75
 
 
 @pytest.mark.parametrize("command", [
     ["-m", "ml.data", "info", "{folder}"],
-    ["-m", "ml.train", "--data", "{folder}", "--out", "{out}"],
-    ["-m", "ml.evaluate", "--data", "{folder}", "--quiet"],
-    ["-m", "ml.evaluate", "--train", "{folder}/ratings.csv", "--test", "{folder}/ratings.csv"],
+    ["-m", "ml.training.train", "--data", "{folder}", "--out", "{out}"],
+    ["-m", "ml.training.evaluate", "--data", "{folder}", "--quiet"],
+    ["-m", "ml.training.evaluate", "--train", "{folder}/ratings.csv",
+     "--test", "{folder}/ratings.csv"],
 ])
 def test_every_cli_reports_a_bad_ratings_line_the_same_way(tmp_path: Path, command):
     folder = tmp_path / "ml-32m"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ml.constraints import MIN_MATCHES, Constraints
-from ml.recommender import Recommender
+from ml.serving.constraints import MIN_MATCHES, Constraints
+from ml.serving.recommender import Recommender
 
 ACTION_FAN = {1: 5.0, 2: 5.0, 3: 4.5, 4: 5.0, 5: 4.5, 101: 1.0, 102: 1.5}
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ml.diversity
-from ml.diversity import (
+import ml.serving.diversity
+from ml.serving.diversity import (
     MAX_CANDIDATES_PER_PICK,
     MAX_PER_CLUSTER,
     capped_from_order,
@@ -17,8 +17,8 @@ from ml.diversity import (
     franchise_clusters,
     title_stem,
 )
-from ml.ranking import top_n_indices
-from ml.recommender import Recommender
+from ml.serving.ranking import top_n_indices
+from ml.serving.recommender import Recommender
 
 
 @pytest.mark.parametrize("title, stem", [
@@ -82,7 +82,7 @@ def test_the_worst_case_examines_a_bounded_number_of_candidates(n, monkeypatch):
         asked.append(args[1])
         return top_n_indices(*args, **kwargs)
 
-    monkeypatch.setattr(ml.diversity, "top_n_indices", recording_top_n)
+    monkeypatch.setattr(ml.serving.diversity, "top_n_indices", recording_top_n)
     picked = capped_top_n(scores, n, clusters, exclude=[int(np.argmax(scores))])
     assert max(asked) <= MAX_CANDIDATES_PER_PICK * n
     # The two best that are not excluded come first, then the list is filled in score order.

@@ -20,7 +20,7 @@ import pytest
 
 from ml.data import KNOWN_MD5, MIRROR_ENV, load_dataset
 from ml.data.cli import main as data_main
-from ml.recommender import Recommender
+from ml.serving.recommender import Recommender
 from tests.synthetic import planted_movies, planted_ratings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ml.artifacts import CatalogueEntry
-from ml.imports import (
+from ml.serving.artifacts import CatalogueEntry
+from ml.text.imports import (
     MAX_FIELD_CHARS,
     MAX_FILE_BYTES,
     MAX_ROWS,
@@ -17,7 +17,7 @@ from ml.imports import (
     ImportFileError,
     plan_import,
 )
-from ml.matching import NOT_IN_CATALOGUE
+from ml.text.matching import NOT_IN_CATALOGUE
 
 CATALOGUE = Catalogue(
     [

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from bench.intent import FIELDS, accuracy, like_but, load_like_set, load_set, parser_for
-from ml.intent import MAX_QUERY_CHARS, MAX_TITLE_LOOKUPS, IntentParser
-from ml.recommender import Recommender
-from ml.search import MovieIndex
+from ml.serving.recommender import Recommender
+from ml.text.intent import MAX_QUERY_CHARS, MAX_TITLE_LOOKUPS, IntentParser
+from ml.text.search import MovieIndex
 
 FIELD_FLOOR = 0.95
 WHOLE_FLOOR = 0.90

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.likeness import GenreSpace, request_scores
+from ml.serving.likeness import GenreSpace, request_scores
 
 FILMS = [
     ("Horror", "Sci-Fi"),             # 0: the reference, Alien-like

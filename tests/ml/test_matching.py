@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.matching import LABELLED, evaluate, imdb_by_id
-from ml.artifacts import CatalogueEntry, read_catalogue
-from ml.matching import AMBIGUOUS, NOT_IN_CATALOGUE, TitleMatcher, title_key
+from ml.serving.artifacts import CatalogueEntry, read_catalogue
+from ml.text.matching import AMBIGUOUS, NOT_IN_CATALOGUE, TitleMatcher, title_key
 
 REPO = Path(__file__).resolve().parents[2]
 

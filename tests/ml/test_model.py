@@ -5,13 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.baselines import BiasBaseline
-from ml.matrix import IdMap, RatingMatrix
-from ml.metrics import rmse
-from ml.model import FactorModel, FunkSVDParams, UserVector
-from ml.ranking import top_n_indices
+from ml.models.baseline import BiasBaseline
+from ml.models.contract import UserRatings
+from ml.models.funksvd import FunkSVD, FunkSVDParams, UserVector
+from ml.models.funksvd.train import Validation, train_funksvd
+from ml.models.matrix import IdMap, RatingMatrix
 from ml.rules import RATING_MAX, RATING_MIN
-from ml.trainer import Validation, train_funksvd
+from ml.serving.ranking import top_n_indices
+from ml.training.metrics import rmse
+
+
+def trained(model: FunkSVD, user: int) -> UserVector:
+    """Training user ``user``'s own vector and bias."""
+    return UserVector(model.user_factors[user], float(model.user_bias[user]))
 
 
 def planted_low_rank(seed: int = 0, n_users: int = 300, n_items: int = 200, rank: int = 3,
@@ -34,10 +40,9 @@ def test_trainer_recovers_a_planted_low_rank_matrix_well_below_the_bias_baseline
     params = FunkSVDParams(method=method, n_factors=6, rank=6, n_epochs=40, burn_in=6,
                            reg=0.02, seed=3)
     model = train_funksvd(train, params, progress=False).model
-    baseline = BiasBaseline.fit(train.users, train.items, train.ratings, train.n_users,
-                                train.n_items)
+    baseline = BiasBaseline().fit(train)
     model_rmse = rmse(model.predict_pairs(held.users, held.items), held.ratings)
-    baseline_rmse = rmse(baseline.predict(held.users, held.items), held.ratings)
+    baseline_rmse = rmse(baseline.predict_pairs(held.users, held.items), held.ratings)
     assert model_rmse < 0.5 * baseline_rmse, (model_rmse, baseline_rmse)
 
 
@@ -65,16 +70,16 @@ def test_early_stopping_records_every_sweep_with_train_and_validation_rmse():
 
 def test_predictions_are_clipped_to_the_rating_scale():
     rng = np.random.default_rng(0)
-    model = FactorModel(
+    model = FunkSVD(
         global_mean=3.5, user_factors=rng.normal(0, 5, (4, 3)).astype(np.float32),
         user_bias=np.array([3, -3, 0, 0], dtype=np.float32),
         item_factors=rng.normal(0, 5, (50, 3)).astype(np.float32),
         item_bias=np.zeros(50, dtype=np.float32), fold_in_reg=np.ones(4, dtype=np.float32),
     )
-    raw = model.predict_raw(model.user(0))
+    raw = model.scores(trained(model, 0))
     assert raw.max() > RATING_MAX or raw.min() < RATING_MIN  # the raw scores do overflow
     for user in range(4):
-        pred = model.predict(model.user(user))
+        pred = model.predict(trained(model, user))
         assert pred.min() >= RATING_MIN and pred.max() <= RATING_MAX
     pairs = model.predict_pairs(np.repeat(np.arange(4), 50), np.tile(np.arange(50), 4))
     assert pairs.min() >= RATING_MIN and pairs.max() <= RATING_MAX
@@ -90,22 +95,23 @@ def test_fold_in_of_a_training_user_gives_nearly_the_same_top_10():
     for user in range(0, 200, 5):
         rows = slice(seg.indptr[user], seg.indptr[user + 1])
         rated = seg.other[rows]
-        folded = model.fold_in(rated, train.ratings[seg.order[rows]])
-        trained_top = set(top_n_indices(model.predict(model.user(user)), 10, exclude=rated))
+        folded = model.fold_in(UserRatings.of(rated, train.ratings[seg.order[rows]]))
+        trained_top = set(top_n_indices(model.predict(trained(model, user)), 10,
+                                        exclude=rated))
         folded_top = set(top_n_indices(model.predict(folded), 10, exclude=rated))
         overlaps.append(len(trained_top & folded_top) / 10)
     assert np.mean(overlaps) >= 0.8, np.mean(overlaps)
 
 
 def test_fold_in_with_no_ratings_is_the_mean_user_and_validates_shapes():
-    model = FactorModel(3.0, np.zeros((1, 2), np.float32), np.zeros(1, np.float32),
-                        np.ones((5, 2), np.float32), np.zeros(5, np.float32),
-                        np.ones(3, np.float32))
-    empty = model.fold_in([], [])
+    model = FunkSVD(global_mean=3.0, user_factors=np.zeros((1, 2), np.float32),
+                    user_bias=np.zeros(1, np.float32), item_factors=np.ones((5, 2), np.float32),
+                    item_bias=np.zeros(5, np.float32), fold_in_reg=np.ones(3, np.float32))
+    empty = model.fold_in(UserRatings.empty())
     assert isinstance(empty, UserVector) and empty.bias == 0.0
     assert not empty.factors.any()
     with pytest.raises(ValueError):
-        model.fold_in([0, 1], [4.0])
+        model.fold_in(UserRatings.of([0, 1], [4.0]))
 
 
 def test_id_map_is_a_bijection_with_minus_one_for_unknown_ids():

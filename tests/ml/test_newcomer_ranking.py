@@ -2,7 +2,7 @@
 
 The ranking score leans on popularity and the predicted rating at five ratings and lets go as
 ratings come in (``RankingWeights.at``); the iALS fold-in hears films skipped on the deck as
-"haven't seen it" (``ImplicitModel.fold_in``). Both go through ``Recommender.recommend``, the
+"haven't seen it" (``IALS.fold_in``). Both go through ``Recommender.recommend``, the
 code the API serves. Movie ids: 1–20 Action, 101–120 Romance, 201–220 Comedy (tests/synthetic.py).
 """
 
@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.implicit import ImplicitParams, rotate, targets_and_confidence
-from ml.ranking import RankingWeights
-from ml.recommender import Recommender
+from ml.models.contract import UserRatings
+from ml.models.ials.model import ImplicitParams, rotate, targets_and_confidence
 from ml.rules import PERSONALISATION_THRESHOLD
+from ml.serving.ranking import RankingWeights
+from ml.serving.recommender import Recommender
 
 ACTION_FAN = {1: 5.0, 2: 5.0, 3: 4.5, 4: 5.0, 5: 4.5}
 
@@ -68,7 +69,7 @@ def test_skipped_films_sink_in_the_choice_score_and_in_the_list(recommender):
     tests/synthetic.py; bench/newcomers.py measures the real effect.)"""
     skipped = [201, 202, 203, 204, 205]  # the popular comedies
     idx = recommender.items.indices(skipped)
-    factors = recommender.implicit.item_factors.astype(np.float64)
+    factors = recommender.ials.item_factors.astype(np.float64)
     plain = factors @ recommender.profile(ACTION_FAN).choice_vector
     told = factors @ recommender.profile(ACTION_FAN, skipped).choice_vector
     assert (told[idx] < plain[idx]).all()
@@ -109,10 +110,11 @@ def test_skips_unused_leave_the_trained_solve(n):
     idx = rng.choice(40, size=n, replace=False)
     ratings = rng.choice([1.0, 2.5, 4.0, 5.0], size=n)
     skips = np.setdiff1d(np.arange(40), idx)[:4]
-    np.testing.assert_allclose(model.serving(5.0, 30.0).fold_in(idx, ratings),
-                               model.fold_in(idx, ratings), rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(model.serving(5.0, 0.0).fold_in(idx, ratings, skips),
-                               model.fold_in(idx, ratings), rtol=1e-6, atol=1e-9)
+    rated = UserRatings.of(idx, ratings)
+    np.testing.assert_allclose(model.serving(5.0, 30.0).fold_in(rated),
+                               model.fold_in(rated), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(model.serving(5.0, 0.0).fold_in(UserRatings.of(idx, ratings, skips)),
+                               model.fold_in(rated), rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("n_skips", [2, 9])
@@ -131,6 +133,6 @@ def test_a_skip_is_a_zero_target_with_its_own_confidence(n_skips):
     system = model.unobserved_weight * (y.T @ y) + (y[rows].T * c) @ y[rows]
     system += model.ridge(3) * 3 / (3 + 2.0) * np.eye(model.rank)
     expected = np.linalg.solve(system, y[rows].T @ (c * p))
-    got = model.serving(2.0, 7.0).fold_in(idx, ratings, skips)
+    got = model.serving(2.0, 7.0).fold_in(UserRatings.of(idx, ratings, skips))
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.implicit import ImplicitParams, rotate
-from ml.onboarding import PAGE_SIZE, OnboardingParams, onboarding_order
-from ml.recommender import Recommender
-from ml.simulate_onboarding import onboard, quality
+from ml.models.ials.model import ImplicitParams, rotate
+from ml.serving.onboarding import PAGE_SIZE, OnboardingParams, onboarding_order
+from ml.serving.recommender import Recommender
+from ml.training.simulate_onboarding import onboard, quality
 
 
 def three_tastes() -> tuple[np.ndarray, object, list[tuple[str, ...]]]:

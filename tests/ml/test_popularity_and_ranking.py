@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.popularity import Popularity, bayesian_average
-from ml.ranking import BlendScorer, RankingWeights, blend_scores, similar_items, top_n_indices
+from ml.models.popularity.model import Popularity, PopularityParams, bayesian_average
+from ml.serving.ranking import (
+    BlendScorer,
+    RankingWeights,
+    blend_scores,
+    similar_items,
+    top_n_indices,
+)
 
 
 def test_bayesian_average_matches_the_formula():
@@ -20,8 +26,8 @@ def test_bayesian_average_matches_the_formula():
 def test_a_few_perfect_ratings_do_not_beat_many_good_ones():
     items = np.array([0, 0] + [1] * 200 + [2] * 300)
     ratings = np.array([5.0, 5.0] + [4.3] * 200 + [3.0] * 300)
-    pop = Popularity.from_ratings(items, ratings, 3, prior_percentile=50)
-    assert list(pop.top_n(3)) == [1, 0, 2]
+    pop = Popularity.from_ratings(items, ratings, 3, PopularityParams(prior_percentile=50))
+    assert list(top_n_indices(pop.scores(), 3)) == [1, 0, 2]
 
 
 def test_popularity_order_is_stable_excludes_and_filters():
@@ -29,14 +35,14 @@ def test_popularity_order_is_stable_excludes_and_filters():
     items = rng.integers(0, 50, 5000)
     ratings = rng.integers(1, 6, 5000).astype(float)
     pop = Popularity.from_ratings(items, ratings, 50)
-    order = pop.top_n(50)
-    assert np.all(np.diff(pop.scores[order]) <= 0)  # best first
-    assert list(pop.top_n(50)) == list(order)  # same every call
+    order = top_n_indices(pop.scores(), 50)
+    assert np.all(np.diff(pop.average[order]) <= 0)  # best first
+    assert list(top_n_indices(pop.scores(), 50)) == list(order)  # same every call
     assert sorted(order) != list(order)  # not re-sorted by id (the peer's bug)
-    excluded = pop.top_n(10, exclude=order[:3])
+    excluded = top_n_indices(pop.scores(), 10, exclude=order[:3])
     assert list(excluded) == list(order[3:13])
     allowed = np.arange(50) % 2 == 0
-    assert all(i % 2 == 0 for i in pop.top_n(10, allowed=allowed))
+    assert all(i % 2 == 0 for i in top_n_indices(pop.scores(), 10, allowed=allowed))
 
 
 def test_top_n_breaks_ties_by_index_and_never_returns_excluded_or_nan():

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.discover import discover_scores
-from ml.ranking import RANKERS, top_n_indices
-from ml.recommender import Recommender
 from ml.rules import RATING_MAX, RATING_MIN
+from ml.serving.discover import discover_scores
+from ml.serving.ranking import RANKERS, top_n_indices
+from ml.serving.recommender import Recommender
 
 ACTION_FAN = {1: 5.0, 2: 5.0, 3: 4.5, 4: 5.0, 5: 4.5, 101: 1.0, 102: 1.5}
 NEWCOMERS = [{}, {1: 4.0}, ACTION_FAN, {101: 5.0, 102: 4.5, 103: 5.0, 1: 1.0, 2: 1.0}]

@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.artifacts import MANIFEST_FILE, ArtifactError, load_artifact, save_artifact
-from ml.ease import Ease
-from ml.implicit import (
-    ImplicitModel,
+from ml.models.contract import UserRatings
+from ml.models.ease import EASE, EaseParams
+from ml.models.ials.model import (
+    IALS,
     ImplicitParams,
     rotate,
     targets_and_confidence,
-    train_implicit,
 )
-from ml.matrix import RatingMatrix
-from ml.ranking import RankingWeights
+from ml.models.matrix import RatingMatrix
+from ml.serving.artifacts import MANIFEST_FILE, ArtifactError, load_artifact, save_artifact
+from ml.serving.ranking import RankingWeights
 
 PARAMS = ImplicitParams(n_factors=6, unobserved_weight=0.3, reg=0.01, n_epochs=6,
                         fold_in_half_ratings=0.0)
@@ -37,7 +37,7 @@ def two_audiences(n_users: int = 60, seed: int = 0) -> RatingMatrix:
     return RatingMatrix.build(users, items, ratings, n_users, 20)
 
 
-def reference_fold_in(model: ImplicitModel, idx: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+def reference_fold_in(model: IALS, idx: np.ndarray, ratings: np.ndarray) -> np.ndarray:
     """The normal equations, solved the plain way: (α0 YᵀY + Y_Rᵀ C Y_R + λ_u I) x = Y_Rᵀ C p."""
     y = model.item_factors.astype(np.float64)
     p, c = targets_and_confidence(ratings, model.rating_confidence, model.dislike_below)
@@ -47,12 +47,12 @@ def reference_fold_in(model: ImplicitModel, idx: np.ndarray, ratings: np.ndarray
 
 
 @pytest.fixture(scope="module")
-def model() -> ImplicitModel:
-    return train_implicit(two_audiences(), PARAMS)
+def model() -> IALS:
+    return IALS(PARAMS).fit(two_audiences())
 
 
 def test_a_newcomer_is_recommended_the_films_of_their_audience(model):
-    scores = model.scores(model.fold_in([0, 1, 2], [5.0, 4.0, 5.0]))
+    scores = model.scores(model.fold_in(UserRatings.of([0, 1, 2], [5.0, 4.0, 5.0])))
     assert scores[3:10].mean() > scores[10:].mean() + 0.2
     scores[[0, 1, 2]] = -np.inf
     assert set(np.argsort(-scores)[:5].tolist()) <= set(range(3, 10))
@@ -66,7 +66,7 @@ def test_woodbury_and_direct_fold_in_solve_the_same_equations(n):
                                            fold_in_half_ratings=5.0))
     idx = rng.choice(40, size=n, replace=False)
     ratings = rng.choice([1.0, 2.5, 4.0, 5.0], size=n)
-    np.testing.assert_allclose(model.fold_in(idx, ratings),
+    np.testing.assert_allclose(model.fold_in(UserRatings.of(idx, ratings)),
                                reference_fold_in(model, idx, ratings), rtol=1e-6, atol=1e-9)
 
 
@@ -81,8 +81,8 @@ def test_rotation_into_the_gram_eigenbasis_leaves_scores_unchanged():
 
 
 def test_a_hated_film_pushes_its_neighbours_down(model):
-    loved = model.scores(model.fold_in([0, 10], [5.0, 5.0]))
-    hated = model.scores(model.fold_in([0, 10], [5.0, 1.0]))
+    loved = model.scores(model.fold_in(UserRatings.of([0, 10], [5.0, 5.0])))
+    hated = model.scores(model.fold_in(UserRatings.of([0, 10], [5.0, 1.0])))
     assert hated[11:20].mean() < loved[11:20].mean()
     assert hated[1:10].mean() > hated[11:20].mean()
 
@@ -95,13 +95,13 @@ def test_targets_and_confidence_follow_the_stars():
 
 
 def test_no_ratings_fold_in_to_the_zero_vector(model):
-    assert not model.fold_in([], []).any()
+    assert not model.fold_in(UserRatings.empty()).any()
 
 
 def test_ease_reference_has_a_zero_diagonal_and_ranks_the_audience_first():
-    ease = Ease.fit(two_audiences(), l2=5.0)
+    ease = EASE(EaseParams(l2=5.0)).fit(two_audiences())
     assert not np.diag(ease.weights).any()
-    scores = ease.scores([0, 1, 2])
+    scores = ease.scores(ease.fold_in(UserRatings.of([0, 1, 2], [4.0, 4.0, 4.0])))
     assert scores[3:10].min() > scores[10:].max()
 
 
@@ -134,9 +134,9 @@ def test_a_model_directory_without_the_ranking_model_is_refused(tiny_model_copy:
 def test_the_training_solve_converges_to_the_exact_ridge_solution():
     """Enough conjugate-gradient steps give each row's exact solve; training takes three.
 
-    The per-rating rows are read in float32 (``ml.kernels.conjugate_gradient_rows``), so the
-    exact solve they converge to is the one on those rounded rows."""
-    from ml.implicit import _conjugate_gradient
+    The per-rating rows are read in float32 (``ml.training.kernels.conjugate_gradient_rows``), so
+    the exact solve they converge to is the one on those rounded rows."""
+    from ml.models.ials.model import _conjugate_gradient
 
     rng = np.random.default_rng(3)
     matrix = two_audiences()

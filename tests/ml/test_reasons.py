@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.constraints import Constraints
-from ml.reasons import (
+from ml.rules import POSITIVE_RATING
+from ml.serving.constraints import Constraints
+from ml.serving.reasons import (
     MAX_NEIGHBOURS,
     MIN_NEIGHBOURS,
     Neighbourhoods,
     neighbour_count,
     personal_reasons,
 )
-from ml.recommender import Recommender
-from ml.rules import POSITIVE_RATING
+from ml.serving.recommender import Recommender
 
 # Films 0–3 point one way, 4–7 another, 8 and 9 a third; unit vectors.
 ANGLES = np.array([0.0, 0.05, 0.1, 0.15, 1.6, 1.65, 1.7, 1.75, 3.0, 3.05])

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ml.recommender import Recommender
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_MAX, RATING_MIN
+from ml.serving.recommender import Recommender
 
 ACTION, ROMANCE = range(1, 21), range(101, 121)
 ACTION_FAN = {1: 5.0, 2: 5.0, 3: 4.5, 4: 5.0, 5: 4.5, 101: 1.0, 102: 1.5}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ml.evaluate import evaluate, read_100k_split
-from ml.model import FunkSVDParams
+from ml.models.funksvd.model import FunkSVDParams
+from ml.training.evaluate import evaluate, read_100k_split
 
 #: Measured with the default parameters (seed 0) on ml-100k u1: see docs/model.md.
 U1_RMSE = 0.910

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ml.recommender import Movie
-from ml.search import MovieIndex
-from ml.titles import fold
+from ml.serving.recommender import Movie
+from ml.text.search import MovieIndex
+from ml.text.titles import fold
 
 
 def movie(

@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.artifacts import GATE_HOLDOUT_KEY, load_artifact
 from ml.data import load_dataset
-from ml.ranking import top_n_indices
+from ml.models.contract import UserRatings
+from ml.models.funksvd import UserVector
+from ml.serving.artifacts import GATE_HOLDOUT_KEY, load_artifact
+from ml.serving.ranking import top_n_indices
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 
@@ -46,8 +48,9 @@ def test_training_users_folded_in_from_their_ratings_get_nearly_the_same_list(
             continue
         mine = ratings[ratings["user_id"] == user_id]
         rated = shipped.items.indices(mine["movie_id"].to_numpy())
-        trained = model.predict(model.user(shipped.users.index(user_id)))
-        folded = model.predict(model.fold_in(rated, mine["rating"].to_numpy()))
+        row = shipped.users.index(user_id)
+        trained = model.predict(UserVector(model.user_factors[row], float(model.user_bias[row])))
+        folded = model.predict(model.fold_in(UserRatings.of(rated, mine["rating"].to_numpy())))
         gaps.append(float(np.abs(trained - folded).mean()))
         top_trained = set(top_n_indices(trained, 10, exclude=rated))
         top_folded = set(top_n_indices(folded, 10, exclude=rated))
@@ -58,7 +61,7 @@ def test_training_users_folded_in_from_their_ratings_get_nearly_the_same_list(
 
 def test_the_onboarding_deck_goes_on_past_its_chosen_films(shipped):
     """Someone who has seen (or skipped) every chosen film still gets films to rate."""
-    from ml.recommender import Recommender
+    from ml.serving.recommender import Recommender
 
     recommender = Recommender(shipped)
     seen: list[int] = []

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.matrix import RatingMatrix
-from ml.sparse_ease import SparseEase, SparseEaseParams, fit_sparse_ease
+from ml.models.contract import UserRatings
+from ml.models.ease import EASE, SparseEaseParams
+from ml.models.matrix import RatingMatrix
 
 
 def _ratings(seed: int = 0, n_users: int = 120, n_items: int = 40) -> np.ndarray:
@@ -19,6 +20,14 @@ def _ratings(seed: int = 0, n_users: int = 120, n_items: int = 40) -> np.ndarray
 def _matrix(x: np.ndarray) -> RatingMatrix:
     users, items = np.nonzero(x)
     return RatingMatrix.build(users, items, x[users, items].astype(np.float64), *x.shape)
+
+
+def _fit(x: np.ndarray, params: SparseEaseParams) -> EASE:
+    return EASE(params).fit(_matrix(x))
+
+
+def _scores(model: EASE, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+    return model.scores(model.fold_in(UserRatings.of(items, ratings)))
 
 
 def _dense_ease(x: np.ndarray, l2: float) -> np.ndarray:
@@ -35,18 +44,17 @@ def test_unpruned_scores_are_rating_weighted_ease():
     EASE on the rating-weighted matrix, λ = l2_per_user × users."""
     x = _ratings()
     params = SparseEaseParams(l2_per_user=0.4, max_items=1000, neighbours=1000)
-    model = fit_sparse_ease(_matrix(x), params)
+    model = _fit(x, params)
     b = _dense_ease(x, 0.4 * x.shape[0])
     for user in (0, 7, 33):
         rated = np.flatnonzero(x[user])
-        np.testing.assert_allclose(model.scores(rated, x[user, rated]), x[user] @ b,
+        np.testing.assert_allclose(_scores(model, rated, x[user, rated]), x[user] @ b,
                                    rtol=1e-4, atol=1e-5)
 
 
 def test_each_head_film_keeps_its_strongest_sources_and_nothing_leaves_the_head():
     x = _ratings(1)
-    model = fit_sparse_ease(_matrix(x), SparseEaseParams(l2_per_user=0.4, max_items=25,
-                                                         neighbours=6))
+    model = _fit(x, SparseEaseParams(l2_per_user=0.4, max_items=25, neighbours=6))
     counts = np.count_nonzero(x, axis=0)
     head = np.sort(np.argsort(-counts, kind="stable")[:25])
     lengths = np.diff(model.indptr)
@@ -66,13 +74,13 @@ def test_each_head_film_keeps_its_strongest_sources_and_nothing_leaves_the_head(
 
 def test_a_user_with_no_head_film_scores_zero_and_arrays_round_trip():
     x = _ratings(2)
-    model = fit_sparse_ease(_matrix(x), SparseEaseParams(max_items=5, neighbours=3))
+    model = _fit(x, SparseEaseParams(max_items=5, neighbours=3))
     tail = np.argsort(-np.count_nonzero(x, axis=0), kind="stable")[-3:]
-    assert not model.scores(tail, np.full(3, 5.0)).any()
-    again = SparseEase.from_arrays(model.arrays())
+    assert not _scores(model, tail, np.full(3, 5.0)).any()
+    again = EASE.from_arrays(model.arrays())
     rated = np.flatnonzero(x[4])
-    np.testing.assert_array_equal(again.scores(rated, x[4, rated]),
-                                  model.scores(rated, x[4, rated]))
+    np.testing.assert_array_equal(_scores(again, rated, x[4, rated]),
+                                  _scores(model, rated, x[4, rated]))
 
 
 def test_parameters_must_be_positive():
@@ -83,10 +91,10 @@ def test_parameters_must_be_positive():
 def test_a_long_history_reads_each_rows_strongest_weights_within_the_budget(monkeypatch):
     """Above the per-request budget every rated row is cut to the same share, strongest
     weights kept: the result is the exact sum over those weights."""
-    import ml.sparse_ease as sparse_ease
+    import ml.models.ease.sparse as sparse_ease
 
     x = _ratings(3)
-    model = fit_sparse_ease(_matrix(x), SparseEaseParams(l2_per_user=0.4, neighbours=30))
+    model = _fit(x, SparseEaseParams(l2_per_user=0.4, neighbours=30))
     rated = np.flatnonzero(x[5])
     monkeypatch.setattr(sparse_ease, "WEIGHTS_PER_REQUEST", 4 * len(rated))
     expected = np.zeros(model.n_items)
@@ -95,7 +103,7 @@ def test_a_long_history_reads_each_rows_strongest_weights_within_the_budget(monk
         assert np.all(np.abs(model.weights[row]) >= np.abs(
             model.weights[model.indptr[item] + 4:model.indptr[item + 1]]).max())
         np.add.at(expected, model.indices[row], rating * model.weights[row])
-    np.testing.assert_allclose(model.scores(rated, x[5, rated]), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_scores(model, rated, x[5, rated]), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_the_shipped_format_carries_the_term_and_older_models_load_without_it(
@@ -104,8 +112,8 @@ def test_the_shipped_format_carries_the_term_and_older_models_load_without_it(
     without them (an older model) loads with no such term and still ranks."""
     from dataclasses import replace
 
-    from ml.artifacts import load_artifact, save_artifact
-    from ml.recommender import Recommender
+    from ml.serving.artifacts import load_artifact, save_artifact
+    from ml.serving.recommender import Recommender
 
     artifact = load_artifact(tiny_model_dir)
     assert artifact.item_item is not None and artifact.item_item.n_items == artifact.model.n_items

@@ -1,8 +1,8 @@
-"""ml.titles, the one title normaliser: how every title the API serves reads to a person."""
+"""ml.text.titles, the one title normaliser: how every title the API serves reads to a person."""
 
 from __future__ import annotations
 
-from ml.titles import fold, parse_title, title_forms
+from ml.text.titles import fold, parse_title, title_forms
 
 
 def test_movielens_titles_read_naturally() -> None:

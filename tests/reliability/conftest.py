@@ -1,6 +1,6 @@
 """Reliability fixtures: the real API in its own uvicorn process, and the in-process API.
 
-``api_server(...)`` starts ``python -m api.server`` (uvicorn with the front door) on 127.0.0.1
+``api_server(...)`` starts ``python -m api.server`` (stock uvicorn) on 127.0.0.1
 around the tiny planted model (tests/synthetic.py) and a SQLite file in the test's temporary
 folder; every server a test starts is stopped when it ends. The in-process fixtures
 (``client``, ``new_user``...) are the API suite's own, re-used here.

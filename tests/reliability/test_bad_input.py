@@ -22,8 +22,8 @@ from api.schemas import MAX_RATINGS_PER_REQUEST
 from api.settings import Settings
 from db.models import Rating
 from db.models import User as UserRow
-from ml.artifacts import save_artifact
-from ml.pipeline import fit_artifact
+from ml.serving.artifacts import save_artifact
+from ml.training.pipeline import fit_artifact
 from tests.api.conftest import ACTION, User
 from tests.synthetic import TINY_PARAMS, planted_movies, planted_ratings
 

@@ -36,7 +36,7 @@ from streamlit.testing.v1 import AppTest
 from api.errors import DATABASE_BUSY, DATABASE_FULL, DATABASE_READ_ONLY
 from api.main import create_app
 from bench.harness.api_server import ApiServer, Request, call, call_json, free_port
-from ml.artifacts import CATALOGUE_FILE, FACTORS_FILE, MANIFEST_FILE
+from ml.serving.artifacts import CATALOGUE_FILE, FACTORS_FILE, MANIFEST_FILE
 from tests.api.conftest import make_read_only
 from tests.ui.http_stub import http_server, send_json
 from ui import posters, routes

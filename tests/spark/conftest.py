@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.artifacts import AppRatings
+from ml.serving.artifacts import AppRatings
 from tests.synthetic import planted_movies, planted_ratings
 
 #: App users: action fans by the service's own ids (they train as −id).

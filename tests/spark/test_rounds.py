@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from bench.harness.spark_cluster import spark_env
-from ml.spark_train import (
+from ml.training.spark_train import (
     SparkSettings,
     _with_dot,
     fit_rating_model,

@@ -21,10 +21,10 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.settings import Settings
 from bench.harness.spark_cluster import REPO, SparkStandalone, ml_package_zip, spark_env
-from ml.artifacts import APP_RATINGS_KEY, load_artifact, load_holdout
-from ml.model_store import ModelStore
-from ml.split import hashed_users_holdout
-from ml.train import GATE_SALT
+from ml.data.split import hashed_users_holdout
+from ml.serving.artifacts import APP_RATINGS_KEY, load_artifact, load_holdout
+from ml.serving.model_store import ModelStore
+from ml.training.train import GATE_SALT
 from tests.api.conftest import ACTION, ACTION_FAN, ROMANCE, ROMANCE_FAN
 from tests.spark.conftest import APP_USERS
 
@@ -34,7 +34,7 @@ GATE = 0.1
 
 
 def run_local(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "ml.spark_train", "--master", "local[2]",
+    command = [sys.executable, "-m", "ml.training.spark_train", "--master", "local[2]",
                "--conf", "spark.ui.enabled=false", *SMALL, *args]
     done = subprocess.run(command, capture_output=True, text=True, env=spark_env(), cwd=REPO,
                           timeout=600, check=False)
@@ -115,13 +115,14 @@ def test_ml_promote_gates_a_spark_candidate_against_a_one_box_model(
         local_model: Path, planted_release: Path, tmp_path: Path):
     one_box = tmp_path / "one-box"
     trained = subprocess.run(
-        [sys.executable, "-m", "ml.train", "--data", str(planted_release), "--out", str(one_box),
+        [sys.executable, "-m", "ml.training.train", "--data", str(planted_release),
+         "--out", str(one_box),
          "--test-fraction", "0", "--gate-users", str(GATE), "--n-factors", "4", "--rank", "4",
          "--n-epochs", "12", "--burn-in", "4"],
         capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
     assert trained.returncode == 0, trained.stderr[-3000:]
     store = tmp_path / "store"
-    promote = [sys.executable, "-m", "ml.promote"]
+    promote = [sys.executable, "-m", "ml.training.promote"]
     first = subprocess.run([*promote, str(one_box), "--store", str(store)], capture_output=True,
                            text=True, cwd=REPO, timeout=300, check=False)
     assert first.returncode == 0, first.stderr
@@ -140,7 +141,7 @@ def test_a_standalone_cluster_trains_ml_latest_small_and_the_api_serves_it(
     out = tmp_path / "model"
     with SparkStandalone(workers=2, cores=1) as cluster:
         done = cluster.submit(
-            REPO / "ml" / "spark_train.py",
+            REPO / "ml" / "training" / "spark_train.py",
             ["--data", str(shared_data / "ml-latest-small"), "--out", str(out),
              "--rank", "8", "--iterations", "4", "--implicit-rank", "16",
              "--implicit-iterations", "4", "--bias-sweeps", "1"],

@@ -25,8 +25,8 @@ from requests.adapters import BaseAdapter
 
 from api.main import create_app
 from api.settings import Settings
-from ml.artifacts import save_artifact
-from ml.pipeline import fit_artifact
+from ml.serving.artifacts import save_artifact
+from ml.training.pipeline import fit_artifact
 from tests.synthetic import TINY_PARAMS, TINY_WEIGHTS, planted_movies, planted_ratings
 from ui.api_client import ApiClient
 

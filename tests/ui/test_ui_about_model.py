@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from api.main import create_app
 from api.settings import Settings
-from ml.artifacts import APP_RATINGS_KEY, AppRatings
+from ml.serving.artifacts import APP_RATINGS_KEY, AppRatings
 from tests.ui.conftest import ENTRY, RUN_TIMEOUT
 from tests.ui.real_api import real_client
 from ui import api_client, routes

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from api.main import create_app
 from api.settings import Settings
 from bench.intent import load_set, parser_for
-from ml.titles import parse_title
+from ml.text.titles import parse_title
 from tests.ui.conftest import ENTRY, RUN_TIMEOUT
 from tests.ui.real_api import real_client
 from ui import api_client, intent_prompt, routes

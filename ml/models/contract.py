@@ -1,0 +1,121 @@
+"""The one model contract: every model scores items for a user folded in from their ratings.
+
+Shaped after implicit's ``RecommenderBase`` and LensKit's split between a scorer and a ranker:
+
+- models speak dense internal indices only; raw MovieLens ids are mapped once, by the caller
+  (``ml.models.matrix.IdMap``), before anything reaches a model;
+- ``fit(matrix)`` trains on a ``RatingMatrix`` and returns the model itself;
+- ``fold_in(UserRatings) -> state``: a user's state from their ratings alone, with the item
+  side held fixed (no retraining). The state is opaque to callers and cacheable until the
+  ratings change; a training user's ratings fold in to (nearly) their trained state;
+- ``scores(state)``: one float per item, shape ``(n_items,)``, higher is better. A model that
+  cannot score an item returns NaN there; rankers treat NaN as −inf (never recommended).
+  Scores are not clipped or normalised: a rating model's scores are its unclipped predicted
+  ratings, a choice model's are unnormalised preferences;
+- ``similar_items(item, n)``: the ``n`` items most like ``item``, itself excluded, best first;
+- the models the service loads (FunkSVD, iALS, EASE) also give ``arrays()`` /
+  ``from_arrays(arrays)``: the model as plain named arrays, which ``ml.serving.artifacts``
+  writes into the model directory.
+
+``recommend`` cuts scores into a top-N, excluding the user's rated items and applying an
+``allowed`` mask before the cut (evaluation ranks every model through it; the service adds its
+blend and franchise cap in ``ml.serving``). Models are ``ml.models``: FunkSVD, iALS, EASE,
+popularity and the bias baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from ml.models.matrix import RatingMatrix
+from ml.rules import RATING_MAX, RATING_MIN
+from ml.serving.ranking import top_n_indices
+
+IntArray = npt.NDArray[np.int64]
+Scores = npt.NDArray[np.floating[Any]]
+State = TypeVar("State")
+Floating = TypeVar("Floating", bound=np.floating)
+
+
+@dataclass(frozen=True)
+class UserRatings:
+    """One user's ratings on internal item indices: what every fold-in reads.
+
+    Like LensKit's query, it carries the user's history, so "exclude what they rated" and
+    "fold them in" read the same arrays. Items are unique; their order does not matter.
+    ``skipped`` are the films the user said they have not seen (the onboarding deck's
+    "Haven't seen it"): a signal for models that read it (iALS, ``ml.models.ials.model``), ignored
+    by the others, and not excluded from lists by ``recommend`` (the caller decides that).
+    """
+
+    items: IntArray
+    ratings: npt.NDArray[np.float64]
+    skipped: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        if self.items.ndim != 1 or self.items.shape != self.ratings.shape:
+            raise ValueError("items and ratings must be 1-D and the same length")
+        if self.skipped.ndim != 1:
+            raise ValueError("skipped must be 1-D")
+
+    @classmethod
+    def of(cls, items: npt.ArrayLike, ratings: npt.ArrayLike,
+           skipped: npt.ArrayLike = ()) -> UserRatings:
+        return cls(np.asarray(items, dtype=np.int64), np.asarray(ratings, dtype=np.float64),
+                   np.asarray(skipped, dtype=np.int64).reshape(-1))
+
+    @classmethod
+    def empty(cls) -> UserRatings:
+        return cls.of([], [])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@runtime_checkable
+class Model(Protocol[State]):
+    """What every model implements (see the module docstring for the conventions)."""
+
+    #: The model's name in manifests and reports.
+    name: ClassVar[str]
+    #: The hyper-parameter dataclass ``fit`` uses.
+    params: Any
+
+    @property
+    def n_items(self) -> int: ...
+
+    def fit(self, matrix: RatingMatrix) -> Self: ...
+
+    def fold_in(self, user: UserRatings) -> State: ...
+
+    def scores(self, state: State) -> Scores: ...
+
+    def similar_items(self, item: int, n: int) -> tuple[IntArray, Scores]: ...
+
+
+class NotFittedError(RuntimeError):
+    """A model was asked to score before ``fit`` or ``from_arrays``."""
+
+
+def clip_rating(values: npt.NDArray[Floating]) -> npt.NDArray[Floating]:
+    """Clip predictions to the rating scale people see (a raw prediction can pass 5 stars)."""
+    return np.clip(values, RATING_MIN, RATING_MAX)
+
+
+def recommend(
+    model: Model[Any], user: UserRatings, n: int, *, state: Any = None,
+    allowed: npt.NDArray[np.bool_] | None = None, exclude_rated: bool = True,
+) -> tuple[IntArray, Scores]:
+    """The user's top-``n`` item indices and their scores, best first.
+
+    Rated items are excluded (unless ``exclude_rated`` is False), items outside ``allowed``
+    too, both before the cut; NaN scores are never returned. ``state`` is a cached fold-in.
+    """
+    scores = model.scores(model.fold_in(user) if state is None else state)
+    best = top_n_indices(scores, n, exclude=user.items if exclude_rated else None,
+                         allowed=allowed)
+    return best, scores[best]

@@ -1,0 +1,266 @@
+"""The personal ranking score, turning a score per item into a top-N, and factor neighbours.
+
+Why a ranking score at all: FunkSVD predicts how much someone will like a film *if* they watch
+it, so ranked by that alone a top-10 is obscure films a few people adored (NDCG@10 0.054 on
+ml-1m, below popularity's 0.119). The ranking score adds what FunkSVD never sees: which films
+this person is likely to choose, from an implicit-feedback model (``ml.models.ials.model``). It is
+
+    z(iALS score) + w_rating(n) · z(FunkSVD predicted rating) + w_pop(n) · z(log(1 + count))
+                  + w_item(n) · z(item-item score),
+
+the item-item score being Σ r_i B[i, ·] of a pruned rating-weighted EASE
+(``ml.models.ease.sparse``: the strongest single ranker on MovieLens; the factor terms add what its
+pairs of films miss), each term z-scored over the catalogue so the weights are unit-free,
+and each weight moving from its value at the five-rating threshold to its value for a full
+history as the user tells us more (n = their number of ratings):
+
+    w(n) = w_full + (w_at_threshold − w_full) · min(1, (5 / n)^decay).
+
+Why weights that depend on n: with five ratings the iALS fold-in is a rough guess, and a list
+that leans on it loses to the popular chart (NDCG@10 0.388 against 0.409 for five random
+ratings of held-out ml-1m users); leaning on popularity and on the predicted rating, which
+averages what the five ratings say, is what a newcomer's list needs. With a history the iALS
+term knows better, and a strong popularity prior only drags it to the blockbusters (w_pop 4
+at every n cost full histories 1%). The squared decay keeps full histories (20 ratings and
+more) where they were tuned. Everything was tuned on validation carved from training only:
+newcomers held out of the training users, 5 and 10 random ratings and 5 from the onboarding
+deck (``bench/newcomers.py --tune``), and full histories (bench/ranking.py). The iALS fold-in
+itself is ``IALS.fold_in``: it also hears the films a newcomer skipped as "haven't
+seen it".
+
+Scoring and ranking are separate steps (as in LensKit): every scorer returns one float per item,
+and these functions cut the list. They are vectorised: argpartition picks the N best in linear
+time, and only those N are sorted.
+
+``BlendScorer`` computes the same score in one pass over the items. A z-score is affine in the
+user's vector: over items, mean(Y·x) = ȳ·x and var(Y·x) = xᵀ Cov(Y) x, so both are known from
+moments precomputed once, and the whole score is a single matrix-vector product on the items'
+stacked factors minus a constant. Serving reads each item's factors once, which matters
+because that read, not arithmetic, is what a request costs (8 MB of factors fall out of cache
+between requests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ml.rules import PERSONALISATION_THRESHOLD
+
+#: The scorers a list can be ranked by: Bayesian-average popularity, FunkSVD's predicted
+#: rating alone (the trap, kept to measure it), and the ranking score above.
+Ranker = Literal["popularity", "rating", "blend"]
+RANKERS: tuple[Ranker, ...] = ("popularity", "rating", "blend")
+
+
+@dataclass(frozen=True)
+class RankingWeights:
+    """The ranking stage's tuned parameters (the iALS term has weight 1), saved in the manifest.
+
+    ``rating``, ``popularity`` and ``item_item`` are the weights for a full history,
+    ``*_at_threshold`` those at five ratings; ``decay`` is how fast the first give way to the
+    second (module docstring). ``fold_in_half_ratings`` and ``skip_confidence`` shape the iALS
+    fold-in (``IALS.fold_in``, served through ``IALS.serving``). A manifest written
+    before these fields existed keeps its weights and takes the rest from here (a model
+    without the item-item arrays has no such term, whatever its weight).
+
+    The full-history weights were chosen on the validation split carved from the training
+    part of ml-1m, ml-100k and ml-latest-small (the protocol of ``bench/ranking.py --tune``):
+    the item-item term alone is the strongest, iALS beside it added 1.6-3.6% there, FunkSVD's
+    predicted rating a little more, popularity nearly nothing. At five ratings the item-item
+    term is left out: validation newcomers' mean ratio to the targets' bars was 1.120 without
+    it, 1.093 at 0.5 and 1.047 at 2 (``bench/newcomers.py --tune``).
+    """
+
+    rating: float = 0.3
+    popularity: float = 0.05
+    rating_at_threshold: float = 1.0
+    popularity_at_threshold: float = 4.0
+    decay: float = 2.0
+    fold_in_half_ratings: float = 2.0
+    skip_confidence: float = 30.0
+    item_item: float = 0.7
+    item_item_at_threshold: float = 0.0
+
+    @classmethod
+    def of_manifest(cls, manifest: Mapping[str, Any]) -> RankingWeights:
+        """The weights a model's manifest holds (``ranking.weights``); missing fields take the
+        defaults here, unknown ones are ignored."""
+        saved = manifest.get("ranking", {}).get("weights", {})
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in known})
+
+    def at(self, n_ratings: int) -> tuple[float, float]:
+        """(w_rating, w_pop) for a user with ``n_ratings`` ratings."""
+        newness = min(1.0, (PERSONALISATION_THRESHOLD / max(n_ratings, 1)) ** self.decay)
+        return (self.rating + (self.rating_at_threshold - self.rating) * newness,
+                self.popularity + (self.popularity_at_threshold - self.popularity) * newness)
+
+    def item_item_at(self, n_ratings: int) -> float:
+        """w_item for a user with ``n_ratings`` ratings (the same decay as ``at``)."""
+        newness = min(1.0, (PERSONALISATION_THRESHOLD / max(n_ratings, 1)) ** self.decay)
+        return self.item_item + (self.item_item_at_threshold - self.item_item) * newness
+
+
+def blend_scores(
+    choice: npt.NDArray[np.floating], predicted_rating: npt.NDArray[np.floating],
+    log_popularity_z: npt.NDArray[np.floating], weights: RankingWeights, n_ratings: int,
+    item_item: npt.NDArray[np.floating] | None = None,
+) -> npt.NDArray[np.float64]:
+    """The ranking score of every item (see the module docstring); ``item_item`` None: the
+    model has no item-item term."""
+    w_rating, w_popularity = weights.at(n_ratings)
+    score = zscore(choice)
+    if w_rating:
+        score += w_rating * zscore(predicted_rating)
+    if w_popularity:
+        score += w_popularity * np.asarray(log_popularity_z, dtype=np.float64)
+    w_item = weights.item_item_at(n_ratings)
+    if w_item and item_item is not None:
+        score += w_item * zscore(item_item)
+    return score
+
+
+class BlendScorer:
+    """The ranking score of ``blend_scores`` for every item, in one matrix-vector product.
+
+    Built once from the choice model's item factors ``Y`` (iALS), the rating model's item
+    factors ``Q`` and biases ``b`` (FunkSVD) and the z-scored log popularity. Equal to
+    ``blend_scores`` up to float32 rounding (a contract test holds it to that).
+    """
+
+    def __init__(
+        self, choice_factors: npt.NDArray[np.floating], rating_factors: npt.NDArray[np.floating],
+        rating_bias: npt.NDArray[np.floating], log_popularity_z: npt.NDArray[np.floating],
+        weights: RankingWeights,
+    ) -> None:
+        y = np.asarray(choice_factors, dtype=np.float64)
+        # The predicted rating minus the user's constant (global mean + user bias), which no
+        # z-score sees: Z·[p; 1] with Z = [Q | b].
+        z = np.column_stack([np.asarray(rating_factors, dtype=np.float64),
+                             np.asarray(rating_bias, dtype=np.float64)])
+        self.weights = weights
+        self._choice_moments = _moments(y)
+        self._rating_moments = _moments(z)
+        self._k_choice = y.shape[1]
+        self._stacked = np.ascontiguousarray(np.column_stack(
+            [y, z, np.asarray(log_popularity_z, dtype=np.float64)]), dtype=np.float32)
+
+    def scores(
+        self, choice_vector: npt.ArrayLike, rating_factors: npt.ArrayLike, n_ratings: int,
+        item_item: npt.NDArray[np.floating] | None = None,
+    ) -> npt.NDArray[np.float32]:
+        """z(Y·x) + w_rating(n) · z(Q·p + b) + w_pop(n) · z(log(1 + count))
+        (+ w_item(n) · z(``item_item``), the user's item-item scores, when given)."""
+        x = np.asarray(choice_vector, dtype=np.float64)
+        p1 = np.append(np.asarray(rating_factors, dtype=np.float64), 1.0)
+        x_mean, x_std = _affine_moments(self._choice_moments, x)
+        r_mean, r_std = _affine_moments(self._rating_moments, p1)
+        w_rating, w_popularity = self.weights.at(n_ratings)
+        vector = np.concatenate([x / x_std, (w_rating / r_std) * p1, [w_popularity]])
+        offset = x_mean / x_std + w_rating * r_mean / r_std
+        score = self._stacked @ vector.astype(np.float32)
+        score -= np.float32(offset)
+        w_item = self.weights.item_item_at(n_ratings)
+        if w_item and item_item is not None:
+            mean, std = float(item_item.mean()), float(item_item.std())
+            score += ((w_item / (std if std > 1e-12 else 1.0))
+                      * (item_item - mean)).astype(np.float32)
+        return score
+
+
+def _moments(rows: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64],
+                                                     npt.NDArray[np.float64]]:
+    """Column means and the population covariance of ``rows``."""
+    mean = rows.mean(axis=0)
+    centred = rows - mean
+    return mean, centred.T @ centred / len(rows)
+
+
+def _affine_moments(
+    moments: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]], v: npt.NDArray[np.float64],
+) -> tuple[float, float]:
+    """Mean and standard deviation over items of rows·v (1 for a flat score, as ``zscore``)."""
+    mean, cov = moments
+    std = float(np.sqrt(max(float(v @ cov @ v), 0.0)))
+    return float(mean @ v), std if std > 1e-12 else 1.0
+
+
+def top_n_indices(
+    scores: npt.NDArray[np.floating], n: int, exclude: npt.ArrayLike | None = None,
+    allowed: npt.NDArray[np.bool_] | None = None,
+) -> npt.NDArray[np.int64]:
+    """Indices of the ``n`` highest scores, best first, skipping excluded and disallowed items.
+
+    Equal scores keep index order, at the cut as well, so a ranking is deterministic.
+    """
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    # float32 scores stay float32: this copy and the partition are half of a request's work.
+    dtype = np.result_type(np.asarray(scores).dtype, np.float32)
+    masked = np.array(scores, dtype=dtype, copy=True)
+    if allowed is not None:
+        masked[~allowed] = -np.inf
+    if exclude is not None:
+        ex = np.asarray(exclude, dtype=np.int64)
+        masked[ex[(ex >= 0) & (ex < len(masked))]] = -np.inf
+    finite = np.isfinite(masked)  # NaN, and films filtered or excluded, are never picked
+    n_finite = int(np.count_nonzero(finite))
+    k = min(n, n_finite)
+    if k == 0:
+        return np.empty(0, dtype=np.int64)
+    if 16 * (len(masked) - n_finite) <= len(masked):
+        # Nearly every film still in play (a personal list minus a history): partition the
+        # scores where they are, the few others at -inf, without gathering a copy.
+        if n_finite < len(masked):
+            masked[~finite] = -np.inf
+        positions, values = None, masked
+    else:
+        # Partition only the films still in play: argpartition over thousands of equal -inf
+        # (a narrow genre or year filter) was 20-40x slower than over the few that remain.
+        positions = np.flatnonzero(finite)
+        values = masked[positions]
+    if k < len(values):
+        # The k-th best value (finite: k ≤ the films in play), then everything above it and,
+        # of the items tied with it, the lowest indices: ties at the cut are decided by index
+        # too, not by argpartition.
+        kth = values[np.argpartition(values, len(values) - k)[len(values) - k]]
+        above = values > kth
+        tied = np.flatnonzero(values == kth)[: k - int(above.sum())]
+        chosen = np.concatenate([np.flatnonzero(above), tied])
+    else:
+        chosen = np.arange(len(values))
+    candidates = chosen if positions is None else positions[chosen]
+    # Stable order: by score descending, then index ascending.
+    order = np.lexsort((candidates, -masked[candidates]))
+    return candidates[order][:k].astype(np.int64)
+
+
+def normalise_rows(factors: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+    """Unit-length rows, so a dot product is a cosine; zero rows stay zero."""
+    norms = np.linalg.norm(factors, axis=1, keepdims=True)
+    return (factors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def similar_items(
+    unit_factors: npt.NDArray[np.float32], item_index: int, n: int,
+    allowed: npt.NDArray[np.bool_] | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """The ``n`` items with the highest cosine to ``item_index`` (itself excluded)."""
+    cosines = unit_factors @ unit_factors[item_index]
+    best = top_n_indices(cosines, n, exclude=[item_index], allowed=allowed)
+    return best, cosines[best]
+
+
+def zscore(values: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """(x − mean) / std over the finite entries: puts scores of different units on one scale."""
+    v = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(v)
+    if not finite.any():
+        return np.zeros_like(v)
+    mean, std = v[finite].mean(), v[finite].std()
+    return (v - mean) / (std if std > 1e-12 else 1.0)

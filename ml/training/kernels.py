@@ -1,0 +1,261 @@
+"""Compiled inner loops of training (numba): the per-rating work of both ALS trainers.
+
+Why compiled: every sweep of FunkSVD and iALS visits each rating once per side, and in numpy
+that meant either a Python loop over 290k users and films or a gathered copy of the factors
+per rating (32M × 18 floats = 2.3 GB at ml-32m size). Here each entity's rows are read in
+place from its contiguous segment (``ml.models.matrix.Segments``), one entity per thread
+(``prange``; deterministic, since entities never share an output). Each entity's small dense work
+(its Cholesky solve, its CG steps) is done in the same pass, on both cores: run in lockstep through
+numpy it made (entities, k) temporaries and ran on one core, half the CPU time of a sweep at
+4M ratings. What is shared by all entities (YᵀY, the sampled priors) stays in numpy/BLAS.
+Training only: serving never imports this module, so the API does not need numba.
+"""
+
+from __future__ import annotations
+
+import os
+
+# numba's own thread pool, not OpenMP's: on 2 shared cores libgomp's spinning threads made a
+# FunkSVD sweep 2x and an iALS fit 3x slower than one thread (ml-100k, load 15); the
+# workqueue pool was fastest there. An operator's explicit setting wins.
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+
+import numba as nb
+import numpy as np
+import numpy.typing as npt
+
+Float64 = npt.NDArray[np.float64]
+Float32 = npt.NDArray[np.float32]
+Index = npt.NDArray[np.int32]
+Offsets = npt.NDArray[np.int64]
+
+
+@nb.njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
+def segment_ridge_solve(indptr: Offsets, other: Index, factors: Float32, targets: Float32,
+                        ridge: Float64, prior_precision: Float64, prior_shift: Float64,
+                        noise: Float64, sample: bool) -> Float64:
+    """Solve (X_eᵀX_e + diag(ridge_e) + Λ) w_e = X_eᵀy_e + s (+ L_e z_e) for every entity e.
+
+    X_e = [F_e, 1]: the ``factors`` rows of e's ratings and a column of ones (the bias), y_e
+    their ``targets``; Λ is ``prior_precision`` and s ``prior_shift``, shared by all
+    entities; with ``sample``, L_e z_e is added to the right-hand side (L_e the system's
+    Cholesky factor, z_e the ``noise`` row), so the solution is a posterior draw instead of
+    the mode. One pass per entity, fused: the sums in float32 (as the BLAS products they
+    replaced), then the small system in float64 by Cholesky in place. The ones column is
+    summed apart (Σ f, Σ y, the count), so a rating reads one 64-byte row of 16 factors and
+    the k × k loop vectorises without a remainder. Fusing saved the (n, d + 1, d + 1) normal
+    equations, their float64 copy and two batched LAPACK calls that ran on one core.
+    """
+    n, k = indptr.shape[0] - 1, factors.shape[1]
+    d = k + 1
+    out = np.empty((n, d))
+    for e in nb.prange(n):
+        gram = np.zeros((k, k), dtype=np.float32)
+        row_sum = np.zeros(k, dtype=np.float32)
+        target_sum = np.zeros(k, dtype=np.float32)
+        total = np.float32(0.0)
+        for j in range(indptr[e], indptr[e + 1]):
+            row = factors[other[j]]
+            t = targets[j]
+            for a in range(k):
+                va = row[a]
+                for c in range(k):
+                    gram[a, c] += va * row[c]
+            for a in range(k):
+                row_sum[a] += row[a]
+                target_sum[a] += t * row[a]
+            total += t
+        count = float(indptr[e + 1] - indptr[e])
+        acc = np.empty((d, d + 1))
+        for a in range(k):
+            for c in range(k):
+                acc[a, c] = gram[a, c]
+            acc[a, k] = row_sum[a]
+            acc[k, a] = row_sum[a]
+            acc[a, d] = target_sum[a]
+        acc[k, k] = count
+        acc[k, d] = total
+        system = np.empty((d, d))
+        rhs = np.empty(d)
+        for a in range(d):
+            for c in range(d):
+                system[a, c] = acc[a, c] + prior_precision[a, c]
+            system[a, a] += ridge[e, a]
+            rhs[a] = acc[a, d] + prior_shift[a]
+        for c in range(d):  # Cholesky, lower triangle in place: system = L Lᵀ
+            pivot = system[c, c]
+            for m in range(c):
+                pivot -= system[c, m] * system[c, m]
+            pivot = np.sqrt(max(pivot, 1e-300))
+            system[c, c] = pivot
+            for a in range(c + 1, d):
+                value = system[a, c]
+                for m in range(c):
+                    value -= system[a, m] * system[c, m]
+                system[a, c] = value / pivot
+        if sample:
+            for a in range(d):
+                value = 0.0
+                for c in range(a + 1):
+                    value += system[a, c] * noise[e, c]
+                rhs[a] += value
+        for a in range(d):  # L y = rhs
+            value = rhs[a]
+            for c in range(a):
+                value -= system[a, c] * rhs[c]
+            rhs[a] = value / system[a, a]
+        for a in range(d - 1, -1, -1):  # Lᵀ w = y
+            value = rhs[a]
+            for c in range(a + 1, d):
+                value -= system[c, a] * rhs[c]
+            rhs[a] = value / system[a, a]
+        out[e] = rhs
+    return out
+
+
+@nb.njit(parallel=True, cache=True, fastmath=True)
+def pair_dots(users: Index, items: Index, user_factors: Float64,
+              item_factors: Float64) -> Float64:
+    """p_u · q_i for every (user, item) pair, without gathering the factor rows."""
+    out = np.empty(users.shape[0])
+    k = user_factors.shape[1]
+    for j in nb.prange(users.shape[0]):
+        p, q = user_factors[users[j]], item_factors[items[j]]
+        s = 0.0
+        for a in range(k):
+            s += p[a] * q[a]
+        out[j] = s
+    return out
+
+
+@nb.njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
+def conjugate_gradient_rows(indptr: Offsets, other: Index, weighted_targets: Float64,
+                            weights: Float64, fixed: Float32, base: Float64, ridge: Float64,
+                            solved: Float64, steps: int) -> None:
+    """``steps`` conjugate-gradient steps on every row's iALS system, warm-started from and
+    written back into ``solved``.
+
+    Row e solves (base + ridge_e I + Σ_j w_j y_j y_jᵀ) x = Σ_j w_j p_j y_j over its ratings j
+    (``weighted_targets`` holds w_j p_j, y_j the ``fixed`` row its rating points at); a row
+    without ratings is set to zero. One row per thread, each from start to finish (implicit's
+    CPU solver does the same): the k × k product, the per-rating sums and the vector updates
+    stay in the row's own small arrays, where running all rows in lockstep through numpy
+    kept five (rows, k) temporaries and ran half of an iALS sweep on one core. The ``fixed``
+    rows are read in float32 (half the memory traffic of the random reads) and summed in
+    float64.
+    """
+    n, k = solved.shape
+    for e in nb.prange(n):
+        start, stop = indptr[e], indptr[e + 1]
+        if start == stop:
+            solved[e] = 0.0
+            continue
+        x = solved[e].copy()
+        lam = ridge[e]
+        residual = np.empty(k)
+        for a in range(k):  # r = b − A x: the dense part first
+            value = lam * x[a]
+            for c in range(k):
+                value += base[a, c] * x[c]
+            residual[a] = -value
+        for j in range(start, stop):
+            y = fixed[other[j]]
+            dot = 0.0
+            for a in range(k):
+                dot += y[a] * x[a]
+            scale = weighted_targets[j] - weights[j] * dot
+            for a in range(k):
+                residual[a] += scale * y[a]
+        direction = residual.copy()
+        norm = 0.0
+        for a in range(k):
+            norm += residual[a] * residual[a]
+        applied = np.empty(k)
+        for _ in range(steps):
+            if norm <= 0.0:
+                break
+            for a in range(k):
+                value = lam * direction[a]
+                for c in range(k):
+                    value += base[a, c] * direction[c]
+                applied[a] = value
+            for j in range(start, stop):
+                y = fixed[other[j]]
+                dot = 0.0
+                for a in range(k):
+                    dot += y[a] * direction[a]
+                dot *= weights[j]
+                for a in range(k):
+                    applied[a] += dot * y[a]
+            curvature = 0.0
+            for a in range(k):
+                curvature += direction[a] * applied[a]
+            if curvature <= 0.0:
+                break
+            step = norm / curvature
+            new_norm = 0.0
+            for a in range(k):
+                x[a] += step * direction[a]
+                residual[a] -= step * applied[a]
+                new_norm += residual[a] * residual[a]
+            ratio = new_norm / norm
+            for a in range(k):
+                direction[a] = residual[a] + ratio * direction[a]
+            norm = new_norm
+        solved[e] = x
+
+
+@nb.njit(cache=True)
+def _head_rows(indptr: Offsets, other: Index, values: Float32,
+               head_of: Index) -> tuple[Offsets, Index, Float32]:
+    """Each user's head items (as head indices, ascending) and their values, as CSR."""
+    n_users = len(indptr) - 1
+    counts = np.zeros(n_users + 1, dtype=np.int64)
+    for u in range(n_users):
+        for p in range(indptr[u], indptr[u + 1]):
+            if head_of[other[p]] >= 0:
+                counts[u + 1] += 1
+    starts = np.cumsum(counts)
+    heads = np.empty(starts[-1], dtype=np.int32)
+    kept = np.empty(starts[-1], dtype=np.float32)
+    for u in range(n_users):
+        n = starts[u]
+        for p in range(indptr[u], indptr[u + 1]):
+            h = head_of[other[p]]
+            if h >= 0:
+                heads[n] = h
+                kept[n] = values[p]
+                n += 1
+        order = np.argsort(heads[starts[u]:n])
+        heads[starts[u]:n] = heads[starts[u]:n][order]
+        kept[starts[u]:n] = kept[starts[u]:n][order]
+    return starts, heads, kept
+
+
+@nb.njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
+def head_gram(indptr: Offsets, other: Index, values: Float32, head_of: Index, n_head: int,
+              n_stripes: int) -> Float64:
+    """XᵀX over the head items: G[a, b] = Σ_u x_ua x_ub for the users' rows of ``values``.
+
+    ``other``/``values`` are each user's items and values (sorted by user, rows ``indptr``);
+    ``head_of`` maps an item to its head index (-1 outside the head). The cost is Σ_u n_u²/2
+    updates (the upper triangle, mirrored at the end), each user's items sorted so a row is
+    written left to right; rows are dealt to ``n_stripes`` threads in turn (row a to thread
+    a mod n_stripes), so no two threads write the same row and the sum is deterministic.
+    """
+    starts, heads, kept = _head_rows(indptr, other, values, head_of)
+    gram = np.zeros((n_head, n_head))
+    n_users = len(starts) - 1
+    for stripe in nb.prange(n_stripes):
+        for u in range(n_users):
+            for a in range(starts[u], starts[u + 1]):
+                row = heads[a]
+                if row % n_stripes != stripe:
+                    continue
+                va = kept[a]
+                for b in range(a, starts[u + 1]):
+                    gram[row, heads[b]] += va * kept[b]
+    for a in range(n_head):
+        for b in range(a + 1, n_head):
+            gram[b, a] = gram[a, b]
+    return gram

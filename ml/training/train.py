@@ -1,0 +1,173 @@
+"""Train the shipped model.
+
+``python -m ml.training.train --data DIR [--data DIR ...] --out models``.
+
+A thin CLI: argument parsing over ``ml.training.pipeline.fit_artifact`` (the library code) and
+``ml.training.evaluate.evaluate_split`` (the metrics saved into the manifest). ``fit_artifact`` and
+``FittedModel`` are re-exported for callers written before ``ml.training.pipeline`` existed.
+
+``--app-ratings DATABASE_URL`` adds the ratings people gave in this service (``ml.data.app``:
+a consistent snapshot read by ``python -m db.app_ratings export`` in a child process; users
+namespaced apart from MovieLens users; only films of the catalogue; users with fewer than
+``--app-min-ratings`` of them left out). The manifest records what was read (count, users,
+time, hash) under ``app_ratings``. ``--store STORE`` writes into a new version folder of a
+model store (``ml.serving.model_store``) instead of ``--out``; the folder is printed on stdout, for
+``python -m ml.training.promote`` (``make retrain`` runs both).
+
+``--gate-users F`` (default 3%) holds MovieLens users out of training entirely, by a rule of
+their id (``ml.data.split.hashed_users_holdout``), and saves their ratings beside the model
+(``holdout.npz``): every model trained on the same MovieLens files with the same rule left
+out the same people, so ``python -m ml.training.promote`` can score two of them on ratings neither
+learnt from. The service's own users are never held out: learning from them is the point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.data import APP_SOURCE, Dataset, add_app_ratings, fetch_app_ratings
+from ml.data.split import hashed_users_holdout
+from ml.rules import PERSONALISATION_THRESHOLD
+from ml.serving.artifacts import APP_RATINGS_KEY, AppRatings, Artifact, GateHoldout, save_artifact
+from ml.serving.model_store import ModelStore
+from ml.training.cli import (
+    CliError,
+    add_params_arguments,
+    add_ranking_arguments,
+    cli_errors,
+    load_training_data,
+    params_from_arguments,
+    ranking_from_arguments,
+)
+from ml.training.evaluate import evaluate_split
+from ml.training.pipeline import VALIDATION_FRACTION, FittedModel, fit_artifact
+
+__all__ = ["FittedModel", "fit_artifact", "main"]
+
+log = logging.getLogger(__name__)
+
+#: Default of ``--app-min-ratings``: the service's own threshold for a personal list. A user
+#: below it has told the service too little to be placed among tastes (they still get the
+#: popular list), and such drive-by accounts are the likeliest to be tests or noise.
+APP_MIN_RATINGS = PERSONALISATION_THRESHOLD
+#: Default share of MovieLens users held out for the promote gate: ~200 people of ml-1m +
+#: ml-latest-small, enough for paired figures, at a cost of 3% of the training ratings.
+GATE_USERS = 0.03
+#: Default salt of the held-out rule; models compared by the gate must share it.
+GATE_SALT = 20261126
+
+
+def hold_out_gate_users(dataset: Dataset, fraction: float,
+                        salt: int) -> tuple[GateHoldout, Dataset]:
+    """Split the promote gate's held-out MovieLens users off ``dataset`` (never app users).
+
+    A function of its own so that the full frame is freed when it returns: kept alive beside
+    the training frame it cost 32M-rating training 0.6 GB of peak memory (bench/scale.py)."""
+    ratings = dataset.ratings
+    eligible = (np.ones(len(ratings), dtype=bool) if "source" not in ratings.columns
+                else (ratings["source"] != APP_SOURCE).to_numpy())
+    kept, held = hashed_users_holdout(ratings, fraction, salt, eligible)
+    holdout = GateHoldout(fraction, salt, held["user_id"].to_numpy(),
+                          held["movie_id"].to_numpy(), held["rating"].to_numpy())
+    log.info("held out for the promote gate: %d users (%d ratings)",
+             held["user_id"].nunique(), len(held))
+    return holdout, replace(dataset, ratings=kept)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml.training.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", action="append", required=True, type=Path,
+                        help="a MovieLens folder (ml-1m, ml-latest-small, ml-25m, ml-32m…); "
+                             "repeat to merge releases (newest last)")
+    parser.add_argument("--links", type=Path, help="an extra links.csv (movieId→tmdbId)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--out", type=Path, default=Path("models"),
+                        help="model folder to write (default: models)")
+    target.add_argument("--store", type=Path,
+                        help="a model store: write a NEW version folder in it (printed)")
+    parser.add_argument("--app-ratings", metavar="DATABASE_URL",
+                        help="also train on the ratings stored by the service at this URL")
+    parser.add_argument("--app-min-ratings", type=int, default=APP_MIN_RATINGS,
+                        help="leave out app users with fewer ratings on known films "
+                             f"(default {APP_MIN_RATINGS}: the personal-list threshold)")
+    parser.add_argument("--gate-users", type=float, default=GATE_USERS,
+                        help="share of MovieLens users held out for the promote gate "
+                             f"(default {GATE_USERS}; 0: none, and ml.training.promote cannot "
+                             "compare)")
+    parser.add_argument("--gate-salt", type=int, default=GATE_SALT,
+                        help="salt of the held-out rule (models compared must share it)")
+    parser.add_argument("--test-fraction", type=float, default=0.1,
+                        help="share held out to measure the shipped metrics (0 to skip)")
+    parser.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION,
+                        help="share held out to early-stop on, then trained again on all "
+                             "(0: one pass of --n-epochs; the full releases never stop early)")
+    add_ranking_arguments(parser)
+    add_params_arguments(parser)
+    args = parser.parse_args(argv)
+    implicit, weights = ranking_from_arguments(args)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with cli_errors():
+        params = params_from_arguments(args)
+        if args.app_min_ratings < 1:
+            raise CliError("--app-min-ratings must be at least 1")
+        dataset, sources = load_training_data(args.data, args.links)
+        app_receipt = None
+        if args.app_ratings is not None:
+            app, app_receipt = fetch_app_ratings(args.app_ratings, dataset.movies["movie_id"],
+                                                 args.app_min_ratings)
+            if app_receipt.n_ratings == 0:
+                raise CliError(
+                    "no app ratings to learn from: no user has "
+                    f"{args.app_min_ratings} ratings of known films "
+                    f"({app_receipt.n_users_left_out} users have fewer)")
+            log.info("app ratings: %d of %d users (read at %s, %d users below %d left out)",
+                     app_receipt.n_ratings, app_receipt.n_users, app_receipt.read_at,
+                     app_receipt.n_users_left_out, app_receipt.min_ratings)
+            dataset = add_app_ratings(dataset, app)
+        holdout = None
+        if args.gate_users > 0:
+            holdout, dataset = hold_out_gate_users(dataset, args.gate_users, args.gate_salt)
+        metrics: dict[str, Any] = {}
+        if args.test_fraction > 0:
+            log.info("measuring on a %.0f%% holdout…", args.test_fraction * 100)
+            metrics = evaluate_split(dataset.ratings, dataset.movies, params, args.test_fraction,
+                                     args.seed, implicit_params=implicit,
+                                     ranking_weights=weights).as_json()
+        log.info("training on %d ratings…", len(dataset.ratings))
+        started = time.perf_counter()
+        fitted = fit_artifact(dataset.ratings, dataset.movies, params, sources,
+                              validation_fraction=args.validation_fraction,
+                              implicit_params=implicit, ranking_weights=weights)
+        fitted.artifact.manifest["metrics"] = metrics
+        save_trained(fitted.artifact, holdout, app_receipt, args.out, args.store, started)
+    return 0
+
+
+def save_trained(artifact: Artifact, holdout: GateHoldout | None,
+                 app_receipt: AppRatings | None, out: Path, store: Path | None,
+                 started: float) -> Path:
+    """Write a trained model to ``out``, or to a new version folder of ``store`` (its path
+    printed on stdout, for ``python -m ml.training.promote``), with the app ratings' receipt."""
+    manifest = artifact.manifest
+    manifest[APP_RATINGS_KEY] = None if app_receipt is None else app_receipt.as_json()
+    if store is not None:
+        out = ModelStore(store).new_version_dir(manifest["model_version"])
+    save_artifact(out, artifact, holdout)
+    log.info("saved %s (%s) in %.1f s", out, manifest["model_version"],
+             time.perf_counter() - started)
+    if store is not None:
+        print(out)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
