@@ -14,10 +14,14 @@ measures
 
 Targets: Spark's RMSE within 2% of the one-box RMSE, its NDCG@10 within 3%.
 
-``--tune`` first chooses the Spark settings on validation carved from the training part only
-(``ml.data.split.validation_split``, 5%): the residual ALS's rank and λ by validation RMSE, then the
-implicit ALS's λ and α0 by validation NDCG@10 of the served list. The test part is not seen
-until the final figures. Results: ``bench/results/spark_quality.json``.
+Settings are chosen on validation carved from the training part only
+(``ml.data.split.validation_split``, 5%); the test part is not seen until the final figures.
+``--validation-only`` fits the residual ALS at each of ``RATING_POINTS`` (or ``--points``) and
+keeps the validation RMSE of each in ``bench/results/spark_quality_tuning.json``; the
+``SparkSettings`` defaults are its best point, and a run without ``--tune`` records that log
+as how they were chosen. ``--tune`` instead searches ``RATING_GRID`` by validation RMSE, then
+the implicit ALS's λ and α0 by validation NDCG@10 of the served list, in the same run.
+Results: ``bench/results/spark_quality.json``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from ml.serving.recommender import Recommender
 from ml.training.evaluate import _top_n, evaluate
 from ml.training.spark_train import (
     SparkSettings,
+    _jvm_cpu_seconds,
     fit_ranking_model,
     fit_rating_model,
     fit_spark,
@@ -59,9 +64,26 @@ REPO = Path(__file__).resolve().parents[1]
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "movielens" / "ml-1m"
 RESULTS = REPO / "bench" / "results" / "spark_quality.json"
+#: Every validation trial of the residual ALS run so far (``--validation-only``), by setting.
+TUNING_LOG = REPO / "bench" / "results" / "spark_quality_tuning.json"
 RMSE_TARGET, NDCG_TARGET = 0.02, 0.03
-#: The grids ``--tune`` searches (kept small: every point is a Spark fit on a shared machine).
-RATING_GRID = {"rank": (32,), "reg": (0.07, 0.1), "iterations": (4, 8)}
+#: The residual ALS's points ``--validation-only`` tries (a coordinate search from the
+#: former defaults, every point a Spark fit on a shared machine): rounds of bias refits,
+#: rank, λ, iterations and the bias damping. Their results: ``TUNING_LOG``.
+RATING_POINTS: list[dict[str, Any]] = [
+    {"rank": 32, "reg": 0.1, "iterations": 8},
+    {"rank": 32, "reg": 0.1, "iterations": 8, "rounds": 2},
+    {"rank": 32, "reg": 0.1, "iterations": 8, "rounds": 3},
+    {"rank": 64, "reg": 0.1, "iterations": 10, "rounds": 2},
+    {"rank": 32, "reg": 0.12, "iterations": 10, "rounds": 2},
+    {"rank": 32, "reg": 0.1, "iterations": 8, "rounds": 2, "bias_damping": 25.0},
+    {"rank": 32, "reg": 0.1, "iterations": 8, "rounds": 2, "bias_damping": 5.0},
+    {"rank": 64, "reg": 0.1, "iterations": 10, "rounds": 3, "bias_damping": 5.0},
+    {"rank": 32, "reg": 0.1, "iterations": 8, "rounds": 2, "bias_damping": 2.0},
+]
+#: The grids ``--tune`` searches as a product (kept small), around the chosen defaults.
+RATING_GRID = {"rank": (64,), "reg": (0.1,), "iterations": (10,), "rounds": (1, 3),
+               "bias_damping": (5.0,)}
 IMPLICIT_GRID = {"implicit_reg": (0.1, 0.3), "unobserved_weight": (0.3,)}
 
 log = logging.getLogger("bench.spark_quality")
@@ -93,6 +115,69 @@ def spark_figures(spark: Any, train: pd.DataFrame, test: pd.DataFrame, movies: p
     return figures
 
 
+def validation_trials(spark: Any, train: pd.DataFrame, base: SparkSettings,
+                      points: list[dict[str, Any]], log_path: Path) -> list[dict[str, Any]]:
+    """Validation RMSE of the residual ALS at each of ``points`` (SparkSettings fields over
+    ``base``), on ``validation_split(train, 0.05, 0)``; the test part is not read. Trials are
+    added to ``log_path`` as they finish, and a point already there is not refitted."""
+    logged: dict[str, Any] = json.loads(log_path.read_text()) if log_path.exists() else {
+        "on": "validation_split(train, 0.05, seed 0) of the ml-1m split's training part: "
+              "the test part is never read", "metric": "validation RMSE (executor side)",
+        "trials": []}
+    fields = list(asdict(base))
+
+    def key(settings: dict[str, Any]) -> tuple:
+        return tuple(settings[f] for f in fields)
+
+    done = {key(t["settings"]) for t in logged["trials"]}
+    fit_part, held = validation_split(train, 0.05, 0)
+    prepared = prepare(spark, frame_of(spark, fit_part), base)
+    held_frame = frame_of(spark, held)
+    for point in points:
+        settings = replace(base, **point)
+        if key(asdict(settings)) in done:
+            continue
+        cpu = _jvm_cpu_seconds(spark)
+        rating = fit_rating_model(prepared, settings)
+        rmse = spark_rmse(prepared, rating, held_frame)
+        after = _jvm_cpu_seconds(spark)
+        rating.release()
+        trial: dict[str, Any] = {
+            "point": point, "rmse": round(rmse, 4), "seconds": round(rating.seconds, 1),
+            "jvm_cpu_seconds": None if cpu is None or after is None else round(after - cpu, 1),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "settings": asdict(settings)}
+        logged["trials"].append(trial)
+        done.add(key(asdict(settings)))
+        log_path.write_text(json.dumps(logged, indent=1) + "\n")
+        log.info("%s rmse %.4f (%.0f s)", point, rmse, rating.seconds)
+    prepared.release()
+    return logged["trials"]
+
+
+def recorded_tuning(log_path: Path, previous: Path) -> dict[str, Any] | None:
+    """How the default settings were chosen, for a run without ``--tune``: the residual ALS's
+    validation trials (``--validation-only``'s log) and the implicit ALS's trials the
+    previous ``--tune`` run recorded in ``previous``."""
+    if not log_path.exists():
+        return None
+    logged = json.loads(log_path.read_text())
+    best = min(logged["trials"], key=lambda t: t["rmse"])
+    kept: dict[str, Any] = {}
+    if previous.exists():
+        tuning = json.loads(previous.read_text()).get("tuning") or {}
+        kept = tuning.get("implicit") or {
+            "grid": tuning.get("implicit_grid"),
+            "trials": [t for t in tuning.get("trials", []) if t.get("stage") == "implicit"]}
+    return {"on": logged["on"],
+            "rating": {"chosen_by": f"lowest validation RMSE of the trials in {log_path.name} "
+                                    "(--validation-only)",
+                       "best": {"point": best["point"], "rmse": best["rmse"]},
+                       "trials": [{**t["point"], "rmse": t["rmse"], "seconds": t["seconds"]}
+                                  for t in logged["trials"]]},
+            "implicit": kept}
+
+
 def tune(spark: Any, train: pd.DataFrame, movies: pd.DataFrame, base: SparkSettings,
          implicit: ImplicitParams, weights: RankingWeights) -> tuple[SparkSettings,
                                                                      ImplicitParams, list]:
@@ -102,9 +187,9 @@ def tune(spark: Any, train: pd.DataFrame, movies: pd.DataFrame, base: SparkSetti
     prepared = prepare(spark, frame_of(spark, fit_part), base)
     held_frame = frame_of(spark, held)
     trials: list[dict[str, Any]] = []
-    scored = []
+    scored: list[tuple[float, tuple[Any, ...]]] = []
     for values in itertools.product(*RATING_GRID.values()):
-        point = dict(zip(RATING_GRID, values, strict=True))
+        point: dict[str, Any] = dict(zip(RATING_GRID, values, strict=True))
         rating = fit_rating_model(prepared, replace(base, **point))
         rmse = spark_rmse(prepared, rating, held_frame)
         rating.release()
@@ -112,10 +197,10 @@ def tune(spark: Any, train: pd.DataFrame, movies: pd.DataFrame, base: SparkSetti
                        "seconds": round(rating.seconds, 1)})
         log.info("%s", trials[-1])
         scored.append((rmse, values))
-    chosen = replace(base, **dict(zip(RATING_GRID, min(scored)[1], strict=True)))
+    chosen = replace(base, **dict[str, Any](zip(RATING_GRID, min(scored)[1], strict=True)))
     rating = fit_rating_model(prepared, chosen)
     popularity, chart = popularity_of(prepared)
-    scored = []
+    ranked: list[tuple[float, float, float]] = []
     for implicit_reg, alpha0 in itertools.product(*IMPLICIT_GRID.values()):
         settings = replace(chosen, implicit_reg=implicit_reg)
         params = replace(implicit, unobserved_weight=alpha0)
@@ -127,8 +212,8 @@ def tune(spark: Any, train: pd.DataFrame, movies: pd.DataFrame, base: SparkSetti
                        "unobserved_weight": alpha0, "ndcg_at_10": ndcg,
                        "seconds": round(seconds, 1)})
         log.info("%s", trials[-1])
-        scored.append((-ndcg, implicit_reg, alpha0))
-    _, implicit_reg, alpha0 = min(scored)
+        ranked.append((-ndcg, implicit_reg, alpha0))
+    _, implicit_reg, alpha0 = min(ranked)
     rating.release()
     prepared.release()
     return (replace(chosen, implicit_reg=implicit_reg),
@@ -148,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="JSON: SparkSettings field → values, searched by validation RMSE")
     parser.add_argument("--implicit-grid", type=json.loads, default=IMPLICIT_GRID,
                         help="JSON: implicit_reg and unobserved_weight values")
+    parser.add_argument("--validation-only", action="store_true",
+                        help="only the residual ALS's validation trials of RATING_POINTS "
+                             "(or --points), added to --tuning-log; no test figures")
+    parser.add_argument("--points", type=json.loads,
+                        help="JSON list of SparkSettings overrides, instead of the grid")
+    parser.add_argument("--tuning-log", type=Path, default=TUNING_LOG)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     RATING_GRID.clear()
@@ -160,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     spark = spark_session(args.master, conf={"spark.driver.memory": "2g"})
     spark.sparkContext.setLogLevel("ERROR")
     settings, implicit, weights = SparkSettings(), ImplicitParams(), RankingWeights()
+    if args.validation_only:
+        points = args.points or RATING_POINTS
+        validation_trials(spark, train, settings, points, args.tuning_log)
+        spark.stop()
+        return 0
     trials: list[dict[str, Any]] = []
     if args.tune:
         settings, implicit, trials = tune(spark, train, dataset.movies, settings, implicit,
@@ -196,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         "met": {"rmse": rmse_ratio <= 1 + RMSE_TARGET, "ndcg": ndcg_ratio >= 1 - NDCG_TARGET},
         "tuning": {"on": "validation_split(train, 0.05, seed 0): test never seen",
                    "rating_grid": RATING_GRID, "implicit_grid": IMPLICIT_GRID,
-                   "trials": trials} if args.tune else None,
+                   "trials": trials} if args.tune else recorded_tuning(args.tuning_log,
+                                                                      args.out),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

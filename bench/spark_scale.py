@@ -6,15 +6,17 @@ Part 1, training. For each size, ``bench/harness/synthetic_movielens.py`` writes
 in the ml-32m layout (films and users grow with the ratings as in ``bench/scale.py``), then
 in one run, one after the other on the same data:
 
-- the one-box trainer as ``bench/scale.py`` runs it (``python -m ml.training.train --test-fraction 0
-  --validation-fraction 0``, its other flags default): wall time, peak RSS;
+- the one-box trainer as ``bench/scale.py`` runs it (``python -m ml.training.train --test-fraction
+  0 --validation-fraction 0``, its other flags default): wall time, CPU seconds, peak RSS;
 - the Spark trainer in local mode on two cores (``python -m ml.training.spark_train --master
-local[2]
-  --gate-users 0``, its default settings, driver memory ``--driver-memory``): wall time and
-  the peak of the summed RSS of its whole process tree (Python driver, the JVM, Python
-  workers), sampled every 0.2 s; and the ALS stages' throughput per core (rating-iterations
-  per core-second: ratings × iterations / (stage seconds × 2)), the figure the plan for a
-  cluster (docs/spark.md) scales from.
+  local[2] --gate-users 0``, its default settings, driver memory ``--driver-memory``): wall
+  time, the CPU seconds and the peak of the summed RSS of its whole process tree (Python
+  driver, the JVM, Python workers), sampled every 0.2 s; and the ALS stages' throughput per core
+  (rating-iterations per CPU-second of the JVM: ratings × ALS iterations / the stage's JVM
+  CPU seconds), the figure the plan for a cluster (docs/spark.md) scales from.
+
+The machine is shared: the load averages before, between and after the two runs are kept
+beside the figures, and CPU seconds are what each run cost whatever else held the cores.
 
 Part 2, serving. The served personal score is one product of the films' stacked factors
 (``ml.serving.ranking.BlendScorer``: iALS 128 + FunkSVD 64 + bias + popularity = 194 float32 per
@@ -40,6 +42,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,10 +71,13 @@ LATENCY_BUDGET_MS = 5.0
 NPROBES = (8, 32, 64)
 
 
-def _tree_rss_bytes(root: int) -> int:
-    """Summed resident memory of ``root`` and every descendant (from /proc)."""
+def _tree_usage(root: int) -> tuple[int, dict[int, float]]:
+    """Summed resident bytes of ``root`` and every descendant, and each one's CPU seconds so
+    far (user + system, from /proc)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -83,12 +89,15 @@ def _tree_rss_bytes(root: int) -> int:
         pid, parent = int(entry), int(fields[1])
         children.setdefault(parent, []).append(pid)
         rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    total, stack = 0, [root]
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total, stack, tree_cpu = 0, [root], {}
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
+        if pid in cpu:
+            tree_cpu[pid] = cpu[pid]
         stack.extend(children.get(pid, []))
-    return total
+    return total, tree_cpu
 
 
 def train_spark(folder: Path, out: Path, driver_memory: str) -> dict[str, Any]:
@@ -98,6 +107,7 @@ def train_spark(folder: Path, out: Path, driver_memory: str) -> dict[str, Any]:
                "--data", str(folder), "--out", str(out), "--gate-users", "0",
                "--conf", f"spark.driver.memory={driver_memory}"]
     peak = 0
+    cpu: dict[int, float] = {}  # the last CPU seconds seen of each process of the tree
     started = time.perf_counter()
     with open(out.parent / "spark.log", "w") as log:
         child = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
@@ -107,7 +117,9 @@ def train_spark(folder: Path, out: Path, driver_memory: str) -> dict[str, Any]:
         def sample() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, _tree_rss_bytes(child.pid))
+                rss, seen = _tree_usage(child.pid)
+                peak = max(peak, rss)
+                cpu.update(seen)
                 time.sleep(0.2)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -119,8 +131,8 @@ def train_spark(folder: Path, out: Path, driver_memory: str) -> dict[str, Any]:
     if code != 0:
         raise RuntimeError(f"Spark training failed; see {out.parent / 'spark.log'}")
     manifest = json.loads((out / "manifest.json").read_text())
-    return {"seconds": round(seconds, 1), "peak_gb": round(peak / 2**30, 3),
-            "stages": manifest["training"]["stages"]}
+    return {"seconds": round(seconds, 1), "cpu_seconds": round(sum(cpu.values()), 1),
+            "peak_gb": round(peak / 2**30, 3), "stages": manifest["training"]["stages"]}
 
 
 def training_curve(labels: list[str], work: Path,
@@ -130,29 +142,33 @@ def training_curve(labels: list[str], work: Path,
     for label in labels:
         folder = work / label
         written = generate(Shape.for_ratings(SIZES[label]), folder / "data", folder / "eval")
-        load_before = os.getloadavg()
+        load = [os.getloadavg()]
         one_seconds, one_cpu, one_peak = train(folder / "data", folder / "one-box", [])
+        load.append(os.getloadavg())
         spark = train_spark(folder / "data", folder / "spark", driver_memory)
+        load.append(os.getloadavg())
         stages = spark["stages"]
         # Rating-iterations per CPU-second of the JVM (the executors' own work, whatever else
         # shares the cores); wall-based (× 2 cores) where the CPU time is unknown.
         per_core = {
-            "rating_als": written.n_ratings * settings.iterations
-            / stages.get("rating_model_jvm_cpu", stages["rating_model"] * 2),
+            "rating_als": written.n_ratings * settings.iterations * settings.rounds
+            * settings.ensemble / stages.get("rating_model_jvm_cpu", stages["rating_model"] * 2),
             "implicit_als": written.n_ratings * settings.implicit_iterations
             / stages.get("ranking_model_jvm_cpu", stages["ranking_model"] * 2),
         }
         row = {
-            "label": label, "ratings": written.n_ratings, "users": written.n_users,
-            "films": written.n_films,
+            "label": label, "spark_settings": asdict(settings), "ratings": written.n_ratings,
+            "users": written.n_users, "films": written.n_films,
             "one_box": {"seconds": round(one_seconds, 1), "cpu_seconds": round(one_cpu, 1),
                         "peak_gb": round(one_peak, 3)},
             "spark_local2": spark,
             "spark_over_one_box": {"seconds": round(spark["seconds"] / one_seconds, 2),
+                                   "cpu_seconds": round(spark["cpu_seconds"] / one_cpu, 2),
                                    "peak_memory": round(spark["peak_gb"] / one_peak, 2)},
             "spark_rating_iterations_per_core_second": {k: round(v) for k, v in
                                                         per_core.items()},
-            "load_average": f"{load_before} -> {os.getloadavg()}",
+            # 1-, 5- and 15-minute load averages before the one-box run, between, after.
+            "load_average": [[round(x, 1) for x in point] for point in load],
         }
         print(json.dumps(row), flush=True)
         shutil.rmtree(folder, ignore_errors=True)
@@ -227,11 +243,16 @@ def score_size(n_films: int, rng: np.random.Generator, requests: int) -> dict[st
 
 def _write(path: Path, result: dict[str, Any], part: str) -> None:
     """Write ``result``, keeping the other part as the file has it now (the two parts may
-    be run apart)."""
+    be run apart) and, for training, the sizes another run wrote meanwhile (sizes may be run
+    in separate processes at once)."""
     if path.exists():
         kept = json.loads(path.read_text())
         other = "scoring" if part == "training" else "training"
         result = {**result, other: kept.get(other, result[other])}
+        if part == "training":
+            rows = {r["label"]: r for r in kept.get("training", [])}
+            rows.update({r["label"]: r for r in result["training"]})
+            result["training"] = [rows[k] for k in SIZES if k in rows]
     path.write_text(json.dumps(result, indent=2) + "\n")
 
 
@@ -250,13 +271,13 @@ def main(argv: list[str] | None = None) -> int:
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "note": "shared machine, loaded by other jobs: read the ratios; times are indicative",
-        "spark_settings": SparkSettings().__dict__,
+        "spark_settings": asdict(SparkSettings()),
         "training": earlier.get("training", []), "scoring": earlier.get("scoring", []),
     }
     if not args.scoring_only:
         scratch = Path(tempfile.mkdtemp(prefix="cinematch-spark-scale-", dir=args.work))
         try:
-            done = {r["label"]: r for r in result["training"]}
+            done: dict[str, Any] = {}  # this run's sizes; _write keeps the file's others
             for row in training_curve(labels, scratch, args.driver_memory):
                 done[row["label"]] = row
                 result["training"] = [done[k] for k in SIZES if k in done]

@@ -8,9 +8,12 @@ MLlib and writes the same model directory (``ml.serving.artifacts.save_artifact`
 serves it and ``python -m ml.training.promote`` gates it like any other candidate:
 
 - **Rating model** μ + b_u + b_i + p_u·q_i: μ and the damped user and film biases
-  (``ml.models.baseline.model.BIAS_DAMPING``, alternating sweeps as ``BiasBaseline``) are Spark
-  aggregations; p_u·q_i is MLlib ALS (ALS-WR: ridge ``reg`` × the row's rating count) fitted
-  to the residuals r − μ − b_u − b_i. The served fold-in is that same MAP solve.
+  (alternating sweeps as ``ml.models.baseline.model.BiasBaseline``) are Spark aggregations;
+  p_u·q_i is MLlib ALS (ALS-WR: ridge ``reg`` × the row's rating count) fitted to the
+  residuals r − μ − b_u − b_i. Then, ``rounds`` − 1 times, the biases are refitted on
+  r − p·q with the factors fixed and the ALS on the new residuals, so the two are fitted
+  jointly. The served fold-in is the same MAP solve (ALS-WR's ridge on the factors, the
+  damping on the bias).
 - **Ranking model** (iALS, ``ml.models.ials.model``): MLlib ALS with ``implicitPrefs=True``. Spark's
   loss is Σ_all c (p − x·y)² with c = 1 off the rated films and 1 + α|r| on them, p = 1 for
   r > 0 and 0 for r ≤ 0; ours is α0 Σ_all (x·y)² + Σ_rated c (x·y − p)². Dividing ours by α0
@@ -61,7 +64,6 @@ from ml.data.app import APP_SOURCE
 from ml.data.formats import Dataset, load_dataset
 from ml.data.merge import USER_ID_STRIDE, describe_sources, merge_datasets
 from ml.data.split import hashed_share
-from ml.models.baseline.model import BIAS_DAMPING
 from ml.models.funksvd import FunkSVD
 from ml.models.ials.model import (
     IALS,
@@ -93,17 +95,22 @@ class SparkSettings:
     """Hyper-parameters of the Spark training (recorded in the manifest's ``params``).
 
     Defaults were chosen on validation carved from the ml-1m split's training part
-    (``bench/spark_quality.py --tune``): rank, λ and iterations of the residual ALS by
-    validation RMSE (rank 32, λ 0.1, 8 iterations: 0.880; λ 0.05 overfits, 0.15 underfits),
-    the implicit ALS's λ by validation NDCG@10 of the served list (0.1). docs/spark.md lists
-    the grid and the figures.
+    (``bench/spark_quality.py --validation-only``, trials in
+    ``bench/results/spark_quality_tuning.json``): the residual ALS by validation RMSE (rank
+    64, λ 0.1, 10 iterations, 3 rounds of bias refits, damping 5: 0.8745, against 0.8802 for
+    one round at rank 32), the implicit ALS's λ by validation NDCG@10 of the served list
+    (0.1). docs/spark.md lists the trials.
     """
 
-    rank: int = 32
+    rank: int = 64
     reg: float = 0.1  # MLlib regParam of the residual ALS (× each row's rating count)
-    iterations: int = 8
-    bias_damping: float = BIAS_DAMPING
+    iterations: int = 10
+    bias_damping: float = 5.0
     bias_sweeps: int = 2
+    #: Outer rounds: after an ALS fit, μ and the biases are refitted on r − p·q (factors
+    #: fixed) and the ALS refitted on the new residuals, so biases and factors are fitted
+    #: jointly (block coordinate descent) rather than the factors around fixed damped means.
+    rounds: int = 3
     #: Residual ALS fits with seeds seed, seed + 1, … averaged (their factors concatenated
     #: and scaled by 1/√n, so p_u·q_i is the mean of their products).
     ensemble: int = 1
@@ -118,7 +125,7 @@ class SparkSettings:
 
     def __post_init__(self) -> None:
         if min(self.rank, self.implicit_rank, self.iterations, self.implicit_iterations,
-               self.ensemble) < 1:
+               self.ensemble, self.rounds) < 1:
             raise ValueError("ranks and iterations must be positive")
         if self.reg < 0 or self.implicit_reg < 0 or self.bias_damping < 0:
             raise ValueError("regularisation must be non-negative")
@@ -387,9 +394,10 @@ def fit_biases(ratings: Any, damping: float, sweeps: int) -> tuple[float, Any, A
     from pyspark.sql import functions as F
 
     mu = float(ratings.agg(F.avg("rating")).first()[0])
-    users = None
-    items = None
+    users: Any = None
+    items: Any = None
     for _ in range(sweeps):
+        stale = (users, items)
         left = ratings if users is None else ratings.join(users, "user_index")
         bu = F.col("b_u") if users is not None else F.lit(0.0)
         items = (left.groupBy("item_index")
@@ -398,6 +406,10 @@ def fit_biases(ratings: Any, damping: float, sweeps: int) -> tuple[float, Any, A
         users = (ratings.join(F.broadcast(items), "item_index").groupBy("user_index")
                  .agg((F.sum(F.col("rating") - mu - F.col("b_i"))
                        / (F.count(F.lit(1)) + damping)).alias("b_u"))).cache()
+        users.count()  # both materialised, so the previous sweep's can go
+        for old in stale:
+            if old is not None:
+                old.unpersist()
     return mu, users, items
 
 
@@ -501,26 +513,41 @@ def prepare(spark: Any, ratings: Any, settings: SparkSettings, gate_users: float
 
 def fit_rating_model(prepared: Prepared, settings: SparkSettings) -> RatingFit:
     """μ and the damped biases, then MLlib ALS (ALS-WR) on the residuals (``ensemble`` fits
-    with successive seeds, averaged)."""
+    with successive seeds, averaged); ``rounds`` > 1 refits the biases on r − p·q and the
+    ALS on the new residuals, alternately."""
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
     n_items, k = len(prepared.items), settings.rank * settings.ensemble
     mu, user_bias, item_bias = fit_biases(prepared.train, settings.bias_damping,
                                           settings.bias_sweeps)
-    residuals = (prepared.train.join(user_bias, "user_index")
-                 .join(F.broadcast(item_bias), "item_index")
-                 .select("user_index", "item_index",
-                         (F.col("rating") - mu - F.col("b_u") - F.col("b_i")).alias("residual")))
-    if settings.ensemble > 1:
-        residuals = residuals.cache()
-    models = [_als(replace(settings, seed=settings.seed + s), settings.rank, settings.reg,
-                   settings.iterations, "residual", blocks=prepared.blocks).fit(residuals)
-              for s in range(settings.ensemble)]
+    models: list[Any] = []
+    for _ in range(settings.rounds):
+        fitted = None
+        if models:  # the biases refitted on each rating less the current factors' product
+            fitted = (_with_dot(prepared.train, models)
+                      .select("user_index", "item_index",
+                              (F.col("rating") - F.col("dot")).alias("rating"))
+                      .cache())
+            stale = (user_bias, item_bias)
+            mu, user_bias, item_bias = fit_biases(fitted, settings.bias_damping,
+                                                  settings.bias_sweeps)
+            for frame in stale:
+                frame.unpersist()
+        residuals = (prepared.train.join(user_bias, "user_index")
+                     .join(F.broadcast(item_bias), "item_index")
+                     .select("user_index", "item_index",
+                             (F.col("rating") - mu - F.col("b_u") - F.col("b_i"))
+                             .alias("residual"))).cache()
+        residuals.count()  # materialised (and the biases with it) before ``fitted`` goes
+        if fitted is not None:
+            fitted.unpersist()
+        models = [_als(replace(settings, seed=settings.seed + s), settings.rank, settings.reg,
+                       settings.iterations, "residual", blocks=prepared.blocks).fit(residuals)
+                  for s in range(settings.ensemble)]
+        residuals.unpersist()
     item_factors = np.hstack([_item_array(m.itemFactors, n_items, settings.rank)
                               for m in models]) / np.sqrt(settings.ensemble)
-    if settings.ensemble > 1:
-        residuals.unpersist()
     model = FunkSVD(
         global_mean=mu,
         user_factors=np.zeros((0, k), dtype=np.float32),
@@ -533,6 +560,24 @@ def fit_rating_model(prepared: Prepared, settings: SparkSettings) -> RatingFit:
         fold_in_reg_per_rating=settings.reg,
     )
     return RatingFit(model, mu, user_bias, item_bias, models, time.perf_counter() - started)
+
+
+def _with_dot(frame: Any, models: Sequence[Any]) -> Any:
+    """``frame`` (with user_index, item_index) plus ``dot``: the mean over ``models`` of
+    p_u·q_i, computed on the executors (a user or film a model lacks counts 0)."""
+    from pyspark.sql import functions as F
+
+    dots = []
+    for k, als in enumerate(models):
+        p, q = f"p{k}", f"q{k}"
+        frame = (frame.join(als.userFactors.toDF("user_index", p), "user_index", "left")
+                 .join(F.broadcast(als.itemFactors.toDF("item_index", q)), "item_index", "left"))
+        dots.append(F.when(F.col(p).isNotNull() & F.col(q).isNotNull(), F.aggregate(
+            F.zip_with(p, q, lambda a, b: a * b), F.lit(0.0), lambda acc, x: acc + x))
+            .otherwise(F.lit(0.0)))
+    dot = sum(dots[1:], dots[0]) / len(dots)
+    return frame.withColumn("dot", dot).drop(*[f"{c}{k}" for k in range(len(models))
+                                               for c in "pq"])
 
 
 def fit_ranking_model(prepared: Prepared, settings: SparkSettings,
@@ -667,21 +712,12 @@ def spark_rmse(prepared: Prepared, rating: RatingFit, test: Any) -> float:
     ``FunkSVD.predict_pairs``)."""
     from pyspark.sql import functions as F
 
-    frame = (test.join(prepared.users.select("user_id", "user_index"), "user_id", "left")
-             .join(F.broadcast(prepared.item_frame), "movie_id", "left")
-             .join(rating.user_bias, "user_index", "left")
-             .join(F.broadcast(rating.item_bias), "item_index", "left"))
-    dots = []
-    for k, als in enumerate(rating.als):
-        p, q = f"p{k}", f"q{k}"
-        frame = (frame.join(als.userFactors.toDF("user_index", p), "user_index", "left")
-                 .join(F.broadcast(als.itemFactors.toDF("item_index", q)), "item_index", "left"))
-        dots.append(F.when(F.col(p).isNotNull() & F.col(q).isNotNull(), F.aggregate(
-            F.zip_with(p, q, lambda a, b: a * b), F.lit(0.0), lambda acc, x: acc + x))
-            .otherwise(F.lit(0.0)))
-    dot = sum(dots[1:], dots[0]) / len(dots)
+    frame = _with_dot(test.join(prepared.users.select("user_id", "user_index"), "user_id", "left")
+                      .join(F.broadcast(prepared.item_frame), "movie_id", "left")
+                      .join(rating.user_bias, "user_index", "left")
+                      .join(F.broadcast(rating.item_bias), "item_index", "left"), rating.als)
     pred = (F.lit(rating.mu) + F.coalesce(F.col("b_u"), F.lit(0.0))
-            + F.coalesce(F.col("b_i"), F.lit(0.0)) + dot)
+            + F.coalesce(F.col("b_i"), F.lit(0.0)) + F.col("dot"))
     clipped = F.least(F.greatest(pred, F.lit(RATING_MIN)), F.lit(RATING_MAX))
     return float(frame.agg(F.sqrt(F.avg((clipped - F.col("rating")) ** 2))).first()[0])
 

@@ -141,7 +141,7 @@ def test_a_standalone_cluster_trains_ml_latest_small_and_the_api_serves_it(
     out = tmp_path / "model"
     with SparkStandalone(workers=2, cores=1) as cluster:
         done = cluster.submit(
-            REPO / "ml" / "spark_train.py",
+            REPO / "ml" / "training" / "spark_train.py",
             ["--data", str(shared_data / "ml-latest-small"), "--out", str(out),
              "--rank", "8", "--iterations", "4", "--implicit-rank", "16",
              "--implicit-iterations", "4", "--bias-sweeps", "1"],
