@@ -4,7 +4,8 @@ A model directory holds:
 - ``factors.npz``: float32 factor and bias arrays, the id maps (``item_ids``, ``user_ids``), the
   popularity counts and means, and the ranking model (``implicit_*``: iALS item factors, the
   eigenvalues of their Gram matrix and the fold-in's constants), the ranking's item-item
-  term when trained (``item_item_*``: the pruned EASE weights as CSR, ``ml.sparse_ease``),
+  term when trained (``item_item_*``: the pruned EASE weights as CSR, ``ml.sparse_ease``;
+  format 3 stores its films as 16-bit head positions and its weights as float16),
   plain arrays only (loaded with ``allow_pickle=False``);
 - ``catalogue.csv``: movie_id, title, year, genres (``|``-joined), tmdb_id, imdb_id, in item order;
 - ``manifest.json``: format version, data sources (rows, sha256), hyper-parameters, metrics,
@@ -52,8 +53,12 @@ from ml.popularity import Popularity
 from ml.ranking import RankingWeights
 from ml.sparse_ease import SparseEase
 
-#: 2: the ranking model (``implicit_*`` arrays) joined the rating model.
-FORMAT_VERSION = 2
+#: 2: the ranking model (``implicit_*`` arrays) joined the rating model. 3: the item-item
+#: term's films are 16-bit head positions and its weights float16 (``SparseEase.arrays``).
+FORMAT_VERSION = 3
+#: Versions this code reads: a format-2 model's item-item arrays (catalogue indices, float32
+#: weights) load as they were written and serve the same lists.
+READABLE_VERSIONS = (2, 3)
 FACTORS_FILE = "factors.npz"
 CATALOGUE_FILE = "catalogue.csv"
 MANIFEST_FILE = "manifest.json"
@@ -446,9 +451,10 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise ArtifactError(f"{path}: manifest is not a JSON object")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ArtifactError(
-            f"{path}: model format version {version!r}, this code reads {FORMAT_VERSION}"
+            f"{path}: model format version {version!r}, this code reads "
+            f"{' and '.join(map(str, READABLE_VERSIONS))}"
         )
     return manifest
 
