@@ -25,7 +25,8 @@ from ml.implicit import ImplicitParams, train_implicit
 from ml.matrix import IdMap, RatingMatrix
 from ml.model import FunkSVDParams
 from ml.popularity import DEFAULT_PRIOR_PERCENTILE, Popularity
-from ml.ranking import RankingWeights
+from ml.ranking import RankingWeights, normalise_rows
+from ml.reasons import neighbour_count, neighbour_edges
 from ml.sparse_ease import SparseEaseParams, fit_sparse_ease
 from ml.split import validation_split
 from ml.trainer import TrainResult, Validation, train_funksvd
@@ -129,8 +130,10 @@ def fit_artifact(
         },
         "metrics": {},
     }
+    k = neighbour_count(len(items))
     artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit, chart,
-                        item_item)
+                        item_item, neighbour_edges(
+                            normalise_rows(np.asarray(model.item_factors, np.float32)), k), k)
     return FittedModel(artifact, result, users)
 
 
