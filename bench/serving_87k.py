@@ -13,9 +13,11 @@ Measured in this process, with ``bench/scale.py``'s ``evaluate`` (the figures of
 ``Recommender.recommend`` p50/p99 for the evaluation users' full histories, for newcomers with
 15 ratings and for the franchise cap's worst case, as wall time and as the calling thread's
 CPU time (the machine is shared: wall p99 mostly measures the other jobs), search p99; then
-what the item-item term costs a list (the same requests with and without it, CPU ms), and the
-API's resident memory after start-up and a few requests (``api_memory``). ``--profile``
-prints where a personal list's time goes (cProfile over the evaluation users' requests).
+what the item-item term costs a list (the same requests with and without it, CPU ms), what
+ranking personal lists among the ``PERSONAL_POOL`` most rated films changes (lists that
+differ from the whole catalogue's, and NDCG@10 of both), and the API's resident memory
+after start-up and a few requests (``api_memory``). ``--profile`` prints where a personal
+list's time goes (cProfile over the evaluation users' requests).
 
 Targets: personal recommend p99 ≤ 5 ms in process, API resident ≤ 1.5 GB.
 """
@@ -39,7 +41,8 @@ import numpy as np
 import pandas as pd
 
 from bench.scale import api_memory, evaluate, timed
-from ml.recommender import Recommender
+from ml.metrics import ndcg_at_k
+from ml.recommender import PERSONAL_POOL, Recommender
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO / "bench" / "results" / "serving_87k.json"
@@ -69,6 +72,41 @@ def item_item_cost(recommender: Recommender, history: pd.DataFrame,
         out[f"{size} ratings"] = figures
     recommender.item_item = kept
     return out
+
+
+def pool_effect(recommender: Recommender, eval_folder: Path, users: int,
+                seed: int = 0) -> dict[str, float]:
+    """What ranking personal lists among ``PERSONAL_POOL`` films changes: for ``users``
+    evaluation users, the share of top-10s that differ from the whole catalogue's, the films
+    they share, and NDCG@10 of both on the held-out ratings."""
+    holdout = pd.read_csv(eval_folder / "holdout.csv")
+    history = pd.read_csv(eval_folder / "history.csv")
+    positives = {u: set(g["movieId"]) for u, g in holdout[holdout["rating"] >= 4.0]
+                 .groupby("userId")}
+    histories = {u: dict(zip(g["movieId"].tolist(), g["rating"].tolist(), strict=True))
+                 for u, g in history.groupby("userId") if u in positives}
+    chosen = sorted(histories)
+    chosen = [chosen[i] for i in np.random.default_rng(seed).permutation(len(chosen))[:users]]
+    pooled = [[r.movie_id for r in recommender.recommend(histories[u], 10).items]
+              for u in chosen]
+    kept = recommender._pool_blend
+    recommender._pool_blend = None
+    try:
+        full = [[r.movie_id for r in recommender.recommend(histories[u], 10).items]
+                for u in chosen]
+    finally:
+        recommender._pool_blend = kept
+    return {
+        "users": len(chosen),
+        "lists_changed": round(float(np.mean([a != b for a, b in zip(pooled, full,
+                                                                        strict=True)])), 4),
+        "films_shared": round(float(np.mean([len(set(a) & set(b)) / max(len(b), 1)
+                                             for a, b in zip(pooled, full, strict=True)])), 4),
+        "ndcg_at_10_pooled": round(float(np.mean([ndcg_at_k(a, positives[u]) for a, u in
+                                                  zip(pooled, chosen, strict=True)])), 4),
+        "ndcg_at_10_full": round(float(np.mean([ndcg_at_k(b, positives[u]) for b, u in
+                                                zip(full, chosen, strict=True)])), 4),
+    }
 
 
 def profile(recommender: Recommender, history: pd.DataFrame, users: int) -> str:
@@ -104,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = evaluate(args.model, args.eval, args.eval_users)
     recommender = Recommender.load(args.model)
     cost = item_item_cost(recommender, pd.read_csv(args.eval / "history.csv"))
+    pool = pool_effect(recommender, args.eval, args.eval_users)
     evaluate_cpu = time.process_time() - started
     with tempfile.TemporaryDirectory(prefix="cinematch-serving-") as work:
         resident, peak = api_memory(args.model, Path(work))
@@ -122,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "item_item_seconds": manifest["ranking"].get("item_item_seconds"),
         **figures,
         "item_item_cost_ms_cpu": cost,
+        "personal_pool": {"films": PERSONAL_POOL, **pool},
         "api_resident_gb": round(resident, 3), "api_peak_gb": round(peak, 3),
         "model_megabytes": round(sum(f.stat().st_size for f in args.model.iterdir()
                                      if f.name != "holdout.npz") / 1e6, 1),
