@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval", type=Path, required=True)
     parser.add_argument("--eval-users", type=int, default=1000)
     parser.add_argument("--json", type=Path, help=f"default: {DEFAULT_JSON.relative_to(REPO)}")
+    parser.add_argument("--describe", help="how --model was made, when not by make train "
+                                           "on the synthetic 32M set (saved as 'model')")
     parser.add_argument("--profile", action="store_true",
                         help="print where the time goes; nothing is written")
     args = parser.parse_args(argv)
@@ -151,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     record: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "what": "serving at ml-32m's catalogue size with the item-item term",
-        "model": ("make train DATA=<bench/scale.py's synthetic 32M set> (default flags); "
-                  "figures from bench/scale.py's evaluate() (evaluation users' full "
-                  "histories, 300 newcomers with 15 ratings) and api_memory()"),
+        "model": args.describe or (
+            "make train DATA=<bench/scale.py's synthetic 32M set> (default flags); figures "
+            "from bench/scale.py's evaluate() (evaluation users' full histories, 300 "
+            "newcomers with 15 ratings) and api_memory()"),
         "git_commit": str(manifest.get("git_commit", "unknown"))[:10],
         "cpus": os.cpu_count(), "shared_machine": True,
         "films": recommender.n_movies, "ratings": manifest["data"]["n_ratings"],
