@@ -2,6 +2,7 @@
 
     nice -n 10 .venv/bin/python bench/ranking.py [--data-root DIR] [--datasets A,B] [--quick]
                                                  [--tune] [--json PATH] [--merge JSON…]
+                                                 [--peers-from JSON]
 
 Protocol, on ml-1m (the partial copy), ml-latest-small and ml-100k:
 - ``ml.data.split.random_split(ratings, 0.1, seed=42)``: a random 10% of each user's ratings is the
@@ -21,6 +22,12 @@ ml.training.train``
 - Reported per model: NDCG@10, Recall@10, catalogue coverage of the top-10s; for CineMatch,
   the paired per-user NDCG@10 difference against the best peer ± its standard error.
 The test split is touched once, after every choice is made.
+
+``--peers-from JSON`` takes the peers' settings chosen on validation by an earlier run
+(its ``chosen``) instead of searching the grids again: the test split is measured as above,
+at a fraction of the time. Beside CineMatch's row, the same model with its item-item term
+unbudgeted and in float32 (every film's ``SparseEaseParams.neighbours`` sources) is measured
+too, and the paired difference printed: what the stored term's size costs.
 
 ``--tune`` measures only the validation split (the test split is never read): the peers'
 grids and CineMatch's blend grid (``BLEND_GRID``: the full-history weights of the item-item,
@@ -55,7 +62,7 @@ from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
 from ml.models.contract import UserRatings
 from ml.models.ease import EASE
-from ml.models.ease.sparse import SparseEaseParams, spd_inverse
+from ml.models.ease.sparse import SparseEaseParams, fit_sparse_ease, spd_inverse
 from ml.models.funksvd.model import FunkSVDParams
 from ml.models.ials import IALS, ImplicitParams
 from ml.models.matrix import IdMap, RatingMatrix
@@ -260,19 +267,31 @@ def paired(ours: Row, peer: Row) -> dict[str, float]:
             "in_standard_errors": round(float(diff.mean()) / se, 2) if se > 0 else 0.0}
 
 
-def run_dataset(folder: Path, tune: bool) -> dict[str, Any]:
-    """One dataset: validation (peers tuned), then the test split once (unless ``tune``)."""
+def run_dataset(folder: Path, tune: bool,
+                earlier: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One dataset: validation (peers tuned), then the test split once (unless ``tune``).
+
+    ``earlier``: this dataset's record of an earlier run (``--peers-from``), whose peers'
+    choices on validation are taken as they were instead of tuning them again."""
     started = time.perf_counter()
     dataset = load_dataset(folder)
     train, test = random_split(dataset.ratings, TEST_FRACTION, SEED)
-    fit, held = validation_split(train, VALIDATION_FRACTION, VALIDATION_SEED)
-    validation = Split.of(fit, held)
-    tuned = tune_peers(validation)
-    best = {peer: max(rows, key=lambda r: r.ndcg_at_10) for peer, rows in tuned.items()}
-    record: dict[str, Any] = {
-        "dataset": folder.name, "ratings": len(dataset.ratings),
-        "validation": {peer: [r.as_json() for r in rows] for peer, rows in tuned.items()},
-        "chosen": {peer: row.settings for peer, row in best.items()}}
+    if earlier is None:
+        fit, held = validation_split(train, VALIDATION_FRACTION, VALIDATION_SEED)
+        validation = Split.of(fit, held)
+        tuned = tune_peers(validation)
+        best = {peer: max(rows, key=lambda r: r.ndcg_at_10) for peer, rows in tuned.items()}
+        record: dict[str, Any] = {
+            "dataset": folder.name, "ratings": len(dataset.ratings),
+            "validation": {peer: [r.as_json() for r in rows] for peer, rows in tuned.items()},
+            "chosen": {peer: row.settings for peer, row in best.items()}}
+    else:
+        chosen = earlier["chosen"]
+        best = {peer: Row(peer, chosen[peer], 0.0, 0.0, 0.0, 0, np.empty(0))
+                for peer in PEER_GRIDS}
+        record = {"dataset": folder.name, "ratings": len(dataset.ratings),
+                  "validation": earlier["validation"], "chosen": chosen,
+                  "peers_chosen_in": earlier["peers_chosen_in"]}
     if tune:
         record["blend_grid"] = tune_blend(validation, dataset.movies, best)
         record["seconds"] = round(time.perf_counter() - started, 1)
@@ -281,8 +300,25 @@ def run_dataset(folder: Path, tune: bool) -> dict[str, Any]:
     rows = [measure(split, peer, row.settings, top_lists(split, peer_scorer(split, peer,
                                                                             row.settings)))
             for peer, row in best.items()]
+    with single_threaded_blas():
+        artifact = fit_artifact(split.train, dataset.movies, FunkSVDParams(),
+                                progress=False).artifact
     ours = measure(split, "CineMatch", {"ml.training.train": "defaults"},
-                   cinematch_lists(split, dataset.movies))
+                   cinematch_lists(split, dataset.movies, Recommender(artifact)))
+    # What the stored item-item term's size budget and float16 weights cost: the same model
+    # with every neighbour kept (up to SparseEaseParams.neighbours) in float32.
+    full = EASE(replace(SparseEaseParams(), max_weights=2**62),
+                sparse=fit_sparse_ease(split.matrix, replace(SparseEaseParams(),
+                                                             max_weights=2**62),
+                                       weight_dtype=np.float32))
+    full_row = measure(split, "CineMatch, item-item unbudgeted float32", {},
+                       cinematch_lists(split, dataset.movies,
+                                       Recommender(replace(artifact, item_item=full))))
+    served_term = artifact.item_item.sparse if artifact.item_item is not None else None
+    record["item_item_weights"] = {"served": len(served_term.weights) if served_term else 0,
+                                   "unbudgeted": len(full.sparse.weights) if full.sparse else 0}
+    record["served_vs_unbudgeted_float32"] = {"ndcg_at_10": round(full_row.ndcg_at_10, 4),
+                                              **paired(ours, full_row)}
     best_peer = max(rows, key=lambda r: r.ndcg_at_10)
     versus = paired(ours, best_peer)
     record["test"] = [r.as_json() for r in (ours, *rows)]
@@ -344,6 +380,14 @@ def report(records: list[dict[str, Any]], tune: bool) -> list[str]:
             f"({versus['in_standard_errors']:.1f} SE, {record['test_users']} users); target "
             f"≥ {TARGET_VS_BEST_PEER}× and > 2 SE: "
             f"{'met' if record['target_met'] else 'NOT met'}")
+        if "served_vs_unbudgeted_float32" in record:
+            full = record["served_vs_unbudgeted_float32"]
+            weights = record["item_item_weights"]
+            lines.append(
+                f"served item-item term ({weights['served']:,} float16 weights) against "
+                f"{weights['unbudgeted']:,} in float32: NDCG@10 {full['ndcg_at_10']:.4f} "
+                f"unbudgeted; paired difference {full['difference']:+.4f} ± "
+                f"{full['standard_error']:.4f} ({full['in_standard_errors']:.1f} SE)")
     if tune:
         lines += ["", "blend grid, mean ratio to the best peer over the datasets:"]
         keys: dict[str, list[float]] = {}
@@ -370,8 +414,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                         help="join the datasets of earlier runs' --json files (run apart, "
                              "e.g. in parallel) into one result; nothing is measured")
+    parser.add_argument("--peers-from", type=Path, metavar="JSON",
+                        help="take the peers' settings chosen on validation from an earlier "
+                             "run's results instead of tuning them again (the test split is "
+                             "still measured here, for every model)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    earlier: dict[str, dict[str, Any]] = {}
+    if args.peers_from:
+        previous = json.loads(args.peers_from.read_text())
+        earlier = {d["dataset"]: {**d, "peers_chosen_in": d.get(
+            "peers_chosen_in", f"{args.peers_from.name} of {previous['generated_at']}")}
+            for d in previous["datasets"]}
     if args.merge:
         parts = [json.loads(path.read_text()) for path in args.merge]
         merged = {**parts[0], "datasets": [d for part in parts for d in part["datasets"]]}
@@ -384,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {', '.join(missing)}: no such data folder under {args.data_root}",
               file=sys.stderr)
         return 2
-    records = [run_dataset(args.data_root / name, args.tune) for name in names]
+    records = [run_dataset(args.data_root / name, args.tune, earlier.get(name))
+               for name in names]
     lines = [f"{os.cpu_count()} CPUs (shared), load {os.getloadavg()[0]:.1f}; "
              f"random 90/10 per user (seed {SEED}), positives ≥ {POSITIVE_RATING:g}"]
     lines += report(records, args.tune)

@@ -4,7 +4,9 @@ A model directory holds:
 - ``factors.npz``: float32 factor and bias arrays, the id maps (``item_ids``, ``user_ids``), the
   popularity counts and means, and the ranking model (``implicit_*``: iALS item factors, the
   eigenvalues of their Gram matrix and the fold-in's constants), the ranking's item-item
-  term when trained (``item_item_*``: the pruned EASE weights as CSR, ``ml.models.ease.sparse``),
+  term when trained (``item_item_*``: the pruned EASE weights as CSR, ``ml.models.ease.sparse``;
+  format 3 stores its films as 16-bit head positions and its weights as float16), and each
+  film's neighbourhood edge for reasons (``neighbour_edges``, optional),
   plain arrays only (loaded with ``allow_pickle=False``);
 - ``catalogue.csv``: movie_id, title, year, genres (``|``-joined), tmdb_id, imdb_id, in item order;
 - ``manifest.json``: format version, data sources (rows, sha256), hyper-parameters, metrics,
@@ -44,8 +46,12 @@ from ml.models import EASE, IALS, FunkSVD, Popularity, PopularityParams
 from ml.models.matrix import IdMap
 from ml.serving.ranking import RankingWeights
 
-#: 2: the ranking model (``implicit_*`` arrays) joined the rating model.
-FORMAT_VERSION = 2
+#: 2: the ranking model (``implicit_*`` arrays) joined the rating model. 3: the item-item
+#: term's films are 16-bit head positions and its weights float16 (``SparseEase.arrays``).
+FORMAT_VERSION = 3
+#: Versions this code reads: a format-2 model's item-item arrays (catalogue indices, float32
+#: weights) load as they were written and serve the same lists.
+READABLE_VERSIONS = (2, 3)
 FACTORS_FILE = "factors.npz"
 CATALOGUE_FILE = "catalogue.csv"
 MANIFEST_FILE = "manifest.json"
@@ -55,6 +61,8 @@ HOLDOUT_FILE = "holdout.npz"
 IMPLICIT_PREFIX = "implicit_"
 #: Prefix of the ranking's item-item term (``ml.models.ease.sparse``); absent in older models.
 ITEM_ITEM_PREFIX = "item_item_"
+#: Each film's neighbourhood edge for reasons and its neighbour count (optional arrays).
+NEIGHBOUR_EDGES, NEIGHBOUR_EDGES_K = "neighbour_edges", "neighbour_edges_k"
 #: The popular chart's counts and means, present only when they differ from the popularity
 #: arrays (a model trained with the service's ratings).
 CHART_COUNTS, CHART_MEANS = "chart_counts", "chart_means"
@@ -198,6 +206,10 @@ class Artifact:
     #: The ranking score's item-item term (pruned rating-weighted EASE); None: not trained
     #: (a model written before it existed), and the score has no such term.
     item_item: EASE | None = None
+    #: Each film's neighbourhood edge for reasons (``ml.serving.reasons.neighbour_edges``) and the
+    #: neighbour count it was computed for; None: computed while serving, film by film.
+    neighbour_edges: npt.NDArray[np.float32] | None = None
+    neighbour_edges_k: int = 0
 
     @property
     def chart_popularity(self) -> Popularity:
@@ -292,6 +304,8 @@ def load_artifact(directory: str | Path) -> Artifact:
         implicit = IALS.from_arrays(_unprefixed(arrays, IMPLICIT_PREFIX))
         item_item_arrays = _unprefixed(arrays, ITEM_ITEM_PREFIX)
         item_item = EASE.from_arrays(item_item_arrays) if item_item_arrays else None
+        edges = arrays.get(NEIGHBOUR_EDGES)
+        edges_k = int(arrays[NEIGHBOUR_EDGES_K][0]) if edges is not None else 0
     except (KeyError, ValueError) as error:
         raise ArtifactError(f"{root / FACTORS_FILE}: inconsistent arrays ({error})") from None
     stated, actual = manifest.get("model_version"), model_version(model)
@@ -301,7 +315,7 @@ def load_artifact(directory: str | Path) -> Artifact:
             f"{actual!r}; the manifest was edited or belongs to another training"
         )
     artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit, chart,
-                        item_item)
+                        item_item, edges, edges_k)
     try:
         _check_alignment(artifact)
     except ValueError as error:
@@ -335,6 +349,9 @@ def _arrays_of(artifact: Artifact) -> dict[str, npt.NDArray[Any]]:
     if artifact.item_item is not None:
         arrays.update({ITEM_ITEM_PREFIX + name: a
                        for name, a in artifact.item_item.arrays().items()})
+    if artifact.neighbour_edges is not None:
+        arrays[NEIGHBOUR_EDGES] = np.asarray(artifact.neighbour_edges, dtype=np.float32)
+        arrays[NEIGHBOUR_EDGES_K] = np.array([artifact.neighbour_edges_k], dtype=np.int64)
     return arrays
 
 
@@ -369,6 +386,8 @@ def _check_alignment(artifact: Artifact) -> None:
         raise ValueError(f"{artifact.implicit.n_items} ranking-model rows for {n_items} items")
     if artifact.item_item is not None and artifact.item_item.n_items != n_items:
         raise ValueError(f"{artifact.item_item.n_items} item-item rows for {n_items} items")
+    if artifact.neighbour_edges is not None and len(artifact.neighbour_edges) != n_items:
+        raise ValueError(f"{len(artifact.neighbour_edges)} neighbour edges for {n_items} items")
     ids = np.array([entry.movie_id for entry in artifact.catalogue], dtype=np.int64)
     if not np.array_equal(ids, artifact.items.ids):
         raise ValueError("catalogue movie ids are not in item-index order")
@@ -384,9 +403,10 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise ArtifactError(f"{path}: manifest is not a JSON object")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ArtifactError(
-            f"{path}: model format version {version!r}, this code reads {FORMAT_VERSION}"
+            f"{path}: model format version {version!r}, this code reads "
+            f"{' and '.join(map(str, READABLE_VERSIONS))}"
         )
     return manifest
 

@@ -144,8 +144,9 @@ class BlendScorer:
     def __init__(
         self, choice_factors: npt.NDArray[np.floating], rating_factors: npt.NDArray[np.floating],
         rating_bias: npt.NDArray[np.floating], log_popularity_z: npt.NDArray[np.floating],
-        weights: RankingWeights,
+        weights: RankingWeights, rows: npt.NDArray[np.int64] | None = None,
     ) -> None:
+        """``rows``: the items ``scores`` scores (default all), z-scored over every item."""
         y = np.asarray(choice_factors, dtype=np.float64)
         # The predicted rating minus the user's constant (global mean + user bias), which no
         # z-score sees: Z·[p; 1] with Z = [Q | b].
@@ -155,15 +156,18 @@ class BlendScorer:
         self._choice_moments = _moments(y)
         self._rating_moments = _moments(z)
         self._k_choice = y.shape[1]
-        self._stacked = np.ascontiguousarray(np.column_stack(
-            [y, z, np.asarray(log_popularity_z, dtype=np.float64)]), dtype=np.float32)
+        self.rows = rows
+        stacked = np.column_stack([y, z, np.asarray(log_popularity_z, dtype=np.float64)])
+        self._stacked = np.ascontiguousarray(stacked if rows is None else stacked[rows],
+                                             dtype=np.float32)
 
     def scores(
         self, choice_vector: npt.ArrayLike, rating_factors: npt.ArrayLike, n_ratings: int,
         item_item: npt.NDArray[np.floating] | None = None,
     ) -> npt.NDArray[np.float32]:
         """z(Y·x) + w_rating(n) · z(Q·p + b) + w_pop(n) · z(log(1 + count))
-        (+ w_item(n) · z(``item_item``), the user's item-item scores, when given)."""
+        (+ w_item(n) · z(``item_item``), the user's item-item scores of every item, when
+        given), for the constructor's ``rows``."""
         x = np.asarray(choice_vector, dtype=np.float64)
         p1 = np.append(np.asarray(rating_factors, dtype=np.float64), 1.0)
         x_mean, x_std = _affine_moments(self._choice_moments, x)
@@ -176,8 +180,9 @@ class BlendScorer:
         w_item = self.weights.item_item_at(n_ratings)
         if w_item and item_item is not None:
             mean, std = float(item_item.mean()), float(item_item.std())
+            rows = item_item if self.rows is None else item_item[self.rows]
             score += ((w_item / (std if std > 1e-12 else 1.0))
-                      * (item_item - mean)).astype(np.float32)
+                      * (rows - mean)).astype(np.float32)
         return score
 
 

@@ -50,6 +50,15 @@ from ml.text.titles import parse_title
 
 Source = Literal["popularity", "personalized"]
 
+#: A personal list is ranked among the catalogue's most rated films, this many of them,
+#: unless its filters leave fewer than it asks for there (then among every film). Why: the
+#: ranking score reads each scored film's 194 factors, 67 MB at ml-32m's 87k films, which
+#: alone took 5.7 ms of CPU a list; 20,000 films (15 MB) bound it at any catalogue size. Films
+#: below (in ml-32m, those with a few dozen ratings or fewer) rarely reach anyone's top 10
+#: (``bench/serving_87k.py`` measures the lists that change). The MovieLens copies, under
+#: 20,000 films, are ranked in full.
+PERSONAL_POOL = 20_000
+
 
 @dataclass(frozen=True)
 class Movie(CatalogueEntry):
@@ -133,7 +142,10 @@ class Recommender:
         self.clusters = franchise_clusters([e.title for e in artifact.catalogue],
                                            self.unit_factors)
         #: Each film's nearest neighbours there: a reason names a loved film only among them.
-        self.neighbourhoods = Neighbourhoods(self.unit_factors, neighbour_count(len(self._movies)))
+        k = neighbour_count(len(self._movies))
+        self.neighbourhoods = Neighbourhoods(
+            self.unit_factors, k,
+            artifact.neighbour_edges if artifact.neighbour_edges_k == k else None)
         self._labels = [m.label for m in self._movies]
         self._film_genres = [e.genres for e in artifact.catalogue]
         self._log_popularity_z = zscore(np.log1p(pop.counts.astype(np.float64)))
@@ -152,6 +164,13 @@ class Recommender:
                                                len(self._movies))
         self._blend = BlendScorer(self.ials.item_factors, self.funksvd.item_factors,
                                   self.funksvd.item_bias, self._log_popularity_z, self.weights)
+        #: The personal lists' films (``PERSONAL_POOL``), None: every film.
+        self._pool_blend: BlendScorer | None = None
+        if len(self._movies) > PERSONAL_POOL:
+            pool = np.sort(np.argsort(-pop.counts, kind="stable")[:PERSONAL_POOL])
+            self._pool_blend = BlendScorer(
+                self.ials.item_factors, self.funksvd.item_factors, self.funksvd.item_bias,
+                self._log_popularity_z, self.weights, rows=pool.astype(np.int64))
         chosen = onboarding_order(
             pop.counts, self.ials, [e.genres for e in artifact.catalogue], onboarding)
         # The chosen order covers the first few hundred films; someone who has seen them all
@@ -245,15 +264,20 @@ class Recommender:
             return self._popular(ratings, n, allowed, genre, diversify, excluded)
         profile = profile or self.profile(ratings, skipped)
         with single_threaded_blas():
-            if ranker == "rating":
-                score = self.funksvd.scores(profile.vector)
-            else:
-                score = self._blend_scores(profile, profile.choice_vector)
             never = (profile.rated_indices if len(excluded) == 0
                      else np.concatenate([profile.rated_indices, excluded]))
-            score = discover_scores(score, self._log_popularity_z, discover, exclude=never,
-                                    allowed=allowed, weight=self.discover_weight)
-            best = self._cut(score, n, never, allowed, diversify)
+            best = np.empty(0, dtype=np.int64)
+            for pooled in ((True, False) if ranker == "blend" and self._pool_blend is not None
+                           else (False,)):
+                if ranker == "rating":
+                    score = self.funksvd.scores(profile.vector)
+                else:
+                    score = self._blend_scores(profile, profile.choice_vector, pooled)
+                score = discover_scores(score, self._log_popularity_z, discover, exclude=never,
+                                        allowed=allowed, weight=self.discover_weight)
+                best = self._cut(score, n, never, allowed, diversify)
+                if len(best) >= n:
+                    break
             predicted = self.funksvd.predict(profile.vector, best)
             reasons = self._personal_reasons(best, profile)
         return RecommendationList("personalized", _items(
@@ -344,15 +368,22 @@ class Recommender:
             score, self.genre_space.likeness(references, constraints.genres),
             reference_cosines(self.unit_factors, references), self._log_popularity_z, mask)
 
-    def _blend_scores(self, profile: UserProfile,
-                      choice_vector: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
-        """The ranking score of every film for ``profile`` (with this iALS vector)."""
+    def _blend_scores(self, profile: UserProfile, choice_vector: npt.NDArray[np.float64],
+                      pooled: bool = False) -> npt.NDArray[np.float32]:
+        """The ranking score of every film for ``profile`` (with this iALS vector); with
+        ``pooled``, of the ``PERSONAL_POOL`` films only, every other film at -inf."""
         item_item = None
         if self.item_item is not None:
             rated = UserRatings(profile.rated_indices, profile.rated_values)
             item_item = self.item_item.scores(self.item_item.fold_in(rated))
-        return self._blend.scores(choice_vector, profile.vector.factors,
-                                  len(profile.rated_indices), item_item)
+        blend = self._pool_blend if pooled and self._pool_blend is not None else self._blend
+        score = blend.scores(choice_vector, profile.vector.factors,
+                             len(profile.rated_indices), item_item)
+        if blend.rows is None:
+            return score
+        out = np.full(self.n_movies, -np.inf, dtype=np.float32)
+        out[blend.rows] = score
+        return out
 
     def _cut(self, score: npt.NDArray[np.floating], n: int, exclude: npt.ArrayLike,
              allowed: npt.NDArray[np.bool_] | None, diversify: bool) -> npt.NDArray[np.int64]:

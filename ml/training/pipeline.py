@@ -27,7 +27,8 @@ from ml.models.funksvd.train import TrainResult, Validation
 from ml.models.matrix import IdMap, RatingMatrix
 from ml.models.popularity.model import DEFAULT_PRIOR_PERCENTILE
 from ml.serving.artifacts import Artifact, CatalogueEntry, model_version
-from ml.serving.ranking import RankingWeights
+from ml.serving.ranking import RankingWeights, normalise_rows
+from ml.serving.reasons import neighbour_count, neighbour_edges
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,10 @@ def fit_artifact(
         },
         "metrics": {},
     }
+    k = neighbour_count(len(items))
     artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit, chart,
-                        item_item)
+                        item_item, neighbour_edges(
+                            normalise_rows(np.asarray(model.item_factors, np.float32)), k), k)
     return FittedModel(artifact, result, users)
 
 

@@ -124,3 +124,21 @@ def test_a_model_trained_with_the_services_ratings_keeps_its_own_chart_and_serve
     short = replace(chart, counts=chart.counts[:-1], means=chart.means[:-1])
     with pytest.raises(ValueError, match="popularity arrays"):
         save_artifact(tmp_path / "short", replace(artifact, chart=short))
+
+
+def test_neighbour_edges_are_stored_and_served(tiny_model_dir):
+    """A trained model stores every film's neighbourhood edge for the neighbour count the
+    service uses; the recommender starts with them instead of computing them per request."""
+    import numpy as np
+
+    from ml.serving.reasons import neighbour_count
+    from ml.serving.recommender import Recommender
+
+    artifact = load_artifact(tiny_model_dir)
+    assert artifact.neighbour_edges is not None
+    assert artifact.neighbour_edges_k == neighbour_count(artifact.model.n_items)
+    served = Recommender(artifact).neighbourhoods
+    assert not np.isnan(served._edge).any()
+    films = np.arange(artifact.model.n_items)
+    lazy = type(served)(served.unit_factors, served.k)
+    np.testing.assert_allclose(served.edges(films), lazy.edges(films), rtol=1e-5, atol=1e-6)

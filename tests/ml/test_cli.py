@@ -122,3 +122,26 @@ def test_every_cli_reports_a_bad_ratings_line_the_same_way(tmp_path: Path, comma
     result = run(*args)
     assert result.returncode == 2
     assert result.stderr == "error: ml-32m/ratings.csv:3: movieId 'x' is not an integer\n"
+
+
+def test_held_out_metrics_of_a_large_dataset_come_from_a_sample_of_whole_users():
+    """Above --test-max-ratings the metrics' model learns from a seeded sample of users,
+    each with all their ratings, holding at most that many; smaller data is used whole."""
+    import numpy as np
+    import pandas as pd
+
+    from ml.training.train import sample_users
+
+    rng = np.random.default_rng(0)
+    ratings = pd.DataFrame({"user_id": rng.integers(0, 300, 6000),
+                            "movie_id": rng.integers(0, 50, 6000),
+                            "rating": rng.integers(1, 6, 6000).astype(float)})
+    whole, none = sample_users(ratings, 6000, 1)
+    assert whole is ratings and none == {}
+    sample, described = sample_users(ratings, 2000, 1)
+    assert 1800 <= len(sample) <= 2000 and described["ratings_sampled"] == len(sample)
+    users = set(sample["user_id"])
+    assert described["users_sampled"] == len(users)
+    assert len(ratings[ratings["user_id"].isin(users)]) == len(sample)  # whole histories
+    again, _ = sample_users(ratings, 2000, 1)
+    assert again.equals(sample)

@@ -101,3 +101,20 @@ def test_every_named_film_was_loved_and_is_a_neighbour_of_the_pick(shipped):
                 assert ratings[film] >= POSITIVE_RATING and film in near, item
                 named += 1
     assert named >= 10  # the rule leaves films to name
+
+
+def test_edges_computed_at_once_equal_the_ones_computed_film_by_film():
+    """``neighbour_edges`` (stored in a trained model) gives each film the edge that
+    ``Neighbourhoods`` computes when the film is first asked about."""
+    from ml.serving.reasons import neighbour_edges
+
+    rng = np.random.default_rng(3)
+    factors = rng.normal(size=(1300, 8)).astype(np.float32)
+    factors /= np.linalg.norm(factors, axis=1, keepdims=True)
+    stored = neighbour_edges(factors, 13)
+    lazy = Neighbourhoods(factors, 13)
+    films = np.array([0, 1, 511, 512, 1299])
+    np.testing.assert_allclose(stored[films], lazy.edges(films), rtol=1e-6)
+    given = Neighbourhoods(factors, 13, stored)
+    np.testing.assert_array_equal(given.closest_near(films, np.array([2, 3, 700])),
+                                  lazy.closest_near(films, np.array([2, 3, 700])))

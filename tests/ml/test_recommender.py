@@ -143,3 +143,28 @@ def test_reasons_never_name_a_film_rated_low(recommender):
                 {1: 3.5, 2: 2.0, 101: 1.0, 102: 2.5, 201: 1.5}):
         reasons = {i.reason for i in recommender.recommend(shy, 10).items}
         assert reasons == {"Picked for your taste"}
+
+
+def test_a_large_catalogue_ranks_personal_lists_among_its_most_rated_films(
+        tiny_model_dir, monkeypatch):
+    """Past ``PERSONAL_POOL`` films a personal list is ranked among the most rated ones, with
+    the scores the whole catalogue would give them; a filter that leaves too few of them
+    there is filled from every film."""
+    import ml.serving.recommender as recommender_module
+    import numpy as np
+
+    full = Recommender.load(tiny_model_dir)
+    monkeypatch.setattr(recommender_module, "PERSONAL_POOL", 25)
+    pooled = Recommender.load(tiny_model_dir)
+    counts = pooled.popularity.counts
+    pool = set(pooled.items.ids[np.argsort(-counts, kind="stable")[:25]].tolist())
+    listed = pooled.recommend(ACTION_FAN, 10).items
+    assert len(listed) == 10 and {r.movie_id for r in listed} <= pool
+    everything = {r.movie_id: r.score for r in full.recommend(ACTION_FAN, 50).items}
+    for r in listed:
+        if r.movie_id in everything:
+            assert r.score == pytest.approx(everything[r.movie_id], abs=1e-3)
+    in_pool = sum("Comedy" in pooled.movie(m).genres for m in pool)
+    comedies = pooled.recommend(ACTION_FAN, in_pool + 3, genre="comedy").items
+    assert len(comedies) == in_pool + 3  # more than the pool holds: filled from every film
+    assert all("Comedy" in pooled.movie(r.movie_id).genres for r in comedies)

@@ -7,6 +7,7 @@ import pytest
 
 from ml.models.contract import UserRatings
 from ml.models.ease import EASE, SparseEaseParams
+from ml.models.ease.sparse import SparseEase, fit_sparse_ease
 from ml.models.matrix import RatingMatrix
 
 
@@ -48,28 +49,30 @@ def test_unpruned_scores_are_rating_weighted_ease():
     b = _dense_ease(x, 0.4 * x.shape[0])
     for user in (0, 7, 33):
         rated = np.flatnonzero(x[user])
-        np.testing.assert_allclose(_scores(model, rated, x[user, rated]), x[user] @ b,
-                                   rtol=1e-4, atol=1e-5)
+        # Weights are float16: each term carries a relative error of at most 2^-11.
+        bound = 2.0**-11 * (np.abs(x[user]) @ np.abs(b)) + 1e-5
+        assert np.all(np.abs(_scores(model, rated, x[user, rated]) - x[user] @ b) <= bound)
 
 
 def test_each_head_film_keeps_its_strongest_sources_and_nothing_leaves_the_head():
     x = _ratings(1)
     model = _fit(x, SparseEaseParams(l2_per_user=0.4, max_items=25, neighbours=6))
+    assert model.sparse is not None
     counts = np.count_nonzero(x, axis=0)
     head = np.sort(np.argsort(-counts, kind="stable")[:25])
-    lengths = np.diff(model.indptr)
+    lengths = np.diff(model.sparse.indptr)
     assert set(np.flatnonzero(lengths)) <= set(head.tolist())
     assert lengths.sum() == 25 * 6
-    assert set(model.indices.tolist()) <= set(head.tolist())
+    assert set(model.sparse.indices.tolist()) <= set(head.tolist())
     # Film j's kept weights are the 6 largest |B[i, j]| of the head's EASE.
     b = _dense_ease(x[:, head], 0.4 * x.shape[0])
     sources = np.repeat(np.arange(model.n_items), lengths)
     for position in (0, 11, 24):
         film = head[position]
-        kept = model.weights[model.indices == film]
-        assert len(kept) == 6 and set(sources[model.indices == film]) <= set(head.tolist())
+        kept = model.sparse.weights[model.sparse.indices == film]
+        assert len(kept) == 6 and set(sources[model.sparse.indices == film]) <= set(head.tolist())
         np.testing.assert_allclose(np.sort(np.abs(kept)), np.sort(np.abs(b[:, position]))[-6:],
-                                   rtol=1e-4)
+                                   rtol=2.0**-11)
 
 
 def test_a_user_with_no_head_film_scores_zero_and_arrays_round_trip():
@@ -95,14 +98,16 @@ def test_a_long_history_reads_each_rows_strongest_weights_within_the_budget(monk
 
     x = _ratings(3)
     model = _fit(x, SparseEaseParams(l2_per_user=0.4, neighbours=30))
+    assert model.sparse is not None
     rated = np.flatnonzero(x[5])
     monkeypatch.setattr(sparse_ease, "WEIGHTS_PER_REQUEST", 4 * len(rated))
     expected = np.zeros(model.n_items)
     for item, rating in zip(rated, x[5, rated], strict=True):
-        row = slice(model.indptr[item], model.indptr[item] + 4)
-        assert np.all(np.abs(model.weights[row]) >= np.abs(
-            model.weights[model.indptr[item] + 4:model.indptr[item + 1]]).max())
-        np.add.at(expected, model.indices[row], rating * model.weights[row])
+        start, stop = model.sparse.indptr[item], model.sparse.indptr[item + 1]
+        row = slice(start, start + 4)
+        assert np.all(np.abs(model.sparse.weights[row]) >= np.abs(
+            model.sparse.weights[start + 4:stop]).max())
+        np.add.at(expected, model.sparse.indices[row], rating * model.sparse.weights[row])
     np.testing.assert_allclose(_scores(model, rated, x[5, rated]), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -128,3 +133,89 @@ def test_the_shipped_format_carries_the_term_and_older_models_load_without_it(
     assert len(without.items) == len(with_term.items) == 5
     # The term is served: the same films score differently with it.
     assert [r.score for r in with_term.items] != [r.score for r in without.items]
+
+
+def test_each_film_keeps_fewer_sources_within_the_weight_budget():
+    params = SparseEaseParams(neighbours=1000, max_weights=4_000_000)
+    assert params.sources_per_film(8000) == 500
+    assert params.sources_per_film(3700) == 1000
+    assert params.sources_per_film(40) == 39  # never more than the other head films
+    x = _ratings(4)
+    model = fit_sparse_ease(_matrix(x), SparseEaseParams(neighbours=30, max_weights=200))
+    assert len(model.weights) == 40 * 5  # 200 weights / 40 head films
+
+
+def test_the_stored_layout_is_16_bit_positions_and_float16_weights():
+    """Targets are head positions (uint16 up to 65,536 head films), saved as gaps in position
+    order with float16 weights; loading restores each row's strongest-first order exactly."""
+    x = _ratings(5)
+    model = fit_sparse_ease(_matrix(x), SparseEaseParams(l2_per_user=0.4, neighbours=12))
+    assert model.targets.dtype == np.uint16 and model.weights.dtype == np.float16
+    arrays = model.arrays()
+    assert arrays["target_gaps"].dtype == np.uint16
+    assert arrays["sorted_weights"].dtype == np.float16
+    assert "indices" not in arrays
+    again = SparseEase.from_arrays(arrays)
+    np.testing.assert_array_equal(again.indptr, model.indptr)
+    np.testing.assert_array_equal(again.targets, model.targets)
+    np.testing.assert_array_equal(again.weights, model.weights)
+    for item in range(model.n_items):
+        row = np.abs(model.weights[model.indptr[item]:model.indptr[item + 1]].astype(float))
+        assert np.all(np.diff(row) <= 0)
+
+
+def test_a_format_2_term_loads_and_scores_as_it_was_written():
+    """Format 2 stored catalogue indices (int32) and float32 weights, strongest first."""
+    x = _ratings(6)
+    model = fit_sparse_ease(_matrix(x), SparseEaseParams(l2_per_user=0.4, neighbours=12),
+                            weight_dtype=np.float32)
+    legacy = {"indptr": model.indptr, "indices": model.indices.astype(np.int32),
+              "weights": model.weights.astype(np.float32)}
+    loaded = SparseEase.from_arrays(legacy)
+    assert loaded.weights.dtype == np.float32
+    rated = np.flatnonzero(x[3])
+    expected = np.zeros(model.n_items)
+    for item, rating in zip(rated, x[3, rated], strict=True):
+        row = slice(model.indptr[item], model.indptr[item + 1])
+        np.add.at(expected, legacy["indices"][row], rating * legacy["weights"][row])
+    np.testing.assert_allclose(loaded.scores(rated, x[3, rated]), expected, rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_a_format_2_model_directory_still_loads(tiny_model_copy):
+    """A model directory of format 2 (the item-item term as catalogue indices and float32)
+    loads, and ranks with the same term."""
+    import json
+
+    from ml.serving.artifacts import (
+        FACTORS_FILE,
+        MANIFEST_FILE,
+        _write_npz,
+        load_artifact,
+        sha256_bytes,
+    )
+
+    current = load_artifact(tiny_model_copy)
+    assert current.manifest["format_version"] == 3
+    with np.load(tiny_model_copy / FACTORS_FILE) as data:
+        arrays = {name: data[name] for name in data.files}
+    assert current.item_item is not None
+    term = current.item_item.sparse
+    assert term is not None
+    for name in ("item_item_head", "item_item_target_gaps", "item_item_sorted_weights"):
+        del arrays[name]
+    arrays["item_item_indices"] = term.indices.astype(np.int32)
+    arrays["item_item_weights"] = term.weights.astype(np.float32)
+    _write_npz(tiny_model_copy / FACTORS_FILE, arrays)
+    manifest = json.loads((tiny_model_copy / MANIFEST_FILE).read_text())
+    manifest["format_version"] = 2
+    manifest["files"][FACTORS_FILE]["sha256"] = sha256_bytes(
+        (tiny_model_copy / FACTORS_FILE).read_bytes())
+    manifest["arrays"] = {name: {"shape": list(a.shape), "dtype": str(a.dtype)}
+                          for name, a in arrays.items()}
+    (tiny_model_copy / MANIFEST_FILE).write_text(json.dumps(manifest))
+    older = load_artifact(tiny_model_copy)
+    assert older.item_item is not None
+    rated, ratings = np.arange(5), np.full(5, 4.5)
+    np.testing.assert_allclose(older.item_item.scores(UserRatings.of(rated, ratings)),
+                               term.scores(rated, ratings), rtol=1e-6, atol=1e-7)

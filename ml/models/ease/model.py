@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ml.models.contract import IntArray, NotFittedError, UserRatings
-from ml.models.ease.sparse import SparseEaseParams, fit_sparse_ease, sparse_scores
+from ml.models.ease.sparse import SparseEase, SparseEaseParams, fit_sparse_ease
 from ml.models.matrix import RatingMatrix
 from ml.serving.ranking import top_n_indices
 
@@ -43,24 +43,19 @@ class EaseParams:
 class EASE:
     """Scores: x_u B. State: the user's ratings (the dense form reads only which films).
 
-    Dense: ``weights`` is B, items × items. Sparse: row i of B is
-    ``weights[indptr[i]:indptr[i + 1]]`` on columns ``indices[...]``, strongest first.
+    Dense: ``weights`` is B, items × items. Sparse: ``sparse`` holds B's pruned rows as CSR
+    (``ml.models.ease.sparse.SparseEase``: 16-bit head positions, float16 weights).
     """
 
     name: ClassVar[str] = "ease"
 
     params: EaseParams | SparseEaseParams = field(default_factory=lambda: EaseParams())
     weights: npt.NDArray[np.floating] = field(default_factory=lambda: np.zeros((0, 0)))
-    indptr: npt.NDArray[np.int64] | None = None  # (n_items + 1,) in the sparse form
-    indices: npt.NDArray[np.int32] | None = None
-
-    @property
-    def sparse(self) -> bool:
-        return self.indptr is not None
+    sparse: SparseEase | None = None
 
     @property
     def n_items(self) -> int:
-        return len(self.indptr) - 1 if self.indptr is not None else self.weights.shape[0]
+        return self.sparse.n_items if self.sparse is not None else self.weights.shape[0]
 
     def _fitted(self) -> None:
         if self.n_items <= 0:
@@ -68,50 +63,52 @@ class EASE:
 
     def fit(self, matrix: RatingMatrix) -> EASE:
         if isinstance(self.params, SparseEaseParams):
-            self.indptr, self.indices, self.weights = fit_sparse_ease(matrix, self.params)
+            self.sparse = fit_sparse_ease(matrix, self.params)
         else:
-            self.indptr = self.indices = None
+            self.sparse = None
             self.weights = _dense_weights(matrix, self.params.l2)
         return self
 
     def fold_in(self, user: UserRatings) -> UserRatings:
         return user
 
-    def scores(self, state: UserRatings) -> FloatArray:
+    def scores(self, state: UserRatings) -> npt.NDArray[np.floating]:
         """Σ_i r_i B[i, :] over the rated films (sparse), Σ_i B[i, :] (dense)."""
         self._fitted()
-        if self.indptr is None or self.indices is None:
+        if self.sparse is None:
             return np.asarray(self.weights[state.items].sum(axis=0), dtype=np.float64)
-        return sparse_scores(self.indptr, self.indices, self.weights.astype(np.float32, copy=False),
-                             state.items, state.ratings)
+        return self.sparse.scores(state.items, state.ratings)
+
+    def head_scores(self, state: UserRatings) -> npt.NDArray[np.float32] | None:
+        """The sparse form's scores at its head films only (``SparseEase.head_scores``)."""
+        self._fitted()
+        assert self.sparse is not None, "head_scores: the sparse form only"
+        return self.sparse.head_scores(state.items, state.ratings)
 
     def similar_items(self, item: int, n: int) -> tuple[IntArray, FloatArray]:
         """The items whose score rises most when ``item`` is watched: row ``item`` of B."""
         self._fitted()
-        if self.indptr is None or self.indices is None:
+        if self.sparse is None:
             row = np.asarray(self.weights[item], dtype=np.float64)
         else:
-            start, stop = self.indptr[item], self.indptr[item + 1]
+            start, stop = self.sparse.indptr[item], self.sparse.indptr[item + 1]
             row = np.zeros(self.n_items)
-            row[self.indices[start:stop]] = self.weights[start:stop]
+            row[self.sparse.indices[start:stop]] = self.sparse.weights[start:stop]
         best = top_n_indices(row, n, exclude=[item])
         return best, row[best]
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
         self._fitted()
-        if self.indptr is None:
+        if self.sparse is None:
             return {"weights": self.weights}
-        assert self.indices is not None
-        return {"indptr": self.indptr, "indices": self.indices, "weights": self.weights}
+        return self.sparse.arrays()
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, npt.NDArray[Any]],
                     params: EaseParams | SparseEaseParams | None = None) -> EASE:
         if "indptr" not in arrays:
             return cls(params or EaseParams(), np.asarray(arrays["weights"], dtype=np.float64))
-        return cls(params or SparseEaseParams(), np.asarray(arrays["weights"], dtype=np.float32),
-                   np.asarray(arrays["indptr"], dtype=np.int64),
-                   np.asarray(arrays["indices"], dtype=np.int32))
+        return cls(params or SparseEaseParams(), sparse=SparseEase.from_arrays(arrays))
 
 
 def _dense_weights(matrix: RatingMatrix, l2: float) -> FloatArray:

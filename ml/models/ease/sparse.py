@@ -1,4 +1,4 @@
-"""EASE's sparse form, the item-item term of the ranking score: rating-weighted, head films.
+"""The item-item term of the ranking score: rating-weighted EASE, sparse, on the head films.
 
 Why: EASE (Steck 2019) on the rating-weighted matrix (X holds the stars, not 0/1) was the
 strongest tuned peer on ml-1m, ml-latest-small and ml-100k, ahead of the factor models alone;
@@ -18,8 +18,11 @@ peer (``bench/ranking.py``). Why sparse: EASE's B is dense items × items (30 GB
    top-k neighbour list, as SANSA and item-kNN keep). On ml-latest-small's validation split
    (9,000 films) keeping 1,000 per column lost 0.5% NDCG@10 of the full B (500: 2.3%; 1,000
    per row instead: 4.6%).
-   Stored as CSR by rated film (row i: the films j whose score r_i·B[i, j] moves), on the
-   catalogue's indices.
+   Each column keeps at most ``max_weights`` / (head films) sources too, so the term's size
+   is bounded whatever the catalogue (``SparseEaseParams``). Stored as CSR by rated film (row
+   i: the films j whose score r_i·B[i, j] moves), the films as 16-bit positions in the head
+   and the weights as float16: half the bytes of int32 and float32, and on the three
+   MovieLens sets the same NDCG@10 within noise (``bench/ranking.py``'s paired figure).
 
 A user's scores are Σ_i r_i B[i, :] over the head films they rated: a gather of their rows
 and one ``bincount``, with no per-user state to learn (fold-in is exact and free). Rows are
@@ -33,7 +36,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +52,8 @@ log = logging.getLogger(__name__)
 PRUNE_BLOCK = 512
 #: Weights one user's scores read at most (module docstring).
 WEIGHTS_PER_REQUEST = 200_000
+#: Head films addressable by 16-bit positions; a larger head stores int32 positions.
+UINT16_HEAD = 2**16
 
 
 @dataclass(frozen=True)
@@ -57,48 +64,136 @@ class SparseEaseParams:
     training part of ml-100k (1.5, 3 and 6 per user: 3 was best), and in line with the tuned
     rating-weighted EASE peers, whose λ also grew with the users (8000 / 2000 / 4000 for
     2,999 / 610 / 943 users). ``max_items`` bounds the dense inverse (8,000 films: 0.5 GB,
-    under a minute on two cores); ``neighbours`` bounds the served weights per film.
+    under a minute on two cores); ``neighbours`` bounds the served weights per film, and
+    ``max_weights`` all of them: a head of n films keeps min(``neighbours``,
+    ``max_weights`` / n) sources per film. The budget keeps the shipped ``factors.npz`` under
+    20 MB (4M weights: ~10 MB compressed, float16 weights and 16-bit positions) and a
+    request's work bounded at any catalogue size; catalogues of up to 4,000 films (ml-1m,
+    ml-100k) keep all 1,000, an 8,000-film head 500.
     """
 
     l2_per_user: float = 3.0
     max_items: int = 8000
     neighbours: int = 1000
+    max_weights: int = 4_000_000
 
     def __post_init__(self) -> None:
-        if self.l2_per_user <= 0 or self.max_items < 1 or self.neighbours < 1:
-            raise ValueError("l2_per_user, max_items and neighbours must be positive")
+        if (self.l2_per_user <= 0 or self.max_items < 1 or self.neighbours < 1
+                or self.max_weights < 1):
+            raise ValueError("l2_per_user, max_items, neighbours and max_weights must be "
+                             "positive")
+
+    def sources_per_film(self, n_head: int) -> int:
+        """How many sources each of ``n_head`` head films keeps (at least one)."""
+        return max(min(self.neighbours, self.max_weights // max(n_head, 1), n_head - 1), 1)
 
 
-CSR = tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float32]]
+@dataclass(frozen=True)
+class SparseEase:
+    """Pruned EASE weights as CSR: row i holds the films whose score r_i·B[i, j] moves.
+
+    The films a row reaches are ``head`` positions (``targets``: 16-bit while the head has at
+    most 65,536 films), each row strongest |weight| first, ties by position; weights are
+    float16 (a model written before kept float32 weights and is served as it was).
+    """
+
+    indptr: npt.NDArray[np.int64]  # (n_items + 1,)
+    head: npt.NDArray[np.int64]  # (n_head,) catalogue index of each head position
+    targets: npt.NDArray[np.integer]  # head positions, uint16 (or int32 past 65,536)
+    weights: npt.NDArray[np.floating]  # float16; each row by |weight|, descending
+
+    @property
+    def n_items(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def indices(self) -> npt.NDArray[np.int64]:
+        """The catalogue index of every weight's target film."""
+        return self.head[self.targets]
+
+    def scores(self, item_indices: npt.ArrayLike,
+               ratings: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Σ_i r_i B[i, :] over the rated films (0 for films no rated film reaches), each
+        row cut to its share of ``WEIGHTS_PER_REQUEST``."""
+        head_scores = self.head_scores(item_indices, ratings)
+        out = np.zeros(self.n_items, dtype=np.float32)
+        if head_scores is not None:
+            out[self.head] = head_scores
+        return out
+
+    def head_scores(self, item_indices: npt.ArrayLike,
+                    ratings: npt.ArrayLike) -> npt.NDArray[np.float32] | None:
+        """``scores`` at the head films only (every other film scores 0), None when no rated
+        film has a row: what the ranking score needs, without a catalogue-sized array."""
+        items = np.asarray(item_indices, dtype=np.int64)
+        starts = self.indptr[items]
+        lengths = self.indptr[items + 1] - starts
+        if int(lengths.sum()) > WEIGHTS_PER_REQUEST:
+            share = max(WEIGHTS_PER_REQUEST // max(int(np.count_nonzero(lengths)), 1), 1)
+            lengths = np.minimum(lengths, share)
+        total = int(lengths.sum())
+        if total == 0:
+            return None
+        # Positions of every rated film's row, concatenated: one gather, no Python loop.
+        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        positions = offsets + np.arange(total)
+        weights = self.weights[positions].astype(np.float32) * np.repeat(
+            np.asarray(ratings, dtype=np.float32), lengths)
+        return np.bincount(self.targets[positions], weights=weights,
+                           minlength=len(self.head)).astype(np.float32)
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The saved layout: each row's targets in position order, as gaps from the previous
+        one (small numbers, which compress to a third of the positions' size), and the
+        weights in that order; ``from_arrays`` restores the strongest-first order."""
+        rows = np.repeat(np.arange(self.n_items), np.diff(self.indptr))
+        order = np.lexsort((self.targets, rows))
+        targets = self.targets[order].astype(np.int64)
+        gaps = np.diff(targets, prepend=0)
+        firsts = self.indptr[:-1][np.diff(self.indptr) > 0]
+        gaps[firsts] = targets[firsts]
+        return {"indptr": self.indptr, "head": self.head.astype(np.int32),
+                "target_gaps": gaps.astype(_position_dtype(len(self.head))),
+                "sorted_weights": self.weights[order]}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, npt.NDArray[Any]]) -> SparseEase:
+        """From ``arrays``' layout, or from a model's written before it (``indices``: the
+        targets' catalogue indices, float32 weights, already strongest first)."""
+        indptr = np.asarray(arrays["indptr"], dtype=np.int64)
+        if "head" not in arrays:
+            indices = np.asarray(arrays["indices"], dtype=np.int64)
+            head = np.unique(indices)
+            return cls(indptr, head, np.searchsorted(head, indices).astype(
+                _position_dtype(len(head))), np.asarray(arrays["weights"], dtype=np.float32))
+        head = np.asarray(arrays["head"], dtype=np.int64)
+        gaps = np.asarray(arrays["target_gaps"]).astype(np.int64)
+        lengths = np.diff(indptr)
+        running = np.cumsum(gaps)
+        targets = running - np.repeat(np.concatenate([[0], running])[indptr[:-1]], lengths)
+        if len(targets) and (targets.min() < 0 or targets.max() >= len(head)):
+            raise ValueError("item-item targets outside the head")
+        return _strongest_first(indptr, head, targets, np.asarray(arrays["sorted_weights"]))
 
 
-def sparse_scores(indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int32],
-                  weights: npt.NDArray[np.float32], item_indices: npt.ArrayLike,
-                  ratings: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Σ_i r_i B[i, :] over the rated films (0 for films no rated film reaches), each
-    row cut to its share of ``WEIGHTS_PER_REQUEST``; B is the CSR ``indptr``, ``indices``,
-    ``weights`` (row i: the films whose score r_i·B[i, j] moves, by |weight|, descending)."""
-    n_items = len(indptr) - 1
-    items = np.asarray(item_indices, dtype=np.int64)
-    starts = indptr[items]
-    lengths = indptr[items + 1] - starts
-    if int(lengths.sum()) > WEIGHTS_PER_REQUEST:
-        share = max(WEIGHTS_PER_REQUEST // max(int(np.count_nonzero(lengths)), 1), 1)
-        lengths = np.minimum(lengths, share)
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(n_items)
-    # Positions of every rated film's row, concatenated: one gather, no Python loop.
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-    positions = offsets + np.arange(total)
-    scaled = weights[positions] * np.repeat(np.asarray(ratings, dtype=np.float32), lengths)
-    return np.bincount(indices[positions], weights=scaled,
-                       minlength=n_items).astype(np.float64, copy=False)
+def _position_dtype(n_head: int) -> type[np.integer[Any]]:
+    return np.uint16 if n_head <= UINT16_HEAD else np.int32
 
 
-def fit_sparse_ease(matrix: RatingMatrix, params: SparseEaseParams) -> CSR:
-    """The pruned rating-weighted EASE of ``matrix`` (module docstring), as CSR arrays:
-    ``indptr``, ``indices``, ``weights`` (``EASE.fit`` with ``SparseEaseParams``)."""
+def _strongest_first(indptr: npt.NDArray[np.int64], head: npt.NDArray[np.int64],
+                     targets: npt.NDArray[np.integer[Any]],
+                     weights: npt.NDArray[np.floating]) -> SparseEase:
+    """The CSR with each row ordered by |weight| descending, then by target position."""
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    order = np.lexsort((targets, -np.abs(weights.astype(np.float32)), rows))
+    return SparseEase(indptr, head, targets[order].astype(_position_dtype(len(head))),
+                      weights[order])
+
+
+def fit_sparse_ease(matrix: RatingMatrix, params: SparseEaseParams,
+                    weight_dtype: type[np.floating[Any]] = np.float16) -> SparseEase:
+    """The pruned rating-weighted EASE of ``matrix`` (module docstring); ``weight_dtype``
+    float32 only to measure what float16 costs (``bench/ranking.py``)."""
     import numba
 
     from ml.training.kernels import head_gram  # training only: serving needs no numba
@@ -124,18 +219,19 @@ def fit_sparse_ease(matrix: RatingMatrix, params: SparseEaseParams) -> CSR:
     precision /= -np.diag(precision)  # B = −P / diag(P), column by column
     precision[np.diag_indices(n_head)] = 0.0
     # Column j of B, pruned, is row j of Bᵀ: each film's strongest sources.
-    sources, values = _prune_rows(precision.T, min(params.neighbours, max(n_head - 1, 1)))
+    sources, values = _prune_rows(precision.T, params.sources_per_film(n_head))
     del precision
     targets = np.repeat(np.arange(n_head), sources.shape[1])
-    sources, weights = head[sources.ravel()], values.ravel()
+    sources, weights = head[sources.ravel()], values.ravel().astype(weight_dtype)
     # CSR by source film in catalogue order, each row strongest weight first.
-    order = np.lexsort((-np.abs(weights), sources))
     lengths = np.bincount(sources, minlength=matrix.n_items)
+    by_source = np.argsort(sources, kind="stable")
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    csr = (indptr, head[targets[order]].astype(np.int32), weights[order].astype(np.float32))
-    log.info("item-item term: %d head films, %d weights, %.1f s", n_head, len(csr[2]),
+    model = _strongest_first(indptr, head.astype(np.int64), targets[by_source],
+                             weights[by_source])
+    log.info("item-item term: %d head films, %d weights, %.1f s", n_head, len(model.weights),
              time.perf_counter() - started)
-    return csr
+    return model
 
 
 def spd_inverse(gram: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:

@@ -1,0 +1,187 @@
+"""Serving at ml-32m's catalogue size: personal lists' latency and the API's memory.
+
+    nice -n 5 .venv/bin/python bench/serving_87k.py --model DIR --eval DIR
+                                                    [--eval-users N] [--json PATH] [--profile]
+
+``--model`` is a model trained on ``bench/scale.py``'s synthetic 32M set (87,584 films) as a
+user does, ``make train DATA=…/data OUT=DIR`` with the default flags; ``--eval`` is the
+set's evaluation folder (``holdout.csv``, ``history.csv``: ratings the model never saw).
+Generate the set with ``bench/scale.py --sizes 32M --work DIR`` (or
+``bench.harness.synthetic_movielens.generate``).
+
+Measured in this process, with ``bench/scale.py``'s ``evaluate`` (the figures of its sizes):
+``Recommender.recommend`` p50/p99 for the evaluation users' full histories, for newcomers with
+15 ratings and for the franchise cap's worst case, as wall time and as the calling thread's
+CPU time (the machine is shared: wall p99 mostly measures the other jobs), search p99; then
+what the item-item term costs a list (the same requests with and without it, CPU ms), what
+ranking personal lists among the ``PERSONAL_POOL`` most rated films changes (lists that
+differ from the whole catalogue's, and NDCG@10 of both), and the API's resident memory
+after start-up and a few requests (``api_memory``). ``--profile`` prints where a personal
+list's time goes (cProfile over the evaluation users' requests).
+
+Targets: personal recommend p99 ≤ 5 ms in process, API resident ≤ 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.scale import api_memory, evaluate, timed
+from ml.serving.recommender import PERSONAL_POOL, Recommender
+from ml.training.metrics import ndcg_at_k
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_JSON = REPO / "bench" / "results" / "serving_87k.json"
+TARGETS = {"api_resident_gb": 1.5, "recommend_p99_ms": 5.0}
+#: History lengths at which the item-item term's cost is measured.
+COST_HISTORIES = (15, 400)
+
+
+def item_item_cost(recommender: Recommender, history: pd.DataFrame,
+                   seed: int = 0) -> dict[str, dict[str, float]]:
+    """CPU ms per list (median of 200) with and without the item-item term, for histories
+    of each ``COST_HISTORIES`` length drawn from the evaluation users' films."""
+    rng = np.random.default_rng(seed)
+    films = history["movieId"].unique()
+    out = {}
+    kept = recommender.item_item
+    for size in COST_HISTORIES:
+        people = [dict(zip(rng.choice(films, size, replace=False).tolist(),
+                           rng.choice([2.0, 3.0, 4.0, 5.0], size).tolist(), strict=True))
+                  for _ in range(200)]
+        figures = {}
+        for label, term in (("with", kept), ("without", None)):
+            recommender.item_item = term
+            recommender.recommend(people[0])
+            cpu = [c for _, c in timed(recommender.recommend, people)]
+            figures[label] = round(float(np.median(cpu)) / 1e6, 2)
+        out[f"{size} ratings"] = figures
+    recommender.item_item = kept
+    return out
+
+
+def pool_effect(recommender: Recommender, eval_folder: Path, users: int,
+                seed: int = 0) -> dict[str, float]:
+    """What ranking personal lists among ``PERSONAL_POOL`` films changes: for ``users``
+    evaluation users, the share of top-10s that differ from the whole catalogue's, the films
+    they share, and NDCG@10 of both on the held-out ratings."""
+    holdout = pd.read_csv(eval_folder / "holdout.csv")
+    history = pd.read_csv(eval_folder / "history.csv")
+    positives = {u: set(g["movieId"]) for u, g in holdout[holdout["rating"] >= 4.0]
+                 .groupby("userId")}
+    histories = {u: dict(zip(g["movieId"].tolist(), g["rating"].tolist(), strict=True))
+                 for u, g in history.groupby("userId") if u in positives}
+    chosen = sorted(histories)
+    chosen = [chosen[i] for i in np.random.default_rng(seed).permutation(len(chosen))[:users]]
+    pooled = [[r.movie_id for r in recommender.recommend(histories[u], 10).items]
+              for u in chosen]
+    kept = recommender._pool_blend
+    recommender._pool_blend = None
+    try:
+        full = [[r.movie_id for r in recommender.recommend(histories[u], 10).items]
+                for u in chosen]
+    finally:
+        recommender._pool_blend = kept
+    return {
+        "users": len(chosen),
+        "lists_changed": round(float(np.mean([a != b for a, b in zip(pooled, full,
+                                                                        strict=True)])), 4),
+        "films_shared": round(float(np.mean([len(set(a) & set(b)) / max(len(b), 1)
+                                             for a, b in zip(pooled, full, strict=True)])), 4),
+        "ndcg_at_10_pooled": round(float(np.mean([ndcg_at_k(a, positives[u]) for a, u in
+                                                  zip(pooled, chosen, strict=True)])), 4),
+        "ndcg_at_10_full": round(float(np.mean([ndcg_at_k(b, positives[u]) for b, u in
+                                                zip(full, chosen, strict=True)])), 4),
+    }
+
+
+def profile(recommender: Recommender, history: pd.DataFrame, users: int) -> str:
+    """The top of cProfile's cumulative table over ``users`` evaluation users' lists."""
+    histories = [dict(zip(g["movieId"].tolist(), g["rating"].tolist(), strict=True))
+                 for _, g in history.groupby("userId")][:users]
+    recommender.recommend(histories[0])
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for ratings in histories:
+        recommender.recommend(ratings)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--eval", type=Path, required=True)
+    parser.add_argument("--eval-users", type=int, default=1000)
+    parser.add_argument("--json", type=Path, help=f"default: {DEFAULT_JSON.relative_to(REPO)}")
+    parser.add_argument("--describe", help="how --model was made, when not by make train "
+                                           "on the synthetic 32M set (saved as 'model')")
+    parser.add_argument("--profile", action="store_true",
+                        help="print where the time goes; nothing is written")
+    args = parser.parse_args(argv)
+    load_before = os.getloadavg()
+    if args.profile:
+        recommender = Recommender.load(args.model)
+        print(profile(recommender, pd.read_csv(args.eval / "history.csv"), args.eval_users))
+        return 0
+    started = time.process_time()
+    figures = evaluate(args.model, args.eval, args.eval_users)
+    recommender = Recommender.load(args.model)
+    cost = item_item_cost(recommender, pd.read_csv(args.eval / "history.csv"))
+    pool = pool_effect(recommender, args.eval, args.eval_users)
+    evaluate_cpu = time.process_time() - started
+    with tempfile.TemporaryDirectory(prefix="cinematch-serving-") as work:
+        resident, peak = api_memory(args.model, Path(work))
+    manifest = recommender.manifest
+    item_item = recommender.item_item
+    record: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "what": "serving at ml-32m's catalogue size with the item-item term",
+        "model": args.describe or (
+            "make train DATA=<bench/scale.py's synthetic 32M set> (default flags); figures "
+            "from bench/scale.py's evaluate() (evaluation users' full histories, 300 "
+            "newcomers with 15 ratings) and api_memory()"),
+        "git_commit": str(manifest.get("git_commit", "unknown"))[:10],
+        "cpus": os.cpu_count(), "shared_machine": True,
+        "films": recommender.n_movies, "ratings": manifest["data"]["n_ratings"],
+        "item_item_weights": 0 if item_item is None else len(item_item.weights),
+        "item_item_seconds": manifest["ranking"].get("item_item_seconds"),
+        **figures,
+        "item_item_cost_ms_cpu": cost,
+        "personal_pool": {"films": PERSONAL_POOL, **pool},
+        "api_resident_gb": round(resident, 3), "api_peak_gb": round(peak, 3),
+        "model_megabytes": round(sum(f.stat().st_size for f in args.model.iterdir()
+                                     if f.name != "holdout.npz") / 1e6, 1),
+        "bench_cpu_seconds": round(evaluate_cpu, 1),
+        "load_average": {"before": [round(v, 2) for v in load_before],
+                         "after": [round(v, 2) for v in os.getloadavg()]},
+        "targets": TARGETS,
+    }
+    personal = record["recommend_ms"]["eval users (full histories)"]
+    print(json.dumps(record, indent=2))
+    print(f"personal p99: {personal['p99']:.2f} ms wall, {personal['cpu_p99']:.2f} ms CPU "
+          f"(target {TARGETS['recommend_p99_ms']} ms); API resident {resident:.2f} GB; load "
+          f"{load_before[0]:.1f} → {os.getloadavg()[0]:.1f}")
+    target = args.json or DEFAULT_JSON
+    target.write_text(json.dumps(record, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
