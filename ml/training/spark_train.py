@@ -22,8 +22,9 @@ serves it and ``python -m ml.training.promote`` gates it like any other candidat
   rotated (``ml.models.ials.model.rotate``) for the served fold-in.
 - **Item-item term** (``ml.models.ease.sparse``, as the one-box trainer): the head films (most
   rated) and their Gram matrix XᵀX (Σ over users of the outer product of their head-film
-  ratings, MLlib ``RowMatrix.computeGramianMatrix``) are computed by Spark; the films × films
-  Gram is collected, then solved and pruned on the driver by the one-box code (``from_gram``).
+  ratings: a self-join on the user, r_i·r_j summed per pair of films) are computed by Spark;
+  the pairs' sums are collected into the films × films Gram, then solved and pruned on the
+  driver by the one-box code (``from_gram``).
 - **Everything the service reads beside the factors**: the catalogue (``ml.data`` parses
   the small movie and link files, copied to the driver), popularity counts and means, the
   chart's counts when the service's own ratings are in, the promote gate's held-out users
@@ -642,11 +643,9 @@ def fit_item_item(prepared: Prepared, counts: np.ndarray,
                   params: SparseEaseParams) -> tuple[EASE, float]:
     """The ranking score's item-item term (``ml.models.ease.sparse.fit_sparse_ease``): the
     head films from ``counts`` (each film's training ratings), their Gram matrix XᵀX summed by
-    Spark (each user's head-film ratings a sparse row), then solved and pruned on the driver by
-    the one-box code. The sums are of products of half stars, exact in float64, so the Gram
-    matrix is the one-box one whatever the order of the sums."""
-    from pyspark.mllib.linalg import Vectors
-    from pyspark.mllib.linalg.distributed import RowMatrix
+    Spark (a self-join of the head films' ratings on the user, r_i·r_j summed per pair), then
+    solved and pruned on the driver by the one-box code. The sums are of products of half
+    stars, exact in float64, so the Gram matrix is the one-box one whatever their order."""
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
@@ -655,14 +654,24 @@ def fit_item_item(prepared: Prepared, counts: np.ndarray,
     spark = prepared.train.sparkSession
     head_frame = spark.createDataFrame([(int(i), h) for h, i in enumerate(head.tolist())],
                                        "item_index int, head int")
-    rows = (prepared.train.join(F.broadcast(head_frame), "item_index")
-            .groupBy("user_index")
-            .agg(F.sort_array(F.collect_list(F.struct("head", "rating"))).alias("rated")))
-    vectors = rows.rdd.map(lambda row: Vectors.sparse(
-        n_head, [r[0] for r in row["rated"]], [float(r[1]) for r in row["rated"]]))
-    gram = RowMatrix(vectors, numCols=n_head).computeGramianMatrix().toArray()
-    indptr, indices, weights = from_gram(np.array(gram, dtype=np.float64), head,
-                                         len(prepared.items), prepared.n_users, params, started)
+    rated = (prepared.train.join(F.broadcast(head_frame), "item_index")
+             .select("user_index", "head", F.col("rating").cast("double").alias("r")))
+    # The upper triangle's non-zero sums, one row per head film: the executors never hold a
+    # films × films array, and the driver's JVM neither (only this process does, as one box).
+    rows = (rated.alias("a").join(rated.alias("b"), "user_index")
+            .where(F.col("a.head") <= F.col("b.head"))
+            .groupBy(F.col("a.head").alias("i"), F.col("b.head").alias("j"))
+            .agg(F.sum(F.col("a.r") * F.col("b.r")).alias("g"))
+            # ~256 films' rows a partition: each task's result stays a few tens of MB.
+            .repartition(max(prepared.partitions, -(-n_head // 256)), "i")
+            .groupBy("i").agg(F.collect_list(F.struct("j", "g")).alias("row")))
+    gram = np.zeros((n_head, n_head))
+    for row in rows.toLocalIterator():
+        pairs = np.array([tuple(pair) for pair in row["row"]], dtype=np.float64)
+        columns = pairs[:, 0].astype(np.int64)
+        gram[row["i"], columns] = gram[columns, row["i"]] = pairs[:, 1]
+    indptr, indices, weights = from_gram(gram, head, len(prepared.items), prepared.n_users,
+                                         params, started)
     model = EASE(params, weights=weights, indptr=indptr, indices=indices)
     return model, time.perf_counter() - started
 
