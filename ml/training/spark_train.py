@@ -20,6 +20,11 @@ serves it and ``python -m ml.training.promote`` gates it like any other candidat
   makes them the same quadratic, so each rating is handed to Spark as ±c (+ liked, − "seen,
   not for me", ``targets_and_confidence``) with ``alpha = 1/α0``. The item factors are then
   rotated (``ml.models.ials.model.rotate``) for the served fold-in.
+- **Item-item term** (``ml.models.ease.sparse``, as the one-box trainer): the head films (most
+  rated) and their Gram matrix XᵀX (Σ over users of the outer product of their head-film
+  ratings: a self-join on the user, r_i·r_j summed per pair of films) are computed by Spark;
+  the pairs' sums are collected into the films × films Gram, then solved and pruned on the
+  driver by the one-box code (``from_gram``).
 - **Everything the service reads beside the factors**: the catalogue (``ml.data`` parses
   the small movie and link files, copied to the driver), popularity counts and means, the
   chart's counts when the service's own ratings are in, the promote gate's held-out users
@@ -27,9 +32,10 @@ serves it and ``python -m ml.training.promote`` gates it like any other candidat
   so a Spark candidate and a one-box model trained on the same files are comparable.
 
 Only films' arrays reach the driver (factors, biases, counts: a few hundred MB at a million
-films); user factors and biases stay on the executors. The artifact therefore holds no
-trained users (``user_ids`` is empty): the service folds every person in from their ratings
-anyway, and so do the gate and the benchmarks.
+films; the head films' Gram matrix, 0.5 GB at the default 8,000); user factors and biases
+stay on the executors. The artifact therefore holds no trained users (``user_ids`` is empty):
+the service folds every person in from their ratings anyway, and so do the gate and the
+benchmarks.
 
 Inputs are any path Spark reads (local, ``hdfs://``, ``s3a://``, ``gs://``): ``--data`` a
 MovieLens release folder (ml-100k, ml-1m/10m ``::`` files, the CSV releases; a
@@ -64,6 +70,8 @@ from ml.data.app import APP_SOURCE
 from ml.data.formats import Dataset, load_dataset
 from ml.data.merge import USER_ID_STRIDE, describe_sources, merge_datasets
 from ml.data.split import hashed_share
+from ml.models.ease.model import EASE
+from ml.models.ease.sparse import SparseEaseParams, from_gram, head_films
 from ml.models.funksvd import FunkSVD
 from ml.models.ials.model import (
     IALS,
@@ -631,12 +639,50 @@ def popularity_of(prepared: Prepared) -> tuple[Popularity, Popularity | None]:
     return popularity, Popularity.from_counts(ml_counts, ml_means, popularity.global_mean)
 
 
+def fit_item_item(prepared: Prepared, counts: np.ndarray,
+                  params: SparseEaseParams) -> tuple[EASE, float]:
+    """The ranking score's item-item term (``ml.models.ease.sparse.fit_sparse_ease``): the
+    head films from ``counts`` (each film's training ratings), their Gram matrix XᵀX summed by
+    Spark (a self-join of the head films' ratings on the user, r_i·r_j summed per pair), then
+    solved and pruned on the driver by the one-box code. The sums are of products of half
+    stars, exact in float64, so the Gram matrix is the one-box one whatever their order."""
+    from pyspark.sql import functions as F
+
+    started = time.perf_counter()
+    head = head_films(counts, params)
+    n_head = len(head)
+    spark = prepared.train.sparkSession
+    head_frame = spark.createDataFrame([(int(i), h) for h, i in enumerate(head.tolist())],
+                                       "item_index int, head int")
+    rated = (prepared.train.join(F.broadcast(head_frame), "item_index")
+             .select("user_index", "head", F.col("rating").cast("double").alias("r")))
+    # The upper triangle's non-zero sums, one row per head film: the executors never hold a
+    # films × films array, and the driver's JVM neither (only this process does, as one box).
+    rows = (rated.alias("a").join(rated.alias("b"), "user_index")
+            .where(F.col("a.head") <= F.col("b.head"))
+            .groupBy(F.col("a.head").alias("i"), F.col("b.head").alias("j"))
+            .agg(F.sum(F.col("a.r") * F.col("b.r")).alias("g"))
+            # ~256 films' rows a partition: each task's result stays a few tens of MB.
+            .repartition(max(prepared.partitions, -(-n_head // 256)), "i")
+            .groupBy("i").agg(F.collect_list(F.struct("j", "g")).alias("row")))
+    gram = np.zeros((n_head, n_head))
+    for row in rows.toLocalIterator():
+        pairs = np.array([tuple(pair) for pair in row["row"]], dtype=np.float64)
+        columns = pairs[:, 0].astype(np.int64)
+        gram[row["i"], columns] = gram[columns, row["i"]] = pairs[:, 1]
+    model = EASE(params, sparse=from_gram(gram, head, len(prepared.items), prepared.n_users,
+                                          params, started))
+    return model, time.perf_counter() - started
+
+
 def fit_spark(spark: Any, ratings: Any, movies: pd.DataFrame, settings: SparkSettings,
               implicit_params: ImplicitParams, weights: RankingWeights,
               gate_users: float = 0.0, gate_salt: int = GATE_SALT,
-              sources: list[dict[str, Any]] | None = None) -> SparkFit:
-    """Train both models on ``ratings`` (user_id, movie_id, rating[, source, source_rank,
-    row]) and package them as ``ml.training.pipeline.fit_artifact`` does (module docstring)."""
+              sources: list[dict[str, Any]] | None = None,
+              item_item_params: SparseEaseParams | None = None) -> SparkFit:
+    """Train both models and the item-item term on ``ratings`` (user_id, movie_id, rating[,
+    source, source_rank, row]) and package them as ``ml.training.pipeline.fit_artifact`` does
+    (module docstring)."""
     started = time.perf_counter()
     cpu = [_jvm_cpu_seconds(spark)]
     prepared = prepare(spark, ratings, settings, gate_users, gate_salt)
@@ -649,16 +695,21 @@ def fit_spark(spark: Any, ratings: Any, movies: pd.DataFrame, settings: SparkSet
     popularity, chart = popularity_of(prepared)
     seconds = {"prepare": prepared.seconds, "rating_model": rating.seconds,
                "ranking_model": implicit_seconds, "popularity": time.perf_counter() - stage}
+    item_item_params = item_item_params or SparseEaseParams()
+    item_item, seconds["item_item"] = fit_item_item(prepared, popularity.counts,
+                                                    item_item_params)
     known = [c for c in cpu if c is not None]
     if len(known) == len(cpu):  # local mode: the executors run in the driver's JVM
         seconds.update({f"{name}_jvm_cpu": known[k + 1] - known[k] for k, name in
                         enumerate(("prepare", "rating_model", "ranking_model"))})
     artifact = package(spark, prepared, rating.model, implicit, popularity, chart, movies,
-                       settings, implicit_params, weights, sources)
+                       settings, implicit_params, weights, sources, item_item,
+                       item_item_params)
     artifact.manifest["training"] = {
         "seconds": round(time.perf_counter() - started, 2),
         "stages": {name: round(s, 2) for name, s in seconds.items()}}
     artifact.manifest["ranking"]["seconds"] = round(implicit_seconds, 2)
+    artifact.manifest["ranking"]["item_item_seconds"] = round(seconds["item_item"], 2)
     return SparkFit(artifact, prepared.holdout, seconds, {
         "rating": rating, "prepared": prepared})
 
@@ -680,7 +731,8 @@ def _jvm_cpu_seconds(spark: Any) -> float | None:
 def package(spark: Any, prepared: Prepared, model: FunkSVD, implicit: IALS,
             popularity: Popularity, chart: Popularity | None, movies: pd.DataFrame,
             settings: SparkSettings, implicit_params: ImplicitParams, weights: RankingWeights,
-            sources: list[dict[str, Any]] | None = None) -> Artifact:
+            sources: list[dict[str, Any]] | None = None, item_item: EASE | None = None,
+            item_item_params: SparseEaseParams | None = None) -> Artifact:
     """The served artifact of these film arrays, with the manifest ``ml.training.train`` writes plus
     the engine."""
     manifest = {
@@ -696,14 +748,17 @@ def package(spark: Any, prepared: Prepared, model: FunkSVD, implicit: IALS,
                        "prior_count": popularity.prior_count},
         "ranking": {"implicit": asdict(replace(implicit_params,
                                                n_factors=settings.implicit_rank)),
-                    "weights": asdict(weights)},
+                    "weights": asdict(weights),
+                    **({"item_item": asdict(item_item_params or SparseEaseParams())}
+                       if item_item is not None else {})},
         "data": {"sources": sources or [], "n_ratings": prepared.n_ratings,
                  "n_users": prepared.n_users, "n_movies": len(prepared.items),
                  "validation_ratings": 0},
         "metrics": {},
     }
     return Artifact(model, prepared.items, catalogue_entries(movies, prepared.items),
-                    popularity, manifest, IdMap(np.zeros(0, np.int64)), implicit, chart)
+                    popularity, manifest, IdMap(np.zeros(0, np.int64)), implicit, chart,
+                    item_item)
 
 
 def spark_rmse(prepared: Prepared, rating: RatingFit, test: Any) -> float:

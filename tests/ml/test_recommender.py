@@ -150,8 +150,9 @@ def test_a_large_catalogue_ranks_personal_lists_among_its_most_rated_films(
     """Past ``PERSONAL_POOL`` films a personal list is ranked among the most rated ones, with
     the scores the whole catalogue would give them; a filter that leaves too few of them
     there is filled from every film."""
-    import ml.serving.recommender as recommender_module
     import numpy as np
+
+    import ml.serving.recommender as recommender_module
 
     full = Recommender.load(tiny_model_dir)
     monkeypatch.setattr(recommender_module, "PERSONAL_POOL", 25)

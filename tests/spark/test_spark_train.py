@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from api.main import create_app
 from api.settings import Settings
 from bench.harness.spark_cluster import REPO, SparkStandalone, ml_package_zip, spark_env
 from ml.data.split import hashed_users_holdout
+from ml.models.ease.sparse import SparseEaseParams
 from ml.serving.artifacts import APP_RATINGS_KEY, load_artifact, load_holdout
 from ml.serving.model_store import ModelStore
 from ml.training.train import GATE_SALT
@@ -97,6 +99,12 @@ def test_the_artifact_holds_film_arrays_only_and_records_spark_and_the_app_ratin
     assert artifact.chart is not None
     np.testing.assert_array_equal(artifact.popularity.counts - artifact.chart.counts, app_counts)
     assert manifest["data"]["n_ratings"] == int(artifact.popularity.counts.sum())
+    # The ranking's item-item term, at the one-box trainer's defaults (every film is in the
+    # head of this small catalogue).
+    assert artifact.item_item is not None and artifact.item_item.sparse is not None
+    assert artifact.item_item.n_items == 60
+    assert len(np.unique(artifact.item_item.sparse.indices)) == 60
+    assert manifest["ranking"]["item_item"] == asdict(SparseEaseParams())
 
 
 def test_the_gate_holds_out_the_users_ml_train_holds_out(local_model: Path,
