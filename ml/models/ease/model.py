@@ -79,12 +79,6 @@ class EASE:
             return np.asarray(self.weights[state.items].sum(axis=0), dtype=np.float64)
         return self.sparse.scores(state.items, state.ratings)
 
-    def head_scores(self, state: UserRatings) -> npt.NDArray[np.float32] | None:
-        """The sparse form's scores at its head films only (``SparseEase.head_scores``)."""
-        self._fitted()
-        assert self.sparse is not None, "head_scores: the sparse form only"
-        return self.sparse.head_scores(state.items, state.ratings)
-
     def similar_items(self, item: int, n: int) -> tuple[IntArray, FloatArray]:
         """The items whose score rises most when ``item`` is watched: row ``item`` of B."""
         self._fitted()
