@@ -2,23 +2,9 @@
 
     .venv/bin/python bench/discover.py [--data-root DIR] [--quick] [--json PATH]
 
-Same data, split and positives as ``bench/ranking.py`` (partial ml-1m, random 90/10 split,
-seed 42; a user's test ratings ≥ 4 are the films to find). The served list
-(``Recommender.recommend``: ranking score, franchise cap) is measured at several
-``discover`` settings, with popularity and EASE from the same run beside it:
-
-- NDCG@10 and Recall@10;
-- novelty: the share of list entries outside the 500 most rated films (of the training part);
-- the median rating count of a list's films, and its ratio to the familiar list's
-  (``discover = 0``) for the same user; the target is a median ratio ≤ 0.25 at ``discover = 1``.
-
-Also prints the same curve for users who gave exactly 5 training ratings (random picks from
-their history), since that is where the control meets newcomers.
-
-The weight is chosen first, on validation carved from the training part only
-(``ml.data.split.validation_split``, as bench/ranking.py): for each weight of ``WEIGHT_GRID`` the
-median count ratio at ``discover = 1``; the smallest weight whose ratio is ≤ 0.25 for both
-full histories and 5 ratings is the one to ship (``ml.serving.discover.DISCOVER_WEIGHT``).
+The served list at several ``discover`` settings beside popularity and EASE, for full
+histories and 5-rating users; the weight is chosen on validation carved from training.
+Target: median rating-count ratio ≤ 0.25 at ``discover = 1``. Protocol: bench/README.md.
 """
 
 from __future__ import annotations

@@ -3,25 +3,10 @@
     .venv/bin/python bench/load.py [--clients 32] [--seconds 60] [--workers 1]
                                    [--model-dir models] [--quick] [--json PATH]
 
-Starts ``python -m api.server`` on 127.0.0.1 (a free port) in its own process, with a fresh
-SQLite file, the JSON access log on and the default per-user write limit, then runs
-``--clients`` threads for ``--seconds`` (``--quick``: 8 clients for 10 s). Each thread plays
-one visitor after another, the way the app is used:
-
-    sign up → onboarding films → rate a first batch → /recommend → search → rate more, some
-    of them again with a new value → /recommend → stats → take one rating back → list own
-    ratings (must equal what this visitor was told was saved) → /recommend by genre
-
-Every write the server acknowledged (200) is recorded client-side, value included. After the
-run the server is stopped and the SQLite file is read directly: it must hold exactly those
-ratings — none missing, none with another value, none deleted coming back, nothing extra.
-A write whose answer never arrived (timeout, reset) may or may not have landed; it is
-counted apart and not held against the server.
-
-Prints req/s and p50/p99 per endpoint, errors (any status other than the one expected) and
-lost writes, and whether any issued token appears in the server's log. Exits 1 if anything
-failed. Loopback only; bounded in time (``--seconds``) and count (``--max-requests`` per
-client). ``tests/reliability/test_load_short.py`` runs the same code, shorter, in make test.
+Each client thread plays visitor after visitor (sign up, rate, list, search, re-rate, delete)
+on ``python -m api.server``; afterwards the database must hold exactly the acknowledged writes.
+Exits 1 if anything failed. ``tests/reliability/test_load_short.py`` runs it shorter.
+Protocol: bench/README.md. Results: ``bench/results/load.json``.
 """
 
 from __future__ import annotations

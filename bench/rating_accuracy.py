@@ -1,32 +1,10 @@
-"""Rating accuracy and training time of CineMatch FunkSVD beside Surprise's SVD, same splits.
+"""RMSE and training time of CineMatch's FunkSVD beside Surprise's SVD, on the same splits.
 
     .venv/bin/python bench/rating_accuracy.py [--data-root DIR] [--quick] [--json PATH]
 
-In one process, on identical train/test frames, it fits:
-- ``surprise_svd``: ``surprise.SVD(random_state=0)`` with its defaults (k=100, 20 epochs of SGD,
-  lr 0.005, reg 0.02), the reference;
-- ``bias_baseline``: ``ml.models.baseline.model.BiasBaseline`` (damped μ + b_u + b_i);
-- ``cinematch_gibbs``: ``ml.training.pipeline.fit_artifact`` with ``FunkSVDParams()`` (the shipped
-method);
-- ``cinematch_als``: the same with ``method="als"`` (the MAP fit; the "SGD or ALS" comparison).
-
-Splits: (a) ml-100k's official u1–u5 folds (each fold and the mean); (b) the partial ml-1m file
-(users 1–2999) with ``ml.data.split.random_split(ratings, 0.1, seed=42)``. ``--quick`` runs u1 only.
-
-"train s" is wall-clock time from the training DataFrame to a model that can predict: Surprise's
-``load_from_df`` + ``build_full_trainset`` + ``fit``; CineMatch's whole ``fit_artifact`` (its
-early-stopping run on a validation split carved from training, the refit on all of training,
-and packaging). Predictions are each library's own: Surprise clips to the data's scale (1–5),
-CineMatch to the product's (0.5–5).
-
-One figure uses the test set, and only as a finish line: "time to reach Surprise's RMSE" trains
-CineMatch once more on the same training frame with the test ratings passed as ``validation``,
-and reports the first sweep whose test RMSE is at or below Surprise SVD's (solver seconds from
-``TrainResult.history``, against Surprise's own ``fit`` seconds). Nothing is tuned on it, and
-every other figure comes from runs that never see the test set.
-
-Results are also written to ``bench/results/rating_accuracy.json`` (full runs only, unless
-``--json`` is given).
+Surprise SVD, the bias baseline and CineMatch (Gibbs and ALS) on ml-100k's u1–u5 folds and the
+partial ml-1m split; the test set is read only as a finish line for the time-to-RMSE figure.
+Protocol: bench/README.md. Results: ``bench/results/rating_accuracy.json``.
 """
 
 from __future__ import annotations
