@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from sqlalchemy import create_engine, text
 
-from bench.harness.api_server import HOST, ApiServer, Request, call_json
+from bench.harness.api_server import HOST, ApiServer, Request, call_json, send
 from bench.harness.measure import percentile
 from bench.harness.nginx import NginxProxy
 from bench.harness.postgres import PostgresCluster
@@ -121,14 +121,9 @@ class Client:
         if time.monotonic() >= self.deadline or self.sent >= self.max_requests:
             raise VisitOver
         self.sent += 1
-        headers = {"Content-Type": "application/json"} if request.body is not None else {}
-        if request.token:
-            headers["Authorization"] = f"Bearer {request.token}"
         started = time.perf_counter()
         try:
-            self.conn.request(request.method, request.path, body=request.body, headers=headers)
-            response = self.conn.getresponse()
-            body = response.read()
+            status, body = send(self.conn, request)
         except (OSError, http.client.HTTPException) as error:
             self.conn.close()
             self.conn = http.client.HTTPConnection(HOST, self.port, timeout=30)
@@ -136,12 +131,12 @@ class Client:
             self.log.errors_by_endpoint[endpoint] += 1
             raise Unanswered from error
         self.log.latencies[endpoint].append((time.perf_counter() - started) * 1000)
-        if gone_if is not None and response.status == gone_if:
+        if gone_if is not None and status == gone_if:
             return {"gone": True}
-        if response.status != expect:
-            self.log.errors.append(f"{endpoint}: {response.status} {body[:160]!r}")
+        if status != expect:
+            self.log.errors.append(f"{endpoint}: {status} {body[:160]!r}")
             self.log.errors_by_endpoint[endpoint] += 1
-            if response.status in GATEWAY_FAILURES:
+            if status in GATEWAY_FAILURES:
                 # The proxy lost the replica mid-request: the write may have been committed
                 # just before the replica died, so its outcome is unknown, like a reset.
                 raise Unanswered

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.ranking import ease_weights
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import users_holdout
-from ml.models.ease.sparse import spd_inverse
 from ml.models.funksvd.model import FunkSVDParams
 from ml.models.matrix import IdMap
 from ml.rules import POSITIVE_RATING
@@ -119,12 +119,7 @@ class EaseFit:
     def fit(cls, x: np.ndarray, kind: str, l2: float) -> EaseFit:
         rows = x if kind == "rating-weighted" else (x > 0).astype(np.float32)
         with single_threaded_blas():
-            gram = rows.T @ rows
-            gram[np.diag_indices_from(gram)] += l2
-            precision = spd_inverse(gram)
-        precision /= -np.diag(precision)
-        precision[np.diag_indices_from(precision)] = 0.0
-        return cls(kind, l2, precision)
+            return cls(kind, l2, ease_weights(rows, l2))
 
     @property
     def label(self) -> str:

@@ -15,10 +15,10 @@ import ipaddress
 import queue
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
 import requests
 import streamlit as st
@@ -67,22 +67,8 @@ class Credentials:
     token: str
 
 
-class FilmLike(Protocol):
-    """What a poster card needs from any film-shaped response row."""
-
-    @property
-    def movie_id(self) -> int: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def year(self) -> int | None: ...
-    @property
-    def genres(self) -> Sequence[str]: ...
-    @property
-    def tmdb_id(self) -> int | None: ...
-
-
 # The pages' names for the contract's answers (one definition: ``contract.models``).
+FilmLike = wire.FilmOut
 Movie = wire.MovieOut
 SimilarMovie = wire.SimilarMovieOut
 PersonalSimilar = wire.PersonalSimilarOut
