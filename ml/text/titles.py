@@ -33,6 +33,9 @@ _LEADING_ARTICLE = re.compile(rf"^(?:{_ARTICLE_PATTERN})(?:\s+|(?<=')|(?<=’))(
 _TRAILING_GROUP = re.compile(r"\s*\((?P<inner>[^()]*)\)\s*$")
 _AKA = re.compile(r"^(?:a\.?k\.?a\.?|aka)\s+", re.I)
 _YEAR_SUFFIX = re.compile(r"\s*\((?:\d{4})(?:[-–]\d{0,4})?\)\s*$")
+#: Roman numerals as title words ("Rocky III"), with the number each stands for.
+_ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii")
+ROMAN_NUMERALS = {roman: str(n) for n, roman in enumerate(_ROMAN, start=1)}
 
 
 @dataclass(frozen=True, slots=True)
