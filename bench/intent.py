@@ -137,7 +137,7 @@ def load_like_set(path: Path = LIKE_SET) -> list[dict[str, Any]]:
 
 def like_but(recommender: Recommender, parser: IntentParser, rows: Iterable[dict[str, Any]],
              n: int = 10, near: int = 100) -> dict[str, Any]:
-    """How many "like X but Y" lists keep both halves (module docstring), cold and personal."""
+    """How many "like X but Y" lists keep both halves (bench/README.md), cold and personal."""
     by_label = {f"{m.title} ({m.year})": m for m in recommender.movies()}
     users = people(recommender)
     lists = faithful = parsed = 0

@@ -192,8 +192,7 @@ class ApiClient:
         return self._get(RequestIntent, "GET", "/intent", params={"q": q})
 
     def onboarding_movies(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
-        # A list of tuples makes requests repeat the key: exclude=1&exclude=2 (the contract).
-        params = [("n", n)] + [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
+        params = _deck_params(n, exclude)
         return self._get(wire.OnboardingOut, "GET", "/onboarding/movies", params=params).movies
 
     def metrics(self) -> ModelMetrics:
@@ -202,22 +201,18 @@ class ApiClient:
     # -- the user's own data (bearer token) -------------------------------------------
 
     def rate(self, creds: Credentials, ratings: Mapping[int, float]) -> wire.RateOut:
-        payload = {
-            "user_id": creds.user_id,
-            "ratings": [
-                {"movie_id": int(movie_id), "rating": float(rating)}
-                for movie_id, rating in ratings.items()
-            ],
-        }
-        return self._get(wire.RateOut, "POST", "/rate", creds=creds, json=payload)
+        rows = [{"movie_id": int(m), "rating": float(r)} for m, r in ratings.items()]
+        return self._rate(creds, rows)
 
     def restore_rating(self, creds: Credentials, row: UserRating) -> wire.RateOut:
         """Put a removed rating back as it was, with its first-rated and changed dates."""
-        rating = {
+        return self._rate(creds, [{
             "movie_id": row.movie_id, "rating": float(row.rating),
             "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
-        }
-        payload = {"user_id": creds.user_id, "ratings": [rating]}
+        }])
+
+    def _rate(self, creds: Credentials, rows: list[dict[str, Any]]) -> wire.RateOut:
+        payload = {"user_id": creds.user_id, "ratings": rows}
         return self._get(wire.RateOut, "POST", "/rate", creds=creds, json=payload)
 
     def delete_rating(self, creds: Credentials, movie_id: int) -> wire.RatingDeleted:
@@ -296,8 +291,8 @@ class ApiClient:
         self, creds: Credentials, n: int = 20, exclude: Collection[int] = ()
     ) -> list[Movie]:
         """The deck for this user: never a film they rated, hid or skipped."""
-        params = [("n", n)] + [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
         path = f"/users/{creds.user_id}/onboarding"
+        params = _deck_params(n, exclude)
         body = self._get(wire.OnboardingOut, "GET", path, creds=creds, params=params, user=True)
         return body.movies
 
@@ -325,8 +320,7 @@ class ApiClient:
     def export_ratings(self, creds: Credentials) -> bytes:
         """The CSV of ``GET /users/{id}/export``, as bytes for a download button."""
         response = self._send("GET", f"/users/{creds.user_id}/export", creds=creds)
-        if not 200 <= response.status_code < 300:
-            _json_or_error(response, user=True)
+        self._no_content(response, user=True)
         return response.content
 
     def username(self, creds: Credentials) -> str | None:
@@ -390,20 +384,13 @@ class ApiClient:
         finally:
             self._idle_sessions.put(session)
 
-    @contextmanager
-    def _fresh_session(self) -> Iterator[requests.Session]:
-        """A new session (so a new connection), pooled afterwards; the idle sessions, whose
-        connections may be as stale as the one that just failed, are closed first."""
+    def _close_idle_sessions(self) -> None:
+        """Close the idle sessions, whose connections may be as stale as one that failed."""
         while True:
             try:
                 self._idle_sessions.get_nowait().close()
             except queue.Empty:
-                break
-        session = self._session_factory()
-        try:
-            yield session
-        finally:
-            self._idle_sessions.put(session)
+                return
 
     def _get(self, model: type[M], method: str, path: str, **options: Any) -> M:
         """The answer to one request, validated as the contract's ``model``."""
@@ -453,7 +440,8 @@ class ApiClient:
                     raise
                 # A kept-alive connection the server had just closed (its idle timeout
                 # raced this request): once more, on a fresh session and connection.
-                with self._fresh_session() as session:
+                self._close_idle_sessions()
+                with self._session() as session:
                     return session.request(method, url, **options)
         except requests.Timeout as exc:
             raise ApiError(
@@ -472,6 +460,11 @@ class ApiClient:
                 f"The request to the CineMatch service failed ({type(exc).__name__}).",
                 kind="unavailable",
             ) from exc
+
+
+def _deck_params(n: int, exclude: Collection[int]) -> list[tuple[str, int]]:
+    """A list of tuples makes requests repeat the key: exclude=1&exclude=2 (the contract)."""
+    return [("n", n)] + [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
 
 
 def _json_or_error(response: requests.Response, *, user: bool) -> dict[str, Any]:
