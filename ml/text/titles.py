@@ -21,11 +21,17 @@ from functools import lru_cache
 
 #: Anything but a letter or digit, of any script, separates words.
 _NON_WORD = re.compile(r"[\W_]+")
-#: Articles that MovieLens moves to the end ("Matrix, The") in the languages it files.
+#: Articles that MovieLens moves to the end ("Matrix, The") in the languages it files, also
+#: before a subtitle and inside an alternative title (``ml.data.formats.parse_title``).
 ARTICLES = (
-    "the", "a", "an", "le", "la", "les", "l'", "il", "el", "los", "las", "die", "der", "das",
-    "det", "den", "lo", "gli", "une",
-)
+    "the", "a", "an",
+    "la", "le", "les", "l'", "un", "une",
+    "il", "lo", "gli", "i", "una",
+    "el", "los", "las",
+    "der", "die", "das", "ein", "eine",
+    "de", "het", "den", "det", "en", "ett",
+    "o", "os",
+)  # fmt: skip
 _ARTICLE_PATTERN = "|".join(re.escape(article) for article in ARTICLES)
 _TRAILING_ARTICLE = re.compile(rf"^(?P<head>.+),\s*(?P<article>{_ARTICLE_PATTERN})$", re.I)
 _LEADING_ARTICLE = re.compile(rf"^(?:{_ARTICLE_PATTERN})(?:\s+|(?<=')|(?<=’))(?P<head>\S.*)$", re.I)
