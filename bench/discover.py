@@ -22,25 +22,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.harness import DATA_ROOT
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
 from ml.models.contract import UserRatings
 from ml.models.ease import EASE
 from ml.models.funksvd.model import FunkSVDParams
-from ml.models.matrix import RatingMatrix
 from ml.rules import POSITIVE_RATING
 from ml.serving.discover import DISCOVER_POOL, DISCOVER_WEIGHT
 from ml.serving.ranking import top_n_indices
 from ml.serving.recommender import Recommender
 from ml.training.metrics import ndcg_at_k, recall_at_k
-from ml.training.pipeline import FittedModel, fit_artifact
+from ml.training.pipeline import FittedModel, fit_artifact, rating_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("bench.discover")
 
-DEFAULT_DATA_ROOT = REPO.parent / "shared/data/movielens"
 TEST_FRACTION, SEED = 0.1, 42
 VALIDATION_FRACTION, VALIDATION_SEED = 0.1, 1
 TOP_K = 10
@@ -63,10 +62,7 @@ def prepare(train: pd.DataFrame, held: pd.DataFrame, movies: pd.DataFrame,
     with single_threaded_blas():
         fitted = fit_artifact(train, movies, FunkSVDParams(), progress=False)
     artifact = fitted.artifact
-    matrix = RatingMatrix.build(
-        fitted.users.indices(train["user_id"].to_numpy()),
-        artifact.items.indices(train["movie_id"].to_numpy()),
-        train["rating"].to_numpy(np.float64), len(fitted.users), len(artifact.items))
+    matrix = rating_matrix(train, fitted.users, artifact.items)
     positives = held[held["rating"] >= POSITIVE_RATING]
     wanted = {int(u): set(g["movie_id"].astype(int)) for u, g in positives.groupby("user_id")}
     histories = {int(u): dict(zip(g["movie_id"].astype(int), g["rating"].astype(float),
@@ -171,7 +167,7 @@ def table(title: str, points: list[Point]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
     parser.add_argument("--quick", action="store_true", help="600 users")
     parser.add_argument("--json", type=Path, help=f"write results here (default for full runs: "
                                                   f"{DEFAULT_JSON.relative_to(REPO)})")

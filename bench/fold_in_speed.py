@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from bench.harness import verdict
 from ml.blas import single_threaded_blas
 from ml.models.contract import UserRatings
 from ml.models.funksvd import FunkSVD, UserVector
@@ -98,10 +99,6 @@ def sample_ratings(
     items = rng.choice(len(counts), size=n, replace=False, p=counts / counts.sum())
     scale = np.array(RATING_VALUES)
     return items.astype(np.int64), rng.choice(scale, size=n)
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import make_url
 
+from bench.harness import DATA_ROOT
 from bench.harness.api_server import ApiServer, Request, call_json, sign_up
 from bench.harness.postgres import PostgresCluster
 from ml.data import load_dataset
@@ -44,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("bench.learns")
 
-DEFAULT_DATA = REPO.parent / "shared/data/movielens/ml-latest-small"
+DEFAULT_DATA = DATA_ROOT / "ml-latest-small"
 DEFAULT_JSON = REPO / "bench/results/learns.json"
 SEED = 42
 #: Share of MovieLens users held out of every training (``ml.training.train --gate-users``): ~120 of

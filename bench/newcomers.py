@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.harness import DATA_ROOT, verdict
 from bench.ranking import ease_weights
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
@@ -44,7 +45,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("bench.newcomers")
 
-DEFAULT_DATA_ROOT = REPO.parent / "shared/data/movielens"
 DEFAULT_JSON = REPO / "bench/results/newcomers.json"
 RANKING_JSON = REPO / "bench/results/ranking.json"
 SEED = 0
@@ -477,7 +477,7 @@ def holdouts(ratings: pd.DataFrame, n_test: int, n_validation: int
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
     parser.add_argument("--newcomers", type=int, default=150, help="users held out")
     parser.add_argument("--quick", action="store_true", help="100 newcomers")
     parser.add_argument("--tune", action="store_true",
@@ -536,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _verdict(label: str, ok: bool) -> str:
-    return f"  {label}: {'met' if ok else 'NOT met'}"
+    return f"  {label}: {verdict(ok)}"
 
 
 if __name__ == "__main__":

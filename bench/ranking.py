@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from bench.harness import DATA_ROOT
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
@@ -47,7 +48,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("bench.ranking")
 
-DEFAULT_DATA_ROOT = REPO.parent / "shared/data/movielens"
 DEFAULT_JSON = REPO / "bench/results/ranking.json"
 DATASETS = ("ml-1m", "ml-latest-small", "ml-100k")
 TEST_FRACTION, SEED = 0.1, 42
@@ -374,7 +374,7 @@ def report(records: list[dict[str, Any]], tune: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--quick", action="store_true",
                         help="ml-100k only, nothing written (bench/run_all.py --quick)")

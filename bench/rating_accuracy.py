@@ -24,15 +24,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.harness import DATA_ROOT, verdict
 from ml.data import load_dataset
 from ml.data.split import random_split
 from ml.models.baseline import BiasBaseline
 from ml.models.funksvd.model import FunkSVDParams
 from ml.models.funksvd.train import Validation, train_funksvd
-from ml.models.matrix import IdMap, RatingMatrix
+from ml.models.matrix import IdMap
 from ml.training.evaluate import read_100k_split
 from ml.training.metrics import mae, rmse
-from ml.training.pipeline import fit_artifact
+from ml.training.pipeline import fit_artifact, rating_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,7 +45,6 @@ except ImportError:  # the CineMatch side still runs; `make bench` installs it
 
 log = logging.getLogger("bench.rating_accuracy")
 
-DEFAULT_DATA_ROOT = REPO.parent / "shared/data/movielens"
 DEFAULT_JSON = REPO / "bench/results/rating_accuracy.json"
 
 ML1M_MAX_USER = 2999  # the partial ratings file holds users 1–2999
@@ -115,13 +115,7 @@ def fit_bias_baseline(train: pd.DataFrame, test: pd.DataFrame) -> Fit:
     started = time.perf_counter()
     users = IdMap.from_values(train["user_id"].to_numpy())
     items = IdMap.from_values(train["movie_id"].to_numpy())
-    baseline = BiasBaseline().fit(RatingMatrix.build(
-        users.indices(train["user_id"].to_numpy()),
-        items.indices(train["movie_id"].to_numpy()),
-        train["rating"].to_numpy(np.float64),
-        len(users),
-        len(items),
-    ))
+    baseline = BiasBaseline().fit(rating_matrix(train, users, items))
     seconds = time.perf_counter() - started
     predicted = baseline.predict_pairs(
         users.indices(test["user_id"].to_numpy()), items.indices(test["movie_id"].to_numpy())
@@ -164,13 +158,7 @@ def time_to_target(
     """
     users = IdMap.from_values(train["user_id"].to_numpy())
     items = IdMap.from_values(train["movie_id"].to_numpy())
-    matrix = RatingMatrix.build(
-        users.indices(train["user_id"].to_numpy()),
-        items.indices(train["movie_id"].to_numpy()),
-        train["rating"].to_numpy(np.float64),
-        len(users),
-        len(items),
-    )
+    matrix = rating_matrix(train, users, items)
     finish_line = Validation(
         users.indices(test["user_id"].to_numpy()),
         items.indices(test["movie_id"].to_numpy()),
@@ -287,10 +275,6 @@ def best_cinematch(fits: list[Fit]) -> Fit:
     return min((f for f in fits if f.model in CINEMATCH), key=lambda f: f.rmse)
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
 def targets(
     ml100k_mean: list[Fit], ml100k_label: str, ml1m: list[Fit] | None, timings: list[TimeToTarget]
 ) -> str:
@@ -358,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data-root",
         type=Path,
-        default=DEFAULT_DATA_ROOT,
+        default=DATA_ROOT,
         help="folder holding ml-100k/ and ml-1m/",
     )
     parser.add_argument("--quick", action="store_true", help="ml-100k u1 only")
