@@ -22,7 +22,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -586,14 +586,8 @@ def to_json(result: LoadReport, model_dir: Path, load_average: float) -> dict:
         "errors": len(result.errors),
         "error_samples": result.errors[:20],
         "endpoints": [
-            {
-                "endpoint": e.endpoint,
-                "requests": e.requests,
-                "req_per_s": round(e.req_per_s, 1),
-                "p50_ms": round(e.p50_ms, 2),
-                "p99_ms": round(e.p99_ms, 2),
-                "errors": e.errors,
-            }
+            {**asdict(e), "req_per_s": round(e.req_per_s, 1), "p50_ms": round(e.p50_ms, 2),
+             "p99_ms": round(e.p99_ms, 2)}
             for e in result.endpoints
         ],
         "users": result.users,
