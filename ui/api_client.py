@@ -70,18 +70,12 @@ class Credentials:
 # The pages' names for the contract's answers (one definition: ``contract.models``).
 FilmLike = wire.FilmOut
 Movie = wire.MovieOut
-SimilarMovie = wire.SimilarMovieOut
-PersonalSimilar = wire.PersonalSimilarOut
-ListedMovie = wire.ListedMovieOut
-MoviePage = wire.MoviePage
 RatingProgress = wire.RateOut | wire.RatingDeleted
 UserRating = wire.UserRatingOut
 Recommendation = wire.RecommendationOut
 RequestIntent = wire.IntentOut
-IntentFilm = wire.IntentFilmOut
 RecommendationPage = wire.RecommendationsOut
 UserStats = wire.StatsOut
-ModelMetrics = wire.MetricsOut
 ImportResult = wire.ImportOut
 
 M = TypeVar("M", bound=BaseModel)
@@ -173,7 +167,7 @@ class ApiClient:
         year: int | None = None,
         limit: int = 20,
         offset: int = 0,
-    ) -> MoviePage:
+    ) -> wire.MoviePage:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if query.strip():
             params["query"] = query.strip()
@@ -181,9 +175,9 @@ class ApiClient:
             params["genre"] = genre
         if year is not None:
             params["year"] = year
-        return self._get(MoviePage, "GET", "/movies", params=params)
+        return self._get(wire.MoviePage, "GET", "/movies", params=params)
 
-    def similar(self, movie_id: int, n: int = 10) -> list[SimilarMovie]:
+    def similar(self, movie_id: int, n: int = 10) -> list[wire.SimilarMovieOut]:
         path = f"/movies/{int(movie_id)}/similar"
         return self._get(wire.SimilarOut, "GET", path, params={"n": n}).similar
 
@@ -195,8 +189,8 @@ class ApiClient:
         params = _deck_params(n, exclude)
         return self._get(wire.OnboardingOut, "GET", "/onboarding/movies", params=params).movies
 
-    def metrics(self) -> ModelMetrics:
-        return _valid(ModelMetrics, self._model_fact("/model/evaluation"))
+    def metrics(self) -> wire.MetricsOut:
+        return _valid(wire.MetricsOut, self._model_fact("/model/evaluation"))
 
     # -- the user's own data (bearer token) -------------------------------------------
 
@@ -275,14 +269,14 @@ class ApiClient:
         path = f"/users/{creds.user_id}/{kind}/{int(movie_id)}"
         return self._get(wire.SignalOut, method, path, creds=creds).on_list
 
-    def signal_list(self, creds: Credentials, kind: SignalList) -> list[ListedMovie]:
+    def signal_list(self, creds: Credentials, kind: SignalList) -> list[wire.ListedMovieOut]:
         """The films on one of the user's lists, most recently added first."""
         path = f"/users/{creds.user_id}/{kind}"
         return self._get(wire.SignalListOut, "GET", path, creds=creds, user=True).movies
 
     def similar_for_user(
         self, creds: Credentials, movie_id: int, n: int = 10
-    ) -> list[PersonalSimilar]:
+    ) -> list[wire.PersonalSimilarOut]:
         path = f"/users/{creds.user_id}/similar/{int(movie_id)}"
         body = self._get(wire.PersonalSimilarListOut, "GET", path, creds=creds, params={"n": n})
         return body.similar
