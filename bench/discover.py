@@ -2,23 +2,9 @@
 
     .venv/bin/python bench/discover.py [--data-root DIR] [--quick] [--json PATH]
 
-Same data, split and positives as ``bench/ranking.py`` (partial ml-1m, random 90/10 split,
-seed 42; a user's test ratings ≥ 4 are the films to find). The served list
-(``Recommender.recommend``: ranking score, franchise cap) is measured at several
-``discover`` settings, with popularity and EASE from the same run beside it:
-
-- NDCG@10 and Recall@10;
-- novelty: the share of list entries outside the 500 most rated films (of the training part);
-- the median rating count of a list's films, and its ratio to the familiar list's
-  (``discover = 0``) for the same user; the target is a median ratio ≤ 0.25 at ``discover = 1``.
-
-Also prints the same curve for users who gave exactly 5 training ratings (random picks from
-their history), since that is where the control meets newcomers.
-
-The weight is chosen first, on validation carved from the training part only
-(``ml.data.split.validation_split``, as bench/ranking.py): for each weight of ``WEIGHT_GRID`` the
-median count ratio at ``discover = 1``; the smallest weight whose ratio is ≤ 0.25 for both
-full histories and 5 ratings is the one to ship (``ml.serving.discover.DISCOVER_WEIGHT``).
+The served list at several ``discover`` settings beside popularity and EASE, for full
+histories and 5-rating users; the weight is chosen on validation carved from training.
+Target: median rating-count ratio ≤ 0.25 at ``discover = 1``. Protocol: bench/README.md.
 """
 
 from __future__ import annotations
@@ -36,25 +22,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.harness import DATA_ROOT
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
 from ml.models.contract import UserRatings
 from ml.models.ease import EASE
 from ml.models.funksvd.model import FunkSVDParams
-from ml.models.matrix import RatingMatrix
 from ml.rules import POSITIVE_RATING
 from ml.serving.discover import DISCOVER_POOL, DISCOVER_WEIGHT
 from ml.serving.ranking import top_n_indices
 from ml.serving.recommender import Recommender
 from ml.training.metrics import ndcg_at_k, recall_at_k
-from ml.training.pipeline import FittedModel, fit_artifact
+from ml.training.pipeline import FittedModel, fit_artifact, rating_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("bench.discover")
 
-DEFAULT_DATA_ROOT = REPO.parent / "shared/data/movielens"
 TEST_FRACTION, SEED = 0.1, 42
 VALIDATION_FRACTION, VALIDATION_SEED = 0.1, 1
 TOP_K = 10
@@ -77,10 +62,7 @@ def prepare(train: pd.DataFrame, held: pd.DataFrame, movies: pd.DataFrame,
     with single_threaded_blas():
         fitted = fit_artifact(train, movies, FunkSVDParams(), progress=False)
     artifact = fitted.artifact
-    matrix = RatingMatrix.build(
-        fitted.users.indices(train["user_id"].to_numpy()),
-        artifact.items.indices(train["movie_id"].to_numpy()),
-        train["rating"].to_numpy(np.float64), len(fitted.users), len(artifact.items))
+    matrix = rating_matrix(train, fitted.users, artifact.items)
     positives = held[held["rating"] >= POSITIVE_RATING]
     wanted = {int(u): set(g["movie_id"].astype(int)) for u, g in positives.groupby("user_id")}
     histories = {int(u): dict(zip(g["movie_id"].astype(int), g["rating"].astype(float),
@@ -185,7 +167,7 @@ def table(title: str, points: list[Point]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
     parser.add_argument("--quick", action="store_true", help="600 users")
     parser.add_argument("--json", type=Path, help=f"write results here (default for full runs: "
                                                   f"{DEFAULT_JSON.relative_to(REPO)})")

@@ -2,18 +2,9 @@
 
     .venv/bin/python bench/fold_in_speed.py [--model-dir models] [--quick]
 
-Loads the shipped model (``ml.serving.artifacts.load_artifact``,
-``ml.serving.recommender.Recommender``) and times, as the median of many calls in this process:
-- ``FunkSVD.fold_in`` for 5, 15, 50 and 200 ratings on films drawn by popularity (people
-  rate films they know), against the same ridge system solved by ``np.linalg.lstsq``, both on
-  one BLAS thread as the service runs them (with numpy's default threads, lstsq's thread
-  start-up made the ratio ~6x larger than the algorithm's);
-- the served fold-in, ``Recommender.profile``: both models a list needs (FunkSVD and iALS);
-- a whole ``Recommender.recommend(ratings, 10)`` for a personal user (15 ratings) and a cold
-  user (none), against the naive reference: ``lstsq`` fold-in, a Python loop scoring every
-  film, and a full sort for the top 10.
-
-Targets: the served fold-in under 1 ms for 5–200 ratings; ranking a new user in at most 2 ms.
+Times ``FunkSVD.fold_in`` against ``np.linalg.lstsq`` on one BLAS thread, the served fold-in,
+and a whole ``Recommender.recommend`` against a Python-loop ranker. Targets: fold-in < 1 ms for
+5–200 ratings, ranking a new user ≤ 2 ms. Protocol: bench/README.md.
 """
 
 from __future__ import annotations
@@ -29,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from bench.harness import verdict
 from ml.blas import single_threaded_blas
 from ml.models.contract import UserRatings
 from ml.models.funksvd import FunkSVD, UserVector
@@ -107,10 +99,6 @@ def sample_ratings(
     items = rng.choice(len(counts), size=n, replace=False, p=counts / counts.sum())
     scale = np.array(RATING_VALUES)
     return items.astype(np.int64), rng.choice(scale, size=n)
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,45 +3,11 @@
     .venv/bin/python bench/intent.py [--split dev|heldout|fresh|all] [--json PATH]
                                      [--show-misses] [--quick]
 
-Set: ``tests/data/intents.jsonl``, requests written the way people ask (typos, negations,
-moods, decades, British and American spelling, reference films), each labelled with the
-genres, exclusions, years and reference film a person means. Parsed with the shipped
-model's catalogue (``models/``). Three splits:
-- ``dev`` (123 rows) and ``heldout`` (53, every row whose index ends in 2, 5 or 8) were
-  written before the parser; ``heldout`` was evaluated only once the parser was done;
-- ``fresh`` (40) was written after that, by the same author, and evaluated once before any
-  change (first run: genres 95.0%, years 92.5%, whole 90.0%: "not an old one" read as old,
-  "my 6 year old" read as an era, "sob" unknown); those three were then fixed, so it is no
-  longer unseen either. The same person wrote the set and the parser: expect real requests
-  to score lower than these figures.
-
-Reports, per split:
-- per-field accuracy: genres (the set), exclusions (the set), years (``year_from`` and
-  ``year_to`` both), reference film (the list of ``"Title (year)"`` labels);
-- whole-intent accuracy: all four fields right;
-- the share of recommended films honouring the parsed constraints (genres all present, no
-  excluded genre, year in range), over lists of 10 for a cold user and a personal user (20
-  ratings of popular films) per request, counting relaxed constraints as not honoured;
-- for requests naming a film: the share of listed films among the film's 100 nearest
-  neighbours (``Recommender.similar``), with the pull and with the same filters alone;
-- p50 and p99 parse latency over all requests (5 rounds after one warm-up pass), the cache of
-  typo corrections and title look-ups emptied before each parse so every parse pays for them; as
-  wall-clock time (what a caller waits, inflated when the machine is shared: the load average
-  is printed beside it) and as the thread's CPU time (the parser's own cost).
-
-"Like X but Y": ``tests/data/like_but.jsonl``, 64 requests ("like Alien but funnier", "like
-Heat but a western", "like Titanic but set in space"...) over 50 well-known films and six asked
-genres, each labelled with the film X and the genres Y; every other row is ``dev`` (the
-weights of ``ml.serving.likeness`` were chosen on it), the rest ``heldout``. Each is parsed and
-listed through ``Recommender.recommend`` with the parsed constraints (what ``/recommend?q=`` calls),
-for the same cold and personal users. A list is faithful when at least 6 of its 10 films have
-Y and share one of X's other genres (near X), and at most 5 of them are on the plain "Y" list
-(the same user, the same filters without X). Also reported: the share of listed films among
-X's 100 nearest by the rating model, and the median number of ratings of the listed films
-beside the plain list's (a list like X should still hold films people know).
-
-Targets: ≥ 95% per field, ≥ 90% whole-intent, ≥ 95% honoured, p99 ≤ 5 ms, ≥ 90% of "like X
-but Y" lists faithful.
+Parses ``tests/data/intents.jsonl`` and ``tests/data/like_but.jsonl`` with the shipped
+catalogue: per-field and whole-intent accuracy, the share of listed films honouring the
+request, reference-film pull and parse latency (wall and CPU). Targets: ≥ 95% per field,
+≥ 90% whole, ≥ 95% honoured, p99 ≤ 5 ms, ≥ 90% of "like X but Y" lists faithful.
+Protocol: bench/README.md. Results: ``bench/results/intent.json``.
 """
 
 from __future__ import annotations
@@ -171,7 +137,7 @@ def load_like_set(path: Path = LIKE_SET) -> list[dict[str, Any]]:
 
 def like_but(recommender: Recommender, parser: IntentParser, rows: Iterable[dict[str, Any]],
              n: int = 10, near: int = 100) -> dict[str, Any]:
-    """How many "like X but Y" lists keep both halves (module docstring), cold and personal."""
+    """How many "like X but Y" lists keep both halves (bench/README.md), cold and personal."""
     by_label = {f"{m.title} ({m.year})": m for m in recommender.movies()}
     users = people(recommender)
     lists = faithful = parsed = 0

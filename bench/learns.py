@@ -2,50 +2,11 @@
 
     .venv/bin/python bench/learns.py [--data DIR] [--genre G] [--postgres] [--quick] [--json PATH]
 
-The claim: ratings people give in CineMatch reach the model at the next
-retrain. A film loved by this service's users but rare in MovieLens enters the lists of a
-newcomer with that taste, and nobody else's lists get worse.
-
-1. **Data.** A MovieLens folder (default ml-latest-small: 100k ratings and a long tail, 57% of
-   its 9,724 films have at most 3 ratings, so a rare taste exists, and one training takes
-   under a minute here; the partial ml-1m file has 11% of its 3,615 films at 5 ratings or
-   fewer and five times the ratings). Every training reads it whole; ``ml.training.train
-   --gate-users GATE_USERS`` holds a share of its users out of training entirely, by a rule
-   of their id, the same people for every version (the promote gate's held-out users).
-2. **The taste**, by a rule, not picked by hand: the films of one genre (``--genre``,
-   Documentary by default, a niche in MovieLens) that the first model learnt from 2–5
-   ratings, ``Scale.taste_films`` of them drawn with the seed. They are in its catalogue, so
-   a retrain may use their app ratings.
-3. **Before**: ``python -m ml.training.train --data DIR --store STORE --test-fraction 0`` writes a
-   version into a model store (``ml.serving.model_store``); it is promoted, and the API
-   (``bench/harness``'s ``ApiServer``, a real process on a SQLite file, or PostgreSQL with
-   ``--postgres``) serves ``STORE/current``. The same data trained with another seed is the
-   reference for how much a retrain moves the figures by chance.
-4. **Simulated app users** sign up (``POST /users``) and rate through ``POST /rate`` in pages
-   of five, as the deck does: each loves ``Scale.taste_per_user`` of the taste films (4.5 or
-   5 ★) and is lukewarm (2–3.5 ★) about ``Scale.mainstream_per_user`` of the 200 films most
-   rated in MovieLens.
-5. **Retrain** with the real CLI while the service runs, once per stage as more app users
-   join (``Scale.app_users``, cumulative): the same command plus ``--app-ratings URL``.
-6. **Newcomers with that taste**, held out (they sign up after the last retrain read the
-   database, so no version saw them), each rate 5 of the taste films 5 ★ through ``POST
-   /rate`` and ask ``GET /recommend`` (top 10) from the first model; each retrained version
-   is then promoted in turn and ``POST /admin/reload`` swaps it into the same running
-   service, and the same newcomers, with the same stored ratings, ask again. Scored: how many
-   of the taste films they did not rate are in their top 10 (hits, Recall@10 = hits /
-   min(10, targets), NDCG@10). A user with no ratings asks too: how many taste films reach
-   the popularity chart everyone sees before their fifth rating.
-7. **Everyone else**: the promote gate's own comparison (``ml.training.promote.compare``:
-   ``ml.training.evaluate.held_out_users`` on the held-out MovieLens users, each folded in as the
-   service does; RMSE, ranking NDCG@10, newcomer NDCG@10 at 5 ratings) of the last version
-   against the first, and of the reseeded reference against the first (the noise), printed
-   by the gate's table code; then the real gate, ``python -m ml.training.promote``, decides on the
-   last version. Also the popularity chart's NDCG@10 on the same people (what a user sees
-   before five ratings; the gate does not measure it).
-
-``--quick`` simulates fewer people (``QUICK``); with ``--data`` it runs end to end on a tiny
-generated release in a test (``tests/learning/test_learns.py``). Full runs write
-``bench/results/learns.json``; the figures are in bench/README.md and the README.
+Simulated app users rate a niche through ``POST /rate``; the real training CLI retrains with
+``--app-ratings``, the promote gate decides, and held-out newcomers with that taste ask
+``/recommend`` from each version while nobody else's figures may get worse.
+``tests/learning/test_learns.py`` runs ``--quick`` on a generated release. Protocol:
+bench/README.md. Results: ``bench/results/learns.json``.
 """
 
 from __future__ import annotations
@@ -68,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import make_url
 
+from bench.harness import DATA_ROOT
 from bench.harness.api_server import ApiServer, Request, call_json, sign_up
 from bench.harness.postgres import PostgresCluster
 from ml.data import load_dataset
@@ -83,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("bench.learns")
 
-DEFAULT_DATA = REPO.parent / "shared/data/movielens/ml-latest-small"
+DEFAULT_DATA = DATA_ROOT / "ml-latest-small"
 DEFAULT_JSON = REPO / "bench/results/learns.json"
 SEED = 42
 #: Share of MovieLens users held out of every training (``ml.training.train --gate-users``): ~120 of

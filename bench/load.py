@@ -3,25 +3,10 @@
     .venv/bin/python bench/load.py [--clients 32] [--seconds 60] [--workers 1]
                                    [--model-dir models] [--quick] [--json PATH]
 
-Starts ``python -m api.server`` on 127.0.0.1 (a free port) in its own process, with a fresh
-SQLite file, the JSON access log on and the default per-user write limit, then runs
-``--clients`` threads for ``--seconds`` (``--quick``: 8 clients for 10 s). Each thread plays
-one visitor after another, the way the app is used:
-
-    sign up → onboarding films → rate a first batch → /recommend → search → rate more, some
-    of them again with a new value → /recommend → stats → take one rating back → list own
-    ratings (must equal what this visitor was told was saved) → /recommend by genre
-
-Every write the server acknowledged (200) is recorded client-side, value included. After the
-run the server is stopped and the SQLite file is read directly: it must hold exactly those
-ratings — none missing, none with another value, none deleted coming back, nothing extra.
-A write whose answer never arrived (timeout, reset) may or may not have landed; it is
-counted apart and not held against the server.
-
-Prints req/s and p50/p99 per endpoint, errors (any status other than the one expected) and
-lost writes, and whether any issued token appears in the server's log. Exits 1 if anything
-failed. Loopback only; bounded in time (``--seconds``) and count (``--max-requests`` per
-client). ``tests/reliability/test_load_short.py`` runs the same code, shorter, in make test.
+Each client thread plays visitor after visitor (sign up, rate, list, search, re-rate, delete)
+on ``python -m api.server``; afterwards the database must hold exactly the acknowledged writes.
+Exits 1 if anything failed. ``tests/reliability/test_load_short.py`` runs it shorter.
+Protocol: bench/README.md. Results: ``bench/results/load.json``.
 """
 
 from __future__ import annotations
@@ -37,14 +22,14 @@ import threading
 import time
 from collections import Counter, defaultdict
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, text
 
-from bench.harness.api_server import HOST, ApiServer, Request, call_json
+from bench.harness.api_server import HOST, ApiServer, Request, call_json, send
 from bench.harness.measure import percentile
 from bench.harness.nginx import NginxProxy
 from bench.harness.postgres import PostgresCluster
@@ -136,14 +121,9 @@ class Client:
         if time.monotonic() >= self.deadline or self.sent >= self.max_requests:
             raise VisitOver
         self.sent += 1
-        headers = {"Content-Type": "application/json"} if request.body is not None else {}
-        if request.token:
-            headers["Authorization"] = f"Bearer {request.token}"
         started = time.perf_counter()
         try:
-            self.conn.request(request.method, request.path, body=request.body, headers=headers)
-            response = self.conn.getresponse()
-            body = response.read()
+            status, body = send(self.conn, request)
         except (OSError, http.client.HTTPException) as error:
             self.conn.close()
             self.conn = http.client.HTTPConnection(HOST, self.port, timeout=30)
@@ -151,12 +131,12 @@ class Client:
             self.log.errors_by_endpoint[endpoint] += 1
             raise Unanswered from error
         self.log.latencies[endpoint].append((time.perf_counter() - started) * 1000)
-        if gone_if is not None and response.status == gone_if:
+        if gone_if is not None and status == gone_if:
             return {"gone": True}
-        if response.status != expect:
-            self.log.errors.append(f"{endpoint}: {response.status} {body[:160]!r}")
+        if status != expect:
+            self.log.errors.append(f"{endpoint}: {status} {body[:160]!r}")
             self.log.errors_by_endpoint[endpoint] += 1
-            if response.status in GATEWAY_FAILURES:
+            if status in GATEWAY_FAILURES:
                 # The proxy lost the replica mid-request: the write may have been committed
                 # just before the replica died, so its outcome is unknown, like a reset.
                 raise Unanswered
@@ -606,14 +586,8 @@ def to_json(result: LoadReport, model_dir: Path, load_average: float) -> dict:
         "errors": len(result.errors),
         "error_samples": result.errors[:20],
         "endpoints": [
-            {
-                "endpoint": e.endpoint,
-                "requests": e.requests,
-                "req_per_s": round(e.req_per_s, 1),
-                "p50_ms": round(e.p50_ms, 2),
-                "p99_ms": round(e.p99_ms, 2),
-                "errors": e.errors,
-            }
+            {**asdict(e), "req_per_s": round(e.req_per_s, 1), "p50_ms": round(e.p50_ms, 2),
+             "p99_ms": round(e.p99_ms, 2)}
             for e in result.endpoints
         ],
         "users": result.users,

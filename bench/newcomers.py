@@ -3,54 +3,10 @@
     .venv/bin/python bench/newcomers.py [--data-root DIR] [--newcomers N] [--quick] [--tune]
                                         [--json PATH]
 
-Data: the partial ml-1m file (users 1–2999). ``ml.data.split.users_holdout`` holds N users (300;
-100 with ``--quick``) out of training entirely; the model (``ml.training.train.fit_artifact``, what
-``make train`` runs) and EASE are fitted on everyone else. Each newcomer then joins
-with a few of their real ratings, and every list is scored on the rest of their ratings ≥ 4
-(NDCG@10 and Recall@10, every unseen film ranked, the given films excluded):
-
-- ``random-5`` / ``random-10``: 5 / 10 of their ratings at random (seeded per user; the 5 are
-  the first 5 of the 10);
-- ``deck-5`` / ``deck-10``: the onboarding deck as the app shows it (pages of 10 films from
-  ``Recommender.onboarding``, everything shown passed back as ``exclude``); they rate a film
-  only if they rated it in reality, with their real rating, and skip it otherwise ("Haven't
-  seen it"), until they have 5 / 10 ratings. The films skipped before the last rating are the
-  ``skipped`` the app sends.
-
-Rankers, all on the same given films:
-- ``cinematch``: the served list, ``Recommender.recommend(given, skipped=..., exclude=...)``:
-  the code the API runs (ranking score, franchise cap), which hears the skipped films and
-  never lists them (``api/routes/recommendations.py``); ``cinematch, skips unused`` is the
-  same without the skipped films (what a client that does not send them gets);
-- ``cinematch before #13``: the same code with the previous settings (``PREVIOUS``: weights
-  that ignore the number of ratings, the trained fold-in ridge, skips unused);
-- ``popularity (count)`` (most rated first) and ``popularity (served)`` (the Bayesian average);
-  targets compare with the better of the two;
-- ``EASE``, the reference, at its strongest: rating-weighted or binary, λ from ``EASE_GRID``,
-  the best per protocol on *validation* newcomers (300 held out of the training users, seed 1,
-  never the test newcomers; the model is fitted again without them for their decks), then
-  refitted on the training users; ``EASE, skipped excluded`` (deck only, tuned the same way)
-  removes the skipped films from EASE's list, so the skip signal is measured against a
-  reference that has it too; ``EASE, full-history λ``: rating-weighted at the λ
-  ``bench/ranking.py`` chose for ml-1m full histories (8000), shown for how personal it is.
-
-Also printed: how far the list is from the chart (share of the top-10 among the 500 most rated
-films); how personal the lists are: the mean pairwise overlap of the newcomers' top-10s (the
-share of films two newcomers' lists have in common, averaged over every pair) and the
-catalogue coverage of all their lists together, at 5 random ratings; and the serving time of
-a deck newcomer's list (median µs, one BLAS thread). Full histories come from
-``bench/ranking.py`` (its ``bench/results/ranking.json`` is read and quoted, with its date).
-
-``--tune`` stops after the validation newcomers: EASE's λ as above, then a grid of the
-newcomer parameters of ``ml.serving.ranking.RankingWeights`` (``TUNE_GRID``, through the served
-path); the shipped defaults come from it (``tune``: the worst target's ratio to its bar,
-among the points as personal as EASE).
-Targets: at 5 random ratings ≥ 1.1× popularity and ≥ 1.1× EASE; at 10 random ratings ≥ 1.2×
-popularity and ≥ 1.05× EASE; from the deck with skips (deck-5) ≥ 1.1× popularity and ≥ 1.1×
-the EASE that is told the skips (``EASE, skipped excluded``); the top-10s' mean pairwise
-overlap at 5 random ratings ≤ EASE's; full histories ≥ 1.02× the best tuned peer on each
-dataset (``bench/ranking.py``).
-Results go to ``bench/results/newcomers.json`` (full test runs, or with ``--json``).
+Held-out ml-1m users join with 5 or 10 random ratings or through the onboarding deck (skips
+included); every ranker is scored on the rest of their ratings ≥ 4. EASE's λ and, with
+``--tune``, the newcomer fields of ``RankingWeights`` are chosen on validation newcomers only.
+Protocol and targets: bench/README.md. Results: ``bench/results/newcomers.json``.
 """
 
 from __future__ import annotations
@@ -71,10 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.harness import DATA_ROOT, verdict
+from bench.ranking import ease_weights
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import users_holdout
-from ml.models.ease.sparse import spd_inverse
 from ml.models.funksvd.model import FunkSVDParams
 from ml.models.matrix import IdMap
 from ml.rules import POSITIVE_RATING
@@ -88,7 +45,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("bench.newcomers")
 
-DEFAULT_DATA_ROOT = REPO.parent / "shared/data/movielens"
 DEFAULT_JSON = REPO / "bench/results/newcomers.json"
 RANKING_JSON = REPO / "bench/results/ranking.json"
 SEED = 0
@@ -163,12 +119,7 @@ class EaseFit:
     def fit(cls, x: np.ndarray, kind: str, l2: float) -> EaseFit:
         rows = x if kind == "rating-weighted" else (x > 0).astype(np.float32)
         with single_threaded_blas():
-            gram = rows.T @ rows
-            gram[np.diag_indices_from(gram)] += l2
-            precision = spd_inverse(gram)
-        precision /= -np.diag(precision)
-        precision[np.diag_indices_from(precision)] = 0.0
-        return cls(kind, l2, precision)
+            return cls(kind, l2, ease_weights(rows, l2))
 
     @property
     def label(self) -> str:
@@ -526,7 +477,7 @@ def holdouts(ratings: pd.DataFrame, n_test: int, n_validation: int
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
     parser.add_argument("--newcomers", type=int, default=150, help="users held out")
     parser.add_argument("--quick", action="store_true", help="100 newcomers")
     parser.add_argument("--tune", action="store_true",
@@ -585,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _verdict(label: str, ok: bool) -> str:
-    return f"  {label}: {'met' if ok else 'NOT met'}"
+    return f"  {label}: {verdict(ok)}"
 
 
 if __name__ == "__main__":

@@ -4,39 +4,10 @@
                                                  [--tune] [--json PATH] [--merge JSON…]
                                                  [--peers-from JSON]
 
-Protocol, on ml-1m (the partial copy), ml-latest-small and ml-100k:
-- ``ml.data.split.random_split(ratings, 0.1, seed=42)``: a random 10% of each user's ratings is the
-  test set; positives are test ratings ≥ 4; every film of the training part that the user did
-  not rate in training is ranked; one metric code for every model (``ml.training.metrics``).
-- Peers, each tuned on a validation split carved from training
-  (``ml.data.split.validation_split``, 10%, seed 7), then refitted on the whole training part:
-  EASE on the rating-weighted matrix (X holds the stars) and on the binary one (λ grids),
-  implicit-style ALS (iALS on binary confidence; α0 × λ grid, 128 factors) and RP3β (α × β).
-- CineMatch: ``ml.training.pipeline.fit_artifact`` with every default (the code ``python -m
-ml.training.train``
-  runs) on the training part, each user's list from ``Recommender.recommend(their training
-  ratings)``: the path the service takes for someone whose ratings are their imported history
-  (fold-ins, the ranking score with its item-item term, the franchise cap). It is never
-  tuned here: its defaults are baked into ``ml.serving.ranking.RankingWeights`` and
-  ``ml.models.ease.sparse.SparseEaseParams``.
-- Reported per model: NDCG@10, Recall@10, catalogue coverage of the top-10s; for CineMatch,
-  the paired per-user NDCG@10 difference against the best peer ± its standard error.
-The test split is touched once, after every choice is made.
-
-``--peers-from JSON`` takes the peers' settings chosen on validation by an earlier run
-(its ``chosen``) instead of searching the grids again: the test split is measured as above,
-at a fraction of the time. Beside CineMatch's row, the same model with its item-item term
-unbudgeted and in float32 (every film's ``SparseEaseParams.neighbours`` sources) is measured
-too, and the paired difference printed: what the stored term's size costs.
-
-``--tune`` measures only the validation split (the test split is never read): the peers'
-grids and CineMatch's blend grid (``BLEND_GRID``: the full-history weights of the item-item,
-FunkSVD and popularity terms, iALS weight 1, and ``ITEM_ITEM_GRID``, the item-item term's
-λ per user), CineMatch fitted on the carved training part. The defaults came from it: the
-grid point with the best mean NDCG@10 ratio to each dataset's best peer.
-
-Target: CineMatch ≥ 1.02× the best tuned peer on each dataset, with the paired difference
-above two standard errors. Results: ``bench/results/ranking.json``.
+EASE (weighted and binary), iALS and RP3β, each tuned on validation carved from training,
+against ``fit_artifact``'s defaults through ``Recommender.recommend``; the test split is read
+once. ``--tune`` reads validation only. Target: ≥ 1.02× the best peer on each dataset.
+Protocol: bench/README.md. Results: ``bench/results/ranking.json``.
 """
 
 from __future__ import annotations
@@ -57,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from bench.harness import DATA_ROOT
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
@@ -76,7 +48,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("bench.ranking")
 
-DEFAULT_DATA_ROOT = REPO.parent / "shared/data/movielens"
 DEFAULT_JSON = REPO / "bench/results/ranking.json"
 DATASETS = ("ml-1m", "ml-latest-small", "ml-100k")
 TEST_FRACTION, SEED = 0.1, 42
@@ -403,7 +374,7 @@ def report(records: list[dict[str, Any]], tune: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--quick", action="store_true",
                         help="ml-100k only, nothing written (bench/run_all.py --quick)")

@@ -1,32 +1,10 @@
-"""Rating accuracy and training time of CineMatch FunkSVD beside Surprise's SVD, same splits.
+"""RMSE and training time of CineMatch's FunkSVD beside Surprise's SVD, on the same splits.
 
     .venv/bin/python bench/rating_accuracy.py [--data-root DIR] [--quick] [--json PATH]
 
-In one process, on identical train/test frames, it fits:
-- ``surprise_svd``: ``surprise.SVD(random_state=0)`` with its defaults (k=100, 20 epochs of SGD,
-  lr 0.005, reg 0.02), the reference;
-- ``bias_baseline``: ``ml.models.baseline.model.BiasBaseline`` (damped μ + b_u + b_i);
-- ``cinematch_gibbs``: ``ml.training.pipeline.fit_artifact`` with ``FunkSVDParams()`` (the shipped
-method);
-- ``cinematch_als``: the same with ``method="als"`` (the MAP fit; the "SGD or ALS" comparison).
-
-Splits: (a) ml-100k's official u1–u5 folds (each fold and the mean); (b) the partial ml-1m file
-(users 1–2999) with ``ml.data.split.random_split(ratings, 0.1, seed=42)``. ``--quick`` runs u1 only.
-
-"train s" is wall-clock time from the training DataFrame to a model that can predict: Surprise's
-``load_from_df`` + ``build_full_trainset`` + ``fit``; CineMatch's whole ``fit_artifact`` (its
-early-stopping run on a validation split carved from training, the refit on all of training,
-and packaging). Predictions are each library's own: Surprise clips to the data's scale (1–5),
-CineMatch to the product's (0.5–5).
-
-One figure uses the test set, and only as a finish line: "time to reach Surprise's RMSE" trains
-CineMatch once more on the same training frame with the test ratings passed as ``validation``,
-and reports the first sweep whose test RMSE is at or below Surprise SVD's (solver seconds from
-``TrainResult.history``, against Surprise's own ``fit`` seconds). Nothing is tuned on it, and
-every other figure comes from runs that never see the test set.
-
-Results are also written to ``bench/results/rating_accuracy.json`` (full runs only, unless
-``--json`` is given).
+Surprise SVD, the bias baseline and CineMatch (Gibbs and ALS) on ml-100k's u1–u5 folds and the
+partial ml-1m split; the test set is read only as a finish line for the time-to-RMSE figure.
+Protocol: bench/README.md. Results: ``bench/results/rating_accuracy.json``.
 """
 
 from __future__ import annotations
@@ -46,15 +24,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.harness import DATA_ROOT, verdict
 from ml.data import load_dataset
 from ml.data.split import random_split
 from ml.models.baseline import BiasBaseline
 from ml.models.funksvd.model import FunkSVDParams
 from ml.models.funksvd.train import Validation, train_funksvd
-from ml.models.matrix import IdMap, RatingMatrix
+from ml.models.matrix import IdMap
 from ml.training.evaluate import read_100k_split
 from ml.training.metrics import mae, rmse
-from ml.training.pipeline import fit_artifact
+from ml.training.pipeline import fit_artifact, rating_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,7 +45,6 @@ except ImportError:  # the CineMatch side still runs; `make bench` installs it
 
 log = logging.getLogger("bench.rating_accuracy")
 
-DEFAULT_DATA_ROOT = REPO.parent / "shared/data/movielens"
 DEFAULT_JSON = REPO / "bench/results/rating_accuracy.json"
 
 ML1M_MAX_USER = 2999  # the partial ratings file holds users 1–2999
@@ -137,13 +115,7 @@ def fit_bias_baseline(train: pd.DataFrame, test: pd.DataFrame) -> Fit:
     started = time.perf_counter()
     users = IdMap.from_values(train["user_id"].to_numpy())
     items = IdMap.from_values(train["movie_id"].to_numpy())
-    baseline = BiasBaseline().fit(RatingMatrix.build(
-        users.indices(train["user_id"].to_numpy()),
-        items.indices(train["movie_id"].to_numpy()),
-        train["rating"].to_numpy(np.float64),
-        len(users),
-        len(items),
-    ))
+    baseline = BiasBaseline().fit(rating_matrix(train, users, items))
     seconds = time.perf_counter() - started
     predicted = baseline.predict_pairs(
         users.indices(test["user_id"].to_numpy()), items.indices(test["movie_id"].to_numpy())
@@ -186,13 +158,7 @@ def time_to_target(
     """
     users = IdMap.from_values(train["user_id"].to_numpy())
     items = IdMap.from_values(train["movie_id"].to_numpy())
-    matrix = RatingMatrix.build(
-        users.indices(train["user_id"].to_numpy()),
-        items.indices(train["movie_id"].to_numpy()),
-        train["rating"].to_numpy(np.float64),
-        len(users),
-        len(items),
-    )
+    matrix = rating_matrix(train, users, items)
     finish_line = Validation(
         users.indices(test["user_id"].to_numpy()),
         items.indices(test["movie_id"].to_numpy()),
@@ -309,10 +275,6 @@ def best_cinematch(fits: list[Fit]) -> Fit:
     return min((f for f in fits if f.model in CINEMATCH), key=lambda f: f.rmse)
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
 def targets(
     ml100k_mean: list[Fit], ml100k_label: str, ml1m: list[Fit] | None, timings: list[TimeToTarget]
 ) -> str:
@@ -380,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data-root",
         type=Path,
-        default=DEFAULT_DATA_ROOT,
+        default=DATA_ROOT,
         help="folder holding ml-100k/ and ml-1m/",
     )
     parser.add_argument("--quick", action="store_true", help="ml-100k u1 only")

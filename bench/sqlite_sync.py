@@ -2,12 +2,8 @@
 
     .venv/bin/python bench/sqlite_sync.py [--writes 2000] [--dir data]
 
-Both run the API's own write path in this process (``db.session.write_transaction`` and
-``repository.upsert_ratings``, one rating per transaction, WAL mode) on a fresh file in
-``--dir`` (use the disk the service will run on: tmpfs hides the fsync), alternating the two
-settings in rounds so that load on a shared machine hits both alike. FULL syncs the WAL at
-every commit, so an acknowledged rating survives a power cut; NORMAL syncs only at
-checkpoints, so the last commits can be lost then (never the file's consistency).
+The API's own write path in this process, one rating per transaction, the two settings
+alternating in rounds. Protocol: bench/README.md.
 """
 
 from __future__ import annotations

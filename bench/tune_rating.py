@@ -18,23 +18,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.harness import DATA_ROOT
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
 from ml.models.funksvd.model import FunkSVDParams
 from ml.models.funksvd.train import train_funksvd
-from ml.models.matrix import IdMap, RatingMatrix
+from ml.models.matrix import IdMap
 from ml.training.evaluate import read_100k_split
 from ml.training.metrics import rmse
+from ml.training.pipeline import rating_matrix
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "movielens"
 GRID = {"n_factors": (8, 16, 24), "n_epochs": (50, 65, 100), "burn_in": (4, 10)}
 
 
 def validation_rmse(train: pd.DataFrame, params: FunkSVDParams) -> tuple[float, float]:
     fit, held = validation_split(train, 0.1, seed=7)
     users, items = IdMap.from_values(fit["user_id"]), IdMap.from_values(fit["movie_id"])
-    matrix = RatingMatrix.build(users.indices(fit["user_id"]), items.indices(fit["movie_id"]),
-                                fit["rating"], len(users), len(items))
+    matrix = rating_matrix(fit, users, items)
     result = train_funksvd(matrix, params, progress=False)
     pred = result.model.predict_pairs(users.indices(held["user_id"]),
                                       items.indices(held["movie_id"]))
@@ -43,7 +43,7 @@ def validation_rmse(train: pd.DataFrame, params: FunkSVDParams) -> tuple[float, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
     parser.add_argument("--quick", action="store_true", help="ml-100k only, a smaller grid")
     args = parser.parse_args()
     splits = {"ml-100k u1.base": read_100k_split(args.data_root / "ml-100k" / "u1.base")}

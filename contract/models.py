@@ -20,8 +20,6 @@ RecommendationMode = Literal["popularity", "personalized"]
 #: onboarding deck's "Haven't seen it".
 SignalList = Literal["hidden", "watchlist", "skipped"]
 
-_TITLE_DOC = "The title as people write it (articles first, alternatives moved to `subtitle`)."
-_SUBTITLE_DOC = "The film's alternative title, e.g. its original one; null when it has none."
 
 
 class ErrorOut(BaseModel):
@@ -63,13 +61,22 @@ class RatingDeleted(BaseModel):
     recommendation_mode: RecommendationMode
 
 
-class UserRatingOut(BaseModel):
-    movie_id: int
-    title: str = Field(description=_TITLE_DOC)
-    subtitle: str | None = Field(default=None, description=_SUBTITLE_DOC)
-    year: int | None
-    genres: list[str]
-    tmdb_id: int | None
+class FilmOut(BaseModel):
+    """What every film-shaped row carries: enough for a poster card."""
+
+    movie_id: int = Field(examples=[2571])
+    title: str = Field(
+        description="The title as people write it (articles first, alternatives moved to "
+        "`subtitle`).", examples=["Amélie"])
+    subtitle: str | None = Field(
+        default=None, examples=["Le Fabuleux destin d'Amélie Poulain"],
+        description="The film's alternative title, e.g. its original one; null when it has none.")
+    year: int | None = Field(examples=[1999])
+    genres: list[str] = Field(examples=[["Action", "Sci-Fi", "Thriller"]])
+    tmdb_id: int | None = Field(examples=[603])
+
+
+class UserRatingOut(FilmOut):
     rating: float
     created_at: datetime
     updated_at: datetime
@@ -110,16 +117,7 @@ class StatsOut(BaseModel):
 # --- movies ----------------------------------------------------------------------------------
 
 
-class MovieOut(BaseModel):
-    movie_id: int = Field(examples=[2571])
-    title: str = Field(description=_TITLE_DOC, examples=["Amélie"])
-    subtitle: str | None = Field(
-        default=None, description=_SUBTITLE_DOC,
-        examples=["Le Fabuleux destin d'Amélie Poulain"],
-    )
-    year: int | None = Field(examples=[1999])
-    genres: list[str] = Field(examples=[["Action", "Sci-Fi", "Thriller"]])
-    tmdb_id: int | None = Field(examples=[603])
+class MovieOut(FilmOut):
     imdb_id: str | None = Field(examples=["tt0133093"])
     rating_count: int = Field(examples=[2590])
     mean_rating: float | None = Field(examples=[4.32])
@@ -170,13 +168,7 @@ class OnboardingOut(BaseModel):
 # --- recommendations, health, metrics --------------------------------------------------------
 
 
-class RecommendationOut(BaseModel):
-    movie_id: int
-    title: str = Field(description=_TITLE_DOC)
-    subtitle: str | None = Field(default=None, description=_SUBTITLE_DOC)
-    year: int | None
-    genres: list[str]
-    tmdb_id: int | None
+class RecommendationOut(FilmOut):
     predicted_rating: float = Field(description="Clipped to 0.5–5.0.")
     score: float = Field(description="Ranking score (higher is better); not a rating.")
     reason: str | None = Field(examples=["Because you loved The Matrix (1999)"])

@@ -43,9 +43,6 @@ _CHUNK = 50_000
 _EPOCH = pd.Timestamp(0, tz="UTC")
 
 
-#: What was read: the count, the users, when, and a hash of every (user, film, rating). The
-#: receipt's format is the model manifest's (``ml.serving.artifacts``, the one place for it).
-AppRatingsRead = AppRatings
 #: File names of an export (``export``).
 RATINGS_FILE = "ratings.csv"
 RECEIPT_FILE = "receipt.json"
@@ -57,7 +54,7 @@ class AppRatingsError(RuntimeError):
 
 def read_app_ratings(
     database_url: str, *, min_ratings: int, known_movies: set[int] | None = None
-) -> tuple[pd.DataFrame, AppRatingsRead]:
+) -> tuple[pd.DataFrame, AppRatings]:
     """Every stored rating of users with at least ``min_ratings`` of them, and a receipt.
 
     ``known_movies`` (the catalogue's ids) drops films the model cannot know; the threshold
@@ -81,7 +78,7 @@ def read_app_ratings(
     digest = hashlib.sha256()
     digest.update(kept[["user_id", "movie_id"]].to_numpy(np.int64).tobytes())
     digest.update(kept["rating"].to_numpy(np.float32).tobytes())
-    receipt = AppRatingsRead(
+    receipt = AppRatings(
         n_ratings=len(kept),
         n_users=int(kept["user_id"].nunique()),
         n_users_left_out=int(frame["user_id"].nunique() - kept["user_id"].nunique()),

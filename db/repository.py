@@ -130,15 +130,18 @@ def _insert_if_absent(insert: Callable[[type[Rating]], Any]) -> Executable:
     ).returning(Rating.movie_id)
 
 
-#: Dialects with ``INSERT ... ON CONFLICT DO UPDATE``; others take the select-then-update path.
-_UPSERTS: dict[str, Executable] = {
-    "sqlite": _upsert_rating(sqlite_insert),
-    "postgresql": _upsert_rating(postgresql_insert),
-}
-_IMPORT_UPSERTS: dict[str, tuple[Executable, Executable]] = {
-    "sqlite": (_upsert_if_newer(sqlite_insert), _insert_if_absent(sqlite_insert)),
-    "postgresql": (_upsert_if_newer(postgresql_insert), _insert_if_absent(postgresql_insert)),
-}
+#: The databases CineMatch runs on; both have ``INSERT ... ON CONFLICT``.
+_INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
+def _per_dialect(build: Callable[[Callable[[Any], Any]], Executable]) -> dict[str, Executable]:
+    """One statement per supported database, built once at import."""
+    return {name: build(insert) for name, insert in _INSERTS.items()}
+
+
+_UPSERT = _per_dialect(_upsert_rating)
+_UPSERT_IF_NEWER = _per_dialect(_upsert_if_newer)
+_INSERT_IF_ABSENT = _per_dialect(_insert_if_absent)
 
 
 def create_user(session: Session, token_hash: str) -> int:
@@ -301,27 +304,11 @@ def user_ratings_newest_first(
 def upsert_ratings(
     session: Session, user_id: int, ratings: Mapping[int, float], now: datetime | None = None
 ) -> None:
-    """Insert or update ``ratings`` for ``user_id``: new rows get ``created_at = now``,
-    existing rows keep their ``created_at`` and get the new value and ``updated_at = now``.
-
-    SQLite and PostgreSQL do it in one ``INSERT ... ON CONFLICT DO UPDATE``; other databases
-    fall back to select-then-update inside the caller's transaction.
-    """
-    if not ratings:
-        return
+    """Insert or update ``ratings`` for ``user_id`` in one ``INSERT ... ON CONFLICT DO
+    UPDATE``: new rows get ``created_at = now``, existing rows keep their ``created_at`` and
+    get the new value and ``updated_at = now``."""
     now = now or utcnow()
-    upsert_dated_ratings(
-        session, user_id, [(movie_id, rating, now) for movie_id, rating in ratings.items()]
-    )
-
-
-def upsert_dated_ratings(
-    session: Session, user_id: int, ratings: Sequence[tuple[int, float, datetime]]
-) -> None:
-    """``upsert_ratings`` where each rating carries its own time (an import keeps the date
-    the person rated the film elsewhere): a new row gets it as ``created_at`` and
-    ``updated_at``, an existing one as ``updated_at``."""
-    restore_ratings(session, user_id, [(m, r, at, at) for m, r, at in ratings])
+    restore_ratings(session, user_id, [(m, r, now, now) for m, r in ratings.items()])
 
 
 def restore_ratings(
@@ -331,30 +318,12 @@ def restore_ratings(
     was (Undo) keeps both its dates; an existing row keeps its ``created_at``."""
     if not ratings:
         return
-    rows: list[dict[str, Any]] = [
+    rows = [
         {"user_id": user_id, "movie_id": m, "rating": r, "created_at": first, "updated_at": last}
         for m, r, first, last in ratings
     ]
     connection = session.connection()
-    upsert = _UPSERTS.get(connection.dialect.name)
-    if upsert is not None:
-        connection.execute(upsert, rows)
-        return
-    movie_ids = [row["movie_id"] for row in rows]
-    existing = {
-        row.movie_id: row
-        for row in session.scalars(
-            select(Rating).where(Rating.user_id == user_id, Rating.movie_id.in_(movie_ids))
-        )
-    }
-    for row in rows:
-        current = existing.get(row["movie_id"])
-        if current is None:
-            session.add(Rating(**row))
-        else:
-            current.rating = row["rating"]
-            current.updated_at = row["updated_at"]
-    session.flush()
+    connection.execute(_UPSERT[connection.dialect.name], rows)
 
 
 def import_ratings(
@@ -367,31 +336,18 @@ def import_ratings(
 
     ``dated`` ratings (movie, rating, the date the file gives) replace a stored rating only
     when their date is newer; ``undated`` ones (stamped with the import's time) are only
-    added where the film has none. SQLite and PostgreSQL decide inside one statement each
-    (``_upsert_if_newer``); other databases compare in Python inside the caller's
-    transaction."""
+    added where the film has none. Each is decided inside one statement
+    (``_upsert_if_newer``, ``_insert_if_absent``)."""
     written = 0
     connection = session.connection()
-    statements = _IMPORT_UPSERTS.get(connection.dialect.name)
-    for rows, newer_wins in ((dated, True), (undated, False)):
-        if not rows:
-            continue
-        params = [
-            {"user_id": user_id, "movie_id": m, "rating": r, "created_at": at, "updated_at": at}
-            for m, r, at in rows
-        ]
-        if statements is not None:
-            stmt = statements[0] if newer_wins else statements[1]
-            written += len(connection.execute(stmt, params).all())
-            continue
-        stored = user_rating_times(session, user_id)
-        changes = [
-            (m, r, at)
-            for m, r, at in rows
-            if m not in stored or (newer_wins and at > stored[m][1])
-        ]
-        upsert_dated_ratings(session, user_id, changes)
-        written += len(changes)
+    for rows, statements in ((dated, _UPSERT_IF_NEWER), (undated, _INSERT_IF_ABSENT)):
+        if rows:
+            params = [
+                {"user_id": user_id, "movie_id": m, "rating": r, "created_at": at,
+                 "updated_at": at}
+                for m, r, at in rows
+            ]
+            written += len(connection.execute(statements[connection.dialect.name], params).all())
     return written
 
 
@@ -525,14 +481,8 @@ def _upsert_probe(insert: Callable[[type[RateLimit]], Any]) -> Executable:
     )
 
 
-_TAKE_RATE_TOKEN: dict[str, Executable] = {
-    "sqlite": _take_rate_token(sqlite_insert),
-    "postgresql": _take_rate_token(postgresql_insert),
-}
-_HEALTH_PROBE: dict[str, Executable] = {
-    "sqlite": _upsert_probe(sqlite_insert),
-    "postgresql": _upsert_probe(postgresql_insert),
-}
+_TAKE_RATE_TOKEN = _per_dialect(_take_rate_token)
+_HEALTH_PROBE = _per_dialect(_upsert_probe)
 _RATE_TAT = select(RateLimit.tat).where(RateLimit.key == bindparam("key"))
 
 

@@ -15,10 +15,10 @@ import ipaddress
 import queue
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
 import requests
 import streamlit as st
@@ -67,35 +67,15 @@ class Credentials:
     token: str
 
 
-class FilmLike(Protocol):
-    """What a poster card needs from any film-shaped response row."""
-
-    @property
-    def movie_id(self) -> int: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def year(self) -> int | None: ...
-    @property
-    def genres(self) -> Sequence[str]: ...
-    @property
-    def tmdb_id(self) -> int | None: ...
-
-
 # The pages' names for the contract's answers (one definition: ``contract.models``).
+FilmLike = wire.FilmOut
 Movie = wire.MovieOut
-SimilarMovie = wire.SimilarMovieOut
-PersonalSimilar = wire.PersonalSimilarOut
-ListedMovie = wire.ListedMovieOut
-MoviePage = wire.MoviePage
 RatingProgress = wire.RateOut | wire.RatingDeleted
 UserRating = wire.UserRatingOut
 Recommendation = wire.RecommendationOut
 RequestIntent = wire.IntentOut
-IntentFilm = wire.IntentFilmOut
 RecommendationPage = wire.RecommendationsOut
 UserStats = wire.StatsOut
-ModelMetrics = wire.MetricsOut
 ImportResult = wire.ImportOut
 
 M = TypeVar("M", bound=BaseModel)
@@ -187,7 +167,7 @@ class ApiClient:
         year: int | None = None,
         limit: int = 20,
         offset: int = 0,
-    ) -> MoviePage:
+    ) -> wire.MoviePage:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if query.strip():
             params["query"] = query.strip()
@@ -195,9 +175,9 @@ class ApiClient:
             params["genre"] = genre
         if year is not None:
             params["year"] = year
-        return self._get(MoviePage, "GET", "/movies", params=params)
+        return self._get(wire.MoviePage, "GET", "/movies", params=params)
 
-    def similar(self, movie_id: int, n: int = 10) -> list[SimilarMovie]:
+    def similar(self, movie_id: int, n: int = 10) -> list[wire.SimilarMovieOut]:
         path = f"/movies/{int(movie_id)}/similar"
         return self._get(wire.SimilarOut, "GET", path, params={"n": n}).similar
 
@@ -206,32 +186,27 @@ class ApiClient:
         return self._get(RequestIntent, "GET", "/intent", params={"q": q})
 
     def onboarding_movies(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
-        # A list of tuples makes requests repeat the key: exclude=1&exclude=2 (the contract).
-        params = [("n", n)] + [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
+        params = _deck_params(n, exclude)
         return self._get(wire.OnboardingOut, "GET", "/onboarding/movies", params=params).movies
 
-    def metrics(self) -> ModelMetrics:
-        return _valid(ModelMetrics, self._model_fact("/model/evaluation"))
+    def metrics(self) -> wire.MetricsOut:
+        return _valid(wire.MetricsOut, self._model_fact("/model/evaluation"))
 
     # -- the user's own data (bearer token) -------------------------------------------
 
     def rate(self, creds: Credentials, ratings: Mapping[int, float]) -> wire.RateOut:
-        payload = {
-            "user_id": creds.user_id,
-            "ratings": [
-                {"movie_id": int(movie_id), "rating": float(rating)}
-                for movie_id, rating in ratings.items()
-            ],
-        }
-        return self._get(wire.RateOut, "POST", "/rate", creds=creds, json=payload)
+        rows = [{"movie_id": int(m), "rating": float(r)} for m, r in ratings.items()]
+        return self._rate(creds, rows)
 
     def restore_rating(self, creds: Credentials, row: UserRating) -> wire.RateOut:
         """Put a removed rating back as it was, with its first-rated and changed dates."""
-        rating = {
+        return self._rate(creds, [{
             "movie_id": row.movie_id, "rating": float(row.rating),
             "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
-        }
-        payload = {"user_id": creds.user_id, "ratings": [rating]}
+        }])
+
+    def _rate(self, creds: Credentials, rows: list[dict[str, Any]]) -> wire.RateOut:
+        payload = {"user_id": creds.user_id, "ratings": rows}
         return self._get(wire.RateOut, "POST", "/rate", creds=creds, json=payload)
 
     def delete_rating(self, creds: Credentials, movie_id: int) -> wire.RatingDeleted:
@@ -294,14 +269,14 @@ class ApiClient:
         path = f"/users/{creds.user_id}/{kind}/{int(movie_id)}"
         return self._get(wire.SignalOut, method, path, creds=creds).on_list
 
-    def signal_list(self, creds: Credentials, kind: SignalList) -> list[ListedMovie]:
+    def signal_list(self, creds: Credentials, kind: SignalList) -> list[wire.ListedMovieOut]:
         """The films on one of the user's lists, most recently added first."""
         path = f"/users/{creds.user_id}/{kind}"
         return self._get(wire.SignalListOut, "GET", path, creds=creds, user=True).movies
 
     def similar_for_user(
         self, creds: Credentials, movie_id: int, n: int = 10
-    ) -> list[PersonalSimilar]:
+    ) -> list[wire.PersonalSimilarOut]:
         path = f"/users/{creds.user_id}/similar/{int(movie_id)}"
         body = self._get(wire.PersonalSimilarListOut, "GET", path, creds=creds, params={"n": n})
         return body.similar
@@ -310,8 +285,8 @@ class ApiClient:
         self, creds: Credentials, n: int = 20, exclude: Collection[int] = ()
     ) -> list[Movie]:
         """The deck for this user: never a film they rated, hid or skipped."""
-        params = [("n", n)] + [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
         path = f"/users/{creds.user_id}/onboarding"
+        params = _deck_params(n, exclude)
         body = self._get(wire.OnboardingOut, "GET", path, creds=creds, params=params, user=True)
         return body.movies
 
@@ -339,8 +314,7 @@ class ApiClient:
     def export_ratings(self, creds: Credentials) -> bytes:
         """The CSV of ``GET /users/{id}/export``, as bytes for a download button."""
         response = self._send("GET", f"/users/{creds.user_id}/export", creds=creds)
-        if not 200 <= response.status_code < 300:
-            _json_or_error(response, user=True)
+        self._no_content(response, user=True)
         return response.content
 
     def username(self, creds: Credentials) -> str | None:
@@ -404,20 +378,13 @@ class ApiClient:
         finally:
             self._idle_sessions.put(session)
 
-    @contextmanager
-    def _fresh_session(self) -> Iterator[requests.Session]:
-        """A new session (so a new connection), pooled afterwards; the idle sessions, whose
-        connections may be as stale as the one that just failed, are closed first."""
+    def _close_idle_sessions(self) -> None:
+        """Close the idle sessions, whose connections may be as stale as one that failed."""
         while True:
             try:
                 self._idle_sessions.get_nowait().close()
             except queue.Empty:
-                break
-        session = self._session_factory()
-        try:
-            yield session
-        finally:
-            self._idle_sessions.put(session)
+                return
 
     def _get(self, model: type[M], method: str, path: str, **options: Any) -> M:
         """The answer to one request, validated as the contract's ``model``."""
@@ -467,7 +434,8 @@ class ApiClient:
                     raise
                 # A kept-alive connection the server had just closed (its idle timeout
                 # raced this request): once more, on a fresh session and connection.
-                with self._fresh_session() as session:
+                self._close_idle_sessions()
+                with self._session() as session:
                     return session.request(method, url, **options)
         except requests.Timeout as exc:
             raise ApiError(
@@ -486,6 +454,11 @@ class ApiClient:
                 f"The request to the CineMatch service failed ({type(exc).__name__}).",
                 kind="unavailable",
             ) from exc
+
+
+def _deck_params(n: int, exclude: Collection[int]) -> list[tuple[str, int]]:
+    """A list of tuples makes requests repeat the key: exclude=1&exclude=2 (the contract)."""
+    return [("n", n)] + [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
 
 
 def _json_or_error(response: requests.Response, *, user: bool) -> dict[str, Any]:

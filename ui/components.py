@@ -113,12 +113,6 @@ def film_meta(film: FilmLike, *, max_genres: int | None = None) -> str:
     return " · ".join(parts)
 
 
-def subtitle_of(film: object) -> str | None:
-    """The film's alternative title (the API's ``subtitle``), when the row carries one."""
-    value = getattr(film, "subtitle", None)
-    return str(value) if value else None
-
-
 def human_date(stamp: dt.datetime | str | None, today: dt.date | None = None) -> str:
     """An API timestamp as people say it: "today", "yesterday", "3 Nov", "3 Nov 2025"."""
     if not stamp:
@@ -178,7 +172,7 @@ def card_html(
     reason_html = (  # the whole reason on hover when two lines cut it
         f'<div class="cm-card-reason" title="{_text(reason)}">{_text(reason)}</div>'
         if reason else "")
-    subtitle = subtitle_of(film)
+    subtitle = film.subtitle
     subtitle_html = (
         f'<div class="cm-card-subtitle" title="{_text(subtitle)}">{_text(subtitle)}</div>'
         if subtitle
@@ -212,7 +206,7 @@ def thumb_html(film: FilmLike, poster_src: str) -> str:
 
 def row_title_html(film: FilmLike) -> str:
     """The title line of a compact row (search results, history), subtitle beneath."""
-    subtitle = subtitle_of(film)
+    subtitle = film.subtitle
     tail = f'<div class="cm-row-subtitle">{_text(subtitle)}</div>' if subtitle else ""
     return f'<div class="cm-row-title">{_text(film.title)}</div>{tail}'
 

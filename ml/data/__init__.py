@@ -19,20 +19,8 @@ from ml.data.app import (
     app_user_ids,
     fetch_app_ratings,
 )
-from ml.data.download import (
-    DEFAULT_MIRROR,
-    DOWNLOADABLE,
-    KNOWN_MD5,
-    MIRROR_ENV,
-    DownloadError,
-    download,
-)
+from ml.data.download import KNOWN_MD5, MIRROR_ENV, DownloadError, download
 from ml.data.formats import (
-    FORMAT_1M,
-    FORMAT_100K,
-    FORMAT_LATEST,
-    MOVIELENS_IDS,
-    RATINGS_COLUMNS,
     DataFormatError,
     Dataset,
     detect_format,
@@ -40,20 +28,12 @@ from ml.data.formats import (
     parse_title,
     read_ratings_file,
 )
-from ml.data.merge import USER_ID_STRIDE, describe_sources, merge_datasets, sha256_file
+from ml.data.merge import describe_sources, merge_datasets, sha256_file
 
 __all__ = [
     "APP_SOURCE",
-    "DEFAULT_MIRROR",
-    "DOWNLOADABLE",
-    "FORMAT_1M",
-    "FORMAT_100K",
-    "FORMAT_LATEST",
     "KNOWN_MD5",
     "MIRROR_ENV",
-    "MOVIELENS_IDS",
-    "RATINGS_COLUMNS",
-    "USER_ID_STRIDE",
     "AppRatingsError",
     "DataFormatError",
     "Dataset",

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ml.rules import RATING_MAX, RATING_MIN
+from ml.text.titles import ARTICLES
 
 logger = logging.getLogger("ml.data")
 
@@ -46,18 +47,9 @@ _GENRE_ALIASES: Final = {"Children's": "Children"}
 # MovieLens files titles under their main word: "Matrix, The (1999)", also before a subtitle
 # ("Crow, The: Wicked Prayer") and inside an alternative title:
 # "City of Lost Children, The (Cité des enfants perdus, La) (1995)".
-_ARTICLES: Final = (
-    "The", "A", "An",
-    "La", "Le", "Les", "L'", "Un", "Une",
-    "Il", "Lo", "Gli", "I", "Una",
-    "El", "Los", "Las",
-    "Der", "Die", "Das", "Ein", "Eine",
-    "De", "Het", "Den", "Det", "En", "Ett",
-    "O", "Os",
-)  # fmt: skip
 _TRAILING_ARTICLE: Final = re.compile(
     r"(^|\()([^()]+?), ("
-    + "|".join(re.escape(a) for a in sorted(_ARTICLES, key=len, reverse=True))
+    + "|".join(re.escape(a.capitalize()) for a in sorted(ARTICLES, key=len, reverse=True))
     + r")(?=\s*(?:\(|\)|:|$))"
 )
 # Most titles end in "(1995)"; a few series end in a span such as "(2006–2007)".

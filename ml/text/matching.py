@@ -27,10 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ml.text.titles import fold, parse_title, without_article
+from ml.text.titles import ROMAN_NUMERALS, fold, parse_title, without_article
 
-_ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii")
-_NUMERALS = {roman: str(n) for n, roman in enumerate(_ROMAN, start=1)}
 _DROPPED_WORDS = frozenset({"and"})
 #: Where a title splits into a series name and an episode name.
 _CUTS = re.compile(r"\s*:\s*|\s+[-–]\s+")
@@ -63,7 +61,7 @@ def title_key(text: str) -> str:
     """The comparable form of one title: folded words, "and" dropped, numerals as digits,
     joined without spaces ("Lock, Stock & Two Smoking Barrels" and "Lock, Stock and Two
     Smoking Barrels" agree; so do "WALL·E" and "WALL-E")."""
-    words = (_NUMERALS.get(word, word) for word in fold(text).split())
+    words = (ROMAN_NUMERALS.get(word, word) for word in fold(text).split())
     return "".join(word for word in words if word not in _DROPPED_WORDS)
 
 

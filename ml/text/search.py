@@ -26,16 +26,12 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from ml.serving.recommender import Movie
-from ml.text.titles import compact, fold, parse_title, title_forms
+from ml.text.titles import ROMAN_NUMERALS, compact, fold, parse_title, title_forms
 
 #: Sorts after every character: the end of a prefix range in a sorted list of words.
 _AFTER_ALL = "\U0010ffff"
-_ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii")
 #: "4" and "iv" are the same word in a title.
-NUMERAL_ALIASES: dict[str, str] = {
-    **{roman: str(n) for n, roman in enumerate(_ROMAN, start=1)},
-    **{str(n): roman for n, roman in enumerate(_ROMAN, start=1)},
-}
+NUMERAL_ALIASES = {**ROMAN_NUMERALS, **{n: roman for roman, n in ROMAN_NUMERALS.items()}}
 #: How many corrections of one misspelt word are tried.
 MAX_CORRECTIONS = 5
 

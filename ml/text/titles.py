@@ -21,11 +21,17 @@ from functools import lru_cache
 
 #: Anything but a letter or digit, of any script, separates words.
 _NON_WORD = re.compile(r"[\W_]+")
-#: Articles that MovieLens moves to the end ("Matrix, The") in the languages it files.
+#: Articles that MovieLens moves to the end ("Matrix, The") in the languages it files, also
+#: before a subtitle and inside an alternative title (``ml.data.formats.parse_title``).
 ARTICLES = (
-    "the", "a", "an", "le", "la", "les", "l'", "il", "el", "los", "las", "die", "der", "das",
-    "det", "den", "lo", "gli", "une",
-)
+    "the", "a", "an",
+    "la", "le", "les", "l'", "un", "une",
+    "il", "lo", "gli", "i", "una",
+    "el", "los", "las",
+    "der", "die", "das", "ein", "eine",
+    "de", "het", "den", "det", "en", "ett",
+    "o", "os",
+)  # fmt: skip
 _ARTICLE_PATTERN = "|".join(re.escape(article) for article in ARTICLES)
 _TRAILING_ARTICLE = re.compile(rf"^(?P<head>.+),\s*(?P<article>{_ARTICLE_PATTERN})$", re.I)
 _LEADING_ARTICLE = re.compile(rf"^(?:{_ARTICLE_PATTERN})(?:\s+|(?<=')|(?<=’))(?P<head>\S.*)$", re.I)
@@ -33,6 +39,9 @@ _LEADING_ARTICLE = re.compile(rf"^(?:{_ARTICLE_PATTERN})(?:\s+|(?<=')|(?<=’))(
 _TRAILING_GROUP = re.compile(r"\s*\((?P<inner>[^()]*)\)\s*$")
 _AKA = re.compile(r"^(?:a\.?k\.?a\.?|aka)\s+", re.I)
 _YEAR_SUFFIX = re.compile(r"\s*\((?:\d{4})(?:[-–]\d{0,4})?\)\s*$")
+#: Roman numerals as title words ("Rocky III"), with the number each stands for.
+_ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii")
+ROMAN_NUMERALS = {roman: str(n) for n, roman in enumerate(_ROMAN, start=1)}
 
 
 @dataclass(frozen=True, slots=True)

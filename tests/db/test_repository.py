@@ -71,21 +71,6 @@ def test_upsert_inserts_then_updates_in_place_keeping_created_at(sessions):
     assert stored[2].updated_at.tzinfo is not None
 
 
-def test_the_select_then_update_fallback_behaves_the_same(sessions, monkeypatch):
-    """Databases without ON CONFLICT take the portable path; it must match the upsert."""
-    monkeypatch.setattr(repository, "_UPSERTS", {})
-    user_id = new_user(sessions)
-    with sessions() as session, write_transaction(session):
-        repository.upsert_ratings(session, user_id, {1: 2.0, 2: 3.0}, now=T0)
-    later = T0 + timedelta(minutes=5)
-    with sessions() as session, write_transaction(session):
-        repository.upsert_ratings(session, user_id, {2: 4.5, 3: 1.0}, now=later)
-    with sessions() as session:
-        stored = {r.movie_id: r for r in repository.user_ratings_newest_first(session, user_id)}
-    assert {m: r.rating for m, r in stored.items()} == {1: 2.0, 2: 4.5, 3: 1.0}
-    assert (stored[2].created_at, stored[2].updated_at) == (T0, later)
-
-
 def test_newest_first_orders_by_last_change(sessions):
     user_id = new_user(sessions)
     for minutes, movie_id in enumerate((5, 3, 9)):

@@ -18,11 +18,12 @@ from streamlit.testing.v1 import AppTest
 from api.main import create_app
 from api.settings import Settings
 from bench.intent import load_set, parser_for
+from contract.models import IntentFilmOut
 from ml.text.titles import parse_title
 from tests.ui.conftest import ENTRY, RUN_TIMEOUT
 from tests.ui.real_api import real_client
 from ui import api_client, intent_prompt, routes
-from ui.api_client import IntentFilm, RequestIntent
+from ui.api_client import RequestIntent
 
 ACTION_FAN = {1: 5.0, 2: 5.0, 3: 4.5, 4: 5.0, 5: 4.5, 101: 1.0, 102: 1.5}
 
@@ -152,7 +153,7 @@ def test_chip_words_read_back_as_the_same_request_minus_the_removed_chip():
             query=parsed.query, genres=list(parsed.genres),
             exclude_genres=list(parsed.exclude_genres),
             year_from=parsed.year_from, year_to=parsed.year_to,
-            similar_to=[IntentFilm(movie_id=f.movie_id, title=f.title, year=f.year,
+            similar_to=[IntentFilmOut(movie_id=f.movie_id, title=f.title, year=f.year,
                                    name=parse_title(f.title).title)
                         for f in parsed.similar_to],
             mood=parsed.mood, unparsed=list(parsed.unparsed), parser="offline")

@@ -24,9 +24,7 @@ TOP_N_COLUMNS = {
 #: What the manifest's model names mean, in words.
 PLAIN_NAMES = {
     "global_mean": "Guess the average",
-    "global mean": "Guess the average",
     "bias_baseline": "Averages only",
-    "bias baseline": "Averages only",
     "funksvd": "CineMatch",
     "popularity": "Most popular",
     "funksvd_predicted_rating": "Top stars only",
@@ -66,9 +64,7 @@ def learnt_from(data: Any) -> str:
     """ "588,486 ratings that 3,609 people gave to 10,417 films", from what the manifest says."""
     if not isinstance(data, dict):
         return "ratings people gave to films on MovieLens"
-    ratings = data.get("n_ratings") or data.get("ratings")
-    people = data.get("n_users") or data.get("users")
-    films = data.get("n_movies") or data.get("movies")
+    ratings, people, films = data.get("n_ratings"), data.get("n_users"), data.get("n_movies")
     parts = [f"{ratings:,} ratings" if isinstance(ratings, int) else "the ratings"]
     if isinstance(people, int):
         parts.append(f"that {people:,} people gave")
@@ -110,14 +106,14 @@ def trained_on(stamp: str | None) -> str | None:
     return f"{when.day} {when.strftime('%B %Y')}"
 
 
-def by_model(rows: list[dict[str, Any]], *names: str) -> dict[str, Any] | None:
-    return next((row for row in rows if str(row.get("model")) in names), None)
+def by_model(rows: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((row for row in rows if row.get("model") == name), None)
 
 
 def rating_story(rows: list[dict[str, Any]]) -> None:
     """How close its star guesses are, in stars, against guessing the average."""
     ours = by_model(rows, "funksvd")
-    naive = by_model(rows, "global_mean", "global mean")
+    naive = by_model(rows, "global_mean")
     if ours and isinstance(ours.get("mae"), int | float):
         line = (
             f"When it guesses how many stars you'd give a film, it is off by "

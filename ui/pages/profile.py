@@ -15,6 +15,7 @@ from functools import partial
 
 import streamlit as st
 
+from contract import models as wire
 from ui import account, api_client, components, session
 from ui.api_client import UserRating, UserStats
 
@@ -174,7 +175,7 @@ def history(rows: list[UserRating]) -> None:
         st.pagination(pages, key=page_key)
 
 
-def hidden_films(listed: list[api_client.ListedMovie]) -> None:
+def hidden_films(listed: list[wire.ListedMovieOut]) -> None:
     """The films marked Not interested, each with "Show it again"."""
     st.subheader("Not interested")
     unhidden: dict[int, api_client.Movie] = st.session_state.get(UNHIDDEN_KEY, {})
