@@ -12,9 +12,9 @@ utime + stime over the round), which is what decides throughput here, where the 
 share the 2 cores with the server. Prints the medians over the rounds, and each version's
 ratio to the first one named (the baseline of the run). Without versions it compares the
 baseline release (``fbfd5b7``, before the database moved off the event loop) with this
-checkout; ``--quick`` runs 2 rounds of a fifth of the requests. Full runs keep their table
-in ``bench/results/ab.json``, one entry per scenario, database and worker count (a run
-replaces only its own entry).
+checkout; ``--quick`` runs 2 rounds of a fifth of the requests. Full runs keep their rows
+in ``bench/results/ab.json``, per scenario, database and worker count (a run replaces only
+its own rows).
 
 Scenarios: ``recommend-cold`` is bench/db_contention.py's case 3 (users with no ratings,
 30,000 requests a round); ``rate`` is bench/api_latency.py's rate scenario (one film per
@@ -179,42 +179,52 @@ def keep(
     load_before: float,
     load_after: float,
 ) -> None:
-    """Write this run's table into ``args.json``, replacing the entry of the same scenario,
-    database and worker count and keeping the others."""
+    """Write this run's rows into ``args.json``, replacing the rows of the same scenario,
+    database and worker count and keeping the others: ``results`` holds one row per run and
+    version, ``environment`` when and under what load each run was made."""
     path: Path = args.json
     document = json.loads(path.read_text()) if path.is_file() else {}
-    runs = document.setdefault("runs", {})
-    versions = dict(version.partition("=")[::2] for version in args.versions)
+    run = (
+        f"{args.scenario}, {args.database}, {args.workers} worker(s), {args.clients} clients,"
+        f" {rounds} rounds"
+    )
+    same = f"{args.scenario}, {args.database}, {args.workers} worker(s),"
+    kept = [row for row in document.get("results", []) if not row["run"].startswith(same)]
+    environment = {
+        name: figures
+        for name, figures in document.get("environment", {}).items()
+        if not name.startswith(same)
+    }
+    sources = dict(version.partition("=")[::2] for version in args.versions)
     base = table[0]
-    runs[f"{args.scenario}, {args.database}, {args.workers} worker(s)"] = {
+    rows = [
+        {
+            "run": run,
+            "version": row["version"],
+            # A commit is named; a folder is the checkout the run was made from.
+            "code": sources[row["version"]]
+            if sources[row["version"]].startswith("commit:")
+            else "checkout",
+            "req_per_s": round(row["req/s"], 1),
+            "p50_ms": round(row["p50"], 2),
+            "p99_ms": round(row["p99"], 2),
+            "server_cpu_us_per_request": round(row["cpu"]),
+            "server_cpu_us_range": f"{row['cpu_min']:.0f}–{row['cpu_max']:.0f}",
+            "cpu_ratio_to_first": round(row["cpu"] / base["cpu"], 3),
+            "req_per_s_ratio_to_first": round(row["req/s"] / base["req/s"], 3),
+        }
+        for row in table
+    ]
+    environment[run] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_average_1m_before": round(load_before, 1),
         "load_average_1m_after": round(load_after, 1),
-        "scenario": args.scenario,
-        "database": args.database,
-        "workers": args.workers,
-        "clients": args.clients,
-        "rounds": rounds,
-        "versions": [
-            {
-                "version": row["version"],
-                # A commit is named; a folder is the checkout the run was made from.
-                "code": versions[row["version"]]
-                if versions[row["version"]].startswith("commit:")
-                else "checkout",
-                "req_per_s": round(row["req/s"], 1),
-                "p50_ms": round(row["p50"], 2),
-                "p99_ms": round(row["p99"], 2),
-                "server_cpu_us_per_request": round(row["cpu"]),
-                "server_cpu_us_min": round(row["cpu_min"]),
-                "server_cpu_us_max": round(row["cpu_max"]),
-                f"cpu_ratio_to_{base['version']}": round(row["cpu"] / base["cpu"], 3),
-                f"req_per_s_ratio_to_{base['version']}": round(row["req/s"] / base["req/s"], 3),
-            }
-            for row in table
-        ],
+        "cpus": os.cpu_count(),
     }
-    document["runs"] = dict(sorted(runs.items()))
+    document = {
+        "results": sorted(kept + rows, key=lambda row: row["run"]),
+        "environment": dict(sorted(environment.items())),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     print(f"results written to {path}")
