@@ -56,12 +56,14 @@ COPY models/ models/
 # The trainer writes its directory atomically via mkdtemp (mode 0700); make it world-readable.
 RUN chmod -R a+rX /app
 
-# One BLAS thread per worker (api/__init__.py explains why); workers come from WEB_CONCURRENCY.
+# One BLAS thread per worker (api/__init__.py explains why). Workers: WEB_CONCURRENCY, one per
+# CPU the container gets; 2 by default, which the /recommend p99 target on 2 cores needs
+# (docs/operations.md, "Workers"). The SQLite default's writers take turns across them.
 ENV CINEMATCH_MODEL_DIR=/app/models \
     DATABASE_URL=sqlite:////data/cinematch.db \
     OPENBLAS_NUM_THREADS=1 \
     OMP_NUM_THREADS=1 \
-    WEB_CONCURRENCY=1
+    WEB_CONCURRENCY=2
 
 # Ratings and users live on the volume; the image holds no state.
 VOLUME ["/data"]

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from db import repository
@@ -76,15 +77,15 @@ def authorize(session: Session, user_id: int, token: str) -> int:
 
 
 def authorized_ratings(
-    session: Session, user_id: int, token: str
+    connection: Connection, user_id: int, token: str
 ) -> tuple[dict[int, float], repository.Excluded]:
     """``authorize`` and, from the same statement, the user's ratings and the films they hid
-    or skipped (/recommend)."""
+    or skipped (/recommend, on a ``db.session.read_connection``)."""
     found, ratings, excluded = repository.token_ratings_and_excluded(
-        session, hash_token(token), user_id
+        connection, hash_token(token), user_id
     )
     token_id = check_token(found, user_id)
-    record_token_use(session.get_bind().engine, token_id)
+    record_token_use(connection.engine, token_id)
     return ratings, excluded
 
 

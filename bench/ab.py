@@ -1,7 +1,7 @@
 """A/B of the server's CPU per request: two or more versions of the API, served side by side.
 
     .venv/bin/python bench/ab.py [--scenario recommend-cold|rate] [--rounds 5] [--clients 16]
-                                 [--database sqlite|postgresql] [--quick]
+                                 [--workers 1] [--database sqlite|postgresql] [--quick]
                                  [NAME=commit:SHA | NAME=DIR ...]
 
 Each version (a commit, exported with ``git archive``, or a folder holding a checkout) is
@@ -9,9 +9,12 @@ served by its own ``ApiServer`` on its own database, on its own shipped model, a
 then the rounds alternate between them, so a busier minute of the machine hits every
 version alike. Per round: req/s, p50/p99 and the server's CPU time per request (``/proc``
 utime + stime over the round), which is what decides throughput here, where the clients
-share the 2 cores with the server. Prints the medians over the rounds. Without versions it
-compares the baseline release (``fbfd5b7``, before the database moved off the event loop)
-with this checkout; ``--quick`` runs 2 rounds of a fifth of the requests.
+share the 2 cores with the server. Prints the medians over the rounds, and each version's
+ratio to the first one named (the baseline of the run). Without versions it compares the
+baseline release (``fbfd5b7``, before the database moved off the event loop) with this
+checkout; ``--quick`` runs 2 rounds of a fifth of the requests. Full runs keep their rows
+in ``bench/results/ab.json``, per scenario, database and worker count (a run replaces only
+its own rows).
 
 Scenarios: ``recommend-cold`` is bench/db_contention.py's case 3 (users with no ratings,
 30,000 requests a round); ``rate`` is bench/api_latency.py's rate scenario (one film per
@@ -28,7 +31,9 @@ import os
 import statistics
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.harness.api_server import (
     UNLIMITED,
@@ -42,6 +47,7 @@ from bench.harness.measure import drive, percentile, process_tree_cpu_seconds
 from bench.harness.postgres import PostgresCluster
 
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_JSON = REPO / "bench/results/ab.json"
 
 
 USERS = {"recommend-cold": 32, "rate": 64}
@@ -93,8 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=sorted(USERS), default="recommend-cold")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per version")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--quick", action="store_true", help="2 rounds, a fifth of the requests")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=DEFAULT_JSON,
+        help=f"where full runs keep their table (default {DEFAULT_JSON})",
+    )
     args = parser.parse_args(argv)
     requests = REQUESTS[args.scenario] // (5 if args.quick else 1)
     rounds = 2 if args.quick else args.rounds
@@ -103,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster = (
             on_exit.enter_context(PostgresCluster()) if args.database == "postgresql" else None
         )
-        runs = []
+        runs: list[tuple[str, ApiServer, Callable[[int], Request], dict[str, list[float]]]] = []
         for version in args.versions:
             name, _, source = version.partition("=")
             repo = (
@@ -114,14 +127,17 @@ def main(argv: list[str] | None = None) -> int:
             server = on_exit.enter_context(
                 ApiServer(
                     repo / "models", work / f"{name}.db", env=UNLIMITED, repo=repo,
+                    workers=args.workers,
                     database_url=cluster.create_database() if cluster else None,
                 )
             )
             make = requests_for(args.scenario, server.port)
             drive(server.port, make, args.clients, requests // 10)  # warm-up
             runs.append((name, server, make, {"req/s": [], "p50": [], "p99": [], "cpu": []}))
-        print(f"{args.scenario}, {args.clients} clients, {args.database}, {rounds} rounds;"
-              f" load average {os.getloadavg()[0]:.1f} before", flush=True)
+        load_before = os.getloadavg()[0]
+        print(f"{args.scenario}, {args.clients} clients, {args.workers} worker(s),"
+              f" {args.database}, {rounds} rounds; load average {load_before:.1f} before",
+              flush=True)
         for _ in range(rounds):
             for _name, server, make, figures in runs:
                 before = server_cpu_s(server.pid)
@@ -132,15 +148,86 @@ def main(argv: list[str] | None = None) -> int:
                 figures["req/s"].append(len(latencies) / seconds)
                 figures["p50"].append(percentile(latencies, 50))
                 figures["p99"].append(percentile(latencies, 99))
-        print("| version | req/s | p50 ms | p99 ms | server CPU µs/request (range) |")
-        print("|---|---:|---:|---:|---:|")
-        for name, _server, _make, figures in runs:
-            median = {key: statistics.median(values) for key, values in figures.items()}
-            print(f"| {name} | {median['req/s']:,.0f} | {median['p50']:.1f} | "
-                  f"{median['p99']:.1f} | {median['cpu']:.0f} "
-                  f"({min(figures['cpu']):.0f}–{max(figures['cpu']):.0f}) |")
-        print(f"load average {os.getloadavg()[0]:.1f} after")
+        table: list[dict[str, Any]] = [
+            {
+                "version": name,
+                **{key: statistics.median(values) for key, values in figures.items()},
+                "cpu_min": min(figures["cpu"]),
+                "cpu_max": max(figures["cpu"]),
+            }
+            for name, _server, _make, figures in runs
+        ]
+        load_after = os.getloadavg()[0]
+    base = table[0]
+    print(f"| version | req/s | p50 ms | p99 ms | server CPU µs/request (range) |"
+          f" CPU ÷ {base['version']} | req/s ÷ {base['version']} |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for row in table:
+        print(f"| {row['version']} | {row['req/s']:,.0f} | {row['p50']:.1f} | "
+              f"{row['p99']:.1f} | {row['cpu']:.0f} ({row['cpu_min']:.0f}–{row['cpu_max']:.0f})"
+              f" | {row['cpu'] / base['cpu']:.2f} | {row['req/s'] / base['req/s']:.2f} |")
+    print(f"load average {load_after:.1f} after")
+    if not args.quick:
+        keep(args, rounds, table, load_before, load_after)
     return 0
+
+
+def keep(
+    args: argparse.Namespace,
+    rounds: int,
+    table: list[dict[str, Any]],
+    load_before: float,
+    load_after: float,
+) -> None:
+    """Write this run's rows into ``args.json``, replacing the rows of the same scenario,
+    database and worker count and keeping the others: ``results`` holds one row per run and
+    version, ``environment`` when and under what load each run was made."""
+    path: Path = args.json
+    document = json.loads(path.read_text()) if path.is_file() else {}
+    run = (
+        f"{args.scenario}, {args.database}, {args.workers} worker(s), {args.clients} clients,"
+        f" {rounds} rounds"
+    )
+    same = f"{args.scenario}, {args.database}, {args.workers} worker(s),"
+    kept = [row for row in document.get("results", []) if not row["run"].startswith(same)]
+    environment = {
+        name: figures
+        for name, figures in document.get("environment", {}).items()
+        if not name.startswith(same)
+    }
+    sources = dict(version.partition("=")[::2] for version in args.versions)
+    base = table[0]
+    rows = [
+        {
+            "run": run,
+            "version": row["version"],
+            # A commit is named; a folder is the checkout the run was made from.
+            "code": sources[row["version"]]
+            if sources[row["version"]].startswith("commit:")
+            else "checkout",
+            "req_per_s": round(row["req/s"], 1),
+            "p50_ms": round(row["p50"], 2),
+            "p99_ms": round(row["p99"], 2),
+            "server_cpu_us_per_request": round(row["cpu"]),
+            "server_cpu_us_range": f"{row['cpu_min']:.0f}–{row['cpu_max']:.0f}",
+            "cpu_ratio_to_first": round(row["cpu"] / base["cpu"], 3),
+            "req_per_s_ratio_to_first": round(row["req/s"] / base["req/s"], 3),
+        }
+        for row in table
+    ]
+    environment[run] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_1m_before": round(load_before, 1),
+        "load_average_1m_after": round(load_after, 1),
+        "cpus": os.cpu_count(),
+    }
+    document = {
+        "results": sorted(kept + rows, key=lambda row: row["run"]),
+        "environment": dict(sorted(environment.items())),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    print(f"results written to {path}")
 
 
 if __name__ == "__main__":

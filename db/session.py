@@ -5,22 +5,18 @@ needs: WAL so readers never block the writer, a busy timeout so concurrent write
 of failing, foreign keys on, and explicit ``BEGIN`` handling so a write transaction can take the
 write lock up front (``BEGIN IMMEDIATE``) instead of failing on a lock upgrade under load.
 
-Within one process, SQLite writers also queue on a lock of the process before asking SQLite
-(``write_transaction``): SQLite's busy handler polls with sleeps that grow to 100 ms, so
-writers racing for its lock were each served in ~1 ms yet the unlucky ones slept long after
-the lock was free. A waiter on the process's lock is woken as soon as it is free. POST /rate,
-16 clients on one worker, A/B in one run (bench/ab.py, docs/operations.md): p99 584 ms
-without this lock. Across processes, ``busy_timeout`` alone queues them.
+SQLite writers also take turns before asking SQLite (``write_transaction``, ``db.write_turns``):
+a lock of the process, then a file lock the processes serving the file share, because
+SQLite's busy handler sleeps far longer than a write takes.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +24,15 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.write_turns import WriteTurns, lock_path_of
+
 SQLITE_BUSY_TIMEOUT_MS = 5000
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 #: Execution option that makes the SQLite ``begin`` hook emit ``BEGIN IMMEDIATE``.
 _WRITE_OPTION = "cinematch_write"
+#: Execution option that makes the SQLite ``begin`` hook emit nothing (``read_connection``).
+_ONE_STATEMENT_OPTION = "cinematch_one_statement"
 
 
 class DatabaseFileGone(exc.OperationalError):
@@ -67,10 +67,8 @@ class _SqliteFile:
 
 
 _SQLITE_FILES: weakref.WeakKeyDictionary[Engine, _SqliteFile] = weakref.WeakKeyDictionary()
-#: Each SQLite engine's writers, one at a time in this process, and how long one may wait.
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, tuple[threading.Lock, float]] = (
-    weakref.WeakKeyDictionary()
-)
+#: The turns of each SQLite engine's writers (other databases queue on their own locks).
+_WRITE_TURNS: weakref.WeakKeyDictionary[Engine, WriteTurns] = weakref.WeakKeyDictionary()
 
 
 class MissingDatabaseError(RuntimeError):
@@ -116,7 +114,10 @@ def create_db_engine(
     _tune_sqlite(engine, busy_timeout_ms, synchronous.upper())
     file = _SQLITE_FILES[engine] = _SqliteFile(Path(database))
     event.listen(engine, "connect", lambda *_: file.remember())
-    _SQLITE_WRITERS[engine] = (threading.Lock(), busy_timeout_ms / 1000)
+    turns = _WRITE_TURNS[engine] = WriteTurns(
+        lock_path_of(Path(database)), busy_timeout_ms / 1000
+    )
+    event.listen(engine, "engine_disposed", lambda _engine: turns.close())
     return engine
 
 
@@ -141,8 +142,10 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int, synchronous: str) -> None
         # A deferred transaction that reads and then writes cannot upgrade its lock when another
         # writer committed meanwhile (SQLITE_BUSY, no retry). Writers therefore lock up front
         # and wait their turn through busy_timeout.
-        write = connection.get_execution_options().get(_WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get(_ONE_STATEMENT_OPTION, False):
+            return  # autocommit: the one statement is its own transaction and snapshot
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE_OPTION) else "BEGIN")
 
 
 def _switch_to_wal(cursor: Any, timeout: float) -> None:
@@ -171,6 +174,20 @@ def create_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A Core connection for ONE read statement, without the ORM's session.
+
+    A session (its identity map and unit of work) cost /recommend's read about twice the
+    CPU (in-process, same run: 181 against 94 µs). On SQLite no ``BEGIN`` is sent: a single
+    statement in autocommit mode reads one snapshot, as it would inside a transaction, with
+    one round trip fewer. Run several statements through it and each sees its own snapshot:
+    use a session for those.
+    """
+    with engine.connect() as connection:
+        yield connection.execution_options(**{_ONE_STATEMENT_OPTION: True})
+
+
+@contextmanager
 def write_connection(engine: Engine) -> Iterator[Connection]:
     """A connection inside one write transaction (``BEGIN IMMEDIATE`` on SQLite), committed at
     the end of the block: processes doing this together take turns instead of failing."""
@@ -189,7 +206,8 @@ def write_transaction(session: Session) -> Iterator[Session]:
     so the write lock is only requested once the request is known to be allowed.
     """
     _end_reads(session)
-    with _one_writer_in_this_process(session), _begin_write(session):
+    turns = _WRITE_TURNS.get(session.get_bind().engine)
+    with turns.turn() if turns is not None else nullcontext(), _begin_write(session):
         yield session
 
 
@@ -198,26 +216,6 @@ def _end_reads(session: Session) -> None:
         raise RuntimeError("write_transaction would discard pending ORM changes")
     if session.in_transaction():
         session.rollback()
-
-
-@contextmanager
-def _one_writer_in_this_process(session: Session) -> Iterator[None]:
-    """On SQLite, wait for this process's other writers (module docstring); a wait longer
-    than the busy timeout fails as SQLite's own would."""
-    bind = session.get_bind()
-    writers = _SQLITE_WRITERS.get(bind.engine)
-    if writers is None:  # another database: its own locks queue the writers
-        yield
-        return
-    lock, timeout = writers
-    if not lock.acquire(timeout=timeout):
-        raise exc.OperationalError(
-            "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
-        )
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 @contextmanager

@@ -10,6 +10,8 @@ export DATABASE_URL=${DATABASE_URL:-sqlite:///data/cinematch.db}
 # make run may start on a new machine: an empty SQLite file is what it wants there.
 export CINEMATCH_CREATE_DB=${CINEMATCH_CREATE_DB:-true}
 export CINEMATCH_API_URL=${CINEMATCH_API_URL:-http://127.0.0.1:$API_PORT}
+# Two API workers, one per core of a 2-core machine (docs/operations.md, "Workers").
+export WEB_CONCURRENCY=${WEB_CONCURRENCY:-2}
 mkdir -p data
 
 pids=()

@@ -1,10 +1,10 @@
 """The product's answer: a top-N list for one user, popular or personal.
 
-The hot path, in order: in FastAPI's threadpool, one statement in one session reads the live
-token with the presented hash, the user's ratings and the films they hid or skipped; the token
-is checked; then, on the event loop, the user's cached list for these exact ratings and
-parameters, and only on a miss the fold-in (itself cached per
-rating set) and one vectorised scoring pass. The list goes out as the JSON bytes it was cached
+The hot path, in order: in FastAPI's threadpool, one statement on one Core connection reads
+the live token with the presented hash, the user's ratings and the films they hid or skipped;
+the token is checked; then, on the event loop, the user's cached list for these exact ratings
+and parameters, and only on a miss the fold-in (itself cached per rating set) and one
+vectorised scoring pass. The list goes out as the JSON bytes it was cached
 as; FastAPI still documents it as ``RecommendationsOut``.
 """
 
@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine
 
 from api import auth
 from api.deps import services_of
@@ -26,6 +26,7 @@ from api.routes.intent import OptionalIntentText, request_fields, request_text
 from api.schemas import RecommendationsOut, recommendation_out
 from api.user_cache import ratings_fingerprint
 from db.repository import Excluded
+from db.session import read_connection
 from ml.rules import is_personal, ratings_needed
 from ml.serving.constraints import Constraints
 
@@ -95,9 +96,7 @@ async def recommend(
     q = request_text(query.q) if query.q is not None else None
     # The read runs in the threadpool (the loop never waits on the database); the rest is a
     # cache lookup, or a fold-in and scoring of ~1 ms, cheaper on the loop than a second hop.
-    stored, excluded = await run_in_threadpool(
-        _read, services.session_factory, user_id, token
-    )
+    stored, excluded = await run_in_threadpool(_read, services.engine, user_id, token)
     recommender, cache = services.recommender, services.user_cache
     # Keyed by the ratings as stored: a hit costs one hash, whatever the catalogue lacks.
     fingerprint = ratings_fingerprint(stored)
@@ -137,10 +136,8 @@ async def recommend(
     return Response(body, media_type="application/json")
 
 
-
-def _read(
-    sessions: sessionmaker[Session], user_id: int, token: str
-) -> tuple[dict[int, float], Excluded]:
-    """The token check, the user's ratings and the films they hid or skipped (threadpool)."""
-    with sessions() as session:
-        return auth.authorized_ratings(session, user_id, token)
+def _read(engine: Engine, user_id: int, token: str) -> tuple[dict[int, float], Excluded]:
+    """The token check, the user's ratings and the films they hid or skipped (threadpool):
+    one statement on a Core connection (``db.session.read_connection``)."""
+    with read_connection(engine) as connection:
+        return auth.authorized_ratings(connection, user_id, token)

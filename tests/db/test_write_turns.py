@@ -1,10 +1,13 @@
-"""Writers take turns for SQLite's write lock: ``BEGIN IMMEDIATE`` takes it up front, writers
-of one process queue on a lock of the process first, and ``busy_timeout`` queues processes;
-a wait past it is an error."""
+"""Writers take turns for SQLite's write lock: ``BEGIN IMMEDIATE`` takes it up front, and
+before it writers queue on a lock of their process, then on a file lock every process serving
+the file shares (``db.write_turns``); a wait past the busy timeout is an error."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from db import repository
 from db.migrate import upgrade
 from db.session import create_db_engine, create_session_factory, write_transaction
+from db.write_turns import lock_path_of
 
 
 @pytest.mark.parametrize("processes", [1, 2])
@@ -53,24 +57,28 @@ def test_writers_take_turns_and_all_land(tmp_path: Path, processes: int):
     assert most_inside == 1  # one write transaction at a time holds the lock
 
 
-def test_writers_of_one_process_queue_before_asking_sqlite(tmp_path: Path):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_writers_queue_before_asking_sqlite(tmp_path: Path, processes: int):
     # SQLite's own waiting switched off (busy_timeout=0): two writers reaching SQLite's lock
-    # together would fail with "database is locked", so every write lands only if this
-    # process's writers queue before asking SQLite.
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'queue.db'}")
-    upgrade(engine)
+    # together would fail with "database is locked", so every write lands only if the writers
+    # queue before asking SQLite: on the process's lock (1 engine), and across processes on
+    # the file lock (2 engines on one file: the file lock is all they share).
+    engines = [create_db_engine(f"sqlite:///{tmp_path / 'queue.db'}") for _ in range(processes)]
+    upgrade(engines[0])
+    for engine in engines:
 
-    @event.listens_for(engine, "connect")
-    def _no_sqlite_waiting(dbapi_connection, _record) -> None:
-        dbapi_connection.execute("PRAGMA busy_timeout=0")
+        @event.listens_for(engine, "connect")
+        def _no_sqlite_waiting(dbapi_connection, _record) -> None:
+            dbapi_connection.execute("PRAGMA busy_timeout=0")
 
-    engine.dispose()  # reconnect with the listener
-    sessions = create_session_factory(engine)
-    with sessions() as session, write_transaction(session):
+        engine.dispose()  # reconnect with the listener
+    factories = [create_session_factory(engine) for engine in engines]
+    with factories[0]() as session, write_transaction(session):
         user_id = repository.create_user(session, "q" * 64)
     errors: list[BaseException] = []
 
     def writer(k: int) -> None:
+        sessions = factories[k % processes]
         try:
             for j in range(20):
                 with sessions() as session, write_transaction(session):
@@ -84,8 +92,41 @@ def test_writers_of_one_process_queue_before_asking_sqlite(tmp_path: Path):
     for thread in threads:
         thread.join()
     assert errors == []
-    with sessions() as session:
+    with factories[-1]() as session:
         assert len(repository.user_ratings(session, user_id)) == 160
+
+
+HOLD_THE_FILE_LOCK = """
+import fcntl, sys, time
+with open(sys.argv[1], "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_a_writer_waits_for_another_process_holding_the_turn(tmp_path: Path):
+    database = tmp_path / "other.db"
+    engine = create_db_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    sessions = create_session_factory(engine)
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_FILE_LOCK, str(lock_path_of(database)), "0.5"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with sessions() as session, write_transaction(session):
+            repository.create_user(session, "w" * 64)
+        waited = time.monotonic() - started
+    finally:
+        other.wait(10)
+    assert waited > 0.3  # the other process's turn came first
+    with sessions() as session:
+        assert repository.live_token(session, "w" * 64) is not None
 
 
 def test_a_writer_kept_waiting_past_the_busy_timeout_is_told_the_database_is_locked(
