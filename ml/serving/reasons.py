@@ -132,7 +132,9 @@ def personal_reasons(picks: IntArray, rated: IntArray, ratings: npt.NDArray[np.f
         return [GENERIC] * len(picks)
     closest = neighbourhoods.closest_near(picks, loved)
     loved_genres: dict[str, int] = {}
-    for film in loved.tolist():
+    # Counted only when a pick needs them: a long history loves hundreds of films, and the
+    # count is a Python loop over them (0.3 ms for 700 loved films).
+    for film in (loved.tolist() if (closest < 0).any() else ()):
         for genre in film_genres[film]:
             loved_genres[genre] = loved_genres.get(genre, 0) + 1
     reasons = []
