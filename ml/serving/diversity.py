@@ -101,7 +101,7 @@ def franchise_clusters(
 def capped_top_n(
     scores: npt.NDArray[np.floating], n: int, clusters: IntArray,
     exclude: npt.ArrayLike | None = None, allowed: npt.NDArray[np.bool_] | None = None,
-    cap: int = MAX_PER_CLUSTER,
+    cap: int = MAX_PER_CLUSTER, rows: IntArray | None = None,
 ) -> IntArray:
     """Like ``top_n_indices``, but at most ``cap`` items of one cluster.
 
@@ -109,10 +109,10 @@ def capped_top_n(
     by one partition of the catalogue (a pool grown by repeated partitions cost the cap's
     worst case four passes over 87k scores). Only when those run out (a narrow filter, or a
     top dominated by one franchise) are capped-out films used to fill it: a short list would
-    be worse than a third sequel.
+    be worse than a third sequel. ``rows``: the items ``scores`` are of (``top_n_indices``).
     """
     limit = MAX_CANDIDATES_PER_PICK * n
-    ranked = top_n_indices(scores, limit, exclude=exclude, allowed=allowed)
+    ranked = top_n_indices(scores, limit, exclude=exclude, allowed=allowed, rows=rows)
 
     def head(size: int) -> tuple[IntArray, bool]:
         return ranked[:size], len(ranked) < size

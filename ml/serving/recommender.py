@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from ml.blas import single_threaded_blas
 from ml.models.contract import UserRatings, clip_rating
+from ml.models.ease.sparse import SparseEase
 from ml.models.funksvd import UserVector
 from ml.rules import is_personal
 from ml.serving.artifacts import Artifact, CatalogueEntry, load_artifact
@@ -42,6 +43,7 @@ from ml.serving.ranking import (
     BlendScorer,
     Ranker,
     RankingWeights,
+    RowScores,
     top_n_indices,
     zscore,
 )
@@ -166,11 +168,20 @@ class Recommender:
                                   self.funksvd.item_bias, self._log_popularity_z, self.weights)
         #: The personal lists' films (``PERSONAL_POOL``), None: every film.
         self._pool_blend: BlendScorer | None = None
+        #: Each pool film's position in the item-item term's head (the head's size: outside),
+        #: and the term it is of.
+        self._pool_head: npt.NDArray[np.int64] | None = None
+        self._pool_head_of: SparseEase | None = None
         if len(self._movies) > PERSONAL_POOL:
             pool = np.sort(np.argsort(-pop.counts, kind="stable")[:PERSONAL_POOL])
             self._pool_blend = BlendScorer(
                 self.ials.item_factors, self.funksvd.item_factors, self.funksvd.item_bias,
                 self._log_popularity_z, self.weights, rows=pool.astype(np.int64))
+            sparse = self.item_item.sparse if self.item_item is not None else None
+            if sparse is not None:
+                head_of = np.full(self.n_movies, len(sparse.head), dtype=np.int64)
+                head_of[sparse.head] = np.arange(len(sparse.head))
+                self._pool_head, self._pool_head_of = head_of[pool], sparse
         chosen = onboarding_order(
             pop.counts, self.ials, [e.genres for e in artifact.catalogue], onboarding)
         # The chosen order covers the first few hundred films; someone who has seen them all
@@ -269,19 +280,25 @@ class Recommender:
             best = np.empty(0, dtype=np.int64)
             for pooled in ((True, False) if ranker == "blend" and self._pool_blend is not None
                            else (False,)):
+                # The pool's scores are cut where they are (``rows``), unless the discover
+                # order needs them spread over the catalogue.
+                rows = (self._pool_blend.rows if pooled and discover == 0.0
+                        and self._pool_blend is not None else None)
                 if ranker == "rating":
                     score = self.funksvd.scores(profile.vector)
                 else:
-                    score = self._blend_scores(profile, profile.choice_vector, pooled)
+                    score = self._blend_scores(profile, profile.choice_vector, pooled,
+                                               spread=rows is None)
                 score = discover_scores(score, self._log_popularity_z, discover, exclude=never,
                                         allowed=allowed, weight=self.discover_weight)
-                best = self._cut(score, n, never, allowed, diversify)
+                best = self._cut(score, n, never, allowed, diversify, rows)
                 if len(best) >= n:
                     break
             predicted = self.funksvd.predict(profile.vector, best)
             reasons = self._personal_reasons(best, profile)
+            shown = score[best] if rows is None else score[np.searchsorted(rows, best)]
         return RecommendationList("personalized", _items(
-            self.items.ids[best], predicted, score[best], reasons))
+            self.items.ids[best], predicted, shown, reasons))
 
     def similar(self, movie_id: int, n: int = 10,
                 exclude: Collection[int] = ()) -> list[tuple[Movie, float]]:
@@ -369,27 +386,39 @@ class Recommender:
             reference_cosines(self.unit_factors, references), self._log_popularity_z, mask)
 
     def _blend_scores(self, profile: UserProfile, choice_vector: npt.NDArray[np.float64],
-                      pooled: bool = False) -> npt.NDArray[np.float32]:
+                      pooled: bool = False, spread: bool = True) -> npt.NDArray[np.float32]:
         """The ranking score of every film for ``profile`` (with this iALS vector); with
-        ``pooled``, of the ``PERSONAL_POOL`` films only, every other film at -inf."""
-        item_item = None
-        if self.item_item is not None:
+        ``pooled``, of the ``PERSONAL_POOL`` films only, every other film at -inf (or, without
+        ``spread``, the pool's scores alone, in the order of its rows)."""
+        blend = self._pool_blend if pooled and self._pool_blend is not None else self._blend
+        item_item: npt.NDArray[np.floating] | RowScores | None = None
+        sparse = self.item_item.sparse if self.item_item is not None else None
+        if (blend.rows is not None and sparse is not None and self._pool_head is not None
+                and sparse is self._pool_head_of):
+            # The pool's films only (a catalogue-sized array of mostly zeros cost a list at
+            # 87k films four passes over it).
+            item_item = RowScores.of_head(
+                sparse.head_scores(profile.rated_indices, profile.rated_values),
+                self.n_movies, self._pool_head)
+        elif self.item_item is not None:
             rated = UserRatings(profile.rated_indices, profile.rated_values)
             item_item = self.item_item.scores(self.item_item.fold_in(rated))
-        blend = self._pool_blend if pooled and self._pool_blend is not None else self._blend
         score = blend.scores(choice_vector, profile.vector.factors,
                              len(profile.rated_indices), item_item)
-        if blend.rows is None:
+        if blend.rows is None or not spread:
             return score
         out = np.full(self.n_movies, -np.inf, dtype=np.float32)
         out[blend.rows] = score
         return out
 
     def _cut(self, score: npt.NDArray[np.floating], n: int, exclude: npt.ArrayLike,
-             allowed: npt.NDArray[np.bool_] | None, diversify: bool) -> npt.NDArray[np.int64]:
+             allowed: npt.NDArray[np.bool_] | None, diversify: bool,
+             rows: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.int64]:
+        """The list's films; ``rows``: the films ``score`` is of (default every film)."""
         if diversify:
-            return capped_top_n(score, n, self.clusters, exclude=exclude, allowed=allowed)
-        return top_n_indices(score, n, exclude=exclude, allowed=allowed)
+            return capped_top_n(score, n, self.clusters, exclude=exclude, allowed=allowed,
+                                rows=rows)
+        return top_n_indices(score, n, exclude=exclude, allowed=allowed, rows=rows)
 
     def _excluded_indices(self, movie_ids: Collection[int]) -> npt.NDArray[np.int64]:
         """Dense indices of the catalogue's films among ``movie_ids`` (unknown ids dropped)."""

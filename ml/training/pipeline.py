@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +40,18 @@ log = logging.getLogger(__name__)
 VALIDATION_FRACTION = 0.0
 
 
+@contextmanager
+def stage(stages: dict[str, dict[str, float]], name: str) -> Iterator[None]:
+    """Record a training stage's wall and CPU seconds (this process, every thread) in
+    ``stages[name]``, and log them: where ``make train``'s time goes at any size."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    stages[name] = {"wall": round(time.perf_counter() - wall, 2),
+                    "cpu": round(time.process_time() - cpu, 2)}
+    log.info("stage %s: %.1f s wall, %.1f s CPU", name, stages[name]["wall"],
+             stages[name]["cpu"])
+
+
 @dataclass(frozen=True)
 class FittedModel:
     artifact: Artifact
@@ -50,7 +64,7 @@ def fit_artifact(
     sources: list[dict[str, Any]] | None = None, progress: bool = True,
     validation_fraction: float = VALIDATION_FRACTION,
     implicit_params: ImplicitParams | None = None, ranking_weights: RankingWeights | None = None,
-    item_item_params: SparseEaseParams | None = None,
+    item_item_params: SparseEaseParams | None = None, edges: bool = True,
 ) -> FittedModel:
     """Train on ``ratings`` and package the model with its catalogue and popularity.
 
@@ -61,16 +75,23 @@ def fit_artifact(
     hyper-parameters and blend weights tuned on validation once, see bench/ranking.py) is then
     fitted to all of ``ratings`` on the same ids, and so is the ranking's item-item term
     (``ml.models.ease.sparse``, with ``item_item_params``).
+
+    ``edges``: store every film's reason edge (``ml.serving.reasons.neighbour_edges``), as a
+    served model needs; a model that is only measured (``ml.training.evaluate``) goes without,
+    and the few films its lists show get theirs on demand: the same reasons, and the lists do
+    not depend on them (at 45k films the stored edges were 40 s of a held-out model's fit).
     """
     if ratings.empty:
         raise ValueError("no ratings to train on")
-    users = IdMap.from_values(ratings["user_id"].to_numpy())
-    items = IdMap.from_values(ratings["movie_id"].to_numpy())
-    if validation_fraction > 0:
-        fit_rows, held_rows = validation_split(ratings, validation_fraction, params.seed)
-    else:
-        fit_rows, held_rows = ratings, ratings.iloc[:0]
-    matrix = rating_matrix(fit_rows, users, items)
+    stages: dict[str, dict[str, float]] = {}
+    with stage(stages, "rating_matrix"):
+        users = IdMap.from_values(ratings["user_id"].to_numpy())
+        items = IdMap.from_values(ratings["movie_id"].to_numpy())
+        if validation_fraction > 0:
+            fit_rows, held_rows = validation_split(ratings, validation_fraction, params.seed)
+        else:
+            fit_rows, held_rows = ratings, ratings.iloc[:0]
+        matrix = rating_matrix(fit_rows, users, items)
     validation = None
     if len(held_rows):
         validation = Validation(
@@ -78,29 +99,36 @@ def fit_artifact(
             items.indices(held_rows["movie_id"].to_numpy()),
             held_rows["rating"].to_numpy(np.float64),
         )
-    model = FunkSVD(params, progress=progress).fit(matrix, validation)
-    stopped = result = _trained(model)
-    # Without a validation split ``matrix`` already holds every rating: no second copy.
-    every_rating = matrix if validation is None else rating_matrix(ratings, users, items)
-    if validation is not None:
-        # The held-out ratings chose the number of sweeps; now use them for training too.
-        sweeps = max(stopped.best_epoch, params.burn_in + 1)
-        model = FunkSVD(replace(params, n_epochs=sweeps), progress=progress).fit(every_rating)
-        result = _trained(model)
+    with stage(stages, "funksvd"):
+        model = FunkSVD(params, progress=progress).fit(matrix, validation)
+        stopped = result = _trained(model)
+        # Without a validation split ``matrix`` already holds every rating: no second copy.
+        every_rating = matrix if validation is None else rating_matrix(ratings, users, items)
+        if validation is not None:
+            # The held-out ratings chose the number of sweeps; now use them for training too.
+            sweeps = max(stopped.best_epoch, params.burn_in + 1)
+            model = FunkSVD(replace(params, n_epochs=sweeps), progress=progress).fit(
+                every_rating)
+            result = _trained(model)
     implicit_params = implicit_params or ImplicitParams()
     ranking_weights = ranking_weights or RankingWeights()
-    implicit_started = time.perf_counter()
-    implicit = IALS(implicit_params).fit(every_rating)
-    implicit_seconds = time.perf_counter() - implicit_started
+    with stage(stages, "ials"):
+        implicit = IALS(implicit_params).fit(every_rating)
     item_item_params = item_item_params or SparseEaseParams()
-    item_item_started = time.perf_counter()
-    item_item = EASE(item_item_params).fit(every_rating)
-    item_item_seconds = time.perf_counter() - item_item_started
-    all_items = items.indices(ratings["movie_id"].to_numpy())
-    popularity = Popularity.from_ratings(
-        all_items, ratings["rating"].to_numpy(np.float64), len(items))
-    chart = chart_popularity(ratings, items, popularity.global_mean)
-    catalogue = catalogue_entries(movies, items)
+    with stage(stages, "item_item"):
+        item_item = EASE(item_item_params).fit(every_rating)
+    with stage(stages, "popularity_catalogue"):
+        all_items = items.indices(ratings["movie_id"].to_numpy())
+        popularity = Popularity.from_ratings(
+            all_items, ratings["rating"].to_numpy(np.float64), len(items))
+        chart = chart_popularity(ratings, items, popularity.global_mean)
+        catalogue = catalogue_entries(movies, items)
+    k = neighbour_count(len(items))
+    film_edges = None
+    if edges:
+        with stage(stages, "neighbour_edges"):
+            film_edges = neighbour_edges(
+                normalise_rows(np.asarray(model.item_factors, np.float32)), k)
     manifest = {
         "model_version": model_version(model),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -109,9 +137,9 @@ def fit_artifact(
         "popularity": {"prior_percentile": DEFAULT_PRIOR_PERCENTILE,
                        "prior_count": popularity.prior_count},
         "ranking": {"implicit": asdict(implicit_params), "weights": asdict(ranking_weights),
-                    "seconds": round(implicit_seconds, 2),
+                    "seconds": stages["ials"]["wall"],
                     "item_item": asdict(item_item_params),
-                    "item_item_seconds": round(item_item_seconds, 2)},
+                    "item_item_seconds": stages["item_item"]["wall"]},
         "data": {
             "sources": sources or [],
             "n_ratings": len(ratings), "n_users": len(users), "n_movies": len(items),
@@ -123,13 +151,12 @@ def fit_artifact(
             "validation_rmse": min((h.validation_rmse for h in stopped.history
                                     if h.validation_rmse is not None), default=None),
             "final_sweeps": len(result.history),
+            "stages": stages,
         },
         "metrics": {},
     }
-    k = neighbour_count(len(items))
     artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit, chart,
-                        item_item, neighbour_edges(
-                            normalise_rows(np.asarray(model.item_factors, np.float32)), k), k)
+                        item_item, film_edges, k if film_edges is not None else 0)
     return FittedModel(artifact, result, users)
 
 

@@ -103,6 +103,11 @@ def test_train_cli_writes_a_loadable_model_from_a_movielens_folder(tmp_path: Pat
     assert recommender.weights == RankingWeights(rating=0.3, popularity=0.0)
     assert recommender.ials.rating_confidence == 0.75
     assert recommender.manifest["ranking"]["implicit"]["rating_confidence"] == 0.75
+    # Where the time went, stage by stage (wall and CPU seconds).
+    stages = recommender.manifest["training"]["stages"]
+    assert {"load", "held_out_metrics", "fit", "funksvd", "ials", "item_item",
+            "neighbour_edges"} <= stages.keys()
+    assert all(s["wall"] >= 0 and s["cpu"] >= 0 for s in stages.values())
 
 
 @pytest.mark.parametrize("command", [

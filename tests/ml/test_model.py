@@ -122,3 +122,34 @@ def test_id_map_is_a_bijection_with_minus_one_for_unknown_ids():
     assert 8 not in ids and 50 in ids
     with pytest.raises(KeyError):
         ids.index(8)
+
+
+def test_the_compiled_sweep_passes_equal_their_numpy_expressions():
+    """A sweep's right-hand sides (r − μ − b_other in segment order) and the pass after it
+    (squared residuals, the running average, the reported errors) give the numbers of the
+    plain numpy expressions they replace."""
+    from ml.training.kernels import prediction_errors, sorted_targets
+
+    train, _ = planted_low_rank(seed=4)
+    rng = np.random.default_rng(4)
+    mu = float(train.ratings.mean())
+    user_bias, item_bias = rng.normal(size=train.n_users), rng.normal(size=train.n_items)
+    p, q = rng.normal(size=(train.n_users, 5)), rng.normal(size=(train.n_items, 5))
+    for segments, bias, other in ((train.by_user, item_bias, train.items),
+                                  (train.by_item, user_bias, train.users)):
+        expected = (train.ratings - mu - bias[other])[segments.order].astype(np.float32)
+        got = sorted_targets(train.ratings, segments.order, segments.other, mu, bias)
+        np.testing.assert_array_equal(got, expected)
+    predicted = (mu + user_bias[train.users] + item_bias[train.items]
+                 + np.einsum("ij,ij->i", p[train.users], q[train.items]))
+    running = rng.normal(3.0, 1.0, len(train)) * 4
+    for keep, n_samples in ((False, 0), (True, 5), (False, 4)):
+        before = running.copy()
+        residual_sq, reported_sq = prediction_errors(
+            train.users, train.items, train.ratings, mu, user_bias, item_bias, p, q, running,
+            keep, n_samples, RATING_MIN, RATING_MAX)
+        np.testing.assert_allclose(running, before + predicted if keep else before)
+        shown = running / n_samples if n_samples else predicted
+        assert residual_sq == pytest.approx(float(((train.ratings - predicted) ** 2).sum()))
+        assert reported_sq == pytest.approx(float(
+            ((np.clip(shown, RATING_MIN, RATING_MAX) - train.ratings) ** 2).sum()))

@@ -9,6 +9,7 @@ from ml.models.popularity.model import Popularity, PopularityParams, bayesian_av
 from ml.serving.ranking import (
     BlendScorer,
     RankingWeights,
+    RowScores,
     blend_scores,
     similar_items,
     top_n_indices,
@@ -83,3 +84,71 @@ def test_the_one_pass_blend_equals_the_z_scored_sum(weights: RankingWeights, n_r
         np.testing.assert_allclose(got, expected, atol=2e-4)
         assert list(top_n_indices(got, 20)) == list(top_n_indices(expected, 20))
 
+
+
+def test_top_n_of_some_rows_is_the_top_n_of_their_scores_spread_over_every_item():
+    """``rows``: the same films in the same order as the scores placed at those rows of a
+    catalogue-sized array with -inf elsewhere, ties (by index), exclusions, filters and NaN
+    included, whichever way the cut partitions."""
+    rng = np.random.default_rng(11)
+    n_items = 3000
+    for trial in range(40):
+        rows = np.sort(rng.choice(n_items, int(rng.integers(20, 400)), replace=False))
+        scores = rng.integers(0, 12, len(rows)).astype(np.float32)  # many ties
+        scores[rng.random(len(rows)) < 0.05] = np.nan
+        spread = np.full(n_items, -np.inf, dtype=np.float32)
+        spread[rows] = scores
+        excluded = rng.choice(n_items, int(rng.integers(0, 200)), replace=False)
+        if trial % 3 == 0:
+            excluded = np.concatenate([excluded, rows[: len(rows) // 4]])
+        allowed = None if trial % 2 else rng.random(n_items) < 0.7
+        for n in (1, 10, 50, 1000):
+            expected = top_n_indices(spread, n, exclude=excluded, allowed=allowed)
+            got = top_n_indices(scores, n, exclude=excluded, allowed=allowed, rows=rows)
+            assert list(got) == list(expected)
+
+
+def test_row_scores_of_a_head_have_the_moments_of_the_whole_catalogue():
+    """A term that is 0 outside its head films: its values at some rows and its mean and
+    standard deviation over every item, from the head's scores alone."""
+    rng = np.random.default_rng(5)
+    n_items, head = 5000, np.sort(rng.choice(5000, 700, replace=False))
+    head_scores = rng.normal(0.3, 2.0, len(head)).astype(np.float32)
+    everything = np.zeros(n_items, dtype=np.float32)
+    everything[head] = head_scores
+    rows = np.sort(rng.choice(n_items, 900, replace=False))
+    head_of = np.full(n_items, len(head))
+    head_of[head] = np.arange(len(head))
+    got = RowScores.of_head(head_scores, n_items, head_of[rows])
+    np.testing.assert_array_equal(got.values, everything[rows])
+    assert got.mean == pytest.approx(float(everything.astype(np.float64).mean()), rel=1e-9)
+    assert got.std == pytest.approx(float(everything.astype(np.float64).std()), rel=1e-9)
+    nothing = RowScores.of_head(None, n_items, head_of[rows])
+    assert not nothing.values.any() and nothing.mean == nothing.std == 0.0
+
+
+def test_a_pool_scorer_gives_the_whole_catalogue_scorer_numbers_at_its_rows():
+    """The pool's scorer (factors stored by column, the item-item term as ``RowScores``)
+    gives the scores of every item's scorer at its rows, to float32 rounding, and the same
+    top list."""
+    rng = np.random.default_rng(9)
+    n_items = 4000
+    choice = rng.normal(size=(n_items, 24)).astype(np.float32)
+    rating = rng.normal(0, 0.3, size=(n_items, 12)).astype(np.float32)
+    bias = rng.normal(0, 0.5, n_items).astype(np.float32)
+    log_pop = rng.normal(size=n_items)
+    rows = np.sort(rng.choice(n_items, 1500, replace=False))
+    whole = BlendScorer(choice, rating, bias, log_pop, RankingWeights())
+    pool = BlendScorer(choice, rating, bias, log_pop, RankingWeights(), rows=rows)
+    head = np.sort(rng.choice(n_items, 600, replace=False))
+    head_of = np.full(n_items, len(head))
+    head_of[head] = np.arange(len(head))
+    for n_ratings in (5, 40, 400):
+        x, p = rng.normal(size=24), rng.normal(size=12)
+        head_scores = rng.normal(size=len(head)).astype(np.float32)
+        item_item = np.zeros(n_items, dtype=np.float32)
+        item_item[head] = head_scores
+        expected = whole.scores(x, p, n_ratings, item_item)[rows]
+        got = pool.scores(x, p, n_ratings, RowScores.of_head(head_scores, n_items, head_of[rows]))
+        np.testing.assert_allclose(got, expected, atol=2e-5)
+        assert list(top_n_indices(got, 20)) == list(top_n_indices(expected, 20))

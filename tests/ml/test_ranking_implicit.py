@@ -148,8 +148,8 @@ def test_the_training_solve_converges_to_the_exact_ridge_solution():
                                           params.dislike_below)
     segments = matrix.by_user
     solved = rng.normal(0.0, 0.1, (matrix.n_users, 5))
-    _conjugate_gradient(segments, target[segments.order], conf[segments.order], fixed, solved,
-                        params)
+    _conjugate_gradient(segments, (conf * target)[segments.order], conf[segments.order], fixed,
+                        solved, params)
     alpha = params.unobserved_weight
     for user in range(matrix.n_users):
         rows = segments.other[segments.indptr[user]:segments.indptr[user + 1]]

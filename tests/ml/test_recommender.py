@@ -169,3 +169,35 @@ def test_a_large_catalogue_ranks_personal_lists_among_its_most_rated_films(
     comedies = pooled.recommend(ACTION_FAN, in_pool + 3, genre="comedy").items
     assert len(comedies) == in_pool + 3  # more than the pool holds: filled from every film
     assert all("Comedy" in pooled.movie(r.movie_id).genres for r in comedies)
+
+
+def test_a_pool_list_is_cut_where_its_scores_are_as_if_spread_over_the_catalogue(
+        tiny_model_dir, monkeypatch):
+    """The pool's scores are cut without spreading them over every film (``rows``), and the
+    list is the one the spread scores give: same films, order, stars, scores and reasons,
+    with filters, exclusions and without the franchise cap."""
+    import numpy as np
+
+    import ml.serving.recommender as recommender_module
+
+    monkeypatch.setattr(recommender_module, "PERSONAL_POOL", 30)
+    pooled = Recommender.load(tiny_model_dir)
+    assert pooled._pool_blend is not None
+    spread = Recommender.load(tiny_model_dir)
+
+    cut_in_pool = []
+
+    def spread_cut(score, n, exclude, allowed, diversify, rows=None):
+        cut_in_pool.append(rows is not None)
+        if rows is not None:  # what the list would be with the scores over every film
+            full = np.full(spread.n_movies, -np.inf, dtype=np.float32)
+            full[rows] = score
+            return Recommender._cut(spread, full, n, exclude, allowed, diversify)
+        return Recommender._cut(spread, score, n, exclude, allowed, diversify)
+
+    monkeypatch.setattr(spread, "_cut", spread_cut)
+    requests = [dict(n=10), dict(n=10, genre="comedy"), dict(n=5, diversify=False),
+                dict(n=10, exclude=[101, 102, 103]), dict(n=10, year_from=1990)]
+    for kwargs in requests:
+        assert pooled.recommend(ACTION_FAN, **kwargs) == spread.recommend(ACTION_FAN, **kwargs)
+    assert sum(cut_in_pool) >= len(requests) - 1  # a narrow filter may fall back to every film

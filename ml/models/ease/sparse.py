@@ -137,7 +137,8 @@ class SparseEase:
         # Positions of every rated film's row, concatenated: one gather, no Python loop.
         offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
         positions = offsets + np.arange(total)
-        weights = self.weights[positions].astype(np.float32) * np.repeat(
+        # float16 weights times float32 ratings are float32 products (no separate copy).
+        weights = self.weights[positions] * np.repeat(
             np.asarray(ratings, dtype=np.float32), lengths)
         return np.bincount(self.targets[positions], weights=weights,
                            minlength=len(self.head)).astype(np.float32)

@@ -21,6 +21,7 @@ from ml.blas import single_threaded_blas
 from ml.models.contract import clip_rating
 from ml.models.funksvd.model import FunkSVD, FunkSVDParams
 from ml.models.matrix import RatingMatrix, Segments
+from ml.rules import RATING_MAX, RATING_MIN
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,11 @@ def _train(train: RatingMatrix, params: FunkSVDParams, validation: Validation | 
                unit="sweep", leave=False)
     for epoch in bar:
         sampling = epoch >= map_warmup
-        train_pred = state.sweep(train, params, rng, sampling)
-        if sampling and epoch >= params.burn_in:
-            averager.add(state, train_pred)
-        train_rmse, val_rmse = averager.rmse(state, train_pred)
+        keep = sampling and epoch >= params.burn_in
+        train_rmse = state.sweep(train, params, rng, sampling, averager, keep)
+        if keep:
+            averager.add(state)
+        val_rmse = averager.validation_rmse(state)
         history.append(EpochStats(epoch + 1, train_rmse, val_rmse, time.perf_counter() - started))
         shown = "-" if val_rmse is None else f"{val_rmse:.4f}"
         bar.set_postfix(train=f"{train_rmse:.4f}", val=shown)
@@ -119,7 +121,7 @@ def _train(train: RatingMatrix, params: FunkSVDParams, validation: Validation | 
 
 
 def solve_ridge_batched(
-    segments: Segments, factors: Array, targets_sorted: Array, ridge: Array,
+    segments: Segments, factors: Array, targets_sorted: npt.NDArray[np.floating], ridge: Array,
     prior_precision: Array | None = None, prior_shift: Array | None = None,
     noise: Array | None = None,
 ) -> Array:
@@ -227,45 +229,47 @@ class _State:
             self.item_bias.copy(), self.user_prior, self.item_prior, self.noise_precision,
         )
 
-    def predict_train(self, train: RatingMatrix) -> Array:
-        from ml.training.kernels import pair_dots
-
-        return (
-            self.mu + self.user_bias[train.users] + self.item_bias[train.items]
-            + pair_dots(train.users, train.items, self.user_factors, self.item_factors)
-        )
-
     def sweep(self, train: RatingMatrix, params: FunkSVDParams, rng: np.random.Generator,
-              sampling: bool) -> Array:
+              sampling: bool, averager: _PosteriorAverager, keep: bool) -> float:
         """One ALS sweep: users given items, then items given users.
 
-        Returns the new predictions of the training ratings (computed once, used thrice).
+        Then one pass over the training ratings (``_PosteriorAverager.errors``): the residuals
+        for the noise precision, the prediction into the running average when ``keep``. Returns
+        the training RMSE of the running average (of the current state while there is none).
         """
+        from ml.training.kernels import sorted_targets  # training only
+
         r = train.ratings
         self.user_factors, self.user_bias = self._half_sweep(
-            train.by_user, self.item_factors, r - self.mu - self.item_bias[train.items],
+            train.by_user, self.item_factors,
+            sorted_targets(r, train.by_user.order, train.by_user.other, self.mu,
+                           self.item_bias),
             self.user_prior, params, rng, sampling,
         )
         if sampling:
             self.user_prior = GaussianPrior.sample_posterior(
                 np.column_stack([self.user_factors, self.user_bias]), rng)
         self.item_factors, self.item_bias = self._half_sweep(
-            train.by_item, self.user_factors, r - self.mu - self.user_bias[train.users],
+            train.by_item, self.user_factors,
+            sorted_targets(r, train.by_item.order, train.by_item.other, self.mu,
+                           self.user_bias),
             self.item_prior, params, rng, sampling,
         )
-        predicted = self.predict_train(train)
+        residual_sq, reported_sq = averager.errors(self, keep)
         if sampling:
             self.item_prior = GaussianPrior.sample_posterior(
                 np.column_stack([self.item_factors, self.item_bias]), rng)
-            residual = r - predicted
             shape = params.prior_shape + len(r) / 2.0
-            rate = params.prior_rate + float(residual @ residual) / 2.0
+            rate = params.prior_rate + residual_sq / 2.0
             self.noise_precision = float(rng.gamma(shape, 1.0 / rate))
-        return predicted
+        return float(np.sqrt(reported_sq / len(r)))
 
-    def _half_sweep(self, segments: Segments, other_factors: Array, target: Array,
-                    prior: GaussianPrior, params: FunkSVDParams, rng: np.random.Generator,
+    def _half_sweep(self, segments: Segments, other_factors: Array,
+                    target_sorted: npt.NDArray[np.float32], prior: GaussianPrior,
+                    params: FunkSVDParams, rng: np.random.Generator,
                     sampling: bool) -> tuple[Array, Array]:
+        """Draw (or solve for) every entity of ``segments``; ``target_sorted``: its ratings'
+        r − μ − b_other in segment order."""
         n, d = len(segments.indptr) - 1, other_factors.shape[1] + 1
         if sampling:
             # Divide the posterior precision τXᵀX + Λ by τ to keep the ridge form (A = LLᵀ).
@@ -274,13 +278,12 @@ class _State:
             scaled = prior.precision / self.noise_precision
             noise = rng.standard_normal((n, d)) / np.sqrt(self.noise_precision)
             solution = solve_ridge_batched(
-                segments, other_factors, target[segments.order], np.zeros((n, d)), scaled,
+                segments, other_factors, target_sorted, np.zeros((n, d)), scaled,
                 scaled @ prior.mean, noise)
         else:  # MAP with count-scaled ridge (ALS-WR): the warm start, or the ALS method
             counts = np.maximum(segments.counts, 1).astype(np.float64)
             ridge = np.outer(counts * params.reg, np.ones(d))
-            solution = solve_ridge_batched(segments, other_factors, target[segments.order],
-                                           ridge)
+            solution = solve_ridge_batched(segments, other_factors, target_sorted, ridge)
         return solution[:, :-1], solution[:, -1]
 
     def map_model(self, reg: float) -> FunkSVD:
@@ -315,7 +318,22 @@ class _PosteriorAverager:
         self.train_sum = np.zeros(len(train))
         self.val_sum = None if validation is None else np.zeros(len(validation.ratings))
 
-    def add(self, state: _State, train_pred: Array) -> None:
+    def errors(self, state: _State, keep: bool) -> tuple[float, float]:
+        """The state's squared residuals on the training ratings, and the squared errors of
+        the clipped running average (the current prediction while there is none), in one
+        compiled pass (``ml.training.kernels.prediction_errors``); with ``keep`` the
+        prediction is first added to the average's running sum (``add`` does the rest)."""
+        from ml.training.kernels import prediction_errors  # training only
+
+        train = self.train
+        residual_sq, reported_sq = prediction_errors(
+            train.users, train.items, train.ratings, state.mu, state.user_bias,
+            state.item_bias, state.user_factors, state.item_factors, self.train_sum, keep,
+            self.n_samples + int(keep), RATING_MIN, RATING_MAX)
+        return float(residual_sq), float(reported_sq)
+
+    def add(self, state: _State) -> None:
+        """Keep the state as one more sample (its training predictions: ``errors``)."""
         columns = slice(self.n_samples * self.rank, (self.n_samples + 1) * self.rank)
         self.n_samples += 1
         self.user_samples[:, columns] = state.user_factors
@@ -323,22 +341,18 @@ class _PosteriorAverager:
         self.user_bias_sum += state.user_bias
         self.item_bias_sum += state.item_bias
         self.noise_variance_sum += 1.0 / state.noise_precision
-        self.train_sum += train_pred
         if self.validation is not None and self.val_sum is not None:
             self.val_sum += _predict_validation(state, self.validation)
 
-    def rmse(self, state: _State, train_pred: Array) -> tuple[float, float | None]:
-        """Train and validation RMSE of the running average (or of the current state)."""
-        if self.n_samples:
-            train_pred = self.train_sum / self.n_samples
-        train_rmse = _rmse(train_pred, self.train.ratings)
+    def validation_rmse(self, state: _State) -> float | None:
+        """Validation RMSE of the running average (or of the current state)."""
         if self.validation is None:
-            return train_rmse, None
+            return None
         if self.n_samples and self.val_sum is not None:
             val_pred = self.val_sum / self.n_samples
         else:
             val_pred = _predict_validation(state, self.validation)
-        return train_rmse, _rmse(val_pred, self.validation.ratings)
+        return _rmse(val_pred, self.validation.ratings)
 
     def model(self, state: _State, rank: int) -> FunkSVD:
         """Posterior-mean model: the average of the sampled p_u·q_i, compressed to ``rank``.

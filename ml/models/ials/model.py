@@ -270,8 +270,11 @@ def train_implicit(matrix: RatingMatrix, params: ImplicitParams) -> IALS:
     item_factors = rng.normal(0.0, std, (matrix.n_items, k))
     p, c = targets_and_confidence(matrix.ratings, params.rating_confidence,
                                   params.dislike_below)
-    sides = ((matrix.by_user, p[matrix.by_user.order], c[matrix.by_user.order]),
-             (matrix.by_item, p[matrix.by_item.order], c[matrix.by_item.order]))
+    # c·p and c in each side's segment order, once: every sweep reads them as they are.
+    weighted = c * p
+    sides = ((matrix.by_user, weighted[matrix.by_user.order], c[matrix.by_user.order]),
+             (matrix.by_item, weighted[matrix.by_item.order], c[matrix.by_item.order]))
+    del weighted
     for epoch in range(params.n_epochs):
         _conjugate_gradient(*sides[0], item_factors, user_factors, params)
         _conjugate_gradient(*sides[1], user_factors, item_factors, params)
@@ -279,20 +282,21 @@ def train_implicit(matrix: RatingMatrix, params: ImplicitParams) -> IALS:
     return rotate(item_factors, params)
 
 
-def _conjugate_gradient(segments: Segments, target: FloatArray, conf: FloatArray,
+def _conjugate_gradient(segments: Segments, weighted_target: FloatArray, conf: FloatArray,
                         fixed: FloatArray, solved: FloatArray, params: ImplicitParams) -> None:
     """Move every row of ``solved`` towards its ridge solution against ``fixed``, in place.
 
     Row e's system is A_e x = b_e, A_e = α0 YᵀY + λ_e I + Σ_j c_j y_j y_jᵀ and b_e = Σ_j c_j p_j
-    y_j over its ratings j. α0 YᵀY is one BLAS product shared by all rows; each row then takes
-    its CG steps in one compiled, parallel pass (``ml.training.kernels.conjugate_gradient_rows``).
+    y_j over its ratings j (``weighted_target`` holds c_j p_j, ``conf`` c_j). α0 YᵀY is one
+    BLAS product shared by all rows; each row then takes its CG steps in one compiled,
+    parallel pass (``ml.training.kernels.conjugate_gradient_rows``).
     """
     from ml.training.kernels import conjugate_gradient_rows  # training only
 
     alpha = params.unobserved_weight
     base = alpha * (fixed.T @ fixed)
     ridge = params.reg * (segments.counts + alpha * fixed.shape[0]) ** params.reg_exponent
-    conjugate_gradient_rows(segments.indptr, segments.other, conf * target, conf,
+    conjugate_gradient_rows(segments.indptr, segments.other, weighted_target, conf,
                             fixed.astype(np.float32), base, ridge.astype(np.float64), solved,
                             params.cg_steps)
 
