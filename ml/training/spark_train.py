@@ -22,9 +22,9 @@ serves it and ``python -m ml.training.promote`` gates it like any other candidat
   rotated (``ml.models.ials.model.rotate``) for the served fold-in.
 - **Item-item term** (``ml.models.ease.sparse``, as the one-box trainer): the head films (most
   rated) and their Gram matrix XᵀX (Σ over users of the outer product of their head-film
-  ratings: a self-join on the user, r_i·r_j summed per pair of films) are computed by Spark;
-  the pairs' sums are collected into the films × films Gram, then solved and pruned on the
-  driver by the one-box code (``from_gram``).
+  ratings) are computed by Spark: each partition of the ratings (by user) sums a partial
+  films × films Gram, the partials are summed by blocks of rows and streamed to the driver,
+  then solved and pruned there by the one-box code (``from_gram``).
 - **Everything the service reads beside the factors**: the catalogue (``ml.data`` parses
   the small movie and link files, copied to the driver), popularity counts and means, the
   chart's counts when the service's own ratings are in, the promote gate's held-out users
@@ -639,13 +639,83 @@ def popularity_of(prepared: Prepared) -> tuple[Popularity, Popularity | None]:
     return popularity, Popularity.from_counts(ml_counts, ml_means, popularity.global_mean)
 
 
+#: Head films' rows per block of a partition's partial Gram matrix (the upper triangle's
+#: rows, so at most 256 × 8,000 float64: 16 MB a block).
+GRAM_BLOCK_ROWS = 256
+#: Film pairs summed at once in a partition (about 40 bytes each in flight).
+GRAM_PAIRS_PER_CHUNK = 2_000_000
+
+
+def partial_gram(users: np.ndarray, heads: np.ndarray, values: np.ndarray, n_head: int,
+                 chunk: int = GRAM_PAIRS_PER_CHUNK) -> np.ndarray:
+    """The upper triangle (a ≤ b) of Σ_u x_u x_uᵀ over the head films, float64 n_head ×
+    n_head (zeros below the diagonal): ``users``, ``heads`` (head index), ``values`` are each
+    rating of the users whose ratings these are, all of them, in any order (a user's ratings
+    must not be split between two calls). Each user's ratings sorted by film, the pairs
+    (a, b ≥ a) are enumerated ``chunk`` at a time and added in place, as the one-box kernel
+    (``ml.training.kernels.head_gram``) does in numba, in numpy here so the executors need
+    nothing past numpy."""
+    gram = np.zeros(n_head * n_head)
+    if len(users) == 0:
+        return gram.reshape(n_head, n_head)
+    order = np.lexsort((heads, users))
+    users, heads = users[order], heads[order].astype(np.int64)
+    values = values[order].astype(np.float64)
+    n = len(users)
+    starts = np.flatnonzero(np.concatenate([[True], users[1:] != users[:-1]]))
+    ends = np.append(starts[1:], n)
+    # Rating p pairs with itself and its user's later ratings: ``count[p]`` pairs.
+    count = np.repeat(ends, ends - starts) - np.arange(n)
+    total = np.cumsum(count)
+    lo = 0
+    while lo < n:
+        hi = max(int(np.searchsorted(total, total[lo] - count[lo] + chunk, "right")), lo + 1)
+        counts = count[lo:hi]
+        first = np.repeat(np.arange(lo, hi), counts)
+        second = first + (np.arange(len(first)) - np.repeat(np.cumsum(counts) - counts, counts))
+        np.add.at(gram, heads[first] * n_head + heads[second], values[first] * values[second])
+        lo = hi
+    return gram.reshape(n_head, n_head)
+
+
+def _gram_blocks(rows: Iterator[Any], n_head: int,
+                 rows_at_once: int = 1_000_000) -> Iterator[tuple[int, np.ndarray]]:
+    """A partition's (user_index, head, r) rows, every rating of its users, as its partial
+    Gram's upper triangle in row blocks: (k, rows k·256 to k·256 + 255 from column k·256 on);
+    empty blocks are left out."""
+    from itertools import islice
+
+    parts = []
+    while True:
+        taken = np.array(list(islice(rows, rows_at_once)), dtype=np.float64).reshape(-1, 3)
+        if len(taken) == 0:
+            break
+        parts.append((taken[:, 0].astype(np.int32), taken[:, 1].astype(np.int32),
+                      taken[:, 2]))
+    if not parts:
+        return
+    users, heads, values = (np.concatenate(column) for column in zip(*parts, strict=True))
+    del parts
+    gram = partial_gram(users, heads, values, n_head)
+    del users, heads, values
+    for block, a in enumerate(range(0, n_head, GRAM_BLOCK_ROWS)):
+        rows_block = gram[a:a + GRAM_BLOCK_ROWS, a:]
+        if rows_block.any():
+            yield block, rows_block.copy()
+
+
 def fit_item_item(prepared: Prepared, counts: np.ndarray,
                   params: SparseEaseParams) -> tuple[EASE, float]:
     """The ranking score's item-item term (``ml.models.ease.sparse.fit_sparse_ease``): the
     head films from ``counts`` (each film's training ratings), their Gram matrix XᵀX summed by
-    Spark (a self-join of the head films' ratings on the user, r_i·r_j summed per pair), then
-    solved and pruned on the driver by the one-box code. The sums are of products of half
-    stars, exact in float64, so the Gram matrix is the one-box one whatever their order."""
+    Spark, then solved and pruned on the driver by the one-box code.
+
+    The head films' ratings are partitioned by user; each partition sums its users' outer
+    products into a partial Gram matrix (``partial_gram``: Σ n_u²/2 updates of a films ×
+    films array, never a row per pair), whose upper triangle's row blocks are summed across
+    partitions by Spark (``reduceByKey``) and streamed to the driver block by block. Only
+    films × films arrays leave the executors. The sums are of products of half stars, exact
+    in float64, so the Gram matrix is the one-box one whatever their order."""
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
@@ -655,21 +725,20 @@ def fit_item_item(prepared: Prepared, counts: np.ndarray,
     head_frame = spark.createDataFrame([(int(i), h) for h, i in enumerate(head.tolist())],
                                        "item_index int, head int")
     rated = (prepared.train.join(F.broadcast(head_frame), "item_index")
-             .select("user_index", "head", F.col("rating").cast("double").alias("r")))
-    # The upper triangle's non-zero sums, one row per head film: the executors never hold a
-    # films × films array, and the driver's JVM neither (only this process does, as one box).
-    rows = (rated.alias("a").join(rated.alias("b"), "user_index")
-            .where(F.col("a.head") <= F.col("b.head"))
-            .groupBy(F.col("a.head").alias("i"), F.col("b.head").alias("j"))
-            .agg(F.sum(F.col("a.r") * F.col("b.r")).alias("g"))
-            # ~256 films' rows a partition: each task's result stays a few tens of MB.
-            .repartition(max(prepared.partitions, -(-n_head // 256)), "i")
-            .groupBy("i").agg(F.collect_list(F.struct("j", "g")).alias("row")))
+             .select("user_index", "head", F.col("rating").cast("double").alias("r"))
+             .repartition(prepared.partitions, "user_index"))  # each user's ratings together
+    n_blocks = -(-n_head // GRAM_BLOCK_ROWS)
+    summed = (rated.rdd.mapPartitions(lambda rows: _gram_blocks(rows, n_head))
+              .reduceByKey(np.add, numPartitions=max(1, min(prepared.partitions, n_blocks))))
     gram = np.zeros((n_head, n_head))
-    for row in rows.toLocalIterator():
-        pairs = np.array([tuple(pair) for pair in row["row"]], dtype=np.float64)
-        columns = pairs[:, 0].astype(np.int64)
-        gram[row["i"], columns] = gram[columns, row["i"]] = pairs[:, 1]
+    for block, rows_block in summed.toLocalIterator():
+        a = block * GRAM_BLOCK_ROWS
+        gram[a:a + len(rows_block), a:] = rows_block
+    for a in range(0, n_head, GRAM_BLOCK_ROWS):  # the lower triangle, mirrored by blocks
+        b = min(a + GRAM_BLOCK_ROWS, n_head)
+        diagonal = gram[a:b, a:b]
+        diagonal += np.triu(diagonal, 1).T
+        gram[b:, a:b] = gram[a:b, b:].T
     model = EASE(params, sparse=from_gram(gram, head, len(prepared.items), prepared.n_users,
                                           params, started))
     return model, time.perf_counter() - started
