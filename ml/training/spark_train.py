@@ -639,25 +639,33 @@ def popularity_of(prepared: Prepared) -> tuple[Popularity, Popularity | None]:
     return popularity, Popularity.from_counts(ml_counts, ml_means, popularity.global_mean)
 
 
-#: Head films' rows per block of a partition's partial Gram matrix (the upper triangle's
-#: rows, so at most 256 × 8,000 float64: 16 MB a block).
-GRAM_BLOCK_ROWS = 256
+#: Values per piece of a packed partial Gram matrix (float64: 4 MB), the unit Spark shuffles
+#: and the driver receives: small beside an executor's memory, whatever the head's size.
+GRAM_PIECE = 2**19
 #: Film pairs summed at once in a partition (about 40 bytes each in flight).
 GRAM_PAIRS_PER_CHUNK = 2_000_000
 
 
+def upper_offsets(n: int) -> np.ndarray:
+    """Where row a of an n × n upper triangle (a ≤ b) starts in its packed form, rows one
+    after the other: (a, b) is at ``upper_offsets(n)[a] + b − a``; n(n + 1)/2 values in all."""
+    a = np.arange(n, dtype=np.int64)
+    return a * n - a * (a - 1) // 2
+
+
 def partial_gram(users: np.ndarray, heads: np.ndarray, values: np.ndarray, n_head: int,
                  chunk: int = GRAM_PAIRS_PER_CHUNK) -> np.ndarray:
-    """The upper triangle (a ≤ b) of Σ_u x_u x_uᵀ over the head films, float64 n_head ×
-    n_head (zeros below the diagonal): ``users``, ``heads`` (head index), ``values`` are each
-    rating of the users whose ratings these are, all of them, in any order (a user's ratings
-    must not be split between two calls). Each user's ratings sorted by film, the pairs
-    (a, b ≥ a) are enumerated ``chunk`` at a time and added in place, as the one-box kernel
-    (``ml.training.kernels.head_gram``) does in numba, in numpy here so the executors need
-    nothing past numpy."""
-    gram = np.zeros(n_head * n_head)
+    """The upper triangle (a ≤ b) of Σ_u x_u x_uᵀ over the head films, packed
+    (``upper_offsets``; float64, n_head(n_head + 1)/2 values): ``users``, ``heads`` (head
+    index), ``values`` are each rating of the users whose ratings these are, all of them, in
+    any order (a user's ratings must not be split between two calls). Each user's ratings
+    sorted by film, the pairs (a, b ≥ a) are enumerated ``chunk`` at a time and added in
+    place, as the one-box kernel (``ml.training.kernels.head_gram``) does in numba, in numpy
+    here so the executors need nothing past numpy."""
+    offsets = upper_offsets(n_head)
+    gram = np.zeros(n_head * (n_head + 1) // 2)
     if len(users) == 0:
-        return gram.reshape(n_head, n_head)
+        return gram
     order = np.lexsort((heads, users))
     users, heads = users[order], heads[order].astype(np.int64)
     values = values[order].astype(np.float64)
@@ -673,16 +681,39 @@ def partial_gram(users: np.ndarray, heads: np.ndarray, values: np.ndarray, n_hea
         counts = count[lo:hi]
         first = np.repeat(np.arange(lo, hi), counts)
         second = first + (np.arange(len(first)) - np.repeat(np.cumsum(counts) - counts, counts))
-        np.add.at(gram, heads[first] * n_head + heads[second], values[first] * values[second])
+        a, b = heads[first], heads[second]
+        np.add.at(gram, offsets[a] + b - a, values[first] * values[second])
         lo = hi
-    return gram.reshape(n_head, n_head)
+    return gram
 
 
-def _gram_blocks(rows: Iterator[Any], n_head: int,
+def add_piece(gram: np.ndarray, offsets: np.ndarray, start: int, piece: np.ndarray) -> None:
+    """Write the packed upper triangle's values ``start`` to ``start + len(piece)`` into the
+    square ``gram``'s upper triangle (``offsets``: ``upper_offsets`` of its size)."""
+    n = len(gram)
+    end = start + len(piece)
+    row = int(np.searchsorted(offsets, start, "right")) - 1
+    while row < n and offsets[row] < end:
+        lo, hi = max(start, int(offsets[row])), min(end, int(offsets[row]) + n - row)
+        column = row + lo - int(offsets[row])
+        gram[row, column:column + hi - lo] = piece[lo - start:hi - start]
+        row += 1
+
+
+def mirror_upper(gram: np.ndarray, rows: int = 256) -> None:
+    """Copy the upper triangle of the square ``gram`` onto its lower one, in place, by blocks."""
+    n = len(gram)
+    for a in range(0, n, rows):
+        b = min(a + rows, n)
+        diagonal = gram[a:b, a:b]
+        diagonal[np.tril_indices(b - a, -1)] = diagonal.T[np.tril_indices(b - a, -1)]
+        gram[b:, a:b] = gram[a:b, b:].T
+
+
+def _gram_pieces(rows: Iterator[Any], n_head: int,
                  rows_at_once: int = 1_000_000) -> Iterator[tuple[int, np.ndarray]]:
-    """A partition's (user_index, head, r) rows, every rating of its users, as its partial
-    Gram's upper triangle in row blocks: (k, rows k·256 to k·256 + 255 from column k·256 on);
-    empty blocks are left out."""
+    """A partition's (user_index, head, r) rows, every rating of its users, as its packed
+    partial Gram in pieces: (k, values k·GRAM_PIECE onwards); all-zero pieces are left out."""
     from itertools import islice
 
     parts = []
@@ -698,10 +729,10 @@ def _gram_blocks(rows: Iterator[Any], n_head: int,
     del parts
     gram = partial_gram(users, heads, values, n_head)
     del users, heads, values
-    for block, a in enumerate(range(0, n_head, GRAM_BLOCK_ROWS)):
-        rows_block = gram[a:a + GRAM_BLOCK_ROWS, a:]
-        if rows_block.any():
-            yield block, rows_block.copy()
+    for k, start in enumerate(range(0, len(gram), GRAM_PIECE)):
+        piece = gram[start:start + GRAM_PIECE]
+        if piece.any():
+            yield k, piece.copy()
 
 
 def fit_item_item(prepared: Prepared, counts: np.ndarray,
@@ -711,9 +742,9 @@ def fit_item_item(prepared: Prepared, counts: np.ndarray,
     Spark, then solved and pruned on the driver by the one-box code.
 
     The head films' ratings are partitioned by user; each partition sums its users' outer
-    products into a partial Gram matrix (``partial_gram``: Σ n_u²/2 updates of a films ×
-    films array, never a row per pair), whose upper triangle's row blocks are summed across
-    partitions by Spark (``reduceByKey``) and streamed to the driver block by block. Only
+    products into a partial Gram matrix (``partial_gram``: Σ n_u²/2 updates of a packed
+    upper triangle, never a row per pair), whose 4 MB pieces are summed across partitions by
+    Spark (``reduceByKey``, one piece a task) and streamed to the driver piece by piece. Only
     films × films arrays leave the executors. The sums are of products of half stars, exact
     in float64, so the Gram matrix is the one-box one whatever their order."""
     from pyspark.sql import functions as F
@@ -727,18 +758,15 @@ def fit_item_item(prepared: Prepared, counts: np.ndarray,
     rated = (prepared.train.join(F.broadcast(head_frame), "item_index")
              .select("user_index", "head", F.col("rating").cast("double").alias("r"))
              .repartition(prepared.partitions, "user_index"))  # each user's ratings together
-    n_blocks = -(-n_head // GRAM_BLOCK_ROWS)
-    summed = (rated.rdd.mapPartitions(lambda rows: _gram_blocks(rows, n_head))
-              .reduceByKey(np.add, numPartitions=max(1, min(prepared.partitions, n_blocks))))
+    n_pieces = -(-(n_head * (n_head + 1) // 2) // GRAM_PIECE)
+    # One piece a reduce task: each shuffle block and each result the driver fetches is 4 MB.
+    summed = (rated.rdd.mapPartitions(lambda rows: _gram_pieces(rows, n_head))
+              .reduceByKey(np.add, numPartitions=n_pieces))
     gram = np.zeros((n_head, n_head))
-    for block, rows_block in summed.toLocalIterator():
-        a = block * GRAM_BLOCK_ROWS
-        gram[a:a + len(rows_block), a:] = rows_block
-    for a in range(0, n_head, GRAM_BLOCK_ROWS):  # the lower triangle, mirrored by blocks
-        b = min(a + GRAM_BLOCK_ROWS, n_head)
-        diagonal = gram[a:b, a:b]
-        diagonal += np.triu(diagonal, 1).T
-        gram[b:, a:b] = gram[a:b, b:].T
+    offsets = upper_offsets(n_head)
+    for k, piece in summed.toLocalIterator():
+        add_piece(gram, offsets, k * GRAM_PIECE, piece)
+    mirror_upper(gram)
     model = EASE(params, sparse=from_gram(gram, head, len(prepared.items), prepared.n_users,
                                           params, started))
     return model, time.perf_counter() - started

@@ -65,11 +65,12 @@ def test_the_spark_item_item_term_is_the_one_box_one(spark: Any):
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 1_000_000])
-def test_a_partitions_partial_gram_is_the_one_box_kernels_upper_triangle(chunk: int):
-    """Users in shuffled order, head and non-head films, half stars: the numpy partial sum
-    equals the numba kernel's XᵀX above the diagonal (zeros below), whatever the chunking."""
+def test_a_partitions_partial_gram_is_the_one_box_kernels(chunk: int):
+    """Users in shuffled order, head and non-head films, half stars: the numpy partial sum,
+    packed, cut into pieces that straddle rows and put back, equals the numba kernel's XᵀX
+    whatever the chunking."""
     from ml.training.kernels import head_gram
-    from ml.training.spark_train import partial_gram
+    from ml.training.spark_train import add_piece, mirror_upper, partial_gram, upper_offsets
 
     rng = np.random.default_rng(5)
     n_users, n_items, n_head = 40, 30, 12
@@ -85,7 +86,15 @@ def test_a_partitions_partial_gram_is_the_one_box_kernels_upper_triangle(chunk: 
                          n_head, 1)
     kept = head_of[items] >= 0
     shuffled = rng.permutation(int(kept.sum()))
-    got = partial_gram(users[kept][shuffled], head_of[items][kept][shuffled],
-                       values[kept][shuffled], n_head, chunk=chunk)
-    np.testing.assert_array_equal(got, np.triu(expected))
-    assert np.count_nonzero(np.tril(got, -1)) == 0 and np.count_nonzero(got) > n_head
+    packed = partial_gram(users[kept][shuffled], head_of[items][kept][shuffled],
+                          values[kept][shuffled], n_head, chunk=chunk)
+    assert packed.shape == (n_head * (n_head + 1) // 2,)
+    offsets = upper_offsets(n_head)
+    assert packed[offsets[3] + 5 - 3] == expected[3, 5]
+    gram = np.zeros((n_head, n_head))
+    for start in range(0, len(packed), 7):
+        add_piece(gram, offsets, start, packed[start:start + 7])
+    np.testing.assert_array_equal(gram, np.triu(expected))
+    mirror_upper(gram, rows=5)
+    np.testing.assert_array_equal(gram, expected)
+    assert np.count_nonzero(expected) > 2 * n_head
