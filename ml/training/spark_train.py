@@ -22,9 +22,9 @@ serves it and ``python -m ml.training.promote`` gates it like any other candidat
   rotated (``ml.models.ials.model.rotate``) for the served fold-in.
 - **Item-item term** (``ml.models.ease.sparse``, as the one-box trainer): the head films (most
   rated) and their Gram matrix XᵀX (Σ over users of the outer product of their head-film
-  ratings: a self-join on the user, r_i·r_j summed per pair of films) are computed by Spark;
-  the pairs' sums are collected into the films × films Gram, then solved and pruned on the
-  driver by the one-box code (``from_gram``).
+  ratings) are computed by Spark: each partition of the ratings (by user) sums a partial
+  films × films Gram, the partials are summed by blocks of rows and streamed to the driver,
+  then solved and pruned there by the one-box code (``from_gram``).
 - **Everything the service reads beside the factors**: the catalogue (``ml.data`` parses
   the small movie and link files, copied to the driver), popularity counts and means, the
   chart's counts when the service's own ratings are in, the promote gate's held-out users
@@ -639,13 +639,114 @@ def popularity_of(prepared: Prepared) -> tuple[Popularity, Popularity | None]:
     return popularity, Popularity.from_counts(ml_counts, ml_means, popularity.global_mean)
 
 
+#: Values per piece of a packed partial Gram matrix (float64: 4 MB), the unit Spark shuffles
+#: and the driver receives: small beside an executor's memory, whatever the head's size.
+GRAM_PIECE = 2**19
+#: Film pairs summed at once in a partition (about 40 bytes each in flight).
+GRAM_PAIRS_PER_CHUNK = 2_000_000
+
+
+def upper_offsets(n: int) -> np.ndarray:
+    """Where row a of an n × n upper triangle (a ≤ b) starts in its packed form, rows one
+    after the other: (a, b) is at ``upper_offsets(n)[a] + b − a``; n(n + 1)/2 values in all."""
+    a = np.arange(n, dtype=np.int64)
+    return a * n - a * (a - 1) // 2
+
+
+def partial_gram(users: np.ndarray, heads: np.ndarray, values: np.ndarray, n_head: int,
+                 chunk: int = GRAM_PAIRS_PER_CHUNK) -> np.ndarray:
+    """The upper triangle (a ≤ b) of Σ_u x_u x_uᵀ over the head films, packed
+    (``upper_offsets``; float64, n_head(n_head + 1)/2 values): ``users``, ``heads`` (head
+    index), ``values`` are each rating of the users whose ratings these are, all of them, in
+    any order (a user's ratings must not be split between two calls). Each user's ratings
+    sorted by film, the pairs (a, b ≥ a) are enumerated ``chunk`` at a time and added in
+    place, as the one-box kernel (``ml.training.kernels.head_gram``) does in numba, in numpy
+    here so the executors need nothing past numpy."""
+    offsets = upper_offsets(n_head)
+    gram = np.zeros(n_head * (n_head + 1) // 2)
+    if len(users) == 0:
+        return gram
+    order = np.lexsort((heads, users))
+    users, heads = users[order], heads[order].astype(np.int64)
+    values = values[order].astype(np.float64)
+    n = len(users)
+    starts = np.flatnonzero(np.concatenate([[True], users[1:] != users[:-1]]))
+    ends = np.append(starts[1:], n)
+    # Rating p pairs with itself and its user's later ratings: ``count[p]`` pairs.
+    count = np.repeat(ends, ends - starts) - np.arange(n)
+    total = np.cumsum(count)
+    lo = 0
+    while lo < n:
+        hi = max(int(np.searchsorted(total, total[lo] - count[lo] + chunk, "right")), lo + 1)
+        counts = count[lo:hi]
+        first = np.repeat(np.arange(lo, hi), counts)
+        second = first + (np.arange(len(first)) - np.repeat(np.cumsum(counts) - counts, counts))
+        a, b = heads[first], heads[second]
+        np.add.at(gram, offsets[a] + b - a, values[first] * values[second])
+        lo = hi
+    return gram
+
+
+def add_piece(gram: np.ndarray, offsets: np.ndarray, start: int, piece: np.ndarray) -> None:
+    """Write the packed upper triangle's values ``start`` to ``start + len(piece)`` into the
+    square ``gram``'s upper triangle (``offsets``: ``upper_offsets`` of its size)."""
+    n = len(gram)
+    end = start + len(piece)
+    row = int(np.searchsorted(offsets, start, "right")) - 1
+    while row < n and offsets[row] < end:
+        lo, hi = max(start, int(offsets[row])), min(end, int(offsets[row]) + n - row)
+        column = row + lo - int(offsets[row])
+        gram[row, column:column + hi - lo] = piece[lo - start:hi - start]
+        row += 1
+
+
+def mirror_upper(gram: np.ndarray, rows: int = 256) -> None:
+    """Copy the upper triangle of the square ``gram`` onto its lower one, in place, by blocks."""
+    n = len(gram)
+    for a in range(0, n, rows):
+        b = min(a + rows, n)
+        diagonal = gram[a:b, a:b]
+        diagonal[np.tril_indices(b - a, -1)] = diagonal.T[np.tril_indices(b - a, -1)]
+        gram[b:, a:b] = gram[a:b, b:].T
+
+
+def _gram_pieces(rows: Iterator[Any], n_head: int,
+                 rows_at_once: int = 1_000_000) -> Iterator[tuple[int, np.ndarray]]:
+    """A partition's (user_index, head, r) rows, every rating of its users, as its packed
+    partial Gram in pieces: (k, values k·GRAM_PIECE onwards); all-zero pieces are left out."""
+    from itertools import islice
+
+    parts = []
+    while True:
+        taken = np.array(list(islice(rows, rows_at_once)), dtype=np.float64).reshape(-1, 3)
+        if len(taken) == 0:
+            break
+        parts.append((taken[:, 0].astype(np.int32), taken[:, 1].astype(np.int32),
+                      taken[:, 2]))
+    if not parts:
+        return
+    users, heads, values = (np.concatenate(column) for column in zip(*parts, strict=True))
+    del parts
+    gram = partial_gram(users, heads, values, n_head)
+    del users, heads, values
+    for k, start in enumerate(range(0, len(gram), GRAM_PIECE)):
+        piece = gram[start:start + GRAM_PIECE]
+        if piece.any():
+            yield k, piece.copy()
+
+
 def fit_item_item(prepared: Prepared, counts: np.ndarray,
                   params: SparseEaseParams) -> tuple[EASE, float]:
     """The ranking score's item-item term (``ml.models.ease.sparse.fit_sparse_ease``): the
     head films from ``counts`` (each film's training ratings), their Gram matrix XᵀX summed by
-    Spark (a self-join of the head films' ratings on the user, r_i·r_j summed per pair), then
-    solved and pruned on the driver by the one-box code. The sums are of products of half
-    stars, exact in float64, so the Gram matrix is the one-box one whatever their order."""
+    Spark, then solved and pruned on the driver by the one-box code.
+
+    The head films' ratings are partitioned by user; each partition sums its users' outer
+    products into a partial Gram matrix (``partial_gram``: Σ n_u²/2 updates of a packed
+    upper triangle, never a row per pair), whose 4 MB pieces are summed across partitions by
+    Spark (``reduceByKey``, one piece a task) and streamed to the driver piece by piece. Only
+    films × films arrays leave the executors. The sums are of products of half stars, exact
+    in float64, so the Gram matrix is the one-box one whatever their order."""
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
@@ -655,21 +756,17 @@ def fit_item_item(prepared: Prepared, counts: np.ndarray,
     head_frame = spark.createDataFrame([(int(i), h) for h, i in enumerate(head.tolist())],
                                        "item_index int, head int")
     rated = (prepared.train.join(F.broadcast(head_frame), "item_index")
-             .select("user_index", "head", F.col("rating").cast("double").alias("r")))
-    # The upper triangle's non-zero sums, one row per head film: the executors never hold a
-    # films × films array, and the driver's JVM neither (only this process does, as one box).
-    rows = (rated.alias("a").join(rated.alias("b"), "user_index")
-            .where(F.col("a.head") <= F.col("b.head"))
-            .groupBy(F.col("a.head").alias("i"), F.col("b.head").alias("j"))
-            .agg(F.sum(F.col("a.r") * F.col("b.r")).alias("g"))
-            # ~256 films' rows a partition: each task's result stays a few tens of MB.
-            .repartition(max(prepared.partitions, -(-n_head // 256)), "i")
-            .groupBy("i").agg(F.collect_list(F.struct("j", "g")).alias("row")))
+             .select("user_index", "head", F.col("rating").cast("double").alias("r"))
+             .repartition(prepared.partitions, "user_index"))  # each user's ratings together
+    n_pieces = -(-(n_head * (n_head + 1) // 2) // GRAM_PIECE)
+    # One piece a reduce task: each shuffle block and each result the driver fetches is 4 MB.
+    summed = (rated.rdd.mapPartitions(lambda rows: _gram_pieces(rows, n_head))
+              .reduceByKey(np.add, numPartitions=n_pieces))
     gram = np.zeros((n_head, n_head))
-    for row in rows.toLocalIterator():
-        pairs = np.array([tuple(pair) for pair in row["row"]], dtype=np.float64)
-        columns = pairs[:, 0].astype(np.int64)
-        gram[row["i"], columns] = gram[columns, row["i"]] = pairs[:, 1]
+    offsets = upper_offsets(n_head)
+    for k, piece in summed.toLocalIterator():
+        add_piece(gram, offsets, k * GRAM_PIECE, piece)
+    mirror_upper(gram)
     model = EASE(params, sparse=from_gram(gram, head, len(prepared.items), prepared.n_users,
                                           params, started))
     return model, time.perf_counter() - started

@@ -62,3 +62,39 @@ def test_the_spark_item_item_term_is_the_one_box_one(spark: Any):
         assert fit.artifact.manifest["ranking"]["item_item"] == asdict(params)
     finally:
         fit.release()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1_000_000])
+def test_a_partitions_partial_gram_is_the_one_box_kernels(chunk: int):
+    """Users in shuffled order, head and non-head films, half stars: the numpy partial sum,
+    packed, cut into pieces that straddle rows and put back, equals the numba kernel's XᵀX
+    whatever the chunking."""
+    from ml.training.kernels import head_gram
+    from ml.training.spark_train import add_piece, mirror_upper, partial_gram, upper_offsets
+
+    rng = np.random.default_rng(5)
+    n_users, n_items, n_head = 40, 30, 12
+    pairs = np.unique(np.column_stack([rng.integers(0, n_users, 500),
+                                       rng.integers(0, n_items, 500)]), axis=0)
+    users, items = pairs[:, 0], pairs[:, 1]
+    values = rng.integers(1, 11, len(users)) / 2.0
+    head = rng.permutation(n_items)[:n_head]
+    head_of = np.full(n_items, -1, dtype=np.int32)
+    head_of[head] = np.arange(n_head, dtype=np.int32)
+    indptr = np.searchsorted(users, np.arange(n_users + 1)).astype(np.int64)
+    expected = head_gram(indptr, items.astype(np.int32), values.astype(np.float32), head_of,
+                         n_head, 1)
+    kept = head_of[items] >= 0
+    shuffled = rng.permutation(int(kept.sum()))
+    packed = partial_gram(users[kept][shuffled], head_of[items][kept][shuffled],
+                          values[kept][shuffled], n_head, chunk=chunk)
+    assert packed.shape == (n_head * (n_head + 1) // 2,)
+    offsets = upper_offsets(n_head)
+    assert packed[offsets[3] + 5 - 3] == expected[3, 5]
+    gram = np.zeros((n_head, n_head))
+    for start in range(0, len(packed), 7):
+        add_piece(gram, offsets, start, packed[start:start + 7])
+    np.testing.assert_array_equal(gram, np.triu(expected))
+    mirror_upper(gram, rows=5)
+    np.testing.assert_array_equal(gram, expected)
+    assert np.count_nonzero(expected) > 2 * n_head
