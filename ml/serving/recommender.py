@@ -24,7 +24,6 @@ import numpy.typing as npt
 
 from ml.blas import single_threaded_blas
 from ml.models.contract import UserRatings, clip_rating
-from ml.models.ease.sparse import SparseEase
 from ml.models.funksvd import UserVector
 from ml.rules import is_personal
 from ml.serving.artifacts import Artifact, CatalogueEntry, load_artifact
@@ -168,10 +167,8 @@ class Recommender:
                                   self.funksvd.item_bias, self._log_popularity_z, self.weights)
         #: The personal lists' films (``PERSONAL_POOL``), None: every film.
         self._pool_blend: BlendScorer | None = None
-        #: Each pool film's position in the item-item term's head (the head's size: outside),
-        #: and the term it is of.
+        #: Each pool film's position in the item-item term's head (the head's size: outside).
         self._pool_head: npt.NDArray[np.int64] | None = None
-        self._pool_head_of: SparseEase | None = None
         if len(self._movies) > PERSONAL_POOL:
             pool = np.sort(np.argsort(-pop.counts, kind="stable")[:PERSONAL_POOL])
             self._pool_blend = BlendScorer(
@@ -181,7 +178,7 @@ class Recommender:
             if sparse is not None:
                 head_of = np.full(self.n_movies, len(sparse.head), dtype=np.int64)
                 head_of[sparse.head] = np.arange(len(sparse.head))
-                self._pool_head, self._pool_head_of = head_of[pool], sparse
+                self._pool_head = head_of[pool]
         chosen = onboarding_order(
             pop.counts, self.ials, [e.genres for e in artifact.catalogue], onboarding)
         # The chosen order covers the first few hundred films; someone who has seen them all
@@ -393,8 +390,7 @@ class Recommender:
         blend = self._pool_blend if pooled and self._pool_blend is not None else self._blend
         item_item: npt.NDArray[np.floating] | RowScores | None = None
         sparse = self.item_item.sparse if self.item_item is not None else None
-        if (blend.rows is not None and sparse is not None and self._pool_head is not None
-                and sparse is self._pool_head_of):
+        if blend.rows is not None and sparse is not None and self._pool_head is not None:
             # The pool's films only (a catalogue-sized array of mostly zeros cost a list at
             # 87k films four passes over it).
             item_item = RowScores.of_head(
