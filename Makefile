@@ -10,7 +10,7 @@ LINKS ?= $(SHARED)/links/links.csv
 API_PORT ?= 8000
 UI_PORT ?= 8501
 
-.PHONY: run test setup browser axe postgres nginx java migrate train retrain evaluate bench docs lock lint clean
+.PHONY: run test setup browser axe postgres nginx java wrk migrate train retrain evaluate bench docs lock lint clean
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (CineMatch needs Python 3.11)"; exit 2; }
@@ -59,6 +59,12 @@ java:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
 	  else echo "error: Java is missing; run: sudo apt-get install openjdk-17-jre-headless"; exit 2; fi; }
 
+## Debian's wrk: bench/api_latency.py's load generator in C, beside its Python client.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "error: wrk is missing; run: sudo apt-get install wrk"; exit 2; fi; }
+
 ## Apply pending schema migrations to DATABASE_URL (default: the SQLite file make run uses).
 migrate: setup
 	$(PY) -m db.migrate
@@ -66,7 +72,7 @@ migrate: setup
 run: setup
 	@API_PORT=$(API_PORT) UI_PORT=$(UI_PORT) PY=$(PY) scripts/run_app.sh
 
-test: setup browser axe postgres nginx java
+test: setup browser axe postgres nginx java wrk
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
@@ -117,7 +123,7 @@ evaluate: setup
 	$(PY) -m ml.training.evaluate --ml100k-folds $(SHARED)/ml-100k --quiet
 	$(PY) -m ml.training.evaluate --data $(DATA_1M) --test-fraction 0.1 --seed 42 --quiet
 
-bench: setup
+bench: setup wrk
 	$(PY) -m pip install --quiet -e ".[bench]" -c constraints.txt
 	$(PY) bench/run_all.py
 
