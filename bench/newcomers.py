@@ -81,14 +81,21 @@ PREVIOUS = RankingWeights(rating=0.3, popularity=0.0, rating_at_threshold=0.3,
                           popularity_at_threshold=0.0, fold_in_half_ratings=50.0,
                           skip_confidence=0.0)
 #: ``--tune``: RankingWeights fields varied, each grid point on top of the defaults: the
-#: weights at five ratings (FunkSVD, popularity, item-item), then the fold-in around the best.
+#: weights at five ratings (FunkSVD, popularity, item-item), the item-item term at five
+#: ratings up to 4 (with popularity and FunkSVD lowered beside it), the decay, then the
+#: fold-in around the best.
 TUNE_GRID: tuple[dict[str, float], ...] = (
     *({"rating_at_threshold": r, "popularity_at_threshold": p, "item_item_at_threshold": i}
       for r, p, i in ((1.0, 4.0, 0.0), (1.5, 4.0, 0.0), (1.5, 2.0, 0.0), (1.0, 2.0, 0.0),
                       (1.5, 1.5, 0.0), (1.0, 1.5, 0.0), (1.5, 1.0, 0.0), (1.0, 1.0, 0.0),
                       (1.0, 1.0, 0.25), (1.0, 0.5, 0.0), (1.0, 0.0, 0.0), (1.0, 0.0, 0.25),
-                      (1.5, 3.0, 0.0))),
-    {"fold_in_half_ratings": 1.0}, {"skip_confidence": 10.0}, {"decay": 1.0},
+                      (1.5, 3.0, 0.0), (2.0, 4.0, 0.0), (2.0, 5.0, 0.0), (1.5, 5.0, 0.0),
+                      (1.5, 4.0, 0.5), (1.5, 4.0, 1.0), (1.5, 4.0, 2.0), (1.5, 4.0, 4.0),
+                      (1.0, 2.0, 0.5), (1.0, 2.0, 1.0), (1.0, 2.0, 2.0), (1.0, 2.0, 4.0),
+                      (0.5, 1.0, 1.0), (0.5, 1.0, 2.0), (0.5, 0.0, 4.0))),
+    {"fold_in_half_ratings": 1.0}, {"fold_in_half_ratings": 0.5}, {"skip_confidence": 10.0},
+    {"decay": 1.0}, {"decay": 1.5}, {"decay": 3.0},
+    {"decay": 1.0, "item_item_at_threshold": 0.5},
     {"fold_in_half_ratings": 1.0, "rating_at_threshold": 1.5},
 )
 
@@ -446,14 +453,19 @@ def tune(validation: Setup, chosen: dict[tuple[str, str], tuple[str, float]]) ->
     lines.append(f"{'bar (target × the stronger reference)':<62}"
                  + "".join(f"{bars[p]:>10.4f}" if p in bars else f"{'':>10}" for p in PROTOCOLS))
     points: list[tuple[bool, float, RankingWeights]] = []
+    measured: dict[RankingWeights, str] = {}
     for change in ({}, *TUNE_GRID):
         weights = replace(RankingWeights(), **change)
+        label = ", ".join(f"{k}={v:g}" for k, v in change.items()) or "shipped defaults"
+        if weights in measured:  # a point the defaults already are: measured once
+            lines.append(f"{label:<62}  = {measured[weights]}")
+            continue
+        measured[weights] = label
         cells = measure(setup, Recommender(setup.artifact, weights=weights),
                         only=("cinematch",))["cinematch"]
         worst = min(cells[p].ndcg_at_10 / bars[p] for p in TARGETS)
         overlap = cells["random-5"].overlap
         points.append((overlap <= ease_overlap, worst, weights))
-        label = ", ".join(f"{k}={v:g}" for k, v in change.items()) or "shipped defaults"
         lines.append(f"{label:<62}" + "".join(f"{cells[p].ndcg_at_10:>10.4f}" for p in PROTOCOLS)
                      + f"{overlap:>10.3f}  worst ÷ bar {worst:.3f}, coverage "
                        f"{cells['random-5'].coverage:.3f}")

@@ -78,10 +78,14 @@ class RankingWeights:
     for newcomers (λ chosen per protocol there too), among the grid points whose top-10s
     overlap between newcomers no more than EASE's. Random 5 / random 10 / deck 5, NDCG@10:
     FunkSVD 1.5 and h = 1 gave 0.484 / 0.488 / 0.447 against 0.473 / 0.487 / 0.448 for 1.0
-    and h = 2. The item-item term is left out at five ratings (0.25 cost random 5 0.452 →
-    0.442). A smaller popularity weight makes the lists more personal but loses to the
-    chart: with FunkSVD 1.5 (h = 2) the top-10s overlap 0.18 at popularity 4 and 0.12 at 2,
-    random 5 0.481 and 0.470; with FunkSVD 1.0 and no popularity, 0.06 and 0.440.
+    and h = 2. The item-item term is left out at five ratings: it is tuned for histories
+    and pulls a five-rating list to obscure films (random 5: 0.484 without it, 0.457 at 0.5,
+    0.444 at 1, 0.429 at 2, 0.414 at 4; lowering popularity and FunkSVD beside it did not
+    help). h = 0.5 was 0.485 / 0.488 / 0.446, within noise of h = 1 (paired +0.0016 ± 0.0009
+    on random 5), and it moves the lists of 40-rating histories too. A smaller popularity
+    weight makes the lists more personal but loses to the chart: with FunkSVD 1.5 (h = 2)
+    the top-10s overlap 0.18 at popularity 4 and 0.12 at 2, random 5 0.481 and 0.470; with
+    FunkSVD 1.0 and no popularity, 0.06 and 0.440.
     """
 
     rating: float = 0.3

@@ -173,3 +173,20 @@ def test_the_newcomer_bench_ease_is_rating_weighted_or_binary():
         values = stars if kind == "rating-weighted" else np.ones(2)
         np.testing.assert_allclose(fit.scores(given, stars), values @ b[given],
                                    rtol=1e-3, atol=1e-5)
+
+
+def test_the_newcomer_tune_grid_varies_known_weights_once_each():
+    """Every ``--tune`` point of bench/newcomers.py changes fields of ``RankingWeights`` (a
+    misspelt one would fail the whole validation run after minutes of fitting), to values a
+    ranking accepts, and no change is listed twice (a point equal to the shipped defaults is
+    measured once, ``tune``)."""
+    from bench.newcomers import TUNE_GRID
+
+    changes = [tuple(sorted(change.items())) for change in TUNE_GRID]
+    assert len(set(changes)) == len(changes)
+    points = [replace(RankingWeights(), **change) for change in TUNE_GRID]
+    for weights in points:
+        assert weights.decay > 0 and weights.fold_in_half_ratings >= 0
+        assert min(weights.at(PERSONALISATION_THRESHOLD)) >= 0
+        assert weights.item_item_at(PERSONALISATION_THRESHOLD) >= 0
+    assert max(change.get("item_item_at_threshold", 0.0) for change in TUNE_GRID) >= 4.0
