@@ -443,7 +443,8 @@ class Recommender:
         (``ml.serving.reasons``: rated ``POSITIVE_RATING`` or more, and among the pick's
         neighbours)."""
         return personal_reasons(best, profile.rated_indices, profile.rated_values,
-                                self.neighbourhoods, self._labels, self._film_genres)
+                                self.neighbourhoods, self._labels, self._film_genres,
+                                self._genre_masks)
 
     def _filter_mask(self, genre: str | None, year_from: int | None,
                      year_to: int | None) -> npt.NDArray[np.bool_] | None:

@@ -26,9 +26,13 @@ LABELS = [f"Film {i}" for i in range(10)]
 GENRES = [("Action",)] * 4 + [("Drama", "Sci-Fi")] * 4 + [("Sci-Fi",), ("Sci-Fi", "IMAX")]
 
 
+MASKS = {g: np.array([g in genres for genres in GENRES]) for g in {"Action", "Drama", "Sci-Fi",
+                                                                   "IMAX"}}
+
+
 def reasons(picks, rated, ratings, k=3):
     return personal_reasons(np.array(picks), np.array(rated), np.array(ratings, dtype=float),
-                            Neighbourhoods(FACTORS, k), LABELS, GENRES)
+                            Neighbourhoods(FACTORS, k), LABELS, GENRES, MASKS)
 
 
 def test_neighbourhoods_are_a_share_of_the_catalogue_within_bounds():

@@ -111,6 +111,51 @@ def test_a_long_history_reads_each_rows_strongest_weights_within_the_budget(monk
     np.testing.assert_allclose(_scores(model, rated, x[5, rated]), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 7, 64, 10**6])
+def test_scores_gathered_in_steps_are_one_bincount_to_the_bit(monkeypatch, chunk):
+    """However many steps the gather takes (runs of whole rows, each row cut to its share of
+    the budget), a user's scores are, bit for bit, one ``bincount`` of every kept product
+    (float16 weight × float32 rating, summed in float64 in row order)."""
+    from ml.models.ease import sparse as sparse_ease
+
+    rng = np.random.default_rng(8)
+    # Rows of uneven lengths, some empty, cut by the budget; weights over float16's range.
+    n_items, head = 60, np.sort(rng.choice(60, 3, replace=False))
+    lengths = np.where(rng.random(n_items) < 0.8, rng.integers(1, 40, n_items), 0)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    weights = rng.choice([-1.0, 1.0], indptr[-1]) * 10.0 ** rng.uniform(-7, 4.5, indptr[-1])
+    model = SparseEase(indptr, head, rng.integers(0, len(head), indptr[-1]).astype(np.uint16),
+                       weights.astype(np.float16))
+    monkeypatch.setattr(sparse_ease, "GATHER_CHUNK", chunk)
+    monkeypatch.setattr(sparse_ease, "WEIGHTS_PER_REQUEST", 300)
+    # One target film, one weight a row: 2^17, two products far below its last bit, then
+    # -2^17. Summed in row order the small ones are rounded on 2^17's grid; a run of two
+    # rows summed apart rounds the second on a finer grid, and the float32 score moves.
+    cancelling = SparseEase(np.arange(5), np.array([0]), np.zeros(4, dtype=np.uint16),
+                            np.array([2.0**15, 2.0**-24, 2.0**-24, -2.0**15], dtype=np.float16))
+    ratings = np.array([4.0, 1.3, 1.3, 4.0])
+    expected = np.bincount(cancelling.targets,
+                           weights=cancelling.weights * ratings.astype(np.float32))
+    assert cancelling.head_scores(np.arange(4), ratings).tobytes() == expected.astype(
+        np.float32).tobytes()
+    for _ in range(20):
+        rated = rng.choice(n_items, int(rng.integers(1, n_items)), replace=False)
+        ratings = rng.uniform(0.5, 5.0, len(rated))  # not only half stars: any rounding shows
+        kept = np.diff(indptr)[rated]
+        if kept.sum() > 300:
+            kept = np.minimum(kept, max(300 // np.count_nonzero(kept), 1))
+        positions = np.concatenate([np.arange(indptr[i], indptr[i] + k)
+                                    for i, k in zip(rated, kept, strict=True)]).astype(np.int64)
+        products = model.weights[positions] * np.repeat(ratings.astype(np.float32), kept)
+        expected = np.bincount(model.targets[positions], weights=products,
+                               minlength=len(head)).astype(np.float32)
+        got = model.head_scores(rated, ratings)
+        if kept.sum() == 0:
+            assert got is None
+        else:
+            assert got is not None and got.tobytes() == expected.tobytes()
+
+
 def test_the_shipped_format_carries_the_term_and_older_models_load_without_it(
         tiny_model_dir, tmp_path):
     """A trained model directory holds the item-item arrays and serves them; one written
