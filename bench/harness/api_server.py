@@ -37,10 +37,31 @@ class Request:
     token: str | None = None
 
 
+def _port_slot() -> tuple[int, int]:
+    """(this process's slot, number of slots): under pytest-xdist each worker (``gw0``,
+    ``gw1``...) is a slot; otherwise there is one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or count <= 1:
+        return 0, 1
+    return int(worker[2:]) % count, count
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on now, for a server about to start.
+
+    The port is released before the server binds it, so two processes probing at once could
+    be handed the same one. Parallel test workers therefore take disjoint ports: worker k of
+    n keeps only ports with ``(port // 2) % n == k`` (halved, as the kernel tends to hand
+    ``bind`` ports of one parity)."""
+    slot, slots = _port_slot()
+    for _ in range(64 * slots):
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port = int(sock.getsockname()[1])
+        if (port // 2) % slots == slot:
+            return port
+    raise RuntimeError(f"no free loopback port for worker slot {slot} of {slots}")
 
 
 def send(conn: http.client.HTTPConnection, request: Request) -> tuple[int, bytes]:

@@ -8,7 +8,6 @@ deadline. Only the valid one is used; every other falls back to the offline pars
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
+from bench.harness.api_server import free_port
 
 KEY = "test-key-not-a-secret"
 VALID = {"genres": ["comedy"], "exclude_genres": [], "year_from": 1990, "year_to": 1999,
@@ -118,9 +118,7 @@ def test_a_server_slower_than_the_deadline_falls_back(settings, fake_llm):
 
 
 def test_nothing_listening_falls_back(settings):
-    with socket.socket() as probe:  # a port that was free a moment ago, now closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a port that was free a moment ago, now closed
     body = read(settings, f"http://127.0.0.1:{port}/v1/chat/completions", "romance")
     assert body["parser"] == "offline" and body["genres"] == ["Romance"]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.harness.api_server import free_port
 from ml import data
 from ml.data import (
     DataFormatError,
@@ -553,9 +554,7 @@ def test_cli_usage_error_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) 
 
 
 def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_port()
 
 
 def fake_release_zip(name: str) -> bytes:

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
+from bench.harness.api_server import free_port
 from ml import rules
 from tests.ui.http_stub import http_server, send_json
 from tests.ui.real_api import REAL_BASE_URL, RealApi, RealApiAdapter, real_client
@@ -22,9 +23,7 @@ from ui.api_client import ApiClient, ApiError, Credentials
 
 def _closed_port() -> int:
     """A loopback port with nothing listening (bound, read, released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 def test_connection_refused_is_a_clear_unavailable_error() -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from html import unescape
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from bench.harness.api_server import free_port
 from ml import rules
 from tests.ui.conftest import ENTRY, RUN_TIMEOUT, AppFactory
 from tests.ui.real_api import RealApi, serve
@@ -482,10 +482,7 @@ def test_api_down_shows_a_banner_with_retry_then_recovers(
 def test_unreachable_api_is_a_banner_not_a_traceback(
     make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    dead = ApiClient(f"http://127.0.0.1:{port}")
+    dead = ApiClient(f"http://127.0.0.1:{free_port()}")
     monkeypatch.setattr(api_client, "get_client", lambda: dead)
     at = make_app()
     at.button(key="cm-start").click().run()
