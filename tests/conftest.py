@@ -1,10 +1,18 @@
 """Shared fixtures: a tiny real model on planted data, the shared MovieLens folder, and the
-databases the db, api and reliability suites run on (SQLite and a throwaway PostgreSQL)."""
+databases the db, api and reliability suites run on (SQLite and a throwaway PostgreSQL).
+
+``make test`` runs the suite on parallel pytest-xdist workers, one test file at a time each
+(``--dist loadfile``): a file's module fixtures stay in one process. Every worker has its own
+session fixtures (its own PostgreSQL cluster), except the read-only model folders, which one
+worker trains and the others then read (``built_once``).
+"""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +23,61 @@ from tests.synthetic import write_tiny_model
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "movielens"
 
+#: The slowest files (a JVM, a browser, servers, model training), started first when the
+#: workers share the files out, so that none of them is left to run alone at the end.
+SLOWEST_FIRST = (
+    "tests/spark/test_spark_train.py",
+    "tests/learning/test_promote.py",
+    "tests/e2e/test_trust.py",
+    "tests/learning/test_retrain_cli.py",
+    "tests/spark/test_item_item.py",
+    "tests/spark/test_rounds.py",
+    "tests/e2e/test_browser.py",
+    "tests/reliability/test_security.py",
+    "tests/api/test_abuse_limits.py",
+    "tests/reliability/test_bad_input.py",
+    "tests/reliability/test_faults.py",
+    "tests/reliability/test_replicas.py",
+    "tests/learning/test_learns.py",
+)
+
+
+def xdist_worker() -> str | None:
+    """This process's pytest-xdist worker name (``gw0``...), None in a plain run."""
+    return os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the slowest files first (each file's own order is kept); a plain run keeps
+    the collection order."""
+    if xdist_worker() is None:
+        return
+    rank = {path: k for k, path in enumerate(SLOWEST_FIRST)}
+
+    def place(item: pytest.Item) -> int:
+        return rank.get(item.nodeid.split("::", 1)[0], len(rank))
+
+    items.sort(key=place)  # stable
+
+
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]
+) -> Path:
+    """``build(folder)`` for the whole run: under xdist the first worker builds it in the
+    run's shared temporary folder, holding a file lock, and the others wait for it and read
+    it. The result must be treated as read-only."""
+    if xdist_worker() is None:
+        return build(tmp_path_factory.mktemp(name) / "models")
+    shared = tmp_path_factory.getbasetemp().parent
+    folder, done = shared / name / "models", shared / f"{name}.done"
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder.parent, ignore_errors=True)
+            build(folder)
+            done.touch()
+    return folder
+
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -24,7 +87,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Users who love action and hate romance get action films, and the reverse.
     Session-scoped and read-only: copy it (``tiny_model_copy``) before corrupting it.
     """
-    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "models")
+    return built_once(tmp_path_factory, "tiny", write_tiny_model)
 
 
 @pytest.fixture

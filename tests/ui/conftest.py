@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import built_once
 from tests.ui.real_api import RealApi, serve, write_ui_model
 from ui import api_client
 
@@ -31,7 +32,7 @@ def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture(scope="session")
 def ui_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The planted tiny model on the UI catalogue (``tests/ui/real_api.py``); read-only."""
-    return write_ui_model(tmp_path_factory.mktemp("ui-model") / "models")
+    return built_once(tmp_path_factory, "ui-model", write_ui_model)
 
 
 @pytest.fixture
