@@ -72,10 +72,16 @@ migrate: setup
 run: setup
 	@API_PORT=$(API_PORT) UI_PORT=$(UI_PORT) PY=$(PY) scripts/run_app.sh
 
+## The suite on TEST_WORKERS parallel pytest-xdist processes, a test file at a time each (its
+## module fixtures stay in one process); the slowest files go first (tests/conftest.py). More
+## workers than the 2 cores pay off: many tests wait on servers, browsers and JVMs.
+## TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 3
+
 test: setup browser axe postgres nginx java wrk
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## `make train` rebuilds the shipped model from the MovieLens copies beside the repository;
 ## `make train DATA=path/to/ml-32m` (or ml-25m, any release folder) trains the same format from
