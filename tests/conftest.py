@@ -60,6 +60,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=place)  # stable
 
 
+class EveryTestReported:
+    """On the xdist controller: a run in which a collected test produced no report (a worker
+    that stopped early, a lost message) fails, naming the tests, instead of closing green
+    with a smaller count."""
+
+    def __init__(self) -> None:
+        self.collected: set[str] = set()
+        self.reported: set[str] = set()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        self.collected.update(ids)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.reported.add(report.nodeid)
+
+    def missing(self) -> list[str]:
+        return sorted(self.collected - self.reported)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.missing() and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        missing = self.missing()
+        if missing:
+            terminalreporter.write_line(
+                f"{len(missing)} collected tests never reported a result:", red=True
+            )
+            for nodeid in missing:
+                terminalreporter.write_line(f"  {nodeid}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # not inside an xdist worker
+        config.pluginmanager.register(EveryTestReported(), "every-test-reported")
+
+
 def built_once(
     tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]
 ) -> Path:
