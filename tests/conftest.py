@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -48,8 +49,17 @@ def xdist_worker() -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist, the slowest files first (each file's own order is kept); a plain run keeps
-    the collection order."""
+    """Every test gets a node id of its own, and under xdist the slowest files go first (each
+    file's own order is kept); a plain run keeps the collection order.
+
+    schemathesis's ``schema.parametrize()`` gives every API operation's test the same node id
+    (the operation is in the name only); xdist hands out tests by node id and ran one of them.
+    Such tests take their name as the last part of their id, as a parametrized test has."""
+    ids = Counter(item.nodeid for item in items)
+    for item in items:
+        if ids[item.nodeid] > 1 and not item.nodeid.endswith(f"::{item.name}"):
+            assert item.parent is not None
+            item._id = item.parent.id.child(item.name)  # pytest's own (private) node id
     if xdist_worker() is None:
         return
     rank = {path: k for k, path in enumerate(SLOWEST_FIRST)}
@@ -66,18 +76,19 @@ class EveryTestReported:
     with a smaller count."""
 
     def __init__(self) -> None:
-        self.collected: set[str] = set()
-        self.reported: set[str] = set()
+        self.collected: Counter[str] = Counter()
+        self.finished: Counter[str] = Counter()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
-        self.collected.update(ids)
+        self.collected = Counter(ids)  # the same on every worker (xdist checks it)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.reported.add(report.nodeid)
+        if report.when == "teardown":  # every test that ran has one, passed or not
+            self.finished[report.nodeid] += 1
 
     def missing(self) -> list[str]:
-        return sorted(self.collected - self.reported)
+        return sorted((self.collected - self.finished).elements())
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
