@@ -32,7 +32,7 @@ from pathlib import Path
 
 from bench.harness import wrk
 from bench.harness.api_server import UNLIMITED, ApiServer, Request, call_json, sign_up
-from bench.harness.measure import drive, process_tree_cpu_seconds
+from bench.harness.measure import drive, percentile, process_tree_cpu_seconds
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,8 +85,7 @@ class Result:
     def percentile(self, q: int) -> float:
         if self.percentiles_ms is not None:
             return self.percentiles_ms[q]
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+        return percentile(self.latencies_ms, q)
 
 
 #: Server settings that make every /recommend fold the user in and rank the catalogue again:
