@@ -18,26 +18,19 @@ queue for the GIL, which adds to the latency it records; wrk's figures are the s
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import statistics
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.harness import wrk
+from bench.harness import RESULTS, arguments, model_dir_option, now, verdict, write_json, wrk
 from bench.harness.api_server import UNLIMITED, ApiServer, Request, call_json, sign_up
-from bench.harness.measure import drive, percentile, process_tree_cpu_seconds
+from bench.harness.measure import cpu_ms_per_request, drive, percentile, process_tree_cpu_seconds
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_JSON = REPO / "bench/results/api_latency.json"
-
 
 # The seed service, measured on this kind of machine (docs: FIELD-NOTES, "The service we replace").
 OLD_REQ_PER_S_8_CLIENTS = 22.0
@@ -92,20 +85,6 @@ class Result:
 #: the cost of the first list after a rating changes, paid on every request.
 NO_CACHE = {"CINEMATCH_LIST_CACHE_MB": "0", "CINEMATCH_PROFILE_CACHE_SIZE": "0"}
 NO_CACHE_SCENARIO = "recommend personal, no cache"
-
-
-@contextmanager
-def running_server(
-    model_dir: Path, workers: int, workdir: Path, env: dict[str, str] | None = None
-) -> Iterator[tuple[int, int]]:
-    """A uvicorn process on a fresh database; yields (port, pid) once /health answers."""
-    database = workdir / f"bench-w{workers}-{len(env or {})}.db"
-    # The rate scenario has each rater write ~50 times in seconds, far past what the per-user
-    # write limit allows a person, and ~130 users sign up from 127.0.0.1, past the per-address
-    # sign-up limit (20 an hour); this benchmark measures capacity, so both limits are off.
-    settings = {**UNLIMITED, **(env or {})}
-    with ApiServer(model_dir, database, workers=workers, env=settings) as server:
-        yield server.port, server.pid
 
 
 @dataclass(frozen=True)
@@ -173,15 +152,21 @@ def scenarios(fx: Fixtures) -> dict[str, Callable[[int], Request]]:
 
 
 def run(model_dir: Path, workers_list: list[int], total: int) -> list[Result]:
+    """Every scenario on a fresh database per server. The rate scenario has each rater write
+    ~50 times in seconds, and ~130 users sign up from 127.0.0.1: this benchmark measures
+    capacity, so the per-user write limit and the per-address sign-up limit are off."""
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="cinematch-bench-") as workdir:
         for workers in workers_list:
-            with running_server(model_dir, workers, Path(workdir)) as (port, pid):
-                for name, make in scenarios(prepare(port)).items():
-                    results += measure(port, pid, name, make, workers, total)
-            with running_server(model_dir, workers, Path(workdir), NO_CACHE) as (port, pid):
-                personal = recommend_requests(prepare(port).personal)
-                results += measure(port, pid, NO_CACHE_SCENARIO, personal, workers, total)
+            for env in ({}, NO_CACHE):
+                database = Path(workdir) / f"bench-w{workers}-{len(env)}.db"
+                with ApiServer(model_dir, database, workers=workers,
+                               env={**UNLIMITED, **env}) as server:
+                    fixtures = prepare(server.port)
+                    chosen = ({NO_CACHE_SCENARIO: recommend_requests(fixtures.personal)}
+                              if env else scenarios(fixtures))
+                    for name, make in chosen.items():
+                        results += measure(server.port, server.pid, name, make, workers, total)
     return results
 
 
@@ -195,7 +180,7 @@ def measure(
     for clients in CONCURRENCY:
         cpu_before = process_tree_cpu_seconds(pid)
         seconds, latencies, errors = drive(port, make, clients, total)
-        cpu_ms = _cpu_ms_per_request(pid, cpu_before, len(latencies))
+        cpu_ms = cpu_ms_per_request(pid, cpu_before, len(latencies))
         result = Result(name, workers, clients, len(latencies), errors, seconds, latencies, cpu_ms)
         results.append(result)
         print(row(result), flush=True)
@@ -203,7 +188,7 @@ def measure(
         clients = max(CONCURRENCY)
         cpu_before = process_tree_cpu_seconds(pid)
         run = wrk.drive_wrk(port, make, clients, WRK_SECONDS)
-        cpu_ms = _cpu_ms_per_request(pid, cpu_before, run.requests)
+        cpu_ms = cpu_ms_per_request(pid, cpu_before, run.requests)
         result = Result(
             name, workers, clients, run.requests, run.errors, run.seconds, [], cpu_ms,
             client=WRK_CLIENT, percentiles_ms=run.percentiles_ms,
@@ -222,13 +207,6 @@ def median_runs(rows: list[Result]) -> list[Result]:
         sorted(runs, key=lambda r: r.percentile(99))[(len(runs) - 1) // 2]
         for runs in groups.values()
     ]
-
-
-def _cpu_ms_per_request(pid: int, cpu_before: float | None, requests: int) -> float | None:
-    cpu_after = process_tree_cpu_seconds(pid)
-    if cpu_before is None or cpu_after is None or not requests:
-        return None
-    return (cpu_after - cpu_before) * 1000 / requests
 
 
 HEADER = (
@@ -310,73 +288,42 @@ def _targets(client: str, rows: list[Result]) -> None:
         latency_ok = all(r.percentile(99) <= TARGET_P99_MS for r in chosen)
         print(
             f"  target >= {TARGET_REQ_PER_S:.0f} req/s ({label}):"
-            f" {'met' if throughput_ok else 'NOT met'};"
+            f" {verdict(throughput_ok)};"
             f" p99 <= {TARGET_P99_MS:.0f} ms at {max(CONCURRENCY)} clients:"
-            f" {'met' if latency_ok else 'NOT met'}"
+            f" {verdict(latency_ok)}"
         )
 
 
-def write_json(path: Path, model_dir: Path, results: list[Result], load: float) -> None:
-    """Keep the run next to the other benchmarks' results (full runs only)."""
+def to_json(model_dir: Path, results: list[Result], load: float) -> dict[str, object]:
+    """The run as ``bench/results/api_latency.json`` keeps it (full runs only)."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    rows = [
-        {
-            "scenario": r.scenario,
-            "client": r.client,
-            "workers": r.workers,
-            "clients": r.clients,
-            "requests": r.requests,
-            "errors": r.errors,
-            "req_per_s": round(r.req_per_s, 1),
-            "p50_ms": round(r.percentile(50), 3),
-            "p95_ms": round(r.percentile(95), 3),
-            "p99_ms": round(r.percentile(99), 3),
-            "server_cpu_ms_per_request": None
-            if r.server_cpu_ms is None
-            else round(r.server_cpu_ms, 3),
-        }
-        for r in results
-    ]
-    document = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "environment": {
-            "cpus": os.cpu_count(),
-            "load_average_1m_at_start": load,
-            "python": platform.python_version(),
-        },
+    rows = [{"scenario": r.scenario, "client": r.client, "workers": r.workers,
+             "clients": r.clients, "requests": r.requests, "errors": r.errors,
+             "req_per_s": round(r.req_per_s, 1),
+             **{f"p{q}_ms": round(r.percentile(q), 3) for q in (50, 95, 99)},
+             "server_cpu_ms_per_request":
+                 None if r.server_cpu_ms is None else round(r.server_cpu_ms, 3)}
+            for r in results]
+    return {
+        "generated_at": now(),
+        "environment": {"cpus": os.cpu_count(), "load_average_1m_at_start": load,
+                        "python": platform.python_version()},
         "model_version": manifest.get("model_version"),
-        "baseline": {
-            "req_per_s_8_clients": OLD_REQ_PER_S_8_CLIENTS,
-            "p99_ms_8_clients": OLD_P99_MS_8_CLIENTS,
-            "p50_ms_cold": OLD_P50_MS_COLD,
-        },
+        "baseline": {"req_per_s_8_clients": OLD_REQ_PER_S_8_CLIENTS,
+                     "p99_ms_8_clients": OLD_P99_MS_8_CLIENTS, "p50_ms_cold": OLD_P50_MS_COLD},
         "results": rows,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"results written to {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model-dir",
-        type=Path,
-        default=Path(os.environ.get("CINEMATCH_MODEL_DIR", REPO / "models")),
-    )
+    parser = arguments(__doc__, "400 requests per scenario", "api_latency")
+    model_dir_option(parser)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
         "--requests",
         type=int,
         default=3200,
         help="requests per scenario and concurrency level (bounded run time)",
-    )
-    parser.add_argument("--quick", action="store_true", help="400 requests per scenario")
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=DEFAULT_JSON,
-        help=f"where full runs write their results (default {DEFAULT_JSON})",
     )
     args = parser.parse_args(argv)
     total = 400 if args.quick else args.requests
@@ -392,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args.model_dir.resolve(), args.workers, total)
     summary(results)
     if not args.quick:
-        write_json(args.json, args.model_dir, results, load)
+        document = to_json(args.model_dir, results, load)
+        write_json(args.json or RESULTS / "api_latency.json", document)
     return 0
 
 

@@ -9,27 +9,22 @@ and a whole ``Recommender.recommend`` against a Python-loop ranker. Targets: fol
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from bench.harness import verdict
+from bench.harness import arguments, model_dir_option, verdict
 from ml.blas import single_threaded_blas
 from ml.models.contract import UserRatings
 from ml.models.funksvd import FunkSVD, UserVector
 from ml.rules import RATING_VALUES
 from ml.serving.artifacts import ArtifactError, load_artifact
 from ml.serving.recommender import Recommender
-
-REPO = Path(__file__).resolve().parents[1]
-
 
 IndexArray = npt.NDArray[np.int64]
 RatingArray = npt.NDArray[np.float64]
@@ -102,13 +97,8 @@ def sample_ratings(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model-dir",
-        type=Path,
-        default=Path(os.environ.get("CINEMATCH_MODEL_DIR", REPO / "models")),
-    )
-    parser.add_argument("--quick", action="store_true", help="fewer timed runs")
+    parser = arguments(__doc__, "fewer timed runs")
+    model_dir_option(parser)
     args = parser.parse_args(argv)
     try:
         artifact = load_artifact(args.model_dir)

@@ -11,7 +11,6 @@ Protocol: bench/README.md. Results: ``bench/results/load.json``.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
@@ -23,21 +22,18 @@ import time
 from collections import Counter, defaultdict
 from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, text
 
+from bench.harness import RESULTS, arguments, model_dir_option, now, write_json
 from bench.harness.api_server import HOST, ApiServer, Request, call_json, send
 from bench.harness.measure import percentile
 from bench.harness.nginx import NginxProxy
 from bench.harness.postgres import PostgresCluster
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_JSON = REPO / "bench/results/load.json"
-
 
 SCALE = list(RATING_VALUES)
 #: A load balancer's "the replica did not answer" (nginx: 502 Bad Gateway, 504 timeout).
@@ -438,6 +434,10 @@ def report(
         tokens.update(log.users.values())
     errors = [error for log in logs for error in log.errors]
     lost, unexpected, integrity = verify(database, acknowledged, uncertain)
+
+    def total(counter: str) -> int:
+        return sum(getattr(log, counter) for log in logs)
+
     every = [ms for values in latencies.values() for ms in values]
     endpoints = [
         EndpointStats(
@@ -461,16 +461,16 @@ def report(
         errors=errors,
         endpoints=endpoints,
         users=len(tokens),
-        visits=sum(log.visits for log in logs),
-        rating_writes=sum(log.rating_writes for log in logs),
-        ratings_written=sum(log.ratings_written for log in logs),
-        deletes=sum(log.deletes for log in logs),
-        replayed_deletes=sum(log.replayed_deletes for log in logs),
+        visits=total("visits"),
+        rating_writes=total("rating_writes"),
+        ratings_written=total("ratings_written"),
+        deletes=total("deletes"),
+        replayed_deletes=total("replayed_deletes"),
         acknowledged_keys=len(acknowledged),
         lost_writes=lost,
         unexpected_rows=unexpected,
         uncertain=len(uncertain),
-        stale_reads=sum(log.stale_reads for log in logs),
+        stale_reads=total("stale_reads"),
         tokens_in_log=tokens_in(server_log, tokens),
         integrity=integrity,
         write_limit=write_limit,
@@ -570,55 +570,49 @@ def markdown(result: LoadReport) -> str:
     return "\n".join(lines)
 
 
-def to_json(result: LoadReport, model_dir: Path, load_average: float) -> dict:
+#: ``LoadReport`` fields under another name in ``bench/results/load.json``, and those it leaves out.
+JSON_NAMES = {"acknowledged_keys": "acknowledged_outcomes", "uncertain": "unanswered_writes",
+              "integrity": "integrity_check"}
+NOT_IN_JSON = ("errors", "lost_writes", "unexpected_rows", "write_limit", "replicas", "restart_s")
+
+
+def to_json(result: LoadReport, model_dir: Path, load_average: float) -> dict[str, Any]:
+    """The run as ``bench/results/load.json`` keeps it: counts of the problems, their first 20."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    return {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    figures = {JSON_NAMES.get(key, key): value for key, value in asdict(result).items()
+               if key not in NOT_IN_JSON}
+    return _rounded({
+        "generated_at": now(),
         "environment": {"cpus": os.cpu_count(), "load_average_1m_at_start": load_average},
         "model_version": manifest.get("model_version"),
-        "clients": result.clients,
-        "seconds": round(result.seconds, 1),
-        "workers": result.workers,
-        "requests": result.requests,
-        "req_per_s": round(result.req_per_s, 1),
-        "p50_ms": round(result.p50_ms, 2),
-        "p99_ms": round(result.p99_ms, 2),
+        **figures,
+        "req_per_s": result.req_per_s,
         "errors": len(result.errors),
         "error_samples": result.errors[:20],
-        "endpoints": [
-            {**asdict(e), "req_per_s": round(e.req_per_s, 1), "p50_ms": round(e.p50_ms, 2),
-             "p99_ms": round(e.p99_ms, 2)}
-            for e in result.endpoints
-        ],
-        "users": result.users,
-        "visits": result.visits,
-        "rating_writes": result.rating_writes,
-        "ratings_written": result.ratings_written,
-        "deletes": result.deletes,
-        "replayed_deletes": result.replayed_deletes,
-        "acknowledged_outcomes": result.acknowledged_keys,
         "lost_writes": len(result.lost_writes),
         "unexpected_rows": len(result.unexpected_rows),
-        "unanswered_writes": result.uncertain,
-        "stale_reads": result.stale_reads,
-        "tokens_in_log": result.tokens_in_log,
-        "integrity_check": result.integrity,
-    }
+    })
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 2 decimals, in dicts and lists too."""
+    if isinstance(value, float):
+        return round(value, 2)
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model-dir",
-        type=Path,
-        default=Path(os.environ.get("CINEMATCH_MODEL_DIR", REPO / "models")),
-    )
+    parser = arguments(__doc__, "8 clients for 10 s", "load")
+    model_dir_option(parser)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--max-requests", type=int, default=200_000, help="per client")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="8 clients for 10 s")
     parser.add_argument(
         "--database", choices=("sqlite", "postgresql"), default="sqlite",
         help="postgresql: a throwaway cluster (bench/harness/postgres.py), fsync on",
@@ -626,12 +620,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=1, help=">1: behind nginx")
     parser.add_argument(
         "--kill-at", type=float, default=None, help="SIGKILL + restart replica 1 at this second"
-    )
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=DEFAULT_JSON,
-        help=f"where full runs write their results (default {DEFAULT_JSON})",
     )
     args = parser.parse_args(argv)
     clients, seconds = (8, 10.0) if args.quick else (args.clients, args.seconds)
@@ -667,9 +655,8 @@ def main(argv: list[str] | None = None) -> int:
     for problem in (result.errors + result.lost_writes + result.unexpected_rows)[:20]:
         print(f"  ! {problem}")
     if not args.quick:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(to_json(result, args.model_dir, load_average), indent=2))
-        print(f"results written to {args.json}")
+        document = to_json(result, args.model_dir, load_average)
+        write_json(args.json or RESULTS / "load.json", document)
     return 0 if result.ok else 1
 
 

@@ -8,17 +8,14 @@ the catalogue has matched correctly, none wrong, every absent film unmatched (ex
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from pathlib import Path
 
+from bench.harness import REPO, arguments
 from ml.serving.artifacts import CatalogueEntry, read_catalogue
 from ml.text.imports import Catalogue, plan_import
 from ml.text.matching import TitleMatcher
-
-REPO = Path(__file__).resolve().parents[1]
-
 
 LABELLED = Path("tests/data/letterboxd_labelled.csv")
 TARGET_CORRECT = 0.97
@@ -69,10 +66,9 @@ def imdb_by_id(films: tuple[CatalogueEntry, ...]) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, "accepted; the run is short")
     parser.add_argument("--catalogue", type=Path, default=REPO / "models" / "catalogue.csv")
     parser.add_argument("--labelled", type=Path, default=REPO / LABELLED)
-    parser.add_argument("--quick", action="store_true", help="accepted; the run is short")
     parser.add_argument("--show", action="store_true", help="list the films left unmatched")
     args = parser.parse_args(argv)
     films = read_catalogue(args.catalogue)

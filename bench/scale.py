@@ -32,7 +32,6 @@ API resident ≤ 1.5 GB, personal recommend p99 ≤ 5 ms, search p99 ≤ 20 ms.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -43,13 +42,13 @@ import tempfile
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.harness import REPO, RESULTS, arguments, now, write_json
 from bench.harness.api_server import ApiServer
 from bench.harness.synthetic_movielens import (
     FULL_FILMS,
@@ -62,14 +61,10 @@ from ml.serving.recommender import Recommender
 from ml.text.search import MovieIndex
 from ml.training.metrics import ndcg_at_k
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 SIZES = {"1M": 1_000_000, "4M": 4_000_000, "16M": 16_000_000, "32M": 32_000_000}
 #: The serving side at full size without a full-size training: ml-32m's films and users with
 #: 6M ratings (each user still has ~20+), so the 87k-film model is measured sooner.
 FULL_CATALOGUE = "full-catalogue"
-RESULTS = REPO / "bench" / "results"
 TARGETS = {"train_minutes_32m": 15.0, "train_peak_gb_32m": 8.0, "api_resident_gb": 1.5,
            "recommend_p99_ms": 5.0, "search_p99_ms": 20.0}
 NEWCOMER_RATINGS = 15
@@ -155,12 +150,7 @@ def evaluate(model_dir: Path, eval_folder: Path, max_users: int,
     rmse = float(np.sqrt(np.mean((predicted - holdout["rating"].to_numpy()) ** 2)))
 
     rng = np.random.default_rng(seed)
-    positives = {u: set(g["movieId"]) for u, g in holdout[holdout["rating"] >= 4.0]
-                 .groupby("userId")}
-    histories = {u: dict(zip(g["movieId"].tolist(), g["rating"].tolist(), strict=True))
-                 for u, g in history.groupby("userId")}
-    chosen = [u for u in positives if u in histories]
-    chosen = [chosen[i] for i in rng.permutation(len(chosen))[:max_users]]
+    positives, histories, chosen = evaluation_users(holdout, history, max_users, rng)
     recommender.recommend(histories[chosen[0]])  # warm-up
     scores, popular_scores, lists = [], [], []
     samples = timed(lambda user: lists.append(recommender.recommend(histories[user], n=10)),
@@ -207,6 +197,19 @@ def evaluate(model_dir: Path, eval_folder: Path, max_users: int,
             "catalogue_median_ratings": float(np.median(counts)),
         },
     }
+
+
+def evaluation_users(holdout: pd.DataFrame, history: pd.DataFrame, max_users: int,
+                     rng: np.random.Generator) -> tuple[dict[int, set[int]],
+                                                       dict[int, dict[int, float]], list[int]]:
+    """Each evaluation user's held-out films rated ≥ 4 and rating history, and up to
+    ``max_users`` of the users who have both, drawn with ``rng``."""
+    positives = {u: set(g["movieId"]) for u, g in holdout[holdout["rating"] >= 4.0]
+                 .groupby("userId")}
+    histories = {u: dict(zip(g["movieId"].tolist(), g["rating"].tolist(), strict=True))
+                 for u, g in history.groupby("userId")}
+    chosen = [u for u in positives if u in histories]
+    return positives, histories, [chosen[i] for i in rng.permutation(len(chosen))[:max_users]]
 
 
 def api_memory(model_dir: Path, work: Path) -> tuple[float, float]:
@@ -305,13 +308,12 @@ def plot(results: list[SizeResult], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, "the 1M size only")
     parser.add_argument("--sizes", default=",".join(SIZES),
                         help=f"comma-separated, of {', '.join(SIZES)}, {FULL_CATALOGUE}")
     parser.add_argument("--work", type=Path,
                         help="scratch folder, kept; data already generated there is reused "
                              "(default: a temp folder, removed)")
-    parser.add_argument("--quick", action="store_true", help="the 1M size only")
     parser.add_argument("--eval-users", type=int, default=1000)
     parser.add_argument("--train-flags", default="",
                         help="more ml.training.train flags, e.g. '--n-epochs 8' for serving "
@@ -359,11 +361,8 @@ def ordered(results: list[SizeResult]) -> list[SizeResult]:
 
 
 def write(results: list[SizeResult], json_path: Path, png_path: Path) -> None:
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(), "targets": TARGETS,
-        "sizes": [asdict(r) for r in results]}, indent=2) + "\n")
+    write_json(json_path, {"generated_at": now(), "cpus": os.cpu_count(), "targets": TARGETS,
+                           "sizes": [asdict(r) for r in results]})
     plot(results, png_path)
 
 

@@ -9,7 +9,6 @@ grid point is scored on it. The test ratings are never read. Prints the grid and
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.harness import DATA_ROOT
+from bench.harness import DATA_ROOT, arguments
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
 from ml.models.funksvd.model import FunkSVDParams
@@ -42,9 +41,8 @@ def validation_rmse(train: pd.DataFrame, params: FunkSVDParams) -> tuple[float, 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, "ml-100k only, a smaller grid")
     parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
-    parser.add_argument("--quick", action="store_true", help="ml-100k only, a smaller grid")
     args = parser.parse_args()
     splits = {"ml-100k u1.base": read_100k_split(args.data_root / "ml-100k" / "u1.base")}
     if not args.quick:
