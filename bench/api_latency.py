@@ -1,19 +1,11 @@
 """HTTP latency and throughput of the API, side by side with the service it replaces.
 
     .venv/bin/python -m bench.api_latency [--model-dir models] [--workers 1 2] [--quick]
+                                          [--requests 3200] [--json PATH]
 
-Starts ``python -m api.server`` on 127.0.0.1 (a free port) in its own process with a temporary
-SQLite database, prepares users through the API itself, then drives it from this process with
-1, 8 and 16 concurrent keep-alive clients (threads, ``KeepAliveClient``), a bounded number of
-requests per scenario, and then, when wrk is installed (``make bench`` installs Debian's
-package), with 16 connections from wrk for 5 s (``bench.harness.wrk``). Prints p50/p95/p99
-latency and req/s per scenario, client and worker count, and the targets' verdicts per client;
-the ratios against the old service use the Python client at 8 clients, the load it was
-measured at, and include the scenario that recomputes every list. Full runs also write
-``bench/results/api_latency.json``. The whole run takes about six minutes.
-
-The clients share the machine's two cores with the server. The Python client's threads also
-queue for the GIL, which adds to the latency it records; wrk's figures are the server's.
+Cold, personal, rate and search scenarios at 1, 8 and 16 clients from Python threads, and at
+16 connections from wrk when installed. Targets: ≥ 1,000 req/s and p99 ≤ 15 ms at 16 clients.
+Protocol: bench/README.md. Results: ``bench/results/api_latency.json``.
 """
 
 from __future__ import annotations

@@ -1,33 +1,13 @@
 """Full-size training and serving on this machine, on MovieLens-shaped synthetic data.
 
-    nice .venv/bin/python bench/scale.py [--sizes 1M,4M,16M,32M | --quick] [--work DIR]
-                                         [--merge] [--json PATH] [--png PATH]
+    nice .venv/bin/python bench/scale.py [--sizes 1M,4M,16M,32M,full-catalogue | --quick]
+                                         [--work DIR] [--merge] [--json PATH] [--png PATH]
 
-For each size (ratings; films and users grow with it up to ml-32m's 87k and 200k, see
-``bench/harness/synthetic_movielens.py``):
-1. writes seeded data in the ml-32m layout to a temp folder, with 20% of a few thousand
-   evaluation users' ratings held out;
-2. trains the model as a user does, ``make train DATA=DIR OUT=…`` with the default flags
-   (``TRAIN_ARGS`` carries ``--train-flags``): the held-out metrics' model on 90%, then
-   the shipped one (FunkSVD, iALS, the item-item term), and records its wall time and peak RSS
-   (``os.wait4``: the rusage of make and every process under it);
-3. loads the model in process and measures holdout RMSE (FunkSVD, trained user vectors) and
-   NDCG@10 of the served list (``Recommender.recommend``: fold-ins, blend, franchise cap) for
-   the evaluation users from the rest of their ratings, beside the popularity list's;
-   recommend p50/p99 for those users and
-   for newcomers with 15 ratings, also in the cap's worst case (every film one franchise),
-   as wall time and as the calling thread's CPU time (the machine is shared);
-   title search p50/p99 (``ml.text.search.MovieIndex``); whether the onboarding deck shows films
-   people know (the deck's rating counts against the catalogue's);
-4. starts the API (uvicorn, a free loopback port) on the model and reads its resident memory
-   after start-up and a few requests.
-``full-catalogue`` is ml-32m's 87,585 films and 200,948 users with 6M ratings: the serving
-figures at full catalogue size. Writes ``bench/results/scale.json`` and
-``bench/results/scale.png`` (time and memory against ratings). Record ``uptime`` beside the
-figures: the machine is shared.
-
-Targets: 32M ratings trained in ≤ 15 min and ≤ 8 GB peak; serving 87k films:
-API resident ≤ 1.5 GB, personal recommend p99 ≤ 5 ms, search p99 ≤ 20 ms.
+Per size: seeded data (``bench/harness/synthetic_movielens.py``), ``make train`` timed as a
+user runs it, then RMSE, NDCG@10, recommend and search latency (wall and CPU) in process and
+the API's memory. Targets: 32M ratings trained in ≤ 15 min and ≤ 8 GB peak; at 87k films API
+resident ≤ 1.5 GB, personal recommend p99 ≤ 5 ms, search p99 ≤ 20 ms. Protocol:
+bench/README.md. Results: ``bench/results/scale.json`` and ``scale.png``.
 """
 
 from __future__ import annotations

@@ -2,31 +2,13 @@
 
     nice -n 5 .venv/bin/python bench/serving_87k.py --model DIR --eval DIR [--quick]
                                                     [--eval-users N] [--json PATH] [--profile]
+                                                    [--describe TEXT]
                                                     [--train-time LOG [--train-load LOG]]
 
-``--model`` is a model trained on ``bench/scale.py``'s synthetic 32M set (87,584 films) as a
-user does, ``make train DATA=…/data OUT=DIR`` with the default flags; ``--eval`` is the
-set's evaluation folder (``holdout.csv``, ``history.csv``: ratings the model never saw).
-Generate the set with ``bench/scale.py --sizes 32M --work DIR`` (or
-``bench.harness.synthetic_movielens.generate``).
-
-Measured in this process, with ``bench/scale.py``'s ``evaluate`` (the figures of its sizes):
-``Recommender.recommend`` p50/p99 for the evaluation users' full histories, for newcomers with
-15 ratings and for the franchise cap's worst case, as wall time and as the calling thread's
-CPU time (the machine is shared: wall p99 mostly measures the other jobs), search p99; then
-what the item-item term costs a list (the same requests with and without it, CPU ms), what
-ranking personal lists among the ``PERSONAL_POOL`` most rated films changes (lists that
-differ from the whole catalogue's, and NDCG@10 of both), and the API's resident memory
-after start-up and a few requests (``api_memory``). ``--profile`` prints where a personal
-list's time goes (cProfile over the evaluation users' requests).
-
-``--train-time`` records how ``--model`` was trained (its ``train`` key): the report of
-``/usr/bin/time -v make train DATA=… OUT=DIR`` (wall, user + system CPU, peak resident
-memory) beside the manifest's per-stage wall and CPU seconds; ``--train-load`` a file of
-``/proc/loadavg`` lines taken while it ran (the machine is shared).
-
-Targets: personal recommend p99 ≤ 5 ms in process, API resident ≤ 1.5 GB; ``make train`` on
-the synthetic 32M set with the default flags ≤ 15 min and ≤ 8 GB.
+``--model`` is a model trained on ``bench/scale.py``'s synthetic 32M set, ``--eval`` that set's
+evaluation folder. Targets: personal recommend p99 ≤ 5 ms in process, API resident ≤ 1.5 GB;
+``make train`` on the set ≤ 15 min and ≤ 8 GB. Protocol: bench/README.md. Results:
+``bench/results/serving_87k.json``.
 """
 
 from __future__ import annotations

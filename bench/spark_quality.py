@@ -1,27 +1,11 @@
 """Is the Spark trainer as good as the one-box one? Both on the same ml-1m split, in one run.
 
     python bench/spark_quality.py [--data ../shared/data/movielens/ml-1m] [--tune]
+                                  [--validation-only [--points JSON]] [--master local[2]]
 
-The split is ``ml.training.evaluate``'s (a seeded 10% random holdout of the ratings: seed 42, the
-ml-1m copy's users 1–2999). Both trainers fit the training part; on the test part the bench
-measures
-
-- RMSE: the one-box model's trained user vectors (``ml.training.evaluate``), and Spark's on the
-  executors (``ml.training.spark_train.spark_rmse``: μ + b_u + b_i + p_u·q_i, user vectors never
-  leave Spark);
-- served NDCG@10: each test user's list from the ``Recommender`` that serves /recommend,
-  folding them in from their training ratings (``ml.training.evaluate._top_n``, "service_ranking").
-
-Targets: Spark's RMSE within 2% of the one-box RMSE, its NDCG@10 within 3%.
-
-Settings are chosen on validation carved from the training part only
-(``ml.data.split.validation_split``, 5%); the test part is not seen until the final figures.
-``--validation-only`` fits the residual ALS at each of ``RATING_POINTS`` (or ``--points``) and
-keeps the validation RMSE of each in ``bench/results/spark_quality_tuning.json``; the
-``SparkSettings`` defaults are its best point, and a run without ``--tune`` records that log
-as how they were chosen. ``--tune`` instead searches ``RATING_GRID`` by validation RMSE, then
-the implicit ALS's λ and α0 by validation NDCG@10 of the served list, in the same run.
-Results: ``bench/results/spark_quality.json``.
+Test RMSE and served NDCG@10 of both trainers; Spark's settings are chosen on validation
+carved from training. Targets: Spark's RMSE within 2% of the one-box RMSE, its NDCG@10 within
+3%. Protocol: bench/README.md. Results: ``bench/results/spark_quality.json``.
 """
 
 from __future__ import annotations
