@@ -19,9 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.harness import RESULTS, arguments, model_dir_option, now, verdict, write_json, wrk
+from bench.harness import RESULTS, arguments, model_dir_option, no_model, now, verdict, write_json
 from bench.harness.api_server import UNLIMITED, ApiServer, Request, call_json, sign_up
 from bench.harness.measure import cpu_ms_per_request, drive, percentile, process_tree_cpu_seconds
+from bench.harness.wrk import available as wrk_available
+from bench.harness.wrk import drive_wrk
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES
 
 # The seed service, measured on this kind of machine (docs: FIELD-NOTES, "The service we replace").
@@ -176,10 +178,10 @@ def measure(
         result = Result(name, workers, clients, len(latencies), errors, seconds, latencies, cpu_ms)
         results.append(result)
         print(row(result), flush=True)
-    for _ in range(WRK_RUNS if wrk.available() else 0):
+    for _ in range(WRK_RUNS if wrk_available() else 0):
         clients = max(CONCURRENCY)
         cpu_before = process_tree_cpu_seconds(pid)
-        run = wrk.drive_wrk(port, make, clients, WRK_SECONDS)
+        run = drive_wrk(port, make, clients, WRK_SECONDS)
         cpu_ms = cpu_ms_per_request(pid, cpu_before, run.requests)
         result = Result(
             name, workers, clients, run.requests, run.errors, run.seconds, [], cpu_ms,
@@ -319,8 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     total = 400 if args.quick else args.requests
-    if not (args.model_dir / "manifest.json").is_file():
-        print(f"no model in {args.model_dir}: train one (make train) or pass --model-dir")
+    if no_model(args.model_dir):
         return 2
     load = os.getloadavg()[0]
     print(

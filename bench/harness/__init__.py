@@ -49,6 +49,14 @@ def model_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", type=Path, default=default)
 
 
+def no_model(model_dir: Path) -> bool:
+    """True, after saying so, when ``model_dir`` holds no trained model."""
+    if (model_dir / "manifest.json").is_file():
+        return False
+    print(f"no model in {model_dir}: train one (make train) or pass --model-dir")
+    return True
+
+
 def write_json(path: Path | None, document: Any) -> None:
     """Keep a run's results in ``path`` (nothing when None)."""
     if path is None:
