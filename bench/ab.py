@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.api_latency import rate_requests, recommend_requests
 from bench.harness import REPO, RESULTS, arguments, now, write_json
 from bench.harness.api_server import (
     UNLIMITED,
@@ -64,24 +65,11 @@ def requests_for(scenario: str, port: int) -> Callable[[int], Request]:
     """The i-th request of ``scenario``, for users made now through the API."""
     users = [sign_up(port) for _ in range(USERS[scenario])]
     if scenario == "recommend-cold":
-
-        def cold(i: int) -> Request:
-            user_id, token = users[i % len(users)]
-            return Request("GET", f"/recommend?user_id={user_id}&n=10", token=token)
-
-        return cold
+        return recommend_requests(users)
     user_id, token = users[0]
     popular = call_json(port, Request("GET", f"/recommend?user_id={user_id}&n=100", token=token))
-    films = [item["movie_id"] for item in popular["recommendations"]]
-
-    def rate(i: int) -> Request:
-        user_id, token = users[i % len(users)]
-        film = films[(i // len(users)) % len(films)]
-        rating = RATING_VALUES[i % len(RATING_VALUES)]
-        body = {"user_id": user_id, "ratings": [{"movie_id": film, "rating": rating}]}
-        return Request("POST", "/rate", json.dumps(body).encode(), token)
-
-    return rate
+    return rate_requests(users, [item["movie_id"] for item in popular["recommendations"]],
+                         RATING_VALUES)
 
 
 def main(argv: list[str] | None = None) -> int:

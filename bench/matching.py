@@ -75,11 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     matcher = TitleMatcher(films)
     c = evaluate(matcher, args.labelled, show=args.show)
     share = c["correct"] / c["present"] if c["present"] else 0.0
-    print(
-        f"{c['present']} films in the catalogue: {c['correct']} correct ({share:.1%}), "
-        f"{c['unmatched']} unmatched; {c['wrong']} wrong in all; "
-        f"{c['absent_unmatched']}/{c['absent']} absent films unmatched"
-    )
+    print(f"{c['present']} films in the catalogue: {c['correct']} correct ({share:.1%}), "
+          f"{c['unmatched']} unmatched; {c['wrong']} wrong in all; "
+          f"{c['absent_unmatched']}/{c['absent']} absent films unmatched")
     found, with_id = imdb_by_id(films)
     print(f"IMDb export of every catalogue film with an IMDb id: {found}/{with_id} found by id")
     ok = share >= TARGET_CORRECT and c["wrong"] == 0 and c["absent_unmatched"] == c["absent"]

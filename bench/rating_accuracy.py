@@ -1,14 +1,17 @@
 """RMSE and training time of CineMatch's FunkSVD beside Surprise's SVD, on the same splits.
 
-    .venv/bin/python bench/rating_accuracy.py [--data-root DIR] [--quick] [--json PATH]
+    .venv/bin/python bench/rating_accuracy.py [--data-root DIR] [--quick] [--json PATH] [--tune]
 
 Surprise SVD, the bias baseline and CineMatch (Gibbs and ALS) on ml-100k's u1–u5 folds and the
 partial ml-1m split; the test set is read only as a finish line for the time-to-RMSE figure.
-Protocol: bench/README.md. Results: ``bench/results/rating_accuracy.json``.
+``--tune`` instead scores FunkSVD's hyper-parameter grid on validation carved from the training
+ratings (the test ratings are never read). Protocol: bench/README.md. Results:
+``bench/results/rating_accuracy.json``.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import platform
@@ -23,7 +26,7 @@ import pandas as pd
 
 from bench.harness import DATA_ROOT, RESULTS, arguments, now, verdict, write_json
 from ml.data import load_dataset
-from ml.data.split import random_split
+from ml.data.split import random_split, validation_split
 from ml.models.baseline import BiasBaseline
 from ml.models.funksvd.model import FunkSVDParams
 from ml.models.funksvd.train import Validation, train_funksvd
@@ -48,6 +51,8 @@ TARGET_ML1M_RMSE = 0.850
 TARGET_TRAIN_SECONDS = 15.0
 
 TIME_TO_TARGET_FIRST_SWEEPS = 20
+#: ``--tune``: FunkSVD's grid, each point scored on 10% of the training ratings (seed 7).
+TUNE_GRID = {"n_factors": (8, 16, 24), "n_epochs": (50, 65, 100), "burn_in": (4, 10)}
 
 REFERENCE = "surprise_svd"
 CINEMATCH = {
@@ -258,10 +263,44 @@ def as_json(fits: list[Fit]) -> list[dict[str, Any]]:
             for fit, ratio in zip(fits, ratios(fits).values(), strict=True)]
 
 
+def validation_rmse(train: pd.DataFrame, params: FunkSVDParams) -> tuple[float, float]:
+    """RMSE on 10% of ``train`` held out (seed 7) after training on the rest; solver seconds."""
+    fit, held = validation_split(train, 0.1, seed=7)
+    users, items = IdMap.from_values(fit["user_id"]), IdMap.from_values(fit["movie_id"])
+    result = train_funksvd(rating_matrix(fit, users, items), params, progress=False)
+    predicted = result.model.predict_pairs(users.indices(held["user_id"]),
+                                           items.indices(held["movie_id"]))
+    return rmse(predicted, held["rating"].to_numpy(np.float64)), result.seconds
+
+
+def tune(splits: dict[str, pd.DataFrame], quick: bool) -> None:
+    """Print ``TUNE_GRID``'s validation RMSE on each training set, and the best point."""
+    grid = [point for point in itertools.product(*TUNE_GRID.values())
+            if not quick or point[1] == 65]
+    for name, train in splits.items():
+        print(f"\n{name}: validation RMSE (10% of training ratings, seed 7)")
+        print(f"  {'factors':>7} {'sweeps':>6} {'burn-in':>7} {'RMSE':>7} {'train s':>7}")
+        rows = []
+        for k, sweeps, burn in grid:
+            score, seconds = validation_rmse(
+                train, FunkSVDParams(n_factors=k, n_epochs=sweeps, burn_in=burn))
+            rows.append((score, k, sweeps, burn, seconds))
+            print(f"  {k:>7} {sweeps:>6} {burn:>7} {score:>7.4f} {seconds:>7.1f}", flush=True)
+        best = min(rows)
+        print(f"  best: {best[1]} factors, {best[2]} sweeps, burn-in {best[3]} "
+              f"(RMSE {best[0]:.4f})")
+    defaults = FunkSVDParams()
+    print(f"\nshipped defaults: {defaults.n_factors} factors, {defaults.n_epochs} sweeps, "
+          f"burn-in {defaults.burn_in}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__, "ml-100k u1 only", "rating_accuracy")
+    parser = arguments(__doc__, "ml-100k u1 only (with --tune, a smaller grid)",
+                       "rating_accuracy")
     parser.add_argument("--data-root", type=Path, default=DATA_ROOT,
                         help="folder holding ml-100k/ and ml-1m/")
+    parser.add_argument("--tune", action="store_true",
+                        help="FunkSVD's grid on validation carved from training; nothing written")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -272,6 +311,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: missing MovieLens data: {', '.join(missing)} (pass --data-root DIR)",
               file=sys.stderr)
         return 2
+    if args.tune:
+        splits = {"ml-100k u1.base": read_100k_split(folder_100k / "u1.base")}
+        if not args.quick:
+            ratings = load_dataset(folder_1m).ratings
+            splits["ml-1m partial, train part"] = random_split(ratings, ML1M_TEST_FRACTION,
+                                                               ML1M_SEED)[0]
+        tune(splits, args.quick)
+        return 0
     if surprise is None:
         print("warning: scikit-surprise is not installed (make bench installs it); running "
               "the CineMatch side only, without ratios", file=sys.stderr)

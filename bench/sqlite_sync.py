@@ -52,11 +52,9 @@ def main(argv: list[str] | None = None) -> int:
                 results[mode] += per_write_us(Path(folder), mode, writes // args.rounds)
     for mode, times in results.items():
         ordered = sorted(times)
-        print(
-            f"synchronous={mode}: median {statistics.median(times):.0f} µs, "
-            f"p99 {ordered[int(0.99 * (len(ordered) - 1))]:.0f} µs per write transaction, "
-            f"{len(times) / (sum(times) / 1e6):,.0f} writes/s"
-        )
+        print(f"synchronous={mode}: median {statistics.median(times):.0f} µs, "
+              f"p99 {ordered[int(0.99 * (len(ordered) - 1))]:.0f} µs per write transaction, "
+              f"{len(times) / (sum(times) / 1e6):,.0f} writes/s")
     ratio = statistics.median(results["FULL"]) / statistics.median(results["NORMAL"])
     print(f"FULL / NORMAL median: {ratio:.2f}x")
     return 0
