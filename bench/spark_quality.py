@@ -18,12 +18,12 @@ import os
 import sys
 import time
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bench.harness import DATA_ROOT, RESULTS, now, write_json
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
 from ml.models.funksvd.model import FunkSVDParams
@@ -44,12 +44,8 @@ from ml.training.spark_train import (
     spark_session,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "movielens" / "ml-1m"
-RESULTS = REPO / "bench" / "results" / "spark_quality.json"
 #: Every validation trial of the residual ALS run so far (``--validation-only``), by setting.
-TUNING_LOG = REPO / "bench" / "results" / "spark_quality_tuning.json"
+TUNING_LOG = RESULTS / "spark_quality_tuning.json"
 RMSE_TARGET, NDCG_TARGET = 0.02, 0.03
 #: The residual ALS's points ``--validation-only`` tries (a coordinate search from the
 #: former defaults, every point a Spark fit on a shared machine): rounds of bias refits,
@@ -207,7 +203,7 @@ def tune(spark: Any, train: pd.DataFrame, movies: pd.DataFrame, base: SparkSetti
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=DATA_ROOT / "ml-1m")
     parser.add_argument("--test-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--master", default="local[2]")
@@ -223,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", type=json.loads,
                         help="JSON list of SparkSettings overrides, instead of the grid")
     parser.add_argument("--tuning-log", type=Path, default=TUNING_LOG)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS / "spark_quality.json")
     args = parser.parse_args(argv)
     RATING_GRID.clear()
     RATING_GRID.update(args.rating_grid)
@@ -258,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     rmse_ratio = on_spark["rmse"] / one_box["rmse"]
     ndcg_ratio = on_spark["ndcg_at_10"] / one_box["ndcg_at_10"]
     result = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generated_at": now(),
         "environment": {"cpus": os.cpu_count(), "spark": spark.version, "master": args.master,
                         "note": "shared machine under load from other jobs; times are "
                                 "indicative, the quality figures are not affected"},
@@ -279,8 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                    "trials": trials} if args.tune else recorded_tuning(args.tuning_log,
                                                                       args.out),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     print(json.dumps({k: result[k] for k in ("one_box", "spark", "ratios", "met")}, indent=2))
     spark.stop()
     return 0

@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +33,13 @@ if "--scoring-only" in sys.argv:
 
 import numpy as np
 
+from bench.harness import REPO, RESULTS, now, write_json
 from bench.harness.spark_cluster import spark_env
 from bench.harness.synthetic_movielens import Shape, generate
 from bench.scale import percentiles, timed, train
 from ml.serving.ranking import top_n_indices
 from ml.training.spark_train import SparkSettings
 
-REPO = Path(__file__).resolve().parents[1]
-
-RESULTS = REPO / "bench" / "results" / "spark_scale.json"
 SIZES = {"1M": 1_000_000, "4M": 4_000_000, "8.6M": 8_600_000}
 FILM_COUNTS = (87_585, 250_000, 1_000_000)
 #: Widths of the served stacked factors (iALS 128, FunkSVD 64 + bias, log popularity).
@@ -233,7 +230,7 @@ def _write(path: Path, result: dict[str, Any], part: str) -> None:
             rows = {r["label"]: r for r in kept.get("training", [])}
             rows.update({r["label"]: r for r in result["training"]})
             result["training"] = [rows[k] for k in SIZES if k in rows]
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(path, result)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,12 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scoring-only", action="store_true")
     parser.add_argument("--training-only", action="store_true")
     parser.add_argument("--work", type=Path)
-    parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--json", type=Path, default=RESULTS / "spark_scale.json")
     args = parser.parse_args(argv)
     labels = [s.strip() for s in args.sizes.split(",") if s.strip()]
     earlier = json.loads(args.json.read_text()) if args.json.exists() else {}
     result: dict[str, Any] = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generated_at": now(),
         "cpus": os.cpu_count(),
         "note": "shared machine, loaded by other jobs: read the ratios; times are indicative",
         "spark_settings": asdict(SparkSettings()),
