@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench.harness import DATA_ROOT, RESULTS, arguments, now, verdict, write_json
+from bench.harness import DATA_ROOT, RESULTS, arguments, missing_data, now, verdict, write_json
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
@@ -164,11 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    folder = args.data_root / "ml-1m"
-    if not folder.is_dir():
-        print(f"error: {folder}: no such data folder (pass --data-root)", file=sys.stderr)
+    if missing_data(args.data_root, "ml-1m"):
         return 2
-    dataset = load_dataset(folder)
+    dataset = load_dataset(args.data_root / "ml-1m")
     max_users = 600 if args.quick else None
     train, test = random_split(dataset.ratings, TEST_FRACTION, SEED)
     fit, held = validation_split(train, VALIDATION_FRACTION, VALIDATION_SEED)

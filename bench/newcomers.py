@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.harness import DATA_ROOT, RESULTS, arguments, load_average, now, verdict, write_json
+from bench import harness
 from bench.ranking import ease_weights
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
@@ -41,7 +40,7 @@ from ml.training.train import fit_artifact
 
 log = logging.getLogger("bench.newcomers")
 
-RANKING_JSON = RESULTS / "ranking.json"
+RANKING_JSON = harness.RESULTS / "ranking.json"
 SEED = 0
 TOP_K = 10
 PAGE_SIZE = 10
@@ -483,18 +482,16 @@ def holdouts(ratings: pd.DataFrame, n_test: int, n_validation: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = arguments(__doc__, "100 newcomers", "newcomers")
-    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
+    parser = harness.arguments(__doc__, "100 newcomers", "newcomers")
+    parser.add_argument("--data-root", type=Path, default=harness.DATA_ROOT)
     parser.add_argument("--newcomers", type=int, default=150, help="users held out")
     parser.add_argument("--tune", action="store_true",
                         help="grid-search on validation newcomers instead (test never seen)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    folder = args.data_root / "ml-1m"
-    if not folder.is_dir():
-        print(f"error: {folder}: no such data folder (pass --data-root)", file=sys.stderr)
+    if harness.missing_data(args.data_root, "ml-1m"):
         return 2
-    dataset = load_dataset(folder)
+    dataset = load_dataset(args.data_root / "ml-1m")
     n = 100 if args.quick else args.newcomers
     n_validation = 100 if args.quick else VALIDATION_NEWCOMERS
     train, newcomers, fit_part, held = holdouts(dataset.ratings, n, n_validation)
@@ -519,10 +516,10 @@ def main(argv: list[str] | None = None) -> int:
     full = full_histories()
     print("\n".join([header, f"ranking weights: {recommender.weights}", "", *ease_lines, "",
                      *report(setup, table, timings, full)]))
-    write_json(args.json or (None if args.quick else RESULTS / "newcomers.json"), {
-        "generated_at": now(),
+    harness.write_json(args.json or (None if args.quick else harness.RESULTS / "newcomers.json"), {
+        "generated_at": harness.now(),
         "data": "ml-1m partial", "newcomers": int(newcomers["user_id"].nunique()),
-        "seed": SEED, "load_average": load_average(),
+        "seed": SEED, "load_average": harness.load_average(),
         "weights": asdict(recommender.weights),
         "ease_chosen_on_validation": {f"{name} / {p}": {"kind": kind, "l2": l2}
                                       for (name, p), (kind, l2) in chosen.items()},
@@ -537,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _verdict(label: str, ok: bool) -> str:
-    return f"  {label}: {verdict(ok)}"
+    return f"  {label}: {harness.verdict(ok)}"
 
 
 if __name__ == "__main__":

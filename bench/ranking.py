@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -26,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from bench.harness import DATA_ROOT, RESULTS, arguments, load_average, now, write_json
+from bench.harness import DATA_ROOT, RESULTS, arguments, load_average, missing_data, now, write_json
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
@@ -396,10 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.json or DEFAULT_JSON, merged)
         return 0
     names = ["ml-100k"] if args.quick else [name for name in args.datasets.split(",") if name]
-    missing = [name for name in names if not (args.data_root / name).is_dir()]
-    if missing:
-        print(f"error: {', '.join(missing)}: no such data folder under {args.data_root}",
-              file=sys.stderr)
+    if missing_data(args.data_root, *names):
         return 2
     records = [run_dataset(args.data_root / name, args.tune, earlier.get(name))
                for name in names]

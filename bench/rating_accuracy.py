@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.harness import DATA_ROOT, RESULTS, arguments, now, verdict, write_json
+from bench.harness import DATA_ROOT, RESULTS, arguments, missing_data, now, verdict, write_json
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
 from ml.models.baseline import BiasBaseline
@@ -305,11 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     folder_100k, folder_1m = args.data_root / "ml-100k", args.data_root / "ml-1m"
-    needed = [folder_100k] if args.quick else [folder_100k, folder_1m]
-    missing = [str(f) for f in needed if not f.is_dir()]
-    if missing:
-        print(f"error: missing MovieLens data: {', '.join(missing)} (pass --data-root DIR)",
-              file=sys.stderr)
+    if missing_data(args.data_root, *(["ml-100k"] if args.quick else ["ml-100k", "ml-1m"])):
         return 2
     if args.tune:
         splits = {"ml-100k u1.base": read_100k_split(folder_100k / "u1.base")}

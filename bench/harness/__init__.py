@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,15 @@ def model_dir_option(parser: argparse.ArgumentParser) -> None:
     """``--model-dir``: the served model, ``$CINEMATCH_MODEL_DIR`` or ``models/``."""
     default = Path(os.environ.get("CINEMATCH_MODEL_DIR", REPO / "models"))
     parser.add_argument("--model-dir", type=Path, default=default)
+
+
+def missing_data(root: Path, *releases: str) -> bool:
+    """True, after saying which, when one of the MovieLens ``releases`` is not under ``root``."""
+    missing = [name for name in releases if not (root / name).is_dir()]
+    if missing:
+        print(f"error: {', '.join(missing)}: no such data folder under {root} (pass --data-root)",
+              file=sys.stderr)
+    return bool(missing)
 
 
 def no_model(model_dir: Path) -> bool:
