@@ -39,7 +39,7 @@ from bench.harness.synthetic_movielens import (
 )
 from ml.serving.recommender import Recommender
 from ml.text.search import MovieIndex
-from ml.training.metrics import ndcg_at_k
+from ml.training.metrics import ndcg_at_k, rmse
 
 SIZES = {"1M": 1_000_000, "4M": 4_000_000, "16M": 16_000_000, "32M": 32_000_000}
 #: The serving side at full size without a full-size training: ml-32m's films and users with
@@ -127,7 +127,7 @@ def evaluate(model_dir: Path, eval_folder: Path, max_users: int,
     users = artifact.users.indices(holdout["userId"].to_numpy())
     items = artifact.items.indices(holdout["movieId"].to_numpy())
     predicted = artifact.model.predict_pairs(users, items)
-    rmse = float(np.sqrt(np.mean((predicted - holdout["rating"].to_numpy()) ** 2)))
+    error = rmse(predicted, holdout["rating"].to_numpy())
 
     rng = np.random.default_rng(seed)
     positives, histories, chosen = evaluation_users(holdout, history, max_users, rng)
@@ -161,7 +161,7 @@ def evaluate(model_dir: Path, eval_folder: Path, max_users: int,
     deck = recommender.onboarding(20)
     deck_counts = np.array([m.rating_count for m in deck])
     return {
-        "load_seconds": round(load_seconds, 2), "rmse": round(rmse, 4),
+        "load_seconds": round(load_seconds, 2), "rmse": round(error, 4),
         "ndcg_at_10": round(float(np.mean(scores)), 4),
         "ndcg_at_10_popularity": round(float(np.mean(popular_scores)), 4),
         "eval_users": len(scores),
