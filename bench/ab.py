@@ -74,12 +74,8 @@ def requests_for(scenario: str, port: int) -> Callable[[int], Request]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = arguments(__doc__, "2 rounds, a fifth of the requests", "ab")
-    parser.add_argument(
-        "versions",
-        nargs="*",
-        metavar="NAME=commit:SHA|NAME=DIR",
-        default=[f"previous=commit:{BASELINE}", f"this={REPO}"],
-    )
+    parser.add_argument("versions", nargs="*", metavar="NAME=commit:SHA|NAME=DIR",
+                        default=[f"previous=commit:{BASELINE}", f"this={REPO}"])
     parser.add_argument("--scenario", choices=sorted(USERS), default="recommend-cold")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=16)
@@ -90,24 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     rounds = 2 if args.quick else args.rounds
     with contextlib.ExitStack() as on_exit:
         work = Path(on_exit.enter_context(tempfile.TemporaryDirectory(prefix="cinematch-ab-")))
-        cluster = (
-            on_exit.enter_context(PostgresCluster()) if args.database == "postgresql" else None
-        )
+        cluster = (on_exit.enter_context(PostgresCluster()) if args.database == "postgresql"
+                   else None)
         runs: list[tuple[str, ApiServer, Callable[[int], Request], dict[str, list[float]]]] = []
         for version in args.versions:
             name, _, source = version.partition("=")
-            repo = (
-                export_release(source.removeprefix("commit:"), work / name)
-                if source.startswith("commit:")
-                else Path(source).resolve()
-            )
-            server = on_exit.enter_context(
-                ApiServer(
-                    repo / "models", work / f"{name}.db", env=UNLIMITED, repo=repo,
-                    workers=args.workers,
-                    database_url=cluster.create_database() if cluster else None,
-                )
-            )
+            repo = (export_release(source.removeprefix("commit:"), work / name)
+                    if source.startswith("commit:") else Path(source).resolve())
+            server = on_exit.enter_context(ApiServer(
+                repo / "models", work / f"{name}.db", env=UNLIMITED, repo=repo,
+                workers=args.workers, database_url=cluster.create_database() if cluster else None))
             make = requests_for(args.scenario, server.port)
             drive(server.port, make, args.clients, requests // 10)  # warm-up
             runs.append((name, server, make, {"req/s": [], "p50": [], "p99": [], "cpu": []}))
@@ -126,12 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                 figures["p50"].append(percentile(latencies, 50))
                 figures["p99"].append(percentile(latencies, 99))
         table: list[dict[str, Any]] = [
-            {
-                "version": name,
-                **{key: statistics.median(values) for key, values in figures.items()},
-                "cpu_min": min(figures["cpu"]),
-                "cpu_max": max(figures["cpu"]),
-            }
+            {"version": name, **{key: statistics.median(values) for key, values in figures.items()},
+             "cpu_min": min(figures["cpu"]), "cpu_max": max(figures["cpu"])}
             for name, _server, _make, figures in runs
         ]
         load_after = os.getloadavg()[0]

@@ -165,9 +165,8 @@ def run(model_dir: Path, workers_list: list[int], total: int) -> list[Result]:
     return results
 
 
-def measure(
-    port: int, pid: int, name: str, make: Callable[[int], Request], workers: int, total: int
-) -> list[Result]:
+def measure(port: int, pid: int, name: str, make: Callable[[int], Request], workers: int,
+            total: int) -> list[Result]:
     """One scenario at each concurrency level, after a warm-up (caches, pools, code paths);
     then, when wrk is installed, at the target's concurrency from wrk."""
     drive(port, make, 4, 200)
@@ -184,10 +183,8 @@ def measure(
         cpu_before = process_tree_cpu_seconds(pid)
         run = drive_wrk(port, make, clients, WRK_SECONDS)
         cpu_ms = cpu_ms_per_request(pid, cpu_before, run.requests)
-        result = Result(
-            name, workers, clients, run.requests, run.errors, run.seconds, [], cpu_ms,
-            client=WRK_CLIENT, percentiles_ms=run.percentiles_ms,
-        )
+        result = Result(name, workers, clients, run.requests, run.errors, run.seconds, [], cpu_ms,
+                        client=WRK_CLIENT, percentiles_ms=run.percentiles_ms)
         results.append(result)
         print(row(result), flush=True)
     return results
