@@ -16,9 +16,9 @@ checkout; ``--quick`` runs 2 rounds of a fifth of the requests. Full runs keep t
 in ``bench/results/ab.json``, per scenario, database and worker count (a run replaces only
 its own rows).
 
-Scenarios: ``recommend-cold`` is bench/db_contention.py's case 3 (users with no ratings,
-30,000 requests a round); ``rate`` is bench/api_latency.py's rate scenario (one film per
-``POST /rate``, 64 raters, 4,000 requests a round). Limits on writes and sign-ups are off.
+Scenarios: ``recommend-cold`` (users with no ratings, 30,000 requests a round); ``rate``,
+bench/api_latency.py's rate scenario (one film per ``POST /rate``, 64 raters, 4,000 requests a
+round). Limits on writes and sign-ups are off.
 docs/operations.md, "Hosted", quotes its runs.
 """
 
@@ -31,10 +31,11 @@ import os
 import statistics
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.api_latency import rate_requests, recommend_requests
+from bench.harness import REPO, RESULTS, arguments, now, write_json
 from bench.harness.api_server import (
     UNLIMITED,
     ApiServer,
@@ -45,10 +46,6 @@ from bench.harness.api_server import (
 )
 from bench.harness.measure import drive, percentile, process_tree_cpu_seconds
 from bench.harness.postgres import PostgresCluster
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_JSON = REPO / "bench/results/ab.json"
-
 
 USERS = {"recommend-cold": 32, "rate": 64}
 REQUESTS = {"recommend-cold": 30_000, "rate": 4_000}
@@ -68,69 +65,37 @@ def requests_for(scenario: str, port: int) -> Callable[[int], Request]:
     """The i-th request of ``scenario``, for users made now through the API."""
     users = [sign_up(port) for _ in range(USERS[scenario])]
     if scenario == "recommend-cold":
-
-        def cold(i: int) -> Request:
-            user_id, token = users[i % len(users)]
-            return Request("GET", f"/recommend?user_id={user_id}&n=10", token=token)
-
-        return cold
+        return recommend_requests(users)
     user_id, token = users[0]
     popular = call_json(port, Request("GET", f"/recommend?user_id={user_id}&n=100", token=token))
-    films = [item["movie_id"] for item in popular["recommendations"]]
-
-    def rate(i: int) -> Request:
-        user_id, token = users[i % len(users)]
-        film = films[(i // len(users)) % len(films)]
-        rating = RATING_VALUES[i % len(RATING_VALUES)]
-        body = {"user_id": user_id, "ratings": [{"movie_id": film, "rating": rating}]}
-        return Request("POST", "/rate", json.dumps(body).encode(), token)
-
-    return rate
+    return rate_requests(users, [item["movie_id"] for item in popular["recommendations"]],
+                         RATING_VALUES)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "versions",
-        nargs="*",
-        metavar="NAME=commit:SHA|NAME=DIR",
-        default=[f"previous=commit:{BASELINE}", f"this={REPO}"],
-    )
+    parser = arguments(__doc__, "2 rounds, a fifth of the requests", "ab")
+    parser.add_argument("versions", nargs="*", metavar="NAME=commit:SHA|NAME=DIR",
+                        default=[f"previous=commit:{BASELINE}", f"this={REPO}"])
     parser.add_argument("--scenario", choices=sorted(USERS), default="recommend-cold")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per version")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--quick", action="store_true", help="2 rounds, a fifth of the requests")
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=DEFAULT_JSON,
-        help=f"where full runs keep their table (default {DEFAULT_JSON})",
-    )
     args = parser.parse_args(argv)
     requests = REQUESTS[args.scenario] // (5 if args.quick else 1)
     rounds = 2 if args.quick else args.rounds
     with contextlib.ExitStack() as on_exit:
         work = Path(on_exit.enter_context(tempfile.TemporaryDirectory(prefix="cinematch-ab-")))
-        cluster = (
-            on_exit.enter_context(PostgresCluster()) if args.database == "postgresql" else None
-        )
+        cluster = (on_exit.enter_context(PostgresCluster()) if args.database == "postgresql"
+                   else None)
         runs: list[tuple[str, ApiServer, Callable[[int], Request], dict[str, list[float]]]] = []
         for version in args.versions:
             name, _, source = version.partition("=")
-            repo = (
-                export_release(source.removeprefix("commit:"), work / name)
-                if source.startswith("commit:")
-                else Path(source).resolve()
-            )
-            server = on_exit.enter_context(
-                ApiServer(
-                    repo / "models", work / f"{name}.db", env=UNLIMITED, repo=repo,
-                    workers=args.workers,
-                    database_url=cluster.create_database() if cluster else None,
-                )
-            )
+            repo = (export_release(source.removeprefix("commit:"), work / name)
+                    if source.startswith("commit:") else Path(source).resolve())
+            server = on_exit.enter_context(ApiServer(
+                repo / "models", work / f"{name}.db", env=UNLIMITED, repo=repo,
+                workers=args.workers, database_url=cluster.create_database() if cluster else None))
             make = requests_for(args.scenario, server.port)
             drive(server.port, make, args.clients, requests // 10)  # warm-up
             runs.append((name, server, make, {"req/s": [], "p50": [], "p99": [], "cpu": []}))
@@ -149,12 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                 figures["p50"].append(percentile(latencies, 50))
                 figures["p99"].append(percentile(latencies, 99))
         table: list[dict[str, Any]] = [
-            {
-                "version": name,
-                **{key: statistics.median(values) for key, values in figures.items()},
-                "cpu_min": min(figures["cpu"]),
-                "cpu_max": max(figures["cpu"]),
-            }
+            {"version": name, **{key: statistics.median(values) for key, values in figures.items()},
+             "cpu_min": min(figures["cpu"]), "cpu_max": max(figures["cpu"])}
             for name, _server, _make, figures in runs
         ]
         load_after = os.getloadavg()[0]
@@ -172,62 +133,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def keep(
-    args: argparse.Namespace,
-    rounds: int,
-    table: list[dict[str, Any]],
-    load_before: float,
-    load_after: float,
-) -> None:
+def keep(args: argparse.Namespace, rounds: int, table: list[dict[str, Any]],
+         load_before: float, load_after: float) -> None:
     """Write this run's rows into ``args.json``, replacing the rows of the same scenario,
     database and worker count and keeping the others: ``results`` holds one row per run and
     version, ``environment`` when and under what load each run was made."""
-    path: Path = args.json
+    path: Path = args.json or RESULTS / "ab.json"
     document = json.loads(path.read_text()) if path.is_file() else {}
-    run = (
-        f"{args.scenario}, {args.database}, {args.workers} worker(s), {args.clients} clients,"
-        f" {rounds} rounds"
-    )
     same = f"{args.scenario}, {args.database}, {args.workers} worker(s),"
+    run = f"{same} {args.clients} clients, {rounds} rounds"
     kept = [row for row in document.get("results", []) if not row["run"].startswith(same)]
-    environment = {
-        name: figures
-        for name, figures in document.get("environment", {}).items()
-        if not name.startswith(same)
-    }
+    environment = {name: figures for name, figures in document.get("environment", {}).items()
+                   if not name.startswith(same)}
     sources = dict(version.partition("=")[::2] for version in args.versions)
     base = table[0]
-    rows = [
-        {
-            "run": run,
-            "version": row["version"],
-            # A commit is named; a folder is the checkout the run was made from.
-            "code": sources[row["version"]]
-            if sources[row["version"]].startswith("commit:")
-            else "checkout",
-            "req_per_s": round(row["req/s"], 1),
-            "p50_ms": round(row["p50"], 2),
-            "p99_ms": round(row["p99"], 2),
-            "server_cpu_us_per_request": round(row["cpu"]),
-            "server_cpu_us_range": f"{row['cpu_min']:.0f}–{row['cpu_max']:.0f}",
-            "cpu_ratio_to_first": round(row["cpu"] / base["cpu"], 3),
-            "req_per_s_ratio_to_first": round(row["req/s"] / base["req/s"], 3),
-        }
-        for row in table
-    ]
-    environment[run] = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "load_average_1m_before": round(load_before, 1),
-        "load_average_1m_after": round(load_after, 1),
-        "cpus": os.cpu_count(),
-    }
-    document = {
-        "results": sorted(kept + rows, key=lambda row: row["run"]),
-        "environment": dict(sorted(environment.items())),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    print(f"results written to {path}")
+    rows = [{"run": run, "version": row["version"],
+             # A commit is named; a folder is the checkout the run was made from.
+             "code": source if (source := sources[row["version"]]).startswith("commit:")
+             else "checkout",
+             "req_per_s": round(row["req/s"], 1), "p50_ms": round(row["p50"], 2),
+             "p99_ms": round(row["p99"], 2), "server_cpu_us_per_request": round(row["cpu"]),
+             "server_cpu_us_range": f"{row['cpu_min']:.0f}–{row['cpu_max']:.0f}",
+             "cpu_ratio_to_first": round(row["cpu"] / base["cpu"], 3),
+             "req_per_s_ratio_to_first": round(row["req/s"] / base["req/s"], 3)}
+            for row in table]
+    environment[run] = {"generated_at": now(), "load_average_1m_before": round(load_before, 1),
+                        "load_average_1m_after": round(load_after, 1), "cpus": os.cpu_count()}
+    write_json(path, {"results": sorted(kept + rows, key=lambda row: row["run"]),
+                      "environment": dict(sorted(environment.items()))})
 
 
 if __name__ == "__main__":

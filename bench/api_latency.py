@@ -1,43 +1,30 @@
 """HTTP latency and throughput of the API, side by side with the service it replaces.
 
     .venv/bin/python -m bench.api_latency [--model-dir models] [--workers 1 2] [--quick]
+                                          [--requests 3200] [--json PATH]
 
-Starts ``python -m api.server`` on 127.0.0.1 (a free port) in its own process with a temporary
-SQLite database, prepares users through the API itself, then drives it from this process with
-1, 8 and 16 concurrent keep-alive clients (threads, ``KeepAliveClient``), a bounded number of
-requests per scenario, and then, when wrk is installed (``make bench`` installs Debian's
-package), with 16 connections from wrk for 5 s (``bench.harness.wrk``). Prints p50/p95/p99
-latency and req/s per scenario, client and worker count, and the targets' verdicts per client;
-the ratios against the old service use the Python client at 8 clients, the load it was
-measured at, and include the scenario that recomputes every list. Full runs also write
-``bench/results/api_latency.json``. The whole run takes about six minutes.
-
-The clients share the machine's two cores with the server. The Python client's threads also
-queue for the GIL, which adds to the latency it records; wrk's figures are the server's.
+Cold, personal, rate and search scenarios at 1, 8 and 16 clients from Python threads, and at
+16 connections from wrk when installed. Targets: ≥ 1,000 req/s and p99 ≤ 15 ms at 16 clients.
+Protocol: bench/README.md. Results: ``bench/results/api_latency.json``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import statistics
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.harness import wrk
+from bench.harness import RESULTS, arguments, model_dir_option, no_model, now, verdict, write_json
 from bench.harness.api_server import UNLIMITED, ApiServer, Request, call_json, sign_up
-from bench.harness.measure import drive, percentile, process_tree_cpu_seconds
+from bench.harness.measure import cpu_ms_per_request, drive, percentile, process_tree_cpu_seconds
+from bench.harness.wrk import available as wrk_available
+from bench.harness.wrk import drive_wrk
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_JSON = REPO / "bench/results/api_latency.json"
-
 
 # The seed service, measured on this kind of machine (docs: FIELD-NOTES, "The service we replace").
 OLD_REQ_PER_S_8_CLIENTS = 22.0
@@ -94,20 +81,6 @@ NO_CACHE = {"CINEMATCH_LIST_CACHE_MB": "0", "CINEMATCH_PROFILE_CACHE_SIZE": "0"}
 NO_CACHE_SCENARIO = "recommend personal, no cache"
 
 
-@contextmanager
-def running_server(
-    model_dir: Path, workers: int, workdir: Path, env: dict[str, str] | None = None
-) -> Iterator[tuple[int, int]]:
-    """A uvicorn process on a fresh database; yields (port, pid) once /health answers."""
-    database = workdir / f"bench-w{workers}-{len(env or {})}.db"
-    # The rate scenario has each rater write ~50 times in seconds, far past what the per-user
-    # write limit allows a person, and ~130 users sign up from 127.0.0.1, past the per-address
-    # sign-up limit (20 an hour); this benchmark measures capacity, so both limits are off.
-    settings = {**UNLIMITED, **(env or {})}
-    with ApiServer(model_dir, database, workers=workers, env=settings) as server:
-        yield server.port, server.pid
-
-
 @dataclass(frozen=True)
 class Fixtures:
     cold: list[tuple[int, str]]
@@ -118,17 +91,15 @@ class Fixtures:
 
 def prepare(port: int) -> Fixtures:
     """Users through the API itself: cold ones, personal ones (2× the threshold), raters."""
-    catalogue = [
-        m["movie_id"] for m in call_json(port, Request("GET", "/movies?limit=100"))["items"]
-    ]
+    listed = call_json(port, Request("GET", "/movies?limit=100"))["items"]
+    catalogue = [m["movie_id"] for m in listed]
     cold = [sign_up(port) for _ in range(N_COLD_USERS)]
     personal = [sign_up(port) for _ in range(N_PERSONAL_USERS)]
     values = list(RATING_VALUES)
     for k, (user_id, token) in enumerate(personal):
         picks = catalogue[k % 7 :: 7][: 2 * PERSONALISATION_THRESHOLD]
-        ratings = [
-            {"movie_id": m, "rating": values[(k + i) % len(values)]} for i, m in enumerate(picks)
-        ]
+        ratings = [{"movie_id": m, "rating": values[(k + i) % len(values)]}
+                   for i, m in enumerate(picks)]
         body = json.dumps({"user_id": user_id, "ratings": ratings}).encode()
         call_json(port, Request("POST", "/rate", body, token))
     raters = [sign_up(port) for _ in range(N_RATE_USERS)]
@@ -145,18 +116,22 @@ def recommend_requests(users: list[tuple[int, str]]) -> Callable[[int], Request]
     return make
 
 
+def rate_requests(raters: list[tuple[int, str]], films: list[int],
+                  values: tuple[float, ...] = RATING_VALUES) -> Callable[[int], Request]:
+    """The i-th one-film ``POST /rate``: the raters in turn, each rating the films in turn."""
+
+    def make(i: int) -> Request:
+        user_id, token = raters[i % len(raters)]
+        rating = {"movie_id": films[(i // len(raters)) % len(films)],
+                  "rating": values[i % len(values)]}
+        body = {"user_id": user_id, "ratings": [rating]}
+        return Request("POST", "/rate", json.dumps(body).encode(), token)
+
+    return make
+
+
 def scenarios(fx: Fixtures) -> dict[str, Callable[[int], Request]]:
     """Scenario name -> the i-th request of that scenario."""
-    values = list(RATING_VALUES)
-
-    def rate(i: int) -> Request:
-        user_id, token = fx.raters[i % len(fx.raters)]
-        movie = fx.catalogue[(i // len(fx.raters)) % len(fx.catalogue)]
-        body = {
-            "user_id": user_id,
-            "ratings": [{"movie_id": movie, "rating": values[i % len(values)]}],
-        }
-        return Request("POST", "/rate", json.dumps(body).encode(), token)
 
     def search(i: int) -> Request:
         query = SEARCH_QUERIES[i % len(SEARCH_QUERIES)].replace(" ", "%20")
@@ -164,30 +139,34 @@ def scenarios(fx: Fixtures) -> dict[str, Callable[[int], Request]]:
 
     return {
         "recommend cold (0 ratings)": recommend_requests(fx.cold),
-        f"recommend personal ({2 * PERSONALISATION_THRESHOLD} ratings)": recommend_requests(
-            fx.personal
-        ),
-        "rate (1 film)": rate,
+        f"recommend personal ({2 * PERSONALISATION_THRESHOLD} ratings)":
+            recommend_requests(fx.personal),
+        "rate (1 film)": rate_requests(fx.raters, fx.catalogue),
         "movies search": search,
     }
 
 
 def run(model_dir: Path, workers_list: list[int], total: int) -> list[Result]:
+    """Every scenario on a fresh database per server. The rate scenario has each rater write
+    ~50 times in seconds, and ~130 users sign up from 127.0.0.1: this benchmark measures
+    capacity, so the per-user write limit and the per-address sign-up limit are off."""
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="cinematch-bench-") as workdir:
         for workers in workers_list:
-            with running_server(model_dir, workers, Path(workdir)) as (port, pid):
-                for name, make in scenarios(prepare(port)).items():
-                    results += measure(port, pid, name, make, workers, total)
-            with running_server(model_dir, workers, Path(workdir), NO_CACHE) as (port, pid):
-                personal = recommend_requests(prepare(port).personal)
-                results += measure(port, pid, NO_CACHE_SCENARIO, personal, workers, total)
+            for env in ({}, NO_CACHE):
+                database = Path(workdir) / f"bench-w{workers}-{len(env)}.db"
+                with ApiServer(model_dir, database, workers=workers,
+                               env={**UNLIMITED, **env}) as server:
+                    fixtures = prepare(server.port)
+                    chosen = ({NO_CACHE_SCENARIO: recommend_requests(fixtures.personal)}
+                              if env else scenarios(fixtures))
+                    for name, make in chosen.items():
+                        results += measure(server.port, server.pid, name, make, workers, total)
     return results
 
 
-def measure(
-    port: int, pid: int, name: str, make: Callable[[int], Request], workers: int, total: int
-) -> list[Result]:
+def measure(port: int, pid: int, name: str, make: Callable[[int], Request], workers: int,
+            total: int) -> list[Result]:
     """One scenario at each concurrency level, after a warm-up (caches, pools, code paths);
     then, when wrk is installed, at the target's concurrency from wrk."""
     drive(port, make, 4, 200)
@@ -195,19 +174,17 @@ def measure(
     for clients in CONCURRENCY:
         cpu_before = process_tree_cpu_seconds(pid)
         seconds, latencies, errors = drive(port, make, clients, total)
-        cpu_ms = _cpu_ms_per_request(pid, cpu_before, len(latencies))
+        cpu_ms = cpu_ms_per_request(pid, cpu_before, len(latencies))
         result = Result(name, workers, clients, len(latencies), errors, seconds, latencies, cpu_ms)
         results.append(result)
         print(row(result), flush=True)
-    for _ in range(WRK_RUNS if wrk.available() else 0):
+    for _ in range(WRK_RUNS if wrk_available() else 0):
         clients = max(CONCURRENCY)
         cpu_before = process_tree_cpu_seconds(pid)
-        run = wrk.drive_wrk(port, make, clients, WRK_SECONDS)
-        cpu_ms = _cpu_ms_per_request(pid, cpu_before, run.requests)
-        result = Result(
-            name, workers, clients, run.requests, run.errors, run.seconds, [], cpu_ms,
-            client=WRK_CLIENT, percentiles_ms=run.percentiles_ms,
-        )
+        run = drive_wrk(port, make, clients, WRK_SECONDS)
+        cpu_ms = cpu_ms_per_request(pid, cpu_before, run.requests)
+        result = Result(name, workers, clients, run.requests, run.errors, run.seconds, [], cpu_ms,
+                        client=WRK_CLIENT, percentiles_ms=run.percentiles_ms)
         results.append(result)
         print(row(result), flush=True)
     return results
@@ -222,13 +199,6 @@ def median_runs(rows: list[Result]) -> list[Result]:
         sorted(runs, key=lambda r: r.percentile(99))[(len(runs) - 1) // 2]
         for runs in groups.values()
     ]
-
-
-def _cpu_ms_per_request(pid: int, cpu_before: float | None, requests: int) -> float | None:
-    cpu_after = process_tree_cpu_seconds(pid)
-    if cpu_before is None or cpu_after is None or not requests:
-        return None
-    return (cpu_after - cpu_before) * 1000 / requests
 
 
 HEADER = (
@@ -256,10 +226,8 @@ def summary(results: list[Result]) -> None:
     )
     best_workers = _best_workers(python)
     print()
-    print(
-        "The service we replace (measured): /recommend 22 req/s and p99 887 ms at 8 clients;"
-        " cold p50 59 ms."
-    )
+    print("The service we replace (measured): /recommend 22 req/s and p99 887 ms at 8 clients;"
+          " cold p50 59 ms.")
     print(f"Best worker setting for /recommend at {max(CONCURRENCY)} clients: {best_workers}")
     print(f"Against the old service at its own {OLD_CLIENTS} clients, {best_workers} worker(s):")
     for r in recommend:
@@ -267,14 +235,10 @@ def summary(results: list[Result]) -> None:
             continue
         speedup = r.req_per_s / OLD_REQ_PER_S_8_CLIENTS
         p99 = r.percentile(99)
-        print(
-            f"  {r.scenario:<32} {r.req_per_s:>7.0f} req/s = {speedup:>5.0f}x old;"
-            f"  p99 {p99:.2f} ms = {OLD_P99_MS_8_CLIENTS / p99:.0f}x lower"
-        )
-    print(
-        f"  cold /recommend p50 at 1 client: {cold_p50:.2f} ms = "
-        f"{OLD_P50_MS_COLD / cold_p50:.0f}x lower than {OLD_P50_MS_COLD:.0f} ms"
-    )
+        print(f"  {r.scenario:<32} {r.req_per_s:>7.0f} req/s = {speedup:>5.0f}x old;"
+              f"  p99 {p99:.2f} ms = {OLD_P99_MS_8_CLIENTS / p99:.0f}x lower")
+    print(f"  cold /recommend p50 at 1 client: {cold_p50:.2f} ms = "
+          f"{OLD_P50_MS_COLD / cold_p50:.0f}x lower than {OLD_P50_MS_COLD:.0f} ms")
     for client in (PYTHON_CLIENT, WRK_CLIENT):
         rows = median_runs([r for r in results if r.client == client])
         if rows:
@@ -301,69 +265,41 @@ def _targets(client: str, rows: list[Result]) -> None:
     best = [r for r in busy if r.scenario != NO_CACHE_SCENARIO and r.workers == best_workers]
     uncached = max((r for r in busy if r.scenario == NO_CACHE_SCENARIO), key=lambda r: r.req_per_s)
     print(f"Load from {client}, {best_workers} worker(s):")
-    print(
-        f"  every list recomputed ({NO_CACHE_SCENARIO}, best with {uncached.workers} workers):"
-        f" {uncached.req_per_s:.0f} req/s, p99 {uncached.percentile(99):.2f} ms"
-    )
+    print(f"  every list recomputed ({NO_CACHE_SCENARIO}, best with {uncached.workers} workers):"
+          f" {uncached.req_per_s:.0f} req/s, p99 {uncached.percentile(99):.2f} ms")
     for label, chosen in (("served lists", best), ("every list recomputed", [uncached])):
         throughput_ok = all(r.req_per_s >= TARGET_REQ_PER_S for r in chosen)
         latency_ok = all(r.percentile(99) <= TARGET_P99_MS for r in chosen)
-        print(
-            f"  target >= {TARGET_REQ_PER_S:.0f} req/s ({label}):"
-            f" {'met' if throughput_ok else 'NOT met'};"
-            f" p99 <= {TARGET_P99_MS:.0f} ms at {max(CONCURRENCY)} clients:"
-            f" {'met' if latency_ok else 'NOT met'}"
-        )
+        print(f"  target >= {TARGET_REQ_PER_S:.0f} req/s ({label}):"
+              f" {verdict(throughput_ok)};"
+              f" p99 <= {TARGET_P99_MS:.0f} ms at {max(CONCURRENCY)} clients:"
+              f" {verdict(latency_ok)}")
 
 
-def write_json(path: Path, model_dir: Path, results: list[Result], load: float) -> None:
-    """Keep the run next to the other benchmarks' results (full runs only)."""
+def to_json(model_dir: Path, results: list[Result], load: float) -> dict[str, object]:
+    """The run as ``bench/results/api_latency.json`` keeps it (full runs only)."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    rows = [
-        {
-            "scenario": r.scenario,
-            "client": r.client,
-            "workers": r.workers,
-            "clients": r.clients,
-            "requests": r.requests,
-            "errors": r.errors,
-            "req_per_s": round(r.req_per_s, 1),
-            "p50_ms": round(r.percentile(50), 3),
-            "p95_ms": round(r.percentile(95), 3),
-            "p99_ms": round(r.percentile(99), 3),
-            "server_cpu_ms_per_request": None
-            if r.server_cpu_ms is None
-            else round(r.server_cpu_ms, 3),
-        }
-        for r in results
-    ]
-    document = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "environment": {
-            "cpus": os.cpu_count(),
-            "load_average_1m_at_start": load,
-            "python": platform.python_version(),
-        },
+    rows = [{"scenario": r.scenario, "client": r.client, "workers": r.workers,
+             "clients": r.clients, "requests": r.requests, "errors": r.errors,
+             "req_per_s": round(r.req_per_s, 1),
+             **{f"p{q}_ms": round(r.percentile(q), 3) for q in (50, 95, 99)},
+             "server_cpu_ms_per_request":
+                 None if r.server_cpu_ms is None else round(r.server_cpu_ms, 3)}
+            for r in results]
+    return {
+        "generated_at": now(),
+        "environment": {"cpus": os.cpu_count(), "load_average_1m_at_start": load,
+                        "python": platform.python_version()},
         "model_version": manifest.get("model_version"),
-        "baseline": {
-            "req_per_s_8_clients": OLD_REQ_PER_S_8_CLIENTS,
-            "p99_ms_8_clients": OLD_P99_MS_8_CLIENTS,
-            "p50_ms_cold": OLD_P50_MS_COLD,
-        },
+        "baseline": {"req_per_s_8_clients": OLD_REQ_PER_S_8_CLIENTS,
+                     "p99_ms_8_clients": OLD_P99_MS_8_CLIENTS, "p50_ms_cold": OLD_P50_MS_COLD},
         "results": rows,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"results written to {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model-dir",
-        type=Path,
-        default=Path(os.environ.get("CINEMATCH_MODEL_DIR", REPO / "models")),
-    )
+    parser = arguments(__doc__, "400 requests per scenario", "api_latency")
+    model_dir_option(parser)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
         "--requests",
@@ -371,28 +307,19 @@ def main(argv: list[str] | None = None) -> int:
         default=3200,
         help="requests per scenario and concurrency level (bounded run time)",
     )
-    parser.add_argument("--quick", action="store_true", help="400 requests per scenario")
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=DEFAULT_JSON,
-        help=f"where full runs write their results (default {DEFAULT_JSON})",
-    )
     args = parser.parse_args(argv)
     total = 400 if args.quick else args.requests
-    if not (args.model_dir / "manifest.json").is_file():
-        print(f"no model in {args.model_dir}: train one (make train) or pass --model-dir")
+    if no_model(args.model_dir):
         return 2
     load = os.getloadavg()[0]
-    print(
-        f"model {args.model_dir}; {os.cpu_count()} CPUs shared by server and client; "
-        f"load average {load:.1f} before the run"
-    )
+    print(f"model {args.model_dir}; {os.cpu_count()} CPUs shared by server and client; "
+          f"load average {load:.1f} before the run")
     print(HEADER)
     results = run(args.model_dir.resolve(), args.workers, total)
     summary(results)
     if not args.quick:
-        write_json(args.json, args.model_dir, results, load)
+        document = to_json(args.model_dir, results, load)
+        write_json(args.json or RESULTS / "api_latency.json", document)
     return 0
 
 

@@ -9,20 +9,16 @@ Target: median rating-count ratio ≤ 0.25 at ``discover = 1``. Protocol: bench/
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
 import subprocess
-import sys
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench.harness import DATA_ROOT
+from bench.harness import DATA_ROOT, RESULTS, arguments, missing_data, now, verdict, write_json
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
@@ -35,8 +31,6 @@ from ml.serving.ranking import top_n_indices
 from ml.serving.recommender import Recommender
 from ml.training.metrics import ndcg_at_k, recall_at_k
 from ml.training.pipeline import FittedModel, fit_artifact, rating_matrix
-
-REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("bench.discover")
 
@@ -74,7 +68,6 @@ def prepare(train: pd.DataFrame, held: pd.DataFrame, movies: pd.DataFrame,
     return Bench(fitted, Recommender(artifact), EASE().fit(matrix), histories,
                  {u: wanted[u] for u in users})
 
-DEFAULT_JSON = REPO / "bench/results/discover.json"
 SETTINGS = (0.0, 0.25, 0.5, 0.75, 1.0)
 HEAD = 500  # "the most rated": novelty is the share of a list outside them
 TARGET_RATIO = 0.25
@@ -166,18 +159,13 @@ def table(title: str, points: list[Point]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, "600 users", "discover")
     parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
-    parser.add_argument("--quick", action="store_true", help="600 users")
-    parser.add_argument("--json", type=Path, help=f"write results here (default for full runs: "
-                                                  f"{DEFAULT_JSON.relative_to(REPO)})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    folder = args.data_root / "ml-1m"
-    if not folder.is_dir():
-        print(f"error: {folder}: no such data folder (pass --data-root)", file=sys.stderr)
+    if missing_data(args.data_root, "ml-1m"):
         return 2
-    dataset = load_dataset(folder)
+    dataset = load_dataset(args.data_root / "ml-1m")
     max_users = 600 if args.quick else None
     train, test = random_split(dataset.ratings, TEST_FRACTION, SEED)
     fit, held = validation_split(train, VALIDATION_FRACTION, VALIDATION_SEED)
@@ -217,19 +205,16 @@ def main(argv: list[str] | None = None) -> int:
     for label, points in (("full histories", full_points), ("5 ratings", new_points)):
         at_one = next(p for p in points if p.discover == 1.0)
         ok = (at_one.median_count_ratio or 1.0) <= TARGET_RATIO
-        lines.append(f"  {label}: {at_one.median_count_ratio:.3f} — {'met' if ok else 'NOT met'}")
+        lines.append(f"  {label}: {at_one.median_count_ratio:.3f} — {verdict(ok)}")
     print("\n".join(lines))
-    target = args.json or (None if args.quick else DEFAULT_JSON)
-    if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps({
-            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "load": load,
-            "split": {"data": "ml-1m partial", "test_fraction": TEST_FRACTION, "seed": SEED},
-            "discover": {"pool": DISCOVER_POOL, "weight": weight, "head": HEAD},
-            "validation_weights": [{"weight": w, "meets_target": ok} for w, ok in tuned],
-            "full_histories": [asdict(p) for p in full_points],
-            "five_ratings": [asdict(p) for p in new_points],
-        }, indent=2) + "\n")
+    write_json(args.json or (None if args.quick else RESULTS / "discover.json"), {
+        "generated_at": now(), "load": load,
+        "split": {"data": "ml-1m partial", "test_fraction": TEST_FRACTION, "seed": SEED},
+        "discover": {"pool": DISCOVER_POOL, "weight": weight, "head": HEAD},
+        "validation_weights": [{"weight": w, "meets_target": ok} for w, ok in tuned],
+        "full_histories": [asdict(p) for p in full_points],
+        "five_ratings": [asdict(p) for p in new_points],
+    })
     return 0
 
 

@@ -9,27 +9,22 @@ and a whole ``Recommender.recommend`` against a Python-loop ranker. Targets: fol
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from bench.harness import verdict
+from bench.harness import arguments, model_dir_option, verdict
 from ml.blas import single_threaded_blas
 from ml.models.contract import UserRatings
 from ml.models.funksvd import FunkSVD, UserVector
 from ml.rules import RATING_VALUES
 from ml.serving.artifacts import ArtifactError, load_artifact
 from ml.serving.recommender import Recommender
-
-REPO = Path(__file__).resolve().parents[1]
-
 
 IndexArray = npt.NDArray[np.int64]
 RatingArray = npt.NDArray[np.float64]
@@ -58,15 +53,11 @@ def fold_in_lstsq(model: FunkSVD, items: IndexArray, ratings: RatingArray) -> Us
     least squares on X stacked over √λ·I (and y over √λ·m)."""
     features = np.hstack([model.item_factors[items].astype(np.float64), np.ones((len(items), 1))])
     ridge = model.fold_in_reg.astype(np.float64) + model.fold_in_reg_per_rating * len(items)
-    prior = (
-        np.zeros(model.rank + 1)
-        if model.fold_in_mean is None
-        else model.fold_in_mean.astype(np.float64)
-    )
+    prior = (np.zeros(model.rank + 1) if model.fold_in_mean is None
+             else model.fold_in_mean.astype(np.float64))
     system = np.vstack([features, np.diag(np.sqrt(ridge))])
-    target = np.concatenate(
-        [ratings - model.global_mean - model.item_bias[items], np.sqrt(ridge) * prior]
-    )
+    target = np.concatenate([ratings - model.global_mean - model.item_bias[items],
+                             np.sqrt(ridge) * prior])
     solution = np.linalg.lstsq(system, target, rcond=None)[0]
     return UserVector(solution[:-1].astype(np.float32), float(solution[-1]))
 
@@ -79,14 +70,9 @@ def rank_naively(model: FunkSVD, items: IndexArray, ratings: RatingArray) -> lis
     scores = []
     for i in range(model.n_items):
         if i not in rated:
-            scores.append(
-                (
-                    base
-                    + float(model.item_bias[i])
-                    + float(np.dot(model.item_factors[i], user.factors)),
-                    i,
-                )
-            )
+            score = base + float(model.item_bias[i]) + float(np.dot(model.item_factors[i],
+                                                                    user.factors))
+            scores.append((score, i))
     scores.sort(reverse=True)
     return [i for _, i in scores[:TOP_N]]
 
@@ -102,38 +88,26 @@ def sample_ratings(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model-dir",
-        type=Path,
-        default=Path(os.environ.get("CINEMATCH_MODEL_DIR", REPO / "models")),
-    )
-    parser.add_argument("--quick", action="store_true", help="fewer timed runs")
+    parser = arguments(__doc__, "fewer timed runs")
+    model_dir_option(parser)
     args = parser.parse_args(argv)
     try:
         artifact = load_artifact(args.model_dir)
     except ArtifactError as error:
-        print(
-            f"error: {error}\nBuild the model first: `make train` (writes models/), or pass "
-            "--model-dir DIR.",
-            file=sys.stderr,
-        )
+        print(f"error: {error}\nBuild the model first: `make train` (writes models/), or pass "
+              "--model-dir DIR.", file=sys.stderr)
         return 2
     recommender = Recommender(artifact)
     model = artifact.model
     # The references are 10-50x slower, so fewer of their calls keep the run short.
     runs, lstsq_runs, naive_runs = (300, 50, 10) if args.quick else (2000, 200, 30)
     rng = np.random.default_rng(0)
-    print(
-        f"model {args.model_dir} ({artifact.manifest.get('model_version', '?')}): "
-        f"{model.n_items} films, rank {model.rank}; {os.cpu_count()} CPUs (shared); "
-        f"median of {runs} calls (lstsq: {lstsq_runs}, naive: {naive_runs})"
-    )
+    print(f"model {args.model_dir} ({artifact.manifest.get('model_version', '?')}): "
+          f"{model.n_items} films, rank {model.rank}; {os.cpu_count()} CPUs (shared); "
+          f"median of {runs} calls (lstsq: {lstsq_runs}, naive: {naive_runs})")
     print()
-    print(
-        f"{'fold-in (1 BLAS thread)':<28} {'FunkSVD µs':>10} {'lstsq µs':>10} {'ratio':>7} "
-        f"{'served µs':>10}  target < {TARGET_FOLD_IN_US:.0f} µs (served: FunkSVD + iALS)"
-    )
+    print(f"{'fold-in (1 BLAS thread)':<28} {'FunkSVD µs':>10} {'lstsq µs':>10} {'ratio':>7} "
+          f"{'served µs':>10}  target < {TARGET_FOLD_IN_US:.0f} µs (served: FunkSVD + iALS)")
     fold_in_ok = True
     for n in SIZES:
         items, ratings = sample_ratings(recommender, n, rng)
@@ -148,35 +122,25 @@ def main(argv: list[str] | None = None) -> int:
             slow = median_us(lambda i=items, r=ratings: fold_in_lstsq(model, i, r), lstsq_runs)
         served = median_us(lambda r=rated: recommender.profile(r), runs)  # sets its own BLAS
         fold_in_ok &= served < TARGET_FOLD_IN_US
-        print(
-            f"{f'{n} ratings':<28} {fast:>10.1f} {slow:>10.1f} {slow / fast:>6.1f}x "
-            f"{served:>10.1f}  {verdict(served < TARGET_FOLD_IN_US)}"
-        )
+        print(f"{f'{n} ratings':<28} {fast:>10.1f} {slow:>10.1f} {slow / fast:>6.1f}x "
+              f"{served:>10.1f}  {verdict(served < TARGET_FOLD_IN_US)}")
 
     print()
-    print(
-        f"{'recommend top 10':<28} {'CineMatch µs':>12} {'naive µs':>10} {'ratio':>7}  "
-        f"target <= {TARGET_RANK_US:.0f} µs"
-    )
+    print(f"{'recommend top 10':<28} {'CineMatch µs':>12} {'naive µs':>10} {'ratio':>7}  "
+          f"target <= {TARGET_RANK_US:.0f} µs")
     items, ratings = sample_ratings(recommender, PERSONAL_RATINGS, rng)
     profile = {int(artifact.items.ids[i]): float(r) for i, r in zip(items, ratings, strict=True)}
     personal = median_us(lambda: recommender.recommend(profile, TOP_N), runs)
     cold = median_us(lambda: recommender.recommend({}, TOP_N), runs)
     naive = median_us(lambda: rank_naively(model, items, ratings), naive_runs)
-    print(
-        f"{f'personal ({PERSONAL_RATINGS} ratings)':<28} {personal:>12.1f} {naive:>10.0f} "
-        f"{naive / personal:>6.1f}x  {verdict(personal <= TARGET_RANK_US)}"
-    )
-    print(
-        f"{'cold (0 ratings, popularity)':<28} {cold:>12.1f} {'-':>10} {'-':>7}  "
-        f"{verdict(cold <= TARGET_RANK_US)}"
-    )
+    print(f"{f'personal ({PERSONAL_RATINGS} ratings)':<28} {personal:>12.1f} {naive:>10.0f} "
+          f"{naive / personal:>6.1f}x  {verdict(personal <= TARGET_RANK_US)}")
+    print(f"{'cold (0 ratings, popularity)':<28} {cold:>12.1f} {'-':>10} {'-':>7}  "
+          f"{verdict(cold <= TARGET_RANK_US)}")
     print()
-    print(
-        f"fold-in < {TARGET_FOLD_IN_US:.0f} µs for {SIZES[0]}–{SIZES[-1]} ratings: "
-        f"{verdict(fold_in_ok)}; ranking a new user <= {TARGET_RANK_US:.0f} µs: "
-        f"{verdict(personal <= TARGET_RANK_US)}"
-    )
+    print(f"fold-in < {TARGET_FOLD_IN_US:.0f} µs for {SIZES[0]}–{SIZES[-1]} ratings: "
+          f"{verdict(fold_in_ok)}; ranking a new user <= {TARGET_RANK_US:.0f} µs: "
+          f"{verdict(personal <= TARGET_RANK_US)}")
     return 0
 
 

@@ -12,7 +12,6 @@ Protocol: bench/README.md. Results: ``bench/results/intent.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -22,14 +21,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench.harness import REPO, arguments, write_json
 from ml.serving.constraints import Constraints
 from ml.serving.likeness import FORMAT_GENRES
 from ml.serving.recommender import Movie, Recommender
 from ml.text.intent import Intent, IntentParser
 from ml.text.search import MovieIndex
-
-REPO = Path(__file__).resolve().parents[1]
-
 
 SET = REPO / "tests" / "data" / "intents.jsonl"
 LIKE_SET = REPO / "tests" / "data" / "like_but.jsonl"
@@ -222,11 +219,10 @@ def _plain(intent: Intent) -> dict[str, Any]:
 
 
 def main() -> None:
-    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args = arguments(__doc__, "one latency round instead of 5")
     args.add_argument("--split", choices=("dev", "heldout", "fresh", "all"), default="all")
     args.add_argument("--json", type=Path, help="write the figures here")
     args.add_argument("--show-misses", action="store_true")
-    args.add_argument("--quick", action="store_true", help="one latency round instead of 5")
     options = args.parse_args()
     rows = load_set()
     recommender, parser = parser_for()
@@ -272,8 +268,7 @@ def main() -> None:
           f"max {lat['max_ms']} ms over {lat['parses']} parses (wall clock, load "
           f"{lat['load_average_1min']}); CPU time p50 {lat['cpu_p50_ms']} ms  "
           f"p99 {lat['cpu_p99_ms']} ms")
-    if options.json:
-        options.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_json(options.json, report)
 
 
 if __name__ == "__main__":

@@ -11,17 +11,14 @@ bench/README.md. Results: ``bench/results/learns.json``.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +26,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import make_url
 
-from bench.harness import DATA_ROOT
-from bench.harness.api_server import ApiServer, Request, call_json, sign_up
+from bench.harness import DATA_ROOT, REPO, RESULTS, arguments, load_average, now, write_json
+from bench.harness.api_server import UNLIMITED, ApiServer, Request, call_json, sign_up
 from bench.harness.postgres import PostgresCluster
 from ml.data import load_dataset
 from ml.rules import PERSONALISATION_THRESHOLD
@@ -40,13 +37,9 @@ from ml.serving.recommender import Recommender
 from ml.training.metrics import ndcg_at_k, recall_at_k
 from ml.training.promote import TOLERANCE, compare, format_table
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 log = logging.getLogger("bench.learns")
 
 DEFAULT_DATA = DATA_ROOT / "ml-latest-small"
-DEFAULT_JSON = REPO / "bench/results/learns.json"
 SEED = 42
 #: Share of MovieLens users held out of every training (``ml.training.train --gate-users``): ~120 of
 #: ml-latest-small's 610, about what the default 3% holds out of the shipped data's 3,609.
@@ -200,9 +193,7 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path,
     log.info("taste (%s, %d–%d MovieLens ratings each): %s", genre, RARE_MIN, RARE_MAX,
              "; ".join(titles[m] for m in taste))
     server = ApiServer(store.current_link, work / "app.sqlite3", database_url=database_url,
-                       env={"CINEMATCH_ADMIN_TOKEN": ADMIN_TOKEN,
-                            "CINEMATCH_SIGNUP_LIMIT_PER_HOUR": "0",
-                            "CINEMATCH_WRITE_LIMIT_PER_MINUTE": "0"})
+                       env={**UNLIMITED, "CINEMATCH_ADMIN_TOKEN": ADMIN_TOKEN})
     server.start()
     stored, signed_up, stages = 0, 0, []
     try:
@@ -247,7 +238,7 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path,
                   str(len(versions)))
     log.info("python -m ml.training.promote: exit %d\n%s", gate.returncode, gate.stdout)
     return {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generated_at": now(),
         "database": make_url(server.database_url).get_backend_name(),
         "data": {"folder": data.name, "ratings": len(dataset.ratings),
                  "users": int(dataset.ratings["user_id"].nunique()), "seed": SEED,
@@ -267,7 +258,7 @@ def run(data: Path, genre: str, scale: Scale, quick: bool, work: Path,
         "verdicts": verdicts(lists["before"], lists[final], everyone, final,
                              gate.returncode == 0),
         "seconds": round(time.perf_counter() - started, 1),
-        "load": round(os.getloadavg()[0], 2),
+        "load": load_average(),
     }
 
 
@@ -356,17 +347,13 @@ def report(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, "fewer simulated people and sweeps (for tests)", "learns")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
                         help="a MovieLens release folder (default ml-latest-small)")
     parser.add_argument("--genre", default=DEFAULT_GENRE, help="the rare taste's genre")
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer simulated people and sweeps (for tests)")
     parser.add_argument("--postgres", action="store_true",
                         help="the service stores ratings in a throwaway PostgreSQL cluster "
                              "(bench/harness/postgres.py) instead of a SQLite file")
-    parser.add_argument("--json", type=Path, help=f"write results here (default for full "
-                                                  f"runs: {DEFAULT_JSON.relative_to(REPO)})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with contextlib.ExitStack() as stack:
@@ -376,10 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(args.data, args.genre, QUICK if args.quick else FULL, args.quick, folder,
                      database_url)
     print(report(result))
-    target = args.json or (None if args.quick else DEFAULT_JSON)
-    if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json or (None if args.quick else RESULTS / "learns.json"), result)
     return 0
 
 

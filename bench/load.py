@@ -11,7 +11,6 @@ Protocol: bench/README.md. Results: ``bench/results/load.json``.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
@@ -23,21 +22,18 @@ import time
 from collections import Counter, defaultdict
 from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, text
 
+from bench.harness import RESULTS, arguments, model_dir_option, no_model, now, write_json
 from bench.harness.api_server import HOST, ApiServer, Request, call_json, send
 from bench.harness.measure import percentile
 from bench.harness.nginx import NginxProxy
 from bench.harness.postgres import PostgresCluster
 from ml.rules import PERSONALISATION_THRESHOLD, RATING_VALUES
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_JSON = REPO / "bench/results/load.json"
-
 
 SCALE = list(RATING_VALUES)
 #: A load balancer's "the replica did not answer" (nginx: 502 Bad Gateway, 504 timeout).
@@ -56,6 +52,8 @@ ENDPOINTS = (
 _TOKEN_SHAPED = re.compile(r"[A-Za-z0-9_-]{43,}")
 
 Key = tuple[int, int]  # (user_id, movie_id)
+#: What a visitor picks from: film ids, search words, genres (``discover``).
+Site = tuple[list[int], list[str], list[str]]
 
 
 class Unanswered(Exception):
@@ -90,22 +88,11 @@ class VisitOver(Exception):
 class Client:
     """One simulated browser: a keep-alive connection and a series of visits."""
 
-    def __init__(
-        self,
-        port: int,
-        catalogue: list[int],
-        queries: list[str],
-        genres: list[str],
-        deadline: float,
-        max_requests: int,
-        seed: int,
-        behind_proxy: bool = False,
-    ) -> None:
+    def __init__(self, port: int, site: Site, deadline: float, max_requests: int, seed: int,
+                 behind_proxy: bool = False) -> None:
         self.port = port
         self.behind_proxy = behind_proxy
-        self.catalogue = catalogue
-        self.queries = queries
-        self.genres = genres
+        self.catalogue, self.queries, self.genres = site
         self.deadline = deadline
         self.max_requests = max_requests
         self.rng = random.Random(seed)
@@ -115,9 +102,8 @@ class Client:
 
     # -- transport ---------------------------------------------------------------------
 
-    def request(
-        self, endpoint: str, request: Request, expect: int = 200, *, gone_if: int | None = None
-    ) -> dict:
+    def request(self, endpoint: str, request: Request, expect: int = 200, *,
+                gone_if: int | None = None) -> dict:
         if time.monotonic() >= self.deadline or self.sent >= self.max_requests:
             raise VisitOver
         self.sent += 1
@@ -167,19 +153,15 @@ class Client:
         self.log.users[user_id] = token
         mine: dict[int, float] = {}
 
-        deck = self.request(
-            "GET /onboarding/movies", Request("GET", "/onboarding/movies?n=20", token=None)
-        )
+        deck = self.request("GET /onboarding/movies", Request("GET", "/onboarding/movies?n=20"))
         films = [m["movie_id"] for m in deck.get("movies", [])] or self.sample(20)
-        self.rate(
-            user_id, token, mine, {m: self.value() for m in films[:PERSONALISATION_THRESHOLD]}
-        )
+        first = {m: self.value() for m in films[:PERSONALISATION_THRESHOLD]}
+        self.rate(user_id, token, mine, first)
         self.recommend(user_id, token)
 
         query = quote(self.rng.choice(self.queries))
-        found = self.request(
-            "GET /movies?query=", Request("GET", f"/movies?query={query}&limit=20")
-        )
+        search = Request("GET", f"/movies?query={query}&limit=20")
+        found = self.request("GET /movies?query=", search)
         found_ids = [m["movie_id"] for m in found.get("items", [])]
         candidates = found_ids + films[PERSONALISATION_THRESHOLD:] + self.sample(10)
         new = [m for m in dict.fromkeys(candidates) if m not in mine][: self.rng.randint(2, 6)]
@@ -198,10 +180,9 @@ class Client:
                 # dies mid-request; if that one had committed the delete, the replay answers
                 # 404 for a film this visitor has rated: the rating is gone, as asked. Only
                 # behind the proxy: a lone server answering 404 here has lost a rating.
-                deleted = self.request(
-                    "DELETE /users/{id}/ratings/{movie}", Request("DELETE", path, token=token),
-                    gone_if=404 if self.behind_proxy else None,
-                )
+                deleted = self.request("DELETE /users/{id}/ratings/{movie}",
+                                       Request("DELETE", path, token=token),
+                                       gone_if=404 if self.behind_proxy else None)
             except Unanswered:
                 self.log.uncertain.add((user_id, gone))
                 raise
@@ -211,24 +192,19 @@ class Client:
                 self.log.replayed_deletes += int("gone" in deleted)
                 del mine[gone]
 
-        listed = self.request(
-            "GET /users/{id}/ratings",
-            Request("GET", f"/users/{user_id}/ratings?limit=500", token=token),
-        )
+        listed = self.request("GET /users/{id}/ratings",
+                              Request("GET", f"/users/{user_id}/ratings?limit=500", token=token))
         if listed and {r["movie_id"]: r["rating"] for r in listed["ratings"]} != mine:
             self.log.stale_reads += 1
         genre = quote(self.rng.choice(self.genres)) if self.genres else ""
         self.recommend(user_id, token, f"&genre={genre}" if genre else "")
 
-    def rate(
-        self, user_id: int, token: str, mine: dict[int, float], batch: dict[int, float]
-    ) -> None:
+    def rate(self, user_id: int, token: str, mine: dict[int, float],
+             batch: dict[int, float]) -> None:
         if not batch:
             return
-        body = {
-            "user_id": user_id,
-            "ratings": [{"movie_id": m, "rating": r} for m, r in batch.items()],
-        }
+        body = {"user_id": user_id,
+                "ratings": [{"movie_id": m, "rating": r} for m, r in batch.items()]}
         request = Request("POST", "/rate", json.dumps(body).encode(), token)
         try:
             answer = self.request("POST /rate", request)
@@ -318,19 +294,9 @@ class LoadReport:
 LOAD_ENV = {"CINEMATCH_SIGNUP_LIMIT_PER_HOUR": "0"}
 
 
-def run_load(
-    model_dir: Path,
-    *,
-    clients: int,
-    seconds: float,
-    workdir: Path,
-    workers: int = 1,
-    max_requests: int = 200_000,
-    seed: int = 0,
-    database_url: str | None = None,
-    replicas: int = 1,
-    kill_at: float | None = None,
-) -> LoadReport:
+def run_load(model_dir: Path, *, clients: int, seconds: float, workdir: Path, workers: int = 1,
+             max_requests: int = 200_000, seed: int = 0, database_url: str | None = None,
+             replicas: int = 1, kill_at: float | None = None) -> LoadReport:
     """Serve ``model_dir`` from a fresh database, load it, verify the database.
 
     The database is a SQLite file in ``workdir`` unless ``database_url`` names another (an
@@ -338,18 +304,12 @@ def run_load(
     nginx (``deploy/nginx.conf``, ``bench.harness.nginx``); ``kill_at`` seconds into the run,
     replica 1 is SIGKILLed and started again on the same port.
     """
-    database = workdir / "load.db"
+    database_url = database_url or f"sqlite:///{workdir / 'load.db'}"
     env = {**LOAD_ENV, "CINEMATCH_TRUSTED_PROXIES": HOST}
-    servers = [
-        ApiServer(
-            model_dir, workdir / f"api-{i}.db", workers=workers, access_log=True,
-            log_level="info", database_url=database_url or f"sqlite:///{database}",
-            env=env,
-        )
-        for i in range(replicas)
-    ]  # fmt: skip
+    servers = [ApiServer(model_dir, workdir / f"api-{i}.db", workers=workers, access_log=True,
+                         log_level="info", database_url=database_url, env=env)
+               for i in range(replicas)]
     proxy: NginxProxy | None = None
-    killer: threading.Thread | None = None
     restarts: list[float] = []
     try:
         for server in servers:
@@ -357,15 +317,13 @@ def run_load(
         if replicas > 1:
             proxy = NginxProxy([server.port for server in servers], env=env).start()
         port = proxy.port if proxy else servers[0].port
-        catalogue, queries, genres = discover(port)
+        site = discover(port)
         deadline = time.monotonic() + seconds
         logs: list[ClientLog] = [ClientLog() for _ in range(clients)]
 
         def play(index: int) -> None:
-            client = Client(
-                port, catalogue, queries, genres, deadline, max_requests, seed + index,
-                behind_proxy=replicas > 1,
-            )
+            client = Client(port, site, deadline, max_requests, seed + index,
+                            behind_proxy=replicas > 1)
             logs[index] = client.run()
 
         def kill_and_restart() -> None:
@@ -378,11 +336,11 @@ def run_load(
 
         threads = [threading.Thread(target=play, args=(i,)) for i in range(clients)]
         if kill_at is not None:
-            killer = threading.Thread(target=kill_and_restart)
+            threads.append(threading.Thread(target=kill_and_restart))
         started = time.perf_counter()
-        for thread in threads + ([killer] if killer else []):
+        for thread in threads:
             thread.start()
-        for thread in threads + ([killer] if killer else []):
+        for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
     finally:
@@ -390,16 +348,14 @@ def run_load(
             proxy.stop()
         for server in servers:
             server.stop()
-    result = report(
-        logs, database_url or f"sqlite:///{database}",
-        "\n".join(server.log_text() for server in servers), clients, elapsed, workers,
-    )  # fmt: skip
+    server_log = "\n".join(server.log_text() for server in servers)
+    result = report(logs, database_url, server_log, clients, elapsed, workers)
     result.replicas = replicas
     result.restart_s = restarts[0] if restarts else None
     return result
 
 
-def discover(port: int) -> tuple[list[int], list[str], list[str]]:
+def discover(port: int) -> Site:
     """Film ids, search words taken from real titles, and genres, asked of the API itself."""
     catalogue: list[int] = []
     words: list[str] = []
@@ -416,14 +372,8 @@ def discover(port: int) -> tuple[list[int], list[str], list[str]]:
     return catalogue, sorted(set(words)) or ["a"], genres
 
 
-def report(
-    logs: list[ClientLog],
-    database: str,
-    server_log: str,
-    clients: int,
-    elapsed: float,
-    workers: int,
-) -> LoadReport:
+def report(logs: list[ClientLog], database: str, server_log: str, clients: int, elapsed: float,
+           workers: int) -> LoadReport:
     latencies: dict[str, list[float]] = defaultdict(list)
     errors_by_endpoint: Counter[str] = Counter()
     acknowledged: dict[Key, float | None] = {}
@@ -438,48 +388,32 @@ def report(
         tokens.update(log.users.values())
     errors = [error for log in logs for error in log.errors]
     lost, unexpected, integrity = verify(database, acknowledged, uncertain)
+
+    def total(counter: str) -> int:
+        return sum(getattr(log, counter) for log in logs)
+
     every = [ms for values in latencies.values() for ms in values]
-    endpoints = [
-        EndpointStats(
-            endpoint=endpoint,
-            requests=len(latencies[endpoint]),
-            req_per_s=len(latencies[endpoint]) / elapsed,
-            p50_ms=percentile(latencies[endpoint], 50),
-            p99_ms=percentile(latencies[endpoint], 99),
-            errors=errors_by_endpoint[endpoint],
-        )
-        for endpoint in ENDPOINTS
-    ]
+    endpoints = [EndpointStats(endpoint, len(latencies[endpoint]),
+                               len(latencies[endpoint]) / elapsed,
+                               percentile(latencies[endpoint], 50),
+                               percentile(latencies[endpoint], 99), errors_by_endpoint[endpoint])
+                 for endpoint in ENDPOINTS]
     write_limit = os.environ.get("CINEMATCH_WRITE_LIMIT_PER_MINUTE", "default (60/min, burst 30)")
     return LoadReport(
-        clients=clients,
-        seconds=elapsed,
-        workers=workers,
-        requests=len(every),
-        p50_ms=percentile(every, 50),
-        p99_ms=percentile(every, 99),
-        errors=errors,
-        endpoints=endpoints,
-        users=len(tokens),
-        visits=sum(log.visits for log in logs),
-        rating_writes=sum(log.rating_writes for log in logs),
-        ratings_written=sum(log.ratings_written for log in logs),
-        deletes=sum(log.deletes for log in logs),
-        replayed_deletes=sum(log.replayed_deletes for log in logs),
-        acknowledged_keys=len(acknowledged),
-        lost_writes=lost,
-        unexpected_rows=unexpected,
-        uncertain=len(uncertain),
-        stale_reads=sum(log.stale_reads for log in logs),
-        tokens_in_log=tokens_in(server_log, tokens),
-        integrity=integrity,
+        clients=clients, seconds=elapsed, workers=workers, requests=len(every),
+        p50_ms=percentile(every, 50), p99_ms=percentile(every, 99), errors=errors,
+        endpoints=endpoints, users=len(tokens), visits=total("visits"),
+        rating_writes=total("rating_writes"), ratings_written=total("ratings_written"),
+        deletes=total("deletes"), replayed_deletes=total("replayed_deletes"),
+        acknowledged_keys=len(acknowledged), lost_writes=lost, unexpected_rows=unexpected,
+        uncertain=len(uncertain), stale_reads=total("stale_reads"),
+        tokens_in_log=tokens_in(server_log, tokens), integrity=integrity,
         write_limit=write_limit,
     )
 
 
-def verify(
-    database_url: str, acknowledged: dict[Key, float | None], uncertain: set[Key]
-) -> tuple[list[str], list[str], str]:
+def verify(database_url: str, acknowledged: dict[Key, float | None],
+           uncertain: set[Key]) -> tuple[list[str], list[str], str]:
     """Compare the database with the acknowledged writes: (lost, unexpected, integrity).
 
     Read straight from the database (SQLite's integrity check too; PostgreSQL checks its own
@@ -487,16 +421,12 @@ def verify(
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            stored: dict[Key, float] = {
-                (user_id, movie_id): rating
-                for user_id, movie_id, rating in connection.execute(
-                    text("SELECT user_id, movie_id, rating FROM ratings")
-                )
-            }
+            rows = connection.execute(text("SELECT user_id, movie_id, rating FROM ratings"))
+            stored: dict[Key, float] = {(user, movie): rating for user, movie, rating in rows}
             integrity = "ok"
             if connection.dialect.name == "sqlite":
-                rows = connection.exec_driver_sql("PRAGMA integrity_check")
-                integrity = "; ".join(row[0] for row in rows)
+                checked = connection.exec_driver_sql("PRAGMA integrity_check")
+                integrity = "; ".join(row[0] for row in checked)
     finally:
         engine.dispose()
     lost: list[str] = []
@@ -509,11 +439,9 @@ def verify(
             lost.append(f"user {key[0]} film {key[1]}: rated {value} (acknowledged), missing")
         elif value is not None and stored[key] != value:
             lost.append(f"user {key[0]} film {key[1]}: rated {value} (acknowledged), {stored[key]}")
-    unexpected = [
-        f"user {key[0]} film {key[1]}: stored {value}, never acknowledged"
-        for key, value in stored.items()
-        if key not in acknowledged and key not in uncertain
-    ]
+    unexpected = [f"user {key[0]} film {key[1]}: stored {value}, never acknowledged"
+                  for key, value in stored.items()
+                  if key not in acknowledged and key not in uncertain]
     return lost, unexpected, integrity
 
 
@@ -536,15 +464,11 @@ def markdown(result: LoadReport) -> str:
         "| endpoint | requests | req/s | p50 ms | p99 ms | errors |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for e in result.endpoints:
-        lines.append(
-            f"| `{e.endpoint}` | {e.requests:,} | {e.req_per_s:,.1f} | {e.p50_ms:.1f} "
-            f"| {e.p99_ms:.1f} | {e.errors} |"
-        )
+    lines += [f"| `{e.endpoint}` | {e.requests:,} | {e.req_per_s:,.1f} | {e.p50_ms:.1f} "
+              f"| {e.p99_ms:.1f} | {e.errors} |" for e in result.endpoints]
     lines += [
         f"| **all** | **{result.requests:,}** | **{result.req_per_s:,.0f}** | "
-        f"{result.p50_ms:.1f} | {result.p99_ms:.1f} | "
-        f"**{len(result.errors)}** |",
+        f"{result.p50_ms:.1f} | {result.p99_ms:.1f} | **{len(result.errors)}** |",
         "",
         f"- {result.users:,} users created; {result.rating_writes:,} acknowledged `POST /rate` "
         f"({result.ratings_written:,} ratings, re-rates included) and {result.deletes:,} "
@@ -559,66 +483,55 @@ def markdown(result: LoadReport) -> str:
         f"Write limit: {result.write_limit}.",
     ]
     if result.replicas > 1:
-        lines.append(
-            f"- {result.replicas} API processes behind nginx"
-            + (
-                f"; replica 1 SIGKILLed mid-run, healthy again {result.restart_s:.1f} s later."
-                if result.restart_s is not None
-                else "."
-            )
-        )
+        killed = ("." if result.restart_s is None else
+                  f"; replica 1 SIGKILLed mid-run, healthy again {result.restart_s:.1f} s later.")
+        lines.append(f"- {result.replicas} API processes behind nginx{killed}")
     return "\n".join(lines)
 
 
-def to_json(result: LoadReport, model_dir: Path, load_average: float) -> dict:
+#: ``LoadReport`` fields under another name in ``bench/results/load.json``, and those it leaves out.
+JSON_NAMES = {"acknowledged_keys": "acknowledged_outcomes", "uncertain": "unanswered_writes",
+              "integrity": "integrity_check"}
+NOT_IN_JSON = ("errors", "lost_writes", "unexpected_rows", "write_limit", "replicas", "restart_s")
+
+
+def to_json(result: LoadReport, model_dir: Path, load_average: float) -> dict[str, Any]:
+    """The run as ``bench/results/load.json`` keeps it: counts of the problems, their first 20."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    return {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    figures = {JSON_NAMES.get(key, key): value for key, value in asdict(result).items()
+               if key not in NOT_IN_JSON}
+    return _rounded({
+        "generated_at": now(),
         "environment": {"cpus": os.cpu_count(), "load_average_1m_at_start": load_average},
         "model_version": manifest.get("model_version"),
-        "clients": result.clients,
-        "seconds": round(result.seconds, 1),
-        "workers": result.workers,
-        "requests": result.requests,
-        "req_per_s": round(result.req_per_s, 1),
-        "p50_ms": round(result.p50_ms, 2),
-        "p99_ms": round(result.p99_ms, 2),
+        **figures,
+        "req_per_s": result.req_per_s,
         "errors": len(result.errors),
         "error_samples": result.errors[:20],
-        "endpoints": [
-            {**asdict(e), "req_per_s": round(e.req_per_s, 1), "p50_ms": round(e.p50_ms, 2),
-             "p99_ms": round(e.p99_ms, 2)}
-            for e in result.endpoints
-        ],
-        "users": result.users,
-        "visits": result.visits,
-        "rating_writes": result.rating_writes,
-        "ratings_written": result.ratings_written,
-        "deletes": result.deletes,
-        "replayed_deletes": result.replayed_deletes,
-        "acknowledged_outcomes": result.acknowledged_keys,
         "lost_writes": len(result.lost_writes),
         "unexpected_rows": len(result.unexpected_rows),
-        "unanswered_writes": result.uncertain,
-        "stale_reads": result.stale_reads,
-        "tokens_in_log": result.tokens_in_log,
-        "integrity_check": result.integrity,
-    }
+    })
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 2 decimals, in dicts and lists too."""
+    if isinstance(value, float):
+        return round(value, 2)
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model-dir",
-        type=Path,
-        default=Path(os.environ.get("CINEMATCH_MODEL_DIR", REPO / "models")),
-    )
+    parser = arguments(__doc__, "8 clients for 10 s", "load")
+    model_dir_option(parser)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--max-requests", type=int, default=200_000, help="per client")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="8 clients for 10 s")
     parser.add_argument(
         "--database", choices=("sqlite", "postgresql"), default="sqlite",
         help="postgresql: a throwaway cluster (bench/harness/postgres.py), fsync on",
@@ -627,49 +540,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kill-at", type=float, default=None, help="SIGKILL + restart replica 1 at this second"
     )
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=DEFAULT_JSON,
-        help=f"where full runs write their results (default {DEFAULT_JSON})",
-    )
     args = parser.parse_args(argv)
     clients, seconds = (8, 10.0) if args.quick else (args.clients, args.seconds)
-    if not (args.model_dir / "manifest.json").is_file():
-        print(f"no model in {args.model_dir}: train one (make train) or pass --model-dir")
+    if no_model(args.model_dir):
         return 2
     load_average = os.getloadavg()[0]
-    print(
-        f"model {args.model_dir}; {clients} clients for {seconds:g} s against "
-        f"{args.workers} worker(s); {os.cpu_count()} CPUs shared by server and clients; "
-        f"load average {load_average:.1f} before the run",
-        flush=True,
-    )
+    print(f"model {args.model_dir}; {clients} clients for {seconds:g} s against "
+          f"{args.workers} worker(s); {os.cpu_count()} CPUs shared by server and clients; "
+          f"load average {load_average:.1f} before the run", flush=True)
     with ExitStack() as stack:
         workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="cinematch-load-"))
         database_url = None
         if args.database == "postgresql":
             database_url = stack.enter_context(PostgresCluster()).create_database()
-        result = run_load(
-            args.model_dir.resolve(),
-            clients=clients,
-            seconds=seconds,
-            workdir=Path(workdir),
-            workers=args.workers,
-            max_requests=args.max_requests,
-            seed=args.seed,
-            database_url=database_url,
-            replicas=args.replicas,
-            kill_at=args.kill_at,
-        )
+        result = run_load(args.model_dir.resolve(), clients=clients, seconds=seconds,
+                          workdir=Path(workdir), workers=args.workers,
+                          max_requests=args.max_requests, seed=args.seed,
+                          database_url=database_url, replicas=args.replicas,
+                          kill_at=args.kill_at)
     print(f"database: {args.database}; load average after the run {os.getloadavg()[0]:.1f}")
     print(markdown(result))
     for problem in (result.errors + result.lost_writes + result.unexpected_rows)[:20]:
         print(f"  ! {problem}")
     if not args.quick:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(to_json(result, args.model_dir, load_average), indent=2))
-        print(f"results written to {args.json}")
+        document = to_json(result, args.model_dir, load_average)
+        write_json(args.json or RESULTS / "load.json", document)
     return 0 if result.ok else 1
 
 

@@ -8,17 +8,14 @@ the catalogue has matched correctly, none wrong, every absent film unmatched (ex
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from pathlib import Path
 
+from bench.harness import REPO, arguments
 from ml.serving.artifacts import CatalogueEntry, read_catalogue
 from ml.text.imports import Catalogue, plan_import
 from ml.text.matching import TitleMatcher
-
-REPO = Path(__file__).resolve().parents[1]
-
 
 LABELLED = Path("tests/data/letterboxd_labelled.csv")
 TARGET_CORRECT = 0.97
@@ -69,21 +66,18 @@ def imdb_by_id(films: tuple[CatalogueEntry, ...]) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, "accepted; the run is short")
     parser.add_argument("--catalogue", type=Path, default=REPO / "models" / "catalogue.csv")
     parser.add_argument("--labelled", type=Path, default=REPO / LABELLED)
-    parser.add_argument("--quick", action="store_true", help="accepted; the run is short")
     parser.add_argument("--show", action="store_true", help="list the films left unmatched")
     args = parser.parse_args(argv)
     films = read_catalogue(args.catalogue)
     matcher = TitleMatcher(films)
     c = evaluate(matcher, args.labelled, show=args.show)
     share = c["correct"] / c["present"] if c["present"] else 0.0
-    print(
-        f"{c['present']} films in the catalogue: {c['correct']} correct ({share:.1%}), "
-        f"{c['unmatched']} unmatched; {c['wrong']} wrong in all; "
-        f"{c['absent_unmatched']}/{c['absent']} absent films unmatched"
-    )
+    print(f"{c['present']} films in the catalogue: {c['correct']} correct ({share:.1%}), "
+          f"{c['unmatched']} unmatched; {c['wrong']} wrong in all; "
+          f"{c['absent_unmatched']}/{c['absent']} absent films unmatched")
     found, with_id = imdb_by_id(films)
     print(f"IMDb export of every catalogue film with an IMDb id: {found}/{with_id} found by id")
     ok = share >= TARGET_CORRECT and c["wrong"] == 0 and c["absent_unmatched"] == c["absent"]

@@ -11,23 +11,20 @@ Protocol and targets: bench/README.md. Results: ``bench/results/newcomers.json``
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bench.harness import DATA_ROOT, verdict
+from bench import harness
 from bench.ranking import ease_weights
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
@@ -41,12 +38,9 @@ from ml.serving.recommender import Recommender
 from ml.training.metrics import catalogue_coverage, ndcg_at_k, recall_at_k
 from ml.training.train import fit_artifact
 
-REPO = Path(__file__).resolve().parents[1]
-
 log = logging.getLogger("bench.newcomers")
 
-DEFAULT_JSON = REPO / "bench/results/newcomers.json"
-RANKING_JSON = REPO / "bench/results/ranking.json"
+RANKING_JSON = harness.RESULTS / "ranking.json"
 SEED = 0
 TOP_K = 10
 PAGE_SIZE = 10
@@ -488,21 +482,16 @@ def holdouts(ratings: pd.DataFrame, n_test: int, n_validation: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
+    parser = harness.arguments(__doc__, "100 newcomers", "newcomers")
+    parser.add_argument("--data-root", type=Path, default=harness.DATA_ROOT)
     parser.add_argument("--newcomers", type=int, default=150, help="users held out")
-    parser.add_argument("--quick", action="store_true", help="100 newcomers")
     parser.add_argument("--tune", action="store_true",
                         help="grid-search on validation newcomers instead (test never seen)")
-    parser.add_argument("--json", type=Path, help=f"write results here (default for full runs: "
-                                                  f"{DEFAULT_JSON.relative_to(REPO)})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    folder = args.data_root / "ml-1m"
-    if not folder.is_dir():
-        print(f"error: {folder}: no such data folder (pass --data-root)", file=sys.stderr)
+    if harness.missing_data(args.data_root, "ml-1m"):
         return 2
-    dataset = load_dataset(folder)
+    dataset = load_dataset(args.data_root / "ml-1m")
     n = 100 if args.quick else args.newcomers
     n_validation = 100 if args.quick else VALIDATION_NEWCOMERS
     train, newcomers, fit_part, held = holdouts(dataset.ratings, n, n_validation)
@@ -527,28 +516,25 @@ def main(argv: list[str] | None = None) -> int:
     full = full_histories()
     print("\n".join([header, f"ranking weights: {recommender.weights}", "", *ease_lines, "",
                      *report(setup, table, timings, full)]))
-    target = args.json or (None if args.quick else DEFAULT_JSON)
-    if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps({
-            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "data": "ml-1m partial", "newcomers": int(newcomers["user_id"].nunique()),
-            "seed": SEED, "load_average": round(os.getloadavg()[0], 2),
-            "weights": asdict(recommender.weights),
-            "ease_chosen_on_validation": {f"{name} / {p}": {"kind": kind, "l2": l2}
-                                          for (name, p), (kind, l2) in chosen.items()},
-            "ndcg_at_10": {name: {p: asdict(c) for p, c in cells.items()}
-                           for name, cells in table.items()},
-            "ratios": {p: dict(zip(("vs_popularity", "vs_ease"),
-                                   (round(x, 3) for x in ratios(table, p)), strict=True))
-                       for p in PROTOCOLS},
-            "serving_us": timings, "full_histories": full,
-        }, indent=2) + "\n")
+    harness.write_json(args.json or (None if args.quick else harness.RESULTS / "newcomers.json"), {
+        "generated_at": harness.now(),
+        "data": "ml-1m partial", "newcomers": int(newcomers["user_id"].nunique()),
+        "seed": SEED, "load_average": harness.load_average(),
+        "weights": asdict(recommender.weights),
+        "ease_chosen_on_validation": {f"{name} / {p}": {"kind": kind, "l2": l2}
+                                      for (name, p), (kind, l2) in chosen.items()},
+        "ndcg_at_10": {name: {p: asdict(c) for p, c in cells.items()}
+                       for name, cells in table.items()},
+        "ratios": {p: dict(zip(("vs_popularity", "vs_ease"),
+                               (round(x, 3) for x in ratios(table, p)), strict=True))
+                   for p in PROTOCOLS},
+        "serving_us": timings, "full_histories": full,
+    })
     return 0
 
 
 def _verdict(label: str, ok: bool) -> str:
-    return f"  {label}: {verdict(ok)}"
+    return f"  {label}: {harness.verdict(ok)}"
 
 
 if __name__ == "__main__":

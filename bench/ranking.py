@@ -12,15 +12,12 @@ Protocol: bench/README.md. Results: ``bench/results/ranking.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from bench.harness import DATA_ROOT
+from bench.harness import DATA_ROOT, RESULTS, arguments, load_average, missing_data, now, write_json
 from ml.blas import single_threaded_blas
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
@@ -44,11 +41,9 @@ from ml.serving.recommender import Recommender
 from ml.training.metrics import catalogue_coverage, ndcg_at_k, recall_at_k
 from ml.training.pipeline import fit_artifact, rating_matrix
 
-REPO = Path(__file__).resolve().parents[1]
-
 log = logging.getLogger("bench.ranking")
 
-DEFAULT_JSON = REPO / "bench/results/ranking.json"
+DEFAULT_JSON = RESULTS / "ranking.json"
 DATASETS = ("ml-1m", "ml-latest-small", "ml-100k")
 TEST_FRACTION, SEED = 0.1, 42
 VALIDATION_FRACTION, VALIDATION_SEED = 0.1, 7
@@ -373,15 +368,11 @@ def report(records: list[dict[str, Any]], tune: bool) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, "ml-100k only, nothing written", "ranking")
     parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--quick", action="store_true",
-                        help="ml-100k only, nothing written (bench/run_all.py --quick)")
     parser.add_argument("--tune", action="store_true",
                         help="validation only: the peers' and CineMatch's grids")
-    parser.add_argument("--json", type=Path, help=f"write results here (default for full test "
-                                                  f"runs: {DEFAULT_JSON.relative_to(REPO)})")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                         help="join the datasets of earlier runs' --json files (run apart, "
                              "e.g. in parallel) into one result; nothing is measured")
@@ -401,13 +392,10 @@ def main(argv: list[str] | None = None) -> int:
         parts = [json.loads(path.read_text()) for path in args.merge]
         merged = {**parts[0], "datasets": [d for part in parts for d in part["datasets"]]}
         print("\n".join(report(merged["datasets"], False)))
-        (args.json or DEFAULT_JSON).write_text(json.dumps(merged, indent=2) + "\n")
+        write_json(args.json or DEFAULT_JSON, merged)
         return 0
     names = ["ml-100k"] if args.quick else [name for name in args.datasets.split(",") if name]
-    missing = [name for name in names if not (args.data_root / name).is_dir()]
-    if missing:
-        print(f"error: {', '.join(missing)}: no such data folder under {args.data_root}",
-              file=sys.stderr)
+    if missing_data(args.data_root, *names):
         return 2
     records = [run_dataset(args.data_root / name, args.tune, earlier.get(name))
                for name in names]
@@ -415,18 +403,16 @@ def main(argv: list[str] | None = None) -> int:
              f"random 90/10 per user (seed {SEED}), positives ≥ {POSITIVE_RATING:g}"]
     lines += report(records, args.tune)
     print("\n".join(lines))
-    record = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    record = {"generated_at": now(),
               "protocol": {"test_fraction": TEST_FRACTION, "seed": SEED,
                            "validation_fraction": VALIDATION_FRACTION,
                            "validation_seed": VALIDATION_SEED, "top_k": TOP_K,
                            "positive_rating": POSITIVE_RATING},
               "cinematch_defaults": {"ranking_weights": asdict(RankingWeights()),
                                      "item_item": asdict(SparseEaseParams())},
-              "load_average": round(os.getloadavg()[0], 2), "datasets": records}
-    target = args.json or (None if args.tune or names != list(DATASETS) else DEFAULT_JSON)
-    if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(record, indent=2) + "\n")
+              "load_average": load_average(), "datasets": records}
+    write_json(args.json or (None if args.tune or names != list(DATASETS) else DEFAULT_JSON),
+               record)
     return 0
 
 

@@ -42,20 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[tuple[str, int, float]] = []
     for number, script in enumerate(chosen, start=1):
         relative = script.relative_to(REPO)
-        print(
-            f"\n=== [{number}/{len(chosen)}] {relative} {'(--quick) ' if args.quick else ''}===",
-            flush=True,
-        )
+        quick = "(--quick) " if args.quick else ""
+        print(f"\n=== [{number}/{len(chosen)}] {relative} {quick}===", flush=True)
         started = time.perf_counter()
         command = [sys.executable, str(script), *(["--quick"] if args.quick else [])]
         status = subprocess.run(command, cwd=REPO, check=False).returncode
         seconds = time.perf_counter() - started
         outcomes.append((str(relative), status, seconds))
-        print(
-            f"=== {relative}: {'ok' if status == 0 else f'FAILED (exit {status})'} "
-            f"in {seconds:.0f} s ===",
-            flush=True,
-        )
+        print(f"=== {relative}: {'ok' if status == 0 else f'FAILED (exit {status})'} "
+              f"in {seconds:.0f} s ===", flush=True)
 
     print("\nSummary")
     for name, status, seconds in outcomes:

@@ -1,38 +1,17 @@
 """Full-size training and serving on this machine, on MovieLens-shaped synthetic data.
 
-    nice .venv/bin/python bench/scale.py [--sizes 1M,4M,16M,32M | --quick] [--work DIR]
-                                         [--merge] [--json PATH] [--png PATH]
+    nice .venv/bin/python bench/scale.py [--sizes 1M,4M,16M,32M,full-catalogue | --quick]
+                                         [--work DIR] [--merge] [--json PATH] [--png PATH]
 
-For each size (ratings; films and users grow with it up to ml-32m's 87k and 200k, see
-``bench/harness/synthetic_movielens.py``):
-1. writes seeded data in the ml-32m layout to a temp folder, with 20% of a few thousand
-   evaluation users' ratings held out;
-2. trains the model as a user does, ``make train DATA=DIR OUT=…`` with the default flags
-   (``TRAIN_ARGS`` carries ``--train-flags``): the held-out metrics' model on 90%, then
-   the shipped one (FunkSVD, iALS, the item-item term), and records its wall time and peak RSS
-   (``os.wait4``: the rusage of make and every process under it);
-3. loads the model in process and measures holdout RMSE (FunkSVD, trained user vectors) and
-   NDCG@10 of the served list (``Recommender.recommend``: fold-ins, blend, franchise cap) for
-   the evaluation users from the rest of their ratings, beside the popularity list's;
-   recommend p50/p99 for those users and
-   for newcomers with 15 ratings, also in the cap's worst case (every film one franchise),
-   as wall time and as the calling thread's CPU time (the machine is shared);
-   title search p50/p99 (``ml.text.search.MovieIndex``); whether the onboarding deck shows films
-   people know (the deck's rating counts against the catalogue's);
-4. starts the API (uvicorn, a free loopback port) on the model and reads its resident memory
-   after start-up and a few requests.
-``full-catalogue`` is ml-32m's 87,585 films and 200,948 users with 6M ratings: the serving
-figures at full catalogue size. Writes ``bench/results/scale.json`` and
-``bench/results/scale.png`` (time and memory against ratings). Record ``uptime`` beside the
-figures: the machine is shared.
-
-Targets: 32M ratings trained in ≤ 15 min and ≤ 8 GB peak; serving 87k films:
-API resident ≤ 1.5 GB, personal recommend p99 ≤ 5 ms, search p99 ≤ 20 ms.
+Per size: seeded data (``bench/harness/synthetic_movielens.py``), ``make train`` timed as a
+user runs it, then RMSE, NDCG@10, recommend and search latency (wall and CPU) in process and
+the API's memory. Targets: 32M ratings trained in ≤ 15 min and ≤ 8 GB peak; at 87k films API
+resident ≤ 1.5 GB, personal recommend p99 ≤ 5 ms, search p99 ≤ 20 ms. Protocol:
+bench/README.md. Results: ``bench/results/scale.json`` and ``scale.png``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -43,13 +22,13 @@ import tempfile
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.harness import REPO, RESULTS, arguments, now, write_json
 from bench.harness.api_server import ApiServer
 from bench.harness.synthetic_movielens import (
     FULL_FILMS,
@@ -60,16 +39,12 @@ from bench.harness.synthetic_movielens import (
 )
 from ml.serving.recommender import Recommender
 from ml.text.search import MovieIndex
-from ml.training.metrics import ndcg_at_k
-
-REPO = Path(__file__).resolve().parents[1]
-
+from ml.training.metrics import ndcg_at_k, rmse
 
 SIZES = {"1M": 1_000_000, "4M": 4_000_000, "16M": 16_000_000, "32M": 32_000_000}
 #: The serving side at full size without a full-size training: ml-32m's films and users with
 #: 6M ratings (each user still has ~20+), so the 87k-film model is measured sooner.
 FULL_CATALOGUE = "full-catalogue"
-RESULTS = REPO / "bench" / "results"
 TARGETS = {"train_minutes_32m": 15.0, "train_peak_gb_32m": 8.0, "api_resident_gb": 1.5,
            "recommend_p99_ms": 5.0, "search_p99_ms": 20.0}
 NEWCOMER_RATINGS = 15
@@ -152,15 +127,10 @@ def evaluate(model_dir: Path, eval_folder: Path, max_users: int,
     users = artifact.users.indices(holdout["userId"].to_numpy())
     items = artifact.items.indices(holdout["movieId"].to_numpy())
     predicted = artifact.model.predict_pairs(users, items)
-    rmse = float(np.sqrt(np.mean((predicted - holdout["rating"].to_numpy()) ** 2)))
+    error = rmse(predicted, holdout["rating"].to_numpy())
 
     rng = np.random.default_rng(seed)
-    positives = {u: set(g["movieId"]) for u, g in holdout[holdout["rating"] >= 4.0]
-                 .groupby("userId")}
-    histories = {u: dict(zip(g["movieId"].tolist(), g["rating"].tolist(), strict=True))
-                 for u, g in history.groupby("userId")}
-    chosen = [u for u in positives if u in histories]
-    chosen = [chosen[i] for i in rng.permutation(len(chosen))[:max_users]]
+    positives, histories, chosen = evaluation_users(holdout, history, max_users, rng)
     recommender.recommend(histories[chosen[0]])  # warm-up
     scores, popular_scores, lists = [], [], []
     samples = timed(lambda user: lists.append(recommender.recommend(histories[user], n=10)),
@@ -191,7 +161,7 @@ def evaluate(model_dir: Path, eval_folder: Path, max_users: int,
     deck = recommender.onboarding(20)
     deck_counts = np.array([m.rating_count for m in deck])
     return {
-        "load_seconds": round(load_seconds, 2), "rmse": round(rmse, 4),
+        "load_seconds": round(load_seconds, 2), "rmse": round(error, 4),
         "ndcg_at_10": round(float(np.mean(scores)), 4),
         "ndcg_at_10_popularity": round(float(np.mean(popular_scores)), 4),
         "eval_users": len(scores),
@@ -207,6 +177,19 @@ def evaluate(model_dir: Path, eval_folder: Path, max_users: int,
             "catalogue_median_ratings": float(np.median(counts)),
         },
     }
+
+
+def evaluation_users(holdout: pd.DataFrame, history: pd.DataFrame, max_users: int,
+                     rng: np.random.Generator) -> tuple[dict[int, set[int]],
+                                                       dict[int, dict[int, float]], list[int]]:
+    """Each evaluation user's held-out films rated ≥ 4 and rating history, and up to
+    ``max_users`` of the users who have both, drawn with ``rng``."""
+    positives = {u: set(g["movieId"]) for u, g in holdout[holdout["rating"] >= 4.0]
+                 .groupby("userId")}
+    histories = {u: dict(zip(g["movieId"].tolist(), g["rating"].tolist(), strict=True))
+                 for u, g in history.groupby("userId")}
+    chosen = [u for u in positives if u in histories]
+    return positives, histories, [chosen[i] for i in rng.permutation(len(chosen))[:max_users]]
 
 
 def api_memory(model_dir: Path, work: Path) -> tuple[float, float]:
@@ -305,13 +288,12 @@ def plot(results: list[SizeResult], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, "the 1M size only")
     parser.add_argument("--sizes", default=",".join(SIZES),
                         help=f"comma-separated, of {', '.join(SIZES)}, {FULL_CATALOGUE}")
     parser.add_argument("--work", type=Path,
                         help="scratch folder, kept; data already generated there is reused "
                              "(default: a temp folder, removed)")
-    parser.add_argument("--quick", action="store_true", help="the 1M size only")
     parser.add_argument("--eval-users", type=int, default=1000)
     parser.add_argument("--train-flags", default="",
                         help="more ml.training.train flags, e.g. '--n-epochs 8' for serving "
@@ -359,11 +341,8 @@ def ordered(results: list[SizeResult]) -> list[SizeResult]:
 
 
 def write(results: list[SizeResult], json_path: Path, png_path: Path) -> None:
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(), "targets": TARGETS,
-        "sizes": [asdict(r) for r in results]}, indent=2) + "\n")
+    write_json(json_path, {"generated_at": now(), "cpus": os.cpu_count(), "targets": TARGETS,
+                           "sizes": [asdict(r) for r in results]})
     plot(results, png_path)
 
 

@@ -1,37 +1,18 @@
 """Serving at ml-32m's catalogue size: personal lists' latency and the API's memory.
 
-    nice -n 5 .venv/bin/python bench/serving_87k.py --model DIR --eval DIR
+    nice -n 5 .venv/bin/python bench/serving_87k.py --model DIR --eval DIR [--quick]
                                                     [--eval-users N] [--json PATH] [--profile]
+                                                    [--describe TEXT]
                                                     [--train-time LOG [--train-load LOG]]
 
-``--model`` is a model trained on ``bench/scale.py``'s synthetic 32M set (87,584 films) as a
-user does, ``make train DATA=…/data OUT=DIR`` with the default flags; ``--eval`` is the
-set's evaluation folder (``holdout.csv``, ``history.csv``: ratings the model never saw).
-Generate the set with ``bench/scale.py --sizes 32M --work DIR`` (or
-``bench.harness.synthetic_movielens.generate``).
-
-Measured in this process, with ``bench/scale.py``'s ``evaluate`` (the figures of its sizes):
-``Recommender.recommend`` p50/p99 for the evaluation users' full histories, for newcomers with
-15 ratings and for the franchise cap's worst case, as wall time and as the calling thread's
-CPU time (the machine is shared: wall p99 mostly measures the other jobs), search p99; then
-what the item-item term costs a list (the same requests with and without it, CPU ms), what
-ranking personal lists among the ``PERSONAL_POOL`` most rated films changes (lists that
-differ from the whole catalogue's, and NDCG@10 of both), and the API's resident memory
-after start-up and a few requests (``api_memory``). ``--profile`` prints where a personal
-list's time goes (cProfile over the evaluation users' requests).
-
-``--train-time`` records how ``--model`` was trained (its ``train`` key): the report of
-``/usr/bin/time -v make train DATA=… OUT=DIR`` (wall, user + system CPU, peak resident
-memory) beside the manifest's per-stage wall and CPU seconds; ``--train-load`` a file of
-``/proc/loadavg`` lines taken while it ran (the machine is shared).
-
-Targets: personal recommend p99 ≤ 5 ms in process, API resident ≤ 1.5 GB; ``make train`` on
-the synthetic 32M set with the default flags ≤ 15 min and ≤ 8 GB.
+``--model`` is a model trained on ``bench/scale.py``'s synthetic 32M set, ``--eval`` that set's
+evaluation folder. Targets: personal recommend p99 ≤ 5 ms in process, API resident ≤ 1.5 GB;
+``make train`` on the set ≤ 15 min and ≤ 8 GB. Protocol: bench/README.md. Results:
+``bench/results/serving_87k.json``.
 """
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import json
@@ -42,20 +23,18 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bench.scale import api_memory, evaluate, timed
+from bench.harness import RESULTS, arguments, now, write_json
+from bench.scale import api_memory, evaluate, evaluation_users, timed
 from ml.serving.artifacts import load_artifact
 from ml.serving.recommender import PERSONAL_POOL, Recommender
 from ml.training.metrics import ndcg_at_k
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_JSON = REPO / "bench" / "results" / "serving_87k.json"
 TARGETS = {"api_resident_gb": 1.5, "recommend_p99_ms": 5.0, "train_minutes": 15.0,
            "train_peak_gb": 8.0}
 _DECIMAL = re.compile(r"\d+\.\d+")
@@ -92,14 +71,9 @@ def pool_effect(recommender: Recommender, eval_folder: Path, users: int,
     """What ranking personal lists among ``PERSONAL_POOL`` films changes: for ``users``
     evaluation users, the share of top-10s that differ from the whole catalogue's, the films
     they share, and NDCG@10 of both on the held-out ratings."""
-    holdout = pd.read_csv(eval_folder / "holdout.csv")
-    history = pd.read_csv(eval_folder / "history.csv")
-    positives = {u: set(g["movieId"]) for u, g in holdout[holdout["rating"] >= 4.0]
-                 .groupby("userId")}
-    histories = {u: dict(zip(g["movieId"].tolist(), g["rating"].tolist(), strict=True))
-                 for u, g in history.groupby("userId") if u in positives}
-    chosen = sorted(histories)
-    chosen = [chosen[i] for i in np.random.default_rng(seed).permutation(len(chosen))[:users]]
+    positives, histories, chosen = evaluation_users(
+        pd.read_csv(eval_folder / "holdout.csv"), pd.read_csv(eval_folder / "history.csv"),
+        users, np.random.default_rng(seed))
     pooled = [[r.movie_id for r in recommender.recommend(histories[u], 10).items]
               for u in chosen]
     kept = recommender._pool_blend
@@ -168,11 +142,10 @@ def profile(recommender: Recommender, history: pd.DataFrame, users: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, "100 evaluation users, nothing written", "serving_87k")
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--eval", type=Path, required=True)
     parser.add_argument("--eval-users", type=int, default=1000)
-    parser.add_argument("--json", type=Path, help=f"default: {DEFAULT_JSON.relative_to(REPO)}")
     parser.add_argument("--describe", help="how --model was made, when not by make train "
                                            "on the synthetic 32M set (saved as 'model')")
     parser.add_argument("--profile", action="store_true",
@@ -182,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-load", type=Path,
                         help="/proc/loadavg lines taken while it ran (first field a time)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.eval_users = 100
     load_before = os.getloadavg()
     if args.profile:
         recommender = Recommender.load(args.model)
@@ -201,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     weights = (0 if item_item is None else len(item_item.sparse.weights)
                if item_item.sparse is not None else int(item_item.weights.size))
     record: dict[str, Any] = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generated_at": now(),
         "what": "serving at ml-32m's catalogue size with the item-item term",
         "model": args.describe or (
             "make train DATA=<bench/scale.py's synthetic 32M set> (default flags); figures "
@@ -230,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"personal p99: {personal['p99']:.2f} ms wall, {personal['cpu_p99']:.2f} ms CPU "
           f"(target {TARGETS['recommend_p99_ms']} ms); API resident {resident:.2f} GB; load "
           f"{load_before[0]:.1f} → {os.getloadavg()[0]:.1f}")
-    target = args.json or DEFAULT_JSON
-    target.write_text(json.dumps(record, indent=2) + "\n")
+    write_json(args.json or (None if args.quick else RESULTS / "serving_87k.json"), record)
     return 0
 
 

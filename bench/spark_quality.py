@@ -1,27 +1,11 @@
 """Is the Spark trainer as good as the one-box one? Both on the same ml-1m split, in one run.
 
     python bench/spark_quality.py [--data ../shared/data/movielens/ml-1m] [--tune]
+                                  [--validation-only [--points JSON]] [--master local[2]]
 
-The split is ``ml.training.evaluate``'s (a seeded 10% random holdout of the ratings: seed 42, the
-ml-1m copy's users 1–2999). Both trainers fit the training part; on the test part the bench
-measures
-
-- RMSE: the one-box model's trained user vectors (``ml.training.evaluate``), and Spark's on the
-  executors (``ml.training.spark_train.spark_rmse``: μ + b_u + b_i + p_u·q_i, user vectors never
-  leave Spark);
-- served NDCG@10: each test user's list from the ``Recommender`` that serves /recommend,
-  folding them in from their training ratings (``ml.training.evaluate._top_n``, "service_ranking").
-
-Targets: Spark's RMSE within 2% of the one-box RMSE, its NDCG@10 within 3%.
-
-Settings are chosen on validation carved from the training part only
-(``ml.data.split.validation_split``, 5%); the test part is not seen until the final figures.
-``--validation-only`` fits the residual ALS at each of ``RATING_POINTS`` (or ``--points``) and
-keeps the validation RMSE of each in ``bench/results/spark_quality_tuning.json``; the
-``SparkSettings`` defaults are its best point, and a run without ``--tune`` records that log
-as how they were chosen. ``--tune`` instead searches ``RATING_GRID`` by validation RMSE, then
-the implicit ALS's λ and α0 by validation NDCG@10 of the served list, in the same run.
-Results: ``bench/results/spark_quality.json``.
+Test RMSE and served NDCG@10 of both trainers; Spark's settings are chosen on validation
+carved from training. Targets: Spark's RMSE within 2% of the one-box RMSE, its NDCG@10 within
+3%. Protocol: bench/README.md. Results: ``bench/results/spark_quality.json``.
 """
 
 from __future__ import annotations
@@ -34,12 +18,12 @@ import os
 import sys
 import time
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bench.harness import DATA_ROOT, RESULTS, now, write_json
 from ml.data import load_dataset
 from ml.data.split import random_split, validation_split
 from ml.models.funksvd.model import FunkSVDParams
@@ -60,12 +44,8 @@ from ml.training.spark_train import (
     spark_session,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "movielens" / "ml-1m"
-RESULTS = REPO / "bench" / "results" / "spark_quality.json"
 #: Every validation trial of the residual ALS run so far (``--validation-only``), by setting.
-TUNING_LOG = REPO / "bench" / "results" / "spark_quality_tuning.json"
+TUNING_LOG = RESULTS / "spark_quality_tuning.json"
 RMSE_TARGET, NDCG_TARGET = 0.02, 0.03
 #: The residual ALS's points ``--validation-only`` tries (a coordinate search from the
 #: former defaults, every point a Spark fit on a shared machine): rounds of bias refits,
@@ -223,7 +203,7 @@ def tune(spark: Any, train: pd.DataFrame, movies: pd.DataFrame, base: SparkSetti
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=DATA_ROOT / "ml-1m")
     parser.add_argument("--test-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--master", default="local[2]")
@@ -239,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", type=json.loads,
                         help="JSON list of SparkSettings overrides, instead of the grid")
     parser.add_argument("--tuning-log", type=Path, default=TUNING_LOG)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS / "spark_quality.json")
     args = parser.parse_args(argv)
     RATING_GRID.clear()
     RATING_GRID.update(args.rating_grid)
@@ -274,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     rmse_ratio = on_spark["rmse"] / one_box["rmse"]
     ndcg_ratio = on_spark["ndcg_at_10"] / one_box["ndcg_at_10"]
     result = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generated_at": now(),
         "environment": {"cpus": os.cpu_count(), "spark": spark.version, "master": args.master,
                         "note": "shared machine under load from other jobs; times are "
                                 "indicative, the quality figures are not affected"},
@@ -295,8 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                    "trials": trials} if args.tune else recorded_tuning(args.tuning_log,
                                                                       args.out),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     print(json.dumps({k: result[k] for k in ("one_box", "spark", "ratios", "met")}, indent=2))
     spark.stop()
     return 0

@@ -1,33 +1,13 @@
 """Spark local[2] beside the one-box trainer on MovieLens-shaped sets, and top-N past 87k films.
 
-    nice -n 10 .venv/bin/python bench/spark_scale.py [--sizes 1M,4M,8.6M] [--scoring-only]
+    nice -n 10 .venv/bin/python bench/spark_scale.py [--sizes 1M,4M,8.6M] [--driver-memory 3g]
+                                                     [--scoring-only | --training-only]
+                                                     [--work DIR] [--json PATH]
 
-Part 1, training. For each size, ``bench/harness/synthetic_movielens.py`` writes seeded data
-in the ml-32m layout (films and users grow with the ratings as in ``bench/scale.py``), then
-in one run, one after the other on the same data:
-
-- the one-box trainer as ``bench/scale.py`` runs it (``python -m ml.training.train --test-fraction
-  0 --validation-fraction 0``, its other flags default): wall time, CPU seconds, peak RSS;
-- the Spark trainer in local mode on two cores (``python -m ml.training.spark_train --master
-  local[2] --gate-users 0``, its default settings, driver memory ``--driver-memory``): wall
-  time, the CPU seconds and the peak of the summed RSS of its whole process tree (Python
-  driver, the JVM, Python workers), sampled every 0.2 s; and the ALS stages' throughput per core
-  (rating-iterations per CPU-second of the JVM: ratings × ALS iterations / the stage's JVM
-  CPU seconds), the figure the plan for a cluster (docs/spark.md) scales from.
-
-The machine is shared: the load averages before, between and after the two runs are kept
-beside the figures, and CPU seconds are what each run cost whatever else held the cores.
-
-Part 2, serving. The served personal score is one product of the films' stacked factors
-(``ml.serving.ranking.BlendScorer``: iALS 128 + FunkSVD 64 + bias + popularity = 194 float32 per
-film) and a top-N cut (``ml.serving.ranking.top_n_indices``). Both are timed in process on clustered
-synthetic factors at 87k (ml-32m), 250k and 1M films, p50/p99 over requests (one thread, as a
-request runs). Where the p99 passes 5 ms, an inverted-file index (faiss ``IndexIVFFlat``,
-inner product; the bench extra) is built on the same vectors and its recall@10
-against the exact top 10 and its latency are measured at a few ``nprobe``.
-
-Results: ``bench/results/spark_scale.json``. The machine is shared: ratios between the two
-trainers, run back to back in one process, are the figures to read; times are indicative.
+Part 1 times both trainers on the same synthetic data, back to back (wall, CPU, peak RSS, the
+ALS stages' throughput per core); part 2 times exact top-N scoring of the served stacked
+factors at 87k, 250k and 1M films, beside a faiss IVF index where the p99 passes 5 ms.
+Protocol: bench/README.md. Results: ``bench/results/spark_scale.json``.
 """
 
 from __future__ import annotations
@@ -43,7 +23,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +33,13 @@ if "--scoring-only" in sys.argv:
 
 import numpy as np
 
+from bench.harness import REPO, RESULTS, now, write_json
 from bench.harness.spark_cluster import spark_env
 from bench.harness.synthetic_movielens import Shape, generate
 from bench.scale import percentiles, timed, train
 from ml.serving.ranking import top_n_indices
 from ml.training.spark_train import SparkSettings
 
-REPO = Path(__file__).resolve().parents[1]
-
-RESULTS = REPO / "bench" / "results" / "spark_scale.json"
 SIZES = {"1M": 1_000_000, "4M": 4_000_000, "8.6M": 8_600_000}
 FILM_COUNTS = (87_585, 250_000, 1_000_000)
 #: Widths of the served stacked factors (iALS 128, FunkSVD 64 + bias, log popularity).
@@ -253,7 +230,7 @@ def _write(path: Path, result: dict[str, Any], part: str) -> None:
             rows = {r["label"]: r for r in kept.get("training", [])}
             rows.update({r["label"]: r for r in result["training"]})
             result["training"] = [rows[k] for k in SIZES if k in rows]
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(path, result)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,12 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scoring-only", action="store_true")
     parser.add_argument("--training-only", action="store_true")
     parser.add_argument("--work", type=Path)
-    parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--json", type=Path, default=RESULTS / "spark_scale.json")
     args = parser.parse_args(argv)
     labels = [s.strip() for s in args.sizes.split(",") if s.strip()]
     earlier = json.loads(args.json.read_text()) if args.json.exists() else {}
     result: dict[str, Any] = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generated_at": now(),
         "cpus": os.cpu_count(),
         "note": "shared machine, loaded by other jobs: read the ratios; times are indicative",
         "spark_settings": asdict(SparkSettings()),

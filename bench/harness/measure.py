@@ -76,3 +76,11 @@ def process_tree_cpu_seconds(pid: int) -> float | None:
         return total
     except (OSError, ValueError, IndexError):
         return None
+
+
+def cpu_ms_per_request(pid: int, cpu_before: float | None, requests: int) -> float | None:
+    """Server CPU ms per request since ``cpu_before`` (``process_tree_cpu_seconds``)."""
+    cpu_after = process_tree_cpu_seconds(pid)
+    if cpu_before is None or cpu_after is None or not requests:
+        return None
+    return (cpu_after - cpu_before) * 1000 / requests
