@@ -133,15 +133,9 @@ class ApiClient:
     def metrics(self) -> wire.MetricsOut:
         return self._model_fact(wire.MetricsOut, "/model/evaluation")
 
-    def search_movies(
-        self,
-        query: str = "",
-        *,
-        genre: str | None = None,
-        year: int | None = None,
-        limit: int = 20,
-        offset: int = 0,
-    ) -> wire.MoviePage:
+    def search_movies(self, query: str = "", *, genre: str | None = None,
+                      year: int | None = None, limit: int = 20, offset: int = 0
+                      ) -> wire.MoviePage:
         optional = _given(query=query.strip(), genre=genre, year=year)
         params = {"limit": limit, "offset": offset, **optional}
         return self._get(wire.MoviePage, "GET", "/movies", params=params)
@@ -181,17 +175,9 @@ class ApiClient:
             if not page.ratings or len(rows) >= page.total:
                 return rows
 
-    def recommend(
-        self,
-        creds: Credentials,
-        n: int = 10,
-        *,
-        genre: str | None = None,
-        year_from: int | None = None,
-        year_to: int | None = None,
-        discover: float = 0.0,
-        q: str | None = None,
-    ) -> RecommendationPage:
+    def recommend(self, creds: Credentials, n: int = 10, *, genre: str | None = None,
+                  year_from: int | None = None, year_to: int | None = None,
+                  discover: float = 0.0, q: str | None = None) -> RecommendationPage:
         optional = _given(discover=discover or None, q=q, genre=genre, year_from=year_from,
                           year_to=year_to)
         params = {"user_id": creds.user_id, "n": n, **optional}
@@ -233,15 +219,8 @@ class ApiClient:
 
     # -- the account: import, export, password sign-in, deletion ------------------------
 
-    def import_ratings(
-        self,
-        creds: Credentials,
-        filename: str,
-        data: bytes,
-        *,
-        source: str = "auto",
-        dry_run: bool = True,
-    ) -> ImportResult:
+    def import_ratings(self, creds: Credentials, filename: str, data: bytes, *,
+                       source: str = "auto", dry_run: bool = True) -> ImportResult:
         params = {"source": source, "dry_run": "true" if dry_run else "false"}
         files = {"file": (filename, data, "text/csv")}
         return self._mine(ImportResult, "POST", creds, "/import", params=params, files=files,
@@ -345,16 +324,10 @@ class ApiClient:
             except queue.Empty:
                 return
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        creds: Credentials | None = None,
-        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-        json: Any = None,
-        files: Mapping[str, tuple[str, bytes, str]] | None = None,
-    ) -> requests.Response:
+    def _send(self, method: str, path: str, *, creds: Credentials | None = None,
+              params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+              json: Any = None, files: Mapping[str, tuple[str, bytes, str]] | None = None
+              ) -> requests.Response:
         """Send one request; a transport failure raises :class:`ApiError`."""
         headers = {"Accept": "application/json"}
         address = self._client_address()
