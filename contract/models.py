@@ -21,7 +21,6 @@ RecommendationMode = Literal["popularity", "personalized"]
 SignalList = Literal["hidden", "watchlist", "skipped"]
 
 
-
 class ErrorOut(BaseModel):
     """Every error the API returns has this shape."""
 
@@ -255,6 +254,8 @@ class PersonalSimilarListOut(BaseModel):
     movie_id: int
     count: int
     similar: list[PersonalSimilarOut]
+
+
 class IntentFilmOut(BaseModel):
     movie_id: int = Field(examples=[1214])
     title: str = Field(examples=["Alien"])

@@ -1,11 +1,8 @@
 """The account panels: import ratings, export them, save the profile, sign in, log out, delete.
 
-Pages call these with the signed-in user; each panel is self-contained (its widgets have
-``cm-acc-*`` keys) so Welcome, Onboarding and Profile show the same controls.
-
-Import previews with a dry run first. A large file is previewed in slices of
-``PREVIEW_SLICE_ROWS`` rows so the progress bar moves (a dry run writes nothing, so slicing is
-harmless); the import itself is then ONE request and one transaction on the server.
+Each panel is self-contained (its widgets have ``cm-acc-*`` keys), so Welcome, Onboarding and
+Profile show the same controls. An import is previewed with dry runs, in slices so the progress
+bar moves; the import itself is one request and one transaction on the server.
 """
 
 from __future__ import annotations
@@ -30,39 +27,24 @@ DEFAULT_IMPORT_MAX_BYTES = 5 * 1024 * 1024
 #: The offer made where people first rate (landing page, deck) and the import panel's title.
 IMPORT_OFFER = "Have a Letterboxd or IMDb history? Import it instead."
 
-#: (API source, label, how to get the file) per site.
-SOURCES: list[tuple[str, str, str]] = [
-    (
-        "letterboxd",
-        "Letterboxd",
-        "On letterboxd.com: Settings → Data → **Export your data**. Unzip it and upload "
-        "`ratings.csv`. Films are matched by title and year; anything we cannot be sure of "
-        "is listed, never guessed.",
-    ),
-    (
-        "imdb",
-        "IMDb",
-        "On imdb.com: Your ratings → ⋮ → **Export**. Upload the CSV it e-mails or downloads. "
-        "IMDb's 1–10 becomes ½–5 stars; TV series and episodes are skipped.",
-    ),
-    (
-        "movielens",
-        "MovieLens",
-        "On movielens.org: Profile → **Export your data**, then upload `ratings.csv`.",
-    ),
-    (
-        "cinematch",
-        "CineMatch",
-        "A file from **Export my ratings** on your CineMatch profile (another account or "
-        "device).",
-    ),
-]
-_LABELS = {source: label for source, label, _ in SOURCES}
-_HOW = {source: how for source, _, how in SOURCES}
+#: API source → (label, how to get the file).
+SOURCES: dict[str, tuple[str, str]] = {
+    "letterboxd": ("Letterboxd", "On letterboxd.com: Settings → Data → **Export your data**. "
+                   "Unzip it and upload `ratings.csv`. Films are matched by title and year; "
+                   "anything we cannot be sure of is listed, never guessed."),
+    "imdb": ("IMDb", "On imdb.com: Your ratings → ⋮ → **Export**. Upload the CSV it e-mails or "
+             "downloads. IMDb's 1–10 becomes ½–5 stars; TV series and episodes are skipped."),
+    "movielens": ("MovieLens", "On movielens.org: Profile → **Export your data**, then upload "
+                  "`ratings.csv`."),
+    "cinematch": ("CineMatch", "A file from **Export my ratings** on your CineMatch profile "
+                  "(another account or device)."),
+}
 _PREVIEW_KEY = "cm-acc-import-preview"
 _LOGOUT_ASKED_KEY = "cm-acc-logout-asked"
 _EXPORT_KEY = "cm-acc-export-data"
 _IMPORTED_KEY = "cm-acc-imported"
+#: The deck's import panel: "asked" by the landing page's offer, "open" for the visit after.
+OPEN_IMPORT_KEY = "cm-onboarding-open-import"
 #: Bumped after an import so the uploader starts empty (and its Import button goes away).
 _UPLOADS_KEY = "cm-acc-import-uploads"
 
@@ -86,11 +68,8 @@ def size_label(size: int) -> str:
 
 
 def csv_slices(data: bytes, rows_per_slice: int = PREVIEW_SLICE_ROWS) -> list[bytes]:
-    """``data`` cut into CSV files of at most ``rows_per_slice`` rows, each with the header.
-
-    Only for the preview's progress; a file that is not readable CSV text is sent whole, so
-    the API's own message explains what is wrong with it.
-    """
+    """``data`` cut into CSV files of at most ``rows_per_slice`` rows, each with the header;
+    a file that is not readable CSV is sent whole, for the API to say what is wrong with it."""
     try:
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     except (UnicodeDecodeError, csv.Error):
@@ -133,11 +112,8 @@ def preview(
     slices = csv_slices(data, PREVIEW_SLICE_ROWS)
     parts = []
     for done, piece in enumerate(slices, start=1):
-        parts.append(
-            api_client.get_client().import_ratings(
-                creds, filename, piece, source=source, dry_run=True
-            )
-        )
+        parts.append(api_client.get_client().import_ratings(creds, filename, piece,
+                                                            source=source, dry_run=True))
         on_progress(done / len(slices), f"Checked {done} of {len(slices)} parts of the file")
     return merge_previews(parts)
 
@@ -155,12 +131,12 @@ def import_panel(
             st.success(imported, icon=":material/download_done:")
         source = st.radio(
             "Where are your ratings?",
-            [s for s, _, _ in SOURCES],
-            format_func=_LABELS.__getitem__,
+            list(SOURCES),
+            format_func=lambda name: SOURCES[name][0],
             horizontal=True,
             key="cm-acc-import-source",
         )
-        st.markdown(_HOW[source])
+        st.markdown(SOURCES[source][1])
         limit = import_max_bytes()
         upload = st.file_uploader(
             f"Your export (CSV, up to {size_label(limit)})",
@@ -205,7 +181,7 @@ def import_panel(
             st.session_state.pop(_PREVIEW_KEY, None)
             st.session_state[_UPLOADS_KEY] = st.session_state.get(_UPLOADS_KEY, 0) + 1
             st.session_state[_IMPORTED_KEY] = (
-                f"Imported {done.saved} ratings from {_LABELS[done.source]}.")
+                f"Imported {done.saved} ratings from {SOURCES[done.source][0]}.")
             st.rerun()
 
 

@@ -4,7 +4,6 @@ Every answer is validated with the API's own response models (``contract.models`
 reads exactly what ``/openapi.json`` documents. Every call has a timeout, and every failure a
 person could meet (service down, slow, a 4xx with a ``detail``, a 5xx, a body that does not
 match the contract) becomes one typed :class:`ApiError` whose message can be shown as is.
-Pages therefore catch a single exception type and never show a traceback.
 
 Pages obtain the client through :func:`get_client`, the one seam tests point at a test app.
 """
@@ -29,28 +28,24 @@ from contract import models as wire
 from contract.models import SignalList
 from ui.settings import DEFAULT_API_URL, read_setting
 
-#: (connect, read) seconds. Connecting to a live service is near-instant; reading may wait
-#: for a model fold-in, but a person should not stare at a spinner for longer than this.
+#: (connect, read) seconds. Reading may wait for a model fold-in, but a person should not
+#: stare at a spinner for longer than this.
 DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 10.0)
-#: How long the genres and metrics of the served model are kept before asking again.
+#: How long the genres, decades and metrics of the served model are kept before asking again.
 MODEL_FACTS_TTL_S = 600.0
 #: Ratings asked for per request by ``user_ratings`` (the API's largest page).
 RATINGS_PAGE = 500
-
 #: Methods whose request may be sent twice with the effect of once (RFC 9110, 9.2.2): the
 #: ones retried when a kept-alive connection turns out to be closed.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+NOT_UNDERSTOOD = "The CineMatch service sent a response this app does not understand."
 
 ErrorKind = Literal["unavailable", "auth", "not_found", "invalid", "server"]
 
 
 class ApiError(Exception):
-    """A failed API call, with a message written for the person using the app.
-
-    ``kind`` lets a page choose its reaction: ``"unavailable"`` (down or too slow: offer
-    Retry), ``"auth"`` (the saved session is no longer valid: offer to start again),
-    ``"not_found"``, ``"invalid"`` (the request was refused) or ``"server"``.
-    """
+    """A failed API call, with a message written for the person using the app; ``kind``
+    picks the page's reaction ("unavailable": offer Retry; "auth": offer to start again)."""
 
     def __init__(self, message: str, *, kind: ErrorKind, status: int | None = None) -> None:
         super().__init__(message)
@@ -82,9 +77,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def browser_address() -> str | None:
-    """The address of the browser this script run serves (``st.context.ip_address``: the
-    peer of its WebSocket, which the browser cannot choose), or None outside a script run and
-    for a browser on the Streamlit server's own machine."""
+    """The address of the browser this script run serves (the peer of its WebSocket, which
+    the browser cannot choose); None outside a script run or for an unreadable address."""
     if get_script_run_ctx(suppress_warning=True) is None:  # not serving a browser now
         return None
     address = st.context.ip_address
@@ -95,19 +89,13 @@ def browser_address() -> str | None:
 
 
 class ApiClient:
-    """Typed methods for each endpoint of the contract.
+    """Typed methods for each endpoint of the contract, one instance for every session.
 
-    One instance is shared by every browser session (see :func:`get_client`). HTTP sessions
-    (each with its keep-alive connections) are lent out one request at a time from a small
-    idle pool: ``requests.Session`` is not documented as thread-safe, and Streamlit runs each
-    rerun in a new thread, so a session per thread was a new connection (for a remote HTTPS
-    API, a new TLS handshake) on every click.
-
-    Every request names the browser it is made for in ``X-Forwarded-For``
-    (``client_address``, by default :func:`browser_address`): the API limits sign-ups per
-    client address, and without it every visitor would share the Streamlit server's. The API
-    believes the header only from addresses its operator lists in
-    ``CINEMATCH_TRUSTED_PROXIES`` (docs/operations.md, "Deploy").
+    ``requests.Session`` is not documented as thread-safe and Streamlit reruns on new
+    threads, so sessions (with their keep-alive connections) are lent out one request at a
+    time from an idle pool. Every request names its browser in ``X-Forwarded-For``: the API
+    limits sign-ups per client address (and believes the header only from
+    ``CINEMATCH_TRUSTED_PROXIES``, docs/operations.md, "Deploy").
     """
 
     def __init__(
@@ -128,18 +116,6 @@ class ApiClient:
 
     # -- public, no token -------------------------------------------------------------
 
-    def _model_fact(self, path: str) -> Any:
-        """``GET path`` for a fact of the served model, answered from memory for a while."""
-        now = time.monotonic()
-        with self._model_facts_lock:
-            cached = self._model_facts.get(path)
-        if cached is not None and now - cached[0] < MODEL_FACTS_TTL_S:
-            return cached[1]
-        body = self._request("GET", path)
-        with self._model_facts_lock:
-            self._model_facts[path] = (now, body)
-        return body
-
     def health(self) -> wire.HealthOut:
         return self._get(wire.HealthOut, "GET", "/health")
 
@@ -148,49 +124,25 @@ class ApiClient:
         return Credentials(user_id=created.user_id, token=created.token)
 
     def genres(self) -> list[str]:
-        """The catalogue's genres (kept for MODEL_FACTS_TTL_S: they change with the model only,
-        and the For you and Search pages ask on every rerun)."""
-        return _valid(wire.GenresOut, self._model_fact("/genres")).genres
+        return self._model_fact(wire.GenresOut, "/genres").genres
 
     def decades(self) -> list[int]:
         """The decades the catalogue has films from, newest first (1990 for the 1990s)."""
-        return _valid(wire.DecadesOut, self._model_fact("/decades")).decades
+        return self._model_fact(wire.DecadesOut, "/decades").decades
 
-    def movie(self, movie_id: int) -> Movie:
-        return self._get(Movie, "GET", f"/movies/{int(movie_id)}")
+    def metrics(self) -> wire.MetricsOut:
+        return self._model_fact(wire.MetricsOut, "/model/evaluation")
 
-    def search_movies(
-        self,
-        query: str = "",
-        *,
-        genre: str | None = None,
-        year: int | None = None,
-        limit: int = 20,
-        offset: int = 0,
-    ) -> wire.MoviePage:
-        params: dict[str, Any] = {"limit": limit, "offset": offset}
-        if query.strip():
-            params["query"] = query.strip()
-        if genre:
-            params["genre"] = genre
-        if year is not None:
-            params["year"] = year
+    def search_movies(self, query: str = "", *, genre: str | None = None,
+                      year: int | None = None, limit: int = 20, offset: int = 0
+                      ) -> wire.MoviePage:
+        optional = _given(query=query.strip(), genre=genre, year=year)
+        params = {"limit": limit, "offset": offset, **optional}
         return self._get(wire.MoviePage, "GET", "/movies", params=params)
-
-    def similar(self, movie_id: int, n: int = 10) -> list[wire.SimilarMovieOut]:
-        path = f"/movies/{int(movie_id)}/similar"
-        return self._get(wire.SimilarOut, "GET", path, params={"n": n}).similar
 
     def read_intent(self, q: str) -> RequestIntent:
         """How the API reads a request in plain words (``GET /intent``), without a list."""
         return self._get(RequestIntent, "GET", "/intent", params={"q": q})
-
-    def onboarding_movies(self, n: int = 20, exclude: Collection[int] = ()) -> list[Movie]:
-        params = _deck_params(n, exclude)
-        return self._get(wire.OnboardingOut, "GET", "/onboarding/movies", params=params).movies
-
-    def metrics(self) -> wire.MetricsOut:
-        return _valid(wire.MetricsOut, self._model_fact("/model/evaluation"))
 
     # -- the user's own data (bearer token) -------------------------------------------
 
@@ -210,48 +162,25 @@ class ApiClient:
         return self._get(wire.RateOut, "POST", "/rate", creds=creds, json=payload)
 
     def delete_rating(self, creds: Credentials, movie_id: int) -> wire.RatingDeleted:
-        path = f"/users/{creds.user_id}/ratings/{int(movie_id)}"
-        return self._get(wire.RatingDeleted, "DELETE", path, creds=creds)
+        return self._mine(wire.RatingDeleted, "DELETE", creds, f"/ratings/{int(movie_id)}")
 
     def user_ratings(self, creds: Credentials) -> list[UserRating]:
-        """All of the user's ratings, newest first, fetched a page at a time (the API serves
-        at most ``RATINGS_PAGE`` per request)."""
+        """All of the user's ratings, newest first, a page of ``RATINGS_PAGE`` at a time."""
         rows: list[UserRating] = []
         while True:
-            page = self._get(
-                wire.UserRatingsOut,
-                "GET",
-                f"/users/{creds.user_id}/ratings",
-                creds=creds,
-                params={"limit": RATINGS_PAGE, "offset": len(rows)},
-                user=True,
-            )
+            params = {"limit": RATINGS_PAGE, "offset": len(rows)}
+            page = self._mine(wire.UserRatingsOut, "GET", creds, "/ratings", params=params,
+                              user=True)
             rows += page.ratings
             if not page.ratings or len(rows) >= page.total:
                 return rows
 
-    def recommend(
-        self,
-        creds: Credentials,
-        n: int = 10,
-        *,
-        genre: str | None = None,
-        year_from: int | None = None,
-        year_to: int | None = None,
-        discover: float = 0.0,
-        q: str | None = None,
-    ) -> RecommendationPage:
-        params: dict[str, Any] = {"user_id": creds.user_id, "n": n}
-        if discover:
-            params["discover"] = discover
-        if q:
-            params["q"] = q
-        if genre:
-            params["genre"] = genre
-        if year_from is not None:
-            params["year_from"] = year_from
-        if year_to is not None:
-            params["year_to"] = year_to
+    def recommend(self, creds: Credentials, n: int = 10, *, genre: str | None = None,
+                  year_from: int | None = None, year_to: int | None = None,
+                  discover: float = 0.0, q: str | None = None) -> RecommendationPage:
+        optional = _given(discover=discover or None, q=q, genre=genre, year_from=year_from,
+                          year_to=year_to)
+        params = {"user_id": creds.user_id, "n": n, **optional}
         return self._get(
             RecommendationPage, "GET", "/recommend", creds=creds, params=params, user=True
         )
@@ -266,82 +195,57 @@ class ApiClient:
         """Put the film on the user's ``kind`` list (``on``) or take it off; whether it is on
         it now."""
         method = "PUT" if on else "DELETE"
-        path = f"/users/{creds.user_id}/{kind}/{int(movie_id)}"
-        return self._get(wire.SignalOut, method, path, creds=creds).on_list
+        return self._mine(wire.SignalOut, method, creds, f"/{kind}/{int(movie_id)}").on_list
 
     def signal_list(self, creds: Credentials, kind: SignalList) -> list[wire.ListedMovieOut]:
         """The films on one of the user's lists, most recently added first."""
-        path = f"/users/{creds.user_id}/{kind}"
-        return self._get(wire.SignalListOut, "GET", path, creds=creds, user=True).movies
+        return self._mine(wire.SignalListOut, "GET", creds, f"/{kind}", user=True).movies
 
     def similar_for_user(
         self, creds: Credentials, movie_id: int, n: int = 10
     ) -> list[wire.PersonalSimilarOut]:
-        path = f"/users/{creds.user_id}/similar/{int(movie_id)}"
-        body = self._get(wire.PersonalSimilarListOut, "GET", path, creds=creds, params={"n": n})
-        return body.similar
+        tail = f"/similar/{int(movie_id)}"
+        return self._mine(wire.PersonalSimilarListOut, "GET", creds, tail, params={"n": n}).similar
 
     def onboarding_for_user(
         self, creds: Credentials, n: int = 20, exclude: Collection[int] = ()
     ) -> list[Movie]:
-        """The deck for this user: never a film they rated, hid or skipped."""
-        path = f"/users/{creds.user_id}/onboarding"
-        params = _deck_params(n, exclude)
-        body = self._get(wire.OnboardingOut, "GET", path, creds=creds, params=params, user=True)
-        return body.movies
+        """The deck for this user: never a film they rated, hid or skipped. A list of
+        tuples repeats the key, ``exclude=1&exclude=2``, as the contract asks."""
+        params = [("n", n)] + [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
+        deck = self._mine(wire.OnboardingOut, "GET", creds, "/onboarding", params=params,
+                          user=True)
+        return deck.movies
 
     # -- the account: import, export, password sign-in, deletion ------------------------
 
-    def import_ratings(
-        self,
-        creds: Credentials,
-        filename: str,
-        data: bytes,
-        *,
-        source: str = "auto",
-        dry_run: bool = True,
-    ) -> ImportResult:
-        return self._get(
-            ImportResult,
-            "POST",
-            f"/users/{creds.user_id}/import",
-            creds=creds,
-            params={"source": source, "dry_run": "true" if dry_run else "false"},
-            files={"file": (filename, data, "text/csv")},
-            user=True,
-        )
+    def import_ratings(self, creds: Credentials, filename: str, data: bytes, *,
+                       source: str = "auto", dry_run: bool = True) -> ImportResult:
+        params = {"source": source, "dry_run": "true" if dry_run else "false"}
+        files = {"file": (filename, data, "text/csv")}
+        return self._mine(ImportResult, "POST", creds, "/import", params=params, files=files,
+                          user=True)
 
     def export_ratings(self, creds: Credentials) -> bytes:
         """The CSV of ``GET /users/{id}/export``, as bytes for a download button."""
-        response = self._send("GET", f"/users/{creds.user_id}/export", creds=creds)
-        self._no_content(response, user=True)
-        return response.content
+        return self._sent("GET", f"/users/{creds.user_id}/export", creds=creds, user=True)
 
     def username(self, creds: Credentials) -> str | None:
         """The account's username, or None when it has no password yet."""
-        path = f"/users/{creds.user_id}/credentials"
-        return self._get(wire.CredentialsOut, "GET", path, creds=creds, user=True).username
+        return self._mine(wire.CredentialsOut, "GET", creds, "/credentials", user=True).username
 
     def set_credentials(self, creds: Credentials, username: str, password: str) -> str | None:
-        body = self._get(
-            wire.CredentialsOut,
-            "PUT",
-            f"/users/{creds.user_id}/credentials",
-            creds=creds,
-            json={"username": username, "password": password},
-            user=True,
-        )
-        return body.username
+        body = {"username": username, "password": password}
+        saved = self._mine(wire.CredentialsOut, "PUT", creds, "/credentials", json=body,
+                           user=True)
+        return saved.username
 
     def sign_in(self, username: str, password: str) -> Credentials:
-        """A new token for this device from a username and password (``POST /sessions``).
-
-        A 401 here means the username or password is wrong, not that a session ended."""
+        """A new token for this device (``POST /sessions``); a 401 here means the username
+        or password is wrong, not that a session ended."""
+        body = {"username": username, "password": password}
         try:
-            body = self._get(
-                wire.SessionOut,
-                "POST", "/sessions", json={"username": username, "password": password},
-            )
+            session = self._get(wire.SessionOut, "POST", "/sessions", json=body)
         except ApiError as err:
             if err.status != 401:
                 raise
@@ -350,21 +254,55 @@ class ApiClient:
                 kind="invalid",
                 status=err.status,
             ) from err
-        return Credentials(user_id=body.user_id, token=body.token)
+        return Credentials(user_id=session.user_id, token=session.token)
 
     def sign_out(self, creds: Credentials) -> None:
         """Revoke this device's token (``DELETE /sessions/current``)."""
-        self._no_content(self._send("DELETE", "/sessions/current", creds=creds))
+        self._sent("DELETE", "/sessions/current", creds=creds)
 
     def delete_account(self, creds: Credentials) -> None:
-        self._no_content(self._send("DELETE", f"/users/{creds.user_id}", creds=creds), user=True)
-
-    @staticmethod
-    def _no_content(response: requests.Response, *, user: bool = False) -> None:
-        if not 200 <= response.status_code < 300:
-            _json_or_error(response, user=user)
+        self._sent("DELETE", f"/users/{creds.user_id}", creds=creds, user=True)
 
     # -- transport --------------------------------------------------------------------
+
+    def _model_fact(self, model: type[M], path: str) -> M:
+        """``GET path`` for a fact of the served model, answered from memory for
+        ``MODEL_FACTS_TTL_S``: it changes with the model only, and pages ask on every rerun."""
+        now = time.monotonic()
+        with self._model_facts_lock:
+            cached = self._model_facts.get(path)
+        if cached is not None and now - cached[0] < MODEL_FACTS_TTL_S:
+            return cached[1]
+        fact = self._get(model, "GET", path)
+        with self._model_facts_lock:
+            self._model_facts[path] = (now, fact)
+        return fact
+
+    def _mine(self, model: type[M], method: str, creds: Credentials, tail: str,
+              **options: Any) -> M:
+        """``model`` from one request on the user's own resource, ``/users/{id}{tail}``."""
+        return self._get(model, method, f"/users/{creds.user_id}{tail}", creds=creds, **options)
+
+    def _get(self, model: type[M], method: str, path: str, *, user: bool = False,
+             **send: Any) -> M:
+        """The answer to one request (``send``: the options of :meth:`_send`), validated as
+        the contract's ``model``, or an :class:`ApiError`.
+
+        ``user=True`` marks endpoints addressed by the user id alone, where a 404 means the
+        saved session points at a user the service no longer knows.
+        """
+        response = self._send(method, path, **send)
+        _raise_for_status(response, user=user)
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise ApiError(NOT_UNDERSTOOD, kind="server", status=response.status_code) from exc
+
+    def _sent(self, method: str, path: str, *, user: bool = False, **send: Any) -> bytes:
+        """The body of one request whose answer is not JSON (or is empty)."""
+        response = self._send(method, path, **send)
+        _raise_for_status(response, user=user)
+        return response.content
 
     @contextmanager
     def _session(self) -> Iterator[requests.Session]:
@@ -386,31 +324,10 @@ class ApiClient:
             except queue.Empty:
                 return
 
-    def _get(self, model: type[M], method: str, path: str, **options: Any) -> M:
-        """The answer to one request, validated as the contract's ``model``."""
-        return _valid(model, self._request(method, path, **options))
-
-    def _request(
-        self, method: str, path: str, *, user: bool = False, **send: Any
-    ) -> dict[str, Any]:
-        """Send one request (``send``: the options of :meth:`_send`) and return its JSON
-        object, or raise :class:`ApiError`.
-
-        ``user=True`` marks endpoints addressed by the user id alone, where a 404 means the
-        saved session points at a user the service no longer knows.
-        """
-        return _json_or_error(self._send(method, path, **send), user=user)
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        creds: Credentials | None = None,
-        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-        json: Any = None,
-        files: Mapping[str, tuple[str, bytes, str]] | None = None,
-    ) -> requests.Response:
+    def _send(self, method: str, path: str, *, creds: Credentials | None = None,
+              params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+              json: Any = None, files: Mapping[str, tuple[str, bytes, str]] | None = None
+              ) -> requests.Response:
         """Send one request; a transport failure raises :class:`ApiError`."""
         headers = {"Accept": "application/json"}
         address = self._client_address()
@@ -456,31 +373,20 @@ class ApiClient:
             ) from exc
 
 
-def _deck_params(n: int, exclude: Collection[int]) -> list[tuple[str, int]]:
-    """A list of tuples makes requests repeat the key: exclude=1&exclude=2 (the contract)."""
-    return [("n", n)] + [("exclude", int(movie_id)) for movie_id in sorted(set(exclude))]
+def _given(**values: Any) -> dict[str, Any]:
+    """The optional query parameters that are set (not None, not "")."""
+    return {name: value for name, value in values.items() if value is not None and value != ""}
 
 
-def _json_or_error(response: requests.Response, *, user: bool) -> dict[str, Any]:
+def _raise_for_status(response: requests.Response, *, user: bool) -> None:
+    """An :class:`ApiError` for an answer that is not a success, with the API's ``detail``."""
     status = response.status_code
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = None
     if 200 <= status < 300:
-        if not isinstance(body, dict):
-            raise ApiError(
-                "The CineMatch service sent a response this app does not understand.",
-                kind="server",
-                status=status,
-            )
-        return body
-    detail = _detail(body)
+        return
+    detail = _detail(response)
     if status in (401, 403) or (status == 404 and user):
         message = "This session is no longer recognised by the CineMatch service."
-        if detail:
-            message += f" ({detail})"
-        raise ApiError(message, kind="auth", status=status)
+        raise ApiError(message + (f" ({detail})" if detail else ""), kind="auth", status=status)
     if status == 404:
         raise ApiError(detail or "Not found.", kind="not_found", status=status)
     if 400 <= status < 500:
@@ -502,30 +408,16 @@ def _json_or_error(response: requests.Response, *, user: bool) -> dict[str, Any]
     )
 
 
-def _detail(body: Any) -> str:
+def _detail(response: requests.Response) -> str:
     """The contract's ``{"detail": "..."}``; FastAPI's 422 list of errors is joined too."""
-    if not isinstance(body, dict):
-        return ""
-    detail = body.get("detail")
-    if isinstance(detail, str):
-        return detail
-    if isinstance(detail, list):
-        messages = [
-            str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail
-        ]
-        return "; ".join(messages)
-    return "" if detail is None else str(detail)
-
-
-def _valid(model: type[M], body: Any) -> M:
-    """``body`` as the contract's ``model``, or an :class:`ApiError` when it does not match."""
     try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise ApiError(
-            "The CineMatch service sent a response this app does not understand.",
-            kind="server",
-        ) from exc
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):  # not JSON (a proxy's page), or not an object
+        return ""
+    if isinstance(detail, list):
+        return "; ".join(str(item.get("msg", item)) if isinstance(item, dict) else str(item)
+                         for item in detail)
+    return "" if detail is None else str(detail)
 
 
 @st.cache_resource(show_spinner=False)
@@ -541,7 +433,7 @@ def api_base_url() -> str:
 def get_client() -> ApiClient:
     """The client every page uses: one per API base URL, shared by all sessions.
 
-    Tests replace this function (``monkeypatch.setattr(api_client, "get_client", ...)``), so
-    pages must call it as ``api_client.get_client()`` rather than importing the name.
+    Tests replace this function, so pages call it as ``api_client.get_client()`` rather than
+    importing the name.
     """
     return _shared_client(api_base_url())

@@ -1,7 +1,6 @@
-"""Building blocks the pages share: theme injection, poster cards, rating control, banners.
+"""Building blocks the pages share: theme, poster cards and rows, rating control, banners.
 
-HTML for cards is built by pure functions (``card_html`` …) so it can be tested and escaped
-in one place; the functions that call ``st.*`` only arrange widgets around it.
+Card HTML is built by pure functions (``card_html`` …), tested and escaped in one place.
 """
 
 from __future__ import annotations
@@ -11,9 +10,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from html import escape
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from ui import api_client, posters, session
 from ui.api_client import ApiError, FilmLike, RatingProgress
@@ -46,9 +46,8 @@ def inject_theme() -> None:
     st.html(THEME_CSS)
 
 
-#: On a phone, close the menu (the sidebar Streamlit shows the pages in) once a page has been
-#: chosen from it. Streamlit leaves it open over the page just opened (measured in Chromium at
-#: 390 px).
+#: On a phone, close the menu (the sidebar of pages) once a page was chosen from it: Streamlit
+#: leaves it open over the page just opened.
 _CLOSE_MENU_JS = """<script>
 (() => {
   const sidebar = document.querySelector('[data-testid="stSidebar"]');
@@ -61,37 +60,27 @@ _CLOSE_MENU_JS = """<script>
 
 
 def close_menu_on_phones(page_changed: bool) -> None:
-    """Close the phone menu after a page was chosen (the script runs on a page change only).
-
-    The container is drawn on every run so the page's own elements keep their places: had
-    it come and gone, every element after it would move, and Streamlit would show the old
-    and the new copy side by side while the run finished.
-    """
+    """Close the phone menu after a page change. The container is drawn on every run, so
+    the page's own elements never move when the script comes and goes."""
     with st.container(key="cm-close-menu"):
         if page_changed:
             st.html(_CLOSE_MENU_JS, unsafe_allow_javascript=True)
 
 
 def page_header(eyebrow: str, title: str, lede: str | None = None) -> None:
-    st.markdown(page_header_html(eyebrow, title, lede), unsafe_allow_html=True)
-
-
-def page_header_html(eyebrow: str, title: str, lede: str | None = None) -> str:
-    lede_part = lede_html(lede) if lede else ""
-    return (
+    markup(
         f'<div class="cm-heading"><p class="cm-eyebrow">{_text(eyebrow)}</p>'
-        f'<h1 class="cm-page-title">{_text(title)}</h1>{lede_part}'
+        f'<h1 class="cm-page-title">{_text(title)}</h1>{lede_html(lede) if lede else ""}'
         '<div class="cm-rule"></div></div>'
     )
 
 
+def markup(html: str) -> None:
+    """Our own (escaped) HTML, drawn through Markdown as theme.css expects."""
+    st.markdown(html, unsafe_allow_html=True)
+
+
 # -- formatting ----------------------------------------------------------------------------
-
-
-def stars(rating: float) -> str:
-    """Half-star glyphs: 3.5 → "★★★½"."""
-    whole = int(rating)
-    return "★" * whole + ("½" if rating - whole >= 0.5 else "")
 
 
 def rating_text(value: float) -> str:
@@ -105,24 +94,20 @@ def rating_choice_label(value: float) -> str:
     return f"{whole if whole else ''}{'½' if value - whole >= 0.5 else ''}"
 
 
-def film_meta(film: FilmLike, *, max_genres: int | None = None) -> str:
-    """ "1999 · Action, Sci-Fi, Thriller": the year and every genre (or the first few)."""
+def film_meta(film: FilmLike) -> str:
+    """ "1999 · Action, Sci-Fi, Thriller": the year and every genre."""
     parts = [str(film.year)] if film.year else []
     if film.genres:
-        parts.append(", ".join(film.genres[:max_genres]))
+        parts.append(", ".join(film.genres))
     return " · ".join(parts)
 
 
-def human_date(stamp: dt.datetime | str | None, today: dt.date | None = None) -> str:
+def human_date(moment: dt.datetime | None) -> str:
     """An API timestamp as people say it: "today", "yesterday", "3 Nov", "3 Nov 2025"."""
-    if not stamp:
-        return ""
-    try:
-        moment = stamp if isinstance(stamp, dt.datetime) else dt.datetime.fromisoformat(stamp)
-    except ValueError:
+    if moment is None:
         return ""
     day = moment.date()
-    today = today or dt.date.today()
+    today = dt.date.today()
     if day == today:
         return "today"
     if day == today - dt.timedelta(days=1):
@@ -162,33 +147,37 @@ def card_html(
     chip: str | None = None,
     reason: str | None = None,
 ) -> str:
-    """A poster card. ``chip`` overlays the poster's corner (a gold ★ rating).
+    """A poster card. ``chip`` overlays the poster's corner (a gold ★ rating); each text
+    line shows its whole text on hover when it is cut.
 
     Kept on one line of HTML: Markdown would end a raw HTML block at a blank line.
-    ``referrerpolicy`` keeps the session's URL (which holds the token) from image hosts.
     """
-    title = film.title
     chip_html = f'<span class="cm-chip">{chip}</span>' if chip else ""
-    reason_html = (  # the whole reason on hover when two lines cut it
-        f'<div class="cm-card-reason" title="{_text(reason)}">{_text(reason)}</div>'
-        if reason else "")
-    subtitle = film.subtitle
-    subtitle_html = (
-        f'<div class="cm-card-subtitle" title="{_text(subtitle)}">{_text(subtitle)}</div>'
-        if subtitle
-        else ""
-    )
-    meta = film_meta(film)
     return (
-        '<div class="cm-card">'
-        f'<div class="cm-poster">{chip_html}'
-        f'<img src="{escape(poster_src, quote=True)}" alt="Poster: {_text(title)}" '
-        'loading="lazy" referrerpolicy="no-referrer"></div>'
-        f'<div class="cm-card-title" title="{_text(title)}">{_text(title)}</div>'
-        f"{subtitle_html}"
-        f'<div class="cm-card-meta" title="{_text(meta)}">{_text(meta)}</div>'
-        f"{reason_html}</div>"
+        f'<div class="cm-card"><div class="cm-poster">{chip_html}'
+        f"{_poster_img(film, poster_src)}</div>"
+        + _line("cm-card-title", film.title, always=True)
+        + _line("cm-card-subtitle", film.subtitle)
+        + _line("cm-card-meta", film_meta(film), always=True)
+        + _line("cm-card-reason", reason) + "</div>"
     )
+
+
+def card(film: FilmLike, poster_src: str, *, chip: str | None = None,
+         reason: str | None = None) -> None:
+    markup(card_html(film, poster_src, chip=chip, reason=reason))
+
+
+def _line(css_class: str, text: str | None, *, always: bool = False) -> str:
+    if not text and not always:
+        return ""
+    return f'<div class="{css_class}" title="{_text(text)}">{_text(text)}</div>'
+
+
+def _poster_img(film: FilmLike, poster_src: str) -> str:
+    """``referrerpolicy`` keeps the session's URL (which holds the token) from image hosts."""
+    return (f'<img src="{escape(poster_src, quote=True)}" alt="Poster: {_text(film.title)}" '
+            'loading="lazy" referrerpolicy="no-referrer">')
 
 
 def star_chip(value: float, caption: str = "") -> str:
@@ -197,11 +186,7 @@ def star_chip(value: float, caption: str = "") -> str:
 
 
 def thumb_html(film: FilmLike, poster_src: str) -> str:
-    return (
-        f'<div class="cm-thumb"><img src="{escape(poster_src, quote=True)}" '
-        f'alt="Poster: {_text(film.title)}" loading="lazy" '
-        'referrerpolicy="no-referrer"></div>'
-    )
+    return f'<div class="cm-thumb">{_poster_img(film, poster_src)}</div>'
 
 
 def row_title_html(film: FilmLike) -> str:
@@ -209,6 +194,19 @@ def row_title_html(film: FilmLike) -> str:
     subtitle = film.subtitle
     tail = f'<div class="cm-row-subtitle">{_text(subtitle)}</div>' if subtitle else ""
     return f'<div class="cm-row-title">{_text(film.title)}</div>{tail}'
+
+
+def film_row(
+    film: FilmLike, poster_src: str, *, key: str, widths: list[int], meta: str | None = None
+) -> list[DeltaGenerator]:
+    """A compact row in a keyed container: thumbnail, title and ``meta`` (by default the
+    year and genres), then the columns of the rest of ``widths`` for the caller to fill."""
+    with st.container(key=key):
+        thumb, info, *rest = st.columns(widths, vertical_alignment="center")
+    thumb.markdown(thumb_html(film, poster_src), unsafe_allow_html=True)
+    info.markdown(row_title_html(film), unsafe_allow_html=True)
+    info.caption(film_meta(film) if meta is None else meta)
+    return rest
 
 
 def unlock_html(detail: str) -> str:
@@ -230,12 +228,7 @@ def poster_sources(films: Sequence[FilmLike]) -> dict[int, str]:
     return posters.get_poster_client().poster_sources(films)
 
 
-def film_grid(
-    films: Sequence[F],
-    *,
-    key: str,
-    body: Callable[[F, str], None],
-) -> None:
+def film_grid(films: Sequence[F], *, key: str, body: Callable[[F, str], None]) -> None:
     """Lay ``films`` out as poster cards; ``body(film, poster_src)`` fills each card.
 
     Each card is a keyed container (``st-key-cm-card-…``), which theme.css lifts and lights
@@ -251,20 +244,13 @@ def film_grid(
 def link_to(page: str, label: str, icon: str | None = None) -> None:
     """A page link that carries the session's URL parameters, so the address stays resumable."""
     creds = session.current_credentials()
-    st.page_link(
-        page,
-        label=label,
-        icon=icon,
-        query_params=session.query_params_for(creds) if creds else None,
-    )
+    params = session.query_params_for(creds) if creds else None
+    st.page_link(page, label=label, icon=icon, query_params=params)
 
 
 def empty_state(title: str, text: str) -> None:
-    st.markdown(
-        f'<div class="cm-empty"><div class="cm-empty-title">{_text(title)}</div>'
-        f"<div>{_text(text)}</div></div>",
-        unsafe_allow_html=True,
-    )
+    markup(f'<div class="cm-empty"><div class="cm-empty-title">{_text(title)}</div>'
+           f"<div>{_text(text)}</div></div>")
 
 
 # -- rating ------------------------------------------------------------------------------
@@ -280,22 +266,13 @@ def rating_control(
 ) -> None:
     """Ten half-star choices, ½ to 5; choosing one saves it at once with ``on_rate(value)``.
 
-    Why choices and not a slider: a slider reports every position it passes. With the
-    keyboard, the first arrow press from "unrated" saved ½★ and the film left the grid
-    before the person could go on (measured in Chromium), and a dragged slider saves wherever
-    the pointer lets go. A choice is one deliberate value, by click, tap or Tab + Enter.
-
-    A rated film shows its rating chosen, and choosing another re-rates it. Choosing the
-    current one again would clear the choice; ratings are removed on the profile page, so the
-    control keeps showing the rating. If ``on_rate`` returns ``None`` (the save failed) the
-    control goes back to where it was, so the screen never shows a rating the service does
-    not have and the same choice can be made again.
+    Choices, not a slider: a slider reports every position it passes, so the first arrow
+    key from "unrated" saved ½★. Choosing another value re-rates; ratings are removed on the
+    profile page, so choosing the current one again keeps it. If ``on_rate`` returns
+    ``None`` (the save failed) the control goes back to where it was.
     """
-    # A keyed widget keeps its own value across reruns and ignores a new ``default``, so when
-    # the service's rating changes under it (the same film rated from another row on the
-    # page) the control is set to it here, before it is drawn. Streamlit drops a widget's
-    # value when a run does not draw it (another page), while the helper key stays: the
-    # value is then set again too, or a rated film would come back with blank stars.
+    # A keyed widget ignores a new default, and Streamlit drops its value on a run that does
+    # not draw it: when the service's rating differs from the one last drawn, set it here.
     shown = f"{key}{_SHOWN_SUFFIX}"
     if key not in st.session_state or st.session_state.get(shown) != current:
         st.session_state[key] = current
@@ -319,38 +296,47 @@ def _rating_chosen(key: str, on_rate: Callable[[float], object], current: float 
         st.session_state[key] = current
 
 
-def save_rating(movie_id: int, title: str, rating: float) -> RatingProgress | None:
-    """POST the rating at once; report success or failure on the next render.
+R = TypeVar("R")
 
-    Runs inside widget callbacks, so it records messages instead of drawing them.
-    """
+
+def act(call: Callable[[api_client.Credentials], R], done: str, failed: str) -> R | None:
+    """Make one change for the signed-in user from a widget callback, which cannot draw:
+    the outcome is flashed (``done``, or ``failed`` with the API's reason). None on failure."""
     creds = session.current_credentials()
     if creds is None:
         return None
     try:
-        progress = api_client.get_client().rate(creds, {movie_id: rating})
+        result = call(creds)
     except ApiError as err:
-        flash_error(f"Your rating for {title} wasn't saved. {err.message}")
+        flash_error(f"{failed} {err.message}")
         return None
-    flash(f"Saved {rating_text(rating)} for {title}")
-    return progress
+    flash(done)
+    return result
+
+
+def save_rating(movie_id: int, title: str, rating: float) -> RatingProgress | None:
+    """Save the rating at once; what the API says the user's progress is now."""
+    return act(lambda creds: api_client.get_client().rate(creds, {movie_id: rating}),
+                f"Saved {rating_text(rating)} for {title}",
+                f"Your rating for {title} wasn't saved.")
 
 
 def delete_rating(movie_id: int, title: str) -> bool:
-    """DELETE the rating from a callback; whether it was removed."""
-    creds = session.current_credentials()
-    if creds is None:
-        return False
-    try:
-        api_client.get_client().delete_rating(creds, movie_id)
-    except ApiError as err:
-        flash_error(f"Couldn't remove {title}. {err.message}")
-        return False
-    flash(f"Removed your rating for {title}")
-    return True
+    """Remove the rating; whether it was removed."""
+    return act(lambda creds: api_client.get_client().delete_rating(creds, movie_id),
+                f"Removed your rating for {title}", f"Couldn't remove {title}.") is not None
 
 
 # -- signals: Not interested, Want to watch ------------------------------------------------
+
+_SIGNAL_DONE = {
+    ("hidden", True): "{} won't be suggested again",
+    ("hidden", False): "{} can be suggested again",
+    ("watchlist", True): "Added {} to your watchlist",
+    ("watchlist", False): "Removed {} from your watchlist",
+    ("skipped", True): "Skipped {}",
+    ("skipped", False): "{} is back in the deck",
+}
 
 
 def set_signal(
@@ -360,31 +346,15 @@ def set_signal(
     on: bool,
     then: Callable[[int], object] | None = None,
 ) -> bool:
-    """Put the film on (``on``) or take it off the user's ``kind`` list, from a callback.
-
-    ``then(movie_id)`` runs after a successful change (e.g. drop the card from a list).
-    """
-    creds = session.current_credentials()
-    if creds is None:
-        return False
-    try:
-        api_client.get_client().set_signal(creds, kind, movie_id, on=on)
-    except ApiError as err:
-        flash_error(f"Couldn't update {title}. {err.message}")
-        return False
-    messages = {
-        ("hidden", True): f"{title} won't be suggested again",
-        ("hidden", False): f"{title} can be suggested again",
-        ("watchlist", True): f"Added {title} to your watchlist",
-        ("watchlist", False): f"Removed {title} from your watchlist",
-        ("skipped", True): f"Skipped {title}",
-        ("skipped", False): f"{title} is back in the deck",
-    }
-    flash(messages[(kind, on)])
-    if then is not None:
+    """Put the film on (``on``) or take it off the user's ``kind`` list; ``then(movie_id)``
+    runs after a successful change (e.g. drop the card from a list)."""
+    changed = act(
+        lambda creds: api_client.get_client().set_signal(creds, kind, movie_id, on=on),
+        _SIGNAL_DONE[(kind, on)].format(title), f"Couldn't update {title}.",
+    ) is not None
+    if changed and then is not None:
         then(movie_id)
-    return True
-
+    return changed
 
 
 def signal_callback(
@@ -406,51 +376,38 @@ def film_actions(
     after_hide: Callable[[int], object] | None = None,
     hidden: bool = False,
 ) -> None:
-    """ "Want to watch" (a toggle) and "Not interested" under a card, one per line: side by
-    side, a five-across desktop grid cut both labels short. A ``hidden`` film offers
-    "Show it again" in the place of "Not interested"."""
-    st.button(
-        "On watchlist" if on_watchlist else "Want to watch",
-        key=f"{key}-watch-{film.movie_id}",
-        icon=":material/bookmark_added:" if on_watchlist else ":material/bookmark_add:",
-        help="Take it off your watchlist" if on_watchlist else "Keep it on your watchlist",
-        on_click=signal_callback,
-        args=("watchlist", film.movie_id, film.title, not on_watchlist),
-        type="secondary" if on_watchlist else "tertiary",
-        width="stretch",
-    )
+    """ "Want to watch" (a toggle) and "Not interested" under a card, one per line (side by
+    side, a five-across grid cut both labels short). A ``hidden`` film offers "Show it
+    again" in the place of "Not interested"."""
+    if on_watchlist:
+        _signal_button("On watchlist", f"{key}-watch", ":material/bookmark_added:",
+                       "Take it off your watchlist", film, "watchlist", False, "secondary")
+    else:
+        _signal_button("Want to watch", f"{key}-watch", ":material/bookmark_add:",
+                       "Keep it on your watchlist", film, "watchlist", True)
     if hidden:
-        st.button(
-            "Show it again",
-            key=f"{key}-unhide-{film.movie_id}",
-            icon=":material/visibility:",
-            help="You marked it Not interested: let it be suggested again",
-            on_click=signal_callback,
-            args=("hidden", film.movie_id, film.title, False),
-            type="secondary",
-            width="stretch",
-        )
-        return
+        _signal_button("Show it again", f"{key}-unhide", ":material/visibility:",
+                       "You marked it Not interested: let it be suggested again",
+                       film, "hidden", False, "secondary")
+    else:
+        _signal_button("Not interested", f"{key}-hide", ":material/visibility_off:",
+                       "Never suggest this film again", film, "hidden", True, then=after_hide)
+
+
+def _signal_button(
+    label: str, key: str, icon: str, tip: str, film: FilmLike, kind: api_client.SignalList,
+    on: bool, style: Literal["secondary", "tertiary"] = "tertiary",
+    then: Callable[[int], object] | None = None,
+) -> None:
     st.button(
-        "Not interested",
-        key=f"{key}-hide-{film.movie_id}",
-        icon=":material/visibility_off:",
-        help="Never suggest this film again",
-        on_click=signal_callback,
-        args=("hidden", film.movie_id, film.title, True, after_hide),
-        type="tertiary",
-        width="stretch",
+        label, key=f"{key}-{film.movie_id}", icon=icon, help=tip, on_click=signal_callback,
+        args=(kind, film.movie_id, film.title, on, then), type=style, width="stretch",
     )
 
 
-def watchlist_ids(creds: api_client.Credentials) -> set[int]:
-    """The films on the user's watchlist (marks the cards' toggle)."""
-    return {row.movie_id for row in api_client.get_client().signal_list(creds, "watchlist")}
-
-
-def hidden_ids(creds: api_client.Credentials) -> set[int]:
-    """The films the user marked Not interested (Search marks them)."""
-    return {row.movie_id for row in api_client.get_client().signal_list(creds, "hidden")}
+def listed_ids(creds: api_client.Credentials, kind: api_client.SignalList) -> set[int]:
+    """The films on one of the user's lists (marks the cards' watchlist toggle, say)."""
+    return {row.movie_id for row in api_client.get_client().signal_list(creds, kind)}
 
 
 def done_card(
@@ -460,21 +417,17 @@ def done_card(
     key: str,
     done: str,
     on_undo: Callable[[], None],
-    undo_label: str = "Undo",
     tall: bool = True,
 ) -> None:
     """A card just acted on, kept in its seat until the list is refreshed: the poster with
     what was done, and Undo. The note is as tall as the controls it replaces (``tall``: a
     list card's four rows; else a deck card's two), so nothing below moves under the
     pointer and a second tap meets the same film, never the next one."""
-    st.markdown(card_html(film, poster_src, chip=_text(done)), unsafe_allow_html=True)
-    st.markdown(
-        f'<div class="cm-done{"" if tall else " cm-done-short"}" role="status">'
-        f"✓ {_text(done)}</div>",
-        unsafe_allow_html=True,
-    )
+    card(film, poster_src, chip=_text(done))
+    markup(f'<div class="cm-done{"" if tall else " cm-done-short"}" role="status">'
+           f"✓ {_text(done)}</div>")
     st.button(
-        undo_label, key=f"{key}-undo-{film.movie_id}", icon=":material/undo:",
+        "Undo", key=f"{key}-undo-{film.movie_id}", icon=":material/undo:",
         on_click=on_undo, type="secondary", width="stretch",
     )
 
@@ -492,8 +445,7 @@ def flash_error(message: str) -> None:
 
 def show_flash() -> None:
     """Show (once) what the last callback reported, as a toast: it floats in the viewport,
-    so the person sees it wherever on a long page they acted (a banner at the top of the
-    page could be thousands of pixels above them). An error stays until closed."""
+    wherever on a long page the person acted. An error stays until closed."""
     message = st.session_state.pop(_FLASH_KEY, None)
     if message:
         st.toast(message, icon=":material/star:")

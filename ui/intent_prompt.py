@@ -1,10 +1,9 @@
 """For you's "What are you in the mood for?": the prompt, example chips, and the request as
 removable chips.
 
-The API reads the words (``GET /recommend?q=``) and answers how it read them. Each
-constraint it found is shown as a chip; removing one rewrites the request as plain words from
-the chips left ("horror, between 1990 and 1999, like Alien"), which the API reads back the
-same way, so the text box always says what the list was made from.
+Each constraint the API read in the request is a chip; removing one rewrites the request from
+the chips left ("horror, between 1990 and 1999, like Alien"), which the API reads back the same
+way, so the text box always says what the list was made from.
 """
 
 from __future__ import annotations

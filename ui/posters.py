@@ -1,13 +1,9 @@
-"""Film posters: TMDB by tmdb id, a persistent cache, and locally drawn art as the fallback.
+"""Film posters: TMDB by tmdb id (a title search finds the wrong poster for remakes), a
+persistent cache, and locally drawn art as the fallback.
 
-A title search finds the wrong poster for remakes, so a poster is only ever looked up by the
-film's ``tmdb_id`` (``GET /movie/{id}`` → ``poster_path``).
-
-A grid asks for all its posters at once; lookups run on a small shared thread pool with a
-short timeout, back off on 429, and land in a JSON file cache shared by every session and
-kept across restarts. When there is no key, no network, or no poster, the card gets an SVG
-drawn here (title, year, a gradient chosen by genre) as a data URI, so the page never
-depends on a third-party placeholder site and a dead TMDB costs at most one timeout.
+A grid asks for all its posters at once, on a small shared thread pool with a short timeout
+that backs off on 429, into a JSON file cache kept across restarts. Without a key, network or
+poster, the card gets an SVG drawn here as a data URI, so a dead TMDB costs one timeout.
 """
 
 from __future__ import annotations
@@ -81,10 +77,8 @@ class CacheEntry:
 class PosterCache:
     """A thread-safe map tmdb_id → lookup result, persisted as one small JSON file.
 
-    Writes go to a temporary file then ``os.replace``, so a reader (another worker process)
-    never sees half a file; on flush the file is re-read and merged so two processes do not
-    erase each other's entries. Without a path (or if the folder is not writable) it works
-    in memory only.
+    A flush merges with the file on disk and replaces it whole, so processes sharing it never
+    read half a file nor erase each other's entries. Without a writable path it is in memory.
     """
 
     def __init__(self, path: Path | None, *, clock: Callable[[], float] = time.time) -> None:
@@ -203,12 +197,6 @@ class PosterClient:
         for tmdb_id in misses:
             result.setdefault(tmdb_id, None)
         return result
-
-    def poster_url(self, tmdb_id: int | None) -> str | None:
-        if tmdb_id is None:
-            return None
-        path = self.poster_paths([tmdb_id]).get(tmdb_id)
-        return image_url(path) if path else None
 
     def _lookup(self, tmdb_id: int) -> str | None:
         """Ask TMDB for one film, record the answer in the cache and return the path."""
@@ -340,10 +328,8 @@ _GOLD_LIGHT = "#f4e4a6"
 
 def gradient_for(genres: Sequence[str]) -> tuple[str, str]:
     """The first of a film's genres that has a palette decides its poster colours."""
-    for genre in genres:
-        if genre in GENRE_GRADIENTS:
-            return GENRE_GRADIENTS[genre]
-    return DEFAULT_GRADIENT
+    palettes = (GENRE_GRADIENTS[genre] for genre in genres if genre in GENRE_GRADIENTS)
+    return next(palettes, DEFAULT_GRADIENT)
 
 
 def wrap_title(title: str, width: int, max_lines: int = 4) -> list[str]:
@@ -368,11 +354,8 @@ def wrap_title(title: str, width: int, max_lines: int = 4) -> list[str]:
 
 
 def poster_title(title: str) -> str:
-    """The title as a poster would print it: without MovieLens's trailing alternate title.
-
-    "Battle Royale (Batoru rowaiaru)" → "Battle Royale". The card under the poster keeps
-    the full title; the art has room for a few words only.
-    """
+    """The title without MovieLens's trailing alternate title, for the art's few words:
+    "Battle Royale (Batoru rowaiaru)" → "Battle Royale"."""
     match = _TRAILING_ALIAS.match(title)
     return match.group(1) if match else title
 

@@ -1,15 +1,9 @@
-"""Who is signed in, kept in the URL so that a browser refresh does not lose the user.
+"""Who is signed in, kept in the URL (``?uid=…&token=…``) so that a refresh keeps the user.
 
-``st.session_state`` dies with the tab and ``st.context.cookies`` is read-only, so the user id
-and token live in ``st.query_params`` (``?uid=…&token=…``). Streamlit drops query parameters
-when the visitor changes page in the navigation, so every run re-syncs both ways:
-
-* the URL has a user the session does not know (a refresh, a bookmark): adopt it;
-* the session has a user the URL has lost (a page change): write it back.
-
-A URL naming another user than the session wins: a pasted link is an explicit choice.
-The token in the URL is a bearer secret; poster ``<img>`` tags are rendered with
-``referrerpolicy="no-referrer"`` so it never leaks to image hosts.
+Session state dies with the tab and cookies are read-only in Streamlit, and a page change drops
+the query parameters, so every run syncs both ways: a user in the URL (a refresh, a bookmark, a
+pasted link) wins; a user the URL lost is written back. The token is a bearer secret: posters
+are drawn with ``referrerpolicy="no-referrer"`` so it never leaks to image hosts.
 """
 
 from __future__ import annotations
@@ -46,11 +40,8 @@ def current_credentials() -> Credentials | None:
 
 
 def sign_in(creds: Credentials, *, then_open: str | None = None) -> None:
-    """Remember ``creds`` in the session and the URL; optionally open a page next run.
-
-    ``then_open`` exists because a page that only appears once signed in is not yet
-    registered in the run that signs in; the entry script opens it after navigation.
-    """
+    """Remember ``creds`` in the session and the URL; ``then_open`` a page on the next run
+    (a page shown only to a signed-in user is not registered yet in this one)."""
     _forget_user_state()
     st.session_state[_CREDENTIALS_KEY] = creds
     st.query_params.update(query_params_for(creds))

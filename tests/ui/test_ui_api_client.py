@@ -145,11 +145,12 @@ def test_token_is_sent_as_bearer_and_ratings_as_numbers() -> None:
 
 
 def test_onboarding_repeats_exclude_as_the_contract_asks(api: RealApi) -> None:
-    films = api.ui_client().onboarding_movies(n=3, exclude=[2, 1])
-    params = api.calls_to("/onboarding/movies")[-1]
+    user_id, token = api.add_user()
+    films = api.ui_client().onboarding_for_user(Credentials(user_id, token), n=3, exclude=[2, 1])
+    params = api.calls_to(f"/users/{user_id}/onboarding")[-1]
     assert params["exclude"] == ["1", "2"]
     assert params["n"] == ["3"]
-    answer = api.client.get("/onboarding/movies?n=3&exclude=1&exclude=2").json()["movies"]
+    answer = api.get(f"/users/{user_id}/onboarding?n=3&exclude=1&exclude=2", user_id)["movies"]
     assert [film.movie_id for film in films] == [row["movie_id"] for row in answer]
     assert len(films) == 3 and {1, 2}.isdisjoint(film.movie_id for film in films)
 
@@ -210,8 +211,8 @@ def test_every_endpoint_parses_the_contracts_json(
 
     found = client.search_movies("film 4", limit=2)
     assert found.total == 3 and len(found.items) == 2
-    assert client.movie(1).tmdb_id == 1001
-    similar = client.similar(1, n=3)
+    assert all(film.tmdb_id == 1000 + film.movie_id for film in found.items)
+    similar = client.similar_for_user(creds, 1, n=3)
     assert len(similar) == 3 and all(-1 <= s.similarity <= 1 for s in similar)
     assert "Comedy" in client.genres()
     assert client.decades() == [1990, 1980]

@@ -27,7 +27,8 @@ def film(movie_id: int, title: str, year: int | None, genres: tuple[str, ...],
 
 
 FIGHT_CLUB = film(2959, "Fight Club", 1999, ("Drama",), 550)
-IMAGE = "https://image.tmdb.org/t/p/w342/pB8BM7pdSp6B6Ih7QZ4DrQ3PmJK.jpg"
+POSTER_PATH = "/pB8BM7pdSp6B6Ih7QZ4DrQ3PmJK.jpg"
+IMAGE = f"https://image.tmdb.org/t/p/w342{POSTER_PATH}"
 
 
 def _client(base: str, cache_file: Path, **overrides: object) -> PosterClient:
@@ -89,8 +90,8 @@ def test_429_waits_for_retry_after_then_succeeds(tmp_path: Path) -> None:
             PosterCache(tmp_path / "p.json"),
             sleep=waits.append,
         )
-        url = client.poster_url(550)
-    assert url == IMAGE
+        path = client.poster_paths([550])[550]
+    assert path == POSTER_PATH
     assert waits == [1.0]
     assert len(seen) == 2
 
@@ -106,7 +107,7 @@ def test_429_retries_are_bounded_and_a_long_retry_after_is_not_slept(tmp_path: P
             PosterCache(tmp_path / "p.json"),
             sleep=waits.append,
         )
-        assert client.poster_url(550) is None
+        assert client.poster_paths([550])[550] is None
     assert len(seen) == 3 and waits == [1.0, 1.0]
 
     def ask_for_an_hour(request: BaseHTTPRequestHandler) -> tuple[int, object, dict[str, str]]:
@@ -159,24 +160,24 @@ def test_a_failure_is_cached_briefly_then_retried(tmp_path: Path) -> None:
         client = PosterClient(
             TmdbSettings(api_key="k", api_base=base), cache, clock=lambda: monotonic[0]
         )
-        assert client.poster_url(550) is None
-        assert client.poster_url(550) is None  # cached: no second request
+        assert client.poster_paths([550])[550] is None
+        assert client.poster_paths([550])[550] is None  # cached: no second request
         assert len(seen) == 1
         now[0] += posters.CACHE_TTL_SECONDS["error"] + 1
         monotonic[0] += posters.OUTAGE_PAUSE_SECONDS + 1
-        assert client.poster_url(550) is None  # expired: asked again (still failing)
+        assert client.poster_paths([550])[550] is None  # expired: asked again (still failing)
         now[0] += posters.CACHE_TTL_SECONDS["error"] + 1
         monotonic[0] += posters.OUTAGE_PAUSE_SECONDS + 1
-        assert client.poster_url(550) == IMAGE
+        assert client.poster_paths([550])[550] == POSTER_PATH
     assert len(seen) == 3
 
 
 def test_cache_survives_a_new_client_instance(tmp_path: Path) -> None:
     cache_file = tmp_path / "nested" / "posters.json"
     with http_server(_tmdb(_found)) as (base, seen):
-        assert _client(base, cache_file).poster_url(550) == IMAGE
+        assert _client(base, cache_file).poster_paths([550])[550] == POSTER_PATH
         assert cache_file.exists()
-        assert _client(base, cache_file).poster_url(550) == IMAGE
+        assert _client(base, cache_file).poster_paths([550])[550] == POSTER_PATH
     assert len(seen) == 1
 
 
@@ -184,10 +185,10 @@ def test_api_key_goes_in_the_query_and_read_token_in_a_bearer_header(tmp_path: P
     with http_server(_tmdb(_found)) as (base, seen):
         PosterClient(
             TmdbSettings(api_key="v3-key", api_base=base), PosterCache(tmp_path / "a.json")
-        ).poster_url(550)
+        ).poster_paths([550])
         PosterClient(
             TmdbSettings(read_token="v4-token", api_base=base), PosterCache(tmp_path / "b.json")
-        ).poster_url(550)
+        ).poster_paths([550])
     key_request, token_request = seen
     assert parse_qs(urlsplit(key_request.path).query) == {"api_key": ["v3-key"]}
     assert key_request.headers.get("Authorization") is None

@@ -1,8 +1,7 @@
 """About the model, written for people: what it learnt from, how good it is, when it was made.
 
-Everything here comes from ``GET /metrics`` (the served artifact's manifest), so the page
-always describes the model that is actually answering. The engineers' tables (RMSE, MAE,
-Recall@10, NDCG@10 by internal model name) are still there, folded away at the bottom.
+Everything comes from the served model's manifest (``GET /model/evaluation``), so the page
+describes the model that is answering; the engineers' tables are folded away at the bottom.
 """
 
 from __future__ import annotations
@@ -51,9 +50,8 @@ def data_summary(data: Any) -> str | None:
     if not isinstance(data, dict):
         return None if data is None else str(data)
     facts = [
-        f"{key.replace('_', ' ')}: {value:,}"
-        if isinstance(value, int)
-        else f"{key.replace('_', ' ')}: {value}"
+        f"{key.replace('_', ' ')}: {value:,}" if isinstance(value, int) else
+        f"{key.replace('_', ' ')}: {value}"
         for key, value in data.items()
         if isinstance(value, int | float | str) and not isinstance(value, bool)
     ]
@@ -106,64 +104,56 @@ def trained_on(stamp: str | None) -> str | None:
     return f"{when.day} {when.strftime('%B %Y')}"
 
 
-def by_model(rows: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    return next((row for row in rows if row.get("model") == name), None)
+def figure(rows: list[dict[str, Any]], model: str, metric: str) -> float | None:
+    """The ``metric`` of ``model`` in the manifest's rows, if it has a number for it."""
+    value = next((row for row in rows if row.get("model") == model), {}).get(metric)
+    return value if isinstance(value, int | float) else None
 
 
 def rating_story(rows: list[dict[str, Any]]) -> None:
     """How close its star guesses are, in stars, against guessing the average."""
-    ours = by_model(rows, "funksvd")
-    naive = by_model(rows, "global_mean")
-    if ours and isinstance(ours.get("mae"), int | float):
-        line = (
-            f"When it guesses how many stars you'd give a film, it is off by "
-            f"**{ours['mae']:.2f} stars** on average"
-        )
-        if naive and isinstance(naive.get("mae"), int | float):
-            line += f", against {naive['mae']:.2f} for someone who always guesses the average"
+    ours, naive = figure(rows, "funksvd", "mae"), figure(rows, "global_mean", "mae")
+    if ours is not None:
+        line = (f"When it guesses how many stars you'd give a film, it is off by "
+                f"**{ours:.2f} stars** on average")
+        if naive is not None:
+            line += f", against {naive:.2f} for someone who always guesses the average"
         st.markdown(line + ".")
-    chart = [
-        {"How it guesses": plain_name(row.get("model")), "Average miss, in stars": row["mae"]}
-        for row in rows
-        if isinstance(row.get("mae"), int | float)
-    ]
-    if chart:
-        st.bar_chart(
-            chart, x="How it guesses", y="Average miss, in stars", color=GOLD,
-            sort="Average miss, in stars", horizontal=True, height=200,
-        )
-        st.caption("Shorter bars are better: the average miss on ratings it never saw.")
+    bars(rows, "mae", ("How it guesses", "Average miss, in stars"), GOLD, ascending=True,
+         caption="Shorter bars are better: the average miss on ratings it never saw.")
 
 
 def list_story(rows: list[dict[str, Any]]) -> None:
     """How many of the films people went on to love its top ten finds, against the chart."""
-    ours = by_model(rows, "service_ranking")
-    chart_row = by_model(rows, "popularity")
-    if ours and isinstance(ours.get("recall_at_10"), int | float):
-        line = (
-            f"Of the films people went on to rate 4 stars or more, their CineMatch top ten held "
-            f"**{ours['recall_at_10']:.0%}**"
-        )
-        if chart_row and isinstance(chart_row.get("recall_at_10"), int | float):
-            times = ours["recall_at_10"] / chart_row["recall_at_10"] if chart_row[
-                "recall_at_10"] else None
-            line += f"; the ten most popular films held {chart_row['recall_at_10']:.0%}"
-            if times:
-                line += f", so the personal list finds about {times:.1f}× as many"
+    ours = figure(rows, "service_ranking", "recall_at_10")
+    chart = figure(rows, "popularity", "recall_at_10")
+    if ours is not None:
+        line = (f"Of the films people went on to rate 4 stars or more, their CineMatch top ten "
+                f"held **{ours:.0%}**")
+        if chart is not None:
+            line += f"; the ten most popular films held {chart:.0%}"
+            if chart and ours:
+                line += f", so the personal list finds about {ours / chart:.1f}× as many"
         st.markdown(line + ".")
+    bars(rows, "recall_at_10", ("Top ten from", "Loved films found"), PALE, ascending=False,
+         caption="Longer bars are better: the share (in %) of each person's later favourites "
+         "that were in their top ten.", percent=True)
+
+
+def bars(rows: list[dict[str, Any]], metric: str, axes: tuple[str, str], color: str, *,
+         ascending: bool, caption: str, percent: bool = False) -> None:
+    """One bar per model that has ``metric``, named in words (``axes``: labels, values)."""
+    label, value = axes
     chart = [
-        {"Top ten from": plain_name(row.get("model")),
-         "Loved films found": round(100 * row["recall_at_10"], 1)}
+        {label: plain_name(row.get("model")),
+         value: round(100 * row[metric], 1) if percent else row[metric]}
         for row in rows
-        if isinstance(row.get("recall_at_10"), int | float)
+        if isinstance(row.get(metric), int | float)
     ]
     if chart:
-        st.bar_chart(
-            chart, x="Top ten from", y="Loved films found", color=PALE,
-            sort="-Loved films found", horizontal=True, height=200,
-        )
-        st.caption("Longer bars are better: the share (in %) of each person's later favourites "
-                   "that were in their top ten.")
+        st.bar_chart(chart, x=label, y=value, color=color, horizontal=True, height=200,
+                     sort=value if ascending else f"-{value}")
+        st.caption(caption)
 
 
 components.page_header(

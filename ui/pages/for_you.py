@@ -1,20 +1,9 @@
-"""For you: the recommendation grid, its filters, discover control, rating in place, signals.
+"""For you: the recommendation grid, its filters and request, rating in place, signals.
 
-A request in plain words ("What are you in the mood for?", ``ui.intent_prompt``) narrows
-and steers the list; the API reads it and each card's reason says why the film fits both the
-request and the person.
-
-Whether the list is popular picks or personal, and how many ratings unlock a personal one,
-is whatever the API's ``source`` and ``ratings_needed`` say.
-
-The list holds still: it is fetched once per choice of filters and kept in the session. A
-card rated or hidden stays in its seat, saying what was done, with Undo, so nothing slides
-under the pointer (a double tap used to rate or hide the next film). A fresh list comes when
-the person asks for one (or changes a filter). The unlock at the threshold is announced on
-the card the person just rated, where they are, with a button to the personal list.
-
-One set of constraints per list: the Genre and Decade filters and the request's chips never
-contradict. Whichever the person chose last wins, and a note says what it replaced.
+The list holds still: it is fetched once per choice of filters and kept in the session. A card
+rated or hidden keeps its seat, saying what was done, with Undo, so nothing slides under the
+pointer; the unlock of the personal list is announced on the card just rated. The Genre and
+Decade filters and the request's chips never contradict: the last chosen wins, with a note.
 """
 
 from __future__ import annotations
@@ -24,6 +13,7 @@ from functools import partial
 
 import streamlit as st
 
+from contract import models as wire
 from ui import api_client, components, intent_prompt
 from ui.api_client import ApiError, Recommendation, RecommendationPage
 
@@ -57,10 +47,6 @@ class ShownList:
     unlocked_by: int | None = None
     #: Ratings still needed, as the last rating here reported (the list itself stays).
     ratings_needed: int | None = None
-
-    @property
-    def items(self) -> list[Recommendation]:
-        return list(self.page.recommendations)
 
 
 def held_list() -> ShownList | None:
@@ -112,10 +98,7 @@ def rate_here(movie_id: int, title: str, value: float) -> object:
 @st.dialog("More like this", width="large")
 def more_like_this(movie_id: int, title: str) -> None:
     """Films similar to one recommendation, minus hidden ones; rate, hide or keep them here."""
-    st.markdown(
-        components.lede_html("Because you're looking at", title),
-        unsafe_allow_html=True,
-    )
+    components.markup(components.lede_html("Because you're looking at", title))
     creds = components.require_user()
     try:
         similar = api_client.get_client().similar_for_user(creds, movie_id, n=10)
@@ -125,35 +108,32 @@ def more_like_this(movie_id: int, title: str) -> None:
     if not similar:
         st.caption("No similar films found.")
         return
-    films = list(similar)
-    by_id = {item.movie_id: item for item in similar}
 
-    def similar_card(film: api_client.Movie, poster_src: str) -> None:
-        item = by_id[film.movie_id]
+    def similar_card(item: wire.PersonalSimilarOut, poster_src: str) -> None:
         chip: str | None
         if item.your_rating is not None:
             chip = components.star_chip(item.your_rating, "yours")
         else:
             chip = f"{item.similarity:.0%} match" if 0 <= item.similarity <= 1 else None
-        st.markdown(components.card_html(film, poster_src, chip=chip), unsafe_allow_html=True)
+        components.card(item, poster_src, chip=chip)
         if item.your_rating is not None:
             st.caption("✓ You rated this")
         components.rating_control(
-            f"cm-sim-rate-{movie_id}-{film.movie_id}",
+            f"cm-sim-rate-{movie_id}-{item.movie_id}",
             current=item.your_rating,
-            on_rate=partial(rate_here, film.movie_id, film.title),
+            on_rate=partial(rate_here, item.movie_id, item.title),
         )
         components.film_actions(
-            film, key=f"cm-sim-{movie_id}", on_watchlist=item.on_watchlist,
+            item, key=f"cm-sim-{movie_id}", on_watchlist=item.on_watchlist,
             after_hide=hide_here,
         )
 
-    components.film_grid(films, key=f"similar-{movie_id}", body=similar_card)
+    components.film_grid(similar, key=f"similar-{movie_id}", body=similar_card)
 
 
 def unlock_tile(movie_id: int) -> None:
     """Where the person just rated: the news, and the way to the list."""
-    st.markdown(components.unlock_html("That rating unlocked it."), unsafe_allow_html=True)
+    components.markup(components.unlock_html("That rating unlocked it."))
     st.button(
         "Show my list",
         key=f"cm-fy-unlock-{movie_id}",
@@ -176,18 +156,10 @@ def recommendation_card(rec: Recommendation, poster_src: str, watchlist: set[int
             rec, poster_src, key="cm-fy", on_undo=partial(undo, rec.movie_id, rec.title),
             done=f"Rated {components.rating_text(value or 0)}" if what == "rated"
             else "Not interested: won't be suggested",
-            undo_label="Undo",
         )
         return
-    st.markdown(
-        components.card_html(
-            rec,
-            poster_src,
-            chip=components.star_chip(rec.predicted_rating),
-            reason=rec.reason,
-        ),
-        unsafe_allow_html=True,
-    )
+    components.card(rec, poster_src, chip=components.star_chip(rec.predicted_rating),
+                    reason=rec.reason)
     components.rating_control(
         f"cm-fy-rate-{rec.movie_id}",
         on_rate=partial(rate_here, rec.movie_id, rec.title),
@@ -327,7 +299,7 @@ if held is None or held.params != params:
     held = ShownList(params=params, page=page)
     st.session_state[LIST_KEY] = held
 with components.api_guard():
-    watchlist = components.watchlist_ids(creds)
+    watchlist = components.listed_ids(creds, "watchlist")
 
 intent_prompt.show_reading(
     held.page.intent, tuple(r.reason for r in held.page.relaxed), held.page.note)
@@ -336,13 +308,8 @@ if replaced := st.session_state.get(REPLACED_KEY):
 badge_col, fresh_col = st.container(key="cm-fy-badge-row").columns(
     [4, 1], vertical_alignment="center"
 )
-badge_col.markdown(
-    components.mode_badge_html(
-        held.page.source,
-        held.page.ratings_needed if held.ratings_needed is None else held.ratings_needed,
-    ),
-    unsafe_allow_html=True,
-)
+needed = held.page.ratings_needed if held.ratings_needed is None else held.ratings_needed
+badge_col.markdown(components.mode_badge_html(held.page.source, needed), unsafe_allow_html=True)
 fresh_col.button(
     "Fresh list", key="cm-fy-fresh", on_click=fresh_list, icon=":material/refresh:",
     width="stretch",
@@ -352,7 +319,7 @@ if held.page.source == "popularity" and params[4] > 0:
 with st.container(key="cm-fy-sort-explained"):
     st.caption(SORT_EXPLAINED[sort or BEST_MATCH])
 
-items = held.items
+items = held.page.recommendations
 if sort == BY_STARS:
     items = sorted(items, key=lambda rec: -rec.predicted_rating)
 if items:

@@ -1,12 +1,8 @@
 """Onboarding: rate films from a poster deck (or any film by search) until the list is personal.
 
-The progress shown is read from the API on every run (``GET /user/{id}/stats`` after any rating
-callback has already saved), so it is never one rating behind; the goal comes from the API's
-``ratings_needed``, not from a number written here.
-
-A film rated or skipped keeps its seat on the deck, saying so, with Undo, until the person
-leaves the page; a replacement joins at the end. Nothing slides under the pointer, so a
-double tap never rates the next film.
+The progress and its goal are the API's (``GET /user/{id}/stats``, read after the rating
+callbacks saved). A film rated or skipped keeps its seat on the deck, with Undo, until the
+person leaves the page; a replacement joins at the end, so nothing slides under the pointer.
 """
 
 from __future__ import annotations
@@ -21,15 +17,13 @@ from ui.api_client import Movie, UserRating
 #: Films on the table at once: two rows of five on a desktop.
 DECK_SIZE = 10
 DECK_KEY = "cm-onboarding-deck"
-SKIPPED_KEY = "cm-onboarding-skipped"
 #: Ratings still needed as last shown, to tell which rating unlocked the personal list.
 NEEDED_KEY = "cm-onboarding-needed"
 #: The film whose rating unlocked the personal list: its seat on the deck announces it.
 UNLOCKED_KEY = "cm-onboarding-unlocked-by"
 #: Cards rated or skipped on this visit, shown as done with Undo: movie_id → (what, stars).
 DONE_KEY = "cm-onboarding-done"
-#: "asked" by the landing page's import offer; "open" for the visit that follows.
-OPEN_IMPORT_KEY = "cm-onboarding-open-import"
+OPEN_IMPORT_KEY = account.OPEN_IMPORT_KEY
 
 
 def done_cards() -> dict[int, tuple[str, float | None]]:
@@ -37,8 +31,6 @@ def done_cards() -> dict[int, tuple[str, float | None]]:
 
 
 def mark_skipped(movie_id: int) -> None:
-    skipped: list[int] = session.state(SKIPPED_KEY, [])
-    skipped.append(movie_id)
     done_cards()[movie_id] = ("skipped", None)
 
 
@@ -56,11 +48,8 @@ def undo(movie_id: int, title: str) -> None:
         if not components.delete_rating(movie_id, title):
             return
         st.session_state.pop(NEEDED_KEY, None)
-    else:
-        if not components.set_signal("skipped", movie_id, title, False):
-            return
-        skipped: list[int] = session.state(SKIPPED_KEY, [])
-        st.session_state[SKIPPED_KEY] = [m for m in skipped if m != movie_id]
+    elif not components.set_signal("skipped", movie_id, title, False):
+        return
     done_cards().pop(movie_id, None)
 
 
@@ -83,13 +72,9 @@ def rate_on_deck(movie_id: int, title: str, value: float) -> object:
 def refill_deck(
     client: api_client.ApiClient, creds: api_client.Credentials, rated: set[int]
 ) -> list[Movie]:
-    """Keep DECK_SIZE open films on the table, asking the API for replacements, which join
-    at the end.
-
-    The API leaves out what the user rated, hid or skipped; what is on the table already is
-    excluded too, so a replacement is always new. The film that unlocked the list and the
-    films rated or skipped on this visit keep their seats (they show the news, and Undo).
-    """
+    """Keep DECK_SIZE open films on the table; replacements (never a film rated, hidden,
+    skipped or already on the table) join at the end. The film that unlocked the list and
+    the films done on this visit keep their seats (they show the news, and Undo)."""
     unlocked_by = st.session_state.get(UNLOCKED_KEY)
     done = done_cards()
     deck: list[Movie] = [
@@ -100,8 +85,7 @@ def refill_deck(
     still_open = [f for f in deck if f.movie_id not in done and f.movie_id != unlocked_by]
     missing = DECK_SIZE - len(still_open)
     if missing > 0:
-        skipped: list[int] = session.state(SKIPPED_KEY, [])
-        exclude = {film.movie_id for film in deck} | set(skipped) | rated
+        exclude = {film.movie_id for film in deck} | rated
         deck += client.onboarding_for_user(creds, n=missing, exclude=exclude)
     st.session_state[DECK_KEY] = deck
     return deck
@@ -109,10 +93,7 @@ def refill_deck(
 
 def unlock_tile(movie_id: int) -> None:
     """The unlock, announced where the person just rated, with the way to the list."""
-    st.markdown(
-        components.unlock_html("That rating unlocked it. Keep rating to sharpen it."),
-        unsafe_allow_html=True,
-    )
+    components.markup(components.unlock_html("That rating unlocked it. Keep rating to sharpen it."))
     components.link_to(routes.FOR_YOU, "See my list", ":material/arrow_forward:")
 
 
@@ -149,7 +130,7 @@ def deck_card(film: Movie, poster_src: str) -> None:
             on_undo=partial(undo, film.movie_id, film.title),
         )
         return
-    st.markdown(components.card_html(film, poster_src), unsafe_allow_html=True)
+    components.card(film, poster_src)
     components.rating_control(
         f"cm-onb-rate-{film.movie_id}",
         on_rate=partial(rate_on_deck, film.movie_id, film.title),
@@ -174,19 +155,14 @@ def search_results(client: api_client.ApiClient, query: str, ratings: dict[int, 
         return
     sources = components.poster_sources(page.items)
     for film in page.items:
-        with st.container(key=f"cm-row-onb-{film.movie_id}"):
-            thumb, info, control = st.columns([1, 5, 4], vertical_alignment="center")
-            thumb.markdown(
-                components.thumb_html(film, sources[film.movie_id]), unsafe_allow_html=True
+        [control] = components.film_row(film, sources[film.movie_id],
+                                        key=f"cm-row-onb-{film.movie_id}", widths=[1, 5, 4])
+        with control:
+            components.rating_control(
+                f"cm-onb-search-rate-{film.movie_id}",
+                current=ratings.get(film.movie_id),
+                on_rate=partial(rate_on_deck, film.movie_id, film.title),
             )
-            info.markdown(components.row_title_html(film), unsafe_allow_html=True)
-            info.caption(components.film_meta(film))
-            with control:
-                components.rating_control(
-                    f"cm-onb-search-rate-{film.movie_id}",
-                    current=ratings.get(film.movie_id),
-                    on_rate=partial(rate_on_deck, film.movie_id, film.title),
-                )
 
 
 creds = components.require_user()

@@ -1,12 +1,9 @@
-"""Profile: the user's numbers and charts, full rating history with edit and delete; import,
-export, sign-in, logout and account deletion (``ui.account``).
+"""Profile: the user's numbers and charts, rating history with edit and delete, the films
+marked Not interested, and the account panels (``ui.account``).
 
-A deleted rating keeps its row, turned into "Removed · Undo", until the person leaves the
-page: nothing below it moves up under the pointer (so a double click cannot delete two
-films), and Undo puts the same rating back, with its dates, in its old place.
-
-"Not interested" lists the films the person hid, each with "Show it again"; a film shown
-again keeps its row (with "Hide again") for the visit, for the same reason.
+A deleted rating keeps its row ("Removed · Undo", which puts it back with its dates) and a film
+shown again keeps its row ("Hide again") until the person leaves the page, so nothing moves up
+under the pointer.
 """
 
 from __future__ import annotations
@@ -33,16 +30,10 @@ def remove(row: UserRating) -> None:
 
 def undo(row: UserRating) -> None:
     """Put the rating back as it was: its value, and the dates it was rated and changed."""
-    creds = session.current_credentials()
-    if creds is None:
-        return
-    try:
-        api_client.get_client().restore_rating(creds, row)
-    except api_client.ApiError as err:
-        components.flash_error(f"Couldn't put back your rating for {row.title}. {err.message}")
-        return
-    st.session_state.get(REMOVED_KEY, {}).pop(row.movie_id, None)
-    components.flash(f"Put back {components.rating_text(row.rating)} for {row.title}")
+    if components.act(lambda creds: api_client.get_client().restore_rating(creds, row),
+                      f"Put back {components.rating_text(row.rating)} for {row.title}",
+                      f"Couldn't put back your rating for {row.title}.") is not None:
+        st.session_state.get(REMOVED_KEY, {}).pop(row.movie_id, None)
 
 
 def with_removed(rows: list[UserRating]) -> list[UserRating]:
@@ -120,39 +111,27 @@ def rated_when(row: UserRating) -> str:
 
 
 def history_row(row: UserRating, poster_src: str, removed: bool) -> None:
-    with st.container(key=f"cm-row-history-{row.movie_id}"):
-        thumb, info, control, action = st.columns([1, 6, 4, 2], vertical_alignment="center")
-        thumb.markdown(components.thumb_html(row, poster_src), unsafe_allow_html=True)
-        info.markdown(components.row_title_html(row), unsafe_allow_html=True)
-        info.caption(" · ".join(part for part in (components.film_meta(row), rated_when(row))
-                                if part))
-        if removed:
-            control.caption(f"Removed · it was {components.rating_text(row.rating)}")
-            action.button(
-                "Undo",
-                key=f"cm-history-undo-{row.movie_id}",
-                icon=":material/undo:",
-                help="Put this rating back",
-                on_click=undo,
-                args=(row,),
-                type="secondary",
-            )
-            return
-        with control:
-            components.rating_control(
-                f"cm-history-rate-{row.movie_id}",
-                current=row.rating,
-                on_rate=partial(components.save_rating, row.movie_id, row.title),
-            )
+    meta = " · ".join(part for part in (components.film_meta(row), rated_when(row)) if part)
+    control, action = components.film_row(row, poster_src, key=f"cm-row-history-{row.movie_id}",
+                                          widths=[1, 6, 4, 2], meta=meta)
+    if removed:
+        control.caption(f"Removed · it was {components.rating_text(row.rating)}")
         action.button(
-            "Delete",
-            key=f"cm-history-delete-{row.movie_id}",
-            icon=":material/delete:",
-            help="Remove this rating (you can undo it)",
-            on_click=remove,
-            args=(row,),
-            type="tertiary",
+            "Undo", key=f"cm-history-undo-{row.movie_id}", icon=":material/undo:",
+            help="Put this rating back", on_click=undo, args=(row,), type="secondary",
         )
+        return
+    with control:
+        components.rating_control(
+            f"cm-history-rate-{row.movie_id}",
+            current=row.rating,
+            on_rate=partial(components.save_rating, row.movie_id, row.title),
+        )
+    action.button(
+        "Delete", key=f"cm-history-delete-{row.movie_id}", icon=":material/delete:",
+        help="Remove this rating (you can undo it)", on_click=remove, args=(row,),
+        type="tertiary",
+    )
 
 
 def history(rows: list[UserRating]) -> None:
@@ -188,24 +167,20 @@ def hidden_films(listed: list[wire.ListedMovieOut]) -> None:
     st.caption("These are never suggested. Show one again to let it back into your lists.")
     sources = components.poster_sources(films)
     for film in films:
-        with st.container(key=f"cm-row-hidden-{film.movie_id}"):
-            thumb, info, action = st.columns([1, 8, 4], vertical_alignment="center")
-            thumb.markdown(components.thumb_html(film, sources[film.movie_id]),
-                           unsafe_allow_html=True)
-            info.markdown(components.row_title_html(film), unsafe_allow_html=True)
-            info.caption(components.film_meta(film))
-            if film.movie_id in unhidden:
-                action.button(
-                    "Hide again", key=f"cm-hidden-hide-{film.movie_id}",
-                    icon=":material/visibility_off:", on_click=set_hidden,
-                    args=(film, True), type="tertiary",
-                )
-            else:
-                action.button(
-                    "Show it again", key=f"cm-hidden-show-{film.movie_id}",
-                    icon=":material/visibility:", on_click=set_hidden, args=(film, False),
-                    type="secondary",
-                )
+        [action] = components.film_row(film, sources[film.movie_id],
+                                       key=f"cm-row-hidden-{film.movie_id}", widths=[1, 8, 4])
+        if film.movie_id in unhidden:
+            action.button(
+                "Hide again", key=f"cm-hidden-hide-{film.movie_id}",
+                icon=":material/visibility_off:", on_click=set_hidden,
+                args=(film, True), type="tertiary",
+            )
+        else:
+            action.button(
+                "Show it again", key=f"cm-hidden-show-{film.movie_id}",
+                icon=":material/visibility:", on_click=set_hidden, args=(film, False),
+                type="secondary",
+            )
 
 
 def set_hidden(film: api_client.Movie, hidden: bool) -> None:

@@ -22,7 +22,7 @@ def result_card(
     chip = components.star_chip(mine, "yours") if mine is not None else None
     if film.movie_id in hidden:
         chip = "Not interested" if chip is None else f"{chip} · Not interested"
-    st.markdown(components.card_html(film, poster_src, chip=chip), unsafe_allow_html=True)
+    components.card(film, poster_src, chip=chip)
     components.rating_control(
         f"cm-search-rate-{film.movie_id}",
         current=mine,
@@ -91,16 +91,13 @@ with components.api_guard():
         offset=(page_number - 1) * PAGE_SIZE,
     )
     ratings = {row.movie_id: row.rating for row in client.user_ratings(creds)}
-    watchlist = components.watchlist_ids(creds)
-    hidden = components.hidden_ids(creds)
+    watchlist = components.listed_ids(creds, "watchlist")
+    hidden = components.listed_ids(creds, "hidden")
 
 noun = "film" if results.total == 1 else "films"
 st.caption(f"{results.total} {noun} found")
 if results.corrected_query:
-    st.markdown(
-        components.lede_html("Showing results for", results.corrected_query),
-        unsafe_allow_html=True,
-    )
+    components.markup(components.lede_html("Showing results for", results.corrected_query))
 if results.suggestion and not results.items:
     st.button(
         f"Did you mean {results.suggestion}?",

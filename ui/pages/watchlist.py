@@ -29,7 +29,7 @@ def watched(movie_id: int, title: str, value: float) -> object:
 def watchlist_card(film: Movie, poster_src: str, added: dict[int, datetime]) -> None:
     day = components.human_date(added.get(film.movie_id))
     chip = f"Added {day}" if day else None
-    st.markdown(components.card_html(film, poster_src, chip=chip), unsafe_allow_html=True)
+    components.card(film, poster_src, chip=chip)
     components.rating_control(
         f"cm-watch-rate-{film.movie_id}", on_rate=partial(watched, film.movie_id, film.title)
     )

@@ -7,9 +7,6 @@ import streamlit as st
 from ui import account, api_client, components, routes, session
 from ui.api_client import ApiError
 
-#: The deck's flag to open its import panel (ui/pages/onboarding.py reads it).
-OPEN_IMPORT_KEY = "cm-onboarding-open-import"
-
 HERO = (
     '<section class="cm-hero">'
     '<p class="cm-eyebrow">Tonight at CineMatch</p>'
@@ -32,7 +29,7 @@ def start(with_import: bool = False) -> None:
         return
     session.sign_in(creds, then_open=routes.ONBOARDING)
     if with_import:
-        st.session_state[OPEN_IMPORT_KEY] = "asked"
+        st.session_state[account.OPEN_IMPORT_KEY] = "asked"
 
 
 def resume_with_code() -> None:
