@@ -34,7 +34,7 @@ def canonical_genre(index: MovieIndex, genre: str | None) -> str | None:
     canonical = index.canonical_genre(genre)
     if canonical is None:
         raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"unknown genre {genre!r}; GET /genres lists the valid ones",
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"unknown genre {genre!r}; GET /genres lists the valid ones",
         )
     return canonical

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.errors import DATABASE_UNAVAILABLE
-from api.schemas import ErrorOut, ValidationErrorOut
+from contract.models import ErrorOut, ValidationErrorOut
 
 _DESCRIPTIONS = {
     400: "The body could not be read as JSON text (for example, it is not UTF-8).",

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import Field
 
-from api.deps import MovieIndexDep, RecommenderDep
+from api.deps import RecommenderDep, ServicesDep
 from api.params import GenreQuery, MovieIdPath, canonical_genre
 from api.responses import error_responses
-from api.schemas import (
-    MAX_ID,
+from api.schemas import MAX_ID, movie_out
+from contract.models import (
     DecadesOut,
     GenresOut,
     MovieOut,
@@ -19,7 +19,6 @@ from api.schemas import (
     OnboardingOut,
     SimilarMovieOut,
     SimilarOut,
-    movie_out,
 )
 from ml.serving.recommender import Movie, Recommender
 
@@ -38,7 +37,7 @@ MAX_EXCLUDED = 1000
     ),
 )
 async def search_movies(
-    index: MovieIndexDep,
+    services: ServicesDep,
     query: Annotated[
         str | None,
         Query(
@@ -59,6 +58,7 @@ async def search_movies(
     typo), ties by popularity. Without `query`, the whole catalogue by popularity. `genre`
     and `year` narrow either. `corrected_query` says how a misspelt query was read;
     `suggestion` offers the closest title when nothing matched."""
+    index = services.movie_index
     page = index.search(
         query, genre=canonical_genre(index, genre), year=year, limit=limit, offset=offset
     )
@@ -143,6 +143,4 @@ def _movie_or_404(recommender: Recommender, movie_id: int) -> Movie:
     try:
         return recommender.movie(movie_id)
     except KeyError:
-        raise HTTPException(
-            status_code=status.HTTP_404_NOT_FOUND, detail=f"movie {movie_id} not found"
-        ) from None
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"movie {movie_id} not found") from None
