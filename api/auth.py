@@ -21,6 +21,10 @@ from db import repository
 from db.token_use import record_token_use
 
 TOKEN_BYTES = 32
+MISSING_TOKEN = (
+    "Missing or malformed token: send 'Authorization: Bearer <token>' "
+    "with the token POST /users returned."
+)
 
 
 class BearerScheme(HTTPBearer):
@@ -35,10 +39,7 @@ class BearerScheme(HTTPBearer):
         # HTTPBearer's own parsing, without the credentials model it builds on every request.
         scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
         if scheme.lower() != "bearer" or not token:
-            raise unauthorized(
-                "Missing or malformed token: send 'Authorization: Bearer <token>' "
-                "with the token POST /users returned."
-            )
+            raise unauthorized(MISSING_TOKEN)
         return token
 
 

@@ -59,14 +59,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-class _JsonStderrHandler(logging.StreamHandler):
-    """The handler ``configure_logging`` installs (a type of its own, so it is added once)."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-        self.setFormatter(JsonFormatter())
-
-
 def configure_logging(level: int = logging.INFO) -> None:
     """Make the process log JSON lines to stderr (idempotent): a JSON handler on the root
     logger unless logging is already configured (pytest, ``--log-config``), JSON for uvicorn's
@@ -74,7 +66,9 @@ def configure_logging(level: int = logging.INFO) -> None:
     following its ``--log-level`` and ``--no-access-log``."""
     root = logging.getLogger()
     if not root.handlers:
-        root.addHandler(_JsonStderrHandler())
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.setFormatter(JsonFormatter())
+        root.addHandler(stderr)
         root.setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         for handler in logging.getLogger(name).handlers:

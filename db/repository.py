@@ -191,10 +191,8 @@ def username_key_of(session: Session, user_id: int) -> str | None:
 
 def username_taken(session: Session, username_key: str, user_id: int) -> bool:
     """Whether another user already signs in with this (lower-cased) username."""
-    owner = session.scalar(
-        select(Credential.user_id).where(Credential.username_key == username_key)
-    )
-    return owner is not None and owner != user_id
+    found = credentials_of(session, username_key)
+    return found is not None and found[0] != user_id
 
 
 def set_credentials(
@@ -202,21 +200,10 @@ def set_credentials(
 ) -> None:
     """Create or replace the user's username and password hash."""
     now = utcnow()
-    current = session.get(Credential, user_id)
-    if current is None:
-        session.add(
-            Credential(
-                user_id=user_id,
-                username=username,
-                username_key=username_key,
-                password_hash=password_hash,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    else:
-        current.username, current.username_key = username, username_key
-        current.password_hash, current.updated_at = password_hash, now
+    current = session.get(Credential, user_id) or Credential(user_id=user_id, created_at=now)
+    current.username, current.username_key = username, username_key
+    current.password_hash, current.updated_at = password_hash, now
+    session.add(current)
     session.flush()
 
 
@@ -331,12 +318,10 @@ def import_ratings(
     return written
 
 
-def user_rating_times(session: Session, user_id: int) -> dict[int, tuple[float, datetime]]:
-    """``{movie_id: (rating, updated_at)}``: what an import compares its rows with."""
-    stmt = select(Rating.movie_id, Rating.rating, Rating.updated_at).where(
-        Rating.user_id == user_id
-    )
-    return {m: (r, at) for m, r, at in session.execute(stmt)}
+def user_rating_times(session: Session, user_id: int) -> dict[int, datetime]:
+    """``{movie_id: updated_at}``: what an import compares its rows with."""
+    stmt = select(Rating.movie_id, Rating.updated_at).where(Rating.user_id == user_id)
+    return dict(session.execute(stmt).tuples().all())
 
 
 def delete_rating(session: Session, user_id: int, movie_id: int) -> bool:

@@ -161,11 +161,9 @@ def _stamped(matched: list[MatchedRating], now: datetime) -> tuple[Stamped, Stam
     return dated, undated
 
 
-def _would_write(
-    dated: Stamped, undated: Stamped, stored: dict[int, tuple[float, datetime]]
-) -> int:
+def _would_write(dated: Stamped, undated: Stamped, stored: dict[int, datetime]) -> int:
     """How many ratings ``repository.import_ratings`` would write, from the stored dates."""
-    newer = sum(1 for m, _, at in dated if m not in stored or at > stored[m][1])
+    newer = sum(1 for m, _, at in dated if m not in stored or at > stored[m])
     return newer + sum(1 for m, _, _ in undated if m not in stored)
 
 
@@ -185,8 +183,8 @@ def export_ratings(
     user_id: UserIdPath, token: auth.BearerToken, session: SessionDep, services: ServicesDep
 ) -> Response:
     """Every rating as `movie_id,imdb_id,tmdb_id,title,year,rating,rated_at,list` (`list` is
-    `rated`; the watchlist and hidden films join with their list's name once they are kept).
-    Importing this file with `source=cinematch` restores exactly these ratings."""
+    `rated`), then the watchlist and hidden films, unrated, with their list's name. Importing
+    this file with `source=cinematch` restores exactly these ratings."""
     auth.authorize(session, user_id, token)
     stored = repository.user_ratings_newest_first(session, user_id)
     listed = repository.user_list_entries(session, user_id)
@@ -194,14 +192,9 @@ def export_ratings(
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     for rating in stored:
+        film = _film_columns(services.recommender, rating.movie_id)
         writer.writerow(
-            [
-                rating.movie_id,
-                *_film_columns(services.recommender, rating.movie_id),
-                rating.rating,
-                rating.updated_at.isoformat(),
-                RATED,
-            ]
+            [rating.movie_id, *film, rating.rating, rating.updated_at.isoformat(), RATED]
         )
     for kind, movie_id, added_at in listed:  # watchlist and hidden films: no rating
         film = _film_columns(services.recommender, movie_id)
@@ -256,8 +249,8 @@ def set_credentials(
     password = body.password.get_secret_value()
     if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
         raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"password: use {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters",
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"password: use {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters",
         )
     key = body.username.lower()
     address = client_address(request)
