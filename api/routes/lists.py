@@ -12,14 +12,21 @@ from __future__ import annotations
 
 from typing import Annotated, get_args
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from pydantic import Field
 from sqlalchemy.orm import Session
 
 from api import auth
 from api.deps import RecommenderDep, Services, ServicesDep, SessionDep
 from api.errors import DATABASE_BUSY
-from api.params import BAD_USER_ID, MovieIdPath, UserIdPath
+from api.params import (
+    BAD_USER_ID,
+    MAX_EXCLUDED,
+    MOVIE_NOT_FOUND,
+    MovieIdPath,
+    UserIdPath,
+    movie_or_404,
+)
 from api.responses import TOO_MANY_WRITES, auth_responses
 from api.schemas import MAX_ID, movie_out
 from contract.models import (
@@ -34,7 +41,6 @@ from contract.models import (
 from db import repository
 from db.models import EXCLUDING_SIGNALS
 from db.session import write_transaction
-from ml.serving.recommender import Recommender
 
 router = APIRouter(tags=["lists"])
 
@@ -43,12 +49,6 @@ _SUMMARIES: dict[str, tuple[str, str]] = {
     "watchlist": ("Want to watch", "kept on the user's watchlist"),
     "skipped": ("Haven't seen it", "never shown again in this user's onboarding deck or list"),
 }
-MAX_EXCLUDED = 1000
-
-
-def _movie_or_404(recommender: Recommender, movie_id: int) -> None:
-    if recommender.unknown_movie_ids([movie_id]):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"movie {movie_id} not found")
 
 
 def _change(
@@ -69,7 +69,7 @@ def _add_routes(kind: SignalList) -> None:
     """PUT, DELETE and GET for one list (the three lists differ only in name and effect)."""
     label, effect = _SUMMARIES[kind]
     write_errors = auth_responses(
-        {404: "movie 999999 not found", 422: BAD_USER_ID, 429: TOO_MANY_WRITES,
+        {404: MOVIE_NOT_FOUND, 422: BAD_USER_ID, 429: TOO_MANY_WRITES,
          503: DATABASE_BUSY}
     )
 
@@ -87,7 +87,7 @@ def _add_routes(kind: SignalList) -> None:
         services: ServicesDep,
     ) -> SignalOut:
         auth.authorize(session, user_id, token)
-        _movie_or_404(services.recommender, movie_id)
+        movie_or_404(services.recommender, movie_id)
         return _change(session, services, user_id, kind, movie_id, on=True)
 
     add.__doc__ = (f"Put the film on the user's `{kind}` list ({label}): {effect}. "
@@ -143,7 +143,7 @@ for _kind in get_args(SignalList):
 @router.get(
     "/users/{user_id}/similar/{movie_id}",
     summary="Films like one film, for this user",
-    responses=auth_responses({404: "movie 999999 not found", 422: BAD_USER_ID}),
+    responses=auth_responses({404: MOVIE_NOT_FOUND, 422: BAD_USER_ID}),
 )
 def similar_for_user(
     user_id: UserIdPath,
@@ -156,7 +156,7 @@ def similar_for_user(
     """`GET /movies/{movie_id}/similar` without the films this user hid, each marked with the
     user's own rating (`your_rating`) and whether it is on their watchlist."""
     auth.authorize(session, user_id, token)
-    _movie_or_404(recommender, movie_id)
+    movie_or_404(recommender, movie_id)
     hidden = {s.movie_id for s in repository.user_signals(session, user_id, "hidden")}
     watchlist = {s.movie_id for s in repository.user_signals(session, user_id, "watchlist")}
     ratings = repository.user_ratings(session, user_id)
