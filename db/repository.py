@@ -321,7 +321,7 @@ def import_ratings(
 def user_rating_times(session: Session, user_id: int) -> dict[int, datetime]:
     """``{movie_id: updated_at}``: what an import compares its rows with."""
     stmt = select(Rating.movie_id, Rating.updated_at).where(Rating.user_id == user_id)
-    return dict(session.execute(stmt).tuples().all())
+    return {movie_id: at for movie_id, at in session.execute(stmt)}
 
 
 def delete_rating(session: Session, user_id: int, movie_id: int) -> bool:
