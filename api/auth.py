@@ -1,10 +1,8 @@
 """Bearer tokens: issued at sign-up and at each sign-in, stored only as SHA-256.
 
-A token is 32 random bytes (``secrets.token_urlsafe``), so a fast unsalted hash is enough: there
-is nothing to brute-force, and the database never holds anything a thief could replay. A user
-may hold several tokens (one per device); each can be revoked, and its last use is recorded
-(``db.token_use``). The check is a lookup of the presented hash among the user's live tokens
-(a unique index), so no stored secret is compared in Python at all.
+A token is 32 random bytes, so a fast unsalted hash is enough, and the database holds nothing
+a thief could replay. A user may hold several tokens (one per device), each revocable, its
+last use recorded (``db.token_use``); the check looks the presented hash up (a unique index).
 """
 
 from __future__ import annotations
@@ -23,6 +21,10 @@ from db import repository
 from db.token_use import record_token_use
 
 TOKEN_BYTES = 32
+MISSING_TOKEN = (
+    "Missing or malformed token: send 'Authorization: Bearer <token>' "
+    "with the token POST /users returned."
+)
 
 
 class BearerScheme(HTTPBearer):
@@ -37,13 +39,15 @@ class BearerScheme(HTTPBearer):
         # HTTPBearer's own parsing, without the credentials model it builds on every request.
         scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
         if scheme.lower() != "bearer" or not token:
-            raise HTTPException(
-                status_code=status.HTTP_401_UNAUTHORIZED,
-                detail="Missing or malformed token: send 'Authorization: Bearer <token>' "
-                "with the token POST /users returned.",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            raise unauthorized(MISSING_TOKEN)
         return token
+
+
+def unauthorized(detail: str) -> HTTPException:
+    """A 401 that asks for a bearer token."""
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 bearer_scheme = BearerScheme(
@@ -96,15 +100,10 @@ def check_token(found: tuple[int, int] | None, user_id: int) -> int:
     """The token id when the live token ``found`` ((token id, owner) or None) is the user's;
     401 when there is no live token, 403 when it is another user's."""
     if found is None:
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail=UNKNOWN_TOKEN,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise unauthorized(UNKNOWN_TOKEN)
     token_id, owner = found
     if owner != user_id:
         raise HTTPException(
-            status_code=status.HTTP_403_FORBIDDEN,
-            detail=f"this token does not belong to user {user_id}",
+            status.HTTP_403_FORBIDDEN, f"this token does not belong to user {user_id}"
         )
     return token_id

@@ -1,9 +1,6 @@
-"""What handlers receive: the model, a database session and the caches, as ``Annotated`` deps.
-
-Everything is built once in the app's lifespan and kept in ``app.state.services``; the
-dependencies only hand it out, so tests can build the app around a tiny model or override
-``get_recommender`` outright. The dependencies are ``async`` on purpose: they do no I/O, and
-an ``async`` dependency runs on the event loop instead of costing a threadpool hop.
+"""What handlers receive: the services built in the app's lifespan (``app.state.services``),
+the model and a database session, as ``Annotated`` dependencies. The ones that do no I/O are
+``async``: they run on the event loop instead of costing a threadpool hop.
 """
 
 from __future__ import annotations
@@ -49,7 +46,6 @@ class Services:
 
 
 async def get_services(request: Request) -> Services:
-    """Everything at once: the cheapest way for a hot handler to reach several services."""
     return services_of(request)
 
 
@@ -68,31 +64,12 @@ async def get_recommender(request: Request) -> Recommender:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """A session per request; it opens a connection only when a query runs.
-
-    A plain ``def``: FastAPI opens and closes it in the threadpool, so even the rollback that
-    returns its connection to the pool (a network round trip on PostgreSQL) never runs on the
-    event loop. Hot handlers open their session in their own body instead (one hop fewer).
-    """
+    """A session per request, opened and closed in the threadpool (a plain ``def``), so even
+    the rollback that returns its connection to the pool never runs on the event loop."""
     with services_of(request).session_factory() as session:
         yield session
 
 
-async def get_user_cache(request: Request) -> UserCache[UserProfile]:
-    return services_of(request).user_cache
-
-
-async def get_movie_index(request: Request) -> MovieIndex:
-    return services_of(request).movie_index
-
-
-async def get_intent_reader(request: Request) -> IntentReader:
-    return services_of(request).intent_reader
-
-
+ServicesDep = Annotated[Services, Depends(get_services)]
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 SessionDep = Annotated[Session, Depends(get_session)]
-UserCacheDep = Annotated[UserCache[UserProfile], Depends(get_user_cache)]
-ServicesDep = Annotated[Services, Depends(get_services)]
-MovieIndexDep = Annotated[MovieIndex, Depends(get_movie_index)]
-IntentReaderDep = Annotated[IntentReader, Depends(get_intent_reader)]

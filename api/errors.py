@@ -1,12 +1,9 @@
 """Error responses: always JSON ``{"detail": "<clear message>"}``, never a traceback.
 
-* Validation errors become one readable sentence in ``detail``; FastAPI's per-field list stays
-  under ``errors`` (without echoing the input back).
-* A database that is locked for too long, read-only or down is a 503 saying which, never a
-  500; the log gets the driver's one-line reason, never the SQL or its parameters.
-* Anything unexpected is logged with a request id and answered with a generic 500 that quotes
-  only that id; the request id is also returned on every response as ``X-Request-ID``, and
-  every request ends with one JSON access line carrying it (see ``api.logs``).
+Validation errors are one readable sentence (FastAPI's list stays under ``errors``, without the
+input); a database that is locked, read-only, full or down is a 503 saying which (the log gets
+the driver's one-line reason, never the SQL); anything else is a 500 quoting the request id
+that ``X-Request-ID`` and the request's JSON access line (``api.logs``) carry.
 """
 
 from __future__ import annotations
@@ -45,13 +42,9 @@ def request_id_of(request: Request) -> str:
 
 class RequestEnvelopeMiddleware:
     """What every request gets: an id, one access line, its Prometheus count and latency
-    (``api.metrics``), a generic 500 for what escapes, and the security headers
-    (``api.headers``), all in one rewrite of the response's head.
-
-    Pure ASGI (not ``BaseHTTPMiddleware``) because it wraps every request on the hot path.
-    Catching here, rather than in Starlette's outermost error middleware, means the error is
-    logged once, with the id, and the client's 500 carries the same id.
-    """
+    (``api.metrics``), a 500 carrying the id for what escapes (logged once, with it), and the
+    security headers (``api.headers``), all in one rewrite of the response's head. Pure ASGI:
+    it wraps every request on the hot path."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -94,10 +87,7 @@ class RequestEnvelopeMiddleware:
             if started:
                 raise
             response = JSONResponse(
-                {
-                    "detail": f"Internal server error (request id {request_id}).",
-                },
-                status_code=500,
+                {"detail": f"Internal server error (request id {request_id})."}, status_code=500
             )
             await response(scope, receive, send_with_id)
         finally:
@@ -115,29 +105,16 @@ def _log_access(scope: Scope, status: int, started_at: float) -> None:
     method, path = scope.get("method", "-"), scope.get("path", "-")
     query = redact(scope.get("query_string", b"").decode("latin-1"))
     duration_ms = round((time.perf_counter() - started_at) * 1000, 2)
+    fields = {"method": method, "path": path, "query": query, "status": status}
     access_logger.info(
-        "%s %s %d %.2f ms",
-        method,
-        path,
-        status,
-        duration_ms,
-        extra={
-            "method": method,
-            "path": path,
-            "query": query,
-            "status": status,
-            "duration_ms": duration_ms,
-        },
+        "%s %s %d %.2f ms", method, path, status, duration_ms,
+        extra={**fields, "duration_ms": duration_ms},
     )
 
 
 def _new_request_id() -> str:
-    """32 random hex digits, like ``uuid4().hex``, without its ``os.urandom`` system call.
-
-    A request id only has to be unique, not unguessable. ``os.urandom`` releases the GIL, and
-    on /recommend's hot path a waiting database thread then took it and the event loop queued
-    behind it on every request (cProfile under bench/db_contention.py case 3).
-    """
+    """32 random hex digits: unique, not unguessable, so no ``os.urandom`` call (which releases
+    the GIL, and on /recommend the event loop then queued behind a database thread)."""
     return f"{random.getrandbits(128):032x}"
 
 
@@ -206,31 +183,31 @@ DATABASE_READ_ONLY = (
     "The database is read-only right now, so changes cannot be saved; please retry later."
 )
 DATABASE_UNAVAILABLE = "The database is unavailable right now; please retry shortly."
-
-
-def database_problem(exc: Exception) -> tuple[str, int]:
-    """The client's message and ``Retry-After`` seconds for a database failure."""
-    reason = str(getattr(exc, "orig", None) or exc).lower()
-    if isinstance(exc, PoolTimeoutError) or "locked" in reason or "busy" in reason:
-        return DATABASE_BUSY, 1
-    if "readonly" in reason or "read-only" in reason:
-        return DATABASE_READ_ONLY, 30
-    if "full" in reason or "no space" in reason:  # SQLITE_FULL; PostgreSQL's ENOSPC
-        return DATABASE_FULL, 60
-    return DATABASE_UNAVAILABLE, 5
-
-
-_PROBLEM_KINDS = {
-    DATABASE_BUSY: "busy",
-    DATABASE_READ_ONLY: "read-only",
-    DATABASE_FULL: "full",
-    DATABASE_UNAVAILABLE: "unavailable",
+#: A database failure's kind -> the client's message and ``Retry-After`` seconds.
+DATABASE_PROBLEMS = {
+    "busy": (DATABASE_BUSY, 1),
+    "read-only": (DATABASE_READ_ONLY, 30),
+    "full": (DATABASE_FULL, 60),
+    "unavailable": (DATABASE_UNAVAILABLE, 5),
 }
 
 
+def database_problem(exc: Exception) -> str:
+    """What kind of database failure ``exc`` is: a key of ``DATABASE_PROBLEMS``."""
+    reason = str(getattr(exc, "orig", None) or exc).lower()
+    if isinstance(exc, PoolTimeoutError) or "locked" in reason or "busy" in reason:
+        return "busy"
+    if "readonly" in reason or "read-only" in reason:
+        return "read-only"
+    if "full" in reason or "no space" in reason:  # SQLITE_FULL; PostgreSQL's ENOSPC
+        return "full"
+    return "unavailable"
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    message, retry_after = database_problem(exc)
-    DATABASE_ERRORS.labels(_PROBLEM_KINDS[message]).inc()
+    kind = database_problem(exc)
+    message, retry_after = DATABASE_PROBLEMS[kind]
+    DATABASE_ERRORS.labels(kind).inc()
     # The driver's own one-line reason ("database is locked"); SQLAlchemy's full text would
     # add the SQL and, without hide_parameters, its parameters.
     reason = getattr(exc, "orig", None) or type(exc).__name__
@@ -249,9 +226,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 def install_error_handling(app: FastAPI) -> None:
     """Register the JSON error handlers and the request-id middleware on ``app``."""
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    # PostgreSQL reports a read-only transaction (a standby, a full disk's emergency mode)
-    # as an internal error; it is the same "database unavailable" as on SQLite.
-    app.add_exception_handler(InternalError, _database_unavailable)
-    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
+    # PostgreSQL reports a read-only transaction (a standby) as an InternalError.
+    for error in (OperationalError, InternalError, PoolTimeoutError):
+        app.add_exception_handler(error, _database_unavailable)
     app.add_middleware(RequestEnvelopeMiddleware)

@@ -1,26 +1,17 @@
 """Headers every response needs, whatever route or error produced it.
 
-* ``X-Content-Type-Options: nosniff`` on every response: a browser must never guess a type
-  other than the one sent (e.g. run an error body as a script).
-* ``Content-Security-Policy`` on every response: nothing may be loaded, run or framed from
-  an API answer (``default-src 'none'; frame-ancestors 'none'``). The Swagger UI pages
-  (/docs, served offline from /docs/assets) get a policy they work under: scripts and styles
-  from this origin only, plus the page's own inline script by its SHA-256 (computed from the
-  page as it is sent, ``docs_page_sender``), never any other inline script. With it,
-  ``X-Frame-Options: DENY`` for older browsers and ``Referrer-Policy: no-referrer``. HSTS is
-  the TLS terminator's to send (deploy/nginx.conf).
-* ``Cache-Control: no-store`` on every response that carries a token (sign-up: the route
-  declares it with the ``no_store`` dependency) and on every answer to a request that carried
-  one (``Authorization``): a user's ratings, list and statistics are theirs alone, so no
-  browser, proxy or CDN may keep a copy.
+* ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy:
+  no-referrer`` and a ``Content-Security-Policy`` under which nothing may be loaded, run or
+  framed from an API answer. The Swagger UI pages get a policy they work under: scripts and
+  styles from this origin, plus the page's own inline script by its SHA-256. HSTS is the TLS
+  terminator's (deploy/nginx.conf).
+* ``Cache-Control: no-store`` on a response that carries a token (the ``no_store``
+  dependency) and on every answer to a request that carried one: no browser, proxy or CDN may
+  keep a copy of a user's data.
 
-Where they are added: ``with_security_headers`` runs in ``api.errors.RequestEnvelopeMiddleware``,
-which already rewrites every response's head (its request id), so every route, error, 404 and
-413 gets them in the one send wrapper; a middleware of their own cost /recommend a layer and a
-second rewrite (~4 µs of server CPU per request, bench/db_contention.py case 3). The CORS
-preflights that ``CORSMiddleware`` answers before the request reaches that middleware get
-``nosniff`` from ``NosniffCORSMiddleware``; nginx (deploy/nginx.conf) adds it to the error
-pages it writes itself.
+``api.errors.RequestEnvelopeMiddleware`` adds them in the send wrapper that already rewrites
+every response's head (a middleware of their own cost ~4 µs a request). CORS preflights,
+answered before that middleware, get ``nosniff`` from ``NosniffCORSMiddleware``.
 """
 
 from __future__ import annotations

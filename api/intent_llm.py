@@ -1,29 +1,16 @@
 """Plain-words requests read by an LLM when one is configured, by ``ml.text.intent`` otherwise.
 
 With ``CINEMATCH_LLM_URL`` (an OpenAI-compatible chat-completions endpoint) and
-``CINEMATCH_LLM_KEY`` set, the request text is sent with a strict JSON schema
-(``response_format: json_schema``) and the answer is checked twice: against the schema
-(pydantic, extra keys refused) and against the catalogue (every genre must be one of its
-genres; titles are resolved by the offline parser's title search, unresolved ones reported
-in ``unparsed``). Any error (connection, HTTP status, a time-out of ``CINEMATCH_LLM_TIMEOUT_S``,
-2 s by default, over the whole exchange, invalid JSON, a schema violation, an unknown genre)
-falls back to the offline parser, and the answer says which parser was used.
+``CINEMATCH_LLM_KEY`` set, the text is sent with a strict JSON schema and the answer is checked
+against it (pydantic, extra keys refused) and against the catalogue (known genres; titles
+resolved by the offline parser, the rest reported in ``unparsed``). Any failure (connection,
+HTTP status, the whole-exchange deadline ``CINEMATCH_LLM_TIMEOUT_S``, invalid JSON or
+filters) falls back to the offline parser; the answer says which parser read it.
 
-The client is httpx's async one, so a slow model never holds a worker thread; its transport
-retries a failed connection once, within the same overall deadline. No key is kept anywhere
-but the environment.
-
-Every upstream call is paid for, so they are bounded (``LlmBounds``):
-
-* identical requests, once normalised (case, blanks), are answered from a cache for
-  ``CINEMATCH_LLM_CACHE_TTL_S`` (only valid readings are kept);
-* each client address may cause ``CINEMATCH_LLM_LIMIT_PER_MINUTE`` upstream calls a minute;
-* the whole process may make ``CINEMATCH_LLM_BUDGET_PER_MINUTE`` a minute.
-
-Past either limit the offline parser answers, and the answer says so (``note``). The limits
-are kept in memory, per API process: N replicas (or workers) may make N times the budget
-together, so set it per process. Kept in memory on purpose: a database write per request
-would cost every reading, including the cached ones, more than the LLM limit saves.
+Upstream calls are paid for, so ``LlmBounds`` answers identical requests (case and blanks
+ignored) from a cache, and limits calls per client address and per process a minute; past a
+limit the offline parser answers and ``note`` says so. The limits are per process on purpose:
+a shared one would cost every reading, cached ones included, a database write.
 """
 
 from __future__ import annotations
@@ -31,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,11 +83,11 @@ def normalised(text: str) -> str:
 
 
 class _Bucket:
-    """A token bucket in memory (GCRA): ``burst`` at once, then ``per_minute`` a minute."""
+    """A token bucket in memory (GCRA): ``per_minute`` a minute, as many at once."""
 
-    def __init__(self, per_minute: float, burst: int) -> None:
+    def __init__(self, per_minute: float) -> None:
         self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
-        self.tolerance = (burst - 1) * self.interval
+        self.tolerance = (max(1, int(per_minute)) - 1) * self.interval
         self.tat = 0.0
 
     def take(self, now: float) -> bool:
@@ -123,21 +109,16 @@ class LlmBounds:
         per_address_per_minute: float,
         budget_per_minute: float,
         *,
-        cache_size: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clock = clock
         self.cache: TTLCache[str, LlmIntent] | None = (
-            TTLCache(cache_size, cache_ttl_s, timer=clock) if cache_ttl_s > 0 else None
+            TTLCache(10_000, cache_ttl_s, timer=clock) if cache_ttl_s > 0 else None
         )
         self._per_address = per_address_per_minute
         # Idle addresses' buckets are forgotten after a minute (then they are full anyway).
         self._addresses: TTLCache[str, _Bucket] = TTLCache(100_000, 60.0, timer=clock)
-        self._budget = (
-            _Bucket(budget_per_minute, max(1, int(budget_per_minute)))
-            if math.isfinite(budget_per_minute)
-            else None
-        )
+        self._budget = _Bucket(budget_per_minute)
 
     def cached(self, key: str) -> LlmIntent | None:
         return None if self.cache is None else self.cache.get(key)
@@ -153,12 +134,10 @@ class LlmBounds:
         if address is not None and self._per_address > 0:
             bucket = self._addresses.get(address)
             if bucket is None:
-                bucket = self._addresses[address] = _Bucket(
-                    self._per_address, max(1, int(self._per_address))
-                )
+                bucket = self._addresses[address] = _Bucket(self._per_address)
             if not bucket.take(now):
                 return ADDRESS_LIMITED
-        if self._budget is not None and not self._budget.take(now):
+        if not self._budget.take(now):
             return BUDGET_SPENT
         return None
 
@@ -204,22 +183,18 @@ class LlmIntentClient:
 
 
 class IntentReader:
-    """The offline parser, or the LLM first when one is configured (within ``bounds``)."""
+    """The offline parser, or the LLM first when one is configured with its ``bounds``."""
 
-    def __init__(
-        self,
-        parser: IntentParser,
-        llm: LlmIntentClient | None = None,
-        bounds: LlmBounds | None = None,
-    ) -> None:
+    def __init__(self, parser: IntentParser, llm: LlmIntentClient | None = None,
+                 bounds: LlmBounds | None = None) -> None:
         self.parser = parser
         self.llm = llm
-        self.bounds = bounds or LlmBounds(0, 0, float("inf"))
+        self.bounds = bounds
         self._genres = {g.casefold(): g for g in (llm.genres if llm else [])}
 
     async def read(self, text: str, address: str | None = None) -> ReadIntent:
         """``text`` as filters; ``address`` is the client's, for the per-address limit."""
-        if self.llm is None:
+        if self.llm is None or self.bounds is None:
             return ReadIntent(self.parser.parse(text), "offline")
         key = normalised(text)
         cached = self.bounds.cached(key)

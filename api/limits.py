@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.metrics import RATE_LIMITED
+from api.settings import Settings
 from db import repository
 
 
@@ -28,11 +29,8 @@ def body_too_large(max_bytes: int) -> str:
 
 
 class BodySizeLimitMiddleware:
-    """Refuse request bodies over ``max_bytes`` with 413, before they are buffered.
-
-    A declared ``Content-Length`` over the cap is refused without reading anything; a body
-    sent without one (chunked) is counted as it arrives and refused at the first byte over.
-    """
+    """Refuse request bodies over ``max_bytes`` with 413, before they are buffered: a declared
+    ``Content-Length`` at once, a chunked body at its first byte over."""
 
     def __init__(
         self,
@@ -73,8 +71,7 @@ class BodySizeLimitMiddleware:
                 if received > max_bytes:
                     # Raised inside the body read, so FastAPI turns it into the JSON 413.
                     raise HTTPException(
-                        status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-                        detail=body_too_large(max_bytes),
+                        status.HTTP_413_CONTENT_TOO_LARGE, body_too_large(max_bytes)
                     )
             return message
 
@@ -98,11 +95,10 @@ _ARTICLE = {"minute": "a", "hour": "an"}
 class RateLimiter:
     """A rate limit kept in the database, so that every API process shares it.
 
-    GCRA (the "generic cell rate algorithm", a token bucket written as one timestamp per
-    subject): ``burst`` actions at once, then ``rate`` a ``per`` (minute or hour). The state
-    is one row in ``rate_limits`` (``db.repository.take_rate_token``), updated atomically inside
-    the caller's write transaction, so with N replicas a subject still gets the allowance once,
-    not N times, and a refused request writes nothing. ``rate == 0`` disables the limit.
+    GCRA (a token bucket written as one timestamp per subject): ``burst`` actions at once, then
+    ``rate`` a ``per``. The state is one row in ``rate_limits``, updated atomically inside the
+    caller's write transaction (``db.repository.take_rate_token``): N replicas still grant the
+    allowance once, and a refused request writes nothing. ``rate == 0`` disables the limit.
     ``scope`` prefixes the subjects' keys and names the action in the 429's message.
     """
 
@@ -124,13 +120,9 @@ class RateLimiter:
         self._prune_every = prune_every
         self._calls = itertools.count(1)
 
-    @property
-    def enabled(self) -> bool:
-        return self.rate > 0
-
     def wait(self, session: Session, subject: object) -> float:
         """Spend one action of ``subject``'s allowance: 0.0 if allowed, else seconds to wait."""
-        if not self.enabled:
+        if self.rate <= 0:
             return 0.0
         now = self._clock()
         interval = _SECONDS[self.per] / self.rate
@@ -148,31 +140,41 @@ class RateLimiter:
         """Raise 429 with ``Retry-After`` when ``subject`` acts too fast (``what``: who it is)."""
         wait = self.wait(session, subject)
         if wait > 0:
-            RATE_LIMITED.labels(self.scope).inc()
             seconds = max(1, math.ceil(wait))
-            raise HTTPException(
-                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-                detail=f"Too many {self.scope}s {what}: at most {self.burst} in a burst "
-                f"and {self.rate:g} {_ARTICLE[self.per]} {self.per}. Retry in {seconds} s.",
-                headers={"Retry-After": str(seconds)},
+            raise too_many(
+                self.scope,
+                f"Too many {self.scope}s {what}: at most {self.burst} in a burst and "
+                f"{self.rate:g} {_ARTICLE[self.per]} {self.per}. Retry in {seconds} s.",
+                seconds,
             )
 
 
+def too_many(limit: str, detail: str, seconds: int) -> HTTPException:
+    """A 429 asking to retry in ``seconds`` (``Retry-After``), counted as refused by ``limit``."""
+    RATE_LIMITED.labels(limit).inc()
+    return HTTPException(
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=detail,
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def spend_all(session: Session, limit: str, what: str, *spends: tuple[RateLimiter, str]) -> None:
+    """Spend one action from each (bucket, subject), right or wrong; 429 if any is used up."""
+    wait = max(limiter.wait(session, subject) for limiter, subject in spends)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise too_many(limit, f"{what}; retry in {seconds} s.", seconds)
+
+
 class SignInLimiter:
-    """Password guesses allowed, in the shared database buckets, keyed three ways.
-
-    * per (username, address), tightly (``CINEMATCH_SIGNIN_LIMIT_*``): one guesser at one
-      address gets a few tries a minute at one account;
-    * per username, loosely (``USERNAME_FACTOR`` times that): guessing from many addresses
-      at once is still bounded, yet a stranger at one address cannot use up the owner's
-      allowance, so the owner signs in from their own address;
-    * per address (``ADDRESS_FACTOR`` times that): one address spraying many usernames.
-
-    Every attempt counts, right or wrong, before the password is checked: a guesser learns
-    nothing from being refused, and a person who mistypes a few times waits a minute.
+    """Password guesses allowed, in the shared buckets: per (username, address) at
+    ``CINEMATCH_SIGNIN_LIMIT_*``; per username ``USERNAME_FACTOR`` times looser (many addresses
+    guessing one account are bounded, yet a stranger cannot use up the owner's allowance); per
+    address ``ADDRESS_FACTOR`` times looser (one address spraying usernames). Every attempt
+    counts before the password is checked, so a refusal tells a guesser nothing.
     """
 
-    #: How much looser the per-username and per-address buckets are than the pair's.
     USERNAME_FACTOR = 10
     ADDRESS_FACTOR = 4
 
@@ -186,18 +188,38 @@ class SignInLimiter:
 
     def check(self, session: Session, username_key: str, address: str) -> None:
         """Raise 429 with ``Retry-After`` when any of the three allowances is used up."""
-        wait = max(
-            self.per_address.wait(session, f"address:{address}"),
-            self.per_pair.wait(session, f"pair:{username_key}@{address}"),
-            self.per_username.wait(session, f"username:{username_key}"),
+        spend_all(
+            session,
+            "sign-in",
+            "Too many sign-in attempts",
+            (self.per_address, f"address:{address}"),
+            (self.per_pair, f"pair:{username_key}@{address}"),
+            (self.per_username, f"username:{username_key}"),
         )
-        if wait > 0:
-            raise too_many("sign-in", "Too many sign-in attempts", wait)
+
+
+class CredentialsLimiter:
+    """Password changes (each an argon2 hash, ~50 ms of a core) per user and per address, at
+    the sign-in rate: setting a password costs what a sign-in costs."""
+
+    def __init__(self, rate_per_minute: float, burst: int) -> None:
+        factor = SignInLimiter.ADDRESS_FACTOR
+        self.per_user = RateLimiter("credential", rate_per_minute, burst)
+        self.per_address = RateLimiter("credential", factor * rate_per_minute, factor * burst)
+
+    def check(self, session: Session, user_id: int, address: str) -> None:
+        spend_all(
+            session,
+            "credential",
+            "Too many password changes",
+            (self.per_address, f"address:{address}"),
+            (self.per_user, f"user:{user_id}"),
+        )
 
 
 def user_limit_keys(user_id: int, username_key: str | None) -> tuple[list[str], list[str]]:
-    """The rate-limit rows that are one user's: (exact keys, key prefixes). Deleting an
-    account deletes them, so nothing of it, not even its limits, outlives it."""
+    """The rate-limit rows that are one user's, (exact keys, key prefixes): deleting an
+    account deletes them too."""
     keys = [f"write:{user_id}", f"credential:user:{user_id}"]
     prefixes = []
     if username_key is not None:
@@ -206,34 +228,15 @@ def user_limit_keys(user_id: int, username_key: str | None) -> tuple[list[str], 
     return keys, prefixes
 
 
-def too_many(limit: str, what: str, wait: float) -> HTTPException:
-    """A 429 saying ``what`` and when to retry (``Retry-After``, whole seconds, at least 1),
-    counted as a refusal by ``limit``."""
-    RATE_LIMITED.labels(limit).inc()
-    seconds = max(1, math.ceil(wait))
-    return HTTPException(
-        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-        detail=f"{what}; retry in {seconds} s.",
-        headers={"Retry-After": str(seconds)},
-    )
-
-
-class CredentialsLimiter:
-    """Password changes (each one an argon2 hash, ~50 ms of a core) allowed per user and per
-    address, in the shared buckets, at the sign-in rate: setting a password costs what a
-    sign-in costs."""
-
-    def __init__(self, rate_per_minute: float, burst: int) -> None:
-        self.per_user = RateLimiter("credential", rate_per_minute, burst)
-        self.per_address = RateLimiter(
-            "credential", SignInLimiter.ADDRESS_FACTOR * rate_per_minute,
-            SignInLimiter.ADDRESS_FACTOR * burst,
+def rating_count_within_cap(
+    session: Session, user_id: int, settings: Settings, prefix: str = ""
+) -> int:
+    """How many ratings the user now holds; 409 (the write rolls back) past the cap."""
+    total = repository.count_user_ratings(session, user_id)
+    cap = settings.max_ratings_per_user
+    if total > cap:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"{prefix}user {user_id} would hold {total} ratings; the limit is {cap} per user",
         )
-
-    def check(self, session: Session, user_id: int, address: str) -> None:
-        wait = max(
-            self.per_address.wait(session, f"address:{address}"),
-            self.per_user.wait(session, f"user:{user_id}"),
-        )
-        if wait > 0:
-            raise too_many("credential", "Too many password changes", wait)
+    return total

@@ -1,14 +1,10 @@
-"""Structured logs: one JSON object per line, tagged with the request id, never a token.
+"""Structured logs: one JSON object per line on stderr, tagged with the request id, never a token.
 
-Every record the API process writes (its own, and uvicorn's once the app is imported) goes to
-stderr as ``{"ts", "level", "logger", "msg", "request_id", ...extra fields}``, so a log shipper
-can index it and one request can be followed through every line it caused. The request id is
-the one ``X-Request-ID`` carries (see ``api.errors.RequestEnvelopeMiddleware``); it reaches records
-logged anywhere during the request, threadpool handlers included, through a context variable.
-
-Bearer tokens never reach a log on purpose: no code logs headers or bodies, and the access
-line records the path and a redacted query string. As a second line of defence the formatter
-masks anything shaped like ``Bearer <token>`` or ``token=<value>`` in every message.
+Every record the API process writes (its own, and uvicorn's once the app is imported) is
+``{"ts", "level", "logger", "msg", "request_id", ...extra fields}``; the request id (the one
+``X-Request-ID`` carries) reaches records logged anywhere during the request, threadpool
+included, through a context variable. No code logs headers or bodies, and as a second line
+of defence the formatter masks anything shaped like ``Bearer <token>`` or ``token=<value>``.
 """
 
 from __future__ import annotations
@@ -63,28 +59,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-class _JsonStderrHandler(logging.StreamHandler):
-    """The handler ``configure_logging`` installs (a type of its own, so it is added once)."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-        self.setFormatter(JsonFormatter())
-
-
 def configure_logging(level: int = logging.INFO) -> None:
-    """Make the process log JSON lines to stderr; idempotent.
-
-    * If nothing configured the root logger yet (a plain ``uvicorn --factory
-      api.main:app_from_environment``), it gets a JSON stderr handler; where logging is
-      already configured (pytest, ``--log-config``) the existing handlers are kept.
-    * uvicorn configures its own loggers before importing the app; their handlers are switched
-      to the JSON format here.
-    * The API writes its own access line (with request id and duration), so uvicorn's is
-      silenced; ours follows uvicorn's ``--log-level`` and ``--no-access-log``.
-    """
+    """Make the process log JSON lines to stderr (idempotent): a JSON handler on the root
+    logger unless logging is already configured (pytest, ``--log-config``), JSON for uvicorn's
+    handlers, and our access line (with request id and duration) instead of uvicorn's,
+    following its ``--log-level`` and ``--no-access-log``."""
     root = logging.getLogger()
     if not root.handlers:
-        root.addHandler(_JsonStderrHandler())
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.setFormatter(JsonFormatter())
+        root.addHandler(stderr)
         root.setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         for handler in logging.getLogger(name).handlers:

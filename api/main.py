@@ -1,28 +1,16 @@
 """The CineMatch API application: ``uvicorn --factory api.main:app_from_environment``.
 
-The model is loaded once, in ``lifespan``, together with the database engine and the caches;
-handlers receive them through the dependencies in ``api.deps``. ``create_app`` builds an app
-from explicit settings, which is how the tests run it against a tiny model and a temporary
-database.
+``create_app`` builds an app from explicit settings (the tests run it against a tiny model and
+a temporary database); its lifespan loads the model, opens the database (migrating it unless
+``CINEMATCH_MIGRATE_ON_START=false``) and builds the caches that ``api.deps`` hands out.
+``app_from_environment`` is the served factory: it loads the model and opens the database
+before serving, so a bad model or database stops the process with ONE log line naming the
+file and uvicorn's "failed to start" status 3 (which also stops a ``--workers`` supervisor
+from restarting workers that can never start).
 
-``app_from_environment`` is the served app's factory (uvicorn's ``--factory``; ``python -m
-api.server`` passes it): it reads the environment's settings, loads the model and opens the
-database right then, so a missing, unreadable, truncated or mismatched model, a corrupt
-database file or a bad or unreachable ``DATABASE_URL`` stops the process with exit status 3
-and ONE log line naming the file (``api.startup``), instead of a traceback from inside the
-lifespan. Exit status 3 is uvicorn's "failed to start", which also stops a ``--workers``
-supervisor from restarting workers that can never start. (It replaced a module attribute
-``app`` built lazily on first access, PEP 562: same behaviour, the standard mechanism.)
-
-The event loop never waits on the database: every handler that touches it is a plain ``def``
-that FastAPI runs in its threadpool, opening its session in its own body (one thread hop per
-request); /recommend is ``async`` and hands only its read to the same threadpool
-(``run_in_threadpool``). With ``async`` handlers reading SQLite on the loop, 4 clients reading
-a 3,000-rating account took ``GET /movies/1`` to p99 285 ms, and an outside process holding
-SQLite's lock stopped every endpoint (bench/db_contention.py, docs/operations.md). Routes with
-no database work stay ``async``.
-The schema is brought to the newest migration on start (``db.migrate``) unless
-``CINEMATCH_MIGRATE_ON_START=false``.
+The event loop never waits on the database: handlers that touch it are plain ``def`` (run in
+FastAPI's threadpool), and /recommend hands only its read to the threadpool. Routes with no
+database work stay ``async``.
 """
 
 from __future__ import annotations
@@ -42,12 +30,7 @@ from api import metrics
 from api.deps import Services
 from api.errors import REQUEST_ID_HEADER, install_error_handling
 from api.headers import NosniffCORSMiddleware
-from api.limits import (
-    BodySizeLimitMiddleware,
-    CredentialsLimiter,
-    RateLimiter,
-    SignInLimiter,
-)
+from api.limits import BodySizeLimitMiddleware, CredentialsLimiter, RateLimiter, SignInLimiter
 from api.logs import configure_logging
 from api.model_swap import ModelSwapper, model_parts
 from api.proxy_conf import import_body_bytes
@@ -134,10 +117,7 @@ def create_app(
                 "write", settings.write_limit_per_minute, settings.write_limit_burst
             ),
             signup_limiter=RateLimiter(
-                "sign-up",
-                settings.signup_limit_per_hour,
-                settings.signup_limit_burst,
-                per="hour",
+                "sign-up", settings.signup_limit_per_hour, settings.signup_limit_burst, per="hour"
             ),
             signin_limiter=SignInLimiter(
                 settings.signin_limit_per_minute, settings.signin_limit_burst
@@ -170,10 +150,8 @@ def create_app(
             gc.unfreeze()  # what the app held can be collected again (tests build many apps)
             gc.set_threshold(*_DEFAULT_GC_THRESHOLDS)
 
-    # /docs loads Swagger UI 5 from this API (/docs/assets, shipped by the fastapi-offline
-    # package), not from a CDN, so it works without internet access; the online validator
-    # badge (validator.swagger.io) is off for the same reason. ReDoc is not served: its
-    # standalone bundle still fetches its logo from cdn.redoc.ly.
+    # Swagger UI from this API (fastapi-offline), not a CDN, and no online validator badge: /docs
+    # works without internet access. No ReDoc: its bundle fetches its logo from a CDN.
     app = FastAPIOffline(
         title="CineMatch API",
         description=DESCRIPTION,
@@ -187,15 +165,13 @@ def create_app(
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
-        # A CSV upload plus its multipart envelope; the handler holds the file to the limit.
-        # nginx's limits are written from the same settings (api.proxy_conf).
+        # A CSV upload plus its multipart envelope (nginx's limits come from api.proxy_conf).
         larger=[(accounts.IMPORT_PATH, import_body_bytes(settings))],
     )
     install_error_handling(app)
     if settings.trusted_proxies:
-        # uvicorn's own middleware, driven by our setting (launchers pass --no-proxy-headers so
-        # uvicorn does not also trust 127.0.0.1 by default): the client address is the
-        # right-most X-Forwarded-For entry that is not one of the trusted proxies.
+        # uvicorn's own middleware (launchers pass --no-proxy-headers, so this is the one place
+        # proxies are trusted): the client is the right-most untrusted X-Forwarded-For entry.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     # Added last so it is outermost: even a 500 carries the CORS headers the browser needs to
     # show it. Bearer tokens travel in a header, so cookies (credentials) are never allowed.
@@ -207,17 +183,9 @@ def create_app(
         allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
         expose_headers=[REQUEST_ID_HEADER],
     )
-    for router in (
-        recommendations.router,
-        users.router,
-        accounts.router,
-        ratings.router,
-        lists.router,
-        intent.router,
-        movies.router,
-        service.router,
-    ):
-        app.include_router(router)
+    # In this order: /docs lists the tags, and the routes within them, as they are included.
+    for module in (recommendations, users, accounts, ratings, lists, intent, movies, service):
+        app.include_router(module.router)
     if settings.admin_token is not None:  # no operator token, no operator routes (404)
         app.include_router(admin.router)
     return app
@@ -227,17 +195,11 @@ def _freeze_startup_objects() -> None:
     """Move everything loaded so far out of the garbage collector's reach, and collect the
     young generation less often.
 
-    The catalogue, search index and id maps are ~130k objects that live as long as the process;
-    each full collection walked them all and stalled every request for ~70 ms (measured
-    in-process), a periodic hiccup that set the p99 of every endpoint. Frozen objects are never
-    scanned; new garbage is collected as before. (No ``gc.collect()`` first: it would cost each
-    start ~0.1 s, and the little startup garbage frozen with the rest is freed at shutdown.)
-
-    A request allocates a few hundred container objects, so with CPython's default threshold
-    (700) a young-generation collection ran every other request or so. At ``GC_THRESHOLDS`` it
-    runs every ~50 requests: /recommend's server CPU fell ~15% (bench/db_contention.py case 3,
-    A/B in one run), with the same p99. Almost all of a request's garbage is freed by reference
-    counting anyway; only cycles wait for the (rarer) collection. Restored at shutdown.
+    The catalogue, search index and id maps are ~130k long-lived objects; each full collection
+    walked them all and stalled every request for ~70 ms. A request allocates a few hundred
+    containers, so at CPython's default threshold a young collection ran every other request;
+    at ``GC_THRESHOLDS`` /recommend's server CPU fell ~15% (bench/db_contention.py case 3).
+    Both are undone at shutdown.
     """
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

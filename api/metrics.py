@@ -1,17 +1,10 @@
 """Prometheus metrics, served at ``GET /metrics`` in the text exposition format.
 
-What an operator watches: requests and their latency per route template (``/users/{user_id}
-/ratings``, never a user's id), 4xx and 5xx answers, the served model's version and how long
-it took to load, database errors, rate-limit refusals, and what the LLM reader did.
-
-Cheap on the hot path: ``RequestEnvelopeMiddleware`` (``api.errors``), which already times
-every request for its access line, records it here, once, with the labelled children looked
-up in a dict rather than through ``labels()`` each time.
-
-Several uvicorn workers (``--workers``/``WEB_CONCURRENCY`` > 1) are separate processes: each
-would answer with its own counters only. ``api.server`` then points
-``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before the workers start, every worker writes
-its values there, and ``/metrics`` adds them up (prometheus-client's multiprocess mode).
+Requests and latency per route template (never a user's id), 4xx and 5xx answers, the served
+model's version and load time, database errors, rate-limit refusals and LLM use. Each request
+is recorded once, by ``api.errors.RequestEnvelopeMiddleware``, with its labelled children
+looked up in a dict. With several uvicorn workers, ``api.server`` points
+``PROMETHEUS_MULTIPROC_DIR`` at one folder and ``/metrics`` adds every worker's values up.
 """
 
 from __future__ import annotations

@@ -1,16 +1,12 @@
 """Everything that depends on the model, built together, and swapped together at a reload.
 
-A reload (``POST /admin/reload``, or a replica noticing that ``CINEMATCH_MODEL_DIR`` now
-points elsewhere) loads the new model directory fully in a worker thread while the old model
-keeps serving, builds every model-dependent object from it (search index, intent parser,
-import catalogue, and *empty* profile and list caches, so nothing computed by the old model is
-served after the switch), and then replaces ``app.state.services`` in one assignment. A
-request pins the services it saw first (``api.deps``), so one in flight finishes on the old
-model and never sees a half-loaded one. A directory that fails to load changes nothing.
-
-Why the path is resolved first: ``CINEMATCH_MODEL_DIR`` may be a symlink that
-``python -m ml.training.promote`` switches atomically; reading the files through the resolved folder
-means a switch in the middle of a load cannot mix two versions.
+A reload (``POST /admin/reload``, or a replica noticing that ``CINEMATCH_MODEL_DIR`` points
+elsewhere) loads the new model in a worker thread while the old one serves, builds every
+model-dependent object (search index, intent parser, import catalogue, and *empty* caches),
+then replaces ``app.state.services`` in one assignment; a request in flight keeps the services
+it saw first (``api.deps``). A directory that fails to load changes nothing. The path is
+resolved first, so a symlink switched by ``python -m ml.training.promote`` mid-load cannot mix
+two versions.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import HTTPException, Path, Query, status
 
 from api.schemas import MAX_ID
+from ml.serving.recommender import Movie, Recommender
 from ml.text.search import MovieIndex
 
 UserIdPath = Annotated[
@@ -25,6 +26,16 @@ GenreQuery = Annotated[
 ]
 
 BAD_USER_ID = "path parameter user_id: Input should be greater than or equal to 1 (got 0)"
+MOVIE_NOT_FOUND = "movie 999999 not found"
+#: Most movie ids one onboarding request may exclude.
+MAX_EXCLUDED = 1000
+
+
+def movie_or_404(recommender: Recommender, movie_id: int) -> Movie:
+    try:
+        return recommender.movie(movie_id)
+    except KeyError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"movie {movie_id} not found") from None
 
 
 def canonical_genre(index: MovieIndex, genre: str | None) -> str | None:
@@ -34,7 +45,7 @@ def canonical_genre(index: MovieIndex, genre: str | None) -> str | None:
     canonical = index.canonical_genre(genre)
     if canonical is None:
         raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"unknown genre {genre!r}; GET /genres lists the valid ones",
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"unknown genre {genre!r}; GET /genres lists the valid ones",
         )
     return canonical

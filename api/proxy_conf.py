@@ -1,16 +1,10 @@
 """nginx's body limits, written from the API's own settings: one setting for both.
 
-``deploy/nginx.conf`` marks each ``client_max_body_size`` with the setting it comes from::
-
-    client_max_body_size 64k;  # from CINEMATCH_MAX_BODY_BYTES
-
-``render`` rewrites every marked line with what the API accepts under those settings (the
-import route's file plus its multipart envelope, ``IMPORT_ENVELOPE_BYTES``), so the proxy
-never refuses a body the API would take, nor lets through one it would refuse. The values
-committed in the file are the defaults' (a test checks it); the deployment renders the file
-with the replicas' environment before nginx starts (``python -m api.proxy_conf``, the
-``nginx-conf`` service of deploy/compose.yaml), and the replica tests render it the same way
-(bench/harness/nginx.py).
+``deploy/nginx.conf`` marks each ``client_max_body_size`` with the setting it comes from
+(``client_max_body_size 64k;  # from CINEMATCH_MAX_BODY_BYTES``); ``render`` rewrites every
+marked line with what the API accepts, so the proxy never refuses a body the API would take,
+nor passes one it would refuse. The committed values are the defaults' (a test checks it); the
+deployment renders the file with the replicas' environment (``python -m api.proxy_conf``).
 """
 
 from __future__ import annotations

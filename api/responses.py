@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.auth import MISSING_TOKEN
 from api.errors import DATABASE_UNAVAILABLE
-from api.schemas import ErrorOut, ValidationErrorOut
+from contract.models import ErrorOut, ValidationErrorOut
 
 _DESCRIPTIONS = {
     400: "The body could not be read as JSON text (for example, it is not UTF-8).",
@@ -21,10 +22,6 @@ _DESCRIPTIONS = {
     503: "The database is busy, read-only or down; `Retry-After` says when to retry.",
 }
 
-MISSING_TOKEN = (
-    "Missing or malformed token: send 'Authorization: Bearer <token>' "
-    "with the token POST /users returned."
-)
 WRONG_TOKEN = "this token does not belong to user 1"
 TOO_MANY_WRITES = (
     "Too many writes for user 1: at most 30 in a burst and 60 a minute. Retry in 1 s."

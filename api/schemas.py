@@ -1,11 +1,8 @@
-"""Request bodies of the HTTP API, and the response bodies it shares with the UI.
+"""Request bodies of the HTTP API (the responses are ``contract.models``, shared with the UI).
 
-The responses are defined once, in ``contract.models`` (pydantic only, so the UI validates
-answers with the very models the API documents) and re-exported here. The requests stay here:
-they are strict (a rating must be a JSON number on the product's scale; ``true`` and ``"4.5"``
-are refused, ``4`` is read as 4.0), ids are bounded 64-bit integers, and a request carries at
-most ``MAX_RATINGS_PER_REQUEST`` distinct films. The scale itself comes from ``ml.rules`` so
-that the API, the trainer and the UI cannot disagree about it.
+The requests are strict (a rating must be a JSON number on ``ml.rules``' scale; ``true`` and
+``"4.5"`` are refused, ``4`` is read as 4.0), ids are bounded 64-bit integers, and a request
+carries at most ``MAX_RATINGS_PER_REQUEST`` distinct films.
 """
 
 from __future__ import annotations
@@ -17,110 +14,14 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from contract.models import (
-    AppRatingsOut,
-    CredentialsOut,
-    DecadesOut,
-    ErrorOut,
-    GenresOut,
-    GenreStat,
-    HealthOut,
-    HistogramBin,
-    ImportedRating,
-    ImportOut,
-    IntentFilmOut,
-    IntentOut,
-    ListedMovieOut,
-    MetricsOut,
-    MovieOut,
-    MoviePage,
-    NotImported,
-    OnboardingOut,
-    PersonalSimilarListOut,
-    PersonalSimilarOut,
-    RateOut,
-    RatingDeleted,
-    RecommendationMode,
-    RecommendationOut,
-    RecommendationsOut,
-    RelaxationOut,
-    SessionOut,
-    SignalList,
-    SignalListOut,
-    SignalOut,
-    SimilarMovieOut,
-    SimilarOut,
-    StatsOut,
-    UserCreated,
-    UserRatingOut,
-    UserRatingsOut,
-    ValidationErrorOut,
-)
+from contract.models import MovieOut, RecommendationMode, RecommendationOut
 from ml.rules import RATING_MAX, RATING_MIN, RATING_STEP, is_personal
 from ml.serving.recommender import Movie, Recommendation
 from ml.text.titles import parse_title
 
-__all__ = [
-    "CLOCK_SKEW",
-    "MAX_ID",
-    "MAX_PASSWORD_CHARS",
-    "MAX_RATINGS_PER_REQUEST",
-    "MIN_PASSWORD_CHARS",
-    "USERNAME_PATTERN",
-    "AppRatingsOut",
-    "CredentialsIn",
-    "CredentialsOut",
-    "DecadesOut",
-    "ErrorOut",
-    "GenreStat",
-    "GenresOut",
-    "HealthOut",
-    "HistogramBin",
-    "ImportOut",
-    "ImportedRating",
-    "IntentFilmOut",
-    "IntentOut",
-    "ListedMovieOut",
-    "MetricsOut",
-    "MovieId",
-    "MovieOut",
-    "MoviePage",
-    "NotImported",
-    "OnboardingOut",
-    "PersonalSimilarListOut",
-    "PersonalSimilarOut",
-    "RateOut",
-    "RateRequest",
-    "RatingDeleted",
-    "RatingIn",
-    "RatingValue",
-    "RecommendationMode",
-    "RecommendationOut",
-    "RecommendationsOut",
-    "RelaxationOut",
-    "SessionOut",
-    "SignInIn",
-    "SignalList",
-    "SignalListOut",
-    "SignalOut",
-    "SimilarMovieOut",
-    "SimilarOut",
-    "StatsOut",
-    "UserCreated",
-    "UserId",
-    "UserRatingOut",
-    "UserRatingsOut",
-    "ValidationErrorOut",
-    "movie_out",
-    "recommendation_mode",
-    "recommendation_out",
-]
-
-
 #: Largest id SQLite's INTEGER and PostgreSQL's BIGINT hold; larger ids are a 422, not a 500.
 MAX_ID = 2**63 - 1
 MAX_RATINGS_PER_REQUEST = 200
-
 
 
 def recommendation_mode(n_ratings: int) -> RecommendationMode:
@@ -152,8 +53,6 @@ RatingValue = Annotated[
     ),
     AfterValidator(_on_rating_step),
 ]
-
-
 
 
 class RatingIn(BaseModel):
@@ -195,22 +94,17 @@ class RatingIn(BaseModel):
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+#: The films and ratings of /docs' example batch.
+_EXAMPLE = ((2571, 5), (4993, 4.5), (2959, 4), (356, 3.5), (1, 4))
+
+
 class RateRequest(BaseModel):
     """One batch of ratings, written in one transaction (all or nothing)."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {
-                    "user_id": 1,
-                    "ratings": [
-                        {"movie_id": 2571, "rating": 5},
-                        {"movie_id": 4993, "rating": 4.5},
-                        {"movie_id": 2959, "rating": 4},
-                        {"movie_id": 356, "rating": 3.5},
-                        {"movie_id": 1, "rating": 4},
-                    ],
-                }
+                {"user_id": 1, "ratings": [{"movie_id": m, "rating": r} for m, r in _EXAMPLE]}
             ]
         }
     )
@@ -234,12 +128,10 @@ class RateRequest(BaseModel):
         return [(r.movie_id, float(r.rating), *d) for r in self.ratings if (d := r.dated())]
 
 
-
-
 def movie_out(movie: Movie) -> MovieOut:
     """A catalogue film as the API answers with it."""
     return MovieOut(
-        **_catalogue_fields(movie),
+        **catalogue_fields(movie),
         imdb_id=movie.imdb_id,
         rating_count=movie.rating_count,
         mean_rating=movie.mean_rating,
@@ -249,14 +141,14 @@ def movie_out(movie: Movie) -> MovieOut:
 def recommendation_out(movie: Movie, item: Recommendation) -> RecommendationOut:
     """One recommended film, with what the model says about it."""
     return RecommendationOut(
-        **_catalogue_fields(movie),
+        **catalogue_fields(movie),
         predicted_rating=item.predicted_rating,
         score=item.score,
         reason=item.reason,
     )
 
 
-def _catalogue_fields(movie: Movie) -> dict[str, Any]:
+def catalogue_fields(movie: Movie) -> dict[str, Any]:
     """What every film in a response says about itself (``ml.text.titles`` reads the title)."""
     parsed = parse_title(movie.title)
     return {
@@ -269,23 +161,22 @@ def _catalogue_fields(movie: Movie) -> dict[str, Any]:
     }
 
 
-
-
 #: Usernames: what a person can type on a phone and read back; compared case-insensitively.
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$"
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024
 
 
+_SIGN_IN_EXAMPLE = ConfigDict(
+    json_schema_extra={"examples": [{"username": "ana.film", "password": "a long passphrase"}]}
+)
+
+
 class CredentialsIn(BaseModel):
     """A username and password for signing in on another device (the password is never
     echoed or logged)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"username": "ana.film", "password": "a long passphrase"}]
-        }
-    )
+    model_config = _SIGN_IN_EXAMPLE
 
     username: str = Field(
         pattern=USERNAME_PATTERN,
@@ -297,15 +188,8 @@ class CredentialsIn(BaseModel):
     )
 
 
-
 class SignInIn(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"username": "ana.film", "password": "a long passphrase"}]
-        }
-    )
+    model_config = _SIGN_IN_EXAMPLE
 
     username: str = Field(max_length=64, examples=["ana.film"])
     password: SecretStr = Field(examples=["a long passphrase"])
-
-

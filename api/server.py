@@ -1,15 +1,9 @@
 """Run the API as deployed: ``python -m api.server [uvicorn options]``.
 
-This is stock uvicorn: ``uvicorn --factory api.main:app_from_environment --http h11
---no-proxy-headers``. The h11 protocol is chosen because it keeps a limit on the request head
-(``h11_max_incomplete_event_size``, 16 kB: a larger head gets 400 and the connection is
-closed), which the httptools protocol does not have. Slow clients and bodies are the edge's
-job: nginx in deploy/ (``client_header_timeout``, ``client_body_timeout``,
-``large_client_header_buffers``, ``client_max_body_size``), or the platform's proxy on a
-container host. With several workers, their Prometheus metrics are shared through one folder
-(``share_metrics_between_workers``). Every other option is uvicorn's own and passes through
-unchanged: ``--host``, ``--port``, ``--workers``, ``--http``, ``--log-level``... (``python -m
-api.server --help``).
+Stock uvicorn: ``uvicorn --factory api.main:app_from_environment --http h11
+--no-proxy-headers``. h11, because it refuses a request head over 16 kB, which httptools does
+not; slow clients are the edge's job (deploy/nginx.conf). With several workers their
+Prometheus metrics share one folder. Every other option is uvicorn's own (``--help``).
 """
 
 from __future__ import annotations
@@ -33,13 +27,8 @@ HTTP = "h11"
 
 
 def command_line(argv: Sequence[str]) -> list[str]:
-    """uvicorn's arguments: the app, the HTTP protocol and our defaults first, then the
-    caller's options (which win: click keeps the last value of an option).
-
-    ``--no-proxy-headers``: uvicorn would otherwise believe ``X-Forwarded-For`` from any
-    process on 127.0.0.1; which proxies to believe is the app's setting
-    (``CINEMATCH_TRUSTED_PROXIES``), applied in one place.
-    """
+    """uvicorn's arguments: ours first, then the caller's (which win: click keeps the last
+    value). ``--no-proxy-headers``: which proxies to believe is ``CINEMATCH_TRUSTED_PROXIES``."""
     return [APP, "--factory", "--http", HTTP, "--no-proxy-headers", *argv]
 
 

@@ -1,13 +1,9 @@
 """Start-up checks: a service that cannot start says why in ONE line naming the file or URL.
 
-An operator reading a container's log should see "cannot start: database file
-/data/cinematch.db is not a SQLite database (file is not a database)", not 40 lines of
-traceback from inside Starlette's lifespan. ``api.main`` runs these checks before uvicorn
-starts serving (when it imports the app) and turns a ``StartupError`` into that line and exit
-status 3.
-
-Only failures with a known cause become a ``StartupError``; anything else is a bug and keeps its
-traceback. Passwords in a ``DATABASE_URL`` are never repeated.
+"cannot start: database file /data/cinematch.db is not a SQLite database (file is not a
+database)", not 40 lines of traceback from inside Starlette's lifespan (``api.main`` turns a
+``StartupError`` into that line and exit status 3). Only failures with a known cause become
+one; passwords in a ``DATABASE_URL`` are never repeated.
 """
 
 from __future__ import annotations

@@ -1,24 +1,12 @@
 """A thread-safe LRU of what the API derives from one user's ratings: profile and served lists.
 
-Folding a user in and ranking the catalogue for them are the only per-user work on the
-/recommend path, and both depend on nothing but the user's ratings (the model is fixed for
-the life of the process; a model swap builds a new, empty cache: ``api.model_swap``). So each
-user's entry holds the folded-in profile and the JSON bodies of the lists already served (one
-per parameter set: n, genre, years...), all tagged with a fingerprint of the ratings they came
-from. A request whose ratings fingerprint differs finds nothing, so a stale list is never
-served, even when another worker process changed the ratings; /rate and DELETE also drop the
-entry eagerly in this process.
-
-Why whole lists and not only profiles: people come back to the same list (the UI reloads it on
-every page visit), and a served list is a few kilobytes against ~0.5 ms of scoring 10k films.
-
-Two ``cachetools.LRUCache`` hold it: users (bounded in number), and bodies (bounded in total
-bytes, ``getsizeof=len``); a user evicted from the first takes their bodies along. cachetools
-is not thread-safe, so one lock guards both. Measured against the hand-made ``OrderedDict``
-LRU it replaced (in-process, 10,000 users with a 3 kB list each): a ``served_list`` hit
-(the cached /recommend's lookup) 0.73–0.80 µs against 0.32–0.36 µs, ``keep_list`` 1.1 µs
-against 0.55 µs; +0.4 µs on a request that costs ~300 µs of CPU, so the standard mechanism
-stays.
+Folding a user in and ranking the catalogue for them depend on nothing but the user's ratings
+(a model swap builds a new, empty cache), so each user's entry holds the folded-in profile and
+the JSON bodies of the lists already served (one per parameter set), tagged with a fingerprint
+of the ratings they came from: after any change of ratings, even in another worker process,
+nothing stale is found. People come back to the same list, and a served list is a few kB
+against ~0.5 ms of scoring. Two ``cachetools.LRUCache`` hold it, users (bounded in number) and
+bodies (bounded in bytes); an evicted user takes their bodies along; one lock guards both.
 """
 
 from __future__ import annotations
@@ -39,10 +27,7 @@ MAX_LISTS_PER_USER = 8
 
 
 def ratings_fingerprint(ratings: Mapping[int, float]) -> Fingerprint:
-    """Identify a rating set cheaply: its size and a hash of its (movie_id, rating) pairs.
-
-    Callers pass the ratings in a stable order (the database reads sort by movie id).
-    """
+    """A rating set's size and a hash of its (movie_id, rating) pairs (in a stable order)."""
     return len(ratings), hash(tuple(ratings.items()))
 
 
@@ -68,10 +53,8 @@ class _Users(LRUCache[int, "_Entry[Any]"]):
 
 
 class UserCache(Generic[P]):
-    """LRU ``user_id -> (fingerprint, profile, served lists)``.
-
-    ``max_users=0`` disables caching; ``max_list_bytes=0`` keeps profiles but no lists.
-    """
+    """LRU ``user_id -> (fingerprint, profile, served lists)``; ``max_users=0`` disables it,
+    ``max_list_bytes=0`` keeps profiles but no lists."""
 
     def __init__(self, max_users: int, max_list_bytes: int = 0) -> None:
         self._enabled = max_users > 0
@@ -91,10 +74,8 @@ class UserCache(Generic[P]):
         compute: Callable[[Mapping[int, float]], P],
         fingerprint: Fingerprint | None = None,
     ) -> P:
-        """The cached profile for exactly these ratings, else ``compute(ratings)`` (then cached).
-
-        ``fingerprint`` is ``ratings_fingerprint(ratings)`` when the caller already has it.
-        """
+        """The cached profile for exactly these ratings, else ``compute(ratings)`` (then cached);
+        ``fingerprint`` is ``ratings_fingerprint(ratings)`` when the caller already has it."""
         fingerprint = fingerprint or ratings_fingerprint(ratings)
         with self._lock:
             entry = self._current(user_id, fingerprint)

@@ -1,19 +1,12 @@
 """The service's own ratings, read for retraining as one consistent snapshot.
 
-Why one read-only transaction: the training must see the ratings as they were at one instant
-(no user half-updated), and must never stall the live service. On PostgreSQL that is a
-``REPEATABLE READ READ ONLY`` transaction (MVCC: writers are never blocked); on SQLite in WAL
-mode a read transaction sees the last commit before it started and writers go on appending to
-the WAL. Rows are streamed in primary-key order, so the hash of what was read is stable.
-
-``python -m db.app_ratings export --out DIR [--min-ratings N] [--known-movies FILE]`` writes
-the snapshot where the training reads it: ``DIR/ratings.csv`` in the MovieLens CSV layout
-(``userId,movieId,rating,timestamp``, read by ``ml.data.read_ratings_file``) and
-``DIR/receipt.json`` (``ml.serving.artifacts.AppRatings``). Why a file handoff in a child process:
-``ml`` never imports ``db`` (the layers), so ``python -m ml.training.train --app-ratings URL`` runs
-this command and reads what it wrote, the same way it reads a MovieLens release. The URL comes from
-``DATABASE_URL`` (or ``--database-url``), so a password never shows in a process list.
-Errors (a bad URL, an unreachable database, no schema) are one ``error:`` line, exit status 2.
+One read-only transaction (PostgreSQL ``REPEATABLE READ READ ONLY``; SQLite in WAL mode) sees
+the ratings at one instant without stalling the service; rows stream in primary-key order, so
+the hash of what was read is stable. ``python -m db.app_ratings export --out DIR`` writes
+``DIR/ratings.csv`` (MovieLens layout) and ``DIR/receipt.json``: ``ml`` never imports ``db``,
+so ``python -m ml.training.train --app-ratings`` runs this command and reads its files. The
+URL comes from ``DATABASE_URL`` (or ``--database-url``), keeping a password out of ``ps``.
+Errors are one ``error:`` line, exit status 2.
 """
 
 from __future__ import annotations

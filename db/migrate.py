@@ -1,12 +1,9 @@
 """Alembic owns the schema: bring a database to the newest revision (``python -m db.migrate``).
 
-The migrations live in ``db/migrations`` (``alembic.ini`` at the repository root points there,
-so the ``alembic`` command works too). The API runs ``upgrade`` on start unless
-``CINEMATCH_MIGRATE_ON_START=false`` (hosts that migrate as a separate step: ``make migrate``).
-
-Several replicas may start together: the whole upgrade is one transaction under the database's
-write lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a transaction-scoped advisory lock), so the
-second process waits and then finds nothing left to do.
+The migrations live in ``db/migrations`` (``alembic.ini`` points there). The API runs
+``upgrade`` on start unless ``CINEMATCH_MIGRATE_ON_START=false``. Replicas starting together
+take turns: the upgrade is one transaction under the write lock (SQLite ``BEGIN IMMEDIATE``,
+PostgreSQL an advisory lock), and the second finds nothing left to do.
 """
 
 from __future__ import annotations

@@ -37,11 +37,8 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and always read back timezone-aware.
-
-    SQLite has no timezone type and hands back naive datetimes; without this, JSON output would
-    lose its ``+00:00`` and clients would guess the zone.
-    """
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite hands back naive
+    datetimes, and the JSON would lose its ``+00:00``)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -64,13 +61,8 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
-    """Someone who signed up; their bearer tokens are in ``tokens``, their sign-in in
-    ``credentials`` (if they chose one).
-
-    Ids are never reused, even after a delete: SQLite's AUTOINCREMENT (a plain INTEGER PRIMARY
-    KEY hands out max(id)+1), PostgreSQL's sequence. A stale token or link can never reach a
-    newer user.
-    """
+    """Someone who signed up. Ids are never reused, even after a delete (SQLite's
+    AUTOINCREMENT, PostgreSQL's sequence): a stale token or link never reaches a newer user."""
 
     __tablename__ = "users"
     __table_args__ = ({"sqlite_autoincrement": True},)
@@ -80,11 +72,8 @@ class User(Base):
 
 
 class Token(Base):
-    """One bearer token of a user (one per device or sign-in). Only its SHA-256 is kept.
-
-    A revoked token keeps its row (``revoked_at`` set) so that its last use stays on record;
-    deleting the user deletes its tokens.
-    """
+    """One bearer token of a user (one per device or sign-in), kept as its SHA-256; a revoked
+    token keeps its row (``revoked_at`` set), so its last use stays on record."""
 
     __tablename__ = "tokens"
 
@@ -99,11 +88,8 @@ class Token(Base):
 
 
 class Credential(Base):
-    """A username and argon2id password hash, so a user can sign in on another device.
-
-    ``username_key`` is the lower-cased username: uniqueness is case-insensitive on every
-    database, while ``username`` keeps the spelling the person chose.
-    """
+    """A username and argon2id password hash, to sign in on another device; ``username_key``
+    (lower-cased) is unique, ``username`` keeps the person's spelling."""
 
     __tablename__ = "credentials"
 
@@ -118,12 +104,8 @@ class Credential(Base):
 
 
 class Rating(Base):
-    """One user's rating of one film; re-rating updates the row in place.
-
-    The primary key (user_id, movie_id) is the index the hot path reads: all of a user's
-    ratings in one range scan. On SQLite the table is WITHOUT ROWID so those rows are stored
-    together in key order and the rating value comes from the same b-tree page.
-    """
+    """One user's rating of one film; re-rating updates the row in place. The primary key is
+    the hot path's one range scan (WITHOUT ROWID on SQLite: the value is on the same page)."""
 
     __tablename__ = "ratings"
     __table_args__ = (
@@ -144,13 +126,9 @@ class Rating(Base):
 
 
 class RateLimit(Base):
-    """One rate limit's state, shared by every API process (``api.limits.RateLimiter``).
-
-    ``key`` names the limit and its subject (``write:42``, ``signup:203.0.113.7``); ``tat`` is
-    the GCRA "theoretical arrival time" in Unix seconds: the subject may act again once
-    ``tat - now`` is within the burst allowance. A row whose ``tat`` has passed is the same as
-    no row, so old rows are pruned freely.
-    """
+    """One rate limit's state, shared by every API process (``api.limits.RateLimiter``):
+    ``key`` names the limit and subject (``write:42``), ``tat`` is GCRA's "theoretical arrival
+    time" in Unix seconds. A row whose ``tat`` has passed is the same as no row."""
 
     __tablename__ = "rate_limits"
 
@@ -167,11 +145,8 @@ EXCLUDING_SIGNALS: Final[tuple[SignalKind, ...]] = ("hidden", "skipped")
 
 
 class UserSignal(Base):
-    """One user's signal about one film; setting it twice keeps the first row.
-
-    One table for the three kinds: they share shape, ownership and the one read the ranking
-    needs (every excluding signal of a user, a range scan of the primary key).
-    """
+    """One user's signal about one film; setting it twice keeps the first row. One table for
+    the three kinds: the ranking reads a user's excluding ones in one range scan."""
 
     __tablename__ = "user_signals"
     __table_args__ = (

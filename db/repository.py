@@ -1,11 +1,8 @@
-"""Repository functions: every query the API runs, each one statement where possible.
+"""Every query the API runs, each one statement where possible.
 
-Functions take a ``Session`` and never commit; the caller owns the transaction (see
-``db.session.write_transaction``), which is what lets one request's ratings land atomically.
-
-The reads on every request (token hash, a user's ratings) are built once at import and run as
-Core statements on the session's connection: building a statement and going through the ORM
-result machinery costs more than the SQLite query itself, several times over.
+Functions take a ``Session`` and never commit: the caller owns the transaction
+(``db.session.write_transaction``). The reads on every request are built once at import and run
+as Core statements, which costs less than building them and the ORM's result machinery.
 """
 
 from __future__ import annotations
@@ -101,27 +98,18 @@ def _rows_changed(result: Result[Any]) -> int:
     return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
-def _upsert_rating(insert: Callable[[type[Rating]], Any]) -> Executable:
-    """``INSERT ... ON CONFLICT (user_id, movie_id) DO UPDATE`` keeping ``created_at``."""
+def _upsert_rating(insert: Callable[[type[Rating]], Any], *, if_newer: bool = False) -> Any:
+    """``INSERT ... ON CONFLICT (user_id, movie_id) DO UPDATE`` keeping ``created_at``.
+
+    ``if_newer`` (an import): the row changes only when the incoming date is newer, decided
+    inside the statement under the row's lock (concurrent imports cannot interleave a read and
+    a write); the ids of the rows inserted or changed are returned."""
     stmt = insert(Rating)
     return stmt.on_conflict_do_update(
         index_elements=[Rating.user_id, Rating.movie_id],
         set_={"rating": stmt.excluded.rating, "updated_at": stmt.excluded.updated_at},
+        where=stmt.excluded.updated_at > Rating.updated_at if if_newer else None,
     )
-
-
-def _upsert_if_newer(insert: Callable[[type[Rating]], Any]) -> Executable:
-    """An import's upsert: the stored row changes only when the incoming date is newer, and
-    then both value and date change (an equal value still advances the date, so an older
-    file imported later cannot win). The comparison is inside the statement, under the
-    row's lock, so concurrent imports cannot interleave a read and a write. Returns the ids
-    of the rows inserted or changed."""
-    stmt = insert(Rating)
-    return stmt.on_conflict_do_update(
-        index_elements=[Rating.user_id, Rating.movie_id],
-        set_={"rating": stmt.excluded.rating, "updated_at": stmt.excluded.updated_at},
-        where=stmt.excluded.updated_at > Rating.updated_at,
-    ).returning(Rating.movie_id)
 
 
 def _insert_if_absent(insert: Callable[[type[Rating]], Any]) -> Executable:
@@ -141,7 +129,9 @@ def _per_dialect(build: Callable[[Callable[[Any], Any]], Executable]) -> dict[st
 
 
 _UPSERT = _per_dialect(_upsert_rating)
-_UPSERT_IF_NEWER = _per_dialect(_upsert_if_newer)
+_UPSERT_IF_NEWER = _per_dialect(
+    lambda insert: _upsert_rating(insert, if_newer=True).returning(Rating.movie_id)
+)
 _INSERT_IF_ABSENT = _per_dialect(_insert_if_absent)
 
 
@@ -201,10 +191,8 @@ def username_key_of(session: Session, user_id: int) -> str | None:
 
 def username_taken(session: Session, username_key: str, user_id: int) -> bool:
     """Whether another user already signs in with this (lower-cased) username."""
-    owner = session.scalar(
-        select(Credential.user_id).where(Credential.username_key == username_key)
-    )
-    return owner is not None and owner != user_id
+    found = credentials_of(session, username_key)
+    return found is not None and found[0] != user_id
 
 
 def set_credentials(
@@ -212,30 +200,16 @@ def set_credentials(
 ) -> None:
     """Create or replace the user's username and password hash."""
     now = utcnow()
-    current = session.get(Credential, user_id)
-    if current is None:
-        session.add(
-            Credential(
-                user_id=user_id,
-                username=username,
-                username_key=username_key,
-                password_hash=password_hash,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    else:
-        current.username, current.username_key = username, username_key
-        current.password_hash, current.updated_at = password_hash, now
+    current = session.get(Credential, user_id) or Credential(user_id=user_id, created_at=now)
+    current.username, current.username_key = username, username_key
+    current.password_hash, current.updated_at = password_hash, now
+    session.add(current)
     session.flush()
 
 
 def delete_user(session: Session, user_id: int) -> bool:
-    """Delete the user and every row of theirs; False when there was no such user.
-
-    Every table with a ``user_id`` column (ratings, tokens, credentials, and any a later
-    change adds, such as lists) is emptied of the user's rows explicitly, children first, so
-    nothing is left even where a database does not enforce ``ON DELETE CASCADE``."""
+    """Delete the user and every row of theirs (of every table with a ``user_id``, children
+    first, whether or not the database enforces ``ON DELETE CASCADE``); False if none."""
     for table in reversed(Base.metadata.sorted_tables):
         column = table.c.get("user_id")
         if column is not None:
@@ -256,11 +230,8 @@ def count_user_ratings(session: Session, user_id: int) -> int:
 
 
 def user_ratings(session: Session, user_id: int) -> dict[int, float]:
-    """``{movie_id: rating}`` for one user: a single range scan of the primary key.
-
-    Ordered by movie id so that equal rating sets always produce equal dicts (and equal
-    fingerprints for the profile cache).
-    """
+    """``{movie_id: rating}`` for one user (one range scan of the primary key), in movie id
+    order: equal rating sets give equal dicts, and equal fingerprints in the profile cache."""
     rows = session.connection().execute(_USER_RATINGS, {"user_id": user_id})
     return {movie_id: rating for movie_id, rating in rows}
 
@@ -268,9 +239,8 @@ def user_ratings(session: Session, user_id: int) -> dict[int, float]:
 def token_ratings_and_excluded(
     connection: Connection, token_hash: str, user_id: int
 ) -> tuple[tuple[int, int] | None, dict[int, float], Excluded]:
-    """``live_token``, ``user_ratings`` and ``excluded`` in one statement (/recommend needs
-    all three: one execution instead of two is ~80 µs of CPU less a request, in-process).
-    It takes a Core connection, not a session: one statement needs no unit of work."""
+    """``live_token``, ``user_ratings`` and ``excluded`` in one statement on a Core connection:
+    /recommend needs all three, and one execution is ~80 µs of CPU less than two."""
     token: tuple[int, int] | None = None
     ratings: dict[int, float] = {}
     hidden: list[int] = []
@@ -306,9 +276,7 @@ def user_ratings_newest_first(
 def upsert_ratings(
     session: Session, user_id: int, ratings: Mapping[int, float], now: datetime | None = None
 ) -> None:
-    """Insert or update ``ratings`` for ``user_id`` in one ``INSERT ... ON CONFLICT DO
-    UPDATE``: new rows get ``created_at = now``, existing rows keep their ``created_at`` and
-    get the new value and ``updated_at = now``."""
+    """Insert or update ``ratings`` in one statement: existing rows keep their ``created_at``."""
     now = now or utcnow()
     restore_ratings(session, user_id, [(m, r, now, now) for m, r in ratings.items()])
 
@@ -334,12 +302,9 @@ def import_ratings(
     dated: Sequence[tuple[int, float, datetime]],
     undated: Sequence[tuple[int, float, datetime]],
 ) -> int:
-    """Write an import where it is newer; how many ratings were inserted or changed.
-
-    ``dated`` ratings (movie, rating, the date the file gives) replace a stored rating only
-    when their date is newer; ``undated`` ones (stamped with the import's time) are only
-    added where the film has none. Each is decided inside one statement
-    (``_upsert_if_newer``, ``_insert_if_absent``)."""
+    """Write an import where it is newer; how many ratings were inserted or changed. ``dated``
+    (movie, rating, the file's date) replace a stored rating only when newer; ``undated`` ones
+    (stamped now) are only added where the film has none."""
     written = 0
     connection = session.connection()
     for rows, statements in ((dated, _UPSERT_IF_NEWER), (undated, _INSERT_IF_ABSENT)):
@@ -353,12 +318,10 @@ def import_ratings(
     return written
 
 
-def user_rating_times(session: Session, user_id: int) -> dict[int, tuple[float, datetime]]:
-    """``{movie_id: (rating, updated_at)}``: what an import compares its rows with."""
-    stmt = select(Rating.movie_id, Rating.rating, Rating.updated_at).where(
-        Rating.user_id == user_id
-    )
-    return {m: (r, at) for m, r, at in session.execute(stmt)}
+def user_rating_times(session: Session, user_id: int) -> dict[int, datetime]:
+    """``{movie_id: updated_at}``: what an import compares its rows with."""
+    stmt = select(Rating.movie_id, Rating.updated_at).where(Rating.user_id == user_id)
+    return {movie_id: at for movie_id, at in session.execute(stmt)}
 
 
 def delete_rating(session: Session, user_id: int, movie_id: int) -> bool:
@@ -405,10 +368,7 @@ def add_signal(
     session: Session, user_id: int, kind: SignalKind, movie_id: int, now: datetime | None = None
 ) -> bool:
     """Record ``kind`` for the film; False (and nothing changed) when it was already there.
-
-    Select-then-insert inside the caller's write transaction, which holds the database's
-    write lock (``BEGIN IMMEDIATE`` on SQLite), so no other writer can slip in between.
-    """
+    The caller's write transaction holds the write lock between the select and the insert."""
     exists = session.execute(
         select(UserSignal.movie_id).where(
             UserSignal.user_id == user_id, UserSignal.kind == kind, UserSignal.movie_id == movie_id
@@ -440,20 +400,16 @@ def user_signals(session: Session, user_id: int, kind: SignalKind) -> list[Store
         .order_by(UserSignal.created_at.desc(), UserSignal.movie_id)
     )
     return [StoredSignal(*row) for row in session.execute(stmt)]
-#: The lists an export carries besides ratings, when the signals table exists (signals-ui).
+#: The lists an export carries besides ratings.
 EXPORTED_LISTS = ("watchlist", "hidden")
 
 
 def user_list_entries(session: Session, user_id: int) -> list[tuple[str, int, datetime]]:
-    """(list, movie_id, added_at) of the user's watchlist and hidden films, oldest first;
-    empty while the schema has no ``user_signals`` table."""
-    table = Base.metadata.tables.get("user_signals")
-    if table is None:
-        return []
+    """(list, movie_id, added_at) of the user's watchlist and hidden films, oldest first."""
     stmt = (
-        select(table.c.kind, table.c.movie_id, table.c.created_at)
-        .where(table.c.user_id == user_id, table.c.kind.in_(EXPORTED_LISTS))
-        .order_by(table.c.created_at, table.c.movie_id)
+        select(UserSignal.kind, UserSignal.movie_id, UserSignal.created_at)
+        .where(UserSignal.user_id == user_id, UserSignal.kind.in_(EXPORTED_LISTS))
+        .order_by(UserSignal.created_at, UserSignal.movie_id)
     )
     return [(kind, movie_id, at) for kind, movie_id, at in session.execute(stmt)]
 
@@ -491,11 +447,8 @@ _RATE_TAT = select(RateLimit.tat).where(RateLimit.key == bindparam("key"))
 def take_rate_token(
     session: Session, key: str, *, now: float, interval: float, tolerance: float
 ) -> float:
-    """Spend one action of ``key``'s allowance: 0.0 when allowed, else seconds to wait.
-
-    Must run in the caller's write transaction: the row is updated atomically (SQLite's write
-    lock, PostgreSQL's row lock), so every API process shares the same allowance.
-    """
+    """Spend one action of ``key``'s allowance: 0.0 when allowed, else seconds to wait. Run in
+    the caller's write transaction: the row is updated atomically, shared by every process."""
     connection = session.connection()
     params = {"key": key, "now": now, "interval": interval, "tolerance": tolerance}
     stmt = _TAKE_RATE_TOKEN[connection.dialect.name]
@@ -532,14 +485,10 @@ MIN_ROOM_BYTES = 1 << 20
 
 
 def storage_full(session: Session) -> bool:
-    """Whether a SQLite database has less than ``MIN_ROOM_BYTES`` left to grow into: the free
-    pages inside the file plus the pages below ``max_page_count``, bounded by the free space
-    of the file's disk.
-
-    Why not just the write probe: it rewrites one row in place, which reuses a page (and
-    SQLite reuses its write-ahead log), so it goes on succeeding when no new rating fits.
-    Always False on other databases: PostgreSQL appends every write to its log, so a full disk
-    fails the probe itself ("No space left on device").
+    """Whether a SQLite database has less than ``MIN_ROOM_BYTES`` left to grow into (free
+    pages, plus pages below ``max_page_count`` bounded by the disk's free space). The write
+    probe alone rewrites one row in place and goes on succeeding when no new rating fits. Always
+    False elsewhere: PostgreSQL's log makes a full disk fail the probe itself.
     """
     connection = session.connection()
     if connection.dialect.name != "sqlite":

@@ -1,13 +1,9 @@
 """Engine and session factory built from a database URL.
 
-Any SQLAlchemy URL works. SQLite (the default) gets the settings a multi-threaded web server
-needs: WAL so readers never block the writer, a busy timeout so concurrent writers queue instead
-of failing, foreign keys on, and explicit ``BEGIN`` handling so a write transaction can take the
-write lock up front (``BEGIN IMMEDIATE``) instead of failing on a lock upgrade under load.
-
-SQLite writers also take turns before asking SQLite (``write_transaction``, ``db.write_turns``):
-a lock of the process, then a file lock the processes serving the file share, because
-SQLite's busy handler sleeps far longer than a write takes.
+Any SQLAlchemy URL works. SQLite (the default) gets what a multi-threaded web server needs:
+WAL, a busy timeout, foreign keys, and explicit ``BEGIN`` handling so a write transaction takes
+the write lock up front (``BEGIN IMMEDIATE``) instead of failing on a lock upgrade. Its
+writers also take turns before asking SQLite (``db.write_turns``).
 """
 
 from __future__ import annotations
@@ -36,11 +32,8 @@ _ONE_STATEMENT_OPTION = "cinematch_one_statement"
 
 
 class DatabaseFileGone(exc.OperationalError):
-    """The SQLite file was deleted or replaced under the running service.
-
-    Open connections would go on writing to the deleted file's inode, acknowledging writes
-    that vanish at the next restart, so every write first checks the file is still the one
-    the engine opened."""
+    """The SQLite file was deleted or replaced under the running service: every write checks
+    first, or it would be acknowledged on the deleted inode and vanish at the next restart."""
 
 
 class _SqliteFile:
@@ -84,13 +77,9 @@ def create_db_engine(
 ) -> Engine:
     """Create the engine for ``url``; for a SQLite file, create its directory and tune it.
 
-    ``create=False`` refuses a SQLite file that does not exist (``MissingDatabaseError``): a
-    service whose database vanished must not silently start over on an empty one.
-    ``synchronous`` is SQLite's durability setting: ``FULL`` (default) makes a commit survive
-    a power cut, ``NORMAL`` may lose the last commits then (never corrupts).
-
-    ``hide_parameters`` keeps bound values (token hashes among them) out of the text of
-    database exceptions, and so out of any log line that quotes one.
+    ``create=False`` refuses a missing SQLite file (``MissingDatabaseError``): a vanished
+    database must not silently start over empty. ``hide_parameters`` keeps bound values (token
+    hashes among them) out of exception texts, and so out of the logs.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -132,16 +121,14 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int, synchronous: str) -> None
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         _switch_to_wal(cursor, busy_timeout_ms / 1000)
         cursor.execute("PRAGMA foreign_keys=ON")
-        # FULL: a commit is on disk before it is acknowledged (NORMAL in WAL mode can lose the
-        # last commits on a power cut; docs/operations.md, "Durability", has the measured cost).
+        # FULL: a commit is on disk before it is acknowledged (docs/operations.md, "Durability").
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        # A deferred transaction that reads and then writes cannot upgrade its lock when another
-        # writer committed meanwhile (SQLITE_BUSY, no retry). Writers therefore lock up front
-        # and wait their turn through busy_timeout.
+        # A deferred transaction cannot upgrade its lock once another writer committed
+        # (SQLITE_BUSY, no retry): writers lock up front and wait through busy_timeout.
         options = connection.get_execution_options()
         if options.get(_ONE_STATEMENT_OPTION, False):
             return  # autocommit: the one statement is its own transaction and snapshot
@@ -149,11 +136,8 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int, synchronous: str) -> None
 
 
 def _switch_to_wal(cursor: Any, timeout: float) -> None:
-    """``PRAGMA journal_mode=WAL``, retried while another connection holds the file.
-
-    SQLite answers this pragma "database is locked" at once, without its busy handler, when
-    several connections open a new file together (4 workers starting on a fresh file failed
-    7% of the time), so the wait busy_timeout promises is done here.
+    """``PRAGMA journal_mode=WAL``, retried while another connection holds the file: SQLite
+    answers it "locked" at once, without its busy handler, when workers open a new file together.
     """
     deadline = time.monotonic() + timeout
     pause = 0.001
@@ -175,13 +159,10 @@ def create_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
-    """A Core connection for ONE read statement, without the ORM's session.
+    """A Core connection for ONE read statement (a session doubled /recommend's read CPU).
 
-    A session (its identity map and unit of work) cost /recommend's read about twice the
-    CPU (in-process, same run: 181 against 94 µs). On SQLite no ``BEGIN`` is sent: a single
-    statement in autocommit mode reads one snapshot, as it would inside a transaction, with
-    one round trip fewer. Run several statements through it and each sees its own snapshot:
-    use a session for those.
+    On SQLite no ``BEGIN`` is sent: one statement in autocommit mode reads one snapshot. Several
+    statements would each see their own snapshot: use a session for those.
     """
     with engine.connect() as connection:
         yield connection.execution_options(**{_ONE_STATEMENT_OPTION: True})
@@ -199,11 +180,9 @@ def write_connection(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def write_transaction(session: Session) -> Iterator[Session]:
-    """Run the block as ONE write transaction: commit on success, roll back on any error.
-
-    On SQLite the transaction starts with ``BEGIN IMMEDIATE``; elsewhere the option is ignored.
-    A read-only transaction left open by earlier lookups (e.g. the token check) is ended first,
-    so the write lock is only requested once the request is known to be allowed.
+    """Run the block as ONE write transaction (``BEGIN IMMEDIATE`` on SQLite): commit on
+    success, roll back on any error. A read transaction left open by earlier lookups (the token
+    check) is ended first, so the write lock is requested only once the request is allowed.
     """
     _end_reads(session)
     turns = _WRITE_TURNS.get(session.get_bind().engine)

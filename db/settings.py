@@ -1,7 +1,5 @@
-"""The database layer's one setting, read from the environment: which database to use.
-
-``DATABASE_URL`` is read here and nowhere else: the API's settings extend this class, and the
-command-line tools (``python -m db.migrate``, ``python -m db.app_ratings``, ``alembic``) build it.
+"""The database layer's one setting: ``DATABASE_URL``, read here and nowhere else (the API's
+settings extend this class; ``python -m db.migrate``, ``db.app_ratings`` and ``alembic`` build it).
 """
 
 from __future__ import annotations

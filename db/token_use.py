@@ -1,14 +1,9 @@
 """When each token was last used, written at most once an hour per token and process.
 
-Writing ``last_used_at`` on every request would turn every read (/recommend included) into a
-write; people asking "which of my devices is still signed in" need the day, not the second.
-So a process remembers which tokens it recorded in the last hour (a ``cachetools.TTLCache``)
-and writes only the first use after that: one small UPDATE per token per hour.
-
-The write runs on a background thread, never in the request: a read must not wait for a
-write lock. Measured with bench/db_contention.py: while an outside process held SQLite's lock,
-every authenticated read waited the 5 s busy timeout for this record (and, the write failing,
-the next read waited again) until it moved off the request's path.
+Writing ``last_used_at`` on every request would make every read a write; "which of my devices
+is still signed in" needs the day, not the second. A process remembers the tokens it recorded
+in the last hour (a ``cachetools.TTLCache``) and writes the first use after that, on a
+background thread: a read must never wait for a write lock (bench/db_contention.py).
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """A person's account: bring ratings in, take them out, sign in elsewhere, leave for good.
 
-Import reads the whole file and matches it (``ml.text.imports``) before anything is written, then
-writes every new or newer rating in ONE transaction: a bad file is a 4xx that writes nothing,
-and a failure halfway leaves nothing half-written. Each import request, dry run or not, counts
-as ONE write of the user's write allowance, whatever the number of films: reading a 5 MB file
-costs real CPU, so previews cannot be sent in a tight loop either.
-
-Passwords are hashed with argon2id (argon2-cffi's defaults) in a worker thread, so the ~50 ms
-a hash costs does not stall other requests; they are never logged or echoed back.
+Import matches the whole file (``ml.text.imports``) before writing every new or newer rating
+in ONE transaction: a bad file is a 4xx that writes nothing. Each import request, dry run
+included, costs ONE write of the user's allowance (reading 5 MB costs real CPU). Passwords are
+hashed with argon2id in the threadpool, never logged or echoed back.
 """
 
 from __future__ import annotations
@@ -35,21 +31,12 @@ from fastapi import (
 from api import auth
 from api.deps import ServicesDep, SessionDep
 from api.errors import DATABASE_BUSY
-from api.headers import no_store
-from api.limits import user_limit_keys
+from api.headers import NO_STORE, no_store
+from api.limits import rating_count_within_cap, user_limit_keys
 from api.params import BAD_USER_ID, UserIdPath
 from api.responses import TOO_MANY_WRITES, UNREADABLE_BODY, auth_responses, error_responses
-from api.schemas import (
-    MAX_PASSWORD_CHARS,
-    MIN_PASSWORD_CHARS,
-    CredentialsIn,
-    CredentialsOut,
-    ImportedRating,
-    ImportOut,
-    NotImported,
-    SessionOut,
-    SignInIn,
-)
+from api.schemas import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, CredentialsIn, SignInIn
+from contract.models import CredentialsOut, ImportedRating, ImportOut, NotImported, SessionOut
 from db import repository
 from db.models import utcnow
 from db.session import write_transaction
@@ -61,7 +48,6 @@ router = APIRouter(tags=["accounts"])
 #: The import route, whose body may be a file (api.main raises its body cap).
 IMPORT_PATH = re.compile(r"^/users/[^/]+/import$")
 WRONG_SIGN_IN = "wrong username or password"
-NO_STORE = {"Cache-Control": "no-store"}
 
 _hasher = PasswordHasher()  # argon2id, argon2-cffi's recommended parameters
 #: Verified against when the username is unknown, so both failures take the same time.
@@ -118,8 +104,7 @@ def import_ratings(
     `CINEMATCH_MAX_RATINGS_PER_USER` ratings (409). Each request, preview included, costs one
     write of the user's allowance (429 past it)."""
     auth.authorize(session, user_id, token)
-    # After the token check (nobody spends another's allowance); committed at once, so a
-    # preview costs one write too.
+    # After the token check (nobody spends another's allowance); committed at once.
     with write_transaction(session):
         services.write_limiter.check(session, user_id, f"for user {user_id}")
     limit = services.settings.import_max_bytes
@@ -127,16 +112,14 @@ def import_ratings(
     name = file.filename or "file"
     if len(data) > limit:
         raise HTTPException(
-            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-            detail=f"{name}: the file is over the {limit // (1024 * 1024)} MB limit",
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"{name}: the file is over the {limit // (1024 * 1024)} MB limit",
         )
     catalogue = services.import_catalogue()
     try:
         plan = plan_import(data, source, catalogue)
     except ImportFileError as error:
-        raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{name}: {error}"
-        ) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: {error}") from None
     dated, undated = _stamped(plan.matched, utcnow())
     if dry_run:
         stored = repository.user_rating_times(session, user_id)
@@ -144,14 +127,7 @@ def import_ratings(
     else:
         with write_transaction(session):
             saved = repository.import_ratings(session, user_id, dated, undated)
-            total = repository.count_user_ratings(session, user_id)
-            cap = services.settings.max_ratings_per_user
-            if total > cap:  # refused whole: the transaction rolls back
-                raise HTTPException(
-                    status_code=status.HTTP_409_CONFLICT,
-                    detail=f"{name}: user {user_id} would hold {total} ratings; the limit is "
-                    f"{cap} per user",
-                )
+            rating_count_within_cap(session, user_id, services.settings, f"{name}: ")
         if saved:
             services.user_cache.invalidate(user_id)
     return ImportOut(
@@ -185,12 +161,9 @@ def _stamped(matched: list[MatchedRating], now: datetime) -> tuple[Stamped, Stam
     return dated, undated
 
 
-def _would_write(
-    dated: Stamped, undated: Stamped, stored: dict[int, tuple[float, datetime]]
-) -> int:
-    """How many ratings an import would write (a preview: what the statement decides for
-    real, ``repository.import_ratings``, from a read of the stored dates)."""
-    newer = sum(1 for m, _, at in dated if m not in stored or at > stored[m][1])
+def _would_write(dated: Stamped, undated: Stamped, stored: dict[int, datetime]) -> int:
+    """How many ratings ``repository.import_ratings`` would write, from the stored dates."""
+    newer = sum(1 for m, _, at in dated if m not in stored or at > stored[m])
     return newer + sum(1 for m, _, _ in undated if m not in stored)
 
 
@@ -210,8 +183,8 @@ def export_ratings(
     user_id: UserIdPath, token: auth.BearerToken, session: SessionDep, services: ServicesDep
 ) -> Response:
     """Every rating as `movie_id,imdb_id,tmdb_id,title,year,rating,rated_at,list` (`list` is
-    `rated`; the watchlist and hidden films join with their list's name once they are kept).
-    Importing this file with `source=cinematch` restores exactly these ratings."""
+    `rated`), then the watchlist and hidden films, unrated, with their list's name. Importing
+    this file with `source=cinematch` restores exactly these ratings."""
     auth.authorize(session, user_id, token)
     stored = repository.user_ratings_newest_first(session, user_id)
     listed = repository.user_list_entries(session, user_id)
@@ -219,14 +192,9 @@ def export_ratings(
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     for rating in stored:
+        film = _film_columns(services.recommender, rating.movie_id)
         writer.writerow(
-            [
-                rating.movie_id,
-                *_film_columns(services.recommender, rating.movie_id),
-                rating.rating,
-                rating.updated_at.isoformat(),
-                RATED,
-            ]
+            [rating.movie_id, *film, rating.rating, rating.updated_at.isoformat(), RATED]
         )
     for kind, movie_id, added_at in listed:  # watchlist and hidden films: no rating
         film = _film_columns(services.recommender, movie_id)
@@ -236,7 +204,7 @@ def export_ratings(
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="cinematch-{user_id}.csv"',
-            **NO_STORE,
+            "Cache-Control": NO_STORE,
         },
     )
 
@@ -281,8 +249,8 @@ def set_credentials(
     password = body.password.get_secret_value()
     if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
         raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"password: use {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters",
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"password: use {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters",
         )
     key = body.username.lower()
     address = client_address(request)
@@ -318,7 +286,7 @@ def get_credentials(
 
 
 def _taken() -> HTTPException:
-    return HTTPException(status_code=status.HTTP_409_CONFLICT, detail="that username is taken")
+    return HTTPException(status.HTTP_409_CONFLICT, "that username is taken")
 
 
 @router.post(
@@ -338,7 +306,7 @@ def _taken() -> HTTPException:
     ),
 )
 def sign_in(
-    body: SignInIn, request: Request, response: Response, services: ServicesDep, session: SessionDep
+    body: SignInIn, request: Request, services: ServicesDep, session: SessionDep
 ) -> SessionOut:
     """The same 401 answers a wrong username and a wrong password. Attempts are limited per
     username and per address (429 with `Retry-After`)."""
@@ -350,16 +318,11 @@ def sign_in(
     password = body.password.get_secret_value()
     ok = _verify(found[1] if found else _DUMMY_HASH, password)
     if found is None or not ok:
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail=WRONG_SIGN_IN,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise auth.unauthorized(WRONG_SIGN_IN)
     user_id = found[0]
     token = auth.new_token()
     with write_transaction(session):
         repository.add_token(session, user_id, auth.hash_token(token))
-    response.headers.update(NO_STORE)
     return SessionOut(user_id=user_id, token=token)
 
 
@@ -380,11 +343,7 @@ def sign_out(token: auth.BearerToken, session: SessionDep) -> Response:
     """The token sent with this request stops working; the user's other tokens do not."""
     found = repository.live_token(session, auth.hash_token(token))
     if found is None:
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="this token is unknown or already revoked",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise auth.unauthorized("this token is unknown or already revoked")
     with write_transaction(session):
         repository.revoke_token(session, found[0])
     return Response(status_code=status.HTTP_204_NO_CONTENT)

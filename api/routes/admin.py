@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from api.auth import unauthorized
 from api.deps import ServicesDep
 from api.model_swap import ModelReloadError, ModelSwapper
 from api.responses import error_responses
@@ -38,10 +39,7 @@ def require_admin(
     """401 without a bearer token, 403 with the wrong one."""
     expected = services.settings.admin_token
     if credentials is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, ADMIN_TOKEN_MISSING,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise unauthorized(ADMIN_TOKEN_MISSING)
     if expected is None or not hmac.compare_digest(
         credentials.credentials.encode(), expected.get_secret_value().encode()
     ):

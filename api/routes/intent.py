@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
-from api.deps import IntentReaderDep
+from api.deps import ServicesDep
 from api.intent_llm import ReadIntent
 from api.responses import error_responses
-from api.schemas import IntentFilmOut, IntentOut, RelaxationOut
+from contract.models import IntentFilmOut, IntentOut, RelaxationOut
 from ml.serving.recommender import RecommendationList
 from ml.text.intent import MAX_QUERY_CHARS
 from ml.text.titles import parse_title
@@ -79,11 +79,11 @@ def request_fields(read: ReadIntent, result: RecommendationList) -> dict[str, An
     responses=error_responses(
         {422: "query parameter q: String should have at most 300 characters"}),
 )
-async def read_intent(q: IntentText, reader: IntentReaderDep, request: Request) -> IntentOut:
+async def read_intent(q: IntentText, services: ServicesDep, request: Request) -> IntentOut:
     """Genres, excluded genres, years, reference films and mood in `q` (1–300 characters),
     in the catalogue's terms; words that could not be used come back in `unparsed`. No
     token needed: nothing personal is read. With an LLM configured, its calls are bounded
     (a cache, a limit per address and a budget a minute); past them the offline parser
     answers and `note` says so."""
     address = request.client.host if request.client else None
-    return intent_out(await reader.read(request_text(q), address))
+    return intent_out(await services.intent_reader.read(request_text(q), address))

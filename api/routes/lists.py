@@ -1,36 +1,35 @@
 """What a person says about a film besides rating it, and the per-user views that honour it.
 
 Three lists per user, one route shape each (``PUT`` adds, ``DELETE`` removes, ``GET`` lists):
-
-- ``hidden`` — "Not interested": never shown again in the user's list, deck or similar films;
-- ``watchlist`` — "Want to watch": kept on its own page, still recommended;
-- ``skipped`` — the onboarding deck's "Haven't seen it": the deck never shows it again, and
-  neither does the list.
-
-``PUT`` and ``DELETE`` are idempotent (a toggle pressed twice is not an error); ``changed``
-says whether anything moved. A hide or skip drops the user's cached lists, like a rating does.
-
-The two personal views here are the public ones with the user's signals applied: films like
-one film (minus hidden films, with the user's own rating marked) and the onboarding deck
-(minus everything rated, hidden or skipped).
+``hidden`` ("Not interested": never shown again in the user's list, deck or similar films),
+``watchlist`` ("Want to watch") and ``skipped`` (the deck's "Haven't seen it": neither the deck
+nor the list shows it again). ``PUT`` and ``DELETE`` are idempotent; ``changed`` says whether
+anything moved. The personal views (similar films, the onboarding deck) are the public ones
+with the user's signals applied.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, get_args
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from pydantic import Field
 from sqlalchemy.orm import Session
 
 from api import auth
-from api.deps import RecommenderDep, ServicesDep, SessionDep, UserCacheDep
+from api.deps import RecommenderDep, Services, ServicesDep, SessionDep
 from api.errors import DATABASE_BUSY
-from api.limits import RateLimiter
-from api.params import BAD_USER_ID, MovieIdPath, UserIdPath
+from api.params import (
+    BAD_USER_ID,
+    MAX_EXCLUDED,
+    MOVIE_NOT_FOUND,
+    MovieIdPath,
+    UserIdPath,
+    movie_or_404,
+)
 from api.responses import TOO_MANY_WRITES, auth_responses
-from api.schemas import (
-    MAX_ID,
+from api.schemas import MAX_ID, movie_out
+from contract.models import (
     ListedMovieOut,
     OnboardingOut,
     PersonalSimilarListOut,
@@ -38,13 +37,10 @@ from api.schemas import (
     SignalList,
     SignalListOut,
     SignalOut,
-    movie_out,
 )
-from api.user_cache import UserCache
 from db import repository
 from db.models import EXCLUDING_SIGNALS
 from db.session import write_transaction
-from ml.serving.recommender import Recommender, UserProfile
 
 router = APIRouter(tags=["lists"])
 
@@ -53,38 +49,27 @@ _SUMMARIES: dict[str, tuple[str, str]] = {
     "watchlist": ("Want to watch", "kept on the user's watchlist"),
     "skipped": ("Haven't seen it", "never shown again in this user's onboarding deck or list"),
 }
-MAX_EXCLUDED = 1000
 
 
-def _movie_or_404(recommender: Recommender, movie_id: int) -> None:
-    if recommender.unknown_movie_ids([movie_id]):
-        raise HTTPException(
-            status_code=status.HTTP_404_NOT_FOUND, detail=f"movie {movie_id} not found"
-        )
-
-
-def _change(session: Session, user_cache: UserCache[UserProfile],
-            limiter: RateLimiter, user_id: int, kind: SignalList, movie_id: int,
-            *, on: bool) -> SignalOut:
+def _change(
+    session: Session, services: Services, user_id: int, kind: SignalList, movie_id: int, *, on: bool
+) -> SignalOut:
     """Put the film on (``on``) or take it off one list, as one rate-limited write (a refused
     write costs nothing: the limit is spent in the same transaction)."""
     with write_transaction(session):
-        limiter.check(session, user_id, f"for user {user_id}")
-        if on:
-            changed = repository.add_signal(session, user_id, kind, movie_id)
-        else:
-            changed = repository.remove_signal(session, user_id, kind, movie_id)
+        services.write_limiter.check(session, user_id, f"for user {user_id}")
+        change = repository.add_signal if on else repository.remove_signal
+        changed = change(session, user_id, kind, movie_id)
     if kind in EXCLUDING_SIGNALS:
-        user_cache.invalidate(user_id)
-    return SignalOut(user_id=user_id, movie_id=movie_id, list=kind, on_list=on,
-                     changed=changed)
+        services.user_cache.invalidate(user_id)
+    return SignalOut(user_id=user_id, movie_id=movie_id, list=kind, on_list=on, changed=changed)
 
 
 def _add_routes(kind: SignalList) -> None:
     """PUT, DELETE and GET for one list (the three lists differ only in name and effect)."""
     label, effect = _SUMMARIES[kind]
     write_errors = auth_responses(
-        {404: "movie 999999 not found", 422: BAD_USER_ID, 429: TOO_MANY_WRITES,
+        {404: MOVIE_NOT_FOUND, 422: BAD_USER_ID, 429: TOO_MANY_WRITES,
          503: DATABASE_BUSY}
     )
 
@@ -99,14 +84,11 @@ def _add_routes(kind: SignalList) -> None:
         movie_id: MovieIdPath,
         token: auth.BearerToken,
         session: SessionDep,
-        recommender: RecommenderDep,
-        user_cache: UserCacheDep,
         services: ServicesDep,
     ) -> SignalOut:
         auth.authorize(session, user_id, token)
-        _movie_or_404(recommender, movie_id)
-        return _change(session, user_cache, services.write_limiter, user_id, kind, movie_id,
-                       on=True)
+        movie_or_404(services.recommender, movie_id)
+        return _change(session, services, user_id, kind, movie_id, on=True)
 
     add.__doc__ = (f"Put the film on the user's `{kind}` list ({label}): {effect}. "
                    "Adding it again changes nothing (`changed: false`).")
@@ -122,12 +104,10 @@ def _add_routes(kind: SignalList) -> None:
         movie_id: MovieIdPath,
         token: auth.BearerToken,
         session: SessionDep,
-        user_cache: UserCacheDep,
         services: ServicesDep,
     ) -> SignalOut:
         auth.authorize(session, user_id, token)
-        return _change(session, user_cache, services.write_limiter, user_id, kind, movie_id,
-                       on=False)
+        return _change(session, services, user_id, kind, movie_id, on=False)
 
     remove.__doc__ = (f"Take the film off the user's `{kind}` list. Taking off a film that "
                       "is not there changes nothing (`changed: false`).")
@@ -163,7 +143,7 @@ for _kind in get_args(SignalList):
 @router.get(
     "/users/{user_id}/similar/{movie_id}",
     summary="Films like one film, for this user",
-    responses=auth_responses({404: "movie 999999 not found", 422: BAD_USER_ID}),
+    responses=auth_responses({404: MOVIE_NOT_FOUND, 422: BAD_USER_ID}),
 )
 def similar_for_user(
     user_id: UserIdPath,
@@ -176,7 +156,7 @@ def similar_for_user(
     """`GET /movies/{movie_id}/similar` without the films this user hid, each marked with the
     user's own rating (`your_rating`) and whether it is on their watchlist."""
     auth.authorize(session, user_id, token)
-    _movie_or_404(recommender, movie_id)
+    movie_or_404(recommender, movie_id)
     hidden = {s.movie_id for s in repository.user_signals(session, user_id, "hidden")}
     watchlist = {s.movie_id for s in repository.user_signals(session, user_id, "watchlist")}
     ratings = repository.user_ratings(session, user_id)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from pydantic import Field
 
-from api.deps import MovieIndexDep, RecommenderDep
-from api.params import GenreQuery, MovieIdPath, canonical_genre
+from api.deps import RecommenderDep, ServicesDep
+from api.params import (
+    MAX_EXCLUDED,
+    MOVIE_NOT_FOUND,
+    GenreQuery,
+    MovieIdPath,
+    canonical_genre,
+    movie_or_404,
+)
 from api.responses import error_responses
-from api.schemas import (
-    MAX_ID,
+from api.schemas import MAX_ID, movie_out
+from contract.models import (
     DecadesOut,
     GenresOut,
     MovieOut,
@@ -19,15 +26,11 @@ from api.schemas import (
     OnboardingOut,
     SimilarMovieOut,
     SimilarOut,
-    movie_out,
 )
-from ml.serving.recommender import Movie, Recommender
 
 router = APIRouter(tags=["movies"])
 
-MOVIE_NOT_FOUND = "movie 999999 not found"
 BAD_MOVIE_ID = "path parameter movie_id: Input should be greater than or equal to 1 (got 0)"
-MAX_EXCLUDED = 1000
 
 
 @router.get(
@@ -38,7 +41,7 @@ MAX_EXCLUDED = 1000
     ),
 )
 async def search_movies(
-    index: MovieIndexDep,
+    services: ServicesDep,
     query: Annotated[
         str | None,
         Query(
@@ -59,6 +62,7 @@ async def search_movies(
     typo), ties by popularity. Without `query`, the whole catalogue by popularity. `genre`
     and `year` narrow either. `corrected_query` says how a misspelt query was read;
     `suggestion` offers the closest title when nothing matched."""
+    index = services.movie_index
     page = index.search(
         query, genre=canonical_genre(index, genre), year=year, limit=limit, offset=offset
     )
@@ -79,7 +83,7 @@ async def search_movies(
 )
 async def get_movie(movie_id: MovieIdPath, recommender: RecommenderDep) -> MovieOut:
     """A film's title, year, genres, external ids and rating summary."""
-    return movie_out(_movie_or_404(recommender, movie_id))
+    return movie_out(movie_or_404(recommender, movie_id))
 
 
 @router.get(
@@ -93,7 +97,7 @@ async def similar_movies(
     n: Annotated[int, Query(ge=1, le=50, examples=[10])] = 10,
 ) -> SimilarOut:
     """The `n` films closest to this one in the model's taste space (cosine similarity)."""
-    _movie_or_404(recommender, movie_id)
+    movie_or_404(recommender, movie_id)
     similar = [
         SimilarMovieOut(**movie_out(movie).model_dump(), similarity=similarity)
         for movie, similarity in recommender.similar(movie_id, n)
@@ -137,12 +141,3 @@ async def onboarding_movies(
     already shown as `exclude` to get fresh ones."""
     movies = recommender.onboarding(n, exclude=frozenset(exclude or ()))
     return OnboardingOut(count=len(movies), movies=[movie_out(movie) for movie in movies])
-
-
-def _movie_or_404(recommender: Recommender, movie_id: int) -> Movie:
-    try:
-        return recommender.movie(movie_id)
-    except KeyError:
-        raise HTTPException(
-            status_code=status.HTTP_404_NOT_FOUND, detail=f"movie {movie_id} not found"
-        ) from None

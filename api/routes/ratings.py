@@ -9,21 +9,15 @@ from fastapi import APIRouter, HTTPException, Query, status
 from api import auth
 from api.deps import ServicesDep
 from api.errors import DATABASE_BUSY
+from api.limits import rating_count_within_cap
 from api.params import BAD_USER_ID, MovieIdPath, UserIdPath
 from api.responses import TOO_MANY_RATINGS, TOO_MANY_WRITES, UNREADABLE_BODY, auth_responses
-from api.schemas import (
-    RateOut,
-    RateRequest,
-    RatingDeleted,
-    UserRatingOut,
-    UserRatingsOut,
-    recommendation_mode,
-)
+from api.schemas import RateRequest, catalogue_fields, recommendation_mode
+from contract.models import RateOut, RatingDeleted, UserRatingOut, UserRatingsOut
 from db import repository
 from db.session import write_transaction
 from ml.rules import ratings_needed
 from ml.serving.recommender import Recommender
-from ml.text.titles import parse_title
 
 router = APIRouter(tags=["ratings"])
 
@@ -57,10 +51,7 @@ def rate(body: RateRequest, token: auth.BearerToken, services: ServicesDep) -> R
     with services.session_factory() as session:
         auth.authorize(session, user_id, token)
         if unknown:
-            raise HTTPException(
-                status_code=status.HTTP_404_NOT_FOUND,
-                detail=f"unknown movie ids: {sorted(unknown)}",
-            )
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown movie ids: {sorted(unknown)}")
         # One transaction: a batch refused by the limit or the cap writes nothing, costs nothing.
         with write_transaction(session):
             services.write_limiter.check(session, user_id, f"for user {user_id}")
@@ -68,14 +59,7 @@ def rate(body: RateRequest, token: auth.BearerToken, services: ServicesDep) -> R
             undated = {m: r for m, r in ratings.items() if m not in {d[0] for d in dated}}
             repository.upsert_ratings(session, user_id, undated)
             repository.restore_ratings(session, user_id, dated)
-            total = repository.count_user_ratings(session, user_id)
-            cap = services.settings.max_ratings_per_user
-            if total > cap:
-                raise HTTPException(
-                    status_code=status.HTTP_409_CONFLICT,
-                    detail=f"user {user_id} would hold {total} ratings; the limit is {cap} "
-                    "per user",
-                )
+            total = rating_count_within_cap(session, user_id, services.settings)
     services.user_cache.invalidate(user_id)
     return RateOut(
         user_id=body.user_id,
@@ -144,8 +128,7 @@ def delete_rating(
             services.write_limiter.check(session, user_id, f"for user {user_id}")
             if not repository.delete_rating(session, user_id, movie_id):
                 raise HTTPException(
-                    status_code=status.HTTP_404_NOT_FOUND,
-                    detail=f"user {user_id} has not rated movie {movie_id}",
+                    status.HTTP_404_NOT_FOUND, f"user {user_id} has not rated movie {movie_id}"
                 )
             total = repository.count_user_ratings(session, user_id)
     services.user_cache.invalidate(user_id)
@@ -159,22 +142,11 @@ def delete_rating(
 
 
 def _rating_out(stored: repository.StoredRating, recommender: Recommender) -> UserRatingOut:
-    subtitle = None
     try:
-        movie = recommender.movie(stored.movie_id)
-        year, genres, tmdb_id = movie.year, list(movie.genres), movie.tmdb_id
-        parsed = parse_title(movie.title)
-        title, subtitle = parsed.title, parsed.subtitle
+        film = catalogue_fields(recommender.movie(stored.movie_id))
     except KeyError:  # rated under an older catalogue: still the user's rating, so still listed
-        title, year, genres, tmdb_id = f"Movie {stored.movie_id}", None, [], None
+        film = dict(movie_id=stored.movie_id, title=f"Movie {stored.movie_id}", subtitle=None,
+                    year=None, genres=[], tmdb_id=None)
     return UserRatingOut(
-        movie_id=stored.movie_id,
-        title=title,
-        subtitle=subtitle,
-        year=year,
-        genres=genres,
-        tmdb_id=tmdb_id,
-        rating=stored.rating,
-        created_at=stored.created_at,
-        updated_at=stored.updated_at,
+        **film, rating=stored.rating, created_at=stored.created_at, updated_at=stored.updated_at
     )

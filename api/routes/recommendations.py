@@ -1,11 +1,9 @@
 """The product's answer: a top-N list for one user, popular or personal.
 
-The hot path, in order: in FastAPI's threadpool, one statement on one Core connection reads
-the live token with the presented hash, the user's ratings and the films they hid or skipped;
-the token is checked; then, on the event loop, the user's cached list for these exact ratings
-and parameters, and only on a miss the fold-in (itself cached per rating set) and one
-vectorised scoring pass. The list goes out as the JSON bytes it was cached
-as; FastAPI still documents it as ``RecommendationsOut``.
+The hot path: in the threadpool, one statement reads the live token, the user's ratings and the
+films they hid or skipped; then, on the event loop, the user's cached list for these ratings
+and parameters, or on a miss the fold-in (cached per rating set) and one vectorised scoring
+pass. The list goes out as the JSON bytes it was cached as (documented as ``RecommendationsOut``).
 """
 
 from __future__ import annotations
@@ -23,8 +21,9 @@ from api.deps import services_of
 from api.params import GenreQuery, UserIdQuery, canonical_genre
 from api.responses import auth_responses
 from api.routes.intent import OptionalIntentText, request_fields, request_text
-from api.schemas import RecommendationsOut, recommendation_out
+from api.schemas import recommendation_out
 from api.user_cache import ratings_fingerprint
+from contract.models import RecommendationsOut
 from db.repository import Excluded
 from db.session import read_connection
 from ml.rules import is_personal, ratings_needed
@@ -89,8 +88,8 @@ async def recommend(
     )
     if year_from is not None and year_to is not None and year_from > year_to:
         raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"year_from ({year_from}) must not be after year_to ({year_to})",
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"year_from ({year_from}) must not be after year_to ({year_to})",
         )
     genre = canonical_genre(services.movie_index, query.genre)
     q = request_text(query.q) if query.q is not None else None
@@ -124,12 +123,8 @@ async def recommend(
         )
         items = [recommendation_out(recommender.movie(i.movie_id), i) for i in result.items]
         body = RecommendationsOut(
-            user_id=user_id,
-            source=result.source,
-            ratings_needed=ratings_needed(len(ratings)),
-            count=len(items),
-            model_version=recommender.model_version,
-            recommendations=items,
+            user_id=user_id, source=result.source, ratings_needed=ratings_needed(len(ratings)),
+            count=len(items), model_version=recommender.model_version, recommendations=items,
             **(request_fields(read, result) if read else {}),
         ).model_dump_json().encode()
         cache.keep_list(user_id, fingerprint, key, body)

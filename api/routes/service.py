@@ -8,11 +8,11 @@ import time
 
 from fastapi import APIRouter, Response, status
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from api.deps import RecommenderDep, ServicesDep
+from api.errors import database_problem
 from api.metrics import CONTENT_TYPE, exposition
-from api.schemas import AppRatingsOut, HealthOut, MetricsOut
+from contract.models import AppRatingsOut, HealthOut, MetricsOut
 from db import repository
 from db.session import DatabaseFileGone, write_transaction
 from ml.serving.artifacts import app_ratings_of
@@ -60,14 +60,8 @@ def health(services: ServicesDep, response: Response) -> HealthOut:
 def _database_state(exc: SQLAlchemyError) -> str:
     if isinstance(exc, DatabaseFileGone):
         return "gone"
-    reason = str(getattr(exc, "orig", None) or exc).lower()
-    if "locked" in reason or "busy" in reason or isinstance(exc, PoolTimeoutError):
-        return "busy"
-    if "readonly" in reason or "read-only" in reason:
-        return "read-only"
-    if "full" in reason or "no space" in reason:
-        return "full"
-    return "unreachable"
+    kind = database_problem(exc)
+    return "unreachable" if kind == "unavailable" else kind
 
 
 @router.get(

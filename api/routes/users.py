@@ -11,13 +11,8 @@ from api.deps import ServicesDep
 from api.headers import no_store
 from api.params import BAD_USER_ID, UserIdPath
 from api.responses import TOO_MANY_SIGNUPS, auth_responses, error_responses
-from api.schemas import (
-    GenreStat,
-    HistogramBin,
-    StatsOut,
-    UserCreated,
-    recommendation_mode,
-)
+from api.schemas import recommendation_mode
+from contract.models import GenreStat, HistogramBin, StatsOut, UserCreated
 from db import repository
 from db.session import write_transaction
 from ml.rules import RATING_VALUES, ratings_needed

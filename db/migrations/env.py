@@ -1,11 +1,8 @@
 """Alembic environment: the target schema is ``db.models.Base.metadata``.
 
-Two ways in:
-- ``db.migrate.upgrade(engine)`` (the API on start, ``make migrate``, the tests) hands over a
-  connection already inside its write transaction (``config.attributes["connection"]``), so
-  the whole upgrade is one transaction taken under the database's write lock.
-- The ``alembic`` command line (run at the repository root, beside ``alembic.ini``) builds the
-  engine from ``DATABASE_URL`` with the service's own settings (``db.session.create_db_engine``).
+``db.migrate.upgrade(engine)`` hands over a connection already inside its locked write
+transaction (``config.attributes["connection"]``); the ``alembic`` command line builds the
+engine from ``DATABASE_URL`` with the service's settings and takes the same lock.
 """
 
 from __future__ import annotations
