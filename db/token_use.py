@@ -3,7 +3,7 @@
 Writing ``last_used_at`` on every request would make every read a write; "which of my devices
 is still signed in" needs the day, not the second. A process remembers the tokens it recorded
 in the last hour (a ``cachetools.TTLCache``) and writes the first use after that, on a
-background thread: a read must never wait for a write lock (bench/db_contention.py).
+background thread: a read must never wait for a write lock.
 """
 
 from __future__ import annotations
