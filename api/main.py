@@ -198,7 +198,7 @@ def _freeze_startup_objects() -> None:
     The catalogue, search index and id maps are ~130k long-lived objects; each full collection
     walked them all and stalled every request for ~70 ms. A request allocates a few hundred
     containers, so at CPython's default threshold a young collection ran every other request;
-    at ``GC_THRESHOLDS`` /recommend's server CPU fell ~15% (measured with bench/ab.py).
+    at ``GC_THRESHOLDS`` /recommend's server CPU fell ~15%.
     Both are undone at shutdown.
     """
     gc.freeze()
