@@ -91,10 +91,8 @@ def download(
 ) -> Path:
     """Fetch GroupLens' ``<name>.zip`` into ``to``, verify its md5, unpack it, return the folder.
 
-    The md5 is pinned in ``KNOWN_MD5``; for a release without a pin (ml-latest-small) the
-    ``<name>.zip.md5`` GroupLens publishes beside the zip is fetched first. A mismatch deletes
-    the download, so a corrupt archive is never unpacked or left behind; so does any other
-    failure. The zip itself is removed after unpacking: the folder is what loaders read.
+    The md5 is pinned in ``KNOWN_MD5``, else fetched from GroupLens' ``<name>.zip.md5``. On a
+    mismatch or any failure the download is deleted; the zip is removed after unpacking.
     ``base_url`` (or ``$CINEMATCH_DATA_MIRROR``) replaces the GroupLens address.
     """
     if name not in DOWNLOADABLE:

@@ -1,26 +1,16 @@
 """The one model contract: every model scores items for a user folded in from their ratings.
 
-Shaped after implicit's ``RecommenderBase`` and LensKit's split between a scorer and a ranker:
+After implicit's ``RecommenderBase`` and LensKit's scorer/ranker split; models speak dense
+indices only (``ml.models.matrix.IdMap`` maps ids, once, in the caller):
 
-- models speak dense internal indices only; raw MovieLens ids are mapped once, by the caller
-  (``ml.models.matrix.IdMap``), before anything reaches a model;
-- ``fit(matrix)`` trains on a ``RatingMatrix`` and returns the model itself;
-- ``fold_in(UserRatings) -> state``: a user's state from their ratings alone, with the item
-  side held fixed (no retraining). The state is opaque to callers and cacheable until the
-  ratings change; a training user's ratings fold in to (nearly) their trained state;
-- ``scores(state)``: one float per item, shape ``(n_items,)``, higher is better. A model that
-  cannot score an item returns NaN there; rankers treat NaN as −inf (never recommended).
-  Scores are not clipped or normalised: a rating model's scores are its unclipped predicted
-  ratings, a choice model's are unnormalised preferences;
-- ``similar_items(item, n)``: the ``n`` items most like ``item``, itself excluded, best first;
-- the models the service loads (FunkSVD, iALS, EASE) also give ``arrays()`` /
-  ``from_arrays(arrays)``: the model as plain named arrays, which ``ml.serving.artifacts``
-  writes into the model directory.
+- ``fit(matrix)`` trains on a ``RatingMatrix`` and returns the model;
+- ``fold_in(UserRatings) -> state``: a user's opaque state, item side fixed;
+- ``scores(state)``: one unclipped float per item, higher is better, NaN = cannot score;
+- ``similar_items(item, n)``: the ``n`` items most like ``item``, itself excluded;
+- the models the service loads also give ``arrays()`` / ``from_arrays(arrays)``.
 
-``recommend`` cuts scores into a top-N, excluding the user's rated items and applying an
-``allowed`` mask before the cut (evaluation ranks every model through it; the service adds its
-blend and franchise cap in ``ml.serving``). Models are ``ml.models``: FunkSVD, iALS, EASE,
-popularity and the bias baseline.
+``recommend`` cuts scores into a top-N, excluding rated items and applying an ``allowed`` mask
+before the cut.
 """
 
 from __future__ import annotations

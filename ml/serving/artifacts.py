@@ -1,28 +1,15 @@
 """The shipped model on disk: one format, written atomically, checked on load.
 
 A model directory holds:
-- ``factors.npz``: float32 factor and bias arrays, the id maps (``item_ids``, ``user_ids``), the
-  popularity counts and means, and the ranking model (``implicit_*``: iALS item factors, the
-  eigenvalues of their Gram matrix and the fold-in's constants), the ranking's item-item
-  term when trained (``item_item_*``: the pruned EASE weights as CSR, ``ml.models.ease.sparse``;
-  format 3 stores its films as 16-bit head positions and its weights as float16), and each
-  film's neighbourhood edge for reasons (``neighbour_edges``, optional),
-  plain arrays only (loaded with ``allow_pickle=False``);
+- ``factors.npz``: plain arrays (loaded with ``allow_pickle=False``): each model's
+  ``arrays()`` (FunkSVD's unprefixed, iALS's prefixed ``implicit_``, EASE's ``item_item_``),
+  the id maps, the popularity counts and means, and the reasons' ``neighbour_edges``;
 - ``catalogue.csv``: movie_id, title, year, genres (``|``-joined), tmdb_id, imdb_id, in item order;
-- ``manifest.json``: format version, data sources (rows, sha256), hyper-parameters, metrics,
-  training time, git commit, and the sha256 and shape of every array and file; ``app_ratings``
-  (``AppRatings``: how many of the service's own ratings it learnt from, from how many users,
-  read when, and their hash; absent or ``null`` for a model trained on MovieLens alone) and
-  ``gate_holdout`` (``GateHoldout``: the MovieLens users held out of training for the
-  promote gate, by rule, count and hash);
-- ``holdout.npz`` (optional, beside a model ``ml.training.train`` wrote with held-out users): those
-  users' ratings (``user_id``, ``movie_id``, ``rating``), which ``python -m ml.training.promote``
-  scores a candidate and the served model on. Raw ratings: never commit it (.gitignore).
-Loading verifies all of it and fails with one line naming the file, so a half-copied or
-mismatched model never starts serving.
-
-Each model's arrays are the ones its ``ml.models`` class gives (``arrays``/``from_arrays``):
-FunkSVD's unprefixed, iALS's prefixed ``implicit_``, EASE's ``item_item_``.
+- ``manifest.json``: format version, data sources, hyper-parameters, metrics, the sha256 and
+  shape of every array and file, ``app_ratings`` (``AppRatings``) and ``gate_holdout``
+  (``GateHoldout``);
+- ``holdout.npz`` (optional): the promote gate's held-out ratings. Never commit it.
+Loading verifies all of it and fails with one line naming the file.
 """
 
 from __future__ import annotations

@@ -1,17 +1,11 @@
 """At most two films of one franchise in a list: title stems, confirmed by factor similarity.
 
-Why: a ranker that learned "fans of Star Wars watch Star Wars" fills a top-10 with three
-episodes and two spin-offs; each is a fine pick, together they waste the list. Films are grouped
-once, at load, into clusters:
-- the same *title stem*: the title without its year, alternative titles, trailing article,
-  subtitle, sequel number and plural ("Star Wars: Episode V…", "Toy Story 2", "Aliens",
-  "Alien³" → "star wars", "toy story", "alien", "alien");
-- or a stem that extends another by whole words ("Matrix Reloaded" after "Matrix") *and* a
-  factor cosine of at least ``PREFIX_MIN_COSINE``: the title says "maybe a sequel", the
-  audience confirms it, so "Alien Nation" stays apart from "Alien".
-Ranking then walks down the scores and skips a film whose cluster already holds ``cap`` picks,
-examining a bounded number of candidates (``MAX_CANDIDATES_PER_PICK``) even when every top
-film is of one franchise.
+Films are grouped once, at load, into clusters: the same *title stem* (the title without year,
+alternative titles, article, subtitle, sequel number and plural: "Toy Story 2", "Aliens" →
+"toy story", "alien"), or a stem that extends another by whole words *and* a factor cosine of
+at least ``PREFIX_MIN_COSINE`` (so "Alien Nation" stays apart from "Alien"). Ranking walks down
+the scores and skips a film whose cluster already holds ``cap`` picks, examining at most
+``MAX_CANDIDATES_PER_PICK`` candidates per pick.
 """
 
 from __future__ import annotations

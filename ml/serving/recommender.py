@@ -1,15 +1,10 @@
 """The one object the API holds: a loaded model that answers "what should this person watch".
 
-It speaks raw MovieLens ids at its edge and dense indices inside. Everything a request needs is
-precomputed at load (unit factors for cosines, genre and year masks, franchise clusters, the
-popularity and onboarding orders), so a request is two fold-ins (FunkSVD for the ★ shown, iALS
-for the order) plus a few vectorised passes over the items.
-
-Lists are ranked by one of three scorers (``ml.serving.ranking.RANKERS``): popularity below the
-personalisation threshold, the ranking score from it on; FunkSVD's predicted rating alone is
-kept selectable so evaluation and the contract tests measure it through this same code. Every
-model is used through ``ml.models.contract`` (``fold_in``, ``scores``, ``similar_items``): raw
-ids are mapped to indices here, once, and never reach a model.
+It speaks raw MovieLens ids at its edge and dense indices inside, and uses every model through
+``ml.models.contract``. Everything a request needs is precomputed at load, so a request is two
+fold-ins (FunkSVD for the ★ shown, iALS for the order) plus a few vectorised passes. Lists are
+ranked by one of ``ml.serving.ranking.RANKERS``: popularity below the personalisation
+threshold, the ranking score from it on (FunkSVD's predicted rating alone stays selectable).
 """
 
 from __future__ import annotations
@@ -251,14 +246,11 @@ class Recommender:
     ) -> RecommendationList:
         """Top-``n`` films for someone with these ratings, filters applied before the cut.
 
-        ``ranker`` defaults to popularity below the personalisation threshold and the ranking
-        score ("blend") from it on; ``diversify`` keeps at most two films of a franchise.
-        ``constraints`` (a plain-words request, ``ml.serving.constraints``) filter and pull the
-        list. ``skipped``: films the user said they have not seen (onboarding's "Haven't seen it"),
-        a signal for the ranking score; ignored when ``profile`` is given (it holds them).
-        ``exclude`` are movie ids never to return (films the person hid or skipped);
-        ``discover`` (0–1) moves a personal list away from the most rated films
-        (``ml.serving.discover``); the popular list and a request's list ignore it.
+        ``ranker`` defaults to popularity below the personalisation threshold and "blend" from
+        it on; ``diversify`` keeps at most two films of a franchise; ``constraints`` filter and
+        pull the list; ``skipped`` (films not seen) is ignored when ``profile`` is given (it
+        holds them); ``exclude`` are movie ids never to return; ``discover`` (0–1) moves a
+        personal list away from the most rated films.
         """
         ratings = self.known_ratings(ratings)
         allowed = self._filter_mask(genre, year_from, year_to)

@@ -1,18 +1,11 @@
 """Title search over the catalogue, built once at startup: prefix, exact and typo-tolerant.
 
-Titles are read by ``ml.text.titles`` (the one normaliser): every alternative title and article
-form goes into one sorted word list, so a query word is a prefix range found by bisection
-instead of a scan of every title. Results are ranked in tiers: exact title, title starting
-with the query, the query as a phrase inside the title, then any title whose words the
-query's words begin; ties keep the catalogue's popularity order.
-
-Typos: a query word that begins no word of any title is replaced by the closest title words
-within an edit distance that grows with its length (1 from 4 letters, 2 from 8; a swap of two
-neighbours counts as one edit), found by rapidfuzz over the distinct words of similar length,
-and the corrected query is ranked the same way: "godfater" finds The Godfather. Numbers and
-Roman numerals stand for each other ("star wars 4" finds Episode IV), and each title is also
-indexed without its spaces ("walle" finds WALL·E). When nothing matches even then,
-``suggest`` offers the title sharing most words with the query ("did you mean").
+Every alternative title and article form (``ml.text.titles``) goes into one sorted word list,
+so a query word is a prefix range found by bisection. Tiers: exact title, title starting with
+the query, the query as a phrase, then titles whose words the query's words begin; ties keep
+popularity order. A query word that begins no title word is replaced by the closest title
+words within ``typo_budget`` edits; numbers and Roman numerals stand for each other, and titles
+are also indexed without spaces ("walle"). ``suggest`` offers "did you mean".
 """
 
 from __future__ import annotations

@@ -6,19 +6,11 @@ Modes:
 - ``--ml100k-folds DIR`` (the official u1–u5 folds; mean and per fold).
 
 Rating accuracy: RMSE and MAE of the global mean, the damped bias baseline and FunkSVD.
-Top-N: Recall@10, NDCG@10 and catalogue coverage for popularity (``popularity``: the Bayesian
-average the app shows newcomers; ``popularity_count``: the raw rating count, the stronger top-N
-baseline), FunkSVD by predicted rating, and the service's own personal ranking, through the
-same ``Recommender`` that serves /recommend. The first three are ``ml.models`` ranked by the
-contract's one top-N (``ml.models.contract.recommend``), with no code per model.
-Positives are test ratings ≥ 4; every film seen in training and not rated by the user in
-training is ranked; lists are measured for at most ``TOP_N_USERS`` users (a seeded sample).
-Hyper-parameters are never tuned here: early stopping, when asked for, uses a validation split
-carved from the training part only.
-
-``held_out_users`` measures a trained model on people it never saw (the promote gate's
-figures, ``python -m ml.training.promote``): RMSE and ranking NDCG@10 from most of their ratings,
-and NDCG@10 of a newcomer who gave 5 of them.
+Top-N: Recall@10, NDCG@10 and coverage for popularity (Bayesian average, and raw count),
+FunkSVD by predicted rating (through ``ml.models.contract.recommend``) and the served ranking
+(through ``Recommender``). Positives are test ratings ≥ 4; every film seen in training and not
+rated by the user there is ranked; at most ``TOP_N_USERS`` users (a seeded sample).
+``held_out_users`` measures a trained model on people it never saw (the promote gate).
 
 JSON keys (stable): ``split`` {name, n_train, n_test, seed, test_fraction}, ``training_seconds``,
 ``rating`` [{model, rmse, mae}], ``top_n`` [{model, recall_at_10, ndcg_at_10, coverage,
@@ -185,16 +177,12 @@ def held_out_users(recommender: Recommender, ratings: pd.DataFrame, seed: int,
                    newcomer_ratings: int = PERSONALISATION_THRESHOLD) -> HeldOutFigures:
     """Score a model on users it never trained on, each folded in as the service does.
 
-    Each user's ratings are shuffled by a generator seeded with (``seed``, user), so every
-    model is scored on the same split: the last ``HELD_OUT_TEST_SHARE`` (at least one) is
-    hidden. RMSE: the rating model's prediction of the hidden ratings from the rest; NDCG@10
-    (ranking): the served list (``Recommender.recommend``) from the rest, scored on the
-    hidden ratings ≥ 4; newcomer NDCG@10: the served list from the first ``newcomer_ratings``
-    of the shuffle, scored on all their other ratings ≥ 4 (``bench/newcomers.py``'s
-    ``random-5``); chart NDCG@10: the popular list someone with no ratings sees, scored on all
-    their ratings ≥ 4. Films the model does not know are dropped first (so pass ratings of films
-    every compared model knows to compare like with like); users left with fewer than
-    ``newcomer_ratings + 1`` ratings are skipped.
+    Each user's ratings are shuffled by a generator seeded with (``seed``, user) and the last
+    ``HELD_OUT_TEST_SHARE`` (at least one) hidden: RMSE of the hidden ratings and the served list's
+    NDCG@10 on the hidden ratings ≥ 4, both from the rest; newcomer NDCG@10 from the first
+    ``newcomer_ratings`` only; chart NDCG@10 of the popular list on all their ratings ≥ 4. Films
+    the model does not know are dropped first; users left with ``newcomer_ratings`` ratings or
+    fewer are skipped.
     """
     errors: list[float] = []
     ranking: list[float] = []
