@@ -96,16 +96,13 @@ def clip_rating(values: npt.NDArray[Floating]) -> npt.NDArray[Floating]:
     return np.clip(values, RATING_MIN, RATING_MAX)
 
 
-def recommend(
-    model: Model[Any], user: UserRatings, n: int, *, state: Any = None,
-    allowed: npt.NDArray[np.bool_] | None = None, exclude_rated: bool = True,
-) -> tuple[IntArray, Scores]:
+def recommend(model: Model[Any], user: UserRatings, n: int, *, state: Any = None,
+              allowed: npt.NDArray[np.bool_] | None = None) -> tuple[IntArray, Scores]:
     """The user's top-``n`` item indices and their scores, best first.
 
-    Rated items are excluded (unless ``exclude_rated`` is False), items outside ``allowed``
-    too, both before the cut; NaN scores are never returned. ``state`` is a cached fold-in.
+    Rated items and items outside ``allowed`` are excluded before the cut; NaN scores are
+    never returned. ``state`` is a cached fold-in.
     """
     scores = model.scores(model.fold_in(user) if state is None else state)
-    best = top_n_indices(scores, n, exclude=user.items if exclude_rated else None,
-                         allowed=allowed)
+    best = top_n_indices(scores, n, exclude=user.items, allowed=allowed)
     return best, scores[best]

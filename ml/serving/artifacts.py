@@ -77,12 +77,9 @@ class CatalogueEntry:
 
 @dataclass(frozen=True)
 class AppRatings:
-    """The service's own ratings a training used: the receipt of one consistent read.
-
-    Written by the database side (``python -m db.app_ratings export``) as ``receipt.json`` and
-    copied into the manifest under ``APP_RATINGS_KEY``, so the model can say what it learnt
-    from the service, and two models can be told apart by what they read (``sha256`` hashes
-    every kept (user, film, rating) in key order).
+    """The service's own ratings a training used: the receipt of one consistent read, written
+    by ``python -m db.app_ratings export`` and copied into the manifest (``APP_RATINGS_KEY``);
+    ``sha256`` hashes every kept (user, film, rating) in key order.
     """
 
     n_ratings: int
@@ -186,9 +183,8 @@ class Artifact:
     manifest: dict[str, Any]
     users: IdMap  # training users (namespaced ids), aligned with user factor rows
     implicit: IALS  # the ranking model as trained, on the same item indices
-    #: The popular chart's own counts when they differ from ``popularity`` (a model trained
-    #: with the service's ratings: the chart counts the MovieLens sources only, see
-    #: ``ml.training.pipeline.chart_popularity``); None: the chart is ``popularity``.
+    #: The popular chart's own counts (MovieLens sources only) when the model learnt from the
+    #: service's ratings (``ml.training.pipeline.chart_popularity``); None: ``popularity``.
     chart: Popularity | None = None
     #: The ranking score's item-item term (pruned rating-weighted EASE); None: not trained
     #: (a model written before it existed), and the score has no such term.
@@ -270,19 +266,17 @@ def load_artifact(directory: str | Path) -> Artifact:
         if expected != actual:
             raise ArtifactError(
                 f"{path}: checksum mismatch (manifest {str(expected)[:12]}, file {actual[:12]}); "
-                "the model directory is truncated or mixed from two trainings"
-            )
+                "the model directory is truncated or mixed from two trainings")
     arrays = _read_arrays(root / FACTORS_FILE, manifest)
-    catalogue = _read_catalogue(root / CATALOGUE_FILE)
+    catalogue = read_catalogue(root / CATALOGUE_FILE)
     try:
         model = FunkSVD.from_arrays(arrays)
         items = IdMap(arrays["item_ids"])
         prior_percentile = float(manifest.get("popularity", {}).get("prior_percentile", 90.0))
         popularity_params = PopularityParams(prior_percentile=prior_percentile)
-        popularity = Popularity.from_counts(
-            arrays["popularity_counts"], arrays["popularity_means"], model.global_mean,
-            popularity_params,
-        )
+        popularity = Popularity.from_counts(arrays["popularity_counts"],
+                                            arrays["popularity_means"], model.global_mean,
+                                            popularity_params)
         chart = None
         if CHART_COUNTS in arrays:
             chart = Popularity.from_counts(arrays[CHART_COUNTS], arrays[CHART_MEANS],
@@ -299,8 +293,7 @@ def load_artifact(directory: str | Path) -> Artifact:
     if stated is not None and stated != actual:
         raise ArtifactError(
             f"{manifest_path}: model_version {stated!r} does not match the arrays, which are "
-            f"{actual!r}; the manifest was edited or belongs to another training"
-        )
+            f"{actual!r}; the manifest was edited or belongs to another training")
     artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit, chart,
                         item_item, edges, edges_k)
     try:
@@ -391,10 +384,8 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path}: manifest is not a JSON object")
     version = manifest.get("format_version")
     if version not in READABLE_VERSIONS:
-        raise ArtifactError(
-            f"{path}: model format version {version!r}, this code reads "
-            f"{' and '.join(map(str, READABLE_VERSIONS))}"
-        )
+        raise ArtifactError(f"{path}: model format version {version!r}, this code reads "
+                            f"{' and '.join(map(str, READABLE_VERSIONS))}")
     return manifest
 
 
@@ -408,10 +399,8 @@ def _read_arrays(path: Path, manifest: dict[str, Any]) -> dict[str, npt.NDArray[
         if name not in arrays:
             raise ArtifactError(f"{path}: array {name!r} is missing")
         if list(arrays[name].shape) != spec.get("shape"):
-            raise ArtifactError(
-                f"{path}: array {name!r} has shape {list(arrays[name].shape)}, "
-                f"manifest says {spec.get('shape')}"
-            )
+            raise ArtifactError(f"{path}: array {name!r} has shape {list(arrays[name].shape)}, "
+                                f"manifest says {spec.get('shape')}")
     return arrays
 
 
@@ -428,11 +417,7 @@ def _catalogue_csv(entries: tuple[CatalogueEntry, ...]) -> str:
 
 
 def read_catalogue(path: str | Path) -> tuple[CatalogueEntry, ...]:
-    """A model directory's catalogue CSV alone, without loading the model (bench/matching.py)."""
-    return _read_catalogue(Path(path))
-
-
-def _read_catalogue(path: Path) -> tuple[CatalogueEntry, ...]:
+    """A model directory's catalogue CSV, checked row by row."""
     entries = []
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)

@@ -47,12 +47,9 @@ from ml.text.titles import parse_title
 Source = Literal["popularity", "personalized"]
 
 #: A personal list is ranked among the catalogue's most rated films, this many of them,
-#: unless its filters leave fewer than it asks for there (then among every film). Why: the
-#: ranking score reads each scored film's 194 factors, 67 MB at ml-32m's 87k films, which
-#: alone took 5.7 ms of CPU a list; 20,000 films (15 MB) bound it at any catalogue size. Films
-#: below (in ml-32m, those with a few dozen ratings or fewer) rarely reach anyone's top 10
-#: (``bench/serving_87k.py`` measures the lists that change). The MovieLens copies, under
-#: 20,000 films, are ranked in full.
+#: unless its filters leave fewer there: it bounds the factors a list reads at any catalogue
+#: size (``bench/serving_87k.py`` measures the lists that change). The MovieLens copies are
+#: ranked in full.
 PERSONAL_POOL = 20_000
 
 

@@ -39,6 +39,7 @@ from ml.models.contract import Model, UserRatings, recommend
 from ml.models.funksvd.model import FunkSVDParams
 from ml.models.ials.model import ImplicitParams
 from ml.rules import PERSONALISATION_THRESHOLD, POSITIVE_RATING
+from ml.serving.artifacts import CATALOGUE_COLUMNS
 from ml.serving.ranking import RankingWeights
 from ml.serving.recommender import Recommender
 from ml.training.cli import (
@@ -79,7 +80,8 @@ def evaluate(
 ) -> EvaluationReport:
     """Train on ``train`` (FunkSVD and baselines) and measure everything on ``test``; the
     service's ranking with ``implicit_params`` and ``ranking_weights`` (default: theirs)."""
-    catalogue = movies if movies is not None else _bare_movies(train)
+    # Without a movie file every film gets the placeholder entry "Movie <id>".
+    catalogue = movies if movies is not None else pd.DataFrame(columns=list(CATALOGUE_COLUMNS))
     fitted = fit_artifact(train, catalogue, params, progress=progress,
                           implicit_params=implicit_params, ranking_weights=ranking_weights,
                           edges=False)
@@ -184,7 +186,8 @@ def held_out_users(recommender: Recommender, ratings: pd.DataFrame, seed: int,
     the model does not know are dropped first; users left with ``newcomer_ratings`` ratings or
     fewer are skipped.
     """
-    errors: list[float] = []
+    predictions: list[float] = []
+    actual: list[float] = []
     ranking: list[float] = []
     newcomer: list[float] = []
     chart: list[float] = []
@@ -204,7 +207,8 @@ def held_out_users(recommender: Recommender, ratings: pd.DataFrame, seed: int,
         profile = recommender.profile(known)
         predicted = recommender.funksvd.predict(profile.vector,
                                                 recommender.items.indices(hidden))
-        errors.extend(predicted - np.array([given[int(m)] for m in hidden]))
+        predictions.extend(predicted)
+        actual.extend(given[int(m)] for m in hidden)
         loved = {int(m) for m in hidden if given[int(m)] >= POSITIVE_RATING}
         if loved:
             found = recommender.recommend(known, TOP_K, profile=profile)
@@ -221,11 +225,11 @@ def held_out_users(recommender: Recommender, ratings: pd.DataFrame, seed: int,
         raise ValueError(f"no held-out user has more than {newcomer_ratings} ratings of known "
                          "films")
     return HeldOutFigures(
-        rmse=float(np.sqrt(np.mean(np.square(errors)))),
+        rmse=rmse(predictions, actual),
         ndcg_at_10=float(np.mean(ranking)) if ranking else 0.0,
         newcomer_ndcg_at_10=float(np.mean(newcomer)) if newcomer else 0.0,
         chart_ndcg_at_10=float(np.mean(chart)) if chart else 0.0,
-        n_users=n_users, n_test_ratings=len(errors), n_newcomers=len(newcomer))
+        n_users=n_users, n_test_ratings=len(actual), n_newcomers=len(newcomer))
 
 
 def evaluate_split(ratings: pd.DataFrame, movies: pd.DataFrame | None, params: FunkSVDParams,
@@ -258,15 +262,6 @@ def read_100k_split(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise CliError(f"{path}: missing ml-100k fold file")
     return read_ratings_file(path)
-
-
-def _bare_movies(ratings: pd.DataFrame) -> pd.DataFrame:
-    ids = np.unique(ratings["movie_id"].to_numpy())
-    return pd.DataFrame({"movie_id": ids, "title": [f"Movie {i}" for i in ids],
-                         "year": pd.array([pd.NA] * len(ids), dtype="Int64"),
-                         "genres": [()] * len(ids),
-                         "tmdb_id": pd.array([pd.NA] * len(ids), dtype="Int64"),
-                         "imdb_id": [None] * len(ids)})
 
 
 def _mean_of(reports: list[dict[str, Any]]) -> dict[str, Any]:

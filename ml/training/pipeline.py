@@ -117,35 +117,46 @@ def fit_artifact(
         with stage(stages, "neighbour_edges"):
             film_edges = neighbour_edges(
                 normalise_rows(np.asarray(model.item_factors, np.float32)), k)
-    manifest = {
-        "model_version": model_version(model),
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": _git_commit(),
-        "params": asdict(params),
-        "popularity": {"prior_percentile": DEFAULT_PRIOR_PERCENTILE,
-                       "prior_count": popularity.prior_count},
-        "ranking": {"implicit": asdict(implicit_params), "weights": asdict(ranking_weights),
-                    "seconds": stages["ials"]["wall"],
-                    "item_item": asdict(item_item_params),
-                    "item_item_seconds": stages["item_item"]["wall"]},
-        "data": {
-            "sources": sources or [],
-            "n_ratings": len(ratings), "n_users": len(users), "n_movies": len(items),
-            "validation_ratings": len(held_rows),
-        },
-        "training": {
-            "seconds": round(stopped.seconds + (result.seconds if result is not stopped else 0), 2),
-            "early_stopping_sweeps": len(stopped.history), "best_sweep": stopped.best_epoch,
-            "validation_rmse": min((h.validation_rmse for h in stopped.history
-                                    if h.validation_rmse is not None), default=None),
-            "final_sweeps": len(result.history),
-            "stages": stages,
-        },
-        "metrics": {},
+    manifest = base_manifest(model, asdict(params), popularity, implicit_params, ranking_weights,
+                             item_item_params, sources, len(ratings), len(users), len(items),
+                             validation_ratings=len(held_rows))
+    manifest["ranking"].update(seconds=stages["ials"]["wall"],
+                               item_item_seconds=stages["item_item"]["wall"])
+    manifest["training"] = {
+        "seconds": round(stopped.seconds + (result.seconds if result is not stopped else 0), 2),
+        "early_stopping_sweeps": len(stopped.history), "best_sweep": stopped.best_epoch,
+        "validation_rmse": min((h.validation_rmse for h in stopped.history
+                                if h.validation_rmse is not None), default=None),
+        "final_sweeps": len(result.history),
+        "stages": stages,
     }
     artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit, chart,
                         item_item, film_edges, k if film_edges is not None else 0)
     return FittedModel(artifact, result, users)
+
+
+def base_manifest(model: FunkSVD, params: dict[str, Any], popularity: Popularity,
+                  implicit_params: ImplicitParams, weights: RankingWeights,
+                  item_item_params: SparseEaseParams | None, sources: list[dict[str, Any]] | None,
+                  n_ratings: int, n_users: int, n_movies: int,
+                  validation_ratings: int = 0) -> dict[str, Any]:
+    """The manifest every trainer writes (the one-box and the Spark one); ``item_item_params``
+    None: the model has no item-item term."""
+    ranking: dict[str, Any] = {"implicit": asdict(implicit_params), "weights": asdict(weights)}
+    if item_item_params is not None:
+        ranking["item_item"] = asdict(item_item_params)
+    return {
+        "model_version": model_version(model),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "params": params,
+        "popularity": {"prior_percentile": DEFAULT_PRIOR_PERCENTILE,
+                       "prior_count": popularity.prior_count},
+        "ranking": ranking,
+        "data": {"sources": sources or [], "n_ratings": n_ratings, "n_users": n_users,
+                 "n_movies": n_movies, "validation_ratings": validation_ratings},
+        "metrics": {},
+    }
 
 
 def _trained(model: FunkSVD) -> TrainResult:

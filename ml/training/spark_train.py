@@ -33,7 +33,6 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +54,12 @@ from ml.models.ials.model import (
     rotate,
 )
 from ml.models.matrix import IdMap
-from ml.models.popularity.model import DEFAULT_PRIOR_PERCENTILE, Popularity
+from ml.models.popularity.model import Popularity
 from ml.rules import RATING_MAX, RATING_MIN
 from ml.serving.artifacts import AppRatings, Artifact, GateHoldout
 from ml.serving.ranking import RankingWeights
 from ml.training.cli import CliError, add_ranking_arguments, cli_errors, ranking_from_arguments
-from ml.training.pipeline import _git_commit, catalogue_entries, model_version
+from ml.training.pipeline import base_manifest, catalogue_entries
 from ml.training.train import GATE_SALT, GATE_USERS, save_trained
 
 log = logging.getLogger(__name__)
@@ -793,27 +792,16 @@ def package(spark: Any, prepared: Prepared, model: FunkSVD, implicit: IALS,
             item_item_params: SparseEaseParams | None = None) -> Artifact:
     """The served artifact of these film arrays, with the manifest ``ml.training.train`` writes plus
     the engine."""
-    manifest = {
-        "engine": {"name": ENGINE, "spark_version": spark.version,
-                   "master": spark.sparkContext.master,
-                   "default_parallelism": spark.sparkContext.defaultParallelism,
-                   "partitions": prepared.partitions, "blocks": prepared.blocks},
-        "model_version": model_version(model),
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": _git_commit(),
-        "params": asdict(settings),
-        "popularity": {"prior_percentile": DEFAULT_PRIOR_PERCENTILE,
-                       "prior_count": popularity.prior_count},
-        "ranking": {"implicit": asdict(replace(implicit_params,
-                                               n_factors=settings.implicit_rank)),
-                    "weights": asdict(weights),
-                    **({"item_item": asdict(item_item_params or SparseEaseParams())}
-                       if item_item is not None else {})},
-        "data": {"sources": sources or [], "n_ratings": prepared.n_ratings,
-                 "n_users": prepared.n_users, "n_movies": len(prepared.items),
-                 "validation_ratings": 0},
-        "metrics": {},
-    }
+    served = replace(implicit_params, n_factors=settings.implicit_rank)
+    if item_item is not None:
+        item_item_params = item_item_params or SparseEaseParams()
+    manifest = base_manifest(model, asdict(settings), popularity, served, weights,
+                             item_item_params if item_item is not None else None, sources,
+                             prepared.n_ratings, prepared.n_users, len(prepared.items))
+    manifest["engine"] = {"name": ENGINE, "spark_version": spark.version,
+                          "master": spark.sparkContext.master,
+                          "default_parallelism": spark.sparkContext.defaultParallelism,
+                          "partitions": prepared.partitions, "blocks": prepared.blocks}
     return Artifact(model, prepared.items, catalogue_entries(movies, prepared.items),
                     popularity, manifest, IdMap(np.zeros(0, np.int64)), implicit, chart,
                     item_item)

@@ -20,6 +20,7 @@ from ml.models.contract import clip_rating
 from ml.models.funksvd.model import FunkSVD, FunkSVDParams
 from ml.models.matrix import RatingMatrix, Segments
 from ml.rules import RATING_MAX, RATING_MIN
+from ml.training.metrics import rmse
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,8 @@ class TrainResult:
     best_epoch: int = 0
 
 
-def train_funksvd(
-    train: RatingMatrix,
-    params: FunkSVDParams,
-    validation: Validation | None = None,
-    progress: bool = True,
-) -> TrainResult:
+def train_funksvd(train: RatingMatrix, params: FunkSVDParams,
+                  validation: Validation | None = None, progress: bool = True) -> TrainResult:
     """Fit μ + b_u + b_i + p_u·q_i to ``train``; early-stop on ``validation`` RMSE.
 
     Deterministic for ``params.seed``. Shows a per-sweep tqdm bar with train and validation RMSE.
@@ -345,7 +342,7 @@ class _PosteriorAverager:
             val_pred = self.val_sum / self.n_samples
         else:
             val_pred = _predict_validation(state, self.validation)
-        return _rmse(val_pred, self.validation.ratings)
+        return rmse(clip_rating(val_pred), self.validation.ratings)
 
     def model(self, state: _State, rank: int) -> FunkSVD:
         """Posterior-mean model: the average of the sampled p_u·q_i, compressed to ``rank`` by a
@@ -406,6 +403,3 @@ def _predict_validation(state: _State, validation: Validation) -> Array:
     pred[both] += np.einsum("ij,ij->i", state.user_factors[u[both]], state.item_factors[i[both]])
     return pred
 
-
-def _rmse(pred: Array, truth: Array) -> float:
-    return float(np.sqrt(np.mean((clip_rating(pred) - truth) ** 2)))
