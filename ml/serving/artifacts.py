@@ -204,13 +204,6 @@ class Artifact:
         """The ranking stage's settings this model was trained with (its manifest)."""
         return RankingWeights.of_manifest(self.manifest)
 
-    @property
-    def ials(self) -> IALS:
-        """The ranking model folding users in as the service does (the manifest's newcomer
-        ridge and skip confidence)."""
-        weights = self.ranking_weights
-        return self.implicit.serving(weights.fold_in_half_ratings, weights.skip_confidence)
-
 
 def save_artifact(directory: str | Path, artifact: Artifact,
                   holdout: GateHoldout | None = None) -> Path:

@@ -62,9 +62,7 @@ class Neighbourhoods:
         """The cosine of each film's k-th nearest other film."""
         missing = np.unique(films[np.isnan(self._edge[films])])
         if len(missing):
-            cosines = self.unit_factors[missing] @ self.unit_factors.T
-            cosines[np.arange(len(missing)), missing] = -np.inf  # not its own neighbour
-            self._edge[missing] = np.partition(cosines, -self.k, axis=1)[:, -self.k]
+            self._edge[missing] = _kth_cosine(self.unit_factors, missing, self.k)
         return self._edge[films]
 
     def closest_near(self, films: IntArray, candidates: IntArray) -> IntArray:
@@ -92,14 +90,20 @@ def neighbour_edges(unit_factors: npt.NDArray[np.floating], k: int,
 
     def block(first: int) -> None:
         films = np.arange(first, min(first + EDGE_BLOCK, n))
-        cosines = unit_factors[films] @ unit_factors.T
-        cosines[np.arange(len(films)), films] = -np.inf  # not its own neighbour
-        edges[films] = np.partition(cosines, -k, axis=1)[:, -k]
+        edges[films] = _kth_cosine(unit_factors, films, k)
 
     workers = max(1, threads or os.cpu_count() or 1)
     with single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
         list(pool.map(block, range(0, n, EDGE_BLOCK)))
     return edges
+
+
+def _kth_cosine(unit_factors: npt.NDArray[np.floating], films: IntArray,
+                k: int) -> npt.NDArray[np.floating]:
+    """The cosine of each of ``films``' k-th nearest other film."""
+    cosines = unit_factors[films] @ unit_factors.T
+    cosines[np.arange(len(films)), films] = -np.inf  # not its own neighbour
+    return np.partition(cosines, -k, axis=1)[:, -k]
 
 
 def personal_reasons(picks: IntArray, rated: IntArray, ratings: npt.NDArray[np.floating],

@@ -119,8 +119,7 @@ class Recommender:
         #: The ranking score's item-item term (``ml.models.ease.sparse``), None in older models.
         self.item_item = artifact.item_item
         self.weights = weights or artifact.ranking_weights
-        #: The ranking model, folding in with the fold-in settings of ``weights``
-        #: (``artifact.ials`` when they are the manifest's).
+        #: The ranking model, folding in with the fold-in settings of ``weights``.
         self.ials = artifact.implicit.serving(self.weights.fold_in_half_ratings,
                                               self.weights.skip_confidence)
         pop = self.popularity

@@ -243,12 +243,11 @@ def prediction_errors(users: Index, items: Index, ratings: Float64, mu: float,
                       user_bias: Float64, item_bias: Float64, user_factors: Float64,
                       item_factors: Float64, running_sum: Float64, accumulate: bool,
                       n_samples: int, low: float, high: float) -> tuple[float, float]:
-    """One pass over the training ratings after a sweep: the sum of squared residuals of the
-    current prediction μ + b_u + b_i + p_u·q_i (the noise precision's posterior), the
-    prediction added to ``running_sum`` when ``accumulate`` (the posterior average), and the
-    sum of squared errors of what the training RMSE reports: the running average over
-    ``n_samples`` samples, or the current prediction while there is none, clipped to
-    [``low``, ``high``]. Replaces a predictions array and six numpy passes on one core."""
+    """One pass over the training ratings after a sweep: the squared residuals of the current
+    prediction μ + b_u + b_i + p_u·q_i (for the noise precision), the prediction added to
+    ``running_sum`` when ``accumulate``, and the squared errors the training RMSE reports (the
+    running average over ``n_samples`` samples, else the current prediction, clipped to
+    [``low``, ``high``])."""
     k = user_factors.shape[1]
     residual_sq = 0.0
     reported_sq = 0.0

@@ -244,8 +244,8 @@ def test_the_served_ranking_fold_in_is_the_contract_models(fitted, matrix):
 
 
 def test_the_recommender_folds_in_through_the_artifacts_contract_model(tiny_model_dir: Path):
-    """Evaluation through ``Artifact.ials`` and serving give the same user vector, skips and
-    newcomer ridge included."""
+    """The contract model with the manifest's fold-in settings and serving give the same user
+    vector, skips and newcomer ridge included."""
     artifact = load_artifact(tiny_model_dir)
     recommender = Recommender(artifact)
     ratings = {1: 5.0, 2: 4.5, 3: 5.0, 101: 1.0, 4: 4.0}
@@ -253,9 +253,9 @@ def test_the_recommender_folds_in_through_the_artifacts_contract_model(tiny_mode
     items = artifact.items.indices(list(ratings))
     user = UserRatings.of(items, list(ratings.values()), artifact.items.indices(skipped))
     served = recommender.profile(ratings, skipped).choice_vector
-    np.testing.assert_allclose(artifact.ials.fold_in(user), served, rtol=1e-9)
     weights = artifact.ranking_weights
     assert weights.skip_confidence > 0
-    assert artifact.ials.fold_in_half_ratings == weights.fold_in_half_ratings
+    contract = artifact.implicit.serving(weights.fold_in_half_ratings, weights.skip_confidence)
+    np.testing.assert_allclose(contract.fold_in(user), served, rtol=1e-9)
     unskipped = recommender.profile(ratings).choice_vector
     assert not np.allclose(served, unskipped)
