@@ -58,9 +58,16 @@ from ml.models.popularity.model import Popularity
 from ml.rules import RATING_MAX, RATING_MIN
 from ml.serving.artifacts import AppRatings, Artifact, GateHoldout
 from ml.serving.ranking import RankingWeights
-from ml.training.cli import CliError, add_ranking_arguments, cli_errors, ranking_from_arguments
+from ml.training.cli import (
+    GATE_SALT,
+    CliError,
+    add_output_arguments,
+    add_ranking_arguments,
+    cli_errors,
+    ranking_from_arguments,
+)
 from ml.training.pipeline import base_manifest, catalogue_entries
-from ml.training.train import GATE_SALT, GATE_USERS, save_trained
+from ml.training.train import save_trained
 
 log = logging.getLogger(__name__)
 
@@ -835,15 +842,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-ratings", metavar="EXPORT_DIR",
                         help="a `python -m db.app_ratings export` folder (ratings.csv, "
                              "receipt.json) at any Spark path")
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("--out", type=Path, default=Path("models"),
-                        help="model folder to write on the driver (default: models)")
-    target.add_argument("--store", type=Path,
-                        help="a model store: write a NEW version folder in it (printed)")
-    parser.add_argument("--gate-users", type=float, default=GATE_USERS,
-                        help=f"share of MovieLens users held out for the promote gate "
-                             f"(default {GATE_USERS}, as ml.training.train)")
-    parser.add_argument("--gate-salt", type=int, default=GATE_SALT)
+    add_output_arguments(parser)
     parser.add_argument("--master", help="Spark master when not run by spark-submit "
                                          "(default: spark-submit's, else local[*])")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",

@@ -31,6 +31,7 @@ from ml.serving.artifacts import APP_RATINGS_KEY, AppRatings, Artifact, GateHold
 from ml.serving.model_store import ModelStore
 from ml.training.cli import (
     CliError,
+    add_output_arguments,
     add_params_arguments,
     add_ranking_arguments,
     cli_errors,
@@ -47,11 +48,6 @@ log = logging.getLogger(__name__)
 #: below it has told the service too little to be placed among tastes (they still get the
 #: popular list), and such drive-by accounts are the likeliest to be tests or noise.
 APP_MIN_RATINGS = PERSONALISATION_THRESHOLD
-#: Default share of MovieLens users held out for the promote gate: ~200 people of ml-1m +
-#: ml-latest-small, enough for paired figures, at a cost of 3% of the training ratings.
-GATE_USERS = 0.03
-#: Default salt of the held-out rule; models compared by the gate must share it.
-GATE_SALT = 20261126
 #: Default of ``--test-max-ratings``: above it the held-out metrics' model learns from a
 #: random sample of users holding about this many ratings, so ml-32m is not trained twice over.
 TEST_MAX_RATINGS = 2_000_000
@@ -99,22 +95,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="a MovieLens folder (ml-1m, ml-latest-small, ml-25m, ml-32m…); "
                              "repeat to merge releases (newest last)")
     parser.add_argument("--links", type=Path, help="an extra links.csv (movieId→tmdbId)")
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("--out", type=Path, default=Path("models"),
-                        help="model folder to write (default: models)")
-    target.add_argument("--store", type=Path,
-                        help="a model store: write a NEW version folder in it (printed)")
+    add_output_arguments(parser)
     parser.add_argument("--app-ratings", metavar="DATABASE_URL",
                         help="also train on the ratings stored by the service at this URL")
     parser.add_argument("--app-min-ratings", type=int, default=APP_MIN_RATINGS,
                         help="leave out app users with fewer ratings on known films "
                              f"(default {APP_MIN_RATINGS}: the personal-list threshold)")
-    parser.add_argument("--gate-users", type=float, default=GATE_USERS,
-                        help="share of MovieLens users held out for the promote gate "
-                             f"(default {GATE_USERS}; 0: none, and ml.training.promote cannot "
-                             "compare)")
-    parser.add_argument("--gate-salt", type=int, default=GATE_SALT,
-                        help="salt of the held-out rule (models compared must share it)")
     parser.add_argument("--test-fraction", type=float, default=0.1,
                         help="share held out to measure the shipped metrics (0 to skip)")
     parser.add_argument("--test-max-ratings", type=int, default=TEST_MAX_RATINGS,
