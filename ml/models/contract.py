@@ -33,13 +33,9 @@ Floating = TypeVar("Floating", bound=np.floating)
 
 @dataclass(frozen=True)
 class UserRatings:
-    """One user's ratings on internal item indices: what every fold-in reads.
-
-    Like LensKit's query, it carries the user's history, so "exclude what they rated" and
-    "fold them in" read the same arrays. Items are unique; their order does not matter.
-    ``skipped`` are the films the user said they have not seen (the onboarding deck's
-    "Haven't seen it"): a signal for models that read it (iALS, ``ml.models.ials.model``), ignored
-    by the others, and not excluded from lists by ``recommend`` (the caller decides that).
+    """One user's ratings on internal item indices: what every fold-in reads (unique items, any
+    order). ``skipped``: films the user said they have not seen, a signal for models that read
+    it (iALS), never excluded from lists by ``recommend`` (the caller decides that).
     """
 
     items: IntArray

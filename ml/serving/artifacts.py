@@ -119,10 +119,8 @@ def app_ratings_of(manifest: dict[str, Any]) -> AppRatings | None:
 @dataclass(frozen=True)
 class GateHoldout:
     """Users no model of a deployment trains on, and their ratings, for the promote gate.
-
-    ``users_fraction`` and ``salt`` are the rule (``ml.data.split.hashed_users_holdout``): the same
-    data and rule always hold out the same people, so two trainings with equal ``rule``s
-    never saw them. The ratings are stored in ``HOLDOUT_FILE`` beside the model.
+    ``users_fraction`` and ``salt`` are the rule (``ml.data.split.hashed_users_holdout``): two
+    trainings with equal ``rule``s never saw them.
     """
 
     users_fraction: float

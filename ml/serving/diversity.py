@@ -99,11 +99,9 @@ def capped_top_n(
 ) -> IntArray:
     """Like ``top_n_indices``, but at most ``cap`` items of one cluster.
 
-    Candidates are read in score order from the best ``MAX_CANDIDATES_PER_PICK × n``, ranked
-    by one partition of the catalogue (a pool grown by repeated partitions cost the cap's
-    worst case four passes over 87k scores). Only when those run out (a narrow filter, or a
-    top dominated by one franchise) are capped-out films used to fill it: a short list would
-    be worse than a third sequel. ``rows``: the items ``scores`` are of (``top_n_indices``).
+    Candidates are the best ``MAX_CANDIDATES_PER_PICK × n`` (one partition of the catalogue);
+    only when those run out are capped-out films used to fill the list, since a short list
+    would be worse than a third sequel. ``rows``: as in ``top_n_indices``.
     """
     limit = MAX_CANDIDATES_PER_PICK * n
     ranked = top_n_indices(scores, limit, exclude=exclude, allowed=allowed, rows=rows)
@@ -119,11 +117,8 @@ def capped_from_order(
     exclude: npt.ArrayLike | None = None, allowed: npt.NDArray[np.bool_] | None = None,
     cap: int = MAX_PER_CLUSTER,
 ) -> IntArray:
-    """``capped_top_n`` for a ranking known in advance (``order``: every item, best first).
-
-    Why: the popularity list is the same for everyone, so it is sorted once at load and a
-    request only reads its head, growing the head when exclusions and filters thin it out;
-    ``clusters=None`` skips the franchise cap.
+    """``capped_top_n`` for a ranking known in advance (``order``: every item, best first),
+    read from its head (the popular list, sorted once at load); ``clusters=None`` skips the cap.
     """
     excluded = np.asarray(exclude if exclude is not None else [], dtype=np.int64)
 

@@ -87,11 +87,9 @@ class RecommendationList:
 
 @dataclass(frozen=True)
 class UserProfile:
-    """A user's fold-in results and the ratings they came from (dense indices).
-
-    ``vector`` is the rating model's (FunkSVD) user, ``choice_vector`` the ranking model's
-    (iALS, which also hears the films skipped as "haven't seen it": ``Recommender.ials``); both
-    depend only on the ratings and skips, so the API caches a profile until they change.
+    """A user's fold-in results and the ratings they came from (dense indices): ``vector``
+    (FunkSVD) and ``choice_vector`` (iALS, skips included) depend only on the ratings and skips,
+    so the API caches a profile until they change.
     """
 
     vector: UserVector
