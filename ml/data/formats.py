@@ -114,6 +114,14 @@ def _find_layout(path: Path) -> _Layout:
     if not path.is_dir():
         raise DataFormatError(f"{path} is a file; pass the folder of a MovieLens release")
     names = {p.name for p in path.iterdir() if p.is_file()}
+    layout = layout_in(path, names)
+    if layout is None:
+        raise DataFormatError(_unknown_folder_message(path, names))
+    return layout
+
+
+def layout_in(path: Path, names: set[str]) -> _Layout | None:
+    """The release layout of a folder holding the files ``names``, None when it is none."""
     layouts: list[_Layout] = []
     links = _csv_file(path / "links.csv") if "links.csv" in names else None
     if {"u.data", "u.item"} <= names:
@@ -135,9 +143,7 @@ def _find_layout(path: Path) -> _Layout:
     if len(layouts) > 1:
         found = " and ".join(layout.format for layout in layouts)
         raise DataFormatError(f"{path}: holds the files of both {found}; keep one release")
-    if not layouts:
-        raise DataFormatError(_unknown_folder_message(path, names))
-    return layouts[0]
+    return layouts[0] if layouts else None
 
 
 def _unknown_folder_message(path: Path, names: set[str]) -> str:

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ml.data.app import APP_SOURCE
-from ml.data.formats import Dataset, load_dataset
+from ml.data.formats import Dataset, layout_in, load_dataset
 from ml.data.merge import USER_ID_STRIDE, describe_sources, merge_datasets
 from ml.data.split import hashed_share
 from ml.models.ease.model import EASE
@@ -72,9 +72,7 @@ from ml.training.train import save_trained
 log = logging.getLogger(__name__)
 
 ENGINE = "spark"
-#: The ratings file of each layout (``ml.data.formats._find_layout``): name, separator, header.
-_CSV, _DAT, _TAB = ("ratings.csv", ",", True), ("ratings.dat", "::", False), ("u.data", "\t",
-                                                                              False)
+#: A folder of Parquet files that may stand in for a CSV release's ratings.csv.
 _PARQUET = "ratings.parquet"
 
 
@@ -214,24 +212,15 @@ def read_release(spark: Any, folder: str, scratch: Path, links: str | None = Non
     """
     names = _list_names(spark, folder)
     files = {n for n, is_dir in names.items() if not is_dir}
-    dat = sorted(n for n in files if n.startswith("ratings") and n.endswith(".dat"))
-    if {"u.data", "u.item"} <= files:
-        ratings_name, sep, header = _TAB
-        small: list[str] = [n for n in ("u.item", "u.genre") if n in files]
-    elif "movies.dat" in files and dat:
-        if len(dat) > 1:
-            raise CliError(f"{folder}: several ratings files ({', '.join(dat)}); keep one")
-        ratings_name, sep, header = dat[0], _DAT[1], False
-        small = [n for n in ("movies.dat", "links.csv") if n in files]
-    elif "movies.csv" in files and ("ratings.csv" in files or _PARQUET in names):
-        ratings_name, sep, header = _CSV
-        if "ratings.csv" not in files:
-            ratings_name = _PARQUET
-        small = [n for n in ("movies.csv", "links.csv") if n in files]
-    else:
+    parquet = _PARQUET in names and "ratings.csv" not in files
+    layout = layout_in(Path(folder), files | ({"ratings.csv"} if parquet else set()))
+    if layout is None:
         raise CliError(f"{folder} is not a MovieLens folder: expected u.data + u.item, "
                        "movies.dat + ratings*.dat, or movies.csv + ratings.csv "
                        f"(or {_PARQUET}); found {', '.join(sorted(names)[:8]) or 'nothing'}")
+    sep, header = layout.ratings.sep, layout.ratings.header
+    ratings_name = _PARQUET if parquet else layout.ratings.path.name
+    small = [f.path.name for f in (layout.movies, layout.genres, layout.links) if f is not None]
     name = folder.rstrip("/").rsplit("/", 1)[-1]
     local = scratch / name
     local.mkdir(parents=True, exist_ok=False)
