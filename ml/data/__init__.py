@@ -23,22 +23,8 @@ from ml.data.formats import (
 from ml.data.merge import describe_sources, merge_datasets, sha256_file
 
 __all__ = [
-    "APP_SOURCE",
-    "KNOWN_MD5",
-    "MIRROR_ENV",
-    "AppRatingsError",
-    "DataFormatError",
-    "Dataset",
-    "DownloadError",
-    "add_app_ratings",
-    "app_user_ids",
-    "describe_sources",
-    "detect_format",
-    "download",
-    "fetch_app_ratings",
-    "load_dataset",
-    "merge_datasets",
-    "parse_title",
-    "read_ratings_file",
-    "sha256_file",
+    "APP_SOURCE", "KNOWN_MD5", "MIRROR_ENV", "AppRatingsError", "DataFormatError", "Dataset",
+    "DownloadError", "add_app_ratings", "app_user_ids", "describe_sources", "detect_format",
+    "download", "fetch_app_ratings", "load_dataset", "merge_datasets", "parse_title",
+    "read_ratings_file", "sha256_file",
 ]
