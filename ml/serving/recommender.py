@@ -434,17 +434,12 @@ class Recommender:
 
     def _filter_mask(self, genre: str | None, year_from: int | None,
                      year_to: int | None) -> npt.NDArray[np.bool_] | None:
-        mask: npt.NDArray[np.bool_] | None = None
-        if genre:
-            canonical = self.canonical_genre(genre)
-            mask = (self._genre_masks[canonical].copy() if canonical
-                    else np.zeros(self.n_movies, dtype=bool))
-        if year_from is not None or year_to is not None:
-            low = -10**9 if year_from is None else year_from
-            high = 10**9 if year_to is None else year_to
-            in_range = (self._years >= low) & (self._years <= high) & (self._years >= 0)
-            mask = in_range if mask is None else mask & in_range
-        return mask
+        """The plain filters as ``Constraints`` (an unknown genre matches no film), None
+        without any."""
+        if not genre and year_from is None and year_to is None:
+            return None
+        genres = ((self.canonical_genre(genre) or genre),) if genre else ()
+        return Constraints(genres, (), year_from, year_to).mask(self._genre_masks, self._years)
 
 
 def _items(movie_ids: npt.NDArray[np.int64], predicted: npt.NDArray[np.floating],
