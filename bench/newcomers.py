@@ -36,7 +36,7 @@ from ml.serving.artifacts import Artifact
 from ml.serving.ranking import RankingWeights, top_n_indices
 from ml.serving.recommender import Recommender
 from ml.training.metrics import catalogue_coverage, ndcg_at_k, recall_at_k
-from ml.training.train import fit_artifact
+from ml.training.pipeline import fit_artifact
 
 log = logging.getLogger("bench.newcomers")
 

@@ -1,14 +1,8 @@
 """One BLAS thread for the many small matrix products of fold-in and ALS, through threadpoolctl.
 
-numpy's OpenBLAS splits even a 128 × 128 solve across every core; when the cores are busy its
-threads wait on each other (measured on 2 shared cores: a 128 × 128 solve took 8.8 ms instead
-of 0.14 ms, one ALS half-sweep 100 s instead of 1.5 s). Code that issues small problems runs
-them inside ``single_threaded_blas()``.
-
-The limit is process-wide (threadpoolctl sets the library's thread count and puts the previous
-one back); the API process runs BLAS on one thread anyway (``api/__init__.py``). One
-``ThreadpoolController`` is kept: building one scans the loaded libraries, ~2 ms a call
-against ~15 µs for ``limit`` on a kept one, and fold-in runs on /recommend's personal path.
+OpenBLAS splits even a 128 × 128 solve across every core, and on busy cores its threads wait on
+each other (8.8 ms instead of 0.14 ms). One ``ThreadpoolController`` is kept: building one
+scans the loaded libraries (~2 ms), and fold-in runs on /recommend's personal path.
 """
 
 from __future__ import annotations

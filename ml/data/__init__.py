@@ -1,14 +1,6 @@
-"""MovieLens data, one job per module.
-
-- ``ml.data.formats``: read any release folder (ml-100k, ml-1m, ml-latest-small, ml-25m, ml-32m)
-  into one ``Dataset`` shape, and loose rating files through the one ratings reader;
-- ``ml.data.merge``: several releases as one training set, and the provenance of every file;
-- ``ml.data.app``: the service's own ratings (the ``db`` export, read in a child process) as
-  one more source, its users namespaced apart from MovieLens users;
-- ``ml.data.download``: the official zips, with checksum and progress;
-- ``ml.data.split``: train/test and train/validation splits of a ratings table;
-- ``python -m ml.data download ml-32m --to DIR`` / ``info PATH`` (``ml.data.cli``).
-
+"""MovieLens data, one job per module: ``formats`` (any release folder into one ``Dataset``, and
+the one ratings reader), ``merge`` (several releases as one), ``app`` (the service's own
+ratings), ``download`` (the official zips), ``split`` and ``cli`` (``python -m ml.data``).
 Errors name the file and line (``DataFormatError("ml-32m/ratings.csv:123: ...")``).
 """
 
@@ -31,22 +23,8 @@ from ml.data.formats import (
 from ml.data.merge import describe_sources, merge_datasets, sha256_file
 
 __all__ = [
-    "APP_SOURCE",
-    "KNOWN_MD5",
-    "MIRROR_ENV",
-    "AppRatingsError",
-    "DataFormatError",
-    "Dataset",
-    "DownloadError",
-    "add_app_ratings",
-    "app_user_ids",
-    "describe_sources",
-    "detect_format",
-    "download",
-    "fetch_app_ratings",
-    "load_dataset",
-    "merge_datasets",
-    "parse_title",
-    "read_ratings_file",
-    "sha256_file",
+    "APP_SOURCE", "KNOWN_MD5", "MIRROR_ENV", "AppRatingsError", "DataFormatError", "Dataset",
+    "DownloadError", "add_app_ratings", "app_user_ids", "describe_sources", "detect_format",
+    "download", "fetch_app_ratings", "load_dataset", "merge_datasets", "parse_title",
+    "read_ratings_file", "sha256_file",
 ]

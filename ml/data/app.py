@@ -1,17 +1,9 @@
 """The service's own ratings as one more training source, without ``ml`` importing ``db``.
 
-The layers forbid ``ml`` to import ``db``, so the handoff is a file in a format ``ml.data``
-already reads: ``fetch_app_ratings`` runs ``python -m db.app_ratings export`` in a child
-process (the database URL passed in its environment, never on a command line) and reads the
-``ratings.csv`` it writes through the one ratings reader, plus its ``receipt.json``
-(``ml.serving.artifacts.AppRatings``). The child takes the consistent, non-blocking snapshot (one
-read-only transaction; see ``db/app_ratings.py``), keeps only films of the catalogue it is
-given and users with at least ``min_ratings`` ratings on them, and hashes what it kept.
-
-``add_app_ratings`` then namespaces the service's users: app user ``u`` trains as ``-u``.
-Every MovieLens id is positive, merged ones too (``index * USER_ID_STRIDE + id``), so an app
-user can never be taken for a MovieLens user, however many releases are merged, and keeps the
-same id from one retrain to the next.
+``fetch_app_ratings`` runs ``python -m db.app_ratings export`` in a child process (the database
+URL in its environment) and reads the ``ratings.csv`` and ``receipt.json`` it writes.
+``add_app_ratings`` trains app user ``u`` as ``-u``: MovieLens ids are positive, so the two
+never collide and an app user keeps the same id from one retrain to the next.
 """
 
 from __future__ import annotations

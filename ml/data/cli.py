@@ -6,7 +6,6 @@ file and line, exit status 2.
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
@@ -16,55 +15,29 @@ from ml.data.formats import Dataset, detect_format, load_dataset
 from ml.training.cli import exit_code_of
 
 
-@dataclass(frozen=True)
-class DatasetSummary:
-    """What ``python -m ml.data info`` reports about a dataset."""
-
-    name: str
-    ratings: int
-    users: int
-    movies: int
-    rated_movies: int
-    rating_values: tuple[float, ...]
-    first_day: str | None
-    last_day: str | None
-    with_tmdb_id: int
-
-
 def _utc_day(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, UTC).date().isoformat()
 
 
-def summarize(dataset: Dataset) -> DatasetSummary:
-    """Counts, rating values and date range of a dataset."""
+def info_lines(dataset: Dataset, layout_format: str) -> list[str]:
+    """Counts, rating scale, date range and TMDB ids of a dataset, as ``info`` prints them."""
     ratings, movies = dataset.ratings, dataset.movies
+    values = sorted(float(r) for r in ratings["rating"].unique())
+    scale = "-"
+    if values:
+        scale = f"{values[0]:g}–{values[-1]:g} ({', '.join(f'{v:g}' for v in values)})"
     stamps = ratings["timestamp"]
-    return DatasetSummary(
-        name=dataset.name,
-        ratings=len(ratings),
-        users=int(ratings["user_id"].nunique()),
-        movies=len(movies),
-        rated_movies=int(ratings["movie_id"].nunique()),
-        rating_values=tuple(sorted(float(r) for r in ratings["rating"].unique())),
-        first_day=_utc_day(int(stamps.min())) if len(stamps) else None,
-        last_day=_utc_day(int(stamps.max())) if len(stamps) else None,
-        with_tmdb_id=int(movies["tmdb_id"].notna().sum()),
-    )
-
-
-def _info_lines(summary: DatasetSummary, layout_format: str) -> list[str]:
-    values = summary.rating_values
-    scale = (
-        f"{values[0]:g}–{values[-1]:g} ({', '.join(f'{v:g}' for v in values)})" if values else "-"
-    )
+    dates = "- to -"
+    if len(stamps):
+        dates = f"{_utc_day(int(stamps.min()))} to {_utc_day(int(stamps.max()))}"
     return [
-        f"{summary.name}: format {layout_format}",
-        f"ratings: {summary.ratings}",
-        f"users: {summary.users}",
-        f"movies: {summary.movies} in the catalogue, {summary.rated_movies} rated",
+        f"{dataset.name}: format {layout_format}",
+        f"ratings: {len(ratings)}",
+        f"users: {ratings['user_id'].nunique()}",
+        f"movies: {len(movies)} in the catalogue, {ratings['movie_id'].nunique()} rated",
         f"rating scale: {scale}",
-        f"dates: {summary.first_day or '-'} to {summary.last_day or '-'} (UTC)",
-        f"tmdb ids: {summary.with_tmdb_id} of {summary.movies} movies",
+        f"dates: {dates} (UTC)",
+        f"tmdb ids: {int(movies['tmdb_id'].notna().sum())} of {len(movies)} movies",
     ]
 
 
@@ -81,9 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     fetch = commands.add_parser("download", help="fetch and unpack a release from GroupLens")
     fetch.add_argument("name", choices=DOWNLOADABLE)
-    fetch.add_argument(
-        "--to", type=Path, default=Path("data"), help="folder to unpack into (default: data)"
-    )
+    fetch.add_argument("--to", type=Path, default=Path("data"),
+                       help="folder to unpack into (default: data)")
     info = commands.add_parser("info", help="describe a release folder")
     info.add_argument("path", type=Path)
     info.add_argument("--links", type=Path, help="links.csv mapping movie ids to TMDB/IMDb")
@@ -100,6 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.name} is in {release} (format {detect_format(release)})")
         else:
             dataset = load_dataset(args.path, links=args.links)
-            print("\n".join(_info_lines(summarize(dataset), detect_format(args.path))))
+            print("\n".join(info_lines(dataset, detect_format(args.path))))
 
     return exit_code_of(run)

@@ -48,9 +48,8 @@ def _open_url(url: str, timeout: float) -> http.client.HTTPResponse:
         raise DownloadError(f"download of {url} failed (HTTP {exc.code} {exc.reason})") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise DownloadError(
-            f"download of {url} failed ({reason}); no network? pass a local --data DIR instead"
-        ) from None
+        raise DownloadError(f"download of {url} failed ({reason}); no network? pass a local "
+                            "--data DIR instead") from None
 
 
 def _published_md5(url: str, timeout: float) -> str:
@@ -68,10 +67,8 @@ def _fetch(url: str, target: Path, timeout: float, label: str) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     with _open_url(url, timeout) as response, target.open("wb") as out:
         size = int(response.headers.get("Content-Length") or 0) or None
-        bar = tqdm(
-            total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=label, disable=None
-        )
-        with bar:
+        with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
+                  disable=None) as bar:
             try:
                 while chunk := response.read(_CHUNK_BYTES):
                     out.write(chunk)
@@ -82,19 +79,12 @@ def _fetch(url: str, target: Path, timeout: float, label: str) -> str:
     return digest.hexdigest()
 
 
-def download(
-    name: str,
-    to: str | Path,
-    *,
-    base_url: str | None = None,
-    timeout: float = DOWNLOAD_TIMEOUT,
-) -> Path:
+def download(name: str, to: str | Path, *, base_url: str | None = None,
+             timeout: float = DOWNLOAD_TIMEOUT) -> Path:
     """Fetch GroupLens' ``<name>.zip`` into ``to``, verify its md5, unpack it, return the folder.
 
-    The md5 is pinned in ``KNOWN_MD5``; for a release without a pin (ml-latest-small) the
-    ``<name>.zip.md5`` GroupLens publishes beside the zip is fetched first. A mismatch deletes
-    the download, so a corrupt archive is never unpacked or left behind; so does any other
-    failure. The zip itself is removed after unpacking: the folder is what loaders read.
+    The md5 is pinned in ``KNOWN_MD5``, else fetched from GroupLens' ``<name>.zip.md5``. On a
+    mismatch or any failure the download is deleted; the zip is removed after unpacking.
     ``base_url`` (or ``$CINEMATCH_DATA_MIRROR``) replaces the GroupLens address.
     """
     if name not in DOWNLOADABLE:
@@ -109,10 +99,8 @@ def download(
     try:
         actual = _fetch(url, partial, timeout, name)
         if actual != expected:
-            raise DownloadError(
-                f"checksum mismatch for {url}: expected md5 {expected}, got {actual}; "
-                "the download was deleted"
-            )
+            raise DownloadError(f"checksum mismatch for {url}: expected md5 {expected}, got "
+                                f"{actual}; the download was deleted")
         partial.replace(archive)
     finally:
         partial.unlink(missing_ok=True)

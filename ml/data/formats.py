@@ -1,17 +1,10 @@
 """MovieLens layouts: read any release folder into one tidy ``Dataset``, checking every line.
 
-Every release GroupLens has published uses one of three layouts: ml-100k (``u.data``/``u.item``),
-ml-1m and ml-10m (``::``-separated ``.dat`` files in latin-1), and the CSV releases (ml-latest,
-ml-latest-small, ml-20m, ml-25m, ml-32m: ``ratings.csv``, ``movies.csv``, ``links.csv``). The
-trainer should not care which one it was given, so ``load_dataset`` detects the layout from the
-folder's contents and returns a ``Dataset`` whose ``ratings`` and ``movies`` frames always have
-the same columns and dtypes.
-
-Files are parsed with pandas' C engine because ml-32m has 32 million lines. A malformed file must
-still be easy to fix by hand, so when the fast path fails the file is re-scanned in Python to
-report the first offending line as ``DataFormatError("folder/file:LINE: what is wrong")``.
-``read_ratings_file`` is the one ratings reader: release folders and loose rating files (the
-``ml.training.evaluate --train/--test`` CSVs, ml-100k's ``u1.base`` folds) all go through it.
+Three layouts cover every release: ml-100k (``u.data``/``u.item``), ml-1m and ml-10m (``::``
+``.dat`` files in latin-1) and the CSV releases (``ratings.csv``, ``movies.csv``,
+``links.csv``). Ratings are parsed with pandas' C engine; when that fails, the file is
+re-scanned in Python to report the first bad line as ``DataFormatError("folder/file:LINE:
+what is wrong")``. ``read_ratings_file`` is the one ratings reader.
 """
 
 import csv
@@ -64,13 +57,11 @@ class DataFormatError(ValueError):
 class Dataset:
     """One MovieLens release (or several merged), in the shape the trainer expects.
 
-    ``ratings``: ``user_id`` int64, ``movie_id`` int64, ``rating`` float32, ``timestamp`` int64
-    (seconds since the epoch), in file order; merged datasets add a categorical ``source``.
-    ``movies``: the whole catalogue, rated or not, sorted by ``movie_id``: ``title`` (article
-    moved to the front, year removed), ``year`` Int64, ``genres`` tuple of str, ``tmdb_id``
-    Int64 and ``imdb_id`` str or None (zero-padded digits, as in ``links.csv``).
-    ``movie_id_space`` says which numbering ``movie_id`` uses, so that catalogues that only
-    look alike (ml-100k's ids are its own) are never merged.
+    ``ratings``: ``user_id`` int64, ``movie_id`` int64, ``rating`` float32, ``timestamp`` int64,
+    in file order (merged datasets add a categorical ``source``). ``movies``: the catalogue,
+    sorted by ``movie_id``: ``title`` (article in front, no year), ``year`` Int64, ``genres``
+    tuple, ``tmdb_id`` Int64, ``imdb_id`` str or None. ``movie_id_space`` keeps catalogues of
+    different numberings (ml-100k's) from being merged.
     """
 
     name: str
@@ -123,58 +114,42 @@ def _find_layout(path: Path) -> _Layout:
     if not path.is_dir():
         raise DataFormatError(f"{path} is a file; pass the folder of a MovieLens release")
     names = {p.name for p in path.iterdir() if p.is_file()}
+    layout = layout_in(path, names)
+    if layout is None:
+        raise DataFormatError(_unknown_folder_message(path, names))
+    return layout
+
+
+def layout_in(path: Path, names: set[str]) -> _Layout | None:
+    """The release layout of a folder holding the files ``names``, None when it is none."""
     layouts: list[_Layout] = []
+    links = _csv_file(path / "links.csv") if "links.csv" in names else None
     if {"u.data", "u.item"} <= names:
-        layouts.append(
-            _Layout(
-                FORMAT_100K,
-                ratings=_TextFile(path / "u.data", "\t", "latin-1", header=False),
-                movies=_TextFile(path / "u.item", "|", "latin-1", header=False),
-                genres=_TextFile(path / "u.genre", "|", "latin-1", header=False)
-                if "u.genre" in names
-                else None,
-                links=None,
-            )
-        )
+        genres = _TextFile(path / "u.genre", "|", "latin-1", header=False)
+        layouts.append(_Layout(FORMAT_100K, _TextFile(path / "u.data", "\t", "latin-1", False),
+                               _TextFile(path / "u.item", "|", "latin-1", header=False),
+                               genres if "u.genre" in names else None, links=None))
     dat_ratings = sorted(n for n in names if n.startswith("ratings") and n.endswith(".dat"))
     if "movies.dat" in names and dat_ratings:
         if len(dat_ratings) > 1:
             raise DataFormatError(
-                f"{path}: several ratings files ({', '.join(dat_ratings)}); keep exactly one"
-            )
-        layouts.append(
-            _Layout(
-                FORMAT_1M,
-                ratings=_TextFile(path / dat_ratings[0], "::", "latin-1", header=False),
-                movies=_TextFile(path / "movies.dat", "::", "latin-1", header=False),
-                genres=None,
-                links=_csv_file(path / "links.csv") if "links.csv" in names else None,
-            )
-        )
+                f"{path}: several ratings files ({', '.join(dat_ratings)}); keep exactly one")
+        layouts.append(_Layout(FORMAT_1M, _TextFile(path / dat_ratings[0], "::", "latin-1", False),
+                               _TextFile(path / "movies.dat", "::", "latin-1", header=False),
+                               None, links))
     if {"ratings.csv", "movies.csv"} <= names:
-        layouts.append(
-            _Layout(
-                FORMAT_LATEST,
-                ratings=_csv_file(path / "ratings.csv"),
-                movies=_csv_file(path / "movies.csv"),
-                genres=None,
-                links=_csv_file(path / "links.csv") if "links.csv" in names else None,
-            )
-        )
+        layouts.append(_Layout(FORMAT_LATEST, _csv_file(path / "ratings.csv"),
+                               _csv_file(path / "movies.csv"), None, links))
     if len(layouts) > 1:
         found = " and ".join(layout.format for layout in layouts)
         raise DataFormatError(f"{path}: holds the files of both {found}; keep one release")
-    if not layouts:
-        raise DataFormatError(_unknown_folder_message(path, names))
-    return layouts[0]
+    return layouts[0] if layouts else None
 
 
 def _unknown_folder_message(path: Path, names: set[str]) -> str:
-    message = (
-        f"{path} is not a MovieLens folder: expected u.data + u.item (ml-100k), "
-        "movies.dat + ratings*.dat (ml-1m) or ratings.csv + movies.csv "
-        f"(ml-latest, ml-25m, ml-32m); found {', '.join(sorted(names)[:8]) or 'no files'}"
-    )
+    message = (f"{path} is not a MovieLens folder: expected u.data + u.item (ml-100k), "
+               "movies.dat + ratings*.dat (ml-1m) or ratings.csv + movies.csv "
+               f"(ml-latest, ml-25m, ml-32m); found {', '.join(sorted(names)[:8]) or 'no files'}")
     releases = []
     for child in sorted(p for p in path.iterdir() if p.is_dir()):
         try:
@@ -198,24 +173,16 @@ def detect_format(path: str | Path) -> str:
 def load_dataset(path: str | Path, links: str | Path | None = None) -> Dataset:
     """Read a release folder into a ``Dataset``, checking every line.
 
-    ``links`` is an extra ``links.csv`` (movieId,imdbId,tmdbId) for releases that ship without
-    one, such as ml-1m: the ml-25m file maps every MovieLens id. When the folder has its own
-    links.csv too, the explicit file wins and the folder's fills its gaps.
-
-    If a user rated the same movie twice, only the rating with the latest timestamp is kept (the
-    later line on a tie), because a recommender should learn what the user thinks now. The
-    number dropped is logged as a warning.
-
-    Raises ``DataFormatError`` naming the file and line when a file is malformed, a rating lies
-    outside the product's scale, or a rated movie is missing from the movie file.
+    ``links`` is an extra ``links.csv`` for releases without one (ml-1m); it wins over the
+    folder's own. A repeated (user, movie) keeps the latest rating (the later line on a tie),
+    with a warning. Raises ``DataFormatError`` naming the file and line for a malformed file, a
+    rating off the scale or a rated movie missing from the movie file.
     """
     folder = Path(path)
     layout = _find_layout(folder)
     if links is not None and layout.format == FORMAT_100K:
-        raise DataFormatError(
-            f"{folder}: ml-100k numbers movies its own way, so a MovieLens links file "
-            "cannot be applied to it"
-        )
+        raise DataFormatError(f"{folder}: ml-100k numbers movies its own way, so a MovieLens "
+                              "links file cannot be applied to it")
     movies = _read_movies(layout)
     ratings = _read_ratings(layout.ratings)
     _check_rated_movies_exist(ratings, movies, layout)
@@ -314,10 +281,8 @@ def _first_bad_row(f: _TextFile, width: int, checks: Sequence[tuple[int, str, _C
     """Describe the first line that is malformed, or say that none could be pinned down."""
     for number, fields in _data_rows(f):
         if len(fields) != width:
-            return (
-                f"{f.label}:{number}: expected {width} fields separated by "
-                f"{f.separator_name}, got {len(fields)}"
-            )
+            return (f"{f.label}:{number}: expected {width} fields separated by "
+                    f"{f.separator_name}, got {len(fields)}")
         for index, name, check in checks:
             problem = check(name, fields[index].strip())
             if problem is not None:
@@ -325,12 +290,8 @@ def _first_bad_row(f: _TextFile, width: int, checks: Sequence[tuple[int, str, _C
     return f"{f.label}: could not be parsed"
 
 
-def _fail_at_first_bad_row(
-    f: _TextFile,
-    width: int,
-    checks: Sequence[tuple[int, str, _Check]],
-    cause: Exception | None = None,
-) -> NoReturn:
+def _fail_at_first_bad_row(f: _TextFile, width: int, checks: Sequence[tuple[int, str, _Check]],
+                           cause: Exception | None = None) -> NoReturn:
     message = _first_bad_row(f, width, checks)
     if cause is not None and message.endswith("could not be parsed"):
         message += f" ({cause})"
@@ -340,26 +301,16 @@ def _fail_at_first_bad_row(
 # --- ratings -------------------------------------------------------------------------------
 
 
-_RATING_DTYPES: Final = {
-    "user_id": "int64",
-    "movie_id": "int64",
-    "rating": "float32",
-    "timestamp": "int64",
-}
+_RATING_DTYPES: Final = {"user_id": "int64", "movie_id": "int64", "rating": "float32",
+                         "timestamp": "int64"}
 #: How the CSV releases spell our rating columns.
-_CSV_RATING_NAMES: Final = {
-    "user_id": "userId",
-    "movie_id": "movieId",
-    "rating": "rating",
-    "timestamp": "timestamp",
-}
+_CSV_RATING_NAMES: Final = {"user_id": "userId", "movie_id": "movieId", "rating": "rating",
+                            "timestamp": "timestamp"}
 
 
 def _rating_checks(positions: Sequence[int], names: Sequence[str]) -> list[tuple[int, str, _Check]]:
-    return [
-        (at, name, _rating if name == "rating" else _integer)
-        for at, name in zip(positions, names, strict=True)
-    ]
+    return [(at, name, _rating if name == "rating" else _integer)
+            for at, name in zip(positions, names, strict=True)]
 
 
 def _parse_plain_ratings(f: _TextFile) -> pd.DataFrame:
@@ -370,25 +321,14 @@ def _parse_plain_ratings(f: _TextFile) -> pd.DataFrame:
         # one-byte stand-in that never occurs in MovieLens keeps the C engine (10x faster).
         source = io.BytesIO(f.path.read_bytes().replace(sep.encode(), b"\x1f"))
         sep = "\x1f"
-    return pd.read_csv(
-        source,
-        sep=sep,
-        header=None,
-        names=list(RATINGS_COLUMNS),
-        index_col=False,
-        dtype=_RATING_DTYPES,
-        quoting=csv.QUOTE_NONE,
-        engine="c",
-    )
+    return pd.read_csv(source, sep=sep, header=None, names=list(RATINGS_COLUMNS), index_col=False,
+                       dtype=_RATING_DTYPES, quoting=csv.QUOTE_NONE, engine="c")
 
 
 def read_ratings_file(path: str | Path) -> pd.DataFrame:
-    """A loose ratings file, checked line by line like a release's: the one ratings reader.
-
-    Either a CSV with a header ``userId,movieId,rating[,timestamp]`` (the ``ml.training.evaluate
-    --train/--test`` files) or ml-100k's tab-separated ``user item rating timestamp``
-    (``u.data``, the ``u1.base``/``u1.test`` folds). A missing timestamp reads as 0; repeated
-    (user, movie) pairs keep the latest rating, as in ``load_dataset``.
+    """A loose ratings file, checked like a release's: a CSV ``userId,movieId,rating[,timestamp]``
+    or ml-100k's tab-separated ``u.data`` and folds. A missing timestamp reads as 0; repeated
+    (user, movie) pairs keep the latest rating.
     """
     p = Path(path)
     if not p.is_file():
@@ -414,14 +354,9 @@ def _read_ratings(f: _TextFile, timestamp_optional: bool = False) -> pd.DataFram
         checks = _rating_checks(range(width), RATINGS_COLUMNS)
     try:
         if f.header:
-            frame = pd.read_csv(
-                f.path,
-                header=0,
-                dtype={_CSV_RATING_NAMES[c]: t for c, t in _RATING_DTYPES.items()
-                       if _CSV_RATING_NAMES[c] in names},
-                encoding="utf-8",
-                engine="c",
-            )
+            dtypes = {_CSV_RATING_NAMES[c]: t for c, t in _RATING_DTYPES.items()
+                      if _CSV_RATING_NAMES[c] in names}
+            frame = pd.read_csv(f.path, header=0, dtype=dtypes, encoding="utf-8", engine="c")
             frame = frame.rename(columns={v: k for k, v in _CSV_RATING_NAMES.items()})
             if "timestamp" not in frame.columns:
                 frame["timestamp"] = np.zeros(len(frame), dtype=np.int64)
@@ -446,8 +381,7 @@ def _check_rated_movies_exist(ratings: pd.DataFrame, movies: pd.DataFrame, layou
     raise DataFormatError(
         f"{layout.ratings.label}:{_line_of_row(layout.ratings, row)}: movie {movie} is rated "
         f"but not in {layout.movies.label} ({len(missing)} rated movie ids are missing: "
-        f"{examples}{', ...' if len(missing) > 5 else ''})"
-    )
+        f"{examples}{', ...' if len(missing) > 5 else ''})")
 
 
 def _keep_latest_rating(ratings: pd.DataFrame, f: _TextFile) -> pd.DataFrame:
@@ -456,11 +390,8 @@ def _keep_latest_rating(ratings: pd.DataFrame, f: _TextFile) -> pd.DataFrame:
         return ratings
     by_time = ratings.sort_values("timestamp", kind="stable")
     kept = by_time.drop_duplicates(pairs, keep="last").index.sort_values()
-    logger.warning(
-        "%s: %d repeated (user, movie) ratings dropped; kept the latest of each",
-        f.label,
-        len(ratings) - len(kept),
-    )
+    logger.warning("%s: %d repeated (user, movie) ratings dropped; kept the latest of each",
+                   f.label, len(ratings) - len(kept))
     return ratings.loc[kept].reset_index(drop=True)
 
 
@@ -489,9 +420,8 @@ def parse_title(raw: str) -> tuple[str, int | None]:
 
 
 def _genres(names: Sequence[str]) -> tuple[str, ...]:
-    return tuple(
-        _GENRE_ALIASES.get(g, g) for g in (n.strip() for n in names) if g and g not in _NO_GENRE
-    )
+    stripped = (n.strip() for n in names)
+    return tuple(_GENRE_ALIASES.get(g, g) for g in stripped if g and g not in _NO_GENRE)
 
 
 # (line number, movie id text, raw title, genres, year to use when the title has none)
@@ -533,11 +463,9 @@ def _movie_rows_csv(layout: _Layout) -> Iterator[_MovieRow]:
 def _read_movies(layout: _Layout) -> pd.DataFrame:
     """Parse the movie file line by line: it is small, and titles need Python anyway."""
     f = layout.movies
-    rows = {
-        FORMAT_100K: _movie_rows_100k,
-        FORMAT_1M: _movie_rows_1m,
-        FORMAT_LATEST: _movie_rows_csv,
-    }[layout.format](layout)
+    reader = {FORMAT_100K: _movie_rows_100k, FORMAT_1M: _movie_rows_1m,
+              FORMAT_LATEST: _movie_rows_csv}[layout.format]
+    rows = reader(layout)
     records: list[tuple[int, str, int | None, tuple[str, ...]]] = []
     first_line: dict[int, int] = {}
     for number, id_text, raw_title, genres, fallback_year in rows:
@@ -547,8 +475,7 @@ def _read_movies(layout: _Layout) -> pd.DataFrame:
         movie_id = int(id_text)
         if movie_id in first_line:
             raise DataFormatError(
-                f"{f.label}:{number}: movie id {movie_id} repeats line {first_line[movie_id]}"
-            )
+                f"{f.label}:{number}: movie id {movie_id} repeats line {first_line[movie_id]}")
         first_line[movie_id] = number
         title, year = parse_title(raw_title)
         records.append((movie_id, title, year if year is not None else fallback_year, genres))
@@ -560,19 +487,16 @@ def _read_movies(layout: _Layout) -> pd.DataFrame:
 
 def _expect_width(f: _TextFile, number: int, fields: list[str], width: int) -> None:
     if len(fields) != width:
-        raise DataFormatError(
-            f"{f.label}:{number}: expected {width} fields separated by {f.separator_name}, "
-            f"got {len(fields)}"
-        )
+        raise DataFormatError(f"{f.label}:{number}: expected {width} fields separated by "
+                              f"{f.separator_name}, got {len(fields)}")
 
 
 def _read_100k_genres(layout: _Layout) -> list[str]:
     """ml-100k's genre flags are positional; u.genre names them in order."""
     f = layout.genres
     if f is None:
-        raise DataFormatError(
-            f"{layout.movies.path.parent.name}/u.genre: missing; it names the genre flags of u.item"
-        )
+        raise DataFormatError(f"{layout.movies.path.parent.name}/u.genre: missing; it names the "
+                              "genre flags of u.item")
     named: list[tuple[int, str]] = []
     for number, fields in _data_rows(f):
         _expect_width(f, number, fields, 2)
@@ -587,18 +511,15 @@ def _read_100k_genres(layout: _Layout) -> list[str]:
 
 def _typed_movies(movies: pd.DataFrame) -> pd.DataFrame:
     """Give the catalogue its documented dtypes; missing ids are <NA> and None, never NaN."""
-    return pd.DataFrame(
-        {
-            "movie_id": movies["movie_id"].astype("int64").to_numpy(),
-            "title": movies["title"].astype(str).to_numpy(),
-            "year": pd.array(movies["year"].tolist(), dtype="Int64"),
-            "genres": pd.Series([tuple(g) for g in movies["genres"]], dtype=object),
-            "tmdb_id": pd.array(movies["tmdb_id"].tolist(), dtype="Int64"),
-            "imdb_id": pd.Series(
-                [None if pd.isna(v) else str(v) for v in movies["imdb_id"]], dtype=object
-            ),
-        }
-    )
+    imdb = [None if pd.isna(v) else str(v) for v in movies["imdb_id"]]
+    return pd.DataFrame({
+        "movie_id": movies["movie_id"].astype("int64").to_numpy(),
+        "title": movies["title"].astype(str).to_numpy(),
+        "year": pd.array(movies["year"].tolist(), dtype="Int64"),
+        "genres": pd.Series([tuple(g) for g in movies["genres"]], dtype=object),
+        "tmdb_id": pd.array(movies["tmdb_id"].tolist(), dtype="Int64"),
+        "imdb_id": pd.Series(imdb, dtype=object),
+    })
 
 
 # --- links ---------------------------------------------------------------------------------
@@ -608,36 +529,24 @@ def _read_links(f: _TextFile) -> pd.DataFrame:
     """movie_id → tmdb_id (Int64) and imdb_id (7-digit string, leading zeros kept)."""
     wanted = ["movieId", "imdbId", "tmdbId"]
     columns = _header(f, wanted)
-    checks = [
-        (columns.index("movieId"), "movieId", _integer),
-        (columns.index("imdbId"), "imdbId", _optional_integer),
-        (columns.index("tmdbId"), "tmdbId", _optional_integer),
-    ]
+    checks = [(columns.index("movieId"), "movieId", _integer),
+              (columns.index("imdbId"), "imdbId", _optional_integer),
+              (columns.index("tmdbId"), "tmdbId", _optional_integer)]
     try:
-        frame = pd.read_csv(
-            f.path,
-            header=0,
-            dtype={"movieId": "int64", "imdbId": "str", "tmdbId": "Int64"},
-            encoding="utf-8",
-            engine="c",
-        )
+        frame = pd.read_csv(f.path, header=0, encoding="utf-8", engine="c",
+                            dtype={"movieId": "int64", "imdbId": "str", "tmdbId": "Int64"})
     except (ValueError, OverflowError) as exc:
         _fail_at_first_bad_row(f, len(columns), checks, exc)
     repeated = frame["movieId"].duplicated()
     if repeated.any():
         row = int(np.flatnonzero(repeated.to_numpy())[0])
         movie_id = frame["movieId"].iat[row]
-        raise DataFormatError(
-            f"{f.label}:{_line_of_row(f, row)}: movie id {movie_id} is listed twice"
-        )
+        raise DataFormatError(f"{f.label}:{_line_of_row(f, row)}: movie id {movie_id} is "
+                              "listed twice")
     imdb = [None if pd.isna(v) else str(v).strip().zfill(7) for v in frame["imdbId"]]
-    return pd.DataFrame(
-        {
-            "movie_id": frame["movieId"].to_numpy(),
-            "tmdb_id": frame["tmdbId"].array,
-            "imdb_id": pd.Series(imdb, dtype=object),
-        }
-    )
+    return pd.DataFrame({"movie_id": frame["movieId"].to_numpy(),
+                         "tmdb_id": frame["tmdbId"].array,
+                         "imdb_id": pd.Series(imdb, dtype=object)})
 
 
 def _attach_links(movies: pd.DataFrame, links: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -30,14 +30,10 @@ _CHUNK_BYTES: Final = 1 << 20
 def merge_datasets(datasets: Sequence[Dataset]) -> Dataset:
     """Combine releases into one training set.
 
-    Users are never shared between releases (user 1 of ml-1m is not user 1 of ml-latest-small),
-    so each source's ids are offset by ``index * USER_ID_STRIDE`` and a categorical ``source``
-    column names the release. Movies are shared, so catalogues are unioned on ``movie_id``:
-    for title, genres and year the last dataset that has a value wins, so pass the newest release
-    last; TMDB and IMDb ids are kept from whichever release has them.
-
-    Raises ``ValueError`` for datasets in different id spaces (ml-100k with anything else) and
-    for datasets whose names clash, since ``source`` must tell them apart.
+    Each source's user ids are offset by ``index * USER_ID_STRIDE`` and a categorical ``source``
+    names the release. Catalogues are unioned on ``movie_id``: the last dataset with a title,
+    genres or year wins (pass the newest last); TMDB and IMDb ids are kept from any. Raises
+    ``ValueError`` for different id spaces or clashing names.
     """
     if not datasets:
         raise ValueError("merge_datasets needs at least one dataset")

@@ -10,21 +10,23 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+Split = tuple[pd.DataFrame, pd.DataFrame]
 
-def random_split(
-    ratings: pd.DataFrame, test_fraction: float, seed: int,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+
+def _apart(ratings: pd.DataFrame, held: npt.ArrayLike) -> Split:
+    """The rows not ``held`` and the rows ``held``, each renumbered from 0."""
+    mask = np.asarray(held, dtype=bool)
+    return ratings[~mask].reset_index(drop=True), ratings[mask].reset_index(drop=True)
+
+
+def random_split(ratings: pd.DataFrame, test_fraction: float, seed: int) -> Split:
     """A uniform random holdout of ``test_fraction`` of the rows."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test fraction must be in (0, 1), got {test_fraction}")
-    rng = np.random.default_rng(seed)
-    held_out = rng.random(len(ratings)) < test_fraction
-    return ratings[~held_out].reset_index(drop=True), ratings[held_out].reset_index(drop=True)
+    return _apart(ratings, np.random.default_rng(seed).random(len(ratings)) < test_fraction)
 
 
-def validation_split(
-    ratings: pd.DataFrame, fraction: float, seed: int,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def validation_split(ratings: pd.DataFrame, fraction: float, seed: int) -> Split:
     """Like ``random_split`` but every user and film keeps at least one training rating.
 
     A held-out row whose user or film would vanish from training goes back to training, so the
@@ -41,16 +43,14 @@ def validation_split(
     return train, held
 
 
-def users_holdout(
-    ratings: pd.DataFrame, n_users: int, seed: int, min_ratings: int = 20,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def users_holdout(ratings: pd.DataFrame, n_users: int, seed: int,
+                  min_ratings: int = 20) -> Split:
     """Hold ``n_users`` users out entirely (for newcomer simulations)."""
     counts = ratings.groupby("user_id").size()
     eligible = np.sort(counts[counts >= min_ratings].index.to_numpy())
     rng = np.random.default_rng(seed)
     chosen = rng.choice(eligible, size=min(n_users, len(eligible)), replace=False)
-    mask = ratings["user_id"].isin(chosen)
-    return ratings[~mask].reset_index(drop=True), ratings[mask].reset_index(drop=True)
+    return _apart(ratings, ratings["user_id"].isin(chosen))
 
 
 def hashed_share(ids: npt.ArrayLike, salt: int) -> npt.NDArray[np.float64]:
@@ -68,10 +68,8 @@ def hashed_share(ids: npt.ArrayLike, salt: int) -> npt.NDArray[np.float64]:
     return (z >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
-def hashed_users_holdout(
-    ratings: pd.DataFrame, fraction: float, salt: int,
-    eligible: npt.NDArray[np.bool_] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def hashed_users_holdout(ratings: pd.DataFrame, fraction: float, salt: int,
+                         eligible: npt.NDArray[np.bool_] | None = None) -> Split:
     """Hold out, entirely, the users whose ``hashed_share`` is below ``fraction``.
 
     Only rows marked ``eligible`` can be held out (the gate holds out MovieLens users, never
@@ -82,4 +80,4 @@ def hashed_users_holdout(
     held = hashed_share(ratings["user_id"].to_numpy(), salt) < fraction
     if eligible is not None:
         held &= eligible
-    return ratings[~held].reset_index(drop=True), ratings[held].reset_index(drop=True)
+    return _apart(ratings, held)

@@ -1,26 +1,16 @@
 """The one model contract: every model scores items for a user folded in from their ratings.
 
-Shaped after implicit's ``RecommenderBase`` and LensKit's split between a scorer and a ranker:
+After implicit's ``RecommenderBase`` and LensKit's scorer/ranker split; models speak dense
+indices only (``ml.models.matrix.IdMap`` maps ids, once, in the caller):
 
-- models speak dense internal indices only; raw MovieLens ids are mapped once, by the caller
-  (``ml.models.matrix.IdMap``), before anything reaches a model;
-- ``fit(matrix)`` trains on a ``RatingMatrix`` and returns the model itself;
-- ``fold_in(UserRatings) -> state``: a user's state from their ratings alone, with the item
-  side held fixed (no retraining). The state is opaque to callers and cacheable until the
-  ratings change; a training user's ratings fold in to (nearly) their trained state;
-- ``scores(state)``: one float per item, shape ``(n_items,)``, higher is better. A model that
-  cannot score an item returns NaN there; rankers treat NaN as −inf (never recommended).
-  Scores are not clipped or normalised: a rating model's scores are its unclipped predicted
-  ratings, a choice model's are unnormalised preferences;
-- ``similar_items(item, n)``: the ``n`` items most like ``item``, itself excluded, best first;
-- the models the service loads (FunkSVD, iALS, EASE) also give ``arrays()`` /
-  ``from_arrays(arrays)``: the model as plain named arrays, which ``ml.serving.artifacts``
-  writes into the model directory.
+- ``fit(matrix)`` trains on a ``RatingMatrix`` and returns the model;
+- ``fold_in(UserRatings) -> state``: a user's opaque state, item side fixed;
+- ``scores(state)``: one unclipped float per item, higher is better, NaN = cannot score;
+- ``similar_items(item, n)``: the ``n`` items most like ``item``, itself excluded;
+- the models the service loads also give ``arrays()`` / ``from_arrays(arrays)``.
 
-``recommend`` cuts scores into a top-N, excluding the user's rated items and applying an
-``allowed`` mask before the cut (evaluation ranks every model through it; the service adds its
-blend and franchise cap in ``ml.serving``). Models are ``ml.models``: FunkSVD, iALS, EASE,
-popularity and the bias baseline.
+``recommend`` cuts scores into a top-N, excluding rated items and applying an ``allowed`` mask
+before the cut.
 """
 
 from __future__ import annotations
@@ -43,13 +33,9 @@ Floating = TypeVar("Floating", bound=np.floating)
 
 @dataclass(frozen=True)
 class UserRatings:
-    """One user's ratings on internal item indices: what every fold-in reads.
-
-    Like LensKit's query, it carries the user's history, so "exclude what they rated" and
-    "fold them in" read the same arrays. Items are unique; their order does not matter.
-    ``skipped`` are the films the user said they have not seen (the onboarding deck's
-    "Haven't seen it"): a signal for models that read it (iALS, ``ml.models.ials.model``), ignored
-    by the others, and not excluded from lists by ``recommend`` (the caller decides that).
+    """One user's ratings on internal item indices: what every fold-in reads (unique items, any
+    order). ``skipped``: films the user said they have not seen, a signal for models that read
+    it (iALS), never excluded from lists by ``recommend`` (the caller decides that).
     """
 
     items: IntArray
@@ -106,16 +92,13 @@ def clip_rating(values: npt.NDArray[Floating]) -> npt.NDArray[Floating]:
     return np.clip(values, RATING_MIN, RATING_MAX)
 
 
-def recommend(
-    model: Model[Any], user: UserRatings, n: int, *, state: Any = None,
-    allowed: npt.NDArray[np.bool_] | None = None, exclude_rated: bool = True,
-) -> tuple[IntArray, Scores]:
+def recommend(model: Model[Any], user: UserRatings, n: int, *, state: Any = None,
+              allowed: npt.NDArray[np.bool_] | None = None) -> tuple[IntArray, Scores]:
     """The user's top-``n`` item indices and their scores, best first.
 
-    Rated items are excluded (unless ``exclude_rated`` is False), items outside ``allowed``
-    too, both before the cut; NaN scores are never returned. ``state`` is a cached fold-in.
+    Rated items and items outside ``allowed`` are excluded before the cut; NaN scores are
+    never returned. ``state`` is a cached fold-in.
     """
     scores = model.scores(model.fold_in(user) if state is None else state)
-    best = top_n_indices(scores, n, exclude=user.items if exclude_rated else None,
-                         allowed=allowed)
+    best = top_n_indices(scores, n, exclude=user.items, allowed=allowed)
     return best, scores[best]

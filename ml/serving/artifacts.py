@@ -1,28 +1,15 @@
 """The shipped model on disk: one format, written atomically, checked on load.
 
 A model directory holds:
-- ``factors.npz``: float32 factor and bias arrays, the id maps (``item_ids``, ``user_ids``), the
-  popularity counts and means, and the ranking model (``implicit_*``: iALS item factors, the
-  eigenvalues of their Gram matrix and the fold-in's constants), the ranking's item-item
-  term when trained (``item_item_*``: the pruned EASE weights as CSR, ``ml.models.ease.sparse``;
-  format 3 stores its films as 16-bit head positions and its weights as float16), and each
-  film's neighbourhood edge for reasons (``neighbour_edges``, optional),
-  plain arrays only (loaded with ``allow_pickle=False``);
+- ``factors.npz``: plain arrays (loaded with ``allow_pickle=False``): each model's
+  ``arrays()`` (FunkSVD's unprefixed, iALS's prefixed ``implicit_``, EASE's ``item_item_``),
+  the id maps, the popularity counts and means, and the reasons' ``neighbour_edges``;
 - ``catalogue.csv``: movie_id, title, year, genres (``|``-joined), tmdb_id, imdb_id, in item order;
-- ``manifest.json``: format version, data sources (rows, sha256), hyper-parameters, metrics,
-  training time, git commit, and the sha256 and shape of every array and file; ``app_ratings``
-  (``AppRatings``: how many of the service's own ratings it learnt from, from how many users,
-  read when, and their hash; absent or ``null`` for a model trained on MovieLens alone) and
-  ``gate_holdout`` (``GateHoldout``: the MovieLens users held out of training for the
-  promote gate, by rule, count and hash);
-- ``holdout.npz`` (optional, beside a model ``ml.training.train`` wrote with held-out users): those
-  users' ratings (``user_id``, ``movie_id``, ``rating``), which ``python -m ml.training.promote``
-  scores a candidate and the served model on. Raw ratings: never commit it (.gitignore).
-Loading verifies all of it and fails with one line naming the file, so a half-copied or
-mismatched model never starts serving.
-
-Each model's arrays are the ones its ``ml.models`` class gives (``arrays``/``from_arrays``):
-FunkSVD's unprefixed, iALS's prefixed ``implicit_``, EASE's ``item_item_``.
+- ``manifest.json``: format version, data sources, hyper-parameters, metrics, the sha256 and
+  shape of every array and file, ``app_ratings`` (``AppRatings``) and ``gate_holdout``
+  (``GateHoldout``);
+- ``holdout.npz`` (optional): the promote gate's held-out ratings. Never commit it.
+Loading verifies all of it and fails with one line naming the file.
 """
 
 from __future__ import annotations
@@ -90,12 +77,9 @@ class CatalogueEntry:
 
 @dataclass(frozen=True)
 class AppRatings:
-    """The service's own ratings a training used: the receipt of one consistent read.
-
-    Written by the database side (``python -m db.app_ratings export``) as ``receipt.json`` and
-    copied into the manifest under ``APP_RATINGS_KEY``, so the model can say what it learnt
-    from the service, and two models can be told apart by what they read (``sha256`` hashes
-    every kept (user, film, rating) in key order).
+    """The service's own ratings a training used: the receipt of one consistent read, written
+    by ``python -m db.app_ratings export`` and copied into the manifest (``APP_RATINGS_KEY``);
+    ``sha256`` hashes every kept (user, film, rating) in key order.
     """
 
     n_ratings: int
@@ -135,10 +119,8 @@ def app_ratings_of(manifest: dict[str, Any]) -> AppRatings | None:
 @dataclass(frozen=True)
 class GateHoldout:
     """Users no model of a deployment trains on, and their ratings, for the promote gate.
-
-    ``users_fraction`` and ``salt`` are the rule (``ml.data.split.hashed_users_holdout``): the same
-    data and rule always hold out the same people, so two trainings with equal ``rule``s
-    never saw them. The ratings are stored in ``HOLDOUT_FILE`` beside the model.
+    ``users_fraction`` and ``salt`` are the rule (``ml.data.split.hashed_users_holdout``): two
+    trainings with equal ``rule``s never saw them.
     """
 
     users_fraction: float
@@ -199,9 +181,8 @@ class Artifact:
     manifest: dict[str, Any]
     users: IdMap  # training users (namespaced ids), aligned with user factor rows
     implicit: IALS  # the ranking model as trained, on the same item indices
-    #: The popular chart's own counts when they differ from ``popularity`` (a model trained
-    #: with the service's ratings: the chart counts the MovieLens sources only, see
-    #: ``ml.training.pipeline.chart_popularity``); None: the chart is ``popularity``.
+    #: The popular chart's own counts (MovieLens sources only) when the model learnt from the
+    #: service's ratings (``ml.training.pipeline.chart_popularity``); None: ``popularity``.
     chart: Popularity | None = None
     #: The ranking score's item-item term (pruned rating-weighted EASE); None: not trained
     #: (a model written before it existed), and the score has no such term.
@@ -220,13 +201,6 @@ class Artifact:
     def ranking_weights(self) -> RankingWeights:
         """The ranking stage's settings this model was trained with (its manifest)."""
         return RankingWeights.of_manifest(self.manifest)
-
-    @property
-    def ials(self) -> IALS:
-        """The ranking model folding users in as the service does (the manifest's newcomer
-        ridge and skip confidence)."""
-        weights = self.ranking_weights
-        return self.implicit.serving(weights.fold_in_half_ratings, weights.skip_confidence)
 
 
 def save_artifact(directory: str | Path, artifact: Artifact,
@@ -283,19 +257,17 @@ def load_artifact(directory: str | Path) -> Artifact:
         if expected != actual:
             raise ArtifactError(
                 f"{path}: checksum mismatch (manifest {str(expected)[:12]}, file {actual[:12]}); "
-                "the model directory is truncated or mixed from two trainings"
-            )
+                "the model directory is truncated or mixed from two trainings")
     arrays = _read_arrays(root / FACTORS_FILE, manifest)
-    catalogue = _read_catalogue(root / CATALOGUE_FILE)
+    catalogue = read_catalogue(root / CATALOGUE_FILE)
     try:
         model = FunkSVD.from_arrays(arrays)
         items = IdMap(arrays["item_ids"])
         prior_percentile = float(manifest.get("popularity", {}).get("prior_percentile", 90.0))
         popularity_params = PopularityParams(prior_percentile=prior_percentile)
-        popularity = Popularity.from_counts(
-            arrays["popularity_counts"], arrays["popularity_means"], model.global_mean,
-            popularity_params,
-        )
+        popularity = Popularity.from_counts(arrays["popularity_counts"],
+                                            arrays["popularity_means"], model.global_mean,
+                                            popularity_params)
         chart = None
         if CHART_COUNTS in arrays:
             chart = Popularity.from_counts(arrays[CHART_COUNTS], arrays[CHART_MEANS],
@@ -312,8 +284,7 @@ def load_artifact(directory: str | Path) -> Artifact:
     if stated is not None and stated != actual:
         raise ArtifactError(
             f"{manifest_path}: model_version {stated!r} does not match the arrays, which are "
-            f"{actual!r}; the manifest was edited or belongs to another training"
-        )
+            f"{actual!r}; the manifest was edited or belongs to another training")
     artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit, chart,
                         item_item, edges, edges_k)
     try:
@@ -404,10 +375,8 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path}: manifest is not a JSON object")
     version = manifest.get("format_version")
     if version not in READABLE_VERSIONS:
-        raise ArtifactError(
-            f"{path}: model format version {version!r}, this code reads "
-            f"{' and '.join(map(str, READABLE_VERSIONS))}"
-        )
+        raise ArtifactError(f"{path}: model format version {version!r}, this code reads "
+                            f"{' and '.join(map(str, READABLE_VERSIONS))}")
     return manifest
 
 
@@ -421,10 +390,8 @@ def _read_arrays(path: Path, manifest: dict[str, Any]) -> dict[str, npt.NDArray[
         if name not in arrays:
             raise ArtifactError(f"{path}: array {name!r} is missing")
         if list(arrays[name].shape) != spec.get("shape"):
-            raise ArtifactError(
-                f"{path}: array {name!r} has shape {list(arrays[name].shape)}, "
-                f"manifest says {spec.get('shape')}"
-            )
+            raise ArtifactError(f"{path}: array {name!r} has shape {list(arrays[name].shape)}, "
+                                f"manifest says {spec.get('shape')}")
     return arrays
 
 
@@ -441,11 +408,7 @@ def _catalogue_csv(entries: tuple[CatalogueEntry, ...]) -> str:
 
 
 def read_catalogue(path: str | Path) -> tuple[CatalogueEntry, ...]:
-    """A model directory's catalogue CSV alone, without loading the model (bench/matching.py)."""
-    return _read_catalogue(Path(path))
-
-
-def _read_catalogue(path: Path) -> tuple[CatalogueEntry, ...]:
+    """A model directory's catalogue CSV, checked row by row."""
     entries = []
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)

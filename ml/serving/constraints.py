@@ -1,22 +1,13 @@
 """A request's constraints applied to a ranking: a filter mask, relaxation, a pull to films.
 
-``ml.text.intent`` reads "something scary from the 90s like Alien" into genres, exclusions, years
-and reference films; this module turns them into what ``Recommender.recommend`` needs:
-
-- a boolean mask over the catalogue: every asked genre present (a "romantic comedy" is both),
-  no excluded genre, the year in range; it is combined with the other filters before the
-  top-n cut, so it works the same for popularity and personal lists;
-- relaxation when fewer than ``min(n, MIN_MATCHES)`` unrated films pass, in this order, each
-  step taken only if the previous one left too few, and each named in the answer:
-  1. ``genres_any``: any of the asked genres instead of all of them;
-  2. ``years_widened``: the years widened by ``YEAR_WIDENING`` on each side;
-  3. ``years``: the years dropped;
-  4. ``genres``: the asked genres dropped.
-  Exclusions are never relaxed ("no horror" is a promise); if they leave nothing, the list
-  is empty and ``empty_reason`` says why;
-- a pull towards reference films: their unit factors' mean is blended into the user's vector
-  (personal lists), and the list is reordered towards films like them in what they are
-  (their genres) and in who rates them (``ml.serving.likeness``), cold or personal.
+- a boolean mask over the catalogue: every asked genre present, no excluded genre, the year
+  in range; combined with the other filters before the top-n cut;
+- relaxation when fewer than ``min(n, MIN_MATCHES)`` unrated films pass, each step named in
+  the answer: ``genres_any`` (any asked genre), ``years_widened`` (by ``YEAR_WIDENING``),
+  ``years`` (dropped), ``genres`` (dropped). Exclusions are never relaxed; if they leave
+  nothing, the list is empty and ``empty_reason`` says why;
+- a pull towards reference films: their unit factors' mean blended into the user's vector,
+  and the list reordered by ``ml.serving.likeness``.
 """
 
 from __future__ import annotations

@@ -1,26 +1,14 @@
 """The discover control: move a personal list away from the blockbusters, keep it personal.
 
-How: the person's ranking score (``ml.serving.ranking``) first picks a pool of the ``DISCOVER_POOL``
-films it likes best among those they may be shown; only inside that pool is the order
-changed, to
+The person's ranking score picks a pool of the ``DISCOVER_POOL`` films it likes best; only
+inside that pool is the order changed, to
 
-    z(score) − discover · DISCOVER_WEIGHT · z(log(1 + count))
+    z(score) − discover · DISCOVER_WEIGHT · z(log(1 + count)),
 
-with both z-scores taken over the pool, so the trade is unit-free and the same for every
-user. Films outside the pool keep their order after it. ``discover = 0`` is today's list,
-exactly. A penalty over the whole catalogue was tried first and rejected (measured on the
-shipped model): between two weights it jumped from the familiar list to films with a handful
-of ratings whose factors are noise, which is not "personal" any more. Inside the pool every
-film is one the person's taste already ranks in the top few percent.
-
-``DISCOVER_WEIGHT`` is the smallest of (1, 1.5, 2, 3) for which, on validation carved from
-ml-1m training ratings, the median rating count of the list at ``discover = 1`` is at most a
-quarter of the familiar list's, for full histories and for 5 ratings alike (0.132 and 0.182;
-weight 1 gave 0.43). ``bench/discover.py`` runs that grid, then prints the test curve of
-NDCG@10 against novelty at the chosen weight. ``DISCOVER_POOL`` = 400: with the newcomer
-ranking (weights by number of ratings), a newcomer's 200 best-scored films are nearly all
-chart films, and at 200 the 5-rating ratio stayed above the target at every weight
-(validation 0.26–0.28); 400 meets it with room.
+both z-scores over the pool. Films outside the pool keep their order after it; ``discover = 0``
+is the plain list, exactly. A penalty over the whole catalogue jumped to films whose factors are
+noise; inside the pool every film is one the person's taste already ranks high. The weight and
+pool were chosen on validation by ``bench/discover.py`` (docs/model.md).
 """
 
 from __future__ import annotations

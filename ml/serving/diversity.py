@@ -1,17 +1,11 @@
 """At most two films of one franchise in a list: title stems, confirmed by factor similarity.
 
-Why: a ranker that learned "fans of Star Wars watch Star Wars" fills a top-10 with three
-episodes and two spin-offs; each is a fine pick, together they waste the list. Films are grouped
-once, at load, into clusters:
-- the same *title stem*: the title without its year, alternative titles, trailing article,
-  subtitle, sequel number and plural ("Star Wars: Episode V…", "Toy Story 2", "Aliens",
-  "Alien³" → "star wars", "toy story", "alien", "alien");
-- or a stem that extends another by whole words ("Matrix Reloaded" after "Matrix") *and* a
-  factor cosine of at least ``PREFIX_MIN_COSINE``: the title says "maybe a sequel", the
-  audience confirms it, so "Alien Nation" stays apart from "Alien".
-Ranking then walks down the scores and skips a film whose cluster already holds ``cap`` picks,
-examining a bounded number of candidates (``MAX_CANDIDATES_PER_PICK``) even when every top
-film is of one franchise.
+Films are grouped once, at load, into clusters: the same *title stem* (the title without year,
+alternative titles, article, subtitle, sequel number and plural: "Toy Story 2", "Aliens" →
+"toy story", "alien"), or a stem that extends another by whole words *and* a factor cosine of
+at least ``PREFIX_MIN_COSINE`` (so "Alien Nation" stays apart from "Alien"). Ranking walks down
+the scores and skips a film whose cluster already holds ``cap`` picks, examining at most
+``MAX_CANDIDATES_PER_PICK`` candidates per pick.
 """
 
 from __future__ import annotations
@@ -105,11 +99,9 @@ def capped_top_n(
 ) -> IntArray:
     """Like ``top_n_indices``, but at most ``cap`` items of one cluster.
 
-    Candidates are read in score order from the best ``MAX_CANDIDATES_PER_PICK × n``, ranked
-    by one partition of the catalogue (a pool grown by repeated partitions cost the cap's
-    worst case four passes over 87k scores). Only when those run out (a narrow filter, or a
-    top dominated by one franchise) are capped-out films used to fill it: a short list would
-    be worse than a third sequel. ``rows``: the items ``scores`` are of (``top_n_indices``).
+    Candidates are the best ``MAX_CANDIDATES_PER_PICK × n`` (one partition of the catalogue);
+    only when those run out are capped-out films used to fill the list, since a short list
+    would be worse than a third sequel. ``rows``: as in ``top_n_indices``.
     """
     limit = MAX_CANDIDATES_PER_PICK * n
     ranked = top_n_indices(scores, limit, exclude=exclude, allowed=allowed, rows=rows)
@@ -125,11 +117,8 @@ def capped_from_order(
     exclude: npt.ArrayLike | None = None, allowed: npt.NDArray[np.bool_] | None = None,
     cap: int = MAX_PER_CLUSTER,
 ) -> IntArray:
-    """``capped_top_n`` for a ranking known in advance (``order``: every item, best first).
-
-    Why: the popularity list is the same for everyone, so it is sorted once at load and a
-    request only reads its head, growing the head when exclusions and filters thin it out;
-    ``clusters=None`` skips the franchise cap.
+    """``capped_top_n`` for a ranking known in advance (``order``: every item, best first),
+    read from its head (the popular list, sorted once at load); ``clusters=None`` skips the cap.
     """
     excluded = np.asarray(exclude if exclude is not None else [], dtype=np.int64)
 

@@ -1,26 +1,18 @@
 """"Like X but Y": what a film *is*, so a request's list keeps both halves.
 
-"Like Alien but funnier" asks for a comedy with Alien's premise (sci-fi, horror: Galaxy Quest,
-Men in Black, Tremors), not for what Alien's raters also rated. By the rating model alone,
-Alien's nearest comedies are Dr. Strangelove and Fargo (its raters rate those well), so a pull
-by the rating model lands on the plain comedy list. Content carries the "like X" half here:
+"Like Alien but funnier" asks for a comedy with Alien's premise, not for what Alien's raters
+also rated, so content carries the "like X" half:
 
-- ``GenreSpace``: every film as its genres weighted by rarity (inverse document frequency: a
-  Western says more about a film than a Drama), and a film's likeness to the reference films as
-  the cosine in that space over the genres the request did not ask for (every film in the list
-  has those; what is left is X's premise). Formats (IMAX) are not content;
-- ``request_scores``: the list's order inside the request's filters, as z-scores over the films
-  that pass them, so the weights are unit-free whatever the catalogue:
+- ``GenreSpace``: every film as its genres weighted by rarity (IDF), and a film's likeness to
+  the reference films as the cosine over the genres the request did not ask for;
+- ``request_scores``: the order inside the request's filters, z-scored over the films that
+  pass them:
 
       z(the person's score) + LIKENESS_WEIGHT · z(likeness) + REFERENCE_WEIGHT · z(cosine to X
       in the rating model) + KNOWN_WEIGHT · z(log(1 + number of ratings))
 
-  The rating model's cosine still separates two films of the same genres (the one X's fans
-  chose), and the number of ratings keeps an anonymous list to films people know instead of
-  one-rating curiosities that happen to match X's genres exactly.
-
-The weights were chosen on every other request of ``tests/data/like_but.jsonl`` (the ``dev``
-split) and measured on the rest by ``bench/intent.py``.
+The weights were chosen on the ``dev`` half of ``tests/data/like_but.jsonl`` and measured on
+the rest by ``bench/intent.py``.
 """
 
 from __future__ import annotations

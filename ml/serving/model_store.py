@@ -1,15 +1,11 @@
 """Versioned model directories and the ``current`` symlink the service serves.
 
-A store is a folder::
-
     STORE/versions/20261126T142501Z-funksvd-8d1c80dbb9/   one trained artifact per folder
     STORE/current -> versions/<one of them>              what CINEMATCH_MODEL_DIR points at
     STORE/history.json                                    every promotion, oldest first
 
-Why a symlink: switching it with ``rename(2)`` is atomic, so a service (re)loading
-``STORE/current`` sees the old model or the new one, never a half-written mix, and every
-replica that reloads the same path gets the same model. Training always writes a NEW folder;
-nothing in a version folder changes after it is added, so a rollback is only a switch back.
+Switching the symlink with ``rename(2)`` is atomic, so a reload sees the old model or the new
+one, never a mix. Version folders never change after they are added: a rollback is a switch.
 """
 
 from __future__ import annotations

@@ -1,28 +1,15 @@
 """Which films to ask a newcomer to rate first.
 
-A useful first film is one the person has probably seen (effort: every unseen film shown is a
-"haven't seen it" click) and whose rating tells the ranking model the most. Rashid et al. (2002)
-found that popularity alone wastes ratings on films everyone likes, and pure informativeness
-shows films nobody has seen; a product of the two balances effort and accuracy.
-
-Here "tells the model the most" is measured in the model that ranks (``ml.models.ials.model``):
-rating film i shrinks the uncertainty of the newcomer's vector by log(1 + zᵢᵀ A⁻¹ zᵢ), where A is
-the fold-in's precision after the films already picked. Each step takes the film with the largest
+A useful first film is one the person has probably seen and whose rating tells the ranking model
+(``ml.models.ials.model``) the most. Each step takes the film with the largest
 
     P(seen)^γ · log(1 + zᵢᵀ A⁻¹ zᵢ),    P(seen) ∝ its rating count,
 
-then adds it to A (Sherman–Morrison), so the next film is informative about *other* directions
-of taste: a spread over the factor space rather than ten films that say the same thing. With
-γ = 1 the product is the expected information of showing the film (the chance they can rate it
-× what the rating tells). Spread also saves effort: "most popular first" shows ten films seen
-by the same people, so one newcomer rates six and the next none. A light penalty on genres
+A being the fold-in's precision after the films already picked, then adds it to A
+(Sherman–Morrison), so the next film is informative about *other* directions of taste (Rashid
+et al. 2002 balance popularity and informativeness the same way). A light penalty on genres
 already on the page keeps each page mixed. The order is computed once at load; paging is a
-slice that skips excluded films.
-
-``ml.training.simulate_onboarding --tune`` chose γ on validation newcomers: the best quality among
-the orders needing no more pages than "most popular first". The first page may take its own γ (a
-γ of 6 there saved 3% of the pages and cost 10% of NDCG@10 at ten ratings); the tuned default
-is 1 for both.
+slice that skips excluded films. γ was chosen by ``ml.training.simulate_onboarding --tune``.
 """
 
 from __future__ import annotations

@@ -1,43 +1,21 @@
 """The personal ranking score, turning a score per item into a top-N, and factor neighbours.
 
-Why a ranking score at all: FunkSVD predicts how much someone will like a film *if* they watch
-it, so ranked by that alone a top-10 is obscure films a few people adored (NDCG@10 0.054 on
-ml-1m, below popularity's 0.119). The ranking score adds what FunkSVD never sees: which films
-this person is likely to choose, from an implicit-feedback model (``ml.models.ials.model``). It is
+FunkSVD predicts how much someone will like a film once seen; ranked by that alone a top-10 is
+obscure films a few people adored. The ranking score adds which films this person is likely to
+choose (iALS, ``ml.models.ials.model``) and an item-item term (``ml.models.ease.sparse``):
 
     z(iALS score) + w_rating(n) · z(FunkSVD predicted rating) + w_pop(n) · z(log(1 + count))
                   + w_item(n) · z(item-item score),
 
-the item-item score being Σ r_i B[i, ·] of a pruned rating-weighted EASE
-(``ml.models.ease.sparse``: the strongest single ranker on MovieLens; the factor terms add what its
-pairs of films miss), each term z-scored over the catalogue so the weights are unit-free,
-and each weight moving from its value at the five-rating threshold to its value for a full
-history as the user tells us more (n = their number of ratings):
+each term z-scored over the catalogue, each weight moving from its value at five ratings to its
+full-history value as the user rates more (n ratings):
 
     w(n) = w_full + (w_at_threshold − w_full) · min(1, (5 / n)^decay).
 
-Why weights that depend on n: with five ratings the iALS fold-in is a rough guess, and a list
-that leans on it loses to the popular chart (NDCG@10 0.388 against 0.409 for five random
-ratings of held-out ml-1m users); leaning on popularity and on the predicted rating, which
-averages what the five ratings say, is what a newcomer's list needs. With a history the iALS
-term knows better, and a strong popularity prior only drags it to the blockbusters (w_pop 4
-at every n cost full histories 1%). The squared decay keeps full histories (20 ratings and
-more) where they were tuned. Everything was tuned on validation carved from training only:
-newcomers held out of the training users, 5 and 10 random ratings and 5 from the onboarding
-deck (``bench/newcomers.py --tune``), and full histories (bench/ranking.py). The iALS fold-in
-itself is ``IALS.fold_in``: it also hears the films a newcomer skipped as "haven't
-seen it".
-
-Scoring and ranking are separate steps (as in LensKit): every scorer returns one float per item,
-and these functions cut the list. They are vectorised: argpartition picks the N best in linear
-time, and only those N are sorted.
-
-``BlendScorer`` computes the same score in one pass over the items. A z-score is affine in the
-user's vector: over items, mean(Y·x) = ȳ·x and var(Y·x) = xᵀ Cov(Y) x, so both are known from
-moments precomputed once, and the whole score is a single matrix-vector product on the items'
-stacked factors minus a constant. Serving reads each item's factors once, which matters
-because that read, not arithmetic, is what a request costs (8 MB of factors fall out of cache
-between requests).
+docs/ranking.md gives the reasons and the tuning. Scoring and ranking are separate steps: every
+scorer returns one float per item and ``top_n_indices`` cuts the list. ``BlendScorer`` computes
+the score in one matrix-vector product: a z-score is affine in the user's vector (mean(Y·x) =
+ȳ·x, var(Y·x) = xᵀ Cov(Y) x), so the moments are precomputed once.
 """
 
 from __future__ import annotations
@@ -63,29 +41,9 @@ class RankingWeights:
 
     ``rating``, ``popularity`` and ``item_item`` are the weights for a full history,
     ``*_at_threshold`` those at five ratings; ``decay`` is how fast the first give way to the
-    second (module docstring). ``fold_in_half_ratings`` and ``skip_confidence`` shape the iALS
-    fold-in (``IALS.fold_in``, served through ``IALS.serving``). A manifest written
-    before these fields existed keeps its weights and takes the rest from here (a model
-    without the item-item arrays has no such term, whatever its weight).
-
-    The full-history weights were chosen on the validation split carved from the training
-    part of ml-1m, ml-100k and ml-latest-small (the protocol of ``bench/ranking.py --tune``):
-    the item-item term alone is the strongest, iALS beside it added 1.6-3.6% there, FunkSVD's
-    predicted rating a little more, popularity nearly nothing. The weights at five ratings
-    and the fold-in were chosen on 300 validation newcomers held out of the training users
-    (``bench/newcomers.py --tune``, every list through ``Recommender.recommend``), by the
-    worst of the targets' ratios to their bars, the bars set by popularity and by EASE tuned
-    for newcomers (λ chosen per protocol there too), among the grid points whose top-10s
-    overlap between newcomers no more than EASE's. Random 5 / random 10 / deck 5, NDCG@10:
-    FunkSVD 1.5 and h = 1 gave 0.484 / 0.488 / 0.447 against 0.473 / 0.487 / 0.448 for 1.0
-    and h = 2. The item-item term is left out at five ratings: it is tuned for histories
-    and pulls a five-rating list to obscure films (random 5: 0.484 without it, 0.457 at 0.5,
-    0.444 at 1, 0.429 at 2, 0.414 at 4; lowering popularity and FunkSVD beside it did not
-    help). h = 0.5 was 0.485 / 0.488 / 0.446, within noise of h = 1 (paired +0.0016 ± 0.0009
-    on random 5), and it moves the lists of 40-rating histories too. A smaller popularity
-    weight makes the lists more personal but loses to the chart: with FunkSVD 1.5 (h = 2)
-    the top-10s overlap 0.18 at popularity 4 and 0.12 at 2, random 5 0.481 and 0.470; with
-    FunkSVD 1.0 and no popularity, 0.06 and 0.440.
+    second. ``fold_in_half_ratings`` and ``skip_confidence`` shape the iALS fold-in
+    (``IALS.fold_in``). Fields missing from an older manifest take these defaults. Chosen on
+    validation only (``bench/ranking.py --tune``, ``bench/newcomers.py --tune``; docs/ranking.md).
     """
 
     rating: float = 0.3
@@ -178,13 +136,10 @@ class BlendScorer:
     ) -> None:
         """``rows``: the items ``scores`` scores (default all), z-scored over every item.
 
-        With ``rows`` the factors are stored by column (each factor of every scored item in
-        a row of its own): the product then runs down contiguous columns, 2.7x faster here
-        than by item rows (20,000 films × 194 factors: 0.40 against 1.10 ms of one core), at
-        the price of another float32 summation order. Every item's scorer keeps the item
-        rows: its rounding is the one the shipped lists were recorded with
-        (``tests/ml/test_served_lists.py``); a pool exists only above ``PERSONAL_POOL``
-        films (``ml.serving.recommender``)."""
+        With ``rows`` the factors are stored by column, so the product runs down contiguous
+        columns (2.7x faster) in another float32 summation order. Every item's scorer keeps
+        item rows: the shipped lists were recorded with its rounding
+        (``tests/ml/test_served_lists.py``)."""
         y = np.asarray(choice_factors, dtype=np.float64)
         # The predicted rating minus the user's constant (global mean + user bias), which no
         # z-score sees: Z·[p; 1] with Z = [Q | b].

@@ -1,17 +1,10 @@
 """Why a film is on someone's list, said only when it holds.
 
-A personal pick's reason names a film the person rated ("Because you loved Alien (1979)") only
-when both are true:
-
-- they rated that film ``POSITIVE_RATING`` or more;
-- it is among the pick's nearest neighbours in the rating model's item space (the space of
-  ``Recommender.similar``: films liked by the same people), ``neighbour_count`` of them.
-
-Without the second test, the closest of a person's few loved films can still be far from the
-pick: "Forrest Gump, because you loved The Silence of the Lambs".
-When no loved film is a neighbour, the reason is the pick's genre that the person loved most
-often, if they loved at least ``GENRE_EVIDENCE`` films of it ("Like the Sci-Fi films you
-loved"); failing that, the generic "Picked for your taste".
+A pick's reason names a film the person rated ("Because you loved Alien (1979)") only when
+they rated it ``POSITIVE_RATING`` or more *and* it is among the pick's ``neighbour_count``
+nearest in the rating model's item space. Otherwise it is the pick's genre the person loved
+most often, if they loved at least ``GENRE_EVIDENCE`` films of it; failing that, the generic
+"Picked for your taste".
 """
 
 from __future__ import annotations
@@ -53,12 +46,8 @@ def neighbour_count(n_films: int) -> int:
 class Neighbourhoods:
     """Whether a film is among another's ``k`` nearest by cosine of unit item factors.
 
-    Each film's neighbourhood edge (its k-th largest cosine to another film) is computed the
-    first time the film is asked about, from one row of cosines, then kept (a float per film):
-    a table of every film's neighbours would be 87,000² cosines at the largest catalogue. On
-    the shipped 10,400 films and 64 factors, 10 films never listed before cost about 1.1 ms
-    once (half the product, half the partition); a list of films seen before, 0.1 ms for all
-    its reasons.
+    Each film's edge (its k-th largest cosine) is computed from one row of cosines the first time
+    the film is asked about, then kept (a float per film).
     """
 
     def __init__(self, unit_factors: npt.NDArray[np.floating], k: int,
@@ -73,9 +62,7 @@ class Neighbourhoods:
         """The cosine of each film's k-th nearest other film."""
         missing = np.unique(films[np.isnan(self._edge[films])])
         if len(missing):
-            cosines = self.unit_factors[missing] @ self.unit_factors.T
-            cosines[np.arange(len(missing)), missing] = -np.inf  # not its own neighbour
-            self._edge[missing] = np.partition(cosines, -self.k, axis=1)[:, -self.k]
+            self._edge[missing] = _kth_cosine(self.unit_factors, missing, self.k)
         return self._edge[films]
 
     def closest_near(self, films: IntArray, candidates: IntArray) -> IntArray:
@@ -96,28 +83,27 @@ class Neighbourhoods:
 def neighbour_edges(unit_factors: npt.NDArray[np.floating], k: int,
                     threads: int | None = None) -> npt.NDArray[np.float32]:
     """Every film's ``Neighbourhoods.edges`` at once, ``EDGE_BLOCK`` films at a time, the
-    blocks shared among ``threads`` (default: one per core).
-
-    Why: on a large catalogue a film's first edge is the cost of a list (10 films never
-    listed before: ~10 ms of CPU at 87k films, a row of 87k cosines and a partition each), so
-    a trained model stores them all (``Artifact.neighbour_edges``): at 87k films about a
-    minute of training, 0.35 MB on disk. Why threads: most of that minute is the partition,
-    which numpy runs on one core (it releases the GIL), so each thread takes whole blocks,
-    product and partition, with one BLAS thread each.
+    blocks shared among ``threads`` (default: one per core; numpy's partition releases the GIL).
     """
     n = len(unit_factors)
     edges = np.empty(n, dtype=np.float32)
 
     def block(first: int) -> None:
         films = np.arange(first, min(first + EDGE_BLOCK, n))
-        cosines = unit_factors[films] @ unit_factors.T
-        cosines[np.arange(len(films)), films] = -np.inf  # not its own neighbour
-        edges[films] = np.partition(cosines, -k, axis=1)[:, -k]
+        edges[films] = _kth_cosine(unit_factors, films, k)
 
     workers = max(1, threads or os.cpu_count() or 1)
     with single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
         list(pool.map(block, range(0, n, EDGE_BLOCK)))
     return edges
+
+
+def _kth_cosine(unit_factors: npt.NDArray[np.floating], films: IntArray,
+                k: int) -> npt.NDArray[np.floating]:
+    """The cosine of each of ``films``' k-th nearest other film."""
+    cosines = unit_factors[films] @ unit_factors.T
+    cosines[np.arange(len(films)), films] = -np.inf  # not its own neighbour
+    return np.partition(cosines, -k, axis=1)[:, -k]
 
 
 def personal_reasons(picks: IntArray, rated: IntArray, ratings: npt.NDArray[np.floating],

@@ -1,15 +1,10 @@
 """The one object the API holds: a loaded model that answers "what should this person watch".
 
-It speaks raw MovieLens ids at its edge and dense indices inside. Everything a request needs is
-precomputed at load (unit factors for cosines, genre and year masks, franchise clusters, the
-popularity and onboarding orders), so a request is two fold-ins (FunkSVD for the ★ shown, iALS
-for the order) plus a few vectorised passes over the items.
-
-Lists are ranked by one of three scorers (``ml.serving.ranking.RANKERS``): popularity below the
-personalisation threshold, the ranking score from it on; FunkSVD's predicted rating alone is
-kept selectable so evaluation and the contract tests measure it through this same code. Every
-model is used through ``ml.models.contract`` (``fold_in``, ``scores``, ``similar_items``): raw
-ids are mapped to indices here, once, and never reach a model.
+It speaks raw MovieLens ids at its edge and dense indices inside, and uses every model through
+``ml.models.contract``. Everything a request needs is precomputed at load, so a request is two
+fold-ins (FunkSVD for the ★ shown, iALS for the order) plus a few vectorised passes. Lists are
+ranked by one of ``ml.serving.ranking.RANKERS``: popularity below the personalisation
+threshold, the ranking score from it on (FunkSVD's predicted rating alone stays selectable).
 """
 
 from __future__ import annotations
@@ -52,12 +47,9 @@ from ml.text.titles import parse_title
 Source = Literal["popularity", "personalized"]
 
 #: A personal list is ranked among the catalogue's most rated films, this many of them,
-#: unless its filters leave fewer than it asks for there (then among every film). Why: the
-#: ranking score reads each scored film's 194 factors, 67 MB at ml-32m's 87k films, which
-#: alone took 5.7 ms of CPU a list; 20,000 films (15 MB) bound it at any catalogue size. Films
-#: below (in ml-32m, those with a few dozen ratings or fewer) rarely reach anyone's top 10
-#: (``bench/serving_87k.py`` measures the lists that change). The MovieLens copies, under
-#: 20,000 films, are ranked in full.
+#: unless its filters leave fewer there: it bounds the factors a list reads at any catalogue
+#: size (``bench/serving_87k.py`` measures the lists that change). The MovieLens copies are
+#: ranked in full.
 PERSONAL_POOL = 20_000
 
 
@@ -95,11 +87,9 @@ class RecommendationList:
 
 @dataclass(frozen=True)
 class UserProfile:
-    """A user's fold-in results and the ratings they came from (dense indices).
-
-    ``vector`` is the rating model's (FunkSVD) user, ``choice_vector`` the ranking model's
-    (iALS, which also hears the films skipped as "haven't seen it": ``Recommender.ials``); both
-    depend only on the ratings and skips, so the API caches a profile until they change.
+    """A user's fold-in results and the ratings they came from (dense indices): ``vector``
+    (FunkSVD) and ``choice_vector`` (iALS, skips included) depend only on the ratings and skips,
+    so the API caches a profile until they change.
     """
 
     vector: UserVector
@@ -127,8 +117,7 @@ class Recommender:
         #: The ranking score's item-item term (``ml.models.ease.sparse``), None in older models.
         self.item_item = artifact.item_item
         self.weights = weights or artifact.ranking_weights
-        #: The ranking model, folding in with the fold-in settings of ``weights``
-        #: (``artifact.ials`` when they are the manifest's).
+        #: The ranking model, folding in with the fold-in settings of ``weights``.
         self.ials = artifact.implicit.serving(self.weights.fold_in_half_ratings,
                                               self.weights.skip_confidence)
         pop = self.popularity
@@ -251,14 +240,11 @@ class Recommender:
     ) -> RecommendationList:
         """Top-``n`` films for someone with these ratings, filters applied before the cut.
 
-        ``ranker`` defaults to popularity below the personalisation threshold and the ranking
-        score ("blend") from it on; ``diversify`` keeps at most two films of a franchise.
-        ``constraints`` (a plain-words request, ``ml.serving.constraints``) filter and pull the
-        list. ``skipped``: films the user said they have not seen (onboarding's "Haven't seen it"),
-        a signal for the ranking score; ignored when ``profile`` is given (it holds them).
-        ``exclude`` are movie ids never to return (films the person hid or skipped);
-        ``discover`` (0–1) moves a personal list away from the most rated films
-        (``ml.serving.discover``); the popular list and a request's list ignore it.
+        ``ranker`` defaults to popularity below the personalisation threshold and "blend" from
+        it on; ``diversify`` keeps at most two films of a franchise; ``constraints`` filter and
+        pull the list; ``skipped`` (films not seen) is ignored when ``profile`` is given (it
+        holds them); ``exclude`` are movie ids never to return; ``discover`` (0–1) moves a
+        personal list away from the most rated films.
         """
         ratings = self.known_ratings(ratings)
         allowed = self._filter_mask(genre, year_from, year_to)
@@ -448,17 +434,12 @@ class Recommender:
 
     def _filter_mask(self, genre: str | None, year_from: int | None,
                      year_to: int | None) -> npt.NDArray[np.bool_] | None:
-        mask: npt.NDArray[np.bool_] | None = None
-        if genre:
-            canonical = self.canonical_genre(genre)
-            mask = (self._genre_masks[canonical].copy() if canonical
-                    else np.zeros(self.n_movies, dtype=bool))
-        if year_from is not None or year_to is not None:
-            low = -10**9 if year_from is None else year_from
-            high = 10**9 if year_to is None else year_to
-            in_range = (self._years >= low) & (self._years <= high) & (self._years >= 0)
-            mask = in_range if mask is None else mask & in_range
-        return mask
+        """The plain filters as ``Constraints`` (an unknown genre matches no film), None
+        without any."""
+        if not genre and year_from is None and year_to is None:
+            return None
+        genres = ((self.canonical_genre(genre) or genre),) if genre else ()
+        return Constraints(genres, (), year_from, year_to).mask(self._genre_masks, self._years)
 
 
 def _items(movie_ids: npt.NDArray[np.int64], predicted: npt.NDArray[np.floating],

@@ -1,14 +1,9 @@
 """Reading other sites' rating exports: Letterboxd, IMDb, MovieLens and CineMatch's own.
 
-Pure functions from the uploaded bytes to an ``ImportPlan`` (which film, which rating, which
-date, and what could not be matched and why); the API decides what to write. A file is read
-completely before anything is decided, and any problem with the *file* (not UTF-8 text, a
-NUL byte, columns of no known export, a rating off the scale, more rows or longer fields than
-any real export has) raises ``ImportFileError`` naming the line, so a bad file writes nothing.
-Problems with single *films* (not in the catalogue, a TV series) are reported per row instead.
-
-The caps stop a "CSV bomb": rows are counted while streaming and reading stops at the first
-row over ``MAX_ROWS``; a field longer than ``MAX_FIELD_CHARS`` is refused at once.
+Pure functions from the uploaded bytes to an ``ImportPlan``; the API decides what to write. Any
+problem with the *file* (not UTF-8, a NUL byte, unknown columns, a rating off the scale, over
+``MAX_ROWS`` rows or ``MAX_FIELD_CHARS`` in a field) raises ``ImportFileError`` naming the
+line, so a bad file writes nothing; problems with single films are reported per row.
 """
 
 from __future__ import annotations
@@ -45,20 +40,9 @@ REQUIRED_COLUMNS: dict[Source, tuple[str, ...]] = {
 EXPORT_COLUMNS = (*REQUIRED_COLUMNS["cinematch"], "list")
 RATED = "rated"
 #: IMDb title types that are not films and are reported, not imported.
-IMDB_SKIPPED_TYPES = frozenset(
-    {
-        "tv series",
-        "tv episode",
-        "tv mini series",
-        "tv mini-series",
-        "video game",
-        "podcast series",
-        "podcast episode",
-        "tvseries",
-        "tvepisode",
-        "tvminiseries",
-    }
-)
+IMDB_SKIPPED_TYPES = frozenset({
+    "tv series", "tv episode", "tv mini series", "tv mini-series", "video game", "podcast series",
+    "podcast episode", "tvseries", "tvepisode", "tvminiseries"})
 TV_SKIPPED = "TV series and episodes are not imported"
 NO_RATING = "no rating (watched only)"
 NOT_A_LIST_WE_KEEP = "this list is not kept by CineMatch yet"
@@ -133,10 +117,9 @@ def plan_import(data: bytes, source: Source | Literal["auto"], catalogue: Catalo
     chosen = detect_source(header) if source == "auto" else source
     missing = [c for c in REQUIRED_COLUMNS[chosen] if c not in header]
     if missing:
-        raise ImportFileError(
-            f"line 1: not a {chosen} export: missing column(s) {', '.join(missing)} "
-            f"(expected {','.join(REQUIRED_COLUMNS[chosen])})"
-        )
+        expected = ",".join(REQUIRED_COLUMNS[chosen])
+        raise ImportFileError(f"line 1: not a {chosen} export: missing column(s) "
+                              f"{', '.join(missing)} (expected {expected})")
     rows = list(_READERS[chosen](_records(reader, header)))
     plan = ImportPlan(source=chosen, rows=len(rows))
     best: dict[int, MatchedRating] = {}
@@ -194,9 +177,8 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ImportFileError(
-            f"this is not a UTF-8 CSV text file (undecodable byte at offset {error.start})"
-        ) from None
+        raise ImportFileError("this is not a UTF-8 CSV text file (undecodable byte at offset "
+                              f"{error.start})") from None
 
 
 def _header(reader: Iterator[list[str]]) -> list[str]:
@@ -211,9 +193,8 @@ def _header(reader: Iterator[list[str]]) -> list[str]:
     return [cell.strip() for cell in header]
 
 
-def _records(
-    reader: Iterator[list[str]], header: list[str]
-) -> Iterator[tuple[int, dict[str, str]]]:
+def _records(reader: Iterator[list[str]],
+             header: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line number, {column: value})`` per non-blank row, with the caps enforced."""
     count = 0
     while True:
@@ -230,9 +211,8 @@ def _records(
         if not any(cell.strip() for cell in row):
             continue
         if any(len(cell) > MAX_FIELD_CHARS for cell in row):
-            raise ImportFileError(
-                f"line {line}: a field is longer than {MAX_FIELD_CHARS} characters"
-            )
+            raise ImportFileError(f"line {line}: a field is longer than {MAX_FIELD_CHARS} "
+                                  "characters")
         if len(row) > len(header) + 5:
             raise ImportFileError(f"line {line}: {len(row)} fields for {len(header)} columns")
         yield line, dict(zip(header, (cell.strip() for cell in row), strict=False))
@@ -249,14 +229,11 @@ def _rating(text: str, line: int, *, scale: float = 1.0) -> float:
     except ValueError:
         raise ImportFileError(f"line {line}: rating {text!r} is not a number") from None
     steps = (value - RATING_MIN) / RATING_STEP if math.isfinite(value) else -1.0
-    if not (RATING_MIN <= value <= RATING_MAX) or not math.isclose(
-        steps, round(steps), abs_tol=1e-9
-    ):
+    on_step = math.isclose(steps, round(steps), abs_tol=1e-9)
+    if not (RATING_MIN <= value <= RATING_MAX) or not on_step:
         low, high = RATING_MIN * scale, RATING_MAX * scale
-        raise ImportFileError(
-            f"line {line}: rating {text} is off the scale ({low:g} to {high:g}"
-            f" in steps of {RATING_STEP * scale:g})"
-        )
+        raise ImportFileError(f"line {line}: rating {text} is off the scale ({low:g} to {high:g}"
+                              f" in steps of {RATING_STEP * scale:g})")
     return RATING_MIN + round(steps) * RATING_STEP
 
 
@@ -298,9 +275,8 @@ def _letterboxd(records: Iterator[tuple[int, dict[str, str]]]) -> Iterator[Impor
         if not r.get("Rating"):  # diary.csv and watched.csv have unrated rows
             yield ImportRow(line, title, year, None, None, skip_reason=NO_RATING)
             continue
-        yield ImportRow(
-            line, title, year, _rating(r["Rating"], line), _day(r.get("Date", ""), line)
-        )
+        rating = _rating(r["Rating"], line)
+        yield ImportRow(line, title, year, rating, _day(r.get("Date", ""), line))
 
 
 def _imdb(records: Iterator[tuple[int, dict[str, str]]]) -> Iterator[ImportRow]:
@@ -322,10 +298,8 @@ def _movielens(records: Iterator[tuple[int, dict[str, str]]]) -> Iterator[Import
     for line, r in records:
         users.add(r.get("userId", ""))
         if len(users) > 1:
-            raise ImportFileError(
-                f"line {line}: the file holds several MovieLens users' ratings; "
-                "import one user's ratings.csv"
-            )
+            raise ImportFileError(f"line {line}: the file holds several MovieLens users' ratings; "
+                                  "import one user's ratings.csv")
         movie_id = _int(r.get("movieId", ""), line, "movieId")
         timestamp = _int(r.get("timestamp", ""), line, "timestamp") if r.get("timestamp") else None
         rated_at = None if timestamp is None else datetime.fromtimestamp(min(timestamp, 2**33), UTC)
@@ -342,14 +316,9 @@ def _cinematch(records: Iterator[tuple[int, dict[str, str]]]) -> Iterator[Import
             continue
         movie_id = _int(r.get("movie_id", ""), line, "movie_id")
         rating = _rating(r.get("rating", ""), line)
-        yield ImportRow(
-            line, title, year, rating, _day(r.get("rated_at", ""), line), movie_id=movie_id
-        )
+        rated_at = _day(r.get("rated_at", ""), line)
+        yield ImportRow(line, title, year, rating, rated_at, movie_id=movie_id)
 
 
-_READERS = {
-    "letterboxd": _letterboxd,
-    "imdb": _imdb,
-    "movielens": _movielens,
-    "cinematch": _cinematch,
-}
+_READERS = {"letterboxd": _letterboxd, "imdb": _imdb, "movielens": _movielens,
+            "cinematch": _cinematch}

@@ -1,29 +1,21 @@
 """Plain words → constraints: "something scary from the 90s" → Horror, 1990–1999.
 
-An offline, deterministic parser (no model, no network): the words it knows are data in
-``ml/text/intent_words.toml`` (everyday words for every catalogue genre, moods, eras, decades),
-reference films are found with the catalogue's own title search (``ml.text.search.MovieIndex``,
-typo-tolerant), and every word it could not use comes back in ``unparsed`` instead of being
-dropped. It reads the request in passes over folded words, each claiming the words it used:
+An offline, deterministic parser: the words it knows are data in ``intent_words.toml``,
+reference films are found by the catalogue's typo-tolerant title search
+(``ml.text.search.MovieIndex``), and every word it could not use comes back in ``unparsed``.
+It reads the request in passes over folded words, each claiming the words it used:
 
 1. reference films after "like", "similar to", "loved"...: the longest run of words that is a
-   catalogue title (exact, or a typo-corrected or unfinished exact title), the most-rated film
-   of that title when several share it; a run stops at words such as "but", "with", "in",
-   unless running on through them gives a title exactly ("Men in Black", "From Russia with
-   Love");
-2. years: "90s", "the 1970s", "the fifties", "early 80s", "from 1995" (that year), "since
-   1995", "before 1960" (to 1959), "after 2010" (from 2011), "between 1980 and 1990", "old",
-   "classic" (to 1979), "recent" (from 2010);
-3. negations: "no", "not", "without", "nothing", "except", "anything but", "don't want"...
-   exclude the genres named in the next few words ("not too violent" → no Horror); "less
-   gory" cannot be said as a filter and stays unparsed;
-4. genre and mood words, longest phrase first, misspellings corrected within the same edit
-   budget as title search ("comdey", "scarey", "westren").
+   catalogue title (the most-rated film of that title), through words such as "in" or "with"
+   only when that gives a title exactly ("Men in Black");
+2. years: "90s", "early 80s", "since 1995", "before 1960", "between 1980 and 1990", "old"...;
+3. negations ("no", "not", "without"...) exclude the genres named in the next few words;
+   "less gory" cannot be a filter and stays unparsed;
+4. genre and mood words, longest phrase first, misspellings corrected as title search does.
 
-A genre both asked for and excluded ("scary but not too gory") stays asked for. Genres listed
-together are meant together ("romantic comedy" → Comedy and Romance); ``ml.serving.constraints``
-relaxes that to any of them when too few films match. Measured on ``tests/data/intents.jsonl``
-by ``bench/intent.py`` (figures in docs/app.md).
+A genre both asked for and excluded stays asked for. Genres listed together are meant
+together (``ml.serving.constraints`` relaxes that when too few films match). docs/app.md has
+the figures of ``bench/intent.py``.
 """
 
 from __future__ import annotations

@@ -1,22 +1,17 @@
 """Which catalogue film a title and year written by another site means, or honestly none.
 
-Letterboxd, IMDb and MovieLens name films differently ("Se7en" is MovieLens's "Seven (a.k.a.
-Se7en)", "Star Wars" 1977 is "Star Wars: Episode IV - A New Hope", "The Empire Strikes Back" is
-Episode V). Every title is read by ``ml.text.titles`` (the one normaliser) and reduced to a *key*:
-its folded words without spaces, "and" dropped (so "&" and "and" agree) and Roman numerals as
-digits. A film is then looked up in tiers, the first tier with any candidate deciding:
+Every title is read by ``ml.text.titles`` and reduced to a *key*: its folded words without
+spaces, "and" dropped and Roman numerals as digits. A film is looked up in tiers, the first
+tier with any candidate deciding:
 
 1. a full title or alternative title (with or without its article) and the same year;
 2. the part before a colon or the last part after one ("Star Wars", "The Empire Strikes
    Back"), same year;
-3. a full title with the year one off (or a catalogue entry without a year), only when that
-   title (as written, article included, if any film has it so) names a single film in the
-   whole catalogue and the year is not past the catalogue's
-   newest film (a 2019 release cannot be the 2018 film of the same name the catalogue has).
+3. a full title with the year one off (or an entry without a year), only when that title
+   names a single film in the whole catalogue and the year is not past its newest film.
 
 A tier that finds several films is *ambiguous* and matches nothing: a wrong match costs a
-person more than a missing one (they would have to find and undo it). Without a year, only a
-title that names one film in the whole catalogue matches.
+person more than a missing one. Without a year, only a title naming one film matches.
 """
 
 from __future__ import annotations

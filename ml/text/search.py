@@ -1,18 +1,11 @@
 """Title search over the catalogue, built once at startup: prefix, exact and typo-tolerant.
 
-Titles are read by ``ml.text.titles`` (the one normaliser): every alternative title and article
-form goes into one sorted word list, so a query word is a prefix range found by bisection
-instead of a scan of every title. Results are ranked in tiers: exact title, title starting
-with the query, the query as a phrase inside the title, then any title whose words the
-query's words begin; ties keep the catalogue's popularity order.
-
-Typos: a query word that begins no word of any title is replaced by the closest title words
-within an edit distance that grows with its length (1 from 4 letters, 2 from 8; a swap of two
-neighbours counts as one edit), found by rapidfuzz over the distinct words of similar length,
-and the corrected query is ranked the same way: "godfater" finds The Godfather. Numbers and
-Roman numerals stand for each other ("star wars 4" finds Episode IV), and each title is also
-indexed without its spaces ("walle" finds WALL·E). When nothing matches even then,
-``suggest`` offers the title sharing most words with the query ("did you mean").
+Every alternative title and article form (``ml.text.titles``) goes into one sorted word list,
+so a query word is a prefix range found by bisection. Tiers: exact title, title starting with
+the query, the query as a phrase, then titles whose words the query's words begin; ties keep
+popularity order. A query word that begins no title word is replaced by the closest title
+words within ``typo_budget`` edits; numbers and Roman numerals stand for each other, and titles
+are also indexed without spaces ("walle"). ``suggest`` offers "did you mean".
 """
 
 from __future__ import annotations
@@ -69,22 +62,16 @@ class MovieIndex:
     def __init__(self, movies: Sequence[Movie]) -> None:
         self._movies = list(movies)
         self._forms = [self._searchable_forms(movie.title) for movie in self._movies]
-        pairs = {
-            (word, index)
-            for index, forms in enumerate(self._forms)
-            for form in forms
-            for word in self._words_of(form)
-        }
-        words = sorted(pairs)
+        words = sorted({(word, index) for index, forms in enumerate(self._forms)
+                        for form in forms for word in self._words_of(form)})
         self._words = [word for word, _ in words]
         self._word_movie = [index for _, index in words]
         self._vocabulary = sorted({word for word, _ in words})
         self._vocabulary_by_length: dict[int, list[str]] = defaultdict(list)
         for word in self._vocabulary:
             self._vocabulary_by_length[len(word)].append(word)
-        titles = sorted(
-            {(form, index) for index, forms in enumerate(self._forms) for form in forms}
-        )
+        titles = sorted({(form, index) for index, forms in enumerate(self._forms)
+                         for form in forms})
         self._titles = [form for form, _ in titles]
         self._title_movie = [index for _, index in titles]
         self._by_title: dict[str, set[int]] = defaultdict(set)
@@ -128,15 +115,8 @@ class MovieIndex:
         """The catalogue's spelling of ``genre`` (matched case-insensitively), or None."""
         return self._genres.get(genre.strip().casefold())
 
-    def search(
-        self,
-        query: str | None = None,
-        *,
-        genre: str | None = None,
-        year: int | None = None,
-        limit: int = 20,
-        offset: int = 0,
-    ) -> SearchPage:
+    def search(self, query: str | None = None, *, genre: str | None = None,
+               year: int | None = None, limit: int = 20, offset: int = 0) -> SearchPage:
         """Matching films, best first; ``genre`` must already be canonical."""
         folded = fold(query) if query else ""
         keep = self._filter(genre, year)
@@ -151,17 +131,7 @@ class MovieIndex:
         else:
             candidates = list(range(len(self._movies))) if keep is None else sorted(keep)
         page = candidates[offset : offset + limit]
-        return SearchPage(
-            total=len(candidates),
-            movies=[self._movies[i] for i in page],
-            corrected_query=corrected,
-            suggestion=suggestion,
-        )
-
-    def matches(self, query: str) -> list[int]:
-        """Positions of every film matching ``query``, best first (typos corrected)."""
-        folded = fold(query)
-        return self._ranked_matches(folded)[0] if folded else []
+        return SearchPage(len(candidates), [self._movies[i] for i in page], corrected, suggestion)
 
     def suggest(self, query: str) -> str | None:
         """The title sharing most words with ``query``, allowing one more typo than search.
@@ -212,9 +182,8 @@ class MovieIndex:
             for length in range(len(word) - budget, len(word) + budget + 1)
             for candidate in self._vocabulary_by_length.get(length, ())
         ]
-        found = process.extract(
-            word, nearby, scorer=OSA.distance, score_cutoff=budget, limit=MAX_CORRECTIONS
-        )
+        found = process.extract(word, nearby, scorer=OSA.distance, score_cutoff=budget,
+                                limit=MAX_CORRECTIONS)
         return [candidate for candidate, _, _ in sorted(found, key=lambda hit: hit[1])]
 
     def _word_matches(self, word: str) -> set[int]:
@@ -245,10 +214,8 @@ class MovieIndex:
             return [], None
         if not corrections:
             return self._tiers(folded, matches), None
-        chosen = {
-            token: next((w for w in words if self._word_matches(w) & matches), words[0])
-            for token, words in corrections.items()
-        }
+        chosen = {token: next((w for w in words if self._word_matches(w) & matches), words[0])
+                  for token, words in corrections.items()}
         corrected = " ".join(chosen.get(token, token) for token in tokens)
         return self._tiers(corrected, matches), corrected
 
@@ -258,10 +225,7 @@ class MovieIndex:
         exact &= matches
         phrase: set[int] = set()
         if " " in folded:  # one word: every match already starts a word with it
-            phrase = {
-                i
-                for i in matches - starting - exact
-                if any(f" {folded}" in f" {form}" for form in self._forms[i])
-            }
+            phrase = {i for i in matches - starting - exact
+                      if any(f" {folded}" in f" {form}" for form in self._forms[i])}
         rest = matches - starting - phrase - exact
         return [*sorted(exact), *sorted(starting - exact), *sorted(phrase), *sorted(rest)]

@@ -1,15 +1,10 @@
 """The one title normaliser: how CineMatch reads, folds and shows a film's title.
 
-MovieLens titles carry more than a name: "Seven (a.k.a. Se7en)", "Léon: The Professional
-(a.k.a. The Professional) (Léon)", "Amelie (Fabuleux destin d'Amélie Poulain, Le)", and older
-files put articles last ("Matrix, The"). Search, import matching, the franchise cap and the
-cards people see all need the same reading of that, so it lives here once:
-
-- ``fold`` turns any text into lower-case words without accents, keeping the letters of every
-  script ("Amélie" → "amelie", "東京物語" stays searchable);
-- ``parse_title`` splits a raw title into the name shown on a card and its alternative titles;
-- ``title_forms`` lists every folded way a person may write the title (each alternative, with
-  and without its article), which is what search and import match against.
+- ``fold``: lower-case words without accents, keeping every script's letters;
+- ``parse_title``: a raw MovieLens title ("Seven (a.k.a. Se7en)", "Matrix, The") split into
+  the name shown on a card and its alternative titles;
+- ``title_forms``: every folded way a person may write the title, which search and import
+  match against.
 """
 
 from __future__ import annotations

@@ -6,19 +6,11 @@ Modes:
 - ``--ml100k-folds DIR`` (the official u1–u5 folds; mean and per fold).
 
 Rating accuracy: RMSE and MAE of the global mean, the damped bias baseline and FunkSVD.
-Top-N: Recall@10, NDCG@10 and catalogue coverage for popularity (``popularity``: the Bayesian
-average the app shows newcomers; ``popularity_count``: the raw rating count, the stronger top-N
-baseline), FunkSVD by predicted rating, and the service's own personal ranking, through the
-same ``Recommender`` that serves /recommend. The first three are ``ml.models`` ranked by the
-contract's one top-N (``ml.models.contract.recommend``), with no code per model.
-Positives are test ratings ≥ 4; every film seen in training and not rated by the user in
-training is ranked; lists are measured for at most ``TOP_N_USERS`` users (a seeded sample).
-Hyper-parameters are never tuned here: early stopping, when asked for, uses a validation split
-carved from the training part only.
-
-``held_out_users`` measures a trained model on people it never saw (the promote gate's
-figures, ``python -m ml.training.promote``): RMSE and ranking NDCG@10 from most of their ratings,
-and NDCG@10 of a newcomer who gave 5 of them.
+Top-N: Recall@10, NDCG@10 and coverage for popularity (Bayesian average, and raw count),
+FunkSVD by predicted rating (through ``ml.models.contract.recommend``) and the served ranking
+(through ``Recommender``). Positives are test ratings ≥ 4; every film seen in training and not
+rated by the user there is ranked; at most ``TOP_N_USERS`` users (a seeded sample).
+``held_out_users`` measures a trained model on people it never saw (the promote gate).
 
 JSON keys (stable): ``split`` {name, n_train, n_test, seed, test_fraction}, ``training_seconds``,
 ``rating`` [{model, rmse, mae}], ``top_n`` [{model, recall_at_10, ndcg_at_10, coverage,
@@ -47,6 +39,7 @@ from ml.models.contract import Model, UserRatings, recommend
 from ml.models.funksvd.model import FunkSVDParams
 from ml.models.ials.model import ImplicitParams
 from ml.rules import PERSONALISATION_THRESHOLD, POSITIVE_RATING
+from ml.serving.artifacts import CATALOGUE_COLUMNS
 from ml.serving.ranking import RankingWeights
 from ml.serving.recommender import Recommender
 from ml.training.cli import (
@@ -87,7 +80,8 @@ def evaluate(
 ) -> EvaluationReport:
     """Train on ``train`` (FunkSVD and baselines) and measure everything on ``test``; the
     service's ranking with ``implicit_params`` and ``ranking_weights`` (default: theirs)."""
-    catalogue = movies if movies is not None else _bare_movies(train)
+    # Without a movie file every film gets the placeholder entry "Movie <id>".
+    catalogue = movies if movies is not None else pd.DataFrame(columns=list(CATALOGUE_COLUMNS))
     fitted = fit_artifact(train, catalogue, params, progress=progress,
                           implicit_params=implicit_params, ranking_weights=ranking_weights,
                           edges=False)
@@ -185,18 +179,15 @@ def held_out_users(recommender: Recommender, ratings: pd.DataFrame, seed: int,
                    newcomer_ratings: int = PERSONALISATION_THRESHOLD) -> HeldOutFigures:
     """Score a model on users it never trained on, each folded in as the service does.
 
-    Each user's ratings are shuffled by a generator seeded with (``seed``, user), so every
-    model is scored on the same split: the last ``HELD_OUT_TEST_SHARE`` (at least one) is
-    hidden. RMSE: the rating model's prediction of the hidden ratings from the rest; NDCG@10
-    (ranking): the served list (``Recommender.recommend``) from the rest, scored on the
-    hidden ratings ≥ 4; newcomer NDCG@10: the served list from the first ``newcomer_ratings``
-    of the shuffle, scored on all their other ratings ≥ 4 (``bench/newcomers.py``'s
-    ``random-5``); chart NDCG@10: the popular list someone with no ratings sees, scored on all
-    their ratings ≥ 4. Films the model does not know are dropped first (so pass ratings of films
-    every compared model knows to compare like with like); users left with fewer than
-    ``newcomer_ratings + 1`` ratings are skipped.
+    Each user's ratings are shuffled by a generator seeded with (``seed``, user) and the last
+    ``HELD_OUT_TEST_SHARE`` (at least one) hidden: RMSE of the hidden ratings and the served list's
+    NDCG@10 on the hidden ratings ≥ 4, both from the rest; newcomer NDCG@10 from the first
+    ``newcomer_ratings`` only; chart NDCG@10 of the popular list on all their ratings ≥ 4. Films
+    the model does not know are dropped first; users left with ``newcomer_ratings`` ratings or
+    fewer are skipped.
     """
-    errors: list[float] = []
+    predictions: list[float] = []
+    actual: list[float] = []
     ranking: list[float] = []
     newcomer: list[float] = []
     chart: list[float] = []
@@ -216,7 +207,8 @@ def held_out_users(recommender: Recommender, ratings: pd.DataFrame, seed: int,
         profile = recommender.profile(known)
         predicted = recommender.funksvd.predict(profile.vector,
                                                 recommender.items.indices(hidden))
-        errors.extend(predicted - np.array([given[int(m)] for m in hidden]))
+        predictions.extend(predicted)
+        actual.extend(given[int(m)] for m in hidden)
         loved = {int(m) for m in hidden if given[int(m)] >= POSITIVE_RATING}
         if loved:
             found = recommender.recommend(known, TOP_K, profile=profile)
@@ -233,11 +225,11 @@ def held_out_users(recommender: Recommender, ratings: pd.DataFrame, seed: int,
         raise ValueError(f"no held-out user has more than {newcomer_ratings} ratings of known "
                          "films")
     return HeldOutFigures(
-        rmse=float(np.sqrt(np.mean(np.square(errors)))),
+        rmse=rmse(predictions, actual),
         ndcg_at_10=float(np.mean(ranking)) if ranking else 0.0,
         newcomer_ndcg_at_10=float(np.mean(newcomer)) if newcomer else 0.0,
         chart_ndcg_at_10=float(np.mean(chart)) if chart else 0.0,
-        n_users=n_users, n_test_ratings=len(errors), n_newcomers=len(newcomer))
+        n_users=n_users, n_test_ratings=len(actual), n_newcomers=len(newcomer))
 
 
 def evaluate_split(ratings: pd.DataFrame, movies: pd.DataFrame | None, params: FunkSVDParams,
@@ -270,15 +262,6 @@ def read_100k_split(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise CliError(f"{path}: missing ml-100k fold file")
     return read_ratings_file(path)
-
-
-def _bare_movies(ratings: pd.DataFrame) -> pd.DataFrame:
-    ids = np.unique(ratings["movie_id"].to_numpy())
-    return pd.DataFrame({"movie_id": ids, "title": [f"Movie {i}" for i in ids],
-                         "year": pd.array([pd.NA] * len(ids), dtype="Int64"),
-                         "genres": [()] * len(ids),
-                         "tmdb_id": pd.array([pd.NA] * len(ids), dtype="Int64"),
-                         "imdb_id": [None] * len(ids)})
 
 
 def _mean_of(reports: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,14 +1,9 @@
 """Compiled inner loops of training (numba): the per-rating work of both ALS trainers.
 
-Why compiled: every sweep of FunkSVD and iALS visits each rating once per side, and in numpy
-that meant either a Python loop over 290k users and films or a gathered copy of the factors
-per rating (32M × 18 floats = 2.3 GB at ml-32m size). Here each entity's rows are read in
-place from its contiguous segment (``ml.models.matrix.Segments``), one entity per thread
-(``prange``; deterministic, since entities never share an output). Each entity's small dense work
-(its Cholesky solve, its CG steps) is done in the same pass, on both cores: run in lockstep through
-numpy it made (entities, k) temporaries and ran on one core, half the CPU time of a sweep at
-4M ratings. What is shared by all entities (YᵀY, the sampled priors) stays in numpy/BLAS.
-Training only: serving never imports this module, so the API does not need numba.
+Each entity's ratings are read in place from its segment (``ml.models.matrix.Segments``), one
+entity per thread (``prange``; deterministic, entities never share an output), with its small
+dense work (Cholesky solve, CG steps) in the same pass: no gathered copies per rating, no
+(entities, k) temporaries. Training only: the API does not need numba.
 """
 
 from __future__ import annotations
@@ -36,15 +31,9 @@ def segment_ridge_solve(indptr: Offsets, other: Index, factors: Float32, targets
                         noise: Float64, sample: bool) -> Float64:
     """Solve (X_eᵀX_e + diag(ridge_e) + Λ) w_e = X_eᵀy_e + s (+ L_e z_e) for every entity e.
 
-    X_e = [F_e, 1]: the ``factors`` rows of e's ratings and a column of ones (the bias), y_e
-    their ``targets``; Λ is ``prior_precision`` and s ``prior_shift``, shared by all
-    entities; with ``sample``, L_e z_e is added to the right-hand side (L_e the system's
-    Cholesky factor, z_e the ``noise`` row), so the solution is a posterior draw instead of
-    the mode. One pass per entity, fused: the sums in float32 (as the BLAS products they
-    replaced), then the small system in float64 by Cholesky in place. The ones column is
-    summed apart (Σ f, Σ y, the count), so a rating reads one 64-byte row of 16 factors and
-    the k × k loop vectorises without a remainder. Fusing saved the (n, d + 1, d + 1) normal
-    equations, their float64 copy and two batched LAPACK calls that ran on one core.
+    X_e = [F_e, 1] (the bias column summed apart), y_e the ``targets``, Λ ``prior_precision`` and s
+    ``prior_shift``; with ``sample``, L_e z_e is added (L_e the Cholesky factor, z_e the ``noise``
+    row), so the solution is a posterior draw. Sums in float32, the system in float64.
     """
     n, k = indptr.shape[0] - 1, factors.shape[1]
     d = k + 1
@@ -118,16 +107,9 @@ def conjugate_gradient_rows(indptr: Offsets, other: Index, weighted_targets: Flo
                             weights: Float64, fixed: Float32, base: Float64, ridge: Float64,
                             solved: Float64, steps: int) -> None:
     """``steps`` conjugate-gradient steps on every row's iALS system, warm-started from and
-    written back into ``solved``.
-
-    Row e solves (base + ridge_e I + Σ_j w_j y_j y_jᵀ) x = Σ_j w_j p_j y_j over its ratings j
-    (``weighted_targets`` holds w_j p_j, y_j the ``fixed`` row its rating points at); a row
-    without ratings is set to zero. One row per thread, each from start to finish (implicit's
-    CPU solver does the same): the k × k product, the per-rating sums and the vector updates
-    stay in the row's own small arrays, where running all rows in lockstep through numpy
-    kept five (rows, k) temporaries and ran half of an iALS sweep on one core. The ``fixed``
-    rows are read in float32 (half the memory traffic of the random reads) and summed in
-    float64.
+    written back into ``solved``: (base + ridge_e I + Σ_j w_j y_j y_jᵀ) x = Σ_j w_j p_j y_j
+    (``weighted_targets``: w_j p_j). A row without ratings is set to zero; ``fixed`` rows are
+    read in float32 and summed in float64.
     """
     n, k = solved.shape
     for e in nb.prange(n):
@@ -222,11 +204,8 @@ def head_gram(indptr: Offsets, other: Index, values: Float32, head_of: Index, n_
               n_stripes: int) -> Float64:
     """XᵀX over the head items: G[a, b] = Σ_u x_ua x_ub for the users' rows of ``values``.
 
-    ``other``/``values`` are each user's items and values (sorted by user, rows ``indptr``);
-    ``head_of`` maps an item to its head index (-1 outside the head). The cost is Σ_u n_u²/2
-    updates (the upper triangle, mirrored at the end), each user's items sorted so a row is
-    written left to right; rows are dealt to ``n_stripes`` threads in turn (row a to thread
-    a mod n_stripes), so no two threads write the same row and the sum is deterministic.
+    ``head_of`` maps an item to its head index (-1 outside). The upper triangle is summed and
+    mirrored; row a belongs to thread a mod ``n_stripes``, so the sum is deterministic.
     """
     starts, heads, kept = _head_rows(indptr, other, values, head_of)
     gram = np.zeros((n_head, n_head))
@@ -264,12 +243,11 @@ def prediction_errors(users: Index, items: Index, ratings: Float64, mu: float,
                       user_bias: Float64, item_bias: Float64, user_factors: Float64,
                       item_factors: Float64, running_sum: Float64, accumulate: bool,
                       n_samples: int, low: float, high: float) -> tuple[float, float]:
-    """One pass over the training ratings after a sweep: the sum of squared residuals of the
-    current prediction μ + b_u + b_i + p_u·q_i (the noise precision's posterior), the
-    prediction added to ``running_sum`` when ``accumulate`` (the posterior average), and the
-    sum of squared errors of what the training RMSE reports: the running average over
-    ``n_samples`` samples, or the current prediction while there is none, clipped to
-    [``low``, ``high``]. Replaces a predictions array and six numpy passes on one core."""
+    """One pass over the training ratings after a sweep: the squared residuals of the current
+    prediction μ + b_u + b_i + p_u·q_i (for the noise precision), the prediction added to
+    ``running_sum`` when ``accumulate``, and the squared errors the training RMSE reports (the
+    running average over ``n_samples`` samples, else the current prediction, clipped to
+    [``low``, ``high``])."""
     k = user_factors.shape[1]
     residual_sq = 0.0
     reported_sq = 0.0

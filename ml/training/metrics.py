@@ -1,9 +1,7 @@
-"""Accuracy and top-N metrics as small named functions.
+"""Accuracy and top-N metrics as small named functions: the one metric code of the project.
 
-Top-N conventions (used for every figure in docs/model.md): positives are a user's test ratings
-≥ ``POSITIVE_RATING``; every film seen in training but not rated by the user in training is a
-candidate; Recall@k divides by min(k, #positives) so a perfect list scores 1; NDCG@k uses
-binary gains.
+Positives are test ratings ≥ ``POSITIVE_RATING``; Recall@k divides by min(k, #positives);
+NDCG@k uses binary gains.
 """
 
 from __future__ import annotations

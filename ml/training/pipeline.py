@@ -1,9 +1,5 @@
-"""Fit the shipped model from ratings: the library code every CLI and benchmark calls.
-
-``fit_artifact`` builds the shipped model (``python -m ml.training.train``), the models evaluation
-measures (``ml.training.evaluate``), the onboarding simulation's model and the tiny model the API
-tests load, so all of them are one code path. It lives here, not in a CLI module, so that
-``ml.training.evaluate`` and ``ml.training.train`` both import it without importing each other.
+"""Fit the shipped model from ratings: ``fit_artifact``, the one code path of the shipped model,
+evaluation, the onboarding simulation and the API tests' tiny model.
 """
 
 from __future__ import annotations
@@ -68,18 +64,10 @@ def fit_artifact(
 ) -> FittedModel:
     """Train on ``ratings`` and package the model with its catalogue and popularity.
 
-    Early stopping on a validation split of ``ratings`` picks the number of sweeps; the model is
-    then refitted on all of ``ratings`` for that many sweeps. Training users keep their
-    posterior-mean vectors (refolding them costs ~0.003 RMSE); newcomers are folded in, which
-    tests hold to nearly the same top-10 as the trained vectors. The ranking model (iALS, with
-    hyper-parameters and blend weights tuned on validation once, see bench/ranking.py) is then
-    fitted to all of ``ratings`` on the same ids, and so is the ranking's item-item term
-    (``ml.models.ease.sparse``, with ``item_item_params``).
-
-    ``edges``: store every film's reason edge (``ml.serving.reasons.neighbour_edges``), as a
-    served model needs; a model that is only measured (``ml.training.evaluate``) goes without,
-    and the few films its lists show get theirs on demand: the same reasons, and the lists do
-    not depend on them (at 45k films the stored edges were 40 s of a held-out model's fit).
+    Early stopping on a validation split picks the number of sweeps, then the model is refitted
+    on all of ``ratings``; the ranking model (iALS) and item-item term are fitted on the same ids.
+    ``edges``: store every film's reason edge, as a served model needs; a model that is only
+    measured goes without (its lists get theirs on demand).
     """
     if ratings.empty:
         raise ValueError("no ratings to train on")
@@ -129,35 +117,46 @@ def fit_artifact(
         with stage(stages, "neighbour_edges"):
             film_edges = neighbour_edges(
                 normalise_rows(np.asarray(model.item_factors, np.float32)), k)
-    manifest = {
-        "model_version": model_version(model),
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": _git_commit(),
-        "params": asdict(params),
-        "popularity": {"prior_percentile": DEFAULT_PRIOR_PERCENTILE,
-                       "prior_count": popularity.prior_count},
-        "ranking": {"implicit": asdict(implicit_params), "weights": asdict(ranking_weights),
-                    "seconds": stages["ials"]["wall"],
-                    "item_item": asdict(item_item_params),
-                    "item_item_seconds": stages["item_item"]["wall"]},
-        "data": {
-            "sources": sources or [],
-            "n_ratings": len(ratings), "n_users": len(users), "n_movies": len(items),
-            "validation_ratings": len(held_rows),
-        },
-        "training": {
-            "seconds": round(stopped.seconds + (result.seconds if result is not stopped else 0), 2),
-            "early_stopping_sweeps": len(stopped.history), "best_sweep": stopped.best_epoch,
-            "validation_rmse": min((h.validation_rmse for h in stopped.history
-                                    if h.validation_rmse is not None), default=None),
-            "final_sweeps": len(result.history),
-            "stages": stages,
-        },
-        "metrics": {},
+    manifest = base_manifest(model, asdict(params), popularity, implicit_params, ranking_weights,
+                             item_item_params, sources, len(ratings), len(users), len(items),
+                             validation_ratings=len(held_rows))
+    manifest["ranking"].update(seconds=stages["ials"]["wall"],
+                               item_item_seconds=stages["item_item"]["wall"])
+    manifest["training"] = {
+        "seconds": round(stopped.seconds + (result.seconds if result is not stopped else 0), 2),
+        "early_stopping_sweeps": len(stopped.history), "best_sweep": stopped.best_epoch,
+        "validation_rmse": min((h.validation_rmse for h in stopped.history
+                                if h.validation_rmse is not None), default=None),
+        "final_sweeps": len(result.history),
+        "stages": stages,
     }
     artifact = Artifact(model, items, catalogue, popularity, manifest, users, implicit, chart,
                         item_item, film_edges, k if film_edges is not None else 0)
     return FittedModel(artifact, result, users)
+
+
+def base_manifest(model: FunkSVD, params: dict[str, Any], popularity: Popularity,
+                  implicit_params: ImplicitParams, weights: RankingWeights,
+                  item_item_params: SparseEaseParams | None, sources: list[dict[str, Any]] | None,
+                  n_ratings: int, n_users: int, n_movies: int,
+                  validation_ratings: int = 0) -> dict[str, Any]:
+    """The manifest every trainer writes (the one-box and the Spark one); ``item_item_params``
+    None: the model has no item-item term."""
+    ranking: dict[str, Any] = {"implicit": asdict(implicit_params), "weights": asdict(weights)}
+    if item_item_params is not None:
+        ranking["item_item"] = asdict(item_item_params)
+    return {
+        "model_version": model_version(model),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "params": params,
+        "popularity": {"prior_percentile": DEFAULT_PRIOR_PERCENTILE,
+                       "prior_count": popularity.prior_count},
+        "ranking": ranking,
+        "data": {"sources": sources or [], "n_ratings": n_ratings, "n_users": n_users,
+                 "n_movies": n_movies, "validation_ratings": validation_ratings},
+        "metrics": {},
+    }
 
 
 def _trained(model: FunkSVD) -> TrainResult:
@@ -167,14 +166,8 @@ def _trained(model: FunkSVD) -> TrainResult:
 
 def chart_popularity(ratings: pd.DataFrame, items: IdMap,
                      global_mean: float) -> Popularity | None:
-    """The popular chart's counts when the service's own ratings are among ``ratings``: the
-    MovieLens sources' only (None when there are no app ratings: the chart is the popularity).
-
-    Why: the chart is what everyone sees before their fifth rating, so it should be the broad,
-    not self-selected population's. Counted with the service's ratings, 30 like-minded app users
-    rating their films 5 ★ put one into ml-latest-small's top 10 and moved the chart's NDCG@10
-    for everyone else by −5.4% (``bench/learns.py``). Their ratings still count everywhere
-    else: both factor models, the ranking's popularity prior, the films' rating counts.
+    """The chart's popularity from the MovieLens sources only, when the service's own ratings are
+    among ``ratings`` (else None), so a few like-minded app users cannot move everyone's chart.
     """
     if "source" not in ratings.columns:
         return None

@@ -1,36 +1,21 @@
 """The gate: serve a retrained model only if it is no worse.
 
-``python -m ml.training.promote CANDIDATE``.
-
     python -m ml.training.promote STORE/versions/<candidate> [--tolerance 0.02] [--keep 5]
     python -m ml.training.promote --rollback --store STORE
 
-What is compared, honestly: ``python -m ml.training.train`` holds a share of the MovieLens users out
-of training entirely, chosen by a rule of their id (``--gate-users``, ``--gate-salt``), and saves
-their ratings beside the model. The candidate and the served model are both scored on the
-candidate's held-out users (``ml.training.evaluate.held_out_users``, the served code path, each
-person folded in as the service folds in its own users), restricted to films both models know:
-
-- RMSE of ratings hidden from each person, predicted from the rest of theirs;
-- ranking NDCG@10 of the served list, from the same ratings, on the hidden ones ≥ 4;
-- newcomer NDCG@10 at 5 ratings, on all their other ratings ≥ 4;
-- the popular chart's NDCG@10 (the list everyone sees before their fifth rating), on all their
-  ratings ≥ 4.
-
-Neither model trained on these people: the gate refuses to compare (one line, exit 2) unless
-both manifests name the same held-out rule and the same held-out ratings (hash) and were
-trained on the same MovieLens files (hashes), so the same people were left out of both. The
-service's own users are never held out (learning from them is the point), so the gate checks
-that a retrain does not make MovieLens-like people's lists worse; whether it learns from the
-service is measured by ``bench/`` ("it learns"). Each figure may be worse by ``--tolerance``
-(relative; default 2%) before the candidate is refused: on the real data another training seed
-moves each figure by at most 0.35% (113 held-out people), so a refusal is a real loss.
+The candidate and the served model are both scored on the candidate's held-out MovieLens users
+(``ml.training.evaluate.held_out_users``: held out of training by a rule of their id, folded
+in as the service folds in its users, on films both models know): RMSE of hidden ratings,
+ranking NDCG@10, newcomer NDCG@10 at 5 ratings and the popular chart's NDCG@10. The gate
+refuses to compare (exit 2) unless both manifests name the same held-out rule, held-out
+ratings and MovieLens files (hashes). Each figure may be worse by ``--tolerance`` (relative;
+default 2%; another training seed moves each by at most 0.35%) before the candidate is refused.
 
 The table is printed either way; exit 0: promoted (``STORE/current`` switched atomically),
-1: refused (the served model stays), 2: an error. A running service picks a promotion up at
-its next ``CINEMATCH_MODEL_WATCH_S`` check or at ``POST /admin/reload``. ``--rollback``
-switches back to the version served before. After a run, versions beyond the newest ``--keep``
-are deleted (never the served one).
+1: refused, 2: an error. A running service picks a promotion up at its next
+``CINEMATCH_MODEL_WATCH_S`` check or at ``POST /admin/reload``. ``--rollback`` switches back to
+the version served before. Versions beyond the newest ``--keep`` are then deleted (never the
+served one).
 """
 
 from __future__ import annotations

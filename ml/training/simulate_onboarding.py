@@ -1,28 +1,14 @@
 """Simulate newcomers onboarding: ``python -m ml.training.simulate_onboarding [--tune] [--quick]``.
 
-Users are held out of training entirely (``ml.data.split.users_holdout``). Each simulated newcomer
-is shown pages of ``Recommender.onboarding`` films (everything already shown is passed back as
-``exclude``, as the app does); they "rate" a film only if they rated it in reality, with their
-real rating, and skip it otherwise ("Haven't seen it"), until they have 5, 10 and 15 ratings.
-At each of those points their first k ratings and the films they skipped before the k-th are
-folded in and ranked, as the app does (it stores the skips and ``/recommend`` sends them), and
-NDCG@10 / Recall@10 are measured on the rest of their ratings (positives ≥ 4, films in the
-catalogue; the k given films are excluded from every list). Every ranker sees the same given
-films:
-- ``cinematch``: the served list (``Recommender.recommend(given, skipped=...)``: ranking score,
-  franchise cap); ``cinematch, skips unused`` without the skipped films;
-- ``popularity (count)``: most-rated first; ``popularity (served)``: the Bayesian average;
-- ``EASE``: the reference (λ = 500) on the same training users;
-- ``fold-in by rating``: FunkSVD's predicted rating alone.
-Effort is the number of pages (``--page-size`` films, 10 as in the app) shown until the fifth
-rating. Both onboarding strategies are run: CineMatch's ("informative") and "most popular
-first". This is the deck protocol of ``bench/newcomers.py`` (same pages, same skips), which
-owns the ranking's newcomer targets (5 and 10 at random too, EASE with the skipped films
-removed, before/after) and its tuning; this module owns the onboarding order and its effort.
-
-``--tune`` does the same on validation newcomers held out of the *training* users (the test
-newcomers are never seen) and grid-searches the onboarding order's γ; the newcomer ranking
-weights are tuned by ``bench/newcomers.py --tune``, the full-history ones by bench/ranking.py.
+Users held out of training (``ml.data.split.users_holdout``) are shown pages of
+``Recommender.onboarding`` films, as the app shows them; they rate a film only if they rated it
+in reality, and skip it otherwise, until they have 5, 10 and 15 ratings. At each point the
+rankers below get their first k ratings (and the films skipped before) and NDCG@10 / Recall@10
+are measured on the rest (positives ≥ 4): ``cinematch`` (the served list, with and without
+skips), popularity by count and served, ``EASE`` and ``fold-in by rating``. Effort is the pages
+shown until the fifth rating, for CineMatch's order and "most popular first". ``bench/newcomers.py``
+owns the ranking's newcomer targets; this module owns the onboarding order and its effort.
+``--tune`` grid-searches the order's γ on validation newcomers held out of the training users.
 """
 
 from __future__ import annotations

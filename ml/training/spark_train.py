@@ -1,50 +1,24 @@
-"""Train the served model on Spark.
+"""Train the served model on Spark: ``spark-submit ml/training/spark_train.py --data PATH``.
 
-``spark-submit ml/training/spark_train.py --data PATH --out DIR``.
+For ratings past what one box holds: the same models as ``python -m ml.training.train``, written
+as the same model directory (``ml.serving.artifacts.save_artifact``), so the API serves it and
+``python -m ml.training.promote`` gates it like any candidate (docs/spark.md):
 
-The one-box trainer (``python -m ml.training.train``) holds every rating in one process; past a few
-hundred million ratings that box runs out. This entry trains the same two models with Spark
-MLlib and writes the same model directory (``ml.serving.artifacts.save_artifact``), so the API
-serves it and ``python -m ml.training.promote`` gates it like any other candidate:
+- **Rating model** μ + b_u + b_i + p_u·q_i: the damped biases as Spark aggregations, p_u·q_i by
+  MLlib ALS (ALS-WR) on the residuals; ``rounds`` − 1 times the biases are refitted on r − p·q
+  and the ALS on the new residuals.
+- **Ranking model** (iALS): MLlib ALS with ``implicitPrefs=True``. Divided by α0, our loss is
+  Spark's, so each rating is handed to Spark as ±c (``targets_and_confidence``) with
+  ``alpha = 1/α0``; the item factors are then rotated (``ml.models.ials.model.rotate``).
+- **Item-item term** (``ml.models.ease.sparse``): the head films' Gram matrix XᵀX summed by
+  Spark in packed pieces, solved and pruned on the driver (``from_gram``).
+- The catalogue, popularity, the chart, the gate's held-out users (``hashed_share``) and the
+  sources' sha256, as the one-box trainer computes them.
 
-- **Rating model** μ + b_u + b_i + p_u·q_i: μ and the damped user and film biases
-  (alternating sweeps as ``ml.models.baseline.model.BiasBaseline``) are Spark aggregations;
-  p_u·q_i is MLlib ALS (ALS-WR: ridge ``reg`` × the row's rating count) fitted to the
-  residuals r − μ − b_u − b_i. Then, ``rounds`` − 1 times, the biases are refitted on
-  r − p·q with the factors fixed and the ALS on the new residuals, so the two are fitted
-  jointly. The served fold-in is the same MAP solve (ALS-WR's ridge on the factors, the
-  damping on the bias).
-- **Ranking model** (iALS, ``ml.models.ials.model``): MLlib ALS with ``implicitPrefs=True``. Spark's
-  loss is Σ_all c (p − x·y)² with c = 1 off the rated films and 1 + α|r| on them, p = 1 for
-  r > 0 and 0 for r ≤ 0; ours is α0 Σ_all (x·y)² + Σ_rated c (x·y − p)². Dividing ours by α0
-  makes them the same quadratic, so each rating is handed to Spark as ±c (+ liked, − "seen,
-  not for me", ``targets_and_confidence``) with ``alpha = 1/α0``. The item factors are then
-  rotated (``ml.models.ials.model.rotate``) for the served fold-in.
-- **Item-item term** (``ml.models.ease.sparse``, as the one-box trainer): the head films (most
-  rated) and their Gram matrix XᵀX (Σ over users of the outer product of their head-film
-  ratings) are computed by Spark: each partition of the ratings (by user) sums a partial
-  films × films Gram, the partials are summed by blocks of rows and streamed to the driver,
-  then solved and pruned there by the one-box code (``from_gram``).
-- **Everything the service reads beside the factors**: the catalogue (``ml.data`` parses
-  the small movie and link files, copied to the driver), popularity counts and means, the
-  chart's counts when the service's own ratings are in, the promote gate's held-out users
-  (``ml.data.split.hashed_share``, the same rule as ``ml.training.train``) and the sources' sha256,
-  so a Spark candidate and a one-box model trained on the same files are comparable.
-
-Only films' arrays reach the driver (factors, biases, counts: a few hundred MB at a million
-films; the head films' Gram matrix, 0.5 GB at the default 8,000); user factors and biases
-stay on the executors. The artifact therefore holds no trained users (``user_ids`` is empty):
-the service folds every person in from their ratings anyway, and so do the gate and the
-benchmarks.
-
-Inputs are any path Spark reads (local, ``hdfs://``, ``s3a://``, ``gs://``): ``--data`` a
-MovieLens release folder (ml-100k, ml-1m/10m ``::`` files, the CSV releases; a
-``ratings.parquet`` folder may stand in for the ratings file), ``--app-ratings`` the folder
-``python -m db.app_ratings export`` writes (``ratings.csv`` + ``receipt.json``). The model is
-written to a local ``--out`` folder or a new version of ``--store`` (printed, for
-``ml.training.promote``). Spark itself (master, executors, memory) is configured by
-``spark-submit``; run as ``python -m ml.training.spark_train`` it uses ``local[*]`` unless
-``--master`` is given.
+Only films' arrays reach the driver; the artifact holds no trained users (every person is folded
+in). ``--data`` is a MovieLens release folder at any Spark path (a ``ratings.parquet`` folder may
+stand in for the ratings file); ``--app-ratings`` a ``python -m db.app_ratings export`` folder.
+Run as ``python -m ml.training.spark_train`` it uses ``local[*]`` unless ``--master`` is given.
 """
 
 from __future__ import annotations
@@ -59,7 +33,6 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ml.data.app import APP_SOURCE
-from ml.data.formats import Dataset, load_dataset
+from ml.data.formats import Dataset, layout_in, load_dataset
 from ml.data.merge import USER_ID_STRIDE, describe_sources, merge_datasets
 from ml.data.split import hashed_share
 from ml.models.ease.model import EASE
@@ -81,33 +54,33 @@ from ml.models.ials.model import (
     rotate,
 )
 from ml.models.matrix import IdMap
-from ml.models.popularity.model import DEFAULT_PRIOR_PERCENTILE, Popularity
+from ml.models.popularity.model import Popularity
 from ml.rules import RATING_MAX, RATING_MIN
 from ml.serving.artifacts import AppRatings, Artifact, GateHoldout
 from ml.serving.ranking import RankingWeights
-from ml.training.cli import CliError, add_ranking_arguments, cli_errors, ranking_from_arguments
-from ml.training.pipeline import _git_commit, catalogue_entries, model_version
-from ml.training.train import GATE_SALT, GATE_USERS, save_trained
+from ml.training.cli import (
+    GATE_SALT,
+    CliError,
+    add_output_arguments,
+    add_ranking_arguments,
+    cli_errors,
+    ranking_from_arguments,
+)
+from ml.training.pipeline import base_manifest, catalogue_entries
+from ml.training.train import save_trained
 
 log = logging.getLogger(__name__)
 
 ENGINE = "spark"
-#: The ratings file of each layout (``ml.data.formats._find_layout``): name, separator, header.
-_CSV, _DAT, _TAB = ("ratings.csv", ",", True), ("ratings.dat", "::", False), ("u.data", "\t",
-                                                                              False)
+#: A folder of Parquet files that may stand in for a CSV release's ratings.csv.
 _PARQUET = "ratings.parquet"
 
 
 @dataclass(frozen=True)
 class SparkSettings:
-    """Hyper-parameters of the Spark training (recorded in the manifest's ``params``).
-
-    Defaults were chosen on validation carved from the ml-1m split's training part
-    (``bench/spark_quality.py --validation-only``, trials in
-    ``bench/results/spark_quality_tuning.json``): the residual ALS by validation RMSE (rank
-    64, λ 0.1, 10 iterations, 3 rounds of bias refits, damping 5: 0.8745, against 0.8802 for
-    one round at rank 32), the implicit ALS's λ by validation NDCG@10 of the served list
-    (0.1). docs/spark.md lists the trials.
+    """Hyper-parameters of the Spark training (recorded in the manifest's ``params``), chosen
+    on validation carved from ml-1m's training part (``bench/spark_quality.py --validation-only``;
+    docs/spark.md lists the trials).
     """
 
     rank: int = 64
@@ -233,32 +206,21 @@ def _join(folder: str, name: str) -> str:
 def read_release(spark: Any, folder: str, scratch: Path, links: str | None = None) -> RatingsSource:
     """A MovieLens release at any Spark path: ratings as a DataFrame, catalogue via ``ml.data``.
 
-    The layout is told from the file names as ``ml.data`` tells it. The small files (movies,
-    genres, links) are copied to ``scratch`` beside an empty ratings file of the same name, so
-    ``ml.data.load_dataset`` parses the catalogue and ``describe_sources`` describes the files
-    exactly as ``ml.training.train`` does; the ratings file's hash and row count come from the JVM
-    and from Spark.
+    The small files are copied to ``scratch`` beside an empty ratings file of the same name, so
+    ``ml.data`` parses and describes them as the one-box trainer does; the ratings file's hash
+    and row count come from the JVM and Spark.
     """
     names = _list_names(spark, folder)
     files = {n for n, is_dir in names.items() if not is_dir}
-    dat = sorted(n for n in files if n.startswith("ratings") and n.endswith(".dat"))
-    if {"u.data", "u.item"} <= files:
-        ratings_name, sep, header = _TAB
-        small: list[str] = [n for n in ("u.item", "u.genre") if n in files]
-    elif "movies.dat" in files and dat:
-        if len(dat) > 1:
-            raise CliError(f"{folder}: several ratings files ({', '.join(dat)}); keep one")
-        ratings_name, sep, header = dat[0], _DAT[1], False
-        small = [n for n in ("movies.dat", "links.csv") if n in files]
-    elif "movies.csv" in files and ("ratings.csv" in files or _PARQUET in names):
-        ratings_name, sep, header = _CSV
-        if "ratings.csv" not in files:
-            ratings_name = _PARQUET
-        small = [n for n in ("movies.csv", "links.csv") if n in files]
-    else:
+    parquet = _PARQUET in names and "ratings.csv" not in files
+    layout = layout_in(Path(folder), files | ({"ratings.csv"} if parquet else set()))
+    if layout is None:
         raise CliError(f"{folder} is not a MovieLens folder: expected u.data + u.item, "
                        "movies.dat + ratings*.dat, or movies.csv + ratings.csv "
                        f"(or {_PARQUET}); found {', '.join(sorted(names)[:8]) or 'nothing'}")
+    sep, header = layout.ratings.sep, layout.ratings.header
+    ratings_name = _PARQUET if parquet else layout.ratings.path.name
+    small = [f.path.name for f in (layout.movies, layout.genres, layout.links) if f is not None]
     name = folder.rstrip("/").rsplit("/", 1)[-1]
     local = scratch / name
     local.mkdir(parents=True, exist_ok=False)
@@ -656,12 +618,10 @@ def upper_offsets(n: int) -> np.ndarray:
 def partial_gram(users: np.ndarray, heads: np.ndarray, values: np.ndarray, n_head: int,
                  chunk: int = GRAM_PAIRS_PER_CHUNK) -> np.ndarray:
     """The upper triangle (a ≤ b) of Σ_u x_u x_uᵀ over the head films, packed
-    (``upper_offsets``; float64, n_head(n_head + 1)/2 values): ``users``, ``heads`` (head
-    index), ``values`` are each rating of the users whose ratings these are, all of them, in
-    any order (a user's ratings must not be split between two calls). Each user's ratings
-    sorted by film, the pairs (a, b ≥ a) are enumerated ``chunk`` at a time and added in
-    place, as the one-box kernel (``ml.training.kernels.head_gram``) does in numba, in numpy
-    here so the executors need nothing past numpy."""
+    (``upper_offsets``, float64), from every rating of these users (a user's ratings must not be
+    split between two calls). The pairs are enumerated ``chunk`` at a time, in numpy so the
+    executors need nothing past it (``ml.training.kernels.head_gram`` in numba on one box).
+    """
     offsets = upper_offsets(n_head)
     gram = np.zeros(n_head * (n_head + 1) // 2)
     if len(users) == 0:
@@ -737,16 +697,12 @@ def _gram_pieces(rows: Iterator[Any], n_head: int,
 
 def fit_item_item(prepared: Prepared, counts: np.ndarray,
                   params: SparseEaseParams) -> tuple[EASE, float]:
-    """The ranking score's item-item term (``ml.models.ease.sparse.fit_sparse_ease``): the
-    head films from ``counts`` (each film's training ratings), their Gram matrix XᵀX summed by
-    Spark, then solved and pruned on the driver by the one-box code.
-
-    The head films' ratings are partitioned by user; each partition sums its users' outer
-    products into a partial Gram matrix (``partial_gram``: Σ n_u²/2 updates of a packed
-    upper triangle, never a row per pair), whose 4 MB pieces are summed across partitions by
-    Spark (``reduceByKey``, one piece a task) and streamed to the driver piece by piece. Only
-    films × films arrays leave the executors. The sums are of products of half stars, exact
-    in float64, so the Gram matrix is the one-box one whatever their order."""
+    """The ranking score's item-item term: the head films from ``counts``, their Gram matrix
+    summed by Spark (each partition's users into a packed partial Gram, ``partial_gram``, its
+    4 MB pieces summed by ``reduceByKey`` and streamed to the driver), then solved and pruned by
+    the one-box code. Sums of products of half stars are exact in float64, so the Gram matrix is
+    the one-box one.
+    """
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
@@ -832,27 +788,16 @@ def package(spark: Any, prepared: Prepared, model: FunkSVD, implicit: IALS,
             item_item_params: SparseEaseParams | None = None) -> Artifact:
     """The served artifact of these film arrays, with the manifest ``ml.training.train`` writes plus
     the engine."""
-    manifest = {
-        "engine": {"name": ENGINE, "spark_version": spark.version,
-                   "master": spark.sparkContext.master,
-                   "default_parallelism": spark.sparkContext.defaultParallelism,
-                   "partitions": prepared.partitions, "blocks": prepared.blocks},
-        "model_version": model_version(model),
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": _git_commit(),
-        "params": asdict(settings),
-        "popularity": {"prior_percentile": DEFAULT_PRIOR_PERCENTILE,
-                       "prior_count": popularity.prior_count},
-        "ranking": {"implicit": asdict(replace(implicit_params,
-                                               n_factors=settings.implicit_rank)),
-                    "weights": asdict(weights),
-                    **({"item_item": asdict(item_item_params or SparseEaseParams())}
-                       if item_item is not None else {})},
-        "data": {"sources": sources or [], "n_ratings": prepared.n_ratings,
-                 "n_users": prepared.n_users, "n_movies": len(prepared.items),
-                 "validation_ratings": 0},
-        "metrics": {},
-    }
+    served = replace(implicit_params, n_factors=settings.implicit_rank)
+    if item_item is not None:
+        item_item_params = item_item_params or SparseEaseParams()
+    manifest = base_manifest(model, asdict(settings), popularity, served, weights,
+                             item_item_params if item_item is not None else None, sources,
+                             prepared.n_ratings, prepared.n_users, len(prepared.items))
+    manifest["engine"] = {"name": ENGINE, "spark_version": spark.version,
+                          "master": spark.sparkContext.master,
+                          "default_parallelism": spark.sparkContext.defaultParallelism,
+                          "partitions": prepared.partitions, "blocks": prepared.blocks}
     return Artifact(model, prepared.items, catalogue_entries(movies, prepared.items),
                     popularity, manifest, IdMap(np.zeros(0, np.int64)), implicit, chart,
                     item_item)
@@ -886,15 +831,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-ratings", metavar="EXPORT_DIR",
                         help="a `python -m db.app_ratings export` folder (ratings.csv, "
                              "receipt.json) at any Spark path")
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("--out", type=Path, default=Path("models"),
-                        help="model folder to write on the driver (default: models)")
-    target.add_argument("--store", type=Path,
-                        help="a model store: write a NEW version folder in it (printed)")
-    parser.add_argument("--gate-users", type=float, default=GATE_USERS,
-                        help=f"share of MovieLens users held out for the promote gate "
-                             f"(default {GATE_USERS}, as ml.training.train)")
-    parser.add_argument("--gate-salt", type=int, default=GATE_SALT)
+    add_output_arguments(parser)
     parser.add_argument("--master", help="Spark master when not run by spark-submit "
                                          "(default: spark-submit's, else local[*])")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",

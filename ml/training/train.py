@@ -1,29 +1,14 @@
 """Train the shipped model.
 
-``python -m ml.training.train --data DIR [--data DIR ...] --out models``.
-
-A thin CLI: argument parsing over ``ml.training.pipeline.fit_artifact`` (the library code) and
-``ml.training.evaluate.evaluate_split`` (the metrics saved into the manifest). ``fit_artifact`` and
-``FittedModel`` are re-exported for callers written before ``ml.training.pipeline`` existed.
-
-``--app-ratings DATABASE_URL`` adds the ratings people gave in this service (``ml.data.app``:
-a consistent snapshot read by ``python -m db.app_ratings export`` in a child process; users
-namespaced apart from MovieLens users; only films of the catalogue; users with fewer than
-``--app-min-ratings`` of them left out). The manifest records what was read (count, users,
-time, hash) under ``app_ratings``. ``--store STORE`` writes into a new version folder of a
-model store (``ml.serving.model_store``) instead of ``--out``; the folder is printed on stdout, for
-``python -m ml.training.promote`` (``make retrain`` runs both).
-
-``--test-fraction F`` (default 10%) holds ratings out to measure the metrics saved in the
-manifest, on a second model fitted without them; above ``--test-max-ratings`` (default 2M)
-that model learns from a random sample of users only (``sample_users``), so ml-32m trains in
-minutes, not twice over.
-
-``--gate-users F`` (default 3%) holds MovieLens users out of training entirely, by a rule of
-their id (``ml.data.split.hashed_users_holdout``), and saves their ratings beside the model
-(``holdout.npz``): every model trained on the same MovieLens files with the same rule left
-out the same people, so ``python -m ml.training.promote`` can score two of them on ratings neither
-learnt from. The service's own users are never held out: learning from them is the point.
+``python -m ml.training.train --data DIR [--data DIR ...] --out models``: the command line over
+``ml.training.pipeline.fit_artifact``. ``--app-ratings DATABASE_URL`` adds the service's own
+ratings (``ml.data.app``; users with fewer than ``--app-min-ratings`` left out), recorded under
+``app_ratings`` in the manifest. ``--store STORE`` writes a new version folder of a model store
+instead of ``--out`` and prints it, for ``python -m ml.training.promote``. ``--test-fraction``
+holds ratings out to measure the manifest's metrics on a second model (of a sample of users
+above ``--test-max-ratings``). ``--gate-users`` holds MovieLens users out of training entirely,
+by a rule of their id, and saves their ratings beside the model (``holdout.npz``) for the
+promote gate; the service's own users are never held out.
 """
 
 from __future__ import annotations
@@ -46,6 +31,7 @@ from ml.serving.artifacts import APP_RATINGS_KEY, AppRatings, Artifact, GateHold
 from ml.serving.model_store import ModelStore
 from ml.training.cli import (
     CliError,
+    add_output_arguments,
     add_params_arguments,
     add_ranking_arguments,
     cli_errors,
@@ -54,9 +40,7 @@ from ml.training.cli import (
     ranking_from_arguments,
 )
 from ml.training.evaluate import evaluate_split
-from ml.training.pipeline import VALIDATION_FRACTION, FittedModel, fit_artifact, stage
-
-__all__ = ["FittedModel", "fit_artifact", "main"]
+from ml.training.pipeline import VALIDATION_FRACTION, fit_artifact, stage
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +48,8 @@ log = logging.getLogger(__name__)
 #: below it has told the service too little to be placed among tastes (they still get the
 #: popular list), and such drive-by accounts are the likeliest to be tests or noise.
 APP_MIN_RATINGS = PERSONALISATION_THRESHOLD
-#: Default share of MovieLens users held out for the promote gate: ~200 people of ml-1m +
-#: ml-latest-small, enough for paired figures, at a cost of 3% of the training ratings.
-GATE_USERS = 0.03
-#: Default salt of the held-out rule; models compared by the gate must share it.
-GATE_SALT = 20261126
 #: Default of ``--test-max-ratings``: above it the held-out metrics' model learns from a
-#: random sample of users holding about this many ratings. Why: those metrics need a second
-#: model, fitted without the held-out ratings; on ml-32m's size it doubled ``make train``
-#: past 15 minutes on two shared cores, and 2M ratings (~12,600 users of ml-32m, more than
-#: the 5,000 whose lists are measured) measure the same code at a fifteenth of the cost (at
-#: 4M, the sample's model and its lists still took over a third of ``make train`` on the synthetic
-#: 32M set). The shipped sources (under 1M ratings), ml-1m, ml-100k and ml-latest-small are
-#: never sampled; the promote gate (``--gate-users``) does not use these metrics.
+#: random sample of users holding about this many ratings, so ml-32m is not trained twice over.
 TEST_MAX_RATINGS = 2_000_000
 
 
@@ -84,8 +57,7 @@ def hold_out_gate_users(dataset: Dataset, fraction: float,
                         salt: int) -> tuple[GateHoldout, Dataset]:
     """Split the promote gate's held-out MovieLens users off ``dataset`` (never app users).
 
-    A function of its own so that the full frame is freed when it returns: kept alive beside
-    the training frame it cost 32M-rating training 0.6 GB of peak memory (bench/scale.py)."""
+    A function of its own so that the full frame is freed when it returns (0.6 GB at 32M)."""
     ratings = dataset.ratings
     eligible = (np.ones(len(ratings), dtype=bool) if "source" not in ratings.columns
                 else (ratings["source"] != APP_SOURCE).to_numpy())
@@ -123,22 +95,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="a MovieLens folder (ml-1m, ml-latest-small, ml-25m, ml-32m…); "
                              "repeat to merge releases (newest last)")
     parser.add_argument("--links", type=Path, help="an extra links.csv (movieId→tmdbId)")
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("--out", type=Path, default=Path("models"),
-                        help="model folder to write (default: models)")
-    target.add_argument("--store", type=Path,
-                        help="a model store: write a NEW version folder in it (printed)")
+    add_output_arguments(parser)
     parser.add_argument("--app-ratings", metavar="DATABASE_URL",
                         help="also train on the ratings stored by the service at this URL")
     parser.add_argument("--app-min-ratings", type=int, default=APP_MIN_RATINGS,
                         help="leave out app users with fewer ratings on known films "
                              f"(default {APP_MIN_RATINGS}: the personal-list threshold)")
-    parser.add_argument("--gate-users", type=float, default=GATE_USERS,
-                        help="share of MovieLens users held out for the promote gate "
-                             f"(default {GATE_USERS}; 0: none, and ml.training.promote cannot "
-                             "compare)")
-    parser.add_argument("--gate-salt", type=int, default=GATE_SALT,
-                        help="salt of the held-out rule (models compared must share it)")
     parser.add_argument("--test-fraction", type=float, default=0.1,
                         help="share held out to measure the shipped metrics (0 to skip)")
     parser.add_argument("--test-max-ratings", type=int, default=TEST_MAX_RATINGS,

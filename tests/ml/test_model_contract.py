@@ -122,15 +122,13 @@ def test_rated_items_are_never_recommended(fitted, matrix):
         assert (np.diff(scores) <= 0).all()  # best first
 
 
-def test_filters_apply_before_the_cut_and_rated_items_can_be_kept(fitted, matrix):
+def test_filters_apply_before_the_cut(fitted, matrix):
     _, model = fitted
     user = users_of(matrix, 1)[0]
     allowed = np.zeros(matrix.n_items, dtype=bool)
     allowed[::3] = True
     best, _ = recommend(model, user, 5, allowed=allowed)
     assert len(best) == 5 and allowed[best].all()
-    kept, _ = recommend(model, user, matrix.n_items, exclude_rated=False)
-    assert len(kept) == matrix.n_items
 
 
 def test_the_arrays_round_trip_changes_no_score(fitted, matrix):
@@ -246,8 +244,8 @@ def test_the_served_ranking_fold_in_is_the_contract_models(fitted, matrix):
 
 
 def test_the_recommender_folds_in_through_the_artifacts_contract_model(tiny_model_dir: Path):
-    """Evaluation through ``Artifact.ials`` and serving give the same user vector, skips and
-    newcomer ridge included."""
+    """The contract model with the manifest's fold-in settings and serving give the same user
+    vector, skips and newcomer ridge included."""
     artifact = load_artifact(tiny_model_dir)
     recommender = Recommender(artifact)
     ratings = {1: 5.0, 2: 4.5, 3: 5.0, 101: 1.0, 4: 4.0}
@@ -255,9 +253,9 @@ def test_the_recommender_folds_in_through_the_artifacts_contract_model(tiny_mode
     items = artifact.items.indices(list(ratings))
     user = UserRatings.of(items, list(ratings.values()), artifact.items.indices(skipped))
     served = recommender.profile(ratings, skipped).choice_vector
-    np.testing.assert_allclose(artifact.ials.fold_in(user), served, rtol=1e-9)
     weights = artifact.ranking_weights
     assert weights.skip_confidence > 0
-    assert artifact.ials.fold_in_half_ratings == weights.fold_in_half_ratings
+    contract = artifact.implicit.serving(weights.fold_in_half_ratings, weights.skip_confidence)
+    np.testing.assert_allclose(contract.fold_in(user), served, rtol=1e-9)
     unskipped = recommender.profile(ratings).choice_vector
     assert not np.allclose(served, unskipped)

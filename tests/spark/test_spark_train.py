@@ -26,7 +26,7 @@ from ml.data.split import hashed_users_holdout
 from ml.models.ease.sparse import SparseEaseParams
 from ml.serving.artifacts import APP_RATINGS_KEY, load_artifact, load_holdout
 from ml.serving.model_store import ModelStore
-from ml.training.train import GATE_SALT
+from ml.training.cli import GATE_SALT
 from tests.api.conftest import ACTION, ACTION_FAN, ROMANCE, ROMANCE_FAN
 from tests.spark.conftest import APP_USERS
 

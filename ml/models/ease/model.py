@@ -1,15 +1,9 @@
 """EASE (Steck 2019): item-item weights from a closed form, in its two forms.
 
-B = −P / diag(P) with P = (XᵀX + λI)⁻¹ over the user × film matrix X, diag(B) = 0, and a
-user's scores are x_u B. EASE has nothing per user to learn: the fold-in is exact and free,
-the user's state is their ratings.
-
-- The dense form (``EaseParams``), X binary: the strongest simple top-N model on MovieLens and
-  the reference the benchmarks measure against; never served, because B is dense items × items
-  (about 100 MB for 3,700 films, 14 GB for 60,000).
-- The sparse form (``SparseEaseParams``, ``ml.models.ease.sparse``), X rating-weighted, on the
-  most rated films, each film's column pruned to its strongest weights: the item-item term of
-  the served ranking score (``ml.serving.ranking``), stored as CSR by rated film.
+B = −P / diag(P) with P = (XᵀX + λI)⁻¹, diag(B) = 0, and a user's scores are x_u B: the fold-in
+is exact and free. The dense form (``EaseParams``, X binary) is the benchmarks' reference, never
+served (B is dense items × items); the sparse form (``ml.models.ease.sparse``) is the served
+ranking's item-item term.
 """
 
 from __future__ import annotations

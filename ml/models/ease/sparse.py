@@ -1,42 +1,20 @@
 """The item-item term of the ranking score: rating-weighted EASE, sparse, on the head films.
 
-Why: EASE (Steck 2019) on the rating-weighted matrix (X holds the stars, not 0/1) was the
-strongest tuned peer on ml-1m, ml-latest-small and ml-100k, ahead of the factor models alone;
-its item-item weights see pairs of films that a low-rank model smooths away. Summed with the
-iALS, FunkSVD and popularity terms (``ml.serving.ranking``) it lifts the served list above every
-peer (``bench/ranking.py``). Why sparse: EASE's B is dense items × items (30 GB at ml-32m's
-87k films). Here:
+EASE (Steck 2019) on the rating-weighted matrix (X holds the stars, not 0/1) sees pairs of
+films that a low-rank model smooths away; its dense B is items × items (30 GB at ml-32m), so:
 
-1. the head: the ``max_items`` most rated films (every film of the MovieLens copies; the
-   films that matter at ml-32m size, where the tail beyond the first few thousand is rarely
-   anyone's positive);
-2. G = XᵀX + λI over the head (accumulated in float64, inverted in float32), X the
-   rating-weighted user × film matrix, with λ growing with the number of users (G does too,
-   so the ridge keeps its relative strength);
-3. B = −P / diag(P), P = G⁻¹, diag(B) = 0 (EASE's closed form), then each film's column
-   pruned to its ``neighbours`` largest |weights|: the rated films that move its score most (a
-   top-k neighbour list, as SANSA and item-kNN keep). On ml-latest-small's validation split
-   (9,000 films) keeping 1,000 per column lost 0.5% NDCG@10 of the full B (500: 2.3%; 1,000
-   per row instead: 4.6%).
-   Each column keeps at most ``max_weights`` / (head films) sources too, so the term's size
-   is bounded whatever the catalogue (``SparseEaseParams``). Stored as CSR by rated film (row
-   i: the films j whose score r_i·B[i, j] moves), the films as 16-bit positions in the head
-   and the weights as float16: half the bytes of int32 and float32, and on the three
-   MovieLens sets the same NDCG@10 within noise (``bench/ranking.py``'s paired figure).
+1. the head: the ``max_items`` most rated films;
+2. G = XᵀX + λI over the head (accumulated in float64, inverted in float32), λ growing with
+   the number of users;
+3. B = −P / diag(P), P = G⁻¹, diag(B) = 0, then each film's column pruned to its
+   ``neighbours`` largest |weights| (and ``max_weights`` / head films at most), stored as CSR
+   by rated film with 16-bit head positions and float16 weights.
 
-A user's scores are Σ_i r_i B[i, :] over the head films they rated: a gather of their rows
-and one ``bincount``, with no per-user state to learn (fold-in is exact and free). Rows are
-stored strongest weight first, so a long history reads only the first
-``WEIGHTS_PER_REQUEST`` / n weights of each of its n rows: the work of a request stays
-bounded (a 2,000-film history would otherwise read two million weights, ~10 ms), and each
-film of a long history still brings its strongest neighbours. The gather runs over
-``GATHER_CHUNK`` weights at a time into one float64 accumulator, in the same order as one
-``bincount`` over them all (so the same sums to the bit): read at once, 200,000 weights
-would make ~10 MB of temporaries, which the C allocator gives back to the kernel after each
-request and faults in again, page by page, on the next (1,800 page faults a request at 87k
-films, more CPU than the arithmetic). The weights are also kept as float32 from load on (4
-bytes more per weight): converting the gathered float16 weights costs more than multiplying
-them.
+A user's scores are Σ_i r_i B[i, :] over the head films they rated, with no per-user state.
+Rows are stored strongest weight first, so a long history reads only the first
+``WEIGHTS_PER_REQUEST`` / n weights of each of its n rows, and the gather runs ``GATHER_CHUNK``
+weights at a time (bitwise the same sums as one ``bincount``) so a request allocates no large
+temporaries. docs/ranking.md has the measurements.
 """
 
 from __future__ import annotations
@@ -71,16 +49,10 @@ GATHER_CHUNK = 32_768
 class SparseEaseParams:
     """Hyper-parameters of the item-item term, saved into ``manifest.json``.
 
-    ``l2_per_user`` × the number of users is EASE's λ; chosen on validation carved from the
-    training part of ml-100k (1.5, 3 and 6 per user: 3 was best), and in line with the tuned
-    rating-weighted EASE peers, whose λ also grew with the users (8000 / 2000 / 4000 for
-    2,999 / 610 / 943 users). ``max_items`` bounds the dense inverse (8,000 films: 0.5 GB,
-    under a minute on two cores); ``neighbours`` bounds the served weights per film, and
-    ``max_weights`` all of them: a head of n films keeps min(``neighbours``,
-    ``max_weights`` / n) sources per film. The budget keeps the shipped ``factors.npz`` under
-    20 MB (4M weights: ~10 MB compressed, float16 weights and 16-bit positions) and a
-    request's work bounded at any catalogue size; catalogues of up to 4,000 films (ml-1m,
-    ml-100k) keep all 1,000, an 8,000-film head 500.
+    ``l2_per_user`` × the number of users is EASE's λ (chosen on validation carved from ml-100k's
+    training part). ``max_items`` bounds the dense inverse (8,000 films: 0.5 GB); a head of n
+    films keeps min(``neighbours``, ``max_weights`` / n) sources per film, which keeps the shipped
+    ``factors.npz`` under 20 MB and a request's work bounded at any catalogue size.
     """
 
     l2_per_user: float = 3.0
@@ -281,10 +253,8 @@ def from_gram(gram: npt.NDArray[np.float64], head: npt.NDArray[np.int64], n_item
 
 
 def spd_inverse(gram: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
-    """G⁻¹ of a symmetric positive definite G, as L⁻ᵀL⁻¹ from its Cholesky factor L.
-
-    Every step but the Cholesky is a matrix product (L⁻¹ by blocks, below): 2-4x faster here
-    than ``np.linalg.inv``'s LU on 3,000-film matrices, on one thread or two.
+    """G⁻¹ of a symmetric positive definite G, as L⁻ᵀL⁻¹ from its Cholesky factor L: every
+    step but the Cholesky is a matrix product (2-4x faster than ``np.linalg.inv``'s LU here).
     """
     inverse = _lower_inverse(np.linalg.cholesky(gram))
     return inverse.T @ inverse

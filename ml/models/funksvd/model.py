@@ -1,17 +1,8 @@
 """FunkSVD: the rating model, r̂ = μ + b_u + b_i + p_u·q_i, its fold-in, and its training.
 
-The name is the one the product and its users know; the training is not Funk's SGD. It is
-``ml.models.funksvd.train``: ALS sweeps whose half-sweeps draw every user and item vector from
-its Gaussian posterior (Bayesian MF, Salakhutdinov & Mnih 2008), with the prior over each
-side's [factors, bias] — its mean and full precision — drawn from their Normal-Wishart posterior
-and the noise precision from a Gamma posterior. The kept samples' p_u·q_i are averaged and that
-average is truncated to ``rank`` dimensions by a randomized truncated SVD (Halko et al. 2011):
-an approximation, not an exact compression. ``method="als"`` is the MAP fit (ALS-WR). Details
-in ``FunkSVDParams``.
-
-A fitted model is plain arrays, so it saves to ``.npz`` without pickle and loads in
-milliseconds. The service folds a person in and scores through the same ``ml.models.contract``
-methods that evaluation measures.
+The name is the one the product and its users know; the training (``ml.models.funksvd.train``)
+is Bayesian MF by Gibbs sampling (``FunkSVDParams``), or ALS-WR with ``method="als"``. A fitted
+model is plain arrays, saved to ``.npz`` without pickle.
 """
 
 from __future__ import annotations
@@ -43,27 +34,19 @@ def _empty(*shape: int) -> FloatArray:
 class FunkSVDParams:
     """Hyper-parameters of the biased matrix factorisation, saved into ``manifest.json``.
 
-    The model is FunkSVD's μ + b_u + b_i + p_u·q_i (the name the product and its users know),
-    but it is not trained by Funk's SGD. ``method="gibbs"`` (the default) does this:
+    ``method="gibbs"`` (the default):
 
     1. ``burn_in // 2`` MAP warm-up sweeps: ALS with a ridge of ``reg`` per rating (ALS-WR);
-    2. sampling sweeps (Bayesian probabilistic MF, Salakhutdinov & Mnih 2008): each user's
-       [p_u, b_u] is drawn from its Gaussian posterior given the item side, the user prior and
-       the noise precision; then the user prior's mean and *full* precision matrix are drawn
-       from their Normal-Wishart posterior (μ0 = 0, β0 = 2, W0 = I, ν0 = n_factors + 1); the
-       same for items; then the noise precision from its Gamma(``prior_shape``,
-       ``prior_rate``) posterior;
-    3. from sweep ``burn_in`` on, the samples are averaged: biases directly, and the mean of
-       the sampled ``n_factors``-dimensional products P_s Q_sᵀ is truncated to ``rank``
-       dimensions by a randomized truncated SVD (Halko et al. 2011: range finder, 4 power
-       iterations, SVD of the small core). That is an approximation of the average, not an
-       exact compression, so the served model is still one μ + b_u + b_i + p_u·q_i.
+    2. sampling sweeps (Salakhutdinov & Mnih 2008): each user's [p_u, b_u] drawn from its
+       Gaussian posterior, then the user prior's mean and full precision from their
+       Normal-Wishart posterior (μ0 = 0, β0 = 2, W0 = I, ν0 = n_factors + 1); the same for
+       items; then the noise precision from its Gamma(``prior_shape``, ``prior_rate``) posterior;
+    3. from sweep ``burn_in`` on, the samples are averaged, the mean of the sampled products
+       P_s Q_sᵀ truncated to ``rank`` dimensions by a randomized truncated SVD (Halko et al.
+       2011): an approximation, so the served model is still one μ + b_u + b_i + p_u·q_i.
 
     Early stopping on validation RMSE of the running average picks the number of sweeps.
-    The fold-in prior is not the sampled one: it is a diagonal Gaussian fitted to the shipped
-    user vectors (see ``FunkSVD``). Averaging is what beats the MAP fit on sparse data:
-    each obscure film's vector is an average over its plausible values, not its overfitted
-    best one. ``method="als"`` is the MAP baseline (ALS-WR), kept to measure that claim.
+    ``method="als"`` is the MAP baseline (ALS-WR).
     """
 
     method: Literal["gibbs", "als"] = "gibbs"
@@ -99,16 +82,10 @@ class UserVector:
 class FunkSVD:
     """Trained biases and factors on dense indices, plus the fold-in ridge.
 
-    Scores: unclipped predicted ratings. State: a ``UserVector``. ``FunkSVD(params)`` is
-    unfitted until ``fit`` (or ``from_arrays``); the trainer fills the arrays.
-
-    ``fold_in_reg`` has ``rank + 1`` entries (factors, then bias) and ``fold_in_mean`` the
-    prior mean: for the Gibbs-trained model, a diagonal Gaussian fitted to the shipped user
-    vectors (their mean, and mean noise variance / their variance in each dimension). It is an
-    approximation of the sampled Normal-Wishart prior, which lives in the ``n_factors``-dim
-    sample space, not in the shipped basis; folding a user in is the MAP estimate under it.
-    The MAP (ALS-WR) model instead scales one ridge by the user's rating count:
-    ``fold_in_reg_per_rating``. The solve adds both.
+    Scores: unclipped predicted ratings. State: a ``UserVector``. ``fold_in_reg`` has
+    ``rank + 1`` entries (factors, then bias) and ``fold_in_mean`` the prior mean: for the Gibbs
+    model a diagonal Gaussian fitted to the shipped user vectors; the ALS-WR model instead scales
+    one ridge by the user's rating count (``fold_in_reg_per_rating``). The solve adds both.
     """
 
     name: ClassVar[str] = "funksvd"

@@ -1,10 +1,8 @@
 """Training the biased matrix factorisation: vectorised ALS sweeps, MAP or Gibbs-sampled.
 
-Why ALS and not SGD: each half-sweep is a closed-form ridge solve per user (then per item), so
-it is one compiled pass of small Cholesky solves (``ml.training.kernels``) and has no learning rate
-to tune. Why sampling: on a few hundred thousand ratings the MAP fit overfits rare films; drawing
-each vector from its posterior and averaging the samples (Salakhutdinov & Mnih 2008) lowers
-RMSE by about 0.01 on ml-100k and ml-1m at the same cost per sweep (bench/rating_accuracy.py).
+Each half-sweep is a closed-form ridge solve per user (then per item), compiled in
+``ml.training.kernels``, with no learning rate to tune. Drawing each vector from its posterior
+and averaging the samples (Salakhutdinov & Mnih 2008) lowers RMSE on sparse data.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from ml.models.contract import clip_rating
 from ml.models.funksvd.model import FunkSVD, FunkSVDParams
 from ml.models.matrix import RatingMatrix, Segments
 from ml.rules import RATING_MAX, RATING_MIN
+from ml.training.metrics import rmse
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +52,8 @@ class TrainResult:
     best_epoch: int = 0
 
 
-def train_funksvd(
-    train: RatingMatrix,
-    params: FunkSVDParams,
-    validation: Validation | None = None,
-    progress: bool = True,
-) -> TrainResult:
+def train_funksvd(train: RatingMatrix, params: FunkSVDParams,
+                  validation: Validation | None = None, progress: bool = True) -> TrainResult:
     """Fit μ + b_u + b_i + p_u·q_i to ``train``; early-stop on ``validation`` RMSE.
 
     Deterministic for ``params.seed``. Shows a per-sweep tqdm bar with train and validation RMSE.
@@ -127,14 +122,9 @@ def solve_ridge_batched(
 ) -> Array:
     """For every entity solve (X_eᵀX_e + diag(ridge_e) + Λ) w = X_eᵀ y_e + s (+ L_e z_e).
 
-    X_e = [F_e, 1]: the other side's ``factors`` rows of e's ratings and a ones column, so the
-    last entry of w is the bias. ``ridge`` is (n_entities, d): the count-scaled MAP ridge.
-    ``prior_precision`` Λ (d, d) and ``prior_shift`` s (d,) carry a Gaussian prior shared by
-    all entities (the sampler's).
-    Gram products and solves are one compiled, parallel pass over the ratings, pre-sorted by
-    entity (``ml.training.kernels.segment_ridge_solve``, Cholesky per entity). With ``noise`` z (n,
-    d), L_e z_e is added to each right-hand side, L_e the Cholesky factor of the system: the
-    solution is then a posterior draw instead of the mode.
+    X_e = [F_e, 1], so the last entry of w is the bias; ``ridge`` (n_entities, d) is the MAP
+    ridge; Λ and s carry the sampler's shared Gaussian prior. With ``noise`` z, L_e z_e is added
+    (``ml.training.kernels.segment_ridge_solve``): a posterior draw instead of the mode.
     """
     from ml.training.kernels import segment_ridge_solve  # training only: serving needs no numba
 
@@ -153,11 +143,8 @@ def solve_ridge_batched(
 
 @dataclass(frozen=True)
 class GaussianPrior:
-    """N(mean, precision⁻¹) over an entity's [factors, bias], with a Normal-Wishart hyperprior.
-
-    Sampling its mean and full precision from their posterior given the current vectors
-    (BPMF) lets the data set how strongly each direction shrinks; it lowered RMSE by ~0.006
-    on ml-100k u1 against independent per-dimension Gamma precisions.
+    """N(mean, precision⁻¹) over an entity's [factors, bias], with a Normal-Wishart hyperprior:
+    sampling the mean and full precision lets the data set how strongly each direction shrinks.
     """
 
     mean: Array
@@ -352,15 +339,12 @@ class _PosteriorAverager:
             val_pred = self.val_sum / self.n_samples
         else:
             val_pred = _predict_validation(state, self.validation)
-        return _rmse(val_pred, self.validation.ratings)
+        return rmse(clip_rating(val_pred), self.validation.ratings)
 
     def model(self, state: _State, rank: int) -> FunkSVD:
-        """Posterior-mean model: the average of the sampled p_u·q_i, compressed to ``rank``.
-
-        The mean of S products P_s Q_sᵀ is one product of the concatenated factors (scaled by
-        1/√S); its leading singular triplets come from a randomized range finder with power
-        iterations (Halko et al. 2011), whose cost grows linearly with S instead of the S²
-        of a QR of the concatenated factors, and the users × items matrix is never formed.
+        """Posterior-mean model: the average of the sampled p_u·q_i, compressed to ``rank`` by a
+        randomized range finder with power iterations (Halko et al. 2011) over the concatenated
+        factors, never forming the users × items matrix.
         """
         s = self.n_samples
         kept = slice(0, s * self.rank)
@@ -416,6 +400,3 @@ def _predict_validation(state: _State, validation: Validation) -> Array:
     pred[both] += np.einsum("ij,ij->i", state.user_factors[u[both]], state.item_factors[i[both]])
     return pred
 
-
-def _rmse(pred: Array, truth: Array) -> float:
-    return float(np.sqrt(np.mean((clip_rating(pred) - truth) ** 2)))

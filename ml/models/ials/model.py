@@ -1,42 +1,19 @@
 """Implicit-feedback ALS (iALS): the factor model that ranks, beside FunkSVD that rates.
 
-Why a second model: FunkSVD is fitted to rating values on the films people rated, so nothing in
-its loss says which films people *pick*; ranked by predicted rating its top-10 is obscure films
-(NDCG@10 0.054 against popularity's 0.119 on ml-1m). iALS (Hu, Koren & Volinsky 2008) fits a 1
-to every rated film and a 0, with a small weight α0, to every film, so its score predicts what a
-person will choose to watch. Tuned as Rendle et al. (2021) tune it (the unobserved weight, a
-frequency-scaled ridge, enough dimensions) it matches EASE on MovieLens at a cost linear in
-items. Two changes use the stars, which plain iALS ignores: a rating's confidence c grows with
-its distance from 3★, and a rating below ``dislike_below`` is fitted to 0 ("seen, not for me")
-instead of 1, so someone who gave five romances 1★ is not offered a sixth. The loss, with p_ui
-that 1 or 0:
+FunkSVD is fitted to rating values, so nothing in its loss says which films people *pick*. iALS
+(Hu, Koren & Volinsky 2008, tuned as Rendle et al. 2021) fits a 1 to every rated film and a 0,
+with a small weight α0, to every film. Two changes use the stars: a rating's confidence c grows
+with its distance from 3★, and a rating below ``dislike_below`` is fitted to 0 ("seen, not for
+me"). With p_ui that 1 or 0:
 
     Σ_rated c_ui (x_u·y_i − p_ui)² + α0 Σ_all (x_u·y_i)² + Σ_u λ_u‖x_u‖² + Σ_i λ_i‖y_i‖²,
-    λ_u = λ (n_u + α0 N_items)^ν,
+    λ_u = λ (n_u + α0 N_items)^ν.
 
-so each half-sweep is one ridge solve per row, x_u = (α0 YᵀY + Y_Rᵀ C_R Y_R + λ_u I)⁻¹ Y_Rᵀ C_R p
-(in training, approached by a few warm-started conjugate-gradient steps: see ``train_implicit``),
-and a newcomer is that same solve, the fold-in (``IALS.fold_in``, the one the service,
-the contract and every benchmark use), with two things more for newcomers:
-
-- **A newcomer's ridge.** λ_u is scaled by n / (n + h): with five ratings the training ridge
-  over-shrinks (α0·YᵀY still regularises them). h = 2 was best on validation newcomers for 5
-  and 10 random ratings (NDCG@10 0.474 against 0.450 at the trained h = 50) and is neutral
-  for full histories (n / (n + 2) ≈ 1).
-- **"Haven't seen it" is a signal.** The onboarding deck shows well-known films; someone who
-  skips most of them is telling us what they do not pick. iALS already fits a 0 with a small
-  weight α0 to every film; a skipped film is fitted to 0 with ``skip_confidence`` instead, so
-  the list moves away from the skipped films *and* from films chosen by the same people
-  (validation newcomers, 5 ratings from the deck, ~20 films skipped on the way: NDCG@10 0.377
-  → 0.470 at a confidence of 30; 0.425 at 1, 0.451 at 3).
-
-The served h and skip confidence are ranking settings (``ml.serving.ranking.RankingWeights``, in the
-manifest); ``IALS.serving`` puts them on the model, so evaluation and the ``Recommender`` fold in
-through this one solve with the same settings.
-
-The item factors are stored rotated into the eigenbasis of YᵀY (dot products do not change),
-so α0 YᵀY + λ_u I is diagonal for any λ_u and a newcomer with n < k ratings is folded in by
-Woodbury's identity with one n × n solve instead of a k × k one.
+A newcomer is folded in by the same ridge solve (``IALS.fold_in``), with λ_u scaled by
+n / (n + h) and each skipped film fitted to 0 with ``skip_confidence``; the served h and skip
+confidence are ranking settings (``RankingWeights``) that ``IALS.serving`` puts on the model.
+The item factors are stored in the eigenbasis of YᵀY, so α0 YᵀY + λ_u I is diagonal and a
+newcomer with n < k ratings needs one n × n solve (Woodbury).
 """
 
 from __future__ import annotations
@@ -67,17 +44,9 @@ MIN_CONFIDENCE = 0.05
 
 @dataclass(frozen=True)
 class ImplicitParams:
-    """Hyper-parameters of iALS, saved into ``manifest.json``.
-
-    Tuned on validation carved from the ml-1m training part (NDCG@10 of full histories; the
-    fold-in ridge on validation newcomers of ``ml.training.simulate_onboarding``): α0 ∈ {0.03…1} × λ
-    ∈ {0.0003…0.1} at k = 64, then k = 128 and 256 (256: +1%, half the speed), β ∈ {0…1},
-    ν ∈ {0, 0.5, 1}, dislikes below 2★ (−0.9%, and lists that respect a 1★), h ∈ {0…100}.
-    β was tuned again with the served blend (``bench/ranking.py --tune-implicit``): 0.25 and
-    0.35 beat 0.5 by 0.6–0.9% NDCG@10 on validation (0 and 1 lose 2–3%). β depends on the
-    data: on the shipped sources (ml-1m + ml-latest-small) validation wants 1–1.5 (+7% over
-    0.25), so ``make train`` passes its own (``--rating-confidence``, Makefile
-    ``SHIPPED_RANKING``).
+    """Hyper-parameters of iALS, saved into ``manifest.json``; tuned on validation carved
+    from the ml-1m training part (``bench/ranking.py --tune-implicit``). ``make train`` passes
+    its own β for the shipped sources (``--rating-confidence``, Makefile ``SHIPPED_RANKING``).
     """
 
     n_factors: int = 128
@@ -256,11 +225,9 @@ class IALS:
 def train_implicit(matrix: RatingMatrix, params: ImplicitParams) -> IALS:
     """Fit iALS to which films each user rated (with rating-scaled confidence).
 
-    Alternating ridge solves, users then items, ``n_epochs`` times. Each row's system is
-    solved by ``cg_steps`` conjugate-gradient steps warm-started from the previous sweep
-    (implicit's method, Takács et al. 2011), compiled in ``ml.training.kernels``: a sweep costs
-    O(nnz·k·steps + (users + items)·k²·steps), linear in ratings and items, instead of the exact
-    solve's O(nnz·k² + (users + items)·k³) (measured in bench/scale.py and bench/ranking.py).
+    Alternating ridge solves, users then items, ``n_epochs`` times; each row's system takes
+    ``cg_steps`` conjugate-gradient steps warm-started from the previous sweep (Takács et al.
+    2011), so a sweep is linear in ratings and items.
     """
     started = time.perf_counter()
     rng = np.random.default_rng(params.seed)
@@ -284,12 +251,8 @@ def train_implicit(matrix: RatingMatrix, params: ImplicitParams) -> IALS:
 
 def _conjugate_gradient(segments: Segments, weighted_target: FloatArray, conf: FloatArray,
                         fixed: FloatArray, solved: FloatArray, params: ImplicitParams) -> None:
-    """Move every row of ``solved`` towards its ridge solution against ``fixed``, in place.
-
-    Row e's system is A_e x = b_e, A_e = α0 YᵀY + λ_e I + Σ_j c_j y_j y_jᵀ and b_e = Σ_j c_j p_j
-    y_j over its ratings j (``weighted_target`` holds c_j p_j, ``conf`` c_j). α0 YᵀY is one
-    BLAS product shared by all rows; each row then takes its CG steps in one compiled,
-    parallel pass (``ml.training.kernels.conjugate_gradient_rows``).
+    """Move every row of ``solved`` towards its ridge solution against ``fixed``, in place:
+    A_e = α0 YᵀY + λ_e I + Σ_j c_j y_j y_jᵀ, b_e = Σ_j c_j p_j y_j (``weighted_target``: c_j p_j).
     """
     from ml.training.kernels import conjugate_gradient_rows  # training only
 

@@ -1,11 +1,8 @@
 """Popularity: the newcomers' list and the baseline every ranker must beat.
 
-The Bayesian average, score = v/(v+m)·R + m/(v+m)·C, with v a film's rating count, R its mean,
-C the global mean and m a prior count: a film with three perfect ratings stays near C; one with
-thousands keeps its mean. ``order="average"`` ranks by it (what the app shows before five
-ratings), ties broken by rating count then index, so the order is the same on every call;
-``order="count"`` ranks by the raw rating count, the stronger top-N baseline on MovieLens.
-Nobody's ratings change the scores: the fold-in state is None.
+The Bayesian average v/(v+m)·R + m/(v+m)·C (v a film's rating count, R its mean, C the global
+mean, m a prior count). ``order="average"`` ranks by it (ties by count, then index);
+``order="count"`` by the raw rating count. The fold-in state is None.
 """
 
 from __future__ import annotations
