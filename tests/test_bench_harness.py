@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +50,21 @@ def test_benchmarks_accept_quick(bench):
     shown = subprocess.run([sys.executable, f"bench/{bench}.py", "--help"], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout
     assert "--quick" in shown
+
+
+def test_run_all_skips_the_benchmarks_it_cannot_feed_unless_named(monkeypatch, capsys):
+    """`make bench` runs every script it can give inputs to and names the ones it skips."""
+    from bench import run_all
+
+    ran: list[str] = []
+
+    def fake_run(command, **_):
+        ran.append(Path(command[1]).stem)
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(run_all.subprocess, "run", fake_run)
+    assert run_all.main(["--quick"]) == 0
+    shown = capsys.readouterr().out
+    assert set(run_all.BY_HAND).isdisjoint(ran) and "matching" in ran
+    assert all(f"skipped {name}" in shown for name in run_all.BY_HAND)
+    assert run_all.main(["serving_87k"]) == 0 and ran[-1] == "serving_87k"
