@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,7 +119,8 @@ class LlmBounds:
         self._per_address = per_address_per_minute
         # Idle addresses' buckets are forgotten after a minute (then they are full anyway).
         self._addresses: TTLCache[str, _Bucket] = TTLCache(100_000, 60.0, timer=clock)
-        self._budget = _Bucket(budget_per_minute)
+        # An infinite budget (``inf``) is no budget at all.
+        self._budget = _Bucket(budget_per_minute) if math.isfinite(budget_per_minute) else None
 
     def cached(self, key: str) -> LlmIntent | None:
         return None if self.cache is None else self.cache.get(key)
@@ -137,7 +139,7 @@ class LlmBounds:
                 bucket = self._addresses[address] = _Bucket(self._per_address)
             if not bucket.take(now):
                 return ADDRESS_LIMITED
-        if not self._budget.take(now):
+        if self._budget is not None and not self._budget.take(now):
             return BUDGET_SPENT
         return None
 
@@ -183,18 +185,19 @@ class LlmIntentClient:
 
 
 class IntentReader:
-    """The offline parser, or the LLM first when one is configured with its ``bounds``."""
+    """The offline parser, or the LLM first when one is configured (within ``bounds``;
+    none given: no cache and no limits)."""
 
     def __init__(self, parser: IntentParser, llm: LlmIntentClient | None = None,
                  bounds: LlmBounds | None = None) -> None:
         self.parser = parser
         self.llm = llm
-        self.bounds = bounds
+        self.bounds = bounds or LlmBounds(0, 0, math.inf)
         self._genres = {g.casefold(): g for g in (llm.genres if llm else [])}
 
     async def read(self, text: str, address: str | None = None) -> ReadIntent:
         """``text`` as filters; ``address`` is the client's, for the per-address limit."""
-        if self.llm is None or self.bounds is None:
+        if self.llm is None:
             return ReadIntent(self.parser.parse(text), "offline")
         key = normalised(text)
         cached = self.bounds.cached(key)

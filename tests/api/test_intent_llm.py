@@ -192,3 +192,13 @@ def test_past_the_budget_a_minute_the_offline_parser_answers_and_says_so(setting
     assert [b["parser"] for b in bodies] == ["llm"] * 5 + ["offline"] * 7
     assert all("budget" in b["note"] for b in bodies[5:])
     assert listed["intent"]["parser"] == "offline" and "budget" in listed["intent"]["note"]
+
+
+def test_an_infinite_budget_is_no_budget():
+    """CINEMATCH_LLM_BUDGET_PER_MINUTE=inf passes the settings' check (≥ 0): it means no
+    limit, and must neither refuse nor fail."""
+    from api.intent_llm import LlmBounds
+
+    bounds = LlmBounds(0, 0, float("inf"))
+    assert all(bounds.refusal(f"192.0.2.{i}") is None for i in range(1000))
+    assert Settings(CINEMATCH_LLM_BUDGET_PER_MINUTE="inf").llm_budget_per_minute == float("inf")
