@@ -6,8 +6,10 @@ racing writers slept long after its lock was free (POST /rate p99 584 ms at 16 c
 docs/operations.md, "Writers take turns"). A writer takes its process's ``threading.Lock``,
 then a blocking ``fcntl.flock`` on ``<database>-writers.lock`` (the kernel wakes the waiter
 the moment the holder lets go, and a holder that dies lets go at once); SQLite's own lock is
-then almost always free. Where the file lock cannot be had (no ``fcntl``, a read-only folder)
-the process lock and SQLite's busy handler remain.
+then almost always free. ``flock`` has no timeout, and needs none: its holder holds it for one
+write transaction only, whose ``BEGIN IMMEDIATE`` waits at most the busy timeout. Where the
+file lock cannot be had (no ``fcntl``, a read-only folder) the process lock and SQLite's busy
+handler remain.
 """
 
 from __future__ import annotations

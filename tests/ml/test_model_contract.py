@@ -5,7 +5,7 @@ lukewarm comedies) and must keep the same promises: one float per item, rated it
 recommended, an arrays round trip that changes no score (for the models a model directory
 holds), a training user's fold-in close to their trained state, and neighbours that exclude the
 item. The ranking model is also held to the fold-in the service uses (films skipped as "haven't
-seen it", the newcomer's ridge): the ``Recommender`` and ``Artifact.ials`` fold in through the
+seen it", the newcomer's ridge): the ``Recommender`` and the model contract fold in through the
 same model, so evaluation through the contract is what serving does.
 """
 
