@@ -45,7 +45,7 @@ MIN_CONFIDENCE = 0.05
 @dataclass(frozen=True)
 class ImplicitParams:
     """Hyper-parameters of iALS, saved into ``manifest.json``; tuned on validation carved
-    from the ml-1m training part (``bench/ranking.py --tune-implicit``). ``make train`` passes
+    from the ml-1m training part (docs/model.md, "Ranking"). ``make train`` passes
     its own β for the shipped sources (``--rating-confidence``, Makefile ``SHIPPED_RANKING``).
     """
 
