@@ -497,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     train, newcomers, fit_part, held = holdouts(dataset.ratings, n, n_validation)
     validation = prepare(fit_part, held, dataset.movies)
     chosen, ease_lines = tune_ease(validation)
-    load = f"{os.cpu_count()} CPUs (shared), load {os.getloadavg()[0]:.1f}"
+    load = f"{os.cpu_count()} CPUs (shared), load {harness.load_average():.1f}"
     if args.tune:
         header = (f"ml-1m partial ({len(dataset.ratings)} ratings): "
                   f"{held['user_id'].nunique()} validation newcomers held out of the training "

@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     records = [run_dataset(args.data_root / name, args.tune, earlier.get(name))
                for name in names]
-    lines = [f"{os.cpu_count()} CPUs (shared), load {os.getloadavg()[0]:.1f}; "
+    lines = [f"{os.cpu_count()} CPUs (shared), load {load_average():.1f}; "
              f"random 90/10 per user (seed {SEED}), positives ≥ {POSITIVE_RATING:g}"]
     lines += report(records, args.tune)
     print("\n".join(lines))
