@@ -195,7 +195,17 @@ def filter_options(page: Any, label: str) -> list[str]:
 
 
 def choose(page: Any, label: str, option: str) -> None:
-    assert option in filter_options(page, label)
+    """Pick ``option`` in the ``label`` select box; a rerun that lands while the list is
+    open closes it, so a list that vanished before the click is opened again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(3):
+        assert option in filter_options(page, label)
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=5000)
+            return
+        except PlaywrightTimeout:
+            settle(page)
     page.get_by_role("option", name=option, exact=True).click()
 
 
