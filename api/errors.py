@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InternalError, OperationalError
+from sqlalchemy.exc import IntegrityError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -162,9 +162,27 @@ def _short_repr(value: Any, error_type: str, *, quote_strings: bool) -> str:
     return f" (got {text})" if len(text) <= 40 else ""
 
 
+def _is_json(content_type: str) -> bool:
+    """``application/json`` or a ``+json`` type, whatever its parameters."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
+    content_type = request.headers.get("content-type", "")
+    if not _is_json(content_type) and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+        # FastAPI reads a JSON body only when it is labelled JSON; otherwise the message would
+        # be "Input should be a valid dictionary", which does not say what to change.
+        got = f"Content-Type: {content_type}" if content_type else "no Content-Type"
+        return JSONResponse(
+            {"detail": f"request body: send it as JSON with Content-Type: application/json "
+                       f"(got {got})",
+             "errors": [{"loc": ["header", "content-type"], "msg": "not JSON",
+                         "type": "content_type"}]},
+            status_code=422,
+        )
     listed = [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
         for e in errors
@@ -223,10 +241,30 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+#: A write that broke a database constraint: in practice, a write racing the deletion of its
+#: account (the token was checked just before the delete committed).
+WRITE_CONFLICT = (
+    "Nothing was saved: the change clashed with another made at the same moment (for "
+    "example, the account being deleted). Reload and try again."
+)
+
+
+async def _write_conflict(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning(
+        "constraint failed on %s %s [request_id=%s]: %s",
+        request.method,
+        request.url.path,
+        request_id_of(request),
+        getattr(exc, "orig", None) or type(exc).__name__,
+    )
+    return JSONResponse({"detail": WRITE_CONFLICT}, status_code=409)
+
+
 def install_error_handling(app: FastAPI) -> None:
     """Register the JSON error handlers and the request-id middleware on ``app``."""
     app.add_exception_handler(RequestValidationError, _validation_error)
     # PostgreSQL reports a read-only transaction (a standby) as an InternalError.
     for error in (OperationalError, InternalError, PoolTimeoutError):
         app.add_exception_handler(error, _database_unavailable)
+    app.add_exception_handler(IntegrityError, _write_conflict)
     app.add_middleware(RequestEnvelopeMiddleware)

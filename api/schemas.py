@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from contract.models import MovieOut, RecommendationMode, RecommendationOut
-from ml.rules import RATING_MAX, RATING_MIN, RATING_STEP, is_personal
+from ml.rules import EARLIEST_RATING_TIME, RATING_MAX, RATING_MIN, RATING_STEP, is_personal
 from ml.serving.recommender import Movie, Recommendation
 from ml.text.titles import parse_title
 
@@ -62,7 +62,7 @@ class RatingIn(BaseModel):
         default=None,
         description="When the film was first rated, to put a removed rating back as it was "
         "(Undo); a new rating takes it, an existing one keeps its own. Default: now. "
-        "Timezone-aware, not in the future.",
+        "Timezone-aware, from 1970 on, not in the future.",
     )
     updated_at: datetime | None = Field(
         default=None,
@@ -77,6 +77,8 @@ class RatingIn(BaseModel):
             value = getattr(self, name)
             if value is not None and (value.tzinfo is None or value > latest):
                 raise ValueError(f"{name} must be a timezone-aware time that has passed")
+            if value is not None and value < EARLIEST_RATING_TIME:
+                raise ValueError(f"{name} must be from {EARLIEST_RATING_TIME.year} on")
         if self.updated_at is not None and self.created_at is None:
             raise ValueError("updated_at needs created_at")
         if self.created_at and self.updated_at and self.updated_at < self.created_at:
@@ -167,6 +169,20 @@ MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024
 
 
+def _encodable(value: Any) -> Any:
+    """Refuse text with lone surrogates (JSON's ``\\ud800``): no UTF-8 byte holds them, so
+    neither the password hash nor the database could."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (it holds a lone surrogate)") from None
+    return value
+
+
+Password = Annotated[SecretStr, AfterValidator(_encodable)]
+
+
 _SIGN_IN_EXAMPLE = ConfigDict(
     json_schema_extra={"examples": [{"username": "ana.film", "password": "a long passphrase"}]}
 )
@@ -183,7 +199,7 @@ class CredentialsIn(BaseModel):
         description="3–32 letters, digits, '.', '_' or '-'; unique ignoring case.",
         examples=["ana.film"],
     )
-    password: SecretStr = Field(
+    password: Password = Field(
         description=f"At least {MIN_PASSWORD_CHARS} characters.", examples=["a long passphrase"]
     )
 
@@ -191,5 +207,6 @@ class CredentialsIn(BaseModel):
 class SignInIn(BaseModel):
     model_config = _SIGN_IN_EXAMPLE
 
-    username: str = Field(max_length=64, examples=["ana.film"])
-    password: SecretStr = Field(examples=["a long passphrase"])
+    username: Annotated[str, AfterValidator(_encodable)] = Field(
+        max_length=64, examples=["ana.film"])
+    password: Password = Field(examples=["a long passphrase"])

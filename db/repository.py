@@ -99,15 +99,19 @@ def _rows_changed(result: Result[Any]) -> int:
 
 
 def _upsert_rating(insert: Callable[[type[Rating]], Any], *, if_newer: bool = False) -> Any:
-    """``INSERT ... ON CONFLICT (user_id, movie_id) DO UPDATE`` keeping ``created_at``.
+    """``INSERT ... ON CONFLICT (user_id, movie_id) DO UPDATE`` keeping ``created_at``, and
+    never setting ``updated_at`` before it (a date sent for a film rated since then would
+    otherwise wind the rating's last change back, and let an older import overwrite it).
 
     ``if_newer`` (an import): the row changes only when the incoming date is newer, decided
     inside the statement under the row's lock (concurrent imports cannot interleave a read and
     a write); the ids of the rows inserted or changed are returned."""
     stmt = insert(Rating)
+    updated_at = case((stmt.excluded.updated_at > Rating.created_at, stmt.excluded.updated_at),
+                      else_=Rating.created_at)
     return stmt.on_conflict_do_update(
         index_elements=[Rating.user_id, Rating.movie_id],
-        set_={"rating": stmt.excluded.rating, "updated_at": stmt.excluded.updated_at},
+        set_={"rating": stmt.excluded.rating, "updated_at": updated_at},
         where=stmt.excluded.updated_at > Rating.updated_at if if_newer else None,
     )
 

@@ -4,6 +4,7 @@ Every layer (trainer, API validation, popularity/personal switch) reads these na
 rating scale and the five-rating threshold cannot drift apart between ml, api and db.
 """
 
+from datetime import UTC, datetime
 from typing import Final
 
 RATING_MIN: Final[float] = 0.5
@@ -13,6 +14,10 @@ RATING_STEP: Final[float] = 0.5
 RATING_VALUES: Final[tuple[float, ...]] = tuple(
     RATING_MIN + i * RATING_STEP for i in range(round((RATING_MAX - RATING_MIN) / RATING_STEP) + 1)
 )
+
+#: The earliest time a rating may carry (the Unix epoch): no film was rated online before it, and
+#: a time far outside the calendar cannot even be converted to UTC.
+EARLIEST_RATING_TIME: Final[datetime] = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: A user with at least this many ratings gets a personal list; below it, popularity.
 PERSONALISATION_THRESHOLD: Final[int] = 5

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal, Protocol
 
-from ml.rules import RATING_MAX, RATING_MIN, RATING_STEP
+from ml.rules import EARLIEST_RATING_TIME, RATING_MAX, RATING_MIN, RATING_STEP
 from ml.text.matching import NOT_IN_CATALOGUE, CatalogueFilm, TitleMatcher
 
 Source = Literal["letterboxd", "imdb", "movielens", "cinematch"]
@@ -36,6 +36,9 @@ REQUIRED_COLUMNS: dict[Source, tuple[str, ...]] = {
     "movielens": ("userId", "movieId", "rating", "timestamp"),
     "cinematch": ("movie_id", "imdb_id", "tmdb_id", "title", "year", "rating", "rated_at"),
 }
+#: Each export as a sentence names it ("not an IMDb export").
+EXPORT_NAMES: dict[Source, str] = {"letterboxd": "a Letterboxd", "imdb": "an IMDb",
+                                   "movielens": "a MovieLens", "cinematch": "a CineMatch"}
 #: CineMatch's export, in order; ``list`` says which list a row belongs to.
 EXPORT_COLUMNS = (*REQUIRED_COLUMNS["cinematch"], "list")
 RATED = "rated"
@@ -112,13 +115,14 @@ class _Film(CatalogueFilm, Protocol):
 def plan_import(data: bytes, source: Source | Literal["auto"], catalogue: Catalogue) -> ImportPlan:
     """Read ``data`` as ``source`` (or the export its header names) and match every row."""
     text = _decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: a quote never closed is an error, not a field swallowing every later row.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header = _header(reader)
     chosen = detect_source(header) if source == "auto" else source
     missing = [c for c in REQUIRED_COLUMNS[chosen] if c not in header]
     if missing:
         expected = ",".join(REQUIRED_COLUMNS[chosen])
-        raise ImportFileError(f"line 1: not a {chosen} export: missing column(s) "
+        raise ImportFileError(f"line 1: not {EXPORT_NAMES[chosen]} export: missing column(s) "
                               f"{', '.join(missing)} (expected {expected})")
     rows = list(_READERS[chosen](_records(reader, header)))
     plan = ImportPlan(source=chosen, rows=len(rows))
@@ -198,10 +202,14 @@ def _records(reader: Iterator[list[str]],
     """``(line number, {column: value})`` per non-blank row, with the caps enforced."""
     count = 0
     while True:
+        first_line = _line(reader) + 1  # where the next row starts
         try:
             row = next(reader, None)
         except csv.Error as error:
-            raise ImportFileError(f"line {_line(reader) + 1}: unreadable CSV ({error})") from None
+            unclosed = "unexpected end of data" in str(error)
+            raise ImportFileError(
+                f"line {first_line}: a quote opened on this line is never closed" if unclosed
+                else f"line {_line(reader)}: unreadable CSV ({error})") from None
         if row is None:
             return
         line = _line(reader)
@@ -240,7 +248,7 @@ def _rating(text: str, line: int, *, scale: float = 1.0) -> float:
 def _year(text: str, line: int) -> int | None:
     if not text:
         return None
-    if not text.isdigit() or not 1870 <= int(text) <= 2100:
+    if not text.isdecimal() or not 1870 <= int(text) <= 2100:
         raise ImportFileError(f"line {line}: year {text!r} is not a year")
     return int(text)
 
@@ -250,23 +258,29 @@ def _day(text: str, line: int) -> datetime | None:
     if not text:
         return None
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-        parsed = datetime.fromisoformat(text)
+        parsed = (datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+                  if len(text) == 10 else datetime.fromisoformat(text))
     except ValueError:
         raise ImportFileError(f"line {line}: date {text!r} is not YYYY-MM-DD") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if parsed < EARLIEST_RATING_TIME:  # compared before converting: year 1 cannot be
+        raise ImportFileError(f"line {line}: date {text!r} is before {EARLIEST_RATING_TIME.year}")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # past year 9999 in UTC
+        raise ImportFileError(f"line {line}: date {text!r} is out of range") from None
 
 
 def _int(text: str, line: int, what: str) -> int:
-    if not text.isdigit() or len(text) > 18:
+    if not text.isdecimal() or len(text) > 18:
         raise ImportFileError(f"line {line}: {what} {text!r} is not a positive whole number")
     return int(text)
 
 
 def _imdb_number(text: str | None) -> int | None:
     digits = (text or "").strip().lower().removeprefix("tt")
-    return int(digits) if digits.isdigit() else None
+    return int(digits) if digits.isdecimal() and len(digits) <= 18 else None
 
 
 def _letterboxd(records: Iterator[tuple[int, dict[str, str]]]) -> Iterator[ImportRow]:

@@ -225,6 +225,21 @@ def test_a_short_password_is_refused_without_echoing_it(client, user):
     assert response.status_code == 422 and "hunter2" not in response.text
 
 
+def test_a_password_with_a_lone_surrogate_is_a_422_not_a_500(client, user):
+    """JSON can carry ``\\ud800``; no UTF-8 byte can, so neither the hash nor the database."""
+    lone = '"' + "\\ud800" * 10 + '"'
+    for path, method, extra in (("/sessions", "POST", {}),
+                                (f"/users/{user.user_id}/credentials", "PUT", user.headers)):
+        body = '{"username": "ana.film", "password": ' + lone + "}"
+        response = client.request(method, path, content=body,
+                                  headers={**extra, "Content-Type": "application/json"})
+        assert response.status_code == 422, response.text
+        assert "lone surrogate" in response.json()["detail"]
+    name = '{"username": "\\udc00x", "password": "correct horse battery"}'
+    response = client.post("/sessions", content=name, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+
+
 def test_wrong_username_and_wrong_password_get_the_same_401(client, user):
     set_password(client, user)
     wrong_password = client.post(

@@ -155,3 +155,17 @@ def test_stored_skips_reach_the_ranking_profile(client, user, rate, app, monkeyp
     body = recommend(client, user)
     assert seen[0] == () and seen[-1] == (7, 201)
     assert {7, 201}.isdisjoint(ids(body))
+
+
+def test_a_write_racing_the_accounts_deletion_is_a_409_not_a_500(client, user, monkeypatch):
+    """The token was checked just before the delete committed: the write then breaks the
+    foreign key, and the answer says nothing was saved (the race, made deterministic by
+    passing the check after the delete)."""
+    from api import auth
+
+    assert client.delete(f"/users/{user.user_id}", headers=user.headers).status_code == 204
+    monkeypatch.setattr(auth, "authorize", lambda session, user_id, token: 1)
+    response = put(client, user, "watchlist", 1)
+    assert response.status_code == 409, response.text
+    assert response.json()["detail"].startswith("Nothing was saved")
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime
 
@@ -269,9 +270,44 @@ def test_a_removed_rating_put_back_with_its_dates_keeps_them(client, user, rate)
         {"created_at": "2020-01-01T00:00:00"},  # no timezone
         {"updated_at": "2020-01-01T00:00:00Z"},  # a change without a first rating
         {"created_at": "2020-01-02T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z"},
+        {"created_at": "1969-12-31T23:59:59Z"},  # before any rating could be
+        # Year 1 an hour east of UTC: not even convertible to UTC (it was a 500).
+        {"created_at": "0001-01-01T00:00:00+01:00"},
     ],
 )
 def test_dates_that_cannot_be_a_past_rating_are_422(client, user, count_ratings, dates):
     response = post_rate(client, user, [{"movie_id": 1, "rating": 4.0, **dates}])
     assert response.status_code == 422, response.text
+    assert count_ratings() == 0
+
+
+def test_a_date_sent_for_a_film_rated_since_never_winds_its_last_change_back(
+        client, user, rate):
+    """Re-rating with an old ``created_at`` keeps the row's own first date, and its last change
+    is not set before it: the rating changed now stays newer than an older import's."""
+    rate(user, {1: 5.0})
+    old = {"movie_id": 1, "rating": 1.0, "created_at": "2020-01-01T00:00:00Z"}
+    assert post_rate(client, user, [old]).status_code == 200
+    (row,) = client.get(f"/users/{user.user_id}/ratings", headers=user.headers).json()["ratings"]
+    assert row["rating"] == 1.0
+    assert row["updated_at"] >= row["created_at"] > "2021"
+    older_file = b"userId,movieId,rating,timestamp\n1,1,3,1600000000\n"  # September 2020
+    response = client.post(f"/users/{user.user_id}/import", headers=user.headers,
+                           files={"file": ("ratings.csv", older_file, "text/csv")})
+    assert response.status_code == 200, response.text
+    assert response.json()["saved"] == 0
+    (row,) = client.get(f"/users/{user.user_id}/ratings", headers=user.headers).json()["ratings"]
+    assert row["rating"] == 1.0
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+def test_a_json_body_labelled_otherwise_is_told_to_say_json(client, user, count_ratings,
+                                                             content_type):
+    body = json.dumps({"user_id": user.user_id, "ratings": [{"movie_id": 1, "rating": 4.0}]})
+    response = client.post("/rate", content=body,
+                           headers={**user.headers, "Content-Type": content_type})
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "request body: send it as JSON with Content-Type: application/json "
+        f"(got Content-Type: {content_type})")
     assert count_ratings() == 0

@@ -103,7 +103,7 @@ def test_the_newest_row_of_a_film_wins() -> None:
 
 
 def test_a_named_source_must_fit_the_file() -> None:
-    with pytest.raises(ImportFileError, match="not a imdb export: missing column"):
+    with pytest.raises(ImportFileError, match="not an IMDb export: missing column"):
         plan(LETTERBOXD, "imdb")
 
 
@@ -129,6 +129,18 @@ def test_a_named_source_must_fit_the_file() -> None:
         (b"userId,movieId,rating,timestamp\n1,-1,4,1\n", "movieId"),
         (b"Date,Name,Year,Letterboxd URI,Rating\n01/05/2024,Se7en,1995,u,4\n", "date"),
         (b"Date,Name,Year,Letterboxd URI,Rating\n2024-01-05,Se7en,95,u,4\n", "year"),
+        # Digits int() cannot read, though str.isdigit() says they are digits.
+        ("Date,Name,Year,Letterboxd URI,Rating\n2024-01-05,Se7en,¹⁹⁹⁵,u,4\n".encode(), "year"),
+        ("userId,movieId,rating,timestamp\n1,²,4,1\n".encode(), "movieId"),
+        # Dates before ratings existed, or past what UTC can hold.
+        (b"Date,Name,Year,Letterboxd URI,Rating\n1969-12-31,Se7en,1995,u,4\n", "before 1970"),
+        (b"Date,Name,Year,Letterboxd URI,Rating\n0001-01-01T00:00:00+05:00,Se7en,1995,u,4\n",
+         "before 1970"),
+        (b"Date,Name,Year,Letterboxd URI,Rating\n9999-12-31T23:59:59-14:00,Se7en,1995,u,4\n",
+         "out of range"),
+        # A quote never closed would swallow every later row into one title.
+        (b'Date,Name,Year,Letterboxd URI,Rating\n2024-01-05,"Heat,1995,u,4\n'
+         b"2024-01-05,Alien,1979,u,4\n", "line 2: a quote opened on this line is never closed"),
     ],
 )
 def test_bad_files_are_refused(data: bytes, message: str) -> None:

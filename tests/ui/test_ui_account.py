@@ -53,7 +53,7 @@ def test_a_bad_file_shows_the_apis_reason(make_app, api) -> None:
     _, at = open_profile(make_app, api)
     at.file_uploader[0].set_value(("junk.csv", b"a,b\n1,2\n", "text/csv")).run()
     at.button(key="cm-acc-import-preview-btn").click().run()
-    assert "not a letterboxd export" in at.error[0].value  # the API's own words
+    assert "not a Letterboxd export" in at.error[0].value  # the API's own words
     assert not at.button(key="cm-acc-import-preview-btn").disabled
 
 
