@@ -81,12 +81,19 @@ LLM_READS = Counter(
     ["outcome"],
 )
 
+#: The methods counted under their own name; any other (HTTP allows any token) is "other",
+#: so that made-up methods cannot grow the label set without bound.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+
 _children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 _served_version: list[str] = []
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     """Count one answered request and its latency (the middleware calls this once each)."""
+    if method not in KNOWN_METHODS:
+        method = OTHER_METHOD
     key = (method, route, status)
     children = _children.get(key)
     if children is None:

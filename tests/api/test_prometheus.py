@@ -57,6 +57,16 @@ def test_requests_are_counted_and_timed_per_route_template(client, user, rate):
     assert not any(str(user.user_id) in (p or "") for p in paths), paths
 
 
+def test_made_up_methods_share_one_label(client):
+    """HTTP allows any method token: each new one must not add series to every scrape."""
+    for i in range(5):
+        client.request(f"M{i}", "/health")
+    families = scrape(client)
+    methods = {sample.labels.get("method") for sample in families["cinematch_http_requests"]}
+    assert not any(m.startswith("M") for m in methods if m), methods
+    assert value(families, "cinematch_http_requests_total", method="other") >= 5
+
+
 def test_the_served_model_and_its_load_time_are_exposed(client, app):
     families = scrape(client)
     version = app.state.services.recommender.model_version
