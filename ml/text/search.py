@@ -117,12 +117,18 @@ class MovieIndex:
 
     def search(self, query: str | None = None, *, genre: str | None = None,
                year: int | None = None, limit: int = 20, offset: int = 0) -> SearchPage:
-        """Matching films, best first; ``genre`` must already be canonical."""
-        folded = fold(query) if query else ""
+        """Matching films, best first; ``genre`` must already be canonical. A query of only
+        spaces is no query (the whole catalogue); one with no letter or digit ("!!!", an
+        emoji) matches nothing."""
+        typed = (query or "").strip()
+        folded = fold(typed) if typed else ""
         keep = self._filter(genre, year)
         corrected: str | None = None
         suggestion: str | None = None
-        if folded:
+        candidates: list[int]
+        if typed and not folded:
+            candidates = []
+        elif folded:
             candidates, corrected = self._ranked_matches(folded)
             if keep is not None:
                 candidates = [i for i in candidates if i in keep]

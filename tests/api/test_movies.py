@@ -53,6 +53,14 @@ def test_every_query_word_must_match_and_the_exact_title_comes_first(client):
     assert search(client, query="zzz")["items"] == []
 
 
+@pytest.mark.parametrize("query", ["!!!", "(((", "\U0001F600", "\u00b7 \u2014"])
+def test_a_query_with_no_letter_or_digit_matches_nothing(client, query):
+    """Not the whole catalogue, as if nothing had been typed."""
+    body = search(client, query=query)
+    assert body["total"] == 0 and body["items"] == []
+    assert search(client, query="   ")["total"] == 60  # only spaces: no query at all
+
+
 def test_genre_and_year_narrow_the_results(client):
     comedies = search(client, genre="comedy", limit=100)
     assert {m["movie_id"] for m in comedies["items"]} == set(COMEDY)

@@ -73,8 +73,11 @@ def test_filters_and_paging(index):
     assert page.total == len(CATALOGUE) and [m.movie_id for m in page.movies] == [3, 4]
 
 
-def test_a_query_of_only_punctuation_lists_everything(index):
-    assert index.search("?!", limit=100).total == len(CATALOGUE)
+def test_a_query_of_only_punctuation_matches_nothing_and_spaces_are_no_query(index):
+    """"?!" was typed and no title can match it: an empty page, not the whole catalogue
+    looking like its results."""
+    assert index.search("?!", limit=100).total == 0
+    assert index.search("   ", limit=100).total == len(CATALOGUE)
 
 
 def test_genres_resolve_case_insensitively(index):
