@@ -289,7 +289,8 @@ def restore_ratings(
     session: Session, user_id: int, ratings: Sequence[tuple[int, float, datetime, datetime]]
 ) -> None:
     """Upsert ``(movie_id, rating, created_at, updated_at)`` rows: a rating put back as it
-    was (Undo) keeps both its dates; an existing row keeps its ``created_at``."""
+    was (Undo) keeps both its dates; an existing row keeps its ``created_at``. The films leave
+    the watchlist (``leave_watchlist``)."""
     if not ratings:
         return
     rows = [
@@ -298,6 +299,14 @@ def restore_ratings(
     ]
     connection = session.connection()
     connection.execute(_UPSERT[connection.dialect.name], rows)
+    leave_watchlist(session, user_id, [m for m, *_ in ratings])
+
+
+def leave_watchlist(session: Session, user_id: int, movie_ids: Sequence[int]) -> None:
+    """A film rated has been seen: it is no longer one the user wants to watch."""
+    session.execute(delete(UserSignal).where(
+        UserSignal.user_id == user_id, UserSignal.kind == "watchlist",
+        UserSignal.movie_id.in_(movie_ids)))
 
 
 def import_ratings(
@@ -308,7 +317,8 @@ def import_ratings(
 ) -> int:
     """Write an import where it is newer; how many ratings were inserted or changed. ``dated``
     (movie, rating, the file's date) replace a stored rating only when newer; ``undated`` ones
-    (stamped now) are only added where the film has none."""
+    (stamped now) are only added where the film has none. Every film of the file is rated
+    afterwards, so each leaves the watchlist."""
     written = 0
     connection = session.connection()
     for rows, statements in ((dated, _UPSERT_IF_NEWER), (undated, _INSERT_IF_ABSENT)):
@@ -319,6 +329,7 @@ def import_ratings(
                 for m, r, at in rows
             ]
             written += len(connection.execute(statements[connection.dialect.name], params).all())
+    leave_watchlist(session, user_id, [m for m, _, _ in (*dated, *undated)])
     return written
 
 

@@ -46,7 +46,7 @@ router = APIRouter(tags=["lists"])
 
 _SUMMARIES: dict[str, tuple[str, str]] = {
     "hidden": ("Not interested", "never shown again in this user's lists, deck or similar films"),
-    "watchlist": ("Want to watch", "kept on the user's watchlist"),
+    "watchlist": ("Want to watch", "kept on the user's watchlist until they rate it"),
     "skipped": ("Haven't seen it", "never shown again in this user's onboarding deck or list"),
 }
 

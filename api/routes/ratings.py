@@ -45,7 +45,8 @@ def rate(body: RateRequest, token: auth.BearerToken, services: ServicesDep) -> R
     about one write a second (bursts of a few dozen); faster is refused with 429 and
     `Retry-After`. A user holds at most `CINEMATCH_MAX_RATINGS_PER_USER` ratings (default
     20,000): a batch that would go over is refused whole with 409. A rating may carry its
-    `created_at` (and `updated_at`) to be put back as it was after a removal (Undo)."""
+    `created_at` (and `updated_at`) to be put back as it was after a removal (Undo). A film
+    rated leaves the user's watchlist."""
     user_id, ratings = body.user_id, body.as_mapping()
     unknown = services.recommender.unknown_movie_ids(ratings)
     with services.session_factory() as session:

@@ -169,3 +169,13 @@ def test_a_write_racing_the_accounts_deletion_is_a_409_not_a_500(client, user, m
     assert response.status_code == 409, response.text
     assert response.json()["detail"].startswith("Nothing was saved")
 
+
+def test_a_film_rated_anywhere_leaves_the_watchlist(client, user, rate):
+    for movie_id in (1, 2, 3):
+        assert put(client, user, "watchlist", movie_id).status_code == 200
+    rate(user, {1: 4.0})
+    file = b"userId,movieId,rating,timestamp\n1,2,3,1600000000\n"
+    response = client.post(f"/users/{user.user_id}/import", headers=user.headers,
+                           files={"file": ("ratings.csv", file, "text/csv")})
+    assert response.status_code == 200, response.text
+    assert listed(client, user, "watchlist") == [3]

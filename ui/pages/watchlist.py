@@ -1,6 +1,7 @@
 """Watchlist: the films the person marked "Want to watch", newest first.
 
-Rating one here means it has been watched: the rating is saved and the film leaves the list.
+Rating one here means it has been watched: the rating is saved, and the API takes a rated film
+off the watchlist (wherever it was rated).
 """
 
 from __future__ import annotations
@@ -14,24 +15,13 @@ from ui import api_client, components, routes
 from ui.api_client import Movie
 
 
-def watched(movie_id: int, title: str, value: float) -> object:
-    """Save the rating, then take the film off the watchlist (it has been seen)."""
-    progress = components.save_rating(movie_id, title, value)
-    if progress is not None:
-        creds = components.require_user()
-        try:
-            api_client.get_client().set_signal(creds, "watchlist", movie_id, on=False)
-        except api_client.ApiError as err:
-            components.flash_error(f"Rated, but still on your watchlist. {err.message}")
-    return progress
-
-
 def watchlist_card(film: Movie, poster_src: str, added: dict[int, datetime]) -> None:
     day = components.human_date(added.get(film.movie_id))
     chip = f"Added {day}" if day else None
     components.card(film, poster_src, chip=chip)
     components.rating_control(
-        f"cm-watch-rate-{film.movie_id}", on_rate=partial(watched, film.movie_id, film.title)
+        f"cm-watch-rate-{film.movie_id}",
+        on_rate=partial(components.save_rating, film.movie_id, film.title),
     )
     st.button(
         "Remove",
