@@ -128,11 +128,12 @@ class Constraints:
         return mask
 
     def relaxed_mask(self, genre_masks: Mapping[str, BoolArray], years: npt.NDArray[np.int64],
-                     available: BoolArray, wanted: int
+                     available: BoolArray, wanted: int, *, filtered: bool = False,
                      ) -> tuple[BoolArray, tuple[Relaxation, ...]]:
         """The tightest mask leaving ``wanted`` available films, and the steps it took.
 
-        ``available`` marks films the list may hold at all (other filters, not yet rated).
+        ``available`` marks films the list may hold at all (other filters, not yet rated);
+        ``filtered``: the page's filters are part of it, and the reasons say so.
         """
         options: dict[str, object] = {}
         mask = self.mask(genre_masks, years) & available
@@ -142,7 +143,7 @@ class Constraints:
             if found >= wanted or not self._applies(step):
                 continue
             options.update(_STEP_OPTIONS[step])
-            steps.append(Relaxation(step, self._reason(step, found)))
+            steps.append(Relaxation(step, self._reason(step, found, filtered)))
             mask = self.mask(genre_masks, years, **options) & available  # type: ignore[arg-type]
         return mask, tuple(steps)
 
@@ -153,8 +154,10 @@ class Constraints:
             return self.year_from is not None or self.year_to is not None
         return bool(self.genres)
 
-    def _reason(self, step: RelaxationStep, found: int) -> str:
+    def _reason(self, step: RelaxationStep, found: int, filtered: bool = False) -> str:
         films = f"{found} film{'s' if found != 1 else ''}"
+        if filtered:
+            films += " within your filters"
         verb = "is" if found == 1 else "are"
         if step == "genres_any":
             return (f"Only {films} {verb} {' and '.join(self.genres)} at once: showing films "
@@ -166,12 +169,20 @@ class Constraints:
             return f"Still only {films} with the years: the years were dropped"
         return f"Only {films} matched the genres: the genres were dropped"
 
-    def empty_reason(self) -> str:
-        """Why a list came back empty after every relaxation."""
+    def empty_reason(self, *, rated_them_all: bool, filtered: bool) -> str:
+        """Why a list came back empty after every relaxation: the person has rated (or set
+        aside) every film that matches, or no film matches at all; ``filtered``: the page's
+        own filters (genre, decade) narrowed the catalogue too."""
+        where = " within your filters" if filtered else ""
         if self.exclude_genres:
-            return (f"No film you have not rated is left once {', '.join(self.exclude_genres)}"
-                    f" {'is' if len(self.exclude_genres) == 1 else 'are'} excluded")
-        return "You have rated every film that matches"
+            excluded = (f"{', '.join(self.exclude_genres)} "
+                        f"{'is' if len(self.exclude_genres) == 1 else 'are'} excluded")
+            if rated_them_all:
+                return f"No film you have not rated is left{where} once {excluded}"
+            return f"No film is left{where} once {excluded}"
+        if rated_them_all:
+            return f"You have rated every film that matches{where}"
+        return f"No film matches this request{where}"
 
     def request_reason(self, film: _Film, reference: str | None) -> str:
         """Why ``film`` fits the request: its matching genres, its year, the film it is like

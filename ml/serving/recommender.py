@@ -323,7 +323,8 @@ class Recommender:
         available = (np.ones(self.n_movies, dtype=bool) if allowed is None else allowed.copy())
         available[exclude[exclude >= 0]] = False
         mask, relaxed = constraints.relaxed_mask(
-            self._genre_masks, self._years, available, min(n, MIN_MATCHES))
+            self._genre_masks, self._years, available, min(n, MIN_MATCHES),
+            filtered=allowed is not None)
         with single_threaded_blas():
             if ranker == "popularity":
                 score = self._like_references(
@@ -354,8 +355,16 @@ class Recommender:
             for i, ref, why in zip(best.tolist(), nearest, person, strict=True)
         ]
         items = _items(self.items.ids[best], clip_rating(predicted), score[best], reasons)
-        return RecommendationList(source, items, relaxed,
-                                  None if items else constraints.empty_reason())
+        if items:
+            return RecommendationList(source, items, relaxed)
+        # Empty: because the person has rated (or set aside) every film that matches, or
+        # because none matches at all?
+        catalogue = np.ones(self.n_movies, dtype=bool) if allowed is None else allowed.copy()
+        catalogue[references] = False
+        matching, _ = constraints.relaxed_mask(self._genre_masks, self._years, catalogue,
+                                               min(n, MIN_MATCHES))
+        return RecommendationList(source, items, relaxed, constraints.empty_reason(
+            rated_them_all=bool(matching.any()), filtered=allowed is not None))
 
     def _like_references(self, score: npt.NDArray[np.floating], references: npt.NDArray[np.int64],
                          constraints: Constraints, mask: npt.NDArray[np.bool_]

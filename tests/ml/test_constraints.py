@@ -62,7 +62,24 @@ def test_exclusions_are_never_relaxed_and_an_empty_list_says_why(recommender):
     everything = Constraints(exclude_genres=("Action", "Comedy", "Romance"))
     result = recommender.recommend({}, 10, constraints=everything)
     assert result.items == [] and result.relaxed == ()
-    assert "Action, Comedy, Romance" in result.note
+    assert result.note == "No film is left once Action, Comedy, Romance are excluded"
+
+
+def test_an_empty_list_tells_rated_everything_from_nothing_matches(recommender):
+    """Every Romance film rated: the person has seen them all. A filter that keeps only
+    Romance while the request excludes it: no film matches, whatever was rated."""
+    romance = {m: 4.0 for m in range(101, 121)}
+    rated_all = recommender.recommend(romance, 5, genre="Romance",
+                                      constraints=Constraints(year_from=1980))
+    assert rated_all.items == []
+    assert rated_all.note == "You have rated every film that matches within your filters"
+    clash = recommender.recommend({}, 5, genre="Romance",
+                                  constraints=Constraints(exclude_genres=("Romance",)))
+    assert clash.note == "No film is left within your filters once Romance is excluded"
+    none = recommender.recommend({}, 5, year_from=1900, year_to=1901,
+                                 constraints=Constraints(genres=("Comedy",)))
+    assert none.items == [] and none.note == "No film matches this request within your filters"
+    assert all("within your filters" in r.reason for r in none.relaxed)
 
 
 def test_a_short_exact_list_is_not_padded(recommender):
