@@ -323,6 +323,11 @@ class ImportOut(BaseModel):
     unchanged: int = Field(
         description="Matched films already rated at least as recently (kept as stored)."
     )
+    listed: int = Field(
+        default=0,
+        description="Films of a CineMatch export's watchlist and hidden list put back on them "
+        "(not there already); with dry_run, how many would be.",
+    )
     dry_run: bool
 
 

@@ -97,6 +97,7 @@ def merge_previews(parts: list[ImportResult]) -> ImportResult:
         unmatched=[u for p in parts for u in p.unmatched],
         saved=sum(p.saved for p in parts),
         unchanged=sum(p.unchanged for p in parts),
+        listed=sum(p.listed for p in parts),
         dry_run=True,
     )
 
@@ -164,8 +165,8 @@ def import_panel(
             return
         result = shown[2]
         _show_preview(result)
-        if result.saved and st.button(
-            f"Import {result.saved} ratings",
+        if (result.saved or result.listed) and st.button(
+            f"Import {result.saved} ratings" if result.saved else f"Import {result.listed} films",
             type="primary",
             key="cm-acc-import-go",
             icon=":material/download_done:",
@@ -180,8 +181,9 @@ def import_panel(
                     return
             st.session_state.pop(_PREVIEW_KEY, None)
             st.session_state[_UPLOADS_KEY] = st.session_state.get(_UPLOADS_KEY, 0) + 1
+            lists = f" and put back {done.listed} listed films" if done.listed else ""
             st.session_state[_IMPORTED_KEY] = (
-                f"Imported {done.saved} ratings from {SOURCES[done.source][0]}.")
+                f"Imported {done.saved} ratings{lists} from {SOURCES[done.source][0]}.")
             st.rerun()
 
 
@@ -194,6 +196,9 @@ def _show_preview(result: ImportResult) -> None:
         noun = "film is" if result.unchanged == 1 else "films are"
         st.caption(f"{result.unchanged} {noun} already rated here with the same or a newer "
                    "rating; those are kept as they are.")
+    if result.listed:
+        noun = "film goes" if result.listed == 1 else "films go"
+        st.caption(f"{result.listed} {noun} back on your watchlist or Not interested list.")
     if result.unmatched:
         st.markdown("**Not imported, and why**")
         # A plain table: its text is on the page (readable by screen readers and the browser

@@ -41,7 +41,14 @@ from db import repository
 from db.models import utcnow
 from db.session import write_transaction
 from ml.serving.recommender import Recommender
-from ml.text.imports import EXPORT_COLUMNS, RATED, ImportFileError, MatchedRating, plan_import
+from ml.text.imports import (
+    EXPORT_COLUMNS,
+    KEPT_LISTS,
+    RATED,
+    ImportFileError,
+    MatchedRating,
+    plan_import,
+)
 
 router = APIRouter(tags=["accounts"])
 
@@ -95,7 +102,8 @@ def import_ratings(
       `unmatched` with the reason;
     * **imdb**: IMDb's ratings export, matched by IMDb id; 1–10 becomes 0.5–5; TV series and
       episodes are skipped and listed;
-    * **movielens**: one user's `ratings.csv`; **cinematch**: `GET /users/{id}/export`.
+    * **movielens**: one user's `ratings.csv`; **cinematch**: `GET /users/{id}/export`, whose
+      watchlist and hidden films are put back on those lists too (`listed`).
 
     A film already rated here is overwritten only when the file's date for it is newer, so
     importing the same file twice changes nothing. A file that is not a CSV export, has a
@@ -124,11 +132,17 @@ def import_ratings(
     if dry_run:
         stored = repository.user_rating_times(session, user_id)
         saved = _would_write(dated, undated, stored)
+        on_lists = {kind: {s.movie_id for s in repository.user_signals(session, user_id, kind)}
+                    for kind in KEPT_LISTS}
+        listed = sum(1 for film in plan.listed if film.movie_id not in on_lists[film.kind])
     else:
         with write_transaction(session):
+            # Lists first: a film the file also rates then leaves the watchlist.
+            listed = sum(repository.add_signal(session, user_id, film.kind, film.movie_id)
+                         for film in plan.listed)
             saved = repository.import_ratings(session, user_id, dated, undated)
             rating_count_within_cap(session, user_id, services.settings, f"{name}: ")
-        if saved:
+        if saved or listed:
             services.user_cache.invalidate(user_id)
     return ImportOut(
         source=plan.source,
@@ -142,6 +156,7 @@ def import_ratings(
         ],
         saved=saved,
         unchanged=len(plan.matched) - saved,
+        listed=listed,
         dry_run=dry_run,
     )
 

@@ -42,13 +42,16 @@ EXPORT_NAMES: dict[Source, str] = {"letterboxd": "a Letterboxd", "imdb": "an IMD
 #: CineMatch's export, in order; ``list`` says which list a row belongs to.
 EXPORT_COLUMNS = (*REQUIRED_COLUMNS["cinematch"], "list")
 RATED = "rated"
+#: The unrated lists an export carries, put back on import.
+KeptList = Literal["watchlist", "hidden"]
+KEPT_LISTS: tuple[KeptList, ...] = ("watchlist", "hidden")
 #: IMDb title types that are not films and are reported, not imported.
 IMDB_SKIPPED_TYPES = frozenset({
     "tv series", "tv episode", "tv mini series", "tv mini-series", "video game", "podcast series",
     "podcast episode", "tvseries", "tvepisode", "tvminiseries"})
 TV_SKIPPED = "TV series and episodes are not imported"
 NO_RATING = "no rating (watched only)"
-NOT_A_LIST_WE_KEEP = "this list is not kept by CineMatch yet"
+NOT_A_LIST_WE_KEEP = "not a list CineMatch keeps (rated, watchlist or hidden)"
 
 
 class ImportFileError(ValueError):
@@ -67,6 +70,16 @@ class ImportRow:
     movie_id: int | None = None
     imdb_id: str | None = None
     skip_reason: str | None = None
+    #: A CineMatch export's unrated row: the list it is on (``KEPT_LISTS``).
+    listed: KeptList | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListedFilm:
+    """A film on one of the user's lists in a CineMatch export (no rating)."""
+
+    kind: KeptList
+    movie_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +106,7 @@ class ImportPlan:
     rows: int
     matched: list[MatchedRating] = field(default_factory=list)
     unmatched: list[Unmatched] = field(default_factory=list)
+    listed: list[ListedFilm] = field(default_factory=list)
 
 
 class Catalogue:
@@ -134,6 +148,9 @@ def plan_import(data: bytes, source: Source | Literal["auto"], catalogue: Catalo
         movie_id = _movie_of(row, catalogue)
         if isinstance(movie_id, str):
             plan.unmatched.append(Unmatched(row.title, row.year, movie_id))
+            continue
+        if row.listed is not None:
+            plan.listed.append(ListedFilm(row.listed, movie_id))
             continue
         assert row.rating is not None
         found = MatchedRating(row.title, row.year, movie_id, row.rating, row.rated_at)
@@ -325,10 +342,14 @@ def _cinematch(records: Iterator[tuple[int, dict[str, str]]]) -> Iterator[Import
     for line, r in records:
         title, year = r.get("title", ""), _year(r.get("year", ""), line)
         listed = r.get("list", "") or RATED
-        if listed != RATED:
+        kept = next((kind for kind in KEPT_LISTS if kind == listed), None)
+        if listed != RATED and kept is None:
             yield ImportRow(line, title, year, None, None, skip_reason=NOT_A_LIST_WE_KEEP)
             continue
         movie_id = _int(r.get("movie_id", ""), line, "movie_id")
+        if kept is not None:
+            yield ImportRow(line, title, year, None, None, movie_id=movie_id, listed=kept)
+            continue
         rating = _rating(r.get("rating", ""), line)
         rated_at = _day(r.get("rated_at", ""), line)
         yield ImportRow(line, title, year, rating, rated_at, movie_id=movie_id)

@@ -318,7 +318,7 @@ def test_deleting_needs_the_users_token(client, user, new_user):
 
 
 def test_the_export_carries_the_watchlist_and_hidden_lists_when_they_are_kept(
-    app, client, user, rate
+    app, client, user, new_user, rate
 ):
     """The signals table (signals-ui) is declared here only when the schema lacks it."""
     from datetime import UTC, datetime
@@ -356,9 +356,20 @@ def test_the_export_carries_the_watchlist_and_hidden_lists_when_they_are_kept(
             ("2", "", "watchlist"),
             ("101", "", "hidden"),
         ]
+        # Into a new account, the file puts back the ratings and both lists.
+        other = new_user()
+        preview = upload(client, other, lines, dry_run=True).json()
+        assert preview["saved"] == 1 and preview["listed"] == 2
+        assert upload(client, other, lines).json()["listed"] == 2
+        assert my_ratings(client, other) == {1: 4.0}
+        for kind, movie_id in (("watchlist", 2), ("hidden", 101)):
+            got = client.get(f"/users/{other.user_id}/{kind}", headers=other.headers).json()
+            assert [m["movie_id"] for m in got["movies"]] == [movie_id]
+        assert upload(client, other, lines).json()["listed"] == 0  # already there
         assert client.delete(f"/users/{user.user_id}", headers=user.headers).status_code == 204
         with engine.connect() as connection:
-            left = connection.execute(select(func.count()).select_from(table)).scalar_one()
+            left = connection.execute(select(func.count()).select_from(table).where(
+                table.c.user_id == user.user_id)).scalar_one()
         assert left == 0  # deleting the account empties every table with a user_id
     finally:
         if declared:

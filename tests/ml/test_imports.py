@@ -46,6 +46,8 @@ CINEMATCH = (
     "movie_id,imdb_id,tmdb_id,title,year,rating,rated_at,list\n"
     "47,tt0114369,807,Seven (a.k.a. Se7en),1995,4.5,2024-05-01T10:00:00+00:00,rated\n"
     "1219,tt0054215,539,Psycho,1960,,,watchlist\n"
+    "47,tt0114369,807,Seven (a.k.a. Se7en),1995,,,hidden\n"
+    "1219,tt0054215,539,Psycho,1960,,,favourites\n"
 )
 
 
@@ -91,7 +93,9 @@ def test_cinematch_export_round_trip_and_lists() -> None:
     result = plan(CINEMATCH)
     assert result.source == "cinematch"
     assert [(m.movie_id, m.rating) for m in result.matched] == [(47, 4.5)]
-    assert result.unmatched[0].title == "Psycho"
+    assert [(f.kind, f.movie_id) for f in result.listed] == [("watchlist", 1219), ("hidden", 47)]
+    assert [(u.title, u.reason) for u in result.unmatched] == [
+        ("Psycho", "not a list CineMatch keeps (rated, watchlist or hidden)")]
 
 
 def test_the_newest_row_of_a_film_wins() -> None:
