@@ -168,6 +168,13 @@ def revoke_token(session: Session, token_id: int) -> None:
     session.execute(update(Token).where(Token.id == token_id).values(revoked_at=utcnow()))
 
 
+def revoke_other_tokens(session: Session, user_id: int, keep_token_id: int) -> None:
+    """Sign the user out everywhere but the device holding ``keep_token_id``."""
+    session.execute(update(Token).where(
+        Token.user_id == user_id, Token.id != keep_token_id, Token.revoked_at.is_(None),
+    ).values(revoked_at=utcnow()))
+
+
 def touch_token(session: Session, token_id: int, now: datetime | None = None) -> None:
     """Record that the token was just used."""
     session.execute(

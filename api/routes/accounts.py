@@ -259,8 +259,9 @@ def set_credentials(
     passwords need at least 10 characters and are stored only as an argon2id hash. Changes
     are limited per user and per address (each costs a hash), and asking for a username
     counts as a sign-in attempt on it, so this route tells no more about which usernames
-    exist than signing in does (429 with `Retry-After` past either limit)."""
-    auth.authorize(session, user_id, token)
+    exist than signing in does (429 with `Retry-After` past either limit). Every other
+    device's token is revoked: after a change, only this device and new sign-ins get in."""
+    token_id = auth.authorize(session, user_id, token)
     password = body.password.get_secret_value()
     if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
         raise HTTPException(
@@ -279,6 +280,7 @@ def set_credentials(
         if repository.username_taken(session, key, user_id):  # taken while we hashed
             raise _taken()
         repository.set_credentials(session, user_id, body.username, key, password_hash)
+        repository.revoke_other_tokens(session, user_id, token_id)
     return CredentialsOut(user_id=user_id, username=body.username)
 
 

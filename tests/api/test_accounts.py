@@ -267,6 +267,20 @@ def test_sign_in_attempts_are_limited_per_username_and_address(client, user, app
     assert right.status_code == 429 and int(right.headers["retry-after"]) >= 1
 
 
+def test_changing_the_password_signs_out_every_other_device(client, user):
+    set_password(client, user)
+    signin = {"username": "ana.film", "password": "correct horse battery"}
+    second = client.post("/sessions", json=signin).json()["token"]
+    other_device = {"Authorization": f"Bearer {second}"}
+    ratings = f"/users/{user.user_id}/ratings"
+    assert client.get(ratings, headers=other_device).status_code == 200
+    assert set_password(client, user, password="a new long passphrase").status_code == 200
+    assert client.get(ratings, headers=other_device).status_code == 401
+    assert client.get(ratings, headers=user.headers).status_code == 200  # this device stays
+    new_signin = {"username": "ana.film", "password": "a new long passphrase"}
+    assert client.post("/sessions", json=new_signin).status_code == 201
+
+
 def test_signing_out_revokes_only_the_token_in_use(client, user):
     set_password(client, user)
     second = client.post(
