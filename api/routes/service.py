@@ -57,6 +57,13 @@ def health(services: ServicesDep, response: Response) -> HealthOut:
     )
 
 
+@router.head("/health", include_in_schema=False)
+def health_head(services: ServicesDep, response: Response) -> HealthOut:
+    """``GET /health`` for uptime monitors that probe with HEAD (the server sends the status
+    and headers without the body)."""
+    return health(services, response)
+
+
 def _database_state(exc: SQLAlchemyError) -> str:
     if isinstance(exc, DatabaseFileGone):
         return "gone"

@@ -33,6 +33,11 @@ def test_health_reports_the_model_and_the_database(client, app, user, rate):
     }
 
 
+def test_health_answers_head_as_uptime_monitors_send_it(client):
+    response = client.head("/health")
+    assert response.status_code == 200 and response.content == b""
+
+
 def test_health_is_degraded_503_when_the_database_is_down(client, monkeypatch):
     def unreachable(session):
         raise OperationalError("SELECT count(*) FROM users", {}, Exception("unable to open"))
