@@ -8,11 +8,20 @@ carries at most ``MAX_RATINGS_PER_REQUEST`` distinct films.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    model_validator,
+)
 
 from contract.models import MovieOut, RecommendationMode, RecommendationOut
 from ml.rules import EARLIEST_RATING_TIME, RATING_MAX, RATING_MIN, RATING_STEP, is_personal
@@ -55,16 +64,28 @@ RatingValue = Annotated[
 ]
 
 
+def _iso_text(value: Any) -> Any:
+    """Refuse a number (or a string of one) where an ISO 8601 time is due: pydantic would
+    read it as seconds since 1970, which the schema does not promise."""
+    if isinstance(value, int | float) or (
+            isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+(\.\d*)?\s*", value)):
+        raise ValueError("must be an ISO 8601 time such as 2024-03-01T12:00:00Z")
+    return value
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso_text)]
+
+
 class RatingIn(BaseModel):
     movie_id: MovieId
     rating: RatingValue
-    created_at: datetime | None = Field(
+    created_at: IsoTime | None = Field(
         default=None,
         description="When the film was first rated, to put a removed rating back as it was "
         "(Undo); a new rating takes it, an existing one keeps its own. Default: now. "
         "Timezone-aware, from 1970 on, not in the future.",
     )
-    updated_at: datetime | None = Field(
+    updated_at: IsoTime | None = Field(
         default=None,
         description="When the rating was last changed (with `created_at`; default: "
         "`created_at`, else now). Not before `created_at`, not in the future.",

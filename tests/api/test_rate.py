@@ -273,6 +273,8 @@ def test_a_removed_rating_put_back_with_its_dates_keeps_them(client, user, rate)
         {"created_at": "1969-12-31T23:59:59Z"},  # before any rating could be
         # Year 1 an hour east of UTC: not even convertible to UTC (it was a 500).
         {"created_at": "0001-01-01T00:00:00+01:00"},
+        {"created_at": 1600000000},  # a number, where the schema says an ISO 8601 string
+        {"created_at": "0"},  # a number in a string: pydantic alone would read 1970
     ],
 )
 def test_dates_that_cannot_be_a_past_rating_are_422(client, user, count_ratings, dates):
