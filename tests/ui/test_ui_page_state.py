@@ -82,3 +82,81 @@ def test_for_you_settings_are_not_carried_to_another_user(
     at.run()
     visit(at, routes.FOR_YOU)
     assert at.segmented_control(key="cm-fy-count").value == 10
+
+
+# -- sign-in, profile and resume errors: under their form, in plain words, once --------------
+
+
+def submit(at: AppTest, form_key: str) -> AppTest:
+    next(b for b in at.button if b.proto.form_id == form_key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def assert_plain(message: str) -> None:
+    for jargon in ("POST", "GET", "/sessions", "token", "revoked", "401", "422"):
+        assert jargon not in message, f"{jargon!r} in {message!r}"
+
+
+def test_a_mistyped_resume_code_is_not_recognised_under_the_form_then_goes(
+    make_app: AppFactory, api: RealApi
+) -> None:
+    user_id, token = api.add_user({1: 4.0})
+    at = make_app()
+    at.text_input(key="cm-resume-code").input(f"{user_id}:wrongtoken")
+    submit(at, "cm-resume")
+    [message] = errors(at)
+    assert "resume code was not recognised" in message
+    assert_plain(message)
+    assert not at.toast, "the refusal is under the form, not in a toast far from it"
+    assert "uid" not in at.query_params
+
+    at.text_input(key="cm-resume-code").input("not a code")
+    submit(at, "cm-resume")
+    assert errors(at) and "isn't a resume code" in errors(at)[0]
+
+    at.text_input(key="cm-resume-code").input(f"{user_id}:{token}")
+    submit(at, "cm-resume")
+    assert at.query_params["uid"] == str(user_id)
+    assert not errors(at) and not at.toast  # nothing of the failed tries lingers
+
+
+def test_sign_in_and_save_errors_are_under_their_form_in_plain_words(
+    make_app: AppFactory, api: RealApi
+) -> None:
+    at = make_app()
+    at.text_input(key="cm-acc-signin-username").set_value("nobody")
+    at.text_input(key="cm-acc-signin-password").set_value("whatever12345")
+    submit(at, "cm-acc-signin")
+    [message] = errors(at)
+    assert "username and password don't match" in message
+    assert_plain(message)
+    at.run()  # any later run: the old refusal is gone
+    assert not errors(at)
+
+    at = make_app(user=api.add_user({1: 4.0}), page=routes.PROFILE)
+    at.text_input(key="cm-acc-username").set_value("a b")
+    at.text_input(key="cm-acc-password").set_value("correct horse battery")
+    submit(at, "cm-acc-save")
+    assert errors(at) == [
+        "A username is 3 to 32 letters, digits, dots, dashes or underscores, starting with "
+        "a letter or digit."]
+    other = api.add_user()
+    taken = make_app(user=other, page=routes.PROFILE)
+    taken.text_input(key="cm-acc-username").set_value("film.fan")
+    taken.text_input(key="cm-acc-password").set_value("correct horse battery")
+    submit(taken, "cm-acc-save")
+    assert not errors(taken)
+    at.text_input(key="cm-acc-username").set_value("Film.Fan")
+    at.text_input(key="cm-acc-password").set_value("correct horse battery")
+    submit(at, "cm-acc-save")
+    assert errors(at) == ["We couldn't save your profile. That username is taken: choose another."]
+    at.text_input(key="cm-acc-username").set_value("film.buff")
+    at.text_input(key="cm-acc-password").set_value("correct horse battery")
+    submit(at, "cm-acc-save")
+    assert not errors(at)
+    assert "Saved. Sign in as film.buff" in at.toast[0].value
