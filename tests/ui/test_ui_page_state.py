@@ -160,3 +160,23 @@ def test_sign_in_and_save_errors_are_under_their_form_in_plain_words(
     submit(at, "cm-acc-save")
     assert not errors(at)
     assert "Saved. Sign in as film.buff" in at.toast[0].value
+
+
+# -- the deck's lede says what its buttons do ---------------------------------------------------
+
+
+def test_the_deck_lede_says_what_a_skip_does_and_it_does_that(
+    make_app: AppFactory, api: RealApi
+) -> None:
+    at = make_app(user=api.add_user(), page=routes.ONBOARDING)
+    lede = next(m.value for m in at.markdown if 'class="cm-lede"' in m.value)
+    assert "Haven&#x27;t seen it" in lede or "Haven't seen it" in lede
+    assert "stays where it is, with Undo" in lede and "joins at the end of the deck" in lede
+    assert "takes its seat" not in lede
+    before = movie_ids(at, "cm-onb-rate-")
+    at.button(key=f"cm-onb-skip-{before[1]}").click().run()
+    assert_clean(at)
+    assert at.button(key=f"cm-onb-undo-{before[1]}")  # the card stays, with Undo
+    after = movie_ids(at, "cm-onb-rate-")
+    assert after[:-1] == [m for m in before if m != before[1]]  # the rest keep their order
+    assert after[-1] not in before  # and the new film is the last
