@@ -7,6 +7,10 @@ and back used to reset For you's request, filters and toggles, and refetch the l
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
 from tests.ui.conftest import AppFactory
@@ -180,3 +184,33 @@ def test_the_deck_lede_says_what_a_skip_does_and_it_does_that(
     after = movie_ids(at, "cm-onb-rate-")
     assert after[:-1] == [m for m in before if m != before[1]]  # the rest keep their order
     assert after[-1] not in before  # and the new film is the last
+
+
+# -- About the model: the lists that are the same for everyone are named and explained ---------
+
+
+def about_charts(at: AppTest) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Each chart's Vega-Lite spec and its rows."""
+    charts = []
+    for chart in at.get("vega_lite_chart"):
+        rows = pa.ipc.open_stream(chart.proto.data.data).read_all().to_pylist()
+        charts.append((json.loads(chart.proto.spec), rows))
+    return charts
+
+
+def test_about_names_and_explains_the_lists_that_are_the_same_for_everyone(
+    make_app: AppFactory,
+) -> None:
+    at = make_app()
+    at.switch_page(routes.ABOUT_MODEL).run()
+    assert_clean(at)
+    (stars_spec, _), (top_spec, top_rows) = about_charts(at)
+    names = {row["Top ten from"] for row in top_rows}
+    assert "Best rated by all" in names
+    assert not names & {"Popularity", "Popularity count", "Most popular"}
+    captions = " ".join(c.value for c in at.caption)
+    assert "“Best rated by all” and “Most rated by all” hand everyone the same ten films" in (
+        captions)
+    for spec in (stars_spec, top_spec):  # the last figure of the value axis is not cut
+        assert spec["encoding"]["x"]["axis"]["labelFlush"] is True
+        assert spec["padding"]["right"] >= 12
