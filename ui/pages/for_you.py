@@ -127,6 +127,8 @@ def rate_here(movie_id: int, title: str, value: float) -> object:
 @st.dialog("More like this", width="large")
 def more_like_this(movie_id: int, title: str) -> None:
     """Films similar to one recommendation, minus hidden ones; rate, hide or keep them here."""
+    # A click in the dialog reruns only the dialog: say what it did now, not on a later run.
+    components.show_flash()
     components.markup(components.lede_html("Because you're looking at", title))
     creds = components.require_user()
     try:
