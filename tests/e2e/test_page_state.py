@@ -60,12 +60,13 @@ def test_for_you_is_as_left_after_a_visit_to_search(
         expect(card.get_by_role("button", name="Undo")).to_be_visible()
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_an_action_in_more_like_this_is_told_at_once(
-    cinematch: CineMatchApp, browser: Any
+    cinematch: CineMatchApp, browser: Any, viewport: dict[str, int]
 ) -> None:
     from playwright.sync_api import expect
 
-    with signed_in(cinematch, browser, "/for_you") as page:
+    with signed_in(cinematch, browser, "/for_you", viewport) as page:
         page.locator(FOR_YOU_CARDS).first.get_by_role("button", name="More like this").click()
         dialog = page.get_by_role("dialog")
         expect(dialog.get_by_role("button", name="Want to watch").first).to_be_visible()
