@@ -115,3 +115,32 @@ def test_a_bad_resume_code_is_explained_under_the_form_then_gone(
         expect(page.locator(TOAST)).to_have_count(0)
     finally:
         context.close()
+
+
+def test_not_interested_right_after_coming_back_keeps_the_list(
+    cinematch: CineMatchApp, browser: Any
+) -> None:
+    """Leave For you for Profile and come back at once (Profile's run cut short), then hide
+    a card straight away: every card hidden so far keeps its seat and its Undo, each time."""
+    from playwright.sync_api import expect
+
+    with signed_in(cinematch, browser, "/for_you") as page:
+        cards = page.locator(FOR_YOU_CARDS)
+        expect(cards.first).to_be_visible()
+        settle(page)
+        page.get_by_text("Mixed", exact=True).first.click()
+        settle(page)
+        for trial in range(3):
+            before = cards.nth(2 * trial)
+            before.get_by_role("button", name="Not interested").click()
+            expect(before.get_by_role("button", name="Undo")).to_be_visible()
+            settle(page)
+            page.locator('[data-testid="stTopNavLink"]', has_text="Profile").first.click()
+            page.wait_for_timeout(300 + 200 * trial)
+            page.locator('[data-testid="stTopNavLink"]', has_text="For you").first.click()
+            cards.nth(2 * trial + 1).get_by_role("button", name="Not interested").click()
+            settle(page)
+            page.wait_for_timeout(1500)
+            settle(page)
+            expect(page.locator(FOR_YOU_CARDS).get_by_role("button", name="Undo")
+                   ).to_have_count(2 * (trial + 1))
