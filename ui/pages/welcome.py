@@ -82,7 +82,7 @@ if creds is None:
         )
         with st.form("cm-resume", border=False):
             st.text_input(
-                "Resume code", key="cm-resume-code", placeholder="42:your-token", type="password"
+                "Resume code", key="cm-resume-code", placeholder="42:Xy7…", type="password"
             )
             st.form_submit_button("Resume", icon=":material/replay:", on_click=resume_with_code)
         account.show_form_error("resume")
