@@ -11,6 +11,7 @@ import contextlib
 import csv
 import io
 import math
+import re
 from collections.abc import Callable
 
 import streamlit as st
@@ -47,6 +48,12 @@ _IMPORTED_KEY = "cm-acc-imported"
 OPEN_IMPORT_KEY = "cm-onboarding-open-import"
 #: Bumped after an import so the uploader starts empty (and its Import button goes away).
 _UPLOADS_KEY = "cm-acc-import-uploads"
+#: Prefix of the key holding a form's refusal, shown once, under that form.
+_FORM_ERROR_PREFIX = "cm-acc-error-"
+#: What the API accepts as a username (api/schemas.py), checked before asking it.
+USERNAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{2,31}"
+USERNAME_RULE = ("A username is 3 to 32 letters, digits, dots, dashes or underscores, "
+                 "starting with a letter or digit.")
 
 
 def import_max_bytes() -> int:
@@ -243,6 +250,33 @@ def export_panel(creds: Credentials) -> None:
         )
 
 
+# -- form errors ---------------------------------------------------------------------------------
+
+
+def form_error(form: str, message: str) -> None:
+    """Refuse a form's submission from its callback: ``message`` shows under the form on
+    this run, next to what the person typed, and is gone on the run after."""
+    st.session_state[f"{_FORM_ERROR_PREFIX}{form}"] = message
+
+
+def show_form_error(form: str) -> None:
+    """The form's refusal, if its last submission was refused, under the form (once)."""
+    message = st.session_state.pop(f"{_FORM_ERROR_PREFIX}{form}", None)
+    if message:
+        st.error(message, icon=":material/error:")
+
+
+def plain_reason(err: ApiError) -> str:
+    """Why the API refused a sign-in or a save, in the person's words, not the API's."""
+    if err.kind == "auth":
+        return "Your session has ended: sign in again, or start a new profile."
+    if err.status == 409:
+        return "That username is taken: choose another."
+    if err.status == 422:
+        return "Check the username and the password, and try again."
+    return err.message
+
+
 # -- saving the profile with a password ----------------------------------------------------------
 
 
@@ -260,18 +294,22 @@ def save_profile_form(creds: Credentials, username: str | None) -> None:
         st.form_submit_button(
             "Save", icon=":material/lock:", on_click=_save_profile, args=(creds,)
         )
+        show_form_error("save")
 
 
 def _save_profile(creds: Credentials) -> None:
     name = st.session_state.get("cm-acc-username", "").strip()
     password = st.session_state.get("cm-acc-password", "")
+    if not re.fullmatch(USERNAME_PATTERN, name):
+        form_error("save", USERNAME_RULE)
+        return
     if len(password) < MIN_PASSWORD_CHARS:
-        components.flash_error(f"Use a password of at least {MIN_PASSWORD_CHARS} characters.")
+        form_error("save", f"Use a password of at least {MIN_PASSWORD_CHARS} characters.")
         return
     try:
         saved = api_client.get_client().set_credentials(creds, name, password)
     except ApiError as err:
-        components.flash_error(f"We couldn't save your profile. {err.message}")
+        form_error("save", f"We couldn't save your profile. {plain_reason(err)}")
         return
     st.session_state["cm-acc-password"] = ""
     components.flash(f"Saved. Sign in as {saved} on any device.")
@@ -283,15 +321,19 @@ def sign_in_form() -> None:
         st.text_input("Username", key="cm-acc-signin-username")
         st.text_input("Password", type="password", key="cm-acc-signin-password")
         st.form_submit_button("Sign in", icon=":material/login:", on_click=_sign_in)
+    show_form_error("signin")
 
 
 def _sign_in() -> None:
     name = st.session_state.get("cm-acc-signin-username", "").strip()
     password = st.session_state.get("cm-acc-signin-password", "")
+    if not name or not password:
+        form_error("signin", "Enter your username and your password.")
+        return
     try:
         creds = api_client.get_client().sign_in(name, password)
     except ApiError as err:
-        components.flash_error(f"We couldn't sign you in. {err.message}")
+        form_error("signin", f"We couldn't sign you in. {plain_reason(err)}")
         return
     session.sign_in(creds, then_open=routes.FOR_YOU)
 

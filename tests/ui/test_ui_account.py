@@ -83,7 +83,8 @@ def test_save_my_profile_then_sign_in_from_another_device(make_app, api) -> None
     at.text_input(key="cm-acc-username").set_value("Ana.Film")
     at.text_input(key="cm-acc-password").set_value("short")
     at.button[_submit_index(at, "cm-acc-save")].click().run()
-    assert "at least 10 characters" in at.toast[0].value  # a toast: in view wherever one is
+    assert "at least 10 characters" in at.error[0].value  # under the form, next to it
+    assert not at.toast
     assert username(api, user_id) is None
     at.text_input(key="cm-acc-username").set_value("Ana.Film")
     at.text_input(key="cm-acc-password").set_value("correct horse battery")
@@ -106,8 +107,9 @@ def test_a_wrong_password_is_a_clear_error(make_app, api) -> None:
     at.text_input(key="cm-acc-signin-username").set_value("nobody")
     at.text_input(key="cm-acc-signin-password").set_value("whatever12345")
     at.button[_submit_index(at, "cm-acc-signin")].click().run()
-    assert "username and password don't match" in at.toast[0].value
-    assert "no longer recognised" not in at.toast[0].value and "uid" not in at.query_params
+    assert "username and password don't match" in at.error[0].value
+    assert "no longer recognised" not in at.error[0].value and "uid" not in at.query_params
+    assert not at.toast
 
 
 def test_the_resume_code_has_a_copy_button(make_app, api) -> None:

@@ -7,8 +7,9 @@ describes the model that is answering; the engineers' tables are folded away at 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
+import altair as alt
 import streamlit as st
 
 from ui import api_client, components
@@ -25,11 +26,21 @@ PLAIN_NAMES = {
     "global_mean": "Guess the average",
     "bias_baseline": "Averages only",
     "funksvd": "CineMatch",
-    "popularity": "Most popular",
+    "popularity": "Best rated by all",
+    "popularity_count": "Most rated by all",
     "funksvd_predicted_rating": "Top stars only",
     "service_ranking": "CineMatch",
 }
+#: The lists that are the same for everyone, and how the top-ten story names each.
+SAME_FOR_ALL = {"popularity": "best-rated", "popularity_count": "most-rated"}
+SAME_FOR_ALL_EXPLAINED = (
+    "“Best rated by all” and “Most rated by all” hand everyone the same ten films: the "
+    "films with the best average rating among those many people rated, or simply the films "
+    "rated most often. “Top stars only” is CineMatch's own star guesses, highest first."
+)
 GOLD, PALE = "#d4af37", "#f4e4a6"
+#: Room to the right of a chart, so the last figure of the axis is never cut on a phone.
+CHART_PADDING = {"left": 4, "right": 16, "top": 4, "bottom": 4}
 
 
 def plain_name(model: Any) -> str:
@@ -124,20 +135,23 @@ def rating_story(rows: list[dict[str, Any]]) -> None:
 
 
 def list_story(rows: list[dict[str, Any]]) -> None:
-    """How many of the films people went on to love its top ten finds, against the chart."""
+    """How many of the films people went on to love its top ten finds, against the better
+    of the lists that are the same for everyone."""
     ours = figure(rows, "service_ranking", "recall_at_10")
-    chart = figure(rows, "popularity", "recall_at_10")
+    charts = [(value, kind) for model, kind in SAME_FOR_ALL.items()
+              if (value := figure(rows, model, "recall_at_10")) is not None]
     if ours is not None:
         line = (f"Of the films people went on to rate 4 stars or more, their CineMatch top ten "
                 f"held **{ours:.0%}**")
-        if chart is not None:
-            line += f"; the ten most popular films held {chart:.0%}"
+        if charts:
+            chart, kind = max(charts)
+            line += f"; the ten {kind} films, the same for everyone, held {chart:.0%}"
             if chart and ours:
                 line += f", so the personal list finds about {ours / chart:.1f}× as many"
         st.markdown(line + ".")
     bars(rows, "recall_at_10", ("Top ten from", "Loved films found"), PALE, ascending=False,
          caption="Longer bars are better: the share (in %) of each person's later favourites "
-         "that were in their top ten.", percent=True)
+         "that were in their top ten. " + SAME_FOR_ALL_EXPLAINED, percent=True)
 
 
 def bars(rows: list[dict[str, Any]], metric: str, axes: tuple[str, str], color: str, *,
@@ -151,9 +165,26 @@ def bars(rows: list[dict[str, Any]], metric: str, axes: tuple[str, str], color: 
         if isinstance(row.get(metric), int | float)
     ]
     if chart:
-        st.bar_chart(chart, x=label, y=value, color=color, horizontal=True, height=200,
-                     sort=value if ascending else f"-{value}")
+        st.altair_chart(bar_chart(chart, axes, color, ascending=ascending), width="stretch")
         st.caption(caption)
+
+
+def bar_chart(chart: list[dict[str, Any]], axes: tuple[str, str], color: str, *,
+              ascending: bool) -> alt.Chart:
+    """Horizontal bars; the value axis's end labels sit inside the chart (``labelFlush``)
+    with room on the right, so a narrow phone never cuts the last one."""
+    label, value = axes
+    order: Literal["ascending", "descending"] = "ascending" if ascending else "descending"
+    return (
+        alt.Chart(alt.Data(values=chart), height=200, padding=CHART_PADDING)
+        .mark_bar(color=color)
+        .encode(
+            x=alt.X(f"{value}:Q", title=value, axis=alt.Axis(labelFlush=True, tickCount=5)),
+            y=alt.Y(f"{label}:N", title=label, sort=alt.EncodingSortField(value, order=order),
+                    axis=alt.Axis(labelLimit=160)),
+            tooltip=[f"{label}:N", f"{value}:Q"],
+        )
+    )
 
 
 components.page_header(

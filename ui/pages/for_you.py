@@ -2,12 +2,14 @@
 
 The list holds still: it is fetched once per choice of filters and kept in the session. A card
 rated or hidden keeps its seat, saying what was done, with Undo, so nothing slides under the
-pointer; the unlock of the personal list is announced on the card just rated. The Genre and
+pointer; the unlock of the personal list is announced on the card just rated. The request,
+filters and toggles, and the list, are still there after a visit to another page. The Genre and
 Decade filters and the request's chips never contradict: the last chosen wins, with a note.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -27,6 +29,18 @@ REPLACED_KEY = "cm-fy-replaced"
 BEST_MATCH = "Best match"
 BY_STARS = "Predicted stars"
 LIST_KEY = "cm-fy-list"
+#: The settings' widgets and their first values. Streamlit forgets a widget's value on a run
+#: that does not draw it (a visit to another page), so the values chosen are also kept under
+#: KEPT_KEY and handed back on return: the request, filters and the list built stay.
+SETTINGS: dict[str, object] = {
+    intent_prompt.TEXT_KEY: "",
+    "cm-fy-genre": ALL_GENRES,
+    "cm-fy-decade": ANY_DECADE,
+    "cm-fy-count": COUNTS[0],
+    "cm-fy-discover": "Familiar",
+    "cm-fy-sort": BEST_MATCH,
+}
+KEPT_KEY = "cm-fy-kept"
 SORT_EXPLAINED = {
     BEST_MATCH: "Sorted by best match: the films most likely to be right for you come first. "
     "The gold stars say how much you'd enjoy each one once you watch it, so they need not "
@@ -47,6 +61,21 @@ class ShownList:
     unlocked_by: int | None = None
     #: Ratings still needed, as the last rating here reported (the list itself stays).
     ratings_needed: int | None = None
+
+
+def restore_settings(options: dict[str, Sequence[object]]) -> None:
+    """Give each settings widget the value last chosen here (or its first value) when
+    Streamlit dropped it; a kept value no longer among the widget's ``options`` is reset."""
+    kept: dict[str, object] = st.session_state.get(KEPT_KEY, {})
+    for key, default in SETTINGS.items():
+        if key not in st.session_state:
+            st.session_state[key] = kept.get(key, default)
+        if key in options and st.session_state[key] not in options[key]:
+            st.session_state[key] = default
+
+
+def keep_settings() -> None:
+    st.session_state[KEPT_KEY] = {key: st.session_state.get(key) for key in SETTINGS}
 
 
 def held_list() -> ShownList | None:
@@ -98,6 +127,8 @@ def rate_here(movie_id: int, title: str, value: float) -> object:
 @st.dialog("More like this", width="large")
 def more_like_this(movie_id: int, title: str) -> None:
     """Films similar to one recommendation, minus hidden ones; rate, hide or keep them here."""
+    # A click in the dialog reruns only the dialog: say what it did now, not on a later run.
+    components.show_flash()
     components.markup(components.lede_html("Because you're looking at", title))
     creds = components.require_user()
     try:
@@ -250,35 +281,41 @@ with components.api_guard():
     genres = client.genres()
     decades = client.decades()
 
+genre_options = [ALL_GENRES, *genres]
+decade_options = [ANY_DECADE, *components.decade_options(decades)]
+restore_settings({
+    "cm-fy-genre": genre_options, "cm-fy-decade": decade_options, "cm-fy-count": list(COUNTS),
+    "cm-fy-discover": list(DISCOVER), "cm-fy-sort": [BEST_MATCH, BY_STARS],
+})
 request = intent_prompt.prompt(on_new_request=request_chosen)
 
 with st.expander("Filters: genre, decade, how many", icon=":material/tune:"):
     genre_col, decade_col, count_col = st.columns([3, 3, 2], vertical_alignment="bottom")
     genre = genre_col.selectbox(
-        "Genre", [ALL_GENRES, *genres], key="cm-fy-genre", on_change=filter_chosen,
+        "Genre", genre_options, key="cm-fy-genre", on_change=filter_chosen,
         args=("genre",),
     )
     decade = decade_col.selectbox(
-        "Decade", [ANY_DECADE, *components.decade_options(decades)], key="cm-fy-decade",
+        "Decade", decade_options, key="cm-fy-decade",
         on_change=filter_chosen, args=("decade",),
     )
     count = count_col.segmented_control(
-        "Films", COUNTS, default=COUNTS[0], key="cm-fy-count", required=True
+        "Films", COUNTS, key="cm-fy-count", required=True
     )
 
 discover_col, sort_col = st.columns(2, vertical_alignment="bottom")
 discover_label = discover_col.segmented_control(
     "Familiar or new to you?",
     list(DISCOVER),
-    default="Familiar",
     key="cm-fy-discover",
     required=True,
     help="Discover moves your list away from the blockbusters, towards films fewer people "
     "have seen that still match your taste.",
 )
 sort = sort_col.segmented_control(
-    "Order", [BEST_MATCH, BY_STARS], default=BEST_MATCH, key="cm-fy-sort", required=True
+    "Order", [BEST_MATCH, BY_STARS], key="cm-fy-sort", required=True
 )
+keep_settings()
 
 year_from, year_to = components.decade_bounds(None if decade == ANY_DECADE else decade)
 params = (

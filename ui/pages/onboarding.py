@@ -182,7 +182,8 @@ if session.just_arrived():
 components.page_header(
     "Your screening begins",
     "Rate films you have seen",
-    "Pick your rating, ½ to 5 stars. Not seen it? Skip it and another film takes its seat.",
+    "Pick your rating, ½ to 5 stars. Not seen it? Press “Haven't seen it”. Either way the "
+    "card stays where it is, with Undo, and a new film joins at the end of the deck.",
 )
 
 with components.api_guard():

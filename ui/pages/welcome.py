@@ -17,6 +17,11 @@ HERO = (
     "<span><b>II</b>Get a personal list</span><span><b>III</b>Keep rating, keep refining"
     "</span></div></section>"
 )
+#: A resume code is "<number>:<letters>", as the profile page shows it.
+NOT_A_CODE = ("That isn't a resume code. Copy the whole code from your profile page: a number, "
+              "a colon, then letters and digits (like 42:Xy7…).")
+NOT_RECOGNISED = ("That resume code was not recognised. Check that it was copied whole; if "
+                  "you logged out or deleted the profile, the code no longer works.")
 
 
 def start(with_import: bool = False) -> None:
@@ -37,12 +42,13 @@ def resume_with_code() -> None:
     code = st.session_state.get("cm-resume-code", "")
     creds = session.parse_resume_code(code)
     if creds is None:
-        components.flash_error("That resume code doesn't look right: it is `<number>:<token>`.")
+        account.form_error("resume", NOT_A_CODE)
         return
     try:
         stats = api_client.get_client().user_stats(creds)
     except ApiError as err:
-        components.flash_error(f"We couldn't resume that session. {err.message}")
+        account.form_error("resume", NOT_RECOGNISED if err.kind == "auth"
+                           else f"We couldn't resume your session. {err.message}")
         return
     target = routes.FOR_YOU if stats.ratings_needed == 0 else routes.ONBOARDING
     session.sign_in(creds, then_open=target)
@@ -76,9 +82,10 @@ if creds is None:
         )
         with st.form("cm-resume", border=False):
             st.text_input(
-                "Resume code", key="cm-resume-code", placeholder="42:your-token", type="password"
+                "Resume code", key="cm-resume-code", placeholder="42:Xy7…", type="password"
             )
             st.form_submit_button("Resume", icon=":material/replay:", on_click=resume_with_code)
+        account.show_form_error("resume")
         st.caption("Saved your profile with a username and password? Sign in:")
         account.sign_in_form()
 else:
