@@ -21,6 +21,8 @@ HISTORY_PAGE_SIZE = 15
 REMOVED_KEY = "cm-history-removed"
 #: Films un-hidden on this visit, still listed with "Hide again": movie_id → film.
 UNHIDDEN_KEY = "cm-hidden-unhidden"
+#: The order of the Not interested rows on this visit (movie ids): a row keeps its place.
+HIDDEN_SEATS_KEY = "cm-hidden-seats"
 
 
 def remove(row: UserRating) -> None:
@@ -53,15 +55,17 @@ def headline(stats: UserStats) -> None:
         "Average rating",
         "—" if stats.average_rating is None else f"★ {stats.average_rating:.2f}",
     )
-    if stats.recommendation_type == "personalized":
-        mode.metric("Your list", "Personal")
-    else:
-        mode.metric(
-            "Your list",
-            "Popular picks",
-            delta=f"{stats.ratings_needed} ratings to personal",
-            delta_color="off",
-        )
+    # A line under both values, so the history below stays put when a delete or an undo
+    # crosses the unlock.
+    personal = stats.recommendation_type == "personalized"
+    mode.metric(
+        "Your list",
+        "Personal" if personal else "Popular picks",
+        delta="made from your ratings" if personal
+        else f"{stats.ratings_needed} ratings to personal",
+        delta_color="off",
+        delta_arrow="off",
+    )
 
 
 def charts(stats: UserStats) -> None:
@@ -110,23 +114,29 @@ def rated_when(row: UserRating) -> str:
     return f"Rated {first}" + (f" · changed {last}" if last and last != first else "")
 
 
+def history_rating(row: UserRating) -> None:
+    components.rating_control(
+        f"cm-history-rate-{row.movie_id}",
+        current=row.rating,
+        on_rate=partial(components.save_rating, row.movie_id, row.title),
+    )
+
+
 def history_row(row: UserRating, poster_src: str, removed: bool) -> None:
     meta = " · ".join(part for part in (components.film_meta(row), rated_when(row)) if part)
     control, action = components.film_row(row, poster_src, key=f"cm-row-history-{row.movie_id}",
                                           widths=[1, 6, 4, 2], meta=meta)
     if removed:
-        control.caption(f"Removed · it was {components.rating_text(row.rating)}")
+        # Over the ghost of its stars: the row keeps its height.
+        with control, components.seat(f"history-{row.movie_id}", partial(history_rating, row)):
+            st.caption(f"Removed · it was {components.rating_text(row.rating)}")
         action.button(
             "Undo", key=f"cm-history-undo-{row.movie_id}", icon=":material/undo:",
             help="Put this rating back", on_click=undo, args=(row,), type="secondary",
         )
         return
     with control:
-        components.rating_control(
-            f"cm-history-rate-{row.movie_id}",
-            current=row.rating,
-            on_rate=partial(components.save_rating, row.movie_id, row.title),
-        )
+        history_rating(row)
     action.button(
         "Delete", key=f"cm-history-delete-{row.movie_id}", icon=":material/delete:",
         help="Remove this rating (you can undo it)", on_click=remove, args=(row,),
@@ -161,6 +171,10 @@ def hidden_films(listed: list[wire.ListedMovieOut]) -> None:
     films: list[api_client.Movie] = list(listed)
     present = {film.movie_id for film in films}
     films += [film for movie_id, film in unhidden.items() if movie_id not in present]
+    # Seated as on arrival (hiding a film again makes it the newest; it keeps its row).
+    seats: list[int] = session.state(HIDDEN_SEATS_KEY, [])
+    seats += [film.movie_id for film in films if film.movie_id not in seats]
+    films.sort(key=lambda film: seats.index(film.movie_id))
     if not films:
         st.caption("Films you mark Not interested are listed here, to show them again.")
         return
@@ -197,6 +211,7 @@ client = api_client.get_client()
 if session.just_arrived():
     st.session_state.pop(REMOVED_KEY, None)  # Undo lasts for the visit
     st.session_state.pop(UNHIDDEN_KEY, None)
+    st.session_state.pop(HIDDEN_SEATS_KEY, None)
 
 components.page_header("Your seat", "Profile", "What you have rated, and what it says about you.")
 
