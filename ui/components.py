@@ -48,26 +48,28 @@ def inject_theme() -> None:
 
 
 #: On a phone, close the menu (the sidebar of pages) once a page was chosen from it: Streamlit
-#: leaves it open over the page just opened. ``{changed}`` is whether this run opened a page.
+#: leaves it open over the page just opened. Streamlit runs a script again only when its text
+#: changes, so the text carries the number of page changes: it runs once per page opened.
 _CLOSE_MENU_JS = """<script>
-(() => {{
+(() => {{  // page {visit}
   const sidebar = document.querySelector('[data-testid="stSidebar"]');
-  if ({changed} && window.innerWidth <= 640 && sidebar
-      && sidebar.dataset.collapsed === "false") {{
+  if (window.innerWidth <= 640 && sidebar && sidebar.dataset.collapsed === "false") {{
     sidebar.querySelector('[data-testid="stSidebarCollapseButton"] button, '
       + 'button[aria-label="Collapse sidebar"]')?.click();
   }}
 }})();
 </script>"""
+_PAGES_OPENED_KEY = "cm-pages-opened"
 
 
 def close_menu_on_phones(page_changed: bool) -> None:
-    """Close the phone menu after a page change. The script is drawn on every run (it acts
-    only on a page change), so its container is the same on every run, and theme.css
+    """Close the phone menu after a page change. The script is drawn on every run (it runs
+    again only on a page change), so its container is the same on every run, and theme.css
     takes it out of the layout: the page's own elements never move when it comes and goes."""
+    opened = st.session_state.get(_PAGES_OPENED_KEY, 0) + int(page_changed)
+    st.session_state[_PAGES_OPENED_KEY] = opened
     with st.container(key="cm-close-menu"):
-        st.html(_CLOSE_MENU_JS.format(changed="true" if page_changed else "false"),
-                unsafe_allow_javascript=True)
+        st.html(_CLOSE_MENU_JS.format(visit=opened), unsafe_allow_javascript=True)
 
 
 def page_header(eyebrow: str, title: str, lede: str | None = None) -> None:

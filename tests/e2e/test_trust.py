@@ -695,6 +695,8 @@ def test_the_dialog_the_watchlist_and_profile_keep_their_seats(
             assert not short, f"menu links {short} px tall"
             page.locator(FOR_YOU_LINK).click()
             settle(page)
+            expect(page.locator('[data-testid="stSidebar"]')).to_have_attribute(
+                "data-collapsed", "true")  # the menu closes once a page is chosen
             request = page.get_by_placeholder(
                 "Something scary from the 90s, like Alien but funnier…")
             request.fill("80s action")
