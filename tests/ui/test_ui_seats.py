@@ -3,6 +3,8 @@ Undo, until the person leaves the page (the browser test measures that nothing m
 
 from __future__ import annotations
 
+import time
+
 from streamlit.testing.v1 import AppTest
 
 from tests.ui.conftest import AppFactory
@@ -140,6 +142,31 @@ def test_profile_keeps_an_unhidden_film_in_its_row(make_app: AppFactory, api: Re
     at.button(key="cm-hidden-show-2").click().run()
     assert rows() == ["1", "2", "3"]
     assert api.on_list(user[0], "hidden") == [1, 3]
+
+
+def test_profile_keeps_a_re_rated_row_in_its_place_for_the_visit(
+    make_app: AppFactory, api: RealApi
+) -> None:
+    """The history is newest first on arrival; a re-rated row (now the newest) stays put
+    until the person comes back."""
+    user = api.add_user({3: 4.5})
+    time.sleep(1.1)  # the API keeps whole seconds
+    api.client.post("/rate", json={"user_id": user[0], "ratings": [
+        {"movie_id": 2, "rating": 4.0}]}, headers={"Authorization": f"Bearer {user[1]}"})
+
+    def order() -> list[int]:
+        return movie_ids(at, "cm-history-rate-")
+
+    at = make_app(user=user, page=routes.PROFILE)
+    assert order() == [2, 3]
+    time.sleep(1.1)
+    at.button_group(key="cm-history-rate-3").set_value(2.0).run()
+    assert_clean(at)
+    assert api.ratings_of(user[0])[3] == 2.0
+    assert order() == [2, 3]
+    at.switch_page(routes.FOR_YOU).run()
+    at.switch_page(routes.PROFILE).run()
+    assert order() == [3, 2]
 
 
 def test_profile_says_a_line_under_your_list_whether_personal_or_not(
