@@ -5,6 +5,7 @@ Card HTML is built by pure functions (``card_html`` …), tested and escaped in 
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -47,24 +48,28 @@ def inject_theme() -> None:
 
 
 #: On a phone, close the menu (the sidebar of pages) once a page was chosen from it: Streamlit
-#: leaves it open over the page just opened.
+#: leaves it open over the page just opened. Streamlit runs a script again only when its text
+#: changes, so the text carries the number of page changes: it runs once per page opened.
 _CLOSE_MENU_JS = """<script>
-(() => {
+(() => {{  // page {visit}
   const sidebar = document.querySelector('[data-testid="stSidebar"]');
-  if (window.innerWidth <= 640 && sidebar && sidebar.dataset.collapsed === "false") {
+  if (window.innerWidth <= 640 && sidebar && sidebar.dataset.collapsed === "false") {{
     sidebar.querySelector('[data-testid="stSidebarCollapseButton"] button, '
       + 'button[aria-label="Collapse sidebar"]')?.click();
-  }
-})();
+  }}
+}})();
 </script>"""
+_PAGES_OPENED_KEY = "cm-pages-opened"
 
 
 def close_menu_on_phones(page_changed: bool) -> None:
-    """Close the phone menu after a page change. The container is drawn on every run, so
-    the page's own elements never move when the script comes and goes."""
+    """Close the phone menu after a page change. The script is drawn on every run (it runs
+    again only on a page change), so its container is the same on every run, and theme.css
+    takes it out of the layout: the page's own elements never move when it comes and goes."""
+    opened = st.session_state.get(_PAGES_OPENED_KEY, 0) + int(page_changed)
+    st.session_state[_PAGES_OPENED_KEY] = opened
     with st.container(key="cm-close-menu"):
-        if page_changed:
-            st.html(_CLOSE_MENU_JS, unsafe_allow_javascript=True)
+        st.html(_CLOSE_MENU_JS.format(visit=opened), unsafe_allow_javascript=True)
 
 
 def page_header(eyebrow: str, title: str, lede: str | None = None) -> None:
@@ -146,13 +151,16 @@ def card_html(
     *,
     chip: str | None = None,
     reason: str | None = None,
+    chip_class: str = "",
 ) -> str:
-    """A poster card. ``chip`` overlays the poster's corner (a gold ★ rating); each text
-    line shows its whole text on hover when it is cut.
+    """A poster card. ``chip`` overlays the poster's corner (a gold ★ rating; one line, cut
+    with an ellipsis when the poster is narrow); each text line shows its whole text on
+    hover when it is cut.
 
     Kept on one line of HTML: Markdown would end a raw HTML block at a blank line.
     """
-    chip_html = f'<span class="cm-chip">{chip}</span>' if chip else ""
+    classes = f"cm-chip {chip_class}" if chip_class else "cm-chip"
+    chip_html = f'<span class="{classes}">{chip}</span>' if chip else ""
     return (
         f'<div class="cm-card"><div class="cm-poster">{chip_html}'
         f"{_poster_img(film, poster_src)}</div>"
@@ -164,8 +172,8 @@ def card_html(
 
 
 def card(film: FilmLike, poster_src: str, *, chip: str | None = None,
-         reason: str | None = None) -> None:
-    markup(card_html(film, poster_src, chip=chip, reason=reason))
+         reason: str | None = None, chip_class: str = "") -> None:
+    markup(card_html(film, poster_src, chip=chip, reason=reason, chip_class=chip_class))
 
 
 def _line(css_class: str, text: str | None, *, always: bool = False) -> str:
@@ -271,6 +279,7 @@ def rating_control(
     profile page, so choosing the current one again keeps it. If ``on_rate`` returns
     ``None`` (the save failed) the control goes back to where it was.
     """
+    key, disabled = seat_key(key), disabled or drawing_ghost()
     # A keyed widget ignores a new default, and Streamlit drops its value on a run that does
     # not draw it: when the service's rating differs from the one last drawn, set it here.
     shown = f"{key}{_SHOWN_SUFFIX}"
@@ -399,15 +408,69 @@ def _signal_button(
     on: bool, style: Literal["secondary", "tertiary"] = "tertiary",
     then: Callable[[int], object] | None = None,
 ) -> None:
-    st.button(
-        label, key=f"{key}-{film.movie_id}", icon=icon, help=tip, on_click=signal_callback,
-        args=(kind, film.movie_id, film.title, on, then), type=style, width="stretch",
+    card_button(label, key=f"{key}-{film.movie_id}", icon=icon, help=tip,
+                on_click=signal_callback, args=(kind, film.movie_id, film.title, on, then),
+                type=style)
+
+
+def card_button(
+    label: str, *, key: str, icon: str, on_click: Callable[..., None] | None = None,
+    args: tuple[object, ...] = (), help: str | None = None,
+    type: Literal["primary", "secondary", "tertiary"] = "tertiary",
+) -> bool:
+    """A full-width button under a card; in a done card's seat, its inert ghost."""
+    return st.button(
+        label, key=seat_key(key), icon=icon, help=help, on_click=on_click, args=args,
+        type=type, width="stretch", disabled=drawing_ghost(),
     )
 
 
 def listed_ids(creds: api_client.Credentials, kind: api_client.SignalList) -> set[int]:
     """The films on one of the user's lists (marks the cards' watchlist toggle, say)."""
     return {row.movie_id for row in api_client.get_client().signal_list(creds, kind)}
+
+
+# -- seats: a card acted on keeps its place ------------------------------------------------
+
+#: Whether the controls being drawn are a seat's ghost (see :func:`seat`).
+_GHOST: contextvars.ContextVar[bool] = contextvars.ContextVar("cm_ghost", default=False)
+
+#: What a card says once something was done to it: ``done_text(what, stars)``.
+_DONE_TEXT = {
+    "hidden": "Not interested: won't be suggested",
+    "skipped": "Skipped: not seen",
+    "removed": "Removed from your watchlist",
+}
+
+
+def done_text(what: str, stars: float | None = None) -> str:
+    """ "Rated 4.0 ★", or what a hidden, skipped or removed card says."""
+    return f"Rated {rating_text(stars or 0)}" if what == "rated" else _DONE_TEXT[what]
+
+
+def drawing_ghost() -> bool:
+    return _GHOST.get()
+
+
+def seat_key(key: str) -> str:
+    """A control's key; in a seat's ghost its own (``cm-ghost-…``), so the ghost never
+    takes the live control's value."""
+    return f"cm-ghost-{key}" if drawing_ghost() else key
+
+
+def seat(key: str, controls: Callable[[], object]) -> DeltaGenerator:
+    """Where controls were, once their work is done: ``controls()`` is drawn again as an
+    invisible, inert ghost that holds their exact height at every screen size, and the
+    container returned lies over it, for the caller to say what was done. So nothing below
+    moves under the pointer. (The controls' rating_control and card_button draw the ghost.)"""
+    with st.container(key=f"cm-seat-{key}"):
+        with st.container(key=f"cm-ghost-{key}"):
+            token = _GHOST.set(True)
+            try:
+                controls()
+            finally:
+                _GHOST.reset(token)
+        return st.container(key=f"cm-over-{key}")
 
 
 def done_card(
@@ -417,19 +480,34 @@ def done_card(
     key: str,
     done: str,
     on_undo: Callable[[], None],
-    tall: bool = True,
+    controls: Callable[[], object],
+    reason: str | None = None,
 ) -> None:
     """A card just acted on, kept in its seat until the list is refreshed: the poster with
-    what was done, and Undo. The note is as tall as the controls it replaces (``tall``: a
-    list card's four rows; else a deck card's two), so nothing below moves under the
-    pointer and a second tap meets the same film, never the next one."""
-    card(film, poster_src, chip=_text(done))
-    markup(f'<div class="cm-done{"" if tall else " cm-done-short"}" role="status">'
-           f"✓ {_text(done)}</div>")
-    st.button(
-        "Undo", key=f"{key}-undo-{film.movie_id}", icon=":material/undo:",
-        on_click=on_undo, type="secondary", width="stretch",
-    )
+    what was done, and Undo, over the ghost of its ``controls`` (:func:`seat`), so the card
+    is exactly as tall as before and a second tap meets the same film, never the next one.
+    ``reason``: the line the card showed under its title. The chip says it in a word
+    (a phone hides it: the note is beside it)."""
+    card(film, poster_src, chip=_text(done.split(":")[0]), reason=reason,
+         chip_class="cm-chip-done")
+    with seat(f"{key}-{film.movie_id}", controls):
+        markup(f'<div class="cm-done" role="status">✓ {_text(done)}</div>')
+        st.button(
+            "Undo", key=f"{key}-undo-{film.movie_id}", icon=":material/undo:",
+            on_click=on_undo, type="secondary", width="stretch",
+        )
+
+
+def take_back(what: str, movie_id: int, title: str) -> bool:
+    """Undo what was done to a card (see :func:`done_text`): a rating is deleted, a film
+    hidden or skipped is let back, a film removed from the watchlist goes back on it.
+    Whether it worked."""
+    if what == "rated":
+        return delete_rating(movie_id, title)
+    if what == "removed":
+        return set_signal("watchlist", movie_id, title, True)
+    kind: api_client.SignalList = "hidden" if what == "hidden" else "skipped"
+    return set_signal(kind, movie_id, title, False)
 
 
 # -- messages and errors ------------------------------------------------------------------

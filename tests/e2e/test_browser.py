@@ -69,8 +69,11 @@ def rating_choices(card: Any) -> Any:
 
 
 def open_deck_cards(page: Any) -> Any:
-    """The deck's cards still to rate (a rated or skipped card keeps its seat, with Undo)."""
-    return page.locator(DECK_CARDS).filter(has=page.locator('[data-testid="stButtonGroup"]'))
+    """The deck's cards still to rate (a rated or skipped card keeps its seat, with Undo,
+    over the hidden ghost of its controls)."""
+    return page.locator(DECK_CARDS).filter(
+        has=page.locator('[data-testid="stButtonGroup"]'),
+        has_not=page.locator('[class*="st-key-cm-seat-"]'))
 
 
 def rate_first_card(page: Any, rating: float, *, keyboard: bool = False) -> str:

@@ -98,11 +98,7 @@ def undo(movie_id: int, title: str) -> None:
     what = held.done.get(movie_id) if held is not None else None
     if held is None or what is None:
         return
-    if what[0] == "rated":
-        undone = components.delete_rating(movie_id, title)
-    else:
-        undone = components.set_signal("hidden", movie_id, title, False)
-    if undone:
+    if components.take_back(what[0], movie_id, title):
         held.done.pop(movie_id, None)
 
 
@@ -124,6 +120,57 @@ def rate_here(movie_id: int, title: str, value: float) -> object:
     return progress
 
 
+#: The "More like this" dialog's films, fetched once per opening, and what was done to them.
+SIMILAR_KEY = "cm-sim-held"
+
+
+@dataclass
+class HeldSimilar:
+    """The dialog's list, held still while it is open: a card rated or hidden keeps its
+    seat, saying so, with Undo (as on the page behind it)."""
+
+    seed: int
+    films: list[wire.PersonalSimilarOut]
+    done: dict[int, tuple[str, float | None]] = field(default_factory=dict)
+
+
+def held_similar() -> HeldSimilar | None:
+    return st.session_state.get(SIMILAR_KEY)
+
+
+def forget_similar() -> None:
+    """A new opening of the dialog fetches its films afresh."""
+    st.session_state.pop(SIMILAR_KEY, None)
+
+
+def rate_similar(movie_id: int, title: str, first: bool, value: float) -> object:
+    """Save the rating (its card on the page behind is marked too); a film rated for the
+    ``first`` time keeps its seat in the dialog, saying so, with Undo."""
+    progress = rate_here(movie_id, title, value)
+    held = held_similar()
+    if progress is not None and held is not None and first:
+        held.done[movie_id] = ("rated", value)
+    return progress
+
+
+def hide_similar(movie_id: int) -> None:
+    hide_here(movie_id)
+    held = held_similar()
+    if held is not None:
+        held.done[movie_id] = ("hidden", None)
+
+
+def undo_similar(movie_id: int, title: str) -> None:
+    held = held_similar()
+    what = held.done.get(movie_id) if held is not None else None
+    if held is None or what is None or not components.take_back(what[0], movie_id, title):
+        return
+    held.done.pop(movie_id, None)
+    behind = held_list()
+    if behind is not None and behind.done.get(movie_id) == what:
+        behind.done.pop(movie_id, None)
+
+
 @st.dialog("More like this", width="large")
 def more_like_this(movie_id: int, title: str) -> None:
     """Films similar to one recommendation, minus hidden ones; rate, hide or keep them here."""
@@ -131,35 +178,51 @@ def more_like_this(movie_id: int, title: str) -> None:
     components.show_flash()
     components.markup(components.lede_html("Because you're looking at", title))
     creds = components.require_user()
+    held = held_similar()
     try:
-        similar = api_client.get_client().similar_for_user(creds, movie_id, n=10)
+        if held is None or held.seed != movie_id:
+            held = HeldSimilar(
+                movie_id, api_client.get_client().similar_for_user(creds, movie_id, n=10))
+            st.session_state[SIMILAR_KEY] = held
+        watchlist = components.listed_ids(creds, "watchlist")
     except ApiError as err:
         st.error(err.message, icon=":material/cloud_off:")
         return
-    if not similar:
+    if not held.films:
         st.caption("No similar films found.")
         return
 
+    def similar_controls(item: wire.PersonalSimilarOut) -> None:
+        if item.your_rating is not None:
+            st.caption("✓ You rated this")
+        components.rating_control(
+            f"cm-sim-rate-{movie_id}-{item.movie_id}",
+            current=item.your_rating,
+            on_rate=partial(rate_similar, item.movie_id, item.title, item.your_rating is None),
+        )
+        components.film_actions(
+            item, key=f"cm-sim-{movie_id}", on_watchlist=item.movie_id in watchlist,
+            after_hide=hide_similar,
+        )
+
     def similar_card(item: wire.PersonalSimilarOut, poster_src: str) -> None:
+        done = held.done.get(item.movie_id)
+        if done is not None:
+            components.done_card(
+                item, poster_src, key=f"cm-sim-{movie_id}", done=components.done_text(*done),
+                on_undo=partial(undo_similar, item.movie_id, item.title),
+                controls=partial(similar_controls, item),
+            )
+            return
         chip: str | None
         if item.your_rating is not None:
             chip = components.star_chip(item.your_rating, "yours")
         else:
             chip = f"{item.similarity:.0%} match" if 0 <= item.similarity <= 1 else None
         components.card(item, poster_src, chip=chip)
-        if item.your_rating is not None:
-            st.caption("✓ You rated this")
-        components.rating_control(
-            f"cm-sim-rate-{movie_id}-{item.movie_id}",
-            current=item.your_rating,
-            on_rate=partial(rate_here, item.movie_id, item.title),
-        )
-        components.film_actions(
-            item, key=f"cm-sim-{movie_id}", on_watchlist=item.on_watchlist,
-            after_hide=hide_here,
-        )
+        similar_controls(item)
 
-    components.film_grid(similar, key=f"similar-{movie_id}", body=similar_card)
+    components.film_grid(held.films, key=f"similar-{movie_id}", body=similar_card)
 
 
 def unlock_tile(movie_id: int) -> None:
@@ -175,22 +238,7 @@ def unlock_tile(movie_id: int) -> None:
     )
 
 
-def recommendation_card(rec: Recommendation, poster_src: str, watchlist: set[int]) -> None:
-    held = held_list()
-    if held is not None and held.unlocked_by == rec.movie_id:
-        unlock_tile(rec.movie_id)
-        return
-    done = held.done.get(rec.movie_id) if held is not None else None
-    if done is not None:
-        what, value = done
-        components.done_card(
-            rec, poster_src, key="cm-fy", on_undo=partial(undo, rec.movie_id, rec.title),
-            done=f"Rated {components.rating_text(value or 0)}" if what == "rated"
-            else "Not interested: won't be suggested",
-        )
-        return
-    components.card(rec, poster_src, chip=components.star_chip(rec.predicted_rating),
-                    reason=rec.reason)
+def recommendation_controls(rec: Recommendation, watchlist: set[int]) -> None:
     components.rating_control(
         f"cm-fy-rate-{rec.movie_id}",
         on_rate=partial(rate_here, rec.movie_id, rec.title),
@@ -198,14 +246,29 @@ def recommendation_card(rec: Recommendation, poster_src: str, watchlist: set[int
     components.film_actions(
         rec, key="cm-fy", on_watchlist=rec.movie_id in watchlist, after_hide=hide_here
     )
-    if st.button(
-        "More like this",
-        key=f"cm-fy-similar-{rec.movie_id}",
-        icon=":material/movie_filter:",
-        type="tertiary",
-        width="stretch",
+    if components.card_button(
+        "More like this", key=f"cm-fy-similar-{rec.movie_id}", icon=":material/movie_filter:",
+        on_click=forget_similar,
     ):
         more_like_this(rec.movie_id, rec.title)
+
+
+def recommendation_card(rec: Recommendation, poster_src: str, watchlist: set[int]) -> None:
+    held = held_list()
+    if held is not None and held.unlocked_by == rec.movie_id:
+        unlock_tile(rec.movie_id)
+        return
+    done = held.done.get(rec.movie_id) if held is not None else None
+    if done is not None:
+        components.done_card(
+            rec, poster_src, key="cm-fy", on_undo=partial(undo, rec.movie_id, rec.title),
+            done=components.done_text(*done), reason=rec.reason,
+            controls=partial(recommendation_controls, rec, watchlist),
+        )
+        return
+    components.card(rec, poster_src, chip=components.star_chip(rec.predicted_rating),
+                    reason=rec.reason)
+    recommendation_controls(rec, watchlist)
 
 
 def _filter_years() -> tuple[int | None, int | None]:

@@ -122,27 +122,24 @@ def deck_card(film: Movie, poster_src: str) -> None:
         return
     done = done_cards().get(film.movie_id)
     if done is not None:
-        what, value = done
         components.done_card(
-            film, poster_src, key="cm-onb", tall=False,
-            done=f"Rated {components.rating_text(value or 0)}" if what == "rated"
-            else "Skipped: not seen",
+            film, poster_src, key="cm-onb", done=components.done_text(*done),
             on_undo=partial(undo, film.movie_id, film.title),
+            controls=partial(deck_controls, film),
         )
         return
     components.card(film, poster_src)
+    deck_controls(film)
+
+
+def deck_controls(film: Movie) -> None:
     components.rating_control(
         f"cm-onb-rate-{film.movie_id}",
         on_rate=partial(rate_on_deck, film.movie_id, film.title),
     )
-    st.button(
-        "Haven't seen it",
-        key=f"cm-onb-skip-{film.movie_id}",
-        on_click=skip,
-        args=(film.movie_id, film.title),
-        icon=":material/visibility_off:",
-        type="tertiary",
-        width="stretch",
+    components.card_button(
+        "Haven't seen it", key=f"cm-onb-skip-{film.movie_id}", icon=":material/visibility_off:",
+        on_click=skip, args=(film.movie_id, film.title),
     )
 
 

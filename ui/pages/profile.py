@@ -9,6 +9,7 @@ under the pointer.
 from __future__ import annotations
 
 from functools import partial
+from typing import TypeVar
 
 import streamlit as st
 
@@ -17,10 +18,26 @@ from ui import account, api_client, components, session
 from ui.api_client import UserRating, UserStats
 
 HISTORY_PAGE_SIZE = 15
+F = TypeVar("F", bound=api_client.FilmLike)
 #: Ratings deleted on this visit, still shown in their rows with Undo: movie_id → row.
 REMOVED_KEY = "cm-history-removed"
 #: Films un-hidden on this visit, still listed with "Hide again": movie_id → film.
 UNHIDDEN_KEY = "cm-hidden-unhidden"
+#: The order of the Not interested rows on this visit (movie ids): a row keeps its place.
+HIDDEN_SEATS_KEY = "cm-hidden-seats"
+#: The order of the history on this visit (movie ids): a row re-rated keeps its place.
+HISTORY_SEATS_KEY = "cm-history-seats"
+
+
+def seated(films: list[F], key: str, *, new_first: bool) -> list[F]:
+    """``films`` in the order they had earlier on this visit (``key`` holds it); films not
+    seen yet take seats at the front (``new_first``, in their own order) or the end."""
+    seats: list[int] = session.state(key, [])
+    known = set(seats)
+    new = [film.movie_id for film in films if film.movie_id not in known]
+    seats[:] = new + seats if new_first else seats + new
+    place = {movie_id: index for index, movie_id in enumerate(seats)}
+    return sorted(films, key=lambda film: place[film.movie_id])
 
 
 def remove(row: UserRating) -> None:
@@ -53,15 +70,17 @@ def headline(stats: UserStats) -> None:
         "Average rating",
         "—" if stats.average_rating is None else f"★ {stats.average_rating:.2f}",
     )
-    if stats.recommendation_type == "personalized":
-        mode.metric("Your list", "Personal")
-    else:
-        mode.metric(
-            "Your list",
-            "Popular picks",
-            delta=f"{stats.ratings_needed} ratings to personal",
-            delta_color="off",
-        )
+    # A line under both values, so the history below stays put when a delete or an undo
+    # crosses the unlock.
+    personal = stats.recommendation_type == "personalized"
+    mode.metric(
+        "Your list",
+        "Personal" if personal else "Popular picks",
+        delta="made from your ratings" if personal
+        else f"{stats.ratings_needed} ratings to personal",
+        delta_color="off",
+        delta_arrow="off",
+    )
 
 
 def charts(stats: UserStats) -> None:
@@ -110,23 +129,29 @@ def rated_when(row: UserRating) -> str:
     return f"Rated {first}" + (f" · changed {last}" if last and last != first else "")
 
 
+def history_rating(row: UserRating) -> None:
+    components.rating_control(
+        f"cm-history-rate-{row.movie_id}",
+        current=row.rating,
+        on_rate=partial(components.save_rating, row.movie_id, row.title),
+    )
+
+
 def history_row(row: UserRating, poster_src: str, removed: bool) -> None:
     meta = " · ".join(part for part in (components.film_meta(row), rated_when(row)) if part)
     control, action = components.film_row(row, poster_src, key=f"cm-row-history-{row.movie_id}",
                                           widths=[1, 6, 4, 2], meta=meta)
     if removed:
-        control.caption(f"Removed · it was {components.rating_text(row.rating)}")
+        # Over the ghost of its stars: the row keeps its height.
+        with control, components.seat(f"history-{row.movie_id}", partial(history_rating, row)):
+            st.caption(f"Removed · it was {components.rating_text(row.rating)}")
         action.button(
             "Undo", key=f"cm-history-undo-{row.movie_id}", icon=":material/undo:",
             help="Put this rating back", on_click=undo, args=(row,), type="secondary",
         )
         return
     with control:
-        components.rating_control(
-            f"cm-history-rate-{row.movie_id}",
-            current=row.rating,
-            on_rate=partial(components.save_rating, row.movie_id, row.title),
-        )
+        history_rating(row)
     action.button(
         "Delete", key=f"cm-history-delete-{row.movie_id}", icon=":material/delete:",
         help="Remove this rating (you can undo it)", on_click=remove, args=(row,),
@@ -137,7 +162,8 @@ def history_row(row: UserRating, poster_src: str, removed: bool) -> None:
 def history(rows: list[UserRating]) -> None:
     st.subheader("Your ratings")
     removed: dict[int, UserRating] = st.session_state.get(REMOVED_KEY, {})
-    rows = with_removed(rows)
+    # Newest first as on arrival; a row re-rated or put back keeps its place for the visit.
+    rows = seated(with_removed(rows), HISTORY_SEATS_KEY, new_first=True)
     if not rows:
         components.empty_state("No ratings yet", "Films you rate appear here, newest first.")
         return
@@ -161,6 +187,8 @@ def hidden_films(listed: list[wire.ListedMovieOut]) -> None:
     films: list[api_client.Movie] = list(listed)
     present = {film.movie_id for film in films}
     films += [film for movie_id, film in unhidden.items() if movie_id not in present]
+    # Seated as on arrival (hiding a film again makes it the newest; it keeps its row).
+    films = seated(films, HIDDEN_SEATS_KEY, new_first=False)
     if not films:
         st.caption("Films you mark Not interested are listed here, to show them again.")
         return
@@ -197,6 +225,8 @@ client = api_client.get_client()
 if session.just_arrived():
     st.session_state.pop(REMOVED_KEY, None)  # Undo lasts for the visit
     st.session_state.pop(UNHIDDEN_KEY, None)
+    st.session_state.pop(HIDDEN_SEATS_KEY, None)
+    st.session_state.pop(HISTORY_SEATS_KEY, None)
 
 components.page_header("Your seat", "Profile", "What you have rated, and what it says about you.")
 

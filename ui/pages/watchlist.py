@@ -1,7 +1,9 @@
 """Watchlist: the films the person marked "Want to watch", newest first.
 
 Rating one here means it has been watched: the rating is saved, and the API takes a rated film
-off the watchlist (wherever it was rated).
+off the watchlist (wherever it was rated). A film rated or removed here keeps its seat until
+the person leaves the page, saying what was done, with Undo, so nothing slides under the
+pointer.
 """
 
 from __future__ import annotations
@@ -11,31 +13,82 @@ from functools import partial
 
 import streamlit as st
 
-from ui import api_client, components, routes
+from ui import api_client, components, routes, session
 from ui.api_client import Movie
+
+#: The films shown on this visit, in their seats: the list as it was on arrival.
+SEATS_KEY = "cm-watch-seats"
+#: What was done on this visit, shown with Undo: movie_id → ("rated", stars) or ("removed", None).
+DONE_KEY = "cm-watch-done"
+
+
+def done_here() -> dict[int, tuple[str, float | None]]:
+    return session.state(DONE_KEY, {})
+
+
+def rate(movie_id: int, title: str, value: float) -> object:
+    progress = components.save_rating(movie_id, title, value)
+    if progress is not None:
+        done_here()[movie_id] = ("rated", value)
+    return progress
+
+
+def mark_removed(movie_id: int) -> None:
+    done_here()[movie_id] = ("removed", None)
+
+
+def undo(movie_id: int, title: str) -> None:
+    """A rating is deleted and the film put back on the watchlist; a removed film goes back."""
+    what = done_here().get(movie_id)
+    if what is None or not components.take_back(what[0], movie_id, title):
+        return
+    if what[0] == "rated" and not components.set_signal("watchlist", movie_id, title, True):
+        return
+    done_here().pop(movie_id, None)
+
+
+def watchlist_controls(film: Movie) -> None:
+    components.rating_control(
+        f"cm-watch-rate-{film.movie_id}", on_rate=partial(rate, film.movie_id, film.title))
+    components.card_button(
+        "Remove", key=f"cm-watch-remove-{film.movie_id}", icon=":material/bookmark_remove:",
+        on_click=components.signal_callback,
+        args=("watchlist", film.movie_id, film.title, False, mark_removed),
+    )
 
 
 def watchlist_card(film: Movie, poster_src: str, added: dict[int, datetime]) -> None:
+    done = done_here().get(film.movie_id)
+    if done is not None:
+        components.done_card(
+            film, poster_src, key="cm-watch", done=components.done_text(*done),
+            on_undo=partial(undo, film.movie_id, film.title),
+            controls=partial(watchlist_controls, film),
+        )
+        return
     day = components.human_date(added.get(film.movie_id))
-    chip = f"Added {day}" if day else None
-    components.card(film, poster_src, chip=chip)
-    components.rating_control(
-        f"cm-watch-rate-{film.movie_id}",
-        on_rate=partial(components.save_rating, film.movie_id, film.title),
-    )
-    st.button(
-        "Remove",
-        key=f"cm-watch-remove-{film.movie_id}",
-        icon=":material/bookmark_remove:",
-        on_click=components.signal_callback,
-        args=("watchlist", film.movie_id, film.title, False),
-        type="tertiary",
-        width="stretch",
-    )
+    components.card(film, poster_src, chip=f"Added {day}" if day else None)
+    watchlist_controls(film)
+
+
+def seated(listed: list[Movie]) -> list[Movie]:
+    """The films in their seats: the arrival's list, minus films gone elsewhere (another
+    tab), plus the films done here; a film listed since joins at the end."""
+    done = done_here()
+    listed_ids = {film.movie_id for film in listed}
+    seats: list[Movie] = [film for film in session.state(SEATS_KEY, [])
+                          if film.movie_id in listed_ids or film.movie_id in done]
+    held = {film.movie_id for film in seats}
+    seats += [film for film in listed if film.movie_id not in held]
+    st.session_state[SEATS_KEY] = seats
+    return seats
 
 
 creds = components.require_user()
 client = api_client.get_client()
+if session.just_arrived():
+    st.session_state.pop(SEATS_KEY, None)  # seats and Undo last for the visit
+    st.session_state.pop(DONE_KEY, None)
 
 components.page_header(
     "Coming soon to your screen",
@@ -46,9 +99,10 @@ components.page_header(
 with components.api_guard():
     listed = client.signal_list(creds, "watchlist")
 
-if listed:
+films = seated(list(listed))
+if films:
     added = {row.movie_id: row.added_at for row in listed}
-    components.film_grid(listed, key="watch", body=partial(watchlist_card, added=added))
+    components.film_grid(films, key="watch", body=partial(watchlist_card, added=added))
 else:
     components.empty_state(
         "Nothing saved yet",
