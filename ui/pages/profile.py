@@ -77,7 +77,8 @@ def headline(stats: UserStats) -> None:
         "Your list",
         "Personal" if personal else "Popular picks",
         delta="made from your ratings" if personal
-        else f"{stats.ratings_needed} ratings to personal",
+        else f"{stats.ratings_needed} more "
+        f"rating{'' if stats.ratings_needed == 1 else 's'} for a personal list",
         delta_color="off",
         delta_arrow="off",
     )
