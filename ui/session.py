@@ -8,7 +8,7 @@ are drawn with ``referrerpolicy="no-referrer"`` so it never leaks to image hosts
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import streamlit as st
 
@@ -105,6 +105,26 @@ def state(key: str, default: Any) -> Any:
     if key not in st.session_state:
         st.session_state[key] = default
     return st.session_state[key]
+
+
+class _Seated(Protocol):
+    @property
+    def movie_id(self) -> int: ...
+
+
+S = TypeVar("S", bound=_Seated)
+
+
+def in_visit_order(films: list[S], key: str, *, new_first: bool) -> list[S]:
+    """``films`` in the order they had earlier on this visit (``key`` holds their ids), so
+    a row acted on keeps its place; films not seen yet take seats at the front
+    (``new_first``, in their own order) or at the end. The page pops ``key`` on arrival."""
+    seats: list[int] = state(key, [])
+    known = set(seats)
+    new = [film.movie_id for film in films if film.movie_id not in known]
+    seats[:] = new + seats if new_first else seats + new
+    place = {movie_id: index for index, movie_id in enumerate(seats)}
+    return sorted(films, key=lambda film: place[film.movie_id])
 
 
 def _credentials_from_url() -> Credentials | None:

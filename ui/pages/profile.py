@@ -9,7 +9,6 @@ under the pointer.
 from __future__ import annotations
 
 from functools import partial
-from typing import TypeVar
 
 import streamlit as st
 
@@ -18,7 +17,6 @@ from ui import account, api_client, components, session
 from ui.api_client import UserRating, UserStats
 
 HISTORY_PAGE_SIZE = 15
-F = TypeVar("F", bound=api_client.FilmLike)
 #: Ratings deleted on this visit, still shown in their rows with Undo: movie_id → row.
 REMOVED_KEY = "cm-history-removed"
 #: Films un-hidden on this visit, still listed with "Hide again": movie_id → film.
@@ -27,17 +25,6 @@ UNHIDDEN_KEY = "cm-hidden-unhidden"
 HIDDEN_SEATS_KEY = "cm-hidden-seats"
 #: The order of the history on this visit (movie ids): a row re-rated keeps its place.
 HISTORY_SEATS_KEY = "cm-history-seats"
-
-
-def seated(films: list[F], key: str, *, new_first: bool) -> list[F]:
-    """``films`` in the order they had earlier on this visit (``key`` holds it); films not
-    seen yet take seats at the front (``new_first``, in their own order) or the end."""
-    seats: list[int] = session.state(key, [])
-    known = set(seats)
-    new = [film.movie_id for film in films if film.movie_id not in known]
-    seats[:] = new + seats if new_first else seats + new
-    place = {movie_id: index for index, movie_id in enumerate(seats)}
-    return sorted(films, key=lambda film: place[film.movie_id])
 
 
 def remove(row: UserRating) -> None:
@@ -164,7 +151,7 @@ def history(rows: list[UserRating]) -> None:
     st.subheader("Your ratings")
     removed: dict[int, UserRating] = st.session_state.get(REMOVED_KEY, {})
     # Newest first as on arrival; a row re-rated or put back keeps its place for the visit.
-    rows = seated(with_removed(rows), HISTORY_SEATS_KEY, new_first=True)
+    rows = session.in_visit_order(with_removed(rows), HISTORY_SEATS_KEY, new_first=True)
     if not rows:
         components.empty_state("No ratings yet", "Films you rate appear here, newest first.")
         return
@@ -189,7 +176,7 @@ def hidden_films(listed: list[wire.ListedMovieOut]) -> None:
     present = {film.movie_id for film in films}
     films += [film for movie_id, film in unhidden.items() if movie_id not in present]
     # Seated as on arrival (hiding a film again makes it the newest; it keeps its row).
-    films = seated(films, HIDDEN_SEATS_KEY, new_first=False)
+    films = session.in_visit_order(films, HIDDEN_SEATS_KEY, new_first=False)
     if not films:
         st.caption("Films you mark Not interested are listed here, to show them again.")
         return

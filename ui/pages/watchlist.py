@@ -16,7 +16,9 @@ import streamlit as st
 from ui import api_client, components, routes, session
 from ui.api_client import Movie
 
-#: The films shown on this visit, in their seats: the list as it was on arrival.
+#: The films shown on this visit, by id: one done here stays though the list lost it.
+SHOWN_KEY = "cm-watch-shown"
+#: Their order on this visit (``session.in_visit_order``): the list as it was on arrival.
 SEATS_KEY = "cm-watch-seats"
 #: What was done on this visit, shown with Undo: movie_id → ("rated", stars) or ("removed", None).
 DONE_KEY = "cm-watch-done"
@@ -72,23 +74,20 @@ def watchlist_card(film: Movie, poster_src: str, added: dict[int, datetime]) -> 
 
 
 def seated(listed: list[Movie]) -> list[Movie]:
-    """The films in their seats: the arrival's list, minus films gone elsewhere (another
-    tab), plus the films done here; a film listed since joins at the end."""
-    done = done_here()
-    listed_ids = {film.movie_id for film in listed}
-    seats: list[Movie] = [film for film in session.state(SEATS_KEY, [])
-                          if film.movie_id in listed_ids or film.movie_id in done]
-    held = {film.movie_id for film in seats}
-    seats += [film for film in listed if film.movie_id not in held]
-    st.session_state[SEATS_KEY] = seats
-    return seats
+    """The films in their seats: the list, plus the films done here (which it no longer
+    holds), in the arrival's order; a film listed since joins at the end."""
+    shown: dict[int, Movie] = session.state(SHOWN_KEY, {})
+    shown.update((film.movie_id, film) for film in listed)
+    present = {film.movie_id for film in listed}
+    films = listed + [shown[m] for m in done_here() if m not in present and m in shown]
+    return session.in_visit_order(films, SEATS_KEY, new_first=False)
 
 
 creds = components.require_user()
 client = api_client.get_client()
 if session.just_arrived():
-    st.session_state.pop(SEATS_KEY, None)  # seats and Undo last for the visit
-    st.session_state.pop(DONE_KEY, None)
+    for key in (SHOWN_KEY, SEATS_KEY, DONE_KEY):  # seats and Undo last for the visit
+        st.session_state.pop(key, None)
 
 components.page_header(
     "Coming soon to your screen",
