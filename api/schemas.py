@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from contract.models import MovieOut, RecommendationMode, RecommendationOut
+from contract.models import USERNAME_PATTERN, MovieOut, RecommendationMode, RecommendationOut
 from ml.rules import EARLIEST_RATING_TIME, RATING_MAX, RATING_MIN, RATING_STEP, is_personal
 from ml.serving.recommender import Movie, Recommendation
 from ml.text.titles import parse_title
@@ -184,8 +184,6 @@ def catalogue_fields(movie: Movie) -> dict[str, Any]:
     }
 
 
-#: Usernames: what a person can type on a phone and read back; compared case-insensitively.
-USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$"
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024
 

@@ -19,6 +19,9 @@ RecommendationMode = Literal["popularity", "personalized"]
 #: The user's lists of films besides ratings: "Not interested", "Want to watch" and the
 #: onboarding deck's "Haven't seen it".
 SignalList = Literal["hidden", "watchlist", "skipped"]
+#: Usernames: what a person can type on a phone and read back; compared case-insensitively.
+#: The API validates against it, and the UI checks a form before sending it.
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$"
 
 
 class ErrorOut(BaseModel):

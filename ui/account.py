@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from contract import models as wire
 from ui import api_client, components, routes, session
 from ui.api_client import ApiError, Credentials, ImportResult
 from ui.settings import read_setting
@@ -50,8 +51,6 @@ OPEN_IMPORT_KEY = "cm-onboarding-open-import"
 _UPLOADS_KEY = "cm-acc-import-uploads"
 #: Prefix of the key holding a form's refusal, shown once, under that form.
 _FORM_ERROR_PREFIX = "cm-acc-error-"
-#: What the API accepts as a username (api/schemas.py), checked before asking it.
-USERNAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{2,31}"
 USERNAME_RULE = ("A username is 3 to 32 letters, digits, dots, dashes or underscores, "
                  "starting with a letter or digit.")
 
@@ -300,7 +299,7 @@ def save_profile_form(creds: Credentials, username: str | None) -> None:
 def _save_profile(creds: Credentials) -> None:
     name = st.session_state.get("cm-acc-username", "").strip()
     password = st.session_state.get("cm-acc-password", "")
-    if not re.fullmatch(USERNAME_PATTERN, name):
+    if not re.fullmatch(wire.USERNAME_PATTERN, name):  # the API's rule, checked first
         form_error("save", USERNAME_RULE)
         return
     if len(password) < MIN_PASSWORD_CHARS:
